@@ -1,0 +1,45 @@
+# Front door. Each target installs the Debian packages it needs first (scripts/install-deps.sh
+# is idempotent), then builds with CMake. See README.md.
+JOBS ?= $(shell nproc)
+BUILD ?= build/release
+PRESET ?= release
+CONFIG ?= config/streambus.yaml
+
+.PHONY: all build run test test-asan bench fuzz clean format deps
+
+all: build
+
+deps-%:
+	@scripts/install-deps.sh $*
+
+build: deps-build
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: deps-run
+	@cmake --preset release >/dev/null
+	@cmake --build build/release -j $(JOBS) --target streambus
+	@build/release/streambus broker --config $(CONFIG)
+
+test: deps-test
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test-asan:
+	@$(MAKE) test PRESET=asan BUILD=build/asan
+
+bench: deps-bench
+	@cmake --preset release >/dev/null
+	@cmake --build build/release -j $(JOBS) --target streambus bench_all
+	@bench/compare
+
+fuzz: deps-test
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build/fuzz -j $(JOBS)
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
