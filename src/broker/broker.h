@@ -78,7 +78,9 @@ int32_t broker_node_id(const broker_t *b);
 const char *broker_advertised_host(const broker_t *b);
 int32_t broker_advertised_port(const broker_t *b);
 group_coordinator_t *broker_groups(broker_t *b);
-const struct sb_config *broker_config(const broker_t *b);
+const struct broker_options *broker_options(const broker_t *b);
+/* The client's address as Kafka reports it in DescribeGroups ("/127.0.0.1"). */
+const char *conn_peer_host(const conn_t *c);
 const char *broker_data_dir(const broker_t *b);
 
 #endif

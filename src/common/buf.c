@@ -340,3 +340,14 @@ void sb_wr_splice(sb_wr_t *w, int fd, off_t off, size_t len)
     w->splices[w->nsplices++] = (sb_splice_t){.at = w->len, .fd = fd, .off = off, .len = len};
     w->splice_bytes += len;
 }
+
+void sb_wr_truncate(sb_wr_t *w, size_t len)
+{
+    if (len > w->len) return;
+    while (w->nsplices && w->splices[w->nsplices - 1].at >= len) {
+        sb_splice_t *sp = &w->splices[--w->nsplices];
+        w->splice_bytes -= sp->len;
+        close(sp->fd);
+    }
+    w->len = len;
+}

@@ -127,6 +127,9 @@ void sb_wr_byts(sb_wr_t *w, bool compact, const void *p, int32_t n); /* n == -1:
 void sb_wr_array(sb_wr_t *w, bool compact, int32_t n);               /* -1: null array */
 void sb_wr_tags(sb_wr_t *w, bool compact);                           /* empty tag section if compact */
 
+/* Cuts the stream back to memory length `len`, closing splices recorded at or after it. */
+void sb_wr_truncate(sb_wr_t *w, size_t len);
+
 /* Appends `len` bytes of file `fd` from `off` to the stream; takes ownership of fd. */
 void sb_wr_splice(sb_wr_t *w, int fd, off_t off, size_t len);
 

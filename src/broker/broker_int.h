@@ -1,0 +1,200 @@
+#ifndef STREAMBUS_BROKER_BROKER_INT_H
+#define STREAMBUS_BROKER_BROKER_INT_H
+
+/* Private structures shared by the broker's modules (server, dispatch, topics, flusher,
+ * handlers). Nothing outside src/broker/ includes this. */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#include "broker/broker.h"
+#include "broker/log/plog.h"
+#include "broker/options.h"
+#include "broker/producer_state.h"
+
+struct metrics_registry;
+
+/* ---- connections and the in-order response queue ---- */
+
+struct kslot {
+    conn_t *conn; /* NULL once the connection is gone (orphaned) */
+    kslot_t *next;
+    int16_t api_key;
+    int16_t api_version;
+    int32_t correlation_id;
+    bool done;
+    sb_wr_t out;       /* size prefix + response header + body */
+    size_t body_start; /* where the body begins in out */
+    size_t sent;       /* stream bytes already written to the socket */
+    int64_t start_us;  /* request arrival, for latency metrics */
+};
+
+struct conn {
+    int fd;
+    uint64_t id;
+    char peer[64];      /* "ip:port" for logs */
+    char peer_host[48]; /* "/ip" as Kafka reports client hosts */
+    uint8_t *rbuf;
+    size_t rlen;
+    size_t rcap;
+    kslot_t *head; /* oldest unanswered request */
+    kslot_t *tail;
+    int nslots;
+    bool epollout;    /* EPOLLOUT currently requested */
+    bool read_paused; /* too many responses queued: stop reading until they drain */
+    bool dead;        /* closed; freed at the end of the loop iteration */
+    bool resume_pending;
+    int64_t last_active_ms;
+    conn_t *prev, *next;
+};
+
+/* ---- topics and partitions ---- */
+
+typedef struct partition {
+    topic_t *topic;
+    int32_t index;
+    plog_t *log;
+    producer_state_t producers; /* idempotent-producer sequence state */
+    /* flusher bookkeeping, guarded by flusher.lock */
+    bool dirty;
+    bool urgent;
+    bool flushing;
+    struct partition *next_dirty;
+    /* metrics */
+    _Atomic uint64_t bytes_in, messages_in, bytes_out;
+} partition_t;
+
+struct topic {
+    char *name;
+    int32_t npartitions;
+    partition_t **partitions;
+    bool internal;
+    /* per-topic overrides from CreateTopics configs; -2 = broker default */
+    int64_t retention_ms;
+    int64_t retention_bytes;
+    int64_t segment_bytes;
+    char cleanup_policy[16];
+    topic_t *hnext; /* hash chain */
+};
+
+/* ---- durability waiters and the flusher thread ---- */
+
+typedef struct durable_waiter {
+    plog_t *log;
+    int64_t offset;
+    broker_durable_cb cb;
+    void *arg;
+    struct durable_waiter *next;
+} durable_waiter_t;
+
+typedef struct flusher {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;      /* wakes the flusher */
+    pthread_cond_t idle_cond; /* signalled when a partition's flush ends */
+    partition_t *dirty_head;  /* partitions with unflushed appends */
+    bool urgent;              /* some acks=all waiter is waiting */
+    bool stop;
+    bool started;
+    int eventfd;              /* flusher -> network thread: "durable offsets advanced" */
+    int64_t interval_ms;
+} flusher_t;
+
+/* ---- long-polling fetches ---- */
+
+typedef struct fetch_waiter fetch_waiter_t;
+
+/* ---- the broker ---- */
+
+struct broker {
+    broker_options_t opt;
+    int epfd;
+    int listen_fd;
+    int32_t listen_port;
+    atomic_bool stopping;
+    int wake_fd; /* eventfd to interrupt epoll_wait from signal handlers / other threads */
+
+    conn_t *conns;
+    conn_t *graveyard; /* closed connections awaiting free */
+    int nconns;
+    int nresume; /* connections whose reading resumes after back-pressure */
+    uint64_t next_conn_id;
+
+    struct log_map_node **log_map; /* plog -> partition */
+    topic_t **topic_buckets;
+    size_t topic_nbuckets;
+    size_t ntopics;
+
+    flusher_t flusher;
+    durable_waiter_t *waiters;
+
+    fetch_waiter_t *fetch_waiters;
+    uint64_t append_gen; /* bumps on every append; wakes long-polling fetches */
+
+    group_coordinator_t *groups;
+    producer_ids_t pids;
+
+    struct metrics_registry *metrics;
+    struct broker_metrics *m;
+
+    bool ready;
+    int64_t last_retention_ms;
+};
+
+/* server.c */
+void conn_close(broker_t *b, conn_t *c, const char *reason);
+/* Appends a completed slot's bytes to the socket as far as it goes. */
+void conn_flush(broker_t *b, conn_t *c);
+
+/* topics.c */
+int topics_load(broker_t *b, sb_err_t *err);
+void topics_free_all(broker_t *b);
+/* Creates a topic with n partitions (and its directories); *out may be NULL. */
+int topic_create(broker_t *b, const char *name, int32_t npartitions, const char *const *cfg_names,
+                 const char *const *cfg_values, int ncfg, topic_t **out, sb_err_t *err);
+int topic_delete(broker_t *b, topic_t *t, sb_err_t *err);
+int topic_add_partitions(broker_t *b, topic_t *t, int32_t total, sb_err_t *err);
+/* Finds the topic, auto-creating it when config allows and create is true. KAFKA_ERR_* code. */
+int16_t topic_get_or_create(broker_t *b, sb_slice_t name, bool create, topic_t **out);
+/* Kafka's topic-name rules: [a-zA-Z0-9._-]{1,249}, not "." or "..". */
+bool topic_name_valid(const char *name, size_t len);
+partition_t *topic_partition(topic_t *t, int32_t index);
+void topics_foreach(broker_t *b, void (*cb)(void *arg, topic_t *t), void *arg);
+void topics_enforce_retention(broker_t *b, int64_t now_ms);
+/* Default plog configuration for a topic (broker defaults + topic overrides). */
+void topic_plog_config(const broker_t *b, const topic_t *t, plog_config_t *cfg);
+
+/* flusher.c */
+int flusher_start(broker_t *b, sb_err_t *err);
+void flusher_stop(broker_t *b);
+/* Marks a partition as having unflushed data (called after each append). */
+void flusher_mark_dirty(broker_t *b, partition_t *p);
+/* Removes a partition from the flusher before its log is closed; waits for a running flush. */
+void flusher_forget(broker_t *b, partition_t *p);
+/* Network thread: called when the flusher's eventfd fires; completes satisfied waiters. */
+void flusher_on_event(broker_t *b);
+/* Fails every waiter on log (topic deleted). */
+void durable_waiters_drop_log(broker_t *b, plog_t *log);
+/* The partition that owns a log (a pointer-keyed lookup kept by topics.c). */
+partition_t *broker_partition_of_log(broker_t *b, plog_t *log);
+
+/* fetch.c */
+void fetch_waiters_poll(broker_t *b, int64_t now_ms, bool data_arrived);
+void fetch_waiters_free_all(broker_t *b);
+int64_t fetch_waiters_next_deadline(broker_t *b);
+
+/* dispatch.c */
+typedef struct kafka_api_def {
+    int16_t api_key;
+    int16_t min_version;
+    int16_t max_version;
+    int16_t first_flexible; /* -1: never */
+    kafka_handler_fn handler;
+} kafka_api_def_t;
+const kafka_api_def_t *kafka_api_lookup(int16_t api_key);
+const kafka_api_def_t *kafka_api_table(int *n);
+/* Handles one complete request frame (without the 4-byte size). Returns <0 to close. */
+int broker_dispatch(broker_t *b, conn_t *c, uint8_t *frame, size_t len);
+
+#endif

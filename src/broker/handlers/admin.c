@@ -1,0 +1,354 @@
+/* Topic administration: CreateTopics (v0–v4), DeleteTopics (v0–v3), CreatePartitions
+ * (v0–v1), DescribeConfigs (v0–v2), and InitProducerId (v0–v1) for idempotent producers. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker_int.h"
+#include "broker/handlers/handlers.h"
+#include "common/log.h"
+#include "kafka/protocol.h"
+
+#define MAX_TOPIC_CONFIGS 64
+
+static char *slice_dup(sb_slice_t s)
+{
+    return s.len < 0 ? NULL : strndup((const char *)s.p, (size_t)s.len);
+}
+
+int handle_CreateTopics(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    sb_rd_t *rd = &req->body;
+    int16_t v = req->api_version;
+    int32_t n = sb_rd_array(rd, false, 12);
+    if (!sb_rd_ok(rd) || n < 0) return -1;
+    /* Decode everything first: validate_only sits after the topic list. */
+    sb_rd_t topics_rd = *rd;
+    for (int32_t i = 0; i < n; i++) {
+        sb_rd_string(rd);
+        sb_rd_i32(rd);
+        sb_rd_i16(rd);
+        int32_t na = sb_rd_array(rd, false, 8);
+        for (int32_t j = 0; j < na && sb_rd_ok(rd); j++) {
+            sb_rd_i32(rd);
+            int32_t nb = sb_rd_array(rd, false, 4);
+            for (int32_t k = 0; k < nb && sb_rd_ok(rd); k++) sb_rd_i32(rd);
+        }
+        int32_t nc = sb_rd_array(rd, false, 4);
+        for (int32_t j = 0; j < nc && sb_rd_ok(rd); j++) {
+            sb_rd_string(rd);
+            sb_rd_string(rd);
+        }
+    }
+    sb_rd_i32(rd); /* timeout_ms */
+    bool validate_only = v >= 1 ? sb_rd_bool(rd) : false;
+    if (!sb_rd_ok(rd)) return -1;
+
+    if (v >= 2) sb_wr_i32(resp, 0); /* throttle_time_ms */
+    sb_wr_array(resp, false, n);
+    for (int32_t i = 0; i < n; i++) {
+        sb_slice_t name = sb_rd_string(&topics_rd);
+        int32_t nparts = sb_rd_i32(&topics_rd);
+        int16_t rf = sb_rd_i16(&topics_rd);
+        int32_t na = sb_rd_array(&topics_rd, false, 8);
+        for (int32_t j = 0; j < na; j++) {
+            sb_rd_i32(&topics_rd);
+            int32_t nb = sb_rd_array(&topics_rd, false, 4);
+            for (int32_t k = 0; k < nb; k++) sb_rd_i32(&topics_rd);
+        }
+        int32_t nc = sb_rd_array(&topics_rd, false, 4);
+        char *cfg_names[MAX_TOPIC_CONFIGS], *cfg_values[MAX_TOPIC_CONFIGS];
+        int ncfg = 0;
+        for (int32_t j = 0; j < nc; j++) {
+            sb_slice_t k = sb_rd_string(&topics_rd), val = sb_rd_string(&topics_rd);
+            if (ncfg < MAX_TOPIC_CONFIGS) {
+                cfg_names[ncfg] = slice_dup(k);
+                cfg_values[ncfg] = slice_dup(val);
+                ncfg++;
+            }
+        }
+        char *tname = slice_dup(name);
+        int16_t err = KAFKA_ERR_NONE;
+        char msg[300] = "";
+        if (nparts == -1) nparts = b->opt.default_partitions;
+        if (!tname || !topic_name_valid(tname, strlen(tname))) {
+            err = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+            snprintf(msg, sizeof(msg), "invalid topic name");
+        } else if (broker_topic_find(b, tname, (int32_t)strlen(tname))) {
+            err = KAFKA_ERR_TOPIC_ALREADY_EXISTS;
+            snprintf(msg, sizeof(msg), "Topic '%s' already exists.", tname);
+        } else if (nparts < 1) {
+            err = KAFKA_ERR_INVALID_PARTITIONS;
+            snprintf(msg, sizeof(msg), "Number of partitions must be larger than 0.");
+        } else if (rf != -1 && rf != 1) {
+            err = KAFKA_ERR_INVALID_REPLICATION_FACTOR;
+            snprintf(msg, sizeof(msg), "Replication factor: %d larger than available brokers: 1.", rf);
+        } else if (ncfg > 0 && nc > MAX_TOPIC_CONFIGS) {
+            err = KAFKA_ERR_INVALID_CONFIG;
+            snprintf(msg, sizeof(msg), "too many configs");
+        } else if (!validate_only) {
+            sb_err_t e = {0};
+            if (topic_create(b, tname, nparts, (const char *const *)cfg_names, (const char *const *)cfg_values, ncfg,
+                             NULL, &e) < 0) {
+                err = e.code == SB_EINVAL ? KAFKA_ERR_INVALID_CONFIG : KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+                snprintf(msg, sizeof(msg), "%s", e.msg);
+            }
+        }
+        sb_wr_strn(resp, false, name.p, name.len);
+        sb_wr_i16(resp, err);
+        if (v >= 1) sb_wr_str(resp, false, err ? msg : NULL);
+        for (int j = 0; j < ncfg; j++) {
+            free(cfg_names[j]);
+            free(cfg_values[j]);
+        }
+        free(tname);
+    }
+    return KAFKA_HANDLER_DONE;
+}
+
+int handle_DeleteTopics(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    sb_rd_t *rd = &req->body;
+    int16_t v = req->api_version;
+    int32_t n = sb_rd_array(rd, false, 2);
+    if (!sb_rd_ok(rd) || n < 0) return -1;
+    sb_rd_t names = *rd;
+    for (int32_t i = 0; i < n; i++) sb_rd_string(rd);
+    sb_rd_i32(rd); /* timeout_ms */
+    if (!sb_rd_ok(rd)) return -1;
+    if (v >= 1) sb_wr_i32(resp, 0);
+    sb_wr_array(resp, false, n);
+    for (int32_t i = 0; i < n; i++) {
+        sb_slice_t name = sb_rd_string(&names);
+        topic_t *t = broker_topic_find(b, (const char *)name.p, name.len);
+        int16_t err = KAFKA_ERR_NONE;
+        if (!t) err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        else if (t->internal) err = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+        else {
+            sb_err_t e = {0};
+            if (topic_delete(b, t, &e) < 0) err = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+        }
+        sb_wr_strn(resp, false, name.p, name.len);
+        sb_wr_i16(resp, err);
+    }
+    return KAFKA_HANDLER_DONE;
+}
+
+int handle_CreatePartitions(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    sb_rd_t *rd = &req->body;
+    int32_t n = sb_rd_array(rd, false, 8);
+    if (!sb_rd_ok(rd) || n < 0) return -1;
+    sb_rd_t topics_rd = *rd;
+    for (int32_t i = 0; i < n; i++) {
+        sb_rd_string(rd);
+        sb_rd_i32(rd);
+        int32_t na = sb_rd_array(rd, false, 4);
+        for (int32_t j = 0; j < na && sb_rd_ok(rd); j++) {
+            int32_t nb = sb_rd_array(rd, false, 4);
+            for (int32_t k = 0; k < nb && sb_rd_ok(rd); k++) sb_rd_i32(rd);
+        }
+    }
+    sb_rd_i32(rd); /* timeout_ms */
+    bool validate_only = sb_rd_bool(rd);
+    if (!sb_rd_ok(rd)) return -1;
+    sb_wr_i32(resp, 0);
+    sb_wr_array(resp, false, n);
+    for (int32_t i = 0; i < n; i++) {
+        sb_slice_t name = sb_rd_string(&topics_rd);
+        int32_t count = sb_rd_i32(&topics_rd);
+        int32_t na = sb_rd_array(&topics_rd, false, 4);
+        for (int32_t j = 0; j < na; j++) {
+            int32_t nb = sb_rd_array(&topics_rd, false, 4);
+            for (int32_t k = 0; k < nb; k++) sb_rd_i32(&topics_rd);
+        }
+        topic_t *t = broker_topic_find(b, (const char *)name.p, name.len);
+        int16_t err = KAFKA_ERR_NONE;
+        char msg[256] = "";
+        if (!t) {
+            err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            snprintf(msg, sizeof(msg), "topic does not exist");
+        } else if (count <= t->npartitions) {
+            err = KAFKA_ERR_INVALID_PARTITIONS;
+            snprintf(msg, sizeof(msg), "Topic currently has %d partitions, which is higher than or equal to the requested %d.",
+                     t->npartitions, count);
+        } else if (!validate_only) {
+            sb_err_t e = {0};
+            if (topic_add_partitions(b, t, count, &e) < 0) {
+                err = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+                snprintf(msg, sizeof(msg), "%s", e.msg);
+            }
+        }
+        sb_wr_strn(resp, false, name.p, name.len);
+        sb_wr_i16(resp, err);
+        sb_wr_str(resp, false, err ? msg : NULL);
+    }
+    return KAFKA_HANDLER_DONE;
+}
+
+/* ---- DescribeConfigs ---- */
+
+#define RESOURCE_TOPIC 2
+#define RESOURCE_BROKER 4
+#define SOURCE_DYNAMIC_TOPIC 1
+#define SOURCE_STATIC_BROKER 4
+#define SOURCE_DEFAULT 5
+
+typedef struct config_entry {
+    const char *name;
+    char value[64];
+    int8_t source;
+} config_entry_t;
+
+static int topic_configs(broker_t *b, topic_t *t, config_entry_t *out)
+{
+    plog_config_t cfg;
+    topic_plog_config(b, t, &cfg);
+    int n = 0;
+    out[n] = (config_entry_t){"retention.ms", "", t->retention_ms != -2 ? SOURCE_DYNAMIC_TOPIC : SOURCE_STATIC_BROKER};
+    snprintf(out[n++].value, 64, "%" PRId64, cfg.retention_ms);
+    out[n] = (config_entry_t){"retention.bytes", "", t->retention_bytes != -2 ? SOURCE_DYNAMIC_TOPIC : SOURCE_STATIC_BROKER};
+    snprintf(out[n++].value, 64, "%" PRId64, cfg.retention_bytes);
+    out[n] = (config_entry_t){"segment.bytes", "", t->segment_bytes != -2 ? SOURCE_DYNAMIC_TOPIC : SOURCE_STATIC_BROKER};
+    snprintf(out[n++].value, 64, "%" PRIu64, cfg.segment_bytes);
+    out[n] = (config_entry_t){"cleanup.policy", "", t->cleanup_policy[0] ? SOURCE_DYNAMIC_TOPIC : SOURCE_DEFAULT};
+    snprintf(out[n++].value, 64, "%s", t->cleanup_policy[0] ? t->cleanup_policy : "delete");
+    out[n] = (config_entry_t){"max.message.bytes", "", SOURCE_STATIC_BROKER};
+    snprintf(out[n++].value, 64, "%" PRId64, b->opt.max_request_bytes);
+    out[n] = (config_entry_t){"min.insync.replicas", "1", SOURCE_DEFAULT};
+    n++;
+    out[n] = (config_entry_t){"message.timestamp.type", "CreateTime", SOURCE_DEFAULT};
+    n++;
+    return n;
+}
+
+static int broker_configs(broker_t *b, config_entry_t *out)
+{
+    int n = 0;
+    out[n] = (config_entry_t){"log.retention.ms", "", SOURCE_STATIC_BROKER};
+    snprintf(out[n++].value, 64, "%" PRId64, b->opt.retention_ms);
+    out[n] = (config_entry_t){"log.retention.bytes", "", SOURCE_STATIC_BROKER};
+    snprintf(out[n++].value, 64, "%" PRId64, b->opt.retention_bytes);
+    out[n] = (config_entry_t){"log.segment.bytes", "", SOURCE_STATIC_BROKER};
+    snprintf(out[n++].value, 64, "%" PRIu64, b->opt.segment_bytes);
+    out[n] = (config_entry_t){"num.partitions", "", SOURCE_STATIC_BROKER};
+    snprintf(out[n++].value, 64, "%d", b->opt.default_partitions);
+    out[n] = (config_entry_t){"auto.create.topics.enable", "", SOURCE_STATIC_BROKER};
+    snprintf(out[n++].value, 64, "%s", b->opt.auto_create_topics ? "true" : "false");
+    out[n] = (config_entry_t){"socket.request.max.bytes", "", SOURCE_STATIC_BROKER};
+    snprintf(out[n++].value, 64, "%" PRId64, b->opt.max_request_bytes);
+    out[n] = (config_entry_t){"log.flush.interval.ms", "", SOURCE_STATIC_BROKER};
+    snprintf(out[n++].value, 64, "%" PRId64, b->opt.flush_interval_ms);
+    return n;
+}
+
+static bool key_wanted(sb_rd_t keys, int32_t nkeys, const char *name)
+{
+    if (nkeys < 0) return true;
+    for (int32_t i = 0; i < nkeys; i++) {
+        sb_slice_t k = sb_rd_string(&keys);
+        if (k.len == (int32_t)strlen(name) && memcmp(k.p, name, (size_t)k.len) == 0) return true;
+    }
+    return false;
+}
+
+int handle_DescribeConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    sb_rd_t *rd = &req->body;
+    int16_t v = req->api_version;
+    int32_t n = sb_rd_array(rd, false, 5);
+    if (!sb_rd_ok(rd) || n < 0) return -1;
+    sb_rd_t res_rd = *rd;
+    for (int32_t i = 0; i < n; i++) {
+        sb_rd_i8(rd);
+        sb_rd_string(rd);
+        int32_t nk = sb_rd_array(rd, false, 2);
+        for (int32_t j = 0; j < nk && sb_rd_ok(rd); j++) sb_rd_string(rd);
+    }
+    bool synonyms = v >= 1 ? sb_rd_bool(rd) : false;
+    if (!sb_rd_ok(rd)) return -1;
+    sb_wr_i32(resp, 0);
+    sb_wr_array(resp, false, n);
+    for (int32_t i = 0; i < n; i++) {
+        int8_t type = sb_rd_i8(&res_rd);
+        sb_slice_t name = sb_rd_string(&res_rd);
+        int32_t nk = sb_rd_array(&res_rd, false, 2);
+        sb_rd_t keys = res_rd;
+        for (int32_t j = 0; j < nk; j++) sb_rd_string(&res_rd);
+        config_entry_t entries[16];
+        int ne = 0;
+        int16_t err = KAFKA_ERR_NONE;
+        const char *msg = NULL;
+        if (type == RESOURCE_TOPIC) {
+            topic_t *t = broker_topic_find(b, (const char *)name.p, name.len);
+            if (t) ne = topic_configs(b, t, entries);
+            else {
+                err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                msg = "topic does not exist";
+            }
+        } else if (type == RESOURCE_BROKER) {
+            ne = broker_configs(b, entries);
+        } else {
+            err = KAFKA_ERR_INVALID_REQUEST;
+            msg = "unsupported resource type";
+        }
+        sb_wr_i16(resp, err);
+        sb_wr_str(resp, false, msg);
+        sb_wr_i8(resp, type);
+        sb_wr_strn(resp, false, name.p, name.len);
+        int32_t count = 0;
+        for (int j = 0; j < ne; j++) count += key_wanted(keys, nk, entries[j].name);
+        sb_wr_array(resp, false, count);
+        for (int j = 0; j < ne; j++) {
+            if (!key_wanted(keys, nk, entries[j].name)) continue;
+            sb_wr_str(resp, false, entries[j].name);
+            sb_wr_str(resp, false, entries[j].value);
+            sb_wr_bool(resp, false); /* read_only */
+            if (v == 0) {
+                sb_wr_bool(resp, entries[j].source == SOURCE_DEFAULT);
+            } else {
+                sb_wr_i8(resp, entries[j].source);
+            }
+            sb_wr_bool(resp, false); /* is_sensitive */
+            if (v >= 1) {
+                if (synonyms) {
+                    sb_wr_array(resp, false, 1);
+                    sb_wr_str(resp, false, entries[j].name);
+                    sb_wr_str(resp, false, entries[j].value);
+                    sb_wr_i8(resp, entries[j].source);
+                } else {
+                    sb_wr_array(resp, false, 0);
+                }
+            }
+        }
+    }
+    if (!sb_rd_ok(&res_rd)) return -1;
+    return KAFKA_HANDLER_DONE;
+}
+
+int handle_InitProducerId(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    sb_rd_t *rd = &req->body;
+    sb_slice_t txn = sb_rd_string(rd);
+    sb_rd_i32(rd); /* transaction_timeout_ms */
+    if (!sb_rd_ok(rd)) return -1;
+    int16_t err = KAFKA_ERR_NONE;
+    int64_t pid = -1;
+    if (txn.len >= 0) {
+        /* Transactions are not implemented; say so rather than pretend. */
+        sb_warn("producer", "refusing InitProducerId with a transactional id: transactions are not supported");
+        err = KAFKA_ERR_INVALID_REQUEST;
+    } else {
+        sb_err_t e = {0};
+        if (producer_ids_next(&b->pids, &pid, &e) < 0) {
+            sb_error("producer", "cannot allocate a producer id: %s", e.msg);
+            err = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+        }
+    }
+    sb_wr_i32(resp, 0);
+    sb_wr_i16(resp, err);
+    sb_wr_i64(resp, pid);
+    sb_wr_i16(resp, err ? -1 : 0);
+    return KAFKA_HANDLER_DONE;
+}

@@ -1,0 +1,70 @@
+/* ListOffsets (v0–v5): timestamp -2 = earliest, -1 = latest, otherwise the first offset whose
+ * timestamp is at or after the given one (from the time index). */
+#include <string.h>
+
+#include "broker/broker_int.h"
+#include "broker/handlers/handlers.h"
+#include "kafka/protocol.h"
+
+#define LATEST_TIMESTAMP (-1)
+#define EARLIEST_TIMESTAMP (-2)
+
+int handle_ListOffsets(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    sb_rd_t *rd = &req->body;
+    int16_t v = req->api_version;
+    sb_rd_i32(rd);             /* replica_id */
+    if (v >= 2) sb_rd_i8(rd);  /* isolation_level */
+    int32_t ntopics = sb_rd_array(rd, false, 6);
+    if (!sb_rd_ok(rd) || ntopics < 0) return -1;
+    if (v >= 2) sb_wr_i32(resp, 0); /* throttle_time_ms */
+    sb_wr_array(resp, false, ntopics);
+    for (int32_t i = 0; i < ntopics; i++) {
+        sb_slice_t name = sb_rd_string(rd);
+        int32_t nparts = sb_rd_array(rd, false, 12);
+        if (!sb_rd_ok(rd) || name.len < 0 || nparts < 0) return -1;
+        topic_t *t = broker_topic_find(b, (const char *)name.p, name.len);
+        sb_wr_strn(resp, false, name.p, name.len);
+        sb_wr_array(resp, false, nparts);
+        for (int32_t j = 0; j < nparts; j++) {
+            int32_t index = sb_rd_i32(rd);
+            if (v >= 4) sb_rd_i32(rd); /* current_leader_epoch */
+            int64_t ts = sb_rd_i64(rd);
+            int32_t max_num = v == 0 ? sb_rd_i32(rd) : 1;
+            if (!sb_rd_ok(rd)) return -1;
+            partition_t *p = t ? topic_partition(t, index) : NULL;
+            int16_t err = KAFKA_ERR_NONE;
+            int64_t offset = -1, found_ts = -1;
+            if (!p) {
+                err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            } else if (ts == LATEST_TIMESTAMP) {
+                offset = plog_end_offset(p->log);
+            } else if (ts == EARLIEST_TIMESTAMP) {
+                offset = plog_start_offset(p->log);
+            } else if (ts < 0) {
+                err = KAFKA_ERR_INVALID_REQUEST;
+            } else {
+                sb_err_t e = {0};
+                int rc = plog_offset_for_time(p->log, ts, &offset, &found_ts, &e);
+                if (rc == SB_ENOENT) {
+                    offset = -1; /* no record at or after ts: Kafka answers offset -1 */
+                    found_ts = -1;
+                } else if (rc < 0) {
+                    err = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+                }
+            }
+            sb_wr_i32(resp, index);
+            sb_wr_i16(resp, err);
+            if (v == 0) {
+                bool one = !err && offset >= 0 && max_num > 0;
+                sb_wr_array(resp, false, one ? 1 : 0);
+                if (one) sb_wr_i64(resp, offset);
+            } else {
+                sb_wr_i64(resp, found_ts);
+                sb_wr_i64(resp, offset);
+                if (v >= 4) sb_wr_i32(resp, err ? -1 : 0); /* leader_epoch */
+            }
+        }
+    }
+    return KAFKA_HANDLER_DONE;
+}
