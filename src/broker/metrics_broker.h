@@ -21,6 +21,9 @@ void broker_metrics_request_done(broker_metrics_t *m, int16_t api_key, int64_t l
 void broker_metrics_request_error(broker_metrics_t *m, int16_t api_key);
 void broker_metrics_connections(broker_metrics_t *m, int n);
 void broker_metrics_produced(broker_metrics_t *m, struct partition *p, uint64_t bytes, uint64_t records);
+/* Network thread, about once a second: re-renders per-topic/partition/group families. */
+struct broker;
+void broker_metrics_snapshot(struct broker *b);
 /* Flusher thread. */
 void broker_metrics_fsync(broker_metrics_t *m, int64_t us);
 

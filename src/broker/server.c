@@ -512,6 +512,7 @@ int broker_run(broker_t *b)
             b->opt.listen_host[0] ? b->opt.listen_host : "*", b->listen_port, b->opt.advertised_host,
             b->opt.advertised_port);
     int64_t last_tick = sb_mono_ms();
+    int64_t last_snapshot = 0;
     b->last_retention_ms = last_tick;
     while (!atomic_load(&b->stopping)) {
         int timeout = 100;
@@ -551,6 +552,10 @@ int broker_run(broker_t *b)
             last_tick = now;
             group_coordinator_tick(b->groups, sb_now_ms());
             close_idle_connections(b, now);
+        }
+        if (now - last_snapshot >= 1000) {
+            last_snapshot = now;
+            broker_metrics_snapshot(b);
         }
         if (b->nresume) {
             b->nresume = 0;
