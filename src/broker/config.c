@@ -1,0 +1,881 @@
+#include "broker/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+/* A config file is a few kilobytes; the cap only stops a wrong path (a log file, a device)
+ * from being read whole into memory. */
+#define CONFIG_FILE_MAX_BYTES (1024 * 1024)
+
+typedef enum {
+    CFG_STRING,
+    CFG_BOOL,
+    CFG_INT,   /* plain integer */
+    CFG_BYTES, /* integer with optional B/KiB/MiB/GiB/TiB suffix */
+    CFG_MS,    /* integer milliseconds with optional ms/s/m/h/d suffix */
+    CFG_ENUM,  /* one of enum_names; stored as int, the index in enum_names */
+} cfg_type_t;
+
+/* Validates a string value; returns 0 or SB_EINVAL with the reason (without the key name). */
+typedef int (*cfg_check_fn)(const char *value, sb_err_t *err);
+
+typedef struct cfg_key {
+    const char *name; /* dotted: section.key */
+    cfg_type_t type;
+    size_t offset;
+    /* The default in the same text form a user would write, so that defaults go through the
+     * parser and validation too and cannot drift out of the allowed range. */
+    const char *def;
+    int64_t min, max;
+    const char *const *enum_names; /* NULL-terminated; index == stored value */
+    cfg_check_fn check;
+    const char *doc;    /* one line: the YAML comment and the docs table cell */
+    const char *detail; /* optional extra sentence(s) for the docs only */
+} cfg_key_t;
+
+typedef struct cfg_section {
+    const char *name;
+    const char *doc;
+} cfg_section_t;
+
+static int check_listen(const char *value, sb_err_t *err);
+static int check_listen_optional(const char *value, sb_err_t *err);
+static int check_advertised(const char *value, sb_err_t *err);
+static int check_nonempty(const char *value, sb_err_t *err);
+
+static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_format_names[] = {"auto", "text", "json", NULL};
+_Static_assert(SB_LOG_DEBUG == 0 && SB_LOG_INFO == 1 && SB_LOG_WARN == 2 && SB_LOG_ERROR == 3,
+               "log_level_names must follow sb_log_level_t");
+_Static_assert(SB_LOG_FORMAT_AUTO == 0 && SB_LOG_FORMAT_TEXT == 1 && SB_LOG_FORMAT_JSON == 2,
+               "log_format_names must follow sb_log_format_t");
+_Static_assert(sizeof(sb_log_level_t) == sizeof(int) && sizeof(sb_log_format_t) == sizeof(int),
+               "enum keys are stored through an int pointer");
+
+#define OFF(field) offsetof(sb_config_t, field)
+#define I32MAX INT32_MAX
+#define I64MAX INT64_MAX
+
+static const cfg_section_t cfg_sections[] = {
+    {"broker", "Kafka listener, identity, storage location and connection limits."},
+    {"log", "Partition logs: segment size, retention and flushing."},
+    {"groups", "Consumer-group coordination."},
+    {"admin", "The admin HTTP server (`/health/live`, `/health/ready`, `/metrics`)."},
+    {"logging", "The broker's own log output (stderr)."},
+};
+
+static const cfg_key_t cfg_keys[] = {
+    {"broker.listen", CFG_STRING, OFF(broker.listen), "127.0.0.1:9092", 0, 0, NULL, check_listen,
+     "host:port the Kafka listener binds; 0.0.0.0 or [::] for every interface", NULL},
+    {"broker.advertised_listener", CFG_STRING, OFF(broker.advertised_listener), "", 0, 0, NULL,
+     check_advertised, "host:port given to clients in Metadata responses",
+     "Empty means broker.listen; when the listen host is 0.0.0.0 or ::, the machine's "
+     "hostname is advertised instead."},
+    {"broker.node_id", CFG_INT, OFF(broker.node_id), "0", 0, I32MAX, NULL, NULL,
+     "this broker's node id in Metadata responses", NULL},
+    {"broker.data_dir", CFG_STRING, OFF(broker.data_dir), "./data", 0, 0, NULL, check_nonempty,
+     "directory holding partition logs and broker state; created if missing", NULL},
+    {"broker.auto_create_topics", CFG_BOOL, OFF(broker.auto_create_topics), "true", 0, 0, NULL,
+     NULL, "create a topic when a client produces to or asks Metadata for an unknown one", NULL},
+    {"broker.default_partitions", CFG_INT, OFF(broker.default_partitions), "1", 1, 10000, NULL,
+     NULL, "partition count of automatically created topics", NULL},
+    {"broker.max_request_bytes", CFG_BYTES, OFF(broker.max_request_bytes), "104857600", 1024,
+     I32MAX, NULL, NULL, "largest request a client may send; larger ones close the connection",
+     NULL},
+    {"broker.max_connections", CFG_INT, OFF(broker.max_connections), "4096", 1, 1000000, NULL,
+     NULL, "client connections accepted at once; further ones are refused", NULL},
+    {"broker.idle_connection_timeout_ms", CFG_MS, OFF(broker.idle_connection_timeout_ms),
+     "600000", 0, I64MAX, NULL, NULL, "close client connections idle this long; 0 = never",
+     NULL},
+
+    {"log.segment_bytes", CFG_BYTES, OFF(log.segment_bytes), "1073741824", 1048576, I32MAX, NULL,
+     NULL, "roll to a new segment file when the active one reaches this size",
+     "Bounded by 2 GiB because offset-index entries hold 32-bit file positions."},
+    {"log.index_interval_bytes", CFG_BYTES, OFF(log.index_interval_bytes), "4096", 0, I32MAX,
+     NULL, NULL, "bytes of log between two offset-index entries", NULL},
+    {"log.retention_ms", CFG_MS, OFF(log.retention_ms), "604800000", -1, I64MAX, NULL, NULL,
+     "delete segments whose newest record is older than this; -1 = keep forever", NULL},
+    {"log.retention_bytes", CFG_BYTES, OFF(log.retention_bytes), "-1", -1, I64MAX, NULL, NULL,
+     "delete oldest segments while a partition is larger than this; -1 = unlimited", NULL},
+    {"log.retention_check_interval_ms", CFG_MS, OFF(log.retention_check_interval_ms), "300000",
+     1, I64MAX, NULL, NULL, "how often retention is enforced", NULL},
+    {"log.flush_interval_ms", CFG_MS, OFF(log.flush_interval_ms), "1000", 1, 86400000, NULL,
+     NULL, "data from acks=0/1 producers is fdatasync'ed at least this often",
+     "Producers using acks=all are always acknowledged only after fdatasync, by group commit, "
+     "whatever this setting."},
+
+    {"groups.initial_rebalance_delay_ms", CFG_MS, OFF(groups.initial_rebalance_delay_ms), "3000",
+     0, 300000, NULL, NULL, "wait this long for more members before a new group's first rebalance",
+     NULL},
+    {"groups.session_timeout_min_ms", CFG_MS, OFF(groups.session_timeout_min_ms), "6000", 1,
+     I32MAX, NULL, NULL, "smallest session timeout a consumer may ask for", NULL},
+    {"groups.session_timeout_max_ms", CFG_MS, OFF(groups.session_timeout_max_ms), "1800000", 1,
+     I32MAX, NULL, NULL, "largest session timeout a consumer may ask for",
+     "Must be at least groups.session_timeout_min_ms."},
+    {"groups.offsets_retention_ms", CFG_MS, OFF(groups.offsets_retention_ms), "604800000", 1,
+     I64MAX, NULL, NULL, "committed offsets of an empty group are kept this long", NULL},
+
+    {"admin.listen", CFG_STRING, OFF(admin.listen), "127.0.0.1:8080", 0, 0, NULL,
+     check_listen_optional, "host:port of the admin HTTP server; \"\" disables it", NULL},
+
+    {"logging.level", CFG_ENUM, OFF(logging.level), "info", 0, 0, log_level_names, NULL,
+     "least severe level written", NULL},
+    {"logging.format", CFG_ENUM, OFF(logging.format), "auto", 0, 0, log_format_names, NULL,
+     "line format; auto = text on a terminal, JSON otherwise", NULL},
+};
+
+#define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+#define CFG_NSECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
+
+/* ----- small helpers ----- */
+
+/* Copies s into out for use inside an error message: quoted, control bytes escaped, long
+ * values cut, so that a binary file or a huge line still yields a readable one-line error. */
+static const char *quote_for_message(char *out, size_t cap, const char *s, size_t len)
+{
+    size_t n = 0;
+    out[n++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (n + 8 >= cap) {
+            memcpy(out + n, "...", 3);
+            n += 3;
+            break;
+        }
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", ch);
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n++] = '"';
+    out[n] = 0;
+    return out;
+}
+
+static const cfg_key_t *find_key(const char *name, size_t len)
+{
+    for (size_t i = 0; i < CFG_NKEYS; i++)
+        if (strlen(cfg_keys[i].name) == len && memcmp(cfg_keys[i].name, name, len) == 0)
+            return &cfg_keys[i];
+    return NULL;
+}
+
+static bool is_section(const char *name, size_t len)
+{
+    for (size_t i = 0; i < CFG_NSECTIONS; i++)
+        if (strlen(cfg_sections[i].name) == len && memcmp(cfg_sections[i].name, name, len) == 0)
+            return true;
+    return false;
+}
+
+/* Levenshtein distance capped at 64 characters: enough to suggest the key a typo meant. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    if (la > 64 || lb > 64) return SIZE_MAX;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* Returns the known key or section name closest to an unknown one, or NULL if none is close
+ * enough to be a plausible typo. */
+static const char *suggest(const char *name, size_t len)
+{
+    const char *best = NULL;
+    size_t best_d = 3; /* suggest only within two edits */
+    for (size_t i = 0; i < CFG_NKEYS + CFG_NSECTIONS; i++) {
+        const char *cand = i < CFG_NKEYS ? cfg_keys[i].name : cfg_sections[i - CFG_NKEYS].name;
+        size_t d = edit_distance(name, len, cand, strlen(cand));
+        if (d < best_d) {
+            best_d = d;
+            best = cand;
+        }
+    }
+    return best;
+}
+
+static int unknown_key_error(sb_err_t *err, const char *name, size_t len)
+{
+    char q[160];
+    quote_for_message(q, sizeof(q), name, len);
+    const char *hint = suggest(name, len);
+    if (hint) return sb_err_set(err, SB_EINVAL, "unknown key %s (did you mean \"%s\"?)", q, hint);
+    return sb_err_set(err, SB_EINVAL, "unknown key %s", q);
+}
+
+/* ----- value parsing ----- */
+
+typedef struct unit {
+    const char *suffix;
+    int64_t factor;
+} unit_t;
+
+static const unit_t byte_units[] = {
+    {"B", 1},
+    {"KiB", 1024},
+    {"MiB", 1024 * 1024},
+    {"GiB", 1024 * 1024 * 1024},
+    {"TiB", (int64_t)1024 * 1024 * 1024 * 1024},
+    {NULL, 0},
+};
+
+static const unit_t ms_units[] = {
+    {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000}, {NULL, 0},
+};
+
+/* Parses [-]digits[suffix] from s[0..len). Returns 0, or -1 if the text is not of that form,
+ * or -2 if it is but does not fit in int64. */
+static int parse_integer(const char *s, size_t len, const unit_t *units, int64_t *out)
+{
+    size_t i = 0;
+    bool negative = false;
+    if (i < len && (s[i] == '-' || s[i] == '+')) negative = s[i++] == '-';
+    size_t digits_start = i;
+    int64_t v = 0;
+    bool overflow = false;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        int d = s[i] - '0';
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, d, &v)) overflow = true;
+    }
+    if (i == digits_start) return -1;
+    int64_t factor = 1;
+    if (i < len) {
+        if (!units) return -1;
+        const unit_t *u = units;
+        for (; u->suffix; u++)
+            if (strlen(u->suffix) == len - i && memcmp(u->suffix, s + i, len - i) == 0) break;
+        if (!u->suffix) return -1;
+        factor = u->factor;
+    }
+    if (overflow || __builtin_mul_overflow(v, factor, &v)) return -2;
+    *out = negative ? -v : v;
+    return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on"};
+    static const char *const no[] = {"false", "no", "off"};
+    for (size_t i = 0; i < 3; i++) {
+        if (strcasecmp(s, yes[i]) == 0) return *out = true, 0;
+        if (strcasecmp(s, no[i]) == 0) return *out = false, 0;
+    }
+    return -1;
+}
+
+static void *field_of(sb_config_t *c, const cfg_key_t *k)
+{
+    return (char *)c + k->offset;
+}
+
+static const void *const_field_of(const sb_config_t *c, const cfg_key_t *k)
+{
+    return (const char *)c + k->offset;
+}
+
+/* Parses and validates value (len bytes, NUL-terminated) for key k and stores it in c.
+ * Error messages start with the key name; callers prefix the location. */
+static int set_value(sb_config_t *c, const cfg_key_t *k, const char *value, size_t len,
+                     sb_err_t *err)
+{
+    char q[160];
+    if (strlen(value) != len)
+        return sb_err_set(err, SB_EINVAL, "%s: value contains a NUL byte", k->name);
+    switch (k->type) {
+    case CFG_STRING: {
+        if (k->check) {
+            sb_err_t why;
+            if (k->check(value, &why) < 0)
+                return sb_err_set(err, SB_EINVAL, "%s: %s: %s", k->name,
+                                  quote_for_message(q, sizeof(q), value, len), why.msg);
+        }
+        char *copy = strdup(value);
+        if (!copy) return sb_err_set(err, SB_ENOMEM, "%s: out of memory", k->name);
+        char **slot = field_of(c, k);
+        free(*slot);
+        *slot = copy;
+        return 0;
+    }
+    case CFG_BOOL: {
+        bool b;
+        if (parse_bool(value, &b) < 0)
+            return sb_err_set(err, SB_EINVAL, "%s: %s is not a boolean (true or false)", k->name,
+                              quote_for_message(q, sizeof(q), value, len));
+        *(bool *)field_of(c, k) = b;
+        return 0;
+    }
+    case CFG_INT:
+    case CFG_BYTES:
+    case CFG_MS: {
+        const unit_t *units = k->type == CFG_BYTES ? byte_units : k->type == CFG_MS ? ms_units : NULL;
+        int64_t v;
+        int rc = parse_integer(value, len, units, &v);
+        if (rc == -1) {
+            quote_for_message(q, sizeof(q), value, len);
+            if (k->type == CFG_BYTES)
+                return sb_err_set(err, SB_EINVAL,
+                                  "%s: %s is not a size (an integer, optionally followed by B, KiB, "
+                                  "MiB, GiB or TiB)",
+                                  k->name, q);
+            if (k->type == CFG_MS)
+                return sb_err_set(err, SB_EINVAL,
+                                  "%s: %s is not a duration (milliseconds, or an integer followed "
+                                  "by ms, s, m, h or d)",
+                                  k->name, q);
+            return sb_err_set(err, SB_EINVAL, "%s: %s is not an integer", k->name, q);
+        }
+        if (rc == -2 || v < k->min || v > k->max) {
+            quote_for_message(q, sizeof(q), value, len);
+            if (k->max == I64MAX)
+                return sb_err_set(err, SB_ERANGE, "%s: must be >= %lld (got %s)", k->name,
+                                  (long long)k->min, q);
+            return sb_err_set(err, SB_ERANGE, "%s: must be between %lld and %lld (got %s)", k->name,
+                              (long long)k->min, (long long)k->max, q);
+        }
+        *(int64_t *)field_of(c, k) = v;
+        return 0;
+    }
+    case CFG_ENUM:
+        for (int i = 0; k->enum_names[i]; i++)
+            if (strcasecmp(value, k->enum_names[i]) == 0) {
+                *(int *)field_of(c, k) = i;
+                return 0;
+            }
+        {
+            char allowed[128] = "";
+            for (int i = 0; k->enum_names[i]; i++) {
+                size_t used = strlen(allowed);
+                snprintf(allowed + used, sizeof(allowed) - used, "%s%s", i ? ", " : "",
+                         k->enum_names[i]);
+            }
+            return sb_err_set(err, SB_EINVAL, "%s: %s is not one of %s", k->name,
+                              quote_for_message(q, sizeof(q), value, len), allowed);
+        }
+    }
+    return sb_err_set(err, SB_EINVAL, "%s: unsupported key type", k->name);
+}
+
+/* ----- string checks ----- */
+
+int sb_config_parse_hostport(const char *s, char *host, size_t hostcap, int *port, sb_err_t *err)
+{
+    size_t len = strlen(s);
+    const char *h;
+    size_t hlen;
+    const char *rest;
+    if (len > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (!close) return sb_err_set(err, SB_EINVAL, "missing ']' after IPv6 address");
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        for (size_t i = 0; i < hlen; i++)
+            if (!isxdigit((unsigned char)h[i]) && h[i] != ':' && h[i] != '.')
+                return sb_err_set(err, SB_EINVAL, "invalid character in IPv6 address");
+        rest = close + 1;
+        if (*rest != ':') return sb_err_set(err, SB_EINVAL, "expected :port after ']'");
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (!colon) return sb_err_set(err, SB_EINVAL, "expected host:port");
+        h = s;
+        hlen = (size_t)(colon - s);
+        if (memchr(h, ':', hlen))
+            return sb_err_set(err, SB_EINVAL, "write IPv6 addresses in brackets: [::1]:9092");
+        for (size_t i = 0; i < hlen; i++)
+            if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
+                return sb_err_set(err, SB_EINVAL, "invalid character in host name");
+        rest = colon;
+    }
+    if (hlen == 0) return sb_err_set(err, SB_EINVAL, "missing host (use 0.0.0.0 for every interface)");
+    rest++; /* skip ':' */
+    size_t plen = strlen(rest);
+    int64_t p;
+    if (plen == 0 || parse_integer(rest, plen, NULL, &p) < 0 || rest[0] == '-' || rest[0] == '+')
+        return sb_err_set(err, SB_EINVAL, "port is not a number");
+    if (p > 65535) return sb_err_set(err, SB_ERANGE, "port must be between 0 and 65535");
+    if (hlen + 1 > hostcap) return sb_err_set(err, SB_ERANGE, "host name too long");
+    memcpy(host, h, hlen);
+    host[hlen] = 0;
+    *port = (int)p;
+    return 0;
+}
+
+static int check_listen(const char *value, sb_err_t *err)
+{
+    char host[256];
+    int port;
+    return sb_config_parse_hostport(value, host, sizeof(host), &port, err);
+}
+
+static int check_listen_optional(const char *value, sb_err_t *err)
+{
+    return value[0] ? check_listen(value, err) : 0;
+}
+
+static int check_advertised(const char *value, sb_err_t *err)
+{
+    if (!value[0]) return 0;
+    char host[256];
+    int port;
+    int rc = sb_config_parse_hostport(value, host, sizeof(host), &port, err);
+    if (rc < 0) return rc;
+    if (port == 0) return sb_err_set(err, SB_EINVAL, "clients cannot connect to port 0");
+    return 0;
+}
+
+static int check_nonempty(const char *value, sb_err_t *err)
+{
+    return value[0] ? 0 : sb_err_set(err, SB_EINVAL, "must not be empty");
+}
+
+/* ----- public API ----- */
+
+void sb_config_defaults(sb_config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
+        sb_err_t err;
+        /* Defaults are constants checked by the unit tests, so the only possible failure is
+         * running out of memory at start-up, where there is nothing sensible to continue with. */
+        if (set_value(c, &cfg_keys[i], cfg_keys[i].def, strlen(cfg_keys[i].def), &err) < 0) {
+            fprintf(stderr, "streambus: config default: %s\n", err.msg);
+            abort();
+        }
+    }
+}
+
+void sb_config_deinit(sb_config_t *c)
+{
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
+        if (cfg_keys[i].type != CFG_STRING) continue;
+        char **slot = field_of(c, &cfg_keys[i]);
+        free(*slot);
+        *slot = NULL;
+    }
+}
+
+int sb_config_set(sb_config_t *c, const char *dotted_key, const char *value, sb_err_t *err)
+{
+    const cfg_key_t *k = find_key(dotted_key, strlen(dotted_key));
+    if (!k) return unknown_key_error(err, dotted_key, strlen(dotted_key));
+    return set_value(c, k, value, strlen(value), err);
+}
+
+int sb_config_validate(const sb_config_t *c, sb_err_t *err)
+{
+    if (c->groups.session_timeout_min_ms > c->groups.session_timeout_max_ms)
+        return sb_err_set(err, SB_EINVAL,
+                          "groups.session_timeout_min_ms (%lld) must not exceed "
+                          "groups.session_timeout_max_ms (%lld)",
+                          (long long)c->groups.session_timeout_min_ms,
+                          (long long)c->groups.session_timeout_max_ms);
+    return 0;
+}
+
+int sb_config_advertised(const sb_config_t *c, char *host, size_t hostcap, int *port, sb_err_t *err)
+{
+    const char *src = c->broker.advertised_listener && c->broker.advertised_listener[0]
+                          ? c->broker.advertised_listener
+                          : c->broker.listen;
+    int rc = sb_config_parse_hostport(src, host, hostcap, port, err);
+    if (rc < 0) return rc;
+    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) {
+        char name[256];
+        if (gethostname(name, sizeof(name)) < 0)
+            return sb_err_set(err, SB_EIO, "gethostname: %s", strerror(errno));
+        name[sizeof(name) - 1] = 0;
+        if (strlen(name) + 1 > hostcap) return sb_err_set(err, SB_ERANGE, "host name too long");
+        strcpy(host, name);
+    }
+    return 0;
+}
+
+/* ----- YAML ----- */
+
+typedef struct yaml_ctx {
+    sb_config_t *c;
+    const char *source;
+    yaml_document_t *doc;
+} yaml_ctx_t;
+
+static size_t line_of(const yaml_node_t *n)
+{
+    return n->start_mark.line + 1;
+}
+
+/* libyaml does not resolve implicit tags, so a plain `~`, `null` or nothing means null. */
+static bool is_null_scalar(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+    const char *v = (const char *)n->data.scalar.value;
+    return n->data.scalar.length == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+           strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+static int located(yaml_ctx_t *y, const yaml_node_t *n, sb_err_t *err, int code, const char *msg)
+{
+    return sb_err_set(err, code, "%s:%zu: %s", y->source, line_of(n), msg);
+}
+
+/* Checks the keys of one mapping: each must be a scalar and appear once. `prefix` is the
+ * dotted path of the mapping ("" for the document root). */
+static int check_mapping_keys(yaml_ctx_t *y, const yaml_node_t *map, const char *prefix, sb_err_t *err)
+{
+    char msg[400], q[160];
+    yaml_node_pair_t *start = map->data.mapping.pairs.start, *top = map->data.mapping.pairs.top;
+    for (yaml_node_pair_t *p = start; p < top; p++) {
+        yaml_node_t *key = yaml_document_get_node(y->doc, p->key);
+        if (!key || key->type != YAML_SCALAR_NODE)
+            return located(y, key ? key : map, err, SB_EINVAL, "keys must be plain names");
+        for (yaml_node_pair_t *e = start; e < p; e++) {
+            yaml_node_t *earlier = yaml_document_get_node(y->doc, e->key);
+            if (earlier->data.scalar.length == key->data.scalar.length &&
+                memcmp(earlier->data.scalar.value, key->data.scalar.value, key->data.scalar.length) == 0) {
+                char dotted[256];
+                int n = snprintf(dotted, sizeof(dotted), "%s%.*s", prefix,
+                                 (int)(key->data.scalar.length < 200 ? key->data.scalar.length : 200),
+                                 (const char *)key->data.scalar.value);
+                snprintf(msg, sizeof(msg), "duplicate key %s (first at line %zu)",
+                         quote_for_message(q, sizeof(q), dotted, n < 0 ? 0 : strlen(dotted)),
+                         line_of(earlier));
+                return located(y, key, err, SB_EINVAL, msg);
+            }
+        }
+    }
+    return 0;
+}
+
+static int apply_leaf(yaml_ctx_t *y, const cfg_key_t *k, const yaml_node_t *value, sb_err_t *err)
+{
+    char msg[600];
+    if (value->type != YAML_SCALAR_NODE) {
+        snprintf(msg, sizeof(msg), "%s: expected a single value, not a %s", k->name,
+                 value->type == YAML_MAPPING_NODE ? "mapping" : "list");
+        return located(y, value, err, SB_EINVAL, msg);
+    }
+    if (is_null_scalar(value)) {
+        snprintf(msg, sizeof(msg), "%s: has no value%s", k->name,
+                 k->type == CFG_STRING ? " (write \"\" for an empty string)" : "");
+        return located(y, value, err, SB_EINVAL, msg);
+    }
+    sb_err_t why;
+    int rc = set_value(y->c, k, (const char *)value->data.scalar.value, value->data.scalar.length, &why);
+    if (rc < 0) return located(y, value, err, rc, why.msg);
+    return 0;
+}
+
+static int apply_section(yaml_ctx_t *y, const char *section, const yaml_node_t *map, sb_err_t *err)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "%s.", section);
+    int rc = check_mapping_keys(y, map, prefix, err);
+    if (rc < 0) return rc;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *key = yaml_document_get_node(y->doc, p->key);
+        yaml_node_t *value = yaml_document_get_node(y->doc, p->value);
+        char dotted[256];
+        int n = snprintf(dotted, sizeof(dotted), "%s.%.*s", section, (int)key->data.scalar.length,
+                         (const char *)key->data.scalar.value);
+        size_t dlen = n < 0 ? 0 : (size_t)n >= sizeof(dotted) ? sizeof(dotted) - 1 : (size_t)n;
+        const cfg_key_t *k = key->data.scalar.length < 200 ? find_key(dotted, dlen) : NULL;
+        if (!k) {
+            sb_err_t why;
+            unknown_key_error(&why, dotted, dlen);
+            return located(y, key, err, SB_EINVAL, why.msg);
+        }
+        rc = apply_leaf(y, k, value, err);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+static int apply_document(yaml_ctx_t *y, sb_err_t *err)
+{
+    yaml_node_t *root = yaml_document_get_root_node(y->doc);
+    if (!root || is_null_scalar(root)) return 0; /* an empty file means all defaults */
+    if (root->type != YAML_MAPPING_NODE)
+        return located(y, root, err, SB_EINVAL,
+                       "the document must be a mapping of sections (broker:, log:, groups:, "
+                       "admin:, logging:)");
+    int rc = check_mapping_keys(y, root, "", err);
+    if (rc < 0) return rc;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *key = yaml_document_get_node(y->doc, p->key);
+        yaml_node_t *value = yaml_document_get_node(y->doc, p->value);
+        const char *name = (const char *)key->data.scalar.value;
+        size_t len = key->data.scalar.length;
+        if (!is_section(name, len)) {
+            sb_err_t why;
+            if (find_key(name, len))
+                snprintf(why.msg, sizeof(why.msg),
+                         "\"%s\" must be written nested, under its section", name);
+            else
+                unknown_key_error(&why, name, len);
+            return located(y, key, err, SB_EINVAL, why.msg);
+        }
+        if (is_null_scalar(value)) continue; /* a section whose keys are all commented out */
+        if (value->type != YAML_MAPPING_NODE) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "%s: expected a mapping of keys", name);
+            return located(y, value, err, SB_EINVAL, msg);
+        }
+        rc = apply_section(y, name, value, err);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+static int yaml_syntax_error(const yaml_parser_t *parser, const char *source, sb_err_t *err)
+{
+    if (parser->error == YAML_MEMORY_ERROR) return sb_err_set(err, SB_ENOMEM, "%s: out of memory", source);
+    return sb_err_set(err, SB_EINVAL, "%s:%zu:%zu: YAML syntax error: %s%s%s", source,
+                      parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+                      parser->problem ? parser->problem : "malformed document",
+                      parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
+int sb_config_load_string(sb_config_t *c, const char *source_name, const void *data, size_t len,
+                          sb_err_t *err)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) return sb_err_set(err, SB_ENOMEM, "%s: out of memory", source_name);
+    yaml_parser_set_input_string(&parser, data, len);
+
+    yaml_document_t doc;
+    int rc;
+    if (!yaml_parser_load(&parser, &doc)) {
+        rc = yaml_syntax_error(&parser, source_name, err);
+        yaml_parser_delete(&parser);
+        return rc;
+    }
+    yaml_ctx_t y = {.c = c, .source = source_name, .doc = &doc};
+    rc = apply_document(&y, err);
+    yaml_document_delete(&doc);
+
+    /* A second document would silently be ignored; say so instead. */
+    if (rc == 0) {
+        yaml_document_t next;
+        if (!yaml_parser_load(&parser, &next)) {
+            rc = yaml_syntax_error(&parser, source_name, err);
+        } else {
+            yaml_node_t *root = yaml_document_get_root_node(&next);
+            if (root)
+                rc = sb_err_set(err, SB_EINVAL, "%s:%zu: only one YAML document is allowed", source_name,
+                                root->start_mark.line + 1);
+            yaml_document_delete(&next);
+        }
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+int sb_config_load(sb_config_t *c, const char *path, sb_err_t *err)
+{
+    sb_config_defaults(c);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sb_err_set(err, errno == ENOENT ? SB_ENOENT : SB_EIO, "%s: cannot open: %s", path,
+                          strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return sb_err_set(err, SB_EIO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return sb_err_set(err, SB_EINVAL, "%s: not a regular file", path);
+    }
+    if (st.st_size > CONFIG_FILE_MAX_BYTES) {
+        close(fd);
+        return sb_err_set(err, SB_ELIMIT, "%s: larger than %d bytes; is this a config file?", path,
+                          CONFIG_FILE_MAX_BYTES);
+    }
+    size_t size = (size_t)st.st_size;
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        close(fd);
+        return sb_err_set(err, SB_ENOMEM, "%s: out of memory", path);
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            free(buf);
+            return sb_err_set(err, SB_EIO, "%s: read: %s", path, strerror(e));
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    int rc = sb_config_load_string(c, path, buf, got, err);
+    free(buf);
+    if (rc < 0) return rc;
+    rc = sb_config_validate(c, err);
+    if (rc < 0) {
+        sb_err_t inner = *err;
+        return sb_err_set(err, rc, "%s: %s", path, inner.msg);
+    }
+    return 0;
+}
+
+/* ----- generated documentation and default file ----- */
+
+static const char *type_name(const cfg_key_t *k)
+{
+    switch (k->type) {
+    case CFG_STRING: return "string";
+    case CFG_BOOL: return "bool";
+    case CFG_INT: return "integer";
+    case CFG_BYTES: return "size";
+    case CFG_MS: return "duration";
+    case CFG_ENUM: return "enum";
+    }
+    return "?";
+}
+
+/* A human reading of a byte count or duration ("1 GiB", "7 d") for the docs, or "" when the
+ * plain number is already the clearest form. */
+static void human_value(const cfg_key_t *k, int64_t v, char *out, size_t cap)
+{
+    out[0] = 0;
+    const unit_t *units = k->type == CFG_BYTES ? byte_units : k->type == CFG_MS ? ms_units : NULL;
+    if (!units || v <= 0) return;
+    const unit_t *best = NULL;
+    for (const unit_t *u = units; u->suffix; u++)
+        if (v % u->factor == 0) best = u;
+    if (best && best->factor > 1) snprintf(out, cap, "%lld %s", (long long)(v / best->factor), best->suffix);
+}
+
+static void write_range(FILE *out, const cfg_key_t *k)
+{
+    switch (k->type) {
+    case CFG_BOOL: fputs("true, false", out); break;
+    case CFG_ENUM:
+        for (int i = 0; k->enum_names[i]; i++) fprintf(out, "%s`%s`", i ? ", " : "", k->enum_names[i]);
+        break;
+    case CFG_STRING:
+        if (k->check == check_listen) fputs("host:port", out);
+        else if (k->check == check_listen_optional || k->check == check_advertised)
+            fputs("host:port or empty", out);
+        else if (k->check == check_nonempty) fputs("non-empty", out);
+        break;
+    default:
+        if (k->max == I64MAX) fprintf(out, "≥ %lld", (long long)k->min);
+        else fprintf(out, "%lld … %lld", (long long)k->min, (long long)k->max);
+        break;
+    }
+}
+
+void sb_config_write_docs(FILE *out)
+{
+    for (size_t s = 0; s < CFG_NSECTIONS; s++) {
+        const char *sec = cfg_sections[s].name;
+        size_t slen = strlen(sec);
+        fprintf(out, "### `%s`\n\n%s\n\n", sec, cfg_sections[s].doc);
+        fputs("| Key | Type | Default | Allowed | Description |\n", out);
+        fputs("|---|---|---|---|---|\n", out);
+        for (size_t i = 0; i < CFG_NKEYS; i++) {
+            const cfg_key_t *k = &cfg_keys[i];
+            if (strncmp(k->name, sec, slen) != 0 || k->name[slen] != '.') continue;
+            char human[32] = "";
+            if (k->type == CFG_BYTES || k->type == CFG_MS) {
+                int64_t v = 0;
+                parse_integer(k->def, strlen(k->def), NULL, &v);
+                human_value(k, v, human, sizeof(human));
+            }
+            fprintf(out, "| `%s` | %s | ", k->name, type_name(k));
+            if (k->type == CFG_STRING) fprintf(out, "`\"%s\"`", k->def);
+            else fprintf(out, "`%s`", k->def);
+            if (human[0]) fprintf(out, " (%s)", human);
+            fputs(" | ", out);
+            write_range(out, k);
+            fprintf(out, " | %s.", k->doc);
+            if (k->detail) fprintf(out, " %s", k->detail);
+            fputs(" |\n", out);
+        }
+        fputs("\n", out);
+    }
+}
+
+/* Writes s as a YAML double-quoted scalar. */
+static void write_yaml_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(out, "\\%c", ch);
+        else if (ch < 0x20 || ch == 0x7f) fprintf(out, "\\x%02x", ch);
+        else fputc(ch, out);
+    }
+    fputc('"', out);
+}
+
+void sb_config_write_yaml(FILE *out)
+{
+    fputs("# StreamBus broker configuration: every key with its default.\n"
+          "# Reference: docs/configuration.md. Override single keys with --set key=value.\n"
+          "# Generated from the key table in src/broker/config.c; a unit test keeps the two equal.\n",
+          out);
+    for (size_t s = 0; s < CFG_NSECTIONS; s++) {
+        const char *sec = cfg_sections[s].name;
+        size_t slen = strlen(sec);
+        fprintf(out, "\n%s:\n", sec);
+        for (size_t i = 0; i < CFG_NKEYS; i++) {
+            const cfg_key_t *k = &cfg_keys[i];
+            if (strncmp(k->name, sec, slen) != 0 || k->name[slen] != '.') continue;
+            fprintf(out, "  # %s\n  %s: ", k->doc, k->name + slen + 1);
+            if (k->type == CFG_STRING) write_yaml_string(out, k->def);
+            else fputs(k->def, out);
+            fputc('\n', out);
+        }
+    }
+}
+
+void sb_config_write_values(const sb_config_t *c, FILE *out)
+{
+    for (size_t s = 0; s < CFG_NSECTIONS; s++) {
+        const char *sec = cfg_sections[s].name;
+        size_t slen = strlen(sec);
+        fprintf(out, "%s:\n", sec);
+        for (size_t i = 0; i < CFG_NKEYS; i++) {
+            const cfg_key_t *k = &cfg_keys[i];
+            if (strncmp(k->name, sec, slen) != 0 || k->name[slen] != '.') continue;
+            const void *f = const_field_of(c, k);
+            fprintf(out, "  %s: ", k->name + slen + 1);
+            switch (k->type) {
+            case CFG_STRING: write_yaml_string(out, *(char *const *)f ? *(char *const *)f : ""); break;
+            case CFG_BOOL: fputs(*(const bool *)f ? "true" : "false", out); break;
+            case CFG_ENUM: fputs(k->enum_names[*(const int *)f], out); break;
+            default: fprintf(out, "%lld", (long long)*(const int64_t *)f); break;
+            }
+            fputc('\n', out);
+        }
+    }
+}

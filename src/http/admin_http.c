@@ -1,0 +1,420 @@
+#include "http/admin_http.h"
+
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+
+typedef struct route {
+    char *method; /* NULL = any */
+    char *prefix;
+    admin_http_handler_fn handler;
+    void *arg;
+} route_t;
+
+struct admin_http {
+    struct MHD_Daemon *daemon;
+    admin_http_hooks_t hooks;
+    int port;
+    /* Routes may be added while the server runs, from another thread. They are never removed,
+     * so a copy taken under the lock stays valid after it is released. */
+    pthread_mutex_t routes_lock;
+    route_t *routes;
+    size_t nroutes, routes_cap;
+    /* The last libmicrohttpd error message, so that a failed start can say why. */
+    char last_error[256];
+};
+
+/* Per-request state across libmicrohttpd's repeated calls for one request. */
+typedef struct request_state {
+    sb_wr_t body;
+    bool too_large;
+} request_state_t;
+
+static const char JSON_TYPE[] = "application/json";
+static const char METRICS_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
+
+/* ----- JSON helpers ----- */
+
+void admin_http_write_json_string(sb_wr_t *out, const char *s)
+{
+    sb_wr_bytes(out, "\"", 1);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        char esc[8];
+        switch (ch) {
+        case '"': sb_wr_bytes(out, "\\\"", 2); break;
+        case '\\': sb_wr_bytes(out, "\\\\", 2); break;
+        case '\n': sb_wr_bytes(out, "\\n", 2); break;
+        case '\r': sb_wr_bytes(out, "\\r", 2); break;
+        case '\t': sb_wr_bytes(out, "\\t", 2); break;
+        default:
+            if (ch < 0x20) {
+                snprintf(esc, sizeof(esc), "\\u%04x", ch);
+                sb_wr_bytes(out, esc, 6);
+            } else {
+                sb_wr_bytes(out, s, 1);
+            }
+        }
+    }
+    sb_wr_bytes(out, "\"", 1);
+}
+
+static void write_str(sb_wr_t *out, const char *s)
+{
+    sb_wr_bytes(out, s, strlen(s));
+}
+
+void admin_http_respond_error(admin_http_response_t *resp, int status, const char *message)
+{
+    resp->status = status;
+    snprintf(resp->content_type, sizeof(resp->content_type), "%s", JSON_TYPE);
+    sb_wr_reset(&resp->body);
+    write_str(&resp->body, "{\"error\":");
+    admin_http_write_json_string(&resp->body, message);
+    write_str(&resp->body, "}\n");
+}
+
+const char *admin_http_query(const admin_http_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn_, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* ----- built-in routes ----- */
+
+/* The built-in routes are exact paths; the prefix router would also hand them "/metrics/x". */
+static bool exact(const admin_http_request_t *req, admin_http_response_t *resp)
+{
+    if (req->path_rest[0] == 0) return true;
+    admin_http_respond_error(resp, MHD_HTTP_NOT_FOUND, "no such path");
+    return false;
+}
+
+static void handle_live(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
+{
+    if (exact(req, resp)) write_str(&resp->body, "{\"status\":\"live\"}\n");
+}
+
+static void handle_ready(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
+{
+    if (!exact(req, resp)) return;
+    admin_http_t *admin = arg;
+    char detail[256] = "";
+    if (!admin->hooks.ready || admin->hooks.ready(admin->hooks.arg, detail, sizeof(detail))) {
+        write_str(&resp->body, "{\"status\":\"ready\"}\n");
+        return;
+    }
+    detail[sizeof(detail) - 1] = 0;
+    resp->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    write_str(&resp->body, "{\"status\":\"not_ready\",\"detail\":");
+    admin_http_write_json_string(&resp->body, detail[0] ? detail : "not ready");
+    write_str(&resp->body, "}\n");
+}
+
+static void handle_metrics(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
+{
+    if (!exact(req, resp)) return;
+    admin_http_t *admin = arg;
+    snprintf(resp->content_type, sizeof(resp->content_type), "%s", METRICS_TYPE);
+    if (admin->hooks.registry && metrics_render(admin->hooks.registry, &resp->body) < 0)
+        admin_http_respond_error(resp, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory rendering metrics");
+}
+
+/* ----- router ----- */
+
+int admin_http_add_route(admin_http_t *admin, const char *method, const char *path_prefix,
+                         admin_http_handler_fn handler, void *arg)
+{
+    if (!path_prefix || path_prefix[0] != '/' || !handler) return SB_EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&admin->routes_lock);
+    for (size_t i = 0; i < admin->nroutes; i++) {
+        const route_t *r = &admin->routes[i];
+        bool same_method = (!r->method && !method) || (r->method && method && strcmp(r->method, method) == 0);
+        if (same_method && strcmp(r->prefix, path_prefix) == 0) {
+            rc = SB_EEXIST;
+            goto out;
+        }
+    }
+    if (admin->nroutes == admin->routes_cap) {
+        size_t cap = admin->routes_cap ? admin->routes_cap * 2 : 16;
+        route_t *nr = realloc(admin->routes, cap * sizeof(*nr));
+        if (!nr) {
+            rc = SB_ENOMEM;
+            goto out;
+        }
+        admin->routes = nr;
+        admin->routes_cap = cap;
+    }
+    route_t r = {method ? strdup(method) : NULL, strdup(path_prefix), handler, arg};
+    if (!r.prefix || (method && !r.method)) {
+        free(r.method);
+        free(r.prefix);
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    admin->routes[admin->nroutes++] = r;
+out:
+    pthread_mutex_unlock(&admin->routes_lock);
+    return rc;
+}
+
+/* Returns the length of prefix if it matches path at a segment boundary, else -1. */
+static long prefix_match(const char *prefix, const char *path)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(prefix, path, n) != 0) return -1;
+    if (path[n] == 0 || path[n] == '/' || (n > 0 && prefix[n - 1] == '/')) return (long)n;
+    return -1;
+}
+
+typedef struct route_choice {
+    route_t route; /* copy; handler NULL when none fits */
+    size_t prefix_len;
+    bool path_known;  /* some route has this path, perhaps for another method */
+    char allow[128];  /* methods accepted for this path, for 405 */
+} route_choice_t;
+
+static void choose_route(admin_http_t *admin, const char *method, const char *path, route_choice_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* HEAD is served by GET routes; libmicrohttpd leaves the body out. */
+    const char *match_method = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    long best = -1;
+    pthread_mutex_lock(&admin->routes_lock);
+    for (size_t i = 0; i < admin->nroutes; i++) {
+        long n = prefix_match(admin->routes[i].prefix, path);
+        if (n > best) best = n;
+    }
+    for (size_t i = 0; best >= 0 && i < admin->nroutes; i++) {
+        const route_t *r = &admin->routes[i];
+        if ((long)strlen(r->prefix) != best || prefix_match(r->prefix, path) < 0) continue;
+        out->path_known = true;
+        size_t used = strlen(out->allow);
+        const char *m = r->method ? r->method : "*";
+        snprintf(out->allow + used, sizeof(out->allow) - used, "%s%s", used ? ", " : "", m);
+        if (r->method && strcmp(r->method, "GET") == 0 && !strstr(out->allow, "HEAD")) {
+            used = strlen(out->allow);
+            snprintf(out->allow + used, sizeof(out->allow) - used, ", HEAD");
+        }
+        bool fits = !r->method || strcmp(r->method, match_method) == 0;
+        /* A route for the exact method beats an any-method route on the same prefix. */
+        if (fits && (!out->route.handler || (r->method && !out->route.method))) {
+            out->route = *r;
+            out->prefix_len = (size_t)best;
+        }
+    }
+    pthread_mutex_unlock(&admin->routes_lock);
+}
+
+/* ----- libmicrohttpd glue ----- */
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, admin_http_response_t *resp,
+                                     const char *allow)
+{
+    struct MHD_Response *r;
+    if (resp->body.oom) {
+        sb_wr_deinit(&resp->body);
+        static const char oom[] = "{\"error\":\"out of memory\"}\n";
+        resp->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        snprintf(resp->content_type, sizeof(resp->content_type), "%s", JSON_TYPE);
+        r = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
+    } else if (resp->body.len == 0) {
+        sb_wr_deinit(&resp->body);
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else {
+        /* The response takes the writer's heap buffer and frees it when sent. */
+        r = MHD_create_response_from_buffer(resp->body.len, resp->body.buf, MHD_RESPMEM_MUST_FREE);
+        if (r) resp->body.buf = NULL;
+        sb_wr_deinit(&resp->body);
+    }
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (resp->location[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
+    if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void response_init(admin_http_response_t *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    resp->status = MHD_HTTP_OK;
+    snprintf(resp->content_type, sizeof(resp->content_type), "%s", JSON_TYPE);
+    sb_wr_init(&resp->body, 0);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    admin_http_t *admin = cls;
+    request_state_t *st = *con_cls;
+    if (!st) {
+        /* First call: only the headers are known. Body chunks, if any, follow. */
+        st = calloc(1, sizeof(*st));
+        if (!st) return MHD_NO;
+        sb_wr_init(&st->body, 0);
+        *con_cls = st;
+        /* libmicrohttpd accepts a response only before or after the body, not during it, so
+         * an announced oversized body is refused here, before the client sends it. */
+        const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (length && strtoull(length, NULL, 10) > ADMIN_HTTP_MAX_BODY) {
+            st->too_large = true;
+            admin_http_response_t resp;
+            response_init(&resp);
+            admin_http_respond_error(&resp, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+            return send_response(conn, &resp, NULL);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        /* A chunked body has no announced length: drop what exceeds the limit and answer 413
+         * once it has been read. */
+        if (st->body.len + *upload_data_size > ADMIN_HTTP_MAX_BODY) st->too_large = true;
+        if (!st->too_large) sb_wr_bytes(&st->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    admin_http_response_t resp;
+    response_init(&resp);
+    if (st->too_large) {
+        admin_http_respond_error(&resp, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+        return send_response(conn, &resp, NULL);
+    }
+    route_choice_t choice;
+    choose_route(admin, method, url, &choice);
+    const char *allow = NULL;
+    if (st->body.oom) {
+        admin_http_respond_error(&resp, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory reading the body");
+    } else if (choice.route.handler) {
+        admin_http_request_t req = {
+            .method = method,
+            .path = url,
+            .path_rest = url + choice.prefix_len,
+            .body = st->body.len ? st->body.buf : NULL,
+            .body_len = st->body.len,
+            .conn_ = conn,
+        };
+        choice.route.handler(choice.route.arg, &req, &resp);
+    } else if (choice.path_known) {
+        allow = choice.allow;
+        admin_http_respond_error(&resp, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+    } else {
+        admin_http_respond_error(&resp, MHD_HTTP_NOT_FOUND, "no such path");
+    }
+    sb_debug("http", "%s %s -> %d", method, url, resp.status);
+    return send_response(conn, &resp, allow);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    request_state_t *st = *con_cls;
+    if (!st) return;
+    sb_wr_deinit(&st->body);
+    free(st);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    admin_http_t *admin = cls;
+    vsnprintf(admin->last_error, sizeof(admin->last_error), fmt, ap);
+    size_t n = strlen(admin->last_error);
+    while (n && (admin->last_error[n - 1] == '\n' || admin->last_error[n - 1] == ' ')) admin->last_error[--n] = 0;
+    sb_warn("http", "%s", admin->last_error);
+}
+
+static void free_routes(admin_http_t *admin)
+{
+    for (size_t i = 0; i < admin->nroutes; i++) {
+        free(admin->routes[i].method);
+        free(admin->routes[i].prefix);
+    }
+    free(admin->routes);
+}
+
+admin_http_t *admin_http_start(const char *host, int port, const admin_http_hooks_t *hooks, sb_err_t *err)
+{
+    if (port < 0 || port > 65535) {
+        sb_err_set(err, SB_EINVAL, "admin HTTP: port %d out of range", port);
+        return NULL;
+    }
+    char portstr[8];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(host, portstr, &hints, &ai);
+    if (gai != 0) {
+        sb_err_set(err, SB_EINVAL, "admin HTTP: cannot resolve \"%s\": %s", host, gai_strerror(gai));
+        return NULL;
+    }
+
+    admin_http_t *admin = calloc(1, sizeof(*admin));
+    if (!admin) {
+        freeaddrinfo(ai);
+        sb_err_set(err, SB_ENOMEM, "admin HTTP: out of memory");
+        return NULL;
+    }
+    if (hooks) admin->hooks = *hooks;
+    pthread_mutex_init(&admin->routes_lock, NULL);
+    if (admin_http_add_route(admin, "GET", "/health/live", handle_live, admin) < 0 ||
+        admin_http_add_route(admin, "GET", "/health/ready", handle_ready, admin) < 0 ||
+        admin_http_add_route(admin, "GET", "/metrics", handle_metrics, admin) < 0) {
+        freeaddrinfo(ai);
+        free_routes(admin);
+        pthread_mutex_destroy(&admin->routes_lock);
+        free(admin);
+        sb_err_set(err, SB_ENOMEM, "admin HTTP: out of memory");
+        return NULL;
+    }
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* The probes and scrapes are short; a cap on connections and an idle timeout keep a slow
+     * or stuck client from holding the admin port. */
+    admin->daemon = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, admin, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        admin, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)128,
+        MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!admin->daemon) {
+        sb_err_set(err, SB_EIO, "admin HTTP: cannot listen on %s:%d: %s", host, port,
+                   admin->last_error[0] ? admin->last_error : "libmicrohttpd failed to start");
+        free_routes(admin);
+        pthread_mutex_destroy(&admin->routes_lock);
+        free(admin);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(admin->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    admin->port = info ? info->port : port;
+    bool v6 = strchr(host, ':') != NULL;
+    sb_info("http", "admin HTTP server listening on %s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", admin->port);
+    return admin;
+}
+
+void admin_http_stop(admin_http_t *admin)
+{
+    if (!admin) return;
+    MHD_stop_daemon(admin->daemon);
+    free_routes(admin);
+    pthread_mutex_destroy(&admin->routes_lock);
+    free(admin);
+}
+
+int admin_http_port(const admin_http_t *admin)
+{
+    return admin->port;
+}

@@ -1,0 +1,88 @@
+#ifndef STREAMBUS_HTTP_ADMIN_HTTP_H
+#define STREAMBUS_HTTP_ADMIN_HTTP_H
+
+/* The admin HTTP server: health probes, Prometheus metrics, and a small router on which other
+ * modules hang their admin API routes.
+ *
+ * Runs on libmicrohttpd's own polling thread (epoll where available); handlers run on that
+ * thread, one request at a time, so they must not block for long. Built-in routes:
+ *   GET /health/live   200 {"status":"live"}
+ *   GET /health/ready  200 {"status":"ready"} or 503 {"status":"not_ready","detail":"..."}
+ *   GET /metrics       Prometheus text format 0.0.4 from hooks->registry
+ * An unknown path answers 404, a known path with another method 405 (with an Allow header),
+ * both with a JSON body {"error":"..."}. HEAD is answered wherever GET is. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "metrics/metrics.h"
+
+typedef struct admin_http admin_http_t;
+
+typedef struct admin_http_hooks {
+    /* Rendered at GET /metrics; NULL serves an empty exposition. Borrowed: must outlive the
+     * server. */
+    metrics_registry_t *registry;
+    /* Readiness probe, called on the HTTP thread for each GET /health/ready. Returns true when
+     * ready; otherwise writes a short reason into detail (NUL-terminated, at most cap bytes).
+     * NULL means always ready. */
+    bool (*ready)(void *arg, char *detail, size_t cap);
+    void *arg;
+} admin_http_hooks_t;
+
+/* Largest request body a route receives; larger uploads get 413. */
+#define ADMIN_HTTP_MAX_BODY (1024 * 1024)
+
+typedef struct admin_http_request {
+    const char *method;    /* "GET", "POST", ... */
+    const char *path;      /* without the query string */
+    const char *path_rest; /* the part of path after the route's prefix ("" when equal) */
+    const uint8_t *body;   /* NULL when empty */
+    size_t body_len;
+    void *conn_; /* private; use admin_http_query */
+} admin_http_request_t;
+
+typedef struct admin_http_response {
+    int status;             /* defaults to 200 */
+    char content_type[96];  /* defaults to application/json */
+    sb_wr_t body;           /* append the body here */
+    char location[256];     /* optional Location header, "" for none */
+} admin_http_response_t;
+
+/* A route handler fills in resp; it runs on the HTTP thread. */
+typedef void (*admin_http_handler_fn)(void *arg, const admin_http_request_t *req,
+                                      admin_http_response_t *resp);
+
+/* Starts the server bound to host:port only (port 0 picks a free port; see admin_http_port).
+ * host may be a name or a numeric IPv4/IPv6 address. hooks is copied. Returns NULL with
+ * err set on failure (address in use, bad host). */
+admin_http_t *admin_http_start(const char *host, int port, const admin_http_hooks_t *hooks, sb_err_t *err);
+
+/* Stops the server, waiting for a handler in progress to return. Accepts NULL. */
+void admin_http_stop(admin_http_t *admin);
+
+/* The bound port (useful after starting on port 0). */
+int admin_http_port(const admin_http_t *admin);
+
+/* Adds a route; may be called while the server runs. `method` is "GET", "POST", ... or NULL
+ * for any method. A route matches when the request path equals path_prefix or continues it
+ * with '/' (so "/admin/topics" matches "/admin/topics/orders" but not "/admin/topicsx");
+ * a prefix ending in '/' matches anything under it. The longest matching prefix wins; routes
+ * with the same prefix are told apart by method. Returns SB_EEXIST if the same method and
+ * prefix are already routed. `arg` is borrowed. */
+int admin_http_add_route(admin_http_t *admin, const char *method, const char *path_prefix,
+                         admin_http_handler_fn handler, void *arg);
+
+/* The value of a query-string argument of the request, or NULL. */
+const char *admin_http_query(const admin_http_request_t *req, const char *name);
+
+/* Sets status and a body {"error": message} (message is JSON-escaped). */
+void admin_http_respond_error(admin_http_response_t *resp, int status, const char *message);
+
+/* Appends s to the body as a JSON string literal, quotes included. */
+void admin_http_write_json_string(sb_wr_t *out, const char *s);
+
+#endif
