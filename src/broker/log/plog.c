@@ -252,7 +252,7 @@ static int list_segments(const char *dir, int64_t **out, size_t *out_n, sb_err_t
         free(orphans);
         return rc;
     }
-    qsort(bases, n, sizeof(*bases), cmp_i64);
+    if (n) qsort(bases, n, sizeof(*bases), cmp_i64);
     for (size_t i = 0; i < norphans; i++) {
         if (n && bsearch(&orphans[i], bases, n, sizeof(*bases), cmp_i64)) continue;
         sb_warn("log", "%s: removing index files of missing segment %020" PRId64, dir, orphans[i]);
@@ -392,8 +392,8 @@ int plog_open(const char *dir, const plog_config_t *cfg, plog_t **out, sb_err_t 
     rc = ensure_scratch(log, SCRATCH_MIN, err);
     if (rc) goto fail;
 
-    int64_t *bases;
-    size_t nbases;
+    int64_t *bases = NULL;
+    size_t nbases = 0;
     rc = list_segments(dir, &bases, &nbases, err);
     if (rc) goto fail;
     for (size_t i = 0; i < nbases && rc == 0; i++) {

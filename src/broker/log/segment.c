@@ -474,7 +474,7 @@ int segment_recover(segment_t *seg, const char *dir, uint64_t pos, int64_t offse
             break;
         }
         if (check_crc) {
-            uint32_t crc;
+            uint32_t crc = 0;
             rc = batch_crc(seg, pos, (uint64_t)kafka_batch_size(&h), scratch, scratch_len, &crc, err);
             if (rc) return rc;
             if (crc != h.crc) {
