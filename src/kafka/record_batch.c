@@ -147,7 +147,8 @@ int kafka_batch_records_foreach(const uint8_t *batch, size_t len,
 {
     kafka_batch_header_t h;
     if (kafka_batch_header_parse(batch, len, &h) != 0) return SB_EINVAL;
-    if (h.batch_length < KAFKA_BATCH_MIN_LENGTH || (uint64_t)kafka_batch_size(&h) > len)
+    if (h.magic != 2 || h.batch_length < KAFKA_BATCH_MIN_LENGTH ||
+        (uint64_t)kafka_batch_size(&h) > len)
         return SB_EINVAL;
     if ((h.attributes & KAFKA_BATCH_ATTR_CODEC_MASK) != KAFKA_CODEC_NONE) return SB_EINVAL;
     if (h.records_count < 0) return SB_EINVAL;

@@ -118,7 +118,7 @@ void kafka_batch_set_leader_epoch(uint8_t *batch, int32_t epoch);
  * LogAppendTime every record carries the batch's maxTimestamp, as Kafka defines it).
  *
  * Returns 0 after visiting every record; the callback's value as soon as it returns non-zero
- * (use positive values to stop early); SB_EINVAL for a compressed batch or malformed records
+ * (use positive values to stop early); SB_EINVAL for a compressed or non-v2 batch, malformed records
  * (bad varints, lengths past the record, recordsCount not matching the bytes). Records before
  * a malformed one have already been passed to cb. The CRC is not checked here. */
 int kafka_batch_records_foreach(const uint8_t *batch, size_t len,
