@@ -42,16 +42,18 @@ int kafka_batches_validate(const uint8_t *p, size_t len, kafka_batches_info_t *i
         /* Magic is checked first, even on a short tail, because older message formats (magic
          * 0/1) frame differently: "wrong magic" tells the client what is really going on. */
         if (remaining > 16 && p[pos + 16] != 2)
-            return sb_err_set(err, SB_EINVAL, "batch %d: magic %d, only record batch v2 is accepted",
-                              i, (int8_t)p[pos + 16]);
+            return sb_err_set(err, SB_EINVAL,
+                              "batch %d: magic %d, only record batch v2 is accepted", i,
+                              (int8_t)p[pos + 16]);
         kafka_batch_header_t h;
         if (kafka_batch_header_parse(p + pos, remaining, &h) != 0)
             return sb_err_set(err, SB_ECORRUPT,
                               "batch %d: only %zu bytes left, less than a batch header (%d)", i,
                               remaining, KAFKA_BATCH_HEADER_SIZE);
         if (h.batch_length < KAFKA_BATCH_MIN_LENGTH)
-            return sb_err_set(err, SB_ECORRUPT, "batch %d: batch_length %" PRId32 " below minimum %d",
-                              i, h.batch_length, KAFKA_BATCH_MIN_LENGTH);
+            return sb_err_set(err, SB_ECORRUPT,
+                              "batch %d: batch_length %" PRId32 " below minimum %d", i,
+                              h.batch_length, KAFKA_BATCH_MIN_LENGTH);
         int64_t size = kafka_batch_size(&h);
         if ((uint64_t)size > remaining)
             return sb_err_set(err, SB_ECORRUPT,
@@ -62,8 +64,8 @@ int kafka_batches_validate(const uint8_t *p, size_t len, kafka_batches_info_t *i
             crc32c(0, p + pos + KAFKA_BATCH_CRC_START, (size_t)size - KAFKA_BATCH_CRC_START);
         if (computed != h.crc)
             return sb_err_set(err, SB_ECORRUPT,
-                              "batch %d: CRC mismatch (stored 0x%08" PRIx32 ", computed 0x%08" PRIx32
-                              ")",
+                              "batch %d: CRC mismatch (stored 0x%08" PRIx32
+                              ", computed 0x%08" PRIx32 ")",
                               i, h.crc, computed);
         int codec = h.attributes & KAFKA_BATCH_ATTR_CODEC_MASK;
         if (codec > KAFKA_CODEC_ZSTD)
@@ -87,7 +89,8 @@ int kafka_batches_validate(const uint8_t *p, size_t len, kafka_batches_info_t *i
 
         offsets_total += (int64_t)h.last_offset_delta + 1;
         if (offsets_total > INT32_MAX)
-            return sb_err_set(err, SB_EINVAL, "batch %d: record set spans more than 2^31 offsets", i);
+            return sb_err_set(err, SB_EINVAL, "batch %d: record set spans more than 2^31 offsets",
+                              i);
         if (i == 0) acc.first = h;
         acc.nbatches++;
         acc.nrecords += h.records_count;
@@ -101,12 +104,14 @@ int kafka_batches_validate(const uint8_t *p, size_t len, kafka_batches_info_t *i
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
-    for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
 }
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
-    for (int i = 3; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
 }
 
 void kafka_batch_set_base_offset(uint8_t *batch, int64_t base_offset)
@@ -181,9 +186,11 @@ int kafka_batch_records_foreach(const uint8_t *batch, size_t len,
         }
         if (!sb_rd_ok(&rec) || sb_rd_remaining(&rec) != 0) return SB_EINVAL;
 
-        int64_t timestamp =
-            log_append_time ? h.max_timestamp : (int64_t)((uint64_t)h.base_timestamp + (uint64_t)timestamp_delta);
-        int r = cb((int64_t)((uint64_t)h.base_offset + (uint64_t)(int64_t)offset_delta), timestamp, arg);
+        int64_t timestamp = log_append_time
+                                ? h.max_timestamp
+                                : (int64_t)((uint64_t)h.base_timestamp + (uint64_t)timestamp_delta);
+        int r = cb((int64_t)((uint64_t)h.base_offset + (uint64_t)(int64_t)offset_delta), timestamp,
+                   arg);
         if (r != 0) return r;
     }
     if (sb_rd_remaining(&rd) != 0) return SB_EINVAL;

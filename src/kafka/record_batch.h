@@ -90,7 +90,7 @@ static inline int64_t kafka_batch_size(const kafka_batch_header_t *h)
 typedef struct kafka_batches_info {
     int nbatches;
     int64_t nrecords;
-    int64_t max_timestamp; /* largest maxTimestamp over the batches; -1 if none is larger */
+    int64_t max_timestamp;      /* largest maxTimestamp over the batches; -1 if none is larger */
     kafka_batch_header_t first; /* header of the first batch */
     /* Sum over batches of lastOffsetDelta + 1: how many offsets the payload consumes. */
     int32_t last_offset_delta_total;
@@ -118,9 +118,9 @@ void kafka_batch_set_leader_epoch(uint8_t *batch, int32_t epoch);
  * LogAppendTime every record carries the batch's maxTimestamp, as Kafka defines it).
  *
  * Returns 0 after visiting every record; the callback's value as soon as it returns non-zero
- * (use positive values to stop early); SB_EINVAL for a compressed or non-v2 batch, malformed records
- * (bad varints, lengths past the record, recordsCount not matching the bytes). Records before
- * a malformed one have already been passed to cb. The CRC is not checked here. */
+ * (use positive values to stop early); SB_EINVAL for a compressed or non-v2 batch, malformed
+ * records (bad varints, lengths past the record, recordsCount not matching the bytes). Records
+ * before a malformed one have already been passed to cb. The CRC is not checked here. */
 int kafka_batch_records_foreach(const uint8_t *batch, size_t len,
                                 int (*cb)(int64_t offset, int64_t timestamp, void *arg), void *arg);
 

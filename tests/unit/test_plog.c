@@ -74,7 +74,8 @@ static void build_batch(sb_wr_t *w, int n, int64_t base_ts, size_t value_size, i
         sb_wr_varint(&r, -1);
         sb_wr_varint(&r, (int64_t)value_size);
         uint8_t *v = sb_wr_reserve(&r, value_size);
-        for (size_t j = 0; j < value_size; j++) v[j] = (uint8_t)('a' + (i + j) % 26);
+        for (size_t j = 0; j < value_size; j++)
+            v[j] = (uint8_t)('a' + (i + j) % 26);
         sb_wr_varint(&r, 0);
         sb_wr_varint(&recs, (int64_t)r.len);
         sb_wr_bytes(&recs, r.buf, r.len);
@@ -284,7 +285,8 @@ static void test_append_read_round_trip_across_rolls(void **state)
     }
     /* Whole-log reads with different budgets return whole batches only and lose nothing. */
     int64_t total_records = 0;
-    for (int i = 0; i < N; i++) total_records += counts[i];
+    for (int i = 0; i < N; i++)
+        total_records += counts[i];
     assert_int_equal(read_whole_log(log, 1), total_records);
     assert_int_equal(read_whole_log(log, 300), total_records);
     assert_int_equal(read_whole_log(log, 1 << 20), total_records);
@@ -328,7 +330,8 @@ static void test_reopen_keeps_offsets_and_data(void **state)
     fixture_t *f = *state;
     plog_config_t cfg = small_config(2048, 256);
     plog_t *log = open_log(f->dir, &cfg);
-    for (int i = 0; i < 30; i++) append_batch(log, 2, 5000 + i, 40, NULL);
+    for (int i = 0; i < 30; i++)
+        append_batch(log, 2, 5000 + i, 40, NULL);
     int64_t leo = plog_end_offset(log);
     uint64_t size = plog_size_bytes(log);
     plog_close(log);
@@ -350,7 +353,8 @@ static void fill_and_close(const char *dir, const plog_config_t *cfg, int64_t *l
                            size_t *last_size, int64_t *seg_base)
 {
     plog_t *log = open_log(dir, cfg);
-    for (int i = 0; i < 30; i++) *last_size = append_batch(log, i % 2 + 1, 100 + i, 30, last_base);
+    for (int i = 0; i < 30; i++)
+        *last_size = append_batch(log, i % 2 + 1, 100 + i, 30, last_base);
     plog_close(log);
     *seg_base = segment_base(dir, true);
 }
@@ -416,7 +420,8 @@ static void test_recovery_truncates_corrupt_last_batch(void **state)
 /* The child process appends and flushes, appends more, then dies without plog_close: what
  * was written is in the page cache, as after a broker crash. Returns the child's LEO (its
  * exit code carries failures). */
-static void crash_after_appends(const char *dir, const plog_config_t *cfg, int flushed, int unflushed)
+static void crash_after_appends(const char *dir, const plog_config_t *cfg, int flushed,
+                                int unflushed)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -473,7 +478,8 @@ static void test_recovery_without_checkpoint_checks_every_segment(void **state)
     plog_config_t cfg = small_config(1024, 128);
     plog_t *log = open_log(f->dir, &cfg);
     int64_t bases[40];
-    for (int i = 0; i < 40; i++) append_batch(log, 1, 100 + i, 60, &bases[i]);
+    for (int i = 0; i < 40; i++)
+        append_batch(log, 1, 100 + i, 60, &bases[i]);
     plog_close(log);
     int segments = count_files(f->dir, ".log");
     assert_true(segments >= 4);
@@ -511,7 +517,8 @@ static void test_deleted_index_is_rebuilt(void **state)
     plog_t *log = open_log(f->dir, &cfg);
     /* 45 batches: several full segments and an active one with a few index entries. */
     int64_t bases[45];
-    for (int i = 0; i < 45; i++) append_batch(log, 2, 1000 + 10 * i, 40, &bases[i]);
+    for (int i = 0; i < 45; i++)
+        append_batch(log, 2, 1000 + 10 * i, 40, &bases[i]);
     plog_close(log);
 
     int64_t first = segment_base(f->dir, false), last = segment_base(f->dir, true);
@@ -562,7 +569,8 @@ static void test_retention_by_size(void **state)
     fixture_t *f = *state;
     plog_config_t cfg = small_config(1024, 128);
     plog_t *log = open_log(f->dir, &cfg);
-    for (int i = 0; i < 40; i++) append_batch(log, 1, 100 + i, 150, NULL);
+    for (int i = 0; i < 40; i++)
+        append_batch(log, 1, 100 + i, 150, NULL);
     int64_t leo = plog_end_offset(log);
     int segments = count_files(f->dir, ".log");
     assert_true(segments >= 6);
@@ -610,7 +618,8 @@ static void test_retention_by_time(void **state)
     cfg.retention_ms = 60000;
     plog_t *log = open_log(f->dir, &cfg);
     int64_t first_new = -1;
-    for (int i = 0; i < 20; i++) append_batch(log, 1, now - 3600000 + i, 150, NULL);
+    for (int i = 0; i < 20; i++)
+        append_batch(log, 1, now - 3600000 + i, 150, NULL);
     for (int i = 0; i < 20; i++) {
         int64_t b;
         append_batch(log, 1, now - 1000 + i, 150, &b);
@@ -650,7 +659,8 @@ static void test_offset_for_time(void **state)
     plog_config_t cfg = small_config(1024, 128);
     plog_t *log = open_log(f->dir, &cfg);
     /* Batch i holds offsets 3i..3i+2 with timestamps 10000+10i+{0,1,2}. */
-    for (int i = 0; i < 30; i++) append_batch(log, 3, 10000 + 10 * i, 40, NULL);
+    for (int i = 0; i < 30; i++)
+        append_batch(log, 3, 10000 + 10 * i, 40, NULL);
     /* A compressed batch: the log cannot see inside, so it answers with the batch. */
     sb_wr_t w;
     sb_wr_init(&w, 256);
@@ -705,7 +715,8 @@ static void test_scan_headers(void **state)
     plog_config_t cfg = small_config(1024, 128);
     plog_t *log = open_log(f->dir, &cfg);
     int64_t bases[25];
-    for (int i = 0; i < 25; i++) append_batch(log, 2, 100 + i, 80, &bases[i]);
+    for (int i = 0; i < 25; i++)
+        append_batch(log, 2, 100 + i, 80, &bases[i]);
     assert_true(count_files(f->dir, ".log") > 2);
     sb_err_t err = {0};
 
@@ -734,14 +745,16 @@ static void test_flush_advances_durable_offset(void **state)
     fixture_t *f = *state;
     plog_config_t cfg = small_config(1024, 128);
     plog_t *log = open_log(f->dir, &cfg);
-    for (int i = 0; i < 3; i++) append_batch(log, 2, 1, 20, NULL);
+    for (int i = 0; i < 3; i++)
+        append_batch(log, 2, 1, 20, NULL);
     assert_int_equal(plog_durable_offset(log), 0);
     int64_t us = -1;
     sb_err_t err = {0};
     assert_int_equal(plog_flush(log, &us, &err), 0);
     assert_true(us >= 0);
     assert_int_equal(plog_durable_offset(log), 6);
-    for (int i = 0; i < 20; i++) append_batch(log, 1, 1, 200, NULL); /* rolls segments */
+    for (int i = 0; i < 20; i++)
+        append_batch(log, 1, 1, 200, NULL); /* rolls segments */
     assert_int_equal(plog_durable_offset(log), 6);
     assert_int_equal(plog_flush(log, NULL, &err), 0);
     assert_int_equal(plog_durable_offset(log), 26);
@@ -825,7 +838,8 @@ static void test_remove_dir(void **state)
     fixture_t *f = *state;
     plog_config_t cfg = small_config(1024, 128);
     plog_t *log = open_log(f->dir, &cfg);
-    for (int i = 0; i < 10; i++) append_batch(log, 1, 1, 200, NULL);
+    for (int i = 0; i < 10; i++)
+        append_batch(log, 1, 1, 200, NULL);
     plog_close(log);
     sb_err_t err = {0};
     assert_int_equal(plog_remove_dir(f->dir, &err), 0);
@@ -842,20 +856,25 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_is_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_read_round_trip_across_rolls, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_read_returns_oversized_first_batch_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_returns_oversized_first_batch_whole, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_offsets_and_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_truncates_torn_last_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recovery_truncates_corrupt_last_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recovery_after_crash_keeps_valid_unflushed_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_truncates_corrupt_last_batch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_after_crash_keeps_valid_unflushed_tail, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_recovery_after_crash_cuts_torn_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recovery_without_checkpoint_checks_every_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_without_checkpoint_checks_every_segment,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_index_is_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_for_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_advances_durable_offset, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flush_runs_concurrently_with_appends_rolls_and_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_flush_runs_concurrently_with_appends_rolls_and_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_rejects_bad_framing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_dir, setup, teardown),
     };

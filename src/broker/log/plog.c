@@ -130,8 +130,10 @@ static size_t segment_index_for(const plog_t *log, int64_t offset)
     size_t lo = 0, hi = log->nsegs;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (log->segs[mid]->base_offset <= offset) lo = mid + 1;
-        else hi = mid;
+        if (log->segs[mid]->base_offset <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo ? lo - 1 : 0;
 }
@@ -140,7 +142,8 @@ static int ensure_scratch(plog_t *log, size_t need, sb_err_t *err)
 {
     if (need <= log->scratch_cap) return 0;
     size_t cap = log->scratch_cap ? log->scratch_cap : SCRATCH_MIN;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     uint8_t *p = realloc(log->scratch, cap);
     if (!p) return sb_err_set(err, SB_ENOMEM, "out of memory (%zu bytes) for log scratch", cap);
     log->scratch = p;
@@ -295,7 +298,8 @@ static int validate_config(const plog_config_t *cfg, sb_err_t *err)
         return sb_err_set(err, SB_EINVAL, "segment_bytes %" PRIu64 " outside [1024, %d]",
                           cfg->segment_bytes, INT32_MAX);
     if (cfg->retention_ms < -1)
-        return sb_err_set(err, SB_EINVAL, "retention_ms %" PRId64 " must be >= -1", cfg->retention_ms);
+        return sb_err_set(err, SB_EINVAL, "retention_ms %" PRId64 " must be >= -1",
+                          cfg->retention_ms);
     if (cfg->retention_bytes < -1)
         return sb_err_set(err, SB_EINVAL, "retention_bytes %" PRId64 " must be >= -1",
                           cfg->retention_bytes);
@@ -307,7 +311,8 @@ static int recover(plog_t *log, sb_err_t *err)
     int64_t rp = -1;
     int crc = checkpoint_read(log->dir, &rp);
     if (crc == SB_ECORRUPT)
-        sb_warn("log", "%s: recovery-point checkpoint unreadable; checking every segment", log->dir);
+        sb_warn("log", "%s: recovery-point checkpoint unreadable; checking every segment",
+                log->dir);
     if (crc != 0) rp = -1;
 
     /* Segments wholly below the recovery point were fdatasync'ed: trust them. The segment
@@ -328,7 +333,8 @@ static int recover(plog_t *log, sb_err_t *err)
                 seg->next_offset = log->segs[i + 1]->base_offset;
                 continue;
             }
-            sb_info("log", "%s: rebuilding indexes of segment %020" PRId64, log->dir, seg->base_offset);
+            sb_info("log", "%s: rebuilding indexes of segment %020" PRId64, log->dir,
+                    seg->base_offset);
         } else if (i == first_unsafe && intact && rp >= 0) {
             segment_index_lookup(seg, rp, &pos, &at);
         }
@@ -337,8 +343,9 @@ static int recover(plog_t *log, sb_err_t *err)
                              &truncated, err);
         if (rc) return rc;
         if (i + 1 < log->nsegs && !truncated && seg->next_offset != log->segs[i + 1]->base_offset) {
-            sb_warn("log", "%s: segment %020" PRId64 " ends at offset %" PRId64
-                           " but the next segment starts at %" PRId64,
+            sb_warn("log",
+                    "%s: segment %020" PRId64 " ends at offset %" PRId64
+                    " but the next segment starts at %" PRId64,
                     log->dir, seg->base_offset, seg->next_offset, log->segs[i + 1]->base_offset);
             truncated = seg->next_offset > log->segs[i + 1]->base_offset;
         }
@@ -351,14 +358,15 @@ static int recover(plog_t *log, sb_err_t *err)
          * keeps it, a power loss would not); sync it before calling it durable. */
         if (fsync_fd(seg->log_fd, true) || fsync_fd(seg->index_fd, true) ||
             fsync_fd(seg->time_fd, true))
-            return sb_err_set(err, SB_EIO, "fdatasync segment %020" PRId64 ": %s",
-                              seg->base_offset, strerror(errno));
+            return sb_err_set(err, SB_EIO, "fdatasync segment %020" PRId64 ": %s", seg->base_offset,
+                              strerror(errno));
     }
 
     segment_t *active = active_segment(log);
     log->end_offset = active->next_offset;
     log->size_bytes = 0;
-    for (size_t i = 0; i < log->nsegs; i++) log->size_bytes += log->segs[i]->size;
+    for (size_t i = 0; i < log->nsegs; i++)
+        log->size_bytes += log->segs[i]->size;
     if (changed && fsync_fd(log->dir_fd, false) != 0)
         return sb_err_set(err, SB_EIO, "fsync %s: %s", log->dir, strerror(errno));
     if (rp != log->end_offset) {
@@ -374,7 +382,8 @@ int plog_open(const char *dir, const plog_config_t *cfg, plog_t **out, sb_err_t 
 {
     int rc = validate_config(cfg, err);
     if (rc) return rc;
-    if (strlen(dir) > PATH_MAX - 40) return sb_err_set(err, SB_EINVAL, "log directory path too long");
+    if (strlen(dir) > PATH_MAX - 40)
+        return sb_err_set(err, SB_EINVAL, "log directory path too long");
     rc = mkdir_parents(dir, err);
     if (rc) return rc;
 
@@ -422,7 +431,8 @@ int plog_open(const char *dir, const plog_config_t *cfg, plog_t **out, sb_err_t 
     *out = log;
     return 0;
 fail:
-    for (size_t i = 0; i < log->nsegs; i++) segment_free(log->segs[i]);
+    for (size_t i = 0; i < log->nsegs; i++)
+        segment_free(log->segs[i]);
     free(log->segs);
     free(log->scratch);
     if (log->dir_fd >= 0) close(log->dir_fd);
@@ -449,7 +459,8 @@ void plog_close(plog_t *log)
     if (rc == 0 && log->checkpoint_offset != atomic_load(&log->durable_offset))
         rc = checkpoint_write(log->dir, atomic_load(&log->durable_offset), &err);
     if (rc) sb_error("log", "%s: close: %s", log->dir, err.msg);
-    for (size_t i = 0; i < log->nsegs; i++) segment_free(log->segs[i]);
+    for (size_t i = 0; i < log->nsegs; i++)
+        segment_free(log->segs[i]);
     free(log->segs);
     free(log->sync_fds);
     free(log->scratch);
@@ -516,8 +527,8 @@ int plog_append(plog_t *log, uint8_t *batches, size_t len, int64_t *base_offset,
     while (pos < len) {
         kafka_batch_header_t h;
         if (kafka_batch_header_parse(batches + pos, len - pos, &h) != 0 ||
-            h.batch_length < KAFKA_BATCH_MIN_LENGTH ||
-            (uint64_t)kafka_batch_size(&h) > len - pos || h.last_offset_delta < 0)
+            h.batch_length < KAFKA_BATCH_MIN_LENGTH || (uint64_t)kafka_batch_size(&h) > len - pos ||
+            h.last_offset_delta < 0)
             return sb_err_set(err, SB_EINVAL, "append: malformed batch framing at byte %zu", pos);
         kafka_batch_set_base_offset(batches + pos, next);
         next += (int64_t)h.last_offset_delta + 1;
@@ -544,8 +555,8 @@ int plog_append(plog_t *log, uint8_t *batches, size_t len, int64_t *base_offset,
              * torn batch in the middle of the log. */
             if (done > 0 && ftruncate(seg->log_fd, (off_t)seg->size) != 0)
                 sb_error("log", "%s: cannot cut back failed append: %s", log->dir, strerror(errno));
-            return sb_err_set(err, SB_EIO, "write segment %020" PRId64 ".log: %s",
-                              seg->base_offset, strerror(e));
+            return sb_err_set(err, SB_EIO, "write segment %020" PRId64 ".log: %s", seg->base_offset,
+                              strerror(e));
         }
         done += (size_t)n;
     }
@@ -616,8 +627,10 @@ int plog_read(plog_t *log, int64_t offset, size_t max_bytes, plog_slice_t *out, 
         size_t lo = 0, hi = seg->index_count;
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            if (seg->index[mid].position <= limit) lo = mid + 1;
-            else hi = mid;
+            if (seg->index[mid].position <= limit)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         if (lo > 0 && seg->index[lo - 1].position > end) end = seg->index[lo - 1].position;
         segment_reader_t r;
@@ -766,10 +779,13 @@ int plog_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_t *foun
                 if (exact) {
                     rc = read_batch(log, seg, pos, size, err);
                     if (rc) return rc;
-                    rc = kafka_batch_records_foreach(log->scratch, size, find_first_at_or_after, &s);
+                    rc =
+                        kafka_batch_records_foreach(log->scratch, size, find_first_at_or_after, &s);
                     /* A batch whose records do not decode still answers at batch level. */
-                    if (rc < 0) s = (struct time_search){ts, h.base_offset, h.max_timestamp};
-                    else if (rc == 0) s.offset = -1; /* maxTimestamp lied: keep looking */
+                    if (rc < 0)
+                        s = (struct time_search){ts, h.base_offset, h.max_timestamp};
+                    else if (rc == 0)
+                        s.offset = -1; /* maxTimestamp lied: keep looking */
                 }
                 if (s.offset >= 0) {
                     *offset = s.offset;
@@ -800,7 +816,8 @@ int plog_enforce_retention(plog_t *log, int64_t now_ms, int *segments_deleted, s
     while (log->nsegs > 1) {
         segment_t *seg = log->segs[0];
         const char *why = NULL;
-        if (log->cfg.retention_ms >= 0 && now_ms - segment_age_timestamp(seg) > log->cfg.retention_ms)
+        if (log->cfg.retention_ms >= 0 &&
+            now_ms - segment_age_timestamp(seg) > log->cfg.retention_ms)
             why = "retention_ms";
         else if (log->cfg.retention_bytes >= 0 &&
                  log->size_bytes - seg->size >= (uint64_t)log->cfg.retention_bytes)
@@ -812,8 +829,9 @@ int plog_enforce_retention(plog_t *log, int64_t now_ms, int *segments_deleted, s
         log->nsegs--;
         pthread_mutex_unlock(&log->lock);
         log->size_bytes -= seg->size;
-        sb_info("log", "%s: deleting segment %020" PRId64 ".log (%" PRIu64 " bytes, offsets %" PRId64
-                       "..%" PRId64 ") by %s",
+        sb_info("log",
+                "%s: deleting segment %020" PRId64 ".log (%" PRIu64 " bytes, offsets %" PRId64
+                "..%" PRId64 ") by %s",
                 log->dir, seg->base_offset, seg->size, seg->base_offset, seg->next_offset - 1, why);
         int urc = segment_unlink_files(log->dir, seg->base_offset, err);
         if (urc && rc == 0) rc = urc;

@@ -49,10 +49,14 @@ int plog_open(const char *dir, const plog_config_t *cfg, plog_t **out, sb_err_t 
 /* fdatasyncs, writes the checkpoint and frees. NULL ok. Errors are logged. */
 void plog_close(plog_t *log);
 
-int64_t plog_start_offset(const plog_t *log);   /* first offset still in the log */
-int64_t plog_end_offset(const plog_t *log);     /* LEO: the next offset to assign */
-int64_t plog_durable_offset(const plog_t *log); /* offsets below this are fdatasync'ed; any thread */
-uint64_t plog_size_bytes(const plog_t *log);    /* sum of the .log file sizes */
+/* First offset still in the log. */
+int64_t plog_start_offset(const plog_t *log);
+/* LEO: the next offset to assign. */
+int64_t plog_end_offset(const plog_t *log);
+/* Offsets below this are fdatasync'ed. Safe to call from any thread. */
+int64_t plog_durable_offset(const plog_t *log);
+/* Sum of the .log file sizes. */
+uint64_t plog_size_bytes(const plog_t *log);
 
 /* Appends one or more v2 batches, back to back, that kafka_batches_validate accepted. Sets
  * each batch's baseOffset in place (outside the CRC: no recomputation), rolls to a new
@@ -86,7 +90,8 @@ int plog_flush(plog_t *log, int64_t *fsync_us, sb_err_t *err);
  * base offset and its max timestamp. SB_ENOENT if every record is older. The special Kafka
  * timestamps -1 (latest) and -2 (earliest) are the caller's: use plog_end_offset and
  * plog_start_offset. */
-int plog_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_t *found_ts, sb_err_t *err);
+int plog_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_t *found_ts,
+                         sb_err_t *err);
 
 /* Deletes whole closed segments, oldest first, while their max timestamp is older than
  * now_ms - retention_ms (file mtime when a segment holds no timestamps), or while the log
@@ -98,7 +103,8 @@ int plog_enforce_retention(plog_t *log, int64_t now_ms, int *segments_deleted, s
  * from_offset (or the log start, if from_offset is older) to the end, in order. Stops early
  * when cb returns non-zero. Used to rebuild idempotent-producer state after a restart. */
 int plog_scan_headers(plog_t *log, int64_t from_offset,
-                      int (*cb)(const kafka_batch_header_t *h, void *arg), void *arg, sb_err_t *err);
+                      int (*cb)(const kafka_batch_header_t *h, void *arg), void *arg,
+                      sb_err_t *err);
 
 /* Deletes the files of a closed partition log and its directory (DeleteTopics). */
 int plog_remove_dir(const char *dir, sb_err_t *err);

@@ -40,7 +40,8 @@ int segment_open(const char *dir, int64_t base, uint32_t index_interval, bool cr
         if (i == 0) flags |= O_APPEND;
         /* A new segment replaces any leftover file of the same name: such a file can only
          * come from segments that recovery cut off, so nothing in it is reachable. */
-        if (create) flags |= O_TRUNC;
+        if (create)
+            flags |= O_TRUNC;
         else if (i > 0 && access(path, F_OK) != 0)
             seg->index_files_missing = true;
         *fds[i] = open(path, flags, 0644);
@@ -114,7 +115,8 @@ static int grow_array(void **arr, size_t *cap, size_t elem_size, size_t need)
 {
     if (need <= *cap) return 0;
     size_t ncap = *cap ? *cap : 64;
-    while (ncap < need) ncap *= 2;
+    while (ncap < need)
+        ncap *= 2;
     void *p = realloc(*arr, ncap * elem_size);
     if (!p) return SB_ENOMEM;
     *arr = p;
@@ -144,10 +146,11 @@ int segment_load_indexes(segment_t *seg, bool *intact, sb_err_t *err)
         e.position = sb_rd_u32(&rd);
         /* Entries only ever point at batch starts after position 0, and both fields grow
          * strictly; anything else (e.g. zeros left by a crash) ends the usable part. */
-        const segment_index_entry_t *prev = seg->index_count ? &seg->index[seg->index_count - 1] : NULL;
-        bool plausible = e.position > 0 && e.relative_offset > 0 && e.position < seg->size &&
-                         (!prev || (e.relative_offset > prev->relative_offset &&
-                                    e.position > prev->position));
+        const segment_index_entry_t *prev =
+            seg->index_count ? &seg->index[seg->index_count - 1] : NULL;
+        bool plausible =
+            e.position > 0 && e.relative_offset > 0 && e.position < seg->size &&
+            (!prev || (e.relative_offset > prev->relative_offset && e.position > prev->position));
         if (!plausible) {
             *intact = false;
             break;
@@ -170,9 +173,11 @@ int segment_load_indexes(segment_t *seg, bool *intact, sb_err_t *err)
         segment_time_entry_t e;
         e.timestamp = sb_rd_i64(&rd);
         e.relative_offset = sb_rd_u32(&rd);
-        const segment_time_entry_t *prev = seg->time_count ? &seg->times[seg->time_count - 1] : NULL;
-        bool plausible = e.timestamp >= 0 && (!prev || (e.timestamp > prev->timestamp &&
-                                                        e.relative_offset > prev->relative_offset));
+        const segment_time_entry_t *prev =
+            seg->time_count ? &seg->times[seg->time_count - 1] : NULL;
+        bool plausible =
+            e.timestamp >= 0 &&
+            (!prev || (e.timestamp > prev->timestamp && e.relative_offset > prev->relative_offset));
         if (!plausible) {
             *intact = false;
             break;
@@ -201,7 +206,8 @@ int segment_load_indexes(segment_t *seg, bool *intact, sb_err_t *err)
     seg->time_written = seg->time_count;
     if (seg->time_count) {
         seg->max_timestamp = seg->times[seg->time_count - 1].timestamp;
-        seg->max_timestamp_offset = seg->base_offset + seg->times[seg->time_count - 1].relative_offset;
+        seg->max_timestamp_offset =
+            seg->base_offset + seg->times[seg->time_count - 1].relative_offset;
     }
     return 0;
 }
@@ -216,8 +222,10 @@ void segment_index_lookup(const segment_t *seg, int64_t offset, uint64_t *pos, i
     size_t lo = 0, hi = seg->index_count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (seg->index[mid].relative_offset <= rel) lo = mid + 1;
-        else hi = mid;
+        if (seg->index[mid].relative_offset <= rel)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo == 0) return;
     *pos = seg->index[lo - 1].position;
@@ -229,8 +237,10 @@ int64_t segment_time_lookup(const segment_t *seg, int64_t ts)
     size_t lo = 0, hi = seg->time_count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (seg->times[mid].timestamp < ts) lo = mid + 1;
-        else hi = mid;
+        if (seg->times[mid].timestamp < ts)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo == 0) return seg->base_offset;
     return seg->base_offset + seg->times[lo - 1].relative_offset;
@@ -241,7 +251,8 @@ static int add_time_entry(segment_t *seg, sb_err_t *err)
     if (grow_array((void **)&seg->times, &seg->time_cap, sizeof(*seg->times), seg->time_count + 1))
         return sb_err_set(err, SB_ENOMEM, "out of memory for time index");
     seg->times[seg->time_count].timestamp = seg->max_timestamp;
-    seg->times[seg->time_count].relative_offset = (uint32_t)(seg->max_timestamp_offset - seg->base_offset);
+    seg->times[seg->time_count].relative_offset =
+        (uint32_t)(seg->max_timestamp_offset - seg->base_offset);
     seg->time_count++;
     return 0;
 }
@@ -259,9 +270,11 @@ int segment_note_batch(segment_t *seg, const kafka_batch_header_t *h, uint64_t p
     }
     /* The batch at position 0 never needs an entry: a lookup with no entry starts there. */
     if (pos > 0 && seg->bytes_since_index >= seg->index_interval) {
-        if (grow_array((void **)&seg->index, &seg->index_cap, sizeof(*seg->index), seg->index_count + 1))
+        if (grow_array((void **)&seg->index, &seg->index_cap, sizeof(*seg->index),
+                       seg->index_count + 1))
             return sb_err_set(err, SB_ENOMEM, "out of memory for index");
-        seg->index[seg->index_count].relative_offset = (uint32_t)(h->base_offset - seg->base_offset);
+        seg->index[seg->index_count].relative_offset =
+            (uint32_t)(h->base_offset - seg->base_offset);
         seg->index[seg->index_count].position = (uint32_t)pos;
         seg->index_count++;
         seg->bytes_since_index = 0;
@@ -285,12 +298,14 @@ int segment_seal_time_index(segment_t *seg, sb_err_t *err)
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
-    for (int i = 3; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
 }
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
-    for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
 }
 
 static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
@@ -369,7 +384,8 @@ int segment_read_header(segment_reader_t *r, uint64_t pos, kafka_batch_header_t 
         r->buf_len = (size_t)n;
         if ((size_t)n < KAFKA_BATCH_HEADER_SIZE) {
             r->buf_len = 0;
-            return sb_err_set(err, SB_ECORRUPT, "torn batch header: file ends %zd bytes after it", n);
+            return sb_err_set(err, SB_ECORRUPT, "torn batch header: file ends %zd bytes after it",
+                              n);
         }
     }
     kafka_batch_header_parse(r->buf + (pos - r->buf_pos), KAFKA_BATCH_HEADER_SIZE, h);
@@ -386,8 +402,8 @@ int segment_read_header(segment_reader_t *r, uint64_t pos, kafka_batch_header_t 
     return 0;
 }
 
-int segment_find_batch(const segment_t *seg, int64_t offset, uint64_t *pos,
-                       kafka_batch_header_t *h, sb_err_t *err)
+int segment_find_batch(const segment_t *seg, int64_t offset, uint64_t *pos, kafka_batch_header_t *h,
+                       sb_err_t *err)
 {
     uint64_t p;
     int64_t at;
@@ -437,9 +453,11 @@ int segment_recover(segment_t *seg, const char *dir, uint64_t pos, int64_t offse
     *truncated = false;
 
     /* Forget what the indexes say about the part being rescanned; the scan re-adds it. */
-    while (seg->index_count && seg->index[seg->index_count - 1].position >= pos) seg->index_count--;
+    while (seg->index_count && seg->index[seg->index_count - 1].position >= pos)
+        seg->index_count--;
     uint64_t rel = (uint64_t)(offset - seg->base_offset);
-    while (seg->time_count && seg->times[seg->time_count - 1].relative_offset >= rel) seg->time_count--;
+    while (seg->time_count && seg->times[seg->time_count - 1].relative_offset >= rel)
+        seg->time_count--;
     if (seg->index_written > seg->index_count) seg->index_written = seg->index_count;
     if (seg->time_written > seg->time_count) seg->time_written = seg->time_count;
     seg->max_timestamp = last_time_entry_ts(seg);
@@ -464,8 +482,9 @@ int segment_recover(segment_t *seg, const char *dir, uint64_t pos, int64_t offse
             break;
         }
         if (h.base_offset != seg->next_offset) {
-            snprintf(reason, sizeof(reason), "base offset %" PRId64 " where %" PRId64 " was expected",
-                     h.base_offset, seg->next_offset);
+            snprintf(reason, sizeof(reason),
+                     "base offset %" PRId64 " where %" PRId64 " was expected", h.base_offset,
+                     seg->next_offset);
             break;
         }
         if (h.base_offset + h.last_offset_delta - seg->base_offset > (int64_t)UINT32_MAX) {
@@ -475,7 +494,8 @@ int segment_recover(segment_t *seg, const char *dir, uint64_t pos, int64_t offse
         }
         if (check_crc) {
             uint32_t crc = 0;
-            rc = batch_crc(seg, pos, (uint64_t)kafka_batch_size(&h), scratch, scratch_len, &crc, err);
+            rc = batch_crc(seg, pos, (uint64_t)kafka_batch_size(&h), scratch, scratch_len, &crc,
+                           err);
             if (rc) return rc;
             if (crc != h.crc) {
                 snprintf(reason, sizeof(reason),
@@ -495,8 +515,9 @@ int segment_recover(segment_t *seg, const char *dir, uint64_t pos, int64_t offse
         if (ftruncate(seg->log_fd, (off_t)pos) != 0)
             return sb_err_set(err, SB_EIO, "truncate segment %020" PRId64 ".log: %s",
                               seg->base_offset, strerror(errno));
-        sb_warn("log", "%s: segment %020" PRId64 ".log truncated from %" PRIu64 " to %" PRIu64
-                       " bytes at position %" PRIu64 " (%s)",
+        sb_warn("log",
+                "%s: segment %020" PRId64 ".log truncated from %" PRIu64 " to %" PRIu64
+                " bytes at position %" PRIu64 " (%s)",
                 dir, seg->base_offset, seg->size, pos, pos, reason);
         seg->size = pos;
         *truncated = true;

@@ -58,7 +58,7 @@ typedef struct segment {
     int64_t max_timestamp_offset;
 
     bool index_files_missing; /* .index or .timeindex did not exist when opened */
-    bool index_sync_pending; /* sealed, indexes not yet fdatasync'ed (plog lock) */
+    bool index_sync_pending;  /* sealed, indexes not yet fdatasync'ed (plog lock) */
 } segment_t;
 
 /* Opens (create: creates/truncates) the three files of the segment with base offset `base` in
@@ -108,8 +108,8 @@ void segment_reader_init(segment_reader_t *r, const segment_t *seg);
 int segment_read_header(segment_reader_t *r, uint64_t pos, kafka_batch_header_t *h, sb_err_t *err);
 /* Finds the batch containing `offset` (base <= offset <= last). Returns 0 with its position
  * and header, SB_ERANGE if the segment has no such batch, or a read error. */
-int segment_find_batch(const segment_t *seg, int64_t offset, uint64_t *pos,
-                       kafka_batch_header_t *h, sb_err_t *err);
+int segment_find_batch(const segment_t *seg, int64_t offset, uint64_t *pos, kafka_batch_header_t *h,
+                       sb_err_t *err);
 
 /* Recovery: scans batches from `pos` (a batch start holding `offset`) to the end, checking
  * sanity, offset continuity and, when check_crc, the CRC-32C of every batch. Index entries at
