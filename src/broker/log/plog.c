@@ -55,7 +55,9 @@ struct plog {
     int64_t checkpoint_mono_ms;
 
     uint64_t size_bytes;
-    uint8_t *scratch; /* owner-only buffer for CRC reads and record decoding */
+    /* Owner-only buffer for CRC reads and record decoding. Held only during recovery and
+     * a timestamp lookup, so thousands of idle partitions cost no buffer memory. */
+    uint8_t *scratch;
     size_t scratch_cap;
 };
 
@@ -149,6 +151,13 @@ static int ensure_scratch(plog_t *log, size_t need, sb_err_t *err)
     log->scratch = p;
     log->scratch_cap = cap;
     return 0;
+}
+
+static void release_scratch(plog_t *log)
+{
+    free(log->scratch);
+    log->scratch = NULL;
+    log->scratch_cap = 0;
 }
 
 static int push_segment(plog_t *log, segment_t *seg, sb_err_t *err)
@@ -428,6 +437,7 @@ int plog_open(const char *dir, const plog_config_t *cfg, plog_t **out, sb_err_t 
     }
     rc = recover(log, err);
     if (rc) goto fail;
+    release_scratch(log);
     *out = log;
     return 0;
 fail:
@@ -620,7 +630,7 @@ int plog_read(plog_t *log, int64_t offset, size_t max_bytes, plog_slice_t *out, 
     uint64_t end = start + (uint64_t)kafka_batch_size(&h);
     uint64_t limit = max_bytes > UINT64_MAX - start ? UINT64_MAX : start + max_bytes;
     if (limit >= seg->size) {
-        end = end > seg->size ? end : seg->size;
+        end = seg->size;
     } else if (limit > end) {
         /* Jump to the last indexed batch start that still fits, then walk the few headers
          * between it and the limit. */
@@ -755,7 +765,8 @@ static int read_batch(plog_t *log, const segment_t *seg, uint64_t pos, size_t si
     return 0;
 }
 
-int plog_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_t *found_ts, sb_err_t *err)
+static int find_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_t *found_ts,
+                                sb_err_t *err)
 {
     for (size_t i = 0; i < log->nsegs; i++) {
         segment_t *seg = log->segs[i];
@@ -797,6 +808,13 @@ int plog_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_t *foun
         }
     }
     return sb_err_set(err, SB_ENOENT, "no record with timestamp >= %" PRId64, ts);
+}
+
+int plog_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_t *found_ts, sb_err_t *err)
+{
+    int rc = find_offset_for_time(log, ts, offset, found_ts, err);
+    release_scratch(log);
+    return rc;
 }
 
 /* ----- retention ----- */
