@@ -1,0 +1,699 @@
+/* Committed offsets: OffsetCommit, OffsetFetch and DeleteGroups, their durable records in the
+ * internal offsets log, and the replay of that log at start-up.
+ *
+ * Record format (one v2 batch per OffsetCommit or DeleteGroups request, uncompressed; the
+ * layouts follow Kafka's own __consumer_offsets keys and values so the topic reads the same):
+ *   offset commit   key   = INT16 1 | STRING group | STRING topic | INT32 partition
+ *                   value = INT16 3 | INT64 offset | INT32 leader_epoch | STRING metadata |
+ *                           INT64 commit_timestamp          (null value: that offset is deleted)
+ *   group deletion  key   = INT16 2 | STRING group
+ *                   value = null (a tombstone: every offset of the group recorded before it is gone)
+ * Replay applies records in log order, last write wins. Records with other key versions (such
+ * as Kafka's group-metadata values) are skipped, so a newer writer does not break an older reader.
+ *
+ * In-memory state changes only when a write is durable (in the broker_after_durable callback),
+ * so OffsetFetch never returns an offset a crash could take back, and memory applies records in
+ * the same order as the log does on replay. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/group/coordinator.h"
+#include "broker/group/group_codec.h"
+#include "broker/group/group_int.h"
+#include "broker/handlers/handlers.h"
+#include "broker/log/plog.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "kafka/protocol.h"
+#include "kafka/records.h"
+
+enum {
+    OFFSET_KEY_VERSION_COMMIT = 1,
+    OFFSET_KEY_VERSION_GROUP = 2,
+    OFFSET_VALUE_VERSION = 3,
+    /* offset.metadata.max.bytes in Kafka. */
+    OFFSET_METADATA_MAX_BYTES = 4096,
+    /* OFFSET_METADATA_TOO_LARGE; not (yet) in kafka/protocol.h. */
+    ERR_OFFSET_METADATA_TOO_LARGE = 12,
+    REPLAY_READ_BYTES = 1 << 20,
+};
+
+typedef enum { WRITE_COMMIT, WRITE_DELETE } offset_write_kind_t;
+
+/* One OffsetCommit or DeleteGroups waiting for its batch to be durable. It owns a copy of the
+ * request body, re-decoded so that the slices it answers with stay valid. */
+struct offset_write {
+    offset_write_t *next;
+    group_coordinator_t *gc; /* NULL once the coordinator was freed */
+    offset_write_kind_t kind;
+    kslot_t *slot;
+    int16_t version;
+    uint8_t *body;
+    offset_commit_request_t commit;
+    delete_groups_request_t del;
+    int16_t *error_codes;
+    int64_t commit_timestamp;
+};
+
+/* ----- the in-memory table ----- */
+
+static group_offset_t *offset_find(group_t *g, const void *topic, int32_t topic_len, int32_t partition)
+{
+    for (int32_t i = 0; i < g->offset_count; i++) {
+        group_offset_t *o = &g->offsets[i];
+        if (o->partition == partition && (int32_t)strlen(o->topic) == topic_len &&
+            memcmp(o->topic, topic, (size_t)topic_len) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static int offset_set(group_t *g, const void *topic, int32_t topic_len, int32_t partition, int64_t offset,
+                      int32_t leader_epoch, const void *metadata, int32_t metadata_len, int64_t commit_ts)
+{
+    char *md = group_strndup(metadata_len >= 0 ? metadata : "", metadata_len >= 0 ? metadata_len : 0);
+    if (!md) return SB_ENOMEM;
+    group_offset_t *o = offset_find(g, topic, topic_len, partition);
+    if (!o) {
+        if (g->offset_count == g->offset_cap) {
+            int32_t cap = g->offset_cap ? g->offset_cap * 2 : 16;
+            group_offset_t *n = realloc(g->offsets, (size_t)cap * sizeof(*n));
+            if (!n) {
+                free(md);
+                return SB_ENOMEM;
+            }
+            g->offsets = n;
+            g->offset_cap = cap;
+        }
+        char *t = group_strndup(topic, topic_len);
+        if (!t) {
+            free(md);
+            return SB_ENOMEM;
+        }
+        o = &g->offsets[g->offset_count++];
+        o->topic = t;
+        o->partition = partition;
+        o->metadata = NULL;
+    }
+    free(o->metadata);
+    o->metadata = md;
+    o->offset = offset;
+    o->leader_epoch = leader_epoch;
+    o->commit_timestamp = commit_ts;
+    return 0;
+}
+
+static void offset_remove(group_t *g, const void *topic, int32_t topic_len, int32_t partition)
+{
+    group_offset_t *o = offset_find(g, topic, topic_len, partition);
+    if (!o) return;
+    free(o->topic);
+    free(o->metadata);
+    *o = g->offsets[--g->offset_count];
+}
+
+void group_offsets_clear(group_t *g)
+{
+    for (int32_t i = 0; i < g->offset_count; i++) {
+        free(g->offsets[i].topic);
+        free(g->offsets[i].metadata);
+    }
+    g->offset_count = 0;
+}
+
+void group_coordinator_foreach_offset(group_coordinator_t *gc,
+                                      void (*cb)(void *arg, const char *group, const char *topic, int32_t partition,
+                                                 int64_t offset),
+                                      void *arg)
+{
+    for (int32_t i = 0; gc && i < gc->group_count; i++) {
+        const group_t *g = gc->groups[i];
+        for (int32_t k = 0; k < g->offset_count; k++)
+            cb(arg, g->group_id, g->offsets[k].topic, g->offsets[k].partition, g->offsets[k].offset);
+    }
+}
+
+/* ----- replay ----- */
+
+static void replay_record(group_coordinator_t *gc, const kafka_record_view_t *rec)
+{
+    if (rec->key.len < 2) return;
+    sb_rd_t k;
+    sb_rd_init(&k, rec->key.p, (size_t)rec->key.len);
+    int16_t key_version = sb_rd_i16(&k);
+    sb_slice_t group = sb_rd_string(&k);
+    if (key_version == OFFSET_KEY_VERSION_GROUP) {
+        if (!sb_rd_ok(&k) || group.len < 0) goto malformed;
+        if (rec->value.len >= 0) return; /* a group-metadata value: not used by this coordinator */
+        group_t *g = group_find(gc, group.p, group.len);
+        if (g) group_delete(gc, g, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+        return;
+    }
+    if (key_version != OFFSET_KEY_VERSION_COMMIT && key_version != 0) return;
+    sb_slice_t topic = sb_rd_string(&k);
+    int32_t partition = sb_rd_i32(&k);
+    if (!sb_rd_ok(&k) || group.len < 0 || topic.len < 0) goto malformed;
+    if (rec->value.len < 0) {
+        group_t *g = group_find(gc, group.p, group.len);
+        if (g) offset_remove(g, topic.p, topic.len, partition);
+        return;
+    }
+    sb_rd_t v;
+    sb_rd_init(&v, rec->value.p, (size_t)rec->value.len);
+    int16_t value_version = sb_rd_i16(&v);
+    int64_t offset = sb_rd_i64(&v);
+    int32_t leader_epoch = value_version >= 3 ? sb_rd_i32(&v) : -1;
+    sb_slice_t metadata = sb_rd_string(&v);
+    int64_t commit_ts = sb_rd_i64(&v);
+    if (!sb_rd_ok(&v) || value_version < 0) goto malformed;
+    group_t *g = group_get_or_create(gc, group.p, group.len);
+    if (!g || offset_set(g, topic.p, topic.len, partition, offset, leader_epoch, metadata.p, metadata.len, commit_ts) != 0)
+        sb_warn("group", "out of memory replaying offset at %lld", (long long)rec->offset);
+    return;
+malformed:
+    sb_warn("group", "skipping malformed offsets record at offset %lld", (long long)rec->offset);
+}
+
+static int read_slice(const plog_slice_t *s, uint8_t *buf, sb_err_t *err)
+{
+    size_t done = 0;
+    while (done < s->len) {
+        ssize_t n = pread(s->fd, buf + done, s->len - done, s->pos + (off_t)done);
+        if (n <= 0) return sb_err_set(err, SB_EIO, "reading the offsets log failed");
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+int group_offsets_replay(group_coordinator_t *gc, sb_err_t *err)
+{
+    plog_t *log = gc->offsets_log;
+    int64_t next = plog_start_offset(log);
+    int64_t end = plog_end_offset(log);
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    int64_t records = 0;
+    while (next < end) {
+        plog_slice_t s;
+        rc = plog_read(log, next, REPLAY_READ_BYTES, &s, err);
+        if (rc != 0) break;
+        if (s.len == 0) break;
+        if (s.len > cap) {
+            uint8_t *nb = realloc(buf, s.len);
+            if (!nb) {
+                close(s.fd);
+                rc = sb_err_set(err, SB_ENOMEM, "out of memory replaying the offsets log");
+                break;
+            }
+            buf = nb;
+            cap = s.len;
+        }
+        rc = read_slice(&s, buf, err);
+        close(s.fd);
+        if (rc != 0) break;
+        sb_rd_t rd;
+        sb_rd_init(&rd, buf, s.len);
+        int64_t before = next;
+        while (sb_rd_remaining(&rd) > 0) {
+            kafka_records_iter_t it;
+            sb_err_t berr = {0};
+            int brc = kafka_records_batch_open(&rd, &it, &berr);
+            if (brc == SB_EAGAIN) break;
+            if (brc == SB_EINVAL && it.header.magic == 2) {
+                sb_warn("group", "skipping compressed batch at offset %lld in the offsets log",
+                        (long long)it.header.base_offset);
+                next = it.header.base_offset + it.header.last_offset_delta + 1;
+                continue;
+            }
+            if (brc != 0) {
+                rc = sb_err_set(err, SB_ECORRUPT, "offsets log at offset %lld: %s", (long long)next, berr.msg);
+                goto out;
+            }
+            int64_t batch_next = it.header.base_offset + it.header.last_offset_delta + 1;
+            if (!(it.header.attributes & KAFKA_RECORDS_ATTR_CONTROL)) {
+                kafka_record_view_t rec;
+                int nrc;
+                while ((nrc = kafka_records_next(&it, &rec, &berr)) == 1) {
+                    if (rec.offset < next) continue;
+                    replay_record(gc, &rec);
+                    records++;
+                }
+                if (nrc < 0) {
+                    rc = sb_err_set(err, SB_ECORRUPT, "offsets log at offset %lld: %s",
+                                    (long long)it.header.base_offset, berr.msg);
+                    goto out;
+                }
+            }
+            if (batch_next > next) next = batch_next;
+        }
+        if (next == before) {
+            rc = sb_err_set(err, SB_ECORRUPT, "offsets log makes no progress at offset %lld", (long long)next);
+            break;
+        }
+    }
+out:
+    free(buf);
+    if (rc == 0 && records)
+        sb_info("group", "restored committed offsets from %lld records", (long long)records);
+    return rc;
+}
+
+/* ----- writing ----- */
+
+static void wr_key_commit(sb_wr_t *w, const void *group, int32_t group_len, const void *topic, int32_t topic_len,
+                          int32_t partition)
+{
+    sb_wr_i16(w, OFFSET_KEY_VERSION_COMMIT);
+    sb_wr_strn(w, false, group, group_len);
+    sb_wr_strn(w, false, topic, topic_len);
+    sb_wr_i32(w, partition);
+}
+
+/* Builds one batch from the records whose keys and values were written back to back into
+ * `kv`, described by their lengths (value length -1: null). */
+static int append_batch(group_coordinator_t *gc, const sb_wr_t *kv, const int32_t *lens, int32_t count,
+                        sb_err_t *err)
+{
+    kafka_record_t *recs = calloc((size_t)count, sizeof(*recs));
+    if (!recs) return sb_err_set(err, SB_ENOMEM, "out of memory");
+    int64_t now = sb_now_ms();
+    size_t pos = 0;
+    for (int32_t i = 0; i < count; i++) {
+        recs[i].timestamp = now;
+        recs[i].key.p = kv->buf + pos;
+        recs[i].key.len = lens[2 * i];
+        pos += (size_t)lens[2 * i];
+        recs[i].value.p = lens[2 * i + 1] >= 0 ? kv->buf + pos : NULL;
+        recs[i].value.len = lens[2 * i + 1];
+        if (lens[2 * i + 1] > 0) pos += (size_t)lens[2 * i + 1];
+    }
+    kafka_records_batch_opts_t opts;
+    kafka_records_batch_defaults(&opts);
+    sb_wr_t batch;
+    sb_wr_init(&batch, 256);
+    int rc = kafka_records_encode_batch(&batch, &opts, recs, count, err);
+    free(recs);
+    if (rc == 0) {
+        int64_t base = 0;
+        rc = plog_append(gc->offsets_log, batch.buf, batch.len, &base, err);
+    }
+    sb_wr_deinit(&batch);
+    return rc;
+}
+
+static void write_free(offset_write_t *wr)
+{
+    offset_commit_request_deinit(&wr->commit);
+    delete_groups_request_deinit(&wr->del);
+    free(wr->error_codes);
+    free(wr->body);
+    free(wr);
+}
+
+static void write_unlink(group_coordinator_t *gc, offset_write_t *wr)
+{
+    for (offset_write_t **p = &gc->writes; *p; p = &(*p)->next) {
+        if (*p == wr) {
+            *p = wr->next;
+            return;
+        }
+    }
+}
+
+void group_offsets_detach_writes(group_coordinator_t *gc)
+{
+    for (offset_write_t *wr = gc->writes; wr; wr = wr->next) wr->gc = NULL;
+    gc->writes = NULL;
+}
+
+static void write_respond(broker_t *b, group_coordinator_t *gc, offset_write_t *wr)
+{
+    sb_wr_t *w;
+    if (gc) w = group_slot_begin(gc, wr->slot);
+    else w = kslot_orphaned(wr->slot) ? NULL : kslot_writer(wr->slot);
+    if (w && wr->kind == WRITE_COMMIT) offset_commit_response_encode(w, wr->version, &wr->commit, wr->error_codes);
+    if (w && wr->kind == WRITE_DELETE) delete_groups_response_encode(w, wr->version, &wr->del, wr->error_codes);
+    if (gc) group_slot_end(gc, wr->slot);
+    else kslot_complete(b, wr->slot);
+}
+
+static void apply_commit(group_coordinator_t *gc, offset_write_t *wr)
+{
+    const offset_commit_request_t *rq = &wr->commit;
+    group_t *g = group_get_or_create(gc, rq->group_id.p, rq->group_id.len);
+    size_t k = 0;
+    for (int32_t t = 0; t < rq->topic_count; t++) {
+        const offset_commit_topic_t *topic = &rq->topics[t];
+        for (int32_t p = 0; p < topic->partition_count; p++, k++) {
+            if (wr->error_codes[k] != KAFKA_ERR_NONE) continue;
+            const offset_commit_partition_t *part = &topic->partitions[p];
+            int64_t ts = part->commit_timestamp >= 0 ? part->commit_timestamp : wr->commit_timestamp;
+            if (!g || offset_set(g, topic->name.p, topic->name.len, part->partition_index, part->committed_offset,
+                                 part->committed_leader_epoch, part->committed_metadata.p,
+                                 part->committed_metadata.len, ts) != 0)
+                wr->error_codes[k] = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+        }
+    }
+}
+
+static void apply_delete(group_coordinator_t *gc, offset_write_t *wr, int err)
+{
+    for (int32_t i = 0; i < wr->del.group_count; i++) {
+        if (wr->error_codes[i] != KAFKA_ERR_NONE) continue;
+        sb_slice_t name = wr->del.groups_names[i];
+        group_t *g = group_find(gc, name.p, name.len);
+        if (err) {
+            /* The marker may or may not be on disk; the group stays usable and the client
+             * retries, which writes another marker. */
+            if (g && g->state == GROUP_DEAD) g->state = GROUP_EMPTY;
+            wr->error_codes[i] = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+        } else if (g) {
+            sb_info("group", "group %s deleted", g->group_id);
+            group_delete(gc, g, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+        }
+    }
+}
+
+static void write_durable(broker_t *b, void *arg, int err)
+{
+    offset_write_t *wr = arg;
+    group_coordinator_t *gc = wr->gc;
+    if (gc) write_unlink(gc, wr);
+    size_t n = wr->kind == WRITE_COMMIT ? 0 : (size_t)wr->del.group_count;
+    if (wr->kind == WRITE_COMMIT) {
+        for (int32_t t = 0; t < wr->commit.topic_count; t++) n += (size_t)wr->commit.topics[t].partition_count;
+    }
+    if (!gc || err) {
+        if (err) sb_warn("group", "offsets log write not durable: %s", sb_err_name(err));
+        if (wr->kind == WRITE_DELETE && gc) {
+            apply_delete(gc, wr, err ? err : SB_EIO);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                if (wr->error_codes[i] == KAFKA_ERR_NONE) wr->error_codes[i] = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+            }
+        }
+    } else if (wr->kind == WRITE_COMMIT) {
+        apply_commit(gc, wr);
+    } else {
+        apply_delete(gc, wr, 0);
+    }
+    write_respond(b, gc, wr);
+    write_free(wr);
+}
+
+/* Copies the body so that the decoded request outlives the handler call. */
+static offset_write_t *write_new(group_coordinator_t *gc, kreq_t *req, offset_write_kind_t kind)
+{
+    offset_write_t *wr = calloc(1, sizeof(*wr));
+    if (!wr) return NULL;
+    size_t len = sb_rd_remaining(&req->body);
+    wr->body = malloc(len ? len : 1);
+    if (!wr->body) {
+        free(wr);
+        return NULL;
+    }
+    if (len) memcpy(wr->body, sb_rd_bytes(&req->body, len), len);
+    wr->gc = gc;
+    wr->kind = kind;
+    wr->slot = req->slot;
+    wr->version = req->api_version;
+    wr->commit_timestamp = sb_now_ms();
+    sb_rd_t rd;
+    sb_rd_init(&rd, wr->body, len);
+    int rc = kind == WRITE_COMMIT ? offset_commit_request_decode(&rd, wr->version, &wr->commit)
+                                  : delete_groups_request_decode(&rd, wr->version, &wr->del);
+    if (rc != 0) {
+        write_free(wr);
+        return NULL;
+    }
+    return wr;
+}
+
+/* Kafka's checks before a commit is accepted, in Kafka's order. */
+static int16_t commit_group_error(group_coordinator_t *gc, const offset_commit_request_t *rq, int64_t now_ms)
+{
+    if (rq->group_id.len <= 0) return KAFKA_ERR_INVALID_GROUP_ID;
+    group_t *g = group_find(gc, rq->group_id.p, rq->group_id.len);
+    if (!g) {
+        /* No group: only a commit that does not rely on group management is allowed. */
+        return rq->generation_id < 0 ? KAFKA_ERR_NONE : KAFKA_ERR_ILLEGAL_GENERATION;
+    }
+    if (g->state == GROUP_DEAD) return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (rq->generation_id < 0 && g->state == GROUP_EMPTY) return KAFKA_ERR_NONE;
+    if (g->state == GROUP_COMPLETING_REBALANCE) return KAFKA_ERR_REBALANCE_IN_PROGRESS;
+    group_member_t *m = group_member_find(g, rq->member_id.p, rq->member_id.len);
+    if (!m) return KAFKA_ERR_UNKNOWN_MEMBER_ID;
+    if (rq->generation_id != g->generation_id) return KAFKA_ERR_ILLEGAL_GENERATION;
+    group_member_touch(m, now_ms);
+    return KAFKA_ERR_NONE;
+}
+
+static int16_t commit_partition_error(broker_t *b, const offset_commit_topic_t *topic,
+                                      const offset_commit_partition_t *part)
+{
+    topic_t *t = broker_topic_find(b, (const char *)topic->name.p, topic->name.len);
+    if (!t || part->partition_index < 0 || part->partition_index >= topic_partition_count(t))
+        return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (part->committed_metadata.len > OFFSET_METADATA_MAX_BYTES) return ERR_OFFSET_METADATA_TOO_LARGE;
+    return KAFKA_ERR_NONE;
+}
+
+static int offset_commit(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_wr_t *resp)
+{
+    offset_write_t *wr = write_new(gc, req, WRITE_COMMIT);
+    if (!wr) return SB_EINVAL;
+    const offset_commit_request_t *rq = &wr->commit;
+    size_t n = 0;
+    for (int32_t t = 0; t < rq->topic_count; t++) n += (size_t)rq->topics[t].partition_count;
+    wr->error_codes = calloc(n ? n : 1, sizeof(int16_t));
+    if (!wr->error_codes) {
+        write_free(wr);
+        return SB_ENOMEM;
+    }
+    int16_t group_error = commit_group_error(gc, rq, sb_mono_ms());
+    sb_wr_t kv;
+    sb_wr_init(&kv, 256);
+    int32_t *lens = calloc(2 * (n ? n : 1), sizeof(int32_t));
+    int32_t count = 0;
+    size_t k = 0;
+    for (int32_t t = 0; t < rq->topic_count; t++) {
+        const offset_commit_topic_t *topic = &rq->topics[t];
+        for (int32_t p = 0; p < topic->partition_count; p++, k++) {
+            const offset_commit_partition_t *part = &topic->partitions[p];
+            int16_t e = group_error ? group_error : commit_partition_error(b, topic, part);
+            wr->error_codes[k] = e;
+            if (e != KAFKA_ERR_NONE || !lens) continue;
+            size_t start = kv.len;
+            wr_key_commit(&kv, rq->group_id.p, rq->group_id.len, topic->name.p, topic->name.len, part->partition_index);
+            lens[2 * count] = (int32_t)(kv.len - start);
+            start = kv.len;
+            int64_t ts = part->commit_timestamp >= 0 ? part->commit_timestamp : wr->commit_timestamp;
+            sb_wr_i16(&kv, OFFSET_VALUE_VERSION);
+            sb_wr_i64(&kv, part->committed_offset);
+            sb_wr_i32(&kv, part->committed_leader_epoch);
+            if (part->committed_metadata.len >= 0)
+                sb_wr_strn(&kv, false, part->committed_metadata.p, part->committed_metadata.len);
+            else sb_wr_str(&kv, false, "");
+            sb_wr_i64(&kv, ts);
+            lens[2 * count + 1] = (int32_t)(kv.len - start);
+            count++;
+        }
+    }
+    int rc = 0;
+    if (!lens || kv.oom) {
+        rc = SB_ENOMEM;
+    } else if (count > 0) {
+        sb_err_t err = {0};
+        rc = append_batch(gc, &kv, lens, count, &err);
+        if (rc != 0) sb_warn("group", "offset commit not written: %s", err.msg);
+    }
+    sb_wr_deinit(&kv);
+    free(lens);
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (wr->error_codes[i] == KAFKA_ERR_NONE) wr->error_codes[i] = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+        }
+    }
+    if (rc != 0 || count == 0) {
+        offset_commit_response_encode(resp, wr->version, rq, wr->error_codes);
+        write_free(wr);
+        return KAFKA_HANDLER_DONE;
+    }
+    wr->next = gc->writes;
+    gc->writes = wr;
+    broker_after_durable(b, gc->offsets_log, plog_end_offset(gc->offsets_log), write_durable, wr);
+    return KAFKA_HANDLER_DEFERRED;
+}
+
+int handle_OffsetCommit(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    group_coordinator_t *gc = broker_groups(b);
+    if (!gc) {
+        offset_commit_request_t rq;
+        int rc = offset_commit_request_decode(&req->body, req->api_version, &rq);
+        if (rc == 0) {
+            size_t n = 0;
+            for (int32_t t = 0; t < rq.topic_count; t++) n += (size_t)rq.topics[t].partition_count;
+            int16_t *codes = calloc(n ? n : 1, sizeof(int16_t));
+            if (codes) {
+                for (size_t i = 0; i < n; i++) codes[i] = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+                offset_commit_response_encode(resp, req->api_version, &rq, codes);
+                free(codes);
+            } else {
+                rc = SB_ENOMEM;
+            }
+        }
+        offset_commit_request_deinit(&rq);
+        return rc ? rc : KAFKA_HANDLER_DONE;
+    }
+    group_request_enter(gc, req, resp);
+    return group_request_leave(gc, offset_commit(b, gc, req, resp));
+}
+
+static void fetch_partition(sb_wr_t *w, int16_t version, group_t *g, const void *topic, int32_t topic_len,
+                            int32_t partition)
+{
+    const group_offset_t *o = g ? offset_find(g, topic, topic_len, partition) : NULL;
+    if (o) offset_fetch_response_partition(w, version, partition, o->offset, o->leader_epoch, o->metadata, KAFKA_ERR_NONE);
+    else offset_fetch_response_partition(w, version, partition, -1, -1, "", KAFKA_ERR_NONE);
+}
+
+int handle_OffsetFetch(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    offset_fetch_request_t rq;
+    int rc = offset_fetch_request_decode(&req->body, req->api_version, &rq);
+    if (rc != 0) {
+        offset_fetch_request_deinit(&rq);
+        return rc;
+    }
+    int16_t version = req->api_version;
+    group_coordinator_t *gc = broker_groups(b);
+    group_t *g = gc ? group_find(gc, rq.group_id.p, rq.group_id.len) : NULL;
+    if (!gc && version < 2) {
+        /* No top-level error before v2: report it on every partition. */
+        offset_fetch_response_begin(resp, version, rq.topic_count);
+        for (int32_t t = 0; t < rq.topic_count; t++) {
+            offset_fetch_response_topic(resp, rq.topics[t].name.p, rq.topics[t].name.len, rq.topics[t].partition_count);
+            for (int32_t p = 0; p < rq.topics[t].partition_count; p++)
+                offset_fetch_response_partition(resp, version, rq.topics[t].partition_indexes[p], -1, -1, "",
+                                                KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+        }
+    } else if (!gc) {
+        offset_fetch_response_begin(resp, version, 0);
+    } else if (rq.topic_count >= 0) {
+        offset_fetch_response_begin(resp, version, rq.topic_count);
+        for (int32_t t = 0; t < rq.topic_count; t++) {
+            const offset_fetch_topic_t *topic = &rq.topics[t];
+            offset_fetch_response_topic(resp, topic->name.p, topic->name.len, topic->partition_count);
+            for (int32_t p = 0; p < topic->partition_count; p++)
+                fetch_partition(resp, version, g, topic->name.p, topic->name.len, topic->partition_indexes[p]);
+        }
+    } else {
+        /* Every topic of the group, its partitions grouped under it. */
+        int32_t ntopics = 0;
+        for (int32_t i = 0; g && i < g->offset_count; i++) {
+            bool first = true;
+            for (int32_t j = 0; j < i && first; j++) first = strcmp(g->offsets[j].topic, g->offsets[i].topic) != 0;
+            ntopics += first;
+        }
+        offset_fetch_response_begin(resp, version, ntopics);
+        for (int32_t i = 0; g && i < g->offset_count; i++) {
+            const char *name = g->offsets[i].topic;
+            bool first = true;
+            for (int32_t j = 0; j < i && first; j++) first = strcmp(g->offsets[j].topic, name) != 0;
+            if (!first) continue;
+            int32_t nparts = 0;
+            for (int32_t j = i; j < g->offset_count; j++) nparts += strcmp(g->offsets[j].topic, name) == 0;
+            offset_fetch_response_topic(resp, name, (int32_t)strlen(name), nparts);
+            for (int32_t j = i; j < g->offset_count; j++) {
+                const group_offset_t *o = &g->offsets[j];
+                if (strcmp(o->topic, name) == 0)
+                    offset_fetch_response_partition(resp, version, o->partition, o->offset, o->leader_epoch,
+                                                    o->metadata, KAFKA_ERR_NONE);
+            }
+        }
+    }
+    offset_fetch_response_end(resp, version, gc ? KAFKA_ERR_NONE : KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+    offset_fetch_request_deinit(&rq);
+    return KAFKA_HANDLER_DONE;
+}
+
+static int delete_groups(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_wr_t *resp)
+{
+    offset_write_t *wr = write_new(gc, req, WRITE_DELETE);
+    if (!wr) return SB_EINVAL;
+    const delete_groups_request_t *rq = &wr->del;
+    wr->error_codes = calloc(rq->group_count > 0 ? (size_t)rq->group_count : 1, sizeof(int16_t));
+    int32_t *lens = calloc(2 * (rq->group_count > 0 ? (size_t)rq->group_count : 1), sizeof(int32_t));
+    if (!wr->error_codes || !lens) {
+        free(lens);
+        write_free(wr);
+        return SB_ENOMEM;
+    }
+    sb_wr_t kv;
+    sb_wr_init(&kv, 128);
+    int32_t count = 0;
+    for (int32_t i = 0; i < rq->group_count; i++) {
+        sb_slice_t name = rq->groups_names[i];
+        group_t *g = name.len > 0 ? group_find(gc, name.p, name.len) : NULL;
+        int16_t e = KAFKA_ERR_NONE;
+        if (name.len <= 0) e = KAFKA_ERR_INVALID_GROUP_ID;
+        else if (!g || g->state == GROUP_DEAD) e = KAFKA_ERR_GROUP_ID_NOT_FOUND;
+        else if (g->state != GROUP_EMPTY || g->pending_count) e = KAFKA_ERR_NON_EMPTY_GROUP;
+        wr->error_codes[i] = e;
+        if (e) continue;
+        /* Dead from now on: joins and commits are refused until the marker is durable and the
+         * group is forgotten, so nothing lands between the marker and the removal. */
+        g->state = GROUP_DEAD;
+        size_t start = kv.len;
+        sb_wr_i16(&kv, OFFSET_KEY_VERSION_GROUP);
+        sb_wr_strn(&kv, false, name.p, name.len);
+        lens[2 * count] = (int32_t)(kv.len - start);
+        lens[2 * count + 1] = -1;
+        count++;
+    }
+    int rc = 0;
+    if (kv.oom) rc = SB_ENOMEM;
+    else if (count > 0) {
+        sb_err_t err = {0};
+        rc = append_batch(gc, &kv, lens, count, &err);
+        if (rc != 0) sb_warn("group", "group deletion not written: %s", err.msg);
+    }
+    sb_wr_deinit(&kv);
+    free(lens);
+    if (rc != 0) apply_delete(gc, wr, rc);
+    if (rc != 0 || count == 0) {
+        delete_groups_response_encode(resp, wr->version, rq, wr->error_codes);
+        write_free(wr);
+        return KAFKA_HANDLER_DONE;
+    }
+    wr->next = gc->writes;
+    gc->writes = wr;
+    broker_after_durable(b, gc->offsets_log, plog_end_offset(gc->offsets_log), write_durable, wr);
+    return KAFKA_HANDLER_DEFERRED;
+}
+
+int handle_DeleteGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    group_coordinator_t *gc = broker_groups(b);
+    if (!gc) {
+        delete_groups_request_t rq;
+        int rc = delete_groups_request_decode(&req->body, req->api_version, &rq);
+        if (rc == 0) {
+            int16_t *codes = calloc(rq.group_count > 0 ? (size_t)rq.group_count : 1, sizeof(int16_t));
+            if (codes) {
+                for (int32_t i = 0; i < rq.group_count; i++) codes[i] = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+                delete_groups_response_encode(resp, req->api_version, &rq, codes);
+                free(codes);
+            } else {
+                rc = SB_ENOMEM;
+            }
+        }
+        delete_groups_request_deinit(&rq);
+        return rc ? rc : KAFKA_HANDLER_DONE;
+    }
+    group_request_enter(gc, req, resp);
+    return group_request_leave(gc, delete_groups(b, gc, req, resp));
+}
