@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "kafka/record_batch.h"
 #include "common/err.h"
 
 enum {
@@ -65,22 +66,7 @@ void kafka_records_batch_defaults(kafka_records_batch_opts_t *opts);
 int kafka_records_encode_batch(sb_wr_t *w, const kafka_records_batch_opts_t *opts,
                                const kafka_record_t *records, int32_t count, sb_err_t *err);
 
-/* The decoded 61-byte header. */
-typedef struct kafka_batch_header {
-    int64_t base_offset;
-    int32_t batch_length;
-    int32_t partition_leader_epoch;
-    int8_t magic;
-    uint32_t crc;
-    int16_t attributes;
-    int32_t last_offset_delta;
-    int64_t base_timestamp;
-    int64_t max_timestamp;
-    int64_t producer_id;
-    int16_t producer_epoch;
-    int32_t base_sequence;
-    int32_t records_count;
-} kafka_batch_header_t;
+/* The decoded 61-byte header is kafka_batch_header_t from kafka/record_batch.h. */
 
 /* Iterates the records of one uncompressed batch. Borrows the bytes it was opened on. */
 typedef struct kafka_records_iter {

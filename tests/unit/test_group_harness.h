@@ -125,7 +125,7 @@ group_coordinator_t *broker_groups(broker_t *b)
     return b->gc;
 }
 
-const char *conn_peer_host(conn_t *c)
+const char *conn_peer_host(const conn_t *c)
 {
     return c->host;
 }

@@ -15,10 +15,6 @@
 #include "common/log.h"
 #include "kafka/protocol.h"
 
-/* Provided by the network layer (broker.h): the peer's address as "/127.0.0.1", which is how
- * Kafka reports a member's ClientHost. Declared here until broker.h carries it. */
-extern const char *conn_peer_host(conn_t *c);
-
 /* A member id is client-id + "-" + UUID; the client id part is capped so the id always fits a
  * Kafka STRING (INT16 length) whatever the client sent. */
 enum { MEMBER_ID_CLIENT_PREFIX_MAX = 200 };
