@@ -550,7 +550,7 @@ int broker_run(broker_t *b)
         fetch_waiters_poll(b, now, b->append_gen != gen_before);
         if (now - last_tick >= 100) {
             last_tick = now;
-            group_coordinator_tick(b->groups, sb_now_ms());
+            group_coordinator_tick(b->groups, sb_mono_ms());
             close_idle_connections(b, now);
         }
         if (now - last_snapshot >= 1000) {
