@@ -21,8 +21,11 @@ run: deps-run
 	@cmake --build build/release -j $(JOBS) --target streambus
 	@build/release/streambus broker --config $(CONFIG)
 
+# In CI (CI=true) warnings are errors.
+WERROR := $(if $(filter true 1 yes,$(CI)),ON,OFF)
+
 test: deps-test
-	@cmake --preset $(PRESET) >/dev/null
+	@cmake --preset $(PRESET) -DSTREAMBUS_WERROR=$(WERROR) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 

@@ -70,7 +70,7 @@ int handle_CreateTopics(broker_t *b, kreq_t *req, sb_wr_t *resp)
         }
         char *tname = slice_dup(name);
         int16_t err = KAFKA_ERR_NONE;
-        char msg[300] = "";
+        char msg[sizeof(((sb_err_t *)0)->msg)] = "";
         if (nparts == -1) nparts = b->opt.default_partitions;
         if (!tname || !topic_name_valid(tname, strlen(tname))) {
             err = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
@@ -165,7 +165,7 @@ int handle_CreatePartitions(broker_t *b, kreq_t *req, sb_wr_t *resp)
         }
         topic_t *t = broker_topic_find(b, (const char *)name.p, name.len);
         int16_t err = KAFKA_ERR_NONE;
-        char msg[256] = "";
+        char msg[sizeof(((sb_err_t *)0)->msg)] = "";
         if (!t) {
             err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(msg, sizeof(msg), "topic does not exist");
