@@ -9,7 +9,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
+#include "ctl/ctl.h"
 #include "ctl/ctl_args.h"
 #include "ctl/ctl_table.h"
 
@@ -275,6 +279,140 @@ static void test_table_aligns_columns(void **state)
     free(text);
 }
 
+/* ---- ctl_run against librdkafka's in-process mock cluster ----------------------------------
+ * The mock (librdkafka 2.0.2) serves Metadata, ListOffsets, Produce and offsets but none of the
+ * admin APIs (CreateTopics, DescribeConfigs, DescribeGroups, ...), so only the read paths of
+ * `topic list` and `topic describe` can be checked here; the rest is covered by
+ * tests/integration/test_ctl.py against the real broker. */
+
+typedef struct mock_env {
+    rd_kafka_t *owner;
+    rd_kafka_mock_cluster_t *cluster;
+    const char *bootstrap;
+} mock_env_t;
+
+static int mock_setup(void **state)
+{
+    mock_env_t *env = calloc(1, sizeof(*env));
+    char detail[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", detail, sizeof(detail));
+    env->owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, detail, sizeof(detail));
+    env->cluster = rd_kafka_mock_cluster_new(env->owner, 1);
+    env->bootstrap = rd_kafka_mock_cluster_bootstraps(env->cluster);
+    rd_kafka_mock_topic_create(env->cluster, "orders", 3, 1);
+
+    conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", env->bootstrap, detail, sizeof(detail));
+    rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, detail, sizeof(detail));
+    const int counts[3] = {2, 5, 0};
+    for (int32_t partition = 0; partition < 3; partition++)
+        for (int i = 0; i < counts[partition]; i++)
+            rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("orders"), RD_KAFKA_V_PARTITION(partition),
+                              RD_KAFKA_V_VALUE("m", 1), RD_KAFKA_V_END);
+    int undelivered = rd_kafka_flush(producer, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : 1;
+    rd_kafka_destroy(producer);
+    *state = env;
+    return undelivered;
+}
+
+static int mock_teardown(void **state)
+{
+    mock_env_t *env = *state;
+    rd_kafka_mock_cluster_destroy(env->cluster);
+    rd_kafka_destroy(env->owner);
+    free(env);
+    return 0;
+}
+
+typedef struct run_result {
+    int rc;
+    sb_err_t err;
+    char *out;
+    char *errout;
+} run_result_t;
+
+static run_result_t run_ctl(const char *bootstrap, ...)
+{
+    char *argv[32] = {"ctl", "--bootstrap-server", (char *)bootstrap, "--timeout-ms", "1500"};
+    int argc = 5;
+    va_list ap;
+    va_start(ap, bootstrap);
+    for (const char *w; (w = va_arg(ap, const char *)) != NULL && argc < 31;) argv[argc++] = (char *)w;
+    va_end(ap);
+    run_result_t result = {0};
+    ctl_args_t args;
+    assert_int_equal(ctl_args_parse(argc, argv, NULL, &args, &result.err), 0);
+    size_t out_size = 0, err_size = 0;
+    FILE *out = open_memstream(&result.out, &out_size);
+    FILE *errout = open_memstream(&result.errout, &err_size);
+    result.rc = ctl_run(&args, out, errout, &result.err);
+    fclose(out);
+    fclose(errout);
+    ctl_args_deinit(&args);
+    return result;
+}
+
+static void run_result_free(run_result_t *result)
+{
+    free(result->out);
+    free(result->errout);
+}
+
+static void test_mock_topic_list_json(void **state)
+{
+    mock_env_t *env = *state;
+    run_result_t result = run_ctl(env->bootstrap, "--output", "json", "topic", "list", (const char *)NULL);
+    assert_int_equal(result.rc, 0);
+    json_error_t jerr;
+    json_t *root = json_loads(result.out, 0, &jerr);
+    assert_non_null(root);
+    json_t *topics = json_object_get(root, "topics");
+    assert_int_equal(json_array_size(topics), 1);
+    json_t *orders = json_array_get(topics, 0);
+    assert_string_equal(json_string_value(json_object_get(orders, "name")), "orders");
+    assert_int_equal(json_integer_value(json_object_get(orders, "partitions")), 3);
+    assert_int_equal(json_integer_value(json_object_get(orders, "replication_factor")), 1);
+    json_decref(root);
+    run_result_free(&result);
+}
+
+static void test_mock_topic_describe_reports_offsets(void **state)
+{
+    mock_env_t *env = *state;
+    run_result_t result = run_ctl(env->bootstrap, "topic", "describe", "orders", (const char *)NULL);
+    assert_int_equal(result.rc, 0);
+    /* The mock cannot describe configs: the partitions must still be printed, with a warning. */
+    assert_non_null(strstr(result.errout, "warning: describing configs"));
+    assert_non_null(strstr(result.out, "Topic: orders  Partitions: 3  Replication factor: 1\n"));
+    assert_non_null(strstr(result.out, "PARTITION  LEADER  REPLICAS  ISR  EARLIEST  LATEST\n"
+                                       "0          1       1         1    0         2\n"
+                                       "1          1       1         1    0         5\n"
+                                       "2          1       1         1    0         0\n"));
+    run_result_free(&result);
+}
+
+static void test_mock_unknown_topic_is_named(void **state)
+{
+    mock_env_t *env = *state;
+    run_result_t result = run_ctl(env->bootstrap, "topic", "describe", "nope", (const char *)NULL);
+    assert_int_equal(result.rc, SB_ENOENT);
+    assert_string_equal(result.err.msg, "topic \"nope\" does not exist (UNKNOWN_TOPIC_OR_PART)");
+    assert_string_equal(result.out, "");
+    run_result_free(&result);
+}
+
+static void test_unreachable_cluster_names_address_and_cause(void **state)
+{
+    (void)state;
+    /* Port 1 on loopback: nothing listens, the connection is refused at once. */
+    run_result_t result = run_ctl("127.0.0.1:1", "topic", "list", (const char *)NULL);
+    assert_int_equal(result.rc, SB_EIO);
+    assert_non_null(strstr(result.err.msg, "no answer from 127.0.0.1:1 within 1500 ms"));
+    assert_non_null(strstr(result.err.msg, "Connection refused"));
+    run_result_free(&result);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +426,15 @@ int main(void)
         cmocka_unit_test(test_topic_names_follow_kafka_rules),
         cmocka_unit_test(test_usage_text_per_noun),
         cmocka_unit_test(test_table_aligns_columns),
+        cmocka_unit_test(test_unreachable_cluster_names_address_and_cause),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest mock_tests[] = {
+        cmocka_unit_test(test_mock_topic_list_json),
+        cmocka_unit_test(test_mock_topic_describe_reports_offsets),
+        cmocka_unit_test(test_mock_unknown_topic_is_named),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("ctl_run against the librdkafka mock cluster", mock_tests, mock_setup,
+                                          mock_teardown);
+    return failed;
 }
