@@ -11,7 +11,7 @@ int ctl_main(int argc, char **argv)
     ctl_args_t args;
     sb_err_t err = {0};
     if (ctl_args_parse(argc, argv, getenv("STREAMBUS_BOOTSTRAP"), &args, &err) != 0) {
-        fprintf(stderr, "streambus ctl: %s\nTry 'streambus ctl --help'.\n", err.msg);
+        fprintf(stderr, "streambus ctl: %s\n", err.msg);
         return 2;
     }
     int rc = ctl_run(&args, stdout, stderr, &err);

@@ -29,7 +29,8 @@ static int set_property(rd_kafka_conf_t *conf, const char *key, const char *valu
 {
     char detail[256];
     if (rd_kafka_conf_set(conf, key, value, detail, sizeof(detail)) != RD_KAFKA_CONF_OK)
-        return sb_err_set(err, SB_EINVAL, "client property %s=%s: %s", key, value, detail);
+        /* The value is left out: it may be a password (-X sasl.password=...). */
+        return sb_err_set(err, SB_EINVAL, "client property %s: %s", key, detail);
     return 0;
 }
 

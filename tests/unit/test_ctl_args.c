@@ -413,6 +413,16 @@ static void test_unreachable_cluster_names_address_and_cause(void **state)
     run_result_free(&result);
 }
 
+static void test_bad_client_property_is_a_usage_error_without_its_value(void **state)
+{
+    (void)state;
+    run_result_t result = run_ctl("127.0.0.1:1", "-X", "sasl.pasword=hunter2", "topic", "list", (const char *)NULL);
+    assert_int_equal(result.rc, SB_EINVAL);
+    assert_non_null(strstr(result.err.msg, "sasl.pasword"));
+    assert_null(strstr(result.err.msg, "hunter2"));
+    run_result_free(&result);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_usage_text_per_noun),
         cmocka_unit_test(test_table_aligns_columns),
         cmocka_unit_test(test_unreachable_cluster_names_address_and_cause),
+        cmocka_unit_test(test_bad_client_property_is_a_usage_error_without_its_value),
     };
     const struct CMUnitTest mock_tests[] = {
         cmocka_unit_test(test_mock_topic_list_json),
