@@ -332,6 +332,8 @@ static int describe_group_json(ctl_ctx_t *ctx, const group_view_t *view, sb_err_
 {
     const rd_kafka_ConsumerGroupDescription_t *d = view->description;
     const rd_kafka_Node_t *coordinator = rd_kafka_ConsumerGroupDescription_coordinator(d);
+    /* An empty group has no protocol; say so with null rather than "". */
+    const char *protocol = rd_kafka_ConsumerGroupDescription_partition_assignor(d);
     json_t *members = json_array();
     size_t member_count = rd_kafka_ConsumerGroupDescription_member_count(d);
     for (size_t m = 0; members && m < member_count; m++) {
@@ -366,7 +368,7 @@ static int describe_group_json(ctl_ctx_t *ctx, const group_view_t *view, sb_err_
     json_t *root = json_pack("{s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:I}", "group",
                              rd_kafka_ConsumerGroupDescription_group_id(d), "state",
                              rd_kafka_consumer_group_state_name(rd_kafka_ConsumerGroupDescription_state(d)),
-                             "protocol", json_nullable_string(rd_kafka_ConsumerGroupDescription_partition_assignor(d)),
+                             "protocol", json_nullable_string(protocol && protocol[0] ? protocol : NULL),
                              "simple", rd_kafka_ConsumerGroupDescription_is_simple_consumer_group(d), "coordinator",
                              coordinator_json, "members", members, "partitions", partitions, "total_lag",
                              (json_int_t)view->total_lag);
