@@ -313,6 +313,25 @@ def bin_path():
     return streambus_bin()
 
 
+def failure_log_dir():
+    """Where logs of failed tests are copied: pytest only keeps its last 3 temp roots, and CTest
+    runs one pytest per file, so the temp dir alone would be gone by the end of a full run."""
+    if os.environ.get("STREAMBUS_TEST_LOG_DIR"):
+        return Path(os.environ["STREAMBUS_TEST_LOG_DIR"])
+    if os.environ.get("STREAMBUS_BUILD_DIR"):
+        return Path(os.environ["STREAMBUS_BUILD_DIR"]) / "integration-logs"
+    return HERE.parents[1] / "build" / "integration-logs"
+
+
+def keep_for_debugging(broker, nodeid, index):
+    dest = failure_log_dir() / ("%s-%d" % (re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[-120:], index))
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in (broker.log_path, broker.config_path):
+        if f.exists():
+            shutil.copy2(f, dest / f.name)
+    return dest
+
+
 @pytest.fixture
 def start_broker(request, tmp_path_factory):
     """Factory: start_broker(overrides=None) -> running Broker. Every broker it made is stopped
@@ -340,9 +359,11 @@ def start_broker(request, tmp_path_factory):
             failures.append("broker log %s has unexpected errors or sanitizer reports:\n  %s"
                             % (broker.log_path, "\n  ".join(problems[:30])))
     test_failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    for broker in brokers:
+    for n, broker in enumerate(brokers):
         if test_failed or failures:
-            print("\nbroker workdir kept for debugging: %s (log: %s)" % (broker.workdir, broker.log_path))
+            kept = keep_for_debugging(broker, request.node.nodeid, n)
+            print("\nbroker log and config kept in %s (full workdir, while pytest keeps it: %s)"
+                  % (kept, broker.workdir))
         else:
             shutil.rmtree(broker.data_dir, ignore_errors=True)
     if failures:

@@ -98,6 +98,14 @@ def parse_api_versions_v0(resp):
     return corr, error_code, apis
 
 
+def assert_logged_about(broker, sock):
+    """The broker logged why it dropped this client, naming the client's address so an operator
+    can tell who sent it (any level; the harness separately rejects error level)."""
+    peer = "127.0.0.1:%d" % sock.getsockname()[1]
+    wait_until(lambda: any(peer in line for line in broker.log_lines()), 10,
+               "a broker log line about the dropped client %s" % peer)
+
+
 def assert_still_serving(broker, topic):
     assert broker.alive(), "broker process died"
     assert kcat_roundtrip_works(broker, topic), "kcat produce/consume failed after hostile input"
@@ -135,6 +143,7 @@ def test_unsupported_version_of_other_api_closes_connection(broker):
     with connect(broker) as s:
         s.sendall(request_frame(3, 99, 1, b"\x00\x00\x00\x00"))  # Metadata v99
         assert closed_by_broker(s)
+        assert_logged_about(broker, s)
     assert_still_serving(broker, "after-metadata-v99")
 
 
@@ -142,9 +151,11 @@ def test_unknown_api_key_closes_connection(broker):
     with connect(broker) as s:
         s.sendall(request_frame(999, 0, 1, b"\x00" * 16))
         assert closed_by_broker(s)
+        assert_logged_about(broker, s)
     with connect(broker) as s:
         s.sendall(request_frame(-5, 0, 1))
         assert closed_by_broker(s)
+        assert_logged_about(broker, s)
     assert_still_serving(broker, "after-unknown-api")
 
 
@@ -168,6 +179,7 @@ def test_garbage_closes_connection(broker, name):
         except (ConnectionResetError, BrokenPipeError):
             pass  # closed while we were still writing: also fine
         assert closed_by_broker(s)
+        assert_logged_about(broker, s)
     assert_still_serving(broker, "after-garbage-" + name)
 
 
@@ -177,6 +189,7 @@ def test_oversized_or_negative_size_prefix_closes_connection(broker, size):
     with connect(broker) as s:
         s.sendall(struct.pack(">i", size) + b"\x00\x12\x00\x00\x00\x00\x00\x01")
         assert closed_by_broker(s), "a %d-byte request must be refused, not waited for" % size
+        assert_logged_about(broker, s)
     assert_still_serving(broker, "after-size-%d" % (size & 0xFFFFFFFF))
 
 
@@ -226,6 +239,8 @@ def test_connections_beyond_max_connections_are_refused(broker):
             except OSError:
                 pass
         served = count_answered(extra, wait=2.0)
+        if extra:
+            assert_logged_about(broker, extra[0])
         for s in extra:
             s.close()
         assert served == 0, "%d connections served beyond max_connections=%d" % (
