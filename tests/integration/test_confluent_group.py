@@ -139,7 +139,7 @@ def test_group_of_three_rebalances_and_consumes_exactly_once(broker):
     assert {p for p, _ in first.values()} == set(range(PARTITIONS)), \
         "300 keys should land in every partition"
     wait_until(lambda: (poll_all(members), len(ledger.deliveries) >= 300)[1], GROUP_TIMEOUT_S,
-               "the group to consume the first 300 messages")
+               "the group to consume the first 300 messages", interval=0)
     for m in members:
         assert set(p for p, _ in ledger.by_member[m.name]) <= m.assignment, \
             "%s consumed from partitions it was not assigned" % m.name
@@ -159,7 +159,7 @@ def test_group_of_three_rebalances_and_consumes_exactly_once(broker):
 
     second = produce(broker, topic, [("k%04d" % i, "v%04d" % i) for i in range(300, 600)])
     wait_until(lambda: (poll_all(stayers), len(ledger.deliveries) >= 600)[1], GROUP_TIMEOUT_S,
-               "the remaining members to consume the next 300 messages")
+               "the remaining members to consume the next 300 messages", interval=0)
     # Give any stray re-delivery a chance to show up before judging.
     for _ in range(10):
         poll_all(stayers)
@@ -197,7 +197,7 @@ def test_group_of_three_rebalances_and_consumes_exactly_once(broker):
 
     third = produce(broker, topic, [("k%04d" % i, "v%04d" % i) for i in range(600, 660)])
     wait_until(lambda: (newcomer.poll_once(0.1), len(fresh_ledger.deliveries) >= 60)[1],
-               GROUP_TIMEOUT_S, "the new member to consume the 60 post-restart messages")
+               GROUP_TIMEOUT_S, "the new member to consume the 60 post-restart messages", interval=0)
     for _ in range(10):
         newcomer.poll_once()
     assert set(fresh_ledger.deliveries) == set(third.values()), \
