@@ -76,6 +76,7 @@ typedef struct pg_sink {
     event_t *events;
     int *group_of; /* event -> group index, -1 = nothing to apply */
     int *next;     /* next event of the same group */
+    unsigned char *winner; /* the event is the one applied for its key */
     size_t *identity_off; /* key identity of each event: offset and length in scratch */
     size_t *identity_len;
     int events_cap;
@@ -229,8 +230,10 @@ static int ensure_connected(pg_sink_t *s, connect_err_t *err)
         return -1;
     }
     PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
-    PGresult *r = exec_command(s, "SET synchronous_commit = on; CREATE TABLE IF NOT EXISTS " OFFSETS_TABLE
-                                  " (connector text NOT NULL, topic text NOT NULL, partition int NOT NULL,"
+    /* synchronous_commit is left as configured: rows and positions share a transaction, so
+     * a commit lost with asynchronous commit loses both and the batch is simply read again. */
+    PGresult *r = exec_command(s, "CREATE TABLE IF NOT EXISTS " OFFSETS_TABLE
+                               " (connector text NOT NULL, topic text NOT NULL, partition int NOT NULL,"
                                   " next_offset bigint NOT NULL, PRIMARY KEY (connector, topic, partition))");
     if (r) {
         /* Two sinks starting at once may race on CREATE TABLE IF NOT EXISTS (23505). */
@@ -360,6 +363,7 @@ static void pg_stop(void *state)
     free(s->identity_len);
     free(s->groups);
     free(s->rows);
+    free(s->winner);
     sink_positions_deinit(&s->positions);
     sink_keymap_deinit(&s->keymap);
     strbuf_deinit(&s->sql);
@@ -682,7 +686,9 @@ static int grow_batch(pg_sink_t *s, int n)
     if (identity_len) s->identity_len = identity_len;
     int *rows = realloc(s->rows, sizeof(int) * (size_t)cap);
     if (rows) s->rows = rows;
-    if (!events || !group_of || !next || !identity_off || !identity_len || !rows) return -1;
+    unsigned char *winner = realloc(s->winner, (size_t)cap);
+    if (winner) s->winner = winner;
+    if (!events || !group_of || !next || !identity_off || !identity_len || !rows || !winner) return -1;
     s->events_cap = cap;
     return 0;
 }
@@ -789,6 +795,7 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
     }
     for (int i = start; i >= 0; i = s->next[i]) {
         event_t *ev = &s->events[i];
+        s->winner[i] = 0;
         if (ev->op == EVENT_OP_TRUNCATE || (s->lww && ev->op == EVENT_OP_TOMBSTONE)) continue;
         const char *key = s->scratch.p + s->identity_off[i];
         struct sink_keymap_slot *slot = sink_keymap_slot(&s->keymap, key, s->identity_len[i]);
@@ -798,6 +805,8 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
             slot->value = i;
     }
     (void)winners;
+    for (size_t k = 0; k < s->keymap.cap; k++)
+        if (s->keymap.slots[k].value >= 0) s->winner[s->keymap.slots[k].value] = 1;
 
     /* Columns of the upserts, in first-seen order, and whether the table must change. */
     int nup = 0, ndel = 0;
@@ -806,9 +815,8 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
     strbuf_t *ddl = &s->sql;
     size_t ddl_mark = ddl->len;
     bool created = false;
-    for (size_t k = 0; k < s->keymap.cap; k++) {
-        int i = s->keymap.slots[k].value;
-        if (i < 0) continue;
+    for (int i = start; i >= 0; i = s->next[i]) {
+        if (!s->winner[i]) continue;
         event_t *ev = &s->events[i];
         if (ev->op == EVENT_OP_DELETE || ev->op == EVENT_OP_TOMBSTONE) {
             ndel++;
@@ -847,9 +855,8 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
             if (strcmp(cols[j], LWW_COLUMN) == 0) {
                 snprintf(type, sizeof(type), "bigint");
             } else {
-                for (size_t k = 0; k < s->keymap.cap; k++) {
-                    int i = s->keymap.slots[k].value;
-                    if (i < 0) continue;
+                for (int i = start; i >= 0; i = s->next[i]) {
+                    if (!s->winner[i]) continue;
                     const event_column_t *c = event_row_find(&s->events[i].after, cols[j]);
                     if (c && (c->pg_type || c->value.type != EVENT_JSON_NULL)) {
                         column_type_for(c, type, sizeof(type));
@@ -913,9 +920,9 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         if (r) return pg_fail(s, r, "prepare upsert", -1, n, err);
         int line = 0;
         bool ok = true;
-        for (size_t k = 0; k < s->keymap.cap && ok; k++) {
-            int i = s->keymap.slots[k].value;
-            if (i < 0) continue;
+        /* Event order, not hash order: keys that arrive sorted stay sorted for the index. */
+        for (int i = start; i >= 0 && ok; i = s->next[i]) {
+            if (!s->winner[i]) continue;
             const event_t *ev = &s->events[i];
             if (ev->op == EVENT_OP_DELETE || ev->op == EVENT_OP_TOMBSTONE) continue;
             s->rows[line++] = i;
@@ -996,9 +1003,9 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         if (r) return pg_fail(s, r, "prepare delete", -1, n, err);
         int line = 0;
         bool ok = true;
-        for (size_t k = 0; k < s->keymap.cap && ok; k++) {
-            int i = s->keymap.slots[k].value;
-            if (i < 0) continue;
+        /* Event order, not hash order: keys that arrive sorted stay sorted for the index. */
+        for (int i = start; i >= 0 && ok; i = s->next[i]) {
+            if (!s->winner[i]) continue;
             const event_t *ev = &s->events[i];
             if (ev->op != EVENT_OP_DELETE && ev->op != EVENT_OP_TOMBSTONE) continue;
             s->rows[line++] = i;

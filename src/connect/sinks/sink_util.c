@@ -260,9 +260,12 @@ int sink_key_identity(strbuf_t *s, const event_row_t *row, char fields[][64], in
     for (int i = 0; i < nfields; i++) {
         const event_column_t *c = event_row_find(row, fields[i]);
         if (!c) return -1;
-        char head[16];
-        int n = snprintf(head, sizeof(head), "%c%d:", 'a' + (int)c->value.type, (int)c->value.len);
-        strbuf_add(s, head, (size_t)n);
+        /* type letter, 4-byte length, text: no printf on the hot path */
+        char head[5];
+        uint32_t len = (uint32_t)c->value.len;
+        head[0] = (char)('a' + (int)c->value.type);
+        memcpy(head + 1, &len, 4);
+        strbuf_add(s, head, sizeof(head));
         if (c->value.text) strbuf_add(s, c->value.text, (size_t)c->value.len);
     }
     return s->oom ? -1 : 0;
