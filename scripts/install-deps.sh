@@ -11,7 +11,7 @@ build_pkgs=(build-essential cmake pkg-config
   zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libpq-dev libcurl4-openssl-dev)
 run_pkgs=(kcat)
 test_pkgs=(kcat python3 python3-pytest python3-confluent-kafka python3-kafka
-  prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15)
+  prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15 clickhouse-server)
 bench_pkgs=(redis-server nats-server libnats-dev)
 
 case "$profile" in
