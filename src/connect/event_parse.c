@@ -14,10 +14,19 @@ struct event_arena_chunk {
 
 enum { ARENA_CHUNK_MIN = 64 * 1024 };
 
+static void forget_types(event_arena_t *a)
+{
+    a->types_raw = NULL;
+    a->types_len = 0;
+    a->types_cols = NULL;
+    a->types_n = 0;
+}
+
 void event_arena_init(event_arena_t *a)
 {
     a->head = NULL;
     a->used = 0;
+    forget_types(a);
 }
 
 void event_arena_deinit(event_arena_t *a)
@@ -30,6 +39,7 @@ void event_arena_deinit(event_arena_t *a)
     }
     a->head = NULL;
     a->used = 0;
+    forget_types(a);
 }
 
 /* Keeps only the newest chunk: it is the largest one once a big batch has been seen, so a
@@ -45,6 +55,7 @@ void event_arena_reset(event_arena_t *a)
     }
     a->head->next = NULL;
     a->used = 0;
+    forget_types(a);
 }
 
 void *event_arena_alloc(event_arena_t *a, size_t n)
@@ -480,10 +491,24 @@ static int source_member(parser_t *ps, void *arg, const char *name, int32_t name
     if (name_is(name, name_len, "schema")) return arena_cstring(ps, &ev->source_schema);
     if (name_is(name, name_len, "table")) return arena_cstring(ps, &ev->source_table);
     if (name_is(name, name_len, "column_types")) {
+        skip_ws(ps);
+        event_arena_t *a = ps->arena;
+        size_t left = (size_t)(ps->rd.end - ps->rd.p);
+        if (a->types_raw && a->types_len <= left && memcmp(ps->rd.p, a->types_raw, a->types_len) == 0) {
+            /* Same bytes as the previous event's object: same columns and types. */
+            ps->rd.p += a->types_len;
+            st->column_types = (event_row_t){.present = true, .n = a->types_n, .cols = a->types_cols};
+            return 0;
+        }
+        const uint8_t *start = ps->rd.p;
         if (parse_row(ps, &st->column_types, true) < 0) return -1;
         for (int i = 0; i < st->column_types.n; i++)
             if (st->column_types.cols[i].value.type != EVENT_JSON_STRING)
                 return fail(ps, "source.column_types values must be strings");
+        a->types_raw = start;
+        a->types_len = (size_t)(ps->rd.p - start);
+        a->types_cols = st->column_types.cols;
+        a->types_n = st->column_types.n;
         return 0;
     }
     return skip_member(ps, arg, name, name_len);

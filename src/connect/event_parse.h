@@ -8,7 +8,9 @@
  * not need to interpret (numbers, nested objects) as slices of the input.
  *
  * Value texts may point into the record bytes, so an event is valid only while both the
- * record and the arena live (a sink's put() call). */
+ * record and the arena live (a sink's put() call). The arena also remembers the bytes of the
+ * last column_types object it parsed, so every record parsed into an arena must stay alive
+ * until event_arena_reset or event_arena_deinit. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,9 +21,16 @@
 
 /* Bump allocator in chunks; event_arena_reset keeps the first chunk for the next batch. */
 typedef struct event_arena_chunk event_arena_chunk_t;
+typedef struct event_column event_column_t;
 typedef struct event_arena {
     event_arena_chunk_t *head;
     size_t used; /* bytes used in head */
+    /* The last source.column_types object parsed in this batch: events of one table repeat
+     * it byte for byte, so the parsed form is reused when the bytes match. */
+    const uint8_t *types_raw;
+    size_t types_len;
+    event_column_t *types_cols;
+    int types_n;
 } event_arena_t;
 
 void event_arena_init(event_arena_t *a);
@@ -56,11 +65,11 @@ typedef struct event_value {
     const char *text; /* not NUL-terminated; NULL for null and booleans */
 } event_value_t;
 
-typedef struct event_column {
+struct event_column {
     const char *name; /* NUL-terminated, decoded */
     event_value_t value;
     const char *pg_type; /* from source.column_types, or NULL when the event has none */
-} event_column_t;
+};
 
 /* A JSON object of columns; present == false for a JSON null or a missing field. */
 typedef struct event_row {

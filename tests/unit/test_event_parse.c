@@ -123,6 +123,33 @@ static void test_wide_rows_and_many_events(void **state)
     event_arena_deinit(&a);
 }
 
+/* Consecutive events usually repeat column_types byte for byte; the parser reuses the parsed
+ * object then, and must notice when it differs, even by one type or as a prefix. */
+static void test_column_types_reuse(void **state)
+{
+    (void)state;
+    event_arena_t a;
+    event_arena_init(&a);
+    const char *v1 = "{\"op\":\"c\",\"after\":{\"id\":1,\"n\":2},\"source\":{\"column_types\":{\"id\":\"integer\",\"n\":\"text\"}}}";
+    const char *v2 = "{\"op\":\"c\",\"after\":{\"id\":2,\"n\":3},\"source\":{\"column_types\":{\"id\":\"integer\",\"n\":\"text\"}}}";
+    const char *v3 = "{\"op\":\"c\",\"after\":{\"id\":3,\"n\":4},\"source\":{\"column_types\":{\"id\":\"integer\",\"n\":\"bigint\"}}}";
+    const char *v4 = "{\"op\":\"c\",\"after\":{\"id\":4,\"n\":5},\"source\":{\"column_types\":{\"id\":\"integer\",\"n\":7}}}";
+    const char *v5 = "{\"op\":\"c\",\"after\":{\"id\":5,\"n\":6},\"source\":{\"column_types\":{\"id\":\"integer\",\"n\":\"bigint\"}}}";
+    event_t e1, e2, e3, e4, e5;
+    sb_err_t err = {0};
+    assert_int_equal(event_parse(&a, S("{\"id\":1}"), S(v1), &e1, &err), 0);
+    assert_int_equal(event_parse(&a, S("{\"id\":2}"), S(v2), &e2, &err), 0);
+    assert_string_equal(col(&e2.after, "n")->pg_type, "text");
+    assert_int_equal(event_parse(&a, S("{\"id\":3}"), S(v3), &e3, &err), 0);
+    assert_string_equal(col(&e3.after, "n")->pg_type, "bigint");
+    assert_string_equal(col(&e1.after, "n")->pg_type, "text"); /* earlier events unchanged */
+    assert_int_equal(event_parse(&a, S("{\"id\":4}"), S(v4), &e4, &err), SB_EINVAL);
+    /* The rejected object must not have replaced the remembered one. */
+    assert_int_equal(event_parse(&a, S("{\"id\":5}"), S(v5), &e5, &err), 0);
+    assert_string_equal(col(&e5.after, "n")->pg_type, "bigint");
+    event_arena_deinit(&a);
+}
+
 static void test_rejects_malformed(void **state)
 {
     (void)state;
@@ -175,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_update_with_types),
         cmocka_unit_test(test_tombstone_delete_truncate),
         cmocka_unit_test(test_wide_rows_and_many_events),
+        cmocka_unit_test(test_column_types_reuse),
         cmocka_unit_test(test_rejects_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
