@@ -38,7 +38,8 @@ __attribute__((weak)) const char *sink_name(sink_ctx_t *ctx)
 {
     return ctx->name;
 }
-__attribute__((weak)) void connect_config_error_add(connect_config_errors_t *e, const char *field, const char *fmt, ...)
+__attribute__((weak)) void connect_config_error_add(connect_config_errors_t *e, const char *field,
+                                                    const char *fmt, ...)
 {
     (void)e;
     (void)field;
@@ -76,9 +77,11 @@ static void quiet(void *arg, const char *msg)
     (void)msg;
 }
 
-#define TABLE_DDL "(id bigint PRIMARY KEY, name text, qty integer, price numeric(10,2), updated_at timestamptz)"
+#define TABLE_DDL                                                                                  \
+    "(id bigint PRIMARY KEY, name text, qty integer, price numeric(10,2), updated_at timestamptz)"
 
-static void row_fields(long i, int round, char *name, size_t cap, int *qty, char *price, size_t pcap, char *ts, size_t tcap)
+static void row_fields(long i, int round, char *name, size_t cap, int *qty, char *price,
+                       size_t pcap, char *ts, size_t tcap)
 {
     snprintf(name, cap, "customer %ld round %d", i, round);
     *qty = (int)(i % 1000) + round;
@@ -103,16 +106,20 @@ static double load_by_hand(PGconn *c, long rows, long batch, int round)
         }
         double t0 = now_s();
         exec_ok(c, "BEGIN");
-        PGresult *r = PQexec(c, "COPY pg_temp.hand_stg (id, name, qty, price, updated_at) FROM STDIN");
+        PGresult *r =
+            PQexec(c, "COPY pg_temp.hand_stg (id, name, qty, price, updated_at) FROM STDIN");
         if (PQresultStatus(r) != PGRES_COPY_IN) die("COPY: %s", PQerrorMessage(c));
         PQclear(r);
-        if (PQputCopyData(c, text, (int)len) != 1 || PQputCopyEnd(c, NULL) != 1) die("COPY data: %s", PQerrorMessage(c));
+        if (PQputCopyData(c, text, (int)len) != 1 || PQputCopyEnd(c, NULL) != 1)
+            die("COPY data: %s", PQerrorMessage(c));
         while ((r = PQgetResult(c))) {
             if (PQresultStatus(r) != PGRES_COMMAND_OK) die("COPY end: %s", PQerrorMessage(c));
             PQclear(r);
         }
-        exec_ok(c, "INSERT INTO hand AS t (id, name, qty, price, updated_at) SELECT id, name, qty, price, updated_at"
-                   " FROM pg_temp.hand_stg ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, qty = EXCLUDED.qty,"
+        exec_ok(c, "INSERT INTO hand AS t (id, name, qty, price, updated_at) SELECT id, name, qty, "
+                   "price, updated_at"
+                   " FROM pg_temp.hand_stg ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
+                   "qty = EXCLUDED.qty,"
                    " price = EXCLUDED.price, updated_at = EXCLUDED.updated_at; COMMIT");
         spent += now_s() - t0;
     }
@@ -144,14 +151,15 @@ static events_t build_events(long rows, int round, int64_t first_offset)
         int kl = sprintf(e.bytes + o, "{\"id\":%ld}", i);
         r->key = (sb_slice_t){(const uint8_t *)e.bytes + o, kl};
         o += (size_t)kl;
-        int vl = sprintf(e.bytes + o,
-                         "{\"before\":null,\"after\":{\"id\":%ld,\"name\":\"%s\",\"qty\":%d,\"price\":\"%s\","
-                         "\"updated_at\":\"%s\"},\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\","
-                         "\"name\":\"bench\",\"ts_ms\":1716000000000,\"db\":\"app\",\"schema\":\"public\","
-                         "\"table\":\"sinkt\",\"lsn\":%ld,\"txId\":%ld,\"snapshot\":\"false\",\"column_types\":{"
-                         "\"id\":\"bigint\",\"name\":\"text\",\"qty\":\"integer\",\"price\":\"numeric(10,2)\","
-                         "\"updated_at\":\"timestamp with time zone\"}},\"op\":\"%c\",\"ts_ms\":1716000000001}",
-                         i, name, qty, price, ts, 1000000 + i, 500 + i / 10, round ? 'u' : 'c');
+        int vl = sprintf(
+            e.bytes + o,
+            "{\"before\":null,\"after\":{\"id\":%ld,\"name\":\"%s\",\"qty\":%d,\"price\":\"%s\","
+            "\"updated_at\":\"%s\"},\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\","
+            "\"name\":\"bench\",\"ts_ms\":1716000000000,\"db\":\"app\",\"schema\":\"public\","
+            "\"table\":\"sinkt\",\"lsn\":%ld,\"txId\":%ld,\"snapshot\":\"false\",\"column_types\":{"
+            "\"id\":\"bigint\",\"name\":\"text\",\"qty\":\"integer\",\"price\":\"numeric(10,2)\","
+            "\"updated_at\":\"timestamp with time zone\"}},\"op\":\"%c\",\"ts_ms\":1716000000001}",
+            i, name, qty, price, ts, 1000000 + i, 500 + i / 10, round ? 'u' : 'c');
         r->value = (sb_slice_t){(const uint8_t *)e.bytes + o, vl};
         o += (size_t)vl;
     }
@@ -174,7 +182,8 @@ static double load_by_sink(void *sink, const events_t *e, long rows, long batch)
     for (long start = 0; start < rows; start += batch) {
         int n = (int)(start + batch < rows ? batch : rows - start);
         connect_err_t err;
-        if (postgres_sink_ops.put(sink, e->recs + start, n, &err) != 0) die("put: class %d: %s", err.cls, err.msg);
+        if (postgres_sink_ops.put(sink, e->recs + start, n, &err) != 0)
+            die("put: class %d: %s", err.cls, err.msg);
     }
     g_sink_cpu += cpu_s() - c0;
     return now_s() - t0;
@@ -185,10 +194,14 @@ int main(int argc, char **argv)
     long rows = 200000, batch = 5000;
     const char *conninfo = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--rows") == 0 && i + 1 < argc) rows = atol(argv[++i]);
-        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) batch = atol(argv[++i]);
-        else if (strcmp(argv[i], "--conninfo") == 0 && i + 1 < argc) conninfo = argv[++i];
-        else die("usage: sink_bench [--rows N] [--batch B] [--conninfo STR]");
+        if (strcmp(argv[i], "--rows") == 0 && i + 1 < argc)
+            rows = atol(argv[++i]);
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+            batch = atol(argv[++i]);
+        else if (strcmp(argv[i], "--conninfo") == 0 && i + 1 < argc)
+            conninfo = argv[++i];
+        else
+            die("usage: sink_bench [--rows N] [--batch B] [--conninfo STR]");
     }
     if (rows <= 0 || batch <= 0) die("--rows and --batch must be positive");
 
@@ -201,7 +214,8 @@ int main(int argc, char **argv)
         snprintf(dir, sizeof(dir), "/tmp/sb_sinkbench_XXXXXX");
         if (!mkdtemp(dir)) die("mkdtemp failed");
         char cmd[1024];
-        snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/pg_start.sh %s/pg %d", src, dir, 20000 + (int)(getpid() % 20000));
+        snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/pg_start.sh %s/pg %d", src, dir,
+                 20000 + (int)(getpid() % 20000));
         FILE *p = popen(cmd, "r");
         if (!p || !fgets(started, sizeof(started), p)) die("pg_start.sh failed");
         pclose(p);
@@ -214,7 +228,8 @@ int main(int argc, char **argv)
     PQsetNoticeProcessor(c, quiet, NULL);
     exec_ok(c, "DROP TABLE IF EXISTS hand, sinkt; DROP TABLE IF EXISTS streambus_sink_offsets");
     exec_ok(c, "CREATE TABLE hand " TABLE_DDL);
-    exec_ok(c, "CREATE TEMP TABLE hand_stg (LIKE hand INCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS");
+    exec_ok(c,
+            "CREATE TEMP TABLE hand_stg (LIKE hand INCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS");
     exec_ok(c, "CHECKPOINT");
 
     double a_one = load_by_hand(c, rows, rows, 0);
@@ -236,22 +251,29 @@ int main(int argc, char **argv)
     double b_upd = load_by_sink(sink, &upd, rows, batch);
 
     /* Both paths must have produced the same table. */
-    PGresult *r = PQexec(c, "SELECT (SELECT count(*) FROM sinkt), (SELECT count(*) FROM (SELECT * FROM hand EXCEPT"
-                            " SELECT * FROM sinkt) d)");
+    PGresult *r = PQexec(
+        c, "SELECT (SELECT count(*) FROM sinkt), (SELECT count(*) FROM (SELECT * FROM hand EXCEPT"
+           " SELECT * FROM sinkt) d)");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) die("check: %s", PQerrorMessage(c));
     long count = atol(PQgetvalue(r, 0, 0)), differ = atol(PQgetvalue(r, 0, 1));
     PQclear(r);
 
     double best = rows / a_one > rows / a_batched ? rows / a_one : rows / a_batched;
     printf("rows %ld, batch %ld\n", rows, batch);
-    printf("(a) PostgreSQL only, COPY+INSERT ON CONFLICT, one batch : %9.0f rows/s\n", rows / a_one);
-    printf("(a) PostgreSQL only, same, batches of %-6ld           : %9.0f rows/s\n", batch, rows / a_batched);
-    printf("(a) PostgreSQL only, updates, batches of %-6ld        : %9.0f rows/s\n", batch, rows / a_upd);
-    printf("(b) postgres-sink put(), inserts, batches of %-6ld    : %9.0f events/s\n", batch, rows / b_ins);
-    printf("(b) postgres-sink put(), updates, batches of %-6ld    : %9.0f events/s\n", batch, rows / b_upd);
+    printf("(a) PostgreSQL only, COPY+INSERT ON CONFLICT, one batch : %9.0f rows/s\n",
+           rows / a_one);
+    printf("(a) PostgreSQL only, same, batches of %-6ld           : %9.0f rows/s\n", batch,
+           rows / a_batched);
+    printf("(a) PostgreSQL only, updates, batches of %-6ld        : %9.0f rows/s\n", batch,
+           rows / a_upd);
+    printf("(b) postgres-sink put(), inserts, batches of %-6ld    : %9.0f events/s\n", batch,
+           rows / b_ins);
+    printf("(b) postgres-sink put(), updates, batches of %-6ld    : %9.0f events/s\n", batch,
+           rows / b_upd);
     printf("ratio inserts (b) / best (a)       : %.2f\n", (rows / b_ins) / best);
     printf("ratio updates (b) / (a) updates    : %.2f\n", (rows / b_upd) / (rows / a_upd));
-    printf("sink client CPU per event          : %.2f us\n", g_sink_cpu / (2.0 * (double)rows) * 1e6);
+    printf("sink client CPU per event          : %.2f us\n",
+           g_sink_cpu / (2.0 * (double)rows) * 1e6);
     printf("check: sink table %ld rows, %ld differ from the hand-loaded table\n", count, differ);
 
     postgres_sink_ops.stop(sink);
@@ -266,7 +288,8 @@ int main(int argc, char **argv)
         snprintf(src, sizeof(src), "%s", __FILE__);
         char *cut = strstr(src, "/bench/");
         if (cut) *cut = '\0';
-        snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/pg_stop.sh %s/pg --remove; rmdir %s", src, dir, dir);
+        snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/pg_stop.sh %s/pg --remove; rmdir %s", src,
+                 dir, dir);
         if (system(cmd) != 0) fprintf(stderr, "pg_stop.sh failed\n");
     }
     return differ == 0 && count == rows ? 0 : 1;

@@ -129,7 +129,8 @@ static int expect(parser_t *ps, char c)
 static int literal(parser_t *ps, const char *word)
 {
     size_t n = strlen(word);
-    if ((size_t)(ps->rd.end - ps->rd.p) < n || memcmp(ps->rd.p, word, n) != 0) return fail(ps, "bad literal");
+    if ((size_t)(ps->rd.end - ps->rd.p) < n || memcmp(ps->rd.p, word, n) != 0)
+        return fail(ps, "bad literal");
     ps->rd.p += n;
     return 0;
 }
@@ -140,10 +141,14 @@ static int hex4(const uint8_t *p, uint32_t *out)
     for (int i = 0; i < 4; i++) {
         uint8_t c = p[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-        else return -1;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return -1;
     }
     *out = v;
     return 0;
@@ -216,33 +221,51 @@ static int parse_string(parser_t *ps, bool nul_terminate, const char **out, int3
         uint8_t e = p[1];
         p += 2;
         switch (e) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
+        case '"':
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            break;
+        case '/':
+            *o++ = '/';
+            break;
+        case 'b':
+            *o++ = '\b';
+            break;
+        case 'f':
+            *o++ = '\f';
+            break;
+        case 'n':
+            *o++ = '\n';
+            break;
+        case 'r':
+            *o++ = '\r';
+            break;
+        case 't':
+            *o++ = '\t';
+            break;
         case 'u': {
             uint32_t cp;
             if (stop - p < 4 || hex4(p, &cp) < 0) return fail(ps, "bad \\u escape");
             p += 4;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
                 uint32_t lo;
-                if (stop - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) < 0 || lo < 0xDC00 ||
-                    lo > 0xDFFF)
+                if (stop - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) < 0 ||
+                    lo < 0xDC00 || lo > 0xDFFF)
                     return fail(ps, "unpaired surrogate in \\u escape");
                 p += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
                 return fail(ps, "unpaired surrogate in \\u escape");
             }
-            if (cp == 0) return fail(ps, "string contains \\u0000, which no database text type can store");
+            if (cp == 0)
+                return fail(ps, "string contains \\u0000, which no database text type can store");
             o = put_utf8(o, cp);
             break;
         }
-        default: return fail(ps, "bad escape in string");
+        default:
+            return fail(ps, "bad escape in string");
         }
     }
     *o = '\0';
@@ -260,7 +283,8 @@ static int parse_number(parser_t *ps, event_value_t *v)
     if (c == '0') {
         ps->rd.p++;
     } else if (c >= '1' && c <= '9') {
-        while ((c = peek(ps)) >= '0' && c <= '9') ps->rd.p++;
+        while ((c = peek(ps)) >= '0' && c <= '9')
+            ps->rd.p++;
     } else {
         return fail(ps, "bad number");
     }
@@ -268,14 +292,16 @@ static int parse_number(parser_t *ps, event_value_t *v)
         real = true;
         ps->rd.p++;
         if (!((c = peek(ps)) >= '0' && c <= '9')) return fail(ps, "bad number");
-        while ((c = peek(ps)) >= '0' && c <= '9') ps->rd.p++;
+        while ((c = peek(ps)) >= '0' && c <= '9')
+            ps->rd.p++;
     }
     if (peek(ps) == 'e' || peek(ps) == 'E') {
         real = true;
         ps->rd.p++;
         if (peek(ps) == '+' || peek(ps) == '-') ps->rd.p++;
         if (!((c = peek(ps)) >= '0' && c <= '9')) return fail(ps, "bad number");
-        while ((c = peek(ps)) >= '0' && c <= '9') ps->rd.p++;
+        while ((c = peek(ps)) >= '0' && c <= '9')
+            ps->rd.p++;
     }
     v->type = real ? EVENT_JSON_REAL : EVENT_JSON_INT;
     v->text = (const char *)start;
@@ -330,14 +356,25 @@ static int parse_value(parser_t *ps, int depth, event_value_t *v)
     skip_ws(ps);
     memset(v, 0, sizeof(*v));
     switch (peek(ps)) {
-    case '"': v->type = EVENT_JSON_STRING; return parse_string(ps, false, &v->text, &v->len);
+    case '"':
+        v->type = EVENT_JSON_STRING;
+        return parse_string(ps, false, &v->text, &v->len);
     case '{':
-    case '[': return parse_container(ps, depth, v);
-    case 't': v->type = EVENT_JSON_TRUE; return literal(ps, "true");
-    case 'f': v->type = EVENT_JSON_FALSE; return literal(ps, "false");
-    case 'n': v->type = EVENT_JSON_NULL; return literal(ps, "null");
-    case -1: return fail(ps, "unexpected end");
-    default: return parse_number(ps, v);
+    case '[':
+        return parse_container(ps, depth, v);
+    case 't':
+        v->type = EVENT_JSON_TRUE;
+        return literal(ps, "true");
+    case 'f':
+        v->type = EVENT_JSON_FALSE;
+        return literal(ps, "false");
+    case 'n':
+        v->type = EVENT_JSON_NULL;
+        return literal(ps, "null");
+    case -1:
+        return fail(ps, "unexpected end");
+    default:
+        return parse_number(ps, v);
     }
 }
 
@@ -443,7 +480,8 @@ static int parse_int64(parser_t *ps, bool *has, int64_t *out)
     event_value_t v;
     if (parse_value(ps, 1, &v) < 0) return -1;
     if (v.type == EVENT_JSON_NULL) return 0;
-    if (v.type != EVENT_JSON_INT && v.type != EVENT_JSON_STRING) return fail(ps, "expected an integer");
+    if (v.type != EVENT_JSON_INT && v.type != EVENT_JSON_STRING)
+        return fail(ps, "expected an integer");
     int32_t i = 0;
     bool neg = false;
     if (i < v.len && v.text[i] == '-') {
@@ -486,7 +524,8 @@ static int source_member(parser_t *ps, void *arg, const char *name, int32_t name
 {
     value_state_t *st = arg;
     event_t *ev = st->ev;
-    if (name_is(name, name_len, "ts_ms")) return parse_int64(ps, &ev->has_source_ts, &ev->source_ts_ms);
+    if (name_is(name, name_len, "ts_ms"))
+        return parse_int64(ps, &ev->has_source_ts, &ev->source_ts_ms);
     if (name_is(name, name_len, "lsn")) return parse_int64(ps, &ev->has_lsn, &ev->lsn);
     if (name_is(name, name_len, "schema")) return arena_cstring(ps, &ev->source_schema);
     if (name_is(name, name_len, "table")) return arena_cstring(ps, &ev->source_table);
@@ -494,10 +533,12 @@ static int source_member(parser_t *ps, void *arg, const char *name, int32_t name
         skip_ws(ps);
         event_arena_t *a = ps->arena;
         size_t left = (size_t)(ps->rd.end - ps->rd.p);
-        if (a->types_raw && a->types_len <= left && memcmp(ps->rd.p, a->types_raw, a->types_len) == 0) {
+        if (a->types_raw && a->types_len <= left &&
+            memcmp(ps->rd.p, a->types_raw, a->types_len) == 0) {
             /* Same bytes as the previous event's object: same columns and types. */
             ps->rd.p += a->types_len;
-            st->column_types = (event_row_t){.present = true, .n = a->types_n, .cols = a->types_cols};
+            st->column_types =
+                (event_row_t){.present = true, .n = a->types_n, .cols = a->types_cols};
             return 0;
         }
         const uint8_t *start = ps->rd.p;
@@ -582,7 +623,8 @@ int event_parse(event_arena_t *arena, sb_slice_t key, sb_slice_t value, event_t 
         }
     }
     if (value.len < 0) {
-        if (!ev->key.present) return sb_err_set(err, SB_EINVAL, "a tombstone (null value) needs a key");
+        if (!ev->key.present)
+            return sb_err_set(err, SB_EINVAL, "a tombstone (null value) needs a key");
         ev->op = EVENT_OP_TOMBSTONE;
         return 0;
     }
@@ -596,13 +638,15 @@ int event_parse(event_arena_t *arena, sb_slice_t key, sb_slice_t value, event_t 
     case EVENT_OP_CREATE:
     case EVENT_OP_READ:
     case EVENT_OP_UPDATE:
-        if (!ev->after.present) return sb_err_set(err, SB_EINVAL, "op \"%c\" without \"after\"", ev->op);
+        if (!ev->after.present)
+            return sb_err_set(err, SB_EINVAL, "op \"%c\" without \"after\"", ev->op);
         break;
     case EVENT_OP_DELETE:
         if (!ev->key.present && !ev->before.present)
             return sb_err_set(err, SB_EINVAL, "delete without a key or \"before\"");
         break;
-    default: break;
+    default:
+        break;
     }
     if (st.column_types.n) {
         attach_types(&ev->after, &st.column_types);

@@ -86,8 +86,8 @@ typedef struct event {
     bool has_source_ts;
     int64_t source_ts_ms; /* source.ts_ms: commit time in the source */
     bool has_lsn;
-    int64_t lsn; /* source.lsn */
-    int64_t ts_ms; /* processing time, 0 when absent */
+    int64_t lsn;               /* source.lsn */
+    int64_t ts_ms;             /* processing time, 0 when absent */
     const char *source_schema; /* NULL when absent */
     const char *source_table;
 } event_t;

@@ -17,8 +17,10 @@ static unsigned walk(const event_row_t *row)
         if (c->pg_type) sum += (unsigned)strlen(c->pg_type);
         if (c->value.len < 0) abort();
         if (c->value.len > 0 && !c->value.text) abort();
-        for (int32_t k = 0; k < c->value.len; k++) sum += (uint8_t)c->value.text[k];
-        if (c->value.type == EVENT_JSON_STRING && c->value.len && memchr(c->value.text, 0, (size_t)c->value.len))
+        for (int32_t k = 0; k < c->value.len; k++)
+            sum += (uint8_t)c->value.text[k];
+        if (c->value.type == EVENT_JSON_STRING && c->value.len &&
+            memchr(c->value.text, 0, (size_t)c->value.len))
             abort();
     }
     return sum;

@@ -25,7 +25,8 @@ __attribute__((weak)) const char *sink_name(sink_ctx_t *ctx)
 {
     return ctx->name;
 }
-__attribute__((weak)) void connect_config_error_add(connect_config_errors_t *e, const char *field, const char *fmt, ...)
+__attribute__((weak)) void connect_config_error_add(connect_config_errors_t *e, const char *field,
+                                                    const char *fmt, ...)
 {
     if (e->count >= 32) return;
     snprintf(e->items[e->count].field, sizeof(e->items[0].field), "%s", field);
@@ -43,7 +44,8 @@ static int free_port(void)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
         close(fd);
         return -1;
     }
@@ -98,9 +100,9 @@ static int group_teardown(void **state)
     return 0;
 }
 
-#define NEED_CH()                                                                                                      \
-    do {                                                                                                               \
-        if (!g_url[0]) skip();                                                                                         \
+#define NEED_CH()                                                                                  \
+    do {                                                                                           \
+        if (!g_url[0]) skip();                                                                     \
     } while (0)
 
 static size_t collect(char *p, size_t size, size_t n, void *arg)
@@ -131,7 +133,8 @@ static const char *q(const char *sql)
     curl_easy_cleanup(c);
     if (status != 200) fail_msg("query failed: %s: %s", sql, out);
     size_t n = strlen(out);
-    while (n && out[n - 1] == '\n') out[--n] = '\0';
+    while (n && out[n - 1] == '\n')
+        out[--n] = '\0';
     return out;
 }
 
@@ -158,17 +161,21 @@ static void add(batch_t *b, const char *topic, const char *key, const char *valu
     r->value = (sb_slice_t){(const uint8_t *)b->values[i], value ? (int32_t)strlen(value) : -1};
 }
 
-static void item(batch_t *b, const char *topic, char op, int id, const char *name, const char *qty, long lsn)
+static void item(batch_t *b, const char *topic, char op, int id, const char *name, const char *qty,
+                 long lsn)
 {
     char key[64], value[1024];
     snprintf(key, sizeof(key), "{\"id\":%d}", id);
-    const char *types = "\"column_types\":{\"id\":\"integer\",\"name\":\"text\",\"qty\":\"integer\"}";
+    const char *types =
+        "\"column_types\":{\"id\":\"integer\",\"name\":\"text\",\"qty\":\"integer\"}";
     if (op == 'd')
-        snprintf(value, sizeof(value), "{\"before\":{\"id\":%d},\"after\":null,\"source\":{\"lsn\":%ld,%s},\"op\":\"d\"}",
+        snprintf(value, sizeof(value),
+                 "{\"before\":{\"id\":%d},\"after\":null,\"source\":{\"lsn\":%ld,%s},\"op\":\"d\"}",
                  id, lsn, types);
     else
         snprintf(value, sizeof(value),
-                 "{\"before\":null,\"after\":{\"id\":%d,\"name\":%s,\"qty\":%s},\"source\":{\"lsn\":%ld,\"ts_ms\":5,%s},"
+                 "{\"before\":null,\"after\":{\"id\":%d,\"name\":%s,\"qty\":%s},\"source\":{"
+                 "\"lsn\":%ld,\"ts_ms\":5,%s},"
                  "\"op\":\"%c\"}",
                  id, name, qty, lsn, types, op);
     add(b, topic, key, value);
@@ -205,7 +212,8 @@ static int64_t position(void *s, const char *topic)
     return v;
 }
 
-#define LIVE_ROWS(t) "SELECT id, name, qty FROM " t " FINAL WHERE __deleted = 0 ORDER BY id FORMAT TabSeparated"
+#define LIVE_ROWS(t)                                                                               \
+    "SELECT id, name, qty FROM " t " FINAL WHERE __deleted = 0 ORDER BY id FORMAT TabSeparated"
 
 static void test_classify_and_validate(void **state)
 {
@@ -213,8 +221,8 @@ static void test_classify_and_validate(void **state)
     assert_int_equal(clickhouse_sink_classify_code(241), CONNECT_ERR_TRANSIENT);
     assert_int_equal(clickhouse_sink_classify_code(27), CONNECT_ERR_RECORD);
     assert_int_equal(clickhouse_sink_classify_code(192), CONNECT_ERR_FATAL);
-    json_t *c = json_pack("{s:s, s:s, s:s}", "clickhouse.url", "ftp://x", "version.source", "xid", "request.timeout.ms",
-                          "soon");
+    json_t *c = json_pack("{s:s, s:s, s:s}", "clickhouse.url", "ftp://x", "version.source", "xid",
+                          "request.timeout.ms", "soon");
     connect_config_errors_t errs = {0};
     assert_int_not_equal(clickhouse_sink_ops.validate(c, &errs), 0);
     assert_int_equal(errs.count, 3);
@@ -235,9 +243,12 @@ static void test_upsert_delete_truncate_and_replay(void **state)
     item(&b, topic, 'c', 3, "null", "30", 102);
     item(&b, topic, 'u', 1, "\"uno\"", "11", 103); /* same key twice in one batch */
     put_ok(s, &b);
-    assert_string_equal(q("SELECT name, type FROM system.columns WHERE table = 'chitems' FORMAT TabSeparated"),
-                        "id\tInt32\nname\tNullable(String)\nqty\tNullable(Int32)\n__version\tUInt64\n__deleted\tUInt8");
-    assert_string_equal(q(LIVE_ROWS("chitems")), "1\tuno\t11\n2\ttwo \"quoted\" \\\\ \\t tab\t20\n3\t\\N\t30");
+    assert_string_equal(
+        q("SELECT name, type FROM system.columns WHERE table = 'chitems' FORMAT TabSeparated"),
+        "id\tInt32\nname\tNullable(String)\nqty\tNullable(Int32)\n__version\tUInt64\n__"
+        "deleted\tUInt8");
+    assert_string_equal(q(LIVE_ROWS("chitems")),
+                        "1\tuno\t11\n2\ttwo \"quoted\" \\\\ \\t tab\t20\n3\t\\N\t30");
 
     batch_t b2 = {0};
     item(&b2, topic, 'd', 2, NULL, NULL, 104);
@@ -298,9 +309,11 @@ static void test_poison_add_column_and_restart(void **state)
 
     b.n = 0;
     add(&b, topic, "{\"id\":5}",
-        "{\"op\":\"c\",\"after\":{\"id\":5,\"name\":\"e\",\"qty\":5,\"added\":2.5,\"flag\":true},\"source\":{\"lsn\":9}}");
+        "{\"op\":\"c\",\"after\":{\"id\":5,\"name\":\"e\",\"qty\":5,\"added\":2.5,\"flag\":true},"
+        "\"source\":{\"lsn\":9}}");
     put_ok(s, &b);
-    assert_string_equal(q("SELECT added, flag FROM chpoison FINAL WHERE id = 5 FORMAT TabSeparated"), "2.5\t1");
+    assert_string_equal(
+        q("SELECT added, flag FROM chpoison FINAL WHERE id = 5 FORMAT TabSeparated"), "2.5\t1");
 
     /* Server down: TRANSIENT; back up: the same batch goes through. */
     assert_int_equal(run_fixture("clickhouse_stop.sh", "", NULL, 0), 0);

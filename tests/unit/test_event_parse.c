@@ -35,14 +35,17 @@ static void test_update_with_types(void **state)
     (void)state;
     event_arena_t a;
     event_arena_init(&a);
-    const char *value =
-        "{\"before\":{\"id\":7,\"name\":\"old\"},"
-        " \"after\":{\"id\":7,\"name\":\"new \\\"q\\\" \\u00e9\\ud83d\\ude00\",\"price\":12.50,\"ok\":true,"
-        "\"big\":\"12345678901234567890\",\"tags\":[1,{\"a\":null}],\"gone\":null},"
-        " \"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"ts_ms\":1700000000123,\"db\":\"d\","
-        "\"schema\":\"public\",\"table\":\"items\",\"lsn\":\"9223372036854775807\",\"txId\":5,\"snapshot\":\"false\","
-        "\"column_types\":{\"id\":\"integer\",\"name\":\"text\",\"price\":\"numeric(10,2)\",\"ok\":\"boolean\"}},"
-        " \"op\":\"u\",\"ts_ms\":1700000000200}";
+    const char *value = "{\"before\":{\"id\":7,\"name\":\"old\"},"
+                        " \"after\":{\"id\":7,\"name\":\"new \\\"q\\\" "
+                        "\\u00e9\\ud83d\\ude00\",\"price\":12.50,\"ok\":true,"
+                        "\"big\":\"12345678901234567890\",\"tags\":[1,{\"a\":null}],\"gone\":null},"
+                        " \"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"ts_ms\":"
+                        "1700000000123,\"db\":\"d\","
+                        "\"schema\":\"public\",\"table\":\"items\",\"lsn\":\"9223372036854775807\","
+                        "\"txId\":5,\"snapshot\":\"false\","
+                        "\"column_types\":{\"id\":\"integer\",\"name\":\"text\",\"price\":"
+                        "\"numeric(10,2)\",\"ok\":\"boolean\"}},"
+                        " \"op\":\"u\",\"ts_ms\":1700000000200}";
     event_t ev;
     sb_err_t err = {0};
     assert_int_equal(event_parse(&a, S("{\"id\":7}"), S(value), &ev, &err), 0);
@@ -82,15 +85,18 @@ static void test_tombstone_delete_truncate(void **state)
     assert_int_equal(ev.op, EVENT_OP_TOMBSTONE);
     assert_text(col(&ev.key, "id"), EVENT_JSON_INT, "1");
 
-    assert_int_equal(event_parse(&a, S("{\"id\":1}"),
-                                 S("{\"before\":{\"id\":1},\"after\":null,\"source\":{\"ts_ms\":5},\"op\":\"d\"}"), &ev,
-                                 &err),
-                     0);
+    assert_int_equal(
+        event_parse(
+            &a, S("{\"id\":1}"),
+            S("{\"before\":{\"id\":1},\"after\":null,\"source\":{\"ts_ms\":5},\"op\":\"d\"}"), &ev,
+            &err),
+        0);
     assert_int_equal(ev.op, EVENT_OP_DELETE);
     assert_false(ev.after.present);
     assert_true(ev.before.present);
 
-    assert_int_equal(event_parse(&a, S(NULL), S("{\"before\":null,\"after\":null,\"op\":\"t\"}"), &ev, &err), 0);
+    assert_int_equal(
+        event_parse(&a, S(NULL), S("{\"before\":null,\"after\":null,\"op\":\"t\"}"), &ev, &err), 0);
     assert_int_equal(ev.op, EVENT_OP_TRUNCATE);
     assert_false(ev.key.present);
 
@@ -108,7 +114,8 @@ static void test_wide_rows_and_many_events(void **state)
     event_arena_init(&a);
     char value[8192];
     int o = snprintf(value, sizeof(value), "{\"op\":\"c\",\"after\":{");
-    for (int i = 0; i < 100; i++) o += snprintf(value + o, sizeof(value) - (size_t)o, "%s\"c%d\":%d", i ? "," : "", i, i);
+    for (int i = 0; i < 100; i++)
+        o += snprintf(value + o, sizeof(value) - (size_t)o, "%s\"c%d\":%d", i ? "," : "", i, i);
     snprintf(value + o, sizeof(value) - (size_t)o, "}}");
     event_t ev;
     for (int round = 0; round < 50; round++) {
@@ -130,11 +137,16 @@ static void test_column_types_reuse(void **state)
     (void)state;
     event_arena_t a;
     event_arena_init(&a);
-    const char *v1 = "{\"op\":\"c\",\"after\":{\"id\":1,\"n\":2},\"source\":{\"column_types\":{\"id\":\"integer\",\"n\":\"text\"}}}";
-    const char *v2 = "{\"op\":\"c\",\"after\":{\"id\":2,\"n\":3},\"source\":{\"column_types\":{\"id\":\"integer\",\"n\":\"text\"}}}";
-    const char *v3 = "{\"op\":\"c\",\"after\":{\"id\":3,\"n\":4},\"source\":{\"column_types\":{\"id\":\"integer\",\"n\":\"bigint\"}}}";
-    const char *v4 = "{\"op\":\"c\",\"after\":{\"id\":4,\"n\":5},\"source\":{\"column_types\":{\"id\":\"integer\",\"n\":7}}}";
-    const char *v5 = "{\"op\":\"c\",\"after\":{\"id\":5,\"n\":6},\"source\":{\"column_types\":{\"id\":\"integer\",\"n\":\"bigint\"}}}";
+    const char *v1 = "{\"op\":\"c\",\"after\":{\"id\":1,\"n\":2},\"source\":{\"column_types\":{"
+                     "\"id\":\"integer\",\"n\":\"text\"}}}";
+    const char *v2 = "{\"op\":\"c\",\"after\":{\"id\":2,\"n\":3},\"source\":{\"column_types\":{"
+                     "\"id\":\"integer\",\"n\":\"text\"}}}";
+    const char *v3 = "{\"op\":\"c\",\"after\":{\"id\":3,\"n\":4},\"source\":{\"column_types\":{"
+                     "\"id\":\"integer\",\"n\":\"bigint\"}}}";
+    const char *v4 = "{\"op\":\"c\",\"after\":{\"id\":4,\"n\":5},\"source\":{\"column_types\":{"
+                     "\"id\":\"integer\",\"n\":7}}}";
+    const char *v5 = "{\"op\":\"c\",\"after\":{\"id\":5,\"n\":6},\"source\":{\"column_types\":{"
+                     "\"id\":\"integer\",\"n\":\"bigint\"}}}";
     event_t e1, e2, e3, e4, e5;
     sb_err_t err = {0};
     assert_int_equal(event_parse(&a, S("{\"id\":1}"), S(v1), &e1, &err), 0);
@@ -168,11 +180,14 @@ static void test_rejects_malformed(void **state)
         {"{\"id\":1}", "{\"op\":\"c\",\"after\":{\"id\":1}} x", "trailing"},
         {"{\"id\":1}", "{\"op\":\"c\",\"after\":{\"\":1}}", "empty column"},
         {"{\"id\":1}", "{\"op\":\"c\",\"after\":{\"id\":1},\"source\":{\"ts_ms\":1.5}}", "integer"},
-        {"{\"id\":1}", "{\"op\":\"c\",\"after\":{\"id\":1},\"source\":{\"ts_ms\":99999999999999999999}}", "range"},
+        {"{\"id\":1}",
+         "{\"op\":\"c\",\"after\":{\"id\":1},\"source\":{\"ts_ms\":99999999999999999999}}",
+         "range"},
         {"[1]", "{\"op\":\"c\",\"after\":{\"id\":1}}", "object of primary-key"},
         {NULL, NULL, "needs a key"},
         {"{\"id\":1}", "", "expected"},
-        {"{\"id\":1}", "{\"op\":\"c\",\"after\":{\"id\":1},\"source\":{\"column_types\":{\"id\":4}}}", "strings"},
+        {"{\"id\":1}",
+         "{\"op\":\"c\",\"after\":{\"id\":1},\"source\":{\"column_types\":{\"id\":4}}}", "strings"},
     };
     event_arena_t a;
     event_arena_init(&a);
@@ -186,8 +201,10 @@ static void test_rejects_malformed(void **state)
     /* 100 nested arrays exceed the depth limit rather than the stack. */
     char deep[300] = "{\"op\":\"c\",\"after\":{\"j\":";
     size_t o = strlen(deep);
-    for (int i = 0; i < 100; i++) deep[o++] = '[';
-    for (int i = 0; i < 100; i++) deep[o++] = ']';
+    for (int i = 0; i < 100; i++)
+        deep[o++] = '[';
+    for (int i = 0; i < 100; i++)
+        deep[o++] = ']';
     memcpy(deep + o, "}}", 3);
     event_t ev;
     sb_err_t err = {0};

@@ -27,7 +27,8 @@ __attribute__((weak)) const char *sink_name(sink_ctx_t *ctx)
 {
     return ctx->name;
 }
-__attribute__((weak)) void connect_config_error_add(connect_config_errors_t *e, const char *field, const char *fmt, ...)
+__attribute__((weak)) void connect_config_error_add(connect_config_errors_t *e, const char *field,
+                                                    const char *fmt, ...)
 {
     if (e->count >= 32) return;
     snprintf(e->items[e->count].field, sizeof(e->items[0].field), "%s", field);
@@ -63,7 +64,8 @@ static int free_port(void)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
         close(fd);
         return -1;
     }
@@ -98,9 +100,9 @@ static int group_teardown(void **state)
     return 0;
 }
 
-#define NEED_PG()                                                                                                      \
-    do {                                                                                                               \
-        if (!g_conninfo[0]) skip();                                                                                    \
+#define NEED_PG()                                                                                  \
+    do {                                                                                           \
+        if (!g_conninfo[0]) skip();                                                                \
     } while (0)
 
 static PGconn *admin(void)
@@ -158,18 +160,22 @@ static void add(batch_t *b, const char *topic, const char *key, const char *valu
 }
 
 /* A create/update/delete event for table items(id, name, qty). */
-static void item(batch_t *b, const char *topic, char op, int id, const char *name, const char *qty, int64_t ts)
+static void item(batch_t *b, const char *topic, char op, int id, const char *name, const char *qty,
+                 int64_t ts)
 {
     char key[64], value[1024];
     snprintf(key, sizeof(key), "{\"id\":%d}", id);
-    const char *types = "\"column_types\":{\"id\":\"integer\",\"name\":\"text\",\"qty\":\"integer\"}";
+    const char *types =
+        "\"column_types\":{\"id\":\"integer\",\"name\":\"text\",\"qty\":\"integer\"}";
     if (op == 'd')
-        snprintf(value, sizeof(value),
-                 "{\"before\":{\"id\":%d},\"after\":null,\"source\":{\"ts_ms\":%lld,%s},\"op\":\"d\"}", id,
-                 (long long)ts, types);
+        snprintf(
+            value, sizeof(value),
+            "{\"before\":{\"id\":%d},\"after\":null,\"source\":{\"ts_ms\":%lld,%s},\"op\":\"d\"}",
+            id, (long long)ts, types);
     else
         snprintf(value, sizeof(value),
-                 "{\"before\":null,\"after\":{\"id\":%d,\"name\":%s,\"qty\":%s},\"source\":{\"ts_ms\":%lld,%s},"
+                 "{\"before\":null,\"after\":{\"id\":%d,\"name\":%s,\"qty\":%s},\"source\":{\"ts_"
+                 "ms\":%lld,%s},"
                  "\"op\":\"%c\"}",
                  id, name, qty, (long long)ts, types, op);
     add(b, topic, key, value);
@@ -177,7 +183,8 @@ static void item(batch_t *b, const char *topic, char op, int id, const char *nam
 
 static json_t *config(const char *extra_key, const char *extra_value)
 {
-    json_t *c = json_pack("{s:s, s:s}", "connection.conninfo", g_conninfo, "connector.class", "postgres-sink");
+    json_t *c = json_pack("{s:s, s:s}", "connection.conninfo", g_conninfo, "connector.class",
+                          "postgres-sink");
     if (extra_key) json_object_set_new(c, extra_key, json_string(extra_value));
     return c;
 }
@@ -202,7 +209,8 @@ static int put(pg_sink_t *s, batch_t *b, connect_err_t *err)
 static void put_ok(pg_sink_t *s, batch_t *b)
 {
     connect_err_t err;
-    if (put(s, b, &err) != 0) fail_msg("put failed (class %d, index %d): %s", err.cls, err.index, err.msg);
+    if (put(s, b, &err) != 0)
+        fail_msg("put failed (class %d, index %d): %s", err.cls, err.index, err.msg);
 }
 
 static int64_t stored_position(pg_sink_t *s, const char *topic)
@@ -237,15 +245,17 @@ static void test_classify(void **state)
 
 static void test_validate_names_each_bad_field(void **state)
 {
-    json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "connection.conninfo", "host='unterminated",
-                          "table.name.format", "${nope}", "delete.enabled", "maybe", "last.write.wins", "1",
-                          "schema.evolution", "full", "primary.key.fields", "a,,b");
+    json_t *c =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "connection.conninfo", "host='unterminated",
+                  "table.name.format", "${nope}", "delete.enabled", "maybe", "last.write.wins", "1",
+                  "schema.evolution", "full", "primary.key.fields", "a,,b");
     connect_config_errors_t errs = {0};
     assert_int_not_equal(postgres_sink_ops.validate(c, &errs), 0);
-    const char *want[] = {"connection.conninfo", "table.name.format", "primary.key.fields", "delete.enabled",
-                          "last.write.wins", "schema.evolution"};
+    const char *want[] = {"connection.conninfo", "table.name.format", "primary.key.fields",
+                          "delete.enabled",      "last.write.wins",   "schema.evolution"};
     assert_int_equal(errs.count, 6);
-    for (int i = 0; i < 6; i++) assert_string_equal(errs.items[i].field, want[i]);
+    for (int i = 0; i < 6; i++)
+        assert_string_equal(errs.items[i].field, want[i]);
     json_decref(c);
 
     c = json_pack("{s:s}", "table.name.format", "${schema}_${table}");
@@ -276,15 +286,20 @@ static void test_upsert_update_delete_tombstone_truncate(void **state)
     item(&b, topic, 'c', 3, "null", "30", 3);
     put_ok(s, &b);
     /* The table was created from column_types, with the key as primary key. */
-    assert_string_equal(q1(a, "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ',' ORDER BY attnum)"
-                              " FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 0"),
+    assert_string_equal(q1(a,
+                           "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), "
+                           "',' ORDER BY attnum)"
+                           " FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 0"),
                         "id integer,name text,qty integer");
-    assert_string_equal(q1(a, "SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON"
-                              " a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'items'::regclass"
-                              " AND i.indisprimary"),
-                        "id");
+    assert_string_equal(
+        q1(a, "SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON"
+              " a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = "
+              "'items'::regclass"
+              " AND i.indisprimary"),
+        "id");
     assert_string_equal(q1(a, "SELECT count(*) FROM items"), "3");
-    assert_string_equal(q1(a, "SELECT name FROM items WHERE id = 2"), "tab\there, back\\slash\nnewline");
+    assert_string_equal(q1(a, "SELECT name FROM items WHERE id = 2"),
+                        "tab\there, back\\slash\nnewline");
     assert_string_equal(q1(a, "SELECT coalesce(name, 'NULL') FROM items WHERE id = 3"), "NULL");
 
     b.n = 0;
@@ -293,8 +308,9 @@ static void test_upsert_update_delete_tombstone_truncate(void **state)
     add(&b, topic, "{\"id\":2}", NULL); /* tombstone after the delete */
     add(&b, topic, "{\"id\":3}", NULL); /* a tombstone alone deletes too */
     put_ok(s, &b);
-    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name || ':' || qty, ',' ORDER BY id) FROM items"),
-                        "1:uno:11");
+    assert_string_equal(
+        q1(a, "SELECT string_agg(id || ':' || name || ':' || qty, ',' ORDER BY id) FROM items"),
+        "1:uno:11");
     assert_int_equal(stored_position(s, topic), g_offset);
 
     b.n = 0;
@@ -331,8 +347,9 @@ static void test_duplicate_keys_in_one_batch(void **state)
     add(&b, topic, "{\"id\":2}", NULL);
     item(&b, topic, 'c', 2, "\"again\"", "9", 6);
     put_ok(s, &b);
-    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name || ':' || qty, ',' ORDER BY id) FROM dups"),
-                        "1:c:3,2:again:9");
+    assert_string_equal(
+        q1(a, "SELECT string_agg(id || ':' || name || ':' || qty, ',' ORDER BY id) FROM dups"),
+        "1:c:3,2:again:9");
     PQfinish(a);
     postgres_sink_ops.stop(s);
 }
@@ -368,14 +385,17 @@ static void test_crash_before_commit_applies_nothing(void **state)
     assert_int_equal(put(s, &b, &err), -1);
     assert_int_equal(err.cls, CONNECT_ERR_TRANSIENT);
     s->before_commit = NULL;
-    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM crash"), "1:a");
+    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM crash"),
+                        "1:a");
     char want[32];
     snprintf(want, sizeof(want), "%lld", (long long)before);
-    assert_string_equal(q1(a, "SELECT next_offset FROM streambus_sink_offsets WHERE connector = 'crash'"), want);
+    assert_string_equal(
+        q1(a, "SELECT next_offset FROM streambus_sink_offsets WHERE connector = 'crash'"), want);
 
     /* The runtime retries the same batch: the sink reconnects and applies it once. */
     put_ok(s, &b);
-    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM crash"), "1:changed,2:new");
+    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM crash"),
+                        "1:changed,2:new");
     assert_int_equal(stored_position(s, topic), g_offset);
     PQfinish(a);
     postgres_sink_ops.stop(s);
@@ -480,14 +500,19 @@ static void test_add_column_and_inferred_types(void **state)
     PGconn *a = admin();
     q1(a, "DROP TABLE IF EXISTS evolve");
     batch_t b = {0};
-    add(&b, topic, "{\"id\":1}", "{\"op\":\"c\",\"after\":{\"id\":1,\"n\":2.5,\"ok\":true,\"doc\":{\"k\":[1]},\"s\":\"x\"}}");
+    add(&b, topic, "{\"id\":1}",
+        "{\"op\":\"c\",\"after\":{\"id\":1,\"n\":2.5,\"ok\":true,\"doc\":{\"k\":[1]},\"s\":\"x\"}"
+        "}");
     put_ok(s, &b);
-    assert_string_equal(q1(a, "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ',' ORDER BY attnum)"
-                              " FROM pg_attribute WHERE attrelid = 'evolve'::regclass AND attnum > 0"),
+    assert_string_equal(q1(a,
+                           "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), "
+                           "',' ORDER BY attnum)"
+                           " FROM pg_attribute WHERE attrelid = 'evolve'::regclass AND attnum > 0"),
                         "id bigint,n double precision,ok boolean,doc jsonb,s text");
     b.n = 0;
     add(&b, topic, "{\"id\":2}",
-        "{\"op\":\"c\",\"after\":{\"id\":2,\"n\":1,\"ok\":false,\"doc\":[],\"s\":\"y\",\"added\":\"2024-01-02\"},"
+        "{\"op\":\"c\",\"after\":{\"id\":2,\"n\":1,\"ok\":false,\"doc\":[],\"s\":\"y\",\"added\":"
+        "\"2024-01-02\"},"
         "\"source\":{\"column_types\":{\"added\":\"date\"}}}");
     put_ok(s, &b);
     assert_string_equal(q1(a, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
@@ -499,9 +524,10 @@ static void test_add_column_and_inferred_types(void **state)
     b.n = 0;
     add(&b, topic, "{\"id\":3}", "{\"op\":\"c\",\"after\":{\"id\":3}}");
     put_ok(s, &b);
-    assert_string_equal(q1(a, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'evolve'::regclass AND attnum > 0"
-                              " AND NOT attisdropped"),
-                        "6");
+    assert_string_equal(
+        q1(a, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'evolve'::regclass AND attnum > 0"
+              " AND NOT attisdropped"),
+        "6");
     PQfinish(a);
     postgres_sink_ops.stop(s);
 }
@@ -520,9 +546,11 @@ static void test_last_write_wins(void **state)
     b.n = 0;
     item(&b, topic, 'u', 1, "\"older\"", "0", 150); /* arrives late: ignored */
     item(&b, topic, 'u', 2, "\"two-b\"", "3", 300);
-    item(&b, topic, 'u', 2, "\"two-old\"", "3", 250); /* older than the one before it in the batch */
+    item(&b, topic, 'u', 2, "\"two-old\"", "3",
+         250); /* older than the one before it in the batch */
     put_ok(s, &b);
-    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM lww"), "1:newer,2:two-b");
+    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM lww"),
+                        "1:newer,2:two-b");
     assert_string_equal(q1(a, "SELECT __source_ts_ms FROM lww WHERE id = 2"), "300");
     b.n = 0;
     item(&b, topic, 'd', 1, NULL, NULL, 100); /* an old delete does not remove a newer row */

@@ -139,7 +139,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 
 /* Sends `query` (in the URL when `body` carries data, else as the POST body). Returns 0, or -1
  * with err filled; *line gets the "(at row N)" of a parse error, 0 when none. */
-static int ch_request(ch_sink_t *s, const char *query, const strbuf_t *body, int *line, connect_err_t *err)
+static int ch_request(ch_sink_t *s, const char *query, const strbuf_t *body, int *line,
+                      connect_err_t *err)
 {
     if (line) *line = 0;
     if (!s->curl) {
@@ -185,7 +186,8 @@ static int ch_request(ch_sink_t *s, const char *query, const strbuf_t *body, int
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body->p : query);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body->len : strlen(query)));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)(body ? body->len : strlen(query)));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s->resp);
     CURLcode rc = curl_easy_perform(c);
@@ -197,7 +199,8 @@ static int ch_request(ch_sink_t *s, const char *query, const strbuf_t *body, int
         return -1;
     }
     if (rc != CURLE_OK) {
-        ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "ClickHouse at %s: %s", s->url, curl_easy_strerror(rc));
+        ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "ClickHouse at %s: %s", s->url,
+                   curl_easy_strerror(rc));
         snprintf(s->last_error, sizeof(s->last_error), "%s", err ? err->msg : "");
         /* A fresh handle next time: the old connection may be half-closed. */
         curl_easy_cleanup(s->curl);
@@ -212,13 +215,17 @@ static int ch_request(ch_sink_t *s, const char *query, const strbuf_t *body, int
     const char *at = strstr(text, "Code: ");
     if (at) code = atoi(at + 6);
     connect_err_class_t cls;
-    if (code) cls = clickhouse_sink_classify_code(code);
-    else if (status == 401 || status == 403) cls = CONNECT_ERR_FATAL;
-    else cls = status >= 500 ? CONNECT_ERR_TRANSIENT : CONNECT_ERR_FATAL;
+    if (code)
+        cls = clickhouse_sink_classify_code(code);
+    else if (status == 401 || status == 403)
+        cls = CONNECT_ERR_FATAL;
+    else
+        cls = status >= 500 ? CONNECT_ERR_TRANSIENT : CONNECT_ERR_FATAL;
     const char *row = strstr(text, "(at row ");
     if (row && line) *line = atoi(row + 8);
     size_t len = strcspn(text, "\n");
-    ch_err_set(err, cls, -1, "ClickHouse HTTP %ld: %.*s", status, (int)(len > 400 ? 400 : len), text);
+    ch_err_set(err, cls, -1, "ClickHouse HTTP %ld: %.*s", status, (int)(len > 400 ? 400 : len),
+               text);
     snprintf(s->last_error, sizeof(s->last_error), "%s", err ? err->msg : "");
     return -1;
 }
@@ -256,10 +263,14 @@ static void add_json_string(strbuf_t *b, const char *p, size_t n)
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         strbuf_add(b, p + start, i - start);
         char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        if (c == '"' || c == '\\') strbuf_add(b, (char[2]){'\\', (char)c}, 2);
-        else if (c == '\n') strbuf_add(b, "\\n", 2);
-        else if (c == '\t') strbuf_add(b, "\\t", 2);
-        else strbuf_add(b, esc, 6);
+        if (c == '"' || c == '\\')
+            strbuf_add(b, (char[2]){'\\', (char)c}, 2);
+        else if (c == '\n')
+            strbuf_add(b, "\\n", 2);
+        else if (c == '\t')
+            strbuf_add(b, "\\t", 2);
+        else
+            strbuf_add(b, esc, 6);
         start = i + 1;
     }
     strbuf_add(b, p + start, n - start);
@@ -273,7 +284,8 @@ static int parse_config(const json_t *config, ch_sink_t *s, connect_config_error
     int bad = 0;
     const char *url = sink_config_str(config, "clickhouse.url", "http://127.0.0.1:8123");
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-        if (errs) connect_config_error_add(errs, "clickhouse.url", "must start with http:// or https://");
+        if (errs)
+            connect_config_error_add(errs, "clickhouse.url", "must start with http:// or https://");
         bad++;
     }
     const char *db = sink_config_str(config, "clickhouse.database", "default");
@@ -284,7 +296,9 @@ static int parse_config(const json_t *config, ch_sink_t *s, connect_config_error
     const char *format = sink_config_str(config, "table.name.format", "${table}");
     char why[200];
     if (strlen(format) >= 256 || sink_table_format_check(format, why, sizeof(why)) < 0) {
-        if (errs) connect_config_error_add(errs, "table.name.format", "%s", strlen(format) >= 256 ? "too long" : why);
+        if (errs)
+            connect_config_error_add(errs, "table.name.format", "%s",
+                                     strlen(format) >= 256 ? "too long" : why);
         bad++;
     }
     const char *pk = sink_config_str(config, "primary.key.fields", "");
@@ -293,7 +307,8 @@ static int parse_config(const json_t *config, ch_sink_t *s, connect_config_error
     if (*pk && (npk = sink_split_fields(pk, pk_names, CH_MAX_PK)) < 0) {
         if (errs)
             connect_config_error_add(errs, "primary.key.fields",
-                                     "must be a comma-separated list of at most %d column names", CH_MAX_PK);
+                                     "must be a comma-separated list of at most %d column names",
+                                     CH_MAX_PK);
         bad++;
     }
     bool del = true;
@@ -308,8 +323,10 @@ static int parse_config(const json_t *config, ch_sink_t *s, connect_config_error
     }
     const char *ver = sink_config_str(config, "version.source", "lsn");
     version_source_t vs = VERSION_LSN;
-    if (strcmp(ver, "ts_ms") == 0) vs = VERSION_TS_MS;
-    else if (strcmp(ver, "offset") == 0) vs = VERSION_OFFSET;
+    if (strcmp(ver, "ts_ms") == 0)
+        vs = VERSION_TS_MS;
+    else if (strcmp(ver, "offset") == 0)
+        vs = VERSION_OFFSET;
     else if (strcmp(ver, "lsn") != 0) {
         if (errs) connect_config_error_add(errs, "version.source", "must be lsn, ts_ms or offset");
         bad++;
@@ -318,14 +335,17 @@ static int parse_config(const json_t *config, ch_sink_t *s, connect_config_error
     char *end;
     long timeout_ms = strtol(timeout, &end, 10);
     if (*end || timeout_ms < 100 || timeout_ms > 3600000) {
-        if (errs) connect_config_error_add(errs, "request.timeout.ms", "must be a number from 100 to 3600000");
+        if (errs)
+            connect_config_error_add(errs, "request.timeout.ms",
+                                     "must be a number from 100 to 3600000");
         bad++;
     }
     if (bad || !s) return bad ? -1 : 0;
     s->url = strdup(url);
     if (s->url) {
         size_t n = strlen(s->url);
-        while (n && s->url[n - 1] == '/') s->url[--n] = '\0';
+        while (n && s->url[n - 1] == '/')
+            s->url[--n] = '\0';
     }
     s->database = strdup(db);
     const char *user = sink_config_str(config, "clickhouse.user", NULL);
@@ -352,7 +372,8 @@ static void ch_stop(void *state);
 static int ensure_offsets_table(ch_sink_t *s, connect_err_t *err)
 {
     return ch_request(s,
-                      "CREATE TABLE IF NOT EXISTS " CH_OFFSETS_TABLE " (connector String, topic String, partition Int32,"
+                      "CREATE TABLE IF NOT EXISTS " CH_OFFSETS_TABLE
+                      " (connector String, topic String, partition Int32,"
                       " next_offset Int64, updated UInt64) ENGINE = ReplacingMergeTree(updated)"
                       " ORDER BY (connector, topic, partition)",
                       NULL, NULL, err);
@@ -412,7 +433,8 @@ static int ch_load_positions(void *state, sink_position_t **out, int *n, connect
     *out = NULL;
     *n = 0;
     strbuf_reset(&s->sql);
-    strbuf_adds(&s->sql, "SELECT topic, partition, next_offset FROM " CH_OFFSETS_TABLE " FINAL WHERE connector = ");
+    strbuf_adds(&s->sql, "SELECT topic, partition, next_offset FROM " CH_OFFSETS_TABLE
+                         " FINAL WHERE connector = ");
     add_ch_literal(&s->sql, s->connector);
     strbuf_adds(&s->sql, " ORDER BY topic, partition FORMAT TabSeparated");
     if (ch_request(s, s->sql.p, NULL, NULL, err) < 0) return -1;
@@ -545,9 +567,12 @@ static const char *ch_type_for(const event_column_t *c)
     static const struct {
         const char *pg, *ch;
     } map[] = {
-        {"smallint", "Int16"}, {"int2", "Int16"},  {"integer", "Int32"},  {"int", "Int32"},
-        {"int4", "Int32"},     {"bigint", "Int64"}, {"int8", "Int64"},     {"real", "Float32"},
-        {"float4", "Float32"}, {"double precision", "Float64"}, {"float8", "Float64"}, {"boolean", "UInt8"},
+        {"smallint", "Int16"}, {"int2", "Int16"},
+        {"integer", "Int32"},  {"int", "Int32"},
+        {"int4", "Int32"},     {"bigint", "Int64"},
+        {"int8", "Int64"},     {"real", "Float32"},
+        {"float4", "Float32"}, {"double precision", "Float64"},
+        {"float8", "Float64"}, {"boolean", "UInt8"},
         {"bool", "UInt8"},
     };
     if (c->pg_type) {
@@ -556,11 +581,15 @@ static const char *ch_type_for(const event_column_t *c)
         return "String";
     }
     switch (c->value.type) {
-    case EVENT_JSON_INT: return "Int64";
-    case EVENT_JSON_REAL: return "Float64";
+    case EVENT_JSON_INT:
+        return "Int64";
+    case EVENT_JSON_REAL:
+        return "Float64";
     case EVENT_JSON_TRUE:
-    case EVENT_JSON_FALSE: return "UInt8";
-    default: return "String";
+    case EVENT_JSON_FALSE:
+        return "UInt8";
+    default:
+        return "String";
     }
 }
 
@@ -570,15 +599,25 @@ static void add_value(strbuf_t *b, const event_column_t *c, bool numeric)
 {
     const event_value_t *v = &c->value;
     switch (v->type) {
-    case EVENT_JSON_NULL: strbuf_add(b, "null", 4); break;
-    case EVENT_JSON_TRUE: numeric ? strbuf_add(b, "1", 1) : strbuf_add(b, "\"true\"", 6); break;
-    case EVENT_JSON_FALSE: numeric ? strbuf_add(b, "0", 1) : strbuf_add(b, "\"false\"", 7); break;
+    case EVENT_JSON_NULL:
+        strbuf_add(b, "null", 4);
+        break;
+    case EVENT_JSON_TRUE:
+        numeric ? strbuf_add(b, "1", 1) : strbuf_add(b, "\"true\"", 6);
+        break;
+    case EVENT_JSON_FALSE:
+        numeric ? strbuf_add(b, "0", 1) : strbuf_add(b, "\"false\"", 7);
+        break;
     case EVENT_JSON_INT:
     case EVENT_JSON_REAL:
-        if (numeric) strbuf_add(b, v->text, (size_t)v->len);
-        else add_json_string(b, v->text, (size_t)v->len);
+        if (numeric)
+            strbuf_add(b, v->text, (size_t)v->len);
+        else
+            add_json_string(b, v->text, (size_t)v->len);
         break;
-    default: add_json_string(b, v->text, (size_t)v->len); break;
+    default:
+        add_json_string(b, v->text, (size_t)v->len);
+        break;
     }
 }
 
@@ -589,9 +628,12 @@ static uint64_t event_version(const ch_sink_t *s, const event_t *ev, const conne
      * (one key always lives in one partition, whose offsets grow). */
     uint64_t by_ts = ((uint64_t)(ts < 0 ? 0 : ts) << 20) | ((uint64_t)rec->offset & 0xFFFFF);
     switch (s->version_source) {
-    case VERSION_OFFSET: return (uint64_t)(rec->offset < 0 ? 0 : rec->offset);
-    case VERSION_TS_MS: return by_ts;
-    default: return ev->has_lsn && ev->lsn >= 0 ? (uint64_t)ev->lsn : by_ts;
+    case VERSION_OFFSET:
+        return (uint64_t)(rec->offset < 0 ? 0 : rec->offset);
+    case VERSION_TS_MS:
+        return by_ts;
+    default:
+        return ev->has_lsn && ev->lsn >= 0 ? (uint64_t)ev->lsn : by_ts;
     }
 }
 
@@ -606,16 +648,17 @@ static const event_row_t *key_source(const event_t *ev, char fields[][64], int n
 }
 
 /* Creates the table or adds the columns this event brings. */
-static int evolve_table(ch_sink_t *s, ch_table_t *t, const event_t *ev, int index, char pk[][64], int npk,
-                        connect_err_t *err)
+static int evolve_table(ch_sink_t *s, ch_table_t *t, const event_t *ev, int index, char pk[][64],
+                        int npk, connect_err_t *err)
 {
     const event_row_t *row = ev->op == EVENT_OP_DELETE ? &ev->before : &ev->after;
     if (t->exists) {
         for (int c = 0; c < row->n; c++) {
             if (table_find_column(t, row->cols[c].name)) continue;
             if (!s->evolve) {
-                ch_err_set(err, CONNECT_ERR_RECORD, index, "table %s has no column \"%s\" and schema.evolution is none",
-                           t->name, row->cols[c].name);
+                ch_err_set(err, CONNECT_ERR_RECORD, index,
+                           "table %s has no column \"%s\" and schema.evolution is none", t->name,
+                           row->cols[c].name);
                 return -1;
             }
             /* ALTER ... ADD COLUMN IF NOT EXISTS is not in ClickHouse 18; the cache was read
@@ -634,12 +677,14 @@ static int evolve_table(ch_sink_t *s, ch_table_t *t, const event_t *ev, int inde
         return 0;
     }
     if (!s->evolve) {
-        ch_err_set(err, CONNECT_ERR_FATAL, -1, "table %s does not exist and schema.evolution is none", t->name);
+        ch_err_set(err, CONNECT_ERR_FATAL, -1,
+                   "table %s does not exist and schema.evolution is none", t->name);
         return -1;
     }
     if (npk == 0) {
         ch_err_set(err, CONNECT_ERR_RECORD, index,
-                   "no key for table %s: the record key is null and primary.key.fields is not set", t->name);
+                   "no key for table %s: the record key is null and primary.key.fields is not set",
+                   t->name);
         return -1;
     }
     const event_row_t *keyrow = key_source(ev, pk, npk);
@@ -652,7 +697,8 @@ static int evolve_table(ch_sink_t *s, ch_table_t *t, const event_t *ev, int inde
         const event_column_t *c = keyrow ? event_row_find(keyrow, pk[f]) : NULL;
         const event_column_t *typed = event_row_find(row, pk[f]);
         if (!c) {
-            ch_err_set(err, CONNECT_ERR_RECORD, index, "key column \"%s\" missing in the event for %s", pk[f], t->name);
+            ch_err_set(err, CONNECT_ERR_RECORD, index,
+                       "key column \"%s\" missing in the event for %s", pk[f], t->name);
             return -1;
         }
         const char *type = ch_type_for(typed && typed->pg_type ? typed : c);
@@ -672,7 +718,8 @@ static int evolve_table(ch_sink_t *s, ch_table_t *t, const event_t *ev, int inde
     }
     table_add_column(&fresh, "__version", "UInt64");
     table_add_column(&fresh, "__deleted", "UInt8");
-    strbuf_adds(&s->sql, ", `__version` UInt64, `__deleted` UInt8) ENGINE = ReplacingMergeTree(`__version`) ORDER BY (");
+    strbuf_adds(&s->sql, ", `__version` UInt64, `__deleted` UInt8) ENGINE = "
+                         "ReplacingMergeTree(`__version`) ORDER BY (");
     for (int f = 0; f < npk; f++) {
         if (f) strbuf_adds(&s->sql, ", ");
         add_ch_ident(&s->sql, pk[f]);
@@ -699,8 +746,8 @@ static int evolve_table(ch_sink_t *s, ch_table_t *t, const event_t *ev, int inde
     return rc;
 }
 
-static void add_row(ch_sink_t *s, const ch_table_t *t, const event_t *ev, const connect_record_t *rec, char pk[][64],
-                    int npk)
+static void add_row(ch_sink_t *s, const ch_table_t *t, const event_t *ev,
+                    const connect_record_t *rec, char pk[][64], int npk)
 {
     bool deleted = ev->op == EVENT_OP_DELETE;
     const event_row_t *row = deleted ? key_source(ev, pk, npk) : &ev->after;
@@ -713,7 +760,8 @@ static void add_row(ch_sink_t *s, const ch_table_t *t, const event_t *ev, const 
             if (!tc) continue;
             if (deleted) { /* a delete row carries only the key */
                 bool is_key = false;
-                for (int f = 0; f < npk && !is_key; f++) is_key = strcmp(pk[f], col->name) == 0;
+                for (int f = 0; f < npk && !is_key; f++)
+                    is_key = strcmp(pk[f], col->name) == 0;
                 if (!is_key) continue;
             }
             if (written++) strbuf_add(&s->body, ",", 1);
@@ -730,7 +778,8 @@ static int grow_batch(ch_sink_t *s, int n)
 {
     if (n <= s->events_cap) return 0;
     int cap = s->events_cap ? s->events_cap : 256;
-    while (cap < n) cap *= 2;
+    while (cap < n)
+        cap *= 2;
     event_t *events = realloc(s->events, sizeof(*events) * (size_t)cap);
     if (events) s->events = events;
     int *rows = realloc(s->rows, sizeof(int) * (size_t)cap);
@@ -756,19 +805,20 @@ static int write_positions(ch_sink_t *s, connect_err_t *err)
         add_json_string(&s->body, s->connector, strlen(s->connector));
         strbuf_adds(&s->body, ",\"topic\":");
         add_json_string(&s->body, p->topic, strlen(p->topic));
-        strbuf_addf(&s->body, ",\"partition\":%d,\"next_offset\":%lld,\"updated\":%llu}\n", (int)p->partition,
-                    (long long)p->next_offset, (unsigned long long)version);
+        strbuf_addf(&s->body, ",\"partition\":%d,\"next_offset\":%lld,\"updated\":%llu}\n",
+                    (int)p->partition, (long long)p->next_offset, (unsigned long long)version);
     }
     if (s->body.oom) {
         ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
         return -1;
     }
-    return ch_request(s, "INSERT INTO " CH_OFFSETS_TABLE " FORMAT JSONEachRow", &s->body, NULL, err);
+    return ch_request(s, "INSERT INTO " CH_OFFSETS_TABLE " FORMAT JSONEachRow", &s->body, NULL,
+                      err);
 }
 
 /* Applies one table's events (indexes first..n-1 with the same table, in `order`). */
-static int apply_table(ch_sink_t *s, const connect_record_t *recs, int n, const int *order, int count, ch_table_t *t,
-                       connect_err_t *err)
+static int apply_table(ch_sink_t *s, const connect_record_t *recs, int n, const int *order,
+                       int count, ch_table_t *t, connect_err_t *err)
 {
     char pk[CH_MAX_PK][64];
     int npk = 0;
@@ -799,7 +849,8 @@ static int apply_table(ch_sink_t *s, const connect_record_t *recs, int n, const 
         if (ev->op == EVENT_OP_TOMBSTONE) continue; /* the op=d before it wrote the delete row */
         if (ev->op == EVENT_OP_DELETE && (!s->delete_enabled || !t->exists)) continue;
         if (npk == 0 && ev->key.present && ev->key.n <= CH_MAX_PK) {
-            for (int c = 0; c < ev->key.n; c++) snprintf(pk[c], 64, "%s", ev->key.cols[c].name);
+            for (int c = 0; c < ev->key.n; c++)
+                snprintf(pk[c], 64, "%s", ev->key.cols[c].name);
             npk = ev->key.n;
         }
         if (npk == 0 || !key_source(ev, pk, npk)) {
@@ -867,14 +918,16 @@ static int ch_put(void *state, const connect_record_t *recs, int n, connect_err_
         if (sink_topic_is_control(rec->topic)) continue;
         sb_err_t perr = {0};
         if (event_parse(&s->arena, rec->key, rec->value, &s->events[i], &perr) < 0) {
-            ch_err_set(err, perr.code == SB_ENOMEM ? CONNECT_ERR_TRANSIENT : CONNECT_ERR_RECORD, i, "%s/%d@%lld: %s",
-                       rec->topic, (int)rec->partition, (long long)rec->offset, perr.msg);
+            ch_err_set(err, perr.code == SB_ENOMEM ? CONNECT_ERR_TRANSIENT : CONNECT_ERR_RECORD, i,
+                       "%s/%d@%lld: %s", rec->topic, (int)rec->partition, (long long)rec->offset,
+                       perr.msg);
             rc = -1;
             break;
         }
         char name[64];
         if (sink_table_name(s->table_format, rec->topic, name, sizeof(name)) < 0) {
-            ch_err_set(err, CONNECT_ERR_RECORD, i, "topic %s gives no valid table name", rec->topic);
+            ch_err_set(err, CONNECT_ERR_RECORD, i, "topic %s gives no valid table name",
+                       rec->topic);
             rc = -1;
             break;
         }
@@ -905,8 +958,10 @@ static int ch_put(void *state, const connect_record_t *recs, int n, connect_err_
     }
     free(table_of);
     if (rc == 0) rc = write_positions(s, err);
-    if (rc == 0) s->batches++;
-    else if (err && err->cls == CONNECT_ERR_RECORD && err->index < 0 && n == 1) err->index = 0;
+    if (rc == 0)
+        s->batches++;
+    else if (err && err->cls == CONNECT_ERR_RECORD && err->index < 0 && n == 1)
+        err->index = 0;
     return rc;
 }
 
@@ -932,7 +987,8 @@ static void ch_status(void *state, json_t *out)
 
 const sink_ops_t clickhouse_sink_ops = {
     .name = "clickhouse-sink",
-    .description = "Writes change events to ClickHouse ReplacingMergeTree tables (idempotent replay)",
+    .description =
+        "Writes change events to ClickHouse ReplacingMergeTree tables (idempotent replay)",
     .validate = ch_validate,
     .start = ch_start,
     .load_positions = ch_load_positions,

@@ -74,10 +74,10 @@ typedef struct pg_sink {
     /* Per-batch scratch, kept between calls to avoid reallocations. */
     event_arena_t arena;
     event_t *events;
-    int *group_of; /* event -> group index, -1 = nothing to apply */
-    int *next;     /* next event of the same group */
+    int *group_of;         /* event -> group index, -1 = nothing to apply */
+    int *next;             /* next event of the same group */
     unsigned char *winner; /* the event is the one applied for its key */
-    size_t *identity_off; /* key identity of each event: offset and length in scratch */
+    size_t *identity_off;  /* key identity of each event: offset and length in scratch */
     size_t *identity_len;
     int events_cap;
     pg_group_t *groups;
@@ -103,20 +103,25 @@ typedef struct pg_sink {
 connect_err_class_t pg_sink_classify_sqlstate(const char *st)
 {
     if (!st || !*st) return CONNECT_ERR_TRANSIENT;
-    if (strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 || strncmp(st, "58", 2) == 0) return CONNECT_ERR_TRANSIENT;
-    if (strcmp(st, "57P01") == 0 || strcmp(st, "57P02") == 0 || strcmp(st, "57P03") == 0 || strcmp(st, "57014") == 0)
+    if (strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 || strncmp(st, "58", 2) == 0)
         return CONNECT_ERR_TRANSIENT;
-    if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 || strcmp(st, "55P03") == 0) return CONNECT_ERR_TRANSIENT;
+    if (strcmp(st, "57P01") == 0 || strcmp(st, "57P02") == 0 || strcmp(st, "57P03") == 0 ||
+        strcmp(st, "57014") == 0)
+        return CONNECT_ERR_TRANSIENT;
+    if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 || strcmp(st, "55P03") == 0)
+        return CONNECT_ERR_TRANSIENT;
     if (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0) return CONNECT_ERR_RECORD;
-    if (strcmp(st, "42804") == 0 || strcmp(st, "54000") == 0 || strcmp(st, "42703") == 0) return CONNECT_ERR_RECORD;
+    if (strcmp(st, "42804") == 0 || strcmp(st, "54000") == 0 || strcmp(st, "42703") == 0)
+        return CONNECT_ERR_RECORD;
     /* 28xxx auth, 42501 permission, 3D000 no database, other 42xxx (our SQL against an
      * unexpected schema): retrying cannot help and no single record is to blame. */
     return CONNECT_ERR_FATAL;
 }
 
-static void connect_err_set(connect_err_t *err, connect_err_class_t cls, int index, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void connect_err_set(connect_err_t *err, connect_err_class_t cls, int index, const char *fmt, ...)
+static void connect_err_set(connect_err_t *err, connect_err_class_t cls, int index, const char *fmt,
+                            ...) __attribute__((format(printf, 4, 5)));
+static void connect_err_set(connect_err_t *err, connect_err_class_t cls, int index, const char *fmt,
+                            ...)
 {
     if (!err) return;
     err->cls = cls;
@@ -169,22 +174,26 @@ static void abort_batch(pg_sink_t *s)
 }
 
 /* Maps a failed result to an error class; `index` is the record to blame when known. */
-static int pg_fail(pg_sink_t *s, PGresult *res, const char *what, int index, int n, connect_err_t *err)
+static int pg_fail(pg_sink_t *s, PGresult *res, const char *what, int index, int n,
+                   connect_err_t *err)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
     connect_err_class_t cls;
-    if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) cls = CONNECT_ERR_TRANSIENT;
-    else cls = pg_sink_classify_sqlstate(state);
+    if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
+        cls = CONNECT_ERR_TRANSIENT;
+    else
+        cls = pg_sink_classify_sqlstate(state);
     if (!primary) primary = s->conn ? PQerrorMessage(s->conn) : "no connection";
     if (cls == CONNECT_ERR_RECORD && index < 0 && n == 1) index = 0;
     if (cls != CONNECT_ERR_RECORD) index = -1;
     char msg[sizeof(err->msg)];
-    snprintf(msg, sizeof(msg), "%s: %s%s%s%s%s", what, primary, state ? " (SQLSTATE " : "", state ? state : "",
-             state ? ")" : "", "");
+    snprintf(msg, sizeof(msg), "%s: %s%s%s%s%s", what, primary, state ? " (SQLSTATE " : "",
+             state ? state : "", state ? ")" : "", "");
     size_t len = strlen(msg);
-    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) msg[--len] = '\0';
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+        msg[--len] = '\0';
     if (detail && len + 3 < sizeof(msg)) snprintf(msg + len, sizeof(msg) - len, "; %s", detail);
     connect_err_set(err, cls, index, "%s", msg);
     snprintf(s->last_error, sizeof(s->last_error), "%s", msg);
@@ -224,7 +233,8 @@ static int ensure_connected(pg_sink_t *s, connect_err_t *err)
          * a missing database will not fix itself. */
         bool fatal = strstr(m, "authentication failed") || strstr(m, "does not exist") ||
                      strstr(m, "no pg_hba.conf entry") || strstr(m, "invalid connection option");
-        connect_err_set(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, -1, "connect to PostgreSQL: %.400s", m);
+        connect_err_set(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, -1,
+                        "connect to PostgreSQL: %.400s", m);
         snprintf(s->last_error, sizeof(s->last_error), "%s", err ? err->msg : m);
         disconnect(s);
         return -1;
@@ -232,9 +242,10 @@ static int ensure_connected(pg_sink_t *s, connect_err_t *err)
     PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
     /* synchronous_commit is left as configured: rows and positions share a transaction, so
      * a commit lost with asynchronous commit loses both and the batch is simply read again. */
-    PGresult *r = exec_command(s, "CREATE TABLE IF NOT EXISTS " OFFSETS_TABLE
-                               " (connector text NOT NULL, topic text NOT NULL, partition int NOT NULL,"
-                                  " next_offset bigint NOT NULL, PRIMARY KEY (connector, topic, partition))");
+    PGresult *r =
+        exec_command(s, "CREATE TABLE IF NOT EXISTS " OFFSETS_TABLE
+                        " (connector text NOT NULL, topic text NOT NULL, partition int NOT NULL,"
+                        " next_offset bigint NOT NULL, PRIMARY KEY (connector, topic, partition))");
     if (r) {
         /* Two sinks starting at once may race on CREATE TABLE IF NOT EXISTS (23505). */
         const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -254,13 +265,17 @@ static int parse_config(const json_t *config, pg_sink_t *s, connect_config_error
     int bad = 0;
     const char *conninfo = sink_config_str(config, "connection.conninfo", NULL);
     if (!conninfo || !*conninfo) {
-        if (errs) connect_config_error_add(errs, "connection.conninfo", "is required (a libpq connection string)");
+        if (errs)
+            connect_config_error_add(errs, "connection.conninfo",
+                                     "is required (a libpq connection string)");
         bad++;
     } else {
         char *why = NULL;
         PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
         if (!opts) {
-            if (errs) connect_config_error_add(errs, "connection.conninfo", "%s", why ? why : "cannot be parsed");
+            if (errs)
+                connect_config_error_add(errs, "connection.conninfo", "%s",
+                                         why ? why : "cannot be parsed");
             bad++;
         }
         PQconninfoFree(opts);
@@ -274,7 +289,9 @@ static int parse_config(const json_t *config, pg_sink_t *s, connect_config_error
     const char *format = sink_config_str(config, "table.name.format", "${table}");
     char why[200];
     if (sink_table_format_check(format, why, sizeof(why)) < 0 || strlen(format) >= 256) {
-        if (errs) connect_config_error_add(errs, "table.name.format", "%s", strlen(format) >= 256 ? "too long" : why);
+        if (errs)
+            connect_config_error_add(errs, "table.name.format", "%s",
+                                     strlen(format) >= 256 ? "too long" : why);
         bad++;
     }
     const char *pk = sink_config_str(config, "primary.key.fields", "");
@@ -283,7 +300,8 @@ static int parse_config(const json_t *config, pg_sink_t *s, connect_config_error
     if (*pk && (npk = sink_split_fields(pk, pk_names, MAX_PK)) < 0) {
         if (errs)
             connect_config_error_add(errs, "primary.key.fields",
-                                     "must be a comma-separated list of at most %d column names", MAX_PK);
+                                     "must be a comma-separated list of at most %d column names",
+                                     MAX_PK);
         bad++;
     }
     bool del = true, lww = false;
@@ -383,7 +401,8 @@ static int pg_load_positions(void *state, sink_position_t **out, int *n, connect
                                "SELECT topic, partition, next_offset FROM " OFFSETS_TABLE
                                " WHERE connector = $1 ORDER BY topic, partition",
                                1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) return pg_fail(s, r, "read " OFFSETS_TABLE, -1, 0, err);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pg_fail(s, r, "read " OFFSETS_TABLE, -1, 0, err);
     int rows = PQntuples(r);
     sink_position_t *pos = calloc((size_t)(rows ? rows : 1), sizeof(*pos));
     if (!pos) {
@@ -459,13 +478,14 @@ static pg_table_t *table_get(pg_sink_t *s, const char *name, PGresult **failed)
     strbuf_init(&q);
     add_qualified(&q, s, name);
     const char *params[1] = {q.p};
-    PGresult *r = PQexecParams(s->conn,
-                               "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
-                               " coalesce(a.attnum = ANY (i.indkey::int2[]), false)"
-                               " FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary"
-                               " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped"
-                               " ORDER BY a.attnum",
-                               1, NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(
+        s->conn,
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
+        " coalesce(a.attnum = ANY (i.indkey::int2[]), false)"
+        " FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary"
+        " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY a.attnum",
+        1, NULL, params, NULL, NULL, 0);
     strbuf_deinit(&q);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         free(t);
@@ -489,14 +509,67 @@ static pg_table_t *table_get(pg_sink_t *s, const char *name, PGresult **failed)
 /* Base type names (PostgreSQL spelling and pg_type.typname) that the sink creates as given.
  * Anything else (enums, domains, extension types) becomes text: the event carries the
  * value's text form, and the type might not exist in the target. */
-static const char *const known_types[] = {
-    "smallint", "integer", "bigint", "int", "int2", "int4", "int8", "real", "float4", "float8",
-    "double precision", "numeric", "decimal", "boolean", "bool", "text", "varchar", "character varying",
-    "char", "character", "bpchar", "date", "time", "timetz", "time without time zone", "time with time zone",
-    "timestamp", "timestamptz", "timestamp without time zone", "timestamp with time zone", "interval", "uuid",
-    "json", "jsonb", "bytea", "inet", "cidr", "macaddr", "macaddr8", "money", "xml", "bit", "bit varying",
-    "varbit", "oid", "tsvector", "tsquery", "point", "line", "lseg", "box", "path", "polygon", "circle",
-    "int4range", "int8range", "numrange", "tsrange", "tstzrange", "daterange", NULL};
+static const char *const known_types[] = {"smallint",
+                                          "integer",
+                                          "bigint",
+                                          "int",
+                                          "int2",
+                                          "int4",
+                                          "int8",
+                                          "real",
+                                          "float4",
+                                          "float8",
+                                          "double precision",
+                                          "numeric",
+                                          "decimal",
+                                          "boolean",
+                                          "bool",
+                                          "text",
+                                          "varchar",
+                                          "character varying",
+                                          "char",
+                                          "character",
+                                          "bpchar",
+                                          "date",
+                                          "time",
+                                          "timetz",
+                                          "time without time zone",
+                                          "time with time zone",
+                                          "timestamp",
+                                          "timestamptz",
+                                          "timestamp without time zone",
+                                          "timestamp with time zone",
+                                          "interval",
+                                          "uuid",
+                                          "json",
+                                          "jsonb",
+                                          "bytea",
+                                          "inet",
+                                          "cidr",
+                                          "macaddr",
+                                          "macaddr8",
+                                          "money",
+                                          "xml",
+                                          "bit",
+                                          "bit varying",
+                                          "varbit",
+                                          "oid",
+                                          "tsvector",
+                                          "tsquery",
+                                          "point",
+                                          "line",
+                                          "lseg",
+                                          "box",
+                                          "path",
+                                          "polygon",
+                                          "circle",
+                                          "int4range",
+                                          "int8range",
+                                          "numrange",
+                                          "tsrange",
+                                          "tstzrange",
+                                          "daterange",
+                                          NULL};
 
 /* Writes the column type for a source type name, or returns -1 when it is not one we know. */
 static int map_source_type(const char *src, char *out, size_t cap)
@@ -511,7 +584,8 @@ static int map_source_type(const char *src, char *out, size_t cap)
         p++;
     }
     size_t b = 0;
-    while (*p && *p != '(' && *p != '[' && b < sizeof(base) - 1) base[b++] = *p++;
+    while (*p && *p != '(' && *p != '[' && b < sizeof(base) - 1)
+        base[b++] = *p++;
     base[b] = '\0';
     const char *rest = p;
     /* Modifiers like (10,2) and [] may follow: allow only digits, commas, spaces, brackets. */
@@ -545,13 +619,18 @@ static int map_source_type(const char *src, char *out, size_t cap)
 static const char *infer_type(event_json_type_t t)
 {
     switch (t) {
-    case EVENT_JSON_INT: return "bigint";
-    case EVENT_JSON_REAL: return "double precision";
+    case EVENT_JSON_INT:
+        return "bigint";
+    case EVENT_JSON_REAL:
+        return "double precision";
     case EVENT_JSON_TRUE:
-    case EVENT_JSON_FALSE: return "boolean";
+    case EVENT_JSON_FALSE:
+        return "boolean";
     case EVENT_JSON_OBJECT:
-    case EVENT_JSON_ARRAY: return "jsonb";
-    default: return "text";
+    case EVENT_JSON_ARRAY:
+        return "jsonb";
+    default:
+        return "text";
     }
 }
 
@@ -570,11 +649,20 @@ static void copy_add_escaped(strbuf_t *b, const char *p, size_t n)
         char c = p[i];
         const char *esc;
         switch (c) {
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        default: continue;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            continue;
         }
         strbuf_add(b, p + start, i - start);
         strbuf_add(b, esc, 2);
@@ -590,12 +678,22 @@ static void copy_add_value(strbuf_t *b, const event_column_t *c)
         return;
     }
     switch (c->value.type) {
-    case EVENT_JSON_NULL: strbuf_add(b, "\\N", 2); break;
-    case EVENT_JSON_TRUE: strbuf_add(b, "t", 1); break;
-    case EVENT_JSON_FALSE: strbuf_add(b, "f", 1); break;
+    case EVENT_JSON_NULL:
+        strbuf_add(b, "\\N", 2);
+        break;
+    case EVENT_JSON_TRUE:
+        strbuf_add(b, "t", 1);
+        break;
+    case EVENT_JSON_FALSE:
+        strbuf_add(b, "f", 1);
+        break;
     case EVENT_JSON_INT:
-    case EVENT_JSON_REAL: strbuf_add(b, c->value.text, (size_t)c->value.len); break;
-    default: copy_add_escaped(b, c->value.text, (size_t)c->value.len); break;
+    case EVENT_JSON_REAL:
+        strbuf_add(b, c->value.text, (size_t)c->value.len);
+        break;
+    default:
+        copy_add_escaped(b, c->value.text, (size_t)c->value.len);
+        break;
     }
 }
 
@@ -631,8 +729,10 @@ static PGresult *copy_begin(pg_sink_t *s, const char *staging, const char *const
             PQclear(r);
             return NULL;
         }
-        if (st != PGRES_COMMAND_OK && !bad) bad = r;
-        else PQclear(r);
+        if (st != PGRES_COMMAND_OK && !bad)
+            bad = r;
+        else
+            PQclear(r);
     }
     return bad ? bad : PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR);
 }
@@ -654,8 +754,10 @@ static PGresult *copy_end(pg_sink_t *s, bool ok, int *line)
     PQputCopyEnd(s->conn, ok ? NULL : "sink aborted the COPY");
     PGresult *r, *bad = NULL;
     while ((r = PQgetResult(s->conn))) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && !bad) bad = r;
-        else PQclear(r);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && !bad)
+            bad = r;
+        else
+            PQclear(r);
     }
     if (bad) {
         const char *ctx = PQresultErrorField(bad, PG_DIAG_CONTEXT);
@@ -673,7 +775,8 @@ static int grow_batch(pg_sink_t *s, int n)
 {
     if (n <= s->events_cap) return 0;
     int cap = s->events_cap ? s->events_cap : 256;
-    while (cap < n) cap *= 2;
+    while (cap < n)
+        cap *= 2;
     event_t *events = realloc(s->events, sizeof(*events) * (size_t)cap);
     if (events) s->events = events;
     int *group_of = realloc(s->group_of, sizeof(int) * (size_t)cap);
@@ -688,7 +791,8 @@ static int grow_batch(pg_sink_t *s, int n)
     if (rows) s->rows = rows;
     unsigned char *winner = realloc(s->winner, (size_t)cap);
     if (winner) s->winner = winner;
-    if (!events || !group_of || !next || !identity_off || !identity_len || !rows || !winner) return -1;
+    if (!events || !group_of || !next || !identity_off || !identity_len || !rows || !winner)
+        return -1;
     s->events_cap = cap;
     return 0;
 }
@@ -715,7 +819,8 @@ static int table_pk(pg_sink_t *s, pg_table_t *t, const pg_group_t *g, char field
     for (int i = g->first; i >= 0; i = s->next[i]) {
         const event_row_t *k = &s->events[i].key;
         if (k->present && k->n > 0 && k->n <= MAX_PK) {
-            for (int c = 0; c < k->n; c++) snprintf(fields[c], 64, "%s", k->cols[c].name);
+            for (int c = 0; c < k->n; c++)
+                snprintf(fields[c], 64, "%s", k->cols[c].name);
             return k->n;
         }
     }
@@ -740,7 +845,8 @@ static int64_t event_version(const event_t *ev, const connect_record_t *rec)
 }
 
 /* Applies one table's events inside the open transaction. */
-static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_group_t *g, connect_err_t *err)
+static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_group_t *g,
+                       connect_err_t *err)
 {
     pg_table_t *t = g->table;
     char pk[MAX_PK][64];
@@ -772,10 +878,12 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
     for (int i = start; i >= 0; i = s->next[i]) {
         event_t *ev = &s->events[i];
         if (ev->op == EVENT_OP_TRUNCATE) continue;
-        if (s->lww && ev->op == EVENT_OP_TOMBSTONE) continue; /* the op=d before it carries the time */
+        if (s->lww && ev->op == EVENT_OP_TOMBSTONE)
+            continue; /* the op=d before it carries the time */
         if (npk == 0) {
             connect_err_set(err, CONNECT_ERR_RECORD, i,
-                            "no primary key for table %s: the record key is null and primary.key.fields is not set",
+                            "no primary key for table %s: the record key is null and "
+                            "primary.key.fields is not set",
                             t->name);
             abort_batch(s);
             return -1;
@@ -801,7 +909,8 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         struct sink_keymap_slot *slot = sink_keymap_slot(&s->keymap, key, s->identity_len[i]);
         if (slot->value < 0) winners++;
         if (slot->value < 0 || !s->lww ||
-            event_version(ev, &recs[i]) >= event_version(&s->events[slot->value], &recs[slot->value]))
+            event_version(ev, &recs[i]) >=
+                event_version(&s->events[slot->value], &recs[slot->value]))
             slot->value = i;
     }
     (void)winners;
@@ -826,10 +935,12 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         for (int c = 0; c < ev->after.n; c++) {
             const char *name = ev->after.cols[c].name;
             bool seen = false;
-            for (int j = 0; j < ncols && !seen; j++) seen = strcmp(cols[j], name) == 0;
+            for (int j = 0; j < ncols && !seen; j++)
+                seen = strcmp(cols[j], name) == 0;
             if (seen) continue;
             if (ncols == (int)(sizeof(cols) / sizeof(cols[0])) - 1) {
-                connect_err_set(err, CONNECT_ERR_RECORD, i, "more than 1000 columns in table %s", t->name);
+                connect_err_set(err, CONNECT_ERR_RECORD, i, "more than 1000 columns in table %s",
+                                t->name);
                 abort_batch(s);
                 return -1;
             }
@@ -846,8 +957,8 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
             if (table_find_column(t, cols[j])) continue;
             if (!s->evolve) {
                 connect_err_set(err, CONNECT_ERR_RECORD, -1,
-                                "table %s.%s has no column \"%s\" and schema.evolution is none", s->schema, t->name,
-                                cols[j]);
+                                "table %s.%s has no column \"%s\" and schema.evolution is none",
+                                s->schema, t->name, cols[j]);
                 abort_batch(s);
                 return -1;
             }
@@ -884,8 +995,9 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         if (created) {
             for (int f = 0; f < npk; f++)
                 if (!table_find_column(t, pk[f])) {
-                    connect_err_set(err, CONNECT_ERR_RECORD, -1, "primary-key column \"%s\" is not in the events of %s",
-                                    pk[f], t->name);
+                    connect_err_set(err, CONNECT_ERR_RECORD, -1,
+                                    "primary-key column \"%s\" is not in the events of %s", pk[f],
+                                    t->name);
                     abort_batch(s);
                     return -1;
                 }
@@ -907,8 +1019,10 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         }
         (void)ddl_mark;
         if (!t->staging_ready) {
-            strbuf_addf(&s->sql, "DROP TABLE IF EXISTS pg_temp.sb_stg_%d;\nCREATE TEMP TABLE sb_stg_%d (LIKE ", t->id,
-                        t->id);
+            strbuf_addf(
+                &s->sql,
+                "DROP TABLE IF EXISTS pg_temp.sb_stg_%d;\nCREATE TEMP TABLE sb_stg_%d (LIKE ",
+                t->id, t->id);
             add_qualified(&s->sql, s, t->name);
             /* NOT NULL and CHECK constraints fail in COPY, which names the line. */
             strbuf_adds(&s->sql, " INCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS;\n");
@@ -934,15 +1048,18 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
                 }
                 /* Same column order as the event is the common case: try that index first. */
                 const event_column_t *c =
-                    j < ev->after.n && strcmp(ev->after.cols[j].name, cols[j]) == 0 ? &ev->after.cols[j]
-                                                                                     : event_row_find(&ev->after, cols[j]);
+                    j < ev->after.n && strcmp(ev->after.cols[j].name, cols[j]) == 0
+                        ? &ev->after.cols[j]
+                        : event_row_find(&ev->after, cols[j]);
                 copy_add_value(&s->copy, c);
             }
             strbuf_add(&s->copy, "\n", 1);
             if (copy_send(s, false) < 0) ok = false;
         }
         r = copy_end(s, ok, &line);
-        if (r) return pg_fail(s, r, "COPY upserts", line > 0 && line <= nup ? s->rows[line - 1] : -1, n, err);
+        if (r)
+            return pg_fail(s, r, "COPY upserts", line > 0 && line <= nup ? s->rows[line - 1] : -1,
+                           n, err);
         /* INSERT ... SELECT ... ON CONFLICT; queued, it travels with the next statement. */
         strbuf_adds(&s->sql, "INSERT INTO ");
         add_qualified(&s->sql, s, t->name);
@@ -965,16 +1082,19 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         int set = 0;
         for (int j = 0; j < ncols; j++) {
             bool is_pk = false;
-            for (int f = 0; f < npk; f++) is_pk |= strcmp(pk[f], cols[j]) == 0;
+            for (int f = 0; f < npk; f++)
+                is_pk |= strcmp(pk[f], cols[j]) == 0;
             if (is_pk) continue;
             strbuf_adds(&s->sql, set++ ? ", " : "UPDATE SET ");
             strbuf_add_ident(&s->sql, cols[j]);
             strbuf_adds(&s->sql, " = EXCLUDED.");
             strbuf_add_ident(&s->sql, cols[j]);
         }
-        if (!set) strbuf_adds(&s->sql, "NOTHING");
+        if (!set)
+            strbuf_adds(&s->sql, "NOTHING");
         else if (s->lww)
-            strbuf_adds(&s->sql, " WHERE t." LWW_COLUMN " IS NULL OR t." LWW_COLUMN " <= EXCLUDED." LWW_COLUMN);
+            strbuf_adds(&s->sql, " WHERE t." LWW_COLUMN " IS NULL OR t." LWW_COLUMN
+                                 " <= EXCLUDED." LWW_COLUMN);
         strbuf_adds(&s->sql, ";\n");
         s->rows_upserted += (uint64_t)nup;
     }
@@ -982,11 +1102,14 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
     if (ndel && s->delete_enabled && t->exists) {
         bool has_lww = s->lww && table_find_column(t, LWW_COLUMN);
         const char *dcols[MAX_PK + 1];
-        for (int f = 0; f < npk; f++) dcols[f] = pk[f];
+        for (int f = 0; f < npk; f++)
+            dcols[f] = pk[f];
         int ndcols = npk;
         if (has_lww) dcols[ndcols++] = LWW_COLUMN;
         if (!t->del_staging_ready) {
-            strbuf_addf(&s->sql, "DROP TABLE IF EXISTS pg_temp.sb_del_%d;\nCREATE TEMP TABLE sb_del_%d ON COMMIT DELETE ROWS AS SELECT ",
+            strbuf_addf(&s->sql,
+                        "DROP TABLE IF EXISTS pg_temp.sb_del_%d;\nCREATE TEMP TABLE sb_del_%d ON "
+                        "COMMIT DELETE ROWS AS SELECT ",
                         t->id, t->id);
             for (int f = 0; f < ndcols; f++) {
                 if (f) strbuf_adds(&s->sql, ", ");
@@ -1019,7 +1142,9 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
             if (copy_send(s, false) < 0) ok = false;
         }
         r = copy_end(s, ok, &line);
-        if (r) return pg_fail(s, r, "COPY deletes", line > 0 && line <= ndel ? s->rows[line - 1] : -1, n, err);
+        if (r)
+            return pg_fail(s, r, "COPY deletes", line > 0 && line <= ndel ? s->rows[line - 1] : -1,
+                           n, err);
         strbuf_adds(&s->sql, "DELETE FROM ");
         add_qualified(&s->sql, s, t->name);
         strbuf_addf(&s->sql, " AS t USING pg_temp.%s AS s WHERE ", staging);
@@ -1030,7 +1155,9 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
             strbuf_adds(&s->sql, " = s.");
             strbuf_add_ident(&s->sql, pk[f]);
         }
-        if (has_lww) strbuf_adds(&s->sql, " AND (t." LWW_COLUMN " IS NULL OR t." LWW_COLUMN " <= s." LWW_COLUMN ")");
+        if (has_lww)
+            strbuf_adds(&s->sql,
+                        " AND (t." LWW_COLUMN " IS NULL OR t." LWW_COLUMN " <= s." LWW_COLUMN ")");
         strbuf_adds(&s->sql, ";\n");
         s->rows_deleted += (uint64_t)ndel;
     }
@@ -1040,7 +1167,8 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
 static void queue_positions(pg_sink_t *s)
 {
     if (s->positions.n == 0) return;
-    strbuf_adds(&s->sql, "INSERT INTO " OFFSETS_TABLE " (connector, topic, partition, next_offset) VALUES ");
+    strbuf_adds(&s->sql,
+                "INSERT INTO " OFFSETS_TABLE " (connector, topic, partition, next_offset) VALUES ");
     for (int i = 0; i < s->positions.n; i++) {
         const sink_position_t *p = &s->positions.items[i];
         if (i) strbuf_adds(&s->sql, ", ");
@@ -1050,7 +1178,8 @@ static void queue_positions(pg_sink_t *s)
         strbuf_add_literal(&s->sql, p->topic);
         strbuf_addf(&s->sql, ", %d, %lld)", (int)p->partition, (long long)p->next_offset);
     }
-    strbuf_adds(&s->sql, " ON CONFLICT (connector, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset;\n");
+    strbuf_adds(&s->sql, " ON CONFLICT (connector, topic, partition) DO UPDATE SET next_offset = "
+                         "EXCLUDED.next_offset;\n");
 }
 
 static int commit(pg_sink_t *s, int n, connect_err_t *err)
@@ -1100,8 +1229,10 @@ static int put_once(pg_sink_t *s, const connect_record_t *recs, int n, connect_e
         if (sink_topic_is_control(rec->topic)) continue;
         sb_err_t perr = {0};
         if (event_parse(&s->arena, rec->key, rec->value, &s->events[i], &perr) < 0) {
-            connect_err_set(err, perr.code == SB_ENOMEM ? CONNECT_ERR_TRANSIENT : CONNECT_ERR_RECORD, i,
-                            "%s/%d@%lld: %s", rec->topic, (int)rec->partition, (long long)rec->offset, perr.msg);
+            connect_err_set(err,
+                            perr.code == SB_ENOMEM ? CONNECT_ERR_TRANSIENT : CONNECT_ERR_RECORD, i,
+                            "%s/%d@%lld: %s", rec->topic, (int)rec->partition,
+                            (long long)rec->offset, perr.msg);
             abort_batch(s);
             return -1;
         }
@@ -1112,8 +1243,9 @@ static int put_once(pg_sink_t *s, const connect_record_t *recs, int n, connect_e
         if (!last_topic || strcmp(last_topic, rec->topic) != 0) {
             char table[64];
             if (sink_table_name(s->table_format, rec->topic, table, sizeof(table)) < 0) {
-                connect_err_set(err, CONNECT_ERR_RECORD, i, "topic %s gives no valid table name with format %s",
-                                rec->topic, s->table_format);
+                connect_err_set(err, CONNECT_ERR_RECORD, i,
+                                "topic %s gives no valid table name with format %s", rec->topic,
+                                s->table_format);
                 abort_batch(s);
                 return -1;
             }
@@ -1146,8 +1278,10 @@ static int put_once(pg_sink_t *s, const connect_record_t *recs, int n, connect_e
         }
         pg_group_t *grp = &s->groups[g];
         s->group_of[i] = g;
-        if (grp->last >= 0) s->next[grp->last] = i;
-        else grp->first = i;
+        if (grp->last >= 0)
+            s->next[grp->last] = i;
+        else
+            grp->first = i;
         grp->last = i;
         grp->count++;
     }
@@ -1196,7 +1330,8 @@ static int pg_skip(void *state, const connect_record_t *rec, connect_err_t *err)
 static void pg_status(void *state, json_t *out)
 {
     pg_sink_t *s = state;
-    json_object_set_new(out, "connected", json_boolean(s->conn && PQstatus(s->conn) == CONNECTION_OK));
+    json_object_set_new(out, "connected",
+                        json_boolean(s->conn && PQstatus(s->conn) == CONNECTION_OK));
     json_object_set_new(out, "batches", json_integer((json_int_t)s->batches));
     json_object_set_new(out, "rows_upserted", json_integer((json_int_t)s->rows_upserted));
     json_object_set_new(out, "rows_deleted", json_integer((json_int_t)s->rows_deleted));

@@ -29,7 +29,8 @@ static bool strbuf_grow(strbuf_t *s, size_t extra)
     if (s->oom) return false;
     if (s->len + extra + 1 <= s->cap) return true;
     size_t cap = s->cap ? s->cap : 256;
-    while (cap < s->len + extra + 1) cap *= 2;
+    while (cap < s->len + extra + 1)
+        cap *= 2;
     char *p = realloc(s->p, cap);
     if (!p) {
         s->oom = true;
@@ -113,13 +114,17 @@ int sink_config_bool(const json_t *config, const char *key, bool dflt, bool *out
         *out = dflt;
         return 0;
     }
-    if (strcasecmp(v, "true") == 0) *out = true;
-    else if (strcasecmp(v, "false") == 0) *out = false;
-    else return -1;
+    if (strcasecmp(v, "true") == 0)
+        *out = true;
+    else if (strcasecmp(v, "false") == 0)
+        *out = false;
+    else
+        return -1;
     return 0;
 }
 
-static int expand(const char *format, const char *topic, char *out, size_t cap, char *why, size_t why_cap)
+static int expand(const char *format, const char *topic, char *out, size_t cap, char *why,
+                  size_t why_cap)
 {
     const char *last_dot = topic ? strrchr(topic, '.') : NULL;
     const char *table = last_dot ? last_dot + 1 : topic;
@@ -127,7 +132,8 @@ static int expand(const char *format, const char *topic, char *out, size_t cap, 
     size_t schema_len = 0;
     if (last_dot) {
         const char *p = last_dot;
-        while (p > topic && p[-1] != '.') p--;
+        while (p > topic && p[-1] != '.')
+            p--;
         schema = p;
         schema_len = (size_t)(last_dot - p);
     }
@@ -148,7 +154,10 @@ static int expand(const char *format, const char *topic, char *out, size_t cap, 
                 piece = topic ? topic : "";
                 len = strlen(piece);
             } else {
-                if (why) snprintf(why, why_cap, "unknown placeholder in \"%s\" (known: ${table}, ${schema}, ${topic})", format);
+                if (why)
+                    snprintf(why, why_cap,
+                             "unknown placeholder in \"%s\" (known: ${table}, ${schema}, ${topic})",
+                             format);
                 return -1;
             }
             f = close + 1;
@@ -242,8 +251,10 @@ int sink_split_fields(const char *list, char names[][64], int max)
         const char *comma = strchr(p, ',');
         const char *end = comma ? comma : p + strlen(p);
         const char *a = p, *b = end;
-        while (a < b && isspace((unsigned char)*a)) a++;
-        while (b > a && isspace((unsigned char)b[-1])) b--;
+        while (a < b && isspace((unsigned char)*a))
+            a++;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
         if (a == b || (size_t)(b - a) >= 64 || n == max) return -1;
         memcpy(names[n], a, (size_t)(b - a));
         names[n][b - a] = '\0';
@@ -280,7 +291,8 @@ void sink_keymap_deinit(sink_keymap_t *m)
 int sink_keymap_reset(sink_keymap_t *m, size_t expected)
 {
     size_t cap = 16;
-    while (cap < expected * 2) cap *= 2;
+    while (cap < expected * 2)
+        cap *= 2;
     if (cap > m->cap) {
         void *slots = realloc(m->slots, sizeof(*m->slots) * cap);
         if (!slots) return -1;
@@ -288,7 +300,8 @@ int sink_keymap_reset(sink_keymap_t *m, size_t expected)
         m->cap = cap;
     }
     memset(m->slots, 0, sizeof(*m->slots) * m->cap);
-    for (size_t i = 0; i < m->cap; i++) m->slots[i].value = -1;
+    for (size_t i = 0; i < m->cap; i++)
+        m->slots[i].value = -1;
     m->n = 0;
     return 0;
 }

@@ -73,7 +73,7 @@ typedef struct sink_keymap {
         const char *key; /* borrowed */
         size_t len;
         int value;
-    } *slots;
+    } * slots;
     size_t cap; /* power of two */
     size_t n;
 } sink_keymap_t;
