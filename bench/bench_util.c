@@ -180,13 +180,13 @@ void bench_report_throughput(const bench_opts_t *o, uint64_t msgs, uint64_t byte
 }
 
 void bench_report_latency(const bench_opts_t *o, bench_samples_t *samples, uint64_t sent,
-                          double send_window_s, uint64_t received, uint64_t errors) {
+                          double delivery_window_s, uint64_t received, uint64_t errors) {
   double us = 1e3;
   double p50 = (double)bench_samples_quantile(samples, 0.50) / us;
   double p99 = (double)bench_samples_quantile(samples, 0.99) / us;
   double p999 = (double)bench_samples_quantile(samples, 0.999) / us;
   double pmax = (double)bench_samples_quantile(samples, 1.0) / us;
-  double achieved = send_window_s > 0 ? (double)sent / send_window_s : 0;
+  double achieved = delivery_window_s > 0 ? (double)received / delivery_window_s : 0;
   printf("{\"result\":\"latency\",\"system\":\"%s\",\"size\":%zu,\"acks\":\"%s\","
          "\"target_rate\":%.0f,\"achieved_rate\":%.0f,\"sent\":%llu,\"received\":%llu,"
          "\"samples\":%zu,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"

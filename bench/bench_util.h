@@ -75,9 +75,12 @@ int bench_read_stamp(const uint8_t *payload, size_t size, int64_t *send_ns);
 /* Result lines. Throughput: msgs records totalling bytes moved in elapsed_s. */
 void bench_report_throughput(const bench_opts_t *o, uint64_t msgs, uint64_t bytes,
                              double elapsed_s, uint64_t errors);
-/* Latency: sent/received counts over the send window, samples recorded after warm-up. */
+/* Latency: samples recorded after warm-up; sent = records the system acknowledged; received =
+ * records the consumer saw. The achieved rate is received / delivery_window_s, the window running
+ * from the first scheduled send to the last receipt, so a system that falls behind the schedule
+ * shows a rate below the target even though every record eventually arrives. */
 void bench_report_latency(const bench_opts_t *o, bench_samples_t *samples, uint64_t sent,
-                          double send_window_s, uint64_t received, uint64_t errors);
+                          double delivery_window_s, uint64_t received, uint64_t errors);
 
 /* Fills buf with a repeating non-zero pattern so that no layer can special-case zero pages. */
 void bench_fill_payload(uint8_t *buf, size_t size);
