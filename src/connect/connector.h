@@ -2,7 +2,7 @@
 #define STREAMBUS_CONNECT_CONNECTOR_H
 
 /* The plug-in contract between the connect runtime (src/connect/runtime*.c) and connectors
- * (src/connect/sources/*, src/connect/sinks/*). A connector is a vtable registered by name;
+ * (src/connect/sources/, src/connect/sinks/). A connector is a vtable registered by name;
  * the runtime owns threads, the Kafka clients (librdkafka), retries of whole batches, the
  * DLQ, transforms, metrics and status. A connector only talks to its database.
  *
