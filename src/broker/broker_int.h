@@ -62,7 +62,7 @@ typedef struct partition {
     bool flushing;
     struct partition *next_dirty;
     /* metrics */
-    _Atomic uint64_t bytes_in, messages_in, bytes_out;
+    _Atomic uint64_t bytes_in, messages_in, bytes_out, messages_out;
 } partition_t;
 
 struct topic {

@@ -106,6 +106,10 @@ static size_t fetch_build(broker_t *b, fetch_waiter_t *f, sb_wr_t *w)
                 total += sl.len;
                 remaining -= (int64_t)sl.len;
                 __atomic_fetch_add(&p->bytes_out, sl.len, __ATOMIC_RELAXED);
+                /* Records before the fetch offset in the first batch are skipped by the client. */
+                if (sl.next_offset > fp->fetch_offset)
+                    __atomic_fetch_add(&p->messages_out, (uint64_t)(sl.next_offset - fp->fetch_offset),
+                                       __ATOMIC_RELAXED);
             } else {
                 if (sl.fd >= 0) close(sl.fd);
                 sb_wr_i32(w, err ? -1 : 0);
