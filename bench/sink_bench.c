@@ -14,10 +14,7 @@
  * Usage: sink_bench [--rows N] [--batch B] [--conninfo STR]
  * Without --conninfo it starts a throw-away PostgreSQL 15 with tests/fixtures/pg_start.sh.
  *
- * Build: `bench/CMakeLists.txt` did not exist on main when this was written; the target is
- *   add_executable(sink_bench sink_bench.c)
- *   target_link_libraries(sink_bench PRIVATE streambus_core)
- */
+ * Build: `cmake --build <dir> --target sink_bench` (bench/CMakeLists.txt). */
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdarg.h>
@@ -30,13 +27,11 @@
 #include "connect/connector.h"
 #include "connect/sinks/pg_sink.h"
 
-/* The connect runtime provides these; weak so that the library's win when it has them. */
-struct sink_ctx {
-    const char *name;
-};
+/* The connect runtime provides these; weak so that the library's win when it has them. The
+ * bench passes no sink_ctx: the sink takes its name from the "name" config key. */
 __attribute__((weak)) const char *sink_name(sink_ctx_t *ctx)
 {
-    return ctx->name;
+    return NULL;
 }
 __attribute__((weak)) void connect_config_error_add(connect_config_errors_t *e, const char *field,
                                                     const char *fmt, ...)
@@ -238,11 +233,10 @@ int main(int argc, char **argv)
     double a_batched = load_by_hand(c, rows, batch, 0);
     double a_upd = load_by_hand(c, rows, batch, 1);
 
-    json_t *cfg = json_pack("{s:s}", "connection.conninfo", conninfo);
-    struct sink_ctx ctx = {.name = "sink-bench"};
+    json_t *cfg = json_pack("{s:s, s:s}", "connection.conninfo", conninfo, "name", "sink-bench");
     void *sink = NULL;
     connect_err_t err;
-    if (postgres_sink_ops.start(&ctx, cfg, &sink, &err) != 0) die("start: %s", err.msg);
+    if (postgres_sink_ops.start(NULL, cfg, &sink, &err) != 0) die("start: %s", err.msg);
     json_decref(cfg);
     events_t ins = build_events(rows, 0, 0);
     events_t upd = build_events(rows, 1, rows);

@@ -18,12 +18,12 @@
 
 #include "connect/sinks/clickhouse_sink.h"
 
-struct sink_ctx {
-    const char *name;
-};
+/* The connect runtime provides these. Weak stand-ins until it is linked in; the harness
+ * passes no sink_ctx (the sink then takes its name from the "name" config key), so the real
+ * sink_name() is never handed a context it does not know. */
 __attribute__((weak)) const char *sink_name(sink_ctx_t *ctx)
 {
-    return ctx->name;
+    return NULL;
 }
 __attribute__((weak)) void connect_config_error_add(connect_config_errors_t *e, const char *field,
                                                     const char *fmt, ...)
@@ -184,10 +184,10 @@ static void item(batch_t *b, const char *topic, char op, int id, const char *nam
 static void *start(const char *name)
 {
     json_t *cfg = json_pack("{s:s}", "clickhouse.url", g_url);
-    struct sink_ctx ctx = {.name = name};
+    json_object_set_new(cfg, "name", json_string(name));
     void *st = NULL;
     connect_err_t err = {0};
-    if (clickhouse_sink_ops.start(&ctx, cfg, &st, &err) != 0) fail_msg("start: %s", err.msg);
+    if (clickhouse_sink_ops.start(NULL, cfg, &st, &err) != 0) fail_msg("start: %s", err.msg);
     json_decref(cfg);
     return st;
 }
