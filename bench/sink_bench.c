@@ -11,7 +11,8 @@
  * Each measurement loads into a freshly created table, so every row is an insert; a second
  * round over the same keys measures updates (ON CONFLICT DO UPDATE taken).
  *
- * Usage: sink_bench [--rows N] [--batch B] [--conninfo STR]
+ * Usage: sink_bench [--rows N] [--batch B] [--rounds R] [--conninfo STR]
+ * Every path is measured once per round (default 3); the medians are compared.
  * Without --conninfo it starts a throw-away PostgreSQL 15 with tests/fixtures/pg_start.sh.
  *
  * Build: `cmake --build <dir> --target sink_bench` (bench/CMakeLists.txt). */
@@ -184,9 +185,26 @@ static double load_by_sink(void *sink, const events_t *e, long rows, long batch)
     return now_s() - t0;
 }
 
+enum { MAX_ROUNDS = 15 };
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    double tmp[MAX_ROUNDS];
+    memcpy(tmp, v, sizeof(double) * (size_t)n);
+    qsort(tmp, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+}
+
 int main(int argc, char **argv)
 {
     long rows = 200000, batch = 5000;
+    int rounds = 3;
     const char *conninfo = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--rows") == 0 && i + 1 < argc)
@@ -195,10 +213,13 @@ int main(int argc, char **argv)
             batch = atol(argv[++i]);
         else if (strcmp(argv[i], "--conninfo") == 0 && i + 1 < argc)
             conninfo = argv[++i];
+        else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
+            rounds = atoi(argv[++i]);
         else
-            die("usage: sink_bench [--rows N] [--batch B] [--conninfo STR]");
+            die("usage: sink_bench [--rows N] [--batch B] [--rounds R] [--conninfo STR]");
     }
     if (rows <= 0 || batch <= 0) die("--rows and --batch must be positive");
+    if (rounds < 1 || rounds > MAX_ROUNDS) die("--rounds must be 1 to %d", MAX_ROUNDS);
 
     char dir[64] = "", started[256];
     if (!conninfo) {
@@ -221,56 +242,72 @@ int main(int argc, char **argv)
     PGconn *c = PQconnectdb(conninfo);
     if (PQstatus(c) != CONNECTION_OK) die("connect: %s", PQerrorMessage(c));
     PQsetNoticeProcessor(c, quiet, NULL);
-    exec_ok(c, "DROP TABLE IF EXISTS hand, sinkt; DROP TABLE IF EXISTS streambus_sink_offsets");
-    exec_ok(c, "CREATE TABLE hand " TABLE_DDL);
-    exec_ok(c,
-            "CREATE TEMP TABLE hand_stg (LIKE hand INCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS");
-    exec_ok(c, "CHECKPOINT");
-
-    double a_one = load_by_hand(c, rows, rows, 0);
-    exec_ok(c, "TRUNCATE hand");
-    exec_ok(c, "CHECKPOINT");
-    double a_batched = load_by_hand(c, rows, batch, 0);
-    double a_upd = load_by_hand(c, rows, batch, 1);
-
-    json_t *cfg = json_pack("{s:s, s:s}", "connection.conninfo", conninfo, "name", "sink-bench");
-    void *sink = NULL;
-    connect_err_t err;
-    if (postgres_sink_ops.start(NULL, cfg, &sink, &err) != 0) die("start: %s", err.msg);
-    json_decref(cfg);
     events_t ins = build_events(rows, 0, 0);
     events_t upd = build_events(rows, 1, rows);
-    exec_ok(c, "CHECKPOINT");
-    double b_ins = load_by_sink(sink, &ins, rows, batch);
-    double b_upd = load_by_sink(sink, &upd, rows, batch);
 
-    /* Both paths must have produced the same table. */
-    PGresult *r = PQexec(
-        c, "SELECT (SELECT count(*) FROM sinkt), (SELECT count(*) FROM (SELECT * FROM hand EXCEPT"
-           " SELECT * FROM sinkt) d)");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) die("check: %s", PQerrorMessage(c));
-    long count = atol(PQgetvalue(r, 0, 0)), differ = atol(PQgetvalue(r, 0, 1));
-    PQclear(r);
+    /* The machine is shared: each round measures every path once, back to back, and the
+     * medians over the rounds are compared, so a busy moment does not favour one side. */
+    double a_one[MAX_ROUNDS], a_ins[MAX_ROUNDS], a_upd[MAX_ROUNDS], b_ins[MAX_ROUNDS],
+        b_upd[MAX_ROUNDS];
+    long count = 0, differ = -1;
+    for (int round = 0; round < rounds; round++) {
+        exec_ok(c, "DROP TABLE IF EXISTS hand, sinkt, streambus_sink_offsets; DROP TABLE IF EXISTS "
+                   "pg_temp.hand_stg");
+        exec_ok(c, "CREATE TABLE hand " TABLE_DDL);
+        exec_ok(
+            c,
+            "CREATE TEMP TABLE hand_stg (LIKE hand INCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS");
+        exec_ok(c, "CHECKPOINT");
+        a_one[round] = rows / load_by_hand(c, rows, rows, 0);
+        exec_ok(c, "TRUNCATE hand");
+        exec_ok(c, "CHECKPOINT");
+        a_ins[round] = rows / load_by_hand(c, rows, batch, 0);
+        a_upd[round] = rows / load_by_hand(c, rows, batch, 1);
 
-    double best = rows / a_one > rows / a_batched ? rows / a_one : rows / a_batched;
-    printf("rows %ld, batch %ld\n", rows, batch);
-    printf("(a) PostgreSQL only, COPY+INSERT ON CONFLICT, one batch : %9.0f rows/s\n",
-           rows / a_one);
-    printf("(a) PostgreSQL only, same, batches of %-6ld           : %9.0f rows/s\n", batch,
-           rows / a_batched);
-    printf("(a) PostgreSQL only, updates, batches of %-6ld        : %9.0f rows/s\n", batch,
-           rows / a_upd);
+        json_t *cfg =
+            json_pack("{s:s, s:s}", "connection.conninfo", conninfo, "name", "sink-bench");
+        void *sink = NULL;
+        connect_err_t err;
+        if (postgres_sink_ops.start(NULL, cfg, &sink, &err) != 0) die("start: %s", err.msg);
+        json_decref(cfg);
+        exec_ok(c, "CHECKPOINT");
+        b_ins[round] = rows / load_by_sink(sink, &ins, rows, batch);
+        b_upd[round] = rows / load_by_sink(sink, &upd, rows, batch);
+        postgres_sink_ops.stop(sink);
+
+        /* Both paths must have produced the same table. */
+        PGresult *r = PQexec(
+            c, "SELECT (SELECT count(*) FROM sinkt), (SELECT count(*) FROM (SELECT * FROM hand"
+               " EXCEPT SELECT * FROM sinkt) d)");
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) die("check: %s", PQerrorMessage(c));
+        count = atol(PQgetvalue(r, 0, 0));
+        differ = atol(PQgetvalue(r, 0, 1));
+        PQclear(r);
+        if (count != rows || differ != 0) break;
+        printf("round %d: (a) one %.0f, (a) batched %.0f, (a) updates %.0f, (b) inserts %.0f, (b) "
+               "updates %.0f /s\n",
+               round + 1, a_one[round], a_ins[round], a_upd[round], b_ins[round], b_upd[round]);
+    }
+
+    double m_one = median(a_one, rounds), m_ains = median(a_ins, rounds),
+           m_aupd = median(a_upd, rounds);
+    double m_bins = median(b_ins, rounds), m_bupd = median(b_upd, rounds);
+    double best = m_one > m_ains ? m_one : m_ains;
+    printf("rows %ld, batch %ld, medians of %d rounds\n", rows, batch, rounds);
+    printf("(a) PostgreSQL only, COPY+INSERT ON CONFLICT, one batch : %9.0f rows/s\n", m_one);
+    printf("(a) PostgreSQL only, same, batches of %-6ld           : %9.0f rows/s\n", batch, m_ains);
+    printf("(a) PostgreSQL only, updates, batches of %-6ld        : %9.0f rows/s\n", batch, m_aupd);
     printf("(b) postgres-sink put(), inserts, batches of %-6ld    : %9.0f events/s\n", batch,
-           rows / b_ins);
+           m_bins);
     printf("(b) postgres-sink put(), updates, batches of %-6ld    : %9.0f events/s\n", batch,
-           rows / b_upd);
-    printf("ratio inserts (b) / best (a)       : %.2f\n", (rows / b_ins) / best);
-    printf("ratio updates (b) / (a) updates    : %.2f\n", (rows / b_upd) / (rows / a_upd));
+           m_bupd);
+    printf("ratio inserts (b) / best (a)       : %.2f\n", m_bins / best);
+    printf("ratio inserts (b) / (a) batched    : %.2f\n", m_bins / m_ains);
+    printf("ratio updates (b) / (a) updates    : %.2f\n", m_bupd / m_aupd);
     printf("sink client CPU per event          : %.2f us\n",
-           g_sink_cpu / (2.0 * (double)rows) * 1e6);
+           g_sink_cpu / (2.0 * (double)rows * rounds) * 1e6);
     printf("check: sink table %ld rows, %ld differ from the hand-loaded table\n", count, differ);
 
-    postgres_sink_ops.stop(sink);
     PQfinish(c);
     free(ins.recs);
     free(ins.bytes);
