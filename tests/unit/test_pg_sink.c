@@ -592,6 +592,89 @@ static void test_skip_and_positions_per_partition(void **state)
     postgres_sink_ops.stop(s);
 }
 
+/* A batch of thousands of records as the runtime sends them: every key several times, a
+ * delete and a re-create of one key, a column that only the later events carry, and then a
+ * poison record near the end that must leave nothing of the batch behind. */
+typedef struct big {
+    connect_record_t *recs;
+    char (*keys)[64];
+    char (*values)[256];
+    int n;
+} big_t;
+
+static void big_add(big_t *b, const char *topic, const char *key, const char *value)
+{
+    int i = b->n++;
+    connect_record_t *r = &b->recs[i];
+    memset(r, 0, sizeof(*r));
+    r->topic = topic;
+    r->offset = g_offset++;
+    r->timestamp_ms = 1000;
+    snprintf(b->keys[i], sizeof(b->keys[i]), "%s", key);
+    r->key = (sb_slice_t){(const uint8_t *)b->keys[i], (int32_t)strlen(key)};
+    if (value) snprintf(b->values[i], sizeof(b->values[i]), "%s", value);
+    r->value = (sb_slice_t){(const uint8_t *)b->values[i], value ? (int32_t)strlen(value) : -1};
+}
+
+static void test_large_batch(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.big";
+    pg_sink_t *s = start("big", config(NULL, NULL));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS big");
+    enum { N = 3500, LATE = 2000 };
+    big_t b = {.recs = calloc(N, sizeof(connect_record_t)),
+               .keys = calloc(N, 64),
+               .values = calloc(N, 256)};
+    char key[64], value[256];
+    for (int i = 0; i < N - 3; i++) {
+        int id = i % 1500; /* every key appears two or three times */
+        snprintf(key, sizeof(key), "{\"id\":%d}", id);
+        if (i >= LATE) /* a column that only later events carry */
+            snprintf(value, sizeof(value),
+                     "{\"op\":\"u\",\"after\":{\"id\":%d,\"v\":%d,\"late\":\"x%d\"}}", id, i, i);
+        else
+            snprintf(value, sizeof(value), "{\"op\":\"c\",\"after\":{\"id\":%d,\"v\":%d}}", id, i);
+        big_add(&b, topic, key, value);
+    }
+    /* id 7: deleted after its updates; id 1499 deleted then re-created. */
+    big_add(&b, topic, "{\"id\":7}", "{\"op\":\"d\",\"before\":{\"id\":7}}");
+    big_add(&b, topic, "{\"id\":1499}", NULL);
+    big_add(&b, topic, "{\"id\":1499}", "{\"op\":\"c\",\"after\":{\"id\":1499,\"v\":-1}}");
+
+    connect_err_t err = {0};
+    if (postgres_sink_ops.put(s, b.recs, b.n, &err) != 0) fail_msg("put: %s", err.msg);
+    assert_string_equal(q1(a, "SELECT count(*) FROM big"), "1499");
+    /* The last event per key wins: ids 0..499 were last written at i = 3000 + id. */
+    assert_string_equal(q1(a, "SELECT v || ':' || late FROM big WHERE id = 42"), "3042:x3042");
+    assert_string_equal(q1(a, "SELECT v || ':' || coalesce(late, 'null') FROM big WHERE id = 1200"),
+                        "2700:x2700");
+    assert_string_equal(q1(a, "SELECT v FROM big WHERE id = 1499"), "-1");
+    assert_string_equal(q1(a, "SELECT count(*) FROM big WHERE id = 7"), "0");
+    assert_int_equal(stored_position(s, topic), g_offset);
+
+    /* Same shape again, with text in the integer column near the end. */
+    int64_t pos = g_offset;
+    b.n = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "{\"id\":%d}", i % 1500);
+        snprintf(value, sizeof(value), "{\"op\":\"u\",\"after\":{\"id\":%d,\"v\":%s}}", i % 1500,
+                 i == N - 10 ? "\"ten\"" : "0");
+        big_add(&b, topic, key, value);
+    }
+    assert_int_equal(postgres_sink_ops.put(s, b.recs, b.n, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_RECORD);
+    assert_int_equal(err.index, N - 10);
+    assert_string_equal(q1(a, "SELECT count(*) FROM big WHERE v = 0"), "0"); /* nothing applied */
+    assert_int_equal(stored_position(s, topic), pos);
+    free(b.recs);
+    free(b.keys);
+    free(b.values);
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
 static void test_wrong_database_is_fatal(void **state)
 {
     NEED_PG();
@@ -618,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_add_column_and_inferred_types),
         cmocka_unit_test(test_last_write_wins),
         cmocka_unit_test(test_skip_and_positions_per_partition),
+        cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_wrong_database_is_fatal),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
