@@ -143,6 +143,11 @@ struct broker {
 };
 
 /* server.c */
+/* Registers an accepted (non-blocking) socket as a client connection; NULL on failure. */
+conn_t *conn_adopt(broker_t *b, int fd, const char *host, const char *peer);
+/* Completes expired fetches and frees closed connections (the loop does this every round;
+ * tests and fuzz drivers that bypass the loop call it). */
+void broker_reap(broker_t *b);
 void conn_close(broker_t *b, conn_t *c, const char *reason);
 /* Appends a completed slot's bytes to the socket as far as it goes. */
 void conn_flush(broker_t *b, conn_t *c);

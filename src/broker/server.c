@@ -110,15 +110,6 @@ void conn_close(broker_t *b, conn_t *c, const char *reason)
     b->graveyard = c;
 }
 
-static void free_graveyard(broker_t *b)
-{
-    for (conn_t *c = b->graveyard, *n; c; c = n) {
-        n = c->next;
-        free(c->rbuf);
-        free(c);
-    }
-    b->graveyard = NULL;
-}
 
 /* Writes as much of the queue's completed head as the socket takes. Memory parts of several
  * responses are gathered into one writev; spliced file ranges go out with sendfile. */
@@ -231,6 +222,44 @@ void conn_flush(broker_t *b, conn_t *c)
     }
 }
 
+static void free_graveyard(broker_t *b)
+{
+    for (conn_t *c = b->graveyard, *n; c; c = n) {
+        n = c->next;
+        free(c->rbuf);
+        free(c);
+    }
+    b->graveyard = NULL;
+}
+
+conn_t *conn_adopt(broker_t *b, int fd, const char *host, const char *peer)
+{
+    conn_t *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->fd = fd;
+    c->id = ++b->next_conn_id;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    snprintf(c->peer_host, sizeof(c->peer_host), "/%s", host);
+    c->last_active_ms = sb_mono_ms();
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->next = b->conns;
+    if (b->conns) b->conns->prev = c;
+    b->conns = c;
+    b->nconns++;
+    broker_metrics_connections(b->m, b->nconns);
+    return c;
+}
+
+void broker_reap(broker_t *b)
+{
+    fetch_waiters_poll(b, INT64_MAX, false);
+    free_graveyard(b);
+}
+
 static void on_accept(broker_t *b)
 {
     for (;;) {
@@ -252,27 +281,13 @@ static void on_accept(broker_t *b)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        conn_t *c = calloc(1, sizeof(*c));
+        char peer[96];
+        snprintf(peer, sizeof(peer), "%s:%s", host, serv);
+        conn_t *c = conn_adopt(b, fd, host, peer);
         if (!c) {
             close(fd);
             continue;
         }
-        c->fd = fd;
-        c->id = ++b->next_conn_id;
-        snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
-        snprintf(c->peer_host, sizeof(c->peer_host), "/%s", host);
-        c->last_active_ms = sb_mono_ms();
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            close(fd);
-            free(c);
-            continue;
-        }
-        c->next = b->conns;
-        if (b->conns) b->conns->prev = c;
-        b->conns = c;
-        b->nconns++;
-        broker_metrics_connections(b->m, b->nconns);
         sb_debug("net", "accepted connection %s", c->peer);
     }
 }

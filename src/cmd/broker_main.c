@@ -110,8 +110,10 @@ int broker_main(int argc, char **argv)
 
     sb_config_t cfg;
     sb_err_t err = {0};
-    sb_config_defaults(&cfg);
-    int rc = config_path ? sb_config_load(&cfg, config_path, &err) : 0;
+    int rc = 0;
+    /* sb_config_load starts from the defaults itself. */
+    if (config_path) rc = sb_config_load(&cfg, config_path, &err);
+    else sb_config_defaults(&cfg);
     for (int i = 0; rc == 0 && i < nsets; i++) {
         char key[256];
         const char *eq = strchr(sets[i], '=');

@@ -1,0 +1,25 @@
+/* `streambus ctl`: reads the environment, parses, runs, and turns the outcome into an exit
+ * status: 0 success, 1 the cluster reported an error or could not be reached, 2 usage. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cmd/roles.h"
+#include "ctl/ctl.h"
+
+int ctl_main(int argc, char **argv)
+{
+    ctl_args_t args;
+    sb_err_t err = {0};
+    if (ctl_args_parse(argc, argv, getenv("STREAMBUS_BOOTSTRAP"), &args, &err) != 0) {
+        fprintf(stderr, "streambus ctl: %s\n", err.msg);
+        return 2;
+    }
+    int rc = ctl_run(&args, stdout, stderr, &err);
+    ctl_args_deinit(&args);
+    if (rc != 0) {
+        fprintf(stderr, "streambus ctl: %s\n", err.msg);
+        /* A bad -X property is the user's mistake, found only when the client is built. */
+        return rc == SB_EINVAL ? 2 : 1;
+    }
+    return 0;
+}

@@ -1,0 +1,369 @@
+#include "ctl/ctl_args.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct command_spec {
+    const char *noun;
+    const char *verb;
+    ctl_command_t command;
+    bool needs_name;
+} command_spec_t;
+
+static const command_spec_t COMMANDS[] = {
+    {"topic", "create", CTL_CMD_TOPIC_CREATE, true},
+    {"topic", "list", CTL_CMD_TOPIC_LIST, false},
+    {"topic", "describe", CTL_CMD_TOPIC_DESCRIBE, true},
+    {"topic", "delete", CTL_CMD_TOPIC_DELETE, true},
+    {"topic", "add-partitions", CTL_CMD_TOPIC_ADD_PARTITIONS, true},
+    {"group", "list", CTL_CMD_GROUP_LIST, false},
+    {"group", "describe", CTL_CMD_GROUP_DESCRIBE, true},
+    {"group", "delete", CTL_CMD_GROUP_DELETE, true},
+};
+#define COMMAND_COUNT (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
+
+typedef enum {
+    OPT_BOOTSTRAP,
+    OPT_TIMEOUT,
+    OPT_OUTPUT,
+    OPT_PARTITIONS,
+    OPT_REPLICATION_FACTOR,
+    OPT_CONFIG,
+    OPT_IF_NOT_EXISTS,
+    OPT_IF_EXISTS,
+    OPT_TOTAL,
+} option_id_t;
+
+/* A long option. Global options have global = true; every other option belongs to exactly
+ * one command, which keeps "which option goes where" a table lookup rather than a rule. */
+typedef struct option_spec {
+    const char *name;
+    option_id_t id;
+    bool takes_value;
+    bool global;
+    ctl_command_t command;
+} option_spec_t;
+
+static const option_spec_t OPTIONS[] = {
+    {"--bootstrap-server", OPT_BOOTSTRAP, true, true, 0},
+    {"--timeout-ms", OPT_TIMEOUT, true, true, 0},
+    {"--output", OPT_OUTPUT, true, true, 0},
+    {"--partitions", OPT_PARTITIONS, true, false, CTL_CMD_TOPIC_CREATE},
+    {"--replication-factor", OPT_REPLICATION_FACTOR, true, false, CTL_CMD_TOPIC_CREATE},
+    {"--config", OPT_CONFIG, true, false, CTL_CMD_TOPIC_CREATE},
+    {"--if-not-exists", OPT_IF_NOT_EXISTS, false, false, CTL_CMD_TOPIC_CREATE},
+    {"--if-exists", OPT_IF_EXISTS, false, false, CTL_CMD_TOPIC_DELETE},
+    {"--total", OPT_TOTAL, true, false, CTL_CMD_TOPIC_ADD_PARTITIONS},
+};
+#define OPTION_COUNT (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
+
+static const command_spec_t *find_command(const char *noun, const char *verb)
+{
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(COMMANDS[i].noun, noun) == 0 && strcmp(COMMANDS[i].verb, verb) == 0)
+            return &COMMANDS[i];
+    return NULL;
+}
+
+static const command_spec_t *find_command_by_id(ctl_command_t command)
+{
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (COMMANDS[i].command == command) return &COMMANDS[i];
+    return NULL;
+}
+
+static bool is_known_noun(const char *noun)
+{
+    return strcmp(noun, "topic") == 0 || strcmp(noun, "group") == 0;
+}
+
+static const char *verbs_of(const char *noun)
+{
+    return strcmp(noun, "topic") == 0 ? "create, list, describe, delete, add-partitions"
+                                      : "list, describe, delete";
+}
+
+/* Option names are matched up to an optional "=value" suffix. */
+static const option_spec_t *find_option(const char *arg, size_t name_len)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (strlen(OPTIONS[i].name) == name_len && strncmp(OPTIONS[i].name, arg, name_len) == 0)
+            return &OPTIONS[i];
+    return NULL;
+}
+
+static int parse_int(const char *option, const char *text, long min, long max, int *out, sb_err_t *err)
+{
+    errno = 0;
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || v < min || v > max)
+        return sb_err_set(err, SB_EINVAL, "%s needs an integer from %ld to %ld, got \"%s\"", option,
+                          min, max, text);
+    *out = (int)v;
+    return 0;
+}
+
+static int kv_list_add(ctl_kv_list_t *list, const char *option, const char *text, sb_err_t *err)
+{
+    const char *eq = strchr(text, '=');
+    if (!eq || eq == text)
+        return sb_err_set(err, SB_EINVAL, "%s needs key=value, got \"%s\"", option, text);
+    ctl_kv_t *grown = realloc(list->items, (list->count + 1) * sizeof(*grown));
+    if (!grown) return sb_err_set(err, SB_ENOMEM, "out of memory");
+    list->items = grown;
+    char *key = strndup(text, (size_t)(eq - text));
+    char *value = strdup(eq + 1);
+    if (!key || !value) {
+        free(key);
+        free(value);
+        return sb_err_set(err, SB_ENOMEM, "out of memory");
+    }
+    list->items[list->count].key = key;
+    list->items[list->count].value = value;
+    list->count++;
+    return 0;
+}
+
+static void kv_list_deinit(ctl_kv_list_t *list)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        free(list->items[i].key);
+        free(list->items[i].value);
+    }
+    free(list->items);
+    list->items = NULL;
+    list->count = 0;
+}
+
+void ctl_args_deinit(ctl_args_t *args)
+{
+    if (!args) return;
+    kv_list_deinit(&args->client_config);
+    kv_list_deinit(&args->topic_config);
+}
+
+int ctl_validate_topic_name(const char *name, sb_err_t *err)
+{
+    size_t len = strlen(name);
+    if (len == 0) return sb_err_set(err, SB_EINVAL, "topic name must not be empty");
+    if (len > 249)
+        return sb_err_set(err, SB_EINVAL, "topic name is %zu characters long; the limit is 249", len);
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return sb_err_set(err, SB_EINVAL, "topic name \"%s\" is not allowed", name);
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return sb_err_set(err, SB_EINVAL,
+                              "topic name \"%s\" contains '%c'; allowed are letters, digits, '.', '_' "
+                              "and '-'",
+                              name, c);
+    }
+    return 0;
+}
+
+/* --help anywhere (before a "--") wins over every other check, so that a user who got a
+ * command wrong can always append --help to see how it should look. */
+static bool wants_help(int argc, char **argv, const char **noun)
+{
+    bool help = false;
+    *noun = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) break;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || (i == 1 && strcmp(a, "help") == 0)) {
+            help = true;
+            continue;
+        }
+        if (!*noun && a[0] != '-' && is_known_noun(a)) *noun = a;
+    }
+    return help;
+}
+
+static int apply_option(ctl_args_t *out, const option_spec_t *opt, const char *value, sb_err_t *err)
+{
+    switch (opt->id) {
+    case OPT_BOOTSTRAP:
+        if (value[0] == '\0') return sb_err_set(err, SB_EINVAL, "--bootstrap-server must not be empty");
+        out->bootstrap = value;
+        return 0;
+    case OPT_TIMEOUT: return parse_int(opt->name, value, 1, INT_MAX, &out->timeout_ms, err);
+    case OPT_OUTPUT:
+        if (strcmp(value, "table") == 0) out->output = CTL_OUTPUT_TABLE;
+        else if (strcmp(value, "json") == 0) out->output = CTL_OUTPUT_JSON;
+        else return sb_err_set(err, SB_EINVAL, "--output must be table or json, got \"%s\"", value);
+        return 0;
+    case OPT_PARTITIONS: return parse_int(opt->name, value, 1, INT32_MAX, &out->partitions, err);
+    case OPT_REPLICATION_FACTOR:
+        /* ReplicationFactor is an INT16 in CreateTopics. */
+        return parse_int(opt->name, value, 1, INT16_MAX, &out->replication_factor, err);
+    case OPT_CONFIG: return kv_list_add(&out->topic_config, opt->name, value, err);
+    case OPT_IF_NOT_EXISTS: out->if_not_exists = true; return 0;
+    case OPT_IF_EXISTS: out->if_exists = true; return 0;
+    case OPT_TOTAL: return parse_int(opt->name, value, 1, INT32_MAX, &out->total_partitions, err);
+    }
+    return sb_err_set(err, SB_EINVAL, "internal: unhandled option %s", opt->name);
+}
+
+/* Handles argv[*i], a word starting with '-'; advances *i past a separate value. */
+static int parse_option_word(int argc, char **argv, int *i, const command_spec_t *cmd, ctl_args_t *out,
+                             sb_err_t *err)
+{
+    const char *a = argv[*i];
+    if (strncmp(a, "-X", 2) == 0) {
+        const char *value = a + 2;
+        if (*value == '\0') {
+            if (*i + 1 >= argc) return sb_err_set(err, SB_EINVAL, "-X needs key=value");
+            value = argv[++*i];
+        }
+        return kv_list_add(&out->client_config, "-X", value, err);
+    }
+    if (strncmp(a, "--", 2) != 0) return sb_err_set(err, SB_EINVAL, "unknown option \"%s\"", a);
+
+    const char *eq = strchr(a, '=');
+    size_t name_len = eq ? (size_t)(eq - a) : strlen(a);
+    const option_spec_t *opt = find_option(a, name_len);
+    if (!opt) return sb_err_set(err, SB_EINVAL, "unknown option \"%.*s\"", (int)name_len, a);
+    if (!opt->global) {
+        const command_spec_t *owner = find_command_by_id(opt->command);
+        if (!cmd)
+            return sb_err_set(err, SB_EINVAL, "option %s belongs after '%s %s'", opt->name, owner->noun,
+                              owner->verb);
+        if (cmd->command != opt->command)
+            return sb_err_set(err, SB_EINVAL, "option %s is not valid for '%s %s' (it belongs to '%s %s')",
+                              opt->name, cmd->noun, cmd->verb, owner->noun, owner->verb);
+    }
+    const char *value = NULL;
+    if (opt->takes_value) {
+        if (eq) value = eq + 1;
+        else if (*i + 1 < argc) value = argv[++*i];
+        else return sb_err_set(err, SB_EINVAL, "option %s needs a value", opt->name);
+    } else if (eq) {
+        return sb_err_set(err, SB_EINVAL, "option %s takes no value", opt->name);
+    }
+    return apply_option(out, opt, value, err);
+}
+
+static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args_t *out, sb_err_t *err)
+{
+    out->bootstrap = env_bootstrap && env_bootstrap[0] ? env_bootstrap : CTL_DEFAULT_BOOTSTRAP;
+    out->timeout_ms = CTL_DEFAULT_TIMEOUT_MS;
+    out->output = CTL_OUTPUT_TABLE;
+    out->partitions = -1;
+    out->replication_factor = -1;
+
+    const char *help_noun = NULL;
+    if (wants_help(argc, argv, &help_noun)) {
+        out->command = CTL_CMD_HELP;
+        out->help_noun = help_noun;
+        return 0;
+    }
+
+    const char *noun = NULL;
+    const command_spec_t *cmd = NULL;
+    bool options_ended = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!options_ended && strcmp(a, "--") == 0) {
+            options_ended = true;
+            continue;
+        }
+        if (!options_ended && a[0] == '-' && a[1] != '\0') {
+            int rc = parse_option_word(argc, argv, &i, cmd, out, err);
+            if (rc) return rc;
+            continue;
+        }
+        if (!noun) {
+            if (!is_known_noun(a))
+                return sb_err_set(err, SB_EINVAL, "unknown command \"%s\" (expected topic or group)", a);
+            noun = a;
+        } else if (!cmd) {
+            cmd = find_command(noun, a);
+            if (!cmd)
+                return sb_err_set(err, SB_EINVAL, "unknown %s command \"%s\" (expected %s)", noun, a,
+                                  verbs_of(noun));
+        } else if (cmd->needs_name && !out->name) {
+            out->name = a;
+        } else {
+            return sb_err_set(err, SB_EINVAL, "unexpected argument \"%s\" for '%s %s'", a, cmd->noun,
+                              cmd->verb);
+        }
+    }
+
+    if (!noun) return sb_err_set(err, SB_EINVAL, "missing command (expected topic or group)");
+    if (!cmd)
+        return sb_err_set(err, SB_EINVAL, "missing %s command (expected %s)", noun, verbs_of(noun));
+    out->command = cmd->command;
+    if (cmd->needs_name && !out->name)
+        return sb_err_set(err, SB_EINVAL, "'%s %s' needs a %s name", cmd->noun, cmd->verb, cmd->noun);
+    if (cmd->needs_name && out->name[0] == '\0')
+        return sb_err_set(err, SB_EINVAL, "%s name must not be empty", cmd->noun);
+    if (cmd->command == CTL_CMD_TOPIC_CREATE) return ctl_validate_topic_name(out->name, err);
+    if (cmd->command == CTL_CMD_TOPIC_ADD_PARTITIONS && out->total_partitions == 0)
+        return sb_err_set(err, SB_EINVAL, "'topic add-partitions' needs --total N (the new partition count)");
+    return 0;
+}
+
+int ctl_args_parse(int argc, char **argv, const char *env_bootstrap, ctl_args_t *out, sb_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = parse_into(argc, argv, env_bootstrap, out, err);
+    if (rc) {
+        ctl_args_deinit(out);
+        memset(out, 0, sizeof(*out));
+    }
+    return rc;
+}
+
+static const char USAGE_GLOBAL[] =
+    "global options (anywhere on the line):\n"
+    "  --bootstrap-server HOST:PORT  broker to contact (default: $STREAMBUS_BOOTSTRAP, else " CTL_DEFAULT_BOOTSTRAP
+    ")\n"
+    "  --timeout-ms N                how long to wait for the cluster (default 10000)\n"
+    "  --output table|json           aligned table for people (default) or JSON for scripts\n"
+    "  -X key=value                  librdkafka client property, e.g. -X security.protocol=SSL\n";
+
+static const char USAGE_TOPIC[] =
+    "usage: streambus ctl [global options] topic <command>\n\n"
+    "commands:\n"
+    "  create NAME [--partitions N] [--replication-factor N] [--config key=value ...] [--if-not-exists]\n"
+    "                       create a topic; unset counts use the broker's defaults\n"
+    "  list                 list topics with their partition count and replication factor\n"
+    "  describe NAME        partitions (leader, replicas, isr, earliest/latest offset) and configs\n"
+    "  delete NAME [--if-exists]\n"
+    "                       delete a topic and all its data\n"
+    "  add-partitions NAME --total N\n"
+    "                       grow a topic to N partitions (partitions are never removed)\n";
+
+static const char USAGE_GROUP[] =
+    "usage: streambus ctl [global options] group <command>\n\n"
+    "commands:\n"
+    "  list                 list consumer groups and their state\n"
+    "  describe GROUP       state, members and their partitions; committed offset, log end\n"
+    "                       offset and lag per partition; total lag\n"
+    "  delete GROUP         delete an empty group and its committed offsets\n";
+
+void ctl_usage(FILE *out, const char *noun)
+{
+    if (noun && strcmp(noun, "topic") == 0) {
+        fprintf(out, "%s\n%s", USAGE_TOPIC, USAGE_GLOBAL);
+    } else if (noun && strcmp(noun, "group") == 0) {
+        fprintf(out, "%s\n%s", USAGE_GROUP, USAGE_GLOBAL);
+    } else {
+        fprintf(out, "usage: streambus ctl [global options] <topic|group> <command> ...\n\n"
+                     "Operator CLI over the Kafka admin protocol: works against StreamBus and any\n"
+                     "Kafka cluster.\n\n"
+                     "  topic create|list|describe|delete|add-partitions\n"
+                     "  group list|describe|delete\n\n"
+                     "%s\n"
+                     "Run 'streambus ctl topic --help' or 'streambus ctl group --help' for details.\n"
+                     "Exit status: 0 success, 1 the cluster reported an error or could not be reached,\n"
+                     "2 usage error.\n",
+                USAGE_GLOBAL);
+    }
+}

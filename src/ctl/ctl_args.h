@@ -1,0 +1,85 @@
+#ifndef STREAMBUS_CTL_CTL_ARGS_H
+#define STREAMBUS_CTL_CTL_ARGS_H
+
+/* Command line of `streambus ctl`: a pure parser (no I/O, no environment access) so that
+ * every accepted and rejected form can be unit tested.
+ *
+ *   streambus ctl [global options] <noun> <verb> [NAME] [command options]
+ *
+ * Global options may appear anywhere on the line (operators habitually append
+ * `--output json` at the end); command options are accepted only after the verb that owns
+ * them, so that a misplaced option is reported against the command it does not belong to. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/err.h"
+
+#define CTL_DEFAULT_BOOTSTRAP "127.0.0.1:9092"
+#define CTL_DEFAULT_TIMEOUT_MS 10000
+
+typedef enum { CTL_OUTPUT_TABLE = 0, CTL_OUTPUT_JSON } ctl_output_t;
+
+typedef enum {
+    CTL_CMD_HELP = 0, /* print usage for args->help_noun and exit 0 */
+    CTL_CMD_TOPIC_CREATE,
+    CTL_CMD_TOPIC_LIST,
+    CTL_CMD_TOPIC_DESCRIBE,
+    CTL_CMD_TOPIC_DELETE,
+    CTL_CMD_TOPIC_ADD_PARTITIONS,
+    CTL_CMD_GROUP_LIST,
+    CTL_CMD_GROUP_DESCRIBE,
+    CTL_CMD_GROUP_DELETE,
+} ctl_command_t;
+
+/* A key=value pair split out of one argument; both strings are owned by ctl_args_t. */
+typedef struct ctl_kv {
+    char *key;
+    char *value;
+} ctl_kv_t;
+
+typedef struct ctl_kv_list {
+    ctl_kv_t *items;
+    size_t count;
+} ctl_kv_list_t;
+
+typedef struct ctl_args {
+    /* Global options. bootstrap borrows from argv or from the env_bootstrap argument of
+     * ctl_args_parse, or points at the CTL_DEFAULT_BOOTSTRAP literal. */
+    const char *bootstrap;
+    int timeout_ms;
+    ctl_output_t output;
+    ctl_kv_list_t client_config; /* -X key=value, passed to librdkafka verbatim */
+
+    ctl_command_t command;
+    const char *help_noun; /* CTL_CMD_HELP only: NULL (top level), "topic" or "group" */
+
+    const char *name; /* topic or group name, borrowed from argv */
+
+    /* topic create: -1 means "let the broker choose" (its default). */
+    int partitions;
+    int replication_factor;
+    ctl_kv_list_t topic_config; /* --config key=value */
+    bool if_not_exists;
+
+    bool if_exists;       /* topic delete */
+    int total_partitions; /* topic add-partitions --total; 0 until given */
+} ctl_args_t;
+
+/* Parses argv (argv[0] is "ctl" and is skipped). env_bootstrap is the value of
+ * STREAMBUS_BOOTSTRAP (or NULL); --bootstrap-server overrides it. On success returns 0 and
+ * fills *out, which the caller releases with ctl_args_deinit. On a usage error returns
+ * SB_EINVAL with a one-line message in err, and *out holds nothing to release. */
+int ctl_args_parse(int argc, char **argv, const char *env_bootstrap, ctl_args_t *out, sb_err_t *err);
+
+void ctl_args_deinit(ctl_args_t *args);
+
+/* Writes the usage text for noun (NULL: the overview, "topic", "group"). */
+void ctl_usage(FILE *out, const char *noun);
+
+/* Kafka's rule for topic names: 1..249 characters of [a-zA-Z0-9._-], and not "." or "..".
+ * Returns 0 or SB_EINVAL with the reason in err. */
+int ctl_validate_topic_name(const char *name, sb_err_t *err);
+
+#endif

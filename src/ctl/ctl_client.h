@@ -1,0 +1,52 @@
+#ifndef STREAMBUS_CTL_CTL_CLIENT_H
+#define STREAMBUS_CTL_CTL_CLIENT_H
+
+/* The librdkafka handle behind `streambus ctl`, and the one helper every admin call needs:
+ * wait for its result event while keeping track of why the cluster could not be reached.
+ *
+ * ctl deliberately uses only librdkafka's public admin API (no StreamBus-specific calls), so
+ * it works against any Kafka cluster. Single-threaded use from the CLI's main thread; the
+ * error callback runs on that same thread via rd_kafka_poll. */
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+
+#include "common/err.h"
+#include "ctl/ctl_args.h"
+
+typedef struct ctl_client {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *results; /* admin results arrive here */
+    const char *bootstrap;     /* borrowed from the args */
+    int timeout_ms;
+    /* Last broker-connection error librdkafka reported (e.g. "Connection refused"), kept so
+     * that a timeout can say *why* nothing answered instead of only that nothing did. */
+    char last_transport_error[256];
+} ctl_client_t;
+
+/* Creates the handle from the global options in args (bootstrap, timeout, -X properties).
+ * The struct must stay at its address until ctl_client_deinit (librdkafka keeps a pointer). */
+int ctl_client_init(ctl_client_t *client, const ctl_args_t *args, sb_err_t *err);
+void ctl_client_deinit(ctl_client_t *client);
+
+/* Admin options with the request timeout set to the CLI timeout; for operations that the
+ * broker completes asynchronously (create/delete topics, partitions) also the operation
+ * timeout, so "created" means created. Returns NULL when librdkafka is out of memory. */
+rd_kafka_AdminOptions_t *ctl_client_admin_options(ctl_client_t *client, rd_kafka_admin_op_t op,
+                                                  sb_err_t *err);
+
+/* Waits for the result of the admin call just issued on client->results. On success returns
+ * 0 and *event_out (caller destroys it with rd_kafka_event_destroy). A request-level failure
+ * (unreachable cluster, timeout, unsupported API) returns SB_EIO with a message that starts
+ * with `what` (e.g. "creating topic \"x\"") and ends with the error name. */
+int ctl_client_wait(ctl_client_t *client, rd_kafka_event_type_t type, const char *what,
+                    rd_kafka_event_t **event_out, sb_err_t *err);
+
+/* Formats the failure of a synchronous librdkafka call (metadata, watermarks). */
+int ctl_client_fail(ctl_client_t *client, rd_kafka_resp_err_t code, const char *what, sb_err_t *err);
+
+/* Fetches metadata for all topics (never a single topic by name: asking for one topic by
+ * name can make a broker with auto.create.topics.enable create it). */
+int ctl_client_metadata(ctl_client_t *client, const struct rd_kafka_metadata **md_out, sb_err_t *err);
+
+#endif

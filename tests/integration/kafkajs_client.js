@@ -1,0 +1,147 @@
+// kafkajs (pure JavaScript Kafka client) driver for test_kafkajs.py.
+// Usage: node kafkajs_client.js <command> '<json args>'
+// Prints exactly one JSON object on stdout; kafkajs's own logs go to stderr.
+// Commands:
+//   create-topic {broker, topic, partitions}          -> {created, topics, offsets}
+//   produce      {broker, topic, count, partitions, idempotent, compression}
+//                                                     -> {results: [{partition, baseOffset, errorCode}]}
+//   consume      {broker, topic, groupId, count, timeoutMs}
+//                                                     -> {messages: [{partition, offset, key, value}]}
+//   offsets      {broker, topic, groupId}             -> {topicOffsets, groupOffsets}
+'use strict';
+
+const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
+
+function stderrLogCreator() {
+  return ({ namespace, level, label, log }) => {
+    const { message, ...extra } = log;
+    process.stderr.write(`[kafkajs ${label} ${namespace}] ${message} ${JSON.stringify(extra)}\n`);
+  };
+}
+
+function client(args) {
+  return new Kafka({
+    clientId: 'streambus-it-kafkajs',
+    brokers: [args.broker],
+    logLevel: logLevel.WARN,
+    logCreator: stderrLogCreator,
+    connectionTimeout: 5000,
+    requestTimeout: 15000,
+    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 },
+  });
+}
+
+async function createTopic(args) {
+  const admin = client(args).admin();
+  await admin.connect();
+  try {
+    const created = await admin.createTopics({
+      topics: [{ topic: args.topic, numPartitions: args.partitions }],
+      waitForLeaders: true,
+    });
+    const topics = await admin.listTopics();
+    const offsets = await admin.fetchTopicOffsets(args.topic);
+    return { created, topics, offsets };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function produce(args) {
+  const idempotent = !!args.idempotent;
+  const producer = client(args).producer({
+    idempotent,
+    // kafkajs requires at most one request in flight for the idempotent producer.
+    maxInFlightRequests: idempotent ? 1 : undefined,
+    allowAutoTopicCreation: true,
+  });
+  const compression = args.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+  await producer.connect();
+  const results = [];
+  try {
+    const partitions = args.partitions || 1;
+    // Several sends of 25 messages each: several batches per partition.
+    for (let start = 0; start < args.count; start += 25) {
+      const messages = [];
+      for (let i = start; i < Math.min(args.count, start + 25); i++) {
+        messages.push({ key: `key-${i}`, value: `value-${i}`, partition: i % partitions });
+      }
+      const meta = await producer.send({ topic: args.topic, acks: -1, compression, messages });
+      for (const m of meta) {
+        results.push({ partition: m.partition, baseOffset: Number(m.baseOffset), errorCode: m.errorCode });
+      }
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return { results };
+}
+
+async function consume(args) {
+  const consumer = client(args).consumer({
+    groupId: args.groupId,
+    sessionTimeout: 10000,
+    heartbeatInterval: 500,
+    maxWaitTimeInMs: 200,
+  });
+  const messages = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: args.topic, fromBeginning: true });
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`timed out with ${messages.length}/${args.count} messages`)),
+        args.timeoutMs || 30000);
+      consumer.run({
+        autoCommitThreshold: 1, // commit after every processed message
+        eachMessage: async ({ partition, message }) => {
+          messages.push({
+            partition,
+            offset: Number(message.offset),
+            key: message.key ? message.key.toString() : null,
+            value: message.value ? message.value.toString() : null,
+          });
+          if (messages.length >= args.count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      }).catch(reject);
+    });
+  } finally {
+    await consumer.disconnect(); // commits what was processed, then LeaveGroup
+  }
+  return { messages };
+}
+
+async function offsets(args) {
+  const admin = client(args).admin();
+  await admin.connect();
+  try {
+    const topicOffsets = await admin.fetchTopicOffsets(args.topic);
+    const groupOffsets = args.groupId
+      ? await admin.fetchOffsets({ groupId: args.groupId, topics: [args.topic] })
+      : null;
+    return { topicOffsets, groupOffsets };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+const commands = { 'create-topic': createTopic, produce, consume, offsets };
+
+async function main() {
+  const [command, json] = process.argv.slice(2);
+  if (!commands[command]) {
+    throw new Error(`unknown command ${command}; expected one of ${Object.keys(commands).join(', ')}`);
+  }
+  const result = await commands[command](JSON.parse(json || '{}'));
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`kafkajs_client: ${err && err.stack ? err.stack : err}\n`);
+    process.exit(1);
+  });

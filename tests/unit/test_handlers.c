@@ -1,0 +1,357 @@
+/* Kafka request handling through the real dispatcher and handlers, on a socketpair: request
+ * frames are encoded by hand from the message schemas and the response bytes are decoded and
+ * checked field by field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "broker/broker_int.h"
+#include "broker/server.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "kafka/protocol.h"
+
+typedef struct fixture {
+    broker_t *b;
+    char dir[64];
+    int peer; /* our end of the socketpair */
+    conn_t *c;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    sb_log_setup(SB_LOG_ERROR, SB_LOG_FORMAT_TEXT);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/streambus-handlers-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    broker_options_t o;
+    broker_options_defaults(&o);
+    o.listen_port = 0;
+    snprintf(o.data_dir, sizeof(o.data_dir), "%s", f->dir);
+    sb_err_t err = {0};
+    assert_int_equal(broker_new(&o, NULL, &f->b, &err), 0);
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    f->c = conn_adopt(f->b, fds[0], "127.0.0.1", "test");
+    f->peer = fds[1];
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    broker_free(f->b);
+    close(f->peer);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* Dispatches one request (header built here) and returns the response body after the
+ * correlation id, in `resp` (caller frees). Returns the body length, or -1 if the connection
+ * was closed. */
+static int roundtrip(fixture_t *f, int16_t key, int16_t ver, const sb_wr_t *body, uint8_t **resp)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 0);
+    sb_wr_i16(&w, key);
+    sb_wr_i16(&w, ver);
+    sb_wr_i32(&w, 42);
+    sb_wr_str(&w, false, "test");
+    sb_wr_bytes(&w, body->buf, body->len);
+    broker_dispatch(f->b, f->c, w.buf, w.len);
+    sb_wr_deinit(&w);
+    if (f->c->dead) return -1;
+    uint8_t hdr[8];
+    assert_int_equal(read(f->peer, hdr, 8), 8);
+    sb_rd_t rd;
+    sb_rd_init(&rd, hdr, 8);
+    int32_t size = sb_rd_i32(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 42); /* correlation id echoed */
+    int n = size - 4;
+    *resp = malloc((size_t)n + 1);
+    assert_int_equal(read(f->peer, *resp, (size_t)n), n);
+    return n;
+}
+
+static void test_api_versions_v0_lists_every_api_from_zero(void **state)
+{
+    fixture_t *f = *state;
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    uint8_t *r;
+    int n = roundtrip(f, KAFKA_API_ApiVersions, 0, &body, &r);
+    assert_true(n > 0);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)n);
+    assert_int_equal(sb_rd_i16(&rd), 0);
+    int32_t count = sb_rd_i32(&rd);
+    assert_true(count >= 20);
+    bool saw_fetch = false;
+    for (int32_t i = 0; i < count; i++) {
+        int16_t k = sb_rd_i16(&rd), lo = sb_rd_i16(&rd), hi = sb_rd_i16(&rd);
+        assert_int_equal(lo, 0);
+        if (k == KAFKA_API_Fetch) {
+            saw_fetch = true;
+            assert_int_equal(hi, 11);
+        }
+    }
+    assert_true(saw_fetch);
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    free(r);
+    sb_wr_deinit(&body);
+}
+
+static void test_api_versions_unknown_version_gets_35_in_v0_body(void **state)
+{
+    fixture_t *f = *state;
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    uint8_t *r;
+    int n = roundtrip(f, KAFKA_API_ApiVersions, 77, &body, &r);
+    assert_true(n > 0);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)n);
+    assert_int_equal(sb_rd_i16(&rd), KAFKA_ERR_UNSUPPORTED_VERSION);
+    assert_true(sb_rd_i32(&rd) >= 20);
+    free(r);
+    sb_wr_deinit(&body);
+}
+
+/* A one-record v2 batch with the given producer fields. */
+static void make_batch(sb_wr_t *w, const char *value, int64_t pid, int32_t seq)
+{
+    sb_wr_t rec;
+    sb_wr_init(&rec, 0);
+    sb_wr_i8(&rec, 0);        /* attributes */
+    sb_wr_varint(&rec, 0);    /* timestamp delta */
+    sb_wr_varint(&rec, 0);    /* offset delta */
+    sb_wr_varint(&rec, -1);   /* null key */
+    sb_wr_varint(&rec, (int64_t)strlen(value));
+    sb_wr_bytes(&rec, value, strlen(value));
+    sb_wr_uvarint(&rec, 0); /* headers */
+    sb_wr_t tail;
+    sb_wr_init(&tail, 0);
+    sb_wr_i16(&tail, 0);
+    sb_wr_i32(&tail, 0);
+    sb_wr_i64(&tail, 1700000000000LL);
+    sb_wr_i64(&tail, 1700000000000LL);
+    sb_wr_i64(&tail, pid);
+    sb_wr_i16(&tail, 0);
+    sb_wr_i32(&tail, seq);
+    sb_wr_i32(&tail, 1);
+    sb_wr_varint(&tail, (int64_t)rec.len);
+    sb_wr_bytes(&tail, rec.buf, rec.len);
+    sb_wr_i64(w, 0);
+    sb_wr_i32(w, (int32_t)(4 + 1 + 4 + tail.len));
+    sb_wr_i32(w, 0);
+    sb_wr_i8(w, 2);
+    sb_wr_u32(w, crc32c(0, tail.buf, tail.len));
+    sb_wr_bytes(w, tail.buf, tail.len);
+    sb_wr_deinit(&rec);
+    sb_wr_deinit(&tail);
+}
+
+/* Produce v3 acks=1 of `batch` to topic/partition 0; returns error code, base offset out. */
+static int16_t produce(fixture_t *f, const char *topic, const sb_wr_t *batch, int64_t *base)
+{
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    sb_wr_str(&body, false, NULL);
+    sb_wr_i16(&body, 1);
+    sb_wr_i32(&body, 1000);
+    sb_wr_i32(&body, 1);
+    sb_wr_str(&body, false, topic);
+    sb_wr_i32(&body, 1);
+    sb_wr_i32(&body, 0);
+    sb_wr_byts(&body, false, batch->buf, (int32_t)batch->len);
+    uint8_t *r;
+    int n = roundtrip(f, KAFKA_API_Produce, 3, &body, &r);
+    assert_true(n > 0);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)n);
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    sb_slice_t name = sb_rd_string(&rd);
+    assert_int_equal(name.len, (int32_t)strlen(topic));
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    int16_t err = sb_rd_i16(&rd);
+    *base = sb_rd_i64(&rd);
+    sb_rd_i64(&rd); /* log_append_time */
+    sb_rd_i32(&rd); /* throttle */
+    assert_true(sb_rd_ok(&rd));
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    free(r);
+    sb_wr_deinit(&body);
+    return err;
+}
+
+static void test_produce_assigns_offsets_and_fetch_returns_the_bytes(void **state)
+{
+    fixture_t *f = *state;
+    sb_wr_t b1, b2;
+    sb_wr_init(&b1, 0);
+    sb_wr_init(&b2, 0);
+    make_batch(&b1, "first", -1, -1);
+    make_batch(&b2, "second", -1, -1);
+    int64_t base;
+    assert_int_equal(produce(f, "t1", &b1, &base), 0);
+    assert_int_equal(base, 0);
+    assert_int_equal(produce(f, "t1", &b2, &base), 0);
+    assert_int_equal(base, 1);
+
+    /* Fetch v4 from offset 1: exactly the second batch, with its base offset set to 1. */
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    sb_wr_i32(&body, -1);
+    sb_wr_i32(&body, 0); /* max wait */
+    sb_wr_i32(&body, 1);
+    sb_wr_i32(&body, 1 << 20);
+    sb_wr_i8(&body, 0);
+    sb_wr_i32(&body, 1);
+    sb_wr_str(&body, false, "t1");
+    sb_wr_i32(&body, 1);
+    sb_wr_i32(&body, 0);
+    sb_wr_i64(&body, 1);
+    sb_wr_i32(&body, 1 << 20);
+    uint8_t *r;
+    int n = roundtrip(f, KAFKA_API_Fetch, 4, &body, &r);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)n);
+    sb_rd_i32(&rd); /* throttle */
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    sb_rd_string(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    assert_int_equal(sb_rd_i16(&rd), 0);
+    assert_int_equal(sb_rd_i64(&rd), 2); /* high watermark */
+    assert_int_equal(sb_rd_i64(&rd), 2); /* last stable offset */
+    assert_int_equal(sb_rd_i32(&rd), 0); /* aborted transactions */
+    sb_slice_t recs = sb_rd_kbytes(&rd);
+    assert_true(sb_rd_ok(&rd));
+    assert_int_equal(recs.len, (int32_t)b2.len);
+    sb_rd_t br;
+    sb_rd_init(&br, recs.p, (size_t)recs.len);
+    assert_int_equal(sb_rd_i64(&br), 1);
+    /* Everything after the base offset is byte-identical to what was produced. */
+    assert_memory_equal(recs.p + 8, b2.buf + 8, b2.len - 8);
+    free(r);
+    sb_wr_deinit(&body);
+    sb_wr_deinit(&b1);
+    sb_wr_deinit(&b2);
+}
+
+static void test_corrupt_batch_rejected_and_not_stored(void **state)
+{
+    fixture_t *f = *state;
+    sb_wr_t b;
+    sb_wr_init(&b, 0);
+    make_batch(&b, "payload", -1, -1);
+    b.buf[b.len - 3] ^= 0x20; /* flip a bit inside the record: CRC no longer matches */
+    int64_t base;
+    assert_int_equal(produce(f, "t2", &b, &base), KAFKA_ERR_CORRUPT_MESSAGE);
+    topic_t *t = broker_topic_find(f->b, "t2", 2);
+    assert_non_null(t);
+    assert_int_equal(plog_end_offset(topic_partition_log(t, 0)), 0);
+    sb_wr_deinit(&b);
+}
+
+static void test_idempotent_duplicate_and_gap(void **state)
+{
+    fixture_t *f = *state;
+    sb_wr_t s0, s0again, s5;
+    sb_wr_init(&s0, 0);
+    sb_wr_init(&s0again, 0);
+    sb_wr_init(&s5, 0);
+    make_batch(&s0, "a", 5000, 0);
+    make_batch(&s0again, "a", 5000, 0);
+    make_batch(&s5, "c", 5000, 5);
+    int64_t base;
+    assert_int_equal(produce(f, "t3", &s0, &base), 0);
+    assert_int_equal(base, 0);
+    assert_int_equal(produce(f, "t3", &s0again, &base), 0); /* retry: acknowledged... */
+    assert_int_equal(base, 0);                               /* ...with its original offset */
+    topic_t *t = broker_topic_find(f->b, "t3", 2);
+    assert_int_equal(plog_end_offset(topic_partition_log(t, 0)), 1); /* ...and stored once */
+    assert_int_equal(produce(f, "t3", &s5, &base), KAFKA_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(plog_end_offset(topic_partition_log(t, 0)), 1);
+    sb_wr_deinit(&s0);
+    sb_wr_deinit(&s0again);
+    sb_wr_deinit(&s5);
+}
+
+static void test_truncated_request_closes_only_that_connection(void **state)
+{
+    fixture_t *f = *state;
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    sb_wr_str(&body, false, NULL);
+    sb_wr_i16(&body, 1);
+    sb_wr_i32(&body, 1000);
+    sb_wr_i32(&body, 5); /* five topics promised, none present */
+    uint8_t *r = NULL;
+    assert_int_equal(roundtrip(f, KAFKA_API_Produce, 3, &body, &r), -1);
+    broker_reap(f->b);
+    /* The broker itself still works on a new connection. */
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    close(f->peer);
+    f->c = conn_adopt(f->b, fds[0], "127.0.0.1", "test2");
+    f->peer = fds[1];
+    sb_wr_t empty;
+    sb_wr_init(&empty, 0);
+    assert_true(roundtrip(f, KAFKA_API_ApiVersions, 0, &empty, &r) > 0);
+    free(r);
+    sb_wr_deinit(&empty);
+    sb_wr_deinit(&body);
+}
+
+static void test_metadata_without_autocreate_reports_unknown_topic(void **state)
+{
+    fixture_t *f = *state;
+    f->b->opt.auto_create_topics = false;
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    sb_wr_i32(&body, 1);
+    sb_wr_str(&body, false, "nope");
+    uint8_t *r;
+    int n = roundtrip(f, KAFKA_API_Metadata, 1, &body, &r);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)n);
+    assert_int_equal(sb_rd_i32(&rd), 1); /* one broker */
+    sb_rd_i32(&rd);
+    sb_rd_string(&rd);
+    sb_rd_i32(&rd);
+    sb_rd_string(&rd);                   /* rack */
+    sb_rd_i32(&rd);                      /* controller */
+    assert_int_equal(sb_rd_i32(&rd), 1); /* one topic */
+    assert_int_equal(sb_rd_i16(&rd), KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    assert_null(broker_topic_find(f->b, "nope", 4));
+    free(r);
+    sb_wr_deinit(&body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_api_versions_v0_lists_every_api_from_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_versions_unknown_version_gets_35_in_v0_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_produce_assigns_offsets_and_fetch_returns_the_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_batch_rejected_and_not_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotent_duplicate_and_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_request_closes_only_that_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metadata_without_autocreate_reports_unknown_topic, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
