@@ -153,6 +153,22 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
         rc = connect_worker_restart(w, name, &err);
         if (rc < 0) write_worker_error(resp, rc, &err);
         else resp->status = 204;
+    } else if (strcmp(action, "offsets") == 0 && get) {
+        json_t *o = connect_worker_offsets(w, name);
+        if (o) write_json(resp, 200, o);
+        else write_error(resp, 404, notfound);
+    } else if (strcmp(action, "offsets") == 0 && strcmp(req->method, "PUT") == 0) {
+        json_t *body = parse_body(req, resp);
+        if (!body) return;
+        const char *pos = json_string_value(json_object_get(body, "position"));
+        if (!pos) {
+            write_error(resp, 400, "expected {\"position\":\"...\"}");
+        } else {
+            rc = connect_worker_set_position(w, name, pos, &err);
+            if (rc < 0) write_worker_error(resp, rc, &err);
+            else write_json(resp, 200, connect_worker_offsets(w, name));
+        }
+        json_decref(body);
     } else if (strcmp(action, "tasks") == 0 && get) {
         json_t *cfg = connect_worker_config(w, name);
         if (!cfg) write_error(resp, 404, notfound);

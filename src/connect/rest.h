@@ -11,6 +11,7 @@
  *   PUT  /connectors/{name}/pause|resume  202
  *   POST /connectors/{name}/restart       204
  *   DELETE /connectors/{name}             204
+ *   GET/PUT /connectors/{name}/offsets    a source's committed position {"position":..} (backup/restore)
  *   GET  /connector-plugins               [{class, type, version, description}]
  *   GET  /dlq/records?connector=&limit=&from_offset=
  *   POST /dlq/replay                      {"connector":..,"ids":[..]} or {"connector":..,"from_offset":..,"to_offset":..}

@@ -462,6 +462,50 @@ int connect_worker_restart(connect_worker_t *w, const char *name, sb_err_t *err)
     return 0;
 }
 
+json_t *connect_worker_offsets(connect_worker_t *w, const char *name)
+{
+    pthread_mutex_lock(&w->mu);
+    connector_t *c = find_locked(w, name);
+    json_t *out = NULL;
+    if (c) {
+        pthread_mutex_lock(&c->mu);
+        out = json_pack("{s:s,s:s,s:o}", "name", c->name, "type", c->is_sink ? "sink" : "source", "position",
+                        c->committed_position ? json_string(c->committed_position) : json_null());
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return out;
+}
+
+int connect_worker_set_position(connect_worker_t *w, const char *name, const char *position, sb_err_t *err)
+{
+    pthread_mutex_lock(&w->mu);
+    connector_t *c = find_locked(w, name);
+    int rc = 0;
+    if (!c) {
+        rc = sb_err_set(err, SB_ENOENT, "Connector %s not found", name);
+    } else if (c->is_sink) {
+        rc = sb_err_set(err, SB_EINVAL, "connector %s is a sink: its positions live in its target, with the data", name);
+    } else {
+        /* The task must not commit an older position over the restored one: stop it first. */
+        connector_stop_task(c);
+        json_t *v = json_pack("{s:s,s:I,s:b}", "position", position, "ts_ms", (json_int_t)sb_now_ms(), "restored", 1);
+        char *text = json_dumps(v, JSON_COMPACT);
+        json_decref(v);
+        rc = connect_store_write(w->store, w->o.offsets_topic, name, text, err);
+        free(text);
+        if (rc == 0) {
+            pthread_mutex_lock(&c->mu);
+            free(c->committed_position);
+            c->committed_position = strdup(position);
+            pthread_mutex_unlock(&c->mu);
+        }
+        connector_start_task(c);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 json_t *connect_worker_names(connect_worker_t *w)
 {
     json_t *arr = json_array();

@@ -57,6 +57,13 @@ json_t *connect_worker_info(connect_worker_t *w, const char *name);   /* {name, 
 json_t *connect_worker_config(connect_worker_t *w, const char *name); /* the config object */
 json_t *connect_worker_status(connect_worker_t *w, const char *name); /* Kafka Connect status shape */
 
+/* A source's committed position: {name, type, position|null}; NULL when unknown. */
+json_t *connect_worker_offsets(connect_worker_t *w, const char *name);
+/* Restores a source's position (backup/restore): stops its task, stores the position in the
+ * offsets topic and restarts the task from there. SB_EINVAL for sinks, whose positions live in
+ * their target. */
+int connect_worker_set_position(connect_worker_t *w, const char *name, const char *position, sb_err_t *err);
+
 /* The DLQ topic of a connector (which need not exist any more). */
 void connect_worker_dlq_topic(connect_worker_t *w, const char *name, char *out, size_t cap);
 const char *connect_worker_bootstrap(const connect_worker_t *w);
