@@ -5,6 +5,7 @@ the dead-letter queue and replay, transforms, and the ctl commands."""
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -238,3 +239,19 @@ def test_ctl_connector_commands_and_offsets_backup(connect, tmp_path):
     assert "topics" in bad.stderr and "file" in bad.stderr
     connect.ctl("connector", "delete", "src")
     assert connect.request("GET", "/connectors")[1] == []
+
+
+def test_connect_config_file_is_checked(tmp_path):
+    """The shipped config/connect.yaml is valid; an unknown key is refused naming file, line and key."""
+    import subprocess
+    from conftest import streambus_bin
+    repo = Path(__file__).resolve().parents[2]
+    ok = subprocess.run([streambus_bin(), "connect", "--config", str(repo / "config" / "connect.yaml"),
+                         "--validate-config"], capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('connect:\n  bootstrap_servers: "x:1"\n  rest_listn: "y"\n')
+    proc = subprocess.run([streambus_bin(), "connect", "--config", str(bad), "--validate-config"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "bad.yaml:3" in proc.stderr and "connect.rest_listn" in proc.stderr
