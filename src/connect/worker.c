@@ -10,7 +10,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "connect/envelope.h"
+#include "connect/event_scan.h"
 #include "connect/worker_int.h"
 
 #define DEFAULT_BATCH_SIZE 5000
@@ -122,10 +122,10 @@ void connector_metrics_event(connector_t *c, const uint8_t *value, int32_t value
 {
     connector_metrics_t *m = &c->m;
     if (!m->reg) return;
-    connect_envelope_t env;
+    connect_event_summary_t env;
     char table[128] = "-";
     char op = value_len < 0 ? 'd' : '-';
-    if (value_len >= 0 && connect_envelope_scan(value, (size_t)value_len, &env) == 0) {
+    if (value_len >= 0 && connect_event_scan(value, (size_t)value_len, &env) == 0) {
         if (env.op) op = env.op;
         if (env.table.len > 0)
             snprintf(table, sizeof(table), "%.*s%s%.*s", env.schema.len, (const char *)env.schema.p,

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "connect/connect_config.h"
-#include "connect/envelope.h"
+#include "connect/event_scan.h"
 #include "connect/transforms/transforms.h"
 #include "connect/worker.h"
 
@@ -50,8 +50,8 @@ static json_t *slice_json(sb_slice_t s)
 static void test_envelope_reads_op_times_and_table(void **state)
 {
     (void)state;
-    connect_envelope_t env;
-    assert_int_equal(connect_envelope_scan(EVENT, strlen(EVENT), &env), 0);
+    connect_event_summary_t env;
+    assert_int_equal(connect_event_scan(EVENT, strlen(EVENT), &env), 0);
     assert_int_equal(env.op, 'u');
     assert_int_equal(env.ts_ms, 1700000000456LL);
     assert_int_equal(env.source_ts_ms, 1700000000123LL);
@@ -64,20 +64,20 @@ static void test_envelope_reads_op_times_and_table(void **state)
 static void test_envelope_rejects_malformed_and_survives_nesting(void **state)
 {
     (void)state;
-    connect_envelope_t env;
+    connect_event_summary_t env;
     const char *bad[] = {"", "[]", "{\"op\":", "{\"op\":\"c\"", "{\"a\":[1,2}", "{\"op\":\"c\"} x", "nul"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(connect_envelope_scan(bad[i], strlen(bad[i]), &env), SB_EINVAL);
+        assert_int_equal(connect_event_scan(bad[i], strlen(bad[i]), &env), SB_EINVAL);
     /* nested containers and escaped quotes inside values are skipped correctly */
     const char *ok = "{\"after\":{\"s\":\"a\\\"}{\",\"l\":[[1],{\"x\":[]}]},\"op\":\"d\",\"source\":{\"ts_ms\":-5}}";
-    assert_int_equal(connect_envelope_scan(ok, strlen(ok), &env), 0);
+    assert_int_equal(connect_event_scan(ok, strlen(ok), &env), 0);
     assert_int_equal(env.op, 'd');
     assert_int_equal(env.source_ts_ms, -5);
     /* hostile depth is refused, not recursed into */
     char deep[300];
     memset(deep, '[', sizeof(deep));
     memcpy(deep, "{\"a\":", 5);
-    assert_int_equal(connect_envelope_scan(deep, sizeof(deep), &env), SB_EINVAL);
+    assert_int_equal(connect_event_scan(deep, sizeof(deep), &env), SB_EINVAL);
 }
 
 static void test_hash_is_salted_sha256_of_text_in_key_and_rows(void **state)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/clock.h"
-#include "connect/envelope.h"
+#include "connect/event_scan.h"
 
 #define TRANSFORMS_MAX 16
 #define TRANSFORM_MAX_FIELDS 64
@@ -352,8 +352,8 @@ static char op_of(const connect_record_t *rec, json_t *jvalue)
         const char *op = json_string_value(json_object_get(jvalue, "op"));
         return op && strlen(op) == 1 ? op[0] : 0;
     }
-    connect_envelope_t env;
-    if (connect_envelope_scan(rec->value.p, (size_t)rec->value.len, &env) < 0) return -1;
+    connect_event_summary_t env;
+    if (connect_event_scan(rec->value.p, (size_t)rec->value.len, &env) < 0) return -1;
     return env.op;
 }
 

@@ -1,12 +1,12 @@
-/* Bounded scanner for the change-event envelope; see envelope.h. */
-#include "connect/envelope.h"
+/* Bounded scanner for the change-event envelope; see event_scan.h. */
+#include "connect/event_scan.h"
 
 #include <string.h>
 
 #include "common/err.h"
 
 /* Deeper nesting than this in a change event means hostile input, not data. */
-#define ENVELOPE_MAX_DEPTH 64
+#define EVENT_SCAN_MAX_DEPTH 64
 
 static void skip_ws(sb_rd_t *rd)
 {
@@ -80,7 +80,7 @@ static void skip_value(sb_rd_t *rd)
             }
             sb_rd_bytes(rd, 1);
             if (c == '{' || c == '[') {
-                if (++depth > ENVELOPE_MAX_DEPTH) {
+                if (++depth > EVENT_SCAN_MAX_DEPTH) {
                     sb_rd_fail(rd);
                     return;
                 }
@@ -137,9 +137,9 @@ static bool key_is(sb_slice_t k, const char *name)
 
 /* Walks the members of an object (the '{' is next), calling on_member for each key with the
  * reader positioned at its value; on_member must consume the value. */
-typedef void (*member_fn)(sb_rd_t *rd, sb_slice_t key, connect_envelope_t *out);
+typedef void (*member_fn)(sb_rd_t *rd, sb_slice_t key, connect_event_summary_t *out);
 
-static void walk_object(sb_rd_t *rd, member_fn on_member, connect_envelope_t *out)
+static void walk_object(sb_rd_t *rd, member_fn on_member, connect_event_summary_t *out)
 {
     if (!expect(rd, '{')) return;
     skip_ws(rd);
@@ -163,7 +163,7 @@ static void walk_object(sb_rd_t *rd, member_fn on_member, connect_envelope_t *ou
     }
 }
 
-static void on_source_member(sb_rd_t *rd, sb_slice_t key, connect_envelope_t *out)
+static void on_source_member(sb_rd_t *rd, sb_slice_t key, connect_event_summary_t *out)
 {
     skip_ws(rd);
     if (key_is(key, "ts_ms")) {
@@ -178,7 +178,7 @@ static void on_source_member(sb_rd_t *rd, sb_slice_t key, connect_envelope_t *ou
     }
 }
 
-static void on_top_member(sb_rd_t *rd, sb_slice_t key, connect_envelope_t *out)
+static void on_top_member(sb_rd_t *rd, sb_slice_t key, connect_event_summary_t *out)
 {
     skip_ws(rd);
     if (key_is(key, "op") && peek(rd) == '"') {
@@ -193,7 +193,7 @@ static void on_top_member(sb_rd_t *rd, sb_slice_t key, connect_envelope_t *out)
     }
 }
 
-int connect_envelope_scan(const void *data, size_t len, connect_envelope_t *out)
+int connect_event_scan(const void *data, size_t len, connect_event_summary_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->ts_ms = -1;

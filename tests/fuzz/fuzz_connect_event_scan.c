@@ -6,13 +6,13 @@
 #include <string.h>
 
 #include "connect/connect_config.h"
-#include "connect/envelope.h"
+#include "connect/event_scan.h"
 #include "connect/transforms/transforms.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    connect_envelope_t env;
-    connect_envelope_scan(data, size, &env);
+    connect_event_summary_t env;
+    connect_event_scan(data, size, &env);
 
     json_t *cfg = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "transforms", "h,f,i", "transforms.h.type", "hash",
                             "transforms.h.fields", "id,email", "transforms.f.type", "filter", "transforms.f.ops.exclude",
