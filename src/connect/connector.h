@@ -1,8 +1,8 @@
 #ifndef STREAMBUS_CONNECT_CONNECTOR_H
 #define STREAMBUS_CONNECT_CONNECTOR_H
 
-/* The plug-in contract between the connect runtime (src/connect/worker.c and its task files) and
- * connectors (under src/connect/sources/ and src/connect/sinks/). A connector is a vtable registered by name;
+/* The plug-in contract between the connect runtime (src/connect/runtime*.c) and connectors
+ * (src/connect/sources/, src/connect/sinks/). A connector is a vtable registered by name;
  * the runtime owns threads, the Kafka clients (librdkafka), retries of whole batches, the
  * DLQ, transforms, metrics and status. A connector only talks to its database.
  *
