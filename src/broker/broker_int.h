@@ -62,7 +62,7 @@ typedef struct partition {
     bool flushing;
     struct partition *next_dirty;
     /* metrics */
-    _Atomic uint64_t bytes_in, messages_in, bytes_out;
+    _Atomic uint64_t bytes_in, messages_in, bytes_out, messages_out;
 } partition_t;
 
 struct topic {
@@ -138,7 +138,7 @@ struct broker {
     struct metrics_registry *metrics;
     struct broker_metrics *m;
 
-    bool ready;
+    atomic_bool ready; /* set once the loop serves; read by the admin thread */
     int64_t last_retention_ms;
 };
 

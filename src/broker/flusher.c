@@ -121,7 +121,8 @@ void flusher_stop(broker_t *b)
     b->waiters = NULL;
 }
 
-void flusher_mark_dirty(broker_t *b, partition_t *p)
+/* Puts p on the dirty list; with `urgent`, also wakes the flusher at once. */
+static void mark(broker_t *b, partition_t *p, bool urgent)
 {
     flusher_t *f = &b->flusher;
     pthread_mutex_lock(&f->lock);
@@ -129,23 +130,18 @@ void flusher_mark_dirty(broker_t *b, partition_t *p)
         p->dirty = true;
         p->next_dirty = f->dirty_head;
         f->dirty_head = p;
+    }
+    if (urgent) {
+        p->urgent = true;
+        f->urgent = true;
+        pthread_cond_signal(&f->cond);
     }
     pthread_mutex_unlock(&f->lock);
 }
 
-static void mark_urgent(broker_t *b, partition_t *p)
+void flusher_mark_dirty(broker_t *b, partition_t *p)
 {
-    flusher_t *f = &b->flusher;
-    pthread_mutex_lock(&f->lock);
-    if (!p->dirty) {
-        p->dirty = true;
-        p->next_dirty = f->dirty_head;
-        f->dirty_head = p;
-    }
-    p->urgent = true;
-    f->urgent = true;
-    pthread_cond_signal(&f->cond);
-    pthread_mutex_unlock(&f->lock);
+    mark(b, p, false);
 }
 
 void flusher_forget(broker_t *b, partition_t *p)
@@ -176,7 +172,7 @@ void broker_after_durable(broker_t *b, plog_t *log, int64_t offset, broker_durab
     *w = (durable_waiter_t){.log = log, .offset = offset, .cb = cb, .arg = arg, .next = b->waiters};
     b->waiters = w;
     partition_t *p = broker_partition_of_log(b, log);
-    if (p) mark_urgent(b, p);
+    if (p) mark(b, p, true);
 }
 
 void flusher_on_event(broker_t *b)
@@ -203,7 +199,7 @@ void flusher_on_event(broker_t *b)
         w->next = b->waiters;
         b->waiters = w;
         partition_t *p = broker_partition_of_log(b, w->log);
-        if (p) mark_urgent(b, p);
+        if (p) mark(b, p, true);
     }
 }
 

@@ -108,8 +108,8 @@ void broker_metrics_connections(broker_metrics_t *m, int n)
 void broker_metrics_produced(broker_metrics_t *m, struct partition *p, uint64_t bytes, uint64_t records)
 {
     (void)m;
-    __atomic_fetch_add(&p->bytes_in, bytes, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&p->messages_in, records, __ATOMIC_RELAXED);
+    atomic_fetch_add_explicit(&p->bytes_in, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->messages_in, records, memory_order_relaxed);
 }
 
 void broker_metrics_fsync(broker_metrics_t *m, int64_t us)
@@ -131,30 +131,32 @@ typedef struct snap_ctx {
 static void topic_family_cb(void *arg, topic_t *t)
 {
     snap_ctx_t *s = arg;
-    uint64_t in = 0, out = 0, msgs = 0;
+    uint64_t in = 0, out = 0, msgs = 0, msgs_out = 0;
     for (int32_t i = 0; i < t->npartitions; i++) {
         partition_t *p = t->partitions[i];
-        in += __atomic_load_n(&p->bytes_in, __ATOMIC_RELAXED);
-        out += __atomic_load_n(&p->bytes_out, __ATOMIC_RELAXED);
-        msgs += __atomic_load_n(&p->messages_in, __ATOMIC_RELAXED);
+        in += atomic_load_explicit(&p->bytes_in, memory_order_relaxed);
+        out += atomic_load_explicit(&p->bytes_out, memory_order_relaxed);
+        msgs += atomic_load_explicit(&p->messages_in, memory_order_relaxed);
+        msgs_out += atomic_load_explicit(&p->messages_out, memory_order_relaxed);
     }
     metrics_label_t l[1] = {{"topic", t->name}};
     switch (s->pass) {
     case 0: metrics_write_sample_i64(s->w, "streambus_topic_bytes_in_total", l, 1, (int64_t)in); break;
     case 1: metrics_write_sample_i64(s->w, "streambus_topic_bytes_out_total", l, 1, (int64_t)out); break;
     case 2: metrics_write_sample_i64(s->w, "streambus_topic_messages_in_total", l, 1, (int64_t)msgs); break;
+    case 3: metrics_write_sample_i64(s->w, "streambus_topic_messages_out_total", l, 1, (int64_t)msgs_out); break;
     default: {
         for (int32_t i = 0; i < t->npartitions; i++) {
             partition_t *p = t->partitions[i];
             char idx[16];
             snprintf(idx, sizeof(idx), "%d", i);
             metrics_label_t pl[2] = {{"topic", t->name}, {"partition", idx}};
-            if (s->pass == 3) {
+            if (s->pass == 4) {
                 metrics_write_sample_i64(s->w, "streambus_log_size_bytes", pl, 2, (int64_t)plog_size_bytes(p->log));
                 s->partitions++;
             }
-            if (s->pass == 4) metrics_write_sample_i64(s->w, "streambus_log_end_offset", pl, 2, plog_end_offset(p->log));
-            if (s->pass == 5) metrics_write_sample_i64(s->w, "streambus_log_start_offset", pl, 2, plog_start_offset(p->log));
+            if (s->pass == 5) metrics_write_sample_i64(s->w, "streambus_log_end_offset", pl, 2, plog_end_offset(p->log));
+            if (s->pass == 6) metrics_write_sample_i64(s->w, "streambus_log_start_offset", pl, 2, plog_start_offset(p->log));
         }
     }
     }
@@ -188,11 +190,13 @@ void broker_metrics_snapshot(broker_t *b)
         {"streambus_topic_bytes_in_total", "Record-batch bytes appended, by topic.", METRICS_COUNTER},
         {"streambus_topic_bytes_out_total", "Record-batch bytes sent to consumers, by topic.", METRICS_COUNTER},
         {"streambus_topic_messages_in_total", "Records appended, by topic.", METRICS_COUNTER},
+        {"streambus_topic_messages_out_total", "Records sent to consumers at or after their fetch offset, by topic.",
+         METRICS_COUNTER},
         {"streambus_log_size_bytes", "Bytes on disk, by partition.", METRICS_GAUGE},
         {"streambus_log_end_offset", "Next offset to be assigned, by partition.", METRICS_GAUGE},
         {"streambus_log_start_offset", "First offset still stored, by partition.", METRICS_GAUGE},
     };
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < (int)(sizeof(fam) / sizeof(fam[0])); i++) {
         metrics_write_family(&w, fam[i].name, fam[i].help, fam[i].type);
         s.pass = i;
         topics_foreach(b, topic_family_cb, &s);

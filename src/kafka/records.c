@@ -136,25 +136,13 @@ int kafka_records_batch_open(sb_rd_t *rd, kafka_records_iter_t *it, sb_err_t *er
                           avail - KAFKA_RECORDS_LOG_OVERHEAD);
 
     const uint8_t *batch = sb_rd_bytes(rd, KAFKA_RECORDS_LOG_OVERHEAD + (size_t)batch_length);
-    sb_rd_t b;
-    sb_rd_init(&b, batch, KAFKA_RECORDS_LOG_OVERHEAD + (size_t)batch_length);
+    size_t batch_size = KAFKA_RECORDS_LOG_OVERHEAD + (size_t)batch_length;
     kafka_batch_header_t *h = &it->header;
-    h->base_offset = sb_rd_i64(&b);
-    h->batch_length = sb_rd_i32(&b);
-    h->partition_leader_epoch = sb_rd_i32(&b);
-    h->magic = sb_rd_i8(&b);
-    h->crc = sb_rd_u32(&b);
-    h->attributes = sb_rd_i16(&b);
-    h->last_offset_delta = sb_rd_i32(&b);
-    h->base_timestamp = sb_rd_i64(&b);
-    h->max_timestamp = sb_rd_i64(&b);
-    h->producer_id = sb_rd_i64(&b);
-    h->producer_epoch = sb_rd_i16(&b);
-    h->base_sequence = sb_rd_i32(&b);
-    h->records_count = sb_rd_i32(&b);
+    kafka_batch_header_parse(batch, batch_size, h);
+    sb_rd_t b;
+    sb_rd_init(&b, batch + KAFKA_BATCH_HEADER_SIZE, batch_size - KAFKA_BATCH_HEADER_SIZE);
     if (h->magic != 2) return sb_err_set(err, SB_ECORRUPT, "unsupported record batch magic %d", (int)h->magic);
-    uint32_t crc = crc32c(0, batch + KAFKA_RECORDS_CRC_START,
-                          KAFKA_RECORDS_LOG_OVERHEAD + (size_t)batch_length - KAFKA_RECORDS_CRC_START);
+    uint32_t crc = crc32c(0, batch + KAFKA_RECORDS_CRC_START, batch_size - KAFKA_RECORDS_CRC_START);
     if (crc != h->crc)
         return sb_err_set(err, SB_ECORRUPT, "record batch CRC mismatch (stored %08x, computed %08x)", h->crc, crc);
     if (h->records_count < 0 || h->last_offset_delta < 0)

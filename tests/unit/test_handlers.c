@@ -246,6 +246,10 @@ static void test_produce_assigns_offsets_and_fetch_returns_the_bytes(void **stat
     assert_int_equal(sb_rd_i64(&br), 1);
     /* Everything after the base offset is byte-identical to what was produced. */
     assert_memory_equal(recs.p + 8, b2.buf + 8, b2.len - 8);
+    /* One record went out past the fetch offset; the metrics count it. */
+    topic_t *t = broker_topic_find(f->b, "t1", 2);
+    assert_int_equal(topic_partition(t, 0)->messages_out, 1);
+    assert_int_equal(topic_partition(t, 0)->bytes_out, b2.len);
     free(r);
     sb_wr_deinit(&body);
     sb_wr_deinit(&b1);

@@ -616,6 +616,7 @@ int plog_read(plog_t *log, int64_t offset, size_t max_bytes, plog_slice_t *out, 
     out->fd = -1;
     out->pos = 0;
     out->len = 0;
+    out->next_offset = offset;
     if (offset < plog_start_offset(log) || offset > log->end_offset)
         return sb_err_set(err, SB_ERANGE, "offset %" PRId64 " outside [%" PRId64 ", %" PRId64 "]",
                           offset, plog_start_offset(log), log->end_offset);
@@ -628,9 +629,11 @@ int plog_read(plog_t *log, int64_t offset, size_t max_bytes, plog_slice_t *out, 
     int rc = segment_find_batch(seg, offset, &start, &h, err);
     if (rc) return rc;
     uint64_t end = start + (uint64_t)kafka_batch_size(&h);
+    int64_t next = h.base_offset + h.last_offset_delta + 1;
     uint64_t limit = max_bytes > UINT64_MAX - start ? UINT64_MAX : start + max_bytes;
     if (limit >= seg->size) {
         end = seg->size;
+        next = seg->next_offset;
     } else if (limit > end) {
         /* Jump to the last indexed batch start that still fits, then walk the few headers
          * between it and the limit. */
@@ -647,8 +650,12 @@ int plog_read(plog_t *log, int64_t offset, size_t max_bytes, plog_slice_t *out, 
         segment_reader_init(&r, seg);
         for (;;) {
             rc = segment_read_header(&r, end, &h, err);
-            if (rc == SB_ERANGE) break;
+            if (rc == SB_ERANGE) {
+                next = seg->next_offset;
+                break;
+            }
             if (rc) return rc;
+            next = h.base_offset; /* the first batch not (yet) included */
             if (end + (uint64_t)kafka_batch_size(&h) > limit) break;
             end += (uint64_t)kafka_batch_size(&h);
         }
@@ -657,6 +664,7 @@ int plog_read(plog_t *log, int64_t offset, size_t max_bytes, plog_slice_t *out, 
     if (out->fd < 0) return sb_err_set(err, SB_EIO, "dup segment fd: %s", strerror(errno));
     out->pos = (off_t)start;
     out->len = (size_t)(end - start);
+    out->next_offset = next;
     return 0;
 }
 

@@ -38,6 +38,7 @@ typedef struct plog_slice {
     int fd;
     off_t pos;
     size_t len;
+    int64_t next_offset; /* the offset after the last batch in the slice */
 } plog_slice_t;
 
 /* Opens the log in dir, creating dir if missing, and recovers it: segments at or after the

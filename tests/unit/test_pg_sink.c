@@ -1,0 +1,597 @@
+/* PostgreSQL sink against a real PostgreSQL 15 (tests/fixtures/pg_start.sh in a temp dir on a
+ * free port). The harness plays the connect runtime: it builds records and calls
+ * start/load_positions/put/skip/stop directly, then checks the target tables with psql-like
+ * queries on a separate connection. Skips (passes with a message) when PostgreSQL 15 is not
+ * installed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/* The test reaches the sink's state (a commit hook) by including its source. */
+#include "../../src/connect/sinks/pg_sink.c"
+
+/* The runtime provides these; weak so that the real ones win once they are in the library. */
+struct sink_ctx {
+    const char *name;
+};
+__attribute__((weak)) const char *sink_name(sink_ctx_t *ctx)
+{
+    return ctx->name;
+}
+__attribute__((weak)) void connect_config_error_add(connect_config_errors_t *e, const char *field, const char *fmt, ...)
+{
+    if (e->count >= 32) return;
+    snprintf(e->items[e->count].field, sizeof(e->items[0].field), "%s", field);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->items[e->count].msg, sizeof(e->items[0].msg), fmt, ap);
+    va_end(ap);
+    e->count++;
+}
+
+static char g_dir[256];
+static char g_port[16];
+static char g_conninfo[256];
+static char g_src[512];
+
+static int run_fixture(const char *script, const char *extra, char *out, size_t cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s/tests/fixtures/%s %s %s 2>&1", g_src, script, g_dir, extra);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    char line[512] = "";
+    if (out) out[0] = '\0';
+    while (fgets(line, sizeof(line), p))
+        if (out) snprintf(out, cap, "%s", line);
+    int rc = pclose(p);
+    if (out) out[strcspn(out, "\n")] = '\0';
+    return rc;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int group_setup(void **state)
+{
+    if (access("/usr/lib/postgresql/15/bin/postgres", X_OK) != 0) {
+        fprintf(stderr, "PostgreSQL 15 is not installed: skipping\n");
+        return 0;
+    }
+    /* CMake compiles with absolute paths: the source tree is __FILE__ minus tests/unit/... */
+    snprintf(g_src, sizeof(g_src), "%s", __FILE__);
+    char *cut = strstr(g_src, "/tests/unit/");
+    if (!cut) return -1;
+    *cut = '\0';
+    snprintf(g_dir, sizeof(g_dir), "/tmp/sb_pgsink_XXXXXX");
+    if (!mkdtemp(g_dir)) return -1;
+    snprintf(g_port, sizeof(g_port), "%d", free_port());
+    if (run_fixture("pg_start.sh", g_port, g_conninfo, sizeof(g_conninfo)) != 0) {
+        fprintf(stderr, "pg_start.sh failed: %s\n", g_conninfo);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    if (g_dir[0]) run_fixture("pg_stop.sh", "--remove", NULL, 0);
+    return 0;
+}
+
+#define NEED_PG()                                                                                                      \
+    do {                                                                                                               \
+        if (!g_conninfo[0]) skip();                                                                                    \
+    } while (0)
+
+static PGconn *admin(void)
+{
+    PGconn *c = PQconnectdb(g_conninfo);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PQsetNoticeProcessor(c, quiet_notices, NULL);
+    return c;
+}
+
+/* Runs a query and returns the first field of the first row ("" when none) in a static buffer. */
+static const char *q1(PGconn *c, const char *sql)
+{
+    static char buf[1024];
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("query failed: %s: %s", sql, PQerrorMessage(c));
+    snprintf(buf, sizeof(buf), "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    return buf;
+}
+
+/* ---- records ---- */
+
+typedef struct batch {
+    connect_record_t recs[64];
+    char keys[64][256];
+    char values[64][1024];
+    int n;
+} batch_t;
+
+static int64_t g_offset;
+
+static void add(batch_t *b, const char *topic, const char *key, const char *value)
+{
+    int i = b->n++;
+    connect_record_t *r = &b->recs[i];
+    memset(r, 0, sizeof(*r));
+    r->topic = topic;
+    r->partition = 0;
+    r->offset = g_offset++;
+    r->timestamp_ms = 1000;
+    if (key) {
+        snprintf(b->keys[i], sizeof(b->keys[i]), "%s", key);
+        r->key = (sb_slice_t){(const uint8_t *)b->keys[i], (int32_t)strlen(key)};
+    } else {
+        r->key.len = -1;
+    }
+    if (value) {
+        snprintf(b->values[i], sizeof(b->values[i]), "%s", value);
+        r->value = (sb_slice_t){(const uint8_t *)b->values[i], (int32_t)strlen(value)};
+    } else {
+        r->value.len = -1;
+    }
+}
+
+/* A create/update/delete event for table items(id, name, qty). */
+static void item(batch_t *b, const char *topic, char op, int id, const char *name, const char *qty, int64_t ts)
+{
+    char key[64], value[1024];
+    snprintf(key, sizeof(key), "{\"id\":%d}", id);
+    const char *types = "\"column_types\":{\"id\":\"integer\",\"name\":\"text\",\"qty\":\"integer\"}";
+    if (op == 'd')
+        snprintf(value, sizeof(value),
+                 "{\"before\":{\"id\":%d},\"after\":null,\"source\":{\"ts_ms\":%lld,%s},\"op\":\"d\"}", id,
+                 (long long)ts, types);
+    else
+        snprintf(value, sizeof(value),
+                 "{\"before\":null,\"after\":{\"id\":%d,\"name\":%s,\"qty\":%s},\"source\":{\"ts_ms\":%lld,%s},"
+                 "\"op\":\"%c\"}",
+                 id, name, qty, (long long)ts, types, op);
+    add(b, topic, key, value);
+}
+
+static json_t *config(const char *extra_key, const char *extra_value)
+{
+    json_t *c = json_pack("{s:s, s:s}", "connection.conninfo", g_conninfo, "connector.class", "postgres-sink");
+    if (extra_key) json_object_set_new(c, extra_key, json_string(extra_value));
+    return c;
+}
+
+static pg_sink_t *start(const char *name, json_t *cfg)
+{
+    struct sink_ctx ctx = {.name = name};
+    void *state = NULL;
+    connect_err_t err = {0};
+    int rc = postgres_sink_ops.start(&ctx, cfg, &state, &err);
+    json_decref(cfg);
+    if (rc != 0) fail_msg("start: %s", err.msg);
+    return state;
+}
+
+static int put(pg_sink_t *s, batch_t *b, connect_err_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    return postgres_sink_ops.put(s, b->recs, b->n, err);
+}
+
+static void put_ok(pg_sink_t *s, batch_t *b)
+{
+    connect_err_t err;
+    if (put(s, b, &err) != 0) fail_msg("put failed (class %d, index %d): %s", err.cls, err.index, err.msg);
+}
+
+static int64_t stored_position(pg_sink_t *s, const char *topic)
+{
+    sink_position_t *pos;
+    int n;
+    connect_err_t err;
+    assert_int_equal(postgres_sink_ops.load_positions(s, &pos, &n, &err), 0);
+    int64_t v = -1;
+    for (int i = 0; i < n; i++)
+        if (strcmp(pos[i].topic, topic) == 0 && pos[i].partition == 0) v = pos[i].next_offset;
+    free(pos);
+    return v;
+}
+
+/* ---- tests ---- */
+
+static void test_classify(void **state)
+{
+    assert_int_equal(pg_sink_classify_sqlstate(NULL), CONNECT_ERR_TRANSIENT);
+    assert_int_equal(pg_sink_classify_sqlstate("08006"), CONNECT_ERR_TRANSIENT);
+    assert_int_equal(pg_sink_classify_sqlstate("57P01"), CONNECT_ERR_TRANSIENT);
+    assert_int_equal(pg_sink_classify_sqlstate("40001"), CONNECT_ERR_TRANSIENT);
+    assert_int_equal(pg_sink_classify_sqlstate("40P01"), CONNECT_ERR_TRANSIENT);
+    assert_int_equal(pg_sink_classify_sqlstate("53100"), CONNECT_ERR_TRANSIENT);
+    assert_int_equal(pg_sink_classify_sqlstate("22P02"), CONNECT_ERR_RECORD);
+    assert_int_equal(pg_sink_classify_sqlstate("23502"), CONNECT_ERR_RECORD);
+    assert_int_equal(pg_sink_classify_sqlstate("42804"), CONNECT_ERR_RECORD);
+    assert_int_equal(pg_sink_classify_sqlstate("28P01"), CONNECT_ERR_FATAL);
+    assert_int_equal(pg_sink_classify_sqlstate("42501"), CONNECT_ERR_FATAL);
+}
+
+static void test_validate_names_each_bad_field(void **state)
+{
+    json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "connection.conninfo", "host='unterminated",
+                          "table.name.format", "${nope}", "delete.enabled", "maybe", "last.write.wins", "1",
+                          "schema.evolution", "full", "primary.key.fields", "a,,b");
+    connect_config_errors_t errs = {0};
+    assert_int_not_equal(postgres_sink_ops.validate(c, &errs), 0);
+    const char *want[] = {"connection.conninfo", "table.name.format", "primary.key.fields", "delete.enabled",
+                          "last.write.wins", "schema.evolution"};
+    assert_int_equal(errs.count, 6);
+    for (int i = 0; i < 6; i++) assert_string_equal(errs.items[i].field, want[i]);
+    json_decref(c);
+
+    c = json_pack("{s:s}", "table.name.format", "${schema}_${table}");
+    memset(&errs, 0, sizeof(errs));
+    assert_int_not_equal(postgres_sink_ops.validate(c, &errs), 0);
+    assert_int_equal(errs.count, 1);
+    assert_string_equal(errs.items[0].field, "connection.conninfo");
+    json_decref(c);
+
+    c = config("table.name.format", "${schema}_${table}");
+    memset(&errs, 0, sizeof(errs));
+    assert_int_equal(postgres_sink_ops.validate(c, &errs), 0);
+    assert_int_equal(errs.count, 0);
+    json_decref(c);
+}
+
+static void test_upsert_update_delete_tombstone_truncate(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.items";
+    pg_sink_t *s = start("crud", config(NULL, NULL));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS items");
+
+    batch_t b = {0};
+    item(&b, topic, 'r', 1, "\"one\"", "10", 1);
+    item(&b, topic, 'c', 2, "\"tab\\there, back\\\\slash\\nnewline\"", "20", 2);
+    item(&b, topic, 'c', 3, "null", "30", 3);
+    put_ok(s, &b);
+    /* The table was created from column_types, with the key as primary key. */
+    assert_string_equal(q1(a, "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ',' ORDER BY attnum)"
+                              " FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 0"),
+                        "id integer,name text,qty integer");
+    assert_string_equal(q1(a, "SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON"
+                              " a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'items'::regclass"
+                              " AND i.indisprimary"),
+                        "id");
+    assert_string_equal(q1(a, "SELECT count(*) FROM items"), "3");
+    assert_string_equal(q1(a, "SELECT name FROM items WHERE id = 2"), "tab\there, back\\slash\nnewline");
+    assert_string_equal(q1(a, "SELECT coalesce(name, 'NULL') FROM items WHERE id = 3"), "NULL");
+
+    b.n = 0;
+    item(&b, topic, 'u', 1, "\"uno\"", "11", 4);
+    item(&b, topic, 'd', 2, NULL, NULL, 5);
+    add(&b, topic, "{\"id\":2}", NULL); /* tombstone after the delete */
+    add(&b, topic, "{\"id\":3}", NULL); /* a tombstone alone deletes too */
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name || ':' || qty, ',' ORDER BY id) FROM items"),
+                        "1:uno:11");
+    assert_int_equal(stored_position(s, topic), g_offset);
+
+    b.n = 0;
+    item(&b, topic, 'c', 4, "\"four\"", "40", 6);
+    add(&b, topic, NULL, "{\"before\":null,\"after\":null,\"source\":{\"ts_ms\":7},\"op\":\"t\"}");
+    item(&b, topic, 'c', 5, "\"five\"", "50", 8);
+    put_ok(s, &b);
+    /* The truncate removed row 1 and the earlier row 4 of the same batch; row 5 came after. */
+    assert_string_equal(q1(a, "SELECT string_agg(id::text, ',' ORDER BY id) FROM items"), "5");
+    assert_int_equal(stored_position(s, topic), g_offset);
+
+    /* Control topics only move the position. */
+    b.n = 0;
+    add(&b, "app.heartbeat", NULL, "{\"ts_ms\":1}");
+    put_ok(s, &b);
+    assert_int_equal(stored_position(s, "app.heartbeat"), g_offset);
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
+static void test_duplicate_keys_in_one_batch(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.dups";
+    pg_sink_t *s = start("dups", config(NULL, NULL));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS dups");
+    batch_t b = {0};
+    item(&b, topic, 'c', 1, "\"a\"", "1", 1);
+    item(&b, topic, 'u', 1, "\"b\"", "2", 2);
+    item(&b, topic, 'c', 2, "\"x\"", "1", 3);
+    item(&b, topic, 'u', 1, "\"c\"", "3", 4);
+    item(&b, topic, 'd', 2, NULL, NULL, 5);
+    add(&b, topic, "{\"id\":2}", NULL);
+    item(&b, topic, 'c', 2, "\"again\"", "9", 6);
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name || ':' || qty, ',' ORDER BY id) FROM dups"),
+                        "1:c:3,2:again:9");
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
+static void kill_backend(void *arg, PGconn *conn)
+{
+    PGconn *a = arg;
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", PQbackendPID(conn));
+    q1(a, sql);
+}
+
+/* The connection dies after the rows were written but before COMMIT: nothing of the batch
+ * may be visible and the stored position must not move. */
+static void test_crash_before_commit_applies_nothing(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.crash";
+    pg_sink_t *s = start("crash", config(NULL, NULL));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS crash");
+    batch_t b = {0};
+    item(&b, topic, 'c', 1, "\"a\"", "1", 1);
+    put_ok(s, &b);
+    int64_t before = stored_position(s, topic);
+
+    b.n = 0;
+    item(&b, topic, 'u', 1, "\"changed\"", "2", 2);
+    item(&b, topic, 'c', 2, "\"new\"", "2", 3);
+    s->before_commit = kill_backend;
+    s->before_commit_arg = a;
+    connect_err_t err;
+    assert_int_equal(put(s, &b, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_TRANSIENT);
+    s->before_commit = NULL;
+    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM crash"), "1:a");
+    char want[32];
+    snprintf(want, sizeof(want), "%lld", (long long)before);
+    assert_string_equal(q1(a, "SELECT next_offset FROM streambus_sink_offsets WHERE connector = 'crash'"), want);
+
+    /* The runtime retries the same batch: the sink reconnects and applies it once. */
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM crash"), "1:changed,2:new");
+    assert_int_equal(stored_position(s, topic), g_offset);
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
+static void test_server_restart_is_transient(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.restart";
+    pg_sink_t *s = start("restart", config(NULL, NULL));
+    batch_t b = {0};
+    item(&b, topic, 'c', 1, "\"a\"", "1", 1);
+    put_ok(s, &b);
+
+    assert_int_equal(run_fixture("pg_stop.sh", "", NULL, 0), 0);
+    char out[256];
+    assert_int_equal(run_fixture("pg_start.sh", g_port, out, sizeof(out)), 0);
+
+    b.n = 0;
+    item(&b, topic, 'c', 2, "\"b\"", "2", 2);
+    connect_err_t err;
+    assert_int_equal(put(s, &b, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_TRANSIENT);
+    put_ok(s, &b);
+    PGconn *a = admin();
+    assert_string_equal(q1(a, "SELECT count(*) FROM restart"), "2");
+    PQfinish(a);
+    assert_int_equal(stored_position(s, topic), g_offset);
+    postgres_sink_ops.stop(s);
+}
+
+static void test_poison_record_has_its_index(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.poison";
+    pg_sink_t *s = start("poison", config(NULL, NULL));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS poison");
+    batch_t b = {0};
+    item(&b, topic, 'c', 1, "\"a\"", "1", 1);
+    put_ok(s, &b);
+    int64_t pos = stored_position(s, topic);
+
+    /* Text in an integer column. */
+    b.n = 0;
+    item(&b, topic, 'c', 2, "\"b\"", "2", 2);
+    item(&b, topic, 'c', 3, "\"c\"", "\"three\"", 3);
+    item(&b, topic, 'c', 4, "\"d\"", "4", 4);
+    connect_err_t err;
+    assert_int_equal(put(s, &b, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_RECORD);
+    assert_int_equal(err.index, 1);
+    assert_non_null(strstr(err.msg, "22P02"));
+    assert_string_equal(q1(a, "SELECT count(*) FROM poison"), "1");
+    assert_int_equal(stored_position(s, topic), pos);
+
+    /* The runtime's one-by-one retry: the good ones apply, the bad one is precise. */
+    batch_t one = {0};
+    for (int i = 0; i < b.n; i++) {
+        one.n = 1;
+        one.recs[0] = b.recs[i];
+        int rc = put(s, &one, &err);
+        if (i == 1) {
+            assert_int_equal(rc, -1);
+            assert_int_equal(err.cls, CONNECT_ERR_RECORD);
+            assert_int_equal(err.index, 0);
+            connect_err_t serr;
+            assert_int_equal((postgres_sink_ops.skip)(s, &b.recs[i], &serr), 0);
+        } else {
+            assert_int_equal(rc, 0);
+        }
+    }
+    assert_string_equal(q1(a, "SELECT string_agg(id::text, ',' ORDER BY id) FROM poison"), "1,2,4");
+    assert_int_equal(stored_position(s, topic), b.recs[2].offset + 1);
+
+    /* NOT NULL violation, and malformed JSON, each with the index of the record. */
+    q1(a, "ALTER TABLE poison ALTER COLUMN name SET NOT NULL");
+    b.n = 0;
+    item(&b, topic, 'c', 5, "\"e\"", "5", 5);
+    item(&b, topic, 'c', 6, "\"f\"", "6", 6);
+    item(&b, topic, 'c', 7, "null", "7", 7);
+    assert_int_equal(put(s, &b, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_RECORD);
+    assert_int_equal(err.index, 2);
+    assert_non_null(strstr(err.msg, "23502"));
+    b.n = 0;
+    item(&b, topic, 'c', 5, "\"e\"", "5", 5);
+    add(&b, topic, "{\"id\":6}", "{\"op\":\"c\",\"after\":{\"id\":6,");
+    assert_int_equal(put(s, &b, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_RECORD);
+    assert_int_equal(err.index, 1);
+    assert_string_equal(q1(a, "SELECT count(*) FROM poison"), "3");
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
+static void test_add_column_and_inferred_types(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.evolve";
+    pg_sink_t *s = start("evolve", config(NULL, NULL));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS evolve");
+    batch_t b = {0};
+    add(&b, topic, "{\"id\":1}", "{\"op\":\"c\",\"after\":{\"id\":1,\"n\":2.5,\"ok\":true,\"doc\":{\"k\":[1]},\"s\":\"x\"}}");
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ',' ORDER BY attnum)"
+                              " FROM pg_attribute WHERE attrelid = 'evolve'::regclass AND attnum > 0"),
+                        "id bigint,n double precision,ok boolean,doc jsonb,s text");
+    b.n = 0;
+    add(&b, topic, "{\"id\":2}",
+        "{\"op\":\"c\",\"after\":{\"id\":2,\"n\":1,\"ok\":false,\"doc\":[],\"s\":\"y\",\"added\":\"2024-01-02\"},"
+        "\"source\":{\"column_types\":{\"added\":\"date\"}}}");
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                              " WHERE attrelid = 'evolve'::regclass AND attname = 'added'"),
+                        "date");
+    assert_string_equal(q1(a, "SELECT added FROM evolve WHERE id = 2"), "2024-01-02");
+    assert_string_equal(q1(a, "SELECT doc->'k'->>0 FROM evolve WHERE id = 1"), "1");
+    /* A column missing from later events is never dropped. */
+    b.n = 0;
+    add(&b, topic, "{\"id\":3}", "{\"op\":\"c\",\"after\":{\"id\":3}}");
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'evolve'::regclass AND attnum > 0"
+                              " AND NOT attisdropped"),
+                        "6");
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
+static void test_last_write_wins(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.lww";
+    pg_sink_t *s = start("lww", config("last.write.wins", "true"));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS lww");
+    batch_t b = {0};
+    item(&b, topic, 'c', 1, "\"newer\"", "1", 200);
+    item(&b, topic, 'c', 2, "\"two\"", "2", 100);
+    put_ok(s, &b);
+    b.n = 0;
+    item(&b, topic, 'u', 1, "\"older\"", "0", 150); /* arrives late: ignored */
+    item(&b, topic, 'u', 2, "\"two-b\"", "3", 300);
+    item(&b, topic, 'u', 2, "\"two-old\"", "3", 250); /* older than the one before it in the batch */
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM lww"), "1:newer,2:two-b");
+    assert_string_equal(q1(a, "SELECT __source_ts_ms FROM lww WHERE id = 2"), "300");
+    b.n = 0;
+    item(&b, topic, 'd', 1, NULL, NULL, 100); /* an old delete does not remove a newer row */
+    item(&b, topic, 'd', 2, NULL, NULL, 400);
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT string_agg(id::text, ',' ORDER BY id) FROM lww"), "1");
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
+static void test_skip_and_positions_per_partition(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.skips";
+    pg_sink_t *s = start("skips", config("table.name.format", "${schema}_${table}"));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS public_skips");
+    batch_t b = {0};
+    item(&b, topic, 'c', 1, "\"a\"", "1", 1);
+    item(&b, topic, 'c', 2, "\"b\"", "2", 2);
+    b.recs[1].partition = 3;
+    b.recs[1].offset = 77;
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT count(*) FROM public_skips"), "2");
+    connect_record_t r = b.recs[0];
+    r.offset = 500;
+    connect_err_t err;
+    assert_int_equal((postgres_sink_ops.skip)(s, &r, &err), 0);
+    sink_position_t *pos;
+    int n;
+    assert_int_equal(postgres_sink_ops.load_positions(s, &pos, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(pos[0].partition, 0);
+    assert_true(pos[0].next_offset == 501);
+    assert_int_equal(pos[1].partition, 3);
+    assert_true(pos[1].next_offset == 78);
+    free(pos);
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
+static void test_wrong_database_is_fatal(void **state)
+{
+    NEED_PG();
+    char conninfo[300];
+    snprintf(conninfo, sizeof(conninfo), "%s dbname=no_such_db", g_conninfo);
+    json_t *c = json_pack("{s:s}", "connection.conninfo", conninfo);
+    struct sink_ctx ctx = {.name = "bad"};
+    void *st = NULL;
+    connect_err_t err = {0};
+    assert_int_equal(postgres_sink_ops.start(&ctx, c, &st, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_FATAL);
+    json_decref(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_validate_names_each_bad_field),
+        cmocka_unit_test(test_upsert_update_delete_tombstone_truncate),
+        cmocka_unit_test(test_duplicate_keys_in_one_batch),
+        cmocka_unit_test(test_crash_before_commit_applies_nothing),
+        cmocka_unit_test(test_server_restart_is_transient),
+        cmocka_unit_test(test_poison_record_has_its_index),
+        cmocka_unit_test(test_add_column_and_inferred_types),
+        cmocka_unit_test(test_last_write_wins),
+        cmocka_unit_test(test_skip_and_positions_per_partition),
+        cmocka_unit_test(test_wrong_database_is_fatal),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
