@@ -255,3 +255,19 @@ def test_connect_config_file_is_checked(tmp_path):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert "bad.yaml:3" in proc.stderr and "connect.rest_listn" in proc.stderr
+
+
+def test_failed_task_shows_trace_not_ready_and_restart_recovers(connect, tmp_path):
+    connect.expect_error(r"connector broken failed: cannot open")
+    target_dir = tmp_path / "later"
+    connect.create("broken", sink_config(target_dir / "out.jsonl"))
+    connect.wait_state("broken", "FAILED")
+    status, body = connect.request("GET", "/connectors/broken/status")
+    assert "cannot open" in body["tasks"][0]["trace"]
+    status, ready = connect.request("GET", "/health/ready")
+    assert status == 503 and "broken" in ready["detail"]
+
+    target_dir.mkdir()
+    assert connect.request("POST", "/connectors/broken/restart")[0] == 204
+    connect.wait_state("broken", "RUNNING")
+    assert connect.request("GET", "/health/ready")[0] == 200
