@@ -19,7 +19,7 @@ build: deps-build
 run: deps-run
 	@cmake --preset release >/dev/null
 	@cmake --build build/release -j $(JOBS) --target streambus
-	@build/release/streambus broker --config $(CONFIG)
+	@build/release/streambus up $(UP_ARGS)
 
 # In CI (CI=true) warnings are errors.
 WERROR := $(if $(filter true 1 yes,$(CI)),ON,OFF)

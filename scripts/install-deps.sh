@@ -9,7 +9,7 @@ profile=${1:-test}
 build_pkgs=(build-essential cmake pkg-config
   librdkafka-dev libmicrohttpd-dev libjansson-dev libyaml-dev libcmocka-dev
   zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libpq-dev libcurl4-openssl-dev)
-run_pkgs=(kcat)
+run_pkgs=(kcat postgresql-15 postgresql-client-15)
 test_pkgs=(kcat python3 python3-pytest python3-confluent-kafka python3-kafka
   prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15 clickhouse-server)
 bench_pkgs=(redis-server nats-server libnats-dev)

@@ -138,7 +138,7 @@ struct broker {
     struct metrics_registry *metrics;
     struct broker_metrics *m;
 
-    bool ready;
+    atomic_bool ready; /* set once the loop serves; read by the admin thread */
     int64_t last_retention_ms;
 };
 

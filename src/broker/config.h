@@ -28,6 +28,7 @@ typedef struct sb_config {
         char *data_dir;
         bool auto_create_topics;
         int64_t default_partitions;
+        int64_t max_partitions_per_topic;
         int64_t max_request_bytes;
         int64_t max_connections;
         int64_t idle_connection_timeout_ms; /* 0 = never close idle connections */

@@ -108,8 +108,8 @@ void broker_metrics_connections(broker_metrics_t *m, int n)
 void broker_metrics_produced(broker_metrics_t *m, struct partition *p, uint64_t bytes, uint64_t records)
 {
     (void)m;
-    __atomic_fetch_add(&p->bytes_in, bytes, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&p->messages_in, records, __ATOMIC_RELAXED);
+    atomic_fetch_add_explicit(&p->bytes_in, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->messages_in, records, memory_order_relaxed);
 }
 
 void broker_metrics_fsync(broker_metrics_t *m, int64_t us)
@@ -134,10 +134,10 @@ static void topic_family_cb(void *arg, topic_t *t)
     uint64_t in = 0, out = 0, msgs = 0, msgs_out = 0;
     for (int32_t i = 0; i < t->npartitions; i++) {
         partition_t *p = t->partitions[i];
-        in += __atomic_load_n(&p->bytes_in, __ATOMIC_RELAXED);
-        out += __atomic_load_n(&p->bytes_out, __ATOMIC_RELAXED);
-        msgs += __atomic_load_n(&p->messages_in, __ATOMIC_RELAXED);
-        msgs_out += __atomic_load_n(&p->messages_out, __ATOMIC_RELAXED);
+        in += atomic_load_explicit(&p->bytes_in, memory_order_relaxed);
+        out += atomic_load_explicit(&p->bytes_out, memory_order_relaxed);
+        msgs += atomic_load_explicit(&p->messages_in, memory_order_relaxed);
+        msgs_out += atomic_load_explicit(&p->messages_out, memory_order_relaxed);
     }
     metrics_label_t l[1] = {{"topic", t->name}};
     switch (s->pass) {

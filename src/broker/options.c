@@ -11,6 +11,7 @@ void broker_options_defaults(broker_options_t *o)
     snprintf(o->data_dir, sizeof(o->data_dir), "./data");
     o->auto_create_topics = true;
     o->default_partitions = 1;
+    o->max_partitions_per_topic = 10000;
     o->max_request_bytes = 104857600;
     o->max_connections = 4096;
     o->idle_connection_timeout_ms = 600000;

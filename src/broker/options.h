@@ -16,6 +16,7 @@ typedef struct broker_options {
     char data_dir[1024];
     bool auto_create_topics;
     int32_t default_partitions;
+    int32_t max_partitions_per_topic;
     int64_t max_request_bytes;
     int32_t max_connections;
     int64_t idle_connection_timeout_ms;

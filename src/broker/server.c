@@ -498,7 +498,7 @@ int32_t broker_port(const broker_t *b)
 
 bool broker_ready(const broker_t *b)
 {
-    return __atomic_load_n(&b->ready, __ATOMIC_ACQUIRE);
+    return atomic_load(&b->ready);
 }
 
 void broker_stop(broker_t *b)
@@ -522,7 +522,7 @@ static void close_idle_connections(broker_t *b, int64_t now_ms)
 int broker_run(broker_t *b)
 {
     struct epoll_event evs[256];
-    __atomic_store_n(&b->ready, true, __ATOMIC_RELEASE);
+    atomic_store(&b->ready, true);
     sb_info("broker", "listening for Kafka clients on %s:%d (advertised as %s:%d)",
             b->opt.listen_host[0] ? b->opt.listen_host : "*", b->listen_port, b->opt.advertised_host,
             b->opt.advertised_port);

@@ -235,10 +235,14 @@ static int write_topic_meta(broker_t *b, const topic_t *t, sb_err_t *err)
 static int16_t apply_topic_config(topic_t *t, const char *k, const char *v, char *why, size_t whycap)
 {
     char *end;
+    if (!k) {
+        snprintf(why, whycap, "topic config with a null name");
+        return KAFKA_ERR_INVALID_CONFIG;
+    }
     if (strcmp(k, "retention.ms") == 0 || strcmp(k, "retention.bytes") == 0 || strcmp(k, "segment.bytes") == 0) {
         errno = 0;
         long long n = v ? strtoll(v, &end, 10) : 0;
-        if (!v || errno || *end || end == v || n < -1 || (strcmp(k, "segment.bytes") == 0 && n < 1024)) {
+        if (!v || errno || *end || end == v || n < -1 || (strcmp(k, "segment.bytes") == 0 && (n < 1024 || n > INT32_MAX))) {
             snprintf(why, whycap, "invalid value \"%s\" for %s", v ? v : "null", k);
             return KAFKA_ERR_INVALID_CONFIG;
         }
@@ -296,8 +300,9 @@ int topic_create(broker_t *b, const char *name, int32_t npartitions, const char 
     if (!topic_name_valid(name, strlen(name))) return sb_err_set(err, SB_EINVAL, "invalid topic name \"%s\"", name);
     if (broker_topic_find(b, name, (int32_t)strlen(name)))
         return sb_err_set(err, SB_EEXIST, "topic \"%s\" already exists", name);
-    if (npartitions < 1 || npartitions > 100000)
-        return sb_err_set(err, SB_EINVAL, "invalid partition count %d", npartitions);
+    if (npartitions < 1 || npartitions > b->opt.max_partitions_per_topic)
+        return sb_err_set(err, SB_ERANGE, "partition count %d outside [1, broker.max_partitions_per_topic=%d]",
+                          npartitions, b->opt.max_partitions_per_topic);
     topic_t *t = topic_alloc(name);
     if (!t) return sb_err_set(err, SB_ENOMEM, "out of memory");
     char why[256];
@@ -374,6 +379,9 @@ int topic_delete(broker_t *b, topic_t *t, sb_err_t *err)
 
 int topic_add_partitions(broker_t *b, topic_t *t, int32_t total, sb_err_t *err)
 {
+    if (total > b->opt.max_partitions_per_topic)
+        return sb_err_set(err, SB_ERANGE, "partition count %d above broker.max_partitions_per_topic=%d", total,
+                          b->opt.max_partitions_per_topic);
     if (total <= t->npartitions)
         return sb_err_set(err, SB_EINVAL, "topic %s has %d partitions; the new count must be larger", t->name,
                           t->npartitions);

@@ -58,6 +58,7 @@ static int options_from_config(const sb_config_t *c, broker_options_t *o, sb_err
     snprintf(o->data_dir, sizeof(o->data_dir), "%s", c->broker.data_dir);
     o->auto_create_topics = c->broker.auto_create_topics;
     o->default_partitions = (int32_t)c->broker.default_partitions;
+    o->max_partitions_per_topic = (int32_t)c->broker.max_partitions_per_topic;
     o->max_request_bytes = c->broker.max_request_bytes;
     o->max_connections = (int32_t)c->broker.max_connections;
     o->idle_connection_timeout_ms = c->broker.idle_connection_timeout_ms;

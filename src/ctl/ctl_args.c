@@ -355,13 +355,16 @@ void ctl_usage(FILE *out, const char *noun)
     } else if (noun && strcmp(noun, "group") == 0) {
         fprintf(out, "%s\n%s", USAGE_GROUP, USAGE_GLOBAL);
     } else {
-        fprintf(out, "usage: streambus ctl [global options] <topic|group> <command> ...\n\n"
-                     "Operator CLI over the Kafka admin protocol: works against StreamBus and any\n"
-                     "Kafka cluster.\n\n"
+        fprintf(out, "usage: streambus ctl [global options] <topic|group|connector|dlq|offsets> <command> ...\n\n"
+                     "Operator CLI. topic and group use the Kafka admin protocol (StreamBus or any\n"
+                     "Kafka cluster); connector, dlq and offsets use the connect REST API.\n\n"
                      "  topic create|list|describe|delete|add-partitions\n"
-                     "  group list|describe|delete\n\n"
+                     "  group list|describe|delete\n"
+                     "  connector create|list|status|config|pause|resume|restart|delete\n"
+                     "  dlq list|replay\n"
+                     "  offsets export|import\n\n"
                      "%s\n"
-                     "Run 'streambus ctl topic --help' or 'streambus ctl group --help' for details.\n"
+                     "Run 'streambus ctl <noun> --help' for details.\n"
                      "Exit status: 0 success, 1 the cluster reported an error or could not be reached,\n"
                      "2 usage error.\n",
                 USAGE_GLOBAL);

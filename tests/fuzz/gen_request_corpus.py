@@ -82,6 +82,9 @@ write("listoffsets_v5", header(2, 5) + i32(-1) + i8(0) + arr([s("fz") + arr([i32
 write("createtopics_v4", header(19, 4) + arr([s("fz2") + i32(3) + i16(1) + arr([]) + arr([s("retention.ms") + s("1000")])]) +
       i32(1000) + i8(0))
 write("createtopics_v0_badcfg", header(19, 0) + arr([s("fz3") + i32(1) + i16(1) + arr([]) + arr([s("nope") + s("1")])]) + i32(1000))
+# Regression: a config entry whose name is a null string crashed topic creation (found by fuzzing).
+write("createtopics_v0_null_config_name", header(19, 0) + arr([s("fz4") + i32(1) + i16(1) + arr([]) +
+      arr([s(None) + s("1")])]) + i32(1000))
 write("deletetopics_v3", header(20, 3) + arr([s("fz2")]) + i32(1000))
 write("createpartitions_v1", header(37, 1) + arr([s("fz") + i32(2) + i32(-1)]) + i32(1000) + i8(0))
 write("describeconfigs_v2", header(32, 2) + arr([i8(2) + s("fz") + i32(-1), i8(4) + s("0") + arr([s("num.partitions")])]) + i8(1))

@@ -78,9 +78,10 @@ int handle_CreateTopics(broker_t *b, kreq_t *req, sb_wr_t *resp)
         } else if (broker_topic_find(b, tname, (int32_t)strlen(tname))) {
             err = KAFKA_ERR_TOPIC_ALREADY_EXISTS;
             snprintf(msg, sizeof(msg), "Topic '%s' already exists.", tname);
-        } else if (nparts < 1) {
+        } else if (nparts < 1 || nparts > b->opt.max_partitions_per_topic) {
             err = KAFKA_ERR_INVALID_PARTITIONS;
-            snprintf(msg, sizeof(msg), "Number of partitions must be larger than 0.");
+            snprintf(msg, sizeof(msg), "Number of partitions must be between 1 and %d (broker.max_partitions_per_topic).",
+                     b->opt.max_partitions_per_topic);
         } else if (rf != -1 && rf != 1) {
             err = KAFKA_ERR_INVALID_REPLICATION_FACTOR;
             snprintf(msg, sizeof(msg), "Replication factor: %d larger than available brokers: 1.", rf);
@@ -169,6 +170,10 @@ int handle_CreatePartitions(broker_t *b, kreq_t *req, sb_wr_t *resp)
         if (!t) {
             err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(msg, sizeof(msg), "topic does not exist");
+        } else if (count > b->opt.max_partitions_per_topic) {
+            err = KAFKA_ERR_INVALID_PARTITIONS;
+            snprintf(msg, sizeof(msg), "%d partitions is above broker.max_partitions_per_topic=%d.", count,
+                     b->opt.max_partitions_per_topic);
         } else if (count <= t->npartitions) {
             err = KAFKA_ERR_INVALID_PARTITIONS;
             snprintf(msg, sizeof(msg), "Topic currently has %d partitions, which is higher than or equal to the requested %d.",

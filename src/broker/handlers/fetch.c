@@ -105,11 +105,11 @@ static size_t fetch_build(broker_t *b, fetch_waiter_t *f, sb_wr_t *w)
                 sb_wr_splice(w, sl.fd, sl.pos, sl.len);
                 total += sl.len;
                 remaining -= (int64_t)sl.len;
-                __atomic_fetch_add(&p->bytes_out, sl.len, __ATOMIC_RELAXED);
+                atomic_fetch_add_explicit(&p->bytes_out, sl.len, memory_order_relaxed);
                 /* Records before the fetch offset in the first batch are skipped by the client. */
                 if (sl.next_offset > fp->fetch_offset)
-                    __atomic_fetch_add(&p->messages_out, (uint64_t)(sl.next_offset - fp->fetch_offset),
-                                       __ATOMIC_RELAXED);
+                    atomic_fetch_add_explicit(&p->messages_out, (uint64_t)(sl.next_offset - fp->fetch_offset),
+                                              memory_order_relaxed);
             } else {
                 if (sl.fd >= 0) close(sl.fd);
                 sb_wr_i32(w, err ? -1 : 0);

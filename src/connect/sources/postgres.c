@@ -1310,12 +1310,13 @@ static int stream_step(pg_source_t *s, int timeout_ms, connect_err_t *err)
             close_conns(s);
             return rc;
         }
-        /* n == 0: nothing buffered. */
-        if (handled) break;
-        int64_t left = deadline - sb_mono_ms();
-        if (left <= 0) break;
+        /* n == 0: nothing buffered. Once something was handled, only read what the socket
+         * already holds (a batch spans many socket reads); otherwise wait for the server. */
+        int64_t left = handled ? 0 : deadline - sb_mono_ms();
+        if (left < 0) break;
         struct pollfd pfd = {.fd = PQsocket(s->repl), .events = POLLIN};
         int pr = poll(&pfd, 1, (int)(left < 1000 ? left : 1000));
+        if (pr == 0 && (handled || left == 0)) break;
         if (pr < 0 && errno != EINTR) return set_err(err, CONNECT_ERR_TRANSIENT, "postgres source: poll: %s", strerror(errno));
         if (PQconsumeInput(s->repl) != 1) return result_err(s, s->repl, NULL, "reading the replication stream", err);
         if (pr == 0 && sb_mono_ms() - s->last_status_ms >= s->status_interval_ms) break;

@@ -1,0 +1,213 @@
+/* Bounded scanner for the change-event envelope; see event_scan.h. */
+#include "connect/event_scan.h"
+
+#include <string.h>
+
+#include "common/err.h"
+
+/* Deeper nesting than this in a change event means hostile input, not data. */
+#define EVENT_SCAN_MAX_DEPTH 64
+
+static void skip_ws(sb_rd_t *rd)
+{
+    while (sb_rd_remaining(rd) > 0) {
+        uint8_t c = *rd->p;
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return;
+        sb_rd_bytes(rd, 1);
+    }
+}
+
+static int peek(sb_rd_t *rd)
+{
+    return sb_rd_remaining(rd) > 0 ? *rd->p : -1;
+}
+
+static bool expect(sb_rd_t *rd, uint8_t c)
+{
+    skip_ws(rd);
+    const uint8_t *b = sb_rd_bytes(rd, 1);
+    if (!b || *b != c) {
+        sb_rd_fail(rd);
+        return false;
+    }
+    return true;
+}
+
+/* Reads a string literal (the opening quote is next) and returns its raw contents. */
+static sb_slice_t read_string(sb_rd_t *rd)
+{
+    sb_slice_t s = {NULL, 0};
+    if (!expect(rd, '"')) return s;
+    const uint8_t *start = rd->p;
+    for (;;) {
+        const uint8_t *b = sb_rd_bytes(rd, 1);
+        if (!b) return s;
+        if (*b == '\\') {
+            if (!sb_rd_bytes(rd, 1)) return s;
+        } else if (*b == '"') {
+            s.p = start;
+            s.len = (int32_t)(b - start);
+            return s;
+        } else if (*b < 0x20) {
+            sb_rd_fail(rd);
+            return s;
+        }
+    }
+}
+
+/* Skips one value of any type. Containers are skipped by counting brackets outside strings,
+ * which needs no recursion; the depth limit still bounds hostile input. */
+static void skip_value(sb_rd_t *rd)
+{
+    skip_ws(rd);
+    int c = peek(rd);
+    if (c == '"') {
+        read_string(rd);
+        return;
+    }
+    if (c == '{' || c == '[') {
+        int depth = 0;
+        do {
+            skip_ws(rd);
+            c = peek(rd);
+            if (c < 0) {
+                sb_rd_fail(rd);
+                return;
+            }
+            if (c == '"') {
+                read_string(rd);
+                continue;
+            }
+            sb_rd_bytes(rd, 1);
+            if (c == '{' || c == '[') {
+                if (++depth > EVENT_SCAN_MAX_DEPTH) {
+                    sb_rd_fail(rd);
+                    return;
+                }
+            } else if (c == '}' || c == ']') {
+                depth--;
+            }
+        } while (depth > 0 && sb_rd_ok(rd));
+        return;
+    }
+    /* number, true, false, null: up to the next delimiter */
+    size_t n = 0;
+    while (sb_rd_remaining(rd) > 0) {
+        c = *rd->p;
+        if (c == ',' || c == '}' || c == ']' || c == ' ' || c == '\n' || c == '\r' || c == '\t') break;
+        sb_rd_bytes(rd, 1);
+        n++;
+    }
+    if (n == 0) sb_rd_fail(rd);
+}
+
+/* Reads an integer value; anything else (string, null, float part) is skipped and yields -1. */
+static int64_t read_int(sb_rd_t *rd)
+{
+    skip_ws(rd);
+    int c = peek(rd);
+    bool neg = false;
+    if (c == '-') {
+        neg = true;
+        sb_rd_bytes(rd, 1);
+        c = peek(rd);
+    }
+    if (c < '0' || c > '9') {
+        skip_value(rd);
+        return -1;
+    }
+    int64_t v = 0;
+    while ((c = peek(rd)) >= '0' && c <= '9') {
+        if (v > (INT64_MAX - 9) / 10) {
+            skip_value(rd);
+            return -1;
+        }
+        v = v * 10 + (c - '0');
+        sb_rd_bytes(rd, 1);
+    }
+    if (c == '.' || c == 'e' || c == 'E') skip_value(rd);
+    return neg ? -v : v;
+}
+
+static bool key_is(sb_slice_t k, const char *name)
+{
+    size_t n = strlen(name);
+    return k.len == (int32_t)n && memcmp(k.p, name, n) == 0;
+}
+
+/* Walks the members of an object (the '{' is next), calling on_member for each key with the
+ * reader positioned at its value; on_member must consume the value. */
+typedef void (*member_fn)(sb_rd_t *rd, sb_slice_t key, connect_event_summary_t *out);
+
+static void walk_object(sb_rd_t *rd, member_fn on_member, connect_event_summary_t *out)
+{
+    if (!expect(rd, '{')) return;
+    skip_ws(rd);
+    if (peek(rd) == '}') {
+        sb_rd_bytes(rd, 1);
+        return;
+    }
+    while (sb_rd_ok(rd)) {
+        skip_ws(rd);
+        sb_slice_t key = read_string(rd);
+        if (!expect(rd, ':')) return;
+        on_member(rd, key, out);
+        skip_ws(rd);
+        const uint8_t *b = sb_rd_bytes(rd, 1);
+        if (!b) return;
+        if (*b == '}') return;
+        if (*b != ',') {
+            sb_rd_fail(rd);
+            return;
+        }
+    }
+}
+
+static void on_source_member(sb_rd_t *rd, sb_slice_t key, connect_event_summary_t *out)
+{
+    skip_ws(rd);
+    if (key_is(key, "ts_ms")) {
+        out->source_ts_ms = read_int(rd);
+    } else if (peek(rd) == '"' && (key_is(key, "table") || key_is(key, "schema") || key_is(key, "name"))) {
+        sb_slice_t s = read_string(rd);
+        if (key_is(key, "table")) out->table = s;
+        else if (key_is(key, "schema")) out->schema = s;
+        else out->source_name = s;
+    } else {
+        skip_value(rd);
+    }
+}
+
+static void on_top_member(sb_rd_t *rd, sb_slice_t key, connect_event_summary_t *out)
+{
+    skip_ws(rd);
+    if (key_is(key, "op") && peek(rd) == '"') {
+        sb_slice_t s = read_string(rd);
+        out->op = s.len == 1 ? (char)s.p[0] : 0;
+    } else if (key_is(key, "ts_ms")) {
+        out->ts_ms = read_int(rd);
+    } else if (key_is(key, "source") && peek(rd) == '{') {
+        walk_object(rd, on_source_member, out);
+    } else {
+        skip_value(rd);
+    }
+}
+
+int connect_event_scan(const void *data, size_t len, connect_event_summary_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->ts_ms = -1;
+    out->source_ts_ms = -1;
+    if (!data) return SB_EINVAL;
+    sb_rd_t rd;
+    sb_rd_init(&rd, data, len);
+    walk_object(&rd, on_top_member, out);
+    skip_ws(&rd);
+    if (!sb_rd_ok(&rd) || sb_rd_remaining(&rd) != 0) {
+        memset(out, 0, sizeof(*out));
+        out->ts_ms = -1;
+        out->source_ts_ms = -1;
+        return SB_EINVAL;
+    }
+    return 0;
+}

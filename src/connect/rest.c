@@ -1,0 +1,266 @@
+/* The connect REST API; see rest.h. */
+#include "connect/rest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connect/dlq.h"
+#include "version.h"
+
+static void write_json(admin_http_response_t *resp, int status, json_t *body)
+{
+    resp->status = status;
+    char *text = json_dumps(body, JSON_COMPACT);
+    if (text) {
+        sb_wr_bytes(&resp->body, text, strlen(text));
+        sb_wr_bytes(&resp->body, "\n", 1);
+    }
+    free(text);
+    json_decref(body);
+}
+
+static void write_error(admin_http_response_t *resp, int status, const char *message)
+{
+    write_json(resp, status, json_pack("{s:i,s:s}", "error_code", status, "message", message));
+}
+
+static void write_config_errors(admin_http_response_t *resp, const connect_config_errors_t *errs)
+{
+    json_t *fields = json_object();
+    for (int i = 0; i < errs->count; i++) json_object_set_new(fields, errs->items[i].field, json_string(errs->items[i].msg));
+    char msg[128];
+    snprintf(msg, sizeof(msg), "Connector configuration is invalid and contains %d error(s)", errs->count);
+    write_json(resp, 400, json_pack("{s:i,s:s,s:o}", "error_code", 400, "message", msg, "errors", fields));
+}
+
+static json_t *parse_body(const admin_http_request_t *req, admin_http_response_t *resp)
+{
+    json_error_t jerr;
+    json_t *j = req->body ? json_loadb((const char *)req->body, req->body_len, 0, &jerr) : NULL;
+    if (!j) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "request body is not JSON: %s", req->body ? jerr.text : "empty body");
+        write_error(resp, 400, msg);
+    }
+    return j;
+}
+
+/* Maps a worker error code to an HTTP status. */
+static void write_worker_error(admin_http_response_t *resp, int rc, const sb_err_t *err)
+{
+    int status = rc == SB_ENOENT ? 404 : rc == SB_EEXIST ? 409 : rc == SB_EINVAL ? 400 : 500;
+    write_error(resp, status, err->msg[0] ? err->msg : "error");
+}
+
+static void put_config(connect_worker_t *w, const char *name, json_t *config, bool create_only,
+                       admin_http_response_t *resp)
+{
+    connect_config_errors_t errs = {0};
+    sb_err_t err = {0};
+    bool created = false;
+    int rc = connect_worker_put(w, name, config, create_only, &created, &errs, &err);
+    if (rc == SB_EINVAL && errs.count > 0) {
+        write_config_errors(resp, &errs);
+        return;
+    }
+    if (rc < 0) {
+        write_worker_error(resp, rc, &err);
+        return;
+    }
+    json_t *info = connect_worker_info(w, name);
+    if (created) snprintf(resp->location, sizeof(resp->location), "/connectors/%s", name);
+    write_json(resp, created ? 201 : 200, info ? info : json_object());
+}
+
+static void handle_connectors(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
+{
+    connect_worker_t *w = arg;
+    const char *rest = req->path_rest;
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    if (rest[0] == '\0' || strcmp(rest, "/") == 0) {
+        if (get) {
+            write_json(resp, 200, connect_worker_names(w));
+        } else if (strcmp(req->method, "POST") == 0) {
+            json_t *body = parse_body(req, resp);
+            if (!body) return;
+            const char *name = json_string_value(json_object_get(body, "name"));
+            json_t *config = json_object_get(body, "config");
+            if (!name || !json_is_object(config)) {
+                connect_config_errors_t errs = {0};
+                if (!name) connect_config_error_add(&errs, "name", "required: the connector name");
+                if (!json_is_object(config)) connect_config_error_add(&errs, "config", "required: an object of strings");
+                write_config_errors(resp, &errs);
+            } else {
+                put_config(w, name, config, true, resp);
+            }
+            json_decref(body);
+        } else {
+            write_error(resp, 405, "use GET or POST on /connectors");
+        }
+        return;
+    }
+    /* /{name}[/{action}] */
+    char name[160], action[32] = "";
+    const char *p = rest + 1;
+    const char *slash = strchr(p, '/');
+    size_t nlen = slash ? (size_t)(slash - p) : strlen(p);
+    if (nlen == 0 || nlen >= sizeof(name) || (slash && strlen(slash + 1) >= sizeof(action))) {
+        write_error(resp, 404, "no such resource");
+        return;
+    }
+    memcpy(name, p, nlen);
+    name[nlen] = '\0';
+    if (slash) snprintf(action, sizeof(action), "%s", slash + 1);
+    sb_err_t err = {0};
+    int rc = 0;
+    char notfound[256];
+    snprintf(notfound, sizeof(notfound), "Connector %s not found", name);
+    if (action[0] == '\0') {
+        if (get) {
+            json_t *info = connect_worker_info(w, name);
+            if (info) write_json(resp, 200, info);
+            else write_error(resp, 404, notfound);
+        } else if (strcmp(req->method, "DELETE") == 0) {
+            rc = connect_worker_delete(w, name, &err);
+            if (rc < 0) write_worker_error(resp, rc, &err);
+            else resp->status = 204;
+        } else {
+            write_error(resp, 405, "use GET or DELETE on /connectors/{name}");
+        }
+    } else if (strcmp(action, "config") == 0) {
+        if (get) {
+            json_t *cfg = connect_worker_config(w, name);
+            if (cfg) write_json(resp, 200, cfg);
+            else write_error(resp, 404, notfound);
+        } else if (strcmp(req->method, "PUT") == 0) {
+            json_t *body = parse_body(req, resp);
+            if (!body) return;
+            put_config(w, name, body, false, resp);
+            json_decref(body);
+        } else {
+            write_error(resp, 405, "use GET or PUT on /connectors/{name}/config");
+        }
+    } else if (strcmp(action, "status") == 0 && get) {
+        json_t *st = connect_worker_status(w, name);
+        if (st) write_json(resp, 200, st);
+        else write_error(resp, 404, notfound);
+    } else if ((strcmp(action, "pause") == 0 || strcmp(action, "resume") == 0) && strcmp(req->method, "PUT") == 0) {
+        rc = action[0] == 'p' ? connect_worker_pause(w, name, &err) : connect_worker_resume(w, name, &err);
+        if (rc < 0) write_worker_error(resp, rc, &err);
+        else resp->status = 202;
+    } else if (strcmp(action, "restart") == 0 && strcmp(req->method, "POST") == 0) {
+        rc = connect_worker_restart(w, name, &err);
+        if (rc < 0) write_worker_error(resp, rc, &err);
+        else resp->status = 204;
+    } else if (strcmp(action, "offsets") == 0 && get) {
+        json_t *o = connect_worker_offsets(w, name);
+        if (o) write_json(resp, 200, o);
+        else write_error(resp, 404, notfound);
+    } else if (strcmp(action, "offsets") == 0 && strcmp(req->method, "PUT") == 0) {
+        json_t *body = parse_body(req, resp);
+        if (!body) return;
+        const char *pos = json_string_value(json_object_get(body, "position"));
+        if (!pos) {
+            write_error(resp, 400, "expected {\"position\":\"...\"}");
+        } else {
+            rc = connect_worker_set_position(w, name, pos, &err);
+            if (rc < 0) write_worker_error(resp, rc, &err);
+            else write_json(resp, 200, connect_worker_offsets(w, name));
+        }
+        json_decref(body);
+    } else if (strcmp(action, "tasks") == 0 && get) {
+        json_t *cfg = connect_worker_config(w, name);
+        if (!cfg) write_error(resp, 404, notfound);
+        else write_json(resp, 200, json_pack("[{s:{s:s,s:i},s:o}]", "id", "connector", name, "task", 0, "config", cfg));
+    } else {
+        write_error(resp, 404, "no such resource (or wrong method)");
+    }
+}
+
+static void add_plugin(void *arg, const char *cls, const char *type, const char *desc)
+{
+    json_array_append_new(arg, json_pack("{s:s,s:s,s:s,s:s}", "class", cls, "type", type, "version", STREAMBUS_VERSION,
+                                         "description", desc ? desc : ""));
+}
+
+static void handle_plugins(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
+{
+    (void)arg;
+    (void)req;
+    json_t *arr = json_array();
+    connect_plugins_foreach(add_plugin, arr);
+    write_json(resp, 200, arr);
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+    if (!s || !*s) return false;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*end || v < 0) return false;
+    *out = v;
+    return true;
+}
+
+static void handle_dlq_records(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
+{
+    connect_worker_t *w = arg;
+    const char *name = admin_http_query(req, "connector");
+    if (!name || !*name) {
+        write_error(resp, 400, "query parameter \"connector\" is required");
+        return;
+    }
+    int64_t limit = 100, from = 0;
+    const char *ls = admin_http_query(req, "limit"), *fs = admin_http_query(req, "from_offset");
+    if ((ls && (!parse_i64(ls, &limit) || limit < 1 || limit > 10000)) || (fs && !parse_i64(fs, &from))) {
+        write_error(resp, 400, "limit must be 1..10000 and from_offset a non-negative offset");
+        return;
+    }
+    char topic[256];
+    connect_worker_dlq_topic(w, name, topic, sizeof(topic));
+    json_t *records = NULL;
+    sb_err_t err = {0};
+    if (dlq_list(connect_worker_bootstrap(w), topic, from, (int)limit, &records, &err) < 0) {
+        write_error(resp, 502, err.msg);
+        return;
+    }
+    write_json(resp, 200, json_pack("{s:s,s:s,s:o}", "connector", name, "topic", topic, "records", records));
+}
+
+static void handle_dlq_replay(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
+{
+    connect_worker_t *w = arg;
+    json_t *body = parse_body(req, resp);
+    if (!body) return;
+    const char *name = json_string_value(json_object_get(body, "connector"));
+    const json_t *ids = json_object_get(body, "ids");
+    const json_t *from = json_object_get(body, "from_offset"), *to = json_object_get(body, "to_offset");
+    if (!name || (ids && !json_is_array(ids)) || (!ids && !json_is_integer(from))) {
+        write_error(resp, 400, "expected {\"connector\":..,\"ids\":[\"p:o\",..]} or {\"connector\":..,\"from_offset\":N[,\"to_offset\":M]}");
+        json_decref(body);
+        return;
+    }
+    char topic[256];
+    connect_worker_dlq_topic(w, name, topic, sizeof(topic));
+    int replayed = 0;
+    sb_err_t err = {0};
+    int64_t lo = json_integer_value(from), hi = json_is_integer(to) ? json_integer_value(to) : INT64_MAX;
+    int rc = dlq_replay(connect_worker_bootstrap(w), topic, ids, lo, hi, &replayed, &err);
+    if (rc < 0) {
+        write_error(resp, rc == SB_ENOENT ? 404 : rc == SB_EINVAL ? 400 : 502, err.msg);
+    } else {
+        write_json(resp, 200, json_pack("{s:s,s:s,s:i}", "connector", name, "topic", topic, "replayed", replayed));
+    }
+    json_decref(body);
+}
+
+int connect_rest_register(admin_http_t *http, connect_worker_t *w, sb_err_t *err)
+{
+    if (admin_http_add_route(http, NULL, "/connectors", handle_connectors, w) < 0 ||
+        admin_http_add_route(http, "GET", "/connector-plugins", handle_plugins, w) < 0 ||
+        admin_http_add_route(http, "GET", "/dlq/records", handle_dlq_records, w) < 0 ||
+        admin_http_add_route(http, "POST", "/dlq/replay", handle_dlq_replay, w) < 0)
+        return sb_err_set(err, SB_EEXIST, "connect REST routes are already registered");
+    return 0;
+}

@@ -1,0 +1,26 @@
+#ifndef STREAMBUS_CONNECT_REST_H
+#define STREAMBUS_CONNECT_REST_H
+
+/* The connect REST API, shaped like Kafka Connect's, on the admin HTTP server:
+ *   GET  /connectors                      names
+ *   POST /connectors                      {"name":..,"config":{..}} -> 201, 409 if it exists
+ *   GET  /connectors/{name}               {name, config, tasks, type}
+ *   GET  /connectors/{name}/config        the config
+ *   PUT  /connectors/{name}/config        create (201) or update (200)
+ *   GET  /connectors/{name}/status        {name, connector:{state,worker_id}, tasks:[..], type, details}
+ *   PUT  /connectors/{name}/pause|resume  202
+ *   POST /connectors/{name}/restart       204
+ *   DELETE /connectors/{name}             204
+ *   GET/PUT /connectors/{name}/offsets    a source's committed position {"position":..} (backup/restore)
+ *   GET  /connector-plugins               [{class, type, version, description}]
+ *   GET  /dlq/records?connector=&limit=&from_offset=
+ *   POST /dlq/replay                      {"connector":..,"ids":[..]} or {"connector":..,"from_offset":..,"to_offset":..}
+ * Errors: {"error_code":N,"message":"..."}; a bad config is 400 with "errors":{field: message}.
+ * Handlers run on the HTTP thread. */
+
+#include "connect/worker.h"
+#include "http/admin_http.h"
+
+int connect_rest_register(admin_http_t *http, connect_worker_t *w, sb_err_t *err);
+
+#endif

@@ -1,0 +1,493 @@
+/* The task thread of a sink connector: consumes with auto-commit off, seeks to the positions
+ * the sink stored in its target, applies transforms and puts batches; retries transient
+ * failures with backoff, isolates poison records and sends them to the DLQ.
+ *
+ * Everything runs on the task thread, including the rebalance callback (served by
+ * rd_kafka_consumer_poll). */
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "connect/dlq.h"
+#include "connect/worker_int.h"
+
+#define STATUS_REFRESH_MS 1000
+
+struct sink_ctx {
+    connector_t *c;
+    rd_kafka_t *rk;
+    void *state;
+    void *dlq_producer;
+    char failure[1024]; /* set when the task must fail */
+};
+
+const char *sink_name(sink_ctx_t *ctx)
+{
+    return ctx->c->name;
+}
+
+/* One consumed record after transforms: rec is what the sink sees, msg the original. */
+typedef struct sink_item {
+    connect_record_t rec;
+    connect_transformed_t tr;
+    rd_kafka_message_t *msg;
+} sink_item_t;
+
+typedef enum { APPLY_OK = 0, APPLY_STOPPED = 1, APPLY_FAILED = 2 } apply_result_t;
+
+static bool must_wait(sink_ctx_t *s)
+{
+    return atomic_load(&s->c->stop) || atomic_load(&s->c->paused);
+}
+
+/* Waits while paused; returns true if the task must stop. */
+static bool wait_unpaused(sink_ctx_t *s)
+{
+    connector_t *c = s->c;
+    while (atomic_load(&c->paused) && !atomic_load(&c->stop)) {
+        connector_set_state(c, CONN_PAUSED, NULL);
+        /* No consumer poll here: it could hand out records of partitions that are not
+         * paused, which would then be lost to this batch. max.poll.interval.ms is long. */
+        connector_sleep(c, 100);
+    }
+    return atomic_load(&c->stop);
+}
+
+/* Calls put until it succeeds or fails for a reason other than a transient one. Returns 0,
+ * 1 = stopped, or -1 with cerr (RECORD or FATAL). */
+static int put_retrying(sink_ctx_t *s, connect_record_t *recs, int n, connect_err_t *cerr)
+{
+    connector_t *c = s->c;
+    for (int attempt = 0;; attempt++) {
+        if (must_wait(s) && wait_unpaused(s)) return 1;
+        memset(cerr, 0, sizeof(*cerr));
+        cerr->index = -1;
+        if (c->kops->put(s->state, recs, n, cerr) == 0) {
+            if (attempt > 0) connector_set_state(c, CONN_RUNNING, NULL);
+            return 0;
+        }
+        if (cerr->cls != CONNECT_ERR_TRANSIENT) return -1;
+        if (c->m.err_transient) metrics_counter_inc(c->m.err_transient);
+        if (c->m.retries) metrics_counter_inc(c->m.retries);
+        /* Still RUNNING: the task is healthy, the target is not. The trace says why nothing
+         * moves. */
+        char trace[700];
+        snprintf(trace, sizeof(trace), "retrying (attempt %d): %s", attempt + 1, cerr->msg);
+        connector_set_state(c, CONN_RUNNING, trace);
+        if (attempt == 0) sb_warn("connect", "connector %s: %s", c->name, trace);
+        if (connector_sleep(c, connect_backoff_ms(attempt))) return 1;
+    }
+}
+
+static int skip_retrying(sink_ctx_t *s, connect_record_t *rec)
+{
+    for (int attempt = 0;; attempt++) {
+        connect_err_t cerr = {.index = -1};
+        if (!s->c->kops->skip || s->c->kops->skip(s->state, rec, &cerr) == 0) return 0;
+        if (cerr.cls != CONNECT_ERR_TRANSIENT) {
+            snprintf(s->failure, sizeof(s->failure), "recording a skipped record failed: %s", cerr.msg);
+            return -1;
+        }
+        if (connector_sleep(s->c, connect_backoff_ms(attempt))) return 1;
+    }
+}
+
+/* Sends item to the DLQ (retrying until the broker has it) and tells the sink to skip it. */
+static apply_result_t dead_letter(sink_ctx_t *s, sink_item_t *it, const char *cls, const char *msg, int retries,
+                                  int64_t first_ms)
+{
+    connector_t *c = s->c;
+    if (!c->tolerate_all) {
+        snprintf(s->failure, sizeof(s->failure), "record %s[%d]@%lld failed (errors.tolerance=none): %s",
+                 it->rec.topic, (int)it->msg->partition, (long long)it->msg->offset, msg);
+        return APPLY_FAILED;
+    }
+    dlq_failure_t f = {c->name, cls, msg, retries, first_ms, sb_now_ms()};
+    rd_kafka_headers_t *hdrs = NULL;
+    rd_kafka_message_headers(it->msg, &hdrs);
+    for (int attempt = 0;; attempt++) {
+        sb_err_t err = {0};
+        if (dlq_send(&s->dlq_producer, c->w->o.bootstrap, c->dlq_topic, rd_kafka_topic_name(it->msg->rkt),
+                     it->msg->partition, it->msg->offset, it->msg->key, it->msg->key ? (int32_t)it->msg->key_len : -1,
+                     it->msg->payload, it->msg->payload ? (int32_t)it->msg->len : -1, hdrs, &f, &err) == 0)
+            break;
+        sb_warn("connect", "connector %s: DLQ write failed: %s", c->name, err.msg);
+        if (connector_sleep(c, connect_backoff_ms(attempt))) return APPLY_STOPPED;
+    }
+    sb_warn("connect", "connector %s: record %s[%d]@%lld sent to %s: %s", c->name, rd_kafka_topic_name(it->msg->rkt),
+            (int)it->msg->partition, (long long)it->msg->offset, c->dlq_topic, msg);
+    if (c->m.dlq) metrics_counter_inc(c->m.dlq);
+    int rc = skip_retrying(s, &it->rec);
+    return rc == 0 ? APPLY_OK : rc > 0 ? APPLY_STOPPED : APPLY_FAILED;
+}
+
+static void count_applied(sink_ctx_t *s, sink_item_t *items, int n)
+{
+    connector_t *c = s->c;
+    int64_t now = sb_now_ms();
+    for (int i = 0; i < n; i++) connector_metrics_event(c, items[i].rec.value.p, items[i].rec.value.len, now, true);
+    if (c->m.records) metrics_counter_add(c->m.records, (uint64_t)n);
+    if (c->m.batch_size) metrics_histogram_observe(c->m.batch_size, n);
+}
+
+/* Puts one record on its own, up to retry_max times for record errors. */
+static apply_result_t apply_one(sink_ctx_t *s, sink_item_t *it)
+{
+    connector_t *c = s->c;
+    int64_t first = sb_now_ms();
+    connect_err_t cerr;
+    int tries = 0;
+    for (;;) {
+        int rc = put_retrying(s, &it->rec, 1, &cerr);
+        if (rc == 0) {
+            count_applied(s, it, 1);
+            return APPLY_OK;
+        }
+        if (rc > 0) return APPLY_STOPPED;
+        if (cerr.cls == CONNECT_ERR_FATAL) {
+            if (c->m.err_fatal) metrics_counter_inc(c->m.err_fatal);
+            snprintf(s->failure, sizeof(s->failure), "%s", cerr.msg);
+            return APPLY_FAILED;
+        }
+        if (c->m.err_record) metrics_counter_inc(c->m.err_record);
+        tries++;
+        if (tries > c->retry_max) return dead_letter(s, it, "record", cerr.msg, tries, first);
+        if (c->m.retries) metrics_counter_inc(c->m.retries);
+        if (connector_sleep(c, 100LL * tries)) return APPLY_STOPPED;
+    }
+}
+
+/* Applies items[0..n) in order: as one batch while that works, splitting around a record the
+ * sink reports as bad (or record by record when it cannot say which). */
+static apply_result_t apply_range(sink_ctx_t *s, sink_item_t *items, int n)
+{
+    connector_t *c = s->c;
+    if (n <= 0) return APPLY_OK;
+    /* put() takes a contiguous array of records. */
+    connect_record_t stack_recs[64];
+    connect_record_t *recs = n <= 64 ? stack_recs : malloc((size_t)n * sizeof(*recs));
+    for (int i = 0; i < n; i++) recs[i] = items[i].rec;
+    connect_err_t cerr;
+    int rc = put_retrying(s, recs, n, &cerr);
+    if (recs != stack_recs) free(recs);
+    if (rc == 0) {
+        count_applied(s, items, n);
+        return APPLY_OK;
+    }
+    if (rc > 0) return APPLY_STOPPED;
+    if (cerr.cls == CONNECT_ERR_FATAL) {
+        if (c->m.err_fatal) metrics_counter_inc(c->m.err_fatal);
+        snprintf(s->failure, sizeof(s->failure), "%s", cerr.msg);
+        return APPLY_FAILED;
+    }
+    if (n == 1) return apply_one(s, &items[0]);
+    int bad = cerr.index;
+    if (bad >= 0 && bad < n) {
+        apply_result_t r = apply_range(s, items, bad);
+        if (r == APPLY_OK) r = apply_one(s, &items[bad]);
+        if (r == APPLY_OK) r = apply_range(s, items + bad + 1, n - bad - 1);
+        return r;
+    }
+    for (int i = 0; i < n; i++) {
+        apply_result_t r = apply_one(s, &items[i]);
+        if (r != APPLY_OK) return r;
+    }
+    return APPLY_OK;
+}
+
+/* Transforms and applies a polled batch. Records that a transform cannot handle go to the DLQ
+ * in their place in the sequence, so the sink's stored positions only ever move forward. */
+static apply_result_t process_batch(sink_ctx_t *s, sink_item_t *items, int n)
+{
+    connector_t *c = s->c;
+    int start = 0, kept = 0;
+    for (int i = 0; i < n; i++) {
+        sink_item_t *it = &items[i];
+        rd_kafka_message_t *m = it->msg;
+        connect_record_t in = {
+            .topic = rd_kafka_topic_name(m->rkt),
+            .partition = m->partition,
+            .offset = m->offset,
+            .key = {m->key, m->key ? (int32_t)m->key_len : -1},
+            .value = {m->payload, m->payload ? (int32_t)m->len : -1},
+        };
+        rd_kafka_timestamp_type_t tstype;
+        in.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+        sb_err_t err = {0};
+        int rc = connect_transforms_apply(c->transforms, &in, &it->tr, &err);
+        if (rc == 1) {
+            it->tr.rec.partition = m->partition;
+            it->tr.rec.offset = m->offset;
+            it->rec = it->tr.rec;
+            /* Compact kept records towards the front, keeping their order. */
+            if (kept != i) {
+                sink_item_t tmp = items[kept];
+                items[kept] = *it;
+                *it = tmp;
+                /* rec points into tr's buffers, which moved with the item. */
+            }
+            kept++;
+            continue;
+        }
+        if (rc == 0) continue; /* filtered out */
+        if (c->m.err_transform) metrics_counter_inc(c->m.err_transform);
+        apply_result_t r = apply_range(s, items + start, kept - start);
+        if (r == APPLY_OK) {
+            sink_item_t *bad = &items[i];
+            bad->rec = in;
+            r = dead_letter(s, bad, "transform", err.msg, 0, sb_now_ms());
+        }
+        if (r != APPLY_OK) return r;
+        start = kept;
+    }
+    return apply_range(s, items + start, kept - start);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    sink_ctx_t *s = opaque;
+    connector_t *c = s->c;
+    if (e != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rd_kafka_assign(rk, NULL);
+        return;
+    }
+    sink_position_t *pos = NULL;
+    int npos = 0;
+    connect_err_t cerr = {.index = -1};
+    /* The target is the truth for exactly-once: seek where it says, not to the group's
+     * committed offsets (which are only written for lag display). */
+    for (int attempt = 0; c->kops->load_positions(s->state, &pos, &npos, &cerr) < 0; attempt++) {
+        if (cerr.cls != CONNECT_ERR_TRANSIENT) {
+            snprintf(s->failure, sizeof(s->failure), "loading positions: %s", cerr.msg);
+            rd_kafka_assign(rk, NULL);
+            return;
+        }
+        if (connector_sleep(c, connect_backoff_ms(attempt))) {
+            rd_kafka_assign(rk, NULL);
+            return;
+        }
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        p->offset = RD_KAFKA_OFFSET_BEGINNING;
+        for (int k = 0; k < npos; k++)
+            if (pos[k].partition == p->partition && strcmp(pos[k].topic, p->topic) == 0) p->offset = pos[k].next_offset;
+    }
+    free(pos);
+    rd_kafka_assign(rk, parts);
+    if (atomic_load(&c->paused)) rd_kafka_pause_partitions(rk, parts);
+}
+
+static rd_kafka_t *make_consumer(sink_ctx_t *s, sb_err_t *err)
+{
+    connector_t *c = s->c;
+    char client_id[200], group[200];
+    snprintf(client_id, sizeof(client_id), "connect-%s", c->name);
+    snprintf(group, sizeof(group), "connect-%s", c->name);
+    rd_kafka_conf_t *conf = connect_kafka_conf_new(c->w->o.bootstrap, client_id);
+    /* A put can retry for a long time while the target is down; the consumer must not be
+     * thrown out of its group for not polling meanwhile. */
+    if (connect_kafka_conf_set(conf, "group.id", group, err) < 0 ||
+        connect_kafka_conf_set(conf, "enable.auto.commit", "false", err) < 0 ||
+        connect_kafka_conf_set(conf, "enable.auto.offset.store", "false", err) < 0 ||
+        connect_kafka_conf_set(conf, "auto.offset.reset", "earliest", err) < 0 ||
+        connect_kafka_conf_set(conf, "max.poll.interval.ms", "86400000", err) < 0 ||
+        connect_kafka_conf_set(conf, "topic.metadata.refresh.interval.ms", "5000", err) < 0 ||
+        connect_kafka_conf_set(conf, "fetch.wait.max.ms", "20", err) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, s);
+    char errstr[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        sb_err_set(err, SB_EINVAL, "cannot create the consumer: %s", errstr);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(4);
+    const char *re = json_string_value(json_object_get(c->config, "topics.regex"));
+    if (re) {
+        /* librdkafka treats a subscription starting with ^ as a regex. */
+        char buf[600];
+        snprintf(buf, sizeof(buf), "%s%s", re[0] == '^' ? "" : "^", re);
+        rd_kafka_topic_partition_list_add(subs, buf, RD_KAFKA_PARTITION_UA);
+    } else {
+        char *list = strdup(json_string_value(json_object_get(c->config, "topics")));
+        char *save = NULL;
+        for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+            rd_kafka_topic_partition_list_add(subs, t, RD_KAFKA_PARTITION_UA);
+        free(list);
+    }
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+        sb_err_set(err, SB_EINVAL, "subscribe failed: %s", rd_kafka_err2str(e));
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+}
+
+static void refresh_status(sink_ctx_t *s)
+{
+    connector_t *c = s->c;
+    json_t *d = json_object();
+    if (c->kops->status) c->kops->status(s->state, d);
+    rd_kafka_topic_partition_list_t *asg = NULL;
+    int64_t lag = 0;
+    if (rd_kafka_assignment(s->rk, &asg) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_position(s->rk, asg);
+        for (int i = 0; i < asg->cnt; i++) {
+            int64_t lo = 0, hi = 0;
+            if (rd_kafka_get_watermark_offsets(s->rk, asg->elems[i].topic, asg->elems[i].partition, &lo, &hi) == 0 &&
+                asg->elems[i].offset >= 0 && hi > asg->elems[i].offset)
+                lag += hi - asg->elems[i].offset;
+        }
+        json_object_set_new(d, "assigned_partitions", json_integer(asg->cnt));
+        rd_kafka_topic_partition_list_destroy(asg);
+    }
+    json_object_set_new(d, "lag", json_integer(lag));
+    if (c->m.lag) metrics_gauge_set(c->m.lag, lag);
+    pthread_mutex_lock(&c->mu);
+    json_decref(c->details);
+    c->details = d;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Commits the consumed offsets to the group, for `ctl group` lag and other tools; the sink's
+ * own positions stay the truth. */
+static void commit_group_offsets(sink_ctx_t *s, sink_item_t *items, int n)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    for (int i = 0; i < n; i++) {
+        rd_kafka_message_t *m = items[i].msg;
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(l, rd_kafka_topic_name(m->rkt), m->partition);
+        if (!p) p = rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition);
+        if (m->offset + 1 > p->offset) p->offset = m->offset + 1;
+    }
+    if (l->cnt > 0) rd_kafka_commit(s->rk, l, 1);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void pause_all(sink_ctx_t *s, bool pause)
+{
+    rd_kafka_topic_partition_list_t *asg = NULL;
+    if (rd_kafka_assignment(s->rk, &asg) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    if (pause) rd_kafka_pause_partitions(s->rk, asg);
+    else rd_kafka_resume_partitions(s->rk, asg);
+    rd_kafka_topic_partition_list_destroy(asg);
+}
+
+void *sink_task_run(void *arg)
+{
+    connector_t *c = arg;
+    sink_ctx_t s = {.c = c};
+    sb_err_t err = {0};
+    int attempt = 0;
+    while (!atomic_load(&c->stop)) {
+        connect_err_t cerr = {.index = -1};
+        if (c->kops->start(&s, c->config, &s.state, &cerr) == 0) break;
+        s.state = NULL;
+        if (cerr.cls != CONNECT_ERR_TRANSIENT) {
+            if (c->m.err_fatal) metrics_counter_inc(c->m.err_fatal);
+            connector_set_state(c, CONN_FAILED, cerr.msg);
+            return NULL;
+        }
+        if (c->m.err_transient) metrics_counter_inc(c->m.err_transient);
+        connector_set_state(c, CONN_UNASSIGNED, cerr.msg);
+        connector_sleep(c, connect_backoff_ms(attempt++));
+    }
+    if (!s.state) {
+        connector_set_state(c, CONN_UNASSIGNED, NULL);
+        return NULL;
+    }
+    s.rk = make_consumer(&s, &err);
+    if (!s.rk) {
+        c->kops->stop(s.state);
+        connector_set_state(c, CONN_FAILED, err.msg);
+        return NULL;
+    }
+    sink_item_t *items = calloc((size_t)c->batch_size, sizeof(*items));
+    int64_t next_status = 0;
+    bool was_paused = false;
+    while (!atomic_load(&c->stop) && !s.failure[0]) {
+        bool paused = atomic_load(&c->paused);
+        if (paused != was_paused) {
+            pause_all(&s, paused);
+            was_paused = paused;
+        }
+        if (sb_mono_ms() >= next_status) {
+            refresh_status(&s);
+            next_status = sb_mono_ms() + STATUS_REFRESH_MS;
+        }
+        if (paused) {
+            connector_set_state(c, CONN_PAUSED, NULL);
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(s.rk, 100);
+            if (m) rd_kafka_message_destroy(m);
+            continue;
+        }
+        /* A batch: up to batch.size records, waiting at most linger.ms after the first. */
+        int n = 0;
+        int64_t linger_end = 0;
+        while (n < c->batch_size && !atomic_load(&c->stop)) {
+            int timeout = 100;
+            if (n > 0) {
+                int64_t left = linger_end - sb_mono_ms();
+                if (left <= 0) break;
+                timeout = (int)left;
+            }
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(s.rk, timeout);
+            if (!m) {
+                if (n == 0) break;
+                continue;
+            }
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    sb_debug("connect", "connector %s: consumer: %s", c->name, rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                continue;
+            }
+            if (n == 0) linger_end = sb_mono_ms() + c->linger_ms;
+            items[n++].msg = m;
+        }
+        if (s.failure[0]) {
+            for (int i = 0; i < n; i++) rd_kafka_message_destroy(items[i].msg);
+            break;
+        }
+        if (n == 0) {
+            connector_set_state(c, CONN_RUNNING, NULL);
+            continue;
+        }
+        apply_result_t r = process_batch(&s, items, n);
+        if (r == APPLY_OK) {
+            commit_group_offsets(&s, items, n);
+            connector_set_state(c, CONN_RUNNING, NULL);
+        }
+        for (int i = 0; i < n; i++) {
+            rd_kafka_message_destroy(items[i].msg);
+            connect_transformed_deinit(&items[i].tr);
+            memset(&items[i], 0, sizeof(items[i]));
+        }
+        if (r == APPLY_STOPPED && !atomic_load(&c->stop)) {
+            /* Stopped mid-batch only happens on stop; anything else would lose the batch, so
+             * fail loudly rather than silently skip. */
+            snprintf(s.failure, sizeof(s.failure), "batch abandoned");
+        }
+        if (r == APPLY_STOPPED) break;
+        if (r == APPLY_FAILED) break;
+    }
+    if (s.failure[0]) connector_set_state(c, CONN_FAILED, s.failure);
+    free(items);
+    rd_kafka_consumer_close(s.rk);
+    rd_kafka_destroy(s.rk);
+    dlq_producer_free(s.dlq_producer);
+    c->kops->stop(s.state);
+    if (!s.failure[0]) connector_set_state(c, CONN_UNASSIGNED, NULL);
+    return NULL;
+}
