@@ -5,12 +5,11 @@
 
 #include "connect/builtin_file.h"
 #include "connect/connector.h"
+#include "connect/sinks/clickhouse_sink.h"
 #include "connect/sinks/pg_sink.h"
 #include "connect/sources/datagen.h"
 #include "connect/sources/postgres.h"
 
-/* Connectors from src/connect/sources and src/connect/sinks are added here as they land
- * (clickhouse_sink_ops from sinks/clickhouse_sink.h is next). */
 static const source_ops_t *const source_table[] = {
     &postgres_source_ops,
     &datagen_source_ops,
@@ -19,6 +18,7 @@ static const source_ops_t *const source_table[] = {
 
 static const sink_ops_t *const sink_table[] = {
     &postgres_sink_ops,
+    &clickhouse_sink_ops,
     &file_sink_ops,
 };
 
