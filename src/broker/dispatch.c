@@ -28,7 +28,7 @@ static const kafka_api_def_t api_table[] = {
     {KAFKA_API_LeaveGroup, 0, 1, 4, handle_LeaveGroup},
     {KAFKA_API_SyncGroup, 0, 3, 4, handle_SyncGroup},
     {KAFKA_API_DescribeGroups, 0, 4, 5, handle_DescribeGroups},
-    {KAFKA_API_ListGroups, 0, 2, 3, handle_ListGroups},
+    {KAFKA_API_ListGroups, 0, 4, 3, handle_ListGroups},
     {KAFKA_API_ApiVersions, 0, 3, 3, handle_ApiVersions},
     {KAFKA_API_CreateTopics, 0, 4, 5, handle_CreateTopics},
     {KAFKA_API_DeleteTopics, 0, 3, 4, handle_DeleteTopics},

@@ -274,11 +274,11 @@ def test_group_lag_matches_produced_minus_committed(bootstrap):
         wait_for_assignment(consumer, 2)
         consumer.commit(offsets=[TopicPartition(topic, 0, 5), TopicPartition(topic, 1, 1)], asynchronous=False)
 
-        # The state column needs ListGroups v4, which a broker need not offer; presence is
-        # what every cluster reports.
+        # The state column comes from ListGroups v4, which StreamBus serves.
         listed = {g["group"]: g for g in ctl_json(bootstrap, "group", "list")["groups"]}
         assert group in listed
         assert listed[group]["simple"] is False
+        assert listed[group]["state"] == "Stable"
         assert group in ctl_ok(bootstrap, "group", "list").stdout.split()
 
         described = ctl_json(bootstrap, "group", "describe", group)

@@ -380,12 +380,37 @@ static void test_describe_list_delete(void **state)
     for (int16_t v = 0; v <= 2; v++) {
         sb_rd_t rd;
         sb_rd_init(&rd, "", 0);
-        assert_int_equal(list_groups_request_decode(&rd, v), 0);
+        list_groups_request_t lq;
+        assert_int_equal(list_groups_request_decode(&rd, v, &lq), 0);
+        assert_int_equal(lq.state_count, 0);
         sb_wr_t w;
         sb_wr_init(&w, 32);
         list_groups_response_begin(&w, v, 0, 1);
-        list_groups_response_group(&w, "g", "consumer");
+        list_groups_response_group(&w, v, "g", "consumer", "Stable");
+        list_groups_response_end(&w, v);
         assert_int_equal(w.len, (v >= 1 ? 4u : 0u) + 2 + 4 + 3 + 10);
+        sb_wr_deinit(&w);
+    }
+    {
+        /* v4: states_filter ["Stable"] as a compact array of compact strings, then tags. */
+        const uint8_t req4[] = {2, 7, 'S', 't', 'a', 'b', 'l', 'e', 0};
+        sb_rd_t rd;
+        sb_rd_init(&rd, req4, sizeof(req4));
+        list_groups_request_t lq;
+        assert_int_equal(list_groups_request_decode(&rd, 4, &lq), 0);
+        assert_int_equal(lq.state_count, 1);
+        assert_true(list_groups_state_wanted(&lq, "Stable"));
+        assert_false(list_groups_state_wanted(&lq, "Empty"));
+        /* Truncated filter is rejected. */
+        sb_rd_init(&rd, req4, 4);
+        assert_int_not_equal(list_groups_request_decode(&rd, 4, &lq), 0);
+        sb_wr_t w;
+        sb_wr_init(&w, 32);
+        list_groups_response_begin(&w, 4, 0, 1);
+        list_groups_response_group(&w, 4, "g", "consumer", "Stable");
+        list_groups_response_end(&w, 4);
+        /* throttle 4, error 2, count 1, "g" 2, "consumer" 9, "Stable" 7, group tags 1, tags 1 */
+        assert_int_equal(w.len, 4u + 2 + 1 + 2 + 9 + 7 + 1 + 1);
         sb_wr_deinit(&w);
     }
     for (int16_t v = 0; v <= 1; v++) {

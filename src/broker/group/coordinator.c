@@ -938,17 +938,27 @@ int handle_DescribeGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
 
 int handle_ListGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
 {
-    if (list_groups_request_decode(&req->body, req->api_version) != 0) return SB_EINVAL;
+    int16_t v = req->api_version;
+    list_groups_request_t rq;
+    if (list_groups_request_decode(&req->body, v, &rq) != 0) return SB_EINVAL;
     group_coordinator_t *gc = broker_groups(b);
     if (!gc) {
-        list_groups_response_begin(resp, req->api_version, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE, 0);
+        list_groups_response_begin(resp, v, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE, 0);
+        list_groups_response_end(resp, v);
         return KAFKA_HANDLER_DONE;
     }
-    list_groups_response_begin(resp, req->api_version, KAFKA_ERR_NONE, group_coordinator_group_count(gc));
+    int32_t count = 0;
     for (int32_t i = 0; i < gc->group_count; i++) {
         const group_t *g = gc->groups[i];
-        if (g->state == GROUP_DEAD) continue;
-        list_groups_response_group(resp, g->group_id, g->protocol_type ? g->protocol_type : "");
+        if (g->state != GROUP_DEAD && list_groups_state_wanted(&rq, group_state_name(g->state))) count++;
     }
+    list_groups_response_begin(resp, v, KAFKA_ERR_NONE, count);
+    for (int32_t i = 0; i < gc->group_count; i++) {
+        const group_t *g = gc->groups[i];
+        if (g->state == GROUP_DEAD || !list_groups_state_wanted(&rq, group_state_name(g->state))) continue;
+        list_groups_response_group(resp, v, g->group_id, g->protocol_type ? g->protocol_type : "",
+                                   group_state_name(g->state));
+    }
+    list_groups_response_end(resp, v);
     return KAFKA_HANDLER_DONE;
 }

@@ -2,13 +2,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "kafka/protocol.h"
 
 const group_api_range_t group_api_ranges[GROUP_API_COUNT] = {
     {KAFKA_API_OffsetCommit, 0, 7},    {KAFKA_API_OffsetFetch, 0, 5}, {KAFKA_API_FindCoordinator, 0, 2},
     {KAFKA_API_JoinGroup, 0, 5},       {KAFKA_API_Heartbeat, 0, 3},   {KAFKA_API_LeaveGroup, 0, 1},
-    {KAFKA_API_SyncGroup, 0, 3},       {KAFKA_API_DescribeGroups, 0, 4}, {KAFKA_API_ListGroups, 0, 2},
+    {KAFKA_API_SyncGroup, 0, 3},       {KAFKA_API_DescribeGroups, 0, 4}, {KAFKA_API_ListGroups, 0, 4},
     {KAFKA_API_DeleteGroups, 0, 1},
 };
 
@@ -410,23 +411,50 @@ void describe_groups_response_group_end(sb_wr_t *w, int16_t version)
 
 /* ----- ListGroups ----- */
 
-int list_groups_request_decode(sb_rd_t *rd, int16_t version)
+int list_groups_request_decode(sb_rd_t *rd, int16_t version, list_groups_request_t *out)
 {
-    (void)rd;
-    return version_ok(KAFKA_API_ListGroups, version) ? 0 : SB_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (!version_ok(KAFKA_API_ListGroups, version)) return SB_EINVAL;
+    if (version >= 4) {
+        int32_t n = sb_rd_array(rd, true, 1);
+        for (int32_t i = 0; i < n && sb_rd_ok(rd); i++) {
+            sb_slice_t st = sb_rd_compact_string(rd);
+            if (out->state_count < LIST_GROUPS_MAX_STATES) out->states[out->state_count++] = st;
+        }
+    }
+    if (version >= 3) sb_rd_tags(rd);
+    return sb_rd_ok(rd) ? 0 : SB_EINVAL;
+}
+
+bool list_groups_state_wanted(const list_groups_request_t *rq, const char *state)
+{
+    if (rq->state_count == 0) return true;
+    size_t n = strlen(state);
+    for (int32_t i = 0; i < rq->state_count; i++)
+        if (rq->states[i].len == (int32_t)n && strncasecmp((const char *)rq->states[i].p, state, n) == 0) return true;
+    return false;
 }
 
 void list_groups_response_begin(sb_wr_t *w, int16_t version, int16_t error_code, int32_t group_count)
 {
     if (version >= 1) wr_throttle(w);
     sb_wr_i16(w, error_code);
-    sb_wr_array(w, false, group_count);
+    sb_wr_array(w, version >= 3, group_count);
 }
 
-void list_groups_response_group(sb_wr_t *w, const char *group_id, const char *protocol_type)
+void list_groups_response_group(sb_wr_t *w, int16_t version, const char *group_id, const char *protocol_type,
+                                const char *state)
 {
-    sb_wr_str(w, false, group_id);
-    sb_wr_str(w, false, protocol_type ? protocol_type : "");
+    bool compact = version >= 3;
+    sb_wr_str(w, compact, group_id);
+    sb_wr_str(w, compact, protocol_type ? protocol_type : "");
+    if (version >= 4) sb_wr_str(w, compact, state);
+    sb_wr_tags(w, compact);
+}
+
+void list_groups_response_end(sb_wr_t *w, int16_t version)
+{
+    sb_wr_tags(w, version >= 3);
 }
 
 /* ----- DeleteGroups ----- */

@@ -167,10 +167,19 @@ void describe_groups_response_member(sb_wr_t *w, int16_t version, const char *me
                                      int32_t metadata_len, const uint8_t *assignment, int32_t assignment_len);
 void describe_groups_response_group_end(sb_wr_t *w, int16_t version);
 
-/* ----- ListGroups v0-2 ----- */
-int list_groups_request_decode(sb_rd_t *rd, int16_t version);
+/* ----- ListGroups v0-4 (v3+ flexible; v4 filters by state and reports it) ----- */
+#define LIST_GROUPS_MAX_STATES 8
+typedef struct list_groups_request {
+    int32_t state_count; /* 0 = no filter */
+    sb_slice_t states[LIST_GROUPS_MAX_STATES];
+} list_groups_request_t;
+int list_groups_request_decode(sb_rd_t *rd, int16_t version, list_groups_request_t *out);
+/* True when `state` passes the request's filter (case-insensitive, as Kafka compares). */
+bool list_groups_state_wanted(const list_groups_request_t *rq, const char *state);
 void list_groups_response_begin(sb_wr_t *w, int16_t version, int16_t error_code, int32_t group_count);
-void list_groups_response_group(sb_wr_t *w, const char *group_id, const char *protocol_type);
+void list_groups_response_group(sb_wr_t *w, int16_t version, const char *group_id, const char *protocol_type,
+                                const char *state);
+void list_groups_response_end(sb_wr_t *w, int16_t version);
 
 /* ----- DeleteGroups v0-1 ----- */
 typedef struct delete_groups_request {
