@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "broker/broker_int.h"
+#include "broker/group/group_codec.h"
 #include "broker/server.h"
 #include "common/crc32c.h"
 #include "common/log.h"
@@ -346,9 +347,23 @@ static void test_metadata_without_autocreate_reports_unknown_topic(void **state)
     sb_wr_deinit(&body);
 }
 
+/* The dispatcher advertises the group APIs; the group codec decodes them. Both must agree, or
+ * a client would be promised a version the decoder refuses. */
+static void test_group_api_ranges_match_dispatch_table(void **state)
+{
+    (void)state;
+    for (int i = 0; i < GROUP_API_COUNT; i++) {
+        const kafka_api_def_t *def = kafka_api_lookup(group_api_ranges[i].api_key);
+        assert_non_null(def);
+        assert_int_equal(def->min_version, group_api_ranges[i].min_version);
+        assert_int_equal(def->max_version, group_api_ranges[i].max_version);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_group_api_ranges_match_dispatch_table),
         cmocka_unit_test_setup_teardown(test_api_versions_v0_lists_every_api_from_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_versions_unknown_version_gets_35_in_v0_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_assigns_offsets_and_fetch_returns_the_bytes, setup, teardown),
