@@ -73,7 +73,8 @@ static PGresult *run(PGconn *c, const char *sql, int n, const char *const *param
 
 static const char COLUMNS_SQL[] =
     "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
-    "coalesce(array_position(i.indkey::int2[], a.attnum), 0) "
+    /* int2vector subscripts start at 0: normalise to a 1-based key position */
+    "coalesce(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0) "
     "FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
     "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
 

@@ -475,7 +475,7 @@ static void handle_erase(void *arg, const admin_http_request_t *req, admin_http_
     recon_pair_deinit(&pair);
     if (rc < 0 && !hash[0]) snprintf(hash, sizeof(hash), "unhashed");
     const char *result = rc < 0 ? "failed" : (sdel || tdel) ? "deleted" : "not_found";
-    json_t *audit = json_pack("{s:f,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s*}", "time", now_s(), "action", "erase", "connector",
+    json_t *audit = json_pack("{s:f,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s*}", "time", now_s(), "action", "erase", "connector",
                               connector, "table", src[0] ? src : table, "key_sha256", hash, "who", who, "result",
                               result, "source_deleted", (json_int_t)sdel, "target_deleted", (json_int_t)tdel,
                               "error", rc < 0 ? err.msg : NULL);
