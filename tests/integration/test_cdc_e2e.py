@@ -32,13 +32,29 @@ class Pg:
     def start(self):
         out = subprocess.run([str(REPO / "tests/fixtures/pg_start.sh"), str(self.dir), str(self.port)],
                              capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
+        log = self.dir / "server.log"
+        assert out.returncode == 0, out.stderr + (log.read_text()[-2000:] if log.exists() else "")
         self.conninfo = out.stdout.strip()
         return self
 
+    def _reach(self):
+        """Another pytest session on the machine may reset /tmp/pytest-of-<user> to 0700, after
+        which the postgres user (pg_ctl runs as it under root) can no longer reach the data
+        directory; restore the search permission pg_start.sh set up."""
+        if os.getuid() != 0:
+            return
+        for parent in Path(self.dir).resolve().parents:
+            try:
+                os.chmod(parent, os.stat(parent).st_mode | 0o111)
+            except OSError:
+                pass
+
     def stop(self, remove=False):
-        subprocess.run([str(REPO / "tests/fixtures/pg_stop.sh"), str(self.dir)] + (["--remove"] if remove else []),
-                       timeout=120)
+        self._reach()
+        out = subprocess.run([str(REPO / "tests/fixtures/pg_stop.sh"), str(self.dir)] + (["--remove"] if remove else []),
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "could not" not in out.stderr, out.stderr
 
     def sql(self, text):
         proc = subprocess.run([PSQL, self.conninfo, "-v", "ON_ERROR_STOP=1", "-At", "-c", text],
