@@ -216,6 +216,17 @@ def test_snapshot_changes_schema_change_reconcile_and_erasure(pg, broker, connec
     assert '"id"' not in json.dumps(records), "the raw key must not be in the audit record"
     assert "dpo@example.com" in connect.log_text()
 
+    # the schedule: reconcile.interval.ms on the sink queues jobs by itself
+    cfg = connect.request("GET", "/connectors/pg-sink/config")[1]
+    cfg.update({"reconcile.interval.ms": "300", "reconcile.mode": "count"})
+    status, _ = connect.request("PUT", "/connectors/pg-sink/config", cfg)
+    assert status == 200
+    wait_until(lambda: any(j["trigger"] == "schedule" and j["state"] == "done" and j["mode"] == "count"
+                           for j in connect.request("GET", "/reconciliation/jobs")[1]), 60, "a scheduled job")
+    bad = dict(cfg, **{"reconcile.interval.ms": "-5"})
+    status, body = connect.request("PUT", "/connectors/pg-sink/config", bad)
+    assert status == 400 and "reconcile.interval.ms" in body["errors"], body
+
 
 def _poll_into(consumer, out):
     m = consumer.poll(1.0)

@@ -20,6 +20,14 @@ typedef struct recon_job {
     json_t *mismatches; /* array, filled by the job thread, read under the lock once done */
 } recon_job_t;
 
+/* When each scheduled connector last had a job queued; only the job thread touches it. */
+typedef struct recon_schedule_entry {
+    char name[160];
+    int64_t last_ms;
+} recon_schedule_entry_t;
+
+#define RECON_MAX_SCHEDULED 64
+
 struct recon_service {
     connect_worker_t *worker;
     metrics_registry_t *metrics;
@@ -29,6 +37,7 @@ struct recon_service {
     bool stop;
     int64_t next_id;
     recon_job_t *jobs[RECON_KEEP_JOBS]; /* ring by id */
+    recon_schedule_entry_t sched[RECON_MAX_SCHEDULED];
 };
 
 static const char *mode_name(recon_mode_t m)
@@ -176,14 +185,72 @@ static void run_job(recon_service_t *s, recon_job_t *j)
     recon_pair_deinit(&pair);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Queues a job for every connector whose `reconcile.interval.ms` has elapsed since its last
+ * scheduled job (the first one runs one interval after start-up or after the key appears).
+ * Called without the service lock: it reads configs through the worker (worker lock). */
+static void schedule_tick(recon_service_t *s)
+{
+    json_t *names = connect_worker_names(s->worker);
+    size_t i;
+    json_t *n;
+    int64_t now = mono_ms();
+    json_array_foreach(names, i, n) {
+        const char *name = json_string_value(n);
+        json_t *cfg = connect_worker_config(s->worker, name);
+        const char *iv = json_string_value(json_object_get(cfg, "reconcile.interval.ms"));
+        long long interval = iv ? atoll(iv) : 0;
+        if (interval > 0 && strlen(name) < sizeof(s->sched[0].name)) {
+            recon_schedule_entry_t *e = NULL, *free_slot = NULL;
+            for (int k = 0; k < RECON_MAX_SCHEDULED && !e; k++) {
+                if (strcmp(s->sched[k].name, name) == 0) e = &s->sched[k];
+                else if (!s->sched[k].name[0] && !free_slot) free_slot = &s->sched[k];
+            }
+            if (!e && free_slot) {
+                snprintf(free_slot->name, sizeof(free_slot->name), "%s", name);
+                free_slot->last_ms = now;
+            } else if (e && now - e->last_ms >= interval) {
+                e->last_ms = now;
+                const char *m = json_string_value(json_object_get(cfg, "reconcile.mode"));
+                recon_mode_t mode = m && strcmp(m, "count") == 0 ? RECON_MODE_COUNT
+                                    : m && strcmp(m, "full") == 0 ? RECON_MODE_FULL
+                                                                  : RECON_MODE_CHECKSUM;
+                sb_err_t err = {0};
+                if (recon_service_submit(s, name, NULL, NULL, NULL, mode, false, "schedule", &err) < 0)
+                    sb_warn("reconcile", "scheduled reconciliation of %s not queued: %s", name, err.msg);
+            }
+        }
+        json_decref(cfg);
+    }
+    json_decref(names);
+}
+
 static void *job_thread(void *arg)
 {
     recon_service_t *s = arg;
+    int64_t next_tick = mono_ms() + 1000;
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
+        if (mono_ms() >= next_tick) {
+            pthread_mutex_unlock(&s->mu);
+            schedule_tick(s);
+            pthread_mutex_lock(&s->mu);
+            next_tick = mono_ms() + 1000;
+            continue;
+        }
         recon_job_t *j = next_queued_locked(s);
         if (!j) {
-            pthread_cond_wait(&s->cv, &s->mu);
+            /* Wake at least once a second for the schedule. */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&s->cv, &s->mu, &until);
             continue;
         }
         /* Mark it so the ring never drops a job while it runs (see submit). */
