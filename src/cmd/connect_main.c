@@ -15,6 +15,7 @@
 #include "connect/rest.h"
 #include "connect/worker.h"
 #include "http/admin_http.h"
+#include "connect/reconcile/reconcile.h"
 #include "metrics/metrics.h"
 #include "version.h"
 
@@ -119,12 +120,15 @@ int connect_main(int argc, char **argv)
         return g_connect_stop ? 0 : 1;
     }
     admin_http_t *http = NULL;
+    recon_service_t *recon = NULL;
     if (cfg.rest_listen[0]) {
         admin_http_hooks_t hooks = {.registry = reg, .ready = ready_probe, .arg = w};
         http = admin_http_start(host, port, &hooks, &err);
-        if (!http || connect_rest_register(http, w, &err) < 0) {
+        if (http && connect_rest_register(http, w, &err) == 0) recon = recon_service_new(w, reg, &err);
+        if (!http || !recon || recon_rest_register(http, recon, &err) < 0) {
             sb_error("connect", "REST API on %s: %s", cfg.rest_listen, err.msg);
             admin_http_stop(http);
+            recon_service_free(recon);
             connect_worker_free(w);
             metrics_registry_free(reg);
             return 1;
@@ -135,6 +139,7 @@ int connect_main(int argc, char **argv)
     while (!g_connect_stop) pause();
     sb_info("connect", "stopping");
     admin_http_stop(http);
+    recon_service_free(recon);
     connect_worker_free(w);
     metrics_registry_free(reg);
     return 0;

@@ -2,15 +2,18 @@
  * status: 0 success, 1 the cluster reported an error or could not be reached, 2 usage. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cmd/roles.h"
 #include "ctl/connector_cmds.h"
 #include "ctl/ctl.h"
+#include "ctl/reconcile_cmd.h"
 
 int ctl_main(int argc, char **argv)
 {
     /* The connect runtime's commands talk to its REST API, not to the cluster. */
     if (ctl_connector_handles(argc, argv)) return ctl_connector_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "reconcile") == 0) return ctl_reconcile_main(argc, argv);
     ctl_args_t args;
     sb_err_t err = {0};
     if (ctl_args_parse(argc, argv, getenv("STREAMBUS_BOOTSTRAP"), &args, &err) != 0) {

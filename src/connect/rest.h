@@ -15,6 +15,7 @@
  *   GET  /connector-plugins               [{class, type, version, description}]
  *   GET  /dlq/records?connector=&limit=&from_offset=
  *   POST /dlq/replay                      {"connector":..,"ids":[..]} or {"connector":..,"from_offset":..,"to_offset":..}
+ * Reconciliation and erasure routes live in connect/reconcile/ (recon_rest_register).
  * Errors: {"error_code":N,"message":"..."}; a bad config is 400 with "errors":{field: message}.
  * Handlers run on the HTTP thread. */
 

@@ -261,6 +261,11 @@ int connect_worker_validate(const char *name, const json_t *config, json_t **nor
     check_int(norm, "errors.retry.max", 0, 1000, errs);
     check_int(norm, "batch.size", 1, 100000, errs);
     check_int(norm, "linger.ms", 0, 60000, errs);
+    /* Read by the reconciliation scheduler (src/connect/reconcile/). */
+    check_int(norm, "reconcile.interval.ms", 0, 7 * 86400000LL, errs);
+    const char *rmode = cfg_str(norm, "reconcile.mode");
+    if (rmode && strcmp(rmode, "count") != 0 && strcmp(rmode, "checksum") != 0 && strcmp(rmode, "full") != 0)
+        connect_config_error_add(errs, "reconcile.mode", "must be count, checksum or full");
     const char *tol = cfg_str(norm, "errors.tolerance");
     if (tol && strcmp(tol, "all") != 0 && strcmp(tol, "none") != 0)
         connect_config_error_add(errs, "errors.tolerance", "must be \"all\" (poison records go to the DLQ) or \"none\"");

@@ -1,7 +1,9 @@
 #include "http/admin_http.h"
 
 #include <microhttpd.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,6 +86,28 @@ void admin_http_respond_error(admin_http_response_t *resp, int status, const cha
 const char *admin_http_query(const admin_http_request_t *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn_, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *admin_http_header(const admin_http_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn_, MHD_HEADER_KIND, name);
+}
+
+void admin_http_remote_addr(const admin_http_request_t *req, char *out, size_t cap)
+{
+    snprintf(out, cap, "unknown");
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn_, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr) return;
+    char host[INET6_ADDRSTRLEN] = "";
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host))) snprintf(out, cap, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host)))
+            snprintf(out, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
+    }
 }
 
 /* ----- built-in routes ----- */

@@ -78,6 +78,10 @@ int admin_http_add_route(admin_http_t *admin, const char *method, const char *pa
 
 /* The value of a query-string argument of the request, or NULL. */
 const char *admin_http_query(const admin_http_request_t *req, const char *name);
+/* The value of a request header (name case-insensitive), or NULL. */
+const char *admin_http_header(const admin_http_request_t *req, const char *name);
+/* The client's address as text ("127.0.0.1:54321"), "unknown" when not available. */
+void admin_http_remote_addr(const admin_http_request_t *req, char *out, size_t cap);
 
 /* Sets status and a body {"error": message} (message is JSON-escaped). */
 void admin_http_respond_error(admin_http_response_t *resp, int status, const char *message);

@@ -1,0 +1,142 @@
+/* `streambus ctl reconcile`; see reconcile_cmd.h. */
+#include "ctl/reconcile_cmd.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    sb_wr_bytes(arg, p, size * n);
+    return size * n;
+}
+
+/* One request; returns the parsed answer (NULL when unreachable or not JSON) and *status. */
+static json_t *call(const char *method, const char *base, const char *path, const char *body, long *status)
+{
+    char url[2048], errbuf[CURL_ERROR_SIZE] = "";
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    CURL *h = curl_easy_init();
+    if (!h) return NULL;
+    sb_wr_t out;
+    sb_wr_init(&out, 1024);
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    CURLcode rc = curl_easy_perform(h);
+    *status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    json_t *j = NULL;
+    if (rc != CURLE_OK) fprintf(stderr, "streambus ctl: cannot reach the connect REST API at %s: %s\n", base, errbuf);
+    else if (out.len) j = json_loadb((const char *)out.buf, out.len, 0, NULL);
+    sb_wr_deinit(&out);
+    return j;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: streambus ctl reconcile --connector C (--tables T1,T2 | --all-tables)\n"
+               "                               [--mode count|checksum|full] [--repair] [--no-wait] [--url URL]\n"
+               "  C is the postgres-source or the postgres-sink of the pipeline; tables are schema.table\n"
+               "  (or table when unambiguous). Exit 0 in sync (or repaired), 3 drift found, 1 failure.\n");
+}
+
+int ctl_reconcile_main(int argc, char **argv)
+{
+    const char *url = getenv("STREAMBUS_CONNECT_URL"), *connector = NULL, *tables = NULL, *mode = "checksum";
+    bool all = false, repair = false, wait = true;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = NULL;
+        if (strcmp(a, "--url") == 0) slot = &url;
+        else if (strcmp(a, "--connector") == 0) slot = &connector;
+        else if (strcmp(a, "--tables") == 0) slot = &tables;
+        else if (strcmp(a, "--mode") == 0) slot = &mode;
+        else if (strcmp(a, "--all-tables") == 0) all = true;
+        else if (strcmp(a, "--repair") == 0) repair = true;
+        else if (strcmp(a, "--no-wait") == 0) wait = false;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "streambus ctl: unknown reconcile option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (slot) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "streambus ctl: %s needs a value\n", a);
+                return 2;
+            }
+            *slot = argv[++i];
+        }
+    }
+    if (!connector || all == (tables != NULL)) {
+        usage(stderr);
+        return 2;
+    }
+    if (!url) url = "http://127.0.0.1:8083";
+    json_t *body = json_pack("{s:s,s:s,s:b}", "connector", connector, "mode", mode, "repair", repair);
+    if (all) {
+        json_object_set_new(body, "all_tables", json_true());
+    } else {
+        json_t *arr = json_array();
+        char *copy = strdup(tables), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) json_array_append_new(arr, json_string(t));
+        free(copy);
+        json_object_set_new(body, "tables", arr);
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    long status = 0;
+    json_t *job = call("POST", url, "/reconciliation/trigger", text, &status);
+    free(text);
+    int rc = 1;
+    if (status >= 400 || !job) {
+        const char *msg = json_string_value(json_object_get(job, "message"));
+        if (status) fprintf(stderr, "streambus ctl: %s (HTTP %ld)\n", msg ? msg : "request failed", status);
+        const char *field;
+        json_t *m;
+        json_object_foreach(json_object_get(job, "errors"), field, m)
+            fprintf(stderr, "  %s: %s\n", field, json_string_value(m));
+        goto out;
+    }
+    char path[128];
+    snprintf(path, sizeof(path), "/reconciliation/jobs/%lld", (long long)json_integer_value(json_object_get(job, "id")));
+    for (;;) {
+        const char *st = json_string_value(json_object_get(job, "state"));
+        if (!wait || (st && (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0))) break;
+        usleep(200 * 1000);
+        json_decref(job);
+        job = call("GET", url, path, NULL, &status);
+        if (!job || status != 200) {
+            fprintf(stderr, "streambus ctl: lost the job %s (HTTP %ld)\n", path, status);
+            goto out;
+        }
+    }
+    json_dumpf(job, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    const char *st = json_string_value(json_object_get(job, "state"));
+    if (!wait) rc = 0;
+    else if (strcmp(st, "done") != 0) rc = 1;
+    else rc = json_is_true(json_object_get(job, "drift_found")) && !repair ? 3 : 0;
+out:
+    json_decref(job);
+    curl_global_cleanup();
+    return rc;
+}
