@@ -5,7 +5,7 @@ BUILD ?= build/release
 PRESET ?= release
 CONFIG ?= config/streambus.yaml
 
-.PHONY: all build run test test-asan bench fuzz clean format deps
+.PHONY: all build run test test-asan bench bench-cdc fuzz clean format deps
 
 all: build
 
@@ -36,6 +36,13 @@ bench: deps-bench
 	@cmake --preset release >/dev/null
 	@cmake --build build/release -j $(JOBS) --target streambus bench_all
 	@bench/compare
+	@bench/cdc_compare
+
+# The change-data-capture benchmark alone (broker + connect + PostgreSQL; bench/cdc_compare).
+bench-cdc: deps-bench
+	@cmake --preset release >/dev/null
+	@cmake --build build/release -j $(JOBS) --target streambus sink_bench
+	@bench/cdc_compare
 
 fuzz: deps-test
 	@cmake --preset fuzz >/dev/null
