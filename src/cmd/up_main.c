@@ -212,9 +212,10 @@ static int start_postgres(const up_opts_t *o, char *conninfo, size_t cap, bool *
         char conf[PATH_MAX + 64], text[PATH_MAX + 512];
         snprintf(conf, sizeof(conf), "%s/postgresql.auto.conf", pgdata);
         snprintf(text, sizeof(text),
-                 "listen_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nwal_level = logical\n"
-                 "max_replication_slots = 10\nmax_wal_senders = 10\n",
-                 pgdata);
+                 /* TCP only: a Unix socket under a long data path would exceed the 107-byte
+                  * limit and stop the server from starting. */
+                 "listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nwal_level = logical\n"
+                 "max_replication_slots = 10\nmax_wal_senders = 10\n");
         FILE *f = fopen(conf, "a");
         if (!f) return -1;
         fputs(text, f);

@@ -1145,6 +1145,11 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         if (r)
             return pg_fail(s, r, "COPY deletes", line > 0 && line <= ndel ? s->rows[line - 1] : -1,
                            n, err);
+        /* A fresh temp table has no statistics, so the planner guesses thousands of rows and
+         * joins against the whole target (merge join over its primary key). Analysing the few
+         * staged keys first turns that into index lookups: measured 41.9 ms -> 15.3 ms for 500
+         * keys against 250k rows (docs/performance.md, "What limits the rate"). */
+        strbuf_addf(&s->sql, "ANALYZE pg_temp.%s;\n", staging);
         strbuf_adds(&s->sql, "DELETE FROM ");
         add_qualified(&s->sql, s, t->name);
         strbuf_addf(&s->sql, " AS t USING pg_temp.%s AS s WHERE ", staging);
