@@ -13,13 +13,17 @@
 #include "connect/event_scan.h"
 #include "connect/worker_int.h"
 
-#define DEFAULT_BATCH_SIZE 5000
+/* Sink batches close after batch.size records or linger.ms, whichever comes first. At low
+ * rates linger.ms decides (latency unchanged); under load bigger batches amortise each
+ * transaction: datagen -> PostgreSQL measured 44.5k events/s with 5,000 and 63.5k with 20,000
+ * (docs/performance.md). */
+#define DEFAULT_BATCH_SIZE 20000
 #define DEFAULT_LINGER_MS 50
 #define DEFAULT_RETRY_MAX 3
 
 static const double LATENCY_BUCKETS_S[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                            0.5,   1,      2.5,   5,    10,    30,    60};
-static const double BATCH_BUCKETS[] = {1, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 50000};
+static const double BATCH_BUCKETS[] = {1, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 20000, 50000};
 
 void connect_worker_options_defaults(connect_worker_options_t *o)
 {
