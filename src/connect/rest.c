@@ -8,7 +8,7 @@
 #include "connect/dlq.h"
 #include "version.h"
 
-static void write_json(admin_http_response_t *resp, int status, json_t *body)
+void connect_rest_write_json(admin_http_response_t *resp, int status, json_t *body)
 {
     resp->status = status;
     char *text = json_dumps(body, JSON_COMPACT);
@@ -20,9 +20,9 @@ static void write_json(admin_http_response_t *resp, int status, json_t *body)
     json_decref(body);
 }
 
-static void write_error(admin_http_response_t *resp, int status, const char *message)
+void connect_rest_write_error(admin_http_response_t *resp, int status, const char *message)
 {
-    write_json(resp, status, json_pack("{s:i,s:s}", "error_code", status, "message", message));
+    connect_rest_write_json(resp, status, json_pack("{s:i,s:s}", "error_code", status, "message", message));
 }
 
 static void write_config_errors(admin_http_response_t *resp, const connect_config_errors_t *errs)
@@ -31,7 +31,7 @@ static void write_config_errors(admin_http_response_t *resp, const connect_confi
     for (int i = 0; i < errs->count; i++) json_object_set_new(fields, errs->items[i].field, json_string(errs->items[i].msg));
     char msg[128];
     snprintf(msg, sizeof(msg), "Connector configuration is invalid and contains %d error(s)", errs->count);
-    write_json(resp, 400, json_pack("{s:i,s:s,s:o}", "error_code", 400, "message", msg, "errors", fields));
+    connect_rest_write_json(resp, 400, json_pack("{s:i,s:s,s:o}", "error_code", 400, "message", msg, "errors", fields));
 }
 
 static json_t *parse_body(const admin_http_request_t *req, admin_http_response_t *resp)
@@ -41,7 +41,7 @@ static json_t *parse_body(const admin_http_request_t *req, admin_http_response_t
     if (!j) {
         char msg[300];
         snprintf(msg, sizeof(msg), "request body is not JSON: %s", req->body ? jerr.text : "empty body");
-        write_error(resp, 400, msg);
+        connect_rest_write_error(resp, 400, msg);
     }
     return j;
 }
@@ -50,7 +50,7 @@ static json_t *parse_body(const admin_http_request_t *req, admin_http_response_t
 static void write_worker_error(admin_http_response_t *resp, int rc, const sb_err_t *err)
 {
     int status = rc == SB_ENOENT ? 404 : rc == SB_EEXIST ? 409 : rc == SB_EINVAL ? 400 : 500;
-    write_error(resp, status, err->msg[0] ? err->msg : "error");
+    connect_rest_write_error(resp, status, err->msg[0] ? err->msg : "error");
 }
 
 static void put_config(connect_worker_t *w, const char *name, json_t *config, bool create_only,
@@ -70,7 +70,7 @@ static void put_config(connect_worker_t *w, const char *name, json_t *config, bo
     }
     json_t *info = connect_worker_info(w, name);
     if (created) snprintf(resp->location, sizeof(resp->location), "/connectors/%s", name);
-    write_json(resp, created ? 201 : 200, info ? info : json_object());
+    connect_rest_write_json(resp, created ? 201 : 200, info ? info : json_object());
 }
 
 static void handle_connectors(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
@@ -80,7 +80,7 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     if (rest[0] == '\0' || strcmp(rest, "/") == 0) {
         if (get) {
-            write_json(resp, 200, connect_worker_names(w));
+            connect_rest_write_json(resp, 200, connect_worker_names(w));
         } else if (strcmp(req->method, "POST") == 0) {
             json_t *body = parse_body(req, resp);
             if (!body) return;
@@ -96,7 +96,7 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
             }
             json_decref(body);
         } else {
-            write_error(resp, 405, "use GET or POST on /connectors");
+            connect_rest_write_error(resp, 405, "use GET or POST on /connectors");
         }
         return;
     }
@@ -106,7 +106,7 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
     const char *slash = strchr(p, '/');
     size_t nlen = slash ? (size_t)(slash - p) : strlen(p);
     if (nlen == 0 || nlen >= sizeof(name) || (slash && strlen(slash + 1) >= sizeof(action))) {
-        write_error(resp, 404, "no such resource");
+        connect_rest_write_error(resp, 404, "no such resource");
         return;
     }
     memcpy(name, p, nlen);
@@ -119,32 +119,32 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
     if (action[0] == '\0') {
         if (get) {
             json_t *info = connect_worker_info(w, name);
-            if (info) write_json(resp, 200, info);
-            else write_error(resp, 404, notfound);
+            if (info) connect_rest_write_json(resp, 200, info);
+            else connect_rest_write_error(resp, 404, notfound);
         } else if (strcmp(req->method, "DELETE") == 0) {
             rc = connect_worker_delete(w, name, &err);
             if (rc < 0) write_worker_error(resp, rc, &err);
             else resp->status = 204;
         } else {
-            write_error(resp, 405, "use GET or DELETE on /connectors/{name}");
+            connect_rest_write_error(resp, 405, "use GET or DELETE on /connectors/{name}");
         }
     } else if (strcmp(action, "config") == 0) {
         if (get) {
             json_t *cfg = connect_worker_config(w, name);
-            if (cfg) write_json(resp, 200, cfg);
-            else write_error(resp, 404, notfound);
+            if (cfg) connect_rest_write_json(resp, 200, cfg);
+            else connect_rest_write_error(resp, 404, notfound);
         } else if (strcmp(req->method, "PUT") == 0) {
             json_t *body = parse_body(req, resp);
             if (!body) return;
             put_config(w, name, body, false, resp);
             json_decref(body);
         } else {
-            write_error(resp, 405, "use GET or PUT on /connectors/{name}/config");
+            connect_rest_write_error(resp, 405, "use GET or PUT on /connectors/{name}/config");
         }
     } else if (strcmp(action, "status") == 0 && get) {
         json_t *st = connect_worker_status(w, name);
-        if (st) write_json(resp, 200, st);
-        else write_error(resp, 404, notfound);
+        if (st) connect_rest_write_json(resp, 200, st);
+        else connect_rest_write_error(resp, 404, notfound);
     } else if ((strcmp(action, "pause") == 0 || strcmp(action, "resume") == 0) && strcmp(req->method, "PUT") == 0) {
         rc = action[0] == 'p' ? connect_worker_pause(w, name, &err) : connect_worker_resume(w, name, &err);
         if (rc < 0) write_worker_error(resp, rc, &err);
@@ -155,26 +155,26 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
         else resp->status = 204;
     } else if (strcmp(action, "offsets") == 0 && get) {
         json_t *o = connect_worker_offsets(w, name);
-        if (o) write_json(resp, 200, o);
-        else write_error(resp, 404, notfound);
+        if (o) connect_rest_write_json(resp, 200, o);
+        else connect_rest_write_error(resp, 404, notfound);
     } else if (strcmp(action, "offsets") == 0 && strcmp(req->method, "PUT") == 0) {
         json_t *body = parse_body(req, resp);
         if (!body) return;
         const char *pos = json_string_value(json_object_get(body, "position"));
         if (!pos) {
-            write_error(resp, 400, "expected {\"position\":\"...\"}");
+            connect_rest_write_error(resp, 400, "expected {\"position\":\"...\"}");
         } else {
             rc = connect_worker_set_position(w, name, pos, &err);
             if (rc < 0) write_worker_error(resp, rc, &err);
-            else write_json(resp, 200, connect_worker_offsets(w, name));
+            else connect_rest_write_json(resp, 200, connect_worker_offsets(w, name));
         }
         json_decref(body);
     } else if (strcmp(action, "tasks") == 0 && get) {
         json_t *cfg = connect_worker_config(w, name);
-        if (!cfg) write_error(resp, 404, notfound);
-        else write_json(resp, 200, json_pack("[{s:{s:s,s:i},s:o}]", "id", "connector", name, "task", 0, "config", cfg));
+        if (!cfg) connect_rest_write_error(resp, 404, notfound);
+        else connect_rest_write_json(resp, 200, json_pack("[{s:{s:s,s:i},s:o}]", "id", "connector", name, "task", 0, "config", cfg));
     } else {
-        write_error(resp, 404, "no such resource (or wrong method)");
+        connect_rest_write_error(resp, 404, "no such resource (or wrong method)");
     }
 }
 
@@ -190,7 +190,7 @@ static void handle_plugins(void *arg, const admin_http_request_t *req, admin_htt
     (void)req;
     json_t *arr = json_array();
     connect_plugins_foreach(add_plugin, arr);
-    write_json(resp, 200, arr);
+    connect_rest_write_json(resp, 200, arr);
 }
 
 static bool parse_i64(const char *s, int64_t *out)
@@ -208,13 +208,13 @@ static void handle_dlq_records(void *arg, const admin_http_request_t *req, admin
     connect_worker_t *w = arg;
     const char *name = admin_http_query(req, "connector");
     if (!name || !*name) {
-        write_error(resp, 400, "query parameter \"connector\" is required");
+        connect_rest_write_error(resp, 400, "query parameter \"connector\" is required");
         return;
     }
     int64_t limit = 100, from = 0;
     const char *ls = admin_http_query(req, "limit"), *fs = admin_http_query(req, "from_offset");
     if ((ls && (!parse_i64(ls, &limit) || limit < 1 || limit > 10000)) || (fs && !parse_i64(fs, &from))) {
-        write_error(resp, 400, "limit must be 1..10000 and from_offset a non-negative offset");
+        connect_rest_write_error(resp, 400, "limit must be 1..10000 and from_offset a non-negative offset");
         return;
     }
     char topic[256];
@@ -222,10 +222,10 @@ static void handle_dlq_records(void *arg, const admin_http_request_t *req, admin
     json_t *records = NULL;
     sb_err_t err = {0};
     if (dlq_list(connect_worker_bootstrap(w), topic, from, (int)limit, &records, &err) < 0) {
-        write_error(resp, 502, err.msg);
+        connect_rest_write_error(resp, 502, err.msg);
         return;
     }
-    write_json(resp, 200, json_pack("{s:s,s:s,s:o}", "connector", name, "topic", topic, "records", records));
+    connect_rest_write_json(resp, 200, json_pack("{s:s,s:s,s:o}", "connector", name, "topic", topic, "records", records));
 }
 
 static void handle_dlq_replay(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
@@ -237,7 +237,7 @@ static void handle_dlq_replay(void *arg, const admin_http_request_t *req, admin_
     const json_t *ids = json_object_get(body, "ids");
     const json_t *from = json_object_get(body, "from_offset"), *to = json_object_get(body, "to_offset");
     if (!name || (ids && !json_is_array(ids)) || (!ids && !json_is_integer(from))) {
-        write_error(resp, 400, "expected {\"connector\":..,\"ids\":[\"p:o\",..]} or {\"connector\":..,\"from_offset\":N[,\"to_offset\":M]}");
+        connect_rest_write_error(resp, 400, "expected {\"connector\":..,\"ids\":[\"p:o\",..]} or {\"connector\":..,\"from_offset\":N[,\"to_offset\":M]}");
         json_decref(body);
         return;
     }
@@ -248,9 +248,9 @@ static void handle_dlq_replay(void *arg, const admin_http_request_t *req, admin_
     int64_t lo = json_integer_value(from), hi = json_is_integer(to) ? json_integer_value(to) : INT64_MAX;
     int rc = dlq_replay(connect_worker_bootstrap(w), topic, ids, lo, hi, &replayed, &err);
     if (rc < 0) {
-        write_error(resp, rc == SB_ENOENT ? 404 : rc == SB_EINVAL ? 400 : 502, err.msg);
+        connect_rest_write_error(resp, rc == SB_ENOENT ? 404 : rc == SB_EINVAL ? 400 : 502, err.msg);
     } else {
-        write_json(resp, 200, json_pack("{s:s,s:s,s:i}", "connector", name, "topic", topic, "replayed", replayed));
+        connect_rest_write_json(resp, 200, json_pack("{s:s,s:s,s:i}", "connector", name, "topic", topic, "replayed", replayed));
     }
     json_decref(body);
 }

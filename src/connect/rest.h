@@ -24,4 +24,9 @@
 
 int connect_rest_register(admin_http_t *http, connect_worker_t *w, sb_err_t *err);
 
+/* Response helpers shared by every connect REST module: the body is `body` as compact JSON
+ * (takes ownership), errors are {"error_code": status, "message": ...} as Kafka Connect's. */
+void connect_rest_write_json(admin_http_response_t *resp, int status, json_t *body);
+void connect_rest_write_error(admin_http_response_t *resp, int status, const char *message);
+
 #endif

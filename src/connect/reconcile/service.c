@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "connect/reconcile/reconcile.h"
+#include "connect/rest.h"
 #include "connect/store.h"
 
 typedef struct recon_job {
@@ -367,22 +368,6 @@ json_t *recon_service_jobs(recon_service_t *s)
 
 /* ----- REST ----- */
 
-static void write_json(admin_http_response_t *resp, int status, json_t *body)
-{
-    resp->status = status;
-    char *text = json_dumps(body, JSON_COMPACT);
-    if (text) {
-        sb_wr_bytes(&resp->body, text, strlen(text));
-        sb_wr_bytes(&resp->body, "\n", 1);
-    }
-    free(text);
-    json_decref(body);
-}
-
-static void write_error(admin_http_response_t *resp, int status, const char *message)
-{
-    write_json(resp, status, json_pack("{s:i,s:s}", "error_code", status, "message", message));
-}
 
 static void handle_trigger(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
 {
@@ -390,7 +375,7 @@ static void handle_trigger(void *arg, const admin_http_request_t *req, admin_htt
     json_t *body = req->body ? json_loadb((const char *)req->body, req->body_len, 0, NULL) : NULL;
     if (!json_is_object(body)) {
         json_decref(body);
-        write_error(resp, 400, "expected a JSON object {\"connector\":..,\"tables\":[..]|\"all_tables\":true,\"mode\":..}");
+        connect_rest_write_error(resp, 400, "expected a JSON object {\"connector\":..,\"tables\":[..]|\"all_tables\":true,\"mode\":..}");
         return;
     }
     const char *connector = json_string_value(json_object_get(body, "connector"));
@@ -418,7 +403,7 @@ static void handle_trigger(void *arg, const admin_http_request_t *req, admin_htt
             json_object_set_new(errors, "tables", json_string("must be a non-empty array of table names"));
     }
     if (json_object_size(errors) > 0) {
-        write_json(resp, 400, json_pack("{s:i,s:s,s:o}", "error_code", 400, "message", "invalid reconciliation request",
+        connect_rest_write_json(resp, 400, json_pack("{s:i,s:s,s:o}", "error_code", 400, "message", "invalid reconciliation request",
                                         "errors", errors));
         json_decref(body);
         return;
@@ -438,8 +423,8 @@ static void handle_trigger(void *arg, const admin_http_request_t *req, admin_htt
     }
     recon_pair_deinit(&pair);
     int64_t id = rc < 0 ? rc : recon_service_submit(s, connector, source, sink, tables, mode, json_is_true(repair_j), "api", &err);
-    if (id < 0) write_error(resp, id == SB_ENOENT ? 404 : id == SB_ELIMIT ? 429 : 400, err.msg);
-    else write_json(resp, 202, recon_service_job(s, id));
+    if (id < 0) connect_rest_write_error(resp, id == SB_ENOENT ? 404 : id == SB_ELIMIT ? 429 : 400, err.msg);
+    else connect_rest_write_json(resp, 202, recon_service_job(s, id));
     json_decref(body);
 }
 
@@ -448,14 +433,14 @@ static void handle_jobs(void *arg, const admin_http_request_t *req, admin_http_r
     recon_service_t *s = arg;
     const char *rest = req->path_rest;
     if (!rest[0] || strcmp(rest, "/") == 0) {
-        write_json(resp, 200, recon_service_jobs(s));
+        connect_rest_write_json(resp, 200, recon_service_jobs(s));
         return;
     }
     char *end;
     long long id = strtoll(rest + 1, &end, 10);
     json_t *j = *end == '\0' && id > 0 ? recon_service_job(s, id) : NULL;
-    if (j) write_json(resp, 200, j);
-    else write_error(resp, 404, "no such reconciliation job (the last 50 are kept)");
+    if (j) connect_rest_write_json(resp, 200, j);
+    else connect_rest_write_error(resp, 404, "no such reconciliation job (the last 50 are kept)");
 }
 
 static void handle_mismatches(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
@@ -469,7 +454,7 @@ static void handle_mismatches(void *arg, const admin_http_request_t *req, admin_
         id = s->next_id - 1; /* the newest job */
         pthread_mutex_unlock(&s->mu);
     } else if (*end != '\0' || id <= 0) {
-        write_error(resp, 400, "job must be a job id");
+        connect_rest_write_error(resp, 400, "job must be a job id");
         return;
     }
     pthread_mutex_lock(&s->mu);
@@ -480,8 +465,8 @@ static void handle_mismatches(void *arg, const admin_http_request_t *req, admin_
     json_t *copy = out ? json_deep_copy(out) : NULL;
     json_decref(out);
     pthread_mutex_unlock(&s->mu);
-    if (copy) write_json(resp, 200, copy);
-    else write_error(resp, 404, "no such reconciliation job");
+    if (copy) connect_rest_write_json(resp, 200, copy);
+    else connect_rest_write_error(resp, 404, "no such reconciliation job");
 }
 
 /* ----- erasure ----- */
@@ -520,7 +505,7 @@ static void handle_erase(void *arg, const admin_http_request_t *req, admin_http_
     char connector[160], table[256], key[1024];
     if (!s1 || !s2 || s1 == p || s2 == s1 + 1 || !s2[1] || (size_t)(s1 - p) >= sizeof(connector) ||
         (size_t)(s2 - s1 - 1) >= sizeof(table) || strlen(s2 + 1) >= sizeof(key)) {
-        write_error(resp, 400, "expected DELETE /records/{connector}/{table}/{key}");
+        connect_rest_write_error(resp, 400, "expected DELETE /records/{connector}/{table}/{key}");
         return;
     }
     snprintf(connector, sizeof(connector), "%.*s", (int)(s1 - p), p);
@@ -554,11 +539,11 @@ static void handle_erase(void *arg, const admin_http_request_t *req, admin_http_
     free(text);
     if (rc < 0) {
         json_decref(audit);
-        write_error(resp, rc == SB_ENOENT ? 404 : rc == SB_EINVAL ? 400 : 502, err.msg);
+        connect_rest_write_error(resp, rc == SB_ENOENT ? 404 : rc == SB_EINVAL ? 400 : 502, err.msg);
         return;
     }
     json_object_set_new(audit, "audit_written", json_boolean(arc == 0));
-    write_json(resp, arc == 0 ? 200 : 500, audit);
+    connect_rest_write_json(resp, arc == 0 ? 200 : 500, audit);
 }
 
 int recon_rest_register(admin_http_t *http, recon_service_t *s, sb_err_t *err)
