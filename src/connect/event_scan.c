@@ -1,6 +1,7 @@
 /* Bounded scanner for the change-event envelope; see event_scan.h. */
 #include "connect/event_scan.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -35,24 +36,29 @@ static bool expect(sb_rd_t *rd, uint8_t c)
     return true;
 }
 
-/* Reads a string literal (the opening quote is next) and returns its raw contents. */
+/* Reads a string literal (the opening quote is next) and returns its raw contents. The closing
+ * quote is found with memchr (most bytes of an event are inside strings); a quote preceded by
+ * an odd run of backslashes is escaped. Control bytes are not rejected here: this scanner only
+ * feeds metrics, and the sink's own parser validates the event. */
 static sb_slice_t read_string(sb_rd_t *rd)
 {
     sb_slice_t s = {NULL, 0};
     if (!expect(rd, '"')) return s;
     const uint8_t *start = rd->p, *p = rd->p, *end = rd->end;
     while (p < end) {
-        uint8_t c = *p;
-        if (c == '"') {
+        const uint8_t *q = memchr(p, '"', (size_t)(end - p));
+        if (!q) break;
+        size_t backslashes = 0;
+        while (q - backslashes > start && q[-1 - (ptrdiff_t)backslashes] == '\\') backslashes++;
+        if (backslashes % 2 == 0) {
             s.p = start;
-            s.len = (int32_t)(p - start);
-            rd->p = p + 1;
+            s.len = (int32_t)(q - start);
+            rd->p = q + 1;
             return s;
         }
-        if (c < 0x20) break;
-        p += c == '\\' ? 2 : 1;
+        p = q + 1;
     }
-    sb_rd_fail(rd); /* unterminated string, escape at the very end, or a raw control byte */
+    sb_rd_fail(rd); /* unterminated string */
     return s;
 }
 
