@@ -16,13 +16,6 @@ static const char *cfg(const json_t *config, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static void set_err(connect_err_t *err, connect_err_class_t cls, int index, const char *fmt, const char *arg)
-{
-    err->cls = cls;
-    err->index = index;
-    snprintf(err->msg, sizeof(err->msg), fmt, arg);
-}
-
 /* ---------------------------------------------------------------- file-source */
 
 typedef struct file_source {
@@ -96,7 +89,7 @@ static int file_source_poll(void *state, int timeout_ms, connect_err_t *err)
         }
     }
     if (fseek(s->f, s->pos, SEEK_SET) != 0) {
-        set_err(err, CONNECT_ERR_TRANSIENT, -1, "seek in %s failed", s->path);
+        connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "seek in %s failed", s->path);
         return -1;
     }
     int emitted = 0;
@@ -175,7 +168,7 @@ static int file_sink_start(sink_ctx_t *ctx, const json_t *config, void **state, 
     if (cfg(config, "fail.transient.file")) s->fail_transient_file = strdup(cfg(config, "fail.transient.file"));
     s->f = fopen(s->path, "a");
     if (!s->f) {
-        set_err(err, CONNECT_ERR_FATAL, -1, "cannot open %s for appending", s->path);
+        connect_err_set(err, CONNECT_ERR_FATAL, -1, "cannot open %s for appending", s->path);
         free(s->path);
         free(s->fail_on);
         free(s->fail_transient_file);
@@ -237,7 +230,7 @@ static int append_lines(file_sink_t *s, json_t **lines, int n, connect_err_t *er
         free(text);
     }
     if (fflush(s->f) != 0 || fdatasync(fileno(s->f)) != 0) {
-        set_err(err, CONNECT_ERR_TRANSIENT, -1, "writing %s failed", s->path);
+        connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "writing %s failed", s->path);
         return -1;
     }
     return 0;
@@ -248,12 +241,12 @@ static int file_sink_put(void *state, const connect_record_t *recs, int n, conne
     file_sink_t *s = state;
     struct stat st;
     if (s->fail_transient_file && stat(s->fail_transient_file, &st) == 0) {
-        set_err(err, CONNECT_ERR_TRANSIENT, -1, "target unavailable (%s exists)", s->fail_transient_file);
+        connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "target unavailable (%s exists)", s->fail_transient_file);
         return -1;
     }
     for (int i = 0; s->fail_on && i < n; i++) {
         if (recs[i].value.len > 0 && memmem(recs[i].value.p, (size_t)recs[i].value.len, s->fail_on, strlen(s->fail_on))) {
-            set_err(err, CONNECT_ERR_RECORD, i, "record contains \"%s\"", s->fail_on);
+            connect_err_set(err, CONNECT_ERR_RECORD, i, "record contains \"%s\"", s->fail_on);
             return -1;
         }
     }

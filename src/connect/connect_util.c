@@ -21,3 +21,16 @@ void connect_config_error_add(connect_config_errors_t *e, const char *field, con
     va_end(ap);
     e->count++;
 }
+
+int connect_err_set(connect_err_t *err, connect_err_class_t cls, int index, const char *fmt, ...)
+{
+    if (err) {
+        err->cls = cls;
+        err->index = index;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}

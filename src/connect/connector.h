@@ -30,6 +30,11 @@ typedef struct connect_err {
     char msg[512];
 } connect_err_t;
 
+/* Fills err (which may be NULL) with a class, the failing record's index (-1 when none) and a
+ * printf-style message; returns -1 so that callers can `return connect_err_set(...)`. */
+int connect_err_set(connect_err_t *err, connect_err_class_t cls, int index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Config errors for a 400 response: field name -> message. */
 typedef struct connect_config_errors {
     int count;

@@ -102,19 +102,6 @@ connect_err_class_t clickhouse_sink_classify_code(int code)
     }
 }
 
-static void ch_err_set(connect_err_t *err, connect_err_class_t cls, int index, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void ch_err_set(connect_err_t *err, connect_err_class_t cls, int index, const char *fmt, ...)
-{
-    if (!err) return;
-    err->cls = cls;
-    err->index = cls == CONNECT_ERR_RECORD ? index : -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-    va_end(ap);
-}
-
 static void tables_clear(ch_sink_t *s)
 {
     for (int i = 0; i < s->ntables; i++) {
@@ -146,7 +133,7 @@ static int ch_request(ch_sink_t *s, const char *query, const strbuf_t *body, int
     if (!s->curl) {
         s->curl = curl_easy_init();
         if (!s->curl) {
-            ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "curl_easy_init failed");
+            connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "curl_easy_init failed");
             return -1;
         }
     }
@@ -195,11 +182,11 @@ static int ch_request(ch_sink_t *s, const char *query, const strbuf_t *body, int
     bool url_oom = url.oom;
     strbuf_deinit(&url);
     if (url_oom) {
-        ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
+        connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
         return -1;
     }
     if (rc != CURLE_OK) {
-        ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "ClickHouse at %s: %s", s->url,
+        connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "ClickHouse at %s: %s", s->url,
                    curl_easy_strerror(rc));
         snprintf(s->last_error, sizeof(s->last_error), "%s", err ? err->msg : "");
         /* A fresh handle next time: the old connection may be half-closed. */
@@ -224,7 +211,7 @@ static int ch_request(ch_sink_t *s, const char *query, const strbuf_t *body, int
     const char *row = strstr(text, "(at row ");
     if (row && line) *line = atoi(row + 8);
     size_t len = strcspn(text, "\n");
-    ch_err_set(err, cls, -1, "ClickHouse HTTP %ld: %.*s", status, (int)(len > 400 ? 400 : len),
+    connect_err_set(err, cls, -1, "ClickHouse HTTP %ld: %.*s", status, (int)(len > 400 ? 400 : len),
                text);
     snprintf(s->last_error, sizeof(s->last_error), "%s", err ? err->msg : "");
     return -1;
@@ -383,7 +370,7 @@ static int ch_start(sink_ctx_t *ctx, const json_t *config, void **state, connect
 {
     ch_sink_t *s = calloc(1, sizeof(*s));
     if (!s) {
-        ch_err_set(err, CONNECT_ERR_FATAL, -1, "out of memory");
+        connect_err_set(err, CONNECT_ERR_FATAL, -1, "out of memory");
         return -1;
     }
     const char *name = ctx ? sink_name(ctx) : NULL;
@@ -394,7 +381,7 @@ static int ch_start(sink_ctx_t *ctx, const json_t *config, void **state, connect
     strbuf_init(&s->resp);
     strbuf_init(&s->sql);
     if (parse_config(config, s, NULL) < 0) {
-        ch_err_set(err, CONNECT_ERR_FATAL, -1, "invalid clickhouse-sink config");
+        connect_err_set(err, CONNECT_ERR_FATAL, -1, "invalid clickhouse-sink config");
         ch_stop(s);
         return -1;
     }
@@ -457,7 +444,7 @@ static int ch_load_positions(void *state, sink_position_t **out, int *n, connect
             sink_position_t *grown = realloc(pos, sizeof(*pos) * (size_t)cap);
             if (!grown) {
                 free(pos);
-                ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
+                connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
                 return -1;
             }
             pos = grown;
@@ -519,7 +506,7 @@ static ch_table_t *table_get(ch_sink_t *s, const char *name, connect_err_t *err)
         int cap = s->tables_cap ? s->tables_cap * 2 : 8;
         ch_table_t **tables = realloc(s->tables, sizeof(*tables) * (size_t)cap);
         if (!tables) {
-            ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
+            connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
             return NULL;
         }
         s->tables = tables;
@@ -534,7 +521,7 @@ static ch_table_t *table_get(ch_sink_t *s, const char *name, connect_err_t *err)
     if (ch_request(s, s->sql.p, NULL, NULL, err) < 0) return NULL;
     ch_table_t *t = calloc(1, sizeof(*t));
     if (!t) {
-        ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
+        connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
         return NULL;
     }
     snprintf(t->name, sizeof(t->name), "%s", name);
@@ -656,7 +643,7 @@ static int evolve_table(ch_sink_t *s, ch_table_t *t, const event_t *ev, int inde
         for (int c = 0; c < row->n; c++) {
             if (table_find_column(t, row->cols[c].name)) continue;
             if (!s->evolve) {
-                ch_err_set(err, CONNECT_ERR_RECORD, index,
+                connect_err_set(err, CONNECT_ERR_RECORD, index,
                            "table %s has no column \"%s\" and schema.evolution is none", t->name,
                            row->cols[c].name);
                 return -1;
@@ -677,12 +664,12 @@ static int evolve_table(ch_sink_t *s, ch_table_t *t, const event_t *ev, int inde
         return 0;
     }
     if (!s->evolve) {
-        ch_err_set(err, CONNECT_ERR_FATAL, -1,
+        connect_err_set(err, CONNECT_ERR_FATAL, -1,
                    "table %s does not exist and schema.evolution is none", t->name);
         return -1;
     }
     if (npk == 0) {
-        ch_err_set(err, CONNECT_ERR_RECORD, index,
+        connect_err_set(err, CONNECT_ERR_RECORD, index,
                    "no key for table %s: the record key is null and primary.key.fields is not set",
                    t->name);
         return -1;
@@ -697,7 +684,7 @@ static int evolve_table(ch_sink_t *s, ch_table_t *t, const event_t *ev, int inde
         const event_column_t *c = keyrow ? event_row_find(keyrow, pk[f]) : NULL;
         const event_column_t *typed = event_row_find(row, pk[f]);
         if (!c) {
-            ch_err_set(err, CONNECT_ERR_RECORD, index,
+            connect_err_set(err, CONNECT_ERR_RECORD, index,
                        "key column \"%s\" missing in the event for %s", pk[f], t->name);
             return -1;
         }
@@ -809,7 +796,7 @@ static int write_positions(ch_sink_t *s, connect_err_t *err)
                     (int)p->partition, (long long)p->next_offset, (unsigned long long)version);
     }
     if (s->body.oom) {
-        ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
+        connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
         return -1;
     }
     return ch_request(s, "INSERT INTO " CH_OFFSETS_TABLE " FORMAT JSONEachRow", &s->body, NULL,
@@ -854,7 +841,7 @@ static int apply_table(ch_sink_t *s, const connect_record_t *recs, int n, const 
             npk = ev->key.n;
         }
         if (npk == 0 || !key_source(ev, pk, npk)) {
-            ch_err_set(err, CONNECT_ERR_RECORD, i, "event for table %s has no key", t->name);
+            connect_err_set(err, CONNECT_ERR_RECORD, i, "event for table %s has no key", t->name);
             return -1;
         }
         if (evolve_table(s, t, ev, i, pk, npk, err) < 0) {
@@ -866,7 +853,7 @@ static int apply_table(ch_sink_t *s, const connect_record_t *recs, int n, const 
     }
     if (lines == 0) return 0;
     if (s->body.oom) {
-        ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
+        connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
         return -1;
     }
     strbuf_reset(&s->sql);
@@ -892,7 +879,7 @@ static int ch_put(void *state, const connect_record_t *recs, int n, connect_err_
     ch_sink_t *s = state;
     if (n <= 0) return 0;
     if (grow_batch(s, n) < 0) {
-        ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
+        connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
         return -1;
     }
     event_arena_reset(&s->arena);
@@ -900,7 +887,7 @@ static int ch_put(void *state, const connect_record_t *recs, int n, connect_err_
     /* table index per record, -1 = nothing to apply */
     int *table_of = malloc(sizeof(int) * (size_t)n * 2);
     if (!table_of) {
-        ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
+        connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
         return -1;
     }
     int *order = table_of + n;
@@ -911,14 +898,15 @@ static int ch_put(void *state, const connect_record_t *recs, int n, connect_err_
         const connect_record_t *rec = &recs[i];
         table_of[i] = -1;
         if (sink_positions_note(&s->positions, rec) < 0) {
-            ch_err_set(err, CONNECT_ERR_RECORD, i, "topic name too long");
+            connect_err_set(err, CONNECT_ERR_RECORD, i, "topic name too long");
             rc = -1;
             break;
         }
         if (sink_topic_is_control(rec->topic)) continue;
         sb_err_t perr = {0};
         if (event_parse(&s->arena, rec->key, rec->value, &s->events[i], &perr) < 0) {
-            ch_err_set(err, perr.code == SB_ENOMEM ? CONNECT_ERR_TRANSIENT : CONNECT_ERR_RECORD, i,
+            connect_err_set(err, perr.code == SB_ENOMEM ? CONNECT_ERR_TRANSIENT : CONNECT_ERR_RECORD,
+                            perr.code == SB_ENOMEM ? -1 : i,
                        "%s/%d@%lld: %s", rec->topic, (int)rec->partition, (long long)rec->offset,
                        perr.msg);
             rc = -1;
@@ -926,7 +914,7 @@ static int ch_put(void *state, const connect_record_t *recs, int n, connect_err_
         }
         char name[64];
         if (sink_table_name(s->table_format, rec->topic, name, sizeof(name)) < 0) {
-            ch_err_set(err, CONNECT_ERR_RECORD, i, "topic %s gives no valid table name",
+            connect_err_set(err, CONNECT_ERR_RECORD, i, "topic %s gives no valid table name",
                        rec->topic);
             rc = -1;
             break;
@@ -937,7 +925,7 @@ static int ch_put(void *state, const connect_record_t *recs, int n, connect_err_
         if (k == nbatch_tables) {
             if (nbatch_tables == (int)(sizeof(batch_tables) / sizeof(batch_tables[0]))) {
                 /* Stop the batch here; the runtime sends the rest in the next put. */
-                ch_err_set(err, CONNECT_ERR_TRANSIENT, -1, "more than 64 tables in one batch");
+                connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "more than 64 tables in one batch");
                 rc = -1;
                 break;
             }
@@ -970,7 +958,7 @@ static int ch_skip(void *state, const connect_record_t *rec, connect_err_t *err)
     ch_sink_t *s = state;
     sink_positions_reset(&s->positions);
     if (sink_positions_note(&s->positions, rec) < 0) {
-        ch_err_set(err, CONNECT_ERR_FATAL, -1, "topic name too long");
+        connect_err_set(err, CONNECT_ERR_FATAL, -1, "topic name too long");
         return -1;
     }
     return write_positions(s, err);

@@ -118,20 +118,6 @@ connect_err_class_t pg_sink_classify_sqlstate(const char *st)
     return CONNECT_ERR_FATAL;
 }
 
-static void connect_err_set(connect_err_t *err, connect_err_class_t cls, int index, const char *fmt,
-                            ...) __attribute__((format(printf, 4, 5)));
-static void connect_err_set(connect_err_t *err, connect_err_class_t cls, int index, const char *fmt,
-                            ...)
-{
-    if (!err) return;
-    err->cls = cls;
-    err->index = index;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-    va_end(ap);
-}
-
 static void tables_clear(pg_sink_t *s)
 {
     for (int i = 0; i < s->ntables; i++) {

@@ -46,21 +46,6 @@ typedef struct datagen {
     sb_wr_t key, val;
 } datagen_t;
 
-static int set_err(connect_err_t *err, connect_err_class_t cls, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int set_err(connect_err_t *err, connect_err_class_t cls, const char *fmt, ...)
-{
-    if (err) {
-        err->cls = cls;
-        err->index = -1;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static bool cfg_num(const json_t *config, const char *key, double dflt, double min, double max, double *out)
 {
     json_t *v = json_object_get(config, key);
@@ -146,10 +131,10 @@ static int datagen_start(source_ctx_t *ctx, const json_t *config, void **state, 
 {
     connect_config_errors_t errs = {0};
     if (datagen_validate(config, &errs))
-        return set_err(err, CONNECT_ERR_FATAL, "datagen: invalid config: %s: %s", errs.items[0].field,
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "datagen: invalid config: %s: %s", errs.items[0].field,
                        errs.items[0].msg);
     datagen_t *g = calloc(1, sizeof(*g));
-    if (!g) return set_err(err, CONNECT_ERR_FATAL, "datagen: out of memory");
+    if (!g) return connect_err_set(err, CONNECT_ERR_FATAL, -1, "datagen: out of memory");
     g->ctx = ctx;
     double d;
     g->prefix = strdup(json_string_value(json_object_get(config, "topic.prefix")));
@@ -175,7 +160,7 @@ static int datagen_start(source_ctx_t *ctx, const json_t *config, void **state, 
     g->tables = calloc((size_t)g->ntables, sizeof(*g->tables));
     if (!g->prefix || !g->tables) {
         datagen_stop(g);
-        return set_err(err, CONNECT_ERR_FATAL, "datagen: out of memory");
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "datagen: out of memory");
     }
     static const envelope_column_t cols[DATAGEN_NCOLS] = {
         {"id", "bigint", ENVELOPE_KIND_INTEGER, true},
@@ -194,7 +179,7 @@ static int datagen_start(source_ctx_t *ctx, const json_t *config, void **state, 
         g->tables[i].exists = calloc((size_t)(g->keys + 7) / 8, 1);
         if (!g->tables[i].topic || !g->tables[i].env || !g->tables[i].exists) {
             datagen_stop(g);
-            return set_err(err, CONNECT_ERR_FATAL, "datagen: out of memory (keys=%" PRId64 ")", g->keys);
+            return connect_err_set(err, CONNECT_ERR_FATAL, -1, "datagen: out of memory (keys=%" PRId64 ")", g->keys);
         }
     }
     const char *committed = source_committed_position(ctx);
@@ -203,7 +188,7 @@ static int datagen_start(source_ctx_t *ctx, const json_t *config, void **state, 
         long long n = strtoll(committed, &end, 10);
         if (*end || n < 0) {
             datagen_stop(g);
-            return set_err(err, CONNECT_ERR_FATAL, "datagen: committed position \"%s\" is not a sequence number",
+            return connect_err_set(err, CONNECT_ERR_FATAL, -1, "datagen: committed position \"%s\" is not a sequence number",
                            committed);
         }
         g->seq = n;
@@ -274,7 +259,7 @@ static int emit(datagen_t *g, const char *topic, bool value_null, int64_t ts_ms,
         .key = {g->key.buf, (int32_t)g->key.len},
         .value = {value_null ? NULL : g->val.buf, value_null ? -1 : (int32_t)g->val.len},
     };
-    if (source_emit(g->ctx, &rec, pos) < 0) return set_err(err, CONNECT_ERR_TRANSIENT, "datagen: runtime stopping");
+    if (source_emit(g->ctx, &rec, pos) < 0) return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "datagen: runtime stopping");
     return 0;
 }
 
@@ -317,7 +302,7 @@ static int generate_one(datagen_t *g, connect_err_t *err)
     envelope_write_key(&g->key, t->env, row);
     if (op == 'd') envelope_write_value(&g->val, t->env, 'd', key_only, NULL, &src, now_ms);
     else envelope_write_value(&g->val, t->env, op, NULL, row, &src, now_ms);
-    if (g->key.oom || g->val.oom) return set_err(err, CONNECT_ERR_TRANSIENT, "datagen: out of memory");
+    if (g->key.oom || g->val.oom) return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "datagen: out of memory");
     key_set(t, k, op != 'd');
     if (emit(g, t->topic, false, now_ms, err)) return -1;
     if (op == 'd' && g->tombstones) return emit(g, t->topic, true, now_ms, err);

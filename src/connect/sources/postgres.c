@@ -134,21 +134,6 @@ typedef struct pg_source {
 
 /* ---------------------------------------------------------------- small helpers */
 
-static int set_err(connect_err_t *err, connect_err_class_t cls, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int set_err(connect_err_t *err, connect_err_class_t cls, const char *fmt, ...)
-{
-    if (err) {
-        err->cls = cls;
-        err->index = -1;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static const char *cfg_get(const json_t *config, const char *key)
 {
     json_t *v = json_object_get(config, key);
@@ -534,7 +519,7 @@ static int emit_now(pg_source_t *s, const char *topic, const sb_wr_t *key, bool 
         .value = {val_null ? NULL : val->buf, val_null ? -1 : (int32_t)val->len},
     };
     if (source_emit(s->ctx, &rec, position) < 0)
-        return set_err(err, CONNECT_ERR_TRANSIENT, "the runtime refused a record (stopping)");
+        return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "the runtime refused a record (stopping)");
     return 0;
 }
 
@@ -565,7 +550,7 @@ static int pending_check(pg_source_t *s, connect_err_t *err)
 {
     if (s->pend_key.oom || s->pend_val.oom) {
         s->has_pending = false;
-        return set_err(err, CONNECT_ERR_TRANSIENT, "out of memory encoding an event");
+        return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory encoding an event");
     }
     return 0;
 }
@@ -640,7 +625,7 @@ static int push_schema_change(pg_source_t *s, const pg_rel_t *old, const pg_rel_
     json_decref(val);
     int rc = 0;
     if (!ks || !vs) {
-        rc = set_err(err, CONNECT_ERR_TRANSIENT, "out of memory encoding a schema change");
+        rc = connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory encoding a schema change");
     } else if (!(rc = pending_begin(s, s->topic_schema_changes, now, err))) {
         sb_wr_bytes(&s->pend_key, ks, strlen(ks));
         sb_wr_bytes(&s->pend_val, vs, strlen(vs));
@@ -680,7 +665,7 @@ static int result_err(pg_source_t *s, PGconn *c, PGresult *res, const char *what
     char clean[400];
     snprintf(clean, sizeof(clean), "%s", msg);
     clean[strcspn(clean, "\n")] = 0;
-    set_err(err, cls, "postgres source %s: %s%s%s", what, clean, state ? " SQLSTATE " : "", state ? state : "");
+    connect_err_set(err, cls, -1, "postgres source %s: %s%s%s", what, clean, state ? " SQLSTATE " : "", state ? state : "");
     if (cls == CONNECT_ERR_TRANSIENT) close_conns(s);
     return -1;
 }
@@ -716,7 +701,7 @@ static PGconn *connect_to(pg_source_t *s, bool replication, connect_err_t *err)
         /* A refused password or unknown database will not fix itself. */
         bool fatal = strstr(clean, "password authentication failed") || strstr(clean, "does not exist") ||
                      strstr(clean, "no pg_hba.conf entry");
-        set_err(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, "postgres source: cannot connect: %s", clean);
+        connect_err_set(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, -1, "postgres source: cannot connect: %s", clean);
         PQfinish(c);
         return NULL;
     }
@@ -792,7 +777,7 @@ static int lookup_slot(pg_source_t *s, bool *exists, uint64_t *confirmed, connec
     int rc = 0;
     if (*exists) {
         if (strcmp(PQgetvalue(res, 0, 0), "pgoutput") || strcmp(PQgetvalue(res, 0, 2), s->dbname))
-            rc = set_err(err, CONNECT_ERR_FATAL,
+            rc = connect_err_set(err, CONNECT_ERR_FATAL, -1,
                          "postgres source: replication slot \"%s\" exists but is not a pgoutput slot of database "
                          "\"%s\"; choose another slot.name",
                          s->slot, s->dbname);
@@ -872,7 +857,7 @@ static int start_streaming(pg_source_t *s, connect_err_t *err)
     free(qslot);
     PQfreemem(qpub);
     if (exec_cmd(s, s->repl, q, PGRES_COPY_BOTH, NULL, "starting replication", err)) return -1;
-    if (PQsetnonblocking(s->repl, 1) != 0) return set_err(err, CONNECT_ERR_TRANSIENT, "postgres source: PQsetnonblocking failed");
+    if (PQsetnonblocking(s->repl, 1) != 0) return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "postgres source: PQsetnonblocking failed");
     s->phase = PHASE_STREAM;
     s->in_tx = false;
     s->last_status_ms = sb_mono_ms();
@@ -1067,7 +1052,7 @@ static int snapshot_step(pg_source_t *s, connect_err_t *err)
         if (!r || rel_put(s, r)) {
             rel_free(r);
             PQclear(res);
-            return set_err(err, CONNECT_ERR_TRANSIENT, "postgres source: out of memory");
+            return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "postgres source: out of memory");
         }
         s->snap_rel = r;
     }
@@ -1158,7 +1143,7 @@ static int handle_relation(pg_source_t *s, const pgoutput_msg_t *m, connect_err_
     char *table = strndup((const char *)m->u.relation.relname.p, (size_t)m->u.relation.relname.len);
     int rc = 0;
     if (!names || !oids || !mods || !ident || !schema || !table) {
-        rc = set_err(err, CONNECT_ERR_TRANSIENT, "postgres source: out of memory");
+        rc = connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "postgres source: out of memory");
         goto out;
     }
     for (int i = 0; i < n; i++) {
@@ -1171,7 +1156,7 @@ static int handle_relation(pg_source_t *s, const pgoutput_msg_t *m, connect_err_
     pg_rel_t *r = rel_build(s, m->u.relation.relid, *schema ? schema : "pg_catalog", table, n,
                             (const char *const *)names, oids, mods, ident);
     if (!r) {
-        rc = set_err(err, CONNECT_ERR_TRANSIENT, "postgres source: cannot describe relation %s.%s", schema, table);
+        rc = connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "postgres source: cannot describe relation %s.%s", schema, table);
         goto out;
     }
     pg_rel_t *old = rel_find(s, r->relid);
@@ -1193,7 +1178,7 @@ static int handle_change(pg_source_t *s, const pgoutput_msg_t *m, connect_err_t 
 {
     pg_rel_t *r = rel_find(s, m->u.change.relid);
     if (!r)
-        return set_err(err, CONNECT_ERR_TRANSIENT, "postgres source: change for relation %" PRIu32
+        return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "postgres source: change for relation %" PRIu32
                                                    " before its Relation message",
                        m->u.change.relid);
     if (!r->included) return 0;
@@ -1246,7 +1231,7 @@ static int handle_xlogdata(pg_source_t *s, const pg_copy_msg_t *cm, connect_err_
 {
     sb_err_t derr = {0};
     if (pgoutput_decode(cm->payload.p, (size_t)cm->payload.len, s->msg, &derr))
-        return set_err(err, CONNECT_ERR_FATAL, "postgres source: undecodable pgoutput message: %s", derr.msg);
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "postgres source: undecodable pgoutput message: %s", derr.msg);
     const pgoutput_msg_t *m = s->msg;
     if (cm->wal_start) s->change_lsn = cm->wal_start;
     switch (m->kind) {
@@ -1285,7 +1270,7 @@ static int stream_step(pg_source_t *s, int timeout_ms, connect_err_t *err)
             int rc = pg_copy_msg_decode((const uint8_t *)buf, (size_t)n, &cm, &derr);
             if (rc) {
                 PQfreemem(buf);
-                return set_err(err, CONNECT_ERR_TRANSIENT, "postgres source: bad replication message: %s", derr.msg);
+                return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "postgres source: bad replication message: %s", derr.msg);
             }
             if (cm.wal_end > s->received_lsn) s->received_lsn = cm.wal_end;
             if (cm.kind == PG_COPY_XLOGDATA) {
@@ -1317,7 +1302,7 @@ static int stream_step(pg_source_t *s, int timeout_ms, connect_err_t *err)
         struct pollfd pfd = {.fd = PQsocket(s->repl), .events = POLLIN};
         int pr = poll(&pfd, 1, (int)(left < 1000 ? left : 1000));
         if (pr == 0 && (handled || left == 0)) break;
-        if (pr < 0 && errno != EINTR) return set_err(err, CONNECT_ERR_TRANSIENT, "postgres source: poll: %s", strerror(errno));
+        if (pr < 0 && errno != EINTR) return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "postgres source: poll: %s", strerror(errno));
         if (PQconsumeInput(s->repl) != 1) return result_err(s, s->repl, NULL, "reading the replication stream", err);
         if (pr == 0 && sb_mono_ms() - s->last_status_ms >= s->status_interval_ms) break;
     }
@@ -1336,10 +1321,10 @@ static int pg_start(source_ctx_t *ctx, const json_t *config, void **state, conne
 {
     connect_config_errors_t errs = {0};
     if (pg_validate(config, &errs))
-        return set_err(err, CONNECT_ERR_FATAL, "postgres source: invalid config: %s: %s", errs.items[0].field,
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "postgres source: invalid config: %s: %s", errs.items[0].field,
                        errs.items[0].msg);
     pg_source_t *s = calloc(1, sizeof(*s));
-    if (!s) return set_err(err, CONNECT_ERR_FATAL, "postgres source: out of memory");
+    if (!s) return connect_err_set(err, CONNECT_ERR_FATAL, -1, "postgres source: out of memory");
     s->ctx = ctx;
     const char *name = source_name(ctx);
     s->conninfo = strdup(cfg_get(config, "database.conninfo"));
@@ -1367,12 +1352,12 @@ static int pg_start(source_ctx_t *ctx, const json_t *config, void **state, conne
     if (!s->conninfo || !s->prefix || !s->slot || !s->publication || !s->topic_schema_changes ||
         !s->topic_heartbeat || !s->msg || !s->vals_old || !s->vals_new) {
         pg_stop(s);
-        return set_err(err, CONNECT_ERR_FATAL, "postgres source: out of memory");
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "postgres source: out of memory");
     }
     const char *committed = source_committed_position(ctx);
     if (committed && pg_lsn_parse(committed, &s->committed_lsn)) {
         pg_stop(s);
-        return set_err(err, CONNECT_ERR_FATAL, "postgres source: committed position \"%s\" is not an LSN", committed);
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "postgres source: committed position \"%s\" is not an LSN", committed);
     }
     s->safe_lsn = s->committed_lsn;
     /* Connect now so that bad credentials or a missing wal_level=logical fail the start with a
