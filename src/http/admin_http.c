@@ -404,6 +404,7 @@ admin_http_t *admin_http_start(const char *host, int port, const admin_http_hook
     }
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    enum { ADMIN_HTTP_THREADS = 4 };
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     /* The probes and scrapes are short; a cap on connections and an idle timeout keep a slow
@@ -412,7 +413,9 @@ admin_http_t *admin_http_start(const char *host, int port, const admin_http_hook
         flags, (uint16_t)port, NULL, NULL, on_request, admin, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         admin, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)128,
-        MHD_OPTION_END);
+        /* A few threads, so that one slow handler (a DLQ listing reading the broker, a
+         * reconciliation query) never holds up the health probes and metric scrapes. */
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)ADMIN_HTTP_THREADS, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!admin->daemon) {
         sb_err_set(err, SB_EIO, "admin HTTP: cannot listen on %s:%d: %s", host, port,

@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "http/admin_http.h"
 
 typedef struct reply {
@@ -67,6 +69,8 @@ static reply_t request_ex(const char *method, int port, const char *path, const 
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    /* A bound, so that a server that stops answering fails the test instead of hanging it. */
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     if (strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "GET") != 0) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (body) {
@@ -348,10 +352,67 @@ static void test_ipv6_loopback_and_no_registry(void **state)
     admin_http_stop(admin);
 }
 
+/* A handler that holds its request until the test releases it. */
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool entered, released;
+} gate_t;
+
+static void slow_handler(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
+{
+    (void)req;
+    gate_t *g = arg;
+    pthread_mutex_lock(&g->mu);
+    g->entered = true;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->released) pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    sb_wr_bytes(&resp->body, "{}", 2);
+}
+
+static void *slow_client(void *arg)
+{
+    int port = *(int *)arg;
+    reply_t r = request("GET", port, "/slow", NULL, 0);
+    free(r.body);
+    return NULL;
+}
+
+/* While one handler is busy (as a DLQ listing reading the broker can be), probes still answer:
+ * the liveness probe completes before the slow request is allowed to finish. */
+static void test_slow_handler_does_not_block_probes(void **state)
+{
+    fixture_t *f = *state;
+    gate_t g = {.entered = false, .released = false};
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    assert_int_equal(admin_http_add_route(f->admin, "GET", "/slow", slow_handler, &g), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, slow_client, &f->port);
+    pthread_mutex_lock(&g.mu);
+    while (!g.entered) pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+
+    reply_t r = request("GET", f->port, "/health/live", NULL, 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    r = request("GET", f->port, "/metrics", NULL, 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+
+    pthread_mutex_lock(&g.mu);
+    g.released = true;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    pthread_join(t, NULL);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_slow_handler_does_not_block_probes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_zero_binds_a_free_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_ready_follows_the_hook, setup, teardown),
