@@ -154,12 +154,14 @@ def connect(request, broker, tmp_path_factory):
 
 
 def read_jsonl(path):
-    """Lines of a file-sink output file as dicts (missing file = no lines)."""
+    """Complete lines of a file-sink output file as dicts (missing file = no lines). A last line
+    without its newline is one the sink is still writing: it is left for the next read."""
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
         return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    complete = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def append_events(path, events):
