@@ -403,6 +403,16 @@ static void write_durable(broker_t *b, void *arg, int err)
     write_free(wr);
 }
 
+/* Parks a write until the offsets log is durable up to its end; write_durable then applies it
+ * and answers. Shared by OffsetCommit and DeleteGroups. */
+static int write_wait_durable(broker_t *b, group_coordinator_t *gc, offset_write_t *wr)
+{
+    wr->next = gc->writes;
+    gc->writes = wr;
+    broker_after_durable(b, gc->offsets_log, plog_end_offset(gc->offsets_log), write_durable, wr);
+    return KAFKA_HANDLER_DEFERRED;
+}
+
 /* Copies the body so that the decoded request outlives the handler call. */
 static offset_write_t *write_new(group_coordinator_t *gc, kreq_t *req, offset_write_kind_t kind)
 {
@@ -521,10 +531,7 @@ static int offset_commit(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_w
         write_free(wr);
         return KAFKA_HANDLER_DONE;
     }
-    wr->next = gc->writes;
-    gc->writes = wr;
-    broker_after_durable(b, gc->offsets_log, plog_end_offset(gc->offsets_log), write_durable, wr);
-    return KAFKA_HANDLER_DEFERRED;
+    return write_wait_durable(b, gc, wr);
 }
 
 int handle_OffsetCommit(broker_t *b, kreq_t *req, sb_wr_t *resp)
@@ -669,10 +676,7 @@ static int delete_groups(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_w
         write_free(wr);
         return KAFKA_HANDLER_DONE;
     }
-    wr->next = gc->writes;
-    gc->writes = wr;
-    broker_after_durable(b, gc->offsets_log, plog_end_offset(gc->offsets_log), write_durable, wr);
-    return KAFKA_HANDLER_DEFERRED;
+    return write_wait_durable(b, gc, wr);
 }
 
 int handle_DeleteGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)

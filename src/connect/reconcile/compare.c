@@ -279,6 +279,25 @@ static void note_mismatch(json_t *mismatches, const char *table, const char *kin
 }
 
 /* Upserts / deletes in one transaction on the target. */
+
+/* Appends `DELETE FROM table t USING json_populate_record(NULL::table, $1::json) k WHERE t.pk = k.pk
+ * ...`: deletes the row whose key columns come as JSON in $1 (repair and erasure both use it). */
+static void add_delete_by_key(strbuf_t *q, const table_shape_t *sh, const char *table)
+{
+    strbuf_adds(q, "DELETE FROM ");
+    add_qualified(q, table);
+    strbuf_adds(q, " t USING json_populate_record(NULL::");
+    add_qualified(q, table);
+    strbuf_adds(q, ", $1::json) k WHERE ");
+    for (int k = 0; k < sh->npk; k++) {
+        if (k) strbuf_adds(q, " AND ");
+        strbuf_adds(q, "t.");
+        strbuf_add_ident(q, sh->cols[sh->pk[k]]);
+        strbuf_adds(q, " = k.");
+        strbuf_add_ident(q, sh->cols[sh->pk[k]]);
+    }
+}
+
 static int repair_rows(PGconn *dst, const table_shape_t *sh, const char *dst_table, const row_entry_t *src_rows,
                        const int *upserts, int nup, const row_entry_t *dst_rows, const int *deletes, int ndel,
                        sb_err_t *err)
@@ -308,18 +327,7 @@ static int repair_rows(PGconn *dst, const table_shape_t *sh, const char *dst_tab
         strbuf_adds(&up, " = EXCLUDED.");
         strbuf_add_ident(&up, sh->cols[i]);
     }
-    strbuf_adds(&del, "DELETE FROM ");
-    add_qualified(&del, dst_table);
-    strbuf_adds(&del, " t USING json_populate_record(NULL::");
-    add_qualified(&del, dst_table);
-    strbuf_adds(&del, ", $1::json) k WHERE ");
-    for (int k = 0; k < sh->npk; k++) {
-        if (k) strbuf_adds(&del, " AND ");
-        strbuf_adds(&del, "t.");
-        strbuf_add_ident(&del, sh->cols[sh->pk[k]]);
-        strbuf_adds(&del, " = k.");
-        strbuf_add_ident(&del, sh->cols[sh->pk[k]]);
-    }
+    add_delete_by_key(&del, sh, dst_table);
     int rc = 0;
     PGresult *r = run(dst, "BEGIN", 0, NULL, PGRES_COMMAND_OK, err);
     if (!r) rc = SB_EIO;
@@ -478,18 +486,7 @@ static int erase_one(PGconn *c, const table_shape_t *sh, const char *table, cons
 {
     strbuf_t q;
     strbuf_init(&q);
-    strbuf_adds(&q, "DELETE FROM ");
-    add_qualified(&q, table);
-    strbuf_adds(&q, " t USING json_populate_record(NULL::");
-    add_qualified(&q, table);
-    strbuf_adds(&q, ", $1::json) k WHERE ");
-    for (int k = 0; k < sh->npk; k++) {
-        if (k) strbuf_adds(&q, " AND ");
-        strbuf_adds(&q, "t.");
-        strbuf_add_ident(&q, sh->cols[sh->pk[k]]);
-        strbuf_adds(&q, " = k.");
-        strbuf_add_ident(&q, sh->cols[sh->pk[k]]);
-    }
+    add_delete_by_key(&q, sh, table);
     const char *params[1] = {keyjson};
     PGresult *r = run(c, q.p, 1, params, PGRES_COMMAND_OK, err);
     strbuf_deinit(&q);
