@@ -116,6 +116,19 @@ typedef struct sink_ops {
      * when one record is at fault; the runtime then retries records one at a time and sends
      * the failing one to the DLQ, recording its position with apply of the rest). */
     int (*put)(void *state, const connect_record_t *recs, int n, connect_err_t *err);
+    /* Optional, both or neither: put in two halves, so that the target works on one batch
+     * while the runtime polls and transforms the next. put_begin does what put does but may
+     * return before the outcome is known; recs (and the bytes they point to) stay valid until
+     * put_end, which returns that outcome like put would. The runtime calls nothing else on
+     * the connector between the two. When either fails, nothing of the batch is applied and
+     * the runtime puts the same records again with put, which classifies the error. */
+    int (*put_begin)(void *state, const connect_record_t *recs, int n, connect_err_t *err);
+    int (*put_end)(void *state, connect_err_t *err);
+    /* Optional, with put_begin: called with the records of the next put_begin while the
+     * previous batch is still in flight, so the connector can do its client-side work
+     * (parsing) meanwhile. Must not talk to the target. The next put_begin or put with this
+     * very array (same pointer and count, contents unchanged) may use the result. */
+    void (*prepare)(void *state, const connect_record_t *recs, int n);
     /* Records that a record was skipped (sent to the DLQ): advance the stored position past it
      * without applying it, so a restart does not retry it. */
     int (*skip)(void *state, const connect_record_t *rec, connect_err_t *err);

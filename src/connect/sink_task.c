@@ -16,11 +16,33 @@
 
 #define STATUS_REFRESH_MS 1000
 
+/* One consumed record after transforms: rec is what the sink sees, msg the original. */
+typedef struct sink_item {
+    connect_record_t rec;
+    connect_transformed_t tr;
+    rd_kafka_message_t *msg;
+    enum { ITEM_KEPT, ITEM_FILTERED, ITEM_FAILED } fate;
+    char *error; /* ITEM_FAILED: why the transform refused it */
+} sink_item_t;
+
+/* Up to batch.size consumed records; after transforms and compaction, items[0..kept) are the
+ * records the sink applies. */
+typedef struct sink_batch {
+    sink_item_t *items;
+    int n, kept;
+    int failed;             /* records a transform could not handle */
+    connect_record_t *recs; /* the kept records as put_begin takes them */
+} sink_batch_t;
+
 struct sink_ctx {
     connector_t *c;
     rd_kafka_t *rk;
     void *state;
     void *dlq_producer;
+    /* The batch the sink is applying while the next one is polled (put_begin/put_end); its
+     * n is 0 when none is. */
+    sink_batch_t in_flight;
+    connect_record_t *recs; /* batch.size slots: the contiguous array apply_range puts */
     char failure[1024]; /* set when the task must fail */
 };
 
@@ -28,13 +50,6 @@ const char *sink_name(sink_ctx_t *ctx)
 {
     return ctx->c->name;
 }
-
-/* One consumed record after transforms: rec is what the sink sees, msg the original. */
-typedef struct sink_item {
-    connect_record_t rec;
-    connect_transformed_t tr;
-    rd_kafka_message_t *msg;
-} sink_item_t;
 
 typedef enum { APPLY_OK = 0, APPLY_STOPPED = 1, APPLY_FAILED = 2 } apply_result_t;
 
@@ -166,13 +181,10 @@ static apply_result_t apply_range(sink_ctx_t *s, sink_item_t *items, int n)
 {
     connector_t *c = s->c;
     if (n <= 0) return APPLY_OK;
-    /* put() takes a contiguous array of records. */
-    connect_record_t stack_recs[64];
-    connect_record_t *recs = n <= 64 ? stack_recs : malloc((size_t)n * sizeof(*recs));
-    for (int i = 0; i < n; i++) recs[i] = items[i].rec;
+    /* put() takes a contiguous array of records; the splits below refill it after put. */
+    for (int i = 0; i < n; i++) s->recs[i] = items[i].rec;
     connect_err_t cerr;
-    int rc = put_retrying(s, recs, n, &cerr);
-    if (recs != stack_recs) free(recs);
+    int rc = put_retrying(s, s->recs, n, &cerr);
     if (rc == 0) {
         count_applied(s, items, n);
         return APPLY_OK;
@@ -198,58 +210,187 @@ static apply_result_t apply_range(sink_ctx_t *s, sink_item_t *items, int n)
     return APPLY_OK;
 }
 
-/* Transforms and applies a polled batch. Records that a transform cannot handle go to the DLQ
- * in their place in the sequence, so the sink's stored positions only ever move forward. */
-static apply_result_t process_batch(sink_ctx_t *s, sink_item_t *items, int n)
+static connect_record_t record_of(const rd_kafka_message_t *m)
+{
+    connect_record_t r = {
+        .topic = rd_kafka_topic_name(m->rkt),
+        .partition = m->partition,
+        .offset = m->offset,
+        .key = {m->key, m->key ? (int32_t)m->key_len : -1},
+        .value = {m->payload, m->payload ? (int32_t)m->len : -1},
+    };
+    rd_kafka_timestamp_type_t tstype;
+    r.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+    return r;
+}
+
+/* Runs the transforms over every record of a polled batch and notes each one's fate.
+ * Returns how many records a transform could not handle. */
+static int transform_batch(sink_ctx_t *s, sink_batch_t *b)
 {
     connector_t *c = s->c;
-    int start = 0, kept = 0;
-    for (int i = 0; i < n; i++) {
-        sink_item_t *it = &items[i];
-        rd_kafka_message_t *m = it->msg;
-        connect_record_t in = {
-            .topic = rd_kafka_topic_name(m->rkt),
-            .partition = m->partition,
-            .offset = m->offset,
-            .key = {m->key, m->key ? (int32_t)m->key_len : -1},
-            .value = {m->payload, m->payload ? (int32_t)m->len : -1},
-        };
-        rd_kafka_timestamp_type_t tstype;
-        in.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+    int failed = 0;
+    for (int i = 0; i < b->n; i++) {
+        sink_item_t *it = &b->items[i];
+        connect_record_t in = record_of(it->msg);
         sb_err_t err = {0};
         int rc = connect_transforms_apply(c->transforms, &in, &it->tr, &err);
         if (rc == 1) {
-            it->tr.rec.partition = m->partition;
-            it->tr.rec.offset = m->offset;
+            it->tr.rec.partition = in.partition;
+            it->tr.rec.offset = in.offset;
             it->rec = it->tr.rec;
-            /* Compact kept records towards the front, keeping their order. */
+            it->fate = ITEM_KEPT;
+        } else if (rc == 0) {
+            it->fate = ITEM_FILTERED;
+        } else {
+            it->fate = ITEM_FAILED;
+            it->error = strdup(err.msg[0] ? err.msg : "transform failed");
+            if (c->m.err_transform) metrics_counter_inc(c->m.err_transform);
+            failed++;
+        }
+    }
+    return failed;
+}
+
+/* Moves the kept records to the front, keeping their order; returns how many there are. */
+static int compact_kept(sink_batch_t *b)
+{
+    int kept = 0;
+    for (int i = 0; i < b->n; i++) {
+        if (b->items[i].fate != ITEM_KEPT) continue;
+        if (kept != i) {
+            /* Whole items move: rec may point into tr's buffers, which move with it. */
+            sink_item_t tmp = b->items[kept];
+            b->items[kept] = b->items[i];
+            b->items[i] = tmp;
+        }
+        kept++;
+    }
+    return kept;
+}
+
+/* Applies a transformed batch and waits for it. Records that a transform could not handle go
+ * to the DLQ in their place in the sequence, so the sink's stored positions only ever move
+ * forward. */
+static apply_result_t apply_batch(sink_ctx_t *s, sink_batch_t *b)
+{
+    int start = 0, kept = 0;
+    for (int i = 0; i < b->n; i++) {
+        sink_item_t *it = &b->items[i];
+        if (it->fate == ITEM_FILTERED) continue;
+        if (it->fate == ITEM_KEPT) {
             if (kept != i) {
-                sink_item_t tmp = items[kept];
-                items[kept] = *it;
+                sink_item_t tmp = b->items[kept];
+                b->items[kept] = *it;
                 *it = tmp;
-                /* rec points into tr's buffers, which moved with the item. */
             }
             kept++;
             continue;
         }
-        if (rc == 0) continue; /* filtered out */
-        if (c->m.err_transform) metrics_counter_inc(c->m.err_transform);
-        apply_result_t r = apply_range(s, items + start, kept - start);
+        apply_result_t r = apply_range(s, b->items + start, kept - start);
         if (r == APPLY_OK) {
-            sink_item_t *bad = &items[i];
-            bad->rec = in;
-            r = dead_letter(s, bad, "transform", err.msg, 0, sb_now_ms());
+            it->rec = record_of(it->msg);
+            r = dead_letter(s, it, "transform", it->error, 0, sb_now_ms());
         }
         if (r != APPLY_OK) return r;
         start = kept;
     }
-    return apply_range(s, items + start, kept - start);
+    return apply_range(s, b->items + start, kept - start);
+}
+
+/* Frees what a batch holds and empties it for the next poll. */
+static void batch_release(sink_batch_t *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        rd_kafka_message_destroy(b->items[i].msg);
+        connect_transformed_deinit(&b->items[i].tr);
+        free(b->items[i].error);
+        memset(&b->items[i], 0, sizeof(b->items[i]));
+    }
+    b->n = 0;
+    b->kept = 0;
+    b->failed = 0;
+}
+
+static void commit_group_offsets(sink_ctx_t *s, sink_item_t *items, int n);
+
+/* Ends a batch: on success the group's offsets follow (for lag display), and the records are
+ * released either way. */
+static apply_result_t batch_done(sink_ctx_t *s, sink_batch_t *b, apply_result_t r)
+{
+    connector_t *c = s->c;
+    if (r == APPLY_OK) {
+        commit_group_offsets(s, b->items, b->n);
+        connector_set_state(c, CONN_RUNNING, NULL);
+    }
+    batch_release(b);
+    if (r == APPLY_STOPPED && !atomic_load(&c->stop)) {
+        /* Stopped mid-batch only happens on stop; anything else would lose the batch, so
+         * fail loudly rather than silently skip. */
+        snprintf(s->failure, sizeof(s->failure), "batch abandoned");
+    }
+    return r;
+}
+
+/* Waits for the batch left in flight by put_begin, if any. When it failed, nothing of it was
+ * applied: it goes through the ordinary put path, which retries, isolates a bad record and
+ * dead-letters it. */
+static apply_result_t finish_in_flight(sink_ctx_t *s)
+{
+    connector_t *c = s->c;
+    sink_batch_t *b = &s->in_flight;
+    if (b->n == 0) return APPLY_OK;
+    connect_err_t cerr = {.index = -1};
+    apply_result_t r;
+    if (c->kops->put_end(s->state, &cerr) == 0) {
+        count_applied(s, b->items, b->kept);
+        r = APPLY_OK;
+    } else {
+        if (cerr.cls == CONNECT_ERR_TRANSIENT && c->m.err_transient) metrics_counter_inc(c->m.err_transient);
+        sb_warn("connect", "connector %s: batch of %d records failed, applying it again: %s", c->name, b->kept,
+                cerr.msg);
+        r = apply_range(s, b->items, b->kept);
+    }
+    return batch_done(s, b, r);
+}
+
+/* Transforms a polled batch. When the sink can pipeline and no transform failed, the kept
+ * records are moved to the front and handed to prepare(), so that the sink parses them while
+ * the batch before is still in flight. */
+static void prepare_batch(sink_ctx_t *s, sink_batch_t *b)
+{
+    connector_t *c = s->c;
+    b->failed = transform_batch(s, b);
+    if (b->failed > 0 || !c->kops->put_begin) return;
+    b->kept = compact_kept(b);
+    for (int i = 0; i < b->kept; i++) b->recs[i] = b->items[i].rec;
+    if (b->kept > 0 && c->kops->prepare) c->kops->prepare(s->state, b->recs, b->kept);
+}
+
+/* Applies a prepared batch. Without transform failures it goes to put_begin and is left in
+ * flight (s->in_flight takes over its records); otherwise it is applied and released here. */
+static apply_result_t submit_batch(sink_ctx_t *s, sink_batch_t *b)
+{
+    connector_t *c = s->c;
+    if (b->failed > 0 || !c->kops->put_begin) return batch_done(s, b, apply_batch(s, b));
+    if (b->kept == 0) return batch_done(s, b, APPLY_OK);
+    if (must_wait(s)) return batch_done(s, b, apply_range(s, b->items, b->kept));
+    connect_err_t cerr = {.index = -1};
+    if (c->kops->put_begin(s->state, b->recs, b->kept, &cerr) < 0)
+        return batch_done(s, b, apply_range(s, b->items, b->kept));
+    sink_batch_t t = s->in_flight;
+    s->in_flight = *b;
+    *b = t;
+    return APPLY_OK;
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     sink_ctx_t *s = opaque;
     connector_t *c = s->c;
+    /* The batch in flight belongs to the old assignment, and the positions read below must
+     * include it; the sink's connection is also busy until it ends. */
+    finish_in_flight(s);
     if (e != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         rd_kafka_assign(rk, NULL);
         return;
@@ -413,11 +554,16 @@ void *sink_task_run(void *arg)
         connector_set_state(c, CONN_FAILED, err.msg);
         return NULL;
     }
-    sink_item_t *items = calloc((size_t)c->batch_size, sizeof(*items));
+    size_t nb = (size_t)c->batch_size;
+    sink_batch_t batch = {.items = calloc(nb, sizeof(sink_item_t)), .recs = calloc(nb, sizeof(connect_record_t))};
+    s.in_flight.items = calloc(nb, sizeof(sink_item_t));
+    s.in_flight.recs = calloc(nb, sizeof(connect_record_t));
+    s.recs = calloc(nb, sizeof(connect_record_t));
     int64_t next_status = 0;
     bool was_paused = false;
     while (!atomic_load(&c->stop) && !s.failure[0]) {
         bool paused = atomic_load(&c->paused);
+        if (paused && finish_in_flight(&s) != APPLY_OK) break;
         if (paused != was_paused) {
             pause_all(&s, paused);
             was_paused = paused;
@@ -432,19 +578,19 @@ void *sink_task_run(void *arg)
             if (m) rd_kafka_message_destroy(m);
             continue;
         }
-        /* A batch: up to batch.size records, waiting at most linger.ms after the first. */
-        int n = 0;
+        /* A batch: up to batch.size records, waiting at most linger.ms after the first. The
+         * sink may still be applying the previous batch meanwhile. */
         int64_t linger_end = 0;
-        while (n < c->batch_size && !atomic_load(&c->stop)) {
+        while (batch.n < c->batch_size && !atomic_load(&c->stop)) {
             int timeout = 100;
-            if (n > 0) {
+            if (batch.n > 0) {
                 int64_t left = linger_end - sb_mono_ms();
                 if (left <= 0) break;
                 timeout = (int)left;
             }
             rd_kafka_message_t *m = rd_kafka_consumer_poll(s.rk, timeout);
             if (!m) {
-                if (n == 0) break;
+                if (batch.n == 0) break;
                 continue;
             }
             if (m->err) {
@@ -453,37 +599,27 @@ void *sink_task_run(void *arg)
                 rd_kafka_message_destroy(m);
                 continue;
             }
-            if (n == 0) linger_end = sb_mono_ms() + c->linger_ms;
-            items[n++].msg = m;
+            if (batch.n == 0) linger_end = sb_mono_ms() + c->linger_ms;
+            batch.items[batch.n++].msg = m;
         }
-        if (s.failure[0]) {
-            for (int i = 0; i < n; i++) rd_kafka_message_destroy(items[i].msg);
-            break;
-        }
-        if (n == 0) {
+        if (batch.n > 0) prepare_batch(&s, &batch);
+        if (finish_in_flight(&s) != APPLY_OK || s.failure[0]) break;
+        if (batch.n == 0) {
             connector_set_state(c, CONN_RUNNING, NULL);
             continue;
         }
-        apply_result_t r = process_batch(&s, items, n);
-        if (r == APPLY_OK) {
-            commit_group_offsets(&s, items, n);
-            connector_set_state(c, CONN_RUNNING, NULL);
-        }
-        for (int i = 0; i < n; i++) {
-            rd_kafka_message_destroy(items[i].msg);
-            connect_transformed_deinit(&items[i].tr);
-            memset(&items[i], 0, sizeof(items[i]));
-        }
-        if (r == APPLY_STOPPED && !atomic_load(&c->stop)) {
-            /* Stopped mid-batch only happens on stop; anything else would lose the batch, so
-             * fail loudly rather than silently skip. */
-            snprintf(s.failure, sizeof(s.failure), "batch abandoned");
-        }
-        if (r == APPLY_STOPPED) break;
-        if (r == APPLY_FAILED) break;
+        if (submit_batch(&s, &batch) != APPLY_OK) break;
     }
+    /* Whatever is in flight ends before the sink stops; a batch not applied is simply read
+     * again on the next start, from the positions stored in the target. */
+    finish_in_flight(&s);
+    batch_release(&batch);
     if (s.failure[0]) connector_set_state(c, CONN_FAILED, s.failure);
-    free(items);
+    free(batch.items);
+    free(batch.recs);
+    free(s.in_flight.items);
+    free(s.in_flight.recs);
+    free(s.recs);
     rd_kafka_consumer_close(s.rk);
     rd_kafka_destroy(s.rk);
     dlq_producer_free(s.dlq_producer);

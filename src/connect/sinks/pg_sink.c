@@ -49,6 +49,25 @@ typedef struct pg_table {
     bool del_staging_ready;
 } pg_table_t;
 
+/* A batch's records parsed into events. Two of them: the batch being applied, and the next
+ * one, parsed ahead by pg_prepare while the server still works on the first. */
+typedef struct pg_parsed {
+    event_arena_t arena;
+    event_t *events;
+    int cap;
+    /* Set by pg_prepare: these events are those of exactly this record array (the offsets
+     * of its ends guard against the array having been refilled since). */
+    const connect_record_t *recs;
+    int n;
+    int64_t first_offset, last_offset;
+} pg_parsed_t;
+
+static bool parsed_matches(const pg_parsed_t *p, const connect_record_t *recs, int n)
+{
+    return p->recs == recs && p->n == n && n > 0 && recs[0].offset == p->first_offset &&
+           recs[n - 1].offset == p->last_offset;
+}
+
 /* The events of one target table in the current batch. */
 typedef struct pg_group {
     pg_table_t *table;
@@ -72,8 +91,9 @@ typedef struct pg_sink {
     int ntables, tables_cap, next_table_id;
 
     /* Per-batch scratch, kept between calls to avoid reallocations. */
-    event_arena_t arena;
-    event_t *events;
+    pg_parsed_t parsed[2];
+    int cur;         /* parsed[cur] holds the batch being applied */
+    event_t *events; /* parsed[cur].events */
     int *group_of;         /* event -> group index, -1 = nothing to apply */
     int *next;             /* next event of the same group */
     unsigned char *winner; /* the event is the one applied for its key */
@@ -93,6 +113,8 @@ typedef struct pg_sink {
     /* Test hook: runs just before the final COMMIT is sent. */
     void (*before_commit)(void *arg, PGconn *conn);
     void *before_commit_arg;
+
+    int in_flight; /* records of the batch whose COMMIT was sent and not yet answered */
 
     uint64_t rows_upserted, rows_deleted, batches, truncates;
     char last_error[sizeof(((connect_err_t *)0)->msg)];
@@ -322,6 +344,7 @@ static int pg_validate(const json_t *config, connect_config_errors_t *errs)
 }
 
 static void pg_stop(void *state);
+static int commit_wait(pg_sink_t *s, connect_err_t *err);
 
 static int pg_start(sink_ctx_t *ctx, const json_t *config, void **state, connect_err_t *err)
 {
@@ -333,7 +356,8 @@ static int pg_start(sink_ctx_t *ctx, const json_t *config, void **state, connect
     const char *name = ctx ? sink_name(ctx) : NULL;
     if (!name) name = sink_config_str(config, "name", "postgres-sink");
     snprintf(s->connector, sizeof(s->connector), "%s", name);
-    event_arena_init(&s->arena);
+    event_arena_init(&s->parsed[0].arena);
+    event_arena_init(&s->parsed[1].arena);
     strbuf_init(&s->sql);
     strbuf_init(&s->copy);
     strbuf_init(&s->scratch);
@@ -356,11 +380,18 @@ static void pg_stop(void *state)
 {
     pg_sink_t *s = state;
     if (!s) return;
+    if (s->in_flight) {
+        /* The runtime ends a pipelined batch before stopping; this only keeps libpq tidy. */
+        connect_err_t ignored;
+        commit_wait(s, &ignored);
+    }
     disconnect(s);
     free(s->tables);
     free(s->conninfo);
-    event_arena_deinit(&s->arena);
-    free(s->events);
+    for (int i = 0; i < 2; i++) {
+        event_arena_deinit(&s->parsed[i].arena);
+        free(s->parsed[i].events);
+    }
     free(s->group_of);
     free(s->next);
     free(s->identity_off);
@@ -757,14 +788,43 @@ static PGresult *copy_end(pg_sink_t *s, bool ok, int *line)
 
 /* ---------------- batch ---------------- */
 
+static int parsed_grow(pg_parsed_t *p, int n)
+{
+    if (n <= p->cap) return 0;
+    int cap = p->cap ? p->cap : 256;
+    while (cap < n)
+        cap *= 2;
+    event_t *events = realloc(p->events, sizeof(*events) * (size_t)cap);
+    if (!events) return -1;
+    p->events = events;
+    p->cap = cap;
+    return 0;
+}
+
+/* Parses every record that is not a control record into p's events. Client work only. */
+static int parse_records(pg_parsed_t *p, const connect_record_t *recs, int n, connect_err_t *err)
+{
+    p->recs = NULL;
+    if (parsed_grow(p, n) < 0) return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
+    event_arena_reset(&p->arena);
+    for (int i = 0; i < n; i++) {
+        const connect_record_t *rec = &recs[i];
+        if (sink_topic_is_control(rec->topic)) continue;
+        sb_err_t perr = {0};
+        if (event_parse(&p->arena, rec->key, rec->value, &p->events[i], &perr) < 0)
+            return connect_err_set(err, perr.code == SB_ENOMEM ? CONNECT_ERR_TRANSIENT : CONNECT_ERR_RECORD, i,
+                                   "%s/%d@%lld: %s", rec->topic, (int)rec->partition, (long long)rec->offset,
+                                   perr.msg);
+    }
+    return 0;
+}
+
 static int grow_batch(pg_sink_t *s, int n)
 {
     if (n <= s->events_cap) return 0;
     int cap = s->events_cap ? s->events_cap : 256;
     while (cap < n)
         cap *= 2;
-    event_t *events = realloc(s->events, sizeof(*events) * (size_t)cap);
-    if (events) s->events = events;
     int *group_of = realloc(s->group_of, sizeof(int) * (size_t)cap);
     if (group_of) s->group_of = group_of;
     int *next = realloc(s->next, sizeof(int) * (size_t)cap);
@@ -777,7 +837,7 @@ static int grow_batch(pg_sink_t *s, int n)
     if (rows) s->rows = rows;
     unsigned char *winner = realloc(s->winner, (size_t)cap);
     if (winner) s->winner = winner;
-    if (!events || !group_of || !next || !identity_off || !identity_len || !rows || !winner)
+    if (!group_of || !next || !identity_off || !identity_len || !rows || !winner)
         return -1;
     s->events_cap = cap;
     return 0;
@@ -1173,20 +1233,43 @@ static void queue_positions(pg_sink_t *s)
                          "EXCLUDED.next_offset;\n");
 }
 
-static int commit(pg_sink_t *s, int n, connect_err_t *err)
+/* Sends the batch's last statements (the queued upserts and deletes, the positions) and its
+ * COMMIT without waiting: the server works on them while the runtime prepares the next batch.
+ * commit_wait() collects the outcome. */
+static int commit_send(pg_sink_t *s, int n, connect_err_t *err)
 {
     queue_positions(s);
     strbuf_adds(&s->sql, "COMMIT");
     if (s->before_commit) s->before_commit(s->before_commit_arg, s->conn);
-    PGresult *r = flush_sql(s);
-    if (r) return pg_fail(s, r, "apply batch", -1, n, err);
+    bool sent = !s->sql.oom && PQsendQuery(s->conn, s->sql.p);
+    strbuf_reset(&s->sql);
+    if (!sent) return pg_fail(s, PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR), "apply batch", -1, n, err);
+    s->in_flight = n;
+    return 0;
+}
+
+/* Waits for the batch commit_send() left in flight; 0 once it is committed. */
+static int commit_wait(pg_sink_t *s, connect_err_t *err)
+{
+    int n = s->in_flight;
+    s->in_flight = 0;
+    PGresult *r, *bad = NULL;
+    while ((r = PQgetResult(s->conn))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !bad)
+            bad = r;
+        else
+            PQclear(r);
+    }
+    if (bad) return pg_fail(s, bad, "apply batch", -1, n, err);
     /* A COMMIT that the server turned into a ROLLBACK (possible after an earlier failure in
      * the same string) must not count as success. */
-    if (PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+    if (PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
         connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "transaction did not commit");
         abort_batch(s);
         return -1;
     }
+    s->batches++;
     return 0;
 }
 
@@ -1197,7 +1280,15 @@ static int put_once(pg_sink_t *s, const connect_record_t *recs, int n, connect_e
         connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
         return -1;
     }
-    event_arena_reset(&s->arena);
+    /* The events: parsed ahead by pg_prepare when it saw these very records, else now. */
+    if (parsed_matches(&s->parsed[1 - s->cur], recs, n)) {
+        s->cur = 1 - s->cur;
+        s->parsed[s->cur].recs = NULL; /* used up */
+    } else if (parse_records(&s->parsed[s->cur], recs, n, err) < 0) {
+        abort_batch(s);
+        return -1;
+    }
+    s->events = s->parsed[s->cur].events;
     sink_positions_reset(&s->positions);
     strbuf_reset(&s->sql);
     strbuf_reset(&s->copy);
@@ -1218,15 +1309,6 @@ static int put_once(pg_sink_t *s, const connect_record_t *recs, int n, connect_e
             return -1;
         }
         if (sink_topic_is_control(rec->topic)) continue;
-        sb_err_t perr = {0};
-        if (event_parse(&s->arena, rec->key, rec->value, &s->events[i], &perr) < 0) {
-            connect_err_set(err,
-                            perr.code == SB_ENOMEM ? CONNECT_ERR_TRANSIENT : CONNECT_ERR_RECORD, i,
-                            "%s/%d@%lld: %s", rec->topic, (int)rec->partition,
-                            (long long)rec->offset, perr.msg);
-            abort_batch(s);
-            return -1;
-        }
         if (!s->delete_enabled &&
             (s->events[i].op == EVENT_OP_DELETE || s->events[i].op == EVENT_OP_TOMBSTONE))
             continue;
@@ -1278,9 +1360,14 @@ static int put_once(pg_sink_t *s, const connect_record_t *recs, int n, connect_e
     }
     for (int g = 0; g < s->ngroups; g++)
         if (apply_group(s, recs, n, &s->groups[g], err) < 0) return -1;
-    if (commit(s, n, err) < 0) return -1;
-    s->batches++;
-    return 0;
+    return commit_send(s, n, err);
+}
+
+/* put_once and the wait for its commit. */
+static int put_sync(pg_sink_t *s, const connect_record_t *recs, int n, connect_err_t *err)
+{
+    if (put_once(s, recs, n, err) < 0) return -1;
+    return commit_wait(s, err);
 }
 
 static int pg_put(void *state, const connect_record_t *recs, int n, connect_err_t *err)
@@ -1288,17 +1375,48 @@ static int pg_put(void *state, const connect_record_t *recs, int n, connect_err_
     pg_sink_t *s = state;
     if (n <= 0) return 0;
     connect_err_t first;
-    if (put_once(s, recs, n, &first) == 0) return 0;
+    if (put_sync(s, recs, n, &first) == 0) return 0;
     /* A record error the server raised in INSERT ... SELECT names no record. The failure
      * dropped the cached staging tables; recreated from the table as it is now (a constraint
      * may have been added since), COPY usually catches the same row and names its line. One
      * more attempt costs little next to the runtime retrying every record alone. */
     if (first.cls == CONNECT_ERR_RECORD && first.index < 0 && n > 1) {
-        if (put_once(s, recs, n, err) == 0) return 0;
+        if (put_sync(s, recs, n, err) == 0) return 0;
         if (err && err->cls == CONNECT_ERR_RECORD) return -1;
     }
     if (err) *err = first;
     return -1;
+}
+
+/* The pipelined form of put: the batch is applied up to its final statements, which travel
+ * with the COMMIT while the runtime polls and transforms the next batch. A failure reported by
+ * put_end leaves nothing of the batch applied; the runtime then puts it again with pg_put. */
+static int pg_put_begin(void *state, const connect_record_t *recs, int n, connect_err_t *err)
+{
+    pg_sink_t *s = state;
+    if (n <= 0) return 0;
+    return put_once(s, recs, n, err);
+}
+
+static void pg_prepare(void *state, const connect_record_t *recs, int n)
+{
+    pg_sink_t *s = state;
+    connect_err_t ignored;
+    /* A record that does not parse leaves nothing prepared: put_begin parses again and
+     * reports it. */
+    pg_parsed_t *p = &s->parsed[1 - s->cur];
+    if (n > 0 && parse_records(p, recs, n, &ignored) == 0) {
+        p->recs = recs;
+        p->n = n;
+        p->first_offset = recs[0].offset;
+        p->last_offset = recs[n - 1].offset;
+    }
+}
+
+static int pg_put_end(void *state, connect_err_t *err)
+{
+    pg_sink_t *s = state;
+    return s->in_flight ? commit_wait(s, err) : 0;
 }
 
 static int pg_skip(void *state, const connect_record_t *rec, connect_err_t *err)
@@ -1338,6 +1456,9 @@ const sink_ops_t postgres_sink_ops = {
     .start = pg_start,
     .load_positions = pg_load_positions,
     .put = pg_put,
+    .put_begin = pg_put_begin,
+    .put_end = pg_put_end,
+    .prepare = pg_prepare,
     .skip = pg_skip,
     .stop = pg_stop,
     .status = pg_status,
