@@ -688,6 +688,79 @@ static void test_wrong_database_is_fatal(void **state)
     json_decref(c);
 }
 
+/* Pipelined apply: prepare parses the next batch while the previous one is in flight;
+ * put_end reports the in-flight batch's outcome; a batch killed in flight applies nothing
+ * and goes through put again. */
+static void test_pipelined_batches(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.piped";
+    pg_sink_t *s = start("piped", config(NULL, NULL));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS piped");
+    connect_err_t err = {0};
+    batch_t b1 = {0}, b2 = {0};
+    item(&b1, topic, 'c', 1, "\"one\"", "1", 1);
+    item(&b1, topic, 'c', 2, "\"two\"", "2", 2);
+    item(&b2, topic, 'u', 1, "\"uno\"", "10", 3);
+    item(&b2, topic, 'd', 2, NULL, NULL, 4);
+
+    assert_int_equal(postgres_sink_ops.put_begin(s, b1.recs, b1.n, &err), 0);
+    postgres_sink_ops.prepare(s, b2.recs, b2.n); /* while b1 is in flight */
+    assert_int_equal(postgres_sink_ops.put_end(s, &err), 0);
+    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM piped"),
+                        "1:one,2:two");
+    assert_int_equal(postgres_sink_ops.put_begin(s, b2.recs, b2.n, &err), 0);
+    assert_int_equal(postgres_sink_ops.put_end(s, &err), 0);
+    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name || ':' || qty, ',') FROM piped"),
+                        "1:uno:10");
+    assert_int_equal(stored_position(s, topic), g_offset);
+
+    /* A prepared parse is not reused once the array holds other records. */
+    batch_t b3 = {0};
+    item(&b3, topic, 'c', 3, "\"three\"", "3", 5);
+    postgres_sink_ops.prepare(s, b3.recs, b3.n);
+    b3.n = 0;
+    item(&b3, topic, 'c', 4, "\"four\"", "4", 6);
+    assert_int_equal(postgres_sink_ops.put_begin(s, b3.recs, b3.n, &err), 0);
+    assert_int_equal(postgres_sink_ops.put_end(s, &err), 0);
+    assert_string_equal(q1(a, "SELECT string_agg(id::text, ',' ORDER BY id) FROM piped"), "1,4");
+
+    /* The connection dies with the COMMIT in flight: put_end says TRANSIENT, nothing of the
+     * batch is visible, and putting it again applies it once. */
+    int64_t before = stored_position(s, topic);
+    batch_t b4 = {0};
+    item(&b4, topic, 'c', 5, "\"five\"", "5", 7);
+    s->before_commit = kill_backend;
+    s->before_commit_arg = a;
+    int rc = postgres_sink_ops.put_begin(s, b4.recs, b4.n, &err);
+    if (rc == 0) rc = postgres_sink_ops.put_end(s, &err);
+    s->before_commit = NULL;
+    assert_int_equal(rc, -1);
+    assert_int_equal(err.cls, CONNECT_ERR_TRANSIENT);
+    assert_string_equal(q1(a, "SELECT string_agg(id::text, ',' ORDER BY id) FROM piped"), "1,4");
+    assert_int_equal(stored_position(s, topic), before);
+    put_ok(s, &b4);
+    assert_string_equal(q1(a, "SELECT string_agg(id::text, ',' ORDER BY id) FROM piped"), "1,4,5");
+    assert_int_equal(stored_position(s, topic), g_offset);
+
+    /* A poison record found by put_end is reported; put then names it. */
+    batch_t b5 = {0};
+    item(&b5, topic, 'c', 6, "\"six\"", "6", 8);
+    item(&b5, topic, 'c', 7, "\"seven\"", "\"not a number\"", 9);
+    rc = postgres_sink_ops.put_begin(s, b5.recs, b5.n, &err);
+    if (rc == 0) rc = postgres_sink_ops.put_end(s, &err);
+    assert_int_equal(rc, -1);
+    assert_int_equal(err.cls, CONNECT_ERR_RECORD);
+    assert_int_equal(put(s, &b5, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_RECORD);
+    assert_int_equal(err.index, 1);
+    assert_string_equal(q1(a, "SELECT string_agg(id::text, ',' ORDER BY id) FROM piped"), "1,4,5");
+
+    postgres_sink_ops.stop(s);
+    PQfinish(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -696,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_upsert_update_delete_tombstone_truncate),
         cmocka_unit_test(test_duplicate_keys_in_one_batch),
         cmocka_unit_test(test_crash_before_commit_applies_nothing),
+        cmocka_unit_test(test_pipelined_batches),
         cmocka_unit_test(test_server_restart_is_transient),
         cmocka_unit_test(test_poison_record_has_its_index),
         cmocka_unit_test(test_add_column_and_inferred_types),
