@@ -36,34 +36,69 @@ static bool expect(sb_rd_t *rd, uint8_t c)
     return true;
 }
 
-/* Reads a string literal (the opening quote is next) and returns its raw contents. The closing
- * quote is found with memchr (most bytes of an event are inside strings); a quote preceded by
- * an odd run of backslashes is escaped. Control bytes are not rejected here: this scanner only
- * feeds metrics, and the sink's own parser validates the event. */
+/* Returns the closing quote of the string whose contents start at p, or NULL when it is not
+ * terminated before end. The quote is found with memchr (most bytes of an event are inside
+ * strings); a quote preceded by an odd run of backslashes is escaped. */
+static const uint8_t *string_end(const uint8_t *p, const uint8_t *end)
+{
+    const uint8_t *start = p;
+    while (p < end) {
+        const uint8_t *q = memchr(p, '"', (size_t)(end - p));
+        if (!q) return NULL;
+        size_t backslashes = 0;
+        while (q - backslashes > start && q[-1 - (ptrdiff_t)backslashes] == '\\') backslashes++;
+        if (backslashes % 2 == 0) return q;
+        p = q + 1;
+    }
+    return NULL;
+}
+
+/* Reads a string literal (the opening quote is next) and returns its raw contents. Control
+ * bytes are not rejected here: this scanner only feeds metrics, and the sink's own parser
+ * validates the event. */
 static sb_slice_t read_string(sb_rd_t *rd)
 {
     sb_slice_t s = {NULL, 0};
     if (!expect(rd, '"')) return s;
-    const uint8_t *start = rd->p, *p = rd->p, *end = rd->end;
-    while (p < end) {
-        const uint8_t *q = memchr(p, '"', (size_t)(end - p));
-        if (!q) break;
-        size_t backslashes = 0;
-        while (q - backslashes > start && q[-1 - (ptrdiff_t)backslashes] == '\\') backslashes++;
-        if (backslashes % 2 == 0) {
-            s.p = start;
-            s.len = (int32_t)(q - start);
-            rd->p = q + 1;
-            return s;
-        }
-        p = q + 1;
+    const uint8_t *q = string_end(rd->p, rd->end);
+    if (!q) {
+        sb_rd_fail(rd); /* unterminated string */
+        return s;
     }
-    sb_rd_fail(rd); /* unterminated string */
+    s.p = rd->p;
+    s.len = (int32_t)(q - rd->p);
+    rd->p = q + 1;
     return s;
 }
 
-/* Skips one value of any type. Containers are skipped by counting brackets outside strings,
- * which needs no recursion; the depth limit still bounds hostile input. */
+/* Skips an object or array (its bracket is next) by counting brackets outside strings, in one
+ * tight loop over the bytes: `before`, `after` and `column_types` are most of every event, and
+ * a call per byte here was most of the source task's CPU (docs/performance.md). Needs no
+ * recursion; the depth limit still bounds hostile input. Structure inside is not validated. */
+static void skip_container(sb_rd_t *rd)
+{
+    const uint8_t *p = rd->p, *end = rd->end;
+    int depth = 0;
+    while (p < end) {
+        uint8_t c = *p;
+        if (c == '"') {
+            const uint8_t *q = string_end(p + 1, end);
+            if (!q) break;
+            p = q + 1;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (++depth > EVENT_SCAN_MAX_DEPTH) break;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+            rd->p = p + 1;
+            return;
+        }
+        p++;
+    }
+    sb_rd_fail(rd);
+}
+
+/* Skips one value of any type. */
 static void skip_value(sb_rd_t *rd)
 {
     skip_ws(rd);
@@ -73,39 +108,15 @@ static void skip_value(sb_rd_t *rd)
         return;
     }
     if (c == '{' || c == '[') {
-        int depth = 0;
-        do {
-            skip_ws(rd);
-            c = peek(rd);
-            if (c < 0) {
-                sb_rd_fail(rd);
-                return;
-            }
-            if (c == '"') {
-                read_string(rd);
-                continue;
-            }
-            sb_rd_bytes(rd, 1);
-            if (c == '{' || c == '[') {
-                if (++depth > EVENT_SCAN_MAX_DEPTH) {
-                    sb_rd_fail(rd);
-                    return;
-                }
-            } else if (c == '}' || c == ']') {
-                depth--;
-            }
-        } while (depth > 0 && sb_rd_ok(rd));
+        skip_container(rd);
         return;
     }
     /* number, true, false, null: up to the next delimiter */
-    size_t n = 0;
-    while (sb_rd_remaining(rd) > 0) {
-        c = *rd->p;
-        if (c == ',' || c == '}' || c == ']' || c == ' ' || c == '\n' || c == '\r' || c == '\t') break;
-        sb_rd_bytes(rd, 1);
-        n++;
-    }
-    if (n == 0) sb_rd_fail(rd);
+    const uint8_t *p = rd->p, *end = rd->end;
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
+        p++;
+    if (p == rd->p) sb_rd_fail(rd);
+    rd->p = p;
 }
 
 /* Reads an integer value; anything else (string, null, float part) is skipped and yields -1. */
