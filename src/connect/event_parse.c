@@ -85,6 +85,7 @@ typedef struct parser {
     event_arena_t *arena;
     sb_err_t *err;
     const char *what; /* "key" or "value", for messages */
+    bool check_utf8;  /* event_outline: reject invalid UTF-8 in strings */
     bool failed;
     int code;
 } parser_t;
@@ -174,6 +175,36 @@ static char *put_utf8(char *o, uint32_t cp)
     return o;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (its first byte is >= 0x80), or 0 when
+ * it is not one: truncated, a stray continuation byte, an overlong form, a surrogate or a code
+ * point beyond U+10FFFF (RFC 3629). */
+static size_t utf8_sequence_len(const uint8_t *p, const uint8_t *end)
+{
+    uint8_t c = p[0];
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
 /* Parses a string (the cursor is on the opening quote). Without escapes and when no
  * terminator is needed the result points into the input; otherwise it is decoded into the
  * arena, which never needs more than the raw length plus one byte (escapes only shrink). */
@@ -190,6 +221,12 @@ static int parse_string(parser_t *ps, bool nul_terminate, const char **out, int3
             escaped = true;
             if (ps->rd.end - ps->rd.p < 2) return fail(ps, "unterminated string");
             ps->rd.p += 2;
+            continue;
+        }
+        if (c >= 0x80 && ps->check_utf8) {
+            size_t n = utf8_sequence_len(ps->rd.p, ps->rd.end);
+            if (n == 0) return fail(ps, "invalid UTF-8 in string");
+            ps->rd.p += n;
             continue;
         }
         ps->rd.p++;
@@ -661,4 +698,83 @@ const event_column_t *event_row_find(const event_row_t *row, const char *name)
     for (int i = 0; i < row->n; i++)
         if (strcmp(row->cols[i].name, name) == 0) return &row->cols[i];
     return NULL;
+}
+
+/* ---------------- outline ---------------- */
+
+static int outline_value(parser_t *ps, int expand, int depth, event_outline_t *o);
+
+/* The members of an object (the cursor is on '{'), each value outlined `expand` more levels. */
+static int outline_object(parser_t *ps, int expand, int depth, event_outline_t *o)
+{
+    if (depth >= MAX_DEPTH) return fail(ps, "nesting too deep");
+    ps->rd.p++;
+    o->value.type = EVENT_JSON_OBJECT;
+    o->expanded = true;
+    int cap = 0;
+    skip_ws(ps);
+    if (peek(ps) == '}') {
+        ps->rd.p++;
+        return 0;
+    }
+    for (;;) {
+        if (o->n == cap) {
+            cap = cap ? cap * 2 : 8;
+            event_member_t *m = event_arena_alloc(ps->arena, sizeof(*m) * (size_t)cap);
+            if (!m) {
+                sb_err_set(ps->err, SB_ENOMEM, "out of memory parsing %s", ps->what);
+                ps->code = SB_ENOMEM;
+                ps->failed = true;
+                return -1;
+            }
+            if (o->n) memcpy(m, o->members, sizeof(*m) * (size_t)o->n);
+            o->members = m;
+        }
+        event_member_t *m = &o->members[o->n];
+        memset(m, 0, sizeof(*m));
+        skip_ws(ps);
+        m->name_raw = ps->rd.p;
+        if (parse_string(ps, false, &m->name, &m->name_len) < 0) return -1;
+        m->name_raw_len = (int32_t)(ps->rd.p - m->name_raw);
+        if (expect(ps, ':') < 0 || outline_value(ps, expand - 1, depth + 1, &m->value) < 0) return -1;
+        o->n++;
+        skip_ws(ps);
+        int c = peek(ps);
+        if (c == ',') {
+            ps->rd.p++;
+            continue;
+        }
+        if (c == '}') {
+            ps->rd.p++;
+            return 0;
+        }
+        return fail(ps, "expected ',' or '}'");
+    }
+}
+
+static int outline_value(parser_t *ps, int expand, int depth, event_outline_t *o)
+{
+    skip_ws(ps);
+    memset(o, 0, sizeof(*o));
+    o->raw = ps->rd.p;
+    int rc = expand > 0 && peek(ps) == '{' ? outline_object(ps, expand, depth, o) : parse_value(ps, depth, &o->value);
+    if (rc < 0) return -1;
+    o->raw_len = (int32_t)(ps->rd.p - o->raw);
+    if (o->expanded) {
+        o->value.text = (const char *)o->raw;
+        o->value.len = o->raw_len;
+    }
+    return 0;
+}
+
+int event_outline(event_arena_t *arena, const char *what, sb_slice_t bytes, int depth, event_outline_t *out,
+                  sb_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (bytes.len < 0 || (bytes.len > 0 && !bytes.p))
+        return sb_err_set(err, SB_EINVAL, "malformed %s JSON: no bytes", what);
+    parser_t ps = {.arena = arena, .err = err, .what = what, .check_utf8 = true};
+    sb_rd_init(&ps.rd, bytes.p, (size_t)bytes.len);
+    if (outline_value(&ps, depth, 0, out) < 0 || parse_end(&ps) < 0) return ps.code ? ps.code : SB_EINVAL;
+    return 0;
 }

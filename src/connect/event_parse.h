@@ -101,4 +101,38 @@ int event_parse(event_arena_t *arena, sb_slice_t key, sb_slice_t value, event_t 
 /* Returns the column named `name` in row, or NULL. */
 const event_column_t *event_row_find(const event_row_t *row, const char *name);
 
+/* ---- Outline: a JSON document with the byte span of every value, for editing an event
+ * without re-encoding it (connect/transforms rewrites a few members and copies the rest).
+ * Same scanner and validation as event_parse; nothing event-specific is checked. */
+
+typedef struct event_member event_member_t;
+
+/* One JSON value. Objects within the outline's depth list their members; deeper values are
+ * validated and kept as raw text only. */
+typedef struct event_outline {
+    event_value_t value; /* type, and the decoded text of a string, as event_parse gives it */
+    const uint8_t *raw;  /* the value's JSON text as written */
+    int32_t raw_len;
+    bool expanded; /* an object whose members are listed below */
+    int n;
+    event_member_t *members; /* arena memory, in document order */
+} event_outline_t;
+
+struct event_member {
+    const uint8_t *name_raw; /* the name as written, quotes included */
+    int32_t name_raw_len;
+    const char *name; /* decoded, not NUL-terminated */
+    int32_t name_len;
+    event_outline_t value;
+};
+
+/* Parses one JSON document of any type into an outline allocated in arena. `depth` is how
+ * many levels of objects list their members (1: the top-level object's members; 2: also the
+ * members of objects directly inside it). Unlike event_parse, strings must also be valid
+ * UTF-8 (the outline's output is passed on as JSON, so invalid bytes would travel on).
+ * Malformed JSON, nesting beyond 64 levels and \u0000 are SB_EINVAL with
+ * "malformed <what> JSON: <reason>" in err. The outline points into bytes and the arena. */
+int event_outline(event_arena_t *arena, const char *what, sb_slice_t bytes, int depth, event_outline_t *out,
+                  sb_err_t *err);
+
 #endif

@@ -1,6 +1,7 @@
-/* The task thread of a source connector: polls the connector, produces its records with an
- * idempotent producer, and commits a position only once every record up to it is
- * acknowledged by the broker and the position itself is stored in the offsets topic.
+/* The task thread of a source connector: polls the connector, runs the connector's transform
+ * chain on each record, produces the result with an idempotent producer, and commits a
+ * position only once every record up to it is acknowledged by the broker and the position
+ * itself is stored in the offsets topic.
  *
  * Everything here runs on the task thread, including librdkafka's delivery reports (served
  * by rd_kafka_poll from this thread). */
@@ -33,7 +34,8 @@ struct source_ctx {
     char *pending_commit;   /* stored in the offsets topic, waiting for ops->commit */
     char *committed;        /* for source_committed_position */
     bool offsets_write_in_flight;
-    char failure[512]; /* a record that could not be delivered fails the task */
+    char failure[512]; /* a record that could not be delivered or transformed fails the task */
+    connect_transformed_t tr; /* the last record's transform result; its buffers are reused */
 };
 
 const char *source_name(source_ctx_t *ctx)
@@ -62,6 +64,19 @@ static void replace(char **slot, char *v)
     *slot = v;
 }
 
+/* Positions are committed in emit order: a later record acked before an earlier one (another
+ * partition) waits until the earlier one is acked too. */
+static void advance_acked(source_ctx_t *s)
+{
+    while (s->head_seq < s->next_seq && s->ring[s->head_seq % s->cap].acked) {
+        inflight_t *e = &s->ring[s->head_seq % s->cap];
+        if (e->position) replace(&s->acked_position, e->position);
+        e->position = NULL;
+        e->acked = false;
+        s->head_seq++;
+    }
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -88,27 +103,43 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
     if (seq < s->head_seq || seq >= s->next_seq) return;
     s->ring[seq % s->cap].acked = true;
-    /* Positions are committed in emit order: a later record acked before an earlier one
-     * (another partition) waits until the earlier one is acked too. */
-    while (s->head_seq < s->next_seq && s->ring[s->head_seq % s->cap].acked) {
-        inflight_t *e = &s->ring[s->head_seq % s->cap];
-        if (e->position) replace(&s->acked_position, e->position);
-        e->position = NULL;
-        e->acked = false;
-        s->head_seq++;
-    }
+    advance_acked(s);
     if (c->m.records) metrics_counter_inc(c->m.records);
 }
 
-int source_emit(source_ctx_t *s, const connect_record_t *rec, const char *position)
+/* A record a transform cannot handle fails the task rather than being produced unchanged:
+ * the chain usually masks or hashes personal data, and an unmasked copy in a topic cannot be
+ * taken back. Sources build their own events, so this means a bug, not a poison record, and
+ * there is no DLQ on this side. */
+int source_emit(source_ctx_t *s, const connect_record_t *in, const char *position)
 {
     connector_t *c = s->c;
     while (s->next_seq - s->head_seq >= SOURCE_MAX_IN_FLIGHT) {
         if (atomic_load(&c->stop) || s->failure[0]) return SB_EAGAIN;
         rd_kafka_poll(s->rk, 10);
     }
+    if (s->failure[0]) return SB_EIO;
+    sb_err_t terr = {0};
+    int kept = connect_transforms_apply(c->transforms, in, &s->tr, &terr);
+    if (kept < 0) {
+        if (c->m.err_transform) metrics_counter_inc(c->m.err_transform);
+        snprintf(s->failure, sizeof(s->failure), "cannot transform a record for %.180s: %.280s", in->topic,
+                 terr.msg);
+        return kept;
+    }
     if (s->next_seq - s->head_seq >= s->cap) ring_grow(s);
     uint64_t seq = s->next_seq;
+    if (kept == 0) {
+        /* Filtered out: nothing to deliver, so it is acknowledged at once. It still takes its
+         * place in the ring so that its position commits only after every record emitted
+         * before it is acked, like any other. */
+        s->ring[seq % s->cap].position = position ? strdup(position) : NULL;
+        s->ring[seq % s->cap].acked = true;
+        s->next_seq++;
+        advance_acked(s);
+        return 0;
+    }
+    const connect_record_t *rec = &s->tr.rec;
     const void *kp = rec->key.len >= 0 ? rec->key.p : NULL;
     size_t kn = rec->key.len >= 0 ? (size_t)rec->key.len : 0;
     void *vp = rec->value.len >= 0 ? (void *)rec->value.p : NULL;
@@ -116,6 +147,7 @@ int source_emit(source_ctx_t *s, const connect_record_t *rec, const char *positi
     int32_t partition = rec->partition >= 0 ? rec->partition : RD_KAFKA_PARTITION_UA;
     int64_t ts = rec->timestamp_ms > 0 ? rec->timestamp_ms : 0;
     for (;;) {
+        /* MSG_F_COPY: the transform buffers are reused by the next record. */
         rd_kafka_resp_err_t e = rd_kafka_producev(
             s->rk, RD_KAFKA_V_TOPIC(rec->topic), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(kp, kn),
             RD_KAFKA_V_VALUE(vp, vn), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -287,6 +319,7 @@ void *source_task_run(void *arg)
     free(s.written_position);
     free(s.pending_commit);
     free(s.committed);
+    connect_transformed_deinit(&s.tr);
     pthread_mutex_lock(&c->mu);
     bool failed = c->state == CONN_FAILED;
     pthread_mutex_unlock(&c->mu);

@@ -39,7 +39,7 @@ typedef struct connector {
     bool is_sink;
     const source_ops_t *sops;
     const sink_ops_t *kops;
-    connect_transforms_t *transforms; /* sink side */
+    connect_transforms_t *transforms; /* run by both task kinds: sink before put(), source before producing */
     int64_t batch_size, linger_ms, retry_max;
     bool tolerate_all; /* errors.tolerance=all: poison records go to the DLQ; none: the task fails */
     char dlq_topic[256];

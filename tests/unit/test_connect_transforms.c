@@ -15,6 +15,10 @@
 #include "connect/transforms/transforms.h"
 #include "connect/worker.h"
 
+#include <openssl/evp.h>
+
+#include "common/clock.h"
+
 static const char *EVENT =
     "{\"before\":null,\"after\":{\"id\":7,\"email\":\"ann@example.com\",\"phone\":null,\"n\":12},"
     "\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"app\",\"ts_ms\":1700000000123,"
@@ -192,6 +196,363 @@ static void test_route_rewrites_topic_with_groups(void **state)
     connect_transforms_free(t);
 }
 
+
+/* ---------------------------------------------------------------------------------------
+ * The jansson implementation the byte-level one replaced, kept here as the oracle: it reads
+ * the same transform configs (mask, hash, rename, insert, filter) and produces the JSON the
+ * old code produced. The new output must be the same JSON (json_equal) for every corpus
+ * event and chain. */
+
+static int oracle_split(const char *s, char out[][64], int cap)
+{
+    int n = 0;
+    while (s && *s && n < cap) {
+        while (*s == ' ') s++;
+        const char *e = strchr(s, ',');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        while (len > 0 && s[len - 1] == ' ') len--;
+        if (len) snprintf(out[n++], 64, "%.*s", (int)len, s);
+        s = e ? e + 1 : NULL;
+    }
+    return n;
+}
+
+static const char *oracle_param(json_t *cfg, const char *alias, const char *p)
+{
+    char key[160];
+    snprintf(key, sizeof(key), "transforms.%s.%s", alias, p);
+    return json_string_value(json_object_get(cfg, key));
+}
+
+static void oracle_sha256_hex(const char *salt, const char *text, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, salt, strlen(salt));
+    EVP_DigestUpdate(ctx, text, len);
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    for (unsigned i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void oracle_row(const char *type, json_t *cfg, const char *alias, json_t *row)
+{
+    if (!json_is_object(row)) return;
+    char fields[64][64];
+    if (strcmp(type, "rename") == 0) {
+        int n = oracle_split(oracle_param(cfg, alias, "renames"), fields, 64);
+        for (int i = 0; i < n; i++) {
+            char *colon = strchr(fields[i], ':');
+            *colon = '\0';
+            json_t *v = json_object_get(row, fields[i]);
+            if (!v) continue;
+            json_incref(v);
+            json_object_del(row, fields[i]);
+            json_object_set_new(row, colon + 1, v);
+        }
+        return;
+    }
+    int n = oracle_split(oracle_param(cfg, alias, "fields"), fields, 64);
+    for (int i = 0; i < n; i++) {
+        json_t *v = json_object_get(row, fields[i]);
+        if (!v || json_is_null(v)) continue;
+        if (strcmp(type, "mask") == 0) {
+            const char *r = oracle_param(cfg, alias, "replacement");
+            json_object_set_new(row, fields[i], json_string(r ? r : "****"));
+            continue;
+        }
+        const char *salt = oracle_param(cfg, alias, "salt");
+        char hex[65];
+        if (json_is_string(v)) {
+            oracle_sha256_hex(salt ? salt : "", json_string_value(v), json_string_length(v), hex);
+        } else {
+            char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            oracle_sha256_hex(salt ? salt : "", text, strlen(text), hex);
+            free(text);
+        }
+        json_object_set_new(row, fields[i], json_string(hex));
+    }
+}
+
+static json_t *oracle_insert_value(const char *what, json_t *value, const char *topic)
+{
+    json_t *source = json_object_get(value, "source");
+    if (strcmp(what, "capture_time") == 0) {
+        json_t *ts = json_object_get(value, "ts_ms");
+        return json_is_integer(ts) ? json_incref(ts) : NULL;
+    }
+    if (strcmp(what, "commit_time") == 0 || strcmp(what, "source_name") == 0) {
+        json_t *v = json_object_get(source, what[0] == 'c' ? "ts_ms" : "name");
+        return v ? json_incref(v) : json_null();
+    }
+    if (strcmp(what, "topic") == 0) return json_string(topic);
+    return json_string(what + 8);
+}
+
+/* Returns 1 kept, 0 dropped, SB_EINVAL when a filter met a value that is not an object, -1
+ * when jansson could not read the record. */
+static int oracle_apply(json_t *cfg, const connect_record_t *in, json_t **key, json_t **value)
+{
+    *key = in->key.len >= 0 ? json_loadb((const char *)in->key.p, (size_t)in->key.len, JSON_DECODE_ANY, NULL) : NULL;
+    *value = in->value.len >= 0 ? json_loadb((const char *)in->value.p, (size_t)in->value.len, JSON_DECODE_ANY, NULL)
+                                : NULL;
+    if ((in->key.len >= 0 && !*key) || (in->value.len >= 0 && !*value)) return -1;
+    char aliases[16][64];
+    int n = oracle_split(json_string_value(json_object_get(cfg, "transforms")), aliases, 16);
+    bool parsed = false; /* the old code parsed on the first column transform */
+    for (int i = 0; i < n; i++) {
+        const char *type = oracle_param(cfg, aliases[i], "type");
+        if (strcmp(type, "filter") == 0) {
+            const char *inc = oracle_param(cfg, aliases[i], "ops.include");
+            const char *opstr = json_string_value(json_object_get(*value, "op"));
+            char op = in->value.len < 0 ? 'd' : opstr && strlen(opstr) == 1 ? opstr[0] : 0;
+            connect_event_summary_t env;
+            if (!parsed && in->value.len >= 0 && connect_event_scan(in->value.p, (size_t)in->value.len, &env) < 0)
+                return SB_EINVAL;
+            bool listed = op && strchr(inc ? inc : oracle_param(cfg, aliases[i], "ops.exclude"), op);
+            if ((inc != NULL) != listed) return 0;
+        } else if (strcmp(type, "insert") == 0) {
+            parsed = true;
+            if (!json_is_object(*value)) continue;
+            json_t *v = oracle_insert_value(oracle_param(cfg, aliases[i], "value"), *value, in->topic);
+            assert_non_null(v); /* the corpus has no capture_time without an integer ts_ms */
+            for (int r = 0; r < 2; r++) {
+                json_t *row = json_object_get(*value, r ? "before" : "after");
+                if (json_is_object(row)) json_object_set(row, oracle_param(cfg, aliases[i], "field"), v);
+            }
+            json_decref(v);
+        } else {
+            parsed = true;
+            if (strcmp(type, "mask") != 0) oracle_row(type, cfg, aliases[i], *key);
+            if (json_is_object(*value)) {
+                oracle_row(type, cfg, aliases[i], json_object_get(*value, "before"));
+                oracle_row(type, cfg, aliases[i], json_object_get(*value, "after"));
+            }
+        }
+    }
+    return 1;
+}
+
+typedef struct corpus_record {
+    const char *key;   /* NULL: null key */
+    const char *value; /* NULL: tombstone */
+} corpus_record_t;
+
+static const corpus_record_t CORPUS[] = {
+    /* datagen-like create, update with both rows, delete + tombstone, truncate */
+    {"{\"id\":7}", "{\"before\":null,\"after\":{\"id\":7,\"email\":\"ann@example.com\",\"phone\":null,\"n\":12},"
+                   "\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"app\",\"ts_ms\":1700000000123,"
+                   "\"db\":\"shop\",\"schema\":\"demo\",\"table\":\"orders\",\"lsn\":42,\"txId\":9,\"snapshot\":\"false\","
+                   "\"column_types\":{\"id\":\"bigint\",\"email\":\"text\",\"phone\":\"text\",\"n\":\"integer\"}},"
+                   "\"op\":\"c\",\"ts_ms\":1700000000456}"},
+    {"{\"id\":8}", "{\"before\":{\"id\":8,\"email\":\"old@x\",\"n\":1},\"after\":{\"id\":8,\"email\":\"new@x\",\"n\":2},"
+                   "\"source\":{\"name\":\"app\",\"ts_ms\":5},\"op\":\"u\",\"ts_ms\":6}"},
+    {"{\"id\":9}", "{\"before\":{\"id\":9,\"email\":null},\"after\":null,\"source\":{\"name\":\"app\",\"ts_ms\":5},"
+                   "\"op\":\"d\",\"ts_ms\":7}"},
+    {"{\"id\":9}", NULL},
+    {NULL, "{\"before\":null,\"after\":null,\"source\":{\"name\":\"app\",\"ts_ms\":5},\"op\":\"t\",\"ts_ms\":8}"},
+    /* escaped strings, unicode escapes in names and values, nested objects inside values */
+    {"{\"i\\u0064\":1}",
+     "{\"after\":{\"id\":1,\"e\\u006dail\":\"a\\\"b\\\\c\\n\\u00e9\\ud83d\\ude00/\\/\",\"doc\":{\"email\":\"in@doc\","
+     "\"a\":[1,{\"b\":\"}\"}]},\"tags\":[\"x\",\"y\"],\"flag\":true,\"off\":false},\"op\":\"r\",\"ts_ms\":9,"
+     "\"source\":{\"name\":\"sn\\u00e9\",\"ts_ms\":10}}"},
+    /* numbers that jansson spells differently, and UTF-8 in values */
+    {"{\"id\":-0}", "{\"after\":{\"id\":-0,\"price\":1.10,\"big\":1e3,\"neg\":-2.5E-3,\"n\":123456789012345678,"
+                    "\"email\":\"z\xc3\xa9\xe2\x82\xac\"},\"op\":\"c\",\"ts_ms\":11,\"source\":null}"},
+    /* pretty-printed, a column that is missing, members in another order */
+    {" { \"id\" : 3 } ", "\n{ \"op\" : \"u\",\n  \"after\" : { \"id\" : 3 , \"phone\" : \"555\" } ,\n"
+                         "  \"before\" : { \"id\" : 3 } , \"ts_ms\" : 12 }\n"},
+    /* rename collisions: the target already exists */
+    {"{\"id\":4,\"pk\":\"x\"}", "{\"after\":{\"id\":4,\"a\":1,\"b\":2,\"contact\":\"old\",\"email\":\"e@x\",\"_src\":0},"
+                                "\"op\":\"c\",\"ts_ms\":13,\"source\":{\"name\":\"app\"}}"},
+    /* values and keys that are not objects: left as they are */
+    {"42", "[1,2,3]"},
+    {"\"k\"", "null"},
+    {"{}", "{\"op\":\"c\",\"after\":{},\"ts_ms\":14}"},
+};
+
+static const char *const CHAINS[] = {
+    "{\"transforms\":\"m\",\"transforms.m.type\":\"mask\",\"transforms.m.fields\":\"email,phone,doc,n,id\"}",
+    "{\"transforms\":\"m\",\"transforms.m.type\":\"mask\",\"transforms.m.fields\":\"email\","
+    "\"transforms.m.replacement\":\"<\\\"x\\u00e9\\n>\"}",
+    "{\"transforms\":\"h\",\"transforms.h.type\":\"hash\",\"transforms.h.fields\":"
+    "\"email,phone,id,price,big,neg,n,flag,off,doc,tags\",\"transforms.h.salt\":\"pepper\"}",
+    "{\"transforms\":\"r\",\"transforms.r.type\":\"rename\",\"transforms.r.renames\":\"email:contact,a:b,n:qty,id:pk\"}",
+    "{\"transforms\":\"r\",\"transforms.r.type\":\"rename\",\"transforms.r.renames\":\"a:b,b:c,email:e\\u00e9\"}",
+    "{\"transforms\":\"i\",\"transforms.i.type\":\"insert\",\"transforms.i.field\":\"_src\",\"transforms.i.value\":\"source_name\"}",
+    "{\"transforms\":\"i\",\"transforms.i.type\":\"insert\",\"transforms.i.field\":\"_at\",\"transforms.i.value\":\"commit_time\"}",
+    "{\"transforms\":\"i\",\"transforms.i.type\":\"insert\",\"transforms.i.field\":\"_t\",\"transforms.i.value\":\"topic\"}",
+    "{\"transforms\":\"i\",\"transforms.i.type\":\"insert\",\"transforms.i.field\":\"email\","
+    "\"transforms.i.value\":\"literal:q\\\"\\u00e9\"}",
+    "{\"transforms\":\"f,m,h,r,i,j\",\"transforms.f.type\":\"filter\",\"transforms.f.ops.exclude\":\"t\","
+    "\"transforms.m.type\":\"mask\",\"transforms.m.fields\":\"phone\",\"transforms.h.type\":\"hash\","
+    "\"transforms.h.fields\":\"phone,email,id\",\"transforms.r.type\":\"rename\",\"transforms.r.renames\":\"phone:tel,id:pk\","
+    "\"transforms.i.type\":\"insert\",\"transforms.i.field\":\"pk\",\"transforms.i.value\":\"literal:1\","
+    "\"transforms.j.type\":\"insert\",\"transforms.j.field\":\"tel\",\"transforms.j.value\":\"source_name\"}",
+    "{\"transforms\":\"i,f\",\"transforms.i.type\":\"insert\",\"transforms.i.field\":\"_src\","
+    "\"transforms.i.value\":\"topic\",\"transforms.f.type\":\"filter\",\"transforms.f.ops.include\":\"c,d\"}",
+};
+
+static bool same_json(sb_slice_t got, json_t *want)
+{
+    if (got.len < 0 || !want) return got.len < 0 && !want;
+    json_t *g = json_loadb((const char *)got.p, (size_t)got.len, JSON_DECODE_ANY, NULL);
+    bool eq = g && json_equal(g, want);
+    if (!eq) {
+        char *w = json_dumps(want, JSON_ENCODE_ANY | JSON_COMPACT);
+        fprintf(stderr, "got  %.*s\nwant %s\n", (int)got.len, (const char *)got.p, w);
+        free(w);
+    }
+    json_decref(g);
+    return eq;
+}
+
+static void test_byte_level_output_equals_the_jansson_implementation(void **state)
+{
+    (void)state;
+    connect_transformed_t out = {0}; /* reused across records, as the source task does */
+    int compared = 0;
+    for (size_t c = 0; c < sizeof(CHAINS) / sizeof(CHAINS[0]); c++) {
+        json_t *cfg = json_loads(CHAINS[c], 0, NULL);
+        assert_non_null(cfg);
+        connect_transforms_t *t = chain(json_incref(cfg));
+        for (size_t i = 0; i < sizeof(CORPUS) / sizeof(CORPUS[0]); i++) {
+            connect_record_t in = record("app.demo.orders", CORPUS[i].key, CORPUS[i].value);
+            json_t *okey, *ovalue;
+            int orc = oracle_apply(cfg, &in, &okey, &ovalue);
+            sb_err_t err = {0};
+            int rc = connect_transforms_apply(t, &in, &out, &err);
+            if (rc != orc) fprintf(stderr, "chain %zu record %zu: rc %d, oracle %d (%s)\n", c, i, rc, orc, err.msg);
+            assert_int_equal(rc, orc);
+            if (rc == 1) {
+                if (!same_json(out.rec.key, okey) || !same_json(out.rec.value, ovalue))
+                    fail_msg("chain %zu record %zu differs from the jansson implementation", c, i);
+                compared++;
+            }
+            json_decref(okey);
+            json_decref(ovalue);
+        }
+        connect_transforms_free(t);
+        json_decref(cfg);
+    }
+    assert_true(compared > 100);
+    connect_transformed_deinit(&out);
+}
+
+static void test_malformed_json_is_refused_with_a_reason(void **state)
+{
+    (void)state;
+    const char *types[] = {"mask", "hash", "rename", "insert"};
+    const char *bad_values[] = {
+        "{\"after\":{\"email\":\"x\",}}",       /* trailing comma */
+        "{\"after\":{\"email\":\"x\"}",         /* truncated */
+        "{\"after\":{\"email\":\"x\xff\"}}",    /* not UTF-8 */
+        "{\"after\":{\"email\":\"\\u0000\"}}",  /* NUL */
+        "{\"after\":{\"email\":\"\\udc00\"}}",  /* lone surrogate */
+        "{\"after\":{\"email\":01}}",           /* leading zero */
+        "{\"op\":\"c\"} trailing",
+        "",
+    };
+    for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+        char cfg[256];
+        snprintf(cfg, sizeof(cfg),
+                 "{\"transforms\":\"x\",\"transforms.x.type\":\"%s\",\"transforms.x.fields\":\"email\","
+                 "\"transforms.x.renames\":\"email:e\",\"transforms.x.field\":\"f\",\"transforms.x.value\":\"topic\"}",
+                 types[k]);
+        json_t *j = json_loads(cfg, 0, NULL);
+        /* parameters another type does not use are not errors for this test's purpose */
+        const char *unused[][2] = {{"mask", "renames"}, {"mask", "field"}, {"mask", "value"}, {"hash", "renames"},
+                                   {"hash", "field"},   {"hash", "value"}, {"rename", "fields"}, {"rename", "field"},
+                                   {"rename", "value"}, {"insert", "fields"}, {"insert", "renames"}};
+        for (size_t u = 0; u < sizeof(unused) / sizeof(unused[0]); u++) {
+            char key[64];
+            snprintf(key, sizeof(key), "transforms.x.%s", unused[u][1]);
+            if (strcmp(unused[u][0], types[k]) == 0) json_object_del(j, key);
+        }
+        connect_transforms_t *t = chain(j);
+        connect_transformed_t out = {0};
+        for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
+            connect_record_t in = record("t", "{\"id\":1}", bad_values[i]);
+            sb_err_t err = {0};
+            assert_int_equal(connect_transforms_apply(t, &in, &out, &err), SB_EINVAL);
+            assert_non_null(strstr(err.msg, "transform x: malformed value JSON: "));
+        }
+        /* a malformed key is refused too, even by mask, which never changes keys */
+        connect_record_t in = record("t", "{\"id\":", "{\"op\":\"c\",\"after\":{}}");
+        sb_err_t err = {0};
+        assert_int_equal(connect_transforms_apply(t, &in, &out, &err), SB_EINVAL);
+        assert_non_null(strstr(err.msg, "malformed key JSON"));
+        connect_transformed_deinit(&out);
+        connect_transforms_free(t);
+    }
+}
+
+static void test_untouched_parts_are_copied_byte_for_byte(void **state)
+{
+    (void)state;
+    connect_transforms_t *t = chain(json_pack("{s:s,s:s,s:s}", "transforms", "m", "transforms.m.type", "mask",
+                                              "transforms.m.fields", "email"));
+    const char *value = "{\"before\" : null, \"after\":{\"id\":1, \"email\":\"a@b\"},\n"
+                        "\"source\":{\"name\":\"caf\\u00e9\", \"column_types\":{\"email\":\"text\"}}, \"op\":\"c\"}";
+    connect_record_t in = record("t", "{\"id\" : 1}", value);
+    connect_transformed_t out = {0};
+    sb_err_t err = {0};
+    assert_int_equal(connect_transforms_apply(t, &in, &out, &err), 1);
+    const char *want = "{\"before\" : null, \"after\":{\"id\":1,\"email\":\"****\"},\n"
+                       "\"source\":{\"name\":\"caf\\u00e9\", \"column_types\":{\"email\":\"text\"}}, \"op\":\"c\"}";
+    assert_int_equal(out.rec.value.len, (int32_t)strlen(want));
+    assert_memory_equal(out.rec.value.p, want, strlen(want));
+    assert_ptr_equal(out.rec.key.p, in.key.p); /* mask never touches the key */
+    /* nothing to mask: the value is not rewritten at all */
+    connect_record_t none = record("t", NULL, "{\"after\":{\"id\":2},\"op\":\"c\"}");
+    assert_int_equal(connect_transforms_apply(t, &none, &out, &err), 1);
+    assert_ptr_equal(out.rec.value.p, none.value.p);
+    connect_transformed_deinit(&out);
+    connect_transforms_free(t);
+
+    /* filter reads only the op: kept values are the input bytes */
+    t = chain(json_pack("{s:s,s:s,s:s}", "transforms", "f", "transforms.f.type", "filter", "transforms.f.ops.exclude", "d"));
+    assert_int_equal(connect_transforms_apply(t, &in, &out, &err), 1);
+    assert_ptr_equal(out.rec.value.p, in.value.p);
+    assert_ptr_equal(out.rec.key.p, in.key.p);
+    connect_transformed_deinit(&out);
+    connect_transforms_free(t);
+}
+
+static void test_hash_and_capture_time_beyond_what_jansson_read(void **state)
+{
+    (void)state;
+    /* jansson refused integers past 2^63; the byte-level hash hashes their text as written */
+    connect_transforms_t *t = chain(json_pack("{s:s,s:s,s:s}", "transforms", "h", "transforms.h.type", "hash",
+                                              "transforms.h.fields", "n"));
+    connect_record_t in = record("t", NULL, "{\"after\":{\"n\":12345678901234567890},\"op\":\"c\"}");
+    connect_transformed_t out = {0};
+    sb_err_t err = {0};
+    assert_int_equal(connect_transforms_apply(t, &in, &out, &err), 1);
+    json_t *v = slice_json(out.rec.value);
+    char want[65];
+    oracle_sha256_hex("", "12345678901234567890", 20, want);
+    want[64] = 0;
+    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "after"), "n")), want);
+    json_decref(v);
+    connect_transforms_free(t);
+    /* capture_time without an integer ts_ms is the time of the transform */
+    t = chain(json_pack("{s:s,s:s,s:s,s:s}", "transforms", "i", "transforms.i.type", "insert", "transforms.i.field", "at",
+                        "transforms.i.value", "capture_time"));
+    connect_record_t no_ts = record("t", NULL, "{\"after\":{\"id\":1},\"before\":{\"id\":1},\"op\":\"u\",\"ts_ms\":\"x\"}");
+    int64_t t0 = sb_now_ms();
+    assert_int_equal(connect_transforms_apply(t, &no_ts, &out, &err), 1);
+    v = slice_json(out.rec.value);
+    json_int_t at = json_integer_value(json_object_get(json_object_get(v, "after"), "at"));
+    assert_true(at >= t0 && at <= sb_now_ms());
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(v, "before"), "at")), at);
+    json_decref(v);
+    connect_transformed_deinit(&out);
+    connect_transforms_free(t);
+}
+
 static void test_bad_transform_configs_name_each_field(void **state)
 {
     (void)state;
@@ -269,6 +630,10 @@ int main(void)
         cmocka_unit_test(test_mask_rename_insert_chain),
         cmocka_unit_test(test_filter_by_op_and_tombstones),
         cmocka_unit_test(test_route_rewrites_topic_with_groups),
+        cmocka_unit_test(test_byte_level_output_equals_the_jansson_implementation),
+        cmocka_unit_test(test_malformed_json_is_refused_with_a_reason),
+        cmocka_unit_test(test_untouched_parts_are_copied_byte_for_byte),
+        cmocka_unit_test(test_hash_and_capture_time_beyond_what_jansson_read),
         cmocka_unit_test(test_bad_transform_configs_name_each_field),
         cmocka_unit_test(test_runtime_validation_names_wrong_fields),
         cmocka_unit_test(test_connect_yaml_refuses_unknown_keys),

@@ -35,19 +35,24 @@ void connect_transforms_free(connect_transforms_t *t);
 bool connect_transforms_empty(const connect_transforms_t *t);
 
 /* The result of applying a chain to one record: rec points into the input record or into
- * buffers owned here. Reuse one across records; deinit frees the buffers. */
+ * buffers owned here. Start from all zeros; reuse one across records (its buffers are kept
+ * and grown, so a steady stream allocates nothing); deinit frees the buffers. */
 typedef struct connect_transformed {
     connect_record_t rec;
     char *topic_buf;
     char *key_buf;
     char *value_buf;
+    size_t key_cap, value_cap; /* allocated sizes of key_buf and value_buf */
 } connect_transformed_t;
 
 void connect_transformed_deinit(connect_transformed_t *t);
 
 /* Applies the chain. Returns 1 when the record is kept (out->rec is the result), 0 when a
  * filter dropped it, or SB_EINVAL when the record cannot be transformed (its key or value
- * is not the JSON the transforms need), with the reason in err. */
+ * is not the JSON the transforms need), with the reason in err. The key and value are
+ * edited as bytes (no JSON tree): filter reads only "op", route only the topic; mask, hash,
+ * rename and insert rewrite just the objects they change and copy the rest verbatim.
+ * out->rec stays valid until the next call with the same out. */
 int connect_transforms_apply(const connect_transforms_t *t, const connect_record_t *in,
                              connect_transformed_t *out, sb_err_t *err);
 
