@@ -219,7 +219,7 @@ static int oracle_split(const char *s, char out[][64], int cap)
 
 static const char *oracle_param(json_t *cfg, const char *alias, const char *p)
 {
-    char key[160];
+    char key[1200]; /* aliases are at most 1023 bytes (the caller's buffer) */
     snprintf(key, sizeof(key), "transforms.%s.%s", alias, p);
     return json_string_value(json_object_get(cfg, key));
 }
