@@ -142,6 +142,7 @@ const source_ops_t file_source_ops = {
     .commit = file_source_commit,
     .stop = file_source_stop,
     .status = file_source_status,
+    .validate_position = connect_position_validate_count,
 };
 
 /* ---------------------------------------------------------------- file-sink */

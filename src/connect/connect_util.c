@@ -1,5 +1,6 @@
 /* Small helpers of the connector contract that every connector and the runtime share. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,4 +34,14 @@ int connect_err_set(connect_err_t *err, connect_err_class_t cls, int index, cons
         va_end(ap);
     }
     return -1;
+}
+
+int connect_position_validate_count(const char *position, sb_err_t *err)
+{
+    char *end = NULL;
+    long long v = position && *position ? strtoll(position, &end, 10) : -1;
+    if (v < 0 || !end || *end)
+        return sb_err_set(err, SB_EINVAL, "position \"%s\" is not a record count (a non-negative integer)",
+                          position ? position : "");
+    return 0;
 }

@@ -88,7 +88,14 @@ typedef struct source_ops {
     void (*stop)(void *state); /* frees state */
     /* Optional: writes connector-specific status (e.g. replication lag) into a JSON object. */
     void (*status)(void *state, json_t *out);
+    /* Optional: checks the form of a position an operator restores (PUT .../offsets, ctl
+     * offsets import) before it is stored, so a typo is a 400 and not a FAILED task later.
+     * Returns 0, or -1 with the reason in err. */
+    int (*validate_position)(const char *position, sb_err_t *err);
 } source_ops_t;
+
+/* validate_position for sources whose position is a count (a sequence number, a byte offset). */
+int connect_position_validate_count(const char *position, sb_err_t *err);
 
 /* ---- sinks ---- */
 

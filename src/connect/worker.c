@@ -495,6 +495,8 @@ int connect_worker_set_position(connect_worker_t *w, const char *name, const cha
         rc = sb_err_set(err, SB_ENOENT, "Connector %s not found", name);
     } else if (c->is_sink) {
         rc = sb_err_set(err, SB_EINVAL, "connector %s is a sink: its positions live in its target, with the data", name);
+    } else if (c->sops->validate_position && c->sops->validate_position(position, err) < 0) {
+        rc = SB_EINVAL;
     } else {
         /* The task must not commit an older position over the restored one: stop it first. */
         connector_stop_task(c);

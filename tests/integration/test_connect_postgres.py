@@ -66,3 +66,8 @@ def test_kill9_of_connect_mid_stream_target_equals_source(postgres, connect):
                "copy.items to equal shop.items (%s)" % expected, interval=0.5)
     # the primary key makes duplicates impossible to store; the count and checksum match the source
     assert sql(postgres, "SELECT count(*) FROM copy.items") == sql(postgres, "SELECT count(*) FROM shop.items")
+
+    # a restored position must be an LSN: a typo is refused, not stored to fail the task later
+    status, body = connect.request("PUT", "/connectors/pg-src/offsets", {"position": "garbage"})
+    assert status == 400 and "not a PostgreSQL LSN" in body["message"]
+    assert connect.request("GET", "/connectors/pg-src/status")[1]["tasks"][0]["state"] == "RUNNING"

@@ -234,6 +234,16 @@ def test_ctl_connector_commands_and_offsets_backup(connect, tmp_path):
     connect.ctl("offsets", "import", "--file", str(backup))
     assert connect.request("GET", "/connectors/src/offsets")[1]["position"] in ("0", saved)
 
+    # A position of the wrong form is refused before it is stored; the task keeps running.
+    status, body = connect.request("PUT", "/connectors/src/offsets", {"position": "garbage"})
+    assert status == 400 and "garbage" in body["message"] and "not a record count" in body["message"]
+    assert connect.request("GET", "/connectors/src/offsets")[1]["position"] != "garbage"
+    saved_doc["connectors"]["src"]["position"] = "-5"
+    backup.write_text(json.dumps(saved_doc))
+    refused = connect.ctl("offsets", "import", "--file", str(backup), check=False)
+    assert refused.returncode != 0 and "-5" in refused.stderr
+    connect.wait_state("src", "RUNNING")
+
     bad = connect.ctl("connector", "create", "x", "--set", "connector.class=file-sink", check=False)
     assert bad.returncode == 1
     assert "topics" in bad.stderr and "file" in bad.stderr

@@ -384,4 +384,5 @@ const source_ops_t datagen_source_ops = {
     .commit = datagen_commit,
     .stop = datagen_stop,
     .status = datagen_status,
+    .validate_position = connect_position_validate_count,
 };

@@ -1457,6 +1457,14 @@ static void pg_status(void *state, json_t *out)
     json_object_set_new(out, "snapshot", snap);
 }
 
+static int pg_validate_position(const char *position, sb_err_t *err)
+{
+    uint64_t lsn;
+    if (pg_lsn_parse(position, &lsn))
+        return sb_err_set(err, SB_EINVAL, "position \"%s\" is not a PostgreSQL LSN (e.g. \"0/16B3748\")", position);
+    return 0;
+}
+
 const source_ops_t postgres_source_ops = {
     .name = "postgres-source",
     .description = "PostgreSQL change-data capture: logical replication (pgoutput) with a consistent initial snapshot",
@@ -1466,4 +1474,5 @@ const source_ops_t postgres_source_ops = {
     .commit = pg_commit,
     .stop = pg_stop,
     .status = pg_status,
+    .validate_position = pg_validate_position,
 };
