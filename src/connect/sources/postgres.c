@@ -68,6 +68,7 @@ typedef struct pg_source {
     char *prefix;
     char *slot;
     char *publication;
+    bool own_publication; /* the default name: this connector keeps it in line with its config */
     char **include; /* "schema.table", NULL-terminated; NULL = everything in the publication */
     snapshot_mode_t snapshot_mode;
     int64_t heartbeat_ms;
@@ -716,7 +717,71 @@ static char *quote_ident(PGconn *c, const char *s)
     return r;
 }
 
-/* Creates the publication unless it exists (an existing one is reused as it is). */
+/* Appends "schema"."table", ... of the include list to q. */
+static void add_include_list(pg_source_t *s, sb_wr_t *q)
+{
+    for (char **p = s->include; *p; p++) {
+        char *dot = strchr(*p, '.');
+        char *schema = strndup(*p, (size_t)(dot - *p));
+        char *qs = quote_ident(s->sql, schema), *qt = quote_ident(s->sql, dot + 1);
+        if (p != s->include) sb_wr_bytes(q, ", ", 2);
+        sb_wr_bytes(q, qs, strlen(qs));
+        sb_wr_bytes(q, ".", 1);
+        sb_wr_bytes(q, qt, strlen(qt));
+        free(schema);
+        free(qs);
+        free(qt);
+    }
+}
+
+/* Whether the existing publication publishes exactly what the config asks for: all tables, or
+ * exactly the include list. */
+static int publication_matches(pg_source_t *s, bool *matches, connect_err_t *err)
+{
+    const char *params[1] = {s->publication};
+    PGresult *res = PQexecParams(s->sql,
+                                 "SELECT p.puballtables, (SELECT count(*) FROM pg_publication_tables t "
+                                 "WHERE t.pubname = p.pubname), "
+                                 "(SELECT string_agg(schemaname || '.' || tablename, ',') FROM pg_publication_tables t "
+                                 "WHERE t.pubname = p.pubname) FROM pg_publication p WHERE p.pubname = $1",
+                                 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        int rc = result_err(s, s->sql, res, "reading the publication", err);
+        PQclear(res);
+        return rc;
+    }
+    bool all = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    if (!s->include) {
+        *matches = all;
+    } else if (all) {
+        *matches = false;
+    } else {
+        /* Same count, and every listed table published (a listed table that does not exist
+         * cannot be published: ALTER then reports it, which is the error the user needs). */
+        int n = 0;
+        for (char **p = s->include; *p; p++) n++;
+        *matches = atoi(PQgetvalue(res, 0, 1)) == n;
+        char *list = strdup(PQgetvalue(res, 0, 2));
+        for (char **p = s->include; *p && *matches && list; p++) {
+            bool found = false;
+            char *save = NULL;
+            char *copy = strdup(list);
+            for (char *t = strtok_r(copy, ",", &save); t && !found; t = strtok_r(NULL, ",", &save))
+                found = strcmp(t, *p) == 0;
+            free(copy);
+            *matches = found;
+        }
+        free(list);
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* Creates the publication when it is missing. One this connector owns (the default name,
+ * streambus_<connector>) follows table.include.list when the config changes — tables added
+ * later stream from then on (their earlier rows are not snapshotted). A publication named in
+ * publication.name belongs to the operator and is reused as it is, with a warning when it does
+ * not publish what table.include.list asks for. */
 static int ensure_publication(pg_source_t *s, connect_err_t *err)
 {
     const char *params[1] = {s->publication};
@@ -729,10 +794,25 @@ static int ensure_publication(pg_source_t *s, connect_err_t *err)
     }
     bool exists = PQntuples(res) > 0;
     PQclear(res);
-    if (exists) return 0;
+    bool matches = false;
+    if (exists && publication_matches(s, &matches, err)) return -1;
+    if (exists && matches) return 0;
+    if (exists && !s->own_publication) {
+        sb_warn("pgsource", "publication %s does not publish exactly table.include.list; it was named in "
+                "publication.name, so it is used as it is", s->publication);
+        return 0;
+    }
     sb_wr_t q;
     sb_wr_init(&q, 256);
     char *pub = quote_ident(s->sql, s->publication);
+    if (exists) {
+        /* Recreated in one transaction (SET TABLE cannot turn FOR ALL TABLES into a list or
+         * back). This runs before streaming starts; changes decoded from earlier WAL still
+         * see the old publication in their historic catalog snapshot. */
+        sb_wr_bytes(&q, "BEGIN; DROP PUBLICATION ", 24);
+        sb_wr_bytes(&q, pub, strlen(pub));
+        sb_wr_bytes(&q, "; ", 2);
+    }
     sb_wr_bytes(&q, "CREATE PUBLICATION ", 19);
     sb_wr_bytes(&q, pub, strlen(pub));
     free(pub);
@@ -740,21 +820,13 @@ static int ensure_publication(pg_source_t *s, connect_err_t *err)
         sb_wr_bytes(&q, " FOR ALL TABLES", 15);
     } else {
         sb_wr_bytes(&q, " FOR TABLE ", 11);
-        for (char **p = s->include; *p; p++) {
-            char *dot = strchr(*p, '.');
-            char *schema = strndup(*p, (size_t)(dot - *p));
-            char *qs = quote_ident(s->sql, schema), *qt = quote_ident(s->sql, dot + 1);
-            if (p != s->include) sb_wr_bytes(&q, ", ", 2);
-            sb_wr_bytes(&q, qs, strlen(qs));
-            sb_wr_bytes(&q, ".", 1);
-            sb_wr_bytes(&q, qt, strlen(qt));
-            free(schema);
-            free(qs);
-            free(qt);
-        }
+        add_include_list(s, &q);
     }
+    if (exists) sb_wr_bytes(&q, "; COMMIT", 8);
     sb_wr_bytes(&q, "", 1);
-    int rc = exec_cmd(s, s->sql, (const char *)q.buf, PGRES_COMMAND_OK, NULL, "creating the publication", err);
+    if (exists) sb_info("pgsource", "publication %s changes to follow table.include.list", s->publication);
+    int rc = exec_cmd(s, s->sql, (const char *)q.buf, PGRES_COMMAND_OK, NULL,
+                      exists ? "changing the publication" : "creating the publication", err);
     sb_wr_deinit(&q);
     return rc;
 }
@@ -1332,6 +1404,7 @@ static int pg_start(source_ctx_t *ctx, const json_t *config, void **state, conne
     s->slot = cfg_get(config, "slot.name") ? strdup(cfg_get(config, "slot.name")) : sanitized_name("streambus_", name);
     s->publication = cfg_get(config, "publication.name") ? strdup(cfg_get(config, "publication.name"))
                                                          : sanitized_name("streambus_", name);
+    s->own_publication = !cfg_get(config, "publication.name");
     if (cfg_get(config, "table.include.list")) s->include = split_list(cfg_get(config, "table.include.list"));
     parse_snapshot_mode(cfg_get(config, "snapshot.mode") ? cfg_get(config, "snapshot.mode") : "initial",
                         &s->snapshot_mode);
