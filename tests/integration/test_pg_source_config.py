@@ -39,3 +39,27 @@ def test_include_list_change_updates_the_owned_publication(postgres, broker, con
     consume_all(broker, "inc.shop.a", lambda r: any(v and v["after"]["id"] == 3 for _, v in r))
     records = consume_all(broker, "inc.shop.b", lambda r: len(r) >= 1)
     assert all(v["after"]["id"] != 8 for _, v in records if v)
+
+
+def test_table_names_that_are_not_topic_names_are_mapped(postgres, broker, connect):
+    sql(postgres, 'CREATE SCHEMA shop; CREATE TABLE shop."odd name$1" (id int PRIMARY KEY);'
+                  'CREATE TABLE shop."MixedCase" (id int PRIMARY KEY);'
+                  'INSERT INTO shop."odd name$1" VALUES (1); INSERT INTO shop."MixedCase" VALUES (2);')
+    connect.create("odd", {"connector.class": "postgres-source", "database.conninfo": postgres,
+                           "topic.prefix": "odd", "table.include.list": "shop.odd name$1,shop.MixedCase",
+                           "slot.name": "odd_test"})
+    records = consume_all(broker, "odd.shop.odd_name_1", lambda r: len(r) >= 1)
+    assert records[0][1]["source"]["table"] == "odd name$1" and records[0][1]["after"] == {"id": 1}
+    consume_all(broker, "odd.shop.MixedCase", lambda r: len(r) >= 1)
+    sql(postgres, 'INSERT INTO shop."odd name$1" VALUES (3)')
+    consume_all(broker, "odd.shop.odd_name_1", lambda r: any(v["after"]["id"] == 3 for _, v in r if v))
+    assert connect.state("odd") == "RUNNING"
+
+
+def test_a_published_table_without_replica_identity_is_named_in_a_warning(postgres, connect):
+    sql(postgres, "CREATE SCHEMA shop; CREATE TABLE shop.nopk (v text); CREATE TABLE shop.ok (id int PRIMARY KEY);")
+    connect.create("nopk", {"connector.class": "postgres-source", "database.conninfo": postgres,
+                            "topic.prefix": "nopk", "table.include.list": "shop.nopk,shop.ok",
+                            "slot.name": "nopk_test"})
+    wait_until(lambda: "without a replica identity: shop.nopk" in connect.log_text(), 30, "the warning")
+    assert "shop.ok" not in [l for l in connect.log_text().splitlines() if "replica identity" in l][0]

@@ -471,6 +471,16 @@ static pg_rel_t *rel_build(pg_source_t *s, uint32_t relid, const char *schema, c
     r->typmods = calloc((size_t)(ncols ? ncols : 1), sizeof(int32_t));
     if (!r->schema || !r->table || !r->topic || !r->names || !r->type_oids || !r->typmods) goto fail;
     snprintf(r->topic, tl, "%s.%s.%s", s->prefix, schema, table);
+    /* A topic name is letters, digits, '.', '_' and '-'; a table name may hold anything.
+     * Like Debezium, map everything else to '_' (the event's source.schema/table keep the
+     * real names). */
+    bool renamed = false;
+    for (char *p = r->topic + strlen(s->prefix); *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-') {
+            *p = '_';
+            renamed = true;
+        }
+    if (renamed) sb_info("pgsource", "table %s.%s is published on topic %s", schema, table, r->topic);
     r->included = table_included(s, schema, table);
     bool has_pk = pk[0] != NULL;
     for (int i = 0; i < ncols; i++) {
@@ -777,6 +787,29 @@ static int publication_matches(pg_source_t *s, bool *matches, connect_err_t *err
     return 0;
 }
 
+/* Tables of the publication whose UPDATEs and DELETEs PostgreSQL will refuse once they are
+ * published (no primary key and REPLICA IDENTITY DEFAULT, or NOTHING): the application
+ * writing them gets "cannot delete from table ... does not have a replica identity". Said
+ * loudly at start, since the fix (a primary key or REPLICA IDENTITY FULL) is the DBA's. */
+static void warn_no_replica_identity(pg_source_t *s)
+{
+    const char *params[1] = {s->publication};
+    PGresult *res = PQexecParams(
+        s->sql,
+        "SELECT string_agg(quote_ident(t.schemaname) || '.' || quote_ident(t.tablename), ', ') "
+        "FROM pg_publication_tables t JOIN pg_namespace n ON n.nspname = t.schemaname "
+        "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.tablename WHERE t.pubname = $1 AND "
+        "(c.relreplident = 'n' OR (c.relreplident = 'd' AND NOT EXISTS "
+        "(SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        sb_warn("pgsource",
+                "published tables without a replica identity: %s — PostgreSQL refuses UPDATE and DELETE on them "
+                "while they are published; give them a primary key or ALTER TABLE ... REPLICA IDENTITY FULL",
+                PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
 /* Creates the publication when it is missing. One this connector owns (the default name,
  * streambus_<connector>) follows table.include.list when the config changes — tables added
  * later stream from then on (their earlier rows are not snapshotted). A publication named in
@@ -796,10 +829,11 @@ static int ensure_publication(pg_source_t *s, connect_err_t *err)
     PQclear(res);
     bool matches = false;
     if (exists && publication_matches(s, &matches, err)) return -1;
-    if (exists && matches) return 0;
-    if (exists && !s->own_publication) {
-        sb_warn("pgsource", "publication %s does not publish exactly table.include.list; it was named in "
-                "publication.name, so it is used as it is", s->publication);
+    if (exists && (matches || !s->own_publication)) {
+        if (!matches)
+            sb_warn("pgsource", "publication %s does not publish exactly table.include.list; it was named in "
+                    "publication.name, so it is used as it is", s->publication);
+        warn_no_replica_identity(s);
         return 0;
     }
     sb_wr_t q;
@@ -828,6 +862,7 @@ static int ensure_publication(pg_source_t *s, connect_err_t *err)
     int rc = exec_cmd(s, s->sql, (const char *)q.buf, PGRES_COMMAND_OK, NULL,
                       exists ? "changing the publication" : "creating the publication", err);
     sb_wr_deinit(&q);
+    if (rc == 0) warn_no_replica_identity(s);
     return rc;
 }
 
