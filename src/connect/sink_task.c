@@ -548,6 +548,8 @@ void *sink_task_run(void *arg)
         connector_set_state(c, CONN_UNASSIGNED, NULL);
         return NULL;
     }
+    /* Dead letters wait for an operator: the broker's default retention must not drop them. */
+    if (c->tolerate_all) connect_store_create_kept_topic(c->w->store, c->dlq_topic);
     s.rk = make_consumer(&s, &err);
     if (!s.rk) {
         c->kops->stop(s.state);

@@ -62,13 +62,15 @@ static void store_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     atomic_store(&w->done, m->err ? -1 : 1);
 }
 
-static void create_topics(rd_kafka_t *rk, const char *const *topics, int n)
+/* Creates single-partition topics with the given configs (name, value, ..., NULL); an
+ * existing topic is left as it is. */
+static void create_topics(rd_kafka_t *rk, const char *const *topics, int n, const char *const *configs)
 {
     rd_kafka_NewTopic_t **nt = calloc((size_t)n, sizeof(*nt));
     char errstr[256];
     for (int i = 0; i < n; i++) {
         nt[i] = rd_kafka_NewTopic_new(topics[i], 1, -1, errstr, sizeof(errstr));
-        rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
+        for (const char *const *c = configs; c && c[0] && c[1]; c += 2) rd_kafka_NewTopic_set_config(nt[i], c[0], c[1]);
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
@@ -126,7 +128,8 @@ connect_store_t *connect_store_new(const char *bootstrap, const char *const *top
         return NULL;
     }
     rd_kafka_metadata_destroy(md);
-    create_topics(s->producer, topics, ntopics);
+    static const char *const compacted[] = {"cleanup.policy", "compact", NULL};
+    create_topics(s->producer, topics, ntopics, compacted);
     return s;
 }
 
@@ -232,4 +235,11 @@ out:
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+void connect_store_create_kept_topic(connect_store_t *s, const char *topic)
+{
+    static const char *const kept[] = {"retention.ms", "-1", "retention.bytes", "-1", NULL};
+    const char *topics[] = {topic};
+    create_topics(s->producer, topics, 1, kept);
 }

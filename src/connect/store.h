@@ -19,6 +19,10 @@ typedef struct connect_store connect_store_t;
  * cleanup.policy=compact). */
 connect_store_t *connect_store_new(const char *bootstrap, const char *const *topics, int ntopics, sb_err_t *err);
 void connect_store_free(connect_store_t *s);
+/* Creates a topic whose records never expire (retention.ms and retention.bytes -1), unless it
+ * exists: for records someone must act on or may need to show later — a sink's DLQ, the
+ * erasure audit trail — which the broker's default retention (7 days) would silently drop. */
+void connect_store_create_kept_topic(connect_store_t *s, const char *topic);
 
 /* Called for each record of a topic in offset order; value NULL (len -1) = tombstone. */
 typedef void (*connect_store_record_fn)(void *arg, const char *key, size_t key_len, const char *value,

@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "connect/event_scan.h"
+#include "connect/reconcile/reconcile.h"
 #include "connect/worker_int.h"
 
 /* Sink batches close after batch.size records or linger.ms, whichever comes first. At low
@@ -641,6 +642,7 @@ connect_worker_t *connect_worker_new(const connect_worker_options_t *o, sb_err_t
         free(w);
         return NULL;
     }
+    connect_store_create_kept_topic(w->store, RECON_AUDIT_TOPIC);
     readback_t configs = {json_object()}, offsets = {json_object()};
     if (connect_store_read_all(w->store, o->configs_topic, on_stored, &configs, err) < 0 ||
         connect_store_read_all(w->store, o->offsets_topic, on_stored, &offsets, err) < 0) {

@@ -138,6 +138,13 @@ def test_poison_record_goes_to_dlq_with_headers_and_pipeline_flows(broker, conne
     status, dlq = connect.request("GET", "/dlq/records?connector=sink&limit=10")
     assert status == 200 and dlq["topic"] == "dlq.sink"
     assert len(dlq["records"]) == 1
+    # Dead letters and the erasure audit trail never expire (the broker's default is 7 days).
+    from confluent_kafka.admin import AdminClient, ConfigResource
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for topic in ("dlq.sink", "_streambus-audit"):
+        res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        cfg = admin.describe_configs([res])[res].result(timeout=10)
+        assert cfg["retention.ms"].value == "-1", (topic, cfg["retention.ms"].value)
     rec = dlq["records"][0]
     assert rec["key"] == '{"id":2}'
     assert json.loads(rec["value"])["after"]["note"] == "POISON"  # original bytes

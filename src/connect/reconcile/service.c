@@ -471,7 +471,7 @@ static void handle_mismatches(void *arg, const admin_http_request_t *req, admin_
 
 /* ----- erasure ----- */
 
-/* Sends the audit record; the broker auto-creates the topic on first use. */
+/* Sends the audit record. The worker creates the topic at start with unlimited retention. */
 static int send_audit(const char *bootstrap, const char *key_hash, const char *json_text, sb_err_t *err)
 {
     rd_kafka_conf_t *conf = connect_kafka_conf_new(bootstrap, "streambus-connect-audit");
