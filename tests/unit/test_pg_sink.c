@@ -500,6 +500,34 @@ static void test_counters_count_committed_rows(void **state)
     postgres_sink_ops.stop(s);
 }
 
+/* With last.write.wins, a row lacking a column is still applied only when it is newer, and
+ * an older event of the key in the batch fills the column the newer one lacks. */
+static void test_absent_column_with_last_write_wins(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.shop.lwwdocs";
+    pg_sink_t *s = start("lwwdocs", config("last.write.wins", "true"));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS lwwdocs");
+    batch_t b = {0};
+    doc(&b, topic, 'c', 1, "\"one\"", 5); /* ts 105 */
+    doc(&b, topic, 'c', 2, "\"two\"", 5);
+    put_ok(s, &b);
+    b.n = 0;
+    doc(&b, topic, 'u', 1, NULL, 1);          /* ts 101: older than the stored row, ignored */
+    doc(&b, topic, 'u', 2, NULL, 9);          /* ts 109: newer, body kept */
+    doc(&b, topic, 'u', 3, NULL, 8);          /* ts 108, arrives first ... */
+    doc(&b, topic, 'c', 3, "\"three\"", 7);   /* ts 107: older, but carries body */
+    put_ok(s, &b);
+    assert_string_equal(
+        q1(a, "SELECT string_agg(id || ':' || coalesce(body, 'NULL') || ':' || n, ',' ORDER BY id)"
+              " FROM lwwdocs"),
+        "1:one:5,2:two:9,3:three:8");
+    assert_int_equal(status_int(s, "rows_upserted"), 4);
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
 static void kill_backend(void *arg, PGconn *conn)
 {
     PGconn *a = arg;
@@ -916,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_keys_in_one_batch),
         cmocka_unit_test(test_absent_column_keeps_its_value),
         cmocka_unit_test(test_counters_count_committed_rows),
+        cmocka_unit_test(test_absent_column_with_last_write_wins),
         cmocka_unit_test(test_crash_before_commit_applies_nothing),
         cmocka_unit_test(test_pipelined_batches),
         cmocka_unit_test(test_server_restart_is_transient),
