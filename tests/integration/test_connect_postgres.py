@@ -71,3 +71,31 @@ def test_kill9_of_connect_mid_stream_target_equals_source(postgres, connect):
     status, body = connect.request("PUT", "/connectors/pg-src/offsets", {"position": "garbage"})
     assert status == 400 and "not a PostgreSQL LSN" in body["message"]
     assert connect.request("GET", "/connectors/pg-src/status")[1]["tasks"][0]["state"] == "RUNNING"
+
+DOCS = ("SELECT string_agg(id || ':' || coalesce(length(body)::text, 'NULL') || ':' || n, ',' ORDER BY id)"
+        " FROM %s")
+
+
+def test_unchanged_toasted_column_keeps_its_value_in_the_target(postgres, connect):
+    # pgoutput does not send a TOASTed value an UPDATE left unchanged; the source leaves the
+    # column out of `after`, and the sink must keep the stored value (it used to write NULL).
+    sql(postgres, "CREATE SCHEMA shop; CREATE SCHEMA t;"
+                  "CREATE TABLE shop.docs (id int PRIMARY KEY, body text, n int);"
+                  "ALTER TABLE shop.docs ALTER COLUMN body SET STORAGE EXTERNAL;"
+                  "INSERT INTO shop.docs VALUES (11, 'small', 1), (12, repeat('z', 50000), 1);")
+    connect.create("pg-src", {"connector.class": "postgres-source", "database.conninfo": postgres,
+                              "topic.prefix": "toast", "table.include.list": "shop.docs",
+                              "slot.name": "toast_test"})
+    connect.create("pg-sink", {"connector.class": "postgres-sink", "connection.conninfo": postgres,
+                               "topics": "toast.shop.docs", "target.schema": "t"})
+    wait_until(lambda: sql(postgres, "SELECT count(*) FROM pg_tables WHERE schemaname = 't'") == "1"
+               and sql(postgres, DOCS % "t.docs") == "11:5:1,12:50000:1", 60, "the snapshot in t.docs")
+    sql(postgres, "UPDATE shop.docs SET n = 3 WHERE id = 12; UPDATE shop.docs SET n = 3 WHERE id = 11;"
+                  "INSERT INTO shop.docs VALUES (13, repeat('w', 50000), 1);"
+                  "UPDATE shop.docs SET n = 2 WHERE id = 13;")
+    expected = "11:5:3,12:50000:3,13:50000:2"
+    assert sql(postgres, DOCS % "shop.docs") == expected
+    wait_until(lambda: sql(postgres, DOCS % "t.docs") == expected, 60,
+               "t.docs to equal shop.docs (%s)" % expected, interval=0.5)
+    assert sql(postgres, "SELECT md5(body) FROM t.docs WHERE id = 12") == \
+        sql(postgres, "SELECT md5(body) FROM shop.docs WHERE id = 12")

@@ -574,6 +574,93 @@ static void test_bad_transform_configs_name_each_field(void **state)
     json_decref(cfg);
 }
 
+/* Returns the message of the error on `field`, or NULL. */
+static const char *error_on(const connect_config_errors_t *errs, const char *field)
+{
+    for (int k = 0; k < errs->count; k++)
+        if (strcmp(errs->items[k].field, field) == 0) return errs->items[k].msg;
+    return NULL;
+}
+
+static void test_config_typos_and_repeats_are_field_errors(void **state)
+{
+    (void)state;
+    /* A misspelt salt, an unknown parameter, a parameter of another type, a repeated alias
+     * and a parameter of an alias that is not listed: one error each, named by its key. */
+    json_t *cfg = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "transforms", "pii,a,a,m",
+                            "transforms.pii.type", "hash", "transforms.pii.fields", "email", "transforms.pii.slat",
+                            "s", "transforms.a.type", "filter", "transforms.a.ops.exclude", "r", "transforms.a.bogus",
+                            "1", "transforms.m.type", "mask", "transforms.m.fields", "email", "transforms.m.salt", "x");
+    json_object_set_new(cfg, "transforms.gone.type", json_string("mask"));
+    connect_config_errors_t errs = {0};
+    connect_transforms_t *t = NULL;
+    assert_int_equal(connect_transforms_new(cfg, &t, &errs), SB_EINVAL);
+    assert_null(t);
+    const char *msg = error_on(&errs, "transforms.pii.slat");
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "salt")); /* says what the right spelling would be */
+    assert_non_null(error_on(&errs, "transforms.a.bogus"));
+    assert_non_null(error_on(&errs, "transforms.m.salt"));
+    msg = error_on(&errs, "transforms");
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "\"a\""));
+    assert_non_null(error_on(&errs, "transforms.gone.type"));
+    assert_int_equal(errs.count, 5);
+    json_decref(cfg);
+
+    /* Every documented parameter of every type is accepted. */
+    connect_transforms_free(chain(json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "transforms", "m,h,r,f,g,i",
+        "transforms.m.type", "mask", "transforms.m.fields", "a", "transforms.m.replacement", "x", "transforms.h.type",
+        "hash", "transforms.h.fields", "a", "transforms.h.salt", "s", "transforms.r.type", "rename",
+        "transforms.r.renames", "a:b", "transforms.f.type", "filter", "transforms.f.ops.include", "c",
+        "transforms.g.type", "route", "transforms.g.regex", "x", "transforms.g.replacement", "y", "transforms.i.type",
+        "insert", "transforms.i.field", "at", "transforms.i.value", "topic")));
+}
+
+/* Numbers the transforms do not edit keep their text: no trip through a double. */
+static void test_untouched_numbers_keep_their_text(void **state)
+{
+    (void)state;
+    const char *value = "{\"before\":{\"id\":1,\"amt\":0.07,\"p\":4.00,\"big\":12345678901234567890,\"e\":1E+2,"
+                        "\"s\":\"x\"},\"after\":{\"id\":1,\"amt\":0.07,\"p\":4.00,\"big\":12345678901234567890,"
+                        "\"e\":1E+2,\"s\":\"x\"},\"source\":{\"ts_ms\":1700000000123,\"lsn\":-0.0},\"op\":\"u\","
+                        "\"ts_ms\":1700000000456}";
+    const char *key = "{\"id\":1,\"amt\":0.07,\"p\":4.00,\"s\":\"x\"}";
+    json_t *configs[] = {
+        json_pack("{s:s,s:s,s:s}", "transforms", "t", "transforms.t.type", "mask", "transforms.t.fields", "s"),
+        json_pack("{s:s,s:s,s:s}", "transforms", "t", "transforms.t.type", "hash", "transforms.t.fields", "s"),
+        json_pack("{s:s,s:s,s:s}", "transforms", "t", "transforms.t.type", "rename", "transforms.t.renames", "s:z"),
+        json_pack("{s:s,s:s,s:s,s:s}", "transforms", "t", "transforms.t.type", "insert", "transforms.t.field", "at",
+                  "transforms.t.value", "commit_time"),
+    };
+    const char *numbers[] = {"\"amt\":0.07", "\"p\":4.00", "\"big\":12345678901234567890", "\"e\":1E+2",
+                             "\"ts_ms\":1700000000123", "\"lsn\":-0.0", "\"ts_ms\":1700000000456"};
+    for (size_t c = 0; c < sizeof(configs) / sizeof(configs[0]); c++) {
+        connect_transforms_t *t = chain(configs[c]);
+        connect_record_t in = record("t", key, value);
+        connect_transformed_t out = {0};
+        sb_err_t err = {0};
+        assert_int_equal(connect_transforms_apply(t, &in, &out, &err), 1);
+        char *v = strndup((const char *)out.rec.value.p, (size_t)out.rec.value.len);
+        char *k = strndup((const char *)out.rec.key.p, (size_t)out.rec.key.len);
+        /* The value was edited (every type here changes it), numbers included in before and after. */
+        assert_true(strcmp(v, value) != 0);
+        for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+            const char *at = strstr(v, numbers[i]);
+            if (!at) fprintf(stderr, "transform %zu lost %s in %s\n", c, numbers[i], v);
+            assert_non_null(at);
+            if (i < 4) assert_non_null(strstr(strstr(v, "\"after\""), numbers[i])); /* and in after */
+        }
+        assert_non_null(strstr(k, "\"amt\":0.07"));
+        assert_non_null(strstr(k, "\"p\":4.00"));
+        free(v);
+        free(k);
+        connect_transformed_deinit(&out);
+        connect_transforms_free(t);
+    }
+}
+
 static void test_runtime_validation_names_wrong_fields(void **state)
 {
     (void)state;
@@ -635,6 +722,8 @@ int main(void)
         cmocka_unit_test(test_untouched_parts_are_copied_byte_for_byte),
         cmocka_unit_test(test_hash_and_capture_time_beyond_what_jansson_read),
         cmocka_unit_test(test_bad_transform_configs_name_each_field),
+        cmocka_unit_test(test_config_typos_and_repeats_are_field_errors),
+        cmocka_unit_test(test_untouched_numbers_keep_their_text),
         cmocka_unit_test(test_runtime_validation_names_wrong_fields),
         cmocka_unit_test(test_connect_yaml_refuses_unknown_keys),
     };

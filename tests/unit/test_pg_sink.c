@@ -354,6 +354,180 @@ static void test_duplicate_keys_in_one_batch(void **state)
     postgres_sink_ops.stop(s);
 }
 
+/* An update event for table docs(id, body, n); body NULL leaves it out of `after`, as the
+ * postgres source does for an unchanged TOASTed value. */
+static void doc(batch_t *b, const char *topic, char op, int id, const char *body, int n)
+{
+    char key[64], value[1024], body_member[256] = "";
+    snprintf(key, sizeof(key), "{\"id\":%d}", id);
+    if (body) snprintf(body_member, sizeof(body_member), "\"body\":%s,", body);
+    snprintf(value, sizeof(value),
+             "{\"before\":null,\"after\":{\"id\":%d,%s\"n\":%d},\"source\":{\"ts_ms\":%d,"
+             "\"column_types\":{\"id\":\"integer\",\"body\":\"text\",\"n\":\"integer\"}},"
+             "\"op\":\"%c\"}",
+             id, body_member, n, 100 + n, op);
+    add(b, topic, key, value);
+}
+
+static json_t *status_of(pg_sink_t *s)
+{
+    json_t *st = json_object();
+    postgres_sink_ops.status(s, st);
+    return st;
+}
+
+static json_int_t status_int(pg_sink_t *s, const char *field)
+{
+    json_t *st = status_of(s);
+    json_int_t v = json_integer_value(json_object_get(st, field));
+    json_decref(st);
+    return v;
+}
+
+/* A column absent from an event keeps its value: the stored one, or the one an earlier event
+ * of the same key in the batch carried. */
+static void test_absent_column_keeps_its_value(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.shop.docs";
+    pg_sink_t *s = start("docs", config(NULL, NULL));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS docs");
+    batch_t b = {0};
+    doc(&b, topic, 'c', 11, "\"small\"", 1);
+    doc(&b, topic, 'c', 12, "\"big-12\"", 1);
+    put_ok(s, &b);
+
+    /* Mixed batch: row 12's event lacks body, row 11's has it. */
+    b.n = 0;
+    doc(&b, topic, 'u', 12, NULL, 3);
+    doc(&b, topic, 'u', 11, "\"small\"", 3);
+    put_ok(s, &b);
+    assert_string_equal(
+        q1(a, "SELECT string_agg(id || ':' || coalesce(body, 'NULL') || ':' || n, ',' ORDER BY id)"
+              " FROM docs"),
+        "11:small:3,12:big-12:3");
+
+    /* Insert and update of one key in one batch: the update lacks body. Also a key whose
+     * only event lacks body in a batch of its own. */
+    b.n = 0;
+    doc(&b, topic, 'c', 13, "\"big-13\"", 1);
+    doc(&b, topic, 'u', 13, NULL, 2);
+    doc(&b, topic, 'u', 12, NULL, 4);
+    put_ok(s, &b);
+    b.n = 0;
+    doc(&b, topic, 'u', 12, NULL, 5);
+    put_ok(s, &b);
+    assert_string_equal(
+        q1(a, "SELECT string_agg(id || ':' || coalesce(body, 'NULL') || ':' || n, ',' ORDER BY id)"
+              " FROM docs"),
+        "11:small:3,12:big-12:5,13:big-13:2");
+
+    /* A row missing a column for a key the target does not have yet: inserted with the
+     * column's default (NULL without one), no error; complete rows in the same batch and a
+     * second column set (body only, n missing) each get theirs. */
+    q1(a, "ALTER TABLE docs ADD COLUMN note text DEFAULT 'dflt'");
+    b.n = 0;
+    doc(&b, topic, 'c', 14, NULL, 7);
+    doc(&b, topic, 'c', 15, "\"fifteen\"", 1);
+    add(&b, topic, "{\"id\":12}",
+        "{\"op\":\"u\",\"after\":{\"id\":12,\"body\":\"big-12b\"},\"source\":{\"ts_ms\":9}}");
+    put_ok(s, &b);
+    assert_string_equal(
+        q1(a, "SELECT string_agg(id || ':' || coalesce(body, 'NULL') || ':' || coalesce(n::text, "
+              "'NULL') || ':' || coalesce(note, 'NULL'), ',' ORDER BY id) FROM docs"),
+        "11:small:3:dflt,12:big-12b:5:dflt,13:big-13:2:dflt,14:NULL:7:dflt,15:fifteen:1:dflt");
+    /* A delete between two events of a key ends what the earlier one can fill in. */
+    b.n = 0;
+    doc(&b, topic, 'u', 15, "\"gone\"", 2);
+    add(&b, topic, "{\"id\":15}",
+        "{\"op\":\"d\",\"before\":{\"id\":15},\"after\":null,\"source\":{\"ts_ms\":9}}");
+    add(&b, topic, "{\"id\":15}", NULL);
+    doc(&b, topic, 'c', 15, NULL, 3);
+    put_ok(s, &b);
+    assert_string_equal(
+        q1(a, "SELECT coalesce(body, 'NULL') <> 'gone' AND n = 3 FROM docs WHERE id = 15"), "t");
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
+/* rows_upserted / rows_deleted / truncates count what committed, as rows the server changed. */
+static void test_counters_count_committed_rows(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.counted";
+    pg_sink_t *s = start("counted", config("last.write.wins", "true"));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS counted");
+    batch_t b = {0};
+    item(&b, topic, 'c', 1, "\"a\"", "1", 100);
+    put_ok(s, &b);
+    assert_int_equal(status_int(s, "rows_upserted"), 1);
+
+    /* A poison record rolls the batch back (the sink tries it twice): nothing counted. */
+    b.n = 0;
+    item(&b, topic, 'c', 2, "\"b\"", "2", 100);
+    item(&b, topic, 'c', 3, "\"c\"", "\"three\"", 100);
+    item(&b, topic, 'c', 4, "\"d\"", "4", 100);
+    connect_err_t err;
+    assert_int_equal(put(s, &b, &err), -1);
+    assert_int_equal(status_int(s, "rows_upserted"), 1);
+    /* A truncate that rolled back is not counted either. */
+    b.n = 0;
+    add(&b, topic, NULL, "{\"op\":\"t\",\"before\":null,\"after\":null,\"source\":{\"ts_ms\":1}}");
+    item(&b, topic, 'c', 3, "\"c\"", "\"three\"", 100);
+    assert_int_equal(put(s, &b, &err), -1);
+    assert_int_equal(status_int(s, "truncates"), 0);
+    assert_string_equal(q1(a, "SELECT count(*) FROM counted"), "1");
+
+    b.n = 0;
+    item(&b, topic, 'c', 2, "\"b\"", "2", 100);
+    item(&b, topic, 'c', 4, "\"d\"", "4", 100);
+    item(&b, topic, 'u', 1, "\"stale\"", "1", 50); /* older than the stored row: ignored */
+    put_ok(s, &b);
+    assert_int_equal(status_int(s, "rows_upserted"), 3);
+    assert_string_equal(q1(a, "SELECT name FROM counted WHERE id = 1"), "a");
+
+    /* A stale delete changes nothing and is not counted; a current one is. */
+    b.n = 0;
+    item(&b, topic, 'd', 1, NULL, NULL, 10);
+    item(&b, topic, 'd', 2, NULL, NULL, 200);
+    put_ok(s, &b);
+    assert_int_equal(status_int(s, "rows_deleted"), 1);
+    assert_string_equal(q1(a, "SELECT string_agg(id::text, ',' ORDER BY id) FROM counted"), "1,4");
+    assert_int_equal(status_int(s, "rows_upserted"), 3);
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
+/* With last.write.wins, a row lacking a column is still applied only when it is newer, and
+ * an older event of the key in the batch fills the column the newer one lacks. */
+static void test_absent_column_with_last_write_wins(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.shop.lwwdocs";
+    pg_sink_t *s = start("lwwdocs", config("last.write.wins", "true"));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS lwwdocs");
+    batch_t b = {0};
+    doc(&b, topic, 'c', 1, "\"one\"", 5); /* ts 105 */
+    doc(&b, topic, 'c', 2, "\"two\"", 5);
+    put_ok(s, &b);
+    b.n = 0;
+    doc(&b, topic, 'u', 1, NULL, 1);          /* ts 101: older than the stored row, ignored */
+    doc(&b, topic, 'u', 2, NULL, 9);          /* ts 109: newer, body kept */
+    doc(&b, topic, 'u', 3, NULL, 8);          /* ts 108, arrives first ... */
+    doc(&b, topic, 'c', 3, "\"three\"", 7);   /* ts 107: older, but carries body */
+    put_ok(s, &b);
+    assert_string_equal(
+        q1(a, "SELECT string_agg(id || ':' || coalesce(body, 'NULL') || ':' || n, ',' ORDER BY id)"
+              " FROM lwwdocs"),
+        "1:one:5,2:two:9,3:three:8");
+    assert_int_equal(status_int(s, "rows_upserted"), 4);
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
 static void kill_backend(void *arg, PGconn *conn)
 {
     PGconn *a = arg;
@@ -768,6 +942,9 @@ int main(void)
         cmocka_unit_test(test_validate_names_each_bad_field),
         cmocka_unit_test(test_upsert_update_delete_tombstone_truncate),
         cmocka_unit_test(test_duplicate_keys_in_one_batch),
+        cmocka_unit_test(test_absent_column_keeps_its_value),
+        cmocka_unit_test(test_counters_count_committed_rows),
+        cmocka_unit_test(test_absent_column_with_last_write_wins),
         cmocka_unit_test(test_crash_before_commit_applies_nothing),
         cmocka_unit_test(test_pipelined_batches),
         cmocka_unit_test(test_server_restart_is_transient),

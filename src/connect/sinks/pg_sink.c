@@ -47,6 +47,7 @@ typedef struct pg_table {
     int npk;
     bool staging_ready; /* sb_stg_N matches the columns */
     bool del_staging_ready;
+    bool part_staging_ready; /* sb_stp_N (rows missing columns) matches the columns */
 } pg_table_t;
 
 /* A batch's records parsed into events. Two of them: the batch being applied, and the next
@@ -97,6 +98,7 @@ typedef struct pg_sink {
     int *group_of;         /* event -> group index, -1 = nothing to apply */
     int *next;             /* next event of the same group */
     unsigned char *winner; /* the event is the one applied for its key */
+    int *shape_of;         /* winning upsert -> its column set (0 = every column of the batch) */
     size_t *identity_off;  /* key identity of each event: offset and length in scratch */
     size_t *identity_len;
     int events_cap;
@@ -109,6 +111,7 @@ typedef struct pg_sink {
     strbuf_t sql;     /* queued statements */
     strbuf_t copy;    /* COPY data */
     strbuf_t scratch; /* key identities */
+    strbuf_t shapes;  /* column sets of rows missing columns: one byte per batch column */
 
     /* Test hook: runs just before the final COMMIT is sent. */
     void (*before_commit)(void *arg, PGconn *conn);
@@ -117,6 +120,12 @@ typedef struct pg_sink {
     int in_flight; /* records of the batch whose COMMIT was sent and not yet answered */
 
     uint64_t rows_upserted, rows_deleted, batches, truncates;
+    /* What the open transaction did, added to the totals above only once it commits: a
+     * rolled-back attempt (a poison record, a lost connection) changed nothing. Rows are the
+     * counts the server reports, so a stale last-write-wins event that matched no row is not
+     * counted. */
+    uint64_t pending_upserted, pending_deleted, pending_truncates;
+    bool positions_queued; /* the batch's last INSERT is the positions upsert, not rows */
     char last_error[sizeof(((connect_err_t *)0)->msg)];
 } pg_sink_t;
 
@@ -161,10 +170,30 @@ static void disconnect(pg_sink_t *s)
     tables_clear(s);
 }
 
+/* Notes the rows a DELETE reported in the pending counters; returns the rows of an INSERT
+ * (which may be the positions upsert: the caller decides) or -1 for any other command. */
+static int64_t note_rows(pg_sink_t *s, PGresult *r)
+{
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) return -1;
+    const char *tag = PQcmdStatus(r);
+    const char *rows = PQcmdTuples(r);
+    if (!tag || !rows || !*rows) return -1;
+    uint64_t count = strtoull(rows, NULL, 10);
+    if (strncmp(tag, "DELETE ", 7) == 0) s->pending_deleted += count;
+    return strncmp(tag, "INSERT ", 7) == 0 ? (int64_t)count : -1;
+}
+
+static void pending_reset(pg_sink_t *s)
+{
+    s->pending_upserted = s->pending_deleted = s->pending_truncates = 0;
+    s->positions_queued = false;
+}
+
 /* Ends a failed batch: rolls back (or drops a broken connection, which rolls back on the
  * server) and forgets cached table metadata, because DDL of the batch was rolled back too. */
 static void abort_batch(pg_sink_t *s)
 {
+    pending_reset(s);
     if (!s->conn) return;
     if (PQstatus(s->conn) != CONNECTION_OK) {
         disconnect(s);
@@ -361,6 +390,7 @@ static int pg_start(sink_ctx_t *ctx, const json_t *config, void **state, connect
     strbuf_init(&s->sql);
     strbuf_init(&s->copy);
     strbuf_init(&s->scratch);
+    strbuf_init(&s->shapes);
     if (parse_config(config, s, NULL) < 0) {
         connect_err_set(err, CONNECT_ERR_FATAL, -1, "invalid postgres-sink config");
         pg_stop(s);
@@ -399,11 +429,13 @@ static void pg_stop(void *state)
     free(s->groups);
     free(s->rows);
     free(s->winner);
+    free(s->shape_of);
     sink_positions_deinit(&s->positions);
     sink_keymap_deinit(&s->keymap);
     strbuf_deinit(&s->sql);
     strbuf_deinit(&s->copy);
     strbuf_deinit(&s->scratch);
+    strbuf_deinit(&s->shapes);
     free(s);
 }
 
@@ -746,10 +778,14 @@ static PGresult *copy_begin(pg_sink_t *s, const char *staging, const char *const
             PQclear(r);
             return NULL;
         }
-        if (st != PGRES_COMMAND_OK && !bad)
+        if (st != PGRES_COMMAND_OK && !bad) {
             bad = r;
-        else
+        } else {
+            /* Only row upserts are queued before a COPY; the positions travel with COMMIT. */
+            int64_t inserted = note_rows(s, r);
+            if (inserted > 0) s->pending_upserted += (uint64_t)inserted;
             PQclear(r);
+        }
     }
     return bad ? bad : PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR);
 }
@@ -837,7 +873,9 @@ static int grow_batch(pg_sink_t *s, int n)
     if (rows) s->rows = rows;
     unsigned char *winner = realloc(s->winner, (size_t)cap);
     if (winner) s->winner = winner;
-    if (!group_of || !next || !identity_off || !identity_len || !rows || !winner)
+    int *shape_of = realloc(s->shape_of, sizeof(int) * (size_t)cap);
+    if (shape_of) s->shape_of = shape_of;
+    if (!group_of || !next || !identity_off || !identity_len || !rows || !winner || !shape_of)
         return -1;
     s->events_cap = cap;
     return 0;
@@ -885,9 +923,138 @@ static const event_row_t *key_source(const event_t *ev, char fields[][64], int n
     return ev->after.present ? &ev->after : NULL;
 }
 
+static bool is_upsert(const event_t *ev)
+{
+    return ev->op == EVENT_OP_CREATE || ev->op == EVENT_OP_UPDATE || ev->op == EVENT_OP_READ;
+}
+
+/* Gives `into` the columns of `from` (an event for the same key) that `into` lacks. A source
+ * leaves out of `after` a value it did not receive (PostgreSQL's unchanged TOAST): the event
+ * that carried it earlier in the batch is the stored value the omission stands for, and
+ * reducing to one event per key must not lose it. Columns `into` has are never replaced. */
+static int merge_missing_columns(event_arena_t *arena, event_t *into, const event_t *from)
+{
+    if (!into->after.present || !from->after.present) return 0;
+    const event_row_t *a = &into->after, *b = &from->after;
+    /* Same columns in the same order is the usual case: nothing to search. */
+    bool same = a->n >= b->n;
+    for (int c = 0; same && c < b->n; c++)
+        same = strcmp(a->cols[c].name, b->cols[c].name) == 0;
+    if (same) return 0;
+    int extra = 0;
+    for (int c = 0; c < b->n; c++)
+        if (!event_row_find(a, b->cols[c].name)) extra++;
+    if (extra == 0) return 0;
+    event_column_t *cols = event_arena_alloc(arena, sizeof(*cols) * (size_t)(a->n + extra));
+    if (!cols) return -1;
+    memcpy(cols, a->cols, sizeof(*cols) * (size_t)a->n);
+    int n = a->n;
+    for (int c = 0; c < b->n; c++)
+        if (!event_row_find(a, b->cols[c].name)) cols[n++] = b->cols[c];
+    into->after.cols = cols;
+    into->after.n = n;
+    return 0;
+}
+
 static int64_t event_version(const event_t *ev, const connect_record_t *rec)
 {
     return ev->has_source_ts ? ev->source_ts_ms : rec->timestamp_ms;
+}
+
+/* COPY + INSERT ... ON CONFLICT for the winning upserts of column set `shape` (0: every
+ * column of the batch, staged LIKE the target; others: the columns listed, staged without
+ * constraints because the columns a row lacks are NULL in staging and must not trip NOT
+ * NULL there). Inside the open transaction; the INSERT is queued. */
+static int upsert_rows(pg_sink_t *s, const connect_record_t *recs, int n, pg_table_t *t,
+                       char pk[][64], int npk, int start, int shape, const char *const *cols,
+                       int ncols, connect_err_t *err)
+{
+    char staging[32];
+    snprintf(staging, sizeof(staging), "%s_%d", shape ? "sb_stp" : "sb_stg", t->id);
+    if (shape == 0 && !t->staging_ready) {
+        strbuf_addf(&s->sql,
+                    "DROP TABLE IF EXISTS pg_temp.sb_stg_%d;\nCREATE TEMP TABLE sb_stg_%d (LIKE ",
+                    t->id, t->id);
+        add_qualified(&s->sql, s, t->name);
+        /* NOT NULL and CHECK constraints fail in COPY, which names the line. */
+        strbuf_adds(&s->sql, " INCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS;\n");
+        t->staging_ready = true;
+    } else if (shape > 0 && !t->part_staging_ready) {
+        strbuf_addf(&s->sql,
+                    "DROP TABLE IF EXISTS pg_temp.sb_stp_%d;\nCREATE TEMP TABLE sb_stp_%d ON "
+                    "COMMIT DELETE ROWS AS SELECT * FROM ",
+                    t->id, t->id);
+        add_qualified(&s->sql, s, t->name);
+        strbuf_adds(&s->sql, " WITH NO DATA;\n");
+        t->part_staging_ready = true;
+    } else if (shape > 1) {
+        /* A second column set in the same batch: the staging table still holds the first. */
+        strbuf_addf(&s->sql, "TRUNCATE pg_temp.%s;\n", staging);
+    }
+    PGresult *r = copy_begin(s, staging, cols, ncols);
+    if (r) return pg_fail(s, r, "prepare upsert", -1, n, err);
+    int line = 0, nrows = 0;
+    bool ok = true;
+    /* Event order, not hash order: keys that arrive sorted stay sorted for the index. */
+    for (int i = start; i >= 0 && ok; i = s->next[i]) {
+        if (!s->winner[i]) continue;
+        const event_t *ev = &s->events[i];
+        if (!is_upsert(ev) || s->shape_of[i] != shape) continue;
+        s->rows[nrows++] = i;
+        for (int j = 0; j < ncols; j++) {
+            if (j) strbuf_add(&s->copy, "\t", 1);
+            if (s->lww && j == ncols - 1) {
+                strbuf_addf(&s->copy, "%lld", (long long)event_version(ev, &recs[i]));
+                continue;
+            }
+            /* Same column order as the event is the common case: try that index first. */
+            const event_column_t *c = j < ev->after.n && strcmp(ev->after.cols[j].name, cols[j]) == 0
+                                          ? &ev->after.cols[j]
+                                          : event_row_find(&ev->after, cols[j]);
+            copy_add_value(&s->copy, c);
+        }
+        strbuf_add(&s->copy, "\n", 1);
+        if (copy_send(s, false) < 0) ok = false;
+    }
+    r = copy_end(s, ok, &line);
+    if (r) return pg_fail(s, r, "COPY upserts", line > 0 && line <= nrows ? s->rows[line - 1] : -1, n, err);
+    /* INSERT ... SELECT ... ON CONFLICT; queued, it travels with the next statement. */
+    strbuf_adds(&s->sql, "INSERT INTO ");
+    add_qualified(&s->sql, s, t->name);
+    strbuf_adds(&s->sql, " AS t (");
+    for (int j = 0; j < ncols; j++) {
+        if (j) strbuf_adds(&s->sql, ", ");
+        strbuf_add_ident(&s->sql, cols[j]);
+    }
+    strbuf_adds(&s->sql, ") SELECT ");
+    for (int j = 0; j < ncols; j++) {
+        if (j) strbuf_adds(&s->sql, ", ");
+        strbuf_add_ident(&s->sql, cols[j]);
+    }
+    strbuf_addf(&s->sql, " FROM pg_temp.%s ON CONFLICT (", staging);
+    for (int f = 0; f < npk; f++) {
+        if (f) strbuf_adds(&s->sql, ", ");
+        strbuf_add_ident(&s->sql, pk[f]);
+    }
+    strbuf_adds(&s->sql, ") DO ");
+    int set = 0;
+    for (int j = 0; j < ncols; j++) {
+        bool is_pk = false;
+        for (int f = 0; f < npk; f++)
+            is_pk |= strcmp(pk[f], cols[j]) == 0;
+        if (is_pk) continue;
+        strbuf_adds(&s->sql, set++ ? ", " : "UPDATE SET ");
+        strbuf_add_ident(&s->sql, cols[j]);
+        strbuf_adds(&s->sql, " = EXCLUDED.");
+        strbuf_add_ident(&s->sql, cols[j]);
+    }
+    if (!set)
+        strbuf_adds(&s->sql, "NOTHING");
+    else if (s->lww)
+        strbuf_adds(&s->sql, " WHERE t." LWW_COLUMN " IS NULL OR t." LWW_COLUMN
+                             " <= EXCLUDED." LWW_COLUMN);
+    strbuf_adds(&s->sql, ";\n");
+    return 0;
 }
 
 /* Applies one table's events inside the open transaction. */
@@ -908,7 +1075,7 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
             add_qualified(&s->sql, s, t->name);
             strbuf_adds(&s->sql, ";\n");
         }
-        s->truncates++;
+        s->pending_truncates++;
         start = s->next[start];
     }
 
@@ -920,7 +1087,6 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         return -1;
     }
     strbuf_reset(&s->scratch);
-    int winners = 0;
     for (int i = start; i >= 0; i = s->next[i]) {
         event_t *ev = &s->events[i];
         if (ev->op == EVENT_OP_TRUNCATE) continue;
@@ -953,13 +1119,21 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         if (ev->op == EVENT_OP_TRUNCATE || (s->lww && ev->op == EVENT_OP_TOMBSTONE)) continue;
         const char *key = s->scratch.p + s->identity_off[i];
         struct sink_keymap_slot *slot = sink_keymap_slot(&s->keymap, key, s->identity_len[i]);
-        if (slot->value < 0) winners++;
-        if (slot->value < 0 || !s->lww ||
-            event_version(ev, &recs[i]) >=
-                event_version(&s->events[slot->value], &recs[slot->value]))
-            slot->value = i;
+        int prev = slot->value;
+        bool newer = prev < 0 || !s->lww ||
+                     event_version(ev, &recs[i]) >= event_version(&s->events[prev], &recs[prev]);
+        /* Two upserts of one key in a row (no delete between): the winner keeps the columns
+         * it lacks from the other (with last-write-wins, an older one fills only what the
+         * newer ones left out). */
+        if (prev >= 0 && is_upsert(ev) && is_upsert(&s->events[prev]) &&
+            merge_missing_columns(&s->parsed[s->cur].arena, newer ? ev : &s->events[prev],
+                                  newer ? &s->events[prev] : ev) < 0) {
+            connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
+            abort_batch(s);
+            return -1;
+        }
+        if (newer) slot->value = i;
     }
-    (void)winners;
     for (size_t k = 0; k < s->keymap.cap; k++)
         if (s->keymap.slots[k].value >= 0) s->winner[s->keymap.slots[k].value] = 1;
 
@@ -1062,87 +1236,68 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         if (missing) {
             t->staging_ready = false;
             t->del_staging_ready = false;
+            t->part_staging_ready = false;
         }
         (void)ddl_mark;
-        if (!t->staging_ready) {
-            strbuf_addf(
-                &s->sql,
-                "DROP TABLE IF EXISTS pg_temp.sb_stg_%d;\nCREATE TEMP TABLE sb_stg_%d (LIKE ",
-                t->id, t->id);
-            add_qualified(&s->sql, s, t->name);
-            /* NOT NULL and CHECK constraints fail in COPY, which names the line. */
-            strbuf_adds(&s->sql, " INCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS;\n");
-            t->staging_ready = true;
-        }
-        char staging[32];
-        snprintf(staging, sizeof(staging), "sb_stg_%d", t->id);
-        PGresult *r = copy_begin(s, staging, cols, ncols);
-        if (r) return pg_fail(s, r, "prepare upsert", -1, n, err);
-        int line = 0;
-        bool ok = true;
-        /* Event order, not hash order: keys that arrive sorted stay sorted for the index. */
-        for (int i = start; i >= 0 && ok; i = s->next[i]) {
+        /* Rows are applied per column set: complete rows (every column of the batch, the
+         * usual case) in one COPY and one upsert; rows still missing a column after the merge
+         * above get an upsert of their own column set, which leaves the missing columns as
+         * stored (or NULL/default for a new row). */
+        int ndata = s->lww ? ncols - 1 : ncols;
+        int nshapes = 1;
+        strbuf_reset(&s->shapes);
+        for (int i = start; i >= 0; i = s->next[i]) {
             if (!s->winner[i]) continue;
             const event_t *ev = &s->events[i];
-            if (ev->op == EVENT_OP_DELETE || ev->op == EVENT_OP_TOMBSTONE) continue;
-            s->rows[line++] = i;
-            for (int j = 0; j < ncols; j++) {
-                if (j) strbuf_add(&s->copy, "\t", 1);
-                if (s->lww && j == ncols - 1) {
-                    strbuf_addf(&s->copy, "%lld", (long long)event_version(ev, &recs[i]));
-                    continue;
-                }
-                /* Same column order as the event is the common case: try that index first. */
-                const event_column_t *c =
-                    j < ev->after.n && strcmp(ev->after.cols[j].name, cols[j]) == 0
-                        ? &ev->after.cols[j]
-                        : event_row_find(&ev->after, cols[j]);
-                copy_add_value(&s->copy, c);
+            if (!is_upsert(ev)) continue;
+            s->shape_of[i] = 0;
+            bool complete = ev->after.n == ndata;
+            for (int j = 0; complete && j < ndata; j++)
+                complete = strcmp(ev->after.cols[j].name, cols[j]) == 0;
+            if (complete) continue;
+            size_t mark = s->shapes.len;
+            int present = 0;
+            for (int j = 0; j < ndata; j++) {
+                unsigned char has = event_row_find(&ev->after, cols[j]) != NULL;
+                present += has;
+                strbuf_add(&s->shapes, &has, 1);
             }
-            strbuf_add(&s->copy, "\n", 1);
-            if (copy_send(s, false) < 0) ok = false;
+            if (s->shapes.oom) {
+                connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "out of memory");
+                abort_batch(s);
+                return -1;
+            }
+            if (present == ndata) {
+                s->shapes.len = mark;
+                continue;
+            }
+            int k = 1;
+            while (k < nshapes &&
+                   memcmp(s->shapes.p + (size_t)(k - 1) * (size_t)ndata, s->shapes.p + mark,
+                          (size_t)ndata) != 0)
+                k++;
+            if (k < nshapes)
+                s->shapes.len = mark;
+            else
+                nshapes++;
+            s->shape_of[i] = k;
         }
-        r = copy_end(s, ok, &line);
-        if (r)
-            return pg_fail(s, r, "COPY upserts", line > 0 && line <= nup ? s->rows[line - 1] : -1,
-                           n, err);
-        /* INSERT ... SELECT ... ON CONFLICT; queued, it travels with the next statement. */
-        strbuf_adds(&s->sql, "INSERT INTO ");
-        add_qualified(&s->sql, s, t->name);
-        strbuf_adds(&s->sql, " AS t (");
-        for (int j = 0; j < ncols; j++) {
-            if (j) strbuf_adds(&s->sql, ", ");
-            strbuf_add_ident(&s->sql, cols[j]);
+        for (int k = 0; k < nshapes; k++) {
+            const char *shape_cols[1024];
+            int nshape_cols = 0;
+            if (k == 0) {
+                memcpy(shape_cols, cols, sizeof(cols[0]) * (size_t)ncols);
+                nshape_cols = ncols;
+            } else {
+                const unsigned char *mask =
+                    (const unsigned char *)s->shapes.p + (size_t)(k - 1) * (size_t)ndata;
+                for (int j = 0; j < ndata; j++)
+                    if (mask[j]) shape_cols[nshape_cols++] = cols[j];
+                if (s->lww) shape_cols[nshape_cols++] = LWW_COLUMN;
+            }
+            if (upsert_rows(s, recs, n, t, pk, npk, start, k, shape_cols, nshape_cols, err) < 0)
+                return -1;
         }
-        strbuf_adds(&s->sql, ") SELECT ");
-        for (int j = 0; j < ncols; j++) {
-            if (j) strbuf_adds(&s->sql, ", ");
-            strbuf_add_ident(&s->sql, cols[j]);
-        }
-        strbuf_addf(&s->sql, " FROM pg_temp.%s ON CONFLICT (", staging);
-        for (int f = 0; f < npk; f++) {
-            if (f) strbuf_adds(&s->sql, ", ");
-            strbuf_add_ident(&s->sql, pk[f]);
-        }
-        strbuf_adds(&s->sql, ") DO ");
-        int set = 0;
-        for (int j = 0; j < ncols; j++) {
-            bool is_pk = false;
-            for (int f = 0; f < npk; f++)
-                is_pk |= strcmp(pk[f], cols[j]) == 0;
-            if (is_pk) continue;
-            strbuf_adds(&s->sql, set++ ? ", " : "UPDATE SET ");
-            strbuf_add_ident(&s->sql, cols[j]);
-            strbuf_adds(&s->sql, " = EXCLUDED.");
-            strbuf_add_ident(&s->sql, cols[j]);
-        }
-        if (!set)
-            strbuf_adds(&s->sql, "NOTHING");
-        else if (s->lww)
-            strbuf_adds(&s->sql, " WHERE t." LWW_COLUMN " IS NULL OR t." LWW_COLUMN
-                                 " <= EXCLUDED." LWW_COLUMN);
-        strbuf_adds(&s->sql, ";\n");
-        s->rows_upserted += (uint64_t)nup;
     }
 
     if (ndel && s->delete_enabled && t->exists) {
@@ -1210,7 +1365,6 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
             strbuf_adds(&s->sql,
                         " AND (t." LWW_COLUMN " IS NULL OR t." LWW_COLUMN " <= s." LWW_COLUMN ")");
         strbuf_adds(&s->sql, ";\n");
-        s->rows_deleted += (uint64_t)ndel;
     }
     return 0;
 }
@@ -1239,6 +1393,7 @@ static void queue_positions(pg_sink_t *s)
 static int commit_send(pg_sink_t *s, int n, connect_err_t *err)
 {
     queue_positions(s);
+    s->positions_queued = s->positions.n > 0;
     strbuf_adds(&s->sql, "COMMIT");
     if (s->before_commit) s->before_commit(s->before_commit_arg, s->conn);
     bool sent = !s->sql.oom && PQsendQuery(s->conn, s->sql.p);
@@ -1254,13 +1409,23 @@ static int commit_wait(pg_sink_t *s, connect_err_t *err)
     int n = s->in_flight;
     s->in_flight = 0;
     PGresult *r, *bad = NULL;
+    /* The last INSERT of the string is the positions upsert when there is one: each INSERT's
+     * rows are held until the next one shows it was a row upsert. */
+    int64_t held_insert = -1;
     while ((r = PQgetResult(s->conn))) {
         ExecStatusType st = PQresultStatus(r);
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !bad)
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !bad) {
             bad = r;
-        else
+        } else {
+            int64_t inserted = note_rows(s, r);
+            if (inserted >= 0) {
+                if (held_insert > 0) s->pending_upserted += (uint64_t)held_insert;
+                held_insert = inserted;
+            }
             PQclear(r);
+        }
     }
+    if (held_insert > 0 && !s->positions_queued) s->pending_upserted += (uint64_t)held_insert;
     if (bad) return pg_fail(s, bad, "apply batch", -1, n, err);
     /* A COMMIT that the server turned into a ROLLBACK (possible after an earlier failure in
      * the same string) must not count as success. */
@@ -1270,6 +1435,10 @@ static int commit_wait(pg_sink_t *s, connect_err_t *err)
         return -1;
     }
     s->batches++;
+    s->rows_upserted += s->pending_upserted;
+    s->rows_deleted += s->pending_deleted;
+    s->truncates += s->pending_truncates;
+    pending_reset(s);
     return 0;
 }
 
@@ -1289,6 +1458,7 @@ static int put_once(pg_sink_t *s, const connect_record_t *recs, int n, connect_e
         return -1;
     }
     s->events = s->parsed[s->cur].events;
+    pending_reset(s);
     sink_positions_reset(&s->positions);
     strbuf_reset(&s->sql);
     strbuf_reset(&s->copy);

@@ -21,6 +21,7 @@ typedef enum { INS_CAPTURE_TIME, INS_COMMIT_TIME, INS_SOURCE_NAME, INS_TOPIC, IN
 
 typedef struct transform {
     transform_kind_t kind;
+    bool typed; /* "type" named a known kind, so its parameters can be checked */
     char alias[64];
     /* mask, hash: the columns; rename: old names in fields, new names in renames_to */
     char *fields[TRANSFORM_MAX_FIELDS];
@@ -123,6 +124,7 @@ static void parse_one(const json_t *config, transform_t *t, connect_config_error
         connect_config_error_add(errs, PKEY("type"), "missing: one of mask, hash, rename, filter, route, insert");
         return;
     }
+    t->typed = true;
     if (strcmp(type, "mask") == 0 || strcmp(type, "hash") == 0) {
         t->kind = type[0] == 'm' ? T_MASK : T_HASH;
         int n = split_list(cfg_str(config, PKEY("fields")), t->fields, TRANSFORM_MAX_FIELDS);
@@ -224,10 +226,43 @@ static void parse_one(const json_t *config, transform_t *t, connect_config_error
                                      value);
         }
     } else {
+        t->typed = false;
         connect_config_error_add(errs, PKEY("type"), "unknown transform type \"%s\" (mask, hash, rename, filter, route, insert)",
                                  type);
     }
 #undef PKEY
+}
+
+/* The parameters each kind reads, "type" aside, space-separated with a space at each end. A
+ * parameter not listed for the kind is a typo (a misspelt salt would silently hash without
+ * one), so it is an error rather than ignored. */
+static const char *kind_params(transform_kind_t kind)
+{
+    switch (kind) {
+    case T_MASK:
+        return " fields replacement ";
+    case T_HASH:
+        return " fields salt ";
+    case T_RENAME:
+        return " renames ";
+    case T_FILTER:
+        return " ops.include ops.exclude ";
+    case T_ROUTE:
+        return " regex replacement ";
+    case T_INSERT:
+        return " field value ";
+    }
+    return " ";
+}
+
+static bool kind_has_param(transform_kind_t kind, const char *param)
+{
+    if (strcmp(param, "type") == 0) return true;
+    size_t len = strlen(param);
+    if (len == 0 || strchr(param, ' ')) return false;
+    for (const char *p = strstr(kind_params(kind), param); p; p = strstr(p + 1, param))
+        if (p[-1] == ' ' && p[len] == ' ') return true;
+    return false;
 }
 
 /* A string as a JSON string literal (quotes included), malloc'ed; NULL on allocation failure. */
@@ -269,15 +304,21 @@ int connect_transforms_new(const json_t *config, connect_transforms_t **out, con
         if (n < 0) connect_config_error_add(errs, "transforms", "at most %d transforms", TRANSFORMS_MAX);
         for (int i = 0; i < n; i++) {
             transform_t *tr = &t->items[t->n++];
+            bool repeated = false;
+            for (int j = 0; j < i && !repeated; j++)
+                repeated = strcmp(aliases[j], aliases[i]) == 0;
             if (strlen(aliases[i]) >= sizeof(tr->alias) || strchr(aliases[i], '.')) {
                 connect_config_error_add(errs, "transforms", "bad alias \"%s\" (no dots, under 64 bytes)", aliases[i]);
+            } else if (repeated) {
+                /* Both would read the same parameters: a copy-paste slip, not a chain. */
+                connect_config_error_add(errs, "transforms", "alias \"%s\" is listed twice", aliases[i]);
             } else {
                 snprintf(tr->alias, sizeof(tr->alias), "%s", aliases[i]);
                 parse_one(config, tr, errs);
                 if (prepare_json_texts(tr) < 0) connect_config_error_add(errs, "transforms", "out of memory");
             }
-            free(aliases[i]);
         }
+        for (int i = 0; i < n; i++) free(aliases[i]);
     }
     /* A parameter under an alias that is not listed is almost always a typo in the list. */
     const char *key;
@@ -286,11 +327,28 @@ int connect_transforms_new(const json_t *config, connect_transforms_t **out, con
         if (strncmp(key, "transforms.", 11) != 0) continue;
         const char *alias = key + 11;
         const char *dot = strchr(alias, '.');
-        bool known = false;
-        for (int i = 0; dot && i < t->n; i++)
-            if (strlen(t->items[i].alias) == (size_t)(dot - alias) && strncmp(t->items[i].alias, alias, (size_t)(dot - alias)) == 0)
-                known = true;
-        if (!known) connect_config_error_add(errs, key, "no transform with this alias is listed in \"transforms\"");
+        const transform_t *owner = NULL;
+        for (int i = 0; dot && i < t->n && !owner; i++)
+            if (t->items[i].alias[0] && strlen(t->items[i].alias) == (size_t)(dot - alias) &&
+                strncmp(t->items[i].alias, alias, (size_t)(dot - alias)) == 0)
+                owner = &t->items[i];
+        if (!owner)
+            connect_config_error_add(errs, key, "no transform with this alias is listed in \"transforms\"");
+        else if (owner->typed && !kind_has_param(owner->kind, dot + 1)) {
+            char known_list[96] = "type";
+            const char *p = kind_params(owner->kind);
+            size_t len = strlen(known_list);
+            for (; *p && len + 3 < sizeof(known_list); p++) {
+                if (*p != ' ') {
+                    known_list[len++] = *p;
+                } else if (p[1]) {
+                    known_list[len++] = ',';
+                    known_list[len++] = ' ';
+                }
+            }
+            known_list[len] = '\0';
+            connect_config_error_add(errs, key, "unknown parameter (this transform takes %s)", known_list);
+        }
     }
     if (errs->count > before) {
         connect_transforms_free(t);
