@@ -72,6 +72,7 @@ def test_kill9_of_connect_mid_stream_target_equals_source(postgres, connect):
     assert status == 400 and "not a PostgreSQL LSN" in body["message"]
     assert connect.request("GET", "/connectors/pg-src/status")[1]["tasks"][0]["state"] == "RUNNING"
 
+
 DOCS = ("SELECT string_agg(id || ':' || coalesce(length(body)::text, 'NULL') || ':' || n, ',' ORDER BY id)"
         " FROM %s")
 

@@ -935,6 +935,28 @@ static void test_pipelined_batches(void **state)
     PQfinish(a);
 }
 
+/* target.schema is created when missing (mixed case and a space survive quoting), and an
+ * existing one is used as it is. */
+static void test_missing_target_schema_is_created(void **state)
+{
+    NEED_PG();
+    PGconn *a = admin();
+    q1(a, "DROP SCHEMA IF EXISTS \"New Schema\" CASCADE");
+    pg_sink_t *s = start("schema1", config("target.schema", "New Schema"));
+    batch_t b = {0};
+    item(&b, "app.public.fresh", 'c', 1, "\"x\"", "1", 1);
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT name FROM \"New Schema\".fresh"), "x");
+    postgres_sink_ops.stop(s);
+    s = start("schema2", config("target.schema", "New Schema"));
+    b.n = 0;
+    item(&b, "app.public.other", 'c', 2, "\"y\"", "2", 2);
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT name FROM \"New Schema\".other"), "y");
+    postgres_sink_ops.stop(s);
+    PQfinish(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -947,6 +969,7 @@ int main(void)
         cmocka_unit_test(test_absent_column_with_last_write_wins),
         cmocka_unit_test(test_crash_before_commit_applies_nothing),
         cmocka_unit_test(test_pipelined_batches),
+        cmocka_unit_test(test_missing_target_schema_is_created),
         cmocka_unit_test(test_server_restart_is_transient),
         cmocka_unit_test(test_poison_record_has_its_index),
         cmocka_unit_test(test_add_column_and_inferred_types),

@@ -1196,6 +1196,15 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
                 }
             }
             if (!t->exists && !created) {
+                /* The schema too: target.schema names where tables go, and a sink that
+                 * creates tables should not fail on a schema nobody created yet. Only when
+                 * missing: CREATE SCHEMA IF NOT EXISTS checks the CREATE privilege on the
+                 * database first, which a user confined to an existing schema lacks. */
+                strbuf_adds(ddl, "DO $sb_schema$ BEGIN IF to_regnamespace(quote_ident(");
+                strbuf_add_literal(ddl, s->schema);
+                strbuf_adds(ddl, ")) IS NULL THEN CREATE SCHEMA ");
+                strbuf_add_ident(ddl, s->schema);
+                strbuf_adds(ddl, "; END IF; END $sb_schema$;\n");
                 strbuf_adds(ddl, "CREATE TABLE IF NOT EXISTS ");
                 add_qualified(ddl, s, t->name);
                 strbuf_adds(ddl, " (");
