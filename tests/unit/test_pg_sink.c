@@ -957,6 +957,56 @@ static void test_missing_target_schema_is_created(void **state)
     PQfinish(a);
 }
 
+/* Creates of new keys go straight into the table (no fallback counted); a create of a key the
+ * target already holds (a replay) fails that COPY, which is undone and upserted instead, and
+ * the rows end right either way. A constraint failure in the direct COPY still names its
+ * record. */
+static void test_direct_insert_and_fallback(void **state)
+{
+    NEED_PG();
+    const char *topic = "app.public.direct";
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS direct");
+    pg_sink_t *s = start("direct", config(NULL, NULL));
+    batch_t b = {0};
+    item(&b, topic, 'c', 1, "\"one\"", "1", 1);
+    item(&b, topic, 'r', 2, "\"two\"", "2", 2);
+    put_ok(s, &b);
+    b.n = 0;
+    item(&b, topic, 'c', 3, "\"three\"", "3", 3);
+    put_ok(s, &b);
+    assert_int_equal(status_int(s, "direct_insert_fallbacks"), 0);
+    assert_int_equal(status_int(s, "rows_upserted"), 3);
+
+    /* a replayed create of key 2 with a new value, next to a new key */
+    b.n = 0;
+    item(&b, topic, 'c', 4, "\"four\"", "4", 4);
+    item(&b, topic, 'c', 2, "\"two again\"", "22", 5);
+    put_ok(s, &b);
+    assert_int_equal(status_int(s, "direct_insert_fallbacks"), 1);
+    assert_string_equal(q1(a, "SELECT string_agg(id || ':' || name || ':' || qty, ',' ORDER BY id) FROM direct"),
+                        "1:one:1,2:two again:22,3:three:3,4:four:4");
+    assert_int_equal(stored_position(s, topic), g_offset);
+
+    /* a NOT NULL violation in a direct COPY names the record */
+    q1(a, "ALTER TABLE direct ALTER COLUMN qty SET NOT NULL");
+    for (int i = 0; i < 4; i++) { /* let the direct path rest out */
+        b.n = 0;
+        item(&b, topic, 'c', 10 + i, "\"x\"", "1", 6);
+        put_ok(s, &b);
+    }
+    b.n = 0;
+    item(&b, topic, 'c', 20, "\"ok\"", "1", 7);
+    item(&b, topic, 'c', 21, "\"bad\"", "null", 8);
+    connect_err_t err;
+    assert_int_equal(put(s, &b, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_RECORD);
+    assert_int_equal(err.index, 1);
+    assert_string_equal(q1(a, "SELECT count(*) FROM direct WHERE id >= 20"), "0");
+    postgres_sink_ops.stop(s);
+    PQfinish(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -970,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_crash_before_commit_applies_nothing),
         cmocka_unit_test(test_pipelined_batches),
         cmocka_unit_test(test_missing_target_schema_is_created),
+        cmocka_unit_test(test_direct_insert_and_fallback),
         cmocka_unit_test(test_server_restart_is_transient),
         cmocka_unit_test(test_poison_record_has_its_index),
         cmocka_unit_test(test_add_column_and_inferred_types),
