@@ -10,7 +10,9 @@
  *   GET /health/ready  200 {"status":"ready"} or 503 {"status":"not_ready","detail":"..."}
  *   GET /metrics       Prometheus text format 0.0.4 from hooks->registry
  * An unknown path answers 404, a known path with another method 405 (with an Allow header),
- * both with a JSON body {"error":"..."}. HEAD is answered wherever GET is. */
+ * both with a JSON body {"error":"..."}. HEAD is answered wherever GET is. A URL with an
+ * escaped NUL (%00) anywhere is refused with 400 before any route sees it: the path and query
+ * reach handlers as C strings, which a NUL would cut short. */
 
 #include <stdbool.h>
 #include <stddef.h>
