@@ -49,15 +49,18 @@ static json_t *call(const char *method, const char *base, const char *path, cons
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: streambus ctl reconcile --connector C (--tables T1,T2 | --all-tables)\n"
+    fprintf(f, "usage: streambus ctl reconcile --connector C (--tables T1,T2 | --all-tables) [--sink S]\n"
                "                               [--mode count|checksum|full] [--repair] [--no-wait] [--url URL]\n"
                "  C is the postgres-source or the postgres-sink of the pipeline; tables are schema.table\n"
-               "  (or table when unambiguous). Exit 0 in sync (or repaired), 3 drift found, 1 failure.\n");
+               "  (or table when unambiguous). A source stands for every sink it feeds, each table\n"
+               "  checked against the sinks that consume its topic; --sink S narrows it to one.\n"
+               "  Exit 0 in sync (or repaired), 3 drift found, 1 failure, 2 usage error.\n");
 }
 
 int ctl_reconcile_main(int argc, char **argv)
 {
     const char *url = getenv("STREAMBUS_CONNECT_URL"), *connector = NULL, *tables = NULL, *mode = "checksum";
+    const char *sink = NULL;
     bool all = false, repair = false, wait = true;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -65,6 +68,7 @@ int ctl_reconcile_main(int argc, char **argv)
         if (strcmp(a, "--url") == 0) slot = &url;
         else if (strcmp(a, "--connector") == 0) slot = &connector;
         else if (strcmp(a, "--tables") == 0) slot = &tables;
+        else if (strcmp(a, "--sink") == 0) slot = &sink;
         else if (strcmp(a, "--mode") == 0) slot = &mode;
         else if (strcmp(a, "--all-tables") == 0) all = true;
         else if (strcmp(a, "--repair") == 0) repair = true;
@@ -89,8 +93,13 @@ int ctl_reconcile_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (strcmp(mode, "count") != 0 && strcmp(mode, "checksum") != 0 && strcmp(mode, "full") != 0) {
+        fprintf(stderr, "streambus ctl: --mode must be count, checksum or full, not \"%s\"\n", mode);
+        return 2;
+    }
     if (!url) url = "http://127.0.0.1:8083";
     json_t *body = json_pack("{s:s,s:s,s:b}", "connector", connector, "mode", mode, "repair", repair);
+    if (sink) json_object_set_new(body, "sink", json_string(sink));
     if (all) {
         json_object_set_new(body, "all_tables", json_true());
     } else {

@@ -271,3 +271,69 @@ def test_failed_task_shows_trace_not_ready_and_restart_recovers(connect, tmp_pat
     assert connect.request("POST", "/connectors/broken/restart")[0] == 204
     connect.wait_state("broken", "RUNNING")
     assert connect.request("GET", "/health/ready")[0] == 200
+
+
+# ---- reconciliation and erasure when one source feeds several sinks (needs PostgreSQL 15)
+
+def _pg_available():
+    import os
+    return os.path.exists("/usr/lib/postgresql/15/bin/initdb")
+
+
+@pytest.mark.skipif(not _pg_available(), reason="PostgreSQL 15 is not installed")
+def test_reconcile_and_erase_pick_the_sink_that_carries_each_table(connect, tmp_path):
+    import urllib.parse
+    from test_cdc_e2e import Pg, reconcile, wait_equal
+    pg = Pg(tmp_path / "pg").start()
+    try:
+        pg.sql("CREATE SCHEMA shop; CREATE SCHEMA copy; CREATE SCHEMA mcopy;"
+               "CREATE TABLE shop.items (id int PRIMARY KEY, qty int NOT NULL, note text);"
+               "INSERT INTO shop.items SELECT g, g, 'item ' || g FROM generate_series(1, 20) g;"
+               "CREATE TABLE shop.money (id int PRIMARY KEY, qty int NOT NULL, note text);"
+               "INSERT INTO shop.money SELECT g, g * 100, 'eur' FROM generate_series(1, 10) g;")
+        connect.create("src", {"connector.class": "postgres-source", "database.conninfo": pg.conninfo,
+                               "topic.prefix": "app", "table.include.list": "shop.items,shop.money",
+                               "slot.name": "multi_slot"})
+        # one sink by list, the other by regex; "sink" sorts after "msink", so a first-match pick
+        # of the partner would choose msink for both tables
+        connect.create("sink", {"connector.class": "postgres-sink", "connection.conninfo": pg.conninfo,
+                                "topics": "app.shop.items", "target.schema": "copy"})
+        connect.create("msink", {"connector.class": "postgres-sink", "connection.conninfo": pg.conninfo,
+                                 "topics.regex": "app[.]shop[.]money", "target.schema": "mcopy"})
+        wait_equal(pg, pg, "shop.items", "copy.items")
+        wait_equal(pg, pg, "shop.money", "mcopy.money")
+
+        job = reconcile(connect, {"connector": "src", "tables": ["shop.items"], "mode": "count"})
+        assert [(t["table"], t["sink"], t["target_table"]) for t in job["tables"]] == \
+            [("shop.items", "sink", "copy.items")], job
+        job = reconcile(connect, {"connector": "src", "all_tables": True, "mode": "full"})
+        assert sorted((t["table"], t["sink"]) for t in job["tables"]) == \
+            [("shop.items", "sink"), ("shop.money", "msink")], job
+        assert sorted(job["sinks"]) == ["msink", "sink"] and job["drift_found"] is False, job
+
+        # ctl: the table goes to its own sink; --sink names one explicitly
+        proc = connect.ctl("reconcile", "--connector", "src", "--tables", "shop.items", "--mode", "count")
+        assert [t["sink"] for t in json.loads(proc.stdout)["tables"]] == ["sink"]
+        proc = connect.ctl("reconcile", "--connector", "src", "--tables", "money", "--sink", "msink", "--mode", "count")
+        assert [t["sink"] for t in json.loads(proc.stdout)["tables"]] == ["msink"]
+        proc = connect.ctl("reconcile", "--connector", "src", "--tables", "shop.items", "--sink", "msink", check=False)
+        assert proc.returncode == 1 and "not carried from src to msink" in proc.stderr, proc.stderr
+
+        # erasure: each table's row leaves the target of the sink that carries it
+        status, ans = connect.request("DELETE", "/records/src/shop.items/1")
+        assert status == 200 and (ans["source_deleted"], ans["target_deleted"], ans["sinks"]) == (1, 1, ["sink"]), ans
+        status, ans = connect.request("DELETE", "/records/src/shop.money/" + urllib.parse.quote('{"id":2}', safe=""))
+        assert status == 200 and (ans["source_deleted"], ans["target_deleted"]) == (1, 1), ans
+        assert pg.sql("SELECT count(*) FROM copy.items WHERE id = 1") == "0"
+        assert pg.sql("SELECT count(*) FROM mcopy.money WHERE id = 2") == "0"
+        status, ans = connect.request("DELETE", "/records/src/shop.items/3?sink=msink")
+        assert status == 404 and "msink" in ans["message"], ans
+        assert pg.sql("SELECT count(*) FROM shop.items WHERE id = 3") == "1"
+
+        # a key the column type cannot take is the caller's mistake: 400, not 502
+        status, ans = connect.request("DELETE", "/records/src/shop.items/abc")
+        assert status == 400 and "integer" in ans["message"], ans
+    finally:
+        for name in ("sink", "msink", "src"):
+            connect.request("DELETE", "/connectors/" + name)
+        pg.stop(remove=True)
