@@ -241,6 +241,59 @@ def test_ctl_connector_commands_and_offsets_backup(connect, tmp_path):
     assert connect.request("GET", "/connectors")[1] == []
 
 
+def _ctl_plain(connect, *args):
+    """ctl without $STREAMBUS_CONNECT_URL, so that only the command line says where to go."""
+    import os
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k != "STREAMBUS_CONNECT_URL"}
+    return subprocess.run([connect.binary, "ctl"] + list(args), capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_ctl_connect_nouns_take_global_options_anywhere_and_report_usage_errors(connect, tmp_path):
+    src_file = tmp_path / "in.jsonl"
+    append_events(src_file, [({"id": 1}, event("c", {"id": 1}))])
+    connect.create("src", {"connector.class": "file-source", "topic": "app.demo.orders", "file": str(src_file)})
+    connect.wait_state("src", "RUNNING")
+    u = connect.url
+    # global options before the noun, after it, and between noun and verb
+    for args in (["--timeout-ms", "5000", "--url", u, "connector", "list"],
+                 ["--url", u, "connector", "list"],
+                 ["connector", "--url", u, "list", "--timeout-ms", "5000"]):
+        proc = _ctl_plain(connect, *args)
+        assert proc.returncode == 0 and "src" in proc.stdout and "RUNNING" in proc.stdout, (args, proc.stderr)
+    for args in (["connector", "list", "--output", "json", "--url", u],
+                 ["--output", "json", "--url", u, "connector", "list"]):
+        proc = _ctl_plain(connect, *args)
+        assert proc.returncode == 0 and json.loads(proc.stdout) == ["src"], (args, proc.stderr)
+    proc = _ctl_plain(connect, "--output", "json", "dlq", "list", "--connector", "src", "--url", u)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["records"] == [], proc.stderr
+    proc = _ctl_plain(connect, "--bootstrap-server", "127.0.0.1:1", "--url", u, "offsets", "export")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["version"] == 1, proc.stderr
+    proc = _ctl_plain(connect, "--output", "json", "--url", u, "reconcile", "--connector", "src", "--all-tables")
+    assert proc.returncode == 1 and "postgres" in proc.stderr and "unknown command" not in proc.stderr, proc.stderr
+    help_text = _ctl_plain(connect, "--help").stdout
+    assert "reconcile" in help_text and "connector" in help_text
+
+    # usage errors exit 2 with a message that says what is wrong
+    proc = _ctl_plain(connect, "reconcile", "--connector", "src", "--all-tables", "--mode", "bogus", "--url", u)
+    assert proc.returncode == 2 and "--mode" in proc.stderr, proc.stderr
+    proc = _ctl_plain(connect, "dlq", "list", "--connector", "src", "--limit", "abc", "--url", u)
+    assert proc.returncode == 2 and "--limit" in proc.stderr, proc.stderr
+    proc = _ctl_plain(connect, "connector", "create", "w", "--config", "/nonexist", "--url", u)
+    assert proc.returncode == 2 and "cannot read /nonexist: No such file or directory" in proc.stderr, proc.stderr
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"name": "other", "config": {"connector.class": "file-source",
+                                                             "topic": "t", "file": str(src_file)}}))
+    proc = _ctl_plain(connect, "connector", "create", "w", "--config", str(other), "--url", u)
+    assert proc.returncode == 2 and "other" in proc.stderr, proc.stderr
+    assert sorted(connect.request("GET", "/connectors")[1]) == ["src"]
+    future = tmp_path / "offsets-v2.json"
+    future.write_text(json.dumps({"version": 2, "connectors": {}}))
+    proc = _ctl_plain(connect, "offsets", "import", "--file", str(future), "--url", u)
+    assert proc.returncode == 2 and "version" in proc.stderr, proc.stderr
+    connect.request("DELETE", "/connectors/src")
+
+
 def test_connect_config_file_is_checked(tmp_path):
     """The shipped config/connect.yaml is valid; an unknown key is refused naming file, line and key."""
     import subprocess
