@@ -83,7 +83,14 @@ void admin_http_respond_error(admin_http_response_t *resp, int status, const cha
     resp->status = status;
     snprintf(resp->content_type, sizeof(resp->content_type), "%s", JSON_TYPE);
     sb_wr_reset(&resp->body);
+    /* "error" is what the broker's admin clients read; "error_code" and "message" are Kafka
+     * Connect's shape, which the connect REST API (served by this same router) promises for
+     * every error, including an unknown path or a refused method. */
+    char code[48];
+    snprintf(code, sizeof(code), ",\"error_code\":%d,\"message\":", status);
     write_str(&resp->body, "{\"error\":");
+    admin_http_write_json_string(&resp->body, message);
+    write_str(&resp->body, code);
     admin_http_write_json_string(&resp->body, message);
     write_str(&resp->body, "}\n");
 }
@@ -250,7 +257,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, admin_http_res
     struct MHD_Response *r;
     if (resp->body.oom) {
         sb_wr_deinit(&resp->body);
-        static const char oom[] = "{\"error\":\"out of memory\"}\n";
+        static const char oom[] = "{\"error\":\"out of memory\",\"error_code\":500,\"message\":\"out of memory\"}\n";
         resp->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
         snprintf(resp->content_type, sizeof(resp->content_type), "%s", JSON_TYPE);
         r = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);

@@ -294,6 +294,57 @@ def test_ctl_connect_nouns_take_global_options_anywhere_and_report_usage_errors(
     connect.request("DELETE", "/connectors/src")
 
 
+def test_rest_follows_kafka_connect_conventions(connect, tmp_path):
+    import urllib.request
+    src_file = tmp_path / "in.jsonl"
+    append_events(src_file, [({"id": 1}, event("c", {"id": 1}))])
+    connect.create("x", {"connector.class": "file-source", "topic": "app.demo.orders", "file": str(src_file)})
+    connect.wait_state("x", "RUNNING")
+    # an escaped NUL never cuts a path short: neither deletes zz nor lists the connectors
+    connect.create("zz", {"connector.class": "file-source", "topic": "app.demo.z", "file": str(src_file)})
+    status, body = connect.request("DELETE", "/connectors/zz%00ignored/status")
+    assert status == 400 and body["error_code"] == 400, (status, body)
+    status, body = connect.request("GET", "/connectors/%00/status")
+    assert status == 400, (status, body)
+    assert sorted(connect.request("GET", "/connectors")[1]) == ["x", "zz"]
+    connect.request("DELETE", "/connectors/zz")
+
+    # a known resource asked with the wrong method is 405, with Connect's error body
+    for method, path in (("GET", "/connectors/x/pause"), ("POST", "/connectors/x/pause"),
+                         ("PUT", "/connectors/x/restart"), ("POST", "/connectors/x/status"),
+                         ("DELETE", "/connector-plugins"), ("GET", "/dlq/replay")):
+        status, body = connect.request(method, path, {} if method in ("POST", "PUT") else None)
+        assert status == 405 and body["error_code"] == 405 and body["message"], (method, path, status, body)
+    # every error body is {"error_code", "message"}, unknown paths included
+    for path in ("/nope", "/connectors/x/nope", "/connectors/nope"):
+        status, body = connect.request("GET", path)
+        assert status == 404 and body["error_code"] == 404 and body["message"], (path, status, body)
+    status, body = connect.request("PUT", "/connectors/" + "n" * 300 + "/config",
+                                   {"connector.class": "file-source", "topic": "t", "file": str(src_file)})
+    assert status == 400 and "name" in body["errors"], (status, body)
+
+    # the DLQ routes know their connectors and their ranges
+    status, body = connect.request("GET", "/dlq/records?connector=nope")
+    assert status == 404 and "nope" in body["message"], (status, body)
+    status, body = connect.request("POST", "/dlq/replay", {"connector": "nope", "from_offset": 0})
+    assert status == 404, (status, body)
+    status, body = connect.request("POST", "/dlq/replay", {"connector": "x", "from_offset": 5, "to_offset": 2})
+    assert status == 400 and body["error_code"] == 400, (status, body)
+
+    # tasks: task 0 exists, others do not
+    status, body = connect.request("GET", "/connectors/x/tasks/0/status")
+    assert status == 200 and body["id"] == 0 and body["state"] == "RUNNING", (status, body)
+    for path in ("/connectors/x/tasks/1/status", "/connectors/nope/tasks/0/status"):
+        status, body = connect.request("GET", path)
+        assert status == 404 and body["error_code"] == 404, (path, status, body)
+    status, body = connect.request("POST", "/connectors/x/tasks/1/restart")
+    assert status == 404, (status, body)
+    status, _ = connect.request("POST", "/connectors/x/tasks/0/restart")
+    assert status == 204
+    connect.wait_state("x", "RUNNING")
+    connect.request("DELETE", "/connectors/x")
+
+
 def test_connect_config_file_is_checked(tmp_path):
     """The shipped config/connect.yaml is valid; an unknown key is refused naming file, line and key."""
     import subprocess

@@ -200,7 +200,7 @@ static void test_unknown_path_and_wrong_method(void **state)
     reply_t r = request("GET", f->port, "/nope", NULL, 0);
     assert_int_equal(r.status, 404);
     assert_string_equal(r.content_type, "application/json");
-    assert_string_equal(r.body, "{\"error\":\"no such path\"}\n");
+    assert_string_equal(r.body, "{\"error\":\"no such path\",\"error_code\":404,\"message\":\"no such path\"}\n");
     free(r.body);
 
     /* A built-in path is exact, not a prefix. */
@@ -214,7 +214,7 @@ static void test_unknown_path_and_wrong_method(void **state)
     r = request("POST", f->port, "/metrics", "x", 1);
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "GET, HEAD");
-    assert_string_equal(r.body, "{\"error\":\"method not allowed\"}\n");
+    assert_string_equal(r.body, "{\"error\":\"method not allowed\",\"error_code\":405,\"message\":\"method not allowed\"}\n");
     free(r.body);
     r = request("DELETE", f->port, "/health/live", NULL, 0);
     assert_int_equal(r.status, 405);
@@ -306,7 +306,7 @@ static void test_oversized_body_is_refused(void **state)
     memset(big, 'a', n);
     reply_t r = request("POST", f->port, "/admin/big", big, n);
     assert_int_equal(r.status, 413);
-    assert_string_equal(r.body, "{\"error\":\"request body too large\"}\n");
+    assert_string_equal(r.body, "{\"error\":\"request body too large\",\"error_code\":413,\"message\":\"request body too large\"}\n");
     assert_int_equal(st.calls, 0);
     free(r.body);
 
