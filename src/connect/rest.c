@@ -105,7 +105,19 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
     const char *p = rest + 1;
     const char *slash = strchr(p, '/');
     size_t nlen = slash ? (size_t)(slash - p) : strlen(p);
-    if (nlen == 0 || nlen >= sizeof(name) || (slash && strlen(slash + 1) >= sizeof(action))) {
+    if (nlen >= sizeof(name)) {
+        /* No connector has such a name (the limit is far lower); creating one is a bad
+         * request about the name, anything else finds nothing. */
+        if (slash && strcmp(slash, "/config") == 0 && strcmp(req->method, "PUT") == 0) {
+            connect_config_errors_t errs = {0};
+            connect_config_error_add(&errs, "name", "required: 1..100 characters of A-Z a-z 0-9 . _ -");
+            write_config_errors(resp, &errs);
+        } else {
+            connect_rest_write_error(resp, 404, "Connector not found (the name is too long to exist)");
+        }
+        return;
+    }
+    if (nlen == 0 || (slash && strlen(slash + 1) >= sizeof(action))) {
         connect_rest_write_error(resp, 404, "no such resource");
         return;
     }
@@ -116,40 +128,76 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
     int rc = 0;
     char notfound[256];
     snprintf(notfound, sizeof(notfound), "Connector %s not found", name);
+    /* tasks/{id}/status and tasks/{id}/restart: one task per connector, id 0. */
+    char task_verb[16] = "";
+    long task_id = -1;
+    if (strncmp(action, "tasks/", 6) == 0) {
+        char *end = NULL;
+        task_id = strtol(action + 6, &end, 10);
+        if (end == action + 6 || *end != '/' || strlen(end + 1) >= sizeof(task_verb) || task_id < 0) {
+            connect_rest_write_error(resp, 404, "no such resource");
+            return;
+        }
+        snprintf(task_verb, sizeof(task_verb), "%s", end + 1);
+        snprintf(action, sizeof(action), "tasks/{id}/%s", task_verb);
+    }
+    /* Each resource and the methods it takes; a known resource asked with another method is
+     * 405, as in Kafka Connect. */
+    static const struct {
+        const char *action, *methods;
+    } resources[] = {{"", "GET, DELETE"},          {"config", "GET, PUT"},
+                     {"status", "GET"},            {"pause", "PUT"},
+                     {"resume", "PUT"},            {"restart", "POST"},
+                     {"offsets", "GET, PUT"},      {"tasks", "GET"},
+                     {"tasks/{id}/status", "GET"}, {"tasks/{id}/restart", "POST"}};
+    const char *methods = NULL;
+    for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]); i++)
+        if (strcmp(action, resources[i].action) == 0) methods = resources[i].methods;
+    if (!methods) {
+        connect_rest_write_error(resp, 404, "no such resource");
+        return;
+    }
+    const char *m = get ? "GET" : req->method;
+    size_t mlen = strlen(m);
+    bool allowed = false;
+    for (const char *q = strstr(methods, m); q && !allowed; q = strstr(q + 1, m))
+        allowed = (q == methods || q[-1] == ' ') && (q[mlen] == '\0' || q[mlen] == ',');
+    if (!allowed) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "use %s on /connectors/{name}%s%s", methods, action[0] ? "/" : "", action);
+        connect_rest_write_error(resp, 405, msg);
+        return;
+    }
     if (action[0] == '\0') {
         if (get) {
             json_t *info = connect_worker_info(w, name);
             if (info) connect_rest_write_json(resp, 200, info);
             else connect_rest_write_error(resp, 404, notfound);
-        } else if (strcmp(req->method, "DELETE") == 0) {
+        } else {
             rc = connect_worker_delete(w, name, &err);
             if (rc < 0) write_worker_error(resp, rc, &err);
             else resp->status = 204;
-        } else {
-            connect_rest_write_error(resp, 405, "use GET or DELETE on /connectors/{name}");
         }
     } else if (strcmp(action, "config") == 0) {
         if (get) {
             json_t *cfg = connect_worker_config(w, name);
             if (cfg) connect_rest_write_json(resp, 200, cfg);
             else connect_rest_write_error(resp, 404, notfound);
-        } else if (strcmp(req->method, "PUT") == 0) {
+        } else {
             json_t *body = parse_body(req, resp);
             if (!body) return;
             put_config(w, name, body, false, resp);
             json_decref(body);
-        } else {
-            connect_rest_write_error(resp, 405, "use GET or PUT on /connectors/{name}/config");
         }
-    } else if (strcmp(action, "status") == 0 && get) {
+    } else if (strcmp(action, "status") == 0) {
         json_t *st = connect_worker_status(w, name);
         if (st) connect_rest_write_json(resp, 200, st);
         else connect_rest_write_error(resp, 404, notfound);
-    } else if ((strcmp(action, "pause") == 0 || strcmp(action, "resume") == 0) && strcmp(req->method, "PUT") == 0) {
+    } else if (strcmp(action, "pause") == 0 || strcmp(action, "resume") == 0) {
         rc = action[0] == 'p' ? connect_worker_pause(w, name, &err) : connect_worker_resume(w, name, &err);
         if (rc < 0) write_worker_error(resp, rc, &err);
         else resp->status = 202;
-    } else if (strcmp(action, "restart") == 0 && strcmp(req->method, "POST") == 0) {
+    } else if (strcmp(action, "restart") == 0) {
         rc = connect_worker_restart(w, name, &err);
         if (rc < 0) write_worker_error(resp, rc, &err);
         else resp->status = 204;
@@ -157,7 +205,7 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
         json_t *o = connect_worker_offsets(w, name);
         if (o) connect_rest_write_json(resp, 200, o);
         else connect_rest_write_error(resp, 404, notfound);
-    } else if (strcmp(action, "offsets") == 0 && strcmp(req->method, "PUT") == 0) {
+    } else if (strcmp(action, "offsets") == 0) {
         json_t *body = parse_body(req, resp);
         if (!body) return;
         const char *pos = json_string_value(json_object_get(body, "position"));
@@ -169,12 +217,28 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
             else connect_rest_write_json(resp, 200, connect_worker_offsets(w, name));
         }
         json_decref(body);
-    } else if (strcmp(action, "tasks") == 0 && get) {
+    } else if (strcmp(action, "tasks") == 0) {
         json_t *cfg = connect_worker_config(w, name);
         if (!cfg) connect_rest_write_error(resp, 404, notfound);
         else connect_rest_write_json(resp, 200, json_pack("[{s:{s:s,s:i},s:o}]", "id", "connector", name, "task", 0, "config", cfg));
     } else {
-        connect_rest_write_error(resp, 404, "no such resource (or wrong method)");
+        /* tasks/{id}/status or tasks/{id}/restart */
+        json_t *st = connect_worker_status(w, name);
+        json_t *task = json_array_get(json_object_get(st, "tasks"), 0);
+        if (!st) {
+            connect_rest_write_error(resp, 404, notfound);
+        } else if (task_id != 0 || !task) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "Task %s-%ld not found (a connector runs one task, id 0)", name, task_id);
+            connect_rest_write_error(resp, 404, msg);
+        } else if (strcmp(task_verb, "status") == 0) {
+            connect_rest_write_json(resp, 200, json_incref(task));
+        } else {
+            rc = connect_worker_restart(w, name, &err);
+            if (rc < 0) write_worker_error(resp, rc, &err);
+            else resp->status = 204;
+        }
+        json_decref(st);
     }
 }
 
@@ -203,6 +267,21 @@ static bool parse_i64(const char *s, int64_t *out)
     return true;
 }
 
+/* The DLQ routes name a connector; an unknown one is a 404, not an empty listing of a topic
+ * that no connector writes. Answers the 404 itself. */
+static bool connector_exists(connect_worker_t *w, const char *name, admin_http_response_t *resp)
+{
+    json_t *cfg = connect_worker_config(w, name);
+    if (cfg) {
+        json_decref(cfg);
+        return true;
+    }
+    char msg[300];
+    snprintf(msg, sizeof(msg), "Connector %s not found", name);
+    connect_rest_write_error(resp, 404, msg);
+    return false;
+}
+
 static void handle_dlq_records(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
 {
     connect_worker_t *w = arg;
@@ -217,6 +296,7 @@ static void handle_dlq_records(void *arg, const admin_http_request_t *req, admin
         connect_rest_write_error(resp, 400, "limit must be 1..10000 and from_offset a non-negative offset");
         return;
     }
+    if (!connector_exists(w, name, resp)) return;
     char topic[256];
     connect_worker_dlq_topic(w, name, topic, sizeof(topic));
     json_t *records = NULL;
@@ -238,6 +318,17 @@ static void handle_dlq_replay(void *arg, const admin_http_request_t *req, admin_
     const json_t *from = json_object_get(body, "from_offset"), *to = json_object_get(body, "to_offset");
     if (!name || (ids && !json_is_array(ids)) || (!ids && !json_is_integer(from))) {
         connect_rest_write_error(resp, 400, "expected {\"connector\":..,\"ids\":[\"p:o\",..]} or {\"connector\":..,\"from_offset\":N[,\"to_offset\":M]}");
+        json_decref(body);
+        return;
+    }
+    if ((json_is_integer(from) && json_integer_value(from) < 0) ||
+        (json_is_integer(from) && json_is_integer(to) && json_integer_value(to) < json_integer_value(from)) ||
+        (to && !json_is_integer(to))) {
+        connect_rest_write_error(resp, 400, "from_offset must be a non-negative offset and to_offset an offset not below it");
+        json_decref(body);
+        return;
+    }
+    if (!connector_exists(w, name, resp)) {
         json_decref(body);
         return;
     }

@@ -10,11 +10,14 @@
  *   offsets export [--file F]      every source's position as JSON (stdout by default)
  *   offsets import --file F        restore positions written by export
  * Output is JSON (what the API answered), except `connector list`, which prints a table of
- * name, type and state unless --json is given. */
+ * name, type and state unless --output json (or --json) is given. The ctl global options
+ * (--url, --timeout-ms, --output, and the unused --bootstrap-server and -X) may stand
+ * anywhere, before the noun too; `reconcile` is dispatched from here as well. */
 
 #include <stdbool.h>
 
-/* True when argv[1] names one of the nouns above. */
+/* True when the first word that is not a global option (or its value) names one of the nouns
+ * above or `reconcile`. */
 bool ctl_connector_handles(int argc, char **argv);
 /* Runs the command; argv[0] is "ctl". Returns the exit code (0, 1 failure, 2 usage). */
 int ctl_connector_main(int argc, char **argv);

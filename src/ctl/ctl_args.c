@@ -35,6 +35,7 @@ typedef enum {
     OPT_IF_NOT_EXISTS,
     OPT_IF_EXISTS,
     OPT_TOTAL,
+    OPT_URL,
 } option_id_t;
 
 /* A long option. Global options have global = true; every other option belongs to exactly
@@ -51,6 +52,9 @@ static const option_spec_t OPTIONS[] = {
     {"--bootstrap-server", OPT_BOOTSTRAP, true, true, 0},
     {"--timeout-ms", OPT_TIMEOUT, true, true, 0},
     {"--output", OPT_OUTPUT, true, true, 0},
+    /* The connect REST API's address: global so that one option set fits every noun; topic
+     * and group have no use for it. */
+    {"--url", OPT_URL, true, true, 0},
     {"--partitions", OPT_PARTITIONS, true, false, CTL_CMD_TOPIC_CREATE},
     {"--replication-factor", OPT_REPLICATION_FACTOR, true, false, CTL_CMD_TOPIC_CREATE},
     {"--config", OPT_CONFIG, true, false, CTL_CMD_TOPIC_CREATE},
@@ -206,6 +210,7 @@ static int apply_option(ctl_args_t *out, const option_spec_t *opt, const char *v
     case OPT_IF_NOT_EXISTS: out->if_not_exists = true; return 0;
     case OPT_IF_EXISTS: out->if_exists = true; return 0;
     case OPT_TOTAL: return parse_int(opt->name, value, 1, INT32_MAX, &out->total_partitions, err);
+    case OPT_URL: return 0;
     }
     return sb_err_set(err, SB_EINVAL, "internal: unhandled option %s", opt->name);
 }
@@ -280,7 +285,7 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
         }
         if (!noun) {
             if (!is_known_noun(a))
-                return sb_err_set(err, SB_EINVAL, "unknown command \"%s\" (expected topic or group)", a);
+                return sb_err_set(err, SB_EINVAL, "unknown command \"%s\" (expected topic, group, connector, dlq, offsets or reconcile)", a);
             noun = a;
         } else if (!cmd) {
             cmd = find_command(noun, a);
@@ -295,7 +300,7 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
         }
     }
 
-    if (!noun) return sb_err_set(err, SB_EINVAL, "missing command (expected topic or group)");
+    if (!noun) return sb_err_set(err, SB_EINVAL, "missing command (expected topic, group, connector, dlq, offsets or reconcile)");
     if (!cmd)
         return sb_err_set(err, SB_EINVAL, "missing %s command (expected %s)", noun, verbs_of(noun));
     out->command = cmd->command;
@@ -321,10 +326,12 @@ int ctl_args_parse(int argc, char **argv, const char *env_bootstrap, ctl_args_t 
 }
 
 static const char USAGE_GLOBAL[] =
-    "global options (anywhere on the line):\n"
+    "global options (anywhere on the line, for every noun):\n"
+    "  --url URL                     connect REST API (connector, dlq, offsets, reconcile)\n"
     "  --bootstrap-server HOST:PORT  broker to contact (default: $STREAMBUS_BOOTSTRAP, else " CTL_DEFAULT_BOOTSTRAP
     ")\n"
-    "  --timeout-ms N                how long to wait for the cluster (default 10000)\n"
+    "  --timeout-ms N                how long to wait for the cluster (default 10000) or for\n"
+    "                                one connect REST request (default 60000)\n"
     "  --output table|json           aligned table for people (default) or JSON for scripts\n"
     "  -X key=value                  librdkafka client property, e.g. -X security.protocol=SSL\n";
 
@@ -355,18 +362,20 @@ void ctl_usage(FILE *out, const char *noun)
     } else if (noun && strcmp(noun, "group") == 0) {
         fprintf(out, "%s\n%s", USAGE_GROUP, USAGE_GLOBAL);
     } else {
-        fprintf(out, "usage: streambus ctl [global options] <topic|group|connector|dlq|offsets> <command> ...\n\n"
+        fprintf(out, "usage: streambus ctl [global options] <topic|group|connector|dlq|offsets|reconcile> ...\n\n"
                      "Operator CLI. topic and group use the Kafka admin protocol (StreamBus or any\n"
-                     "Kafka cluster); connector, dlq and offsets use the connect REST API.\n\n"
+                     "Kafka cluster); connector, dlq, offsets and reconcile use the connect REST API\n"
+                     "(--url URL, default $STREAMBUS_CONNECT_URL or http://127.0.0.1:8083).\n\n"
                      "  topic create|list|describe|delete|add-partitions\n"
                      "  group list|describe|delete\n"
                      "  connector create|list|status|config|pause|resume|restart|delete\n"
                      "  dlq list|replay\n"
-                     "  offsets export|import\n\n"
+                     "  offsets export|import\n"
+                     "  reconcile --connector C (--tables T,.. | --all-tables) [--sink S] [--mode M] [--repair]\n\n"
                      "%s\n"
                      "Run 'streambus ctl <noun> --help' for details.\n"
                      "Exit status: 0 success, 1 the cluster reported an error or could not be reached,\n"
-                     "2 usage error.\n",
+                     "2 usage error (reconcile: 3 drift found).\n",
                 USAGE_GLOBAL);
     }
 }

@@ -18,7 +18,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 }
 
 /* One request; returns the parsed answer (NULL when unreachable or not JSON) and *status. */
-static json_t *call(const char *method, const char *base, const char *path, const char *body, long *status)
+static json_t *call(const char *method, const char *base, const char *path, const char *body, long timeout_ms,
+                    long *status)
 {
     char url[2048], errbuf[CURL_ERROR_SIZE] = "";
     snprintf(url, sizeof(url), "%s%s", base, path);
@@ -32,7 +33,7 @@ static json_t *call(const char *method, const char *base, const char *path, cons
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     CURLcode rc = curl_easy_perform(h);
@@ -49,15 +50,20 @@ static json_t *call(const char *method, const char *base, const char *path, cons
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: streambus ctl reconcile --connector C (--tables T1,T2 | --all-tables)\n"
+    fprintf(f, "usage: streambus ctl reconcile --connector C (--tables T1,T2 | --all-tables) [--sink S]\n"
                "                               [--mode count|checksum|full] [--repair] [--no-wait] [--url URL]\n"
+               "                               [--timeout-ms N] [--output json]\n"
                "  C is the postgres-source or the postgres-sink of the pipeline; tables are schema.table\n"
-               "  (or table when unambiguous). Exit 0 in sync (or repaired), 3 drift found, 1 failure.\n");
+               "  (or table when unambiguous). A source stands for every sink it feeds, each table\n"
+               "  checked against the sinks that consume its topic; --sink S narrows it to one.\n"
+               "  The job is printed as JSON. Exit 0 in sync (or repaired), 3 drift found, 1 failure,\n"
+               "  2 usage error.\n");
 }
 
 int ctl_reconcile_main(int argc, char **argv)
 {
     const char *url = getenv("STREAMBUS_CONNECT_URL"), *connector = NULL, *tables = NULL, *mode = "checksum";
+    const char *sink = NULL, *timeout = NULL, *output = NULL, *unused = NULL;
     bool all = false, repair = false, wait = true;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -65,6 +71,12 @@ int ctl_reconcile_main(int argc, char **argv)
         if (strcmp(a, "--url") == 0) slot = &url;
         else if (strcmp(a, "--connector") == 0) slot = &connector;
         else if (strcmp(a, "--tables") == 0) slot = &tables;
+        else if (strcmp(a, "--sink") == 0) slot = &sink;
+        /* The ctl global options; the job is always printed as JSON, and the cluster options
+         * have no use here (this speaks to the connect REST API only). */
+        else if (strcmp(a, "--timeout-ms") == 0) slot = &timeout;
+        else if (strcmp(a, "--output") == 0) slot = &output;
+        else if (strcmp(a, "--bootstrap-server") == 0 || strcmp(a, "-X") == 0) slot = &unused;
         else if (strcmp(a, "--mode") == 0) slot = &mode;
         else if (strcmp(a, "--all-tables") == 0) all = true;
         else if (strcmp(a, "--repair") == 0) repair = true;
@@ -89,8 +101,26 @@ int ctl_reconcile_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    long timeout_ms = 60000;
+    if (timeout) {
+        char *end = NULL;
+        timeout_ms = strtol(timeout, &end, 10);
+        if (!timeout[0] || *end || timeout_ms < 1) {
+            fprintf(stderr, "streambus ctl: --timeout-ms needs a positive integer, got \"%s\"\n", timeout);
+            return 2;
+        }
+    }
+    if (output && strcmp(output, "json") != 0 && strcmp(output, "table") != 0) {
+        fprintf(stderr, "streambus ctl: --output must be table or json, got \"%s\"\n", output);
+        return 2;
+    }
+    if (strcmp(mode, "count") != 0 && strcmp(mode, "checksum") != 0 && strcmp(mode, "full") != 0) {
+        fprintf(stderr, "streambus ctl: --mode must be count, checksum or full, not \"%s\"\n", mode);
+        return 2;
+    }
     if (!url) url = "http://127.0.0.1:8083";
     json_t *body = json_pack("{s:s,s:s,s:b}", "connector", connector, "mode", mode, "repair", repair);
+    if (sink) json_object_set_new(body, "sink", json_string(sink));
     if (all) {
         json_object_set_new(body, "all_tables", json_true());
     } else {
@@ -104,7 +134,7 @@ int ctl_reconcile_main(int argc, char **argv)
     json_decref(body);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     long status = 0;
-    json_t *job = call("POST", url, "/reconciliation/trigger", text, &status);
+    json_t *job = call("POST", url, "/reconciliation/trigger", text, timeout_ms, &status);
     free(text);
     int rc = 1;
     if (status >= 400 || !job) {
@@ -123,7 +153,7 @@ int ctl_reconcile_main(int argc, char **argv)
         if (!wait || (st && (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0))) break;
         usleep(200 * 1000);
         json_decref(job);
-        job = call("GET", url, path, NULL, &status);
+        job = call("GET", url, path, NULL, timeout_ms, &status);
         if (!job || status != 200) {
             fprintf(stderr, "streambus ctl: lost the job %s (HTTP %ld)\n", path, status);
             goto out;

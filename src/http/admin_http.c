@@ -36,7 +36,12 @@ struct admin_http {
 /* Per-request state across libmicrohttpd's repeated calls for one request. */
 typedef struct request_state {
     sb_wr_t body;
+    bool headers_seen; /* the first on_request call (headers only) is over */
     bool too_large;
+    /* The raw URL has an escaped NUL. libmicrohttpd unescapes the path and query in place and
+     * hands them on as C strings, so "%00" would silently cut them short: "/connectors/a%00x/status"
+     * would reach the handler as "/connectors/a". Such a request is refused instead. */
+    bool nul_in_url;
 } request_state_t;
 
 static const char JSON_TYPE[] = "application/json";
@@ -78,7 +83,14 @@ void admin_http_respond_error(admin_http_response_t *resp, int status, const cha
     resp->status = status;
     snprintf(resp->content_type, sizeof(resp->content_type), "%s", JSON_TYPE);
     sb_wr_reset(&resp->body);
+    /* "error" is what the broker's admin clients read; "error_code" and "message" are Kafka
+     * Connect's shape, which the connect REST API (served by this same router) promises for
+     * every error, including an unknown path or a refused method. */
+    char code[48];
+    snprintf(code, sizeof(code), ",\"error_code\":%d,\"message\":", status);
     write_str(&resp->body, "{\"error\":");
+    admin_http_write_json_string(&resp->body, message);
+    write_str(&resp->body, code);
     admin_http_write_json_string(&resp->body, message);
     write_str(&resp->body, "}\n");
 }
@@ -245,7 +257,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, admin_http_res
     struct MHD_Response *r;
     if (resp->body.oom) {
         sb_wr_deinit(&resp->body);
-        static const char oom[] = "{\"error\":\"out of memory\"}\n";
+        static const char oom[] = "{\"error\":\"out of memory\",\"error_code\":500,\"message\":\"out of memory\"}\n";
         resp->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
         snprintf(resp->content_type, sizeof(resp->content_type), "%s", JSON_TYPE);
         r = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
@@ -276,6 +288,28 @@ static void response_init(admin_http_response_t *resp)
     sb_wr_init(&resp->body, 0);
 }
 
+/* An escaped NUL anywhere in the raw URL, path or query. */
+static bool has_escaped_nul(const char *uri)
+{
+    for (const char *p = strchr(uri, '%'); p; p = strchr(p + 1, '%'))
+        if (p[1] == '0' && p[2] == '0') return true;
+    return false;
+}
+
+/* Called by libmicrohttpd with the URL as the client sent it, before unescaping; the pointer
+ * returned becomes the request's state (*con_cls), so the verdict on the raw URL reaches
+ * on_request. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    request_state_t *st = calloc(1, sizeof(*st));
+    if (!st) return NULL;
+    sb_wr_init(&st->body, 0);
+    st->nul_in_url = has_escaped_nul(uri);
+    return st;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -283,11 +317,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     admin_http_t *admin = cls;
     request_state_t *st = *con_cls;
     if (!st) {
-        /* First call: only the headers are known. Body chunks, if any, follow. */
+        /* on_uri ran out of memory. */
         st = calloc(1, sizeof(*st));
         if (!st) return MHD_NO;
         sb_wr_init(&st->body, 0);
         *con_cls = st;
+    }
+    if (!st->headers_seen) {
+        /* First call: only the headers are known. Body chunks, if any, follow. */
+        st->headers_seen = true;
+        if (st->nul_in_url) {
+            admin_http_response_t resp;
+            response_init(&resp);
+            admin_http_respond_error(&resp, MHD_HTTP_BAD_REQUEST, "the URL contains an escaped NUL (%00)");
+            return send_response(conn, &resp, NULL);
+        }
         /* libmicrohttpd accepts a response only before or after the body, not during it, so
          * an announced oversized body is refused here, before the client sends it. */
         const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -313,6 +357,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     response_init(&resp);
     if (st->too_large) {
         admin_http_respond_error(&resp, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+        return send_response(conn, &resp, NULL);
+    }
+    if (st->nul_in_url) {
+        admin_http_respond_error(&resp, MHD_HTTP_BAD_REQUEST, "the URL contains an escaped NUL (%00)");
         return send_response(conn, &resp, NULL);
     }
     route_choice_t choice;
@@ -412,6 +460,7 @@ admin_http_t *admin_http_start(const char *host, int port, const admin_http_hook
     admin->daemon = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, admin, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         admin, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, admin,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)128,
         /* A few threads, so that one slow handler (a DLQ listing reading the broker, a
          * reconciliation query) never holds up the health probes and metric scrapes. */

@@ -10,7 +10,9 @@
  *   GET /health/ready  200 {"status":"ready"} or 503 {"status":"not_ready","detail":"..."}
  *   GET /metrics       Prometheus text format 0.0.4 from hooks->registry
  * An unknown path answers 404, a known path with another method 405 (with an Allow header),
- * both with a JSON body {"error":"..."}. HEAD is answered wherever GET is. */
+ * both with a JSON body {"error":"...","error_code":N,"message":"..."}. HEAD is answered wherever GET is. A URL with an
+ * escaped NUL (%00) anywhere is refused with 400 before any route sees it: the path and query
+ * reach handlers as C strings, which a NUL would cut short. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -83,7 +85,8 @@ const char *admin_http_header(const admin_http_request_t *req, const char *name)
 /* The client's address as text ("127.0.0.1:54321"), "unknown" when not available. */
 void admin_http_remote_addr(const admin_http_request_t *req, char *out, size_t cap);
 
-/* Sets status and a body {"error": message} (message is JSON-escaped). */
+/* Sets status and a body {"error": message, "error_code": status, "message": message} (message
+ * JSON-escaped): the admin API's shape and Kafka Connect's in one. */
 void admin_http_respond_error(admin_http_response_t *resp, int status, const char *message);
 
 /* Appends s to the body as a JSON string literal, quotes included. */

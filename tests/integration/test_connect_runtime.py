@@ -258,6 +258,110 @@ def test_ctl_connector_commands_and_offsets_backup(connect, tmp_path):
     assert connect.request("GET", "/connectors")[1] == []
 
 
+def _ctl_plain(connect, *args):
+    """ctl without $STREAMBUS_CONNECT_URL, so that only the command line says where to go."""
+    import os
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k != "STREAMBUS_CONNECT_URL"}
+    return subprocess.run([connect.binary, "ctl"] + list(args), capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_ctl_connect_nouns_take_global_options_anywhere_and_report_usage_errors(connect, tmp_path):
+    src_file = tmp_path / "in.jsonl"
+    append_events(src_file, [({"id": 1}, event("c", {"id": 1}))])
+    connect.create("src", {"connector.class": "file-source", "topic": "app.demo.orders", "file": str(src_file)})
+    connect.wait_state("src", "RUNNING")
+    u = connect.url
+    # global options before the noun, after it, and between noun and verb
+    for args in (["--timeout-ms", "5000", "--url", u, "connector", "list"],
+                 ["--url", u, "connector", "list"],
+                 ["connector", "--url", u, "list", "--timeout-ms", "5000"]):
+        proc = _ctl_plain(connect, *args)
+        assert proc.returncode == 0 and "src" in proc.stdout and "RUNNING" in proc.stdout, (args, proc.stderr)
+    for args in (["connector", "list", "--output", "json", "--url", u],
+                 ["--output", "json", "--url", u, "connector", "list"]):
+        proc = _ctl_plain(connect, *args)
+        assert proc.returncode == 0 and json.loads(proc.stdout) == ["src"], (args, proc.stderr)
+    proc = _ctl_plain(connect, "--output", "json", "dlq", "list", "--connector", "src", "--url", u)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["records"] == [], proc.stderr
+    proc = _ctl_plain(connect, "--bootstrap-server", "127.0.0.1:1", "--url", u, "offsets", "export")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["version"] == 1, proc.stderr
+    proc = _ctl_plain(connect, "--output", "json", "--url", u, "reconcile", "--connector", "src", "--all-tables")
+    assert proc.returncode == 1 and "postgres" in proc.stderr and "unknown command" not in proc.stderr, proc.stderr
+    help_text = _ctl_plain(connect, "--help").stdout
+    assert "reconcile" in help_text and "connector" in help_text
+
+    # usage errors exit 2 with a message that says what is wrong
+    proc = _ctl_plain(connect, "reconcile", "--connector", "src", "--all-tables", "--mode", "bogus", "--url", u)
+    assert proc.returncode == 2 and "--mode" in proc.stderr, proc.stderr
+    proc = _ctl_plain(connect, "dlq", "list", "--connector", "src", "--limit", "abc", "--url", u)
+    assert proc.returncode == 2 and "--limit" in proc.stderr, proc.stderr
+    proc = _ctl_plain(connect, "connector", "create", "w", "--config", "/nonexist", "--url", u)
+    assert proc.returncode == 2 and "cannot read /nonexist: No such file or directory" in proc.stderr, proc.stderr
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"name": "other", "config": {"connector.class": "file-source",
+                                                             "topic": "t", "file": str(src_file)}}))
+    proc = _ctl_plain(connect, "connector", "create", "w", "--config", str(other), "--url", u)
+    assert proc.returncode == 2 and "other" in proc.stderr, proc.stderr
+    assert sorted(connect.request("GET", "/connectors")[1]) == ["src"]
+    future = tmp_path / "offsets-v2.json"
+    future.write_text(json.dumps({"version": 2, "connectors": {}}))
+    proc = _ctl_plain(connect, "offsets", "import", "--file", str(future), "--url", u)
+    assert proc.returncode == 2 and "version" in proc.stderr, proc.stderr
+    connect.request("DELETE", "/connectors/src")
+
+
+def test_rest_follows_kafka_connect_conventions(connect, tmp_path):
+    import urllib.request
+    src_file = tmp_path / "in.jsonl"
+    append_events(src_file, [({"id": 1}, event("c", {"id": 1}))])
+    connect.create("x", {"connector.class": "file-source", "topic": "app.demo.orders", "file": str(src_file)})
+    connect.wait_state("x", "RUNNING")
+    # an escaped NUL never cuts a path short: neither deletes zz nor lists the connectors
+    connect.create("zz", {"connector.class": "file-source", "topic": "app.demo.z", "file": str(src_file)})
+    status, body = connect.request("DELETE", "/connectors/zz%00ignored/status")
+    assert status == 400 and body["error_code"] == 400, (status, body)
+    status, body = connect.request("GET", "/connectors/%00/status")
+    assert status == 400, (status, body)
+    assert sorted(connect.request("GET", "/connectors")[1]) == ["x", "zz"]
+    connect.request("DELETE", "/connectors/zz")
+
+    # a known resource asked with the wrong method is 405, with Connect's error body
+    for method, path in (("GET", "/connectors/x/pause"), ("POST", "/connectors/x/pause"),
+                         ("PUT", "/connectors/x/restart"), ("POST", "/connectors/x/status"),
+                         ("DELETE", "/connector-plugins"), ("GET", "/dlq/replay")):
+        status, body = connect.request(method, path, {} if method in ("POST", "PUT") else None)
+        assert status == 405 and body["error_code"] == 405 and body["message"], (method, path, status, body)
+    # every error body is {"error_code", "message"}, unknown paths included
+    for path in ("/nope", "/connectors/x/nope", "/connectors/nope"):
+        status, body = connect.request("GET", path)
+        assert status == 404 and body["error_code"] == 404 and body["message"], (path, status, body)
+    status, body = connect.request("PUT", "/connectors/" + "n" * 300 + "/config",
+                                   {"connector.class": "file-source", "topic": "t", "file": str(src_file)})
+    assert status == 400 and "name" in body["errors"], (status, body)
+
+    # the DLQ routes know their connectors and their ranges
+    status, body = connect.request("GET", "/dlq/records?connector=nope")
+    assert status == 404 and "nope" in body["message"], (status, body)
+    status, body = connect.request("POST", "/dlq/replay", {"connector": "nope", "from_offset": 0})
+    assert status == 404, (status, body)
+    status, body = connect.request("POST", "/dlq/replay", {"connector": "x", "from_offset": 5, "to_offset": 2})
+    assert status == 400 and body["error_code"] == 400, (status, body)
+
+    # tasks: task 0 exists, others do not
+    status, body = connect.request("GET", "/connectors/x/tasks/0/status")
+    assert status == 200 and body["id"] == 0 and body["state"] == "RUNNING", (status, body)
+    for path in ("/connectors/x/tasks/1/status", "/connectors/nope/tasks/0/status"):
+        status, body = connect.request("GET", path)
+        assert status == 404 and body["error_code"] == 404, (path, status, body)
+    status, body = connect.request("POST", "/connectors/x/tasks/1/restart")
+    assert status == 404, (status, body)
+    status, _ = connect.request("POST", "/connectors/x/tasks/0/restart")
+    assert status == 204
+    connect.wait_state("x", "RUNNING")
+    connect.request("DELETE", "/connectors/x")
+
+
 def test_connect_config_file_is_checked(tmp_path):
     """The shipped config/connect.yaml is valid; an unknown key is refused naming file, line and key."""
     import subprocess
@@ -288,3 +392,69 @@ def test_failed_task_shows_trace_not_ready_and_restart_recovers(connect, tmp_pat
     assert connect.request("POST", "/connectors/broken/restart")[0] == 204
     connect.wait_state("broken", "RUNNING")
     assert connect.request("GET", "/health/ready")[0] == 200
+
+
+# ---- reconciliation and erasure when one source feeds several sinks (needs PostgreSQL 15)
+
+def _pg_available():
+    import os
+    return os.path.exists("/usr/lib/postgresql/15/bin/initdb")
+
+
+@pytest.mark.skipif(not _pg_available(), reason="PostgreSQL 15 is not installed")
+def test_reconcile_and_erase_pick_the_sink_that_carries_each_table(connect, tmp_path):
+    import urllib.parse
+    from test_cdc_e2e import Pg, reconcile, wait_equal
+    pg = Pg(tmp_path / "pg").start()
+    try:
+        pg.sql("CREATE SCHEMA shop; CREATE SCHEMA copy; CREATE SCHEMA mcopy;"
+               "CREATE TABLE shop.items (id int PRIMARY KEY, qty int NOT NULL, note text);"
+               "INSERT INTO shop.items SELECT g, g, 'item ' || g FROM generate_series(1, 20) g;"
+               "CREATE TABLE shop.money (id int PRIMARY KEY, qty int NOT NULL, note text);"
+               "INSERT INTO shop.money SELECT g, g * 100, 'eur' FROM generate_series(1, 10) g;")
+        connect.create("src", {"connector.class": "postgres-source", "database.conninfo": pg.conninfo,
+                               "topic.prefix": "app", "table.include.list": "shop.items,shop.money",
+                               "slot.name": "multi_slot"})
+        # one sink by list, the other by regex; "sink" sorts after "msink", so a first-match pick
+        # of the partner would choose msink for both tables
+        connect.create("sink", {"connector.class": "postgres-sink", "connection.conninfo": pg.conninfo,
+                                "topics": "app.shop.items", "target.schema": "copy"})
+        connect.create("msink", {"connector.class": "postgres-sink", "connection.conninfo": pg.conninfo,
+                                 "topics.regex": "app[.]shop[.]money", "target.schema": "mcopy"})
+        wait_equal(pg, pg, "shop.items", "copy.items")
+        wait_equal(pg, pg, "shop.money", "mcopy.money")
+
+        job = reconcile(connect, {"connector": "src", "tables": ["shop.items"], "mode": "count"})
+        assert [(t["table"], t["sink"], t["target_table"]) for t in job["tables"]] == \
+            [("shop.items", "sink", "copy.items")], job
+        job = reconcile(connect, {"connector": "src", "all_tables": True, "mode": "full"})
+        assert sorted((t["table"], t["sink"]) for t in job["tables"]) == \
+            [("shop.items", "sink"), ("shop.money", "msink")], job
+        assert sorted(job["sinks"]) == ["msink", "sink"] and job["drift_found"] is False, job
+
+        # ctl: the table goes to its own sink; --sink names one explicitly
+        proc = connect.ctl("reconcile", "--connector", "src", "--tables", "shop.items", "--mode", "count")
+        assert [t["sink"] for t in json.loads(proc.stdout)["tables"]] == ["sink"]
+        proc = connect.ctl("reconcile", "--connector", "src", "--tables", "money", "--sink", "msink", "--mode", "count")
+        assert [t["sink"] for t in json.loads(proc.stdout)["tables"]] == ["msink"]
+        proc = connect.ctl("reconcile", "--connector", "src", "--tables", "shop.items", "--sink", "msink", check=False)
+        assert proc.returncode == 1 and "not carried from src to msink" in proc.stderr, proc.stderr
+
+        # erasure: each table's row leaves the target of the sink that carries it
+        status, ans = connect.request("DELETE", "/records/src/shop.items/1")
+        assert status == 200 and (ans["source_deleted"], ans["target_deleted"], ans["sinks"]) == (1, 1, ["sink"]), ans
+        status, ans = connect.request("DELETE", "/records/src/shop.money/" + urllib.parse.quote('{"id":2}', safe=""))
+        assert status == 200 and (ans["source_deleted"], ans["target_deleted"]) == (1, 1), ans
+        assert pg.sql("SELECT count(*) FROM copy.items WHERE id = 1") == "0"
+        assert pg.sql("SELECT count(*) FROM mcopy.money WHERE id = 2") == "0"
+        status, ans = connect.request("DELETE", "/records/src/shop.items/3?sink=msink")
+        assert status == 404 and "msink" in ans["message"], ans
+        assert pg.sql("SELECT count(*) FROM shop.items WHERE id = 3") == "1"
+
+        # a key the column type cannot take is the caller's mistake: 400, not 502
+        status, ans = connect.request("DELETE", "/records/src/shop.items/abc")
+        assert status == 400 and "integer" in ans["message"], ans
+    finally:
+        for name in ("sink", "msink", "src"):
+            connect.request("DELETE", "/connectors/" + name)
+        pg.stop(remove=True)

@@ -200,7 +200,7 @@ static void test_unknown_path_and_wrong_method(void **state)
     reply_t r = request("GET", f->port, "/nope", NULL, 0);
     assert_int_equal(r.status, 404);
     assert_string_equal(r.content_type, "application/json");
-    assert_string_equal(r.body, "{\"error\":\"no such path\"}\n");
+    assert_string_equal(r.body, "{\"error\":\"no such path\",\"error_code\":404,\"message\":\"no such path\"}\n");
     free(r.body);
 
     /* A built-in path is exact, not a prefix. */
@@ -214,7 +214,7 @@ static void test_unknown_path_and_wrong_method(void **state)
     r = request("POST", f->port, "/metrics", "x", 1);
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "GET, HEAD");
-    assert_string_equal(r.body, "{\"error\":\"method not allowed\"}\n");
+    assert_string_equal(r.body, "{\"error\":\"method not allowed\",\"error_code\":405,\"message\":\"method not allowed\"}\n");
     free(r.body);
     r = request("DELETE", f->port, "/health/live", NULL, 0);
     assert_int_equal(r.status, 405);
@@ -269,6 +269,33 @@ static void test_routes_added_while_running(void **state)
     assert_int_equal(st.calls, 2);
 }
 
+/* libmicrohttpd unescapes the URL into a C string, so an escaped NUL would cut the path (or a
+ * query value) short and hand the request to the wrong route or resource. */
+static void test_escaped_nul_in_url_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    echo_state_t st = {0};
+    assert_int_equal(admin_http_add_route(f->admin, NULL, "/admin/echo", handle_echo, &st), 0);
+    const char *paths[] = {"/admin/echo/zz%00ignored/status", "/admin/echo%00/x", "/admin/echo/%00",
+                           "/admin/echo?q=a%00b", "/metrics%00"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        reply_t r = request("DELETE", f->port, paths[i], NULL, 0);
+        assert_int_equal(r.status, 400);
+        assert_non_null(strstr(r.body, "NUL"));
+        free(r.body);
+    }
+    reply_t r = request("POST", f->port, "/admin/echo/a%00b", "body", 4);
+    assert_int_equal(r.status, 400);
+    free(r.body);
+    assert_int_equal(st.calls, 0);
+    /* An escaped percent followed by "00" is an ordinary "%00" in the decoded text. */
+    r = request("GET", f->port, "/admin/echo/a%2500b?q=%2500", NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "GET rest=/a%00b q=%00 len=0:");
+    free(r.body);
+    assert_int_equal(st.calls, 1);
+}
+
 static void test_oversized_body_is_refused(void **state)
 {
     fixture_t *f = *state;
@@ -279,7 +306,7 @@ static void test_oversized_body_is_refused(void **state)
     memset(big, 'a', n);
     reply_t r = request("POST", f->port, "/admin/big", big, n);
     assert_int_equal(r.status, 413);
-    assert_string_equal(r.body, "{\"error\":\"request body too large\"}\n");
+    assert_string_equal(r.body, "{\"error\":\"request body too large\",\"error_code\":413,\"message\":\"request body too large\"}\n");
     assert_int_equal(st.calls, 0);
     free(r.body);
 
@@ -420,6 +447,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_path_and_wrong_method, setup, teardown),
         cmocka_unit_test_setup_teardown(test_routes_added_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_body_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escaped_nul_in_url_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binds_only_the_given_address, setup, teardown),
         cmocka_unit_test(test_ipv6_loopback_and_no_registry),
     };

@@ -256,6 +256,28 @@ static void test_usage_text_per_noun(void **state)
     free(text);
 }
 
+/* The global option set is one for every noun, so a script that always passes --url (for the
+ * connect nouns) also works for topic and group; the overview names every noun. */
+static void test_connect_url_and_nouns_are_known(void **state)
+{
+    (void)state;
+    ctl_args_t args;
+    sb_err_t err;
+    assert_int_equal(PARSE(&args, &err, "--url", "http://127.0.0.1:8083", "topic", "list"), 0);
+    assert_int_equal(args.command, CTL_CMD_TOPIC_LIST);
+    ctl_args_deinit(&args);
+    assert_usage_error(&err, PARSE(&args, &err, "topics", "list"), "connector, dlq, offsets or reconcile");
+
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    ctl_usage(out, NULL);
+    fclose(out);
+    assert_non_null(strstr(text, "reconcile --connector"));
+    assert_non_null(strstr(text, "--url URL"));
+    free(text);
+}
+
 static void test_table_aligns_columns(void **state)
 {
     (void)state;
@@ -435,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_numbers_are_checked),
         cmocka_unit_test(test_topic_names_follow_kafka_rules),
         cmocka_unit_test(test_usage_text_per_noun),
+        cmocka_unit_test(test_connect_url_and_nouns_are_known),
         cmocka_unit_test(test_table_aligns_columns),
         cmocka_unit_test(test_unreachable_cluster_names_address_and_cause),
         cmocka_unit_test(test_bad_client_property_is_a_usage_error_without_its_value),

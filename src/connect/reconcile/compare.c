@@ -45,8 +45,12 @@ static int pq_fail(sb_err_t *err, PGconn *c, PGresult *r, const char *what)
     snprintf(msg, sizeof(msg), "%s", m ? m : "?");
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
+    /* Class 22 (data exception: a key value that is not an integer, a malformed uuid, ...) is
+     * the caller's input, not a database failure; the REST layer answers it with 400. */
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    int code = state && strncmp(state, "22", 2) == 0 ? SB_EINVAL : SB_EIO;
     PQclear(r);
-    return sb_err_set(err, SB_EIO, "%s: %s", what, msg);
+    return sb_err_set(err, code, "%s: %s", what, msg);
 }
 
 static PGconn *connect_db(const char *conninfo, const char *side, sb_err_t *err)
@@ -490,7 +494,7 @@ static int erase_one(PGconn *c, const table_shape_t *sh, const char *table, cons
     const char *params[1] = {keyjson};
     PGresult *r = run(c, q.p, 1, params, PGRES_COMMAND_OK, err);
     strbuf_deinit(&q);
-    if (!r) return SB_EIO;
+    if (!r) return err->code ? err->code : SB_EIO;
     *deleted = atoll(PQcmdTuples(r));
     PQclear(r);
     return 0;

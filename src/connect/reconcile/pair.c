@@ -1,5 +1,8 @@
 /* Finding the source/sink pair of a pipeline; see reconcile.h. */
+#include <libpq-fe.h>
+#include <regex.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "connect/reconcile/reconcile.h"
@@ -22,18 +25,92 @@ static bool is_class(const json_t *cfg, const char *cls)
     return c && strcmp(c, cls) == 0;
 }
 
-/* Does the sink consume at least one row topic of the prefix? */
-static bool sink_reads_prefix(const json_t *sink_cfg, const char *prefix)
+/* Does a topics.regex sink subscribe to `topic`? Matched as the sink task subscribes: librdkafka
+ * anchors the pattern at the start (a leading '^' is added when absent). */
+static bool regex_carries(const char *re, const char *topic)
 {
-    const char *topics = cfg_str(sink_cfg, "topics");
+    size_t n = strlen(re) + 2;
+    char *anchored = malloc(n);
+    if (!anchored) return false;
+    snprintf(anchored, n, "%s%s", re[0] == '^' ? "" : "^", re);
+    regex_t rx;
+    bool hit = false;
+    if (regcomp(&rx, anchored, REG_EXTENDED | REG_NOSUB) == 0) {
+        hit = regexec(&rx, topic, 0, NULL, 0) == 0;
+        regfree(&rx);
+    }
+    free(anchored);
+    return hit;
+}
+
+/* The source's tables as "schema.table": its table.include.list, else the tables of its
+ * publication (asked of the source database). Needed only for topics.regex sinks, whose
+ * topics cannot be read off their config. Returns an array (empty when unknown). */
+static json_t *source_tables(const json_t *src_cfg)
+{
+    json_t *out = json_array();
+    const char *inc = cfg_str(src_cfg, "table.include.list");
+    if (inc) {
+        char copy[4096];
+        snprintf(copy, sizeof(copy), "%s", inc);
+        char *save = NULL;
+        for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+            json_array_append_new(out, json_string(t));
+        return out;
+    }
+    const char *conninfo = cfg_str(src_cfg, "database.conninfo");
+    const char *pub = cfg_str(src_cfg, "publication.name");
+    if (!conninfo) return out;
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) == CONNECTION_OK) {
+        const char *params[1] = {pub ? pub : "streambus"};
+        PGresult *r = PQexecParams(c, "SELECT schemaname || '.' || tablename FROM pg_publication_tables "
+                                      "WHERE pubname = $1 ORDER BY 1", 1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK)
+            for (int i = 0; i < PQntuples(r); i++) json_array_append_new(out, json_string(PQgetvalue(r, i, 0)));
+        PQclear(r);
+    }
+    PQfinish(c);
+    return out;
+}
+
+/* The row topics of the source (prefix P) that the sink consumes, through `topics` or
+ * `topics.regex`. */
+static json_t *carried_topics(const json_t *sink_cfg, const json_t *src_cfg)
+{
+    json_t *out = json_array();
+    const char *prefix = cfg_str(src_cfg, "topic.prefix");
+    if (!prefix) return out;
     size_t plen = strlen(prefix);
-    if (!topics) return false;
+    const char *re = cfg_str(sink_cfg, "topics.regex");
+    if (re) {
+        json_t *tables = source_tables(src_cfg);
+        size_t i;
+        json_t *t;
+        json_array_foreach(tables, i, t) {
+            char topic[512];
+            snprintf(topic, sizeof(topic), "%s.%s", prefix, json_string_value(t));
+            if (regex_carries(re, topic)) json_array_append_new(out, json_string(topic));
+        }
+        json_decref(tables);
+        return out;
+    }
     char copy[4096];
-    snprintf(copy, sizeof(copy), "%s", topics);
+    snprintf(copy, sizeof(copy), "%s", cfg_str(sink_cfg, "topics") ? cfg_str(sink_cfg, "topics") : "");
     char *save = NULL;
     for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-        if (strncmp(t, prefix, plen) == 0 && t[plen] == '.' && !sink_topic_is_control(t)) return true;
-    return false;
+        if (strncmp(t, prefix, plen) == 0 && t[plen] == '.' && !sink_topic_is_control(t))
+            json_array_append_new(out, json_string(t));
+    return out;
+}
+
+/* Does the sink consume at least one row topic of the source? */
+static bool sink_reads_source(const json_t *sink_cfg, const json_t *src_cfg)
+{
+    json_t *topics = carried_topics(sink_cfg, src_cfg);
+    bool any = json_array_size(topics) > 0;
+    json_decref(topics);
+    return any;
 }
 
 /* Looks for the other end among every connector; `want_sink` says which end we lack. */
@@ -46,9 +123,9 @@ static json_t *find_partner(connect_worker_t *w, const json_t *have, bool want_s
     json_array_foreach(names, i, n) {
         json_t *cfg = connect_worker_config(w, json_string_value(n));
         if (!cfg) continue;
-        bool match = want_sink ? is_class(cfg, "postgres-sink") && sink_reads_prefix(cfg, cfg_str(have, "topic.prefix"))
+        bool match = want_sink ? is_class(cfg, "postgres-sink") && sink_reads_source(cfg, have)
                                : is_class(cfg, "postgres-source") && cfg_str(cfg, "topic.prefix") &&
-                                     sink_reads_prefix(have, cfg_str(cfg, "topic.prefix"));
+                                     sink_reads_source(have, cfg);
         if (match && !found) {
             found = cfg;
             snprintf(name_out, cap, "%s", json_string_value(n));
@@ -119,14 +196,7 @@ int recon_pair_resolve(connect_worker_t *w, const char *connector, const char *s
     snprintf(out->target_schema, sizeof(out->target_schema), "%s", ts ? ts : "public");
     const char *fmt = cfg_str(sink_cfg, "table.name.format");
     snprintf(out->table_format, sizeof(out->table_format), "%s", fmt ? fmt : "${table}");
-    out->topics = json_array();
-    char copy[4096];
-    snprintf(copy, sizeof(copy), "%s", cfg_str(sink_cfg, "topics") ? cfg_str(sink_cfg, "topics") : "");
-    size_t plen = strlen(prefix);
-    char *save = NULL;
-    for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-        if (strncmp(t, prefix, plen) == 0 && t[plen] == '.' && !sink_topic_is_control(t))
-            json_array_append_new(out->topics, json_string(t));
+    out->topics = carried_topics(sink_cfg, src_cfg);
 done:
     json_decref(src_cfg);
     json_decref(sink_cfg);
@@ -156,4 +226,98 @@ int recon_pair_table(const recon_pair_t *p, const char *name, char *src, size_t 
     if (matches == 0)
         return sb_err_set(err, SB_ENOENT, "table %s is not carried from %s to %s", name, p->source_name, p->sink_name);
     return 0;
+}
+
+void recon_pipelines_deinit(recon_pipelines_t *ps)
+{
+    for (int i = 0; i < ps->n; i++) recon_pair_deinit(&ps->items[i]);
+    free(ps->items);
+    ps->items = NULL;
+    ps->n = 0;
+}
+
+int recon_pipelines_resolve(connect_worker_t *w, const char *connector, const char *source, const char *sink,
+                            recon_pipelines_t *out, sb_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    /* {"connector": <a source>, "sink": ...}: the connector is that pipeline's source. */
+    if (connector && sink && !source) {
+        json_t *cfg = connect_worker_config(w, connector);
+        bool is_source = cfg && is_class(cfg, "postgres-source");
+        json_decref(cfg);
+        if (is_source) {
+            source = connector;
+            connector = NULL;
+        } else if (strcmp(connector, sink) == 0) {
+            sink = NULL;
+        }
+    }
+    /* A named source alone (explicitly or as `connector`) stands for every sink it feeds. */
+    const char *src_only = !sink ? (source ? source : connector) : NULL;
+    json_t *src_cfg = src_only && !(source && connector) ? connect_worker_config(w, src_only) : NULL;
+    if (!src_cfg || !is_class(src_cfg, "postgres-source")) {
+        json_decref(src_cfg);
+        out->items = calloc(1, sizeof(*out->items));
+        if (!out->items) return sb_err_set(err, SB_ENOMEM, "out of memory");
+        int rc = recon_pair_resolve(w, connector, source, sink, &out->items[0], err);
+        if (rc < 0) {
+            recon_pair_deinit(&out->items[0]);
+            free(out->items);
+            out->items = NULL;
+            return rc;
+        }
+        out->n = 1;
+        return 0;
+    }
+    json_t *names = connect_worker_names(w);
+    out->items = calloc(json_array_size(names) + 1, sizeof(*out->items));
+    int rc = out->items ? 0 : sb_err_set(err, SB_ENOMEM, "out of memory");
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n) {
+        if (rc < 0) break;
+        json_t *cfg = connect_worker_config(w, json_string_value(n));
+        bool feeds = cfg && is_class(cfg, "postgres-sink") && sink_reads_source(cfg, src_cfg);
+        json_decref(cfg);
+        if (!feeds) continue;
+        rc = recon_pair_resolve(w, NULL, src_only, json_string_value(n), &out->items[out->n], err);
+        if (rc < 0) recon_pair_deinit(&out->items[out->n]);
+        else out->n++;
+    }
+    json_decref(names);
+    json_decref(src_cfg);
+    if (rc == 0 && out->n == 0)
+        rc = sb_err_set(err, SB_ENOENT, "no postgres-sink found for connector %s: a postgres-sink must consume a topic "
+                        "\"<topic.prefix>.<schema>.<table>\" of it (topics or topics.regex)", src_only);
+    if (rc < 0) recon_pipelines_deinit(out);
+    return rc;
+}
+
+int recon_pipelines_table(const recon_pipelines_t *ps, const char *name, recon_table_ref_t *refs, int cap, int *nrefs,
+                          sb_err_t *err)
+{
+    *nrefs = 0;
+    for (int i = 0; i < ps->n; i++) {
+        recon_table_ref_t r = {.pair = &ps->items[i]};
+        sb_err_t e = {0};
+        int rc = recon_pair_table(&ps->items[i], name, r.src, sizeof(r.src), r.dst, sizeof(r.dst), &e);
+        if (rc == SB_ENOENT) continue;
+        if (rc < 0) {
+            *err = e;
+            return rc;
+        }
+        if (*nrefs < cap) refs[(*nrefs)++] = r;
+    }
+    if (*nrefs > 0) return 0;
+    if (ps->n == 1) {
+        const recon_pair_t *p = &ps->items[0];
+        return sb_err_set(err, SB_ENOENT, "table %s is not carried from %s to %s", name, p->source_name, p->sink_name);
+    }
+    char sinks[512] = "";
+    for (int i = 0; i < ps->n; i++) {
+        size_t used = strlen(sinks);
+        snprintf(sinks + used, sizeof(sinks) - used, "%s%s", i ? ", " : "", ps->items[i].sink_name);
+    }
+    return sb_err_set(err, SB_ENOENT, "table %s is not carried from %s to any of its sinks (%s)", name,
+                      ps->items[0].source_name, sinks);
 }

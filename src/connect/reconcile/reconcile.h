@@ -4,9 +4,10 @@
 /* Reconciliation and erasure for a postgres-source -> postgres-sink pipeline.
  *
  * A "pipeline" is a pair of connectors: the postgres-source whose topic.prefix P produces the
- * topics "P.<schema>.<table>" and the postgres-sink whose `topics` list contains them. Either
- * connector's name identifies the pair; the REST body may also name both explicitly
- * ("source"/"sink").
+ * topics "P.<schema>.<table>" and a postgres-sink whose `topics` list (or `topics.regex`)
+ * takes them. A sink's name identifies its pipeline; a source's name stands for every sink it
+ * feeds, each table going to the sinks that consume its topic. The REST body may also name
+ * both ends explicitly ("source"/"sink").
  *
  * Comparison (see docs/reconciliation.md): the source table's primary-key space is split into
  * chunks of RECON_CHUNK_ROWS keys; each chunk's count and md5 over the row text of the columns
@@ -53,6 +54,30 @@ int recon_pair_resolve(connect_worker_t *w, const char *connector, const char *s
  * "schema.table" and the target's "schema.table". */
 int recon_pair_table(const recon_pair_t *p, const char *name, char *src, size_t src_cap, char *dst, size_t dst_cap,
                      sb_err_t *err);
+
+/* Every pipeline a request names. A source alone (as `connector` or `source`, without a
+ * sink) stands for each postgres-sink that consumes one of its row topics, through `topics`
+ * or `topics.regex`; a sink, or a source and a sink, name exactly one pipeline. */
+typedef struct recon_pipelines {
+    recon_pair_t *items;
+    int n;
+} recon_pipelines_t;
+
+int recon_pipelines_resolve(connect_worker_t *w, const char *connector, const char *source, const char *sink,
+                            recon_pipelines_t *out, sb_err_t *err);
+void recon_pipelines_deinit(recon_pipelines_t *ps);
+
+/* A table as one pipeline carries it. */
+typedef struct recon_table_ref {
+    const recon_pair_t *pair; /* borrowed from the recon_pipelines_t */
+    char src[256], dst[256];  /* "schema.table" on each side */
+} recon_table_ref_t;
+
+/* The pipelines that carry the table the user named (several when more than one sink consumes
+ * its topic), at most cap of them. SB_ENOENT when none does; SB_EINVAL when the name is
+ * ambiguous within a pipeline. */
+int recon_pipelines_table(const recon_pipelines_t *ps, const char *name, recon_table_ref_t *refs, int cap, int *nrefs,
+                          sb_err_t *err);
 
 /* One table's comparison; the counters are -1 when the mode cannot know them. */
 typedef struct recon_table_result {

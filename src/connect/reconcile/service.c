@@ -101,67 +101,123 @@ static void publish_metrics(recon_service_t *s, const char *connector, const cha
     if (t) metrics_gauge_set_f64(t, now_s());
 }
 
+/* One unit of a job: a table of one pipeline, or the reason it cannot be compared. */
+typedef struct job_item {
+    recon_table_ref_t ref;
+    char name[256]; /* as requested */
+    int rc;
+    char error[sizeof(((sb_err_t *)0)->msg)];
+} job_item_t;
+
+/* Expands a job's tables over its pipelines: every requested table to each sink that carries
+ * it, or (all tables) every row topic of every pipeline. */
+static job_item_t *job_items(const recon_job_t *j, const recon_pipelines_t *ps, size_t *count)
+{
+    enum { REFS_PER_TABLE = 16 };
+    size_t cap = 0;
+    if (j->tables_requested) cap = json_array_size(j->tables_requested) * REFS_PER_TABLE;
+    else
+        for (int k = 0; k < ps->n; k++) cap += json_array_size(ps->items[k].topics);
+    job_item_t *items = calloc(cap + 1, sizeof(*items));
+    *count = 0;
+    if (!items) return NULL;
+    size_t i;
+    json_t *n;
+    if (j->tables_requested) {
+        json_array_foreach(j->tables_requested, i, n) {
+            recon_table_ref_t refs[REFS_PER_TABLE];
+            int nrefs = 0;
+            sb_err_t err = {0};
+            int rc = recon_pipelines_table(ps, json_string_value(n), refs, REFS_PER_TABLE, &nrefs, &err);
+            if (rc < 0) {
+                job_item_t *it = &items[(*count)++];
+                snprintf(it->name, sizeof(it->name), "%s", json_string_value(n));
+                it->rc = rc;
+                snprintf(it->error, sizeof(it->error), "%s", err.msg);
+                continue;
+            }
+            for (int r = 0; r < nrefs; r++) {
+                job_item_t *it = &items[(*count)++];
+                snprintf(it->name, sizeof(it->name), "%s", json_string_value(n));
+                it->ref = refs[r];
+            }
+        }
+        return items;
+    }
+    for (int k = 0; k < ps->n; k++) {
+        const recon_pair_t *p = &ps->items[k];
+        size_t plen = strlen(p->topic_prefix);
+        json_array_foreach(p->topics, i, n) {
+            job_item_t *it = &items[(*count)++];
+            snprintf(it->name, sizeof(it->name), "%s", json_string_value(n) + plen + 1); /* "<schema>.<table>" */
+            it->ref.pair = p;
+            sb_err_t err = {0};
+            it->rc = recon_pair_table(p, it->name, it->ref.src, sizeof(it->ref.src), it->ref.dst, sizeof(it->ref.dst), &err);
+            if (it->rc < 0) snprintf(it->error, sizeof(it->error), "%s", err.msg);
+        }
+    }
+    return items;
+}
+
 static void run_job(recon_service_t *s, recon_job_t *j)
 {
     sb_err_t err = {0};
-    recon_pair_t pair;
-    json_t *tables = json_array();
-    int rc = recon_pair_resolve(s->worker, j->connector[0] ? j->connector : NULL, j->source[0] ? j->source : NULL,
-                                j->sink[0] ? j->sink : NULL, &pair, &err);
-    if (rc == 0) {
-        const json_t *names = j->tables_requested ? j->tables_requested : pair.topics;
-        size_t plen = strlen(pair.topic_prefix);
-        size_t i;
-        json_t *n;
-        json_array_foreach(names, i, n) {
-            const char *name = json_string_value(n);
-            if (!j->tables_requested) name += plen + 1; /* topic -> "<schema>.<table>" */
-            json_array_append_new(tables, json_string(name));
-        }
-    }
+    recon_pipelines_t ps = {0};
+    int rc = recon_pipelines_resolve(s->worker, j->connector[0] ? j->connector : NULL, j->source[0] ? j->source : NULL,
+                                     j->sink[0] ? j->sink : NULL, &ps, &err);
+    size_t nitems = 0;
+    job_item_t *items = rc == 0 ? job_items(j, &ps, &nitems) : NULL;
+    if (rc == 0 && !items) rc = sb_err_set(&err, SB_ENOMEM, "out of memory");
     pthread_mutex_lock(&s->mu);
     json_object_set_new(j->doc, "state", json_string(rc == 0 ? "running" : "failed"));
     json_object_set_new(j->doc, "started_at", json_real(now_s()));
     if (rc == 0) {
-        json_object_set_new(j->doc, "source", json_string(pair.source_name));
-        json_object_set_new(j->doc, "sink", json_string(pair.sink_name));
+        json_t *sinks = json_array();
+        for (int k = 0; k < ps.n; k++) json_array_append_new(sinks, json_string(ps.items[k].sink_name));
+        json_object_set_new(j->doc, "source", json_string(ps.items[0].source_name));
+        /* "sink" names the one sink of a single pipeline; "sinks" every sink the job covers. */
+        if (ps.n == 1) json_object_set_new(j->doc, "sink", json_string(ps.items[0].sink_name));
+        json_object_set_new(j->doc, "sinks", sinks);
     } else {
         json_object_set_new(j->doc, "error", json_string(err.msg));
         json_object_set_new(j->doc, "finished_at", json_real(now_s()));
     }
     pthread_mutex_unlock(&s->mu);
     if (rc < 0) {
-        json_decref(tables);
+        recon_pipelines_deinit(&ps);
         return;
     }
     bool failed = false, drift = false;
-    size_t i;
-    json_t *n;
-    json_array_foreach(tables, i, n) {
-        char src[256], dst[256];
+    for (size_t i = 0; i < nitems; i++) {
+        job_item_t *it = &items[i];
+        const recon_pair_t *pair = it->ref.pair;
         recon_table_result_t r;
         json_t *t;
         err.msg[0] = '\0';
-        rc = recon_pair_table(&pair, json_string_value(n), src, sizeof(src), dst, sizeof(dst), &err);
         json_t *found = json_array();
-        if (rc == 0) rc = recon_compare_table(&pair, src, dst, j->mode, j->repair, &r, found, &err);
+        rc = it->rc;
+        if (rc < 0) snprintf(err.msg, sizeof(err.msg), "%s", it->error);
+        else rc = recon_compare_table(pair, it->ref.src, it->ref.dst, j->mode, j->repair, &r, found, &err);
         if (rc < 0) {
             failed = true;
-            t = json_pack("{s:s,s:s}", "table", json_string_value(n), "error", err.msg);
-            sb_warn("reconcile", "job %lld, table %s: %s", (long long)j->id, json_string_value(n), err.msg);
+            t = json_pack("{s:s,s:s}", "table", it->name, "error", err.msg);
+            if (pair) json_object_set_new(t, "sink", json_string(pair->sink_name));
+            sb_warn("reconcile", "job %lld, table %s: %s", (long long)j->id, it->name, err.msg);
         } else {
+            const char *src = it->ref.src, *dst = it->ref.dst;
             bool table_drift = r.chunks_differing > 0;
             drift |= table_drift;
-            t = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:I,s:I,s:b,s:b}", "table", src, "target_table", dst,
+            t = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:I,s:I,s:b,s:b}", "table", src, "sink",
+                          pair->sink_name, "target_table", dst,
                           "source_rows", (json_int_t)r.source_rows, "target_rows", (json_int_t)r.target_rows, "chunks",
                           (json_int_t)r.chunks, "chunks_differing", (json_int_t)r.chunks_differing, "missing_in_target",
                           counter_json(r.missing_in_target), "missing_in_source", counter_json(r.missing_in_source),
                           "differing", counter_json(r.differing), "repaired_upserts", (json_int_t)r.repaired_upserts,
                           "repaired_deletes", (json_int_t)r.repaired_deletes, "in_sync", !table_drift, "exact", r.drilled);
-            publish_metrics(s, pair.sink_name, src, &r);
-            sb_info("reconcile", "job %lld, %s -> %s (%s%s): %lld/%lld rows, %lld differing chunks, missing in target "
+            publish_metrics(s, pair->sink_name, src, &r);
+            sb_info("reconcile", "job %lld, %s -> %s:%s (%s%s): %lld/%lld rows, %lld differing chunks, missing in target "
                     "%lld, missing in source %lld, differing %lld, repaired %lld+%lld",
-                    (long long)j->id, src, dst, mode_name(j->mode), j->repair ? ", repair" : "",
+                    (long long)j->id, src, pair->sink_name, dst, mode_name(j->mode), j->repair ? ", repair" : "",
                     (long long)r.source_rows, (long long)r.target_rows, (long long)r.chunks_differing,
                     (long long)r.missing_in_target, (long long)r.missing_in_source, (long long)r.differing,
                     (long long)r.repaired_upserts, (long long)r.repaired_deletes);
@@ -182,8 +238,8 @@ static void run_job(recon_service_t *s, recon_job_t *j)
     json_object_set_new(j->doc, "drift_found", json_boolean(drift));
     json_object_set_new(j->doc, "finished_at", json_real(now_s()));
     pthread_mutex_unlock(&s->mu);
-    json_decref(tables);
-    recon_pair_deinit(&pair);
+    free(items);
+    recon_pipelines_deinit(&ps);
 }
 
 static int64_t mono_ms(void)
@@ -410,18 +466,19 @@ static void handle_trigger(void *arg, const admin_http_request_t *req, admin_htt
     }
     json_decref(errors);
     /* Resolve now so an unknown connector is a 404 to the caller, not a failed job later. */
-    recon_pair_t pair;
+    recon_pipelines_t ps;
     sb_err_t err = {0};
-    int rc = recon_pair_resolve(s->worker, connector, source, sink, &pair, &err);
+    int rc = recon_pipelines_resolve(s->worker, connector, source, sink, &ps, &err);
     size_t i;
     json_t *t;
     if (rc == 0 && tables) {
         json_array_foreach(tables, i, t) {
-            char a[256], b[256];
-            if ((rc = recon_pair_table(&pair, json_string_value(t), a, sizeof(a), b, sizeof(b), &err)) < 0) break;
+            recon_table_ref_t ref;
+            int nrefs;
+            if ((rc = recon_pipelines_table(&ps, json_string_value(t), &ref, 1, &nrefs, &err)) < 0) break;
         }
     }
-    recon_pair_deinit(&pair);
+    recon_pipelines_deinit(&ps);
     int64_t id = rc < 0 ? rc : recon_service_submit(s, connector, source, sink, tables, mode, json_is_true(repair_j), "api", &err);
     if (id < 0) connect_rest_write_error(resp, id == SB_ENOENT ? 404 : id == SB_ELIMIT ? 429 : 400, err.msg);
     else connect_rest_write_json(resp, 202, recon_service_job(s, id));
@@ -516,21 +573,38 @@ static void handle_erase(void *arg, const admin_http_request_t *req, admin_http_
     if (actor && *actor) snprintf(who, sizeof(who), "%.255s", actor);
     else admin_http_remote_addr(req, who, sizeof(who));
 
-    recon_pair_t pair;
+    /* ?sink= picks one sink when the source feeds several; without it the row is erased from
+     * every target that carries the table. */
+    const char *sink = admin_http_query(req, "sink");
+    if (sink && !*sink) sink = NULL;
+    recon_pipelines_t ps;
     sb_err_t err = {0};
-    char src[256] = "", dst[256] = "", hash[2 * 32 + 1] = "";
+    char src[256] = "", hash[2 * 32 + 1] = "";
     int64_t sdel = 0, tdel = 0;
-    int rc = recon_pair_resolve(s->worker, connector, NULL, NULL, &pair, &err);
-    if (rc == 0) rc = recon_pair_table(&pair, table, src, sizeof(src), dst, sizeof(dst), &err);
-    if (rc == 0) rc = recon_erase_row(&pair, src, dst, key, &sdel, &tdel, hash, &err);
+    enum { MAX_TARGETS = 16 };
+    recon_table_ref_t refs[MAX_TARGETS];
+    int nrefs = 0;
+    json_t *sinks = json_array();
+    int rc = recon_pipelines_resolve(s->worker, connector, NULL, sink, &ps, &err);
+    if (rc == 0) rc = recon_pipelines_table(&ps, table, refs, MAX_TARGETS, &nrefs, &err);
+    for (int i = 0; rc == 0 && i < nrefs; i++) {
+        /* The source row goes with the first target; later ones find it gone (0 deleted). */
+        int64_t sd = 0, td = 0;
+        rc = recon_erase_row(refs[i].pair, refs[i].src, refs[i].dst, key, &sd, &td, hash, &err);
+        sdel += sd;
+        tdel += td;
+        snprintf(src, sizeof(src), "%s", refs[i].src);
+        json_array_append_new(sinks, json_string(refs[i].pair->sink_name));
+    }
     const char *bootstrap = connect_worker_bootstrap(s->worker);
-    recon_pair_deinit(&pair);
+    recon_pipelines_deinit(&ps);
     if (rc < 0 && !hash[0]) snprintf(hash, sizeof(hash), "unhashed");
     const char *result = rc < 0 ? "failed" : (sdel || tdel) ? "deleted" : "not_found";
     json_t *audit = json_pack("{s:f,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s*}", "time", now_s(), "action", "erase", "connector",
                               connector, "table", src[0] ? src : table, "key_sha256", hash, "who", who, "result",
                               result, "source_deleted", (json_int_t)sdel, "target_deleted", (json_int_t)tdel,
                               "error", rc < 0 ? err.msg : NULL);
+    json_object_set_new(audit, "sinks", sinks);
     char *text = json_dumps(audit, JSON_COMPACT);
     sb_err_t aerr = {0};
     int arc = text ? send_audit(bootstrap, hash, text, &aerr) : SB_ENOMEM;
