@@ -7,13 +7,12 @@
 #include "cmd/roles.h"
 #include "ctl/connector_cmds.h"
 #include "ctl/ctl.h"
-#include "ctl/reconcile_cmd.h"
 
 int ctl_main(int argc, char **argv)
 {
-    /* The connect runtime's commands talk to its REST API, not to the cluster. */
+    /* The connect runtime's commands (connector, dlq, offsets, reconcile) talk to its REST
+     * API, not to the cluster. */
     if (ctl_connector_handles(argc, argv)) return ctl_connector_main(argc, argv);
-    if (argc >= 2 && strcmp(argv[1], "reconcile") == 0) return ctl_reconcile_main(argc, argv);
     ctl_args_t args;
     sb_err_t err = {0};
     if (ctl_args_parse(argc, argv, getenv("STREAMBUS_BOOTSTRAP"), &args, &err) != 0) {
