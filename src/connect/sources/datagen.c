@@ -178,8 +178,9 @@ static int datagen_start(source_ctx_t *ctx, const json_t *config, void **state, 
         g->tables[i].env = envelope_table_new("datagen", "public", table, cols, DATAGEN_NCOLS);
         g->tables[i].exists = calloc((size_t)(g->keys + 7) / 8, 1);
         if (!g->tables[i].topic || !g->tables[i].env || !g->tables[i].exists) {
+            int64_t keys = g->keys;
             datagen_stop(g);
-            return connect_err_set(err, CONNECT_ERR_FATAL, -1, "datagen: out of memory (keys=%" PRId64 ")", g->keys);
+            return connect_err_set(err, CONNECT_ERR_FATAL, -1, "datagen: out of memory (keys=%" PRId64 ")", keys);
         }
     }
     const char *committed = source_committed_position(ctx);
