@@ -80,8 +80,8 @@ int ctl_topic_create(ctl_ctx_t *ctx, sb_err_t *err)
     size_t count = 0;
     const rd_kafka_topic_result_t **results =
         rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
-    rd_kafka_resp_err_t code;
-    const char *text;
+    rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
+    const char *text = NULL;
     rc = single_topic_result(results, count, args->name, &code, &text, err);
     if (!rc && code == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS && args->if_not_exists) {
         snprintf(detail, sizeof(detail), "Topic \"%s\" already exists; left unchanged.", args->name);
@@ -117,8 +117,8 @@ int ctl_topic_delete(ctl_ctx_t *ctx, sb_err_t *err)
     size_t count = 0;
     const rd_kafka_topic_result_t **results =
         rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event), &count);
-    rd_kafka_resp_err_t code;
-    const char *text;
+    rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
+    const char *text = NULL;
     rc = single_topic_result(results, count, args->name, &code, &text, err);
     if (!rc && code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART && args->if_exists) {
         snprintf(message, sizeof(message), "Topic \"%s\" does not exist; nothing to delete.", args->name);
@@ -158,8 +158,8 @@ int ctl_topic_add_partitions(ctl_ctx_t *ctx, sb_err_t *err)
     size_t count = 0;
     const rd_kafka_topic_result_t **results =
         rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(event), &count);
-    rd_kafka_resp_err_t code;
-    const char *text;
+    rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
+    const char *text = NULL;
     rc = single_topic_result(results, count, args->name, &code, &text, err);
     if (!rc && code) {
         rc = topic_error("adding partitions to", args->name, code, text, err);
