@@ -2,38 +2,11 @@
 connect in the middle of the stream, then a restart; the target must equal the source (count
 and checksum), with no row lost and none duplicated."""
 
-import os
-import subprocess
-from pathlib import Path
-
-import pytest
-
-from conftest import free_port, wait_until
+from conftest import wait_until
 from connect_fixtures import connect  # noqa: F401 (fixture)
+from pg_fixtures import needs_pg, postgres, sql  # noqa: F401 (fixture)
 
-REPO = Path(__file__).resolve().parents[2]
-PSQL = "/usr/lib/postgresql/15/bin/psql"
-
-pytestmark = pytest.mark.skipif(not os.path.exists("/usr/lib/postgresql/15/bin/initdb"),
-                                reason="PostgreSQL 15 is not installed")
-
-
-@pytest.fixture
-def postgres(tmp_path):
-    pgdir = tmp_path / "pg"
-    port = free_port()
-    out = subprocess.run([str(REPO / "tests/fixtures/pg_start.sh"), str(pgdir), str(port)],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    yield out.stdout.strip()
-    subprocess.run([str(REPO / "tests/fixtures/pg_stop.sh"), str(pgdir), "--remove"], timeout=120)
-
-
-def sql(conninfo, text):
-    proc = subprocess.run([PSQL, conninfo, "-v", "ON_ERROR_STOP=1", "-At", "-c", text],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
+pytestmark = needs_pg
 
 
 CHECKSUM = "SELECT count(*) || ':' || coalesce(md5(string_agg(id || '/' || qty || '/' || note, ',' ORDER BY id)), '') FROM %s"
