@@ -695,8 +695,12 @@ void *sink_task_run(void *arg)
         sink_position_t *pos = NULL;
         int npos = 0;
         connect_err_t cerr = {.index = -1};
-        if (c->kops->load_positions(s.state, &pos, &npos, &cerr) == 0)
+        if (c->kops->load_positions(s.state, &pos, &npos, &cerr) == 0) {
+            connector_db_up(c);
             for (int k = 0; k < npos; k++) applied_note(&s, pos[k].topic, pos[k].partition, pos[k].next_offset, true);
+        } else if (cerr.cls == CONNECT_ERR_TRANSIENT) {
+            connector_db_down(c, cerr.msg);
+        }
         free(pos);
     }
     size_t nb = (size_t)c->batch_size;
