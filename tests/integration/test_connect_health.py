@@ -211,3 +211,23 @@ def test_sigterm_while_waiting_for_the_broker_stops_connect(tmp_path):
     c.proc.send_signal(signal.SIGTERM)
     # before, the 10-second metadata wait had to run out first; a probe or a sleep is cut short
     assert c.proc.wait(timeout=5) == 0, c.log_text()
+
+
+def test_sink_lag_is_known_before_the_group_assigns_it(broker, connect, tmp_path):
+    """After kill -9 the group waits for the dead member's session to expire before assigning;
+    meanwhile the lag counts what is pending from the positions stored in the target."""
+    topic = "kill9.lag"
+    out = tmp_path / "out.jsonl"
+    connect.create("fs", {"connector.class": "file-sink", "file": str(out), "topics": topic})
+    produce(broker, topic, [(b"k%d" % i, b'{"n":%d}' % i) for i in range(10)])
+    wait_until(lambda: out.exists() and len(out.read_text().splitlines()) == 10, 30, "10 records applied")
+    connect.kill9()
+    produce(broker, topic, [(b"k%d" % i, b'{"n":%d}' % i) for i in range(10, 40)])
+    connect.start()
+
+    def pending_while_unassigned():
+        d = details(connect, "fs")
+        return d.get("assigned_partitions") == 0 and d.get("lag") == 30
+    wait_until(pending_while_unassigned, 30, "lag 30 while no partition is assigned yet (%s)" % details(connect, "fs"))
+    wait_until(lambda: len(out.read_text().splitlines()) == 40, 120, "the 30 records applied after the rebalance")
+    wait_until(lambda: details(connect, "fs").get("lag") == 0, 30, "lag 0")
