@@ -338,6 +338,10 @@ static void connector_start_task(connector_t *c)
     pthread_mutex_lock(&c->mu);
     c->state = CONN_UNASSIGNED;
     c->trace[0] = '\0';
+    /* A new task (perhaps with a new config) has not tried its database yet. */
+    c->db_health = DB_UNKNOWN;
+    c->db_error[0] = '\0';
+    c->db_since_ms = sb_now_ms();
     pthread_mutex_unlock(&c->mu);
     connector_metrics_init(c);
     if (pthread_create(&c->thread, NULL, c->is_sink ? sink_task_run : source_task_run, c) != 0) {

@@ -78,7 +78,9 @@ def metric(connect, name, connector):
 @pytest.mark.skipif(not HAVE_PG, reason="PostgreSQL 15 is not installed")
 def test_ready_lists_each_database_and_follows_its_outage(postgres, broker, connect):
     topic = "app.demo.orders"
-    postgres.sql("CREATE SCHEMA copy")
+    postgres.sql("CREATE SCHEMA copy; CREATE SCHEMA shop; CREATE TABLE shop.items (id int PRIMARY KEY, note text);")
+    connect.create("pg-src", {"connector.class": "postgres-source", "database.conninfo": postgres.conninfo,
+                              "topic.prefix": "outage", "table.include.list": "shop.items", "slot.name": "outage"})
     connect.create("pg-sink", {"connector.class": "postgres-sink", "connection.conninfo": postgres.conninfo,
                                "topics": topic, "target.schema": "copy"})
     key = lambda i: '{"id":%d}' % i  # noqa: E731
@@ -93,16 +95,19 @@ def test_ready_lists_each_database_and_follows_its_outage(postgres, broker, conn
     assert body["status"] == "ready"
     assert component(body, "broker")["status"] == "up" and component(body, "broker")["address"] == broker.bootstrap
     assert component(body, "pg-sink")["status"] == "up"
+    wait_until(lambda: component(ready(connect)[1], "pg-src")["status"] == "up", 30, "the source's database up")
 
     connect.expect_error(r"pg-sink")  # the sink may log its lost connection
     postgres.stop()
     produce(broker, topic, [(key(i), value(i)) for i in range(10, 25)])
-    wait_until(lambda: ready(connect)[0] == 503, 60, "not ready while PostgreSQL is down")
+    wait_until(lambda: ready(connect)[0] == 503 and component(ready(connect)[1], "pg-sink")["status"] == "down", 60,
+               "not ready, the sink's database down, while PostgreSQL is down")
     status, body = ready(connect)
     sink = component(body, "pg-sink")
     assert body["status"] == "not_ready" and sink["status"] == "down"
     assert sink["error"] and sink["since"] and "pg-sink" in body["detail"]
     assert component(body, "broker")["status"] == "up"
+    wait_until(lambda: component(ready(connect)[1], "pg-src")["status"] == "down", 60, "the source's database down")
     # the task still runs (it retries); its status does not pretend the database is there
     assert connect.state("pg-sink") == "RUNNING"
     wait_until(lambda: details(connect, "pg-sink").get("lag") == 15, 30,
@@ -114,6 +119,7 @@ def test_ready_lists_each_database_and_follows_its_outage(postgres, broker, conn
     wait_until(lambda: postgres.sql("SELECT count(*) FROM copy.orders") == "25", 120, "the rows after the outage")
     wait_until(lambda: ready(connect)[0] == 200, 60, "ready again")
     assert component(ready(connect)[1], "pg-sink")["status"] == "up"
+    assert component(ready(connect)[1], "pg-src")["status"] == "up"
     wait_until(lambda: details(connect, "pg-sink").get("lag") == 0, 30, "lag 0 once applied")
 
 
