@@ -87,7 +87,7 @@ static bool broker_accepts(const char *bootstrap, int timeout_ms, char *why, siz
     char list[512];
     snprintf(list, sizeof(list), "%s", bootstrap);
     char *save = NULL;
-    snprintf(why, cap, "no address in \"%s\"", bootstrap);
+    snprintf(why, cap, "no address in \"%.400s\"", bootstrap);
     for (char *hp = strtok_r(list, ", ", &save); hp; hp = strtok_r(NULL, ", ", &save)) {
         char host[256];
         int port = 0;
@@ -216,7 +216,7 @@ int connect_main(int argc, char **argv)
         if (broker_accepts(cfg.worker.bootstrap, 1000, why, sizeof(why))) {
             w = connect_worker_new(&cfg.worker, &err);
             if (w) break;
-            snprintf(why, sizeof(why), "%s", err.msg);
+            snprintf(why, sizeof(why), "%.400s", err.msg);
         }
         pthread_mutex_lock(&app.mu);
         snprintf(app.broker_error, sizeof(app.broker_error), "%s", why);
