@@ -124,7 +124,7 @@ def test_ready_lists_each_database_and_follows_its_outage(postgres, broker, conn
 
 
 def test_connectors_at_an_unreachable_database_are_not_ready(connect):
-    """Nothing listens on the databases' port from the start: readiness names both connectors,
+    """Nothing listens on the databases' ports from the start: readiness names every connector,
     and the source waiting for its database is UNASSIGNED, as documented."""
     port = free_port()
     conninfo = "host=127.0.0.1 port=%d user=postgres dbname=postgres connect_timeout=2" % port
@@ -132,11 +132,13 @@ def test_connectors_at_an_unreachable_database_are_not_ready(connect):
                            "topic.prefix": "nowhere"})
     connect.create("sink", {"connector.class": "postgres-sink", "connection.conninfo": conninfo,
                             "topics": "nowhere.public.t"})
+    connect.create("ch", {"connector.class": "clickhouse-sink", "clickhouse.url": "http://127.0.0.1:%d" % free_port(),
+                          "topics": "nowhere.public.t", "request.timeout.ms": "2000"})
 
-    def both_down():
+    def all_down():
         status, body = ready(connect)
-        return status == 503 and all(component(body, n)["status"] == "down" for n in ("src", "sink"))
-    wait_until(both_down, 60, "both connectors' databases down in /health/ready (%s)" % (ready(connect),))
+        return status == 503 and all(component(body, n)["status"] == "down" for n in ("src", "sink", "ch"))
+    wait_until(all_down, 60, "every connector's database down in /health/ready (%s)" % (ready(connect),))
     status, body = ready(connect)
     assert str(port) in component(body, "src")["error"] or "refused" in component(body, "src")["error"]
     assert "src" in body["detail"] and "sink" in body["detail"]
@@ -145,6 +147,7 @@ def test_connectors_at_an_unreachable_database_are_not_ready(connect):
     # deleting them makes the worker ready again
     connect.ctl("connector", "delete", "src")
     connect.ctl("connector", "delete", "sink")
+    connect.ctl("connector", "delete", "ch")
     wait_until(lambda: ready(connect)[0] == 200, 30, "ready without them")
 
 
