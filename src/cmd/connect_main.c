@@ -1,10 +1,16 @@
 /* streambus connect: the connector runtime. Loads config/connect.yaml, connects to the broker,
  * resumes every stored connector and serves the REST API until SIGINT/SIGTERM. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "broker/config.h"
@@ -36,9 +42,91 @@ static void usage(FILE *out)
                  "  --validate-config check the configuration and exit\n");
 }
 
-static bool ready_probe(void *arg, char *detail, size_t cap)
+/* What /health/ready answers from, before and after the broker is first reached: the REST
+ * server starts before the worker (which needs the broker) so that probes answer at once. */
+typedef struct connect_app {
+    pthread_mutex_t mu;
+    connect_worker_t *w; /* NULL until the broker was reached */
+    char bootstrap[512];
+    char broker_error[512];
+    int64_t broker_since_ms;
+} connect_app_t;
+
+static bool ready_body(void *arg, sb_wr_t *out)
 {
-    return connect_worker_ready(arg, detail, cap);
+    connect_app_t *app = arg;
+    pthread_mutex_lock(&app->mu);
+    connect_worker_t *w = app->w;
+    json_t *body;
+    if (w) {
+        body = connect_worker_health(w);
+    } else {
+        json_t *b = connect_health_component("broker", "broker", "down",
+                                             app->broker_error[0] ? app->broker_error : "not reached yet",
+                                             app->broker_since_ms);
+        json_object_set_new(b, "address", json_string(app->bootstrap));
+        body = connect_health_body(json_pack("[o]", b));
+    }
+    pthread_mutex_unlock(&app->mu);
+    bool ready = strcmp(json_string_value(json_object_get(body, "status")), "ready") == 0;
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text) {
+        sb_wr_bytes(out, text, strlen(text));
+        sb_wr_bytes(out, "\n", 1);
+    }
+    free(text);
+    return ready;
+}
+
+/* Whether some bootstrap address accepts a TCP connection within timeout_ms. Checked before
+ * the worker's own (10-second) metadata wait, so that a broker that is simply not there costs
+ * a refused connect and a SIGTERM meanwhile is served at once. */
+static bool broker_accepts(const char *bootstrap, int timeout_ms, char *why, size_t cap)
+{
+    char list[512];
+    snprintf(list, sizeof(list), "%s", bootstrap);
+    char *save = NULL;
+    snprintf(why, cap, "no address in \"%.400s\"", bootstrap);
+    for (char *hp = strtok_r(list, ", ", &save); hp; hp = strtok_r(NULL, ", ", &save)) {
+        char host[256];
+        int port = 0;
+        sb_err_t err = {0};
+        if (sb_config_parse_hostport(hp, host, sizeof(host), &port, &err) < 0) {
+            snprintf(why, cap, "%s", err.msg);
+            continue;
+        }
+        char service[16];
+        snprintf(service, sizeof(service), "%d", port);
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+        int gai = getaddrinfo(host, service, &hints, &ai);
+        if (gai != 0) {
+            snprintf(why, cap, "broker %s: %s", hp, gai_strerror(gai));
+            continue;
+        }
+        for (struct addrinfo *a = ai; a; a = a->ai_next) {
+            int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+            if (fd < 0) continue;
+            int rc = connect(fd, a->ai_addr, a->ai_addrlen);
+            int e = rc == 0 ? 0 : errno;
+            if (e == EINPROGRESS) {
+                struct pollfd p = {.fd = fd, .events = POLLOUT};
+                e = ETIMEDOUT;
+                if (poll(&p, 1, timeout_ms) == 1) {
+                    socklen_t len = sizeof(e);
+                    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0) e = errno;
+                }
+            }
+            close(fd);
+            if (e == 0) {
+                freeaddrinfo(ai);
+                return true;
+            }
+            snprintf(why, cap, "broker %s not reachable: %s", hp, strerror(e));
+        }
+        freeaddrinfo(ai);
+    }
+    return false;
 }
 
 int connect_main(int argc, char **argv)
@@ -105,32 +193,58 @@ int connect_main(int argc, char **argv)
 
     metrics_registry_t *reg = metrics_registry_new();
     cfg.worker.metrics = reg;
-    /* The broker may still be starting (e.g. under `streambus up`): wait for it a while. */
+    connect_app_t app = {.broker_since_ms = sb_now_ms()};
+    pthread_mutex_init(&app.mu, NULL);
+    snprintf(app.bootstrap, sizeof(app.bootstrap), "%s", cfg.worker.bootstrap);
+    admin_http_t *http = NULL;
+    if (cfg.rest_listen[0]) {
+        admin_http_hooks_t hooks = {.registry = reg, .ready_body = ready_body, .arg = &app};
+        http = admin_http_start(host, port, &hooks, &err);
+        if (!http) {
+            sb_error("connect", "REST API on %s: %s", cfg.rest_listen, err.msg);
+            metrics_registry_free(reg);
+            pthread_mutex_destroy(&app.mu);
+            return 1;
+        }
+    }
+    /* The broker may still be starting (e.g. under `streambus up`) or be down: wait for it,
+     * answering health probes meanwhile (live, and not ready naming the broker). */
     connect_worker_t *w = NULL;
-    int64_t deadline = sb_mono_ms() + 60000;
+    bool warned = false;
     while (!g_connect_stop) {
-        w = connect_worker_new(&cfg.worker, &err);
-        if (w || sb_mono_ms() > deadline) break;
-        sb_warn("connect", "%s; retrying", err.msg);
-        sleep(1);
+        char why[512];
+        if (broker_accepts(cfg.worker.bootstrap, 1000, why, sizeof(why))) {
+            w = connect_worker_new(&cfg.worker, &err);
+            if (w) break;
+            snprintf(why, sizeof(why), "%.400s", err.msg);
+        }
+        pthread_mutex_lock(&app.mu);
+        snprintf(app.broker_error, sizeof(app.broker_error), "%s", why);
+        pthread_mutex_unlock(&app.mu);
+        if (!warned) sb_warn("connect", "%s; retrying every second (GET /health/ready says why)", why);
+        warned = true;
+        for (int i = 0; i < 10 && !g_connect_stop; i++) usleep(100000);
     }
     if (!w) {
-        if (!g_connect_stop) sb_error("connect", "cannot start: %s", err.msg);
+        admin_http_stop(http);
         metrics_registry_free(reg);
-        return g_connect_stop ? 0 : 1;
+        pthread_mutex_destroy(&app.mu);
+        return 0;
     }
-    admin_http_t *http = NULL;
+    if (warned) sb_info("connect", "broker %s reached", cfg.worker.bootstrap);
+    pthread_mutex_lock(&app.mu);
+    app.w = w;
+    pthread_mutex_unlock(&app.mu);
     recon_service_t *recon = NULL;
-    if (cfg.rest_listen[0]) {
-        admin_http_hooks_t hooks = {.registry = reg, .ready = ready_probe, .arg = w};
-        http = admin_http_start(host, port, &hooks, &err);
-        if (http && connect_rest_register(http, w, &err) == 0) recon = recon_service_new(w, reg, &err);
-        if (!http || !recon || recon_rest_register(http, recon, &err) < 0) {
+    if (http) {
+        if (connect_rest_register(http, w, &err) == 0) recon = recon_service_new(w, reg, &err);
+        if (!recon || recon_rest_register(http, recon, &err) < 0) {
             sb_error("connect", "REST API on %s: %s", cfg.rest_listen, err.msg);
             admin_http_stop(http);
             recon_service_free(recon);
             connect_worker_free(w);
             metrics_registry_free(reg);
+            pthread_mutex_destroy(&app.mu);
             return 1;
         }
     }
@@ -142,5 +256,6 @@ int connect_main(int argc, char **argv)
     recon_service_free(recon);
     connect_worker_free(w);
     metrics_registry_free(reg);
+    pthread_mutex_destroy(&app.mu);
     return 0;
 }

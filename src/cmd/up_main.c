@@ -125,11 +125,84 @@ static bool port_open(int port)
     return ok;
 }
 
-static bool wait_port(int port, int seconds, pid_t child)
+/* Whether port can be bound on 127.0.0.1 now (SO_REUSEADDR, as the servers bind), with why
+ * not in *why_errno. */
+static bool port_free(int port, int *why_errno)
 {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *why_errno = errno;
+        return false;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    *why_errno = ok ? 0 : errno;
+    close(fd);
+    return ok;
+}
+
+/* The HTTP status of a GET (0 when nothing answered). */
+static long http_status(const char *url)
+{
+    CURL *h = curl_easy_init();
+    if (!h) return 0;
+    FILE *sink = fopen("/dev/null", "w");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 5L);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (sink) fclose(sink);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+/* Prints the last lines of a child's log, so that the reason it stopped is on the screen. */
+static void print_log_tail(const char *log_path, int lines)
+{
+    FILE *f = fopen(log_path, "r");
+    if (!f) return;
+    char *ring[64] = {0};
+    if (lines > 64) lines = 64;
+    size_t n = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) >= 0) {
+        free(ring[n % (size_t)lines]);
+        ring[n % (size_t)lines] = strdup(line);
+        n++;
+    }
+    free(line);
+    fclose(f);
+    fprintf(stderr, "--- last lines of %s ---\n", log_path);
+    size_t first = n > (size_t)lines ? n - (size_t)lines : 0;
+    for (size_t i = first; i < n; i++) fputs(ring[i % (size_t)lines] ? ring[i % (size_t)lines] : "", stderr);
+    fprintf(stderr, "---\n");
+    for (int i = 0; i < lines; i++) free(ring[i]);
+}
+
+/* Waits until our own child answers url with 200 (and, when port > 0, accepts on port).
+ * A port answering while our child has exited is someone else's, so the child is checked
+ * first. On failure *child_exited tells whether the child is gone (and reaped). */
+static bool wait_child_up(pid_t child, const char *url, int port, int seconds, bool *child_exited)
+{
+    *child_exited = false;
     for (int i = 0; i < seconds * 10 && !g_up_stop; i++) {
-        if (port_open(port)) return true;
-        if (child > 0 && waitpid(child, NULL, WNOHANG) == child) return false;
+        if (waitpid(child, NULL, WNOHANG) == child) {
+            *child_exited = true;
+            return false;
+        }
+        if ((port <= 0 || port_open(port)) && http_status(url) == 200) {
+            /* Still ours: it did not exit while we asked. */
+            if (waitpid(child, NULL, WNOHANG) == child) {
+                *child_exited = true;
+                return false;
+            }
+            return true;
+        }
         usleep(100000);
     }
     return false;
@@ -400,6 +473,36 @@ int up_main(int argc, char **argv)
     if (!realpath(o.data_dir, abs_dir)) return 1;
     snprintf(o.data_dir, sizeof(o.data_dir), "%s", abs_dir);
 
+    /* Every port must be free before anything starts: a broker failing to bind while a
+     * foreign one answers on its port would have connect join that other cluster. */
+    struct {
+        int port;
+        const char *flag;
+        bool used;
+    } ports[] = {{o.broker_port, "--broker-port", true},
+                 {o.broker_admin_port, "--admin-port", true},
+                 {o.rest_port, "--rest-port", true},
+                 {o.pg_port, "--pg-port", !o.postgres[0]}};
+    int nports = (int)(sizeof(ports) / sizeof(ports[0]));
+    for (int i = 0; i < nports; i++) {
+        if (!ports[i].used) continue;
+        for (int k = 0; k < i; k++) {
+            if (ports[k].used && ports[k].port == ports[i].port) {
+                fprintf(stderr, "streambus up: %s and %s are both %d; give each its own port\n", ports[k].flag,
+                        ports[i].flag, ports[i].port);
+                return 1;
+            }
+        }
+        int e = 0;
+        if (!port_free(ports[i].port, &e)) {
+            fprintf(stderr,
+                    "streambus up: port %d (%s) on 127.0.0.1 is not free: %s.\n"
+                    "  Is another StreamBus or service running? Stop it, or pick another port with %s N.\n",
+                    ports[i].port, ports[i].flag, strerror(e), ports[i].flag);
+            return 1;
+        }
+    }
+
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
@@ -407,7 +510,9 @@ int up_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    char path[PATH_MAX + 64], log[PATH_MAX + 64], text[2 * PATH_MAX];
+    char path[PATH_MAX + 64], log[PATH_MAX + 64], text[2 * PATH_MAX], url[256];
+    char broker_log[PATH_MAX + 64], connect_log[PATH_MAX + 64];
+    bool exited = false;
     int rc = 1;
     pid_t broker = -1, connect = -1, traffic = -1;
     FILE *traffic_in = NULL;
@@ -421,11 +526,15 @@ int up_main(int argc, char **argv)
              "logging:\n  level: info\n",
              o.broker_port, o.data_dir, o.broker_admin_port);
     write_file(path, text);
-    snprintf(log, sizeof(log), "%s/broker.log", o.data_dir);
-    say("starting the broker on 127.0.0.1:%d (log %s)", o.broker_port, log);
-    broker = spawn_role(self, "broker", path, log);
-    if (!wait_port(o.broker_port, 30, broker)) {
-        fprintf(stderr, "streambus up: the broker did not start; see %s\n", log);
+    snprintf(broker_log, sizeof(broker_log), "%s/broker.log", o.data_dir);
+    say("starting the broker on 127.0.0.1:%d (log %s)", o.broker_port, broker_log);
+    broker = spawn_role(self, "broker", path, broker_log);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/health/ready", o.broker_admin_port);
+    if (!wait_child_up(broker, url, o.broker_port, 30, &exited)) {
+        if (g_up_stop) goto out;
+        fprintf(stderr, "streambus up: the broker %s\n", exited ? "exited while starting" : "did not start within 30 s");
+        print_log_tail(broker_log, 15);
+        if (exited) broker = -1;
         goto out;
     }
 
@@ -448,11 +557,17 @@ int up_main(int argc, char **argv)
              "connect:\n  bootstrap_servers: \"127.0.0.1:%d\"\n  rest_listen: \"127.0.0.1:%d\"\nlogging:\n  level: info\n",
              o.broker_port, o.rest_port);
     write_file(path, text);
-    snprintf(log, sizeof(log), "%s/connect.log", o.data_dir);
-    say("starting connect, REST API on 127.0.0.1:%d (log %s)", o.rest_port, log);
-    connect = spawn_role(self, "connect", path, log);
-    if (!wait_port(o.rest_port, 60, connect)) {
-        fprintf(stderr, "streambus up: connect did not start; see %s\n", log);
+    snprintf(connect_log, sizeof(connect_log), "%s/connect.log", o.data_dir);
+    say("starting connect, REST API on 127.0.0.1:%d (log %s)", o.rest_port, connect_log);
+    connect = spawn_role(self, "connect", path, connect_log);
+    /* GET /connectors answers once connect has reached the broker (its health probes answer
+     * earlier). */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/connectors", o.rest_port);
+    if (!wait_child_up(connect, url, 0, 60, &exited)) {
+        if (g_up_stop) goto out;
+        fprintf(stderr, "streambus up: connect %s\n", exited ? "exited while starting" : "did not start within 60 s");
+        print_log_tail(connect_log, 15);
+        if (exited) connect = -1;
         goto out;
     }
 
@@ -462,14 +577,23 @@ int up_main(int argc, char **argv)
         snprintf(log, sizeof(log), "%s/demo.log", o.data_dir);
         traffic = start_traffic(conninfo, log, &traffic_in);
     }
+    /* Announced only while both children are still ours and alive. */
+    if (waitpid(broker, NULL, WNOHANG) == broker || waitpid(connect, NULL, WNOHANG) == connect) {
+        bool broker_gone = kill(broker, 0) != 0;
+        fprintf(stderr, "streambus up: %s exited while starting\n", broker_gone ? "the broker" : "connect");
+        print_log_tail(broker_gone ? broker_log : connect_log, 15);
+        if (broker_gone) broker = -1;
+        else connect = -1;
+        goto out;
+    }
 
     printf("\n"
            "  StreamBus is up. Ctrl-C stops everything.\n\n"
            "  Kafka bootstrap   127.0.0.1:%d        kcat -b 127.0.0.1:%d -L\n"
            "  Broker admin      http://127.0.0.1:%d/metrics\n"
-           "  Connect REST      http://127.0.0.1:%d/connectors      streambus ctl connector list --url http://127.0.0.1:%d\n"
+           "  Connect REST      http://127.0.0.1:%d/connectors      %s ctl connector list --url http://127.0.0.1:%d\n"
            "  PostgreSQL        psql \"%s\"\n",
-           o.broker_port, o.broker_port, o.broker_admin_port, o.rest_port, o.rest_port, conninfo);
+           o.broker_port, o.broker_port, o.broker_admin_port, o.rest_port, self, o.rest_port, conninfo);
     if (pipeline)
         printf("\n  Demo pipeline     demo.orders -> topic app.demo.orders -> target.orders (a change every second)\n"
                "    watch events    kcat -b 127.0.0.1:%d -t app.demo.orders -C -o beginning\n"
@@ -483,12 +607,14 @@ int up_main(int argc, char **argv)
     while (!g_up_stop) {
         if (waitpid(broker, NULL, WNOHANG) == broker) {
             say("the broker exited unexpectedly; stopping");
+            print_log_tail(broker_log, 15);
             broker = -1;
             rc = 1;
             break;
         }
         if (waitpid(connect, NULL, WNOHANG) == connect) {
             say("connect exited unexpectedly; stopping");
+            print_log_tail(connect_log, 15);
             connect = -1;
             rc = 1;
             break;

@@ -5,6 +5,7 @@
  * Everything runs on the task thread, including the rebalance callback (served by
  * rd_kafka_consumer_poll). */
 #include <librdkafka/rdkafka.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,9 @@
 #include "connect/worker_int.h"
 
 #define STATUS_REFRESH_MS 1000
+/* Each broker query of the lag refresh waits at most this long: the refresh runs on the task
+ * thread, also while a put retries. */
+#define LAG_QUERY_TIMEOUT_MS 500
 
 /* One consumed record after transforms: rec is what the sink sees, msg the original. */
 typedef struct sink_item {
@@ -44,6 +48,15 @@ struct sink_ctx {
     sink_batch_t in_flight;
     connect_record_t *recs; /* batch.size slots: the contiguous array apply_range puts */
     char failure[1024]; /* set when the task must fail */
+    /* For the lag: the next offset not yet applied (or skipped) per partition, from the
+     * positions stored in the target and then every applied batch. It does not depend on
+     * the consumer, which is paused, unassigned or ahead of the target at times. */
+    sink_position_t *applied;
+    int napplied, capplied;
+    char **topics;   /* the subscription: a list of topic names, or */
+    bool has_regex;  /* topics.regex */
+    regex_t topic_rx;
+    int64_t next_status; /* monotonic ms of the next status refresh */
 };
 
 const char *sink_name(sink_ctx_t *ctx)
@@ -52,6 +65,8 @@ const char *sink_name(sink_ctx_t *ctx)
 }
 
 typedef enum { APPLY_OK = 0, APPLY_STOPPED = 1, APPLY_FAILED = 2 } apply_result_t;
+
+static void status_tick(sink_ctx_t *s);
 
 static bool must_wait(sink_ctx_t *s)
 {
@@ -64,11 +79,97 @@ static bool wait_unpaused(sink_ctx_t *s)
     connector_t *c = s->c;
     while (atomic_load(&c->paused) && !atomic_load(&c->stop)) {
         connector_set_state(c, CONN_PAUSED, NULL);
+        status_tick(s);
         /* No consumer poll here: it could hand out records of partitions that are not
          * paused, which would then be lost to this batch. max.poll.interval.ms is long. */
         connector_sleep(c, 100);
     }
     return atomic_load(&c->stop);
+}
+
+static sink_position_t *applied_find(sink_ctx_t *s, const char *topic, int32_t partition)
+{
+    for (int i = 0; i < s->napplied; i++)
+        if (s->applied[i].partition == partition && strcmp(s->applied[i].topic, topic) == 0) return &s->applied[i];
+    return NULL;
+}
+
+/* Notes that every offset before next_offset is applied; with `overwrite` it also moves back
+ * (positions read from the target are the truth, e.g. after a restore). */
+static void applied_note(sink_ctx_t *s, const char *topic, int32_t partition, int64_t next_offset, bool overwrite)
+{
+    sink_position_t *p = applied_find(s, topic, partition);
+    if (!p) {
+        if (s->napplied == s->capplied) {
+            int cap = s->capplied ? s->capplied * 2 : 16;
+            sink_position_t *np = realloc(s->applied, (size_t)cap * sizeof(*np));
+            if (!np) return;
+            s->applied = np;
+            s->capplied = cap;
+        }
+        p = &s->applied[s->napplied++];
+        snprintf(p->topic, sizeof(p->topic), "%s", topic);
+        p->partition = partition;
+        p->next_offset = next_offset;
+        return;
+    }
+    if (overwrite || next_offset > p->next_offset) p->next_offset = next_offset;
+}
+
+static bool subscribed(const sink_ctx_t *s, const char *topic)
+{
+    if (s->has_regex) return regexec(&s->topic_rx, topic, 0, NULL, 0) == 0;
+    for (char **t = s->topics; t && *t; t++)
+        if (strcmp(*t, topic) == 0) return true;
+    return false;
+}
+
+/* The sink's lag: over every partition of the subscribed topics, the high watermark (asked of
+ * the broker, not librdkafka's cache, which only moves while fetching) minus the next offset
+ * the sink has not applied (the low watermark when it has applied nothing there). Returns
+ * false when the broker did not answer; *lag is then untouched. */
+static bool compute_lag(sink_ctx_t *s, int64_t *lag, int *npartitions)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(s->rk, 1, NULL, &md, LAG_QUERY_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+    int64_t total = 0;
+    int nparts = 0;
+    bool ok = true;
+    for (int t = 0; ok && t < md->topic_cnt; t++) {
+        const struct rd_kafka_metadata_topic *mt = &md->topics[t];
+        if (mt->err || !subscribed(s, mt->topic)) continue;
+        for (int p = 0; p < mt->partition_cnt; p++) {
+            int64_t lo = 0, hi = 0;
+            int32_t part = mt->partitions[p].id;
+            if (rd_kafka_query_watermark_offsets(s->rk, mt->topic, part, &lo, &hi, LAG_QUERY_TIMEOUT_MS) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR) {
+                ok = false;
+                break;
+            }
+            const sink_position_t *a = applied_find(s, mt->topic, part);
+            int64_t next = a && a->next_offset > lo ? a->next_offset : lo;
+            if (hi > next) total += hi - next;
+            nparts++;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    if (ok) {
+        *lag = total;
+        *npartitions = nparts;
+    }
+    return ok;
+}
+
+static void refresh_status(sink_ctx_t *s);
+
+/* Refreshes the status when it is due; called from the main loop and from every loop that
+ * waits (retrying puts, paused, loading positions), so that lag and health stay current while
+ * nothing is applied. */
+static void status_tick(sink_ctx_t *s)
+{
+    if (sb_mono_ms() < s->next_status) return;
+    refresh_status(s);
+    s->next_status = sb_mono_ms() + STATUS_REFRESH_MS;
 }
 
 /* Calls put until it succeeds or fails for a reason other than a transient one. Returns 0,
@@ -81,10 +182,16 @@ static int put_retrying(sink_ctx_t *s, connect_record_t *recs, int n, connect_er
         memset(cerr, 0, sizeof(*cerr));
         cerr->index = -1;
         if (c->kops->put(s->state, recs, n, cerr) == 0) {
+            connector_db_up(c);
             if (attempt > 0) connector_set_state(c, CONN_RUNNING, NULL);
             return 0;
         }
-        if (cerr->cls != CONNECT_ERR_TRANSIENT) return -1;
+        if (cerr->cls != CONNECT_ERR_TRANSIENT) {
+            /* A record error is an answer from the database, so it is reachable. */
+            if (cerr->cls == CONNECT_ERR_RECORD) connector_db_up(c);
+            return -1;
+        }
+        connector_db_down(c, cerr->msg);
         if (c->m.err_transient) metrics_counter_inc(c->m.err_transient);
         if (c->m.retries) metrics_counter_inc(c->m.retries);
         /* Still RUNNING: the task is healthy, the target is not. The trace says why nothing
@@ -93,6 +200,7 @@ static int put_retrying(sink_ctx_t *s, connect_record_t *recs, int n, connect_er
         snprintf(trace, sizeof(trace), "retrying (attempt %d): %s", attempt + 1, cerr->msg);
         connector_set_state(c, CONN_RUNNING, trace);
         if (attempt == 0) sb_warn("connect", "connector %s: %s", c->name, trace);
+        status_tick(s);
         if (connector_sleep(c, connect_backoff_ms(attempt))) return 1;
     }
 }
@@ -102,6 +210,7 @@ static int skip_retrying(sink_ctx_t *s, connect_record_t *rec)
     for (int attempt = 0;; attempt++) {
         connect_err_t cerr = {.index = -1};
         if (!s->c->kops->skip || s->c->kops->skip(s->state, rec, &cerr) == 0) return 0;
+        if (cerr.cls == CONNECT_ERR_TRANSIENT) connector_db_down(s->c, cerr.msg);
         if (cerr.cls != CONNECT_ERR_TRANSIENT) {
             snprintf(s->failure, sizeof(s->failure), "recording a skipped record failed: %s", cerr.msg);
             return -1;
@@ -320,6 +429,9 @@ static apply_result_t batch_done(sink_ctx_t *s, sink_batch_t *b, apply_result_t 
 {
     connector_t *c = s->c;
     if (r == APPLY_OK) {
+        for (int i = 0; i < b->n; i++)
+            applied_note(s, rd_kafka_topic_name(b->items[i].msg->rkt), b->items[i].msg->partition,
+                         b->items[i].msg->offset + 1, false);
         commit_group_offsets(s, b->items, b->n);
         connector_set_state(c, CONN_RUNNING, NULL);
     }
@@ -343,6 +455,7 @@ static apply_result_t finish_in_flight(sink_ctx_t *s)
     connect_err_t cerr = {.index = -1};
     apply_result_t r;
     if (c->kops->put_end(s->state, &cerr) == 0) {
+        connector_db_up(c);
         count_applied(s, b->items, b->kept);
         r = APPLY_OK;
     } else {
@@ -401,16 +514,20 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
     /* The target is the truth for exactly-once: seek where it says, not to the group's
      * committed offsets (which are only written for lag display). */
     for (int attempt = 0; c->kops->load_positions(s->state, &pos, &npos, &cerr) < 0; attempt++) {
+        if (cerr.cls == CONNECT_ERR_TRANSIENT) connector_db_down(c, cerr.msg);
         if (cerr.cls != CONNECT_ERR_TRANSIENT) {
             snprintf(s->failure, sizeof(s->failure), "loading positions: %s", cerr.msg);
             rd_kafka_assign(rk, NULL);
             return;
         }
+        status_tick(s);
         if (connector_sleep(c, connect_backoff_ms(attempt))) {
             rd_kafka_assign(rk, NULL);
             return;
         }
     }
+    connector_db_up(c);
+    for (int k = 0; k < npos; k++) applied_note(s, pos[k].topic, pos[k].partition, pos[k].next_offset, true);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
         p->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -457,11 +574,19 @@ static rd_kafka_t *make_consumer(sink_ctx_t *s, sb_err_t *err)
         char buf[600];
         snprintf(buf, sizeof(buf), "%s%s", re[0] == '^' ? "" : "^", re);
         rd_kafka_topic_partition_list_add(subs, buf, RD_KAFKA_PARTITION_UA);
+        s->has_regex = regcomp(&s->topic_rx, buf, REG_EXTENDED | REG_NOSUB) == 0;
     } else {
         char *list = strdup(json_string_value(json_object_get(c->config, "topics")));
         char *save = NULL;
-        for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+        int n = 0;
+        for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
             rd_kafka_topic_partition_list_add(subs, t, RD_KAFKA_PARTITION_UA);
+            char **nt = realloc(s->topics, (size_t)(n + 2) * sizeof(*nt));
+            if (!nt) break;
+            s->topics = nt;
+            s->topics[n++] = strdup(t);
+            s->topics[n] = NULL;
+        }
         free(list);
     }
     rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, subs);
@@ -479,21 +604,27 @@ static void refresh_status(sink_ctx_t *s)
     connector_t *c = s->c;
     json_t *d = json_object();
     if (c->kops->status) c->kops->status(s->state, d);
+    pthread_mutex_lock(&c->mu);
+    bool db_down = c->db_health == DB_DOWN;
+    /* The last lag stays when the broker does not answer, marked stale. */
+    json_t *old_lag = json_object_get(c->details, "lag");
+    int64_t lag = json_is_integer(old_lag) ? json_integer_value(old_lag) : 0;
+    pthread_mutex_unlock(&c->mu);
+    /* The connector's "connected" is its own view as of its last call; a put that just failed
+     * to reach the database is fresher news. */
+    if (db_down && json_object_get(d, "connected")) json_object_set_new(d, "connected", json_false());
     rd_kafka_topic_partition_list_t *asg = NULL;
-    int64_t lag = 0;
     if (rd_kafka_assignment(s->rk, &asg) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_position(s->rk, asg);
-        for (int i = 0; i < asg->cnt; i++) {
-            int64_t lo = 0, hi = 0;
-            if (rd_kafka_get_watermark_offsets(s->rk, asg->elems[i].topic, asg->elems[i].partition, &lo, &hi) == 0 &&
-                asg->elems[i].offset >= 0 && hi > asg->elems[i].offset)
-                lag += hi - asg->elems[i].offset;
-        }
         json_object_set_new(d, "assigned_partitions", json_integer(asg->cnt));
         rd_kafka_topic_partition_list_destroy(asg);
     }
+    int nparts = 0;
+    if (compute_lag(s, &lag, &nparts)) {
+        if (c->m.lag) metrics_gauge_set(c->m.lag, lag);
+    } else {
+        json_object_set_new(d, "lag_stale", json_true());
+    }
     json_object_set_new(d, "lag", json_integer(lag));
-    if (c->m.lag) metrics_gauge_set(c->m.lag, lag);
     pthread_mutex_lock(&c->mu);
     json_decref(c->details);
     c->details = d;
@@ -533,8 +664,12 @@ void *sink_task_run(void *arg)
     int attempt = 0;
     while (!atomic_load(&c->stop)) {
         connect_err_t cerr = {.index = -1};
-        if (c->kops->start(&s, c->config, &s.state, &cerr) == 0) break;
+        if (c->kops->start(&s, c->config, &s.state, &cerr) == 0) {
+            connector_db_up(c);
+            break;
+        }
         s.state = NULL;
+        if (cerr.cls == CONNECT_ERR_TRANSIENT) connector_db_down(c, cerr.msg);
         if (cerr.cls != CONNECT_ERR_TRANSIENT) {
             if (c->m.err_fatal) metrics_counter_inc(c->m.err_fatal);
             connector_set_state(c, CONN_FAILED, cerr.msg);
@@ -556,12 +691,25 @@ void *sink_task_run(void *arg)
         connector_set_state(c, CONN_FAILED, err.msg);
         return NULL;
     }
+    {
+        /* Seeds the lag before the group assigns anything (a rebalance can take a while after
+         * an unclean stop); the rebalance reads the positions again. */
+        sink_position_t *pos = NULL;
+        int npos = 0;
+        connect_err_t cerr = {.index = -1};
+        if (c->kops->load_positions(s.state, &pos, &npos, &cerr) == 0) {
+            connector_db_up(c);
+            for (int k = 0; k < npos; k++) applied_note(&s, pos[k].topic, pos[k].partition, pos[k].next_offset, true);
+        } else if (cerr.cls == CONNECT_ERR_TRANSIENT) {
+            connector_db_down(c, cerr.msg);
+        }
+        free(pos);
+    }
     size_t nb = (size_t)c->batch_size;
     sink_batch_t batch = {.items = calloc(nb, sizeof(sink_item_t)), .recs = calloc(nb, sizeof(connect_record_t))};
     s.in_flight.items = calloc(nb, sizeof(sink_item_t));
     s.in_flight.recs = calloc(nb, sizeof(connect_record_t));
     s.recs = calloc(nb, sizeof(connect_record_t));
-    int64_t next_status = 0;
     bool was_paused = false;
     while (!atomic_load(&c->stop) && !s.failure[0]) {
         bool paused = atomic_load(&c->paused);
@@ -570,10 +718,7 @@ void *sink_task_run(void *arg)
             pause_all(&s, paused);
             was_paused = paused;
         }
-        if (sb_mono_ms() >= next_status) {
-            refresh_status(&s);
-            next_status = sb_mono_ms() + STATUS_REFRESH_MS;
-        }
+        status_tick(&s);
         if (paused) {
             connector_set_state(c, CONN_PAUSED, NULL);
             rd_kafka_message_t *m = rd_kafka_consumer_poll(s.rk, 100);
@@ -624,6 +769,10 @@ void *sink_task_run(void *arg)
     free(s.recs);
     rd_kafka_consumer_close(s.rk);
     rd_kafka_destroy(s.rk);
+    free(s.applied);
+    for (char **t = s.topics; t && *t; t++) free(*t);
+    free(s.topics);
+    if (s.has_regex) regfree(&s.topic_rx);
     dlq_producer_free(s.dlq_producer);
     c->kops->stop(s.state);
     if (!s.failure[0]) connector_set_state(c, CONN_UNASSIGNED, NULL);

@@ -206,6 +206,8 @@ static void refresh_status(connector_t *c, void *state)
     if (!c->sops->status || !state) return;
     json_t *d = json_object();
     c->sops->status(state, d);
+    json_t *lag = json_object_get(d, "lag_bytes");
+    if (c->m.source_lag_bytes && json_is_integer(lag)) metrics_gauge_set(c->m.source_lag_bytes, json_integer_value(lag));
     pthread_mutex_lock(&c->mu);
     json_decref(c->details);
     c->details = d;
@@ -253,8 +255,11 @@ void *source_task_run(void *arg)
     /* Start: a transient failure (database down) is retried; a fatal one fails the task. */
     while (!atomic_load(&c->stop)) {
         connect_err_t cerr = {0};
+        /* Not marked up on success: a source may start without its database and connect in
+         * poll (postgres-source does). */
         if (c->sops->start(&s, c->config, &state, &cerr) == 0) break;
         state = NULL;
+        if (cerr.cls == CONNECT_ERR_TRANSIENT) connector_db_down(c, cerr.msg);
         if (cerr.cls != CONNECT_ERR_TRANSIENT) {
             if (c->m.err_fatal) metrics_counter_inc(c->m.err_fatal);
             connector_set_state(c, CONN_FAILED, cerr.msg);
@@ -265,6 +270,7 @@ void *source_task_run(void *arg)
         connector_sleep(c, connect_backoff_ms(attempt++));
     }
     int64_t next_status = 0;
+    bool ever_polled = false;
     attempt = 0;
     while (state && !atomic_load(&c->stop)) {
         if (atomic_load(&c->paused)) {
@@ -289,10 +295,18 @@ void *source_task_run(void *arg)
             if (c->m.err_transient) metrics_counter_inc(c->m.err_transient);
             if (c->m.retries) metrics_counter_inc(c->m.retries);
             sb_warn("connect", "connector %s: %s (retrying)", c->name, cerr.msg);
-            connector_set_state(c, CONN_RUNNING, cerr.msg);
+            connector_db_down(c, cerr.msg);
+            /* Until the first successful poll the task is still waiting for its database
+             * (UNASSIGNED, as while start() retries); afterwards it is a running task whose
+             * database is away. */
+            connector_set_state(c, ever_polled ? CONN_RUNNING : CONN_UNASSIGNED, cerr.msg);
+            /* The status (and its lag) keeps following while the database is away. */
+            refresh_status(c, state);
             connector_sleep(c, connect_backoff_ms(attempt++));
         } else {
             attempt = 0;
+            ever_polled = true;
+            connector_db_up(c);
             connector_set_state(c, CONN_RUNNING, NULL);
         }
         advance_positions(&s, state);

@@ -108,8 +108,16 @@ void connector_metrics_init(connector_t *c)
                                    (int)(sizeof(LATENCY_BUCKETS_S) / sizeof(LATENCY_BUCKETS_S[0])));
     m->batch_size = metrics_histogram(reg, "streambus_connect_batch_records", "Records per sink put", m->labels,
                                       BATCH_BUCKETS, (int)(sizeof(BATCH_BUCKETS) / sizeof(BATCH_BUCKETS[0])));
-    m->lag = metrics_gauge(reg, "streambus_connect_lag_records",
-                           "Records in the broker not yet applied by the sink (sum over partitions)", m->labels);
+    /* Each kind of task has its own lag: a sink counts records in the broker it has not
+     * applied, a source the bytes of its database's log it has not yet stored in the broker. */
+    if (c->is_sink)
+        m->lag = metrics_gauge(reg, "streambus_connect_lag_records",
+                               "Records in the broker not yet applied by the sink (sum over partitions)", m->labels);
+    else
+        m->source_lag_bytes = metrics_gauge(reg, "streambus_connect_source_lag_bytes",
+                                            "Bytes of the source database's change log received or pending but not yet "
+                                            "confirmed as stored in the broker (status lag_bytes)",
+                                            m->labels);
     m->retries = metrics_counter(reg, "streambus_connect_retries_total", "Retried puts and polls", m->labels);
     m->dlq = metrics_counter(reg, "streambus_connect_dlq_records_total", "Records sent to the dead-letter queue",
                              m->labels);
@@ -331,6 +339,10 @@ static void connector_start_task(connector_t *c)
     pthread_mutex_lock(&c->mu);
     c->state = CONN_UNASSIGNED;
     c->trace[0] = '\0';
+    /* A new task (perhaps with a new config) has not tried its database yet. */
+    c->db_health = DB_UNKNOWN;
+    c->db_error[0] = '\0';
+    c->db_since_ms = sb_now_ms();
     pthread_mutex_unlock(&c->mu);
     connector_metrics_init(c);
     if (pthread_create(&c->thread, NULL, c->is_sink ? sink_task_run : source_task_run, c) != 0) {
@@ -582,30 +594,115 @@ const char *connect_worker_bootstrap(const connect_worker_t *w)
     return w->o.bootstrap;
 }
 
-bool connect_worker_ready(connect_worker_t *w, char *detail, size_t cap)
+void connector_db_up(connector_t *c)
 {
-    size_t o = 0;
-    detail[0] = '\0';
-    bool ready = true;
-    if (!connect_store_broker_reachable(w->store, 2000)) {
-        o += (size_t)snprintf(detail + o, cap - o, "broker %s: unreachable; ", w->o.bootstrap);
-        ready = false;
+    pthread_mutex_lock(&c->mu);
+    bool was_down = c->db_health == DB_DOWN;
+    if (c->db_health != DB_UP) c->db_since_ms = sb_now_ms();
+    c->db_health = DB_UP;
+    c->db_error[0] = '\0';
+    pthread_mutex_unlock(&c->mu);
+    if (was_down) sb_info("connect", "connector %s: database reachable again", c->name);
+}
+
+void connector_db_down(connector_t *c, const char *why)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->db_health != DB_DOWN) c->db_since_ms = sb_now_ms();
+    c->db_health = DB_DOWN;
+    snprintf(c->db_error, sizeof(c->db_error), "%s", why ? why : "unreachable");
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void iso_time(int64_t ms, char *out, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, cap - n, ".%03dZ", (int)(ms % 1000));
+}
+
+json_t *connect_health_component(const char *name, const char *kind, const char *status, const char *error,
+                                 int64_t since_ms)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s}", "name", name, "kind", kind, "status", status);
+    if (error && error[0]) json_object_set_new(o, "error", json_string(error));
+    if (since_ms > 0) {
+        char iso[40];
+        iso_time(since_ms, iso, sizeof(iso));
+        json_object_set_new(o, "since", json_string(iso));
+        json_object_set_new(o, "since_ms", json_integer(since_ms));
     }
-    pthread_mutex_lock(&w->mu);
-    for (connector_t *c = w->connectors; c && o < cap; c = c->next) {
-        pthread_mutex_lock(&c->mu);
-        const json_t *connected = json_object_get(c->details, "connected");
-        if (c->state == CONN_FAILED) {
-            o += (size_t)snprintf(detail + o, cap - o, "connector %s: FAILED; ", c->name);
+    return o;
+}
+
+json_t *connect_health_body(json_t *components)
+{
+    bool ready = true;
+    char detail[1024] = "";
+    size_t o = 0;
+    size_t i;
+    json_t *comp;
+    json_array_foreach(components, i, comp) {
+        const char *st = json_string_value(json_object_get(comp, "status"));
+        if (!st || strcmp(st, "down") == 0 || strcmp(st, "failed") == 0) {
             ready = false;
-        } else if (json_is_false(connected)) {
-            o += (size_t)snprintf(detail + o, cap - o, "connector %s: database unreachable; ", c->name);
-            ready = false;
+            const char *why = json_string_value(json_object_get(comp, "error"));
+            if (o < sizeof(detail))
+                o += (size_t)snprintf(detail + o, sizeof(detail) - o, "%s%s %s: %s", o ? "; " : "",
+                                      json_string_value(json_object_get(comp, "kind")),
+                                      json_string_value(json_object_get(comp, "name")), why ? why : st ? st : "?");
         }
+    }
+    json_t *body = json_pack("{s:s,s:o}", "status", ready ? "ready" : "not_ready", "components", components);
+    if (!ready) json_object_set_new(body, "detail", json_string(detail));
+    return body;
+}
+
+json_t *connect_worker_health(connect_worker_t *w)
+{
+    json_t *comps = json_array();
+    /* Probed here rather than cached: readiness must follow a broker that went away. */
+    bool up = connect_store_broker_reachable(w->store, 1500);
+    int64_t now = sb_now_ms();
+    pthread_mutex_lock(&w->mu);
+    if (up != w->broker_up || w->broker_since_ms == 0) w->broker_since_ms = now;
+    w->broker_up = up;
+    char why[600] = "";
+    if (!up) snprintf(why, sizeof(why), "broker %s unreachable", w->o.bootstrap);
+    json_t *b = connect_health_component("broker", "broker", up ? "up" : "down", why, w->broker_since_ms);
+    json_object_set_new(b, "address", json_string(w->o.bootstrap));
+    json_array_append_new(comps, b);
+    for (connector_t *c = w->connectors; c; c = c->next) {
+        pthread_mutex_lock(&c->mu);
+        const char *st = c->db_health == DB_DOWN ? "down" : c->db_health == DB_UP ? "up" : "unknown";
+        const char *error = c->db_health == DB_DOWN ? c->db_error : NULL;
+        /* A FAILED task moves nothing, whatever its database does. */
+        if (c->state == CONN_FAILED) {
+            st = "failed";
+            error = c->trace;
+        }
+        json_t *comp = connect_health_component(c->name, "connector", st, error, c->db_since_ms);
+        json_object_set_new(comp, "class", json_string(cfg_str(c->config, "connector.class")
+                                                           ? cfg_str(c->config, "connector.class") : ""));
+        json_object_set_new(comp, "state", json_string(conn_state_name(c->state)));
+        json_object_set_new(comp, "database", json_string(c->db_health == DB_DOWN ? "down"
+                                                           : c->db_health == DB_UP ? "up" : "unknown"));
+        json_array_append_new(comps, comp);
         pthread_mutex_unlock(&c->mu);
-        if (o >= cap) o = cap - 1;
     }
     pthread_mutex_unlock(&w->mu);
+    return connect_health_body(comps);
+}
+
+bool connect_worker_ready(connect_worker_t *w, char *detail, size_t cap)
+{
+    json_t *body = connect_worker_health(w);
+    bool ready = strcmp(json_string_value(json_object_get(body, "status")), "ready") == 0;
+    const char *d = json_string_value(json_object_get(body, "detail"));
+    snprintf(detail, cap, "%s", d ? d : "");
+    json_decref(body);
     return ready;
 }
 

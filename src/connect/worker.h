@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 #include "connect/connector.h"
@@ -68,8 +69,21 @@ int connect_worker_set_position(connect_worker_t *w, const char *name, const cha
 void connect_worker_dlq_topic(connect_worker_t *w, const char *name, char *out, size_t cap);
 const char *connect_worker_bootstrap(const connect_worker_t *w);
 
-/* Readiness: broker reachable, no connector FAILED, every connector's status not reporting
- * "connected": false. Writes the reasons into detail. */
+/* Readiness by component, the body of GET /health/ready:
+ *   {"status":"ready"|"not_ready", "detail":"<why not>" (when not ready),
+ *    "components":[{"name","kind":"broker"|"connector","status":"up"|"down"|"failed"|"unknown",
+ *                   "error","since","since_ms", ...}]}
+ * The broker is probed on each call (up to 1.5 s); a connector's database is down from a
+ * transient failure of its task to reach it until the next success, and a FAILED connector
+ * is "failed". Ready when nothing is down or failed ("unknown": not tried yet). */
+json_t *connect_worker_health(connect_worker_t *w);
+/* The same as a yes/no with the reasons in detail. */
 bool connect_worker_ready(connect_worker_t *w, char *detail, size_t cap);
+
+/* Building blocks of that body, for callers that have no worker yet (broker not reached). */
+json_t *connect_health_component(const char *name, const char *kind, const char *status, const char *error,
+                                 int64_t since_ms);
+/* Takes components; returns the whole body with status and detail derived from them. */
+json_t *connect_health_body(json_t *components);
 
 #endif

@@ -20,6 +20,7 @@ typedef struct connector_metrics {
     metrics_histogram_t *latency;     /* source commit -> sink commit, seconds */
     metrics_histogram_t *batch_size;
     metrics_gauge_t *lag;
+    metrics_gauge_t *source_lag_bytes; /* sources whose status reports lag_bytes */
     metrics_counter_t *retries;
     metrics_counter_t *dlq;
     metrics_counter_t *err_transient, *err_record, *err_fatal, *err_transform;
@@ -54,6 +55,12 @@ typedef struct connector {
     char trace[1024];
     json_t *details;        /* the connector's status hook output, refreshed by the task */
     char *committed_position; /* sources: last position stored in the offsets topic */
+    /* The connector's database as its task last found it: marked down where start, put, poll
+     * or loading positions fail TRANSIENT, up again at the next success. Kept by the runtime
+     * because a connector's own "connected" is only as fresh as its last status refresh. */
+    enum { DB_UNKNOWN = 0, DB_UP, DB_DOWN } db_health;
+    char db_error[512];
+    int64_t db_since_ms; /* wall clock of the last change of db_health */
 
     connector_metrics_t m;
     struct connector *next;
@@ -62,8 +69,10 @@ typedef struct connector {
 struct connect_worker {
     connect_worker_options_t o;
     connect_store_t *store;
-    pthread_mutex_t mu; /* guards the connector list */
+    pthread_mutex_t mu; /* guards the connector list and the broker health below */
     connector_t *connectors;
+    bool broker_up;          /* at the last readiness probe */
+    int64_t broker_since_ms; /* wall clock of the last change of broker_up */
 };
 
 /* Task thread entry points. */
@@ -73,6 +82,10 @@ void *sink_task_run(void *arg);
 /* Publishes a state change (connector lock taken here) and writes it to the status topic. */
 void connector_set_state(connector_t *c, conn_state_t state, const char *trace);
 const char *conn_state_name(conn_state_t s);
+
+/* Records that the task reached (up) or failed to reach (down, with why) its database. */
+void connector_db_up(connector_t *c);
+void connector_db_down(connector_t *c, const char *why);
 
 /* Sleeps up to ms, returning early (true) when the task must stop. */
 bool connector_sleep(connector_t *c, int64_t ms);

@@ -141,6 +141,10 @@ static void handle_ready(void *arg, const admin_http_request_t *req, admin_http_
 {
     if (!exact(req, resp)) return;
     admin_http_t *admin = arg;
+    if (admin->hooks.ready_body) {
+        if (!admin->hooks.ready_body(admin->hooks.arg, &resp->body)) resp->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        return;
+    }
     char detail[256] = "";
     if (!admin->hooks.ready || admin->hooks.ready(admin->hooks.arg, detail, sizeof(detail))) {
         write_str(&resp->body, "{\"status\":\"ready\"}\n");

@@ -32,6 +32,9 @@ typedef struct admin_http_hooks {
      * ready; otherwise writes a short reason into detail (NUL-terminated, at most cap bytes).
      * NULL means always ready. */
     bool (*ready)(void *arg, char *detail, size_t cap);
+    /* Optional, takes precedence over ready: writes the whole JSON body of /health/ready (e.g.
+     * per-component readiness) and returns true when ready (200) or false (503). */
+    bool (*ready_body)(void *arg, sb_wr_t *out);
     void *arg;
 } admin_http_hooks_t;
 

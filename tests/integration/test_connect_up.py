@@ -42,6 +42,9 @@ def test_up_runs_the_demo_pipeline_and_ctrl_c_stops_everything(tmp_path):
         assert "http://127.0.0.1:%d/connectors" % ports["rest"] in banner
         assert 'psql "%s"' % conninfo in banner
         assert "app.demo.orders" in banner and "kcat -b 127.0.0.1:%d" % ports["broker"] in banner
+        # the ctl line names the binary actually running, which need not be on PATH
+        assert "%s ctl connector list --url http://127.0.0.1:%d" % (os.path.realpath(streambus_bin()),
+                                                                    ports["rest"]) in banner
 
         # the demo rows and the changes made every second reach the target table
         def caught_up():
@@ -65,3 +68,45 @@ def test_up_runs_the_demo_pipeline_and_ctrl_c_stops_everything(tmp_path):
     for port in ports.values():
         assert not port_accepts("127.0.0.1", port), "port %d still open after Ctrl-C" % port
     assert not (data / "postgres" / "postmaster.pid").exists()
+
+
+def run_up(tmp_path, ports, extra=()):
+    return subprocess.run([streambus_bin(), "up", "--data-dir", str(tmp_path / "data"),
+                           "--broker-port", str(ports["broker"]), "--admin-port", str(ports["admin"]),
+                           "--rest-port", str(ports["rest"]), "--pg-port", str(ports["pg"])] + list(extra),
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("busy, flag", [("broker", "--broker-port"), ("rest", "--rest-port")])
+def test_up_with_a_busy_port_starts_nothing_and_names_the_port(tmp_path, busy, flag):
+    """Another service on one of its ports: `up` says which port and flag, and starts nothing
+    (before, its connect joined whatever broker answered there)."""
+    import socket
+    ports = {name: free_port() for name in ("broker", "admin", "rest", "pg")}
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", ports[busy]))
+        other.listen(8)
+        proc = run_up(tmp_path, ports)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "port %d (%s)" % (ports[busy], flag) in proc.stderr
+    assert "StreamBus is up" not in proc.stdout
+    # nothing was started: no child wrote a log, no port of ours is open
+    assert not list((tmp_path / "data").glob("*.log"))
+    for name, port in ports.items():
+        if name != busy:
+            assert not port_accepts("127.0.0.1", port), name
+
+
+def test_up_shows_why_its_broker_did_not_start(tmp_path):
+    """The broker exits at start (its data directory is a file): `up` says so, prints the end of
+    broker.log with the reason, stops and never announces itself."""
+    ports = {name: free_port() for name in ("broker", "admin", "rest", "pg")}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "broker").write_text("not a directory\n")
+    proc = run_up(tmp_path, ports, ["--postgres", "host=127.0.0.1 port=%d user=postgres" % ports["pg"]])
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "StreamBus is up" not in proc.stdout
+    assert "the broker exited while starting" in proc.stderr
+    assert "last lines of %s" % (tmp_path / "data" / "broker.log") in proc.stderr
+    # the reason itself, which before was only in broker.log
+    assert "Not a directory" in proc.stderr.split("last lines of", 1)[1]
