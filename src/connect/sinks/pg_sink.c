@@ -966,26 +966,17 @@ static int64_t event_version(const event_t *ev, const connect_record_t *rec)
     return ev->has_source_ts ? ev->source_ts_ms : rec->timestamp_ms;
 }
 
-/* Which of a column set's winning upserts a COPY carries. */
-typedef enum { ROWS_ALL, ROWS_CREATES, ROWS_UPDATES } row_pick_t;
-
-static bool picked(const event_t *ev, row_pick_t pick)
-{
-    bool create = ev->op == EVENT_OP_CREATE || ev->op == EVENT_OP_READ;
-    return pick == ROWS_ALL || (pick == ROWS_CREATES) == create;
-}
-
-/* Streams the COPY lines of the winning upserts of column set `shape` that `pick` selects, in
- * event order (keys that arrive sorted stay sorted for the index); s->rows maps each line to
- * its record. Returns false when sending failed. */
-static bool copy_rows(pg_sink_t *s, const connect_record_t *recs, int start, int shape, row_pick_t pick,
-                      const char *const *cols, int ncols, int *nrows)
+/* Streams the COPY lines of the winning upserts of column set `shape`, in event order (keys
+ * that arrive sorted stay sorted for the index); s->rows maps each line to its record.
+ * Returns false when sending failed. */
+static bool copy_rows(pg_sink_t *s, const connect_record_t *recs, int start, int shape, const char *const *cols,
+                      int ncols, int *nrows)
 {
     *nrows = 0;
     for (int i = start; i >= 0; i = s->next[i]) {
         if (!s->winner[i]) continue;
         const event_t *ev = &s->events[i];
-        if (!is_upsert(ev) || s->shape_of[i] != shape || !picked(ev, pick)) continue;
+        if (!is_upsert(ev) || s->shape_of[i] != shape) continue;
         s->rows[(*nrows)++] = i;
         for (int j = 0; j < ncols; j++) {
             if (j) strbuf_add(&s->copy, "\t", 1);
@@ -1007,25 +998,21 @@ static bool copy_rows(pg_sink_t *s, const connect_record_t *recs, int start, int
 
 /* Inserts of keys the target does not hold yet — most of a change stream: snapshot rows and
  * creates — go straight into the table with COPY: measured 200k rows/s against 120k for
- * staging + upsert of the same rows on the same server. The complete rows that are creates or
- * snapshot reads are tried this way; *others gets how many rows (updates) still need the
- * upsert. A key that exists after all (a replay, a re-snapshot) fails the COPY with
- * unique_violation: the savepoint undoes it and the caller upserts every row; the direct path
- * then rests for a number of batches that doubles with each such failure (and halves with
- * each success), so a stream of re-inserts pays for a failed COPY rarely. Returns 0 when the
- * creates are in, 1 to fall back, -1 on another failure. */
+ * staging + upsert of the same rows on the same server. Tried only when every complete row
+ * of the batch is a create or a snapshot read. A key that exists after all (a replay, a
+ * re-snapshot) fails the COPY with unique_violation: the savepoint undoes it and the caller
+ * takes the upsert path; the direct path then rests for a number of batches that doubles
+ * with each such failure (and halves with each success), so a stream of re-inserts pays for
+ * a failed COPY rarely. Returns 0 when applied, 1 to fall back, -1 on another failure. */
 static int insert_direct(pg_sink_t *s, const connect_record_t *recs, int n, pg_table_t *t, int start,
-                         const char *const *cols, int ncols, int *others, connect_err_t *err)
+                         const char *const *cols, int ncols, connect_err_t *err)
 {
     if (s->direct_rest > 0) return 1;
     int candidates = 0;
-    *others = 0;
     for (int i = start; i >= 0; i = s->next[i]) {
         if (!s->winner[i] || !is_upsert(&s->events[i]) || s->shape_of[i] != 0) continue;
-        if (picked(&s->events[i], ROWS_CREATES))
-            candidates++;
-        else
-            (*others)++;
+        if (s->events[i].op == EVENT_OP_UPDATE) return 1;
+        candidates++;
     }
     if (candidates == 0) return 1;
     strbuf_t table;
@@ -1037,7 +1024,7 @@ static int insert_direct(pg_sink_t *s, const connect_record_t *recs, int n, pg_t
     strbuf_deinit(&table);
     if (r) return pg_fail(s, r, "prepare insert", -1, n, err);
     int line = 0, nrows = 0;
-    bool ok = copy_rows(s, recs, start, 0, ROWS_CREATES, cols, ncols, &nrows);
+    bool ok = copy_rows(s, recs, start, 0, cols, ncols, &nrows);
     r = copy_end(s, ok, &line);
     if (!r) {
         s->pending_upserted += (uint64_t)nrows;
@@ -1065,13 +1052,9 @@ static int upsert_rows(pg_sink_t *s, const connect_record_t *recs, int n, pg_tab
                        char pk[][64], int npk, int start, int shape, const char *const *cols,
                        int ncols, connect_err_t *err)
 {
-    row_pick_t pick = ROWS_ALL;
     if (shape == 0) {
-        int others = 0;
-        int direct = insert_direct(s, recs, n, t, start, cols, ncols, &others, err);
-        if (direct < 0) return -1;
-        if (direct == 0 && others == 0) return 0;
-        if (direct == 0) pick = ROWS_UPDATES;
+        int direct = insert_direct(s, recs, n, t, start, cols, ncols, err);
+        if (direct <= 0) return direct;
     }
     char staging[32];
     snprintf(staging, sizeof(staging), "%s_%d", shape ? "sb_stp" : "sb_stg", t->id);
@@ -1100,7 +1083,7 @@ static int upsert_rows(pg_sink_t *s, const connect_record_t *recs, int n, pg_tab
     PGresult *r = copy_begin(s, staging_sql, cols, ncols);
     if (r) return pg_fail(s, r, "prepare upsert", -1, n, err);
     int line = 0, nrows = 0;
-    bool ok = copy_rows(s, recs, start, shape, pick, cols, ncols, &nrows);
+    bool ok = copy_rows(s, recs, start, shape, cols, ncols, &nrows);
     r = copy_end(s, ok, &line);
     if (r) return pg_fail(s, r, "COPY upserts", line > 0 && line <= nrows ? s->rows[line - 1] : -1, n, err);
     /* INSERT ... SELECT ... ON CONFLICT; queued, it travels with the next statement. */
