@@ -16,16 +16,63 @@ HAVE_PG = os.path.exists("/usr/lib/postgresql/15/bin/initdb")
 needs_pg = pytest.mark.skipif(not HAVE_PG, reason="PostgreSQL 15 is not installed")
 
 
+class PgServer:
+    """A throw-away PostgreSQL that a test can stop and start again (same data directory and
+    port)."""
+
+    def __init__(self, pgdir):
+        self.dir = Path(pgdir)
+        self.port = free_port()
+        self.conninfo = None
+
+    def start(self):
+        out = subprocess.run([str(REPO / "tests/fixtures/pg_start.sh"), str(self.dir), str(self.port)],
+                             capture_output=True, text=True, timeout=120)
+        log = self.dir / "server.log"
+        assert out.returncode == 0, out.stderr + (log.read_text()[-2000:] if log.exists() else "")
+        self.conninfo = out.stdout.strip()
+        return self
+
+    def _reach(self):
+        """Another pytest session on the machine may reset /tmp/pytest-of-<user> to 0700, after
+        which the postgres user (pg_ctl runs as it under root) can no longer reach the data
+        directory; restore the search permission pg_start.sh set up."""
+        if os.getuid() != 0:
+            return
+        for parent in self.dir.resolve().parents:
+            try:
+                os.chmod(parent, os.stat(parent).st_mode | 0o111)
+            except OSError:
+                pass
+
+    def stop(self, remove=False):
+        self._reach()
+        out = subprocess.run([str(REPO / "tests/fixtures/pg_stop.sh"), str(self.dir)] + (["--remove"] if remove else []),
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "could not" not in out.stderr, out.stderr
+
+    def sql(self, text):
+        return sql(self.conninfo, text)
+
+    def try_sql(self, text):
+        """The output, or None when the statement failed (e.g. the server is down)."""
+        proc = subprocess.run([PSQL, self.conninfo, "-At", "-c", text], capture_output=True, text=True, timeout=60)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 @pytest.fixture
-def postgres(tmp_path):
-    """A throw-away server; yields its conninfo."""
-    pgdir = tmp_path / "pg"
-    port = free_port()
-    out = subprocess.run([str(REPO / "tests/fixtures/pg_start.sh"), str(pgdir), str(port)],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    yield out.stdout.strip()
-    subprocess.run([str(REPO / "tests/fixtures/pg_stop.sh"), str(pgdir), "--remove"], timeout=120)
+def pg_server(tmp_path):
+    """A PgServer, started; removed afterwards."""
+    server = PgServer(tmp_path / "pg").start()
+    yield server
+    server.stop(remove=True)
+
+
+@pytest.fixture
+def postgres(pg_server):
+    """The conninfo of a throw-away server."""
+    yield pg_server.conninfo
 
 
 def sql(conninfo, text):

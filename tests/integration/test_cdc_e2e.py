@@ -5,78 +5,27 @@ checksum, full, repair) and erasure with its audit record."""
 
 import hashlib
 import json
-import os
-import subprocess
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import wait_until
 from connect_fixtures import connect  # noqa: F401 (fixture)
-
-REPO = Path(__file__).resolve().parents[2]
-PSQL = "/usr/lib/postgresql/15/bin/psql"
-
-pytestmark = pytest.mark.skipif(not os.path.exists("/usr/lib/postgresql/15/bin/initdb"),
-                                reason="PostgreSQL 15 is not installed")
+from pg_fixtures import PgServer, needs_pg, pg_server  # noqa: F401 (fixture)
 
 
-class Pg:
-    def __init__(self, pgdir):
-        self.dir = pgdir
-        self.port = free_port()
-        self.conninfo = None
-
-    def start(self):
-        out = subprocess.run([str(REPO / "tests/fixtures/pg_start.sh"), str(self.dir), str(self.port)],
-                             capture_output=True, text=True, timeout=120)
-        log = self.dir / "server.log"
-        assert out.returncode == 0, out.stderr + (log.read_text()[-2000:] if log.exists() else "")
-        self.conninfo = out.stdout.strip()
-        return self
-
-    def _reach(self):
-        """Another pytest session on the machine may reset /tmp/pytest-of-<user> to 0700, after
-        which the postgres user (pg_ctl runs as it under root) can no longer reach the data
-        directory; restore the search permission pg_start.sh set up."""
-        if os.getuid() != 0:
-            return
-        for parent in Path(self.dir).resolve().parents:
-            try:
-                os.chmod(parent, os.stat(parent).st_mode | 0o111)
-            except OSError:
-                pass
-
-    def stop(self, remove=False):
-        self._reach()
-        out = subprocess.run([str(REPO / "tests/fixtures/pg_stop.sh"), str(self.dir)] + (["--remove"] if remove else []),
-                             capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        assert "could not" not in out.stderr, out.stderr
-
-    def sql(self, text):
-        proc = subprocess.run([PSQL, self.conninfo, "-v", "ON_ERROR_STOP=1", "-At", "-c", text],
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.strip()
-
-    def try_sql(self, text):
-        proc = subprocess.run([PSQL, self.conninfo, "-At", "-c", text], capture_output=True, text=True, timeout=60)
-        return proc.stdout.strip() if proc.returncode == 0 else None
+pytestmark = needs_pg
 
 
 @pytest.fixture
-def pg(tmp_path):
-    p = Pg(tmp_path / "pg").start()
-    yield p
-    p.stop(remove=True)
+def pg(pg_server):
+    return pg_server
 
 
 @pytest.fixture
 def pg_target(tmp_path):
-    p = Pg(tmp_path / "pg-target").start()
+    p = PgServer(tmp_path / "pg-target").start()
     yield p
     p.stop(remove=True)
 

@@ -3,51 +3,21 @@ broker and each connector's database and turns 503 while one is down; a sink's l
 records it has not applied also while it is paused or its target is away; a source's
 replication lag is a metric; connect answers its probes while the broker is not there."""
 
-import os
 import re
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from conftest import Broker, free_port, http_get, streambus_bin, wait_until
 from connect_fixtures import Connect, connect, produce  # noqa: F401 (fixture)
+from pg_fixtures import needs_pg, pg_server  # noqa: F401 (fixture)
 
-REPO = Path(__file__).resolve().parents[2]
-PSQL = "/usr/lib/postgresql/15/bin/psql"
-HAVE_PG = os.path.exists("/usr/lib/postgresql/15/bin/initdb")
-
-
-class Postgres:
-    def __init__(self, pgdir):
-        self.dir = pgdir
-        self.port = free_port()
-        self.conninfo = None
-
-    def start(self):
-        out = subprocess.run([str(REPO / "tests/fixtures/pg_start.sh"), str(self.dir), str(self.port)],
-                             capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        self.conninfo = out.stdout.strip()
-
-    def stop(self, remove=False):
-        subprocess.run([str(REPO / "tests/fixtures/pg_stop.sh"), str(self.dir)] + (["--remove"] if remove else []),
-                       timeout=120)
-
-    def sql(self, text):
-        proc = subprocess.run([PSQL, self.conninfo, "-v", "ON_ERROR_STOP=1", "-At", "-c", text],
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.strip()
 
 
 @pytest.fixture
-def postgres(tmp_path):
-    pg = Postgres(tmp_path / "pg")
-    pg.start()
-    yield pg
-    pg.stop(remove=True)
+def postgres(pg_server):
+    return pg_server
 
 
 def ready(connect):
@@ -75,7 +45,7 @@ def metric(connect, name, connector):
     return None if m is None else float(m.group(1))
 
 
-@pytest.mark.skipif(not HAVE_PG, reason="PostgreSQL 15 is not installed")
+@needs_pg
 def test_ready_lists_each_database_and_follows_its_outage(postgres, broker, connect):
     topic = "app.demo.orders"
     postgres.sql("CREATE SCHEMA copy; CREATE SCHEMA shop; CREATE TABLE shop.items (id int PRIMARY KEY, note text);")
@@ -169,7 +139,7 @@ def test_paused_sink_reports_its_lag(broker, connect, tmp_path):
     assert len(out.read_text().splitlines()) == 85
 
 
-@pytest.mark.skipif(not HAVE_PG, reason="PostgreSQL 15 is not installed")
+@needs_pg
 def test_source_replication_lag_is_a_metric(postgres, connect):
     postgres.sql("CREATE SCHEMA shop; CREATE TABLE shop.items (id int PRIMARY KEY, note text);"
                  "INSERT INTO shop.items VALUES (1, 'a');")

@@ -4,7 +4,7 @@ and checksum), with no row lost and none duplicated."""
 
 from conftest import wait_until
 from connect_fixtures import connect  # noqa: F401 (fixture)
-from pg_fixtures import needs_pg, postgres, sql  # noqa: F401 (fixture)
+from pg_fixtures import needs_pg, pg_server, postgres, sql  # noqa: F401 (fixture)
 
 pytestmark = needs_pg
 

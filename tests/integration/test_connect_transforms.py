@@ -12,7 +12,7 @@ import json
 
 from conftest import wait_until
 from connect_fixtures import append_events, connect  # noqa: F401 (fixture)
-from pg_fixtures import consume_all, needs_pg, postgres, sql  # noqa: F401 (fixture)
+from pg_fixtures import consume_all, needs_pg, pg_server, postgres, sql  # noqa: F401 (fixture)
 
 
 @needs_pg

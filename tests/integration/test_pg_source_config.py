@@ -3,7 +3,7 @@ connector owns follows table.include.list after a PUT of the config."""
 
 from conftest import wait_until
 from connect_fixtures import connect  # noqa: F401 (fixture)
-from pg_fixtures import consume_all, needs_pg, postgres, sql  # noqa: F401 (fixture)
+from pg_fixtures import consume_all, needs_pg, pg_server, postgres, sql  # noqa: F401 (fixture)
 
 pytestmark = needs_pg
 
