@@ -11,6 +11,7 @@ import pytest
 
 from conftest import kcat_consume, wait_until
 from connect_fixtures import append_events, connect, produce, read_jsonl  # noqa: F401 (fixture)
+from pg_fixtures import PgServer, needs_pg
 
 
 def event(op, row, table="orders", ts_ms=1700000000000):
@@ -396,16 +397,11 @@ def test_failed_task_shows_trace_not_ready_and_restart_recovers(connect, tmp_pat
 
 # ---- reconciliation and erasure when one source feeds several sinks (needs PostgreSQL 15)
 
-def _pg_available():
-    import os
-    return os.path.exists("/usr/lib/postgresql/15/bin/initdb")
-
-
-@pytest.mark.skipif(not _pg_available(), reason="PostgreSQL 15 is not installed")
+@needs_pg
 def test_reconcile_and_erase_pick_the_sink_that_carries_each_table(connect, tmp_path):
     import urllib.parse
-    from test_cdc_e2e import Pg, reconcile, wait_equal
-    pg = Pg(tmp_path / "pg").start()
+    from test_cdc_e2e import reconcile, wait_equal
+    pg = PgServer(tmp_path / "pg").start()
     try:
         pg.sql("CREATE SCHEMA shop; CREATE SCHEMA copy; CREATE SCHEMA mcopy;"
                "CREATE TABLE shop.items (id int PRIMARY KEY, qty int NOT NULL, note text);"
