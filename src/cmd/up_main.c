@@ -597,7 +597,7 @@ int up_main(int argc, char **argv)
     if (pipeline)
         printf("\n  Demo pipeline     demo.orders -> topic app.demo.orders -> target.orders (a change every second)\n"
                "    watch events    kcat -b 127.0.0.1:%d -t app.demo.orders -C -o beginning\n"
-               "    source vs target psql \"%s\" -c 'SELECT count(*) FROM demo.orders' -c 'SELECT count(*) FROM target.orders'\n"
+               "    compare counts  psql \"%s\" -c 'SELECT count(*) FROM demo.orders' -c 'SELECT count(*) FROM target.orders'\n"
                "    status          curl -s http://127.0.0.1:%d/connectors/demo-orders-sink/status\n",
                o.broker_port, conninfo, o.rest_port);
     printf("\n  Logs and data in %s\n\n", o.data_dir);
