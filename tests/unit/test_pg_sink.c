@@ -1004,6 +1004,18 @@ static void test_direct_insert_and_fallback(void **state)
     assert_int_equal(err.index, 1);
     assert_string_equal(q1(a, "SELECT count(*) FROM direct WHERE id >= 20"), "0");
     postgres_sink_ops.stop(s);
+
+    /* An existing table without a primary key never takes the direct path: a replayed create
+     * must not become a second row. */
+    q1(a, "DROP TABLE IF EXISTS nopk; CREATE TABLE nopk (id int, name text, qty int)");
+    s = start("nopk", config(NULL, NULL));
+    b.n = 0;
+    item(&b, "app.public.nopk", 'c', 1, "\"one\"", "1", 1);
+    assert_int_equal(put(s, &b, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_FATAL);
+    assert_non_null(strstr(err.msg, "ON CONFLICT"));
+    assert_string_equal(q1(a, "SELECT count(*) FROM nopk"), "0");
+    postgres_sink_ops.stop(s);
     PQfinish(a);
 }
 

@@ -1007,7 +1007,10 @@ static bool copy_rows(pg_sink_t *s, const connect_record_t *recs, int start, int
 static int insert_direct(pg_sink_t *s, const connect_record_t *recs, int n, pg_table_t *t, int start,
                          const char *const *cols, int ncols, connect_err_t *err)
 {
-    if (s->direct_rest > 0) return 1;
+    /* Without a primary key in the catalog a duplicate would not fail the COPY: it would be a
+     * second row. Such a table takes the upsert path, whose ON CONFLICT needs a unique index
+     * on the key and says so when there is none. */
+    if (s->direct_rest > 0 || t->npk == 0) return 1;
     int candidates = 0;
     for (int i = start; i >= 0; i = s->next[i]) {
         if (!s->winner[i] || !is_upsert(&s->events[i]) || s->shape_of[i] != 0) continue;
