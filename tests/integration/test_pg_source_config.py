@@ -63,3 +63,29 @@ def test_a_published_table_without_replica_identity_is_named_in_a_warning(postgr
                             "slot.name": "nopk_test"})
     wait_until(lambda: "without a replica identity: shop.nopk" in connect.log_text(), 30, "the warning")
     assert "shop.ok" not in [l for l in connect.log_text().splitlines() if "replica identity" in l][0]
+
+
+def test_a_restored_position_ahead_of_the_wal_fails_the_task_and_spares_the_slot(postgres, broker, connect):
+    sql(postgres, "CREATE SCHEMA shop; CREATE TABLE shop.a (id int PRIMARY KEY, v text);")
+    connect.create("ahead", {"connector.class": "postgres-source", "database.conninfo": postgres,
+                             "topic.prefix": "ahead", "table.include.list": "shop.a", "slot.name": "ahead_test"})
+    connect.wait_state("ahead", "RUNNING")
+    sql(postgres, "INSERT INTO shop.a VALUES (1, 'one')")
+    consume_all(broker, "ahead.shop.a", lambda r: any(v and v["after"]["id"] == 1 for _, v in r))
+    slot_lsn = "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'ahead_test'"
+    wait_until(lambda: connect.request("GET", "/connectors/ahead/offsets")[1]["position"] is not None, 30,
+               "a committed position")
+    good = connect.request("GET", "/connectors/ahead/offsets")[1]["position"]
+
+    connect.expect_error(r"ahead of the server's WAL")
+    assert connect.request("PUT", "/connectors/ahead/offsets", {"position": "FF/0"})[0] == 200
+    connect.wait_state("ahead", "FAILED")
+    trace = connect.request("GET", "/connectors/ahead/status")[1]["tasks"][0]["trace"]
+    assert "ahead of the server's WAL" in trace
+    assert sql(postgres, slot_lsn) != "FF/0"
+    sql(postgres, "INSERT INTO shop.a VALUES (2, 'two')")
+
+    # Restoring the last good position resumes without losing the change made meanwhile.
+    assert connect.request("PUT", "/connectors/ahead/offsets", {"position": good})[0] == 200
+    connect.wait_state("ahead", "RUNNING")
+    consume_all(broker, "ahead.shop.a", lambda r: any(v and v["after"]["id"] == 2 for _, v in r))

@@ -866,6 +866,31 @@ static int ensure_publication(pg_source_t *s, connect_err_t *err)
     return rc;
 }
 
+/* A position past the server's current WAL (restored from another server, or mistyped) would
+ * make START_REPLICATION skip everything up to it, and the slot would confirm it: every change
+ * until then lost without a word. Refuse to stream instead. */
+static int check_position_not_ahead(pg_source_t *s, uint64_t slot_confirmed, connect_err_t *err)
+{
+    PGresult *res = PQexec(s->sql, "SELECT pg_current_wal_lsn()::text");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        int rc = result_err(s, s->sql, res, "reading the current WAL position", err);
+        PQclear(res);
+        return rc;
+    }
+    uint64_t current = 0;
+    pg_lsn_parse(PQgetvalue(res, 0, 0), &current);
+    PQclear(res);
+    if (s->committed_lsn <= current) return 0;
+    char pos[24], cur[24], slot[24];
+    pg_lsn_format(s->committed_lsn, pos);
+    pg_lsn_format(current, cur);
+    pg_lsn_format(slot_confirmed, slot);
+    return connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                           "postgres source: the committed position %s is ahead of the server's WAL (%s): restore a "
+                           "position at or before it (the slot's confirmed position is %s)",
+                           pos, cur, slot);
+}
+
 /* Looks the slot up: *exists, and its confirmed_flush_lsn. */
 static int lookup_slot(pg_source_t *s, bool *exists, uint64_t *confirmed, connect_err_t *err)
 {
@@ -1025,6 +1050,7 @@ static int setup(pg_source_t *s, connect_err_t *err)
         s->committed_lsn = slot_confirmed;
     }
     if (s->safe_lsn < s->committed_lsn) s->safe_lsn = s->committed_lsn;
+    if (have_position && check_position_not_ahead(s, slot_confirmed, err)) return -1;
     return start_streaming(s, err);
 }
 
