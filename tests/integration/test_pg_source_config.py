@@ -89,3 +89,20 @@ def test_a_restored_position_ahead_of_the_wal_fails_the_task_and_spares_the_slot
     assert connect.request("PUT", "/connectors/ahead/offsets", {"position": good})[0] == 200
     connect.wait_state("ahead", "RUNNING")
     consume_all(broker, "ahead.shop.a", lambda r: any(v and v["after"]["id"] == 2 for _, v in r))
+
+
+def test_two_tables_on_one_topic_are_refused(postgres, connect):
+    sql(postgres, 'CREATE SCHEMA shop; CREATE TABLE shop."x y" (id int PRIMARY KEY, v text);'
+                  'CREATE TABLE shop.x_y (id int PRIMARY KEY, v text);')
+    cfg = {"connector.class": "postgres-source", "database.conninfo": postgres, "topic.prefix": "clash",
+           "slot.name": "clash_test"}
+    # named in the include list: a 400 before anything starts
+    status, body = connect.request("POST", "/connectors", {"name": "clash", "config": dict(
+        cfg, **{"table.include.list": "shop.x y,shop.x_y"})})
+    assert status == 400 and "x_y" in body["errors"]["table.include.list"]
+    # every table of the database (no include list): the task fails naming both, before streaming
+    connect.expect_error(r"would both be published on topic clash\.shop\.x_y")
+    connect.create("clash", cfg)
+    connect.wait_state("clash", "FAILED")
+    trace = connect.request("GET", "/connectors/clash/status")[1]["tasks"][0]["trace"]
+    assert "shop.x y" in trace and "shop.x_y" in trace and "clash.shop.x_y" in trace

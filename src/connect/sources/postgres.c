@@ -207,6 +207,20 @@ static bool valid_identifier(const char *s)
     return true;
 }
 
+/* A topic name is letters, digits, '.', '_' and '-'; a table name may hold anything. Like
+ * Debezium, everything else becomes '_' (the event's source.schema/table keep the real names).
+ * Maps name in place; returns whether anything changed. */
+static bool topic_name_map(char *name)
+{
+    bool changed = false;
+    for (char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-') {
+            *p = '_';
+            changed = true;
+        }
+    return changed;
+}
+
 static bool valid_topic_prefix(const char *s)
 {
     size_t n = strlen(s);
@@ -321,6 +335,16 @@ static int pg_validate(const json_t *config, connect_config_errors_t *errs)
                 connect_config_error_add(errs, "table.include.list", "'%s' is not schema.table", *p);
                 break;
             }
+            for (char **q = list; q != p; q++) {
+                char a[512], b[512];
+                snprintf(a, sizeof(a), "%s", *p);
+                snprintf(b, sizeof(b), "%s", *q);
+                topic_name_map(a);
+                topic_name_map(b);
+                if (strcmp(*p, *q) != 0 && strcmp(a, b) == 0)
+                    connect_config_error_add(errs, "table.include.list",
+                                             "'%s' and '%s' would both be published on topic <prefix>.%s", *q, *p, a);
+            }
         }
         free_list(list);
     }
@@ -383,6 +407,26 @@ static int rel_put(pg_source_t *s, pg_rel_t *r)
     }
     s->rels[s->nrels++] = r;
     return 0;
+}
+
+/* Another published table whose topic is r's (e.g. "x y" and x_y both map to x_y): their
+ * events would mix in one topic and the sink would apply one table's rows to the other. */
+static const pg_rel_t *rel_topic_conflict(const pg_source_t *s, const pg_rel_t *r)
+{
+    if (!r->included) return NULL;
+    for (int i = 0; i < s->nrels; i++) {
+        const pg_rel_t *o = s->rels[i];
+        if (o->relid != r->relid && o->included && strcmp(o->topic, r->topic) == 0) return o;
+    }
+    return NULL;
+}
+
+static int topic_conflict_error(const pg_rel_t *a, const pg_rel_t *b, connect_err_t *err)
+{
+    return connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                           "postgres source: tables %s.%s and %s.%s would both be published on topic %s; include "
+                           "only one of them (table.include.list)",
+                           b->schema, b->table, a->schema, a->table, a->topic);
 }
 
 static bool table_included(const pg_source_t *s, const char *schema, const char *table)
@@ -471,16 +515,7 @@ static pg_rel_t *rel_build(pg_source_t *s, uint32_t relid, const char *schema, c
     r->typmods = calloc((size_t)(ncols ? ncols : 1), sizeof(int32_t));
     if (!r->schema || !r->table || !r->topic || !r->names || !r->type_oids || !r->typmods) goto fail;
     snprintf(r->topic, tl, "%s.%s.%s", s->prefix, schema, table);
-    /* A topic name is letters, digits, '.', '_' and '-'; a table name may hold anything.
-     * Like Debezium, map everything else to '_' (the event's source.schema/table keep the
-     * real names). */
-    bool renamed = false;
-    for (char *p = r->topic + strlen(s->prefix); *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-') {
-            *p = '_';
-            renamed = true;
-        }
-    if (renamed) sb_info("pgsource", "table %s.%s is published on topic %s", schema, table, r->topic);
+    if (topic_name_map(r->topic + strlen(s->prefix))) sb_info("pgsource", "table %s.%s is published on topic %s", schema, table, r->topic);
     r->included = table_included(s, schema, table);
     bool has_pk = pk[0] != NULL;
     for (int i = 0; i < ncols; i++) {
@@ -1182,6 +1217,13 @@ static int snapshot_step(pg_source_t *s, connect_err_t *err)
         free(names);
         free(oids);
         free(mods);
+        const pg_rel_t *clash = r ? rel_topic_conflict(s, r) : NULL;
+        if (clash) {
+            int rc = topic_conflict_error(r, clash, err);
+            rel_free(r);
+            PQclear(res);
+            return rc;
+        }
         if (!r || rel_put(s, r)) {
             rel_free(r);
             PQclear(res);
@@ -1293,7 +1335,9 @@ static int handle_relation(pg_source_t *s, const pgoutput_msg_t *m, connect_err_
         goto out;
     }
     pg_rel_t *old = rel_find(s, r->relid);
-    if (old && r->included && !rel_same_columns(old, r)) rc = push_schema_change(s, old, r, err);
+    const pg_rel_t *clash = rel_topic_conflict(s, r);
+    if (clash) rc = topic_conflict_error(r, clash, err);
+    else if (old && r->included && !rel_same_columns(old, r)) rc = push_schema_change(s, old, r, err);
     if (!rc) rc = rel_put(s, r);
     else rel_free(r);
 out:
