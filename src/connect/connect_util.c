@@ -1,4 +1,5 @@
 /* Small helpers of the connector contract that every connector and the runtime share. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -39,8 +40,9 @@ int connect_err_set(connect_err_t *err, connect_err_class_t cls, int index, cons
 int connect_position_validate_count(const char *position, sb_err_t *err)
 {
     char *end = NULL;
+    errno = 0;
     long long v = position && *position ? strtoll(position, &end, 10) : -1;
-    if (v < 0 || !end || *end)
+    if (v < 0 || !end || *end || errno == ERANGE)
         return sb_err_set(err, SB_EINVAL, "position \"%s\" is not a record count (a non-negative integer)",
                           position ? position : "");
     return 0;

@@ -245,6 +245,7 @@ def test_ctl_connector_commands_and_offsets_backup(connect, tmp_path):
     # A position of the wrong form is refused before it is stored; the task keeps running.
     status, body = connect.request("PUT", "/connectors/src/offsets", {"position": "garbage"})
     assert status == 400 and "garbage" in body["message"] and "not a record count" in body["message"]
+    assert connect.request("PUT", "/connectors/src/offsets", {"position": "99999999999999999999"})[0] == 400
     assert connect.request("GET", "/connectors/src/offsets")[1]["position"] != "garbage"
     saved_doc["connectors"]["src"]["position"] = "-5"
     backup.write_text(json.dumps(saved_doc))

@@ -7,11 +7,14 @@
 
 #include "connect/reconcile/reconcile.h"
 #include "connect/sinks/sink_util.h"
+#include "connect/sources/postgres.h"
 
 void recon_pair_deinit(recon_pair_t *p)
 {
     json_decref(p->topics);
     p->topics = NULL;
+    json_decref(p->tables);
+    p->tables = NULL;
 }
 
 static const char *cfg_str(const json_t *cfg, const char *key)
@@ -43,27 +46,25 @@ static bool regex_carries(const char *re, const char *topic)
     return hit;
 }
 
-/* The source's tables as "schema.table": its table.include.list, else the tables of its
- * publication (asked of the source database). Needed only for topics.regex sinks, whose
- * topics cannot be read off their config. Returns an array (empty when unknown). */
+/* The source's tables as "schema.table": its table.include.list (read as the source reads
+ * it), else the tables of its publication (asked of the source database). Returns an array
+ * (empty when unknown). */
 static json_t *source_tables(const json_t *src_cfg)
 {
     json_t *out = json_array();
-    const char *inc = cfg_str(src_cfg, "table.include.list");
+    char **inc = pg_source_include_list(src_cfg);
     if (inc) {
-        char copy[4096];
-        snprintf(copy, sizeof(copy), "%s", inc);
-        char *save = NULL;
-        for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-            json_array_append_new(out, json_string(t));
+        for (char **t = inc; *t; t++) json_array_append_new(out, json_string(*t));
+        pg_source_free_list(inc);
         return out;
     }
     const char *conninfo = cfg_str(src_cfg, "database.conninfo");
-    const char *pub = cfg_str(src_cfg, "publication.name");
     if (!conninfo) return out;
+    char pub[128];
+    pg_source_publication_name(src_cfg, pub, sizeof(pub));
     PGconn *c = PQconnectdb(conninfo);
     if (PQstatus(c) == CONNECTION_OK) {
-        const char *params[1] = {pub ? pub : "streambus"};
+        const char *params[1] = {pub};
         PGresult *r = PQexecParams(c, "SELECT schemaname || '.' || tablename FROM pg_publication_tables "
                                       "WHERE pubname = $1 ORDER BY 1", 1, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(r) == PGRES_TUPLES_OK)
@@ -75,39 +76,57 @@ static json_t *source_tables(const json_t *src_cfg)
 }
 
 /* The row topics of the source (prefix P) that the sink consumes, through `topics` or
- * `topics.regex`. */
-static json_t *carried_topics(const json_t *sink_cfg, const json_t *src_cfg)
+ * `topics.regex`, and in *tables_out (when not NULL) the source table behind each: a topic
+ * name is the table's name with characters a topic cannot hold mapped to '_', so the table is
+ * found among the source's tables when it is not the topic's own suffix. */
+static json_t *carried_topics(const json_t *sink_cfg, const json_t *src_cfg, json_t **tables_out)
 {
     json_t *out = json_array();
+    json_t *tables = tables_out ? json_array() : NULL;
+    if (tables_out) *tables_out = tables;
     const char *prefix = cfg_str(src_cfg, "topic.prefix");
     if (!prefix) return out;
     size_t plen = strlen(prefix);
     const char *re = cfg_str(sink_cfg, "topics.regex");
+    json_t *known = NULL; /* the source's tables, read only when needed */
+    size_t i;
+    json_t *t;
     if (re) {
-        json_t *tables = source_tables(src_cfg);
-        size_t i;
-        json_t *t;
-        json_array_foreach(tables, i, t) {
+        known = source_tables(src_cfg);
+        json_array_foreach(known, i, t) {
             char topic[512];
-            snprintf(topic, sizeof(topic), "%s.%s", prefix, json_string_value(t));
-            if (regex_carries(re, topic)) json_array_append_new(out, json_string(topic));
+            pg_source_topic_for(prefix, json_string_value(t), topic, sizeof(topic));
+            if (!regex_carries(re, topic)) continue;
+            json_array_append_new(out, json_string(topic));
+            if (tables) json_array_append(tables, t);
         }
-        json_decref(tables);
+        json_decref(known);
         return out;
     }
     char copy[4096];
     snprintf(copy, sizeof(copy), "%s", cfg_str(sink_cfg, "topics") ? cfg_str(sink_cfg, "topics") : "");
     char *save = NULL;
-    for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-        if (strncmp(t, prefix, plen) == 0 && t[plen] == '.' && !sink_topic_is_control(t))
-            json_array_append_new(out, json_string(t));
+    for (char *tp = strtok_r(copy, ", ", &save); tp; tp = strtok_r(NULL, ", ", &save)) {
+        if (strncmp(tp, prefix, plen) != 0 || tp[plen] != '.' || sink_topic_is_control(tp)) continue;
+        json_array_append_new(out, json_string(tp));
+        if (!tables) continue;
+        const char *table = tp + plen + 1;
+        if (!known) known = source_tables(src_cfg);
+        json_array_foreach(known, i, t) {
+            char topic[512];
+            pg_source_topic_for(prefix, json_string_value(t), topic, sizeof(topic));
+            if (strcmp(topic, tp) == 0) table = json_string_value(t);
+        }
+        json_array_append_new(tables, json_string(table));
+    }
+    json_decref(known);
     return out;
 }
 
 /* Does the sink consume at least one row topic of the source? */
 static bool sink_reads_source(const json_t *sink_cfg, const json_t *src_cfg)
 {
-    json_t *topics = carried_topics(sink_cfg, src_cfg);
+    json_t *topics = carried_topics(sink_cfg, src_cfg, NULL);
     bool any = json_array_size(topics) > 0;
     json_decref(topics);
     return any;
@@ -196,7 +215,7 @@ int recon_pair_resolve(connect_worker_t *w, const char *connector, const char *s
     snprintf(out->target_schema, sizeof(out->target_schema), "%s", ts ? ts : "public");
     const char *fmt = cfg_str(sink_cfg, "table.name.format");
     snprintf(out->table_format, sizeof(out->table_format), "%s", fmt ? fmt : "${table}");
-    out->topics = carried_topics(sink_cfg, src_cfg);
+    out->topics = carried_topics(sink_cfg, src_cfg, &out->tables);
 done:
     json_decref(src_cfg);
     json_decref(sink_cfg);
@@ -206,14 +225,14 @@ done:
 int recon_pair_table(const recon_pair_t *p, const char *name, char *src, size_t src_cap, char *dst, size_t dst_cap,
                      sb_err_t *err)
 {
-    size_t plen = strlen(p->topic_prefix);
     size_t i;
     json_t *t;
     int matches = 0;
     json_array_foreach(p->topics, i, t) {
         const char *topic = json_string_value(t);
-        const char *st = topic + plen + 1; /* "<schema>.<table>" */
-        const char *dot = strrchr(st, '.');
+        const char *st = json_string_value(json_array_get(p->tables, i)); /* "<schema>.<table>" */
+        if (!st) continue;
+        const char *dot = strchr(st, '.');
         bool hit = strcmp(st, name) == 0 || (!strchr(name, '.') && dot && strcmp(dot + 1, name) == 0);
         if (!hit) continue;
         if (++matches > 1) return sb_err_set(err, SB_EINVAL, "table %s is ambiguous: name it as schema.table", name);

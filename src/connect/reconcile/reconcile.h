@@ -43,6 +43,7 @@ typedef struct recon_pair {
     char target_schema[64];
     char table_format[256];
     json_t *topics; /* array of the sink's row topics that start with the prefix */
+    json_t *tables; /* tables[i]: the source's "schema.table" published on topics[i] */
 } recon_pair_t;
 
 void recon_pair_deinit(recon_pair_t *p);

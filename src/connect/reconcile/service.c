@@ -146,10 +146,9 @@ static job_item_t *job_items(const recon_job_t *j, const recon_pipelines_t *ps, 
     }
     for (int k = 0; k < ps->n; k++) {
         const recon_pair_t *p = &ps->items[k];
-        size_t plen = strlen(p->topic_prefix);
-        json_array_foreach(p->topics, i, n) {
+        json_array_foreach(p->tables, i, n) {
             job_item_t *it = &items[(*count)++];
-            snprintf(it->name, sizeof(it->name), "%s", json_string_value(n) + plen + 1); /* "<schema>.<table>" */
+            snprintf(it->name, sizeof(it->name), "%s", json_string_value(n)); /* "<schema>.<table>" */
             it->ref.pair = p;
             sb_err_t err = {0};
             it->rc = recon_pair_table(p, it->name, it->ref.src, sizeof(it->ref.src), it->ref.dst, sizeof(it->ref.dst), &err);

@@ -1654,3 +1654,28 @@ const source_ops_t postgres_source_ops = {
     .status = pg_status,
     .validate_position = pg_validate_position,
 };
+
+void pg_source_publication_name(const json_t *config, char *out, size_t cap)
+{
+    const char *pub = cfg_get(config, "publication.name");
+    char *dflt = pub ? NULL : sanitized_name("streambus_", cfg_get(config, "name") ? cfg_get(config, "name") : "");
+    snprintf(out, cap, "%s", pub ? pub : dflt ? dflt : "");
+    free(dflt);
+}
+
+void pg_source_topic_for(const char *prefix, const char *schema_table, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s.%s", prefix, schema_table);
+    if (strlen(out) > strlen(prefix)) topic_name_map(out + strlen(prefix));
+}
+
+char **pg_source_include_list(const json_t *config)
+{
+    const char *inc = cfg_get(config, "table.include.list");
+    return inc ? split_list(inc) : NULL;
+}
+
+void pg_source_free_list(char **list)
+{
+    free_list(list);
+}
