@@ -57,7 +57,13 @@ static void store_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     (void)rk;
     (void)opaque;
     write_wait_t *w = m->_private;
-    if (!w) return;
+    if (!w) {
+        /* connect_store_send: nobody waits, so the failure is only worth a log line. */
+        if (m->err)
+            sb_warn("connect.store", "a write to %s was not stored: %s", rd_kafka_topic_name(m->rkt),
+                    rd_kafka_err2str(m->err));
+        return;
+    }
     if (m->err) snprintf(w->errmsg, sizeof(w->errmsg), "%s", rd_kafka_err2str(m->err));
     atomic_store(&w->done, m->err ? -1 : 1);
 }
@@ -172,6 +178,16 @@ int connect_store_write(connect_store_t *s, const char *topic, const char *key, 
     }
     if (atomic_load(&w.done) < 0) return sb_err_set(err, SB_EIO, "writing %s to %s: %s", key, topic, w.errmsg);
     return 0;
+}
+
+int connect_store_send(connect_store_t *s, const char *topic, const char *key, const char *value, sb_err_t *err)
+{
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        s->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
+    rd_kafka_poll(s->producer, 0); /* serve reports of earlier sends */
+    return e ? sb_err_set(err, SB_EIO, "writing %s to %s: %s", key, topic, rd_kafka_err2str(e)) : 0;
 }
 
 int connect_store_read_all(connect_store_t *s, const char *topic, connect_store_record_fn fn, void *arg, sb_err_t *err)

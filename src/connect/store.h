@@ -24,6 +24,11 @@ void connect_store_free(connect_store_t *s);
  * erasure audit trail — which the broker's default retention (7 days) would silently drop. */
 void connect_store_create_kept_topic(connect_store_t *s, const char *topic);
 
+/* Queues a write without waiting for the broker: for records that are informational (task
+ * status), whose write must not hold a task — or a shutdown — while the broker is away. A
+ * failure is logged when librdkafka reports it. */
+int connect_store_send(connect_store_t *s, const char *topic, const char *key, const char *value, sb_err_t *err);
+
 /* Called for each record of a topic in offset order; value NULL (len -1) = tombstone. */
 typedef void (*connect_store_record_fn)(void *arg, const char *key, size_t key_len, const char *value,
                                         int32_t value_len);

@@ -82,9 +82,10 @@ void connector_set_state(connector_t *c, conn_state_t state, const char *trace)
                           "worker_id", c->w->o.worker_id, "ts_ms", (json_int_t)sb_now_ms());
     char *text = json_dumps(v, JSON_COMPACT);
     sb_err_t err = {0};
-    /* The status topic is informational (the live state is in memory), so a failed write is
-     * logged rather than failing the task. */
-    if (connect_store_write(c->w->store, c->w->o.status_topic, c->name, text, &err) < 0)
+    /* The status topic is informational (the live state is in memory): the write is queued,
+     * not waited for, so a task changing state — or connect shutting down — never waits for
+     * a broker that is away; a failed write is logged. */
+    if (connect_store_send(c->w->store, c->w->o.status_topic, c->name, text, &err) < 0)
         sb_warn("connect", "status of %s not stored: %s", c->name, err.msg);
     free(text);
     json_decref(v);
@@ -443,7 +444,7 @@ int connect_worker_delete(connect_worker_t *w, const char *name, sb_err_t *err)
         connector_free(c);
         /* Positions are kept, as in Kafka Connect: re-creating the connector resumes. */
         sb_err_t ignored = {0};
-        connect_store_write(w->store, w->o.status_topic, name, NULL, &ignored);
+        connect_store_send(w->store, w->o.status_topic, name, NULL, &ignored);
         sb_info("connect", "connector %s deleted", name);
     }
     pthread_mutex_unlock(&w->mu);

@@ -210,3 +210,24 @@ def test_sink_lag_is_known_before_the_group_assigns_it(broker, connect, tmp_path
     wait_until(pending_while_unassigned, 30, "lag 30 while no partition is assigned yet (%s)" % details(connect, "fs"))
     wait_until(lambda: len(out.read_text().splitlines()) == 40, 120, "the 30 records applied after the rebalance")
     wait_until(lambda: details(connect, "fs").get("lag") == 0, 30, "lag 0")
+
+
+def test_sigterm_with_connectors_running_and_the_broker_gone_stops_connect(tmp_path):
+    """Task state changes are written to the status topic; with the broker gone those writes
+    must not hold the shutdown (each waited 30 s for an acknowledgement, for minutes in all)."""
+    broker = Broker(streambus_bin(), tmp_path / "broker")
+    broker.start()
+    c = Connect(streambus_bin(), tmp_path / "connect", broker.bootstrap)
+    c.start()
+    try:
+        for i in range(3):
+            c.create("fs%d" % i, {"connector.class": "file-sink", "file": str(tmp_path / ("out%d" % i)),
+                                  "topics": "gone.%d" % i})
+            c.wait_state("fs%d" % i, "RUNNING")
+        broker.kill9()
+        c.proc.send_signal(signal.SIGTERM)
+        assert c.proc.wait(timeout=40) == 0, c.log_text()[-3000:]
+    finally:
+        if c.proc.poll() is None:
+            c.kill9()
+        broker.stop()
