@@ -1,6 +1,7 @@
 /* The connect runtime's connector management; see worker.h. */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,10 +112,14 @@ void connector_metrics_init(connector_t *c)
                                       BATCH_BUCKETS, (int)(sizeof(BATCH_BUCKETS) / sizeof(BATCH_BUCKETS[0])));
     /* Each kind of task has its own lag: a sink counts records in the broker it has not
      * applied, a source the bytes of its database's log it has not yet stored in the broker. */
-    if (c->is_sink)
-        m->lag = metrics_gauge(reg, "streambus_connect_lag_records",
-                               "Records in the broker not yet applied by the sink (sum over partitions)", m->labels);
-    else
+    if (c->is_sink) {
+        m->lag = metrics_gauge_f64(reg, "streambus_connect_lag_records",
+                                   "Records in the broker not yet applied by the sink (sum over partitions); NaN "
+                                   "until the task has measured it (e.g. its target was never reachable)",
+                                   m->labels);
+        /* Not 0: an alert on lag must not read "caught up" for a sink that never started. */
+        if (m->lag) metrics_gauge_set_f64(m->lag, NAN);
+    } else
         m->source_lag_bytes = metrics_gauge(reg, "streambus_connect_source_lag_bytes",
                                             "Bytes of the source database's change log received or pending but not yet "
                                             "confirmed as stored in the broker (status lag_bytes)",

@@ -114,6 +114,9 @@ def test_connectors_at_an_unreachable_database_are_not_ready(connect):
     assert "src" in body["detail"] and "sink" in body["detail"]
     assert component(body, "broker")["status"] == "up"
     assert connect.state("src") == "UNASSIGNED"
+    # a sink that never reached its target has not measured its lag: NaN, not a reassuring 0
+    _, metrics = connect.request("GET", "/metrics")
+    assert 'streambus_connect_lag_records{connector="sink"} NaN' in metrics, metrics
     # deleting them makes the worker ready again
     connect.ctl("connector", "delete", "src")
     connect.ctl("connector", "delete", "sink")
