@@ -368,7 +368,19 @@ static int offsets_import(const opts_t *o)
     int rc = 0;
     const char *name;
     json_t *v;
+    /* The whole file is checked before anything is restored: a half-applied import is worse
+     * than none. (The form of each position is the source's to judge, below.) */
     json_object_foreach(connectors, name, v) {
+        json_t *pos = json_is_object(v) ? json_object_get(v, "position") : NULL;
+        if (!json_is_string(pos) && !json_is_null(pos)) {
+            fprintf(stderr, "streambus ctl: %s: connector %s has no \"position\" string; nothing was restored\n",
+                    o->file, name);
+            json_decref(in);
+            return 2;
+        }
+    }
+    json_object_foreach(connectors, name, v) {
+        if (json_is_null(json_object_get(v, "position"))) continue; /* exported before its first commit */
         char path[512];
         snprintf(path, sizeof(path), "/connectors/%s/offsets", name);
         char *body = json_dumps(v, JSON_COMPACT);

@@ -252,6 +252,12 @@ def test_ctl_connector_commands_and_offsets_backup(connect, tmp_path):
     refused = connect.ctl("offsets", "import", "--file", str(backup), check=False)
     assert refused.returncode != 0 and "-5" in refused.stderr
     connect.wait_state("src", "RUNNING")
+    # A file with one malformed entry restores nothing at all.
+    before = connect.request("GET", "/connectors/src/offsets")[1]["position"]
+    backup.write_text(json.dumps({"version": 1, "connectors": {"src": {"position": "1"}, "zz": {"position": 7}}}))
+    refused = connect.ctl("offsets", "import", "--file", str(backup), check=False)
+    assert refused.returncode == 2 and "zz" in refused.stderr and "nothing was restored" in refused.stderr
+    assert connect.request("GET", "/connectors/src/offsets")[1]["position"] == before
 
     bad = connect.ctl("connector", "create", "x", "--set", "connector.class=file-sink", check=False)
     assert bad.returncode == 1
