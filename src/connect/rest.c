@@ -134,7 +134,9 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
     if (strncmp(action, "tasks/", 6) == 0) {
         char *end = NULL;
         task_id = strtol(action + 6, &end, 10);
-        if (end == action + 6 || *end != '/' || strlen(end + 1) >= sizeof(task_verb) || task_id < 0) {
+        /* Ids are written as Kafka Connect writes them: digits, no sign, no leading zero. */
+        bool canonical = action[6] >= '0' && action[6] <= '9' && !(action[6] == '0' && end != action + 7);
+        if (!canonical || end == action + 6 || *end != '/' || strlen(end + 1) >= sizeof(task_verb) || task_id < 0) {
             connect_rest_write_error(resp, 404, "no such resource");
             return;
         }
@@ -251,7 +253,11 @@ static void add_plugin(void *arg, const char *cls, const char *type, const char 
 static void handle_plugins(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
 {
     (void)arg;
-    (void)req;
+    /* The route is a prefix; only the collection itself exists below it. */
+    if (req->path_rest[0] && strcmp(req->path_rest, "/") != 0) {
+        connect_rest_write_error(resp, 404, "no such resource");
+        return;
+    }
     json_t *arr = json_array();
     connect_plugins_foreach(add_plugin, arr);
     connect_rest_write_json(resp, 200, arr);
@@ -285,6 +291,10 @@ static bool connector_exists(connect_worker_t *w, const char *name, admin_http_r
 static void handle_dlq_records(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
 {
     connect_worker_t *w = arg;
+    if (req->path_rest[0] && strcmp(req->path_rest, "/") != 0) {
+        connect_rest_write_error(resp, 404, "no such resource");
+        return;
+    }
     const char *name = admin_http_query(req, "connector");
     if (!name || !*name) {
         connect_rest_write_error(resp, 400, "query parameter \"connector\" is required");

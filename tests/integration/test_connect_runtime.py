@@ -359,7 +359,8 @@ def test_rest_follows_kafka_connect_conventions(connect, tmp_path):
     # tasks: task 0 exists, others do not
     status, body = connect.request("GET", "/connectors/x/tasks/0/status")
     assert status == 200 and body["id"] == 0 and body["state"] == "RUNNING", (status, body)
-    for path in ("/connectors/x/tasks/1/status", "/connectors/nope/tasks/0/status"):
+    for path in ("/connectors/x/tasks/1/status", "/connectors/nope/tasks/0/status", "/connectors/x/tasks/00/status",
+                 "/connectors/x/tasks/-0/status", "/connector-plugins/garbage/x", "/dlq/records/x?connector=x"):
         status, body = connect.request("GET", path)
         assert status == 404 and body["error_code"] == 404, (path, status, body)
     status, body = connect.request("POST", "/connectors/x/tasks/1/restart")
