@@ -109,11 +109,14 @@ static void usage(FILE *out)
                  "       streambus ctl dlq replay --connector C (--ids P:O[,P:O...] | --from-offset N [--to-offset M])\n"
                  "       streambus ctl offsets export [--file F]\n"
                  "       streambus ctl offsets import --file F\n"
+                 "       streambus ctl reconcile --connector C (--tables T1,T2 | --all-tables) [--sink S]\n"
+                 "                               [--mode count|checksum|full] [--repair] [--no-wait]\n"
                  "global options, anywhere on the line:\n"
                  "  --url URL          the connect REST API (default $STREAMBUS_CONNECT_URL or " DEFAULT_CONNECT_URL ")\n"
                  "  --timeout-ms N     per request (default 60000)\n"
                  "  --output table|json  connector list as a table (default) or JSON; the rest is JSON\n"
-                 "exit status: 0 success, 1 the API refused or could not be reached, 2 usage error\n");
+                 "exit status: 0 success, 1 the API refused or could not be reached, 2 usage error,\n"
+                 "             3 reconcile found drift (and did not repair it)\n");
 }
 
 /* Global options that take a separate value, so that the noun can be found behind them. */
