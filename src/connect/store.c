@@ -155,14 +155,21 @@ int connect_store_broker_reachable(connect_store_t *s, int timeout_ms)
     return 1;
 }
 
-int connect_store_write(connect_store_t *s, const char *topic, const char *key, const char *value, sb_err_t *err)
+/* Queues key/value (NULL value = tombstone); the delivery report gets wait (may be NULL). */
+static int produce(connect_store_t *s, const char *topic, const char *key, const char *value, write_wait_t *wait,
+                   sb_err_t *err)
 {
-    write_wait_t w = {0};
     rd_kafka_resp_err_t e = rd_kafka_producev(
         s->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE(&w), RD_KAFKA_V_END);
-    if (e) return sb_err_set(err, SB_EIO, "writing %s to %s: %s", key, topic, rd_kafka_err2str(e));
+        RD_KAFKA_V_OPAQUE(wait), RD_KAFKA_V_END);
+    return e ? sb_err_set(err, SB_EIO, "writing %s to %s: %s", key, topic, rd_kafka_err2str(e)) : 0;
+}
+
+int connect_store_write(connect_store_t *s, const char *topic, const char *key, const char *value, sb_err_t *err)
+{
+    write_wait_t w = {0};
+    if (produce(s, topic, key, value, &w, err) < 0) return SB_EIO;
     int64_t deadline = sb_mono_ms() + STORE_WRITE_TIMEOUT_MS;
     /* Several threads may wait at once; whichever polls serves everyone's delivery reports,
      * and each waiter only looks at its own flag. The message holds a pointer to w, so this
@@ -182,12 +189,9 @@ int connect_store_write(connect_store_t *s, const char *topic, const char *key, 
 
 int connect_store_send(connect_store_t *s, const char *topic, const char *key, const char *value, sb_err_t *err)
 {
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        s->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
+    int rc = produce(s, topic, key, value, NULL, err);
     rd_kafka_poll(s->producer, 0); /* serve reports of earlier sends */
-    return e ? sb_err_set(err, SB_EIO, "writing %s to %s: %s", key, topic, rd_kafka_err2str(e)) : 0;
+    return rc;
 }
 
 int connect_store_read_all(connect_store_t *s, const char *topic, connect_store_record_fn fn, void *arg, sb_err_t *err)

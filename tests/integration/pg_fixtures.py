@@ -104,3 +104,28 @@ def consume_all(broker, topic, want, timeout=60):
     finally:
         c.close()
     return records
+
+
+# ---- comparing a pipeline's two ends
+
+def checksum(table, cols="id, qty, note"):
+    return ("SELECT count(*) || ':' || coalesce(md5(string_agg(md5(ROW(%s)::text), '' ORDER BY id)), '') FROM %s"
+            % (cols, table))
+
+
+def wait_equal(src, dst, src_table, dst_table, cols="id, qty, note", timeout=120):
+    def same():
+        a = src.try_sql(checksum(src_table, cols))
+        return a is not None and a == dst.try_sql(checksum(dst_table, cols))
+    wait_until(same, timeout, "%s to equal %s (%s vs %s)" % (dst_table, src_table, src.try_sql(checksum(src_table, cols)),
+                                                              dst.try_sql(checksum(dst_table, cols))), interval=0.5)
+
+
+def reconcile(connect, body):
+    status, job = connect.request("POST", "/reconciliation/trigger", body)
+    assert status == 202, (status, job)
+    wait_until(lambda: connect.request("GET", "/reconciliation/jobs/%d" % job["id"])[1]["state"] in ("done", "failed"),
+               120, "reconciliation job %d to end" % job["id"])
+    job = connect.request("GET", "/reconciliation/jobs/%d" % job["id"])[1]
+    assert job["state"] == "done", json.dumps(job)
+    return job

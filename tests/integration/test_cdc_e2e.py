@@ -12,7 +12,7 @@ import pytest
 
 from conftest import wait_until
 from connect_fixtures import connect  # noqa: F401 (fixture)
-from pg_fixtures import PgServer, needs_pg, pg_server  # noqa: F401 (fixture)
+from pg_fixtures import PgServer, needs_pg, pg_server, reconcile, wait_equal  # noqa: F401 (fixture)
 
 
 pytestmark = needs_pg
@@ -30,34 +30,11 @@ def pg_target(tmp_path):
     p.stop(remove=True)
 
 
-def checksum(table, cols="id, qty, note"):
-    return ("SELECT count(*) || ':' || coalesce(md5(string_agg(md5(ROW(%s)::text), '' ORDER BY id)), '') FROM %s"
-            % (cols, table))
-
-
-def wait_equal(src, dst, src_table, dst_table, cols="id, qty, note", timeout=120):
-    def same():
-        a = src.try_sql(checksum(src_table, cols))
-        return a is not None and a == dst.try_sql(checksum(dst_table, cols))
-    wait_until(same, timeout, "%s to equal %s (%s vs %s)" % (dst_table, src_table, src.try_sql(checksum(src_table, cols)),
-                                                              dst.try_sql(checksum(dst_table, cols))), interval=0.5)
-
-
 def start_pipeline(connect, src, dst, prefix, slot, tables=("shop.items",)):
     connect.create("pg-src", {"connector.class": "postgres-source", "database.conninfo": src.conninfo,
                               "topic.prefix": prefix, "table.include.list": ",".join(tables), "slot.name": slot})
     connect.create("pg-sink", {"connector.class": "postgres-sink", "connection.conninfo": dst.conninfo,
                                "topics": ",".join("%s.%s" % (prefix, t) for t in tables), "target.schema": "copy"})
-
-
-def reconcile(connect, body):
-    status, job = connect.request("POST", "/reconciliation/trigger", body)
-    assert status == 202, (status, job)
-    wait_until(lambda: connect.request("GET", "/reconciliation/jobs/%d" % job["id"])[1]["state"] in ("done", "failed"),
-               120, "reconciliation job %d to end" % job["id"])
-    job = connect.request("GET", "/reconciliation/jobs/%d" % job["id"])[1]
-    assert job["state"] == "done", json.dumps(job)
-    return job
 
 
 def test_snapshot_changes_schema_change_reconcile_and_erasure(pg, broker, connect):

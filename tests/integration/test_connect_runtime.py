@@ -4,14 +4,12 @@ its positions in that file): REST CRUD and validation, pause/resume, restart of 
 the dead-letter queue and replay, transforms, and the ctl commands."""
 
 import json
-import time
 from pathlib import Path
 
-import pytest
 
 from conftest import kcat_consume, wait_until
 from connect_fixtures import append_events, connect, produce, read_jsonl  # noqa: F401 (fixture)
-from pg_fixtures import PgServer, needs_pg
+from pg_fixtures import PgServer, needs_pg, reconcile, wait_equal
 
 
 def event(op, row, table="orders", ts_ms=1700000000000):
@@ -320,7 +318,6 @@ def test_ctl_connect_nouns_take_global_options_anywhere_and_report_usage_errors(
 
 
 def test_rest_follows_kafka_connect_conventions(connect, tmp_path):
-    import urllib.request
     src_file = tmp_path / "in.jsonl"
     append_events(src_file, [({"id": 1}, event("c", {"id": 1}))])
     connect.create("x", {"connector.class": "file-source", "topic": "app.demo.orders", "file": str(src_file)})
@@ -408,7 +405,6 @@ def test_failed_task_shows_trace_not_ready_and_restart_recovers(connect, tmp_pat
 @needs_pg
 def test_reconcile_and_erase_pick_the_sink_that_carries_each_table(connect, tmp_path):
     import urllib.parse
-    from test_cdc_e2e import reconcile, wait_equal
     pg = PgServer(tmp_path / "pg").start()
     try:
         pg.sql("CREATE SCHEMA shop; CREATE SCHEMA copy; CREATE SCHEMA mcopy;"

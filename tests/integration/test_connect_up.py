@@ -5,8 +5,6 @@ stopped again by Ctrl-C (SIGINT)."""
 import os
 import signal
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 

@@ -3,7 +3,7 @@ connector owns follows table.include.list after a PUT of the config."""
 
 from conftest import wait_until
 from connect_fixtures import connect  # noqa: F401 (fixture)
-from pg_fixtures import consume_all, needs_pg, pg_server, postgres, sql  # noqa: F401 (fixture)
+from pg_fixtures import consume_all, needs_pg, pg_server, postgres, reconcile, sql  # noqa: F401 (fixture)
 
 pytestmark = needs_pg
 
@@ -114,15 +114,6 @@ def test_reconcile_and_erasure_reach_tables_with_mapped_names(postgres, connect)
     import json
     import urllib.parse
 
-    def reconcile(body):
-        status, job = connect.request("POST", "/reconciliation/trigger", body)
-        assert status == 202, (status, job)
-        path = "/reconciliation/jobs/%d" % job["id"]
-        wait_until(lambda: connect.request("GET", path)[1]["state"] in ("done", "failed"), 60, "the job")
-        job = connect.request("GET", path)[1]
-        assert job["state"] == "done", json.dumps(job)
-        return job
-
     sql(postgres, 'CREATE SCHEMA shop; CREATE SCHEMA copy; CREATE SCHEMA copy2;'
                   'CREATE TABLE shop."odd name$1" (id int PRIMARY KEY, qty int NOT NULL, note text);'
                   'CREATE TABLE shop.plain (id int PRIMARY KEY, qty int NOT NULL, note text);'
@@ -135,7 +126,7 @@ def test_reconcile_and_erasure_reach_tables_with_mapped_names(postgres, connect)
                             "topics.regex": "m\\.shop\\..*", "target.schema": "copy"})
     wait_until(lambda: sql(postgres, "SELECT count(*) FROM pg_tables WHERE schemaname = 'copy'") == "2"
                and sql(postgres, "SELECT count(*) FROM copy.odd_name_1") == "5", 60, "the snapshot in copy")
-    job = reconcile({"connector": "src", "all_tables": True, "mode": "full"})
+    job = reconcile(connect, {"connector": "src", "all_tables": True, "mode": "full"})
     assert sorted(t["table"] for t in job["tables"]) == ["shop.odd name$1", "shop.plain"]
     assert all(t["in_sync"] for t in job["tables"]), json.dumps(job)
     status, body = connect.request("DELETE", "/records/src/%s/2" % urllib.parse.quote("shop.odd name$1", safe=""))
@@ -150,5 +141,5 @@ def test_reconcile_and_erasure_reach_tables_with_mapped_names(postgres, connect)
                              "topics.regex": "n\\.shop\\.plain", "target.schema": "copy2"})
     wait_until(lambda: sql(postgres, "SELECT count(*) FROM pg_tables WHERE schemaname = 'copy2'") == "1"
                and sql(postgres, "SELECT count(*) FROM copy2.plain") == "3", 60, "the snapshot in copy2")
-    job = reconcile({"connector": "src2", "all_tables": True, "mode": "count"})
+    job = reconcile(connect, {"connector": "src2", "all_tables": True, "mode": "count"})
     assert [t["table"] for t in job["tables"]] == ["shop.plain"] and job["tables"][0]["in_sync"], json.dumps(job)

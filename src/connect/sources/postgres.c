@@ -785,38 +785,29 @@ static int publication_matches(pg_source_t *s, bool *matches, connect_err_t *err
 {
     const char *params[1] = {s->publication};
     PGresult *res = PQexecParams(s->sql,
-                                 "SELECT p.puballtables, (SELECT count(*) FROM pg_publication_tables t "
-                                 "WHERE t.pubname = p.pubname), "
-                                 "(SELECT string_agg(schemaname || '.' || tablename, ',') FROM pg_publication_tables t "
-                                 "WHERE t.pubname = p.pubname) FROM pg_publication p WHERE p.pubname = $1",
+                                 "SELECT p.puballtables, t.schemaname || '.' || t.tablename FROM pg_publication p "
+                                 "LEFT JOIN pg_publication_tables t ON t.pubname = p.pubname WHERE p.pubname = $1",
                                  1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1) {
         int rc = result_err(s, s->sql, res, "reading the publication", err);
         PQclear(res);
         return rc;
     }
     bool all = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    if (!s->include) {
-        *matches = all;
-    } else if (all) {
-        *matches = false;
+    int published = PQgetisnull(res, 0, 1) ? 0 : PQntuples(res);
+    if (!s->include || all) {
+        *matches = !s->include && all;
     } else {
-        /* Same count, and every listed table published (a listed table that does not exist
-         * cannot be published: ALTER then reports it, which is the error the user needs). */
+        /* The same number of tables, and every listed one among them (a listed table that does
+         * not exist cannot be published: recreating the publication then reports it). */
         int n = 0;
-        for (char **p = s->include; *p; p++) n++;
-        *matches = atoi(PQgetvalue(res, 0, 1)) == n;
-        char *list = strdup(PQgetvalue(res, 0, 2));
-        for (char **p = s->include; *p && *matches && list; p++) {
+        *matches = true;
+        for (char **p = s->include; *p && *matches; p++, n++) {
             bool found = false;
-            char *save = NULL;
-            char *copy = strdup(list);
-            for (char *t = strtok_r(copy, ",", &save); t && !found; t = strtok_r(NULL, ",", &save))
-                found = strcmp(t, *p) == 0;
-            free(copy);
+            for (int r = 0; r < published && !found; r++) found = strcmp(PQgetvalue(res, r, 1), *p) == 0;
             *matches = found;
         }
-        free(list);
+        *matches = *matches && n == published;
     }
     PQclear(res);
     return 0;
