@@ -418,6 +418,19 @@ static int parse_value(parser_t *ps, int depth, event_value_t *v)
 /* Iterates the members of an object: calls `member` with the cursor on each value. */
 typedef int (*member_fn)(parser_t *ps, void *arg, const char *name, int32_t name_len);
 
+/* After an object member: 1 when another follows (the ',' consumed), 0 at the end (the '}'
+ * consumed), -1 on anything else. */
+static int next_member(parser_t *ps)
+{
+    skip_ws(ps);
+    int c = peek(ps);
+    if (c == ',' || c == '}') {
+        ps->rd.p++;
+        return c == ',';
+    }
+    return fail(ps, "expected ',' or '}'");
+}
+
 static int parse_object(parser_t *ps, bool cstr_names, member_fn member, void *arg)
 {
     if (expect(ps, '{') < 0) return -1;
@@ -432,17 +445,8 @@ static int parse_object(parser_t *ps, bool cstr_names, member_fn member, void *a
         skip_ws(ps);
         if (parse_string(ps, cstr_names, &name, &name_len) < 0 || expect(ps, ':') < 0) return -1;
         if (member(ps, arg, name, name_len) < 0) return -1;
-        skip_ws(ps);
-        int c = peek(ps);
-        if (c == ',') {
-            ps->rd.p++;
-            continue;
-        }
-        if (c == '}') {
-            ps->rd.p++;
-            return 0;
-        }
-        return fail(ps, "expected ',' or '}'");
+        int more = next_member(ps);
+        if (more <= 0) return more;
     }
 }
 
@@ -738,17 +742,8 @@ static int outline_object(parser_t *ps, int expand, int depth, event_outline_t *
         m->name_raw_len = (int32_t)(ps->rd.p - m->name_raw);
         if (expect(ps, ':') < 0 || outline_value(ps, expand - 1, depth + 1, &m->value) < 0) return -1;
         o->n++;
-        skip_ws(ps);
-        int c = peek(ps);
-        if (c == ',') {
-            ps->rd.p++;
-            continue;
-        }
-        if (c == '}') {
-            ps->rd.p++;
-            return 0;
-        }
-        return fail(ps, "expected ',' or '}'");
+        int more = next_member(ps);
+        if (more <= 0) return more;
     }
 }
 
