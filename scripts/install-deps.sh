@@ -1,36 +1,77 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages StreamBus needs to build, run, test and benchmark.
 # Idempotent: only missing packages are installed, so a second run is a no-op.
+#
 # Usage: scripts/install-deps.sh [build|run|test|bench]   (default: test, which implies build)
+#        scripts/install-deps.sh --list PROFILE            prints the profile's packages, one a line
+#
+# Every library, Python module and program that the build, `streambus up`, the tests or the
+# benchmarks use must come from a package named here in the right profile (or a package those
+# depend on): tests/deps/check_deps.py checks that in the test suite, so a missing install step
+# fails on the machine that introduced it rather than on a user's fresh machine.
 set -euo pipefail
-
-profile=${1:-test}
 
 build_pkgs=(build-essential cmake pkg-config
   librdkafka-dev libmicrohttpd-dev libjansson-dev libyaml-dev libcmocka-dev
   zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libpq-dev libcurl4-openssl-dev)
-run_pkgs=(kcat postgresql-15 postgresql-client-15)
-test_pkgs=(kcat python3 python3-pytest python3-confluent-kafka python3-kafka
+# `streambus up` runs initdb, pg_ctl and psql; the README's examples use kcat and curl.
+run_pkgs=(kcat curl postgresql-15 postgresql-client-15)
+# curl: tests/fixtures/clickhouse_start.sh probes ClickHouse's HTTP interface with it.
+test_pkgs=(kcat curl python3 python3-pytest python3-confluent-kafka python3-kafka
   prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15 clickhouse-server)
 bench_pkgs=(redis-server nats-server libnats-dev)
+# Node.js runs the kafkajs tests. It may come from Debian or be preinstalled elsewhere, so these
+# are installed only when there is no `node` / `npm` command.
+node_pkgs=(nodejs npm)
 
-case "$profile" in
-  build) want=("${build_pkgs[@]}") ;;
-  run) want=("${build_pkgs[@]}" "${run_pkgs[@]}") ;;
-  test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  bench) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "install-deps: unknown profile '$profile' (expected build, run, test or bench)" >&2; exit 2 ;;
-esac
+profile_packages() {
+  case "$1" in
+    build) echo "${build_pkgs[@]}" ;;
+    run) echo "${build_pkgs[@]}" "${run_pkgs[@]}" ;;
+    test) echo "${build_pkgs[@]}" "${test_pkgs[@]}" ;;
+    bench) echo "${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}" ;;
+    *) echo "install-deps: unknown profile '$1' (expected build, run, test or bench)" >&2; return 2 ;;
+  esac
+}
+
+if [ "${1:-}" = --list ]; then
+  [ $# -eq 2 ] || { echo "usage: install-deps.sh --list PROFILE" >&2; exit 2; }
+  pkgs=$(profile_packages "$2")
+  printf '%s\n' $pkgs
+  case "$2" in test | bench) printf '%s\n' "${node_pkgs[@]}" ;; esac
+  exit 0
+fi
+
+profile=${1:-test}
+pkgs=$(profile_packages "$profile")
+read -r -a want <<<"$pkgs"
 
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-# Node.js may come from Debian or be preinstalled elsewhere; only ask apt when there is none.
 if [ "$profile" = test ] || [ "$profile" = bench ]; then
-  command -v node >/dev/null 2>&1 || missing+=(nodejs)
-  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v node >/dev/null 2>&1 || missing+=("${node_pkgs[0]}")
+  command -v npm >/dev/null 2>&1 || missing+=("${node_pkgs[1]}")
 fi
+
+# Runs a command quietly; when it fails, shows what it printed (the last 40 lines) and why, so a
+# failed install is never just "make: *** [deps-test] Error 1".
+run_logged() {
+  local what=$1; shift
+  local log
+  log=$(mktemp "${TMPDIR:-/tmp}/streambus-install-deps.XXXXXX")
+  local rc=0
+  "$@" >"$log" 2>&1 || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    rm -f "$log"
+    return 0
+  fi
+  echo "install-deps: $what failed (exit status $rc): $*" >&2
+  echo "install-deps: its last lines of output (all of it is in $log):" >&2
+  tail -n 40 "$log" | sed 's/^/  | /' >&2
+  exit 1
+}
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -39,14 +80,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  run_logged "apt-get update" apt-get update
+  run_logged "installing ${missing[*]}" apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
 # kafkajs is a test-only client from npm; it lives under tests/ and is never committed.
 if [ "$profile" = test ] || [ "$profile" = bench ]; then
   here=$(cd "$(dirname "$0")/.." && pwd)
   if [ ! -d "$here/tests/integration/node_modules/kafkajs" ]; then
-    (cd "$here/tests/integration" && npm install --silent --no-audit --no-fund kafkajs@2 >/dev/null)
+    echo "install-deps: installing kafkajs from npm into tests/integration/node_modules"
+    run_logged "npm install kafkajs" \
+      env -C "$here/tests/integration" npm install --no-audit --no-fund kafkajs@2
   fi
 fi
