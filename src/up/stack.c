@@ -329,6 +329,7 @@ static int prepare_postgres(up_pg_child_t *pg)
 /* ---- the demo ---------------------------------------------------------------------------- */
 
 static const char *DEMO_SCHEMA_SQL =
+    "SET client_min_messages = warning;"
     "CREATE SCHEMA IF NOT EXISTS demo;"
     "CREATE SCHEMA IF NOT EXISTS target;"
     "CREATE TABLE IF NOT EXISTS demo.orders (id serial PRIMARY KEY, customer text NOT NULL,"
