@@ -185,8 +185,9 @@ def test_power_loss_brings_the_same_data_back(tmp_path):
         first.cleanup()
     pidfile = first.data / "postgres" / "postmaster.pid"
     assert pidfile.exists(), "PostgreSQL was not killed hard"
-    # After a real power cut the old postmaster's pid may belong to another process: make it so.
-    bystander = subprocess.Popen(["sleep", "120"])
+    # After a real power cut the old postmaster's pid may belong to another process of the same
+    # user, and PostgreSQL then refuses to start ("lock file already exists"): make it so.
+    bystander = subprocess.Popen(["sleep", "120"], user="postgres" if os.getuid() == 0 else None)
     lines = pidfile.read_text().split("\n")
     pidfile.write_text("\n".join([str(bystander.pid)] + lines[1:]))
 
