@@ -210,3 +210,25 @@ def test_power_loss_brings_the_same_data_back(tmp_path):
         second.cleanup()
         bystander.kill()
         bystander.wait()
+
+
+def test_postgres_and_connect_killed_are_restarted(tmp_path):
+    """A dead PostgreSQL (its postmaster killed -9: the backends it leaves behind exit on their
+    own) and a dead connect are restarted like the broker; the pipeline resumes after each."""
+    up = Up(tmp_path, extra=FAST).start()
+    try:
+        up.wait_up()
+        wait_caught_up(up)
+        for role, name in (("postgres", "PostgreSQL"), ("connect", "connect")):
+            pid = up.child(role)
+            mark = len(up.output())
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: exit_report(up, name, mark), 5, "%s's exit to be reported" % name)
+            assert "(pid %d) exited unexpectedly: killed by signal 9" % pid in exit_report(up, name, mark)
+            up.wait_output("%s is back" % name, 60, after=mark)
+            assert up.child(role) not in (None, pid)
+            rows = int(wait_until(lambda: up.sql("SELECT count(*) FROM demo.orders"), 30, "PostgreSQL to answer"))
+            wait_caught_up(up, at_least=rows + 3, timeout=120)
+        assert up.proc.poll() is None
+    finally:
+        up.cleanup()
