@@ -25,14 +25,21 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: streambus up [--data-dir DIR] [--postgres CONNINFO] [--broker-port N] [--admin-port N]\n"
+            "usage: streambus up [--data-dir DIR] [--postgres CONNINFO] [--broker-port N] "
+            "[--admin-port N]\n"
             "                    [--rest-port N] [--pg-port N] [--no-demo]\n"
-            "                    [--restart-backoff MS] [--crash-limit N] [--crash-window S] [--start-timeout S]\n\n"
-            "Starts a local PostgreSQL (under DIR/postgres, unless --postgres is given), the broker, connect\n"
-            "and a demo pipeline demo.orders -> topic app.demo.orders -> target.orders. A child that exits is\n"
-            "reported with the end of its log and restarted after a backoff (1 s, doubling up to 30 s); one that\n"
-            "exits --crash-limit times within --crash-window seconds stops the stack. Ctrl-C stops all.\n"
-            "Defaults: --data-dir data, ports 9092 (Kafka), 8080 (broker admin), 8083 (connect), 5433 (PostgreSQL),\n"
+            "                    [--restart-backoff MS] [--crash-limit N] [--crash-window S] "
+            "[--start-timeout S]\n\n"
+            "Starts a local PostgreSQL (under DIR/postgres, unless --postgres is given), the "
+            "broker, connect\n"
+            "and a demo pipeline demo.orders -> topic app.demo.orders -> target.orders. A child "
+            "that exits is\n"
+            "reported with the end of its log and restarted after a backoff (1 s, doubling up to "
+            "30 s); one that\n"
+            "exits --crash-limit times within --crash-window seconds stops the stack. Ctrl-C stops "
+            "all.\n"
+            "Defaults: --data-dir data, ports 9092 (Kafka), 8080 (broker admin), 8083 (connect), "
+            "5433 (PostgreSQL),\n"
             "--restart-backoff 1000, --crash-limit 5, --crash-window 60, --start-timeout 60.\n");
 }
 
@@ -51,12 +58,18 @@ int up_main(int argc, char **argv)
     up_stack_opts_t o;
     up_stack_opts_default(&o);
     static const struct option longopts[] = {
-        {"data-dir", required_argument, NULL, 'd'},       {"postgres", required_argument, NULL, 'p'},
-        {"broker-port", required_argument, NULL, 'b'},    {"admin-port", required_argument, NULL, 'a'},
-        {"rest-port", required_argument, NULL, 'r'},      {"pg-port", required_argument, NULL, 'g'},
-        {"no-demo", no_argument, NULL, 'n'},              {"restart-backoff", required_argument, NULL, 'B'},
-        {"crash-limit", required_argument, NULL, 'L'},    {"crash-window", required_argument, NULL, 'W'},
-        {"start-timeout", required_argument, NULL, 'T'},  {"help", no_argument, NULL, 'h'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"postgres", required_argument, NULL, 'p'},
+        {"broker-port", required_argument, NULL, 'b'},
+        {"admin-port", required_argument, NULL, 'a'},
+        {"rest-port", required_argument, NULL, 'r'},
+        {"pg-port", required_argument, NULL, 'g'},
+        {"no-demo", no_argument, NULL, 'n'},
+        {"restart-backoff", required_argument, NULL, 'B'},
+        {"crash-limit", required_argument, NULL, 'L'},
+        {"crash-window", required_argument, NULL, 'W'},
+        {"start-timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt, idx = 0;
@@ -66,13 +79,27 @@ int up_main(int argc, char **argv)
         int bad = 0;
         const char *what = "a port number";
         switch (opt) {
-        case 'd': snprintf(o.data_dir, sizeof(o.data_dir), "%s", optarg); break;
-        case 'p': snprintf(o.postgres, sizeof(o.postgres), "%s", optarg); break;
-        case 'b': bad = parse_long(optarg, 1, 65535, &v), o.broker_port = (int)v; break;
-        case 'a': bad = parse_long(optarg, 1, 65535, &v), o.broker_admin_port = (int)v; break;
-        case 'r': bad = parse_long(optarg, 1, 65535, &v), o.rest_port = (int)v; break;
-        case 'g': bad = parse_long(optarg, 1, 65535, &v), o.pg_port = (int)v; break;
-        case 'n': o.demo = false; break;
+        case 'd':
+            snprintf(o.data_dir, sizeof(o.data_dir), "%s", optarg);
+            break;
+        case 'p':
+            snprintf(o.postgres, sizeof(o.postgres), "%s", optarg);
+            break;
+        case 'b':
+            bad = parse_long(optarg, 1, 65535, &v), o.broker_port = (int)v;
+            break;
+        case 'a':
+            bad = parse_long(optarg, 1, 65535, &v), o.broker_admin_port = (int)v;
+            break;
+        case 'r':
+            bad = parse_long(optarg, 1, 65535, &v), o.rest_port = (int)v;
+            break;
+        case 'g':
+            bad = parse_long(optarg, 1, 65535, &v), o.pg_port = (int)v;
+            break;
+        case 'n':
+            o.demo = false;
+            break;
         case 'B':
             what = "a delay in milliseconds (0..600000)";
             bad = parse_long(optarg, 0, 600000, &v);
@@ -94,8 +121,12 @@ int up_main(int argc, char **argv)
             bad = parse_long(optarg, 1, 3600, &v);
             o.policy.start_timeout_ms = v * 1000;
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
         if (bad) {
             fprintf(stderr, "streambus up: --%s %s: not %s\n", longopts[idx].name, optarg, what);

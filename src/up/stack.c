@@ -75,7 +75,9 @@ static int drop_to_postgres(void)
     if (geteuid() != 0) return 0;
     struct passwd *pw = getpwnam("postgres");
     if (!pw) return -1;
-    if (setgid(pw->pw_gid) != 0 || initgroups("postgres", pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) return -1;
+    if (setgid(pw->pw_gid) != 0 || initgroups("postgres", pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0)
+        return -1;
     return 0;
 }
 
@@ -205,7 +207,8 @@ int up_pg_clear_stale_pid(const char *pgdata, FILE *report)
     fclose(f);
     char *end;
     long pid = got ? strtol(first, &end, 10) : 0;
-    if (!got || pid <= 0 || pid > INT32_MAX || (*end != '\n' && *end != '\0')) return 0; /* PostgreSQL's to judge */
+    if (!got || pid <= 0 || pid > INT32_MAX || (*end != '\n' && *end != '\0'))
+        return 0;                                             /* PostgreSQL's to judge */
     if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) return 0; /* dead: PostgreSQL ignores it */
     char comm_path[64], comm[64] = "";
     snprintf(comm_path, sizeof(comm_path), "/proc/%ld/comm", pid);
@@ -219,7 +222,8 @@ int up_pg_clear_stale_pid(const char *pgdata, FILE *report)
     if (unlink(path) != 0) return -errno;
     if (report)
         fprintf(report,
-                "[up] removed the stale %s: the PostgreSQL that wrote it is gone (pid %ld now belongs to '%s')\n",
+                "[up] removed the stale %s: the PostgreSQL that wrote it is gone (pid %ld now "
+                "belongs to '%s')\n",
                 path, pid, comm);
     return 1;
 }
@@ -285,15 +289,19 @@ static int append_file(const char *path, const char *text)
 static int prepare_postgres(up_pg_child_t *pg)
 {
     if (access(PG_BIN "/postgres", X_OK) != 0) {
-        fprintf(stderr, "streambus up: PostgreSQL 15 is not installed (%s/postgres); run scripts/install-deps.sh run,\n"
-                        "or pass --postgres CONNINFO\n", PG_BIN);
+        fprintf(stderr,
+                "streambus up: PostgreSQL 15 is not installed (%s/postgres); run "
+                "scripts/install-deps.sh run,\n"
+                "or pass --postgres CONNINFO\n",
+                PG_BIN);
         return -1;
     }
     mkdir(pg->pgdata, 0700);
     if (geteuid() == 0) {
         struct passwd *pw = getpwnam("postgres");
         if (!pw) {
-            fprintf(stderr, "streambus up: running as root needs the postgres user (from the postgresql package)\n");
+            fprintf(stderr, "streambus up: running as root needs the postgres user (from the "
+                            "postgresql package)\n");
             return -1;
         }
         if (chown(pg->pgdata, pw->pw_uid, pw->pw_gid) != 0) return -1;
@@ -301,7 +309,8 @@ static int prepare_postgres(up_pg_child_t *pg)
         /* The server log lives beside the data; postgres must be able to write it. */
         int fd = open(pg->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
-            if (fchown(fd, pw->pw_uid, pw->pw_gid) != 0) {}
+            if (fchown(fd, pw->pw_uid, pw->pw_gid) != 0) {
+            }
             close(fd);
         }
     }
@@ -309,8 +318,9 @@ static int prepare_postgres(up_pg_child_t *pg)
     snprintf(version_file, sizeof(version_file), "%s/PG_VERSION", pg->pgdata);
     if (access(version_file, F_OK) == 0) return 0;
     say("initialising PostgreSQL in %s", pg->pgdata);
-    char *initdb[] = {PG_BIN "/initdb", "-D", pg->pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                      "--locale=C.UTF-8", NULL};
+    char *initdb[] = {
+        PG_BIN "/initdb",   "-D", pg->pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+        "--locale=C.UTF-8", NULL};
     if (run_cmd(initdb, true, pg->log) != 0) {
         fprintf(stderr, "streambus up: initdb failed; see %s\n", pg->log);
         return -1;
@@ -319,8 +329,10 @@ static int prepare_postgres(up_pg_child_t *pg)
     snprintf(conf, sizeof(conf), "%s/postgresql.auto.conf", pg->pgdata);
     /* TCP only: a Unix socket under a long data path would exceed the 107-byte limit and stop
      * the server from starting. */
-    if (append_file(conf, "listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nwal_level = logical\n"
-                          "max_replication_slots = 10\nmax_wal_senders = 10\n") != 0)
+    if (append_file(
+            conf,
+            "listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nwal_level = logical\n"
+            "max_replication_slots = 10\nmax_wal_senders = 10\n") != 0)
         return -1;
     snprintf(conf, sizeof(conf), "%s/pg_hba.conf", pg->pgdata);
     return append_file(conf, "host replication all 127.0.0.1/32 trust\n") == 0 ? 0 : -1;
@@ -340,7 +352,8 @@ static const char *DEMO_SCHEMA_SQL =
 
 /* One tick of demo traffic: a new order, and a status change of a random one. */
 static const char *DEMO_TICK_SQL =
-    "INSERT INTO demo.orders (customer, amount) VALUES ('customer-' || (floor(random() * 1000))::int,"
+    "INSERT INTO demo.orders (customer, amount) VALUES ('customer-' || (floor(random() * "
+    "1000))::int,"
     " round((random() * 100)::numeric, 2));"
     "UPDATE demo.orders SET status = (ARRAY['new','paid','shipped'])[1 + floor(random() * 3)::int],"
     " updated_at = now() WHERE id = (SELECT id FROM demo.orders ORDER BY random() LIMIT 1);";
@@ -447,20 +460,25 @@ static bool create_demo_pipeline(sv_t *sv, volatile sig_atomic_t *stop, const up
 {
     char body[2048], answer[4096] = "";
     snprintf(body, sizeof(body),
-             "{\"connector.class\":\"postgres-source\",\"database.conninfo\":\"%s\",\"topic.prefix\":\"app\","
-             "\"table.include.list\":\"demo.orders\",\"slot.name\":\"streambus_demo\",\"snapshot.mode\":\"initial\"}",
+             "{\"connector.class\":\"postgres-source\",\"database.conninfo\":\"%s\",\"topic."
+             "prefix\":\"app\","
+             "\"table.include.list\":\"demo.orders\",\"slot.name\":\"streambus_demo\",\"snapshot."
+             "mode\":\"initial\"}",
              conninfo);
-    long st = put_connector(sv, stop, o->rest_port, "demo-orders-source", body, answer, sizeof(answer) - 1);
+    long st = put_connector(sv, stop, o->rest_port, "demo-orders-source", body, answer,
+                            sizeof(answer) - 1);
     if (st != 200 && st != 201) {
         if (!sv_failed(sv) && !*stop) say("demo source not created (HTTP %ld): %s", st, answer);
         return false;
     }
     snprintf(body, sizeof(body),
-             "{\"connector.class\":\"postgres-sink\",\"connection.conninfo\":\"%s\",\"topics\":\"app.demo.orders\","
+             "{\"connector.class\":\"postgres-sink\",\"connection.conninfo\":\"%s\",\"topics\":"
+             "\"app.demo.orders\","
              "\"target.schema\":\"target\"}",
              conninfo);
     memset(answer, 0, sizeof(answer));
-    st = put_connector(sv, stop, o->rest_port, "demo-orders-sink", body, answer, sizeof(answer) - 1);
+    st =
+        put_connector(sv, stop, o->rest_port, "demo-orders-sink", body, answer, sizeof(answer) - 1);
     if (st != 200 && st != 201) {
         if (!sv_failed(sv) && !*stop) say("demo sink not created (HTTP %ld): %s", st, answer);
         return false;
@@ -495,8 +513,8 @@ static int check_ports(const up_stack_opts_t *o)
         if (!ports[i].used) continue;
         for (int k = 0; k < i; k++) {
             if (ports[k].used && ports[k].port == ports[i].port) {
-                fprintf(stderr, "streambus up: %s and %s are both %d; give each its own port\n", ports[k].flag,
-                        ports[i].flag, ports[i].port);
+                fprintf(stderr, "streambus up: %s and %s are both %d; give each its own port\n",
+                        ports[k].flag, ports[i].flag, ports[i].port);
                 return -1;
             }
         }
@@ -504,7 +522,8 @@ static int check_ports(const up_stack_opts_t *o)
         if (!port_free(ports[i].port, &e)) {
             fprintf(stderr,
                     "streambus up: port %d (%s) on 127.0.0.1 is not free: %s.\n"
-                    "  Is another StreamBus or service running? Stop it, or pick another port with %s N.\n",
+                    "  Is another StreamBus or service running? Stop it, or pick another port with "
+                    "%s N.\n",
                     ports[i].port, ports[i].flag, strerror(e), ports[i].flag);
             return -1;
         }
@@ -512,21 +531,27 @@ static int check_ports(const up_stack_opts_t *o)
     return 0;
 }
 
-static void print_banner(const up_stack_opts_t *o, const char *self, const char *conninfo, bool pipeline)
+static void print_banner(const up_stack_opts_t *o, const char *self, const char *conninfo,
+                         bool pipeline)
 {
     printf("\n"
            "  StreamBus is up. Ctrl-C stops everything.\n\n"
            "  Kafka bootstrap   127.0.0.1:%d        kcat -b 127.0.0.1:%d -L\n"
            "  Broker admin      http://127.0.0.1:%d/metrics\n"
-           "  Connect REST      http://127.0.0.1:%d/connectors      %s ctl connector list --url http://127.0.0.1:%d\n"
+           "  Connect REST      http://127.0.0.1:%d/connectors      %s ctl connector list --url "
+           "http://127.0.0.1:%d\n"
            "  PostgreSQL        psql \"%s\"\n",
-           o->broker_port, o->broker_port, o->broker_admin_port, o->rest_port, self, o->rest_port, conninfo);
+           o->broker_port, o->broker_port, o->broker_admin_port, o->rest_port, self, o->rest_port,
+           conninfo);
     if (pipeline)
-        printf("\n  Demo pipeline     demo.orders -> topic app.demo.orders -> target.orders (a change every second)\n"
-               "    watch events    kcat -b 127.0.0.1:%d -t app.demo.orders -C -o beginning\n"
-               "    compare counts  psql \"%s\" -c 'SELECT count(*) FROM demo.orders' -c 'SELECT count(*) FROM target.orders'\n"
-               "    status          curl -s http://127.0.0.1:%d/connectors/demo-orders-sink/status\n",
-               o->broker_port, conninfo, o->rest_port);
+        printf(
+            "\n  Demo pipeline     demo.orders -> topic app.demo.orders -> target.orders (a change "
+            "every second)\n"
+            "    watch events    kcat -b 127.0.0.1:%d -t app.demo.orders -C -o beginning\n"
+            "    compare counts  psql \"%s\" -c 'SELECT count(*) FROM demo.orders' -c 'SELECT "
+            "count(*) FROM target.orders'\n"
+            "    status          curl -s http://127.0.0.1:%d/connectors/demo-orders-sink/status\n",
+            o->broker_port, conninfo, o->rest_port);
     printf("\n  Children that exit are restarted (%d exits within %lld s stop the stack).\n"
            "  Logs and data in %s\n\n",
            o->policy.crash_limit, (long long)(o->policy.crash_window_ms / 1000), o->data_dir);
@@ -576,11 +601,16 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
     } else {
         snprintf(pg.pgdata, sizeof(pg.pgdata), "%s/postgres", o->data_dir);
         snprintf(pg.log, sizeof(pg.log), "%s/postgres.log", o->data_dir);
-        snprintf(pg.conninfo, sizeof(pg.conninfo), "host=127.0.0.1 port=%d user=postgres dbname=postgres", o->pg_port);
+        snprintf(pg.conninfo, sizeof(pg.conninfo),
+                 "host=127.0.0.1 port=%d user=postgres dbname=postgres", o->pg_port);
         snprintf(conninfo, sizeof(conninfo), "%s", pg.conninfo);
         if (prepare_postgres(&pg) != 0) goto out;
-        sv_child_spec_t spec = {.name = "PostgreSQL", .log_path = pg.log, .start = start_postgres_child,
-                                .probe = probe_postgres, .arg = &pg, .stop_signal = SIGINT};
+        sv_child_spec_t spec = {.name = "PostgreSQL",
+                                .log_path = pg.log,
+                                .start = start_postgres_child,
+                                .probe = probe_postgres,
+                                .arg = &pg,
+                                .stop_signal = SIGINT};
         if (sv_add(sv, &spec, &pg_id) != 0) goto out;
         say("starting PostgreSQL on 127.0.0.1:%d (log %s)", o->pg_port, pg.log);
         if (sv_start(sv, pg_id, sb_mono_ms()) != 0 || (err = sv_wait_ready(sv, pg_id, stop)) != 0) {
@@ -592,17 +622,23 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
     /* 2. the broker */
     snprintf(broker.config, sizeof(broker.config), "%s/broker.yaml", o->data_dir);
     snprintf(text, sizeof(text),
-             "broker:\n  listen: \"127.0.0.1:%d\"\n  data_dir: \"%s/broker\"\nadmin:\n  listen: \"127.0.0.1:%d\"\n"
+             "broker:\n  listen: \"127.0.0.1:%d\"\n  data_dir: \"%s/broker\"\nadmin:\n  listen: "
+             "\"127.0.0.1:%d\"\n"
              "logging:\n  level: info\n",
              o->broker_port, o->data_dir, o->broker_admin_port);
     write_file(broker.config, text);
     snprintf(broker.log, sizeof(broker.log), "%s/broker.log", o->data_dir);
-    snprintf(broker.ready_url, sizeof(broker.ready_url), "http://127.0.0.1:%d/health/ready", o->broker_admin_port);
-    sv_child_spec_t bspec = {.name = "the broker", .log_path = broker.log, .start = start_role, .probe = probe_role,
+    snprintf(broker.ready_url, sizeof(broker.ready_url), "http://127.0.0.1:%d/health/ready",
+             o->broker_admin_port);
+    sv_child_spec_t bspec = {.name = "the broker",
+                             .log_path = broker.log,
+                             .start = start_role,
+                             .probe = probe_role,
                              .arg = &broker};
     if (sv_add(sv, &bspec, &broker_id) != 0) goto out;
     say("starting the broker on 127.0.0.1:%d (log %s)", o->broker_port, broker.log);
-    if (sv_start(sv, broker_id, sb_mono_ms()) != 0 || (err = sv_wait_ready(sv, broker_id, stop)) != 0) {
+    if (sv_start(sv, broker_id, sb_mono_ms()) != 0 ||
+        (err = sv_wait_ready(sv, broker_id, stop)) != 0) {
         start_failed(sv, sv_failed(sv) ? -ECHILD : -EINTR);
         goto out;
     }
@@ -616,16 +652,22 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
      * probes answer earlier). */
     snprintf(connect.config, sizeof(connect.config), "%s/connect.yaml", o->data_dir);
     snprintf(text, sizeof(text),
-             "connect:\n  bootstrap_servers: \"127.0.0.1:%d\"\n  rest_listen: \"127.0.0.1:%d\"\nlogging:\n  level: info\n",
+             "connect:\n  bootstrap_servers: \"127.0.0.1:%d\"\n  rest_listen: "
+             "\"127.0.0.1:%d\"\nlogging:\n  level: info\n",
              o->broker_port, o->rest_port);
     write_file(connect.config, text);
     snprintf(connect.log, sizeof(connect.log), "%s/connect.log", o->data_dir);
-    snprintf(connect.ready_url, sizeof(connect.ready_url), "http://127.0.0.1:%d/connectors", o->rest_port);
-    sv_child_spec_t cspec = {.name = "connect", .log_path = connect.log, .start = start_role, .probe = probe_role,
+    snprintf(connect.ready_url, sizeof(connect.ready_url), "http://127.0.0.1:%d/connectors",
+             o->rest_port);
+    sv_child_spec_t cspec = {.name = "connect",
+                             .log_path = connect.log,
+                             .start = start_role,
+                             .probe = probe_role,
                              .arg = &connect};
     if (sv_add(sv, &cspec, &connect_id) != 0) goto out;
     say("starting connect, REST API on 127.0.0.1:%d (log %s)", o->rest_port, connect.log);
-    if (sv_start(sv, connect_id, sb_mono_ms()) != 0 || (err = sv_wait_ready(sv, connect_id, stop)) != 0) {
+    if (sv_start(sv, connect_id, sb_mono_ms()) != 0 ||
+        (err = sv_wait_ready(sv, connect_id, stop)) != 0) {
         start_failed(sv, sv_failed(sv) ? -ECHILD : -EINTR);
         goto out;
     }
@@ -638,8 +680,8 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
     }
     if (*stop) goto stopping;
     if (o->demo) {
-        snprintf(traffic.conninfo, sizeof(traffic.conninfo), "%s connect_timeout=2 options='-c statement_timeout=5000'",
-                 conninfo);
+        snprintf(traffic.conninfo, sizeof(traffic.conninfo),
+                 "%s connect_timeout=2 options='-c statement_timeout=5000'", conninfo);
         snprintf(traffic.log, sizeof(traffic.log), "%s/demo.log", o->data_dir);
     }
     print_banner(o, self, conninfo, pipeline);

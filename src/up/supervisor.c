@@ -57,26 +57,33 @@ void sv_policy_default(sv_policy_t *p)
 int64_t sv_backoff_ms(const sv_policy_t *p, int n)
 {
     int64_t d = p->backoff_initial_ms;
-    for (int i = 1; i < n && d < p->backoff_max_ms; i++) d *= 2;
+    for (int i = 1; i < n && d < p->backoff_max_ms; i++)
+        d *= 2;
     return d < p->backoff_max_ms ? d : p->backoff_max_ms;
 }
 
 const char *sv_state_name(sv_state_t s)
 {
     switch (s) {
-    case SV_STOPPED: return "stopped";
-    case SV_STARTING: return "starting";
-    case SV_RUNNING: return "running";
-    case SV_BACKOFF: return "backoff";
-    case SV_FAILED: return "failed";
+    case SV_STOPPED:
+        return "stopped";
+    case SV_STARTING:
+        return "starting";
+    case SV_RUNNING:
+        return "running";
+    case SV_BACKOFF:
+        return "backoff";
+    case SV_FAILED:
+        return "failed";
     }
     return "?";
 }
 
 int sv_new(const sv_policy_t *policy, FILE *report, sv_t **out)
 {
-    if (policy->crash_limit < 1 || policy->crash_limit > SV_MAX_EXITS || policy->backoff_initial_ms < 0 ||
-        policy->backoff_max_ms < policy->backoff_initial_ms || policy->crash_window_ms < 0)
+    if (policy->crash_limit < 1 || policy->crash_limit > SV_MAX_EXITS ||
+        policy->backoff_initial_ms < 0 || policy->backoff_max_ms < policy->backoff_initial_ms ||
+        policy->crash_window_ms < 0)
         return -EINVAL;
     sv_t *sv = calloc(1, sizeof(*sv));
     if (!sv) return -ENOMEM;
@@ -139,7 +146,8 @@ void sv_describe_status(int status, char *buf, size_t cap)
     if (WIFEXITED(status))
         snprintf(buf, cap, "exit status %d", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
-        snprintf(buf, cap, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        snprintf(buf, cap, "killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
     else
         snprintf(buf, cap, "wait status %d", status);
 }
@@ -187,7 +195,8 @@ void sv_print_log_tail(FILE *out, const char *path, int lines)
     fflush(out);
 }
 
-static void fail(sv_t *sv, sv_child_t *c, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(sv_t *sv, sv_child_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail(sv_t *sv, sv_child_t *c, const char *fmt, ...)
 {
     c->state = SV_FAILED;
@@ -236,17 +245,18 @@ static void on_exit_status(sv_t *sv, sv_child_t *c, int status, int64_t now_ms)
     c->exits[c->nexits++] = now_ms;
 
     if (c->nexits >= sv->policy.crash_limit) {
-        fail(sv, c, "%s exited %d times within %lld s (last: %s); not restarting it%s", c->name, c->nexits,
-             (long long)(sv->policy.crash_window_ms / 1000), how, see);
-        say(sv, "%s (pid %d) exited unexpectedly: %s; that is %d exits within %lld s, giving up", c->name, (int)pid,
-            how, c->nexits, (long long)(sv->policy.crash_window_ms / 1000));
+        fail(sv, c, "%s exited %d times within %lld s (last: %s); not restarting it%s", c->name,
+             c->nexits, (long long)(sv->policy.crash_window_ms / 1000), how, see);
+        say(sv, "%s (pid %d) exited unexpectedly: %s; that is %d exits within %lld s, giving up",
+            c->name, (int)pid, how, c->nexits, (long long)(sv->policy.crash_window_ms / 1000));
         sv_print_log_tail(sv->report, c->log_path, 10);
         return;
     }
 
     /* A child that ran for a whole crash window since it was last ready starts its backoff
      * over: the earlier crashes are history. */
-    if (c->state == SV_RUNNING && now_ms - c->ready_at_ms >= sv->policy.crash_window_ms) c->consecutive = 0;
+    if (c->state == SV_RUNNING && now_ms - c->ready_at_ms >= sv->policy.crash_window_ms)
+        c->consecutive = 0;
     c->consecutive++;
     int64_t delay = sv_backoff_ms(&sv->policy, c->consecutive);
     c->state = SV_BACKOFF;
@@ -389,15 +399,19 @@ void sv_stop_all(sv_t *sv)
         bool gone = false;
         while (!gone && sb_mono_ms() < deadline) {
             pid_t r = waitpid(c->pid, NULL, WNOHANG);
-            if (r == c->pid || (r < 0 && errno == ECHILD)) gone = true;
-            else sleep_ms(20);
+            if (r == c->pid || (r < 0 && errno == ECHILD))
+                gone = true;
+            else
+                sleep_ms(20);
         }
         if (gone) {
             say(sv, "%s stopped", c->name);
         } else {
             kill(c->pid, SIGKILL);
-            while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {}
-            say(sv, "%s killed after %lld s", c->name, (long long)(sv->policy.stop_timeout_ms / 1000));
+            while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {
+            }
+            say(sv, "%s killed after %lld s", c->name,
+                (long long)(sv->policy.stop_timeout_ms / 1000));
         }
         c->pid = -1;
         c->state = SV_STOPPED;
