@@ -13,6 +13,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -394,16 +395,51 @@ static void traffic_tick(up_traffic_t *t)
     }
 }
 
-static int exec_sql(const char *conninfo, const char *sql, char *why, size_t cap)
+/* Runs sql (several statements allowed) on a connection of its own. The supervisor ticks
+ * while the statement runs, since a lock held by someone else can keep it waiting for as long
+ * as they like: 0; -ECHILD when a child failed meanwhile; -EINTR on a stop request; -EIO with
+ * the server's message in why. */
+static int exec_sql(sv_t *sv, volatile sig_atomic_t *stop, const char *conninfo, const char *sql,
+                    char *why, size_t cap)
 {
     PGconn *c = PQconnectdb(conninfo);
-    int rc = -1;
-    if (PQstatus(c) == CONNECTION_OK) {
-        PGresult *res = PQexec(c, sql);
-        rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
-        PQclear(res);
+    int rc = 0;
+    if (PQstatus(c) != CONNECTION_OK || !PQsendQuery(c, sql)) {
+        snprintf(why, cap, "%s", PQerrorMessage(c));
+        PQfinish(c);
+        return -EIO;
     }
-    if (rc != 0) snprintf(why, cap, "%s", PQerrorMessage(c));
+    for (;;) {
+        if (!PQconsumeInput(c)) {
+            snprintf(why, cap, "%s", PQerrorMessage(c));
+            rc = -EIO;
+            break;
+        }
+        if (!PQisBusy(c)) {
+            PGresult *res;
+            while ((res = PQgetResult(c)) != NULL) {
+                if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+                    snprintf(why, cap, "%s", PQresultErrorMessage(res));
+                    rc = -EIO;
+                }
+                PQclear(res);
+            }
+            break;
+        }
+        struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+        poll(&pfd, 1, 100);
+        if (*stop)
+            rc = -EINTR;
+        else if (sv_tick(sv, sb_mono_ms()) < 0)
+            rc = -ECHILD;
+        if (rc != 0) {
+            PGcancel *cancel = PQgetCancel(c);
+            char ignored[256];
+            if (cancel) PQcancel(cancel, ignored, sizeof(ignored));
+            PQfreeCancel(cancel);
+            break;
+        }
+    }
     PQfinish(c);
     return rc;
 }
@@ -643,8 +679,11 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
         goto out;
     }
 
-    if (o->demo && exec_sql(conninfo, DEMO_SCHEMA_SQL, why, sizeof(why)) != 0) {
-        fprintf(stderr, "streambus up: creating the demo table failed: %s", why);
+    if (o->demo && (err = exec_sql(sv, stop, conninfo, DEMO_SCHEMA_SQL, why, sizeof(why))) != 0) {
+        if (err == -EIO)
+            fprintf(stderr, "streambus up: creating the demo table failed: %s", why);
+        else
+            start_failed(sv, err);
         goto out;
     }
 

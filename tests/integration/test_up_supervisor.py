@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from conftest import wait_until
-from pg_fixtures import consume_all
+from pg_fixtures import PSQL, consume_all, pg_server  # noqa: F401 (fixture)
 from up_fixtures import Up, alive, children_of, needs_pg, wait_caught_up, wait_gone
 
 pytestmark = needs_pg
@@ -87,28 +87,47 @@ def wait_child(up, role):
     return wait_until(lambda: up.child(role), 60, "up to start %s" % role)
 
 
-def test_broker_killed_while_connect_starts_is_noticed_at_once(tmp_path):
-    """The case of the issue: the broker dies while `up` waits for connect. Connect is held
-    stopped (SIGSTOP) so that it is certainly still starting."""
-    up = Up(tmp_path, extra=FAST).start()
+def test_broker_killed_while_connect_starts_is_noticed_at_once(tmp_path, pg_server):
+    """The case of the issue: the broker dies while `up` waits for connect. To be sure connect is
+    still starting, the broker is frozen (SIGSTOP) before connect starts, so connect cannot get
+    ready; `up` is held before that step by a transaction of the test's own that keeps its
+    CREATE SCHEMA demo waiting (which also shows `up` watching its children while it waits on a
+    lock)."""
+    holder = subprocess.Popen([PSQL, pg_server.conninfo, "-q"], stdin=subprocess.PIPE, text=True)
     try:
-        up.wait_output("starting connect")
-        connect = wait_child(up, "connect")
-        stop_process(connect)
-        broker = up.child("broker")
-        mark = len(up.output())
-        os.kill(broker, signal.SIGKILL)
-        wait_until(lambda: exit_report(up, "the broker", mark), 5, "the broker's exit to be reported at once")
-        assert "killed by signal 9" in exit_report(up, "the broker", mark)
-        up.wait_output("the broker is back", 60, after=mark)
-        assert "StreamBus is up" not in up.output()
-        # connect goes on starting against the new broker; the stack comes up
-        os.kill(connect, signal.SIGCONT)
-        up.wait_up()
-        assert up.child("connect") == connect
-        wait_caught_up(up)
+        holder.stdin.write("BEGIN;\nCREATE SCHEMA demo;\n")
+        holder.stdin.flush()
+        wait_until(lambda: pg_server.try_sql("SELECT count(*) FROM pg_stat_activity WHERE state = "
+                                             "'idle in transaction'") == "1", 30, "the test's transaction")
+        up = Up(tmp_path, extra=FAST + ["--postgres", pg_server.conninfo])
+        up.conninfo = pg_server.conninfo
+        up.start()
+        try:
+            wait_until(lambda: pg_server.try_sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                                 "AND query LIKE '%CREATE SCHEMA IF NOT EXISTS demo%'") == "1",
+                       60, "up to wait for the demo schema")
+            broker = up.child("broker")
+            os.kill(broker, signal.SIGSTOP)
+            holder.stdin.write("ROLLBACK;\n")
+            holder.stdin.flush()
+            up.wait_output("starting connect")
+            connect = wait_child(up, "connect")
+            time.sleep(1)  # connect is trying to reach the frozen broker
+            assert "StreamBus is up" not in up.output()
+            mark = len(up.output())
+            os.kill(broker, signal.SIGKILL)
+            wait_until(lambda: exit_report(up, "the broker", mark), 5, "the broker's exit to be reported at once")
+            assert "killed by signal 9" in exit_report(up, "the broker", mark)
+            up.wait_output("the broker is back", 60, after=mark)
+            # connect goes on starting against the new broker; the stack comes up
+            up.wait_up()
+            assert up.child("connect") == connect
+            wait_caught_up(up)
+        finally:
+            up.cleanup()
     finally:
-        up.cleanup()
+        holder.stdin.close()
+        holder.wait(timeout=30)
 
 
 def test_connect_killed_while_starting_stops_the_stack(tmp_path):
