@@ -79,20 +79,16 @@ def test_broker_killed_is_reported_restarted_and_the_pipeline_goes_on(tmp_path):
         up.cleanup()
 
 
-def stop_process(pid):
-    os.kill(pid, signal.SIGSTOP)
-
-
 def wait_child(up, role):
     return wait_until(lambda: up.child(role), 60, "up to start %s" % role)
 
 
-def test_broker_killed_while_connect_starts_is_noticed_at_once(tmp_path, pg_server):
-    """The case of the issue: the broker dies while `up` waits for connect. To be sure connect is
-    still starting, the broker is frozen (SIGSTOP) before connect starts, so connect cannot get
-    ready; `up` is held before that step by a transaction of the test's own that keeps its
-    CREATE SCHEMA demo waiting (which also shows `up` watching its children while it waits on a
-    lock)."""
+def start_up_with_connect_starting(tmp_path, pg_server):
+    """`up` on an outside PostgreSQL, caught with connect certainly still starting: the broker is
+    frozen (SIGSTOP) before connect starts, so connect cannot get ready. `up` is held before
+    that step by a transaction of the test's own that keeps its CREATE SCHEMA demo waiting
+    (which also shows `up` watching its children while it waits on a lock). Returns (up, the
+    frozen broker's pid, connect's pid)."""
     holder = subprocess.Popen([PSQL, pg_server.conninfo, "-q"], stdin=subprocess.PIPE, text=True)
     try:
         holder.stdin.write("BEGIN;\nCREATE SCHEMA demo;\n")
@@ -102,54 +98,65 @@ def test_broker_killed_while_connect_starts_is_noticed_at_once(tmp_path, pg_serv
         up = Up(tmp_path, extra=FAST + ["--postgres", pg_server.conninfo])
         up.conninfo = pg_server.conninfo
         up.start()
-        try:
-            wait_until(lambda: pg_server.try_sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                                 "AND query LIKE '%CREATE SCHEMA IF NOT EXISTS demo%'") == "1",
-                       60, "up to wait for the demo schema")
-            broker = up.child("broker")
-            os.kill(broker, signal.SIGSTOP)
-            holder.stdin.write("ROLLBACK;\n")
-            holder.stdin.flush()
-            up.wait_output("starting connect")
-            connect = wait_child(up, "connect")
-            time.sleep(1)  # connect is trying to reach the frozen broker
-            assert "StreamBus is up" not in up.output()
-            mark = len(up.output())
-            os.kill(broker, signal.SIGKILL)
-            wait_until(lambda: exit_report(up, "the broker", mark), 5, "the broker's exit to be reported at once")
-            assert "killed by signal 9" in exit_report(up, "the broker", mark)
-            up.wait_output("the broker is back", 60, after=mark)
-            # connect goes on starting against the new broker; the stack comes up
-            up.wait_up()
-            assert up.child("connect") == connect
-            wait_caught_up(up)
-        finally:
-            up.cleanup()
+        wait_until(lambda: pg_server.try_sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                             "AND query LIKE '%CREATE SCHEMA IF NOT EXISTS demo%'") == "1",
+                   60, "up to wait for the demo schema")
+        broker = up.child("broker")
+        os.kill(broker, signal.SIGSTOP)
+        holder.stdin.write("ROLLBACK;\n")
+        holder.stdin.flush()
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+    up.wait_output("starting connect")
+    connect = wait_child(up, "connect")
+    time.sleep(1)  # connect is trying to reach the frozen broker
+    assert "StreamBus is up" not in up.output()
+    return up, broker, connect
 
 
-def test_connect_killed_while_starting_stops_the_stack(tmp_path):
+def test_broker_killed_while_connect_starts_is_noticed_at_once(tmp_path, pg_server):
+    """The case of the issue: the broker dies while `up` waits for connect."""
+    up = None
+    try:
+        up, broker, connect = start_up_with_connect_starting(tmp_path, pg_server)
+        mark = len(up.output())
+        os.kill(broker, signal.SIGKILL)
+        wait_until(lambda: exit_report(up, "the broker", mark), 5, "the broker's exit to be reported at once")
+        assert "killed by signal 9" in exit_report(up, "the broker", mark)
+        up.wait_output("the broker is back", 60, after=mark)
+        # connect goes on starting against the new broker; the stack comes up
+        up.wait_up()
+        assert up.child("connect") == connect
+        wait_caught_up(up)
+    finally:
+        if up:
+            up.cleanup()
+
+
+def test_connect_killed_while_starting_stops_the_stack(tmp_path, pg_server):
     """A child that dies before it was ever ready is a start failure: told at once, with its
     log, and the stack stops (retrying would only bury the reason)."""
-    up = Up(tmp_path, extra=FAST).start()
+    up = None
     try:
-        up.wait_output("starting connect")
-        connect = wait_child(up, "connect")
-        stop_process(connect)
+        up, broker, connect = start_up_with_connect_starting(tmp_path, pg_server)
         started = children_of(up.proc.pid)
         os.kill(connect, signal.SIGKILL)
+        wait_until(lambda: "connect exited while starting (killed by signal 9" in up.output(), 5,
+                   "connect's exit to be reported at once")
+        os.kill(broker, signal.SIGCONT)  # so that it can act on the SIGTERM that stops it
         up.proc.wait(timeout=60)
         out = up.output()
         assert up.proc.returncode == 1, out
-        assert "connect exited while starting (killed by signal 9" in out, out
         assert "--- last lines of %s ---" % (up.data / "connect.log") in out
         assert "StreamBus is up" not in out
+        assert "restarting connect" not in out
+        assert "the broker stopped" in out
         wait_gone(started, 10)
         assert up.ports_closed()
     finally:
-        up.cleanup()
+        if up:
+            up.cleanup()
 
 
 def test_a_crash_looping_broker_stops_the_stack_naming_it_and_its_log(tmp_path):
