@@ -9,11 +9,7 @@ import subprocess
 import pytest
 
 from conftest import free_port, port_accepts, streambus_bin, wait_until
-
-PSQL = "/usr/lib/postgresql/15/bin/psql"
-
-needs_pg = pytest.mark.skipif(not os.path.exists("/usr/lib/postgresql/15/bin/initdb"),
-                              reason="PostgreSQL 15 is not installed")
+from pg_fixtures import PSQL, needs_pg  # noqa: F401 (re-exported for the `up` tests)
 
 
 def up_ports():
