@@ -258,3 +258,21 @@ def test_postgres_and_connect_killed_are_restarted(tmp_path):
         assert up.proc.poll() is None
     finally:
         up.cleanup()
+
+
+def test_a_killed_up_leaves_no_orphans(tmp_path):
+    """`up` itself killed -9 (or its terminal gone): its children get their parent-death signal
+    and shut down cleanly instead of living on, holding the ports a new `up` needs."""
+    up = Up(tmp_path, extra=FAST).start()
+    try:
+        up.wait_up()
+        started = children_of(up.proc.pid)
+        assert up.child("broker") and up.child("connect") and up.child("postgres")
+        os.kill(up.proc.pid, signal.SIGKILL)
+        up.proc.wait(timeout=10)
+        wait_gone(started, 30)
+        assert up.ports_closed()
+        # PostgreSQL had time for its shutdown checkpoint: no stale lock file
+        assert not (up.data / "postgres" / "postmaster.pid").exists()
+    finally:
+        up.cleanup()
