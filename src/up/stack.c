@@ -594,11 +594,20 @@ static void print_banner(const up_stack_opts_t *o, const char *self, const char 
     fflush(stdout);
 }
 
-/* Tells why the start of child id did not complete; nothing for a requested stop. */
-static void start_failed(sv_t *sv, int rc)
+/* The stack's failure, told once on stderr (the supervisor already showed the child's log). */
+static void tell_failure(const sv_t *sv)
 {
-    if (rc == -EINTR) return;
     if (sv_failed(sv)) fprintf(stderr, "streambus up: %s\n", sv_failure(sv));
+}
+
+/* Starts child id and waits until it is ready, every child watched meanwhile: 0, or negative
+ * (a failure is told; a stop request is not a failure). */
+static int start_and_wait(sv_t *sv, int id, volatile sig_atomic_t *stop)
+{
+    int rc = sv_start(sv, id, sb_mono_ms());
+    if (rc == 0) rc = sv_wait_ready(sv, id, stop);
+    tell_failure(sv);
+    return rc;
 }
 
 int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *stop)
@@ -649,10 +658,7 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
                                 .stop_signal = SIGINT};
         if (sv_add(sv, &spec, &pg_id) != 0) goto out;
         say("starting PostgreSQL on 127.0.0.1:%d (log %s)", o->pg_port, pg.log);
-        if (sv_start(sv, pg_id, sb_mono_ms()) != 0 || (err = sv_wait_ready(sv, pg_id, stop)) != 0) {
-            start_failed(sv, sv_failed(sv) ? -ECHILD : -EINTR);
-            goto out;
-        }
+        if (start_and_wait(sv, pg_id, stop) != 0) goto out;
     }
 
     /* 2. the broker */
@@ -673,17 +679,13 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
                              .arg = &broker};
     if (sv_add(sv, &bspec, &broker_id) != 0) goto out;
     say("starting the broker on 127.0.0.1:%d (log %s)", o->broker_port, broker.log);
-    if (sv_start(sv, broker_id, sb_mono_ms()) != 0 ||
-        (err = sv_wait_ready(sv, broker_id, stop)) != 0) {
-        start_failed(sv, sv_failed(sv) ? -ECHILD : -EINTR);
-        goto out;
-    }
+    if (start_and_wait(sv, broker_id, stop) != 0) goto out;
 
     if (o->demo && (err = exec_sql(sv, stop, conninfo, DEMO_SCHEMA_SQL, why, sizeof(why))) != 0) {
         if (err == -EIO)
             fprintf(stderr, "streambus up: creating the demo table failed: %s", why);
         else
-            start_failed(sv, err);
+            tell_failure(sv);
         goto out;
     }
 
@@ -705,16 +707,12 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
                              .arg = &connect};
     if (sv_add(sv, &cspec, &connect_id) != 0) goto out;
     say("starting connect, REST API on 127.0.0.1:%d (log %s)", o->rest_port, connect.log);
-    if (sv_start(sv, connect_id, sb_mono_ms()) != 0 ||
-        (err = sv_wait_ready(sv, connect_id, stop)) != 0) {
-        start_failed(sv, sv_failed(sv) ? -ECHILD : -EINTR);
-        goto out;
-    }
+    if (start_and_wait(sv, connect_id, stop) != 0) goto out;
 
     /* 4. the demo pipeline (PUT is idempotent: a second `up` on the same data finds it). */
     bool pipeline = o->demo && create_demo_pipeline(sv, stop, o, conninfo);
     if (sv_failed(sv)) {
-        start_failed(sv, -ECHILD);
+        tell_failure(sv);
         goto out;
     }
     if (*stop) goto stopping;
@@ -739,6 +737,8 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
 stopping:
     say("stopping");
 out:
+    /* Ctrl-C during start-up is a requested stop too, not a failure. */
+    if (*stop && !sv_failed(sv)) rc = 0;
     PQfinish(traffic.conn);
     sv_stop_all(sv);
     sv_free(sv);
