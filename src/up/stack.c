@@ -715,7 +715,7 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
         tell_failure(sv);
         goto out;
     }
-    if (*stop) goto stopping;
+    if (*stop) goto out;
     if (o->demo) {
         snprintf(traffic.conninfo, sizeof(traffic.conninfo),
                  "%s connect_timeout=2 options='-c statement_timeout=5000'", conninfo);
@@ -734,11 +734,12 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
         }
         if (o->demo) traffic_tick(&traffic);
     }
-stopping:
-    say("stopping");
 out:
     /* Ctrl-C during start-up is a requested stop too, not a failure. */
-    if (*stop && !sv_failed(sv)) rc = 0;
+    if (*stop && !sv_failed(sv)) {
+        say("stopping");
+        rc = 0;
+    }
     PQfinish(traffic.conn);
     sv_stop_all(sv);
     sv_free(sv);

@@ -159,6 +159,29 @@ def test_connect_killed_while_starting_stops_the_stack(tmp_path, pg_server):
             up.cleanup()
 
 
+def test_sigterm_while_connect_starts_stops_what_was_started(tmp_path, pg_server):
+    """A stop request in the middle of start-up is a stop, not a failure: what was started is
+    stopped in order, the outside PostgreSQL is left alone, exit status 0."""
+    up = None
+    try:
+        up, broker, connect = start_up_with_connect_starting(tmp_path, pg_server)
+        started = children_of(up.proc.pid)
+        os.kill(up.proc.pid, signal.SIGTERM)
+        up.wait_output("connect stopped", 30)
+        os.kill(broker, signal.SIGCONT)  # the frozen broker can now act on its SIGTERM
+        assert up.stop(signal.SIGTERM) == 0, up.output()
+        out = up.output()
+        order = [out.find(s) for s in ("connect stopped", "the broker stopped")]
+        assert -1 not in order and order == sorted(order), out
+        assert "PostgreSQL stopped" not in out
+        assert "[up] stopping" in out and "StreamBus is up" not in out
+        wait_gone(started, 10)
+        assert pg_server.try_sql("SELECT 1") == "1"
+    finally:
+        if up:
+            up.cleanup()
+
+
 def test_a_crash_looping_broker_stops_the_stack_naming_it_and_its_log(tmp_path):
     """The broker's config is broken under it and the broker killed: every restart exits at
     start-up; the third exit within the window stops everything, exit status 1."""
