@@ -4,63 +4,40 @@ stopped again by Ctrl-C (SIGINT)."""
 
 import os
 import signal
-import subprocess
 
 import pytest
 
-from conftest import free_port, http_get, port_accepts, streambus_bin, wait_until
+from conftest import http_get, port_accepts, wait_until
+from up_fixtures import Up, demo_caught_up, needs_pg, run_up, up_ports
 
-PSQL = "/usr/lib/postgresql/15/bin/psql"
-
-pytestmark = pytest.mark.skipif(not os.path.exists("/usr/lib/postgresql/15/bin/initdb"),
-                                reason="PostgreSQL 15 is not installed")
-
-
-def psql_value(conninfo, sql):
-    proc = subprocess.run([PSQL, conninfo, "-At", "-c", sql], capture_output=True, text=True, timeout=30)
-    return proc.stdout.strip() if proc.returncode == 0 else None
+pytestmark = needs_pg
 
 
 def test_up_runs_the_demo_pipeline_and_ctrl_c_stops_everything(tmp_path):
-    ports = {name: free_port() for name in ("broker", "admin", "rest", "pg")}
-    data = tmp_path / "data"
-    out_path = tmp_path / "up.out"
-    with open(out_path, "wb") as out:
-        proc = subprocess.Popen([streambus_bin(), "up", "--data-dir", str(data),
-                                 "--broker-port", str(ports["broker"]), "--admin-port", str(ports["admin"]),
-                                 "--rest-port", str(ports["rest"]), "--pg-port", str(ports["pg"])],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    conninfo = "host=127.0.0.1 port=%d user=postgres dbname=postgres" % ports["pg"]
+    up = Up(tmp_path).start()
+    ports, conninfo, data = up.ports, up.conninfo, up.data
     try:
-        wait_until(lambda: proc.poll() is not None or "StreamBus is up" in out_path.read_text(), 120,
-                   "streambus up to print its banner")
-        banner = out_path.read_text()
-        assert proc.poll() is None, banner
+        up.wait_up()
+        banner = up.output()
+        assert up.proc.poll() is None, banner
         # it says where to look
         assert "http://127.0.0.1:%d/connectors" % ports["rest"] in banner
         assert 'psql "%s"' % conninfo in banner
         assert "app.demo.orders" in banner and "kcat -b 127.0.0.1:%d" % ports["broker"] in banner
         # the ctl line names the binary actually running, which need not be on PATH
-        assert "%s ctl connector list --url http://127.0.0.1:%d" % (os.path.realpath(streambus_bin()),
+        assert "%s ctl connector list --url http://127.0.0.1:%d" % (os.path.realpath(up.proc.args[0]),
                                                                     ports["rest"]) in banner
 
         # the demo rows and the changes made every second reach the target table
-        def caught_up():
-            src = psql_value(conninfo, "SELECT count(*), sum(amount), string_agg(status, ',' ORDER BY id) FROM demo.orders")
-            dst = psql_value(conninfo, "SELECT count(*), sum(amount), string_agg(status, ',' ORDER BY id) FROM target.orders")
-            return src is not None and src == dst and int(src.split("|")[0]) >= 7
-        wait_until(caught_up, 90, "target.orders to equal demo.orders (with live traffic)", interval=0.5)
+        wait_until(lambda: demo_caught_up(up), 90, "target.orders to equal demo.orders (with live traffic)",
+                   interval=0.5)
         status, body = http_get("http://127.0.0.1:%d/connectors/demo-orders-sink/status" % ports["rest"])
         assert status == 200 and '"RUNNING"' in body
+        rc = up.stop(signal.SIGINT)
     finally:
-        os.killpg(proc.pid, signal.SIGINT) if proc.poll() is None else None
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail("streambus up did not stop within 60 s of Ctrl-C")
-    text = out_path.read_text()
-    assert proc.returncode == 0, text
+        up.cleanup()
+    text = up.output()
+    assert rc == 0, text
     for what in ("connect stopped", "broker stopped", "PostgreSQL stopped"):
         assert what in text, text
     for port in ports.values():
@@ -68,19 +45,12 @@ def test_up_runs_the_demo_pipeline_and_ctrl_c_stops_everything(tmp_path):
     assert not (data / "postgres" / "postmaster.pid").exists()
 
 
-def run_up(tmp_path, ports, extra=()):
-    return subprocess.run([streambus_bin(), "up", "--data-dir", str(tmp_path / "data"),
-                           "--broker-port", str(ports["broker"]), "--admin-port", str(ports["admin"]),
-                           "--rest-port", str(ports["rest"]), "--pg-port", str(ports["pg"])] + list(extra),
-                          capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.parametrize("busy, flag", [("broker", "--broker-port"), ("rest", "--rest-port")])
 def test_up_with_a_busy_port_starts_nothing_and_names_the_port(tmp_path, busy, flag):
     """Another service on one of its ports: `up` says which port and flag, and starts nothing
     (before, its connect joined whatever broker answered there)."""
     import socket
-    ports = {name: free_port() for name in ("broker", "admin", "rest", "pg")}
+    ports = up_ports()
     with socket.socket() as other:
         other.bind(("127.0.0.1", ports[busy]))
         other.listen(8)
@@ -98,7 +68,7 @@ def test_up_with_a_busy_port_starts_nothing_and_names_the_port(tmp_path, busy, f
 def test_up_shows_why_its_broker_did_not_start(tmp_path):
     """The broker exits at start (its data directory is a file): `up` says so, prints the end of
     broker.log with the reason, stops and never announces itself."""
-    ports = {name: free_port() for name in ("broker", "admin", "rest", "pg")}
+    ports = up_ports()
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "broker").write_text("not a directory\n")
     proc = run_up(tmp_path, ports, ["--postgres", "host=127.0.0.1 port=%d user=postgres" % ports["pg"]])
