@@ -119,7 +119,7 @@ static int parse_contact_points(cql_client_t *cl, const char *list, uint16_t def
 static int host_conn(cql_client_t *cl, int i, cql_conn_t **out, sb_err_t *err)
 {
     cql_host_t *h = &cl->hosts[i];
-    if (h->conn && !cql_conn_broken(h->conn)) {
+    if (h->conn && !cql_conn_peer_closed(h->conn)) {
         *out = h->conn;
         return 0;
     }
@@ -285,7 +285,7 @@ int cql_client_new(const cql_client_opts_t *o, cql_client_t **out, sb_err_t *err
         sb_err_t e = {0};
         rc = host_conn(cl, i, &c, &e);
         if (rc == 0) {
-            cl->current = i;
+            cl->current = cl->last_node = i;
             break;
         }
         if (why.len) sb_wr_bytes(&why, "; ", 2);

@@ -484,6 +484,13 @@ bool cql_conn_broken(const cql_conn_t *c)
     return c->broken;
 }
 
+bool cql_conn_peer_closed(const cql_conn_t *c)
+{
+    if (c->broken || c->fd < 0) return true;
+    struct pollfd pfd = {.fd = c->fd, .events = POLLRDHUP};
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 const char *cql_conn_peer(const cql_conn_t *c)
 {
     return c->peer;

@@ -48,6 +48,10 @@ int cql_conn_open(const cql_conn_opts_t *opts, cql_conn_t **out, sb_err_t *err);
 void cql_conn_free(cql_conn_t *c);
 
 bool cql_conn_broken(const cql_conn_t *c);
+/* True when the node has closed its side (a restart, an idle timeout): checked without
+ * blocking before a request, so a stale connection is replaced before anything is sent on it
+ * (which matters for writes, which are not retried once sent). */
+bool cql_conn_peer_closed(const cql_conn_t *c);
 const char *cql_conn_peer(const cql_conn_t *c); /* "host:port" for messages */
 /* The code of the last ERROR the server sent, -1 when the last request did not fail that way. */
 int32_t cql_conn_server_error(const cql_conn_t *c);
