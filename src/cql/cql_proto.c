@@ -462,7 +462,10 @@ int cql_result_decode(const uint8_t *body, size_t len, cql_result_t *out, sb_err
         out->nrows = sb_rd_i32(&rd);
         int64_t cells = (int64_t)out->nrows * out->meta.ncols;
         /* Every cell is at least its 4-byte length. */
-        if (!sb_rd_ok(&rd) || out->nrows < 0 || (uint64_t)cells * 4 > sb_rd_remaining(&rd)) {
+        /* Rows of no columns cost no bytes, so a row count could not be checked against the
+         * body; no SELECT returns them, and a caller looping over 2^31 of them would hang. */
+        if (!sb_rd_ok(&rd) || out->nrows < 0 || (uint64_t)cells * 4 > sb_rd_remaining(&rd) ||
+            (out->meta.ncols == 0 && out->nrows > 0)) {
             rc = sb_err_set(err, SB_EINVAL, "CQL RESULT has a bad row count %d", out->nrows);
             break;
         }
