@@ -206,11 +206,11 @@ static void refresh_topology(cql_client_t *cl, cql_conn_t *c)
     }
     if (local->nrows != 1 || local->kind != CQL_RESULT_ROWS) goto out;
     sb_slice_t part = cell(local, 0, "partitioner");
-    if (!(part.len > 0 && part.len >= 20 &&
-          memcmp(part.p + part.len - 20, "Murmur3Partitioner", 18) == 0) &&
-        !cql_slice_eq(part, "org.apache.cassandra.dht.Murmur3Partitioner")) {
-        sb_warn("cql", "token-aware routing is off: partitioner %.*s is not Murmur3Partitioner", part.len > 0 ? part.len : 0,
-                part.len > 0 ? (const char *)part.p : "");
+    static const char murmur3[] = "Murmur3Partitioner";
+    size_t mlen = sizeof(murmur3) - 1;
+    if (part.len < (int32_t)mlen || memcmp(part.p + part.len - mlen, murmur3, mlen) != 0) {
+        sb_warn("cql", "token-aware routing is off: partitioner %.*s is not Murmur3Partitioner",
+                part.len > 0 ? part.len : 0, part.len > 0 ? (const char *)part.p : "");
         goto out;
     }
     int tcol = cql_result_column(local, "tokens");

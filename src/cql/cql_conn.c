@@ -10,6 +10,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +127,28 @@ static int io_read(cql_conn_t *c, uint8_t *buf, size_t n, int64_t deadline, sb_e
     return 0;
 }
 
+/* OpenSSL writes with send(2) without MSG_NOSIGNAL: a node that closed the connection would
+ * raise SIGPIPE and kill a process that did not ignore it. Block it around the write and
+ * swallow the one the write caused, so the library is safe in any host program. */
+static int tls_write_nosigpipe(SSL *ssl, const uint8_t *buf, int n)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE);
+    int r = SSL_write(ssl, buf, n);
+    if (r <= 0 && !was_pending) {
+        struct timespec zero = {0, 0};
+        int saved = errno;
+        sigtimedwait(&pipe_set, NULL, &zero);
+        errno = saved;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
 static int io_write(cql_conn_t *c, const uint8_t *buf, size_t n, int64_t deadline, sb_err_t *err)
 {
     size_t done = 0;
@@ -132,7 +156,7 @@ static int io_write(cql_conn_t *c, const uint8_t *buf, size_t n, int64_t deadlin
         size_t want = n - done > INT_MAX ? INT_MAX : n - done;
         if (c->ssl) {
             ERR_clear_error();
-            int r = SSL_write(c->ssl, buf + done, (int)want);
+            int r = tls_write_nosigpipe(c->ssl, buf + done, (int)want);
             if (r > 0) {
                 done += (size_t)r;
                 continue;
@@ -591,7 +615,6 @@ int cql_conn_wait_event(cql_conn_t *c, int timeout_ms, cql_pushed_event_t **out,
         }
         frame_t f;
         int rc = read_frame(c, sb_mono_ms() + c->request_timeout_ms, &f, err);
-        if (rc == SB_EAGAIN) continue;
         if (rc != 0) {
             conn_close(c);
             return rc;
