@@ -15,7 +15,7 @@ _spec = importlib.util.spec_from_file_location("cql_server", REPO / "tests" / "f
 cql_server = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cql_server)
 
-UDTS = {"address": ("shop", [("street", "text"), ("zip", "int"), ("tags", "frozen<set<text>>")])}
+UDTS = {"address": ("shop", [("street", "text"), ("postcode", "int"), ("tags", "frozen<set<text>>")])}
 
 # Every CQL type, each once; nested collections are frozen as CQL requires.
 ALL_TYPES_COLUMNS = [
@@ -41,7 +41,7 @@ ROW1 = {
     "a_tinyint": -128, "a_uuid": uuid.UUID("123e4567-e89b-42d3-a456-426614174000"),
     "a_varchar": "varchar", "a_varint": 2 ** 100 + 7, "a_list": [1, -2, 3], "a_set": ["a", "b"],
     "a_map": {"x": 1, "y": -1}, "a_map_uuid": {uuid.UUID("00000000-0000-0000-0000-000000000001"): [0.5, -0.25]},
-    "a_tuple": (7, "seven", False), "a_udt": {"street": "Main St", "zip": 12345, "tags": ["home"]},
+    "a_tuple": (7, "seven", False), "a_udt": {"street": "Main St", "postcode": 12345, "tags": ["home"]},
     "a_frozen": [{1: "one"}, {2: "two", 3: "three"}],
 }
 # A row whose columns are all null except the key: nulls must decode as nulls.
@@ -60,7 +60,7 @@ EXPECTED_JSON_ROW1 = {
     "a_tinyint": -128, "a_uuid": "123e4567-e89b-42d3-a456-426614174000", "a_varchar": "varchar",
     "a_varint": 2 ** 100 + 7, "a_list": [1, -2, 3], "a_set": ["a", "b"], "a_map": {"x": 1, "y": -1},
     "a_map_uuid": {"00000000-0000-0000-0000-000000000001": [0.5, -0.25]},
-    "a_tuple": [7, "seven", False], "a_udt": {"street": "Main St", "zip": 12345, "tags": ["home"]},
+    "a_tuple": [7, "seven", False], "a_udt": {"street": "Main St", "postcode": 12345, "tags": ["home"]},
     "a_frozen": [{"1": "one"}, {"2": "two", "3": "three"}],
 }
 

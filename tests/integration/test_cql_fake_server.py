@@ -52,7 +52,7 @@ def test_driver_decodes_every_type(fake):
             elif col == "a_tuple":
                 assert value == want
             elif col == "a_udt":
-                assert (value.street, value.zip, set(value.tags)) == ("Main St", 12345, {"home"})
+                assert (value.street, value.postcode, set(value.tags)) == ("Main St", 12345, {"home"})
             elif col == "a_frozen":
                 assert [dict(m) for m in value] == want
             elif col == "a_map_uuid":
