@@ -555,7 +555,7 @@ static int events_conn(cql_client_t *cl, cql_conn_t **out, sb_err_t *err)
 {
     if (cl->events_host >= 0) {
         cql_host_t *h = &cl->hosts[cl->events_host];
-        if (h->conn && !cql_conn_broken(h->conn)) {
+        if (h->conn && !cql_conn_peer_closed(h->conn)) {
             *out = h->conn;
             return 0;
         }
@@ -595,10 +595,18 @@ int cql_client_wait_event(cql_client_t *cl, int timeout_ms, cql_pushed_event_t *
 {
     *out = NULL;
     if (cl->nevents == 0) return sb_err_set(err, SB_EINVAL, "no events registered");
-    cql_conn_t *c;
-    int rc = events_conn(cl, &c, err);
-    if (rc != 0) return rc;
-    return cql_conn_wait_event(c, timeout_ms, out, err);
+    /* A connection that breaks while waiting (its node restarted) is replaced, and the
+     * registration made again, within the same wait. */
+    int64_t deadline = sb_mono_ms() + timeout_ms;
+    for (;;) {
+        cql_conn_t *c;
+        int rc = events_conn(cl, &c, err);
+        if (rc != 0) return rc;
+        int64_t left = deadline - sb_mono_ms();
+        rc = cql_conn_wait_event(c, left > 0 ? (int)left : 0, out, err);
+        if (rc != SB_EIO || sb_mono_ms() >= deadline) return rc;
+        sb_info("cql", "event connection lost (%s); registering again", err ? err->msg : "");
+    }
 }
 
 int cql_client_node_count(const cql_client_t *cl)

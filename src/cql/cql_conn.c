@@ -62,11 +62,13 @@ static void conn_close(cql_conn_t *c)
 static int wait_fd(cql_conn_t *c, short events, int64_t deadline, sb_err_t *err)
 {
     for (;;) {
+        /* Past the deadline, still look once without waiting: bytes already there count. */
         int64_t left = deadline - sb_mono_ms();
-        if (left <= 0) return CQL_ETIMEOUT;
+        if (left < 0) left = 0;
         struct pollfd pfd = {.fd = c->fd, .events = events};
         int r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
         if (r > 0) return 0;
+        if (r == 0 && left == 0) return CQL_ETIMEOUT;
         if (r < 0 && errno != EINTR)
             return sb_err_set(err, SB_EIO, "poll on the connection to %s failed: %s", c->peer, strerror(errno));
     }

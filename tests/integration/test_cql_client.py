@@ -9,8 +9,11 @@ machine); docs/cql.md says what that leaves unverified."""
 import decimal
 import json
 import os
+import socket
 import ssl
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -339,3 +342,66 @@ def test_tls():
         assert r.returncode == 1
     finally:
         fake.stop()
+
+
+def test_keyspace_and_query_with_values(fake):
+    c = Client("127.0.0.1:%d" % fake.port, "--keyspace", "shop")
+    try:
+        r = c.cmd("queryv text:acme,int:1 SELECT seq FROM events WHERE tenant = ? AND day = ? LIMIT 2")
+        assert r["ok"] and r["rows"] == [{"seq": 0}, {"seq": 1}], r
+        # The keyspace is set again on a new connection after a node restart.
+        fake.nodes[0].restart()
+        r = c.cmd("query 0 - SELECT seq FROM events WHERE tenant = 'acme' LIMIT 1")
+        assert r["ok"] and r["rows"] == [{"seq": 0}], r
+    finally:
+        c.close()
+    r = subprocess.run([client_bin(), "--contact-points", "127.0.0.1:%d" % fake.port, "--keyspace", "nope"],
+                       input="", capture_output=True, text=True, timeout=30)
+    out = json.loads(r.stdout)
+    assert r.returncode == 1 and "answered Invalid (0x2200): Keyspace 'nope' does not exist" in out["message"], out
+
+
+def test_silent_server_times_out_at_connect():
+    """A port that accepts TCP and never answers (a hung node, a wrong service): the handshake
+    gives up at the connect timeout and says where it waited."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        cp = "127.0.0.1:%d" % lsock.getsockname()[1]
+        t0 = time.monotonic()
+        r = subprocess.run([client_bin(), "--contact-points", cp, "--connect-timeout-ms", "400"], input="",
+                           capture_output=True, text=True, timeout=30)
+        elapsed = time.monotonic() - t0
+        out = json.loads(r.stdout)
+        assert r.returncode == 1 and out["rc"] == "CQL_ETIMEOUT", out
+        assert "no answer from %s to OPTIONS" % cp in out["message"]
+        assert elapsed < 10  # bounded by the timeout, not hanging
+    finally:
+        stop.set()
+        lsock.close()
+        for s in held:
+            s.close()
+
+
+def test_events_survive_a_reconnect(fake, client):
+    """The registration is made again on the new connection when the old one is gone."""
+    assert client.cmd("register TOPOLOGY_CHANGE")["ok"]
+    fake.nodes[0].restart()
+    r = client.cmd("event 300")  # reconnects and registers again; nothing pushed yet
+    assert not r["ok"] and r["rc"] == "CQL_ETIMEOUT", r
+    assert fake.push_topology_change("NEW_NODE", "127.0.0.7") == 1
+    ev = client.cmd("event 5000")
+    assert (ev["type"], ev["change"], ev["address"]) == ("TOPOLOGY_CHANGE", "NEW_NODE", "127.0.0.7")
