@@ -450,7 +450,8 @@ static int handshake(cql_conn_t *c, const cql_conn_opts_t *o, int timeout_ms, sb
                         c->peer, authn.len, (const char *)authn.p);
     free(f.body);
     if (rc != 0) return rc;
-    /* PasswordAuthenticator, ScyllaDB's and DSE's all accept SASL PLAIN as the first response. */
+    /* Cassandra's and ScyllaDB's PasswordAuthenticator take SASL PLAIN as the first response.
+     * (DSE's authenticator first wants the mechanism name; it is not supported.) */
     sb_wr_init(&w, 64);
     cql_encode_auth_response_plain(&w, s = take_stream(c), o->username, o->password);
     if ((rc = simple_request(c, &w, s, "AUTH_RESPONSE", timeout_ms, &f, &off, err)) != 0) return rc;

@@ -43,7 +43,7 @@ typedef struct cql_conn_opts {
 typedef struct cql_conn cql_conn_t;
 
 /* Connects, negotiates (OPTIONS, STARTUP) and authenticates (SASL PLAIN for
- * PasswordAuthenticator and the ScyllaDB/DSE equivalents). */
+ * PasswordAuthenticator of Cassandra and ScyllaDB). */
 int cql_conn_open(const cql_conn_opts_t *opts, cql_conn_t **out, sb_err_t *err);
 void cql_conn_free(cql_conn_t *c);
 
