@@ -342,6 +342,15 @@ def test_tls():
         assert r.returncode == 1
     finally:
         fake.stop()
+    # And TLS to a plain-text node fails in the handshake, saying so.
+    plain = cql_server.FakeCluster().start()
+    try:
+        r = subprocess.run([client_bin(), "--contact-points", "127.0.0.1:%d" % plain.port, "--tls-ca",
+                            str(TLS_DIR / "ca.pem")], input="", capture_output=True, text=True, timeout=30)
+        out = json.loads(r.stdout)
+        assert r.returncode == 1 and "TLS handshake with 127.0.0.1:%d failed" % plain.port in out["message"], out
+    finally:
+        plain.stop()
 
 
 def test_keyspace_and_query_with_values(fake):
