@@ -23,7 +23,36 @@ typedef struct cql_host {
 struct cql_prepared {
     char *query;
     cql_result_t *res; /* the PREPARED result: id, bind and result metadata */
+    /* v5: the result metadata id EXECUTE must send; replaced when a Rows result reports
+     * Metadata_changed or the statement is prepared again. */
+    uint8_t *result_metadata_id;
+    int32_t result_metadata_id_len;
 };
+
+static int set_result_metadata_id(cql_prepared_t *ps, sb_slice_t id)
+{
+    uint8_t *copy = NULL;
+    if (id.len > 0 && !(copy = malloc((size_t)id.len))) return SB_ENOMEM;
+    if (id.len > 0) memcpy(copy, id.p, (size_t)id.len);
+    free(ps->result_metadata_id);
+    ps->result_metadata_id = copy;
+    ps->result_metadata_id_len = id.len;
+    return 0;
+}
+
+static int execute_on(cql_conn_t *c, cql_prepared_t *ps, const cql_query_params_t *p, cql_result_t **out,
+                      sb_err_t *err)
+{
+    sb_slice_t rmid = {ps->result_metadata_id, ps->result_metadata_id_len};
+    int rc = cql_conn_execute(c, ps->res->prepared_id, rmid, p, out, err);
+    if (rc == 0 && (*out)->meta.new_metadata_id.len >= 0 &&
+        set_result_metadata_id(ps, (*out)->meta.new_metadata_id) != 0) {
+        cql_result_free(*out);
+        *out = NULL;
+        rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+    }
+    return rc;
+}
 
 struct cql_client {
     cql_host_t *hosts;
@@ -266,6 +295,7 @@ int cql_client_new(const cql_client_opts_t *o, cql_client_t **out, sb_err_t *err
         .connect_timeout_ms = o->connect_timeout_ms,
         .request_timeout_ms = o->request_timeout_ms,
         .max_frame_bytes = o->max_frame_bytes,
+        .protocol_version = o->protocol_version,
         .tls = {.enabled = o->tls.enabled, .ca_file = cl->tls_ca, .cert_file = cl->tls_cert,
                 .key_file = cl->tls_key, .skip_verify = o->tls.skip_verify, .server_name = cl->tls_name},
     };
@@ -315,6 +345,7 @@ void cql_client_free(cql_client_t *cl)
     }
     free(cl->hosts);
     for (int i = 0; i < cl->nprepared; i++) {
+        free(cl->prepared[i]->result_metadata_id);
         free(cl->prepared[i]->query);
         cql_result_free(cl->prepared[i]->res);
         free(cl->prepared[i]);
@@ -350,7 +381,7 @@ typedef struct request {
 static int send_once(cql_client_t *cl, cql_conn_t *c, request_t *rq, cql_result_t **out, sb_err_t *err)
 {
     if (!rq->ps) return cql_conn_query(c, rq->query, &rq->params, out, err);
-    int rc = cql_conn_execute(c, rq->ps->res->prepared_id, &rq->params, out, err);
+    int rc = execute_on(c, rq->ps, &rq->params, out, err);
     if (rc != CQL_ESERVER || cql_conn_server_error(c) != CQL_ERR_UNPREPARED) return rc;
     /* The node lost the statement (restart, cache eviction): prepare it again on this node,
      * keep the new id (it changes when the schema did), and execute once more. */
@@ -360,7 +391,9 @@ static int send_once(cql_client_t *cl, cql_conn_t *c, request_t *rq, cql_result_
     if (rc != 0) return rc;
     cql_result_free(rq->ps->res);
     rq->ps->res = fresh;
-    return cql_conn_execute(c, fresh->prepared_id, &rq->params, out, err);
+    if (set_result_metadata_id(rq->ps, fresh->result_metadata_id) != 0)
+        return sb_err_set(err, SB_ENOMEM, "out of memory");
+    return execute_on(c, rq->ps, &rq->params, out, err);
 }
 
 static int run(cql_client_t *cl, request_t *rq, cql_result_t **out, sb_err_t *err)
@@ -500,6 +533,10 @@ int cql_client_prepare(cql_client_t *cl, const char *query, const cql_prepared_t
             break;
         }
     }
+    if (rc == 0 && set_result_metadata_id(ps, ps->res->result_metadata_id) != 0) {
+        cql_result_free(ps->res);
+        rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+    }
     if (rc != 0) {
         free(ps->query);
         free(ps);
@@ -622,4 +659,10 @@ const char *cql_client_node_name(const cql_client_t *cl, int i)
 int cql_client_last_node(const cql_client_t *cl)
 {
     return cl->last_node;
+}
+
+int cql_client_node_protocol(const cql_client_t *cl, int i)
+{
+    if (i < 0 || i >= cl->nhosts || !cl->hosts[i].conn) return 0;
+    return cql_conn_protocol_version(cl->hosts[i].conn);
 }

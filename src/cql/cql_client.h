@@ -47,6 +47,7 @@ typedef struct cql_client_opts {
     size_t max_frame_bytes;     /* default 64 MiB */
     cql_tls_opts_t tls;
     bool token_aware;           /* read system.local/peers, route prepared partition reads */
+    int protocol_version;       /* 0: v5 where the server offers it, else v4; 4 or 5 to pin */
 } cql_client_opts_t;
 
 typedef struct cql_client cql_client_t;
@@ -93,6 +94,8 @@ int cql_client_node_count(const cql_client_t *cl);
 const char *cql_client_node_name(const cql_client_t *cl, int i);
 /* The node (index) that served the last request, -1 before any. */
 int cql_client_last_node(const cql_client_t *cl);
+/* The protocol version of the connection to node i (0 when it has none). */
+int cql_client_node_protocol(const cql_client_t *cl, int i);
 /* The node that owns the partition of a bound prepared statement (token-aware), or -1. */
 int cql_client_route(const cql_client_t *cl, const cql_prepared_t *ps, const cql_values_t *values);
 

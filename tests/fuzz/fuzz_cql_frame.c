@@ -33,8 +33,10 @@ static void check_metadata(const cql_metadata_t *m)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < CQL_HEADER_LEN) return 0;
+    /* The version byte picks v4 or v5 decoding (0x84 / 0x85). */
+    int version = (data[0] & 0x7f) == CQL_PROTOCOL_V5 ? CQL_PROTOCOL_V5 : CQL_PROTOCOL_V4;
     cql_frame_header_t h;
-    if (cql_frame_header_decode(data, size - CQL_HEADER_LEN, &h, NULL) != 0) return 0;
+    if (cql_frame_header_decode(data, version, size - CQL_HEADER_LEN, &h, NULL) != 0) return 0;
     const uint8_t *body = data + CQL_HEADER_LEN;
     size_t len = (size_t)h.length;
     sb_rd_t rd;
@@ -77,10 +79,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case CQL_OP_RESULT: {
         cql_result_t r;
-        if (cql_result_decode(body, len, &r, NULL) != 0) break;
+        if (cql_result_decode(body, len, version, &r, NULL) != 0) break;
         check_metadata(&r.meta);
         check_metadata(&r.result_meta);
         check_slice(r.prepared_id);
+        check_slice(r.result_metadata_id);
+        check_slice(r.meta.new_metadata_id);
         check_slice(r.keyspace);
         sb_wr_t w;
         sb_wr_init(&w, 256);
