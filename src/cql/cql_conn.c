@@ -337,7 +337,12 @@ static int read_frame(cql_conn_t *c, int64_t deadline, frame_t *f, sb_err_t *err
     f->body = NULL;
     if (c->framed) return read_envelope(c, deadline, f, err);
     int rc = io_read(c, hdr, sizeof(hdr), deadline, err);
-    if (rc == 0) rc = cql_frame_header_decode(hdr, c->version, c->max_frame_bytes, &f->h, err);
+    /* A server that does not serve our version answers with an ERROR in its own, lower
+     * version (spec v5 2.4.1.1); take it, so its message reaches the caller. */
+    int version = c->version;
+    if (rc == 0 && (hdr[0] & 0x80) && (hdr[0] & 0x7f) >= 3 && (hdr[0] & 0x7f) < version && hdr[4] == CQL_OP_ERROR)
+        version = hdr[0] & 0x7f;
+    if (rc == 0) rc = cql_frame_header_decode(hdr, version, c->max_frame_bytes, &f->h, err);
     if (rc == 0) {
         f->body = malloc((size_t)f->h.length + 1);
         if (!f->body) rc = sb_err_set(err, SB_ENOMEM, "out of memory for a %d-byte CQL frame", f->h.length);
