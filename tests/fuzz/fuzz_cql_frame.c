@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "cql/cql_proto.h"
+#include "cql/cql_segment.h"
 #include "cql/cql_types.h"
 
 static const uint8_t *lo, *hi;
@@ -30,8 +31,21 @@ static void check_metadata(const cql_metadata_t *m)
         if (m->pk_indexes[i] >= m->ncols) abort();
 }
 
+/* The same bytes read as a v5 segment: the header's length must be honoured before the
+ * payload CRC is computed over it. */
+static void fuzz_segment(const uint8_t *data, size_t size)
+{
+    size_t plen;
+    bool self_contained;
+    if (size < CQL_SEGMENT_HEADER_LEN || cql_segment_header_decode(data, &plen, &self_contained, NULL) != 0) return;
+    if (plen > CQL_SEGMENT_MAX_PAYLOAD) abort();
+    if (size - CQL_SEGMENT_HEADER_LEN >= plen + CQL_SEGMENT_TRAILER_LEN)
+        cql_segment_payload_check(data + CQL_SEGMENT_HEADER_LEN, plen, data + CQL_SEGMENT_HEADER_LEN + plen, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_segment(data, size);
     if (size < CQL_HEADER_LEN) return 0;
     /* The version byte picks v4 or v5 decoding (0x84 / 0x85). */
     int version = (data[0] & 0x7f) == CQL_PROTOCOL_V5 ? CQL_PROTOCOL_V5 : CQL_PROTOCOL_V4;
