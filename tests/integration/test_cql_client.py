@@ -473,3 +473,24 @@ def test_protocol_can_be_pinned():
         assert r.returncode == 1 and "Invalid or unsupported protocol version (5)" in out["message"], out
     finally:
         fake.stop()
+
+
+def test_v5_metadata_changed_updates_the_statement():
+    """After a schema change the node answers EXECUTE with Metadata_changed and a new result
+    metadata id; the client decodes the rows and sends the new id from then on."""
+    fake = make_fake(5)
+    add_events_table(fake, rows=2)
+    node = fake.nodes[0]
+    q = "execute 0 text:acme,int:1 SELECT seq FROM shop.events WHERE tenant = ? AND day = ?"
+    try:
+        c = Client("127.0.0.1:%d" % fake.port)
+        assert c.cmd(q)["rows"] == [{"seq": 0}, {"seq": 1}]
+        first = node.result_metadata_ids[-1]
+        fake.change_result_metadata()
+        assert c.cmd(q)["rows"] == [{"seq": 0}, {"seq": 1}]  # answered with Metadata_changed
+        assert node.result_metadata_ids[-1] == first
+        assert c.cmd(q)["rows"] == [{"seq": 0}, {"seq": 1}]
+        assert node.result_metadata_ids[-1] != first  # the new id went out
+        c.close()
+    finally:
+        fake.stop()
