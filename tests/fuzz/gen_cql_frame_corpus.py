@@ -8,7 +8,6 @@ few broken ones.
 Run from the repository root: tests/fuzz/gen_cql_frame_corpus.py
 The output is committed; rerunning it must reproduce the same files."""
 import importlib.util
-import os
 import struct
 import sys
 from pathlib import Path
