@@ -220,9 +220,11 @@ static sb_slice_t cell(const cql_result_t *r, int row, const char *col)
 }
 
 /* Reads system.local and system.peers on the current connection: adds the peers as nodes and
- * builds the token ring. Failure here only disables routing; the client still works. */
-static void refresh_topology(cql_client_t *cl, cql_conn_t *c)
+ * builds the token ring. Failure here only disables routing (and says so in err); the client
+ * still works. */
+static int refresh_topology(cql_client_t *cl, cql_conn_t *c, sb_err_t *errp)
 {
+    int rc = SB_EINVAL;
     cql_query_params_t p;
     cql_query_params_init(&p);
     cql_result_t *local = NULL, *peers = NULL;
@@ -231,19 +233,29 @@ static void refresh_topology(cql_client_t *cl, cql_conn_t *c)
     if (cql_conn_query(c, "SELECT partitioner, tokens FROM system.local WHERE key='local'", &p, &local, &err) != 0 ||
         cql_conn_query(c, "SELECT peer, rpc_address, tokens FROM system.peers", &p, &peers, &err) != 0) {
         sb_warn("cql", "token-aware routing is off: cannot read the topology: %s", err.msg);
+        rc = err.code ? err.code : SB_EIO;
+        sb_err_set(errp, rc, "cannot read the CQL topology: %s", err.msg);
         goto out;
     }
-    if (local->nrows != 1 || local->kind != CQL_RESULT_ROWS) goto out;
+    if (local->nrows != 1 || local->kind != CQL_RESULT_ROWS) {
+        sb_err_set(errp, rc, "system.local has %d rows", local->nrows);
+        goto out;
+    }
     sb_slice_t part = cell(local, 0, "partitioner");
     static const char murmur3[] = "Murmur3Partitioner";
     size_t mlen = sizeof(murmur3) - 1;
     if (part.len < (int32_t)mlen || memcmp(part.p + part.len - mlen, murmur3, mlen) != 0) {
         sb_warn("cql", "token-aware routing is off: partitioner %.*s is not Murmur3Partitioner",
                 part.len > 0 ? part.len : 0, part.len > 0 ? (const char *)part.p : "");
+        sb_err_set(errp, rc, "partitioner %.*s is not Murmur3Partitioner", part.len > 0 ? part.len : 0,
+                   part.len > 0 ? (const char *)part.p : "");
         goto out;
     }
     int tcol = cql_result_column(local, "tokens");
-    if (tcol < 0 || ring_add_tokens(cl, local->meta.cols[tcol].type, cql_result_cell(local, 0, tcol), cl->current) < 0) goto out;
+    if (tcol < 0 || ring_add_tokens(cl, local->meta.cols[tcol].type, cql_result_cell(local, 0, tcol), cl->current) < 0) {
+        sb_err_set(errp, rc, "system.local has no usable tokens");
+        goto out;
+    }
     int ptcol = cql_result_column(peers, "tokens");
     int rpcol = cql_result_column(peers, "rpc_address");
     int pcol = cql_result_column(peers, "peer");
@@ -263,9 +275,26 @@ static void refresh_topology(cql_client_t *cl, cql_conn_t *c)
     }
     cql_ring_sort(&cl->ring);
     sb_info("cql", "token-aware routing over %d nodes, %zu tokens", cl->nhosts, cl->ring.n);
+    rc = 0;
 out:
+    if (rc != 0) cql_ring_clear(&cl->ring);
     cql_result_free(local);
     cql_result_free(peers);
+    return rc;
+}
+
+int cql_client_refresh_topology(cql_client_t *cl, sb_err_t *err)
+{
+    if (!cl->token_aware) return sb_err_set(err, SB_EINVAL, "token-aware routing is not enabled");
+    cql_conn_t *c;
+    int rc = SB_EIO;
+    for (int k = 0; k < cl->nhosts; k++) {
+        int i = (cl->current + k) % cl->nhosts;
+        if ((rc = host_conn(cl, i, &c, err)) != 0) continue;
+        cl->current = i;
+        return refresh_topology(cl, c, err);
+    }
+    return rc;
 }
 
 int cql_client_new(const cql_client_opts_t *o, cql_client_t **out, sb_err_t *err)
@@ -331,7 +360,7 @@ int cql_client_new(const cql_client_opts_t *o, cql_client_t **out, sb_err_t *err
         return rc;
     }
     sb_wr_deinit(&why);
-    if (cl->token_aware) refresh_topology(cl, cl->hosts[cl->current].conn);
+    if (cl->token_aware) refresh_topology(cl, cl->hosts[cl->current].conn, NULL);
     *out = cl;
     return 0;
 }

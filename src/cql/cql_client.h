@@ -96,6 +96,10 @@ const char *cql_client_node_name(const cql_client_t *cl, int i);
 int cql_client_last_node(const cql_client_t *cl);
 /* The protocol version of the connection to node i (0 when it has none). */
 int cql_client_node_protocol(const cql_client_t *cl, int i);
+/* Reads system.local / system.peers again (token_aware): nodes that joined are added and the
+ * ring rebuilt. The ring is otherwise read once, at cql_client_new; call this after a
+ * TOPOLOGY_CHANGE event. */
+int cql_client_refresh_topology(cql_client_t *cl, sb_err_t *err);
 /* The node that owns the partition of a bound prepared statement (token-aware), or -1. */
 int cql_client_route(const cql_client_t *cl, const cql_prepared_t *ps, const cql_values_t *values);
 

@@ -494,3 +494,28 @@ def test_v5_metadata_changed_updates_the_statement():
         c.close()
     finally:
         fake.stop()
+
+
+def test_topology_refresh_adds_a_joined_node():
+    """The ring is read at start-up; after a node joins (a TOPOLOGY_CHANGE NEW_NODE), a refresh
+    adds it and partitions it owns are routed to it."""
+    fake = cql_server.FakeCluster(nodes=3)
+    fake.nodes[0].start()
+    fake.nodes[1].port = fake.nodes[0].port
+    fake.nodes[1].start()
+    add_events_table(fake, rows=0)
+    third = fake.nodes[2]
+    try:
+        c = Client("127.0.0.1:%d" % fake.port, "--token-aware")
+        assert c.hello["nodes"] == 2
+        sel = "SELECT seq FROM shop.events WHERE tenant = ? AND day = ?"
+        routes = {c.cmd("route text:t%d,int:%d %s" % (i, i, sel))["node"] for i in range(40)}
+        assert routes == {"127.0.0.1:%d" % fake.port, "127.0.0.2:%d" % fake.port}
+        third.port = fake.port
+        third.start()
+        assert c.cmd("refresh") == {"ok": True, "nodes": 3}
+        routes = {c.cmd("route text:t%d,int:%d %s" % (i, i, sel))["node"] for i in range(40)}
+        assert "127.0.0.3:%d" % fake.port in routes
+        c.close()
+    finally:
+        fake.stop()
