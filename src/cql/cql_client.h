@@ -77,7 +77,8 @@ int cql_client_prepare(cql_client_t *cl, const char *query, const cql_prepared_t
 int cql_client_execute(cql_client_t *cl, const cql_prepared_t *ps, const cql_values_t *values,
                        const cql_exec_opts_t *x, cql_result_t **out, sb_err_t *err);
 
-/* What a prepared statement expects and returns. */
+/* What a prepared statement expects and returns. A re-prepare (after UNPREPARED) replaces the
+ * metadata: the pointers are valid until the statement's next execute. */
 const cql_metadata_t *cql_prepared_bind_metadata(const cql_prepared_t *ps);
 const cql_metadata_t *cql_prepared_result_metadata(const cql_prepared_t *ps);
 
