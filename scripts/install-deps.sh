@@ -17,7 +17,7 @@ build_pkgs=(build-essential cmake pkg-config
 # `streambus up` runs initdb, pg_ctl and psql; the README's examples use kcat and curl.
 run_pkgs=(kcat curl postgresql-15 postgresql-client-15)
 # curl: tests/fixtures/clickhouse_start.sh probes ClickHouse's HTTP interface with it.
-test_pkgs=(kcat curl python3 python3-pytest python3-confluent-kafka python3-kafka
+test_pkgs=(kcat curl python3 python3-pytest python3-confluent-kafka python3-kafka python3-cassandra
   prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15 clickhouse-server)
 bench_pkgs=(redis-server nats-server libnats-dev)
 # Node.js runs the kafkajs tests. It may come from Debian or be preinstalled elsewhere, so these
