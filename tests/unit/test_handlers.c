@@ -471,6 +471,13 @@ static void test_alter_configs_validates_everything_before_changing_anything(voi
     file[got] = '\0';
     assert_string_equal(file, "partitions=1\ndelete.retention.ms=900\n");
 
+    /* A key named twice: the last value wins, as in Kafka (librdkafka's test helper re-sends
+     * every described config followed by the one it changes). */
+    const char *const twice[] = {"message.format.version", "3.0-IV1", "message.format.version", "0.10.0.0"};
+    assert_int_equal(alter_configs(f, 2, "cfg", twice, 2, false, msg, sizeof(msg)), 0);
+    assert_int_equal(describe_one(f, "cfg", "message.format.version", val, sizeof(val)), CONFIG_SOURCE_DYNAMIC_TOPIC);
+    assert_string_equal(val, "0.10.0.0");
+
     assert_int_equal(alter_configs(f, 2, "nope", good, 1, false, msg, sizeof(msg)),
                      KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
     assert_int_equal(alter_configs(f, 9, "x", good, 1, false, msg, sizeof(msg)), KAFKA_ERR_INVALID_REQUEST);

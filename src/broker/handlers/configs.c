@@ -322,7 +322,10 @@ static int16_t build_next(broker_t *b, topic_t *t, bool node, const alter_entry_
             snprintf(msg, cap, "Invalid value for configuration %s: longer than %d bytes", key, TCFG_VALUE_MAX);
             return KAFKA_ERR_INVALID_CONFIG;
         }
-        for (int32_t j = 0; j < i; j++)
+        /* IncrementalAlterConfigs refuses a key named twice (the operations would be
+         * ambiguous), as Kafka does. AlterConfigs lets the last one win, again as Kafka does:
+         * librdkafka's own test helper re-sends every described config plus the changed one. */
+        for (int32_t j = 0; incremental && j < i; j++)
             if (e[j].name.len == e[i].name.len && memcmp(e[j].name.p, e[i].name.p, (size_t)e[i].name.len) == 0) {
                 snprintf(msg, cap, "Error due to duplicate config keys: %s", key);
                 return KAFKA_ERR_INVALID_REQUEST;
