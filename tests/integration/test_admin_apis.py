@@ -6,6 +6,7 @@ DescribeLogDirs and ListOffsets v7 with MAX_TIMESTAMP. Every change is checked f
 restart; every refusal for its error code and a message naming what was wrong."""
 
 import struct
+import subprocess
 import time
 
 import pytest
@@ -366,3 +367,25 @@ def test_describe_log_dirs(broker, version):
     assert sizes[("ld", 0)] == 0
     assert sizes[("ld", 1)] > 1000
     assert ("__consumer_offsets", 0) in sizes
+
+
+def test_a_damaged_dynamic_config_file_stops_start_up_naming_file_line_and_key(broker):
+    """Dynamic configs are validated at start-up like the config file: a value edited by hand
+    into something invalid must not be applied silently."""
+    assert alter(broker, ConfigResource.Type.BROKER, str(NODE_ID), {"log.retention.ms": "7200000"}) is None
+    broker.stop()
+    path = broker.data_dir / ".configs" / "broker"
+    lines = path.read_text().splitlines()
+    assert "log.retention.ms=7200000" in lines
+    lines.append("log.retention.ms=soon")
+    path.write_text("\n".join(lines) + "\n")
+    proc = subprocess.run([broker.binary, "broker", "--config", str(broker.config_path)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "%s:%d" % (path, len(lines)) in out and "log.retention.ms" in out, out
+    # Repaired, the broker starts with the value that was there before.
+    path.write_text("\n".join(lines[:-1]) + "\n")
+    broker.start()
+    assert describe(broker, ConfigResource.Type.BROKER, str(NODE_ID))["log.retention.ms"] == \
+        ("7200000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
