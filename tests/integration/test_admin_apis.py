@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
 
 from conftest import kcat_consume
-from kafka_raw import call, delete_records_v2, incremental_alter, list_offsets_v7, uvar
+from kafka_raw import call, cstr, delete_records_v2, incremental_alter, list_offsets_v7, uvar
 
 INVALID_CONFIG = 40
 INVALID_REQUEST = 42
@@ -389,3 +389,26 @@ def test_a_damaged_dynamic_config_file_stops_start_up_naming_file_line_and_key(b
     broker.start()
     assert describe(broker, ConfigResource.Type.BROKER, str(NODE_ID))["log.retention.ms"] == \
         ("7200000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+
+
+def test_alter_configs_v2_flexible(broker):
+    """AlterConfigs v2 (compact strings, tag buffers): no packaged client sends it yet."""
+    create_topic(broker, "ac-v2", config={"retention.ms": "3600000"})
+    body = uvar(3)  # two resources
+    body += struct.pack(">b", 2) + cstr("ac-v2") + uvar(2) + cstr("segment.ms") + cstr("120000") + b"\x00" + b"\x00"
+    body += struct.pack(">b", 2) + cstr("ac-none") + uvar(1) + b"\x00"
+    body += struct.pack(">?", False) + b"\x00"
+    r = call(broker, 33, 2, body, True)
+    r.i32()
+    assert r.carr() == 2
+    got = []
+    for _ in range(2):
+        got.append((r.i16(), r.cstr(), r.i8(), r.cstr()))
+        r.tags()
+    r.tags()
+    r.done()
+    assert got[0] == (0, None, 2, "ac-v2")
+    assert got[1][0] == UNKNOWN_TOPIC_OR_PARTITION and got[1][3] == "ac-none"
+    cfg = describe(broker, ConfigResource.Type.TOPIC, "ac-v2")
+    assert cfg["segment.ms"] == ("120000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+    assert cfg["retention.ms"][1] == ConfigSource.STATIC_BROKER_CONFIG.value  # replaced set
