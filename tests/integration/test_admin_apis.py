@@ -412,3 +412,17 @@ def test_alter_configs_v2_flexible(broker):
     cfg = describe(broker, ConfigResource.Type.TOPIC, "ac-v2")
     assert cfg["segment.ms"] == ("120000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
     assert cfg["retention.ms"][1] == ConfigSource.STATIC_BROKER_CONFIG.value  # replaced set
+
+
+def test_delete_records_and_configs_survive_kill9(broker):
+    """Both are on disk when answered: a SIGKILL right after loses neither."""
+    create_topic(broker, "k9", config={"segment.bytes": "1024"})
+    produce(broker, "k9", ["r%03d-%s" % (i, "q" * 100) for i in range(60)])
+    assert delete_records_v2(broker, "k9", [(0, 33)])[0] == (33, 0)
+    assert alter(broker, ConfigResource.Type.TOPIC, "k9", {"segment.bytes": "1024",
+                                                          "retention.ms": "86400000"}) is None
+    broker.kill9()
+    broker.start()
+    assert watermarks(broker, "k9") == (33, 60)
+    assert describe(broker, ConfigResource.Type.TOPIC, "k9")["retention.ms"] == \
+        ("86400000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
