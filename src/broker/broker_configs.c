@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "broker/broker_int.h"
 #include "common/atomic_file.h"
@@ -229,8 +228,8 @@ static int store(broker_t *b, bool node, const config_set_t *s, sb_err_t *err)
 {
     char dir[1100], path[1200];
     snprintf(dir, sizeof(dir), "%s/.configs", b->opt.data_dir);
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return sb_err_set(err, SB_EIO, "cannot create %s: %s", dir, strerror(errno));
+    int rc = sb_mkdir_durable(dir, err);
+    if (rc < 0) return rc;
     config_path(b, node, path, sizeof(path));
     sb_wr_t w;
     sb_wr_init(&w, 256);
@@ -242,7 +241,7 @@ static int store(broker_t *b, bool node, const config_set_t *s, sb_err_t *err)
         sb_wr_bytes(&w, s->values[i], strlen(s->values[i]));
         sb_wr_bytes(&w, "\n", 1);
     }
-    int rc = w.oom ? sb_err_set(err, SB_ENOMEM, "out of memory") : sb_write_file_atomic(path, w.buf, w.len, err);
+    rc = w.oom ? sb_err_set(err, SB_ENOMEM, "out of memory") : sb_write_file_atomic(path, w.buf, w.len, err);
     sb_wr_deinit(&w);
     return rc;
 }

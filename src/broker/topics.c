@@ -224,8 +224,8 @@ static int write_topic_meta(broker_t *b, const topic_t *t, sb_err_t *err)
 {
     char dir[1100], path[1400];
     snprintf(dir, sizeof(dir), "%s/.topics", b->opt.data_dir);
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return sb_err_set(err, SB_EIO, "cannot create %s: %s", dir, strerror(errno));
+    int rc = sb_mkdir_durable(dir, err);
+    if (rc < 0) return rc;
     snprintf(path, sizeof(path), "%s/%s", dir, t->name);
     sb_wr_t w;
     sb_wr_init(&w, 256);
@@ -238,7 +238,7 @@ static int write_topic_meta(broker_t *b, const topic_t *t, sb_err_t *err)
         sb_wr_bytes(&w, t->configs.values[i], strlen(t->configs.values[i]));
         sb_wr_bytes(&w, "\n", 1);
     }
-    int rc = w.oom ? sb_err_set(err, SB_ENOMEM, "out of memory") : sb_write_file_atomic(path, w.buf, w.len, err);
+    rc = w.oom ? sb_err_set(err, SB_ENOMEM, "out of memory") : sb_write_file_atomic(path, w.buf, w.len, err);
     sb_wr_deinit(&w);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int fsync_dir_of(const char *path, sb_err_t *err)
@@ -51,4 +52,11 @@ int sb_write_file_atomic(const char *path, const void *data, size_t len, sb_err_
         return rc;
     }
     return fsync_dir_of(path, err);
+}
+
+int sb_mkdir_durable(const char *path, sb_err_t *err)
+{
+    if (mkdir(path, 0755) == 0) return fsync_dir_of(path, err);
+    if (errno == EEXIST) return 0;
+    return sb_err_set(err, SB_EIO, "cannot create %s: %s", path, strerror(errno));
 }

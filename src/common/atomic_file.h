@@ -12,4 +12,8 @@
 
 int sb_write_file_atomic(const char *path, const void *data, size_t len, sb_err_t *err);
 
+/* mkdir that survives power loss: when the directory is new, its parent is fsync'ed so that
+ * the entry itself is on disk. An existing directory is fine. */
+int sb_mkdir_durable(const char *path, sb_err_t *err);
+
 #endif
