@@ -426,3 +426,20 @@ def test_delete_records_and_configs_survive_kill9(broker):
     assert watermarks(broker, "k9") == (33, 60)
     assert describe(broker, ConfigResource.Type.TOPIC, "k9")["retention.ms"] == \
         ("86400000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+
+
+def test_a_config_that_cannot_be_persisted_is_not_applied(broker):
+    """I/O failure while writing the topic's file: KAFKA_STORAGE_ERROR, and the old configs
+    stay in force (a change is applied only once it is on disk)."""
+    create_topic(broker, "io-fail", config={"retention.ms": "3600000"})
+    blocker = broker.data_dir / ".topics" / "io-fail.tmp"
+    blocker.mkdir()  # the temp file cannot be created: open(2) fails with EISDIR
+    broker.expect_error(r"AlterConfigs on io-fail")
+    err = alter(broker, ConfigResource.Type.TOPIC, "io-fail", {"retention.ms": "1"})
+    assert err is not None and err.code() == 56, err  # KAFKA_STORAGE_ERROR
+    assert "io-fail.tmp" in err.str()
+    assert describe(broker, ConfigResource.Type.TOPIC, "io-fail")["retention.ms"] == \
+        ("3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+    blocker.rmdir()
+    assert alter(broker, ConfigResource.Type.TOPIC, "io-fail", {"retention.ms": "7200000"}) is None
+    assert describe(broker, ConfigResource.Type.TOPIC, "io-fail")["retention.ms"][0] == "7200000"
