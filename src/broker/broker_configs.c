@@ -88,31 +88,71 @@ static void static_value(const broker_t *b, static_which_t which, char *buf, siz
 {
     const broker_options_t *o = &b->opt;
     switch (which) {
-    case SK_NODE_ID: snprintf(buf, cap, "%d", o->node_id); break;
-    case SK_DATA_DIR: snprintf(buf, cap, "%s", o->data_dir); break;
-    case SK_LISTENERS: snprintf(buf, cap, "PLAINTEXT://%s:%d", o->listen_host, b->listen_port); break;
-    case SK_ADVERTISED: snprintf(buf, cap, "PLAINTEXT://%s:%d", o->advertised_host, o->advertised_port); break;
-    case SK_NUM_PARTITIONS: snprintf(buf, cap, "%d", o->default_partitions); break;
-    case SK_AUTO_CREATE: snprintf(buf, cap, "%s", o->auto_create_topics ? "true" : "false"); break;
-    case SK_MAX_REQUEST: snprintf(buf, cap, "%" PRId64, o->max_request_bytes); break;
-    case SK_MAX_CONNECTIONS: snprintf(buf, cap, "%d", o->max_connections); break;
-    case SK_IDLE_MS: snprintf(buf, cap, "%" PRId64, o->idle_connection_timeout_ms); break;
-    case SK_RETENTION_CHECK: snprintf(buf, cap, "%" PRId64, o->retention_check_interval_ms); break;
-    case SK_FLUSH_MS: snprintf(buf, cap, "%" PRId64, o->flush_interval_ms); break;
-    case SK_INDEX_INTERVAL: snprintf(buf, cap, "%" PRIu32, o->index_interval_bytes); break;
-    case SK_RETENTION_MS: snprintf(buf, cap, "%" PRId64, o->retention_ms); break;
-    case SK_RETENTION_BYTES: snprintf(buf, cap, "%" PRId64, o->retention_bytes); break;
-    case SK_SEGMENT_BYTES: snprintf(buf, cap, "%" PRIu64, o->segment_bytes); break;
-    case SK_REBALANCE_DELAY: snprintf(buf, cap, "%" PRId64, o->group_initial_rebalance_delay_ms); break;
-    case SK_SESSION_MIN: snprintf(buf, cap, "%" PRId64, o->group_session_timeout_min_ms); break;
-    case SK_SESSION_MAX: snprintf(buf, cap, "%" PRId64, o->group_session_timeout_max_ms); break;
-    case SK_OFFSETS_RETENTION: snprintf(buf, cap, "%" PRId64, o->offsets_retention_ms / 60000); break;
-    case SK_ONE: snprintf(buf, cap, "1"); break;
+    case SK_NODE_ID:
+        snprintf(buf, cap, "%d", o->node_id);
+        break;
+    case SK_DATA_DIR:
+        snprintf(buf, cap, "%s", o->data_dir);
+        break;
+    case SK_LISTENERS:
+        snprintf(buf, cap, "PLAINTEXT://%s:%d", o->listen_host, b->listen_port);
+        break;
+    case SK_ADVERTISED:
+        snprintf(buf, cap, "PLAINTEXT://%s:%d", o->advertised_host, o->advertised_port);
+        break;
+    case SK_NUM_PARTITIONS:
+        snprintf(buf, cap, "%d", o->default_partitions);
+        break;
+    case SK_AUTO_CREATE:
+        snprintf(buf, cap, "%s", o->auto_create_topics ? "true" : "false");
+        break;
+    case SK_MAX_REQUEST:
+        snprintf(buf, cap, "%" PRId64, o->max_request_bytes);
+        break;
+    case SK_MAX_CONNECTIONS:
+        snprintf(buf, cap, "%d", o->max_connections);
+        break;
+    case SK_IDLE_MS:
+        snprintf(buf, cap, "%" PRId64, o->idle_connection_timeout_ms);
+        break;
+    case SK_RETENTION_CHECK:
+        snprintf(buf, cap, "%" PRId64, o->retention_check_interval_ms);
+        break;
+    case SK_FLUSH_MS:
+        snprintf(buf, cap, "%" PRId64, o->flush_interval_ms);
+        break;
+    case SK_INDEX_INTERVAL:
+        snprintf(buf, cap, "%" PRIu32, o->index_interval_bytes);
+        break;
+    case SK_RETENTION_MS:
+        snprintf(buf, cap, "%" PRId64, o->retention_ms);
+        break;
+    case SK_RETENTION_BYTES:
+        snprintf(buf, cap, "%" PRId64, o->retention_bytes);
+        break;
+    case SK_SEGMENT_BYTES:
+        snprintf(buf, cap, "%" PRIu64, o->segment_bytes);
+        break;
+    case SK_REBALANCE_DELAY:
+        snprintf(buf, cap, "%" PRId64, o->group_initial_rebalance_delay_ms);
+        break;
+    case SK_SESSION_MIN:
+        snprintf(buf, cap, "%" PRId64, o->group_session_timeout_min_ms);
+        break;
+    case SK_SESSION_MAX:
+        snprintf(buf, cap, "%" PRId64, o->group_session_timeout_max_ms);
+        break;
+    case SK_OFFSETS_RETENTION:
+        snprintf(buf, cap, "%" PRId64, o->offsets_retention_ms / 60000);
+        break;
+    case SK_ONE:
+        snprintf(buf, cap, "1");
+        break;
     }
 }
 
-const char *broker_static_value(const broker_t *b, const char *key, const char *kafka_default, char *buf, size_t cap,
-                                int8_t *source)
+const char *broker_static_value(const broker_t *b, const char *key, const char *kafka_default,
+                                char *buf, size_t cap, int8_t *source)
 {
     const static_key_t *sk = find_static(key);
     if (sk) {
@@ -128,8 +168,8 @@ const char *broker_static_value(const broker_t *b, const char *key, const char *
 
 /* The effective value of a broker key and where it comes from; NULL when the key has no
  * value here at all (not a key this broker describes). */
-static const char *broker_value(const broker_t *b, const char *key, const char *kafka_default, char *buf, size_t cap,
-                                int8_t *source)
+static const char *broker_value(const broker_t *b, const char *key, const char *kafka_default,
+                                char *buf, size_t cap, int8_t *source)
 {
     const char *v = config_set_get(&b->dyn_node, key);
     if (v) {
@@ -145,8 +185,8 @@ static const char *broker_value(const broker_t *b, const char *key, const char *
     return broker_static_value(b, key, kafka_default, buf, cap, source);
 }
 
-const char *topic_config_value(const broker_t *b, const topic_t *t, const tcfg_def_t *d, char *buf, size_t cap,
-                               int8_t *source)
+const char *topic_config_value(const broker_t *b, const topic_t *t, const tcfg_def_t *d, char *buf,
+                               size_t cap, int8_t *source)
 {
     const char *v = t ? config_set_get(&t->configs, d->name) : NULL;
     if (v) {
@@ -172,7 +212,8 @@ static int cmp_named(const void *a, const void *b)
 }
 
 void broker_configs_foreach(const broker_t *b,
-                            void (*cb)(void *arg, const char *name, const char *value, int8_t source, bool read_only),
+                            void (*cb)(void *arg, const char *name, const char *value,
+                                       int8_t source, bool read_only),
                             void *arg)
 {
     size_t nt, ne;
@@ -186,12 +227,14 @@ void broker_configs_foreach(const broker_t *b,
         if (!td[i].broker_name || find_static(td[i].broker_name)) continue;
         all[n++] = (named_t){td[i].broker_name, td[i].kafka_default, false};
     }
-    for (size_t i = 0; i < ne && n < NELEMS(all); i++) all[n++] = (named_t){ed[i].name, ed[i].kafka_default, false};
+    for (size_t i = 0; i < ne && n < NELEMS(all); i++)
+        all[n++] = (named_t){ed[i].name, ed[i].kafka_default, false};
     qsort(all, n, sizeof(all[0]), cmp_named);
     for (size_t i = 0; i < n; i++) {
         char buf[1100];
         int8_t source;
-        const char *v = broker_value(b, all[i].name, all[i].kafka_default, buf, sizeof(buf), &source);
+        const char *v =
+            broker_value(b, all[i].name, all[i].kafka_default, buf, sizeof(buf), &source);
         if (v) cb(arg, all[i].name, v, source, all[i].read_only);
     }
 }
@@ -204,7 +247,9 @@ int16_t broker_config_check(const char *key, const char *value, char *why, size_
     }
     const static_key_t *sk = find_static(key);
     if (sk && !sk->dynamic) {
-        snprintf(why, cap, "Cannot update these configs dynamically: [%s] (set it in the broker's config file and restart)",
+        snprintf(why, cap,
+                 "Cannot update these configs dynamically: [%s] (set it in the broker's config "
+                 "file and restart)",
                  key);
         return KAFKA_ERR_INVALID_REQUEST;
     }
@@ -241,7 +286,8 @@ static int store(broker_t *b, bool node, const config_set_t *s, sb_err_t *err)
         sb_wr_bytes(&w, s->values[i], strlen(s->values[i]));
         sb_wr_bytes(&w, "\n", 1);
     }
-    rc = w.oom ? sb_err_set(err, SB_ENOMEM, "out of memory") : sb_write_file_atomic(path, w.buf, w.len, err);
+    rc = w.oom ? sb_err_set(err, SB_ENOMEM, "out of memory")
+               : sb_write_file_atomic(path, w.buf, w.len, err);
     sb_wr_deinit(&w);
     return rc;
 }
@@ -251,7 +297,10 @@ static int load_file(broker_t *b, bool node, config_set_t *into, sb_err_t *err)
     char path[1200];
     config_path(b, node, path, sizeof(path));
     FILE *f = fopen(path, "r");
-    if (!f) return errno == ENOENT ? 0 : sb_err_set(err, SB_EIO, "cannot read %s: %s", path, strerror(errno));
+    if (!f)
+        return errno == ENOENT
+                   ? 0
+                   : sb_err_set(err, SB_EIO, "cannot read %s: %s", path, strerror(errno));
     char line[1024];
     int lineno = 0, rc = 0;
     while (fgets(line, sizeof(line), f)) {
@@ -285,8 +334,8 @@ int broker_configs_load(broker_t *b, sb_err_t *err)
     int rc = load_file(b, false, &b->dyn_cluster, err);
     if (rc == 0) rc = load_file(b, true, &b->dyn_node, err);
     if (rc == 0 && b->dyn_cluster.n + b->dyn_node.n > 0)
-        sb_info("broker", "loaded %zu dynamic broker config(s) from %s/.configs", b->dyn_cluster.n + b->dyn_node.n,
-                b->opt.data_dir);
+        sb_info("broker", "loaded %zu dynamic broker config(s) from %s/.configs",
+                b->dyn_cluster.n + b->dyn_node.n, b->opt.data_dir);
     return rc;
 }
 

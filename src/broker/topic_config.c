@@ -16,16 +16,20 @@
 #define LMAX_STR "9223372036854775807"
 
 static const char *const cleanup_policies[] = {"delete", "compact", NULL};
-static const char *const compression_types[] = {"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer", NULL};
+static const char *const compression_types[] = {"uncompressed", "zstd",     "lz4", "snappy",
+                                                "gzip",         "producer", NULL};
 static const char *const timestamp_types[] = {"CreateTime", "LogAppendTime", NULL};
 
 /* Sorted by name, as DescribeConfigs lists them. Ranges are Kafka's, except segment.bytes,
  * whose floor and ceiling are this log's (positions in an index are u32, see plog.h). */
 static const tcfg_def_t topic_defs[] = {
     {"cleanup.policy", "log.cleanup.policy", TCFG_LIST, "delete", 0, 0, cleanup_policies, false},
-    {"compression.type", "compression.type", TCFG_STRING, "producer", 0, 0, compression_types, false},
-    {"delete.retention.ms", "log.cleaner.delete.retention.ms", TCFG_LONG, "86400000", 0, LMAX, NULL, false},
-    {"file.delete.delay.ms", "log.segment.delete.delay.ms", TCFG_LONG, "60000", 0, LMAX, NULL, false},
+    {"compression.type", "compression.type", TCFG_STRING, "producer", 0, 0, compression_types,
+     false},
+    {"delete.retention.ms", "log.cleaner.delete.retention.ms", TCFG_LONG, "86400000", 0, LMAX, NULL,
+     false},
+    {"file.delete.delay.ms", "log.segment.delete.delay.ms", TCFG_LONG, "60000", 0, LMAX, NULL,
+     false},
     {"flush.messages", "log.flush.interval.messages", TCFG_LONG, LMAX_STR, 1, LMAX, NULL, false},
     {"flush.ms", "log.flush.interval.ms", TCFG_LONG, LMAX_STR, 0, LMAX, NULL, false},
     {"follower.replication.throttled.replicas", NULL, TCFG_LIST, "", 0, 0, NULL, false},
@@ -33,19 +37,25 @@ static const tcfg_def_t topic_defs[] = {
     {"leader.replication.throttled.replicas", NULL, TCFG_LIST, "", 0, 0, NULL, false},
     {"local.retention.bytes", "log.local.retention.bytes", TCFG_LONG, "-2", -2, LMAX, NULL, false},
     {"local.retention.ms", "log.local.retention.ms", TCFG_LONG, "-2", -2, LMAX, NULL, false},
-    {"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", TCFG_LONG, LMAX_STR, 1, LMAX, NULL, false},
-    {"max.message.bytes", "message.max.bytes", TCFG_INT, "1048588", 0, IMAX, NULL, false},
-    {"message.downconversion.enable", "log.message.downconversion.enable", TCFG_BOOL, "true", 0, 0, NULL, false},
-    {"message.format.version", "log.message.format.version", TCFG_STRING, "3.0-IV1", 0, 0, NULL, false},
-    {"message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", TCFG_LONG, LMAX_STR, 0, LMAX, NULL,
-     false},
-    {"message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", TCFG_LONG, LMAX_STR, 0, LMAX, NULL,
-     false},
-    {"message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms", TCFG_LONG, LMAX_STR, 0, LMAX,
+    {"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", TCFG_LONG, LMAX_STR, 1, LMAX,
      NULL, false},
-    {"message.timestamp.type", "log.message.timestamp.type", TCFG_STRING, "CreateTime", 0, 0, timestamp_types, false},
-    {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", TCFG_DOUBLE, "0.5", 0, 1, NULL, false},
-    {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", TCFG_LONG, "0", 0, LMAX, NULL, false},
+    {"max.message.bytes", "message.max.bytes", TCFG_INT, "1048588", 0, IMAX, NULL, false},
+    {"message.downconversion.enable", "log.message.downconversion.enable", TCFG_BOOL, "true", 0, 0,
+     NULL, false},
+    {"message.format.version", "log.message.format.version", TCFG_STRING, "3.0-IV1", 0, 0, NULL,
+     false},
+    {"message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", TCFG_LONG, LMAX_STR, 0,
+     LMAX, NULL, false},
+    {"message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", TCFG_LONG, LMAX_STR,
+     0, LMAX, NULL, false},
+    {"message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms", TCFG_LONG,
+     LMAX_STR, 0, LMAX, NULL, false},
+    {"message.timestamp.type", "log.message.timestamp.type", TCFG_STRING, "CreateTime", 0, 0,
+     timestamp_types, false},
+    {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", TCFG_DOUBLE, "0.5", 0, 1, NULL,
+     false},
+    {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", TCFG_LONG, "0", 0, LMAX, NULL,
+     false},
     {"min.insync.replicas", "min.insync.replicas", TCFG_INT, "1", 1, IMAX, NULL, false},
     {"preallocate", "log.preallocate", TCFG_BOOL, "false", 0, 0, NULL, false},
     {"remote.storage.enable", NULL, TCFG_BOOL, "false", 0, 0, NULL, false},
@@ -55,7 +65,8 @@ static const tcfg_def_t topic_defs[] = {
     {"segment.index.bytes", "log.index.size.max.bytes", TCFG_INT, "10485760", 4, IMAX, NULL, false},
     {"segment.jitter.ms", "log.roll.jitter.ms", TCFG_LONG, "0", 0, LMAX, NULL, false},
     {"segment.ms", "log.roll.ms", TCFG_LONG, "604800000", 1, LMAX, NULL, false},
-    {"unclean.leader.election.enable", "unclean.leader.election.enable", TCFG_BOOL, "false", 0, 0, NULL, false},
+    {"unclean.leader.election.enable", "unclean.leader.election.enable", TCFG_BOOL, "false", 0, 0,
+     NULL, false},
 };
 
 /* Dynamic broker configs (per broker in Kafka) that have no topic synonym and no effect on a
@@ -102,7 +113,8 @@ const tcfg_def_t *tcfg_find_broker(const char *broker_name)
 {
     if (!broker_name) return NULL;
     for (size_t i = 0; i < NELEMS(topic_defs); i++)
-        if (topic_defs[i].broker_name && strcmp(topic_defs[i].broker_name, broker_name) == 0) return &topic_defs[i];
+        if (topic_defs[i].broker_name && strcmp(topic_defs[i].broker_name, broker_name) == 0)
+            return &topic_defs[i];
     for (size_t i = 0; i < NELEMS(broker_extra_defs); i++)
         if (strcmp(broker_extra_defs[i].name, broker_name) == 0) return &broker_extra_defs[i];
     return NULL;
@@ -135,12 +147,14 @@ int tcfg_validate(const tcfg_def_t *d, const char *key, const char *value, char 
     }
     /* Values are stored one per line in key=value files, so they must be short single lines. */
     if (strlen(value) > TCFG_VALUE_MAX) {
-        snprintf(why, cap, "Invalid value for configuration %s: longer than %d bytes", key, TCFG_VALUE_MAX);
+        snprintf(why, cap, "Invalid value for configuration %s: longer than %d bytes", key,
+                 TCFG_VALUE_MAX);
         return -1;
     }
     for (const char *c = value; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-            snprintf(why, cap, "Invalid value for configuration %s: control characters are not allowed", key);
+            snprintf(why, cap,
+                     "Invalid value for configuration %s: control characters are not allowed", key);
             return -1;
         }
     switch (d->type) {
@@ -150,12 +164,14 @@ int tcfg_validate(const tcfg_def_t *d, const char *key, const char *value, char 
         errno = 0;
         long long v = strtoll(value, &end, 10);
         if (errno || end == value || *end) {
-            snprintf(why, cap, "Invalid value %s for configuration %s: Not a number of type %s", value, key,
-                     d->type == TCFG_INT ? "INT" : "LONG");
+            snprintf(why, cap, "Invalid value %s for configuration %s: Not a number of type %s",
+                     value, key, d->type == TCFG_INT ? "INT" : "LONG");
             return -1;
         }
         if (v < d->min || v > d->max) {
-            snprintf(why, cap, "Invalid value %s for configuration %s: Value must be in [%" PRId64 ", %" PRId64 "]",
+            snprintf(why, cap,
+                     "Invalid value %s for configuration %s: Value must be in [%" PRId64
+                     ", %" PRId64 "]",
                      value, key, d->min, d->max);
             return -1;
         }
@@ -163,15 +179,18 @@ int tcfg_validate(const tcfg_def_t *d, const char *key, const char *value, char 
     }
     case TCFG_BOOL:
         if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) return 0;
-        snprintf(why, cap, "Invalid value %s for configuration %s: Expected value to be either true or false", value,
-                 key);
+        snprintf(why, cap,
+                 "Invalid value %s for configuration %s: Expected value to be either true or false",
+                 value, key);
         return -1;
     case TCFG_DOUBLE: {
         char *end;
         errno = 0;
         double v = strtod(value, &end);
         if (errno || end == value || *end || !(v >= (double)d->min && v <= (double)d->max)) {
-            snprintf(why, cap, "Invalid value %s for configuration %s: Expected a number in [%" PRId64 ", %" PRId64 "]",
+            snprintf(why, cap,
+                     "Invalid value %s for configuration %s: Expected a number in [%" PRId64
+                     ", %" PRId64 "]",
                      value, key, d->min, d->max);
             return -1;
         }
@@ -181,7 +200,8 @@ int tcfg_validate(const tcfg_def_t *d, const char *key, const char *value, char 
         if (d->choices ? in_choices(d->choices, value, strlen(value)) : value[0] != '\0') return 0;
         if (d->choices) {
             join_choices(d->choices, set, sizeof(set));
-            snprintf(why, cap, "Invalid value %s for configuration %s: String must be one of: %s", value, key, set);
+            snprintf(why, cap, "Invalid value %s for configuration %s: String must be one of: %s",
+                     value, key, set);
         } else {
             snprintf(why, cap, "Invalid value for configuration %s: must not be empty", key);
         }
@@ -190,15 +210,17 @@ int tcfg_validate(const tcfg_def_t *d, const char *key, const char *value, char 
         if (!d->choices) return 0;
         const char *p = value;
         if (!*p) {
-            snprintf(why, cap, "Invalid value for configuration %s: the list must not be empty", key);
+            snprintf(why, cap, "Invalid value for configuration %s: the list must not be empty",
+                     key);
             return -1;
         }
         for (;;) {
             size_t len = strcspn(p, ",");
             if (!in_choices(d->choices, p, len)) {
                 join_choices(d->choices, set, sizeof(set));
-                snprintf(why, cap, "Invalid value %s for configuration %s: each item must be one of: %s", value, key,
-                         set);
+                snprintf(why, cap,
+                         "Invalid value %s for configuration %s: each item must be one of: %s",
+                         value, key, set);
                 return -1;
             }
             if (!p[len]) return 0;

@@ -14,9 +14,12 @@ static int fsync_dir_of(const char *path, sb_err_t *err)
     if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
         return sb_err_set(err, SB_EINVAL, "path too long: %s", path);
     char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof(dir), ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return sb_err_set(err, SB_EIO, "open %s: %s", dir, strerror(errno));
     int rc = 0;
@@ -39,14 +42,18 @@ int sb_write_file_atomic(const char *path, const void *data, size_t len, sb_err_
         ssize_t n = write(fd, p + done, len - done);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            rc = sb_err_set(err, SB_EIO, "cannot write %s: %s", tmp, n < 0 ? strerror(errno) : "short write");
+            rc = sb_err_set(err, SB_EIO, "cannot write %s: %s", tmp,
+                            n < 0 ? strerror(errno) : "short write");
             break;
         }
         done += (size_t)n;
     }
-    if (rc == 0 && fdatasync(fd) != 0) rc = sb_err_set(err, SB_EIO, "fdatasync %s: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && rc == 0) rc = sb_err_set(err, SB_EIO, "close %s: %s", tmp, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0) rc = sb_err_set(err, SB_EIO, "rename %s: %s", tmp, strerror(errno));
+    if (rc == 0 && fdatasync(fd) != 0)
+        rc = sb_err_set(err, SB_EIO, "fdatasync %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && rc == 0)
+        rc = sb_err_set(err, SB_EIO, "close %s: %s", tmp, strerror(errno));
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = sb_err_set(err, SB_EIO, "rename %s: %s", tmp, strerror(errno));
     if (rc != 0) {
         unlink(tmp);
         return rc;

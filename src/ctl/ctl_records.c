@@ -25,9 +25,11 @@ int ctl_records_delete(ctl_ctx_t *ctx, sb_err_t *err)
     if (args->partition >= topic->partition_cnt) {
         int n = topic->partition_cnt;
         rd_kafka_metadata_destroy(md);
-        return sb_err_set(err, SB_ENOENT, "topic \"%s\" has no partition %d (it has %d)", name, args->partition, n);
+        return sb_err_set(err, SB_ENOENT, "topic \"%s\" has no partition %d (it has %d)", name,
+                          args->partition, n);
     }
-    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(topic->partition_cnt);
+    rd_kafka_topic_partition_list_t *offsets =
+        rd_kafka_topic_partition_list_new(topic->partition_cnt);
     int64_t target = args->offset < 0 ? RD_KAFKA_OFFSET_END : (int64_t)args->offset;
     for (int p = 0; p < topic->partition_cnt; p++) {
         int32_t id = topic->partitions[p].id;
@@ -39,7 +41,8 @@ int ctl_records_delete(ctl_ctx_t *ctx, sb_err_t *err)
 
     rd_kafka_DeleteRecords_t *request = rd_kafka_DeleteRecords_new(offsets);
     rd_kafka_topic_partition_list_destroy(offsets);
-    rd_kafka_AdminOptions_t *options = ctl_client_admin_options(&ctx->client, RD_KAFKA_ADMIN_OP_DELETERECORDS, err);
+    rd_kafka_AdminOptions_t *options =
+        ctl_client_admin_options(&ctx->client, RD_KAFKA_ADMIN_OP_DELETERECORDS, err);
     if (!request || !options) {
         if (request) rd_kafka_DeleteRecords_destroy(request);
         if (options) rd_kafka_AdminOptions_destroy(options);
@@ -59,33 +62,38 @@ int ctl_records_delete(ctl_ctx_t *ctx, sb_err_t *err)
     /* Every partition is reported; the command fails if any partition did. */
     int failed = 0;
     json_t *parts = args->output == CTL_OUTPUT_JSON ? json_array() : NULL;
-    if (args->output != CTL_OUTPUT_JSON) fprintf(ctx->out, "%-10s %s\n", "PARTITION", "EARLIEST OFFSET");
+    if (args->output != CTL_OUTPUT_JSON)
+        fprintf(ctx->out, "%-10s %s\n", "PARTITION", "EARLIEST OFFSET");
     for (int i = 0; result && i < result->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &result->elems[i];
         if (tp->err) {
             if (!failed)
-                sb_err_set(err, SB_EIO, "deleting records of %s-%" PRId32 " failed: %s (%s)", name, tp->partition,
-                           rd_kafka_err2str(tp->err), rd_kafka_err2name(tp->err));
+                sb_err_set(err, SB_EIO, "deleting records of %s-%" PRId32 " failed: %s (%s)", name,
+                           tp->partition, rd_kafka_err2str(tp->err), rd_kafka_err2name(tp->err));
             failed++;
         }
         if (parts) {
-            json_t *entry = json_pack("{s:i, s:I}", "partition", (int)tp->partition, "low_watermark",
-                                      (json_int_t)(tp->err ? -1 : tp->offset));
-            if (entry && tp->err) json_object_set_new(entry, "error", json_string(rd_kafka_err2name(tp->err)));
+            json_t *entry = json_pack("{s:i, s:I}", "partition", (int)tp->partition,
+                                      "low_watermark", (json_int_t)(tp->err ? -1 : tp->offset));
+            if (entry && tp->err)
+                json_object_set_new(entry, "error", json_string(rd_kafka_err2name(tp->err)));
             json_array_append_new(parts, entry);
         } else if (tp->err) {
-            fprintf(ctx->out, "%-10" PRId32 " error: %s (%s)\n", tp->partition, rd_kafka_err2str(tp->err),
-                    rd_kafka_err2name(tp->err));
+            fprintf(ctx->out, "%-10" PRId32 " error: %s (%s)\n", tp->partition,
+                    rd_kafka_err2str(tp->err), rd_kafka_err2name(tp->err));
         } else {
             fprintf(ctx->out, "%-10" PRId32 " %" PRId64 "\n", tp->partition, tp->offset);
         }
     }
     if (parts) {
-        int prc = ctl_print_json(ctx, json_pack("{s:s, s:o}", "topic", name, "partitions", parts), err);
+        int prc =
+            ctl_print_json(ctx, json_pack("{s:s, s:o}", "topic", name, "partitions", parts), err);
         if (!failed) rc = prc;
     }
-    if (!result) rc = sb_err_set(err, SB_EIO, "the cluster's answer to DeleteRecords had no partitions");
-    else if (failed) rc = SB_EIO;
+    if (!result)
+        rc = sb_err_set(err, SB_EIO, "the cluster's answer to DeleteRecords had no partitions");
+    else if (failed)
+        rc = SB_EIO;
     rd_kafka_event_destroy(event);
     return rc;
 }

@@ -24,7 +24,8 @@ static void test_values_are_checked_by_type_and_range(void **state)
     char why[256];
     assert_int_equal(check("retention.ms", "-1", why, sizeof(why)), 0);
     assert_int_equal(check("retention.ms", "abc", why, sizeof(why)), -1);
-    assert_string_equal(why, "Invalid value abc for configuration retention.ms: Not a number of type LONG");
+    assert_string_equal(
+        why, "Invalid value abc for configuration retention.ms: Not a number of type LONG");
     assert_int_equal(check("retention.ms", "-2", why, sizeof(why)), -1);
     assert_non_null(strstr(why, "retention.ms"));
     assert_int_equal(check("retention.ms", "12x", why, sizeof(why)), -1);
@@ -67,12 +68,14 @@ static void test_names(void **state)
     /* The table is sorted (DescribeConfigs lists it in order) and has no duplicates. */
     size_t n;
     const tcfg_def_t *t = tcfg_table(&n);
-    for (size_t i = 1; i < n; i++) assert_true(strcmp(t[i - 1].name, t[i].name) < 0);
+    for (size_t i = 1; i < n; i++)
+        assert_true(strcmp(t[i - 1].name, t[i].name) < 0);
     /* Every default passes its own validation. */
     char why[256];
     for (size_t i = 0; i < n; i++)
         if (t[i].type != TCFG_LIST || t[i].kafka_default[0])
-            assert_int_equal(tcfg_validate(&t[i], t[i].name, t[i].kafka_default, why, sizeof(why)), 0);
+            assert_int_equal(tcfg_validate(&t[i], t[i].name, t[i].kafka_default, why, sizeof(why)),
+                             0);
 }
 
 static void test_config_set(void **state)

@@ -16,9 +16,9 @@ int handle_DescribeCluster(broker_t *b, kreq_t *req, sb_wr_t *resp)
     sb_rd_bool(rd); /* include_cluster_authorized_operations: we compute none */
     sb_rd_tags(rd);
     if (!sb_rd_ok(rd)) return -1;
-    sb_wr_i32(resp, 0);             /* throttle_time_ms */
+    sb_wr_i32(resp, 0); /* throttle_time_ms */
     sb_wr_i16(resp, KAFKA_ERR_NONE);
-    sb_wr_str(resp, true, NULL);    /* error_message */
+    sb_wr_str(resp, true, NULL); /* error_message */
     sb_wr_str(resp, true, BROKER_CLUSTER_ID);
     sb_wr_i32(resp, broker_node_id(b)); /* controller_id */
     sb_wr_array(resp, true, 1);
@@ -47,8 +47,8 @@ static void write_partition(logdirs_out_t *o, partition_t *p)
     if (o->count_only) return;
     sb_wr_i32(o->w, p->index);
     sb_wr_i64(o->w, (int64_t)plog_size_bytes(p->log));
-    sb_wr_i64(o->w, 0);        /* offset_lag: the high watermark is the log end here */
-    sb_wr_bool(o->w, false);   /* is_future_key */
+    sb_wr_i64(o->w, 0);      /* offset_lag: the high watermark is the log end here */
+    sb_wr_bool(o->w, false); /* is_future_key */
     sb_wr_tags(o->w, o->c);
 }
 
@@ -56,15 +56,18 @@ static void write_whole_topic(logdirs_out_t *o, topic_t *t)
 {
     sb_wr_str(o->w, o->c, t->name);
     sb_wr_array(o->w, o->c, t->npartitions);
-    for (int32_t i = 0; i < t->npartitions; i++) write_partition(o, t->partitions[i]);
+    for (int32_t i = 0; i < t->npartitions; i++)
+        write_partition(o, t->partitions[i]);
     sb_wr_tags(o->w, o->c);
 }
 
 static void all_topics_cb(void *arg, topic_t *t)
 {
     logdirs_out_t *o = arg;
-    if (o->count_only) o->count++;
-    else write_whole_topic(o, t);
+    if (o->count_only)
+        o->count++;
+    else
+        write_whole_topic(o, t);
 }
 
 int handle_DescribeLogDirs(broker_t *b, kreq_t *req, sb_wr_t *resp)
@@ -77,7 +80,8 @@ int handle_DescribeLogDirs(broker_t *b, kreq_t *req, sb_wr_t *resp)
     for (int32_t i = 0; i < ntopics && sb_rd_ok(rd); i++) {
         sb_rd_str(rd, c);
         int32_t np = sb_rd_array(rd, c, 4);
-        for (int32_t j = 0; j < np && sb_rd_ok(rd); j++) sb_rd_i32(rd);
+        for (int32_t j = 0; j < np && sb_rd_ok(rd); j++)
+            sb_rd_i32(rd);
         if (c) sb_rd_tags(rd);
     }
     if (c) sb_rd_tags(rd);
@@ -104,7 +108,8 @@ int handle_DescribeLogDirs(broker_t *b, kreq_t *req, sb_wr_t *resp)
         for (int32_t i = 0; i < ntopics; i++) {
             sb_slice_t name = sb_rd_str(&r, c);
             int32_t np = sb_rd_array(&r, c, 4);
-            for (int32_t j = 0; j < np; j++) sb_rd_i32(&r);
+            for (int32_t j = 0; j < np; j++)
+                sb_rd_i32(&r);
             if (c) sb_rd_tags(&r);
             present += broker_topic_find(b, (const char *)name.p, name.len) != NULL;
         }
@@ -114,7 +119,8 @@ int handle_DescribeLogDirs(broker_t *b, kreq_t *req, sb_wr_t *resp)
             sb_slice_t name = sb_rd_str(&r, c);
             int32_t np = sb_rd_array(&r, c, 4);
             sb_rd_t parts = r;
-            for (int32_t j = 0; j < np; j++) sb_rd_i32(&r);
+            for (int32_t j = 0; j < np; j++)
+                sb_rd_i32(&r);
             if (c) sb_rd_tags(&r);
             topic_t *t = broker_topic_find(b, (const char *)name.p, name.len);
             if (!t) continue;

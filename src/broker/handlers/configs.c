@@ -90,8 +90,8 @@ static bool key_wanted(const describe_out_t *o, const char *name)
     return false;
 }
 
-static void write_entry(describe_out_t *o, const char *name, const char *value, int8_t source, bool read_only,
-                        const synonym_t *syn, int nsyn)
+static void write_entry(describe_out_t *o, const char *name, const char *value, int8_t source,
+                        bool read_only, const synonym_t *syn, int nsyn)
 {
     if (!key_wanted(o, name)) return;
     o->count++;
@@ -100,8 +100,10 @@ static void write_entry(describe_out_t *o, const char *name, const char *value, 
     sb_wr_str(w, false, name);
     sb_wr_str(w, false, value);
     sb_wr_bool(w, read_only);
-    if (o->v == 0) sb_wr_bool(w, source == CONFIG_SOURCE_DEFAULT); /* is_default */
-    else sb_wr_i8(w, source);
+    if (o->v == 0)
+        sb_wr_bool(w, source == CONFIG_SOURCE_DEFAULT); /* is_default */
+    else
+        sb_wr_i8(w, source);
     sb_wr_bool(w, false); /* is_sensitive */
     if (o->v >= 1) {
         sb_wr_array(w, false, o->synonyms ? nsyn : 0);
@@ -134,7 +136,8 @@ static int topic_synonyms(broker_t *b, topic_t *t, const tcfg_def_t *d, synonym_
     }
     /* The start-up or built-in value the dynamic ones override. */
     int8_t source;
-    broker_static_value(b, d->broker_name, d->kafka_default, out[n].value, sizeof(out[n].value), &source);
+    broker_static_value(b, d->broker_name, d->kafka_default, out[n].value, sizeof(out[n].value),
+                        &source);
     out[n].name = d->broker_name;
     out[n].source = source;
     n++;
@@ -155,7 +158,8 @@ static void describe_topic(broker_t *b, topic_t *t, describe_out_t *o)
     }
 }
 
-static void describe_broker_cb(void *arg, const char *name, const char *value, int8_t source, bool read_only)
+static void describe_broker_cb(void *arg, const char *name, const char *value, int8_t source,
+                               bool read_only)
 {
     describe_out_t *o = arg;
     if (o->cluster_scope && source != CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER) return;
@@ -175,7 +179,8 @@ int handle_DescribeConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp)
         sb_rd_i8(rd);
         sb_rd_string(rd);
         int32_t nk = sb_rd_array(rd, false, 2);
-        for (int32_t j = 0; j < nk && sb_rd_ok(rd); j++) sb_rd_string(rd);
+        for (int32_t j = 0; j < nk && sb_rd_ok(rd); j++)
+            sb_rd_string(rd);
     }
     bool synonyms = v >= 1 ? sb_rd_bool(rd) : false;
     if (!sb_rd_ok(rd)) return -1;
@@ -186,7 +191,8 @@ int handle_DescribeConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp)
         sb_slice_t name = sb_rd_string(&res_rd);
         int32_t nk = sb_rd_array(&res_rd, false, 2);
         describe_out_t o = {.w = resp, .v = v, .synonyms = synonyms, .keys = res_rd, .nkeys = nk};
-        for (int32_t j = 0; j < nk; j++) sb_rd_string(&res_rd);
+        for (int32_t j = 0; j < nk; j++)
+            sb_rd_string(&res_rd);
         int16_t err = KAFKA_ERR_NONE;
         char msg[MSG_CAP] = "";
         topic_t *t = NULL;
@@ -202,8 +208,10 @@ int handle_DescribeConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp)
             o.cluster_scope = !node;
         } else {
             err = KAFKA_ERR_INVALID_REQUEST;
-            snprintf(msg, sizeof(msg), "Unsupported resource type %d: DescribeConfigs supports topics (2) and brokers (4)",
-                     type);
+            snprintf(
+                msg, sizeof(msg),
+                "Unsupported resource type %d: DescribeConfigs supports topics (2) and brokers (4)",
+                type);
         }
         sb_wr_i16(resp, err);
         sb_wr_str(resp, false, err ? msg : NULL);
@@ -213,8 +221,10 @@ int handle_DescribeConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp)
         for (int pass = 0; pass < 2; pass++) {
             o.count_only = pass == 0;
             o.count = 0;
-            if (err == KAFKA_ERR_NONE && t) describe_topic(b, t, &o);
-            else if (err == KAFKA_ERR_NONE) broker_configs_foreach(b, describe_broker_cb, &o);
+            if (err == KAFKA_ERR_NONE && t)
+                describe_topic(b, t, &o);
+            else if (err == KAFKA_ERR_NONE)
+                broker_configs_foreach(b, describe_broker_cb, &o);
             if (pass == 0) sb_wr_array(resp, false, o.count);
         }
     }
@@ -250,7 +260,8 @@ static const tcfg_def_t *def_for(bool topic, const char *key)
 }
 
 /* The current effective value of key for the resource (topic, or the broker scope). */
-static const char *current_value(broker_t *b, topic_t *t, bool node, const char *key, char *buf, size_t cap)
+static const char *current_value(broker_t *b, topic_t *t, bool node, const char *key, char *buf,
+                                 size_t cap)
 {
     int8_t source;
     if (t) {
@@ -284,7 +295,8 @@ static void list_edit(const char *cur, const char *arg, bool append, char *out, 
     for (const char *p = cur; *p;) {
         size_t n = strcspn(p, ",");
         if (n && (append || !list_has(arg, p, n)))
-            used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s%.*s", used ? "," : "", (int)n, p);
+            used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s%.*s",
+                                     used ? "," : "", (int)n, p);
         p += n;
         if (*p == ',') p++;
     }
@@ -299,8 +311,8 @@ static void list_edit(const char *cur, const char *arg, bool append, char *out, 
 }
 
 /* Builds the resource's new dynamic config set in `next` and checks every entry. */
-static int16_t build_next(broker_t *b, topic_t *t, bool node, const alter_entry_t *e, int32_t ne, bool incremental,
-                          config_set_t *next, char *msg, size_t cap)
+static int16_t build_next(broker_t *b, topic_t *t, bool node, const alter_entry_t *e, int32_t ne,
+                          bool incremental, config_set_t *next, char *msg, size_t cap)
 {
     bool topic = t != NULL;
     if (incremental) {
@@ -317,16 +329,19 @@ static int16_t build_next(broker_t *b, topic_t *t, bool node, const alter_entry_
             return KAFKA_ERR_INVALID_REQUEST;
         }
         slice_z(e[i].name, key, sizeof(key));
-        const char *value = e[i].value.len > TCFG_VALUE_MAX ? "" : slice_z(e[i].value, val, sizeof(val));
+        const char *value =
+            e[i].value.len > TCFG_VALUE_MAX ? "" : slice_z(e[i].value, val, sizeof(val));
         if (e[i].value.len > TCFG_VALUE_MAX) {
-            snprintf(msg, cap, "Invalid value for configuration %s: longer than %d bytes", key, TCFG_VALUE_MAX);
+            snprintf(msg, cap, "Invalid value for configuration %s: longer than %d bytes", key,
+                     TCFG_VALUE_MAX);
             return KAFKA_ERR_INVALID_CONFIG;
         }
         /* IncrementalAlterConfigs refuses a key named twice (the operations would be
          * ambiguous), as Kafka does. AlterConfigs lets the last one win, again as Kafka does:
          * librdkafka's own test helper re-sends every described config plus the changed one. */
         for (int32_t j = 0; incremental && j < i; j++)
-            if (e[j].name.len == e[i].name.len && memcmp(e[j].name.p, e[i].name.p, (size_t)e[i].name.len) == 0) {
+            if (e[j].name.len == e[i].name.len &&
+                memcmp(e[j].name.p, e[i].name.p, (size_t)e[i].name.len) == 0) {
                 snprintf(msg, cap, "Error due to duplicate config keys: %s", key);
                 return KAFKA_ERR_INVALID_REQUEST;
             }
@@ -359,7 +374,9 @@ static int16_t build_next(broker_t *b, topic_t *t, bool node, const alter_entry_
             list_edit(c, value, op == OP_APPEND, edited, sizeof(edited));
             value = edited;
         } else if (op != OP_SET) {
-            snprintf(msg, cap, "Unknown config operation %d for %s (SET 0, DELETE 1, APPEND 2, SUBTRACT 3)", op, key);
+            snprintf(msg, cap,
+                     "Unknown config operation %d for %s (SET 0, DELETE 1, APPEND 2, SUBTRACT 3)",
+                     op, key);
             return KAFKA_ERR_INVALID_REQUEST;
         }
         int16_t err = check_entry(topic, key, value, msg, cap);
@@ -372,8 +389,9 @@ static int16_t build_next(broker_t *b, topic_t *t, bool node, const alter_entry_
     return KAFKA_ERR_NONE;
 }
 
-static int16_t alter_resource(broker_t *b, int8_t type, sb_slice_t name, const alter_entry_t *e, int32_t ne,
-                              bool incremental, bool validate_only, char *msg, size_t cap)
+static int16_t alter_resource(broker_t *b, int8_t type, sb_slice_t name, const alter_entry_t *e,
+                              int32_t ne, bool incremental, bool validate_only, char *msg,
+                              size_t cap)
 {
     topic_t *t = NULL;
     bool node = false;
@@ -386,14 +404,17 @@ static int16_t alter_resource(broker_t *b, int8_t type, sb_slice_t name, const a
         }
         if (t->internal) {
             /* The broker relies on its internal topic keeping every record it needs. */
-            snprintf(msg, cap, "The configs of internal topic %s are managed by the broker", t->name);
+            snprintf(msg, cap, "The configs of internal topic %s are managed by the broker",
+                     t->name);
             return KAFKA_ERR_POLICY_VIOLATION;
         }
     } else if (type == RESOURCE_BROKER) {
         int16_t err = broker_scope(b, name, &node, msg, cap);
         if (err) return err;
     } else {
-        snprintf(msg, cap, "%s is only supported for topics (2) and brokers (4), but resource type is %d", api, type);
+        snprintf(msg, cap,
+                 "%s is only supported for topics (2) and brokers (4), but resource type is %d",
+                 api, type);
         return KAFKA_ERR_INVALID_REQUEST;
     }
     config_set_t next;
@@ -401,15 +422,21 @@ static int16_t alter_resource(broker_t *b, int8_t type, sb_slice_t name, const a
     int16_t err = build_next(b, t, node, e, ne, incremental, &next, msg, cap);
     if (err == KAFKA_ERR_NONE && !validate_only) {
         sb_err_t se = {0};
-        int rc = t ? topic_replace_configs(b, t, &next, &se) : broker_replace_configs(b, node, &next, &se);
+        int rc = t ? topic_replace_configs(b, t, &next, &se)
+                   : broker_replace_configs(b, node, &next, &se);
         if (rc < 0) {
             sb_error("configs", "%s on %s: %s", api, t ? t->name : "broker", se.msg);
             snprintf(msg, cap, "%s", se.msg);
             err = KAFKA_ERR_KAFKA_STORAGE_ERROR;
         } else {
-            sb_info("configs", "%s: %s %s now has %zu dynamic config(s)", api, t ? "topic" : "broker",
-                    t ? t->name : node ? "(this broker)" : "(cluster default)",
-                    t ? t->configs.n : node ? b->dyn_node.n : b->dyn_cluster.n);
+            sb_info("configs", "%s: %s %s now has %zu dynamic config(s)", api,
+                    t ? "topic" : "broker",
+                    t      ? t->name
+                    : node ? "(this broker)"
+                           : "(cluster default)",
+                    t      ? t->configs.n
+                    : node ? b->dyn_node.n
+                           : b->dyn_cluster.n);
         }
     }
     config_set_deinit(&next);
@@ -456,10 +483,13 @@ static int handle_alter(broker_t *b, kreq_t *req, sb_wr_t *resp, bool incrementa
         }
         if (c) sb_rd_tags(&res_rd);
         char msg[MSG_CAP] = "";
-        int16_t err = alter_resource(b, type, name, e, ne < 0 ? 0 : ne, incremental, validate_only, msg, sizeof(msg));
+        int16_t err = alter_resource(b, type, name, e, ne < 0 ? 0 : ne, incremental, validate_only,
+                                     msg, sizeof(msg));
         free(e);
-        if (err) sb_info("configs", "%s refused for resource %d \"%.*s\": %s", kafka_api_name(req->api_key), type,
-                         name.len > 0 ? (int)name.len : 0, name.len > 0 ? (const char *)name.p : "", msg);
+        if (err)
+            sb_info("configs", "%s refused for resource %d \"%.*s\": %s",
+                    kafka_api_name(req->api_key), type, name.len > 0 ? (int)name.len : 0,
+                    name.len > 0 ? (const char *)name.p : "", msg);
         sb_wr_i16(resp, err);
         sb_wr_str(resp, c, err ? msg : NULL);
         sb_wr_i8(resp, type);

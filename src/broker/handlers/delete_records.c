@@ -63,7 +63,8 @@ int handle_DeleteRecords(broker_t *b, kreq_t *req, sb_wr_t *resp)
                     sb_err_t e = {0};
                     int deleted = 0;
                     if (plog_delete_records(p->log, offset, &low, &deleted, &e) < 0) {
-                        sb_error("records", "DeleteRecords %s-%d to %" PRId64 ": %s", t->name, index, offset, e.msg);
+                        sb_error("records", "DeleteRecords %s-%d to %" PRId64 ": %s", t->name,
+                                 index, offset, e.msg);
                         err = KAFKA_ERR_KAFKA_STORAGE_ERROR;
                         low = -1;
                     }

@@ -17,8 +17,8 @@ int handle_ListOffsets(broker_t *b, kreq_t *req, sb_wr_t *resp)
     sb_rd_t *rd = &req->body;
     int16_t v = req->api_version;
     bool c = req->flexible;
-    sb_rd_i32(rd);             /* replica_id */
-    if (v >= 2) sb_rd_i8(rd);  /* isolation_level */
+    sb_rd_i32(rd);            /* replica_id */
+    if (v >= 2) sb_rd_i8(rd); /* isolation_level */
     int32_t ntopics = sb_rd_array(rd, c, 6);
     if (!sb_rd_ok(rd) || ntopics < 0) return -1;
     if (v >= 2) sb_wr_i32(resp, 0); /* throttle_time_ms */
