@@ -12,8 +12,12 @@
 #include "broker/log/plog.h"
 #include "broker/options.h"
 #include "broker/producer_state.h"
+#include "broker/topic_config.h"
 
 struct metrics_registry;
+
+/* The cluster id Metadata and DescribeCluster report: one node is the whole cluster. */
+#define BROKER_CLUSTER_ID "streambus-local"
 
 /* ---- connections and the in-order response queue ---- */
 
@@ -70,11 +74,9 @@ struct topic {
     int32_t npartitions;
     partition_t **partitions;
     bool internal;
-    /* per-topic overrides from CreateTopics configs; -2 = broker default */
-    int64_t retention_ms;
-    int64_t retention_bytes;
-    int64_t segment_bytes;
-    char cleanup_policy[16];
+    /* Dynamic topic configs (CreateTopics, AlterConfigs), validated against topic_config.h
+     * and persisted in .topics/<name>. Keys not here take the broker's value. */
+    config_set_t configs;
     topic_t *hnext; /* hash chain */
 };
 
@@ -138,6 +140,11 @@ struct broker {
     struct metrics_registry *metrics;
     struct broker_metrics *m;
 
+    /* Dynamic broker configs (AlterConfigs on a BROKER resource): the cluster-wide default
+     * (resource name "") and this broker's own (its id), persisted in data_dir/.configs/. */
+    config_set_t dyn_cluster;
+    config_set_t dyn_node;
+
     atomic_bool ready; /* set once the loop serves; read by the admin thread */
     int64_t last_retention_ms;
 };
@@ -169,6 +176,51 @@ void topics_foreach(broker_t *b, void (*cb)(void *arg, topic_t *t), void *arg);
 void topics_enforce_retention(broker_t *b, int64_t now_ms);
 /* Default plog configuration for a topic (broker defaults + topic overrides). */
 void topic_plog_config(const broker_t *b, const topic_t *t, plog_config_t *cfg);
+/* Validates one topic config (unknown key or bad value: SB_EINVAL, the message names the
+ * key) and, when `into` is not NULL, stores it there. */
+int topic_config_check(const char *key, const char *value, config_set_t *into, sb_err_t *err);
+/* Replaces the topic's dynamic configs with `configs` (already validated): persists the
+ * .topics file first, then swaps them in (configs receives the old set), hands the new log
+ * settings to every partition and enforces retention at once, so a shorter retention.ms
+ * takes effect without waiting for the next retention round. */
+int topic_replace_configs(broker_t *b, topic_t *t, config_set_t *configs, sb_err_t *err);
+/* Re-derives every partition's log settings (after a dynamic broker config changed). */
+void topics_reapply_log_configs(broker_t *b);
+
+/* broker_configs.c: dynamic broker configs and the value/source of every config. */
+/* ConfigSource values of DescribeConfigs. */
+enum {
+    CONFIG_SOURCE_DYNAMIC_TOPIC = 1,
+    CONFIG_SOURCE_DYNAMIC_BROKER = 2,
+    CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER = 3,
+    CONFIG_SOURCE_STATIC_BROKER = 4,
+    CONFIG_SOURCE_DEFAULT = 5,
+};
+/* Loads data_dir/.configs/ (before topics, whose defaults depend on it). A bad line fails
+ * start-up with the file, line and key. */
+int broker_configs_load(broker_t *b, sb_err_t *err);
+void broker_configs_free(broker_t *b);
+/* The effective value of a topic config for t (t may be NULL: the broker default), with its
+ * ConfigSource. Writes into buf and returns it. */
+const char *topic_config_value(const broker_t *b, const topic_t *t, const tcfg_def_t *d, char *buf, size_t cap,
+                               int8_t *source);
+/* A broker key's value ignoring dynamic configs: the start-up config, else kafka_default
+ * (source STATIC_BROKER or DEFAULT); NULL when neither exists. */
+const char *broker_static_value(const broker_t *b, const char *key, const char *kafka_default, char *buf, size_t cap,
+                                int8_t *source);
+/* Calls cb for every broker config this broker describes, with its effective value and
+ * source, in name order. */
+void broker_configs_foreach(const broker_t *b,
+                            void (*cb)(void *arg, const char *name, const char *value, int8_t source, bool read_only),
+                            void *arg);
+/* Checks whether `key` may be set dynamically on a broker resource and that value is valid
+ * for it. Returns 0, or a KAFKA_ERR_* code with a message naming the key: INVALID_CONFIG for
+ * an unknown key or a bad value, INVALID_REQUEST for a known static key ("Cannot update
+ * these configs dynamically"). */
+int16_t broker_config_check(const char *key, const char *value, char *why, size_t cap);
+/* Replaces the cluster-wide (node=false) or this broker's (node=true) dynamic configs with
+ * `configs` (validated): persists, swaps (configs receives the old set), re-applies logs. */
+int broker_replace_configs(broker_t *b, bool node, config_set_t *configs, sb_err_t *err);
 
 /* flusher.c */
 int flusher_start(broker_t *b, sb_err_t *err);

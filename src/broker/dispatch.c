@@ -18,7 +18,7 @@
 static const kafka_api_def_t api_table[] = {
     {KAFKA_API_Produce, 0, 8, 9, handle_Produce},
     {KAFKA_API_Fetch, 0, 11, 12, handle_Fetch},
-    {KAFKA_API_ListOffsets, 0, 5, 6, handle_ListOffsets},
+    {KAFKA_API_ListOffsets, 0, 7, 6, handle_ListOffsets},
     {KAFKA_API_Metadata, 0, 8, 9, handle_Metadata},
     {KAFKA_API_OffsetCommit, 0, 7, 8, handle_OffsetCommit},
     {KAFKA_API_OffsetFetch, 0, 5, 6, handle_OffsetFetch},
@@ -36,6 +36,11 @@ static const kafka_api_def_t api_table[] = {
     {KAFKA_API_DescribeConfigs, 0, 2, 4, handle_DescribeConfigs},
     {KAFKA_API_CreatePartitions, 0, 1, 2, handle_CreatePartitions},
     {KAFKA_API_DeleteGroups, 0, 1, 2, handle_DeleteGroups},
+    {KAFKA_API_DeleteRecords, 0, 2, 2, handle_DeleteRecords},
+    {KAFKA_API_AlterConfigs, 0, 2, 2, handle_AlterConfigs},
+    {KAFKA_API_DescribeLogDirs, 0, 3, 2, handle_DescribeLogDirs},
+    {KAFKA_API_IncrementalAlterConfigs, 0, 1, 1, handle_IncrementalAlterConfigs},
+    {KAFKA_API_DescribeCluster, 0, 0, 0, handle_DescribeCluster},
 };
 
 const kafka_api_def_t *kafka_api_table(int *n)

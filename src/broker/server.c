@@ -443,6 +443,7 @@ int broker_new(const broker_options_t *opt, struct metrics_registry *metrics, br
     b->m = broker_metrics_new(metrics);
     if ((rc = producer_ids_open(&b->pids, opt->data_dir, err)) < 0) goto fail;
     int64_t t0 = sb_mono_ms();
+    if ((rc = broker_configs_load(b, err)) < 0) goto fail; /* topic defaults depend on it */
     if ((rc = topics_load(b, err)) < 0) goto fail;
     if ((rc = flusher_start(b, err)) < 0) goto fail;
 
@@ -604,6 +605,7 @@ void broker_free(broker_t *b)
     b->groups = NULL;
     flusher_stop(b);
     topics_free_all(b);
+    broker_configs_free(b);
     if (b->listen_fd >= 0) close(b->listen_fd);
     if (b->epfd >= 0) close(b->epfd);
     if (b->wake_fd >= 0) close(b->wake_fd);

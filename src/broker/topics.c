@@ -13,11 +13,11 @@
 #include <unistd.h>
 
 #include "broker/broker_int.h"
+#include "common/atomic_file.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "kafka/protocol.h"
 
-#define TOPIC_DEFAULT (-2)
 
 static uint64_t name_hash(const char *s, size_t n)
 {
@@ -160,12 +160,19 @@ static void registry_remove(broker_t *b, topic_t *t)
         }
 }
 
+static int64_t effective_long(const broker_t *b, const topic_t *t, const char *key)
+{
+    char buf[TCFG_VALUE_MAX + 1];
+    int8_t source;
+    return tcfg_parse_long(topic_config_value(b, t, tcfg_find(key), buf, sizeof(buf), &source));
+}
+
 void topic_plog_config(const broker_t *b, const topic_t *t, plog_config_t *cfg)
 {
-    cfg->segment_bytes = t && t->segment_bytes != TOPIC_DEFAULT ? (uint64_t)t->segment_bytes : b->opt.segment_bytes;
+    cfg->segment_bytes = (uint64_t)effective_long(b, t, "segment.bytes");
     cfg->index_interval_bytes = b->opt.index_interval_bytes;
-    cfg->retention_ms = t && t->retention_ms != TOPIC_DEFAULT ? t->retention_ms : b->opt.retention_ms;
-    cfg->retention_bytes = t && t->retention_bytes != TOPIC_DEFAULT ? t->retention_bytes : b->opt.retention_bytes;
+    cfg->retention_ms = effective_long(b, t, "retention.ms");
+    cfg->retention_bytes = effective_long(b, t, "retention.bytes");
 }
 
 static int open_partition(broker_t *b, topic_t *t, int32_t index, partition_t **out, sb_err_t *err)
@@ -206,66 +213,45 @@ static void topic_free(broker_t *b, topic_t *t)
     for (int32_t i = 0; i < t->npartitions; i++) close_partition(b, t->partitions[i]);
     free(t->partitions);
     free(t->name);
+    config_set_deinit(&t->configs);
     free(t);
 }
 
 /* ---- metadata file ---- */
 
+/* .topics/<name>: "partitions=N" then one "key=value" line per dynamic topic config. */
 static int write_topic_meta(broker_t *b, const topic_t *t, sb_err_t *err)
 {
-    char dir[1100], path[1400], tmp[1450];
+    char dir[1100], path[1400];
     snprintf(dir, sizeof(dir), "%s/.topics", b->opt.data_dir);
-    mkdir(dir, 0755);
+    int rc = sb_mkdir_durable(dir, err);
+    if (rc < 0) return rc;
     snprintf(path, sizeof(path), "%s/%s", dir, t->name);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return sb_err_set(err, SB_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    fprintf(f, "partitions=%d\n", t->npartitions);
-    if (t->retention_ms != TOPIC_DEFAULT) fprintf(f, "retention.ms=%" PRId64 "\n", t->retention_ms);
-    if (t->retention_bytes != TOPIC_DEFAULT) fprintf(f, "retention.bytes=%" PRId64 "\n", t->retention_bytes);
-    if (t->segment_bytes != TOPIC_DEFAULT) fprintf(f, "segment.bytes=%" PRId64 "\n", t->segment_bytes);
-    if (t->cleanup_policy[0]) fprintf(f, "cleanup.policy=%s\n", t->cleanup_policy);
-    bool ok = fflush(f) == 0 && fdatasync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) < 0) return sb_err_set(err, SB_EIO, "cannot write %s: %s", path, strerror(errno));
-    return 0;
+    sb_wr_t w;
+    sb_wr_init(&w, 256);
+    char line[64];
+    int n = snprintf(line, sizeof(line), "partitions=%d\n", t->npartitions);
+    sb_wr_bytes(&w, line, (size_t)n);
+    for (size_t i = 0; i < t->configs.n; i++) {
+        sb_wr_bytes(&w, t->configs.keys[i], strlen(t->configs.keys[i]));
+        sb_wr_bytes(&w, "=", 1);
+        sb_wr_bytes(&w, t->configs.values[i], strlen(t->configs.values[i]));
+        sb_wr_bytes(&w, "\n", 1);
+    }
+    rc = w.oom ? sb_err_set(err, SB_ENOMEM, "out of memory") : sb_write_file_atomic(path, w.buf, w.len, err);
+    sb_wr_deinit(&w);
+    return rc;
 }
 
-/* Applies one topic config; returns KAFKA_ERR_INVALID_CONFIG for unknown keys or bad values. */
-static int16_t apply_topic_config(topic_t *t, const char *k, const char *v, char *why, size_t whycap)
+int topic_config_check(const char *key, const char *value, config_set_t *into, sb_err_t *err)
 {
-    char *end;
-    if (!k) {
-        snprintf(why, whycap, "topic config with a null name");
-        return KAFKA_ERR_INVALID_CONFIG;
-    }
-    if (strcmp(k, "retention.ms") == 0 || strcmp(k, "retention.bytes") == 0 || strcmp(k, "segment.bytes") == 0) {
-        errno = 0;
-        long long n = v ? strtoll(v, &end, 10) : 0;
-        if (!v || errno || *end || end == v || n < -1 || (strcmp(k, "segment.bytes") == 0 && (n < 1024 || n > INT32_MAX))) {
-            snprintf(why, whycap, "invalid value \"%s\" for %s", v ? v : "null", k);
-            return KAFKA_ERR_INVALID_CONFIG;
-        }
-        if (k[0] == 's') t->segment_bytes = n;
-        else if (strcmp(k, "retention.ms") == 0) t->retention_ms = n;
-        else t->retention_bytes = n;
-        return 0;
-    }
-    if (strcmp(k, "cleanup.policy") == 0) {
-        if (!v || (strcmp(v, "delete") && strcmp(v, "compact") && strcmp(v, "compact,delete") &&
-                   strcmp(v, "delete,compact"))) {
-            snprintf(why, whycap, "invalid value \"%s\" for cleanup.policy (delete|compact)", v ? v : "null");
-            return KAFKA_ERR_INVALID_CONFIG;
-        }
-        snprintf(t->cleanup_policy, sizeof(t->cleanup_policy), "%s", v);
-        return 0;
-    }
-    /* Configs that clients commonly set and that a single node accepts as no-ops. */
-    if (strcmp(k, "min.insync.replicas") == 0 || strcmp(k, "compression.type") == 0 ||
-        strcmp(k, "max.message.bytes") == 0 || strcmp(k, "message.timestamp.type") == 0)
-        return 0;
-    snprintf(why, whycap, "unknown topic config \"%s\"", k);
-    return KAFKA_ERR_INVALID_CONFIG;
+    if (!key) return sb_err_set(err, SB_EINVAL, "topic config with a null name");
+    const tcfg_def_t *d = tcfg_find(key);
+    if (!d) return sb_err_set(err, SB_EINVAL, "Unknown topic config name: %s", key);
+    char why[400];
+    if (tcfg_validate(d, key, value, why, sizeof(why)) != 0) return sb_err_set(err, SB_EINVAL, "%s", why);
+    if (into && config_set_put(into, key, value) != 0) return sb_err_set(err, SB_ENOMEM, "out of memory");
+    return 0;
 }
 
 static topic_t *topic_alloc(const char *name)
@@ -273,7 +259,7 @@ static topic_t *topic_alloc(const char *name)
     topic_t *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
     t->name = strdup(name);
-    t->retention_ms = t->retention_bytes = t->segment_bytes = TOPIC_DEFAULT;
+    config_set_init(&t->configs);
     if (!t->name) {
         free(t);
         return NULL;
@@ -305,11 +291,11 @@ int topic_create(broker_t *b, const char *name, int32_t npartitions, const char 
                           npartitions, b->opt.max_partitions_per_topic);
     topic_t *t = topic_alloc(name);
     if (!t) return sb_err_set(err, SB_ENOMEM, "out of memory");
-    char why[256];
     for (int i = 0; i < ncfg; i++) {
-        if (apply_topic_config(t, cfg_names[i], cfg_values[i], why, sizeof(why))) {
+        int crc = topic_config_check(cfg_names[i], cfg_values[i], &t->configs, err);
+        if (crc < 0) {
             topic_free(b, t);
-            return sb_err_set(err, SB_EINVAL, "%s", why);
+            return crc;
         }
     }
     int rc = write_topic_meta(b, t, err);
@@ -419,9 +405,9 @@ static int load_topic_file(broker_t *b, const char *name, const char *path, sb_e
             np = atoi(eq + 1);
             continue;
         }
-        char why[256];
-        if (apply_topic_config(t, line, eq + 1, why, sizeof(why))) {
-            rc = sb_err_set(err, SB_ECORRUPT, "%s:%d: %s", path, lineno, why);
+        sb_err_t e = {0};
+        if (topic_config_check(line, eq + 1, &t->configs, &e) < 0) {
+            rc = sb_err_set(err, SB_ECORRUPT, "%s:%d: %s", path, lineno, e.msg);
             break;
         }
     }
@@ -494,4 +480,38 @@ void topics_enforce_retention(broker_t *b, int64_t now_ms)
 {
     (void)now_ms;
     topics_foreach(b, retention_cb, b);
+}
+
+static void apply_log_config(broker_t *b, topic_t *t)
+{
+    plog_config_t cfg;
+    topic_plog_config(b, t, &cfg);
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        sb_err_t e = {0};
+        if (plog_set_config(t->partitions[i]->log, &cfg, &e) < 0) sb_warn("topics", "%s-%d: %s", t->name, i, e.msg);
+    }
+}
+
+int topic_replace_configs(broker_t *b, topic_t *t, config_set_t *configs, sb_err_t *err)
+{
+    config_set_swap(&t->configs, configs);
+    int rc = write_topic_meta(b, t, err);
+    if (rc < 0) {
+        config_set_swap(&t->configs, configs); /* nothing changed: the old file is intact */
+        return rc;
+    }
+    apply_log_config(b, t);
+    retention_cb(b, t);
+    return 0;
+}
+
+static void reapply_cb(void *arg, topic_t *t)
+{
+    apply_log_config(arg, t);
+    retention_cb(arg, t);
+}
+
+void topics_reapply_log_configs(broker_t *b)
+{
+    topics_foreach(b, reapply_cb, b);
 }

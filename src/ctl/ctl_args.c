@@ -22,6 +22,8 @@ static const command_spec_t COMMANDS[] = {
     {"group", "list", CTL_CMD_GROUP_LIST, false},
     {"group", "describe", CTL_CMD_GROUP_DESCRIBE, true},
     {"group", "delete", CTL_CMD_GROUP_DELETE, true},
+    {"topic", "alter-config", CTL_CMD_TOPIC_ALTER_CONFIG, true},
+    {"records", "delete", CTL_CMD_RECORDS_DELETE, true},
 };
 #define COMMAND_COUNT (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 
@@ -36,6 +38,11 @@ typedef enum {
     OPT_IF_EXISTS,
     OPT_TOTAL,
     OPT_URL,
+    OPT_SET,
+    OPT_DELETE,
+    OPT_VALIDATE_ONLY,
+    OPT_PARTITION,
+    OPT_OFFSET,
 } option_id_t;
 
 /* A long option. Global options have global = true; every other option belongs to exactly
@@ -61,6 +68,11 @@ static const option_spec_t OPTIONS[] = {
     {"--if-not-exists", OPT_IF_NOT_EXISTS, false, false, CTL_CMD_TOPIC_CREATE},
     {"--if-exists", OPT_IF_EXISTS, false, false, CTL_CMD_TOPIC_DELETE},
     {"--total", OPT_TOTAL, true, false, CTL_CMD_TOPIC_ADD_PARTITIONS},
+    {"--set", OPT_SET, true, false, CTL_CMD_TOPIC_ALTER_CONFIG},
+    {"--delete", OPT_DELETE, true, false, CTL_CMD_TOPIC_ALTER_CONFIG},
+    {"--validate-only", OPT_VALIDATE_ONLY, false, false, CTL_CMD_TOPIC_ALTER_CONFIG},
+    {"--partition", OPT_PARTITION, true, false, CTL_CMD_RECORDS_DELETE},
+    {"--offset", OPT_OFFSET, true, false, CTL_CMD_RECORDS_DELETE},
 };
 #define OPTION_COUNT (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -81,12 +93,13 @@ static const command_spec_t *find_command_by_id(ctl_command_t command)
 
 static bool is_known_noun(const char *noun)
 {
-    return strcmp(noun, "topic") == 0 || strcmp(noun, "group") == 0;
+    return strcmp(noun, "topic") == 0 || strcmp(noun, "group") == 0 || strcmp(noun, "records") == 0;
 }
 
 static const char *verbs_of(const char *noun)
 {
-    return strcmp(noun, "topic") == 0 ? "create, list, describe, delete, add-partitions"
+    if (strcmp(noun, "records") == 0) return "delete";
+    return strcmp(noun, "topic") == 0 ? "create, list, describe, delete, add-partitions, alter-config"
                                       : "list, describe, delete";
 }
 
@@ -132,6 +145,37 @@ static int kv_list_add(ctl_kv_list_t *list, const char *option, const char *text
     return 0;
 }
 
+/* --delete KEY: a change with a NULL value. */
+static int kv_list_add_key(ctl_kv_list_t *list, const char *option, const char *key, sb_err_t *err)
+{
+    if (!key[0] || strchr(key, '='))
+        return sb_err_set(err, SB_EINVAL, "%s needs a config name (no '='), got \"%s\"", option, key);
+    ctl_kv_t *grown = realloc(list->items, (list->count + 1) * sizeof(*grown));
+    if (!grown) return sb_err_set(err, SB_ENOMEM, "out of memory");
+    list->items = grown;
+    char *k = strdup(key);
+    if (!k) return sb_err_set(err, SB_ENOMEM, "out of memory");
+    list->items[list->count].key = k;
+    list->items[list->count].value = NULL;
+    list->count++;
+    return 0;
+}
+
+static int parse_offset(const char *option, const char *text, long long *out, sb_err_t *err)
+{
+    if (strcmp(text, "end") == 0) {
+        *out = -1;
+        return 0;
+    }
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || v < 0)
+        return sb_err_set(err, SB_EINVAL, "%s needs an offset >= 0 or \"end\", got \"%s\"", option, text);
+    *out = v;
+    return 0;
+}
+
 static void kv_list_deinit(ctl_kv_list_t *list)
 {
     for (size_t i = 0; i < list->count; i++) {
@@ -148,6 +192,7 @@ void ctl_args_deinit(ctl_args_t *args)
     if (!args) return;
     kv_list_deinit(&args->client_config);
     kv_list_deinit(&args->topic_config);
+    kv_list_deinit(&args->config_changes);
 }
 
 int ctl_validate_topic_name(const char *name, sb_err_t *err)
@@ -211,6 +256,11 @@ static int apply_option(ctl_args_t *out, const option_spec_t *opt, const char *v
     case OPT_IF_EXISTS: out->if_exists = true; return 0;
     case OPT_TOTAL: return parse_int(opt->name, value, 1, INT32_MAX, &out->total_partitions, err);
     case OPT_URL: return 0;
+    case OPT_SET: return kv_list_add(&out->config_changes, opt->name, value, err);
+    case OPT_DELETE: return kv_list_add_key(&out->config_changes, opt->name, value, err);
+    case OPT_VALIDATE_ONLY: out->validate_only = true; return 0;
+    case OPT_PARTITION: return parse_int(opt->name, value, 0, INT32_MAX, &out->partition, err);
+    case OPT_OFFSET: out->offset_given = true; return parse_offset(opt->name, value, &out->offset, err);
     }
     return sb_err_set(err, SB_EINVAL, "internal: unhandled option %s", opt->name);
 }
@@ -261,6 +311,7 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
     out->output = CTL_OUTPUT_TABLE;
     out->partitions = -1;
     out->replication_factor = -1;
+    out->partition = -1;
 
     const char *help_noun = NULL;
     if (wants_help(argc, argv, &help_noun)) {
@@ -285,7 +336,7 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
         }
         if (!noun) {
             if (!is_known_noun(a))
-                return sb_err_set(err, SB_EINVAL, "unknown command \"%s\" (expected topic, group, connector, dlq, offsets or reconcile)", a);
+                return sb_err_set(err, SB_EINVAL, "unknown command \"%s\" (expected topic, group, records, connector, dlq, offsets or reconcile)", a);
             noun = a;
         } else if (!cmd) {
             cmd = find_command(noun, a);
@@ -300,7 +351,7 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
         }
     }
 
-    if (!noun) return sb_err_set(err, SB_EINVAL, "missing command (expected topic, group, connector, dlq, offsets or reconcile)");
+    if (!noun) return sb_err_set(err, SB_EINVAL, "missing command (expected topic, group, records, connector, dlq, offsets or reconcile)");
     if (!cmd)
         return sb_err_set(err, SB_EINVAL, "missing %s command (expected %s)", noun, verbs_of(noun));
     out->command = cmd->command;
@@ -311,6 +362,19 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
     if (cmd->command == CTL_CMD_TOPIC_CREATE) return ctl_validate_topic_name(out->name, err);
     if (cmd->command == CTL_CMD_TOPIC_ADD_PARTITIONS && out->total_partitions == 0)
         return sb_err_set(err, SB_EINVAL, "'topic add-partitions' needs --total N (the new partition count)");
+    if (cmd->command == CTL_CMD_TOPIC_ALTER_CONFIG && out->config_changes.count == 0)
+        return sb_err_set(err, SB_EINVAL, "'topic alter-config' needs at least one --set key=value or --delete key");
+    if (cmd->command == CTL_CMD_TOPIC_ALTER_CONFIG) {
+        for (size_t i = 0; i < out->config_changes.count; i++)
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(out->config_changes.items[i].key, out->config_changes.items[j].key) == 0)
+                    return sb_err_set(err, SB_EINVAL, "config \"%s\" is given more than once",
+                                      out->config_changes.items[i].key);
+    }
+    if (cmd->command == CTL_CMD_RECORDS_DELETE && !out->offset_given)
+        return sb_err_set(err, SB_EINVAL,
+                          "'records delete' needs --offset N (records below N are deleted) or --offset end");
+    if (cmd->command == CTL_CMD_RECORDS_DELETE) return ctl_validate_topic_name(out->name, err);
     return 0;
 }
 
@@ -345,7 +409,16 @@ static const char USAGE_TOPIC[] =
     "  delete NAME [--if-exists]\n"
     "                       delete a topic and all its data\n"
     "  add-partitions NAME --total N\n"
-    "                       grow a topic to N partitions (partitions are never removed)\n";
+    "                       grow a topic to N partitions (partitions are never removed)\n"
+    "  alter-config NAME [--set key=value ...] [--delete key ...] [--validate-only]\n"
+    "                       change the topic's own configs; others keep their values\n";
+
+static const char USAGE_RECORDS[] =
+    "usage: streambus ctl [global options] records <command>\n\n"
+    "commands:\n"
+    "  delete TOPIC --offset N|end [--partition P]\n"
+    "                       delete every record below offset N (end: all records) in partition P,\n"
+    "                       or in every partition; prints the new earliest offsets\n";
 
 static const char USAGE_GROUP[] =
     "usage: streambus ctl [global options] group <command>\n\n"
@@ -361,13 +434,16 @@ void ctl_usage(FILE *out, const char *noun)
         fprintf(out, "%s\n%s", USAGE_TOPIC, USAGE_GLOBAL);
     } else if (noun && strcmp(noun, "group") == 0) {
         fprintf(out, "%s\n%s", USAGE_GROUP, USAGE_GLOBAL);
+    } else if (noun && strcmp(noun, "records") == 0) {
+        fprintf(out, "%s\n%s", USAGE_RECORDS, USAGE_GLOBAL);
     } else {
-        fprintf(out, "usage: streambus ctl [global options] <topic|group|connector|dlq|offsets|reconcile> ...\n\n"
-                     "Operator CLI. topic and group use the Kafka admin protocol (StreamBus or any\n"
+        fprintf(out, "usage: streambus ctl [global options] <topic|group|records|connector|dlq|offsets|reconcile> ...\n\n"
+                     "Operator CLI. topic, group and records use the Kafka admin protocol (StreamBus or any\n"
                      "Kafka cluster); connector, dlq, offsets and reconcile use the connect REST API\n"
                      "(--url URL, default $STREAMBUS_CONNECT_URL or http://127.0.0.1:8083).\n\n"
-                     "  topic create|list|describe|delete|add-partitions\n"
+                     "  topic create|list|describe|delete|add-partitions|alter-config\n"
                      "  group list|describe|delete\n"
+                     "  records delete\n"
                      "  connector create|list|status|config|pause|resume|restart|delete\n"
                      "  dlq list|replay\n"
                      "  offsets export|import\n"

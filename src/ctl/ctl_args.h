@@ -31,6 +31,8 @@ typedef enum {
     CTL_CMD_GROUP_LIST,
     CTL_CMD_GROUP_DESCRIBE,
     CTL_CMD_GROUP_DELETE,
+    CTL_CMD_TOPIC_ALTER_CONFIG,
+    CTL_CMD_RECORDS_DELETE,
 } ctl_command_t;
 
 /* A key=value pair split out of one argument; both strings are owned by ctl_args_t. */
@@ -65,6 +67,15 @@ typedef struct ctl_args {
 
     bool if_exists;       /* topic delete */
     int total_partitions; /* topic add-partitions --total; 0 until given */
+
+    /* topic alter-config: --set key=value and --delete key (the value is NULL) in order. */
+    ctl_kv_list_t config_changes;
+    bool validate_only;
+
+    /* records delete: --partition (-1 = every partition) and --offset (-1 = the end). */
+    int partition;
+    long long offset;
+    bool offset_given;
 } ctl_args_t;
 
 /* Parses argv (argv[0] is "ctl" and is skipped). env_bootstrap is the value of
@@ -75,7 +86,7 @@ int ctl_args_parse(int argc, char **argv, const char *env_bootstrap, ctl_args_t 
 
 void ctl_args_deinit(ctl_args_t *args);
 
-/* Writes the usage text for noun (NULL: the overview, "topic", "group"). */
+/* Writes the usage text for noun (NULL: the overview, "topic", "group", "records"). */
 void ctl_usage(FILE *out, const char *noun);
 
 /* Kafka's rule for topic names: 1..249 characters of [a-zA-Z0-9._-], and not "." or "..".

@@ -22,6 +22,8 @@ int ctl_topic_list(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_topic_describe(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_topic_delete(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_topic_add_partitions(ctl_ctx_t *ctx, sb_err_t *err);
+int ctl_topic_alter_config(ctl_ctx_t *ctx, sb_err_t *err);
+int ctl_records_delete(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_list(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_describe(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_delete(ctl_ctx_t *ctx, sb_err_t *err);

@@ -24,6 +24,11 @@ const char *kafka_api_name(int16_t api_key)
     case KAFKA_API_DescribeConfigs: return "DescribeConfigs";
     case KAFKA_API_CreatePartitions: return "CreatePartitions";
     case KAFKA_API_DeleteGroups: return "DeleteGroups";
+    case KAFKA_API_DeleteRecords: return "DeleteRecords";
+    case KAFKA_API_AlterConfigs: return "AlterConfigs";
+    case KAFKA_API_DescribeLogDirs: return "DescribeLogDirs";
+    case KAFKA_API_IncrementalAlterConfigs: return "IncrementalAlterConfigs";
+    case KAFKA_API_DescribeCluster: return "DescribeCluster";
     }
     return "Unknown";
 }
@@ -48,6 +53,8 @@ const char *kafka_error_name(int16_t code)
     case KAFKA_ERR_INVALID_REPLICATION_FACTOR: return "INVALID_REPLICATION_FACTOR";
     case KAFKA_ERR_INVALID_CONFIG: return "INVALID_CONFIG";
     case KAFKA_ERR_INVALID_REQUEST: return "INVALID_REQUEST";
+    case KAFKA_ERR_POLICY_VIOLATION: return "POLICY_VIOLATION";
+    case KAFKA_ERR_KAFKA_STORAGE_ERROR: return "KAFKA_STORAGE_ERROR";
     case KAFKA_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER: return "OUT_OF_ORDER_SEQUENCE_NUMBER";
     case KAFKA_ERR_DUPLICATE_SEQUENCE_NUMBER: return "DUPLICATE_SEQUENCE_NUMBER";
     case KAFKA_ERR_INVALID_PRODUCER_EPOCH: return "INVALID_PRODUCER_EPOCH";

@@ -24,10 +24,15 @@ typedef enum {
     KAFKA_API_ApiVersions = 18,
     KAFKA_API_CreateTopics = 19,
     KAFKA_API_DeleteTopics = 20,
+    KAFKA_API_DeleteRecords = 21,
     KAFKA_API_InitProducerId = 22,
     KAFKA_API_DescribeConfigs = 32,
+    KAFKA_API_AlterConfigs = 33,
+    KAFKA_API_DescribeLogDirs = 35,
     KAFKA_API_CreatePartitions = 37,
     KAFKA_API_DeleteGroups = 42,
+    KAFKA_API_IncrementalAlterConfigs = 44,
+    KAFKA_API_DescribeCluster = 60,
     KAFKA_API__MAX = 68,
 } kafka_api_key_t;
 
@@ -69,6 +74,7 @@ typedef enum {
     KAFKA_ERR_INVALID_REQUEST = 42,
     KAFKA_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
     KAFKA_ERR_POLICY_VIOLATION = 44,
+    KAFKA_ERR_KAFKA_STORAGE_ERROR = 56,
     KAFKA_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
     KAFKA_ERR_DUPLICATE_SEQUENCE_NUMBER = 46,
     KAFKA_ERR_INVALID_PRODUCER_EPOCH = 47,

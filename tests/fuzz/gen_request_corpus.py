@@ -89,5 +89,25 @@ write("deletetopics_v3", header(20, 3) + arr([s("fz2")]) + i32(1000))
 write("createpartitions_v1", header(37, 1) + arr([s("fz") + i32(2) + i32(-1)]) + i32(1000) + i8(0))
 write("describeconfigs_v2", header(32, 2) + arr([i8(2) + s("fz") + i32(-1), i8(4) + s("0") + arr([s("num.partitions")])]) + i8(1))
 write("initproducerid_v1", header(22, 1) + s(None) + i32(60000))
+def carr(items): return uvar(len(items) + 1) + b"".join(items)
+write("listoffsets_v7_max_timestamp", header(2, 7, flexible=True) + i32(-1) + i8(0) +
+      carr([cs("fz") + carr([i32(0) + i32(-1) + i64(-3) + b"\x00"]) + b"\x00"]) + b"\x00")
+write("alterconfigs_v0_topic_and_broker", header(33, 0) +
+      arr([i8(2) + s("fz") + arr([s("retention.ms") + s("1000"), s("delete.retention.ms") + s("900")]),
+           i8(4) + s("0") + arr([s("log.retention.ms") + s("abc")])]) + i8(0))
+write("alterconfigs_v2_validate_only", header(33, 2, flexible=True) +
+      carr([i8(2) + cs("fz") + carr([cs("cleanup.policy") + cs("compact") + b"\x00"]) + b"\x00"]) + i8(1) + b"\x00")
+write("incrementalalterconfigs_v0", header(44, 0) +
+      arr([i8(2) + s("fz") + arr([s("cleanup.policy") + i8(2) + s("compact"), s("retention.ms") + i8(1) + s(None)])]) +
+      i8(0))
+write("incrementalalterconfigs_v1_broker", header(44, 1, flexible=True) +
+      carr([i8(4) + cs("") + carr([cs("log.retention.bytes") + i8(0) + cs("1048576") + b"\x00"]) + b"\x00",
+            i8(4) + cs("0") + carr([cs("num.partitions") + i8(0) + cs("3") + b"\x00"]) + b"\x00"]) + i8(0) + b"\x00")
+write("deleterecords_v1", header(21, 1) + arr([s("fz") + arr([i32(0) + i64(1), i32(9) + i64(-1)])]) + i32(1000))
+write("deleterecords_v2", header(21, 2, flexible=True) +
+      carr([cs("fz") + carr([i32(0) + i64(-1) + b"\x00"]) + b"\x00"]) + i32(1000) + b"\x00")
+write("describecluster_v0", header(60, 0, flexible=True) + i8(0) + b"\x00")
+write("describelogdirs_v0_all", header(35, 0) + i32(-1))
+write("describelogdirs_v3", header(35, 3, flexible=True) + carr([cs("fz") + carr([i32(0), i32(5)]) + b"\x00"]) + b"\x00")
 write("unknown_api", header(999, 0))
 print("wrote", len(os.listdir(out)), "seeds to", out)

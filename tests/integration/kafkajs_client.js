@@ -8,6 +8,13 @@
 //   consume      {broker, topic, groupId, count, timeoutMs}
 //                                                     -> {messages: [{partition, offset, key, value}]}
 //   offsets      {broker, topic, groupId}             -> {topicOffsets, groupOffsets}
+//   admin        {broker, steps: [{op, ...}]}         -> {results: [one per step]}
+//                ops: alterConfigs {resources, validateOnly}, describeConfigs {resources},
+//                deleteTopicRecords {topic, partitions}, describeCluster {},
+//                fetchTopicOffsetsByTimestamp {topic, timestamp}, fetchTopicOffsets {topic},
+//                produce {topic, messages: [{partition, value, timestamp}]}.
+//                A step that fails yields {error: {name, type, code, message}} and the next
+//                step still runs, so one call can check refusals and their side effects.
 'use strict';
 
 const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
@@ -128,7 +135,55 @@ async function offsets(args) {
   }
 }
 
-const commands = { 'create-topic': createTopic, produce, consume, offsets };
+async function adminSteps(args) {
+  const kafka = client(args);
+  const admin = kafka.admin();
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await admin.connect();
+  await producer.connect();
+  const results = [];
+  try {
+    for (const step of args.steps) {
+      try {
+        let value;
+        switch (step.op) {
+          case 'alterConfigs':
+            value = await admin.alterConfigs({ resources: step.resources, validateOnly: !!step.validateOnly });
+            break;
+          case 'describeConfigs':
+            value = await admin.describeConfigs({ resources: step.resources, includeSynonyms: false });
+            break;
+          case 'deleteTopicRecords':
+            value = await admin.deleteTopicRecords({ topic: step.topic, partitions: step.partitions });
+            break;
+          case 'describeCluster':
+            value = await admin.describeCluster();
+            break;
+          case 'fetchTopicOffsetsByTimestamp':
+            value = await admin.fetchTopicOffsetsByTimestamp(step.topic, step.timestamp);
+            break;
+          case 'fetchTopicOffsets':
+            value = await admin.fetchTopicOffsets(step.topic);
+            break;
+          case 'produce':
+            value = await producer.send({ topic: step.topic, acks: -1, messages: step.messages });
+            break;
+          default:
+            throw new Error(`unknown admin step ${step.op}`);
+        }
+        results.push({ value: value === undefined ? null : value });
+      } catch (e) {
+        results.push({ error: { name: e.name, type: e.type || null, code: e.code || null, message: e.message } });
+      }
+    }
+  } finally {
+    await producer.disconnect();
+    await admin.disconnect();
+  }
+  return { results };
+}
+
+const commands = { 'create-topic': createTopic, produce, consume, offsets, admin: adminSteps };
 
 async function main() {
   const [command, json] = process.argv.slice(2);

@@ -239,6 +239,64 @@ def test_topic_lifecycle(bootstrap):
     assert "does not exist (UNKNOWN_TOPIC_OR_PART)" in unknown.stderr
 
 
+def test_topic_alter_config_changes_only_the_given_keys(bootstrap):
+    topic = unique("altered")
+    ctl_ok(bootstrap, "topic", "create", topic, "--config", "retention.ms=3600000", "--config",
+           "compression.type=gzip")
+    out = ctl_json(bootstrap, "topic", "alter-config", topic, "--set", "delete.retention.ms=900",
+                   "--delete", "compression.type")
+    assert out == {"topic": topic, "validate_only": False,
+                   "configs": {"retention.ms": "3600000", "delete.retention.ms": "900"}}
+    configs = ctl_json(bootstrap, "topic", "describe", topic)["configs"]
+    assert configs["retention.ms"]["value"] == "3600000"  # untouched
+    assert configs["delete.retention.ms"]["value"] == "900"
+    assert configs["compression.type"]["value"] == "producer"  # back to the default
+
+    human = ctl_ok(bootstrap, "topic", "alter-config", topic, "--set", "retention.ms=7200000").stdout
+    assert 'Altered configs of topic "%s"' % topic in human and "retention.ms=7200000" in human
+    assert ctl_json(bootstrap, "topic", "describe", topic)["configs"]["delete.retention.ms"]["value"] == "900"
+
+    dry = ctl_ok(bootstrap, "topic", "alter-config", topic, "--set", "retention.ms=1", "--validate-only")
+    assert "nothing changed" in dry.stdout
+    assert ctl_json(bootstrap, "topic", "describe", topic)["configs"]["retention.ms"]["value"] == "7200000"
+
+    bad = ctl(bootstrap, "topic", "alter-config", topic, "--set", "retention.ms=abc")
+    assert bad.returncode == 1
+    assert bad.stderr.startswith('streambus ctl: altering the configs of topic "%s" failed: ' % topic)
+    assert "retention.ms" in bad.stderr and "INVALID_CONFIG" in bad.stderr
+    unknown = ctl(bootstrap, "topic", "alter-config", topic, "--set", "retention.msec=1")
+    assert unknown.returncode == 1 and "retention.msec" in unknown.stderr
+    missing = ctl(bootstrap, "topic", "alter-config", unique("nope"), "--set", "retention.ms=1")
+    assert missing.returncode == 1 and "UNKNOWN_TOPIC_OR_PART" in missing.stderr
+    usage = ctl(bootstrap, "topic", "alter-config", topic)
+    assert usage.returncode == 2
+
+
+def test_records_delete(bootstrap):
+    topic = unique("purge")
+    ctl_ok(bootstrap, "topic", "create", topic, "--partitions", "2")
+    produce(bootstrap, topic, {0: 10, 1: 4})
+    out = ctl_json(bootstrap, "records", "delete", topic, "--partition", "0", "--offset", "6")
+    assert out == {"topic": topic, "partitions": [{"partition": 0, "low_watermark": 6}]}
+    described = ctl_json(bootstrap, "topic", "describe", topic)["partitions"]
+    assert [(p["earliest_offset"], p["latest_offset"]) for p in described] == [(6, 10), (0, 4)]
+
+    # Offset 8 is past partition 1's end: that partition fails (and the command with it), the
+    # other one is still done and reported.
+    mixed = ctl(bootstrap, "records", "delete", topic, "--offset", "8")
+    assert mixed.returncode == 1
+    assert "%s-1" % topic in mixed.stderr and "OFFSET_OUT_OF_RANGE" in mixed.stderr
+    rows = [line.split() for line in mixed.stdout.splitlines()]
+    assert rows[0] == ["PARTITION", "EARLIEST", "OFFSET"]
+    assert rows[1] == ["0", "8"]
+
+    everything = ctl_json(bootstrap, "records", "delete", topic, "--offset", "end")
+    assert everything["partitions"] == [{"partition": 0, "low_watermark": 10},
+                                        {"partition": 1, "low_watermark": 4}]
+    nope = ctl(bootstrap, "records", "delete", topic, "--partition", "7", "--offset", "1")
+    assert nope.returncode == 1 and "no partition 7" in nope.stderr
+
+
 # ---- consumer groups ------------------------------------------------------------------------
 
 

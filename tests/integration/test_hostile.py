@@ -21,7 +21,9 @@ PROMISED_APIS = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "
                  9: "OffsetFetch", 10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat",
                  13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups",
                  18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics", 22: "InitProducerId",
-                 32: "DescribeConfigs", 37: "CreatePartitions", 42: "DeleteGroups"}
+                 32: "DescribeConfigs", 37: "CreatePartitions", 42: "DeleteGroups",
+                 21: "DeleteRecords", 33: "AlterConfigs", 35: "DescribeLogDirs",
+                 44: "IncrementalAlterConfigs", 60: "DescribeCluster"}
 
 
 def request_frame(api_key, api_version, correlation_id, body=b"", client_id=b"it-hostile",

@@ -151,3 +151,46 @@ def test_admin_groups_list_describe_delete(broker):
         assert group not in [g for g, _ in admin.list_consumer_groups()]
     finally:
         admin.close()
+
+
+def describe_topic_configs(admin, name):
+    """{key: (value, source)} through kafka-python's DescribeConfigs (v1+: config_source)."""
+    resp = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+    resources = [r for response in resp for r in response.resources]
+    error_code, _msg, _rtype, _name, entries = resources[0][:5]
+    assert error_code == 0
+    return {e[0]: (e[1], e[3]) for e in entries}
+
+
+def test_admin_alter_configs_and_describe_cluster(broker):
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10000)
+    try:
+        name = "kp-alter"
+        admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1,
+                                      topic_configs={"retention.ms": "3600000"})], timeout_ms=10000)
+        resp = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name,
+                                                   configs={"delete.retention.ms": "900",
+                                                            "cleanup.policy": "compact"})])
+        assert [r[0] for r in resp.resources] == [0], resp.resources
+        cfg = describe_topic_configs(admin, name)
+        assert cfg["delete.retention.ms"] == ("900", 1)  # DYNAMIC_TOPIC_CONFIG
+        assert cfg["cleanup.policy"] == ("compact", 1)
+        # AlterConfigs replaced the whole set: retention.ms went back to the broker's value.
+        assert cfg["retention.ms"] == ("604800000", 4)  # STATIC_BROKER_CONFIG
+
+        # A bad value: INVALID_CONFIG (40) with a message naming the key; nothing changed.
+        resp = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name,
+                                                   configs={"retention.ms": "abc"})])
+        error_code, message = resp.resources[0][0], resp.resources[0][1]
+        assert error_code == 40 and "retention.ms" in message, resp.resources
+        assert describe_topic_configs(admin, name)["delete.retention.ms"] == ("900", 1)
+
+        resp = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, "kp-missing",
+                                                   configs={"retention.ms": "1"})])
+        assert resp.resources[0][0] == 3  # UNKNOWN_TOPIC_OR_PARTITION
+
+        cluster = admin.describe_cluster()
+        assert cluster["cluster_id"] == "streambus-local"
+        assert [(b["host"], b["port"]) for b in cluster["brokers"]] == [(broker.host, broker.port)]
+    finally:
+        admin.close()

@@ -74,3 +74,76 @@ def test_produce_then_consume_in_group(broker, idempotent):
     committed = {p["partition"]: int(p["offset"])
                  for t in offsets["groupOffsets"] for p in t["partitions"]}
     assert committed == high, "the group's committed offsets must equal the end of each partition"
+
+
+# ---- admin APIs: alterConfigs, describeConfigs, deleteTopicRecords, describeCluster,
+# ---- fetchTopicOffsetsByTimestamp (kafkajs's own encoders of AlterConfigs, DeleteRecords,
+# ---- DescribeConfigs and ListOffsets) ------------------------------------------------------
+
+TOPIC_RESOURCE = 2  # kafkajs ConfigResourceTypes.TOPIC
+
+
+def admin_steps(broker, steps):
+    return run_js("admin", {"broker": broker.bootstrap, "steps": steps})["results"]
+
+
+def topic_configs(result):
+    """{name: (value, source)} from a describeConfigs step result."""
+    entries = result["value"]["resources"][0]["configEntries"]
+    return {e["configName"]: (e["configValue"], e.get("configSource")) for e in entries}
+
+
+def test_admin_alter_and_describe_configs(broker):
+    run_js("create-topic", {"broker": broker.bootstrap, "topic": "js-cfg", "partitions": 1})
+    res = admin_steps(broker, [
+        {"op": "alterConfigs", "resources": [{"type": TOPIC_RESOURCE, "name": "js-cfg", "configEntries": [
+            {"name": "retention.ms", "value": "3600000"},
+            {"name": "delete.retention.ms", "value": "900"}]}]},
+        {"op": "describeConfigs", "resources": [{"type": TOPIC_RESOURCE, "name": "js-cfg"}]},
+        # A bad value: refused naming the key, and nothing changes.
+        {"op": "alterConfigs", "resources": [{"type": TOPIC_RESOURCE, "name": "js-cfg", "configEntries": [
+            {"name": "retention.ms", "value": "abc"}]}]},
+        {"op": "alterConfigs", "resources": [{"type": TOPIC_RESOURCE, "name": "js-missing", "configEntries": [
+            {"name": "retention.ms", "value": "1"}]}]},
+        {"op": "alterConfigs", "validateOnly": True,
+         "resources": [{"type": TOPIC_RESOURCE, "name": "js-cfg", "configEntries": [
+             {"name": "retention.ms", "value": "1"}]}]},
+        {"op": "describeConfigs", "resources": [{"type": TOPIC_RESOURCE, "name": "js-cfg"}]},
+    ])
+    assert "error" not in res[0], res[0]
+    cfg = topic_configs(res[1])
+    assert cfg["retention.ms"] == ("3600000", 1)  # DYNAMIC_TOPIC_CONFIG
+    assert cfg["delete.retention.ms"] == ("900", 1)
+    assert cfg["segment.bytes"][1] == 4  # STATIC_BROKER_CONFIG
+    # kafkajs reports the error type with its own text (the broker's message is not kept).
+    assert res[2]["error"]["type"] == "INVALID_CONFIG", res[2]
+    assert res[3]["error"]["type"] == "UNKNOWN_TOPIC_OR_PARTITION", res[3]
+    assert "error" not in res[4], res[4]
+    assert topic_configs(res[5])["retention.ms"] == ("3600000", 1)
+
+
+def test_admin_delete_records_and_offsets_by_timestamp(broker):
+    run_js("create-topic", {"broker": broker.bootstrap, "topic": "js-dr", "partitions": 2})
+    base = 1_700_000_000_000
+    messages = [{"partition": 0, "value": "m%d" % i, "timestamp": str(base + 1000 * i)} for i in range(10)]
+    res = admin_steps(broker, [
+        {"op": "produce", "topic": "js-dr", "messages": messages},
+        {"op": "fetchTopicOffsetsByTimestamp", "topic": "js-dr", "timestamp": base + 4500},
+        {"op": "deleteTopicRecords", "topic": "js-dr", "partitions": [{"partition": 0, "offset": "6"}]},
+        {"op": "fetchTopicOffsets", "topic": "js-dr"},
+        # Before the new start: the answer must not point at deleted records.
+        {"op": "fetchTopicOffsetsByTimestamp", "topic": "js-dr", "timestamp": base},
+        # Past the high watermark: refused.
+        {"op": "deleteTopicRecords", "topic": "js-dr", "partitions": [{"partition": 0, "offset": "50"}]},
+        {"op": "describeCluster"},
+    ])
+    assert all("error" not in r for r in res[:5]), res
+    by_ts = {o["partition"]: o["offset"] for o in res[1]["value"]}
+    assert by_ts[0] == "5"
+    offsets = {o["partition"]: (o["low"], o["high"]) for o in res[3]["value"]}
+    assert offsets == {0: ("6", "10"), 1: ("0", "0")}
+    assert {o["partition"]: o["offset"] for o in res[4]["value"]}[0] == "6"
+    assert "error" in res[5], res[5]
+    cluster = res[6]["value"]
+    assert cluster["clusterId"] == "streambus-local"
+    assert [(b["host"], b["port"]) for b in cluster["brokers"]] == [(broker.host, broker.port)]

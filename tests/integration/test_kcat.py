@@ -79,3 +79,20 @@ def test_empty_values_and_binary_safe_payloads(broker):
         k, v = line.split(":", 1)
         expected.append("%s=%d=%s" % (k, len(v.encode()), v))
     assert got == expected
+
+
+def test_consume_after_delete_records(broker):
+    """kcat (librdkafka) after DeleteRecords: consuming from the beginning starts at the new log
+    start, offsets-for-times never answers a deleted offset, and an explicit offset below the
+    start is reset by auto.offset.reset instead of failing."""
+    from kafka_raw import delete_records_v2
+
+    kcat_produce(broker, "kc-dr", ["k%d:v%d" % (i, i) for i in range(20)], extra=["-p", "0"])
+    assert delete_records_v2(broker, "kc-dr", [(0, 15)])[0] == (15, 0)
+    assert kcat_consume(broker, "kc-dr", fmt="%o\\n").split() == [str(i) for i in range(15, 20)]
+    # -Q: the offset of the first record at or after timestamp 1 (every record qualifies).
+    out = kcat(broker, ["-Q", "-t", "kc-dr:0:1"]).stdout
+    assert "offset 15" in out, out
+    out = kcat(broker, ["-C", "-t", "kc-dr", "-p", "0", "-o", "3", "-e", "-f", "%o\n",
+                        "-X", "auto.offset.reset=earliest"]).stdout
+    assert out.split() == [str(i) for i in range(15, 20)]

@@ -149,6 +149,62 @@ static void test_every_command_parses(void **state)
     ctl_args_deinit(&args);
 }
 
+
+static void test_alter_config_and_records_delete(void **state)
+{
+    (void)state;
+    ctl_args_t args;
+    sb_err_t err;
+    assert_int_equal(PARSE(&args, &err, "topic", "alter-config", "orders", "--set", "retention.ms=1000", "--delete",
+                           "cleanup.policy", "--set=compression.type=gzip", "--validate-only"),
+                     0);
+    assert_int_equal(args.command, CTL_CMD_TOPIC_ALTER_CONFIG);
+    assert_string_equal(args.name, "orders");
+    assert_true(args.validate_only);
+    assert_int_equal(args.config_changes.count, 3);
+    assert_string_equal(args.config_changes.items[0].key, "retention.ms");
+    assert_string_equal(args.config_changes.items[0].value, "1000");
+    assert_string_equal(args.config_changes.items[1].key, "cleanup.policy");
+    assert_null(args.config_changes.items[1].value);
+    assert_string_equal(args.config_changes.items[2].value, "gzip");
+    ctl_args_deinit(&args);
+    assert_usage_error(&err, PARSE(&args, &err, "topic", "alter-config", "orders"), "at least one --set");
+    assert_usage_error(&err, PARSE(&args, &err, "topic", "alter-config", "orders", "--set", "retention.ms"),
+                       "needs key=value");
+    assert_usage_error(&err, PARSE(&args, &err, "topic", "alter-config", "orders", "--delete", "a=b"),
+                       "needs a config name");
+    assert_usage_error(&err,
+                       PARSE(&args, &err, "topic", "alter-config", "orders", "--set", "a=1", "--delete", "a"),
+                       "\"a\" is given more than once");
+
+    assert_int_equal(PARSE(&args, &err, "records", "delete", "orders", "--offset", "42", "--partition", "3"), 0);
+    assert_int_equal(args.command, CTL_CMD_RECORDS_DELETE);
+    assert_int_equal(args.partition, 3);
+    assert_int_equal(args.offset, 42);
+    ctl_args_deinit(&args);
+    assert_int_equal(PARSE(&args, &err, "records", "delete", "orders", "--offset", "end"), 0);
+    assert_int_equal(args.partition, -1);
+    assert_int_equal(args.offset, -1);
+    ctl_args_deinit(&args);
+    assert_usage_error(&err, PARSE(&args, &err, "records", "delete", "orders"), "needs --offset");
+    assert_usage_error(&err, PARSE(&args, &err, "records", "delete", "orders", "--offset", "-5"), "offset >= 0");
+    assert_usage_error(&err, PARSE(&args, &err, "records", "delete", "orders", "--offset", "x1"), "offset >= 0");
+    assert_usage_error(&err, PARSE(&args, &err, "records", "delete", "orders", "--offset", "1", "--partition", "-1"),
+                       "--partition needs an integer");
+    assert_usage_error(&err, PARSE(&args, &err, "records", "purge", "orders"), "expected delete");
+    assert_usage_error(&err, PARSE(&args, &err, "records", "delete", "bad/name", "--offset", "1"), "contains '/'");
+    assert_usage_error(&err, PARSE(&args, &err, "topic", "create", "t", "--offset", "1"),
+                       "--offset is not valid for 'topic create'");
+
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    ctl_usage(out, "records");
+    fclose(out);
+    assert_non_null(strstr(text, "delete TOPIC --offset N|end"));
+    free(text);
+}
+
 static void test_help_wins_everywhere(void **state)
 {
     (void)state;
@@ -452,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_topic_create_full),
         cmocka_unit_test(test_topic_create_defaults_leave_counts_to_broker),
         cmocka_unit_test(test_every_command_parses),
+        cmocka_unit_test(test_alter_config_and_records_delete),
         cmocka_unit_test(test_help_wins_everywhere),
         cmocka_unit_test(test_usage_errors_name_the_problem),
         cmocka_unit_test(test_numbers_are_checked),

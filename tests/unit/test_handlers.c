@@ -349,6 +349,329 @@ static void test_metadata_without_autocreate_reports_unknown_topic(void **state)
 
 /* The dispatcher advertises the group APIs; the group codec decodes them. Both must agree, or
  * a client would be promised a version the decoder refuses. */
+
+/* ---- config, records and cluster admin APIs ---- */
+
+/* AlterConfigs v0 on one topic resource with n key/value pairs; returns the error code and
+ * copies the message (or "") into msg. */
+static int16_t alter_configs(fixture_t *f, int8_t type, const char *name, const char *const *kv, int n, bool validate_only,
+                             char *msg, size_t cap)
+{
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    sb_wr_i32(&body, 1);
+    sb_wr_i8(&body, type);
+    sb_wr_str(&body, false, name);
+    sb_wr_i32(&body, n);
+    for (int i = 0; i < n; i++) {
+        sb_wr_str(&body, false, kv[2 * i]);
+        sb_wr_str(&body, false, kv[2 * i + 1]);
+    }
+    sb_wr_bool(&body, validate_only);
+    uint8_t *r;
+    int len = roundtrip(f, KAFKA_API_AlterConfigs, 0, &body, &r);
+    assert_true(len > 0);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)len);
+    sb_rd_i32(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    int16_t err = sb_rd_i16(&rd);
+    sb_slice_t m = sb_rd_string(&rd);
+    snprintf(msg, cap, "%.*s", m.len > 0 ? (int)m.len : 0, m.len > 0 ? (const char *)m.p : "");
+    assert_int_equal(sb_rd_i8(&rd), type);
+    sb_slice_t rn = sb_rd_string(&rd);
+    assert_int_equal(rn.len, (int32_t)strlen(name));
+    assert_true(sb_rd_ok(&rd));
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    free(r);
+    sb_wr_deinit(&body);
+    return err;
+}
+
+/* DescribeConfigs v1 of one key of a topic: value into val, returns the source. */
+static int8_t describe_one(fixture_t *f, const char *topic, const char *key, char *val, size_t cap)
+{
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    sb_wr_i32(&body, 1);
+    sb_wr_i8(&body, 2);
+    sb_wr_str(&body, false, topic);
+    sb_wr_i32(&body, 1);
+    sb_wr_str(&body, false, key);
+    sb_wr_bool(&body, true); /* synonyms */
+    uint8_t *r;
+    int len = roundtrip(f, KAFKA_API_DescribeConfigs, 1, &body, &r);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)len);
+    sb_rd_i32(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    assert_int_equal(sb_rd_i16(&rd), 0);
+    sb_rd_string(&rd);
+    sb_rd_i8(&rd);
+    sb_rd_string(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    sb_slice_t k = sb_rd_string(&rd);
+    assert_int_equal(k.len, (int32_t)strlen(key));
+    sb_slice_t v = sb_rd_string(&rd);
+    snprintf(val, cap, "%.*s", (int)v.len, (const char *)v.p);
+    sb_rd_bool(&rd);
+    int8_t source = sb_rd_i8(&rd);
+    sb_rd_bool(&rd);
+    int32_t nsyn = sb_rd_array(&rd, false, 5);
+    assert_true(nsyn >= 1); /* at least the value's own source */
+    for (int32_t i = 0; i < nsyn; i++) {
+        sb_rd_string(&rd);
+        sb_rd_string(&rd);
+        sb_rd_i8(&rd);
+    }
+    assert_true(sb_rd_ok(&rd));
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    free(r);
+    sb_wr_deinit(&body);
+    return source;
+}
+
+static void test_alter_configs_validates_everything_before_changing_anything(void **state)
+{
+    fixture_t *f = *state;
+    sb_err_t err = {0};
+    const char *const create[] = {"retention.ms"};
+    const char *const create_v[] = {"3600000"};
+    assert_int_equal(topic_create(f->b, "cfg", 1, create, create_v, 1, NULL, &err), 0);
+    char msg[512], val[300];
+    const char *const bad[] = {"compression.type", "lz4", "retention.ms", "abc"};
+    assert_int_equal(alter_configs(f, 2, "cfg", bad, 2, false, msg, sizeof(msg)), KAFKA_ERR_INVALID_CONFIG);
+    assert_non_null(strstr(msg, "retention.ms"));
+    assert_int_equal(describe_one(f, "cfg", "retention.ms", val, sizeof(val)), CONFIG_SOURCE_DYNAMIC_TOPIC);
+    assert_string_equal(val, "3600000");
+    assert_int_equal(describe_one(f, "cfg", "compression.type", val, sizeof(val)), CONFIG_SOURCE_DEFAULT);
+
+    const char *const unknown[] = {"retention.mss", "1"};
+    assert_int_equal(alter_configs(f, 2, "cfg", unknown, 1, false, msg, sizeof(msg)), KAFKA_ERR_INVALID_CONFIG);
+    assert_non_null(strstr(msg, "retention.mss"));
+
+    /* validate_only: accepted, nothing changes. */
+    const char *const good[] = {"delete.retention.ms", "900"};
+    assert_int_equal(alter_configs(f, 2, "cfg", good, 1, true, msg, sizeof(msg)), 0);
+    assert_int_equal(describe_one(f, "cfg", "delete.retention.ms", val, sizeof(val)), CONFIG_SOURCE_DEFAULT);
+    /* For real: the whole set is replaced, so retention.ms goes back to the broker's value. */
+    assert_int_equal(alter_configs(f, 2, "cfg", good, 1, false, msg, sizeof(msg)), 0);
+    assert_int_equal(describe_one(f, "cfg", "delete.retention.ms", val, sizeof(val)), CONFIG_SOURCE_DYNAMIC_TOPIC);
+    assert_string_equal(val, "900");
+    assert_int_equal(describe_one(f, "cfg", "retention.ms", val, sizeof(val)), CONFIG_SOURCE_STATIC_BROKER);
+    assert_string_equal(val, "604800000");
+
+    /* The .topics file holds the new set, so a restart keeps it. */
+    char path[256], file[512] = "";
+    snprintf(path, sizeof(path), "%s/.topics/cfg", f->dir);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t got = fread(file, 1, sizeof(file) - 1, fp);
+    fclose(fp);
+    file[got] = '\0';
+    assert_string_equal(file, "partitions=1\ndelete.retention.ms=900\n");
+
+    /* A key named twice: the last value wins, as in Kafka (librdkafka's test helper re-sends
+     * every described config followed by the one it changes). */
+    const char *const twice[] = {"message.format.version", "3.0-IV1", "message.format.version", "0.10.0.0"};
+    assert_int_equal(alter_configs(f, 2, "cfg", twice, 2, false, msg, sizeof(msg)), 0);
+    assert_int_equal(describe_one(f, "cfg", "message.format.version", val, sizeof(val)), CONFIG_SOURCE_DYNAMIC_TOPIC);
+    assert_string_equal(val, "0.10.0.0");
+
+    assert_int_equal(alter_configs(f, 2, "nope", good, 1, false, msg, sizeof(msg)),
+                     KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    assert_int_equal(alter_configs(f, 9, "x", good, 1, false, msg, sizeof(msg)), KAFKA_ERR_INVALID_REQUEST);
+    const char *const static_key[] = {"num.partitions", "3"};
+    assert_int_equal(alter_configs(f, 4, "0", static_key, 1, false, msg, sizeof(msg)), KAFKA_ERR_INVALID_REQUEST);
+    assert_non_null(strstr(msg, "num.partitions"));
+    assert_int_equal(alter_configs(f, 4, "7", good, 0, false, msg, sizeof(msg)), KAFKA_ERR_INVALID_REQUEST);
+}
+
+/* Fetch v11 of partition 0 at `offset`: returns the error, the log start in *start and the
+ * record-set length in *records_len. */
+static int16_t fetch_v11(fixture_t *f, const char *topic, int64_t offset, int64_t *start, int32_t *records_len)
+{
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    sb_wr_i32(&body, -1);
+    sb_wr_i32(&body, 0);
+    sb_wr_i32(&body, 1);
+    sb_wr_i32(&body, 1 << 20);
+    sb_wr_i8(&body, 0);
+    sb_wr_i32(&body, 0);  /* session id */
+    sb_wr_i32(&body, -1); /* session epoch */
+    sb_wr_i32(&body, 1);
+    sb_wr_str(&body, false, topic);
+    sb_wr_i32(&body, 1);
+    sb_wr_i32(&body, 0);
+    sb_wr_i32(&body, -1);
+    sb_wr_i64(&body, offset);
+    sb_wr_i64(&body, -1);
+    sb_wr_i32(&body, 1 << 20);
+    sb_wr_i32(&body, 0);  /* forgotten topics */
+    sb_wr_str(&body, false, "");
+    uint8_t *r;
+    int n = roundtrip(f, KAFKA_API_Fetch, 11, &body, &r);
+    assert_true(n > 0);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)n);
+    sb_rd_i32(&rd);
+    sb_rd_i16(&rd);
+    sb_rd_i32(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    sb_rd_string(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    int16_t err = sb_rd_i16(&rd);
+    sb_rd_i64(&rd);
+    sb_rd_i64(&rd);
+    *start = sb_rd_i64(&rd);
+    sb_rd_i32(&rd); /* aborted */
+    sb_rd_i32(&rd); /* preferred replica */
+    *records_len = sb_rd_i32(&rd);
+    assert_true(sb_rd_ok(&rd));
+    free(r);
+    sb_wr_deinit(&body);
+    return err;
+}
+
+static void test_delete_records_then_fetch_below_the_start(void **state)
+{
+    fixture_t *f = *state;
+    for (int i = 0; i < 5; i++) {
+        sb_wr_t batch;
+        sb_wr_init(&batch, 0);
+        make_batch(&batch, "v", -1, -1);
+        int64_t base;
+        assert_int_equal(produce(f, "dr", &batch, &base), 0);
+        sb_wr_deinit(&batch);
+    }
+    /* DeleteRecords v1: partition 0 to 3, partition 4 (missing), and past the end. */
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    sb_wr_i32(&body, 1);
+    sb_wr_str(&body, false, "dr");
+    sb_wr_i32(&body, 2);
+    sb_wr_i32(&body, 0);
+    sb_wr_i64(&body, 3);
+    sb_wr_i32(&body, 4);
+    sb_wr_i64(&body, 1);
+    sb_wr_i32(&body, 1000);
+    uint8_t *r;
+    int n = roundtrip(f, KAFKA_API_DeleteRecords, 1, &body, &r);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)n);
+    sb_rd_i32(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    sb_rd_string(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 2);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    assert_int_equal(sb_rd_i64(&rd), 3); /* low watermark */
+    assert_int_equal(sb_rd_i16(&rd), 0);
+    assert_int_equal(sb_rd_i32(&rd), 4);
+    assert_int_equal(sb_rd_i64(&rd), -1);
+    assert_int_equal(sb_rd_i16(&rd), KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    assert_true(sb_rd_ok(&rd));
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    free(r);
+    sb_wr_deinit(&body);
+
+    int64_t start;
+    int32_t rlen;
+    /* Below the start: OFFSET_OUT_OF_RANGE with an empty (not null) record set, which is
+     * what librdkafka needs to see the error and apply auto.offset.reset. */
+    assert_int_equal(fetch_v11(f, "dr", 1, &start, &rlen), KAFKA_ERR_OFFSET_OUT_OF_RANGE);
+    assert_int_equal(start, 3);
+    assert_int_equal(rlen, 0);
+    assert_int_equal(fetch_v11(f, "dr", 3, &start, &rlen), 0);
+    assert_true(rlen > 0);
+}
+
+static void test_list_offsets_v7_and_describe_cluster_are_flexible(void **state)
+{
+    fixture_t *f = *state;
+    sb_wr_t batch;
+    sb_wr_init(&batch, 0);
+    make_batch(&batch, "v", -1, -1);
+    int64_t base;
+    assert_int_equal(produce(f, "lo", &batch, &base), 0);
+    sb_wr_deinit(&batch);
+
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    sb_wr_tags(&body, true); /* request header v2 tags (roundtrip writes header v1) */
+    sb_wr_i32(&body, -1);
+    sb_wr_i8(&body, 0);
+    sb_wr_array(&body, true, 1);
+    sb_wr_str(&body, true, "lo");
+    sb_wr_array(&body, true, 2);
+    sb_wr_i32(&body, 0);
+    sb_wr_i32(&body, -1);
+    sb_wr_i64(&body, -3); /* MAX_TIMESTAMP */
+    sb_wr_tags(&body, true);
+    sb_wr_i32(&body, 0);
+    sb_wr_i32(&body, -1);
+    sb_wr_i64(&body, -2);
+    sb_wr_tags(&body, true);
+    sb_wr_tags(&body, true);
+    sb_wr_tags(&body, true);
+    uint8_t *r;
+    int n = roundtrip(f, KAFKA_API_ListOffsets, 7, &body, &r);
+    assert_true(n > 0);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)n);
+    sb_rd_tags(&rd); /* response header v1 */
+    sb_rd_i32(&rd);
+    assert_int_equal(sb_rd_array(&rd, true, 1), 1);
+    sb_slice_t name = sb_rd_compact_string(&rd);
+    assert_int_equal(name.len, 2);
+    assert_int_equal(sb_rd_array(&rd, true, 1), 2);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    assert_int_equal(sb_rd_i16(&rd), 0);
+    assert_true(sb_rd_i64(&rd) > 0); /* the record's timestamp */
+    assert_int_equal(sb_rd_i64(&rd), 0);
+    sb_rd_i32(&rd);
+    sb_rd_tags(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    assert_int_equal(sb_rd_i16(&rd), 0);
+    assert_int_equal(sb_rd_i64(&rd), -1);
+    assert_int_equal(sb_rd_i64(&rd), 0);
+    sb_rd_i32(&rd);
+    sb_rd_tags(&rd);
+    sb_rd_tags(&rd);
+    sb_rd_tags(&rd);
+    assert_true(sb_rd_ok(&rd));
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    free(r);
+
+    sb_wr_reset(&body);
+    sb_wr_tags(&body, true);
+    sb_wr_bool(&body, false);
+    sb_wr_tags(&body, true);
+    n = roundtrip(f, KAFKA_API_DescribeCluster, 0, &body, &r);
+    assert_true(n > 0);
+    sb_rd_init(&rd, r, (size_t)n);
+    sb_rd_tags(&rd);
+    sb_rd_i32(&rd);
+    assert_int_equal(sb_rd_i16(&rd), 0);
+    assert_int_equal(sb_rd_compact_string(&rd).len, -1);
+    sb_slice_t cluster = sb_rd_compact_string(&rd);
+    assert_int_equal(cluster.len, (int32_t)strlen(BROKER_CLUSTER_ID));
+    assert_int_equal(sb_rd_i32(&rd), 0); /* controller */
+    assert_int_equal(sb_rd_array(&rd, true, 1), 1);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    sb_rd_compact_string(&rd);
+    assert_int_equal(sb_rd_i32(&rd), broker_advertised_port(f->b));
+    assert_int_equal(sb_rd_compact_string(&rd).len, -1);
+    sb_rd_tags(&rd);
+    sb_rd_i32(&rd);
+    sb_rd_tags(&rd);
+    assert_true(sb_rd_ok(&rd));
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    free(r);
+    sb_wr_deinit(&body);
+}
+
 static void test_group_api_ranges_match_dispatch_table(void **state)
 {
     (void)state;
@@ -371,6 +694,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotent_duplicate_and_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_request_closes_only_that_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_without_autocreate_reports_unknown_topic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alter_configs_validates_everything_before_changing_anything, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_delete_records_then_fetch_below_the_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_offsets_v7_and_describe_cluster_are_flexible, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

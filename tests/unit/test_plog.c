@@ -695,6 +695,138 @@ static void test_offset_for_time(void **state)
     plog_close(log);
 }
 
+
+/* DeleteRecords: the start moves inside a segment, reads below it fail, whole segments below it
+ * go, an offset at or below the start changes nothing, and the start survives a reopen. */
+static void test_delete_records_moves_the_start_durably(void **state)
+{
+    fixture_t *f = *state;
+    plog_config_t cfg = small_config(1024, 128);
+    plog_t *log = open_log(f->dir, &cfg);
+    for (int i = 0; i < 30; i++) append_batch(log, 3, 10000 + 10 * i, 40, NULL); /* offsets 0..89 */
+    int segs_before = count_files(f->dir, ".log");
+    assert_true(segs_before > 3);
+    sb_err_t err = {0};
+    int64_t low = -1;
+    int deleted = 0;
+    assert_int_equal(plog_delete_records(log, 91, &low, &deleted, &err), SB_ERANGE);
+    assert_int_equal(plog_delete_records(log, 50, &low, &deleted, &err), 0);
+    assert_int_equal(low, 50);
+    assert_true(deleted > 0);
+    assert_int_equal(count_files(f->dir, ".log"), segs_before - deleted);
+    assert_int_equal(plog_start_offset(log), 50);
+    assert_true(segment_base(f->dir, false) <= 50); /* the segment holding 50 stays */
+    plog_slice_t sl;
+    assert_int_equal(plog_read(log, 49, 4096, &sl, &err), SB_ERANGE);
+    assert_int_equal(plog_read(log, 50, 4096, &sl, &err), 0);
+    assert_true(sl.len > 0);
+    close(sl.fd);
+    /* Backwards is a no-op that reports the current start. */
+    assert_int_equal(plog_delete_records(log, 10, &low, &deleted, &err), 0);
+    assert_int_equal(low, 50);
+    assert_int_equal(deleted, 0);
+    /* Timestamp lookups never answer below the start: offsets 48..50 have ts 10160..10162. */
+    int64_t off, ts;
+    assert_int_equal(plog_offset_for_time(log, 10000, &off, &ts, &err), 0);
+    assert_int_equal(off, 50);
+    assert_int_equal(ts, 10162);
+    plog_close(log);
+
+    log = open_log(f->dir, &cfg);
+    assert_int_equal(plog_start_offset(log), 50);
+    assert_int_equal(plog_end_offset(log), 90);
+    assert_int_equal(plog_read(log, 49, 4096, &sl, &err), SB_ERANGE);
+    /* Up to the end: the log is empty but keeps its end offset, and appends continue there. */
+    assert_int_equal(plog_delete_records(log, 90, &low, NULL, &err), 0);
+    assert_int_equal(low, 90);
+    int64_t base;
+    append_batch(log, 2, 30000, 10, &base);
+    assert_int_equal(base, 90);
+    plog_close(log);
+    log = open_log(f->dir, &cfg);
+    assert_int_equal(plog_start_offset(log), 90);
+    assert_int_equal(plog_end_offset(log), 92);
+    plog_close(log);
+}
+
+/* A log start checkpoint left pointing past the recovered end (the tail was lost in a crash)
+ * is pulled back to the end rather than hiding the next appends. */
+static void test_log_start_past_the_end_is_clamped(void **state)
+{
+    fixture_t *f = *state;
+    plog_config_t cfg = small_config(1 << 20, 4096);
+    plog_t *log = open_log(f->dir, &cfg);
+    for (int i = 0; i < 4; i++) append_batch(log, 5, 1000, 10, NULL);
+    assert_int_equal(plog_delete_records(log, 20, NULL, NULL, NULL), 0);
+    plog_close(log);
+    /* Cut the segment back to nothing, as if the appends had never reached the disk. */
+    char path[256];
+    segment_file(path, sizeof(path), f->dir, 0, ".log");
+    assert_int_equal(truncate(path, 0), 0);
+    log = open_log(f->dir, &cfg);
+    assert_int_equal(plog_end_offset(log), 0);
+    assert_int_equal(plog_start_offset(log), 0);
+    int64_t base;
+    append_batch(log, 1, 1000, 10, &base);
+    assert_int_equal(base, 0);
+    plog_slice_t sl;
+    assert_int_equal(plog_read(log, 0, 4096, &sl, NULL), 0);
+    close(sl.fd);
+    plog_close(log);
+}
+
+/* ListOffsets MAX_TIMESTAMP: the record with the largest timestamp, across segments, counting
+ * only what is at or after the log start. */
+static void test_max_timestamp(void **state)
+{
+    fixture_t *f = *state;
+    plog_config_t cfg = small_config(1024, 128);
+    plog_t *log = open_log(f->dir, &cfg);
+    int64_t off, ts;
+    sb_err_t err = {0};
+    assert_int_equal(plog_max_timestamp(log, &off, &ts, &err), SB_ENOENT);
+    /* Batch i holds offsets 3i..3i+2 with timestamps base+{0,1,2}; batch 7 is the newest. */
+    for (int i = 0; i < 20; i++) append_batch(log, 3, i == 7 ? 90000 : 10000 + 10 * i, 40, NULL);
+    assert_true(count_files(f->dir, ".log") > 2);
+    assert_int_equal(plog_max_timestamp(log, &off, &ts, &err), 0);
+    assert_int_equal(ts, 90002);
+    assert_int_equal(off, 23);
+    /* Delete up to offset 23 (inside batch 7): 23 itself is still there. */
+    assert_int_equal(plog_delete_records(log, 23, NULL, NULL, &err), 0);
+    assert_int_equal(plog_max_timestamp(log, &off, &ts, &err), 0);
+    assert_int_equal(off, 23);
+    /* Once it is gone, the maximum is the newest remaining record: batch 19's last. */
+    assert_int_equal(plog_delete_records(log, 24, NULL, NULL, &err), 0);
+    assert_int_equal(plog_max_timestamp(log, &off, &ts, &err), 0);
+    assert_int_equal(ts, 10192);
+    assert_int_equal(off, 59);
+    plog_close(log);
+}
+
+/* AlterConfigs at run time: a smaller retention takes effect on the open log. */
+static void test_set_config_changes_retention(void **state)
+{
+    fixture_t *f = *state;
+    plog_config_t cfg = small_config(1024, 128);
+    plog_t *log = open_log(f->dir, &cfg);
+    for (int i = 0; i < 30; i++) append_batch(log, 3, 10000 + 10 * i, 40, NULL);
+    int deleted = 0;
+    assert_int_equal(plog_enforce_retention(log, 1000000, &deleted, NULL), 0);
+    assert_int_equal(deleted, 0);
+    plog_config_t next = cfg;
+    next.retention_bytes = 2048;
+    next.segment_bytes = 100; /* invalid: refused, nothing changes */
+    sb_err_t err = {0};
+    assert_int_equal(plog_set_config(log, &next, &err), SB_EINVAL);
+    next.segment_bytes = 1024;
+    assert_int_equal(plog_set_config(log, &next, &err), 0);
+    assert_int_equal(plog_enforce_retention(log, 1000000, &deleted, NULL), 0);
+    assert_true(deleted > 0);
+    assert_true(plog_size_bytes(log) >= 2048);
+    assert_true(plog_start_offset(log) > 0);
+    plog_close(log);
+}
+
 struct scan {
     int n;
     int stop_after;
@@ -871,6 +1003,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_by_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_for_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_records_moves_the_start_durably, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_start_past_the_end_is_clamped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_timestamp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_config_changes_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_advances_durable_offset, setup, teardown),
         cmocka_unit_test_setup_teardown(

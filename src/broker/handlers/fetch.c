@@ -112,7 +112,11 @@ static size_t fetch_build(broker_t *b, fetch_waiter_t *f, sb_wr_t *w)
                                               memory_order_relaxed);
             } else {
                 if (sl.fd >= 0) close(sl.fd);
-                sb_wr_i32(w, err ? -1 : 0);
+                /* Empty, never null, even with an error: librdkafka 2.0.2 rejects a null record
+                 * set ("invalid MessageSetSize -1") before it looks at the error code, so it
+                 * would never see OFFSET_OUT_OF_RANGE and never apply auto.offset.reset. Kafka
+                 * sends an empty set too. */
+                sb_wr_i32(w, 0);
             }
         }
     }

@@ -17,6 +17,11 @@ int handle_DeleteTopics(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_CreatePartitions(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_DescribeConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_InitProducerId(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_AlterConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_IncrementalAlterConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_DeleteRecords(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_DescribeCluster(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_DescribeLogDirs(broker_t *b, kreq_t *req, sb_wr_t *resp);
 
 /* Consumer groups (src/broker/group/). */
 int handle_FindCoordinator(broker_t *b, kreq_t *req, sb_wr_t *resp);

@@ -7,8 +7,6 @@
 #include "broker/handlers/handlers.h"
 #include "kafka/protocol.h"
 
-#define CLUSTER_ID "streambus-local"
-
 static void write_topic(broker_t *b, sb_wr_t *w, int16_t v, int16_t err, const char *name, int32_t nlen, topic_t *t)
 {
     sb_wr_i16(w, err);
@@ -68,7 +66,7 @@ int handle_Metadata(broker_t *b, kreq_t *req, sb_wr_t *resp)
     sb_wr_str(resp, false, broker_advertised_host(b));
     sb_wr_i32(resp, broker_advertised_port(b));
     if (v >= 1) sb_wr_str(resp, false, NULL); /* rack */
-    if (v >= 2) sb_wr_str(resp, false, CLUSTER_ID);
+    if (v >= 2) sb_wr_str(resp, false, BROKER_CLUSTER_ID);
     if (v >= 1) sb_wr_i32(resp, broker_node_id(b)); /* controller_id */
     if (all) {
         all_topics_ctx_t c = {b, resp, v, 0, true};

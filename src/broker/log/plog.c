@@ -18,9 +18,13 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/crc32c.h"
+#include "common/atomic_file.h"
 #include "common/log.h"
 
 #define CHECKPOINT_FILE "recovery-point.checkpoint"
+/* The log start offset moved by DeleteRecords; same 18-byte layout with its own magic. */
+#define LOG_START_FILE "log-start-offset.checkpoint"
+#define LOG_START_MAGIC 0x53424c53u /* "SBLS" */
 #define CHECKPOINT_TMP_SUFFIX ".tmp"
 #define CHECKPOINT_MAGIC 0x53425250u /* "SBRP" */
 #define CHECKPOINT_VERSION 1
@@ -55,6 +59,10 @@ struct plog {
     int64_t checkpoint_mono_ms;
 
     uint64_t size_bytes;
+    /* Owner-only: the first offset readers may see, moved forward by DeleteRecords and
+     * persisted in LOG_START_FILE. The effective start is the larger of this and the base
+     * of the oldest segment (retention moves that one). */
+    int64_t start_offset;
     /* Owner-only buffer for CRC reads and record decoding. Held only during recovery and
      * a timestamp lookup, so thousands of idle partitions cost no buffer memory. */
     uint8_t *scratch;
@@ -63,10 +71,10 @@ struct plog {
 
 /* ----- checkpoint ----- */
 
-static int checkpoint_read(const char *dir, int64_t *offset)
+static int checkpoint_read_file(const char *dir, const char *file, uint32_t want_magic, int64_t *offset)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/" CHECKPOINT_FILE, dir);
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return SB_ENOENT;
     uint8_t buf[CHECKPOINT_SIZE + 1];
@@ -79,11 +87,38 @@ static int checkpoint_read(const char *dir, int64_t *offset)
     int16_t version = sb_rd_i16(&rd);
     int64_t off = sb_rd_i64(&rd);
     uint32_t crc = sb_rd_u32(&rd);
-    if (!sb_rd_ok(&rd) || magic != CHECKPOINT_MAGIC || version != CHECKPOINT_VERSION || off < 0 ||
+    if (!sb_rd_ok(&rd) || magic != want_magic || version != CHECKPOINT_VERSION || off < 0 ||
         crc != crc32c(0, buf, CHECKPOINT_SIZE - 4))
         return SB_ECORRUPT;
     *offset = off;
     return 0;
+}
+
+static int checkpoint_read(const char *dir, int64_t *offset)
+{
+    return checkpoint_read_file(dir, CHECKPOINT_FILE, CHECKPOINT_MAGIC, offset);
+}
+
+/* Unlike the recovery point, a lost update of the log start would bring deleted records
+ * back, so this one is written with the directory fsync'ed too. */
+static int log_start_write(const char *dir, int64_t offset, sb_err_t *err)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/" LOG_START_FILE, dir);
+    uint8_t buf[CHECKPOINT_SIZE];
+    sb_wr_t w;
+    sb_wr_init(&w, CHECKPOINT_SIZE);
+    sb_wr_u32(&w, LOG_START_MAGIC);
+    sb_wr_i16(&w, CHECKPOINT_VERSION);
+    sb_wr_i64(&w, offset);
+    sb_wr_u32(&w, crc32c(0, w.buf, w.len));
+    if (w.oom || w.len != CHECKPOINT_SIZE) {
+        sb_wr_deinit(&w);
+        return sb_err_set(err, SB_ENOMEM, "out of memory for log start checkpoint");
+    }
+    memcpy(buf, w.buf, CHECKPOINT_SIZE);
+    sb_wr_deinit(&w);
+    return sb_write_file_atomic(path, buf, sizeof(buf), err);
 }
 
 /* Write-to-temp, fdatasync, rename: a reader sees the old or the new checkpoint, never a
@@ -254,7 +289,8 @@ static int list_segments(const char *dir, int64_t **out, size_t *out_n, sb_err_t
                 orphans = p;
             }
             orphans[norphans++] = base;
-        } else if (strcmp(de->d_name, CHECKPOINT_FILE CHECKPOINT_TMP_SUFFIX) == 0) {
+        } else if (strcmp(de->d_name, CHECKPOINT_FILE CHECKPOINT_TMP_SUFFIX) == 0 ||
+                   strcmp(de->d_name, LOG_START_FILE ".tmp") == 0) {
             unlinkat(dirfd(d), de->d_name, 0);
         }
     }
@@ -384,7 +420,43 @@ static int recover(plog_t *log, sb_err_t *err)
     }
     log->checkpoint_offset = log->end_offset;
     atomic_store(&log->durable_offset, log->end_offset);
+
+    int64_t start = 0;
+    int lrc = checkpoint_read_file(log->dir, LOG_START_FILE, LOG_START_MAGIC, &start);
+    if (lrc == SB_ECORRUPT)
+        sb_warn("log", "%s: " LOG_START_FILE " unreadable; records deleted by DeleteRecords may reappear", log->dir);
+    if (lrc == 0 && start > log->end_offset) {
+        /* Recovery cut the tail below the deleted point (acks=1 data lost in a crash): the
+         * log restarts at its end rather than hiding the next appends. */
+        sb_warn("log", "%s: log start offset %" PRId64 " is past the recovered end %" PRId64 "; using the end",
+                log->dir, start, log->end_offset);
+        start = log->end_offset;
+    }
+    log->start_offset = lrc == 0 ? start : 0;
     return 0;
+}
+
+/* Drops segments wholly below the log start offset (DeleteRecords), oldest first; the active
+ * segment always stays. */
+static int delete_segments_below_start(plog_t *log, int *deleted, sb_err_t *err)
+{
+    int rc = 0;
+    while (log->nsegs > 1 && log->segs[1]->base_offset <= log->start_offset) {
+        segment_t *seg = log->segs[0];
+        pthread_mutex_lock(&log->lock);
+        memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
+        log->nsegs--;
+        pthread_mutex_unlock(&log->lock);
+        log->size_bytes -= seg->size;
+        sb_info("log", "%s: deleting segment %020" PRId64 ".log (offsets %" PRId64 "..%" PRId64
+                ") below the log start offset %" PRId64,
+                log->dir, seg->base_offset, seg->base_offset, seg->next_offset - 1, log->start_offset);
+        int urc = segment_unlink_files(log->dir, seg->base_offset, err);
+        if (urc && rc == 0) rc = urc;
+        segment_free(seg);
+        if (deleted) (*deleted)++;
+    }
+    return rc;
 }
 
 int plog_open(const char *dir, const plog_config_t *cfg, plog_t **out, sb_err_t *err)
@@ -437,6 +509,10 @@ int plog_open(const char *dir, const plog_config_t *cfg, plog_t **out, sb_err_t 
     }
     rc = recover(log, err);
     if (rc) goto fail;
+    /* A crash between writing the log start and unlinking the segments below it leaves them
+     * behind; finish the job. */
+    sb_err_t derr = {0};
+    if (delete_segments_below_start(log, NULL, &derr) != 0) sb_warn("log", "%s: %s", dir, derr.msg);
     release_scratch(log);
     *out = log;
     return 0;
@@ -482,7 +558,38 @@ void plog_close(plog_t *log)
 
 int64_t plog_start_offset(const plog_t *log)
 {
-    return log->segs[0]->base_offset;
+    int64_t base = log->segs[0]->base_offset;
+    return log->start_offset > base ? log->start_offset : base;
+}
+
+int plog_set_config(plog_t *log, const plog_config_t *cfg, sb_err_t *err)
+{
+    plog_config_t next = *cfg;
+    /* Existing segments keep the interval they were opened with. */
+    next.index_interval_bytes = log->cfg.index_interval_bytes;
+    int rc = validate_config(&next, err);
+    if (rc) return rc;
+    log->cfg = next;
+    return 0;
+}
+
+int plog_delete_records(plog_t *log, int64_t offset, int64_t *low_watermark, int *segments_deleted, sb_err_t *err)
+{
+    if (segments_deleted) *segments_deleted = 0;
+    if (offset < 0 || offset > log->end_offset)
+        return sb_err_set(err, SB_ERANGE, "offset %" PRId64 " outside [0, %" PRId64 "]", offset, log->end_offset);
+    if (offset > plog_start_offset(log)) {
+        /* Durable first: once the caller is answered, the records must stay gone. */
+        int rc = log_start_write(log->dir, offset, err);
+        if (rc) return rc;
+        log->start_offset = offset;
+        sb_info("log", "%s: log start offset moved to %" PRId64 " (DeleteRecords)", log->dir, offset);
+        sb_err_t derr = {0};
+        if (delete_segments_below_start(log, segments_deleted, &derr) != 0)
+            sb_warn("log", "%s: %s (the files are removed at the next start)", log->dir, derr.msg);
+    }
+    if (low_watermark) *low_watermark = plog_start_offset(log);
+    return 0;
 }
 
 int64_t plog_end_offset(const plog_t *log)
@@ -746,12 +853,13 @@ struct time_search {
     int64_t target;
     int64_t offset;
     int64_t timestamp;
+    int64_t min_offset; /* the log start: records below it were deleted */
 };
 
 static int find_first_at_or_after(int64_t offset, int64_t timestamp, void *arg)
 {
     struct time_search *s = arg;
-    if (timestamp < s->target) return 0;
+    if (timestamp < s->target || offset < s->min_offset) return 0;
     s->offset = offset;
     s->timestamp = timestamp;
     return 1;
@@ -776,10 +884,11 @@ static int read_batch(plog_t *log, const segment_t *seg, uint64_t pos, size_t si
 static int find_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_t *found_ts,
                                 sb_err_t *err)
 {
+    int64_t start = plog_start_offset(log);
     for (size_t i = 0; i < log->nsegs; i++) {
         segment_t *seg = log->segs[i];
         /* Every record of a segment is at most its max timestamp. */
-        if (seg->max_timestamp < ts) continue;
+        if (seg->max_timestamp < ts || seg->next_offset <= start) continue;
         uint64_t pos;
         int64_t at;
         segment_index_lookup(seg, segment_time_lookup(seg, ts), &pos, &at);
@@ -791,10 +900,12 @@ static int find_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_
             if (rc == SB_ERANGE) break;
             if (rc) return rc;
             size_t size = (size_t)kafka_batch_size(&h);
-            if (h.max_timestamp >= ts) {
+            int64_t last = h.base_offset + h.last_offset_delta;
+            if (h.max_timestamp >= ts && last >= start) {
                 bool exact = (h.attributes & KAFKA_BATCH_ATTR_CODEC_MASK) == KAFKA_CODEC_NONE &&
                              !(h.attributes & KAFKA_BATCH_ATTR_LOG_APPEND_TIME);
-                struct time_search s = {ts, h.base_offset, h.max_timestamp};
+                int64_t first = h.base_offset > start ? h.base_offset : start;
+                struct time_search s = {ts, first, h.max_timestamp, start};
                 if (exact) {
                     rc = read_batch(log, seg, pos, size, err);
                     if (rc) return rc;
@@ -802,7 +913,7 @@ static int find_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_
                         kafka_batch_records_foreach(log->scratch, size, find_first_at_or_after, &s);
                     /* A batch whose records do not decode still answers at batch level. */
                     if (rc < 0)
-                        s = (struct time_search){ts, h.base_offset, h.max_timestamp};
+                        s = (struct time_search){ts, first, h.max_timestamp, start};
                     else if (rc == 0)
                         s.offset = -1; /* maxTimestamp lied: keep looking */
                 }
@@ -821,6 +932,96 @@ static int find_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_
 int plog_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_t *found_ts, sb_err_t *err)
 {
     int rc = find_offset_for_time(log, ts, offset, found_ts, err);
+    release_scratch(log);
+    return rc;
+}
+
+struct max_search {
+    int64_t target;
+    int64_t min_offset;
+    int64_t offset;
+};
+
+static int find_first_equal(int64_t offset, int64_t timestamp, void *arg)
+{
+    struct max_search *s = arg;
+    if (offset < s->min_offset || timestamp != s->target) return 0;
+    s->offset = offset;
+    return 1;
+}
+
+/* Walks the batches of seg from the one holding `from` (or the segment start). With want < 0
+ * it returns the largest batch max timestamp among batches reaching `from` in *best_ts; with
+ * want >= 0 it stops at the first such batch whose max timestamp equals want and returns the
+ * offset of the record carrying it in *offset. */
+static int walk_segment_max(plog_t *log, segment_t *seg, int64_t from, int64_t want, int64_t *best_ts,
+                            int64_t *offset, sb_err_t *err)
+{
+    uint64_t pos = 0;
+    kafka_batch_header_t h;
+    if (from > seg->base_offset) {
+        int rc = segment_find_batch(seg, from, &pos, &h, err);
+        if (rc) return rc;
+    }
+    segment_reader_t r;
+    segment_reader_init(&r, seg);
+    for (;;) {
+        int rc = segment_read_header(&r, pos, &h, err);
+        if (rc == SB_ERANGE) return want < 0 ? 0 : SB_ENOENT;
+        if (rc) return rc;
+        size_t size = (size_t)kafka_batch_size(&h);
+        if (h.base_offset + h.last_offset_delta >= from) {
+            if (want < 0) {
+                if (h.max_timestamp > *best_ts) *best_ts = h.max_timestamp;
+            } else if (h.max_timestamp == want) {
+                int64_t first = h.base_offset > from ? h.base_offset : from;
+                struct max_search s = {want, from, first};
+                bool exact = (h.attributes & KAFKA_BATCH_ATTR_CODEC_MASK) == KAFKA_CODEC_NONE &&
+                             !(h.attributes & KAFKA_BATCH_ATTR_LOG_APPEND_TIME);
+                if (exact) {
+                    rc = read_batch(log, seg, pos, size, err);
+                    if (rc) return rc;
+                    s.offset = -1;
+                    if (kafka_batch_records_foreach(log->scratch, size, find_first_equal, &s) <= 0 || s.offset < 0)
+                        s.offset = first; /* undecodable, or maxTimestamp lied: answer at batch level */
+                }
+                *offset = s.offset;
+                return 0;
+            }
+        }
+        pos += size;
+    }
+}
+
+static int find_max_timestamp(plog_t *log, int64_t *offset, int64_t *ts, sb_err_t *err)
+{
+    int64_t start = plog_start_offset(log);
+    int64_t best_ts = -1;
+    size_t best = log->nsegs;
+    for (size_t i = 0; i < log->nsegs; i++) {
+        segment_t *seg = log->segs[i];
+        if (seg->next_offset <= start || seg->max_timestamp < 0) continue;
+        int64_t seg_max = seg->max_timestamp;
+        if (seg->base_offset < start) {
+            /* Part of this segment was deleted: its recorded maximum may be gone with it. */
+            seg_max = -1;
+            int rc = walk_segment_max(log, seg, start, -1, &seg_max, NULL, err);
+            if (rc) return rc;
+        }
+        if (seg_max > best_ts) {
+            best_ts = seg_max;
+            best = i;
+        }
+    }
+    if (best == log->nsegs) return sb_err_set(err, SB_ENOENT, "no record with a timestamp");
+    int rc = walk_segment_max(log, log->segs[best], start, best_ts, NULL, offset, err);
+    if (rc == 0) *ts = best_ts;
+    return rc;
+}
+
+int plog_max_timestamp(plog_t *log, int64_t *offset, int64_t *ts, sb_err_t *err)
+{
+    int rc = find_max_timestamp(log, offset, ts, err);
     release_scratch(log);
     return rc;
 }

@@ -94,6 +94,24 @@ int plog_flush(plog_t *log, int64_t *fsync_us, sb_err_t *err);
 int plog_offset_for_time(plog_t *log, int64_t ts, int64_t *offset, int64_t *found_ts,
                          sb_err_t *err);
 
+/* ListOffsets MAX_TIMESTAMP (-3): the largest record timestamp at or after the log start and
+ * the offset of the first record carrying it (for a compressed or LogAppendTime batch, the
+ * batch's first offset at or after the log start). SB_ENOENT when the log has no record. */
+int plog_max_timestamp(plog_t *log, int64_t *offset, int64_t *ts, sb_err_t *err);
+
+/* Changes retention and segment size of an open log (AlterConfigs); index_interval_bytes is
+ * kept. A smaller segment_bytes applies from the next roll, retention from the next
+ * plog_enforce_retention. Owner thread. */
+int plog_set_config(plog_t *log, const plog_config_t *cfg, sb_err_t *err);
+
+/* DeleteRecords: moves the log start offset forward to `offset` (0..LEO) and deletes whole
+ * segments below it (never the active one). The new start is made durable (temp file,
+ * fdatasync, rename, directory fsync) before anything else changes, and is restored by
+ * plog_open; reads below it fail with SB_ERANGE. An offset at or below the current start
+ * changes nothing. *low_watermark gets the resulting start offset. SB_ERANGE when offset is
+ * outside [0, LEO]. Owner thread. */
+int plog_delete_records(plog_t *log, int64_t offset, int64_t *low_watermark, int *segments_deleted, sb_err_t *err);
+
 /* Deletes whole closed segments, oldest first, while their max timestamp is older than
  * now_ms - retention_ms (file mtime when a segment holds no timestamps), or while the log
  * without them is still at least retention_bytes. Never deletes the active segment.
