@@ -19,15 +19,17 @@
 #define CL_SYNC_MARKER_SIZE 8
 /* Smallest entry Cassandra accepts (CommitLogReader: "Invalid mutation size"). */
 #define CL_MIN_ENTRY_SIZE 10
-/* A section's plain text is bounded by the segment size Cassandra allows (2 GiB); a larger
- * claimed length is corruption, not something to allocate. */
-#define CL_MAX_SECTION (1u << 31)
+/* Default bound of a section's plain text (cl_reader_set_max_section). */
+#define CL_DEFAULT_MAX_SECTION ((size_t)256 << 20)
+/* LZ4's best ratio is about 255:1, so a longer claimed plain text is corruption. */
+#define LZ4_MAX_RATIO 255
 
 struct cl_reader {
     cl_key_lookup_fn keys;
     void *keys_ud;
     cl_descriptor_t desc;
     bool have_desc;
+    size_t max_section;
     uint8_t key[32];
     size_t key_len;
     EVP_CIPHER_CTX *cipher;
@@ -167,6 +169,7 @@ int cl_reader_new(cl_reader_t **out, cl_key_lookup_fn keys, void *keys_ud)
     if (!r) return SB_ENOMEM;
     r->keys = keys;
     r->keys_ud = keys_ud;
+    r->max_section = CL_DEFAULT_MAX_SECTION;
     *out = r;
     return 0;
 }
@@ -179,6 +182,11 @@ void cl_reader_free(cl_reader_t *r)
     free(r->plain);
     free(r->chunk);
     free(r);
+}
+
+void cl_reader_set_max_section(cl_reader_t *r, size_t max_section)
+{
+    r->max_section = max_section;
 }
 
 const cl_descriptor_t *cl_reader_descriptor(const cl_reader_t *r)
@@ -377,7 +385,8 @@ int cl_reader_read(cl_reader_t *r, const uint8_t *buf, size_t len, cl_read_state
             sb_rd_t rd;
             sb_rd_init(&rd, buf + data_off, end - data_off);
             plain_len = sb_rd_u32(&rd);
-            if (!sb_rd_ok(&rd) || plain_len > CL_MAX_SECTION) {
+            if (!sb_rd_ok(&rd) || plain_len > r->max_section ||
+                plain_len > (uint64_t)LZ4_MAX_RATIO * (end - data_off) + 64) {
                 torn(st, "encrypted section at %llu has a bad length", (unsigned long long)off);
                 return 0;
             }
@@ -404,7 +413,8 @@ int cl_reader_read(cl_reader_t *r, const uint8_t *buf, size_t len, cl_read_state
                 return 0;
             }
             plain_len = be32(buf + data_off);
-            if (plain_len > CL_MAX_SECTION) {
+            if (plain_len > r->max_section ||
+                (r->desc.compression == CL_COMPRESSION_LZ4 && plain_len > (uint64_t)LZ4_MAX_RATIO * (end - data_off) + 64)) {
                 torn(st, "compressed section at %llu claims an absurd length", (unsigned long long)off);
                 return 0;
             }

@@ -94,6 +94,11 @@ typedef struct cl_reader cl_reader_t;
 int cl_reader_new(cl_reader_t **out, cl_key_lookup_fn keys, void *keys_ud);
 void cl_reader_free(cl_reader_t *r);
 
+/* Largest plain text of one sync section that the reader will allocate (default 256 MiB,
+ * above Cassandra's largest usual segment size; a claimed length above it is treated as a
+ * torn section rather than allocated). */
+void cl_reader_set_max_section(cl_reader_t *r, size_t max_section);
+
 /* The descriptor of the segment last read (valid after a successful cl_reader_read). */
 const cl_descriptor_t *cl_reader_descriptor(const cl_reader_t *r);
 
