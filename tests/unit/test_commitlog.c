@@ -217,6 +217,7 @@ typedef struct hash_ctx {
     /* What the decoded data held, to know which features the real segments exercise. */
     int partition_deletions, row_deletions, range_markers, complex_deletions, complex_cells, tombstones,
         expiring, static_rows, row_liveness;
+    int composite_keys;         /* system.sstable_activity keys split into 3 parts, first a keyspace name */
     int local_tokens;           /* elements of system.local.tokens (a set<text>) */
     char cluster_name[64];      /* system.local.cluster_name */
 } hash_ctx_t;
@@ -238,6 +239,16 @@ static void count_features(hash_ctx_t *h)
         const cass_partition_update_t *pu = &h->m.updates[u];
         if (pu->partition_deletion.marked_for_delete_at != CASS_LIVE_TIMESTAMP) h->partition_deletions++;
         bool local = strcmp(pu->table->name, "local") == 0;
+        if (strcmp(pu->table->name, "sstable_activity") == 0) {
+            sb_slice_t parts[3];
+            sb_err_t err = {0};
+            assert_int_equal(cass_partition_key_split(pu->table, pu->key, parts, &err), 0);
+            assert_int_equal(parts[2].len, 4); /* generation int */
+            if ((parts[0].len == 6 && memcmp(parts[0].p, "system", 6) == 0) ||
+                (parts[0].len == 9 && memcmp(parts[0].p, "Keyspace1", 9) == 0) ||
+                (parts[0].len == 13 && memcmp(parts[0].p, "system_schema", 13) == 0))
+                h->composite_keys++;
+        }
         for (int r = pu->first_row; r < pu->first_row + pu->nrows; r++) {
             const cass_row_t *row = &h->m.rows[r];
             if (row->kind == CASS_RANGE_TOMBSTONE_MARKER) h->range_markers++;
@@ -432,6 +443,7 @@ static void test_real_3_0_13_all_tables(void **state)
     assert_int_equal(h.complex_deletions, 10);
     assert_int_equal(h.expiring, 61);
     assert_int_equal(h.partition_deletions, 40);
+    assert_true(h.composite_keys > 0);
 }
 static void test_real_3_0_29(void **state)
 {
