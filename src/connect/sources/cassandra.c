@@ -859,14 +859,14 @@ static int cs_start(source_ctx_t *ctx, const json_t *config, void **state, conne
         s->committed_seg = seg;
         s->committed_delivered = (int64_t)c;
         s->last_finished_id = seg - 1;
-        int64_t id;
+        int64_t id, after = -1;
         int version;
-        while (next_segment(s, -1, &id, &version) && id < seg) {
+        while (s->done_action != DONE_KEEP && next_segment(s, after, &id, &version) && id < seg) {
             char path[PATH_MAX], idx[PATH_MAX];
             snprintf(path, sizeof(path), "%s/CommitLog-%d-%" PRId64 ".log", s->dir, version, id);
             snprintf(idx, sizeof(idx), "%s/CommitLog-%d-%" PRId64 "_cdc.idx", s->dir, version, id);
-            if (s->done_action == DONE_KEEP) break;
             finish_segment_files(s, path, idx);
+            after = id; /* a file that cannot be removed is warned about once, not retried forever */
         }
     }
     *state = s;
