@@ -315,6 +315,36 @@ static void test_source_start_finishes_older_segments(void **state)
     fixture_down(&fx);
 }
 
+/* An older segment without a _cdc.idx (no CDC data in it; Cassandra removes its link only when
+ * it discards the segment) does not hold back a later segment that has one. */
+static void test_source_skips_segment_without_index_once_a_later_one_has_one(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    fixture_up(&fx);
+    write_file(fx.dir, "CommitLog-7-1699285478000.log", fx.seg, 4096);
+    json_t *cfg = config(&fx, "delete");
+    source_ctx_t ctx = {0};
+    void *st = NULL;
+    connect_err_t err = {0};
+    assert_int_equal(cassandra_source_ops.start(&ctx, cfg, &st, &err), 0);
+    poll_once(st); /* the older segment is current and may still get CDC data: wait */
+    json_t *status = json_object();
+    cassandra_source_ops.status(st, status);
+    assert_non_null(strstr(json_string_value(json_object_get(status, "segment")), "1699285478000"));
+    json_decref(status);
+    set_index(&fx, "75003");
+    poll_once(st);
+    poll_once(st);
+    assert_int_equal(ctx.n, 355);
+    /* skipped, not deleted: the file belongs to Cassandra until it discards it */
+    assert_true(exists(&fx, "CommitLog-7-1699285478000.log"));
+    cassandra_source_ops.stop(st);
+    json_decref(cfg);
+    ctx_clear(&ctx);
+    fixture_down(&fx);
+}
+
 /* A mutation that does not fit the configured schema fails the task naming the problem,
  * instead of dropping the change. */
 static void test_source_schema_mismatch_is_fatal(void **state)
@@ -356,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_source_follows_synced_offset),
         cmocka_unit_test(test_source_restart_mid_segment),
         cmocka_unit_test(test_source_start_finishes_older_segments),
+        cmocka_unit_test(test_source_skips_segment_without_index_once_a_later_one_has_one),
         cmocka_unit_test(test_source_schema_mismatch_is_fatal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

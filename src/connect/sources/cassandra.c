@@ -680,22 +680,46 @@ static int open_segment(cs_source_t *s, int64_t id, int version)
 
 /* Reads the _cdc.idx: the synced offset and whether the segment is complete. A missing index
  * means nothing is synced yet. */
-static void read_index(cs_source_t *s, uint64_t *offset, bool *completed)
+static bool read_index(cs_source_t *s, uint64_t *offset, bool *completed)
 {
     *offset = 0;
     *completed = false;
     char text[128];
     int fd = open(s->idx_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) return false;
     ssize_t n = read(fd, text, sizeof(text) - 1);
     close(fd);
-    if (n <= 0) return;
+    if (n <= 0) return true;
     /* Cassandra rewrites the file in place; a read that races the write may see a partial
      * number, which the next poll corrects. */
     if (cl_cdc_index_parse(text, (size_t)n, offset, completed) != 0) {
         *offset = 0;
         *completed = false;
     }
+    return true;
+}
+
+/* Whether a segment after the current one already has a _cdc.idx. Cassandra hard-links every
+ * new segment into cdc_raw but writes an index only for one that holds CDC writes, at a sync;
+ * its sync pass goes through the segments oldest first, and only the newest segment takes
+ * writes. So once a later segment has an index, the current one without an index will never
+ * get one: it holds no CDC data (Cassandra removes its link when it discards it). Waiting for
+ * that removal instead could stall the source for as long as the memtables take to flush. */
+static bool later_segment_has_index(cs_source_t *s)
+{
+    DIR *d = opendir(s->dir);
+    if (!d) return false;
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d))) {
+        long long n;
+        int v, used = 0;
+        if (sscanf(de->d_name, "CommitLog-%d-%lld_cdc.idx%n", &v, &n, &used) == 2 && used > 0 &&
+            de->d_name[used] == '\0' && n > s->seg_id)
+            found = true;
+    }
+    closedir(d);
+    return found;
 }
 
 /* Appends the segment's bytes up to `limit` to s->buf. */
@@ -734,11 +758,12 @@ static int segment_step(cs_source_t *s, connect_err_t *err)
     }
     uint64_t synced;
     bool completed;
-    read_index(s, &synced, &completed);
+    bool has_index = read_index(s, &synced, &completed);
     struct stat st;
-    if (stat(s->seg_path, &st) != 0) {
-        /* Removed underneath us (by an operator): go on with the next one. */
-        sb_warn("cassandra", "segment %s disappeared", s->seg_path);
+    if (stat(s->seg_path, &st) != 0 || (!has_index && later_segment_has_index(s))) {
+        /* Removed underneath us (Cassandra drops the link of a segment without CDC data when it
+         * discards it), or known to hold no CDC data: go on with the next one. */
+        sb_info("cassandra", "segment %s holds no CDC data; skipped", s->seg_path);
         s->last_finished_id = s->seg_id;
         s->have_seg = false;
         return 1;
