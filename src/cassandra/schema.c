@@ -345,3 +345,39 @@ int cass_uuid_parse(const char *s, uint8_t out[16])
     }
     return n == 32 && *s == '\0' ? 0 : SB_EINVAL;
 }
+
+static void copy_trimmed(char *dst, size_t cap, const char *from, const char *to)
+{
+    while (from < to && *from == ' ') from++;
+    while (to > from && to[-1] == ' ') to--;
+    size_t n = (size_t)(to - from);
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, from, n);
+    dst[n] = '\0';
+}
+
+int cass_type_collection(const char *type, char *kind, char *elem, size_t elem_cap, char *value, size_t value_cap)
+{
+    while (*type == ' ') type++;
+    size_t len = strlen(type);
+    while (len && type[len - 1] == ' ') len--;
+    const char *open = NULL;
+    if (!strncmp(type, "list<", 5)) *kind = 'l', open = type + 5;
+    else if (!strncmp(type, "set<", 4)) *kind = 's', open = type + 4;
+    else if (!strncmp(type, "map<", 4)) *kind = 'm', open = type + 4;
+    if (!open || len == 0 || type[len - 1] != '>' || elem_cap == 0 || value_cap == 0) return SB_EINVAL;
+    const char *end = type + len - 1;
+    const char *split = NULL;
+    int depth = 0;
+    for (const char *q = open; q < end; q++) {
+        if (*q == '<') depth++;
+        else if (*q == '>') depth--;
+        else if (*q == ',' && depth == 0 && !split) split = q;
+        if (depth < 0) return SB_EINVAL;
+    }
+    if (depth != 0 || (*kind == 'm') != (split != NULL)) return SB_EINVAL;
+    copy_trimmed(elem, elem_cap, open, split ? split : end);
+    value[0] = '\0';
+    if (split) copy_trimmed(value, value_cap, split + 1, end);
+    return elem[0] && (*kind != 'm' || value[0]) ? 0 : SB_EINVAL;
+}

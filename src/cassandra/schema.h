@@ -76,6 +76,11 @@ int cass_table_column(const cass_table_t *t, const uint8_t *name, size_t len);
 /* Properties of a CQL type string. Returns SB_EINVAL for an unparsable type. */
 int cass_type_info(const char *type, bool *complex, int *fixed_len);
 
+/* For a collection type "list<T>", "set<T>" or "map<K, V>" (not frozen): sets *kind to 'l', 's'
+ * or 'm' and copies the element type (the key type for maps) into elem and, for maps, the value
+ * type into value. Returns SB_EINVAL for any other type. */
+int cass_type_collection(const char *type, char *kind, char *elem, size_t elem_cap, char *value, size_t value_cap);
+
 /* Parses "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx". */
 int cass_uuid_parse(const char *s, uint8_t out[16]);
 

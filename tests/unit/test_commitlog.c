@@ -781,6 +781,19 @@ static void test_type_info(void **state)
     assert_int_equal(cass_type_info("vector<float, 3>", &cx, &fl), 0);
     assert_int_equal(fl, 12);
     assert_int_equal(cass_type_info("list<int", &cx, &fl), SB_EINVAL);
+    char kind, elem[64], value[64];
+    assert_int_equal(cass_type_collection("map<text, frozen<list<int>>>", &kind, elem, 64, value, 64), 0);
+    assert_int_equal(kind, 'm');
+    assert_string_equal(elem, "text");
+    assert_string_equal(value, "frozen<list<int>>");
+    assert_int_equal(cass_type_collection(" set<uuid> ", &kind, elem, 64, value, 64), 0);
+    assert_int_equal(kind, 's');
+    assert_string_equal(elem, "uuid");
+    assert_int_equal(cass_type_collection("list<map<int, int>>", &kind, elem, 64, value, 64), 0);
+    assert_string_equal(elem, "map<int, int>");
+    assert_int_equal(cass_type_collection("map<int>", &kind, elem, 64, value, 64), SB_EINVAL);
+    assert_int_equal(cass_type_collection("frozen<set<int>>", &kind, elem, 64, value, 64), SB_EINVAL);
+    assert_int_equal(cass_type_collection("list<int>>", &kind, elem, 64, value, 64), SB_EINVAL);
     assert_int_equal(cass_type_info("", &cx, &fl), SB_EINVAL);
 }
 

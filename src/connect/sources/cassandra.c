@@ -94,6 +94,7 @@ typedef struct cs_source {
     cass_mutation_t m;
     envelope_value_t *row;
     sb_wr_t arena;
+    sb_wr_t tmp; /* one collection element's text */
     size_t *arena_off;
     /* the record held back so that the last one of an entry carries the position */
     bool has_pending, pend_key_null, pend_val_null;
@@ -408,6 +409,55 @@ static int pending_begin(cs_source_t *s, const char *topic, int64_t ts_ms)
     return 0;
 }
 
+/* Appends one element as JSON: its text form, then numbers/booleans bare and the rest quoted
+ * (envelope_write_json_value), or always quoted for a map key. */
+static void append_element(cs_source_t *s, const char *type, sb_slice_t v, bool as_key)
+{
+    sb_wr_reset(&s->tmp);
+    render_value(&s->tmp, type, v);
+    envelope_value_t ev = {(const char *)s->tmp.buf, (int32_t)s->tmp.len};
+    if (as_key) envelope_write_json_string(&s->arena, ev.p ? ev.p : "", s->tmp.len);
+    else envelope_write_json_value(&s->arena, kind_for(type), ev);
+}
+
+/* A whole collection (cells [first, last] of one column, written after a complex deletion, so
+ * they are its complete new content) as JSON text: a list or set as an array, a map as an
+ * object with string keys. Returns false for types it cannot render (non-frozen UDTs). */
+static bool render_collection(cs_source_t *s, const cass_column_t *col, int first, int last)
+{
+    char kind, elem[128], value[128];
+    if (cass_type_collection(col->type, &kind, elem, sizeof(elem), value, sizeof(value)) != 0) return false;
+    sb_wr_bytes(&s->arena, kind == 'm' ? "{" : "[", 1);
+    bool any = false;
+    for (int c = first; c <= last; c++) {
+        const cass_cell_t *cell = &s->m.cells[c];
+        if (cell->tombstone) continue;
+        if (any) sb_wr_bytes(&s->arena, ",", 1);
+        any = true;
+        if (kind == 'l') {
+            append_element(s, elem, cell->value, false);
+        } else if (kind == 's') {
+            append_element(s, elem, cell->path, false);
+        } else {
+            append_element(s, elem, cell->path, true);
+            sb_wr_bytes(&s->arena, ":", 1);
+            append_element(s, value, cell->value, false);
+        }
+    }
+    sb_wr_bytes(&s->arena, kind == 'm' ? "}" : "]", 1);
+    return true;
+}
+
+static bool collection_replaced(const cs_source_t *s, const cass_row_t *row, int column, int64_t *ts)
+{
+    for (int i = row->first_complex_deletion; i < row->first_complex_deletion + row->ncomplex_deletions; i++)
+        if (s->m.complex_deletions[i].column == column) {
+            *ts = s->m.complex_deletions[i].deletion.marked_for_delete_at;
+            return true;
+        }
+    return false;
+}
+
 static int64_t micros_to_ms(int64_t us)
 {
     return us == CASS_LIVE_TIMESTAMP ? 0 : us / 1000;
@@ -478,8 +528,11 @@ static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, boo
  * - row or static row with cells: op c when the row has primary-key liveness (an INSERT),
  *   u otherwise (an UPDATE); after holds the key and the written columns only (a partial row:
  *   sinks update only those), a deleted cell as null. Write time = the newest cell or row
- *   timestamp. Non-frozen collection cells and range tombstones are counted in the status but
- *   not yet emitted (docs/sources.md). */
+ *   timestamp.
+ * - a non-frozen collection written whole (INSERT, or SET col = ...: a complex deletion and the
+ *   new elements) as JSON text; deleted or emptied as null. Element-level changes (col = col +
+ *   ..., col[k] = ...) and range tombstones are counted in the status but not emitted: the
+ *   event could not say what the whole value is (docs/cassandra-commitlog.md). */
 static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition_update_t *u)
 {
     const cass_table_t *d = t->def;
@@ -499,7 +552,7 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
             fix_pointers(s, t);
             if (push(s, t, 'd', row->deletion.marked_for_delete_at, true)) return -1;
         }
-        if (row->ncells == 0 && row->timestamp == CASS_LIVE_TIMESTAMP) continue;
+        if (row->ncells == 0 && row->ncomplex_deletions == 0 && row->timestamp == CASS_LIVE_TIMESTAMP) continue;
         if (fill_key(s, t, u, row)) goto bad_key;
         int64_t ts = row->timestamp;
         int written = 0;
@@ -507,7 +560,22 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
             const cass_cell_t *cell = &s->m.cells[c];
             const cass_column_t *col = &d->cols[cell->column];
             if (col->complex) {
-                s->collection_cells_skipped++;
+                int last = c;
+                while (last + 1 < row->first_cell + row->ncells && s->m.cells[last + 1].column == cell->column) last++;
+                int64_t del_ts;
+                size_t at = s->arena.len;
+                if (!col->dropped && collection_replaced(s, row, cell->column, &del_ts) &&
+                    render_collection(s, col, c, last)) {
+                    s->arena_off[cell->column] = at;
+                    s->row[cell->column].len = (int32_t)(s->arena.len - at);
+                    written++;
+                    for (int k = c; k <= last; k++)
+                        if (s->m.cells[k].timestamp > ts || ts == CASS_LIVE_TIMESTAMP) ts = s->m.cells[k].timestamp;
+                } else {
+                    s->arena.len = at;
+                    s->collection_cells_skipped += last - c + 1;
+                }
+                c = last;
                 continue;
             }
             if (col->dropped) continue;
@@ -520,6 +588,14 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
             s->arena_off[cell->column] = s->arena.len;
             render_value(&s->arena, col->type, cell->value);
             s->row[cell->column].len = (int32_t)(s->arena.len - s->arena_off[cell->column]);
+        }
+        for (int i = row->first_complex_deletion; i < row->first_complex_deletion + row->ncomplex_deletions; i++) {
+            const cass_complex_deletion_t *cd = &s->m.complex_deletions[i];
+            if (d->cols[cd->column].dropped || s->row[cd->column].len != ENVELOPE_ABSENT) continue;
+            /* overwritten by an empty collection, or deleted: null, as CQL reads it */
+            s->row[cd->column].len = ENVELOPE_NULL;
+            written++;
+            if (cd->deletion.marked_for_delete_at > ts || ts == CASS_LIVE_TIMESTAMP) ts = cd->deletion.marked_for_delete_at;
         }
         if (!written && row->timestamp == CASS_LIVE_TIMESTAMP) continue;
         fix_pointers(s, t);
@@ -836,6 +912,7 @@ static int cs_start(source_ctx_t *ctx, const json_t *config, void **state, conne
     sb_wr_init(&s->pend_key, 256);
     sb_wr_init(&s->pend_val, 1024);
     sb_wr_init(&s->arena, 1024);
+    sb_wr_init(&s->tmp, 256);
     s->last_finished_id = -1;
     s->committed_seg = -1;
     int maxcols = 0;
@@ -940,6 +1017,7 @@ static void cs_stop(void *state)
     sb_wr_deinit(&s->pend_key);
     sb_wr_deinit(&s->pend_val);
     sb_wr_deinit(&s->arena);
+    sb_wr_deinit(&s->tmp);
     free(s->row);
     free(s->arena_off);
     free(s->buf);
@@ -961,7 +1039,7 @@ static void cs_status(void *state, json_t *out)
     json_object_set_new(out, "events", json_integer(s->events));
     json_object_set_new(out, "other_table_mutations", json_integer(s->other_table_mutations));
     json_object_set_new(out, "range_tombstones_not_emitted", json_integer(s->range_tombstones));
-    json_object_set_new(out, "collection_cells_not_emitted", json_integer(s->collection_cells_skipped));
+    json_object_set_new(out, "collection_element_changes_not_emitted", json_integer(s->collection_cells_skipped));
     json_object_set_new(out, "skipped_bad_crc_entries", json_integer((json_int_t)s->st.bad_entries));
 }
 
