@@ -423,6 +423,56 @@ static void test_source_whole_collections_from_real_segment(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* An encrypted segment (Cassandra 3.4, AES/CBC with LZ4 inside) with its key configured; without
+ * the key the task fails naming the alias. */
+static void test_source_encrypted_segment(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/streambus-cdcraw-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[512];
+    snprintf(path, sizeof(path), "%s/3.4-encrypted/CommitLog-6-1480001790338.log", data_dir());
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *buf = malloc(2 << 20);
+    size_t n = fread(buf, 1, 2 << 20, f);
+    fclose(f);
+    write_file(dir, "CommitLog-6-1480001790338.log", buf, n);
+    char idx[64];
+    snprintf(idx, sizeof(idx), "%zu\nCOMPLETED", n);
+    write_file(dir, "CommitLog-6-1480001790338_cdc.idx", idx, strlen(idx));
+    free(buf);
+    const char *schema =
+        "[{\"keyspace\":\"Keyspace1\",\"table\":\"Standard1\",\"id\":\"c5b59a80-b25b-11e6-b205-bb359f887ad3\","
+        "\"columns\":[{\"name\":\"key\",\"kind\":\"partition_key\",\"position\":0,\"type\":\"ascii\"},"
+        "{\"name\":\"col\",\"kind\":\"clustering\",\"position\":0,\"type\":\"ascii\"},"
+        "{\"name\":\"val\",\"kind\":\"regular\",\"type\":\"blob\"},"
+        "{\"name\":\"val0\",\"kind\":\"regular\",\"type\":\"blob\"}]}]";
+
+    json_t *cfg = json_pack("{s:s, s:s, s:s}", "cdc_raw.dir", dir, "topic.prefix", "cdc", "cassandra.schema", schema);
+    source_ctx_t ctx = {0};
+    void *st = NULL;
+    connect_err_t err = {0};
+    assert_int_equal(cassandra_source_ops.start(&ctx, cfg, &st, &err), 0);
+    assert_int_equal(cassandra_source_ops.poll(st, 0, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_FATAL);
+    assert_non_null(strstr(err.msg, "testing:1"));
+    cassandra_source_ops.stop(st);
+    json_decref(cfg);
+
+    cfg = json_pack("{s:s, s:s, s:s, s:s}", "cdc_raw.dir", dir, "topic.prefix", "cdc", "cassandra.schema", schema,
+                    "commitlog.encryption.keys", "testing:1=b7d96fb9b11d829179aeeb0b4e81f97a");
+    assert_int_equal(cassandra_source_ops.start(&ctx, cfg, &st, &err), 0);
+    for (int i = 0; i < 20 && ctx.n < 14561; i++) poll_once(st);
+    assert_int_equal(ctx.n, 14561); /* hash.txt: 14561 cells, one per row */
+    cassandra_source_ops.stop(st);
+    json_decref(cfg);
+    ctx_clear(&ctx);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* A mutation that does not fit the configured schema fails the task naming the problem,
  * instead of dropping the change. */
 static void test_source_schema_mismatch_is_fatal(void **state)
@@ -466,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_source_start_finishes_older_segments),
         cmocka_unit_test(test_source_skips_segment_without_index_once_a_later_one_has_one),
         cmocka_unit_test(test_source_whole_collections_from_real_segment),
+        cmocka_unit_test(test_source_encrypted_segment),
         cmocka_unit_test(test_source_schema_mismatch_is_fatal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
