@@ -7,12 +7,14 @@
 #include "connect/connector.h"
 #include "connect/sinks/clickhouse_sink.h"
 #include "connect/sinks/pg_sink.h"
+#include "connect/sources/cassandra.h"
 #include "connect/sources/datagen.h"
 #include "connect/sources/postgres.h"
 
 static const source_ops_t *const source_table[] = {
     &postgres_source_ops,
     &datagen_source_ops,
+    &cassandra_source_ops,
     &file_source_ops,
 };
 

@@ -1,0 +1,1056 @@
+/* cassandra-source: cdc_raw/ segments -> Debezium-compatible events.
+ *
+ * One segment at a time, in id order. For the current segment the source reads the file's new
+ * bytes up to the synced offset of its _cdc.idx, runs the commit-log reader from the saved
+ * state, decodes each mutation and emits one event per row (and per partition deletion). The
+ * last record of each commit-log entry carries the position "<segment id>:<section>:<logical
+ * section start>:<entry end>", so a restart resumes after the last entry whose records are all
+ * durable. A segment whose _cdc.idx says COMPLETED and that has been read to its synced offset
+ * is deleted (or archived, or kept) once the runtime commits its last position.
+ *
+ * The table definitions come from the "cassandra.schema" config key for now (rows shaped like
+ * system_schema.columns); reading them over CQL belongs to the CQL client (src/cql/, issue 9). */
+#include "connect/sources/cassandra.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cassandra/commitlog.h"
+#include "cassandra/mutation.h"
+#include "cassandra/schema.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "connect/envelope.h"
+
+#define CS_MAX_KEYS 16
+#define CS_POSITION_MAX 96
+
+typedef enum { DONE_DELETE, DONE_ARCHIVE, DONE_KEEP } done_action_t;
+
+typedef struct cs_table {
+    const cass_table_t *def;
+    envelope_table_t *env;
+    envelope_kind_t *kinds; /* per column */
+    char *topic;
+} cs_table_t;
+
+typedef struct cs_key {
+    char alias[128];
+    uint8_t key[32];
+    size_t len;
+} cs_key_t;
+
+/* A segment read to its end, waiting until its last position is committed. */
+typedef struct cs_done {
+    int64_t id;
+    char path[PATH_MAX];
+    char idx_path[PATH_MAX];
+    int64_t last_delivered; /* -1: nothing of it was emitted */
+} cs_done_t;
+
+typedef struct cs_source {
+    source_ctx_t *ctx;
+    char *dir;
+    char *prefix;
+    char *archive_dir;
+    done_action_t done_action;
+    int64_t poll_ms;
+    cass_schema_t schema;
+    cs_table_t *tables;
+    int ntables;
+    cs_key_t keys[CS_MAX_KEYS];
+    int nkeys;
+    cl_reader_t *reader;
+
+    /* the segment being read */
+    bool have_seg;
+    int64_t seg_id;
+    char seg_path[PATH_MAX];
+    char idx_path[PATH_MAX];
+    uint8_t *buf;
+    size_t buf_len, buf_cap;
+    cl_read_state_t st;
+    int messaging_version;
+    int64_t seg_emitted; /* records emitted from this segment */
+    int64_t seg_last_pos; /* entry end of the last record emitted with a position from it */
+    int64_t last_finished_id; /* segments up to this id are done */
+
+    cs_done_t *done;
+    int ndone, done_cap;
+    int64_t committed_seg;
+    int64_t committed_delivered;
+
+    cass_mutation_t m;
+    envelope_value_t *row;
+    sb_wr_t arena;
+    sb_wr_t tmp; /* one collection element's text */
+    size_t *arena_off;
+    /* the record held back so that the last one of an entry carries the position */
+    bool has_pending, pend_key_null, pend_val_null;
+    const char *pend_topic;
+    int64_t pend_ts;
+    sb_wr_t pend_key, pend_val;
+    connect_err_t cb_err;
+    bool cb_failed;
+
+    /* status */
+    int64_t segments_done, mutations, events, other_table_mutations, range_tombstones, collection_cells_skipped;
+    char last_warning[256];
+} cs_source_t;
+
+/* ---------------------------------------------------------------- config */
+
+static const char *cfg_get(const json_t *config, const char *key)
+{
+    json_t *v = json_object_get(config, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static bool cfg_int(const json_t *config, const char *key, int64_t dflt, int64_t min, int64_t *out)
+{
+    json_t *v = json_object_get(config, key);
+    if (!v || json_is_null(v)) {
+        *out = dflt;
+        return true;
+    }
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return *out >= min;
+    }
+    const char *s = json_is_string(v) ? json_string_value(v) : "";
+    char *end;
+    errno = 0;
+    long long n = strtoll(s, &end, 10);
+    if (!*s || *end || errno) return false;
+    *out = n;
+    return n >= min;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* "alias=hexkey,alias2=hexkey" (aliases may contain ':', as Cassandra's "testing:1" does). */
+static int parse_keys(const char *s, cs_key_t *keys, int *nkeys, char *why, size_t why_cap)
+{
+    *nkeys = 0;
+    while (s && *s) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+        const char *eq = memchr(s, '=', n);
+        if (!eq || eq == s || (size_t)(eq - s) >= sizeof(keys[0].alias)) {
+            snprintf(why, why_cap, "expected alias=hexkey entries separated by commas");
+            return -1;
+        }
+        if (*nkeys == CS_MAX_KEYS) {
+            snprintf(why, why_cap, "at most %d keys", CS_MAX_KEYS);
+            return -1;
+        }
+        cs_key_t *k = &keys[(*nkeys)++];
+        memcpy(k->alias, s, (size_t)(eq - s));
+        k->alias[eq - s] = '\0';
+        size_t hex = n - (size_t)(eq - s) - 1;
+        if (hex != 32 && hex != 48 && hex != 64) {
+            snprintf(why, why_cap, "key of %s must be 16, 24 or 32 bytes in hex", k->alias);
+            return -1;
+        }
+        for (size_t i = 0; i < hex / 2; i++) {
+            int hi = hexval(eq[1 + 2 * i]), lo = hexval(eq[2 + 2 * i]);
+            if (hi < 0 || lo < 0) {
+                snprintf(why, why_cap, "key of %s is not hex", k->alias);
+                return -1;
+            }
+            k->key[i] = (uint8_t)(hi << 4 | lo);
+        }
+        k->len = hex / 2;
+        s = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+/* cassandra.schema: [{"keyspace","table","id","columns":[{"name","kind","position","type",
+ * "clustering_order"}]}], the rows of system_schema.tables/columns for the CDC tables. */
+static int parse_schema(const char *text, cass_schema_t *schema, char *why, size_t why_cap)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr);
+    int rc = -1;
+    if (!json_is_array(root) || json_array_size(root) == 0) {
+        snprintf(why, why_cap, "must be a non-empty JSON array of tables");
+        goto out;
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(root, i, t) {
+        const char *ks = json_string_value(json_object_get(t, "keyspace"));
+        const char *name = json_string_value(json_object_get(t, "table"));
+        const char *id = json_string_value(json_object_get(t, "id"));
+        json_t *cols = json_object_get(t, "columns");
+        uint8_t uuid[16];
+        if (!ks || !name || !id || !json_is_array(cols) || cass_uuid_parse(id, uuid) != 0) {
+            snprintf(why, why_cap, "table %zu needs keyspace, table, id (a uuid) and columns", i);
+            goto out;
+        }
+        cass_table_t *tab;
+        sb_err_t err = {0};
+        if (cass_schema_add_table(schema, uuid, ks, name, &tab, &err) != 0) {
+            snprintf(why, why_cap, "%.200s", err.msg);
+            goto out;
+        }
+        size_t j;
+        json_t *c;
+        json_array_foreach(cols, j, c) {
+            const char *cn = json_string_value(json_object_get(c, "name"));
+            const char *kind = json_string_value(json_object_get(c, "kind"));
+            const char *type = json_string_value(json_object_get(c, "type"));
+            json_t *pos = json_object_get(c, "position");
+            if (!cn || !kind || !type) {
+                snprintf(why, why_cap, "%s.%s column %zu needs name, kind and type", ks, name, j);
+                goto out;
+            }
+            if (cass_table_add_column(tab, cn, kind, json_is_integer(pos) ? (int)json_integer_value(pos) : -1, type,
+                                      json_string_value(json_object_get(c, "clustering_order")), &err) != 0) {
+                snprintf(why, why_cap, "%.200s", err.msg);
+                goto out;
+            }
+        }
+        if (cass_table_finish(tab, &err) != 0) {
+            snprintf(why, why_cap, "%.200s", err.msg);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+static int cs_validate(const json_t *config, connect_config_errors_t *errs)
+{
+    char why[256];
+    const char *dir = cfg_get(config, "cdc_raw.dir");
+    struct stat st;
+    if (!dir || !*dir) connect_config_error_add(errs, "cdc_raw.dir", "required: the node's cdc_raw directory");
+    else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        connect_config_error_add(errs, "cdc_raw.dir", "%s is not a directory", dir);
+    const char *prefix = cfg_get(config, "topic.prefix");
+    if (!prefix || !*prefix) connect_config_error_add(errs, "topic.prefix", "required");
+    const char *schema = cfg_get(config, "cassandra.schema");
+    cass_schema_t s;
+    cass_schema_init(&s);
+    if (!schema) connect_config_error_add(errs, "cassandra.schema", "required: the CDC tables' definitions");
+    else if (parse_schema(schema, &s, why, sizeof(why)) != 0) connect_config_error_add(errs, "cassandra.schema", "%s", why);
+    cass_schema_deinit(&s);
+    cs_key_t keys[CS_MAX_KEYS];
+    int nkeys;
+    if (parse_keys(cfg_get(config, "commitlog.encryption.keys"), keys, &nkeys, why, sizeof(why)) != 0)
+        connect_config_error_add(errs, "commitlog.encryption.keys", "%s", why);
+    const char *done = cfg_get(config, "processed.segments");
+    if (done && strcmp(done, "delete") && strcmp(done, "archive") && strcmp(done, "keep"))
+        connect_config_error_add(errs, "processed.segments", "must be delete, archive or keep");
+    if (done && !strcmp(done, "archive")) {
+        const char *ad = cfg_get(config, "archive.dir");
+        if (!ad || stat(ad, &st) != 0 || !S_ISDIR(st.st_mode))
+            connect_config_error_add(errs, "archive.dir", "processed.segments=archive needs an existing archive.dir");
+    }
+    int64_t n;
+    if (!cfg_int(config, "poll.interval.ms", 250, 1, &n))
+        connect_config_error_add(errs, "poll.interval.ms", "must be a positive integer");
+    return errs->count ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- positions */
+
+static int parse_position(const char *p, int64_t *seg, uint64_t *section, uint64_t *logical, uint64_t *delivered)
+{
+    long long a;
+    unsigned long long b, c, d;
+    char tail;
+    if (!p || sscanf(p, "%lld:%llu:%llu:%llu%c", &a, &b, &c, &d, &tail) != 4) return -1;
+    *seg = a;
+    *section = b;
+    *logical = c;
+    *delivered = d;
+    return 0;
+}
+
+static int cs_validate_position(const char *position, sb_err_t *err)
+{
+    int64_t seg;
+    uint64_t a, b, c;
+    if (parse_position(position, &seg, &a, &b, &c) != 0)
+        return sb_err_set(err, SB_EINVAL,
+                          "position \"%s\" is not <segment id>:<section>:<logical>:<entry end> (e.g. \"1699285478684:1576:1576:2000\")",
+                          position);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- values */
+
+static envelope_kind_t kind_for(const char *type)
+{
+    static const char *const ints[] = {"int", "bigint", "smallint", "tinyint", "counter", "timestamp", "time", "varint"};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+        if (!strcmp(type, ints[i])) return ENVELOPE_KIND_INTEGER;
+    if (!strcmp(type, "float") || !strcmp(type, "double")) return ENVELOPE_KIND_FLOAT;
+    if (!strcmp(type, "boolean")) return ENVELOPE_KIND_BOOL;
+    return ENVELOPE_KIND_STRING;
+}
+
+static int64_t be_signed(const uint8_t *p, int n)
+{
+    uint64_t v = (n > 0 && (p[0] & 0x80)) ? UINT64_MAX : 0;
+    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+static void put_hex(sb_wr_t *w, const uint8_t *p, size_t n)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        char b[2] = {hx[p[i] >> 4], hx[p[i] & 15]};
+        sb_wr_bytes(w, b, 2);
+    }
+}
+
+/* The text form of a cell value, as the envelope expects it for the column's kind. Types
+ * without a natural text form (blob, frozen collections, tuples, UDTs, decimal, duration) are
+ * written as "0x" + hex, as cqlsh prints blobs. */
+static void render_value(sb_wr_t *w, const char *type, sb_slice_t v)
+{
+    char tmp[64];
+    int n = v.len;
+    const uint8_t *p = v.p;
+    if (!strcmp(type, "ascii") || !strcmp(type, "text") || !strcmp(type, "varchar")) {
+        sb_wr_bytes(w, p, (size_t)n);
+    } else if ((!strcmp(type, "int") && n == 4) || (!strcmp(type, "bigint") && n == 8) ||
+               (!strcmp(type, "counter") && n == 8) || (!strcmp(type, "smallint") && n == 2) ||
+               (!strcmp(type, "tinyint") && n == 1) || (!strcmp(type, "timestamp") && n == 8) ||
+               (!strcmp(type, "time") && n == 8) || (!strcmp(type, "varint") && n >= 1 && n <= 8)) {
+        sb_wr_bytes(w, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%" PRId64, be_signed(p, n)));
+    } else if (!strcmp(type, "boolean") && n == 1) {
+        sb_wr_bytes(w, p[0] ? "t" : "f", 1);
+    } else if (!strcmp(type, "float") && n == 4) {
+        uint32_t u = (uint32_t)be_signed(p, 4);
+        float f;
+        memcpy(&f, &u, 4);
+        sb_wr_bytes(w, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%.9g", (double)f));
+    } else if (!strcmp(type, "double") && n == 8) {
+        uint64_t u = (uint64_t)be_signed(p, 8);
+        double d;
+        memcpy(&d, &u, 8);
+        sb_wr_bytes(w, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%.17g", d));
+    } else if ((!strcmp(type, "uuid") || !strcmp(type, "timeuuid")) && n == 16) {
+        for (int i = 0; i < 16; i++) {
+            if (i == 4 || i == 6 || i == 8 || i == 10) sb_wr_bytes(w, "-", 1);
+            put_hex(w, p + i, 1);
+        }
+    } else if (!strcmp(type, "inet") && (n == 4 || n == 16)) {
+        char a[INET6_ADDRSTRLEN];
+        if (inet_ntop(n == 4 ? AF_INET : AF_INET6, p, a, sizeof(a))) sb_wr_bytes(w, a, strlen(a));
+    } else if (!strcmp(type, "date") && n == 4) {
+        /* days since 1970-01-01, stored with 2^31 added */
+        int64_t days = (int64_t)(uint32_t)be_signed(p, 4) - ((int64_t)1 << 31);
+        time_t t = (time_t)(days * 86400);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        sb_wr_bytes(w, tmp, strftime(tmp, sizeof(tmp), "%Y-%m-%d", &tm));
+    } else {
+        sb_wr_bytes(w, "0x", 2);
+        put_hex(w, p, (size_t)(n > 0 ? n : 0));
+    }
+}
+
+/* ---------------------------------------------------------------- emitting */
+
+static int emit_now(cs_source_t *s, const char *position)
+{
+    connect_record_t rec = {
+        .topic = s->pend_topic,
+        .partition = -1,
+        .offset = -1,
+        .timestamp_ms = s->pend_ts,
+        .key = {s->pend_key_null ? NULL : s->pend_key.buf, s->pend_key_null ? -1 : (int32_t)s->pend_key.len},
+        .value = {s->pend_val_null ? NULL : s->pend_val.buf, s->pend_val_null ? -1 : (int32_t)s->pend_val.len},
+    };
+    s->has_pending = false;
+    if (source_emit(s->ctx, &rec, position) < 0)
+        return connect_err_set(&s->cb_err, CONNECT_ERR_TRANSIENT, -1, "the runtime refused a record (stopping)");
+    s->events++;
+    s->seg_emitted++;
+    return 0;
+}
+
+static int pending_begin(cs_source_t *s, const char *topic, int64_t ts_ms)
+{
+    if (s->has_pending && emit_now(s, NULL)) return -1;
+    sb_wr_reset(&s->pend_key);
+    sb_wr_reset(&s->pend_val);
+    s->pend_topic = topic;
+    s->pend_key_null = false;
+    s->pend_val_null = false;
+    s->pend_ts = ts_ms;
+    s->has_pending = true;
+    return 0;
+}
+
+/* Appends one element as JSON: its text form, then numbers/booleans bare and the rest quoted
+ * (envelope_write_json_value), or always quoted for a map key. */
+static void append_element(cs_source_t *s, const char *type, sb_slice_t v, bool as_key)
+{
+    sb_wr_reset(&s->tmp);
+    render_value(&s->tmp, type, v);
+    envelope_value_t ev = {(const char *)s->tmp.buf, (int32_t)s->tmp.len};
+    if (as_key) envelope_write_json_string(&s->arena, ev.p ? ev.p : "", s->tmp.len);
+    else envelope_write_json_value(&s->arena, kind_for(type), ev);
+}
+
+/* A whole collection (cells [first, last] of one column, written after a complex deletion, so
+ * they are its complete new content) as JSON text: a list or set as an array, a map as an
+ * object with string keys. Returns false for types it cannot render (non-frozen UDTs). */
+static bool render_collection(cs_source_t *s, const cass_column_t *col, int first, int last)
+{
+    char kind, elem[128], value[128];
+    if (cass_type_collection(col->type, &kind, elem, sizeof(elem), value, sizeof(value)) != 0) return false;
+    sb_wr_bytes(&s->arena, kind == 'm' ? "{" : "[", 1);
+    bool any = false;
+    for (int c = first; c <= last; c++) {
+        const cass_cell_t *cell = &s->m.cells[c];
+        if (cell->tombstone) continue;
+        if (any) sb_wr_bytes(&s->arena, ",", 1);
+        any = true;
+        if (kind == 'l') {
+            append_element(s, elem, cell->value, false);
+        } else if (kind == 's') {
+            append_element(s, elem, cell->path, false);
+        } else {
+            append_element(s, elem, cell->path, true);
+            sb_wr_bytes(&s->arena, ":", 1);
+            append_element(s, value, cell->value, false);
+        }
+    }
+    sb_wr_bytes(&s->arena, kind == 'm' ? "}" : "]", 1);
+    return true;
+}
+
+static bool collection_replaced(const cs_source_t *s, const cass_row_t *row, int column, int64_t *ts)
+{
+    for (int i = row->first_complex_deletion; i < row->first_complex_deletion + row->ncomplex_deletions; i++)
+        if (s->m.complex_deletions[i].column == column) {
+            *ts = s->m.complex_deletions[i].deletion.marked_for_delete_at;
+            return true;
+        }
+    return false;
+}
+
+static int64_t micros_to_ms(int64_t us)
+{
+    return us == CASS_LIVE_TIMESTAMP ? 0 : us / 1000;
+}
+
+/* Fills s->row with the key columns (partition key parts and, unless NULL, the clustering
+ * values) and every other column ABSENT. */
+static int fill_key(cs_source_t *s, const cs_table_t *t, const cass_partition_update_t *u, const cass_row_t *row)
+{
+    const cass_table_t *d = t->def;
+    sb_slice_t parts[64];
+    sb_err_t err;
+    if (d->npk > 64 || cass_partition_key_split(d, u->key, parts, &err) != 0) return -1;
+    sb_wr_reset(&s->arena);
+    for (int i = 0; i < d->ncols; i++) {
+        s->row[i].len = ENVELOPE_ABSENT;
+        s->arena_off[i] = SIZE_MAX;
+    }
+    for (int i = 0; i < d->npk; i++) {
+        int c = d->pk[i];
+        s->arena_off[c] = s->arena.len;
+        render_value(&s->arena, d->cols[c].type, parts[i]);
+        s->row[c].len = (int32_t)(s->arena.len - s->arena_off[c]);
+    }
+    if (row && row->kind == CASS_ROW) {
+        for (int i = 0; i < d->nck && i < row->nclustering; i++) {
+            int c = d->ck[i];
+            sb_slice_t v = s->m.clustering[row->first_clustering + i];
+            if (v.len < 0) {
+                s->row[c].len = ENVELOPE_NULL;
+                continue;
+            }
+            s->arena_off[c] = s->arena.len;
+            render_value(&s->arena, d->cols[c].type, v);
+            s->row[c].len = (int32_t)(s->arena.len - s->arena_off[c]);
+        }
+    }
+    return 0;
+}
+
+static void fix_pointers(cs_source_t *s, const cs_table_t *t)
+{
+    for (int i = 0; i < t->def->ncols; i++)
+        if (s->arena_off[i] != SIZE_MAX) s->row[i].p = (const char *)s->arena.buf + s->arena_off[i];
+}
+
+static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, bool tombstone_after)
+{
+    envelope_source_t src = {.connector = "cassandra", .name = s->prefix, .ts_ms = micros_to_ms(ts_us),
+                             .lsn = -1, .txid = -1, .snapshot = "false"};
+    if (pending_begin(s, t->topic, src.ts_ms)) return -1;
+    if (envelope_write_key(&s->pend_key, t->env, s->row) == SB_ENOENT) s->pend_key_null = true;
+    envelope_write_value(&s->pend_val, t->env, op, op == 'd' ? s->row : NULL, op == 'd' ? NULL : s->row, &src,
+                         sb_now_ms());
+    if (tombstone_after && !s->pend_key_null) {
+        if (pending_begin(s, t->topic, src.ts_ms)) return -1;
+        envelope_write_key(&s->pend_key, t->env, s->row);
+        s->pend_val_null = true;
+    }
+    if (s->pend_key.oom || s->pend_val.oom)
+        return connect_err_set(&s->cb_err, CONNECT_ERR_TRANSIENT, -1, "out of memory encoding an event");
+    return 0;
+}
+
+/* Events of one partition update:
+ * - partition deletion: op d with the partition key (clustering columns absent), a tombstone;
+ * - row deletion: op d with the full key, a tombstone;
+ * - row or static row with cells: op c when the row has primary-key liveness (an INSERT),
+ *   u otherwise (an UPDATE); after holds the key and the written columns only (a partial row:
+ *   sinks update only those), a deleted cell as null. Write time = the newest cell or row
+ *   timestamp.
+ * - a non-frozen collection written whole (INSERT, or SET col = ...: a complex deletion and the
+ *   new elements) as JSON text; deleted or emptied as null. Element-level changes (col = col +
+ *   ..., col[k] = ...) and range tombstones are counted in the status but not emitted: the
+ *   event could not say what the whole value is (docs/cassandra-commitlog.md). */
+static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition_update_t *u)
+{
+    const cass_table_t *d = t->def;
+    if (u->partition_deletion.marked_for_delete_at != CASS_LIVE_TIMESTAMP) {
+        if (fill_key(s, t, u, NULL)) goto bad_key;
+        fix_pointers(s, t);
+        if (push(s, t, 'd', u->partition_deletion.marked_for_delete_at, true)) return -1;
+    }
+    for (int r = u->first_row; r < u->first_row + u->nrows; r++) {
+        const cass_row_t *row = &s->m.rows[r];
+        if (row->kind == CASS_RANGE_TOMBSTONE_MARKER) {
+            s->range_tombstones++;
+            continue;
+        }
+        if (row->deletion.marked_for_delete_at != CASS_LIVE_TIMESTAMP) {
+            if (fill_key(s, t, u, row)) goto bad_key;
+            fix_pointers(s, t);
+            if (push(s, t, 'd', row->deletion.marked_for_delete_at, true)) return -1;
+        }
+        if (row->ncells == 0 && row->ncomplex_deletions == 0 && row->timestamp == CASS_LIVE_TIMESTAMP) continue;
+        if (fill_key(s, t, u, row)) goto bad_key;
+        int64_t ts = row->timestamp;
+        int written = 0;
+        for (int c = row->first_cell; c < row->first_cell + row->ncells; c++) {
+            const cass_cell_t *cell = &s->m.cells[c];
+            const cass_column_t *col = &d->cols[cell->column];
+            if (col->complex) {
+                int last = c;
+                while (last + 1 < row->first_cell + row->ncells && s->m.cells[last + 1].column == cell->column) last++;
+                int64_t del_ts;
+                size_t at = s->arena.len;
+                if (!col->dropped && collection_replaced(s, row, cell->column, &del_ts) &&
+                    render_collection(s, col, c, last)) {
+                    s->arena_off[cell->column] = at;
+                    s->row[cell->column].len = (int32_t)(s->arena.len - at);
+                    written++;
+                    for (int k = c; k <= last; k++)
+                        if (s->m.cells[k].timestamp > ts || ts == CASS_LIVE_TIMESTAMP) ts = s->m.cells[k].timestamp;
+                } else {
+                    s->arena.len = at;
+                    s->collection_cells_skipped += last - c + 1;
+                }
+                c = last;
+                continue;
+            }
+            if (col->dropped) continue;
+            if (cell->timestamp > ts || ts == CASS_LIVE_TIMESTAMP) ts = cell->timestamp;
+            written++;
+            if (cell->tombstone) {
+                s->row[cell->column].len = ENVELOPE_NULL;
+                continue;
+            }
+            s->arena_off[cell->column] = s->arena.len;
+            render_value(&s->arena, col->type, cell->value);
+            s->row[cell->column].len = (int32_t)(s->arena.len - s->arena_off[cell->column]);
+        }
+        for (int i = row->first_complex_deletion; i < row->first_complex_deletion + row->ncomplex_deletions; i++) {
+            const cass_complex_deletion_t *cd = &s->m.complex_deletions[i];
+            if (d->cols[cd->column].dropped || s->row[cd->column].len != ENVELOPE_ABSENT) continue;
+            /* overwritten by an empty collection, or deleted: null, as CQL reads it */
+            s->row[cd->column].len = ENVELOPE_NULL;
+            written++;
+            if (cd->deletion.marked_for_delete_at > ts || ts == CASS_LIVE_TIMESTAMP) ts = cd->deletion.marked_for_delete_at;
+        }
+        if (!written && row->timestamp == CASS_LIVE_TIMESTAMP) continue;
+        fix_pointers(s, t);
+        if (push(s, t, row->timestamp != CASS_LIVE_TIMESTAMP ? 'c' : 'u', ts, false)) return -1;
+    }
+    return 0;
+bad_key:
+    return connect_err_set(&s->cb_err, CONNECT_ERR_FATAL, -1,
+                           "cassandra source: partition key of %s.%s in segment %" PRId64 " does not match the schema",
+                           d->keyspace, d->name, s->seg_id);
+}
+
+static const cs_table_t *table_of(const cs_source_t *s, const cass_table_t *def)
+{
+    for (int i = 0; i < s->ntables; i++)
+        if (s->tables[i].def == def) return &s->tables[i];
+    return NULL;
+}
+
+static int on_entry(void *ud, const cl_entry_t *e)
+{
+    cs_source_t *s = ud;
+    sb_err_t err = {0};
+    int rc = cass_mutation_decode(e->data, e->len, s->messaging_version, &s->schema, &s->m, &err);
+    if (rc == SB_ENOENT) {
+        /* A segment holds the writes of every table; only the CDC tables are in the schema. */
+        s->other_table_mutations++;
+        return 0;
+    }
+    if (rc != 0) {
+        connect_err_set(&s->cb_err, CONNECT_ERR_FATAL, -1,
+                        "cassandra source: cannot decode the mutation ending at %" PRIu64 " of segment %" PRId64
+                        ": %s (is cassandra.schema current?)",
+                        e->position, s->seg_id, err.msg);
+        s->cb_failed = true;
+        return 1;
+    }
+    s->mutations++;
+    for (int i = 0; i < s->m.nupdates; i++) {
+        const cs_table_t *t = table_of(s, s->m.updates[i].table);
+        if (t && emit_update(s, t, &s->m.updates[i])) {
+            s->cb_failed = true;
+            return 1;
+        }
+    }
+    if (s->has_pending) {
+        char pos[CS_POSITION_MAX];
+        snprintf(pos, sizeof(pos), "%" PRId64 ":%" PRIu64 ":%" PRIu64 ":%" PRIu64, s->seg_id, s->st.next_section,
+                 s->st.next_logical, e->position);
+        if (emit_now(s, pos)) {
+            s->cb_failed = true;
+            return 1;
+        }
+        s->seg_last_pos = (int64_t)e->position;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- segments */
+
+static int key_lookup(void *ud, const char *alias, uint8_t key[32], size_t *key_len)
+{
+    cs_source_t *s = ud;
+    for (int i = 0; i < s->nkeys; i++)
+        if (!strcmp(s->keys[i].alias, alias)) {
+            memcpy(key, s->keys[i].key, s->keys[i].len);
+            *key_len = s->keys[i].len;
+            return 0;
+        }
+    return SB_ENOENT;
+}
+
+/* "CommitLog-<version>-<id>.log" -> id */
+static bool segment_name(const char *name, int64_t *id, int *version)
+{
+    int v;
+    long long n;
+    int used = 0;
+    if (sscanf(name, "CommitLog-%d-%lld.log%n", &v, &n, &used) != 2 || used == 0 || name[used] != '\0') return false;
+    *id = n;
+    *version = v;
+    return true;
+}
+
+/* The smallest segment id in cdc_raw greater than `after`. */
+static bool next_segment(cs_source_t *s, int64_t after, int64_t *id, int *version)
+{
+    DIR *d = opendir(s->dir);
+    if (!d) return false;
+    bool found = false;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int64_t n;
+        int v;
+        if (!segment_name(de->d_name, &n, &v) || n <= after) continue;
+        if (!found || n < *id) {
+            *id = n;
+            *version = v;
+            found = true;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+static void finish_segment_files(cs_source_t *s, const char *path, const char *idx_path)
+{
+    if (s->done_action == DONE_KEEP) return;
+    if (s->done_action == DONE_ARCHIVE) {
+        const char *base = strrchr(path, '/');
+        char dst[PATH_MAX + 8];
+        snprintf(dst, sizeof(dst), "%s%s", s->archive_dir, base ? base : "/segment");
+        if (rename(path, dst) != 0) sb_warn("cassandra", "cannot archive %s to %s: %s", path, dst, strerror(errno));
+    } else if (unlink(path) != 0 && errno != ENOENT) {
+        sb_warn("cassandra", "cannot delete %s: %s", path, strerror(errno));
+    }
+    /* The index goes either way: Cassandra only reads it for segments still in cdc_raw. */
+    if (unlink(idx_path) != 0 && errno != ENOENT) sb_warn("cassandra", "cannot delete %s: %s", idx_path, strerror(errno));
+    s->segments_done++;
+}
+
+/* Deletes/archives every done segment whose last emitted record is committed. */
+static void release_done(cs_source_t *s)
+{
+    int keep = 0;
+    for (int i = 0; i < s->ndone; i++) {
+        cs_done_t *d = &s->done[i];
+        bool committed = d->last_delivered < 0 || s->committed_seg > d->id ||
+                         (s->committed_seg == d->id && s->committed_delivered >= d->last_delivered);
+        if (committed) finish_segment_files(s, d->path, d->idx_path);
+        else s->done[keep++] = *d;
+    }
+    s->ndone = keep;
+}
+
+static int open_segment(cs_source_t *s, int64_t id, int version)
+{
+    s->have_seg = true;
+    s->seg_id = id;
+    snprintf(s->seg_path, sizeof(s->seg_path), "%s/CommitLog-%d-%" PRId64 ".log", s->dir, version, id);
+    snprintf(s->idx_path, sizeof(s->idx_path), "%s/CommitLog-%d-%" PRId64 "_cdc.idx", s->dir, version, id);
+    s->buf_len = 0;
+    memset(&s->st, 0, sizeof(s->st));
+    s->seg_emitted = 0;
+    s->seg_last_pos = -1;
+    s->messaging_version = 0;
+    /* Resume inside the segment of the committed position. */
+    const char *committed = source_committed_position(s->ctx);
+    int64_t seg;
+    uint64_t section, logical, delivered;
+    if (committed && parse_position(committed, &seg, &section, &logical, &delivered) == 0 && seg == id) {
+        s->st.next_section = section;
+        s->st.next_logical = logical;
+        s->st.delivered = delivered;
+    }
+    return 0;
+}
+
+/* Reads the _cdc.idx: the synced offset and whether the segment is complete. A missing index
+ * means nothing is synced yet. */
+static bool read_index(cs_source_t *s, uint64_t *offset, bool *completed)
+{
+    *offset = 0;
+    *completed = false;
+    char text[128];
+    int fd = open(s->idx_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0) return true;
+    /* Cassandra rewrites the file in place; a read that races the write may see a partial
+     * number, which the next poll corrects. */
+    if (cl_cdc_index_parse(text, (size_t)n, offset, completed) != 0) {
+        *offset = 0;
+        *completed = false;
+    }
+    return true;
+}
+
+/* Whether a segment after the current one already has a _cdc.idx. Cassandra hard-links every
+ * new segment into cdc_raw but writes an index only for one that holds CDC writes, at a sync;
+ * its sync pass goes through the segments oldest first, and only the newest segment takes
+ * writes. So once a later segment has an index, the current one without an index will never
+ * get one: it holds no CDC data (Cassandra removes its link when it discards it). Waiting for
+ * that removal instead could stall the source for as long as the memtables take to flush. */
+static bool later_segment_has_index(cs_source_t *s)
+{
+    DIR *d = opendir(s->dir);
+    if (!d) return false;
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d))) {
+        long long n;
+        int v, used = 0;
+        if (sscanf(de->d_name, "CommitLog-%d-%lld_cdc.idx%n", &v, &n, &used) == 2 && used > 0 &&
+            de->d_name[used] == '\0' && n > s->seg_id)
+            found = true;
+    }
+    closedir(d);
+    return found;
+}
+
+/* Appends the segment's bytes up to `limit` to s->buf. */
+static int read_more(cs_source_t *s, uint64_t limit, connect_err_t *err)
+{
+    if (limit <= s->buf_len) return 0;
+    if (limit > s->buf_cap) {
+        size_t cap = s->buf_cap ? s->buf_cap : 1 << 20;
+        while (cap < limit) cap *= 2;
+        uint8_t *p = realloc(s->buf, cap);
+        if (!p) return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "cassandra source: out of memory");
+        s->buf = p;
+        s->buf_cap = cap;
+    }
+    int fd = open(s->seg_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "cassandra source: cannot open %s: %s", s->seg_path, strerror(errno));
+    while (s->buf_len < limit) {
+        ssize_t n = pread(fd, s->buf + s->buf_len, limit - s->buf_len, (off_t)s->buf_len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        s->buf_len += (size_t)n;
+    }
+    close(fd);
+    return 0;
+}
+
+/* One step on the current segment. Returns 1 when it made progress or moved on, 0 when there
+ * is nothing new, -1 on error. */
+static int segment_step(cs_source_t *s, connect_err_t *err)
+{
+    if (!s->have_seg) {
+        int64_t id;
+        int version;
+        if (!next_segment(s, s->last_finished_id, &id, &version)) return 0;
+        if (open_segment(s, id, version)) return -1;
+    }
+    uint64_t synced;
+    bool completed;
+    bool has_index = read_index(s, &synced, &completed);
+    struct stat st;
+    if (stat(s->seg_path, &st) != 0 || (!has_index && later_segment_has_index(s))) {
+        /* Removed underneath us (Cassandra drops the link of a segment without CDC data when it
+         * discards it), or known to hold no CDC data: go on with the next one. */
+        sb_info("cassandra", "segment %s holds no CDC data; skipped", s->seg_path);
+        s->last_finished_id = s->seg_id;
+        s->have_seg = false;
+        return 1;
+    }
+    uint64_t limit = synced < (uint64_t)st.st_size ? synced : (uint64_t)st.st_size;
+    if (read_more(s, limit, err)) return -1;
+    size_t before = s->st.entries;
+    s->cb_failed = false;
+    sb_err_t rerr = {0};
+    if (s->buf_len > 0) {
+        cl_descriptor_t d;
+        if (cl_descriptor_parse(s->buf, s->buf_len, &d, &rerr) == 0) s->messaging_version = d.messaging_version;
+        int rc = cl_reader_read(s->reader, s->buf, s->buf_len, &s->st, on_entry, s, &rerr);
+        if (rc != 0)
+            return connect_err_set(err, CONNECT_ERR_FATAL, -1, "cassandra source: segment %s: %s", s->seg_path, rerr.msg);
+    }
+    if (s->cb_failed) {
+        *err = s->cb_err;
+        return -1;
+    }
+    if (s->st.stop == CL_STOP_TORN && completed)
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                               "cassandra source: completed segment %s is damaged at %" PRIu64 ": %s", s->seg_path,
+                               s->st.next_section, s->st.detail);
+    if (completed && s->buf_len >= limit && (s->st.stop == CL_STOP_END || s->st.stop == CL_STOP_NEED_MORE)) {
+        if (s->ndone == s->done_cap) {
+            int cap = s->done_cap ? s->done_cap * 2 : 8;
+            cs_done_t *p = realloc(s->done, (size_t)cap * sizeof(*p));
+            if (!p) return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "cassandra source: out of memory");
+            s->done = p;
+            s->done_cap = cap;
+        }
+        cs_done_t *d = &s->done[s->ndone++];
+        d->id = s->seg_id;
+        snprintf(d->path, sizeof(d->path), "%s", s->seg_path);
+        snprintf(d->idx_path, sizeof(d->idx_path), "%s", s->idx_path);
+        d->last_delivered = s->seg_emitted ? s->seg_last_pos : -1;
+        s->last_finished_id = s->seg_id;
+        s->have_seg = false;
+        release_done(s);
+        return 1;
+    }
+    return s->st.entries > before ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static void cs_stop(void *state);
+
+static int cs_start(source_ctx_t *ctx, const json_t *config, void **state, connect_err_t *err)
+{
+    connect_config_errors_t errs = {0};
+    if (cs_validate(config, &errs))
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "cassandra source: invalid config: %s: %s", errs.items[0].field,
+                               errs.items[0].msg);
+    cs_source_t *s = calloc(1, sizeof(*s));
+    if (!s) return connect_err_set(err, CONNECT_ERR_FATAL, -1, "cassandra source: out of memory");
+    s->ctx = ctx;
+    s->dir = strdup(cfg_get(config, "cdc_raw.dir"));
+    s->prefix = strdup(cfg_get(config, "topic.prefix"));
+    const char *done = cfg_get(config, "processed.segments");
+    s->done_action = !done || !strcmp(done, "delete") ? DONE_DELETE : !strcmp(done, "archive") ? DONE_ARCHIVE : DONE_KEEP;
+    if (s->done_action == DONE_ARCHIVE) s->archive_dir = strdup(cfg_get(config, "archive.dir"));
+    cfg_int(config, "poll.interval.ms", 250, 1, &s->poll_ms);
+    char why[256];
+    cass_schema_init(&s->schema);
+    parse_schema(cfg_get(config, "cassandra.schema"), &s->schema, why, sizeof(why));
+    parse_keys(cfg_get(config, "commitlog.encryption.keys"), s->keys, &s->nkeys, why, sizeof(why));
+    cass_mutation_init(&s->m);
+    sb_wr_init(&s->pend_key, 256);
+    sb_wr_init(&s->pend_val, 1024);
+    sb_wr_init(&s->arena, 1024);
+    sb_wr_init(&s->tmp, 256);
+    s->last_finished_id = -1;
+    s->committed_seg = -1;
+    int maxcols = 0;
+    s->tables = calloc((size_t)s->schema.ntables, sizeof(*s->tables));
+    bool ok = s->dir && s->prefix && s->tables && cl_reader_new(&s->reader, key_lookup, s) == 0;
+    for (int i = 0; ok && i < s->schema.ntables; i++) {
+        const cass_table_t *d = s->schema.tables[i];
+        cs_table_t *t = &s->tables[s->ntables++];
+        t->def = d;
+        if (d->ncols > maxcols) maxcols = d->ncols;
+        envelope_column_t *cols = calloc((size_t)d->ncols, sizeof(*cols));
+        t->topic = malloc(strlen(s->prefix) + strlen(d->keyspace) + strlen(d->name) + 3);
+        if (!cols || !t->topic) {
+            free(cols);
+            ok = false;
+            break;
+        }
+        sprintf(t->topic, "%s.%s.%s", s->prefix, d->keyspace, d->name);
+        for (int c = 0; c < d->ncols; c++) {
+            cols[c].name = d->cols[c].name;
+            cols[c].type_name = d->cols[c].type;
+            cols[c].kind = kind_for(d->cols[c].type);
+            cols[c].key = d->cols[c].kind == CASS_COL_PARTITION_KEY || d->cols[c].kind == CASS_COL_CLUSTERING;
+        }
+        t->env = envelope_table_new(d->keyspace, d->keyspace, d->name, cols, d->ncols);
+        free(cols);
+        if (!t->env) ok = false;
+    }
+    s->row = calloc((size_t)(maxcols ? maxcols : 1), sizeof(*s->row));
+    s->arena_off = calloc((size_t)(maxcols ? maxcols : 1), sizeof(*s->arena_off));
+    if (!ok || !s->row || !s->arena_off) {
+        cs_stop(s);
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "cassandra source: out of memory");
+    }
+    const char *committed = source_committed_position(ctx);
+    int64_t seg;
+    uint64_t a, b, c;
+    if (committed) {
+        if (parse_position(committed, &seg, &a, &b, &c) != 0) {
+            cs_stop(s);
+            return connect_err_set(err, CONNECT_ERR_FATAL, -1, "cassandra source: committed position \"%s\" is not a commit-log position",
+                                   committed);
+        }
+        /* Segments before the committed one were fully read and committed: a crash between the
+         * commit and the deletion leaves them behind, so finish them now. */
+        s->committed_seg = seg;
+        s->committed_delivered = (int64_t)c;
+        s->last_finished_id = seg - 1;
+        int64_t id, after = -1;
+        int version;
+        while (s->done_action != DONE_KEEP && next_segment(s, after, &id, &version) && id < seg) {
+            char path[PATH_MAX], idx[PATH_MAX];
+            snprintf(path, sizeof(path), "%s/CommitLog-%d-%" PRId64 ".log", s->dir, version, id);
+            snprintf(idx, sizeof(idx), "%s/CommitLog-%d-%" PRId64 "_cdc.idx", s->dir, version, id);
+            finish_segment_files(s, path, idx);
+            after = id; /* a file that cannot be removed is warned about once, not retried forever */
+        }
+    }
+    *state = s;
+    return 0;
+}
+
+static int cs_poll(void *state, int timeout_ms, connect_err_t *err)
+{
+    cs_source_t *s = state;
+    int64_t deadline = sb_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        int rc = segment_step(s, err);
+        if (rc < 0) return -1;
+        if (rc == 0) break;
+        if (sb_now_ms() >= deadline) return 0;
+    }
+    int wait = (int)(timeout_ms < s->poll_ms ? timeout_ms : s->poll_ms);
+    if (wait > 0) poll(NULL, 0, wait);
+    return 0;
+}
+
+static void cs_commit(void *state, const char *position)
+{
+    cs_source_t *s = state;
+    int64_t seg;
+    uint64_t a, b, c;
+    if (parse_position(position, &seg, &a, &b, &c) != 0) return;
+    if (seg < s->committed_seg || (seg == s->committed_seg && (int64_t)c <= s->committed_delivered)) return;
+    s->committed_seg = seg;
+    s->committed_delivered = (int64_t)c;
+    release_done(s);
+}
+
+static void cs_stop(void *state)
+{
+    cs_source_t *s = state;
+    if (!s) return;
+    for (int i = 0; i < s->ntables; i++) {
+        envelope_table_free(s->tables[i].env);
+        free(s->tables[i].topic);
+    }
+    free(s->tables);
+    cass_schema_deinit(&s->schema);
+    cass_mutation_deinit(&s->m);
+    cl_reader_free(s->reader);
+    sb_wr_deinit(&s->pend_key);
+    sb_wr_deinit(&s->pend_val);
+    sb_wr_deinit(&s->arena);
+    sb_wr_deinit(&s->tmp);
+    free(s->row);
+    free(s->arena_off);
+    free(s->buf);
+    free(s->done);
+    free(s->dir);
+    free(s->prefix);
+    free(s->archive_dir);
+    free(s);
+}
+
+static void cs_status(void *state, json_t *out)
+{
+    cs_source_t *s = state;
+    json_object_set_new(out, "segment", s->have_seg ? json_string(s->seg_path) : json_null());
+    json_object_set_new(out, "segment_bytes_read", json_integer((json_int_t)s->buf_len));
+    json_object_set_new(out, "segments_done", json_integer(s->segments_done));
+    json_object_set_new(out, "segments_awaiting_commit", json_integer(s->ndone));
+    json_object_set_new(out, "mutations", json_integer(s->mutations));
+    json_object_set_new(out, "events", json_integer(s->events));
+    json_object_set_new(out, "other_table_mutations", json_integer(s->other_table_mutations));
+    json_object_set_new(out, "range_tombstones_not_emitted", json_integer(s->range_tombstones));
+    json_object_set_new(out, "collection_element_changes_not_emitted", json_integer(s->collection_cells_skipped));
+    json_object_set_new(out, "skipped_bad_crc_entries", json_integer((json_int_t)s->st.bad_entries));
+}
+
+const source_ops_t cassandra_source_ops = {
+    .name = "cassandra-source",
+    .description = "Apache Cassandra change-data capture: reads the node's cdc_raw commit-log segments up to their synced offset",
+    .validate = cs_validate,
+    .start = cs_start,
+    .poll = cs_poll,
+    .commit = cs_commit,
+    .stop = cs_stop,
+    .status = cs_status,
+    .validate_position = cs_validate_position,
+};
