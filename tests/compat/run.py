@@ -1,0 +1,309 @@
+#!/usr/bin/python3
+"""Runs librdkafka's test suite (its built tests/test-runner) against a StreamBus broker.
+
+Called by scripts/compat.sh once the suite is built; see docs/compatibility.md. It starts the
+broker binary named by $STREAMBUS_BIN on free loopback ports in a fresh directory, runs the
+selected tests in a few test-runner invocations (groups, below), stops the broker by its PID,
+prints one table row per test and exits 1 if any test that ran failed, or if the broker died or
+logged a sanitizer report. Skipped tests are listed with their reasons and do not fail the run.
+
+Groups, because some tests cannot share a run:
+  parallel   most tests, two at a time (-p2)
+  serial     tests/compat/serial.txt: one at a time (-p1), each with its reason
+  partial    tests whose skip.txt line says subtests=S: only subtests whose name contains S
+  noautocreate  tests written for librdkafka's "noautocreate" scenario, against a second broker
+             with auto_create_topics off (the scenario the suite expects them to see)
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# The newest Kafka release whose APIs (as librdkafka 2.0.2 uses them) the broker advertises;
+# docs/compatibility.md explains the choice. The suite switches tests and expectations on it.
+DEFAULT_KAFKA_VERSION = "2.4.0"
+# Tests of librdkafka's "noautocreate" scenario (tests/test.c: .scenario = "noautocreate") that a
+# single broker can serve: 0045's variants call kafka-topics.sh, 0107 needs replication factor 3.
+NOAUTOCREATE_TESTS = ["0111"]
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
+ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\(B")
+# One row of test-runner's closing summary: "| 0001_multiobj   |     PASSED |   1.234s | reason"
+SUMMARY_ROW = re.compile(r"^\|\s*(\d{4}_\S+)\s*\|\s*(\w+)\s*\|\s*([\d.]+)s\s*\|\s?(.*)$")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_list(path):
+    """[(number, rest of line)] of a list file: '#' starts a comment, blank lines are ignored."""
+    out = []
+    for lineno, raw in enumerate(Path(path).read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        num, _, rest = line.partition(" ")
+        if not re.fullmatch(r"\d{4}", num):
+            sys.exit("%s:%d: expected a four-digit test number first, got %r" % (path, lineno, num))
+        out.append((num, rest.strip()))
+    return out
+
+
+class Broker:
+    """One StreamBus broker in its own directory, started and stopped by PID."""
+
+    def __init__(self, binary, workdir, auto_create):
+        self.binary = binary
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.log_path = self.workdir / "broker.log"
+        self.config_path = self.workdir / "streambus.yaml"
+        # The suite's default scenario assumes Kafka's test cluster: auto-created topics with
+        # 4 partitions (librdkafka tests/scenarios/default.json).
+        self.config_path.write_text(
+            "broker:\n"
+            '  listen: "127.0.0.1:%d"\n'
+            '  data_dir: "%s"\n'
+            "  auto_create_topics: %s\n"
+            "  default_partitions: 4\n"
+            "groups:\n"
+            "  initial_rebalance_delay_ms: 0\n"
+            "admin:\n"
+            '  listen: "127.0.0.1:%d"\n'
+            "logging:\n"
+            "  level: info\n"
+            "  format: json\n"
+            % (self.port, self.workdir / "data", "true" if auto_create else "false", self.admin_port))
+        self.proc = None
+
+    @property
+    def bootstrap(self):
+        return "127.0.0.1:%d" % self.port
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([self.binary, "broker", "--config", str(self.config_path)],
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("broker exited with %s at start-up:\n%s" % (self.proc.returncode, self.tail()))
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/health/ready" % self.admin_port, timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("broker not ready after 20 s:\n" + self.tail())
+
+    def stop(self):
+        """SIGTERM, SIGKILL after 10 s. Returns a list of problems (empty when clean)."""
+        problems = []
+        if self.proc is None:
+            return problems
+        if self.proc.poll() is not None:
+            problems.append("broker died during the run (exit status %s)" % self.proc.returncode)
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                problems.append("broker did not exit within 10 s of SIGTERM")
+        text = self.log_path.read_text(errors="replace")
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                problems.append("broker log has a sanitizer report (%s)" % marker)
+        return problems
+
+    def tail(self, n=30):
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+def run_group(name, runner, tests, args, broker, out, env_extra, timeout):
+    """Runs test-runner once; returns {test name: (state, seconds, reason)} for tests that ran
+    or that the suite itself skipped."""
+    conf = out / ("%s.test.conf" % name)
+    conf.write_text("metadata.broker.list=%s\ntest.timeout.multiplier=3\n" % broker.bootstrap)
+    report = out / ("%s.report.json" % name)  # kept for whoever wants more than the table
+    log_path = out / ("%s.log" % name)
+    env = dict(os.environ)
+    # CI=… makes the suite more lenient and skip tests (tests/test.c: test_on_ci); results should
+    # not depend on where they were produced.
+    env.pop("CI", None)
+    env.pop("TESTS_SKIP", None)
+    env.update({
+        "TESTS": ",".join(tests),
+        "RDKAFKA_TEST_CONF": str(conf),
+        "TEST_REPORT": str(report),
+        "LD_LIBRARY_PATH": "%s:%s" % (runner.parent.parent / "src", runner.parent.parent / "src-cpp"),
+    })
+    env.update(env_extra)
+    cmd = [str(runner), "-L"] + args
+    print("compat: %-12s %s  TESTS=%s" % (name, " ".join(cmd[1:]), env["TESTS"]), flush=True)
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            rc = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            rc = "killed after %d s" % timeout
+    print("compat: %-12s finished in %.0f s (exit %s), log %s" % (name, time.monotonic() - started, rc, log_path),
+          flush=True)
+
+    # test-runner's closing summary lists what ran and what the suite skipped with a reason
+    # (version too old, missing feature); tests outside TESTS are skipped silently and absent.
+    results = {}
+    for line in log_path.read_text(errors="replace").splitlines():
+        m = SUMMARY_ROW.match(ANSI.sub("", line))
+        # Local tests (no broker needed) are left out by -L and reported as "filtered".
+        if m and m.group(1)[:4] in tests and "Filtered due to negative test flags" not in m.group(4):
+            results[m.group(1)] = (m.group(2), float(m.group(3)), m.group(4).strip())
+    # test-runner killed or crashed before its summary: every selected test without a result
+    # failed, so that nothing is silently lost.
+    if (rc != 0 or not results) and not any(s == "FAILED" for s, _, _ in results.values()):
+        results["%s-group" % name] = ("FAILED", 0.0, "test-runner exit %s; see %s" % (rc, log_path))
+    return results
+
+
+RANK = {"FAILED": 4, "RUNNING": 4, "PASSED": 3, "SKIPPED": 2}
+
+
+def merge(into, new):
+    for tname, res in new.items():
+        if tname not in into or RANK.get(res[0], 0) > RANK.get(into[tname][0], 0):
+            into[tname] = res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--source", required=True, help="librdkafka source tree with tests/test-runner built")
+    ap.add_argument("--out", required=True, help="directory for logs and results (emptied first)")
+    a = ap.parse_args()
+
+    source = Path(a.source).resolve()
+    runner = source / "tests" / "test-runner"
+    out = Path(a.out).resolve()
+    binary = os.environ.get("STREAMBUS_BIN") or sys.exit("compat: STREAMBUS_BIN is not set")
+    kafka_version = os.environ.get("COMPAT_KAFKA_VERSION") or DEFAULT_KAFKA_VERSION
+    timeout = int(os.environ.get("COMPAT_TIMEOUT", "3600"))
+
+    skips = {}
+    subtests = {}
+    for num, rest in read_list(HERE / "skip.txt"):
+        m = re.match(r"^subtests=(\S+)\s+(.*)$", rest)
+        if m:
+            subtests[num] = (m.group(1), m.group(2))
+        else:
+            skips[num] = rest
+    serial = dict(read_list(HERE / "serial.txt"))
+
+    if os.environ.get("COMPAT_TESTS"):
+        selected = os.environ["COMPAT_TESTS"].replace(",", " ").split()
+        bad = [t for t in selected if not re.fullmatch(r"\d{4}", t)]
+        if bad:
+            sys.exit("compat: COMPAT_TESTS wants four-digit test numbers, not %s" % " ".join(bad))
+        what = "COMPAT_TESTS"
+    elif os.environ.get("COMPAT_FULL") in ("1", "true", "yes"):
+        # Every number the suite knows (its tests/*.c and *.cpp files); -L leaves out local ones.
+        selected = sorted({p.name[:4] for p in (source / "tests").iterdir()
+                           if re.match(r"^\d{4}-.*\.(c|cpp)$", p.name) and not p.name.startswith("8")})
+        what = "full suite"
+    else:
+        selected = [n for n, _ in read_list(HERE / "fast.txt")]
+        what = "fast subset (tests/compat/fast.txt)"
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    print("compat: %s, TEST_KAFKA_VERSION=%s, broker %s" % (what, kafka_version, binary), flush=True)
+    print("compat: %s" % subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip(),
+          flush=True)
+
+    to_run = [t for t in selected if t not in skips]
+    groups = [
+        ("parallel", [t for t in to_run if t not in serial and t not in subtests and t not in NOAUTOCREATE_TESTS],
+         ["-p2"], {}),
+        ("serial", [t for t in to_run if t in serial], ["-p1"], {}),
+    ]
+    for num in (t for t in to_run if t in subtests):
+        groups.append(("partial-" + num, [num], ["-p1"], {"SUBTESTS": subtests[num][0]}))
+
+    results = {}
+    problems = []
+    env_version = {"TEST_KAFKA_VERSION": kafka_version}
+    broker = Broker(binary, out / "broker", auto_create=True)
+    try:
+        broker.start()
+        for name, tests, args, env in groups:
+            if tests:
+                merge(results, run_group(name, runner, tests, args, broker, out, dict(env_version, **env), timeout))
+            if broker.proc.poll() is not None:
+                problems.append("broker exited during group %s:\n%s" % (name, broker.tail()))
+                break
+    finally:
+        problems += broker.stop()
+
+    # The default-scenario run reports these as skipped ("scenario mismatch"); here they run in
+    # their own scenario, against a broker that does not create topics on demand.
+    noauto = [t for t in to_run if t in NOAUTOCREATE_TESTS]
+    if noauto and not problems:
+        broker2 = Broker(binary, out / "broker-noautocreate", auto_create=False)
+        try:
+            broker2.start()
+            merge(results, run_group("noautocreate", runner, noauto, ["-p1", "-s", "noautocreate"],
+                                     broker2, out, env_version, timeout))
+        finally:
+            problems += broker2.stop()
+
+    for num, reason in skips.items():
+        if num in selected:
+            results["%s (skip.txt)" % num] = ("SKIPPED", 0.0, reason)
+    for num, (sub, reason) in subtests.items():
+        for tname, (state, secs, r) in list(results.items()):
+            if tname.startswith(num + "_") and state == "PASSED":
+                results[tname] = (state, secs, "only subtests matching '%s': %s" % (sub, reason))
+
+    rows = ["| test | result | seconds | reason |", "|---|---|---|---|"]
+    for tname in sorted(results):
+        state, secs, reason = results[tname]
+        rows.append("| %s | %s | %.1f | %s |" % (tname, state, secs, reason.replace("|", "\\|")))
+    table = "\n".join(rows)
+    (out / "results.md").write_text(table + "\n")
+    print(table)
+    passed = sum(1 for s, _, _ in results.values() if s == "PASSED")
+    failed = sum(1 for s, _, _ in results.values() if s in ("FAILED", "RUNNING"))
+    skipped = sum(1 for s, _, _ in results.values() if s == "SKIPPED")
+    for p in problems:
+        print("compat: PROBLEM: " + p)
+    print("compat: logs in %s" % out)
+    print("%d passed, %d failed, %d skipped" % (passed, failed + len(problems), skipped))
+    return 1 if failed or problems or passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
