@@ -55,6 +55,10 @@ fetch_failed() {
 }
 
 [ -x "$STREAMBUS_BIN" ] || die "broker binary $STREAMBUS_BIN is missing: build it first (make build) or set STREAMBUS_BIN"
+STREAMBUS_BIN=$(realpath "$STREAMBUS_BIN")
+
+# CTest runs this without `make compat`'s deps-compat step; installing is a no-op when all is there.
+"$root/scripts/install-deps.sh" compat >&2 || fetch_failed "scripts/install-deps.sh compat"
 
 # The suite must match the library every other client test uses, so take its exact version.
 src_pkg=$(dpkg-query -W -f='${source:Package}' librdkafka1 2>/dev/null) ||
