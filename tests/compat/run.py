@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -59,6 +60,56 @@ def read_list(path):
             sys.exit("%s:%d: expected a four-digit test number first, got %r" % (path, lineno, num))
         out.append((num, rest.strip()))
     return out
+
+
+API_NAMES = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "OffsetCommit",
+             9: "OffsetFetch", 10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat",
+             13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups",
+             17: "SaslHandshake", 18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics",
+             21: "DeleteRecords", 22: "InitProducerId", 24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn",
+             26: "EndTxn", 28: "TxnOffsetCommit", 32: "DescribeConfigs", 33: "AlterConfigs",
+             36: "SaslAuthenticate", 37: "CreatePartitions", 42: "DeleteGroups",
+             44: "IncrementalAlterConfigs", 47: "OffsetDelete"}
+# An API that TEST_KAFKA_VERSION 2.4.0 makes the suite call and older versions do not (0081:
+# DeleteConsumerGroupOffsets). Named in the run's header so that a failure caused by a missing
+# API is recognisable at once.
+NEEDED_AT_2_4 = {47: 0}
+
+
+def api_versions(bootstrap):
+    """{api key: (min, max)} from an ApiVersions v0 request, parsed as the v0 response."""
+    host, port = bootstrap.rsplit(":", 1)
+    client = b"streambus-compat"
+    body = struct.pack(">hhih", 18, 0, 1, len(client)) + client
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        buf = b""
+        while len(buf) < 4 or len(buf) < 4 + struct.unpack(">i", buf[:4])[0]:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise OSError("connection closed in the ApiVersions response")
+            buf += chunk
+    _, error, count = struct.unpack(">ihi", buf[4:14])
+    if error:
+        raise OSError("ApiVersions error %d" % error)
+    out = {}
+    for i in range(count):
+        key, lo, hi = struct.unpack(">hhh", buf[14 + 6 * i:20 + 6 * i])
+        out[key] = (lo, hi)
+    return out
+
+
+def describe_api_versions(bootstrap, kafka_version):
+    versions = api_versions(bootstrap)
+    lines = ["advertised: " + ", ".join("%s %d-%d" % (API_NAMES.get(k, "key %d" % k), lo, hi)
+                                        for k, (lo, hi) in sorted(versions.items()))]
+    if tuple(int(x) for x in kafka_version.split(".")[:2]) >= (2, 4):
+        missing = ["%s v%d" % (API_NAMES[k], v) for k, v in sorted(NEEDED_AT_2_4.items())
+                   if k not in versions or versions[k][1] < v]
+        if missing:
+            lines.append("not advertised but called by the suite at TEST_KAFKA_VERSION %s: %s"
+                         % (kafka_version, ", ".join(missing)))
+    return lines
 
 
 class Broker:
@@ -259,6 +310,8 @@ def main():
     broker = Broker(binary, out / "broker", auto_create=True)
     try:
         broker.start()
+        for line in describe_api_versions(broker.bootstrap, kafka_version):
+            print("compat: " + line, flush=True)
         for name, tests, args, env in groups:
             if tests:
                 merge(results, run_group(name, runner, tests, args, broker, out, dict(env_version, **env), timeout))
