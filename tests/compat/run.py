@@ -215,7 +215,7 @@ def run_group(name, runner, tests, args, broker, out, env_extra, timeout):
     print("compat: %-12s %s  TESTS=%s" % (name, " ".join(cmd[1:]), env["TESTS"]), flush=True)
     started = time.monotonic()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=out / "cwd", env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             rc = proc.wait(timeout)
@@ -291,6 +291,10 @@ def main():
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    # test-runner reads ../src/statistics_schema.json (0053) relative to its working directory and
+    # leaves stats files there: give it a directory of its own under `out` with that path.
+    (out / "cwd").mkdir()
+    (out / "src").symlink_to(source / "src")
     print("compat: %s, TEST_KAFKA_VERSION=%s, broker %s" % (what, kafka_version, binary), flush=True)
     print("compat: %s" % subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip(),
           flush=True)
