@@ -236,7 +236,10 @@ def run_group(name, runner, tests, args, broker, out, env_extra, timeout):
             results[m.group(1)] = (m.group(2), float(m.group(3)), m.group(4).strip())
     # test-runner killed or crashed before its summary: every selected test without a result
     # failed, so that nothing is silently lost.
-    if (rc != 0 or not results) and not any(s == "FAILED" for s, _, _ in results.values()):
+    if rc == 0 and not results:
+        results["%s-group" % name] = ("FAILED", 0.0, "no test of TESTS=%s needs a broker (unknown numbers, or "
+                                      "local tests only)" % ",".join(tests))
+    elif rc != 0 and not any(s == "FAILED" for s, _, _ in results.values()):
         results["%s-group" % name] = ("FAILED", 0.0, "test-runner exit %s; see %s" % (rc, log_path))
     return results
 
