@@ -144,15 +144,16 @@ class Broker:
         self.log_path = self.workdir / "broker.log"
         self.config_path = self.workdir / "streambus.yaml"
         # The suite's default scenario assumes Kafka's test cluster: auto-created topics with
-        # 4 partitions (librdkafka tests/scenarios/default.json).
+        # 4 partitions (librdkafka tests/scenarios/default.json). Everything else keeps its
+        # default, like Kafka's there; in particular groups.initial_rebalance_delay_ms stays at
+        # Kafka's 3 s: 0118 subscribes two consumers and then polls only one of them at a time,
+        # which works only if both joined the group's first generation.
         self.config_path.write_text(
             "broker:\n"
             '  listen: "127.0.0.1:%d"\n'
             '  data_dir: "%s"\n'
             "  auto_create_topics: %s\n"
             "  default_partitions: 4\n"
-            "groups:\n"
-            "  initial_rebalance_delay_ms: 0\n"
             "admin:\n"
             '  listen: "127.0.0.1:%d"\n'
             "logging:\n"
