@@ -11,8 +11,8 @@ Groups, because some tests cannot share a run:
   parallel   most tests, two at a time (-p2)
   serial     tests/compat/serial.txt: one at a time (-p1), each with its reason
   partial    tests whose skip.txt line says subtests=S: only subtests whose name contains S
-  noautocreate  tests written for librdkafka's "noautocreate" scenario, against a second broker
-             with auto_create_topics off (the scenario the suite expects them to see)
+Only the suite's default scenario runs: the tests of its "noautocreate" scenario (0045's
+variants, 0107, 0111) call kafka-topics.sh or need replication factor 3.
 """
 
 import argparse
@@ -33,9 +33,6 @@ HERE = Path(__file__).resolve().parent
 # The newest Kafka release whose APIs (as librdkafka 2.0.2 uses them) the broker advertises;
 # docs/compatibility.md explains the choice. The suite switches tests and expectations on it.
 DEFAULT_KAFKA_VERSION = "2.4.0"
-# Tests of librdkafka's "noautocreate" scenario (tests/test.c: .scenario = "noautocreate") that a
-# single broker can serve: 0045's variants call kafka-topics.sh, 0107 needs replication factor 3.
-NOAUTOCREATE_TESTS = ["0111"]
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
 ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\(B")
 # One row of test-runner's closing summary: "| 0001_multiobj   |     PASSED |   1.234s | reason"
@@ -135,7 +132,7 @@ def broker_tests(source):
 class Broker:
     """One StreamBus broker in its own directory, started and stopped by PID."""
 
-    def __init__(self, binary, workdir, auto_create):
+    def __init__(self, binary, workdir):
         self.binary = binary
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -152,14 +149,14 @@ class Broker:
             "broker:\n"
             '  listen: "127.0.0.1:%d"\n'
             '  data_dir: "%s"\n'
-            "  auto_create_topics: %s\n"
+            "  auto_create_topics: true\n"
             "  default_partitions: 4\n"
             "admin:\n"
             '  listen: "127.0.0.1:%d"\n'
             "logging:\n"
             "  level: info\n"
             "  format: json\n"
-            % (self.port, self.workdir / "data", "true" if auto_create else "false", self.admin_port))
+            % (self.port, self.workdir / "data", self.admin_port))
         self.proc = None
 
     @property
@@ -213,7 +210,7 @@ class Broker:
             return ""
 
 
-def run_once(name, runner, tests, args, broker, out, env_extra, timeout):
+def run_once(name, runner, tests, args, broker, out, env_extra, timeout, expected):
     """Runs test-runner once; returns {test name: (state, seconds, reason)} for tests that ran
     or that the suite itself skipped."""
     conf = out / ("%s.test.conf" % name)
@@ -252,8 +249,8 @@ def run_once(name, runner, tests, args, broker, out, env_extra, timeout):
     results = {}
     for line in log_path.read_text(errors="replace").splitlines():
         m = SUMMARY_ROW.match(ANSI.sub("", line))
-        # Local tests (no broker needed) are left out by -L and reported as "filtered".
-        if m and m.group(1)[:4] in tests and "Filtered due to negative test flags" not in m.group(4):
+        # Local tests (no broker needed), left out by -L, appear as skipped: keep broker tests.
+        if m and m.group(1)[:4] in tests and (m.group(1) in expected or m.group(2) in ("PASSED", "FAILED")):
             results[m.group(1)] = (m.group(2), float(m.group(3)), m.group(4).strip())
     # test-runner killed or crashed before its summary: every selected test without a result
     # failed, so that nothing is silently lost.
@@ -270,7 +267,7 @@ def run_group(name, runner, tests, args, broker, out, env_extra, timeout, expect
     while remaining:
         attempt += 1
         got, rc, log_path = run_once(name if attempt == 1 else "%s-%d" % (name, attempt), runner, remaining,
-                                     args, broker, out, env_extra, timeout)
+                                     args, broker, out, env_extra, timeout, expected)
         merge(results, got)
         missing = [t for t in expected if t[:4] in remaining and results.get(t, ("DNS",))[0] == "DNS"]
         if rc == 0 and not got and not missing:
@@ -348,9 +345,9 @@ def main():
           flush=True)
 
     to_run = [t for t in selected if t not in skips]
-    expected = broker_tests(source)
+    expected = [t for t, sc in broker_tests(source).items() if "default" in sc]
     groups = [
-        ("parallel", [t for t in to_run if t not in serial and t not in subtests and t not in NOAUTOCREATE_TESTS],
+        ("parallel", [t for t in to_run if t not in serial and t not in subtests],
          ["-p2"], {}),
         ("serial", [t for t in to_run if t in serial], ["-p1"], {}),
     ]
@@ -360,7 +357,7 @@ def main():
     results = {}
     problems = []
     env_version = {"TEST_KAFKA_VERSION": kafka_version}
-    broker = Broker(binary, out / "broker", auto_create=True)
+    broker = Broker(binary, out / "broker")
     try:
         broker.start()
         for line in describe_api_versions(broker.bootstrap, kafka_version):
@@ -368,25 +365,12 @@ def main():
         for name, tests, args, env in groups:
             if tests:
                 merge(results, run_group(name, runner, tests, args, broker, out, dict(env_version, **env), timeout,
-                                         [t for t, sc in expected.items() if "default" in sc]))
+                                         expected))
             if broker.proc.poll() is not None:
                 problems.append("broker exited during group %s:\n%s" % (name, broker.tail()))
                 break
     finally:
         problems += broker.stop()
-
-    # The default-scenario run reports these as skipped ("scenario mismatch"); here they run in
-    # their own scenario, against a broker that does not create topics on demand.
-    noauto = [t for t in to_run if t in NOAUTOCREATE_TESTS]
-    if noauto and not problems:
-        broker2 = Broker(binary, out / "broker-noautocreate", auto_create=False)
-        try:
-            broker2.start()
-            merge(results, run_group("noautocreate", runner, noauto, ["-p1", "-s", "noautocreate"],
-                                     broker2, out, env_version, timeout,
-                                     [t for t, sc in expected.items() if "noautocreate" in sc]))
-        finally:
-            problems += broker2.stop()
 
     results = {k: v for k, v in results.items() if v[0] != "DNS"}
     for num, reason in skips.items():
