@@ -16,6 +16,7 @@ variants, 0107, 0111) call kafka-topics.sh or need replication factor 3.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -35,8 +36,10 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_KAFKA_VERSION = "2.4.0"
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
 ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\(B")
-# One row of test-runner's closing summary: "| 0001_multiobj   |     PASSED |   1.234s | reason"
-SUMMARY_ROW = re.compile(r"^\|\s*(\d{4}_\S+)\s*\|\s*(\w+)\s*\|\s*([\d.]+)s\s*\|\s?(.*)$")
+# '### Test "0030_offset_commit (do_offset_test:122: ...)" failed at 0030-offset_commit.c:304:do_offset_test() at ...'
+FAILED_AT = re.compile(r'^### Test "(\d{4}_\w+)[^"]*" failed at (\S+?)(?: at .*)? ###$')
+# '[0016_client_swname   /  0.000s] WARN: SKIPPING TEST: Env var KAFKA_PATH missing'
+SKIPPING = re.compile(r"^\[(\d{4}_\w+)\s*/.*SKIPPING TEST: (.*)$")
 
 
 def free_port():
@@ -244,17 +247,37 @@ def run_once(name, runner, tests, args, broker, out, env_extra, timeout, expecte
     print("compat: %-12s finished in %.0f s (exit %s), log %s" % (name, time.monotonic() - started, rc, log_path),
           flush=True)
 
-    # test-runner's closing summary lists what ran and what the suite skipped with a reason
-    # (version too old, missing feature); tests outside TESTS are skipped silently and absent.
+    return parse_results(log_path, report, tests, expected), rc, log_path
+
+
+def parse_results(log_path, report, tests, expected):
+    """{test name: (state, seconds, reason)} of the broker tests among `tests`.
+
+    States come from the JSON report (TEST_REPORT), which test-runner writes even when it then
+    aborts (a test timed out, or failed tests left client threads behind); its closing summary
+    table is not always printed then. Reasons come from the log: the first "### Test "NAME..."
+    failed at ... ###" block of a failed test, the "SKIPPING TEST:" line of a skipped one."""
+    reasons = {}
+    lines = [ANSI.sub("", l) for l in log_path.read_text(errors="replace").splitlines()]
+    for i, line in enumerate(lines):
+        m = FAILED_AT.match(line)
+        if m and m.group(1) not in reasons:
+            detail = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            reasons[m.group(1)] = "%s: %s" % (m.group(2), detail)
+        m = SKIPPING.match(line)
+        if m and m.group(1) not in reasons:
+            reasons[m.group(1)] = m.group(2).strip()
+    try:
+        data = json.loads(report.read_text(errors="replace"))
+    except (OSError, ValueError):
+        return {}  # killed before it wrote the report: every test counts as not run
     results = {}
-    for line in log_path.read_text(errors="replace").splitlines():
-        m = SUMMARY_ROW.match(ANSI.sub("", line))
+    for tname, t in data.get("tests", {}).items():
         # Local tests (no broker needed), left out by -L, appear as skipped: keep broker tests.
-        if m and m.group(1)[:4] in tests and (m.group(1) in expected or m.group(2) in ("PASSED", "FAILED")):
-            results[m.group(1)] = (m.group(2), float(m.group(3)), m.group(4).strip())
-    # test-runner killed or crashed before its summary: every selected test without a result
-    # failed, so that nothing is silently lost.
-    return results, rc, log_path
+        if tname[:4] not in tests or tname not in expected:
+            continue
+        results[tname] = (t.get("state", "DNS"), float(t.get("duration", 0)), reasons.get(tname, ""))
+    return results
 
 
 def run_group(name, runner, tests, args, broker, out, env_extra, timeout, expected):
@@ -274,6 +297,9 @@ def run_group(name, runner, tests, args, broker, out, env_extra, timeout, expect
             results["%s-group" % name] = ("FAILED", 0.0, "no test of TESTS=%s needs a broker (unknown numbers, "
                                           "or local tests only)" % ",".join(remaining))
         if not missing:
+            if rc != 0 and not any(v[0] == "FAILED" for v in got.values()):
+                results["%s-group" % name] = ("FAILED", 0.0, "test-runner exit %s although no test failed; see %s"
+                                              % (rc, log_path))
             break
         progress = [t for t in remaining if any(k[:4] == t and v[0] != "DNS" for k, v in got.items())]
         if rc == 0 or not progress:
