@@ -43,22 +43,23 @@ archive_reachable() {
   timeout 10 bash -c "exec 3<>/dev/tcp/$host/80" 2>/dev/null
 }
 
+# Called when a download step failed; $* names the step.
 fetch_failed() {
   if ! archive_reachable; then
     if in_ci; then
-      die "cannot fetch librdkafka's source: no network (CI is set, so this is a failure): $*"
+      die "$* failed: no network (CI is set, so this is a failure)"
     fi
-    say "SKIP: cannot fetch librdkafka's source and the Debian archive is unreachable (no network?): $*"
+    say "SKIP: $* failed and the Debian archive is unreachable (no network?)"
     exit 77
   fi
-  die "cannot fetch librdkafka's source although the archive answers: $*"
+  die "$* failed although the Debian archive answers"
 }
 
 [ -x "$STREAMBUS_BIN" ] || die "broker binary $STREAMBUS_BIN is missing: build it first (make build) or set STREAMBUS_BIN"
 STREAMBUS_BIN=$(realpath "$STREAMBUS_BIN")
 
 # CTest runs this without `make compat`'s deps-compat step; installing is a no-op when all is there.
-"$root/scripts/install-deps.sh" compat >&2 || fetch_failed "scripts/install-deps.sh compat"
+"$root/scripts/install-deps.sh" compat >&2 || fetch_failed "installing the compat packages (scripts/install-deps.sh compat)"
 
 # The suite must match the library every other client test uses, so take its exact version.
 src_pkg=$(dpkg-query -W -f='${source:Package}' librdkafka1 2>/dev/null) ||
@@ -86,12 +87,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${configure_flags[*]}" ] || [ ! 
       fi
       # Refresh only the deb-src file's indexes: leaves the other lists as they are and is quick.
       apt-get update -qq -o Dir::Etc::sourcelist="$deb_src_file" -o Dir::Etc::sourceparts=- \
-        -o APT::Get::List-Cleanup=0 -o DPkg::Lock::Timeout=300 >&2 || fetch_failed "apt-get update"
+        -o APT::Get::List-Cleanup=0 -o DPkg::Lock::Timeout=300 >&2 || fetch_failed "apt-get update of $deb_src_file"
     fi
     say "fetching $src_pkg $src_ver source"
     # APT verifies the downloaded files against the signed Sources index.
     (cd "$dl" && apt-get source -qq --download-only -o APT::Sandbox::User=root "$src_pkg=$src_ver" >&2) ||
-      fetch_failed "apt-get source $src_pkg=$src_ver"
+      fetch_failed "fetching the source (apt-get source $src_pkg=$src_ver)"
     dpkg-source -x "$dl"/*.dsc "$tree" >/dev/null || die "dpkg-source -x failed in $dl"
   fi
   say "building $src_pkg $src_ver and its test-runner (once; cached in $tree)"
