@@ -7,19 +7,18 @@ enabled deb entry of this release's archive (suites named after the release code
 bookworm-updates, bookworm-security, ...). Third-party repositories (other suite names) are left
 alone: most publish no sources, and `apt-get update` would fail on them.
 
-Usage: debsrc.py OUTPUT_FILE      prints the URIs it mirrored; exit 1 when nothing was found.
+Usage: debsrc.py [--apt-dir DIR] [--os-release FILE] OUTPUT_FILE
+prints the URIs it mirrored; exit 1 when nothing was found. The options exist for the tests.
 """
 
+import argparse
 import glob
 import re
 import sys
 from pathlib import Path
 
-APT_DIR = Path("/etc/apt")
-
-
-def codename():
-    for line in Path("/etc/os-release").read_text().splitlines():
+def codename(os_release):
+    for line in Path(os_release).read_text().splitlines():
         if line.startswith("VERSION_CODENAME="):
             return line.split("=", 1)[1].strip().strip('"')
     return ""
@@ -62,8 +61,8 @@ def one_line_entries(path):
         yield entry
 
 
-def configured_entries():
-    files = [APT_DIR / "sources.list"] + sorted(Path(p) for p in glob.glob(str(APT_DIR / "sources.list.d/*")))
+def configured_entries(apt_dir):
+    files = [apt_dir / "sources.list"] + sorted(Path(p) for p in glob.glob(str(apt_dir / "sources.list.d/*")))
     for f in files:
         if not f.is_file():
             continue
@@ -73,15 +72,10 @@ def configured_entries():
             yield from one_line_entries(f)
 
 
-def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: debsrc.py OUTPUT_FILE")
-    out = Path(sys.argv[1]).resolve()
-    release = codename()
-    if not release:
-        sys.exit("debsrc: no VERSION_CODENAME in /etc/os-release")
+def deb_src_text(apt_dir, release):
+    """The deb822 text of the deb-src twin, or None when no entry of `release` is configured."""
     stanzas = []
-    for e in configured_entries():
+    for e in configured_entries(Path(apt_dir)):
         if e.get("enabled", "yes").lower() == "no" or "deb" not in e.get("types", "").split():
             continue
         suites = [s for s in e.get("suites", "").split() if re.fullmatch(re.escape(release) + r"(-[a-z]+)?", s)]
@@ -93,13 +87,28 @@ def main():
             lines.append("Signed-By: " + e["signed-by"])
         stanzas.append("\n".join(lines))
     if not stanzas:
-        sys.exit("debsrc: no enabled deb entry for the %s archive in %s" % (release, APT_DIR))
-    text = ("# deb-src twin of this machine's Debian deb entries, written by StreamBus's\n"
+        return None
+    return ("# deb-src twin of this machine's Debian deb entries, written by StreamBus's\n"
             "# tests/compat/debsrc.py so `apt-get source` works. Safe to delete.\n\n"
             + "\n\n".join(stanzas) + "\n")
-    out.write_text(text)
-    for s in stanzas:
-        print(s.splitlines()[1][len("URIs: "):], s.splitlines()[2][len("Suites: "):])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--apt-dir", default="/etc/apt")
+    ap.add_argument("--os-release", default="/etc/os-release")
+    ap.add_argument("output")
+    a = ap.parse_args()
+    release = codename(a.os_release)
+    if not release:
+        sys.exit("debsrc: no VERSION_CODENAME in %s" % a.os_release)
+    text = deb_src_text(a.apt_dir, release)
+    if text is None:
+        sys.exit("debsrc: no enabled deb entry for the %s archive in %s" % (release, a.apt_dir))
+    Path(a.output).write_text(text)
+    for line in text.splitlines():
+        if line.startswith(("URIs: ", "Suites: ")):
+            print(line)
 
 
 if __name__ == "__main__":
