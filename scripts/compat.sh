@@ -36,11 +36,13 @@ in_ci() { case "${CI:-}" in true | 1 | yes) return 0 ;; *) return 1 ;; esac; }
 # True when the Debian archive named by the deb-src entries answers on TCP. Decides whether a
 # failed download means "no network" (skip outside CI) or a real fault (always a failure).
 archive_reachable() {
-  local uri host
+  local uri host port
   uri=$(grep -h -m1 '^URIs:' "$deb_src_file" 2>/dev/null | awk '{print $2}')
   uri=${uri:-http://deb.debian.org/debian}
   host=$(echo "$uri" | sed -E 's#^[a-z]+://([^/:]+).*#\1#')
-  timeout 10 bash -c "exec 3<>/dev/tcp/$host/80" 2>/dev/null
+  port=80
+  case "$uri" in https://*) port=443 ;; esac
+  timeout 10 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null
 }
 
 # Called when a download step failed; $* names the step.
