@@ -67,9 +67,10 @@ API_NAMES = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "Offs
              13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups",
              17: "SaslHandshake", 18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics",
              21: "DeleteRecords", 22: "InitProducerId", 24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn",
-             26: "EndTxn", 28: "TxnOffsetCommit", 32: "DescribeConfigs", 33: "AlterConfigs",
-             36: "SaslAuthenticate", 37: "CreatePartitions", 42: "DeleteGroups",
-             44: "IncrementalAlterConfigs", 47: "OffsetDelete"}
+             23: "OffsetForLeaderEpoch", 26: "EndTxn", 28: "TxnOffsetCommit", 29: "DescribeAcls",
+             30: "CreateAcls", 31: "DeleteAcls", 32: "DescribeConfigs", 33: "AlterConfigs",
+             35: "DescribeLogDirs", 36: "SaslAuthenticate", 37: "CreatePartitions", 42: "DeleteGroups",
+             43: "ElectLeaders", 44: "IncrementalAlterConfigs", 47: "OffsetDelete", 60: "DescribeCluster"}
 # An API that TEST_KAFKA_VERSION 2.4.0 makes the suite call and older versions do not (0081:
 # DeleteConsumerGroupOffsets). Named in the run's header so that a failure caused by a missing
 # API is recognisable at once.
