@@ -5,7 +5,7 @@ BUILD ?= build/release
 PRESET ?= release
 CONFIG ?= config/streambus.yaml
 
-.PHONY: all build run test test-asan bench bench-cdc fuzz clean format deps
+.PHONY: all build run test test-asan compat bench bench-cdc fuzz clean format deps
 
 all: build
 
@@ -31,6 +31,13 @@ test: deps-test
 
 test-asan:
 	@$(MAKE) test PRESET=asan BUILD=build/asan
+
+# librdkafka's own test suite against the broker (docs/compatibility.md): the fast subset, or
+# all of it with COMPAT_FULL=1, or COMPAT_TESTS="0001 0030". Source and build cached in build/compat.
+compat: deps-compat
+	@cmake --preset release >/dev/null
+	@cmake --build build/release -j $(JOBS) --target streambus
+	@JOBS=$(JOBS) STREAMBUS_BIN=build/release/streambus scripts/compat.sh
 
 bench: deps-bench
 	@cmake --preset release >/dev/null

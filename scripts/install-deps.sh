@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages StreamBus needs to build, run, test and benchmark.
 # Idempotent: only missing packages are installed, so a second run is a no-op.
 #
-# Usage: scripts/install-deps.sh [build|run|test|bench]   (default: test, which implies build)
+# Usage: scripts/install-deps.sh [build|run|test|bench|compat]   (default: test, which implies build)
 #        scripts/install-deps.sh --list PROFILE            prints the profile's packages, one a line
 #
 # Every library, Python module and program that the build, `streambus up`, the tests or the
@@ -20,6 +20,10 @@ run_pkgs=(kcat curl postgresql-15 postgresql-client-15)
 test_pkgs=(kcat curl python3 python3-pytest python3-confluent-kafka python3-kafka python3-cassandra
   prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15 clickhouse-server)
 bench_pkgs=(redis-server nats-server libnats-dev)
+# `make compat` (scripts/compat.sh): dpkg-dev unpacks librdkafka's source (apt-get source); its
+# test-runner build needs the build profile's compilers and libraries, python3 (lds-gen.py) and
+# rapidjson-dev (tests 0053 and 0110 check JSON statistics with it).
+compat_pkgs=(dpkg-dev python3 rapidjson-dev)
 # Node.js runs the kafkajs tests. It may come from Debian or be preinstalled elsewhere, so these
 # are installed only when there is no `node` / `npm` command.
 node_pkgs=(nodejs npm)
@@ -30,7 +34,8 @@ profile_packages() {
     run) echo "${build_pkgs[@]}" "${run_pkgs[@]}" ;;
     test) echo "${build_pkgs[@]}" "${test_pkgs[@]}" ;;
     bench) echo "${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}" ;;
-    *) echo "install-deps: unknown profile '$1' (expected build, run, test or bench)" >&2; return 2 ;;
+    compat) echo "${build_pkgs[@]}" "${compat_pkgs[@]}" ;;
+    *) echo "install-deps: unknown profile '$1' (expected build, run, test, bench or compat)" >&2; return 2 ;;
   esac
 }
 
