@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PROFILES = ("build", "run", "test", "bench")
+PROFILES = ("build", "run", "test", "bench", "compat")
 # What `make X` installs: each profile is the union of these lists of install-deps.sh.
 BASE_EXTRA = ("apt", "git", "make")
 SYSTEM_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
@@ -306,7 +306,8 @@ def project_uses(build_dir):
     test_py = [f for f in python_files(tests) if f.name != "check_deps.py"]
     bench_py = list(python_files(REPO / "bench"))
     python_set = set(test_py + bench_py)
-    test_sh = sorted(tests.rglob("*.sh")) + [REPO / ".ci" / "run"]
+    # scripts/compat.sh runs in the suite (compat/librdkafka_fast), so it is the test profile's.
+    test_sh = sorted(tests.rglob("*.sh")) + [REPO / ".ci" / "run", REPO / "scripts" / "compat.sh"]
     up_c = sorted((REPO / "src" / "cmd").glob("up_main.c")) + sorted((REPO / "src" / "up").glob("*.[ch]"))
     uses = cmake_uses(build_dir)
     uses += python_modules(test_py, "test") + python_modules(bench_py, "bench")
