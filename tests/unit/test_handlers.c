@@ -296,6 +296,157 @@ static void test_idempotent_duplicate_and_gap(void **state)
     sb_wr_deinit(&s5);
 }
 
+/* A fetch past the end of the log: Kafka answers at once with OFFSET_OUT_OF_RANGE, no offsets and
+ * empty (not null) records. librdkafka 2.0.2 rejects a whole response holding a null
+ * MessageSet, so a null there left a consumer whose position retention deleted stuck forever
+ * instead of applying auto.offset.reset (librdkafka's 0034). */
+static void test_fetch_out_of_range_answers_at_once_with_empty_records(void **state)
+{
+    fixture_t *f = *state;
+    sb_wr_t batch;
+    sb_wr_init(&batch, 0);
+    make_batch(&batch, "x", -1, -1);
+    int64_t base;
+    assert_int_equal(produce(f, "t6", &batch, &base), 0);
+    for (int16_t ver = 4; ver <= 11; ver += 7) {
+        sb_wr_t body;
+        sb_wr_init(&body, 0);
+        sb_wr_i32(&body, -1);
+        sb_wr_i32(&body, 10000); /* max wait: the answer must not wait for it */
+        sb_wr_i32(&body, 1);
+        sb_wr_i32(&body, 1 << 20);
+        sb_wr_i8(&body, 0);
+        if (ver >= 7) {
+            sb_wr_i32(&body, 0);
+            sb_wr_i32(&body, -1);
+        }
+        sb_wr_i32(&body, 2);
+        sb_wr_str(&body, false, "t6");
+        sb_wr_i32(&body, 1);
+        sb_wr_i32(&body, 0);
+        if (ver >= 9) sb_wr_i32(&body, -1);
+        sb_wr_i64(&body, 5); /* beyond the end (1) */
+        if (ver >= 5) sb_wr_i64(&body, -1);
+        sb_wr_i32(&body, 1 << 20);
+        sb_wr_str(&body, false, "no-such-topic");
+        sb_wr_i32(&body, 1);
+        sb_wr_i32(&body, 0);
+        if (ver >= 9) sb_wr_i32(&body, -1);
+        sb_wr_i64(&body, 0);
+        if (ver >= 5) sb_wr_i64(&body, -1);
+        sb_wr_i32(&body, 1 << 20);
+        if (ver >= 7) sb_wr_i32(&body, 0); /* forgotten topics */
+        if (ver >= 11) sb_wr_str(&body, false, "");
+        uint8_t *r;
+        int n = roundtrip(f, KAFKA_API_Fetch, ver, &body, &r);
+        assert_true(n > 0);
+        sb_rd_t rd;
+        sb_rd_init(&rd, r, (size_t)n);
+        sb_rd_i32(&rd); /* throttle */
+        if (ver >= 7) {
+            assert_int_equal(sb_rd_i16(&rd), 0);
+            sb_rd_i32(&rd);
+        }
+        assert_int_equal(sb_rd_i32(&rd), 2);
+        int16_t want[2] = {KAFKA_ERR_OFFSET_OUT_OF_RANGE, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION};
+        for (int t = 0; t < 2; t++) {
+            sb_rd_string(&rd);
+            assert_int_equal(sb_rd_i32(&rd), 1);
+            assert_int_equal(sb_rd_i32(&rd), 0);
+            assert_int_equal(sb_rd_i16(&rd), want[t]);
+            assert_int_equal(sb_rd_i64(&rd), -1); /* high watermark */
+            assert_int_equal(sb_rd_i64(&rd), -1); /* last stable offset */
+            if (ver >= 5) assert_int_equal(sb_rd_i64(&rd), -1);
+            assert_int_equal(sb_rd_i32(&rd), 0); /* aborted transactions */
+            if (ver >= 11) assert_int_equal(sb_rd_i32(&rd), -1);
+            assert_int_equal(sb_rd_i32(&rd), 0); /* records: empty, not null */
+        }
+        assert_true(sb_rd_ok(&rd));
+        assert_int_equal(sb_rd_remaining(&rd), 0);
+        free(r);
+        sb_wr_deinit(&body);
+    }
+    sb_wr_deinit(&batch);
+}
+
+/* ---- durability callbacks ---- */
+
+typedef struct order_rec {
+    int ids[16];
+    int n;
+} order_rec_t;
+
+typedef struct order_arg {
+    order_rec_t *rec;
+    int id;
+} order_arg_t;
+
+static void record_order(broker_t *b, void *arg, int err)
+{
+    (void)b;
+    order_arg_t *a = arg;
+    assert_int_equal(err, 0);
+    a->rec->ids[a->rec->n++] = a->id;
+}
+
+static void record_drop(broker_t *b, void *arg, int err)
+{
+    (void)b;
+    *(int *)arg = err;
+}
+
+static void wait_durable(plog_t *log, int64_t offset)
+{
+    for (int i = 0; i < 5000 && plog_durable_offset(log) < offset; i++) usleep(1000);
+    assert_true(plog_durable_offset(log) >= offset);
+}
+
+/* The group coordinator applies offset commits in these callbacks: when one fsync makes
+ * several commits durable, the oldest must run first or an older commit overwrites a newer one
+ * (librdkafka's 0030 saw committed() go back to 2 after 50 ordered commits). */
+static void test_durable_callbacks_of_one_log_run_in_offset_order(void **state)
+{
+    fixture_t *f = *state;
+    order_rec_t rec = {0};
+    order_arg_t args[6];
+    for (int i = 0; i < 6; i++) args[i] = (order_arg_t){&rec, i};
+    sb_wr_t batch;
+    sb_wr_init(&batch, 0);
+    make_batch(&batch, "x", -1, -1);
+    int64_t base;
+    assert_int_equal(produce(f, "t5", &batch, &base), 0);
+    topic_t *t = broker_topic_find(f->b, "t5", 2);
+    plog_t *log = topic_partition_log(t, 0);
+    broker_after_durable(f->b, log, 1, record_order, &args[0]);
+    assert_int_equal(produce(f, "t5", &batch, &base), 0);
+    broker_after_durable(f->b, log, 2, record_order, &args[1]);
+    assert_int_equal(produce(f, "t5", &batch, &base), 0);
+    broker_after_durable(f->b, log, 3, record_order, &args[2]);
+    /* The flusher syncs on its own; the network loop is not running, so nothing is answered
+     * until flusher_on_event, whatever the fsyncs did meanwhile. */
+    wait_durable(log, 3);
+    /* Durable already, but waiters of this log registered earlier have not run: it queues. */
+    broker_after_durable(f->b, log, 3, record_order, &args[3]);
+    assert_int_equal(rec.n, 0);
+    flusher_on_event(f->b);
+    assert_int_equal(rec.n, 4);
+    for (int i = 0; i < 4; i++) assert_int_equal(rec.ids[i], i);
+    /* Nothing pending: an already-durable offset is answered at once. */
+    broker_after_durable(f->b, log, 3, record_order, &args[4]);
+    assert_int_equal(rec.n, 5);
+    assert_int_equal(rec.ids[4], 4);
+    /* A waiter beyond the end stays queued across passes and is failed when the topic goes. */
+    int dropped = 1; /* record_drop stores the error it was called with */
+    broker_after_durable(f->b, log, 10, record_drop, &dropped);
+    flusher_on_event(f->b);
+    assert_int_equal(dropped, 1);
+    sb_err_t err = {0};
+    assert_int_equal(topic_delete(f->b, t, &err), 0);
+    assert_int_equal(dropped, SB_ENOENT);
+    assert_int_equal(rec.n, 5);
+    sb_wr_deinit(&batch);
+}
+
 static void test_truncated_request_closes_only_that_connection(void **state)
 {
     fixture_t *f = *state;
@@ -369,6 +520,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_produce_assigns_offsets_and_fetch_returns_the_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_batch_rejected_and_not_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_duplicate_and_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_callbacks_of_one_log_run_in_offset_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_out_of_range_answers_at_once_with_empty_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_request_closes_only_that_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_without_autocreate_reports_unknown_topic, setup, teardown),
     };
