@@ -28,6 +28,7 @@ typedef enum {
     KAFKA_API_DescribeConfigs = 32,
     KAFKA_API_CreatePartitions = 37,
     KAFKA_API_DeleteGroups = 42,
+    KAFKA_API_OffsetDelete = 47,
     KAFKA_API__MAX = 68,
 } kafka_api_key_t;
 
@@ -80,6 +81,7 @@ typedef enum {
     KAFKA_ERR_NON_EMPTY_GROUP = 68,
     KAFKA_ERR_GROUP_ID_NOT_FOUND = 69,
     KAFKA_ERR_UNKNOWN_PRODUCER_ID = 59,
+    KAFKA_ERR_GROUP_SUBSCRIBED_TO_TOPIC = 86,
     KAFKA_ERR_INVALID_RECORD = 87,
     KAFKA_ERR_MEMBER_ID_REQUIRED = 79,
     KAFKA_ERR_UNSTABLE_OFFSET_COMMIT = 88,

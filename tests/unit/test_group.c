@@ -845,6 +845,256 @@ static void test_delete_groups(void **state)
     assert_int_equal(got[0].offset, 3);
 }
 
+/* ----- OffsetFetch v6-v8 ----- */
+
+/* OffsetFetch v6+ (compact): groups[i] asks for orders/0..1 or, with all[i], for everything
+ * (a null topic list). Returns the partitions found, across groups, in `out`. */
+static int fetch_flex(fixture_t *f, int16_t v, const char **groups, const bool *all, int ngroups, fetched_t *out,
+                      int cap, int16_t *group_errors)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    if (v >= 8) sb_wr_array(&w, true, ngroups);
+    else assert_int_equal(ngroups, 1);
+    for (int i = 0; i < ngroups; i++) {
+        sb_wr_str(&w, true, groups[i]);
+        if (all[i]) {
+            sb_wr_array(&w, true, -1);
+        } else {
+            sb_wr_array(&w, true, 1);
+            sb_wr_str(&w, true, "orders");
+            sb_wr_array(&w, true, 2);
+            sb_wr_i32(&w, 0);
+            sb_wr_i32(&w, 1);
+            sb_wr_tags(&w, true);
+        }
+        if (v >= 8) sb_wr_tags(&w, true);
+    }
+    if (v >= 7) sb_wr_i8(&w, 0);
+    sb_wr_tags(&w, true);
+    int rc;
+    kslot_t *s = fake_call(&f->b, handle_OffsetFetch, KAFKA_API_OffsetFetch, v, "c", &w, &rc);
+    sb_wr_deinit(&w);
+    assert_int_equal(rc, KAFKA_HANDLER_DONE);
+    sb_rd_t rd;
+    sb_rd_init(&rd, s->w.buf, s->w.len);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    int32_t ng = v >= 8 ? sb_rd_array(&rd, true, 0) : 1;
+    assert_int_equal(ng, ngroups);
+    int n = 0;
+    for (int32_t g = 0; g < ng; g++) {
+        if (v >= 8) {
+            char name[64];
+            copy_slice(name, sizeof(name), sb_rd_compact_string(&rd));
+            assert_string_equal(name, groups[g]);
+        }
+        int32_t nt = sb_rd_array(&rd, true, 0);
+        for (int32_t t = 0; t < nt; t++) {
+            char topic[32];
+            copy_slice(topic, sizeof(topic), sb_rd_compact_string(&rd));
+            int32_t np = sb_rd_array(&rd, true, 0);
+            for (int32_t p = 0; p < np; p++) {
+                assert_true(n < cap);
+                fetched_t *x = &out[n++];
+                strcpy(x->topic, topic);
+                x->partition = sb_rd_i32(&rd);
+                x->offset = sb_rd_i64(&rd);
+                x->leader_epoch = sb_rd_i32(&rd);
+                copy_slice(x->metadata, sizeof(x->metadata), sb_rd_compact_string(&rd));
+                assert_int_equal(sb_rd_i16(&rd), 0);
+                assert_int_equal(sb_rd_uvarint(&rd), 0);
+            }
+            assert_int_equal(sb_rd_uvarint(&rd), 0);
+        }
+        group_errors[g] = sb_rd_i16(&rd);
+        if (v >= 8) assert_int_equal(sb_rd_uvarint(&rd), 0);
+    }
+    assert_int_equal(sb_rd_uvarint(&rd), 0);
+    assert_true(sb_rd_ok(&rd));
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    fake_slot_free(s);
+    return n;
+}
+
+static void test_offset_fetch_flexible_and_many_groups(void **state)
+{
+    fixture_t *f = *state;
+    int rc;
+    kslot_t *s = commit(f, 7, "ga", -1, "", (commit_part_t[]){{"orders", 1, 11, "x"}, {"payments", 0, 4, NULL}}, 2, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(s);
+    s = commit(f, 7, "gb", -1, "", (commit_part_t[]){{"orders", 0, 20, NULL}}, 1, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(s);
+    fetched_t got[16];
+    int16_t errs[3];
+    for (int16_t v = 6; v <= 8; v++) {
+        int n = fetch_flex(f, v, (const char *[]){"ga"}, (bool[]){false}, 1, got, 16, errs);
+        assert_int_equal(n, 2);
+        assert_int_equal(errs[0], 0);
+        assert_int_equal(find_fetched(got, n, "orders", 0)->offset, -1);
+        assert_int_equal(find_fetched(got, n, "orders", 1)->offset, 11);
+        assert_int_equal(find_fetched(got, n, "orders", 1)->leader_epoch, 5);
+        assert_string_equal(find_fetched(got, n, "orders", 1)->metadata, "x");
+        n = fetch_flex(f, v, (const char *[]){"ga"}, (bool[]){true}, 1, got, 16, errs);
+        assert_int_equal(n, 2);
+        assert_int_equal(find_fetched(got, n, "payments", 0)->offset, 4);
+    }
+    /* v8: several groups in one request, each answered under its own id, in order. */
+    int n = fetch_flex(f, 8, (const char *[]){"gb", "ga", "nobody"}, (bool[]){true, false, true}, 3, got, 16, errs);
+    assert_int_equal(n, 3);
+    assert_string_equal(got[0].topic, "orders");
+    assert_int_equal(got[0].partition, 0);
+    assert_int_equal(got[0].offset, 20);
+    assert_int_equal(got[2].offset, 11);
+    for (int i = 0; i < 3; i++) assert_int_equal(errs[i], 0);
+}
+
+/* ----- OffsetDelete ----- */
+
+typedef struct del_part {
+    const char *topic;
+    int32_t partition;
+} del_part_t;
+
+static kslot_t *offset_delete(fixture_t *f, const char *group, const del_part_t *parts, int n, int *rc)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    sb_wr_str(&w, false, group);
+    sb_wr_array(&w, false, n);
+    for (int i = 0; i < n; i++) {
+        sb_wr_str(&w, false, parts[i].topic);
+        sb_wr_array(&w, false, 1);
+        sb_wr_i32(&w, parts[i].partition);
+    }
+    kslot_t *s = fake_call(&f->b, handle_OffsetDelete, KAFKA_API_OffsetDelete, 0, "c", &w, rc);
+    sb_wr_deinit(&w);
+    return s;
+}
+
+/* Returns the top-level error; codes[] gets the per-partition ones (none with a group error). */
+static int16_t parse_offset_delete(const kslot_t *s, int16_t *codes, int n)
+{
+    assert_true(s->completed);
+    sb_rd_t rd;
+    sb_rd_init(&rd, s->w.buf, s->w.len);
+    int16_t e = sb_rd_i16(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    int32_t nt = sb_rd_array(&rd, false, 0);
+    assert_int_equal(nt, e ? 0 : n);
+    for (int32_t i = 0; i < nt; i++) {
+        sb_rd_string(&rd);
+        assert_int_equal(sb_rd_array(&rd, false, 0), 1);
+        sb_rd_i32(&rd);
+        codes[i] = sb_rd_i16(&rd);
+    }
+    assert_true(sb_rd_ok(&rd));
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    return e;
+}
+
+/* A ConsumerProtocolSubscription v0 naming one topic. */
+static int32_t subscription(char *buf, const char *topic)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 32);
+    sb_wr_i16(&w, 0);
+    sb_wr_array(&w, false, 1);
+    sb_wr_str(&w, false, topic);
+    sb_wr_byts(&w, false, NULL, -1);
+    memcpy(buf, w.buf, w.len);
+    int32_t n = (int32_t)w.len;
+    sb_wr_deinit(&w);
+    return n;
+}
+
+static void test_offset_delete(void **state)
+{
+    fixture_t *f = *state;
+    int rc;
+    kslot_t *s = commit(f, 7, "old", -1, "",
+                        (commit_part_t[]){{"orders", 0, 9, NULL}, {"orders", 1, 10, NULL}, {"payments", 0, 3, NULL}}, 3, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(s);
+
+    int16_t codes[4];
+    s = offset_delete(f, "old", (del_part_t[]){{"orders", 0}, {"missing", 0}, {"orders", 9}}, 3, &rc);
+    /* Like a commit: answered, and visible, once the tombstone is durable. */
+    assert_int_equal(rc, KAFKA_HANDLER_DEFERRED);
+    fetched_t got[8];
+    assert_int_equal(find_fetched(got, fetch(f, 5, "old", false, got, 8), "orders", 0)->offset, 9);
+    fake_run_durable(&f->b);
+    assert_int_equal(parse_offset_delete(s, codes, 3), 0);
+    assert_int_equal(codes[0], 0);
+    assert_int_equal(codes[1], KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    assert_int_equal(codes[2], KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    fake_slot_free(s);
+    int n = fetch(f, 5, "old", true, got, 8);
+    assert_int_equal(n, 2);
+    assert_null(find_fetched(got, n, "orders", 0));
+    assert_int_equal(find_fetched(got, n, "orders", 1)->offset, 10);
+
+    /* Group-level errors. */
+    s = offset_delete(f, "never", (del_part_t[]){{"orders", 0}}, 1, &rc);
+    assert_int_equal(parse_offset_delete(s, codes, 1), KAFKA_ERR_GROUP_ID_NOT_FOUND);
+    fake_slot_free(s);
+    s = offset_delete(f, "", (del_part_t[]){{"orders", 0}}, 1, &rc);
+    assert_int_equal(parse_offset_delete(s, codes, 1), KAFKA_ERR_INVALID_GROUP_ID);
+    fake_slot_free(s);
+
+    /* The deletion survives a restart (the tombstone replays). */
+    restart(f);
+    n = fetch(f, 5, "old", true, got, 8);
+    assert_int_equal(n, 2);
+    assert_null(find_fetched(got, n, "orders", 0));
+
+    /* A failed fsync answers a retriable error and keeps the offset in memory. */
+    s = offset_delete(f, "old", (del_part_t[]){{"orders", 1}}, 1, &rc);
+    f->b.durable_error = SB_EIO;
+    fake_run_durable(&f->b);
+    f->b.durable_error = 0;
+    assert_int_equal(parse_offset_delete(s, codes, 1), 0);
+    assert_int_equal(codes[0], KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+    fake_slot_free(s);
+    assert_int_equal(find_fetched(got, fetch(f, 5, "old", false, got, 8), "orders", 1)->offset, 10);
+
+
+    /* A live consumer group keeps the offsets of topics it subscribes to. */
+    char meta[64];
+    int32_t len = subscription(meta, "orders");
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    sb_wr_str(&w, false, "g1");
+    sb_wr_i32(&w, 10000);
+    sb_wr_i32(&w, 5000);
+    sb_wr_str(&w, false, "");
+    sb_wr_str(&w, false, "consumer");
+    sb_wr_array(&w, false, 1);
+    sb_wr_str(&w, false, "range");
+    sb_wr_byts(&w, false, meta, len);
+    kslot_t *j = fake_call(&f->b, handle_JoinGroup, KAFKA_API_JoinGroup, 3, "c", &w, &rc);
+    sb_wr_deinit(&w);
+    join_resp_t r = parse_join(j);
+    fake_slot_free(j);
+    kslot_t *sy = sync_group(f, 3, r.member_id, r.generation, (assignment_t[]){{r.member_id, "A"}}, 1, &rc);
+    assert_int_equal(parse_sync(sy, NULL, 0), 0);
+    fake_slot_free(sy);
+    s = commit(f, 7, "g1", r.generation, r.member_id, (commit_part_t[]){{"orders", 0, 1, NULL}, {"payments", 0, 2, NULL}},
+               2, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(s);
+    s = offset_delete(f, "g1", (del_part_t[]){{"orders", 0}, {"payments", 0}}, 2, &rc);
+    fake_run_durable(&f->b);
+    assert_int_equal(parse_offset_delete(s, codes, 2), 0);
+    assert_int_equal(codes[0], KAFKA_ERR_GROUP_SUBSCRIBED_TO_TOPIC);
+    assert_int_equal(codes[1], 0);
+    fake_slot_free(s);
+    n = fetch(f, 5, "g1", true, got, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(find_fetched(got, n, "orders", 0)->offset, 1);
+}
+
 static void test_find_coordinator(void **state)
 {
     fixture_t *f = *state;
@@ -883,6 +1133,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_checks_generation_and_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find_coordinator, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offset_fetch_flexible_and_many_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offset_delete, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
