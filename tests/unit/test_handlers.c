@@ -369,6 +369,77 @@ static void test_fetch_out_of_range_answers_at_once_with_empty_records(void **st
     sb_wr_deinit(&batch);
 }
 
+/* CreateTopics v4 of one topic with a manual assignment: `nparts` partitions listed as
+ * indexes[i] -> {broker ids[i*rf .. i*rf+rf-1]}. Returns the error code, message in msg. */
+static int16_t create_assigned(fixture_t *f, const char *name, int32_t num_partitions, int16_t rf, int nparts,
+                               const int32_t *indexes, int per, const int32_t *brokers, char *msg, size_t cap)
+{
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    sb_wr_i32(&body, 1);
+    sb_wr_str(&body, false, name);
+    sb_wr_i32(&body, num_partitions);
+    sb_wr_i16(&body, rf);
+    sb_wr_i32(&body, nparts);
+    for (int i = 0; i < nparts; i++) {
+        sb_wr_i32(&body, indexes[i]);
+        sb_wr_i32(&body, per);
+        for (int k = 0; k < per; k++) sb_wr_i32(&body, brokers[i * per + k]);
+    }
+    sb_wr_i32(&body, 0);     /* configs */
+    sb_wr_i32(&body, 10000); /* timeout */
+    sb_wr_i8(&body, 0);      /* validate_only */
+    uint8_t *r;
+    int n = roundtrip(f, KAFKA_API_CreateTopics, 4, &body, &r);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)n);
+    sb_rd_i32(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    sb_rd_string(&rd);
+    int16_t err = sb_rd_i16(&rd);
+    sb_slice_t m = sb_rd_string(&rd);
+    assert_true(sb_rd_ok(&rd));
+    snprintf(msg, cap, "%.*s", m.len > 0 ? m.len : 0, m.len > 0 ? (const char *)m.p : "");
+    free(r);
+    sb_wr_deinit(&body);
+    return err;
+}
+
+/* librdkafka's 0081 creates topics with a replica assignment and partitions -1: the partition
+ * count is the assignment's length (it was ignored, giving the default count). */
+static void test_create_topics_manual_assignment(void **state)
+{
+    fixture_t *f = *state;
+    int32_t self = broker_node_id(f->b);
+    char msg[256];
+    int32_t idx[3] = {0, 1, 2};
+    int32_t ok[3] = {self, self, self};
+    assert_int_equal(create_assigned(f, "ma1", -1, -1, 3, idx, 1, ok, msg, sizeof(msg)), 0);
+    topic_t *t = broker_topic_find(f->b, "ma1", 3);
+    assert_non_null(t);
+    assert_int_equal(topic_partition_count(t), 3);
+
+    int32_t other[2] = {self, self + 1};
+    assert_int_equal(create_assigned(f, "ma2", -1, -1, 2, idx, 1, other, msg, sizeof(msg)),
+                     KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT);
+    assert_non_null(strstr(msg, "broker"));
+    int32_t twice[2] = {self, self};
+    assert_int_equal(create_assigned(f, "ma2", -1, -1, 1, idx, 2, twice, msg, sizeof(msg)),
+                     KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT);
+    assert_non_null(strstr(msg, "more than once"));
+    int32_t gap[2] = {0, 2};
+    assert_int_equal(create_assigned(f, "ma2", -1, -1, 2, gap, 1, ok, msg, sizeof(msg)),
+                     KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT);
+    assert_non_null(strstr(msg, "in order"));
+    assert_int_equal(create_assigned(f, "ma2", -1, -1, 1, idx, 0, ok, msg, sizeof(msg)),
+                     KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT);
+    assert_non_null(strstr(msg, "empty replica list"));
+    assert_int_equal(create_assigned(f, "ma2", 2, -1, 2, idx, 1, ok, msg, sizeof(msg)), KAFKA_ERR_INVALID_REQUEST);
+    assert_non_null(strstr(msg, "Both"));
+    /* None of the refused ones exists. */
+    assert_null(broker_topic_find(f->b, "ma2", 3));
+}
+
 /* ---- durability callbacks ---- */
 
 typedef struct order_rec {
@@ -522,6 +593,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotent_duplicate_and_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_callbacks_of_one_log_run_in_offset_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_out_of_range_answers_at_once_with_empty_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_topics_manual_assignment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_request_closes_only_that_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_without_autocreate_reports_unknown_topic, setup, teardown),
     };
