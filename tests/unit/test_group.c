@@ -104,6 +104,8 @@ typedef struct join_resp {
     char member_id[256];
     int32_t member_count;
     char members[4][256];
+    char instances[4][64]; /* "" and instance_null set when the member is dynamic */
+    bool instance_null[4];
     char metadata[4][64];
 } join_resp_t;
 
@@ -128,7 +130,13 @@ static join_resp_t parse_join(const kslot_t *s)
     r.member_count = sb_rd_array(&rd, false, 0);
     for (int32_t i = 0; i < r.member_count; i++) {
         copy_slice(i < 4 ? r.members[i] : r.members[3], 256, sb_rd_string(&rd));
-        if (s->api_version >= 5) assert_int_equal(sb_rd_string(&rd).len, -1);
+        if (s->api_version >= 5) {
+            sb_slice_t inst = sb_rd_string(&rd);
+            if (i < 4) {
+                r.instance_null[i] = inst.len < 0;
+                copy_slice(r.instances[i], 64, inst);
+            }
+        }
         copy_slice(i < 4 ? r.metadata[i] : r.metadata[3], 64, sb_rd_kbytes(&rd));
     }
     assert_true(sb_rd_ok(&rd));
@@ -845,6 +853,206 @@ static void test_delete_groups(void **state)
     assert_int_equal(got[0].offset, 3);
 }
 
+/* ----- static membership (KIP-345) ----- */
+
+/* JoinGroup v5 with a group.instance.id. */
+static kslot_t *join_static(fixture_t *f, const char *instance, const char *member, int32_t session_ms, int *rc)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 128);
+    sb_wr_str(&w, false, "g1");
+    sb_wr_i32(&w, session_ms);
+    sb_wr_i32(&w, 5000);
+    sb_wr_str(&w, false, member);
+    sb_wr_str(&w, false, instance);
+    sb_wr_str(&w, false, "consumer");
+    sb_wr_array(&w, false, 1);
+    sb_wr_str(&w, false, "range");
+    sb_wr_byts(&w, false, "R", 1);
+    kslot_t *s = fake_call(&f->b, handle_JoinGroup, KAFKA_API_JoinGroup, 5, instance, &w, rc);
+    sb_wr_deinit(&w);
+    return s;
+}
+
+static int16_t heartbeat_static(fixture_t *f, const char *member, const char *instance, int32_t gen)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    sb_wr_str(&w, false, "g1");
+    sb_wr_i32(&w, gen);
+    sb_wr_str(&w, false, member);
+    sb_wr_str(&w, false, instance);
+    int rc;
+    kslot_t *s = fake_call(&f->b, handle_Heartbeat, KAFKA_API_Heartbeat, 3, "c", &w, &rc);
+    sb_wr_deinit(&w);
+    sb_rd_t rd;
+    sb_rd_init(&rd, s->w.buf, s->w.len);
+    sb_rd_i32(&rd);
+    int16_t e = sb_rd_i16(&rd);
+    fake_slot_free(s);
+    return e;
+}
+
+static kslot_t *sync_static(fixture_t *f, const char *member, const char *instance, int32_t gen, const assignment_t *as,
+                            int n, int *rc)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 128);
+    sb_wr_str(&w, false, "g1");
+    sb_wr_i32(&w, gen);
+    sb_wr_str(&w, false, member);
+    sb_wr_str(&w, false, instance);
+    sb_wr_array(&w, false, n);
+    for (int i = 0; i < n; i++) {
+        sb_wr_str(&w, false, as[i].member);
+        sb_wr_byts(&w, false, as[i].data, (int32_t)strlen(as[i].data));
+    }
+    kslot_t *s = fake_call(&f->b, handle_SyncGroup, KAFKA_API_SyncGroup, 3, "c", &w, rc);
+    sb_wr_deinit(&w);
+    return s;
+}
+
+/* Two static members "a" (leader) and "b" form generation *gen; ids receive their member ids. */
+static void form_static_group(fixture_t *f, char ids[2][256], int32_t *gen)
+{
+    int rc;
+    /* No MEMBER_ID_REQUIRED round trip for a static member: it is known by its instance id.
+     * Alone, "a" completes a generation at once; "b" joining starts the next one. */
+    kslot_t *ja = join_static(f, "a", "", 10000, &rc);
+    assert_int_equal(rc, KAFKA_HANDLER_DONE);
+    join_resp_t first = parse_join(ja);
+    fake_slot_free(ja);
+    assert_int_equal(first.error, 0);
+    assert_int_equal(strncmp(first.member_id, "a-", 2), 0); /* named after the instance, as Kafka does */
+    kslot_t *jb = join_static(f, "b", "", 10000, &rc);
+    assert_int_equal(rc, KAFKA_HANDLER_DEFERRED);
+    ja = join_static(f, "a", first.member_id, 10000, &rc);
+    join_resp_t ra = parse_join(ja), rb = parse_join(jb);
+    assert_int_equal(ra.error, 0);
+    assert_int_equal(rb.error, 0);
+    assert_string_equal(ra.leader, ra.member_id);
+    assert_int_equal(ra.member_count, 2);
+    bool b_second = strcmp(ra.members[1], rb.member_id) == 0;
+    assert_string_equal(ra.instances[b_second ? 1 : 0], "b");
+    assert_false(ra.instance_null[1]);
+    strcpy(ids[0], ra.member_id);
+    strcpy(ids[1], rb.member_id);
+    *gen = ra.generation;
+    fake_slot_free(ja);
+    fake_slot_free(jb);
+    kslot_t *sb = sync_static(f, ids[1], "b", *gen, NULL, 0, &rc);
+    kslot_t *sa = sync_static(f, ids[0], "a", *gen, (assignment_t[]){{ids[0], "for-a"}, {ids[1], "for-b"}}, 2, &rc);
+    assert_int_equal(parse_sync(sa, NULL, 0), 0);
+    assert_int_equal(parse_sync(sb, NULL, 0), 0);
+    fake_slot_free(sa);
+    fake_slot_free(sb);
+}
+
+/* librdkafka's 0102: a static member that restarts must get its partitions back without the
+ * other members seeing a rebalance (they saw an unexpected revoke). */
+static void test_static_member_restart_keeps_assignment_without_rebalance(void **state)
+{
+    fixture_t *f = *state;
+    char ids[2][256];
+    int32_t gen;
+    form_static_group(f, ids, &gen);
+
+    int rc;
+    kslot_t *j = join_static(f, "b", "", 10000, &rc);
+    assert_int_equal(rc, KAFKA_HANDLER_DONE); /* answered at once: no join phase */
+    join_resp_t r = parse_join(j);
+    fake_slot_free(j);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.generation, gen);
+    assert_string_not_equal(r.member_id, ids[1]);
+    assert_string_equal(r.leader, ids[0]);
+    assert_int_equal(r.member_count, 0);
+    /* Nobody else is disturbed... */
+    assert_int_equal(heartbeat_static(f, ids[0], "a", gen), 0);
+    /* ...the old incarnation is fenced... */
+    assert_int_equal(heartbeat_static(f, ids[1], "b", gen), KAFKA_ERR_FENCED_INSTANCE_ID);
+    kslot_t *s = sync_static(f, ids[1], "b", gen, NULL, 0, &rc);
+    assert_int_equal(parse_sync(s, NULL, 0), KAFKA_ERR_FENCED_INSTANCE_ID);
+    fake_slot_free(s);
+    j = join_static(f, "b", ids[1], 10000, &rc);
+    assert_int_equal(parse_join(j).error, KAFKA_ERR_FENCED_INSTANCE_ID);
+    fake_slot_free(j);
+    commit_part_t p[] = {{"orders", 0, 1, NULL}};
+    s = commit(f, 7, "g1", gen, ids[1], p, 1, &rc);
+    int16_t code;
+    parse_commit(s, &code, 1);
+    /* (commit() sends a null instance id: without one there is nothing to fence, only an
+     * unknown member.) */
+    assert_int_equal(code, KAFKA_ERR_UNKNOWN_MEMBER_ID);
+    fake_slot_free(s);
+    /* ...and the new one syncs into its old assignment. */
+    char got[32];
+    s = sync_static(f, r.member_id, "b", gen, NULL, 0, &rc);
+    assert_int_equal(parse_sync(s, got, sizeof(got)), 0);
+    assert_string_equal(got, "for-b");
+    fake_slot_free(s);
+    assert_int_equal(heartbeat_static(f, r.member_id, "b", gen), 0);
+
+    /* The leader restarting is told the old leader id, so it acts as a follower. */
+    j = join_static(f, "a", "", 10000, &rc);
+    assert_int_equal(rc, KAFKA_HANDLER_DONE);
+    join_resp_t ra = parse_join(j);
+    fake_slot_free(j);
+    assert_string_equal(ra.leader, ids[0]);
+    assert_string_not_equal(ra.member_id, ids[0]);
+    s = sync_static(f, ra.member_id, "a", gen, NULL, 0, &rc);
+    assert_int_equal(parse_sync(s, got, sizeof(got)), 0);
+    assert_string_equal(got, "for-a");
+    fake_slot_free(s);
+    assert_int_equal(group_coordinator_member_count(f->b.gc), 2);
+}
+
+/* A static member that misses a rebalance stays (until its session ends) instead of being
+ * dropped at the end of the join phase; then the group empties as soon as the sessions end. */
+static void test_static_member_survives_rebalance_until_session_timeout(void **state)
+{
+    fixture_t *f = *state;
+    char ids[2][256];
+    int32_t gen;
+    form_static_group(f, ids, &gen);
+    int rc;
+    kslot_t *c = commit(f, 7, "g1", gen, ids[0], (commit_part_t[]){{"orders", 0, 3, NULL}}, 1, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(c);
+    /* "a" changes its subscription (new metadata): a rebalance that "b" sleeps through. */
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    sb_wr_str(&w, false, "g1");
+    sb_wr_i32(&w, 10000);
+    sb_wr_i32(&w, 5000);
+    sb_wr_str(&w, false, ids[0]);
+    sb_wr_str(&w, false, "a");
+    sb_wr_str(&w, false, "consumer");
+    sb_wr_array(&w, false, 1);
+    sb_wr_str(&w, false, "range");
+    sb_wr_byts(&w, false, "R2", 2);
+    kslot_t *j = fake_call(&f->b, handle_JoinGroup, KAFKA_API_JoinGroup, 5, "a", &w, &rc);
+    sb_wr_deinit(&w);
+    assert_int_equal(rc, KAFKA_HANDLER_DEFERRED);
+    int64_t now = sb_mono_ms();
+    group_coordinator_tick(f->b.gc, now + 5100); /* the rebalance timeout passes */
+    join_resp_t r = parse_join(j);
+    fake_slot_free(j);
+    assert_int_equal(r.generation, gen + 1);
+    assert_int_equal(r.member_count, 2); /* "b" is still a member, handed to the leader */
+    assert_int_equal(group_coordinator_member_count(f->b.gc), 2);
+    assert_int_equal(heartbeat_static(f, ids[1], "b", gen), KAFKA_ERR_ILLEGAL_GENERATION);
+    /* Sessions end: 10 s after their last heartbeat both are gone and the group is Empty at
+     * once, so it can be deleted right away (it has offsets, so it is not simply forgotten). */
+    group_coordinator_tick(f->b.gc, now + 10500);
+    assert_int_equal(group_coordinator_member_count(f->b.gc), 1);
+    group_coordinator_tick(f->b.gc, now + 16000);
+    assert_int_equal(group_coordinator_member_count(f->b.gc), 0);
+    int16_t codes[1];
+    delete_groups(f, (const char *[]){"g1"}, 1, codes);
+    assert_int_equal(codes[0], 0);
+}
+
 /* ----- OffsetFetch v6-v8 ----- */
 
 /* OffsetFetch v6+ (compact): groups[i] asks for orders/0..1 or, with all[i], for everything
@@ -1135,6 +1343,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_find_coordinator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_fetch_flexible_and_many_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_static_member_restart_keeps_assignment_without_rebalance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_static_member_survives_rebalance_until_session_timeout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

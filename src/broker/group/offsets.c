@@ -484,6 +484,7 @@ static int16_t commit_group_error(group_coordinator_t *gc, const offset_commit_r
         return rq->generation_id < 0 ? KAFKA_ERR_NONE : KAFKA_ERR_ILLEGAL_GENERATION;
     }
     if (g->state == GROUP_DEAD) return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (group_static_member_fenced(g, rq->group_instance_id, rq->member_id)) return KAFKA_ERR_FENCED_INSTANCE_ID;
     if (rq->generation_id < 0 && g->state == GROUP_EMPTY) return KAFKA_ERR_NONE;
     if (g->state == GROUP_COMPLETING_REBALANCE) return KAFKA_ERR_REBALANCE_IN_PROGRESS;
     group_member_t *m = group_member_find(g, rq->member_id.p, rq->member_id.len);
