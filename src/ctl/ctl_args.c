@@ -211,7 +211,7 @@ int ctl_parse_datetime(const char *text, int64_t *ms_out, sb_err_t *err)
 {
     const char *p = text;
     struct tm tm = {0};
-    int year, mon, day, hour, min, sec = 0, ms = 0;
+    int year = 0, mon = 0, day = 0, hour = 0, min = 0, sec = 0, ms = 0;
     bool ok = parse_digits(&p, 4, &year) == 0 && *p++ == '-' && parse_digits(&p, 2, &mon) == 0 && *p++ == '-' &&
               parse_digits(&p, 2, &day) == 0 && *p++ == 'T' && parse_digits(&p, 2, &hour) == 0 && *p++ == ':' &&
               parse_digits(&p, 2, &min) == 0;
@@ -229,7 +229,7 @@ int ctl_parse_datetime(const char *text, int64_t *ms_out, sb_err_t *err)
         zoned = true;
         p++;
     } else if (ok && (*p == '+' || *p == '-')) {
-        int sign = *p++ == '-' ? -1 : 1, zh, zm;
+        int sign = *p++ == '-' ? -1 : 1, zh = 0, zm = 0;
         ok = parse_digits(&p, 2, &zh) == 0 && *p++ == ':' && parse_digits(&p, 2, &zm) == 0;
         zoned = true;
         zone_min = sign * (zh * 60 + zm);
