@@ -225,9 +225,10 @@ static int list_committed_offsets(ctl_ctx_t *ctx, const char *group, const rd_ka
 }
 
 /* Asking for "all partitions" (a null topic list) is how Kafka's own tools read a group's
- * offsets, but librdkafka 2.0.2 encodes it as an empty list on some paths, and brokers that
- * do not implement the null form answer with nothing. When that form yields no offsets,
- * ask again naming every partition in the cluster, which every broker understands. */
+ * offsets, but librdkafka 2.0.2 only gets the null form across at OffsetFetch v6+: below that
+ * (brokers or mock clusters that serve OffsetFetch up to v5) it sends an empty list, which
+ * Kafka answers with nothing. When that form yields no offsets, ask again naming every
+ * partition in the cluster, which every broker understands. */
 static int fetch_committed_offsets(ctl_ctx_t *ctx, const char *group, group_view_t *view, sb_err_t *err)
 {
     int rc = list_committed_offsets(ctx, group, NULL, &view->offsets_events[0], view, err);
