@@ -518,6 +518,60 @@ static void test_durable_callbacks_of_one_log_run_in_offset_order(void **state)
     sb_wr_deinit(&batch);
 }
 
+typedef struct drop_in_cb {
+    fixture_t *f;
+    topic_t *victim;
+    int ran;
+} drop_in_cb_t;
+
+static void delete_victim(broker_t *b, void *arg, int err)
+{
+    (void)b;
+    drop_in_cb_t *d = arg;
+    assert_int_equal(err, 0);
+    sb_err_t e = {0};
+    assert_int_equal(topic_delete(d->f->b, d->victim, &e), 0);
+    d->ran++;
+}
+
+/* A callback may delete a topic whose waiters sit further down the list (and right after the
+ * running one): the pass must fail those with SB_ENOENT and carry on without touching freed
+ * waiters (ASan watches this one). */
+static void test_durable_callback_may_delete_a_topic(void **state)
+{
+    fixture_t *f = *state;
+    sb_wr_t batch;
+    sb_wr_init(&batch, 0);
+    make_batch(&batch, "x", -1, -1);
+    int64_t base;
+    assert_int_equal(produce(f, "t7", &batch, &base), 0);
+    assert_int_equal(produce(f, "t8", &batch, &base), 0);
+    topic_t *t7 = broker_topic_find(f->b, "t7", 2), *t8 = broker_topic_find(f->b, "t8", 2);
+    plog_t *l7 = topic_partition_log(t7, 0), *l8 = topic_partition_log(t8, 0);
+    order_rec_t rec = {0};
+    order_arg_t first = {&rec, 0}, after = {&rec, 1};
+    drop_in_cb_t d = {f, t8, 0};
+    int dropped = 1, dropped2 = 1;
+    /* Offset 2 of t7 is not written yet, so these queue (and everything of l7 after them). */
+    broker_after_durable(f->b, l7, 2, record_order, &first);
+    assert_int_equal(produce(f, "t7", &batch, &base), 0);
+    broker_after_durable(f->b, l7, 2, delete_victim, &d);
+    broker_after_durable(f->b, l8, 50, record_drop, &dropped);
+    broker_after_durable(f->b, l8, 60, record_drop, &dropped2);
+    broker_after_durable(f->b, l7, 2, record_order, &after);
+    assert_int_equal(rec.n, 0);
+    assert_int_equal(d.ran, 0);
+    wait_durable(l7, 2);
+    flusher_on_event(f->b);
+    assert_int_equal(d.ran, 1);
+    assert_int_equal(dropped, SB_ENOENT);
+    assert_int_equal(dropped2, SB_ENOENT);
+    assert_int_equal(rec.n, 2);
+    assert_int_equal(rec.ids[0], 0);
+    assert_int_equal(rec.ids[1], 1);
+    sb_wr_deinit(&batch);
+}
+
 static void test_truncated_request_closes_only_that_connection(void **state)
 {
     fixture_t *f = *state;
@@ -594,6 +648,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_durable_callbacks_of_one_log_run_in_offset_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_out_of_range_answers_at_once_with_empty_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_topics_manual_assignment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_callback_may_delete_a_topic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_request_closes_only_that_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_without_autocreate_reports_unknown_topic, setup, teardown),
     };
