@@ -1053,6 +1053,28 @@ static void test_static_member_survives_rebalance_until_session_timeout(void **s
     assert_int_equal(codes[0], 0);
 }
 
+/* librdkafka's 0081 closes static consumers (no LeaveGroup), sleeps exactly one session timeout
+ * and deletes the group. A member whose session has ended must be gone when the request comes,
+ * not at the next 100 ms tick (DeleteGroups answered NON_EMPTY_GROUP). */
+static void test_ended_session_counts_at_once_for_delete(void **state)
+{
+    fixture_t *f = *state;
+    int rc;
+    kslot_t *j = join_static(f, "solo", "", 1000, &rc);
+    join_resp_t r = parse_join(j);
+    fake_slot_free(j);
+    kslot_t *s = sync_static(f, r.member_id, "solo", r.generation, (assignment_t[]){{r.member_id, "A"}}, 1, &rc);
+    assert_int_equal(parse_sync(s, NULL, 0), 0);
+    fake_slot_free(s);
+    s = commit(f, 7, "g1", r.generation, r.member_id, (commit_part_t[]){{"orders", 0, 1, NULL}}, 1, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(s);
+    usleep(1050 * 1000); /* the session (1 s) ends; no tick runs */
+    int16_t codes[1];
+    delete_groups(f, (const char *[]){"g1"}, 1, codes);
+    assert_int_equal(codes[0], 0);
+}
+
 /* ----- OffsetFetch v6-v8 ----- */
 
 /* OffsetFetch v6+ (compact): groups[i] asks for orders/0..1 or, with all[i], for everything
@@ -1345,6 +1367,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offset_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_member_restart_keeps_assignment_without_rebalance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_member_survives_rebalance_until_session_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ended_session_counts_at_once_for_delete, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -998,6 +998,8 @@ int handle_DescribeGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
     }
     int16_t version = req->api_version;
     group_coordinator_t *gc = broker_groups(b);
+    /* Report the state as of now, not as of the last tick (up to 100 ms old). */
+    if (gc) group_coordinator_tick(gc, sb_mono_ms());
     describe_groups_response_begin(resp, version, rq.group_count);
     for (int32_t i = 0; i < rq.group_count; i++) {
         sb_slice_t id = rq.groups[i];
@@ -1039,6 +1041,7 @@ int handle_ListGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
         list_groups_response_end(resp, v);
         return KAFKA_HANDLER_DONE;
     }
+    group_coordinator_tick(gc, sb_mono_ms()); /* as DescribeGroups */
     int32_t count = 0;
     for (int32_t i = 0; i < gc->group_count; i++) {
         const group_t *g = gc->groups[i];

@@ -791,6 +791,7 @@ int handle_OffsetDelete(broker_t *b, kreq_t *req, sb_wr_t *resp)
         offset_delete_request_deinit(&rq);
         return rc ? rc : KAFKA_HANDLER_DONE;
     }
+    group_coordinator_tick(gc, sb_mono_ms()); /* see handle_DeleteGroups */
     group_request_enter(gc, req, resp);
     return group_request_leave(gc, offset_delete(b, gc, req, resp));
 }
@@ -866,6 +867,9 @@ int handle_DeleteGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
         delete_groups_request_deinit(&rq);
         return rc ? rc : KAFKA_HANDLER_DONE;
     }
+    /* Sessions that ended since the last tick end now, so a group whose members are gone is
+     * Empty when asked (librdkafka's 0081 deletes exactly one session timeout after closing). */
+    group_coordinator_tick(gc, sb_mono_ms());
     group_request_enter(gc, req, resp);
     return group_request_leave(gc, delete_groups(b, gc, req, resp));
 }
