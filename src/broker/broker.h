@@ -59,7 +59,9 @@ int16_t kslot_api_version(const kslot_t *slot);
 /* ----- durability ----- */
 
 /* Calls cb on the network thread once every offset < `offset` of `log` is on disk (fdatasync by
- * the flusher thread; many waiters share one fsync). err is 0 or a negative SB_E* code. */
+ * the flusher thread; many waiters share one fsync). err is 0 or a negative SB_E* code. The
+ * callbacks of one log run in the order they were registered, which is offset order when each
+ * registration names the log's end offset; the group coordinator relies on this. */
 typedef void (*broker_durable_cb)(broker_t *b, void *arg, int err);
 void broker_after_durable(broker_t *b, plog_t *log, int64_t offset, broker_durable_cb cb, void *arg);
 

@@ -65,6 +65,9 @@ typedef struct partition {
     bool urgent;
     bool flushing;
     struct partition *next_dirty;
+    /* durability waiters (network thread only, see flusher.c) */
+    int32_t durable_waiting;      /* waiters of this log queued on broker.waiters */
+    uint64_t durable_blocked_pass; /* the flusher_on_event pass in which one of them had to wait */
     /* metrics */
     _Atomic uint64_t bytes_in, messages_in, bytes_out, messages_out;
 } partition_t;
@@ -84,6 +87,7 @@ struct topic {
 
 typedef struct durable_waiter {
     plog_t *log;
+    partition_t *p; /* the partition owning log */
     int64_t offset;
     broker_durable_cb cb;
     void *arg;
@@ -129,7 +133,11 @@ struct broker {
     size_t ntopics;
 
     flusher_t flusher;
+    /* One FIFO in registration order, which for each log is offset order (see flusher.c). */
     durable_waiter_t *waiters;
+    durable_waiter_t *waiters_tail;
+    uint64_t waiters_pass;  /* counts flusher_on_event passes */
+    uint64_t waiters_drops; /* counts durable_waiters_drop_log calls, to notice one in a callback */
 
     fetch_waiter_t *fetch_waiters;
     uint64_t append_gen; /* bumps on every append; wakes long-polling fetches */

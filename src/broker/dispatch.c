@@ -21,7 +21,7 @@ static const kafka_api_def_t api_table[] = {
     {KAFKA_API_ListOffsets, 0, 7, 6, handle_ListOffsets},
     {KAFKA_API_Metadata, 0, 8, 9, handle_Metadata},
     {KAFKA_API_OffsetCommit, 0, 7, 8, handle_OffsetCommit},
-    {KAFKA_API_OffsetFetch, 0, 5, 6, handle_OffsetFetch},
+    {KAFKA_API_OffsetFetch, 0, 8, 6, handle_OffsetFetch},
     {KAFKA_API_FindCoordinator, 0, 2, 3, handle_FindCoordinator},
     {KAFKA_API_JoinGroup, 0, 5, 6, handle_JoinGroup},
     {KAFKA_API_Heartbeat, 0, 3, 4, handle_Heartbeat},
@@ -41,6 +41,7 @@ static const kafka_api_def_t api_table[] = {
     {KAFKA_API_DescribeLogDirs, 0, 3, 2, handle_DescribeLogDirs},
     {KAFKA_API_IncrementalAlterConfigs, 0, 1, 1, handle_IncrementalAlterConfigs},
     {KAFKA_API_DescribeCluster, 0, 0, 0, handle_DescribeCluster},
+    {KAFKA_API_OffsetDelete, 0, 0, -1, handle_OffsetDelete},
 };
 
 const kafka_api_def_t *kafka_api_table(int *n)

@@ -36,6 +36,14 @@ static partition_t *take_dirty(flusher_t *f, bool urgent_only)
     return NULL;
 }
 
+static void waiter_unlink(broker_t *b, durable_waiter_t *prev, durable_waiter_t *w)
+{
+    if (prev) prev->next = w->next;
+    else b->waiters = w->next;
+    if (b->waiters_tail == w) b->waiters_tail = prev;
+    w->p->durable_waiting--;
+}
+
 static void *flusher_main(void *arg)
 {
     broker_t *b = arg;
@@ -113,12 +121,13 @@ void flusher_stop(broker_t *b)
     }
     if (f->eventfd >= 0) close(f->eventfd);
     f->eventfd = -1;
-    for (durable_waiter_t *w = b->waiters, *n; w; w = n) {
-        n = w->next;
+    /* In registration order, like flusher_on_event. */
+    while (b->waiters) {
+        durable_waiter_t *w = b->waiters;
+        waiter_unlink(b, NULL, w);
         w->cb(b, w->arg, SB_EIO);
         free(w);
     }
-    b->waiters = NULL;
 }
 
 /* Puts p on the dirty list; with `urgent`, also wakes the flusher at once. */
@@ -158,10 +167,28 @@ void flusher_forget(broker_t *b, partition_t *p)
     pthread_mutex_unlock(&f->lock);
 }
 
+/* ---- durability waiters ----
+ *
+ * Callbacks of one log must run in offset order: the group coordinator applies an offset commit
+ * to memory in its callback, so when one fsync makes fifty commits durable the newest has to be
+ * applied last or an older commit wins. Waiters therefore form one FIFO in registration order;
+ * a log's offsets only grow, so registration order is offset order within each log. A pass runs
+ * waiters front to back and, once a waiter of a log has to keep waiting, skips every later waiter
+ * of that log in the same pass — the durable offset may advance while the pass runs, and a later
+ * waiter must not overtake an earlier one that was judged a moment before. */
+
 void broker_after_durable(broker_t *b, plog_t *log, int64_t offset, broker_durable_cb cb, void *arg)
 {
-    if (plog_durable_offset(log) >= offset) {
+    bool durable = plog_durable_offset(log) >= offset;
+    partition_t *p = broker_partition_of_log(b, log);
+    /* Already durable runs at once unless an earlier waiter of this log has not run yet. */
+    if (durable && (!p || p->durable_waiting == 0)) {
         cb(b, arg, 0);
+        return;
+    }
+    if (!p) {
+        /* Only partitions are flushed; a waiter on anything else would wait forever. */
+        cb(b, arg, SB_ENOENT);
         return;
     }
     durable_waiter_t *w = malloc(sizeof(*w));
@@ -169,51 +196,57 @@ void broker_after_durable(broker_t *b, plog_t *log, int64_t offset, broker_durab
         cb(b, arg, SB_ENOMEM);
         return;
     }
-    *w = (durable_waiter_t){.log = log, .offset = offset, .cb = cb, .arg = arg, .next = b->waiters};
-    b->waiters = w;
-    partition_t *p = broker_partition_of_log(b, log);
-    if (p) mark(b, p, true);
+    *w = (durable_waiter_t){.log = log, .p = p, .offset = offset, .cb = cb, .arg = arg};
+    if (b->waiters_tail) b->waiters_tail->next = w;
+    else b->waiters = w;
+    b->waiters_tail = w;
+    p->durable_waiting++;
+    mark(b, p, true);
 }
 
 void flusher_on_event(broker_t *b)
 {
-    /* Waiters are few (one per in-flight acks=all request); a linear pass is cheap. The list
-     * is detached first because callbacks may add new waiters. */
-    durable_waiter_t *list = b->waiters, *keep = NULL;
-    b->waiters = NULL;
-    while (list) {
-        durable_waiter_t *w = list;
-        list = w->next;
-        if (plog_durable_offset(w->log) >= w->offset) {
-            w->cb(b, w->arg, 0);
-            free(w);
-        } else {
-            w->next = keep;
-            keep = w;
+    uint64_t pass = ++b->waiters_pass;
+    durable_waiter_t *prev = NULL, *w = b->waiters;
+    while (w) {
+        partition_t *p = w->p;
+        if (p->durable_blocked_pass == pass || plog_durable_offset(w->log) < w->offset) {
+            if (p->durable_blocked_pass != pass) {
+                p->durable_blocked_pass = pass;
+                /* The flush that woke us may have ended before this append; ask for another. */
+                mark(b, p, true);
+            }
+            prev = w;
+            w = w->next;
+            continue;
         }
-    }
-    /* Re-attach the still-waiting ones in front of any added by callbacks. */
-    while (keep) {
-        durable_waiter_t *w = keep;
-        keep = w->next;
-        w->next = b->waiters;
-        b->waiters = w;
-        partition_t *p = broker_partition_of_log(b, w->log);
-        if (p) mark(b, p, true);
+        waiter_unlink(b, prev, w);
+        uint64_t drops = b->waiters_drops;
+        w->cb(b, w->arg, 0);
+        free(w);
+        /* A callback may append waiters (they land at the tail, after prev) or drop a deleted
+         * topic's waiters (prev may be gone: start over; blocked logs stay blocked). */
+        if (b->waiters_drops != drops) prev = NULL;
+        w = prev ? prev->next : b->waiters;
     }
 }
 
 void durable_waiters_drop_log(broker_t *b, plog_t *log)
 {
-    durable_waiter_t **pp = &b->waiters;
-    while (*pp) {
-        durable_waiter_t *w = *pp;
+    b->waiters_drops++;
+    durable_waiter_t *prev = NULL, *w = b->waiters;
+    while (w) {
+        durable_waiter_t *next = w->next;
         if (w->log == log) {
-            *pp = w->next;
+            waiter_unlink(b, prev, w);
             w->cb(b, w->arg, SB_ENOENT);
             free(w);
+            /* The callback may have changed the list; rescan from the start. */
+            prev = NULL;
+            next = b->waiters;
         } else {
-            pp = &w->next;
+            prev = w;
         }
+        w = next;
     }
 }

@@ -53,6 +53,8 @@ int ctl_run(const ctl_args_t *args, FILE *out, FILE *errout, sb_err_t *err)
     case CTL_CMD_GROUP_DELETE: rc = ctl_group_delete(&ctx, err); break;
     case CTL_CMD_TOPIC_ALTER_CONFIG: rc = ctl_topic_alter_config(&ctx, err); break;
     case CTL_CMD_RECORDS_DELETE: rc = ctl_records_delete(&ctx, err); break;
+    case CTL_CMD_GROUP_RESET_OFFSETS: rc = ctl_group_reset_offsets(&ctx, err); break;
+    case CTL_CMD_GROUP_DELETE_OFFSETS: rc = ctl_group_delete_offsets(&ctx, err); break;
     case CTL_CMD_HELP: break;
     }
     fflush(out);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct command_spec {
     const char *noun;
@@ -24,6 +25,8 @@ static const command_spec_t COMMANDS[] = {
     {"group", "delete", CTL_CMD_GROUP_DELETE, true},
     {"topic", "alter-config", CTL_CMD_TOPIC_ALTER_CONFIG, true},
     {"records", "delete", CTL_CMD_RECORDS_DELETE, true},
+    {"group", "reset-offsets", CTL_CMD_GROUP_RESET_OFFSETS, true},
+    {"group", "delete-offsets", CTL_CMD_GROUP_DELETE_OFFSETS, true},
 };
 #define COMMAND_COUNT (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 
@@ -43,10 +46,20 @@ typedef enum {
     OPT_VALIDATE_ONLY,
     OPT_PARTITION,
     OPT_OFFSET,
+    OPT_TOPIC,
+    OPT_ALL_TOPICS,
+    OPT_TO_EARLIEST,
+    OPT_TO_LATEST,
+    OPT_TO_OFFSET,
+    OPT_TO_DATETIME,
+    OPT_SHIFT_BY,
+    OPT_DRY_RUN,
+    OPT_EXECUTE,
 } option_id_t;
 
-/* A long option. Global options have global = true; every other option belongs to exactly
- * one command, which keeps "which option goes where" a table lookup rather than a rule. */
+/* A long option. Global options have global = true; every other entry belongs to exactly one
+ * command, which keeps "which option goes where" a table lookup rather than a rule (an option
+ * two commands share, like --topic, has one entry per command). */
 typedef struct option_spec {
     const char *name;
     option_id_t id;
@@ -73,6 +86,16 @@ static const option_spec_t OPTIONS[] = {
     {"--validate-only", OPT_VALIDATE_ONLY, false, false, CTL_CMD_TOPIC_ALTER_CONFIG},
     {"--partition", OPT_PARTITION, true, false, CTL_CMD_RECORDS_DELETE},
     {"--offset", OPT_OFFSET, true, false, CTL_CMD_RECORDS_DELETE},
+    {"--topic", OPT_TOPIC, true, false, CTL_CMD_GROUP_RESET_OFFSETS},
+    {"--all-topics", OPT_ALL_TOPICS, false, false, CTL_CMD_GROUP_RESET_OFFSETS},
+    {"--to-earliest", OPT_TO_EARLIEST, false, false, CTL_CMD_GROUP_RESET_OFFSETS},
+    {"--to-latest", OPT_TO_LATEST, false, false, CTL_CMD_GROUP_RESET_OFFSETS},
+    {"--to-offset", OPT_TO_OFFSET, true, false, CTL_CMD_GROUP_RESET_OFFSETS},
+    {"--to-datetime", OPT_TO_DATETIME, true, false, CTL_CMD_GROUP_RESET_OFFSETS},
+    {"--shift-by", OPT_SHIFT_BY, true, false, CTL_CMD_GROUP_RESET_OFFSETS},
+    {"--dry-run", OPT_DRY_RUN, false, false, CTL_CMD_GROUP_RESET_OFFSETS},
+    {"--execute", OPT_EXECUTE, false, false, CTL_CMD_GROUP_RESET_OFFSETS},
+    {"--topic", OPT_TOPIC, true, false, CTL_CMD_GROUP_DELETE_OFFSETS},
 };
 #define OPTION_COUNT (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -100,16 +123,144 @@ static const char *verbs_of(const char *noun)
 {
     if (strcmp(noun, "records") == 0) return "delete";
     return strcmp(noun, "topic") == 0 ? "create, list, describe, delete, add-partitions, alter-config"
-                                      : "list, describe, delete";
+                                      : "list, describe, delete, reset-offsets, delete-offsets";
 }
 
-/* Option names are matched up to an optional "=value" suffix. */
-static const option_spec_t *find_option(const char *arg, size_t name_len)
+/* Option names are matched up to an optional "=value" suffix; among entries of the same name
+ * the one of the current command wins, else the first (whose owner the error names). */
+static const option_spec_t *find_option(const char *arg, size_t name_len, const command_spec_t *cmd)
 {
-    for (size_t i = 0; i < OPTION_COUNT; i++)
-        if (strlen(OPTIONS[i].name) == name_len && strncmp(OPTIONS[i].name, arg, name_len) == 0)
-            return &OPTIONS[i];
-    return NULL;
+    const option_spec_t *first = NULL;
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        if (strlen(OPTIONS[i].name) != name_len || strncmp(OPTIONS[i].name, arg, name_len) != 0) continue;
+        if (OPTIONS[i].global || (cmd && OPTIONS[i].command == cmd->command)) return &OPTIONS[i];
+        if (!first) first = &OPTIONS[i];
+    }
+    return first;
+}
+
+static int parse_int64(const char *option, const char *text, int64_t min, int64_t *out, sb_err_t *err)
+{
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || v < min)
+        return sb_err_set(err, SB_EINVAL, "%s needs an integer%s, got \"%s\"", option,
+                          min == 0 ? " >= 0" : "", text);
+    *out = v;
+    return 0;
+}
+
+/* "orders" or "orders:0,2,5" */
+static int topic_spec_add(ctl_args_t *out, const char *option, const char *text, sb_err_t *err)
+{
+    const char *colon = strchr(text, ':');
+    size_t name_len = colon ? (size_t)(colon - text) : strlen(text);
+    char *name = strndup(text, name_len);
+    if (!name) return sb_err_set(err, SB_ENOMEM, "out of memory");
+    sb_err_t name_err = {0};
+    if (ctl_validate_topic_name(name, &name_err)) {
+        free(name);
+        return sb_err_set(err, SB_EINVAL, "%s %s: %s", option, text, name_err.msg);
+    }
+    ctl_topic_spec_t spec = {.topic = name};
+    if (colon) {
+        const char *p = colon + 1;
+        for (;;) {
+            errno = 0;
+            char *end = NULL;
+            long v = strtol(p, &end, 10);
+            if (end == p || errno == ERANGE || v < 0 || v > INT32_MAX || (*end != ',' && *end != '\0')) {
+                free(spec.partitions);
+                free(name);
+                return sb_err_set(err, SB_EINVAL, "%s needs TOPIC or TOPIC:PARTITION,PARTITION..., got \"%s\"",
+                                  option, text);
+            }
+            int32_t *grown = realloc(spec.partitions, (spec.partition_count + 1) * sizeof(*grown));
+            if (!grown) {
+                free(spec.partitions);
+                free(name);
+                return sb_err_set(err, SB_ENOMEM, "out of memory");
+            }
+            spec.partitions = grown;
+            spec.partitions[spec.partition_count++] = (int32_t)v;
+            if (*end == '\0') break;
+            p = end + 1;
+        }
+    }
+    ctl_topic_spec_t *grown = realloc(out->topics, (out->topic_count + 1) * sizeof(*grown));
+    if (!grown) {
+        free(spec.partitions);
+        free(name);
+        return sb_err_set(err, SB_ENOMEM, "out of memory");
+    }
+    out->topics = grown;
+    out->topics[out->topic_count++] = spec;
+    return 0;
+}
+
+static int set_reset(ctl_args_t *out, const char *option, ctl_reset_t reset, sb_err_t *err)
+{
+    if (out->reset != CTL_RESET_NONE)
+        return sb_err_set(err, SB_EINVAL, "%s: give only one of --to-earliest, --to-latest, --to-offset, "
+                                          "--to-datetime, --shift-by", option);
+    out->reset = reset;
+    return 0;
+}
+
+static int parse_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if ((*p)[i] < '0' || (*p)[i] > '9') return -1;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+int ctl_parse_datetime(const char *text, int64_t *ms_out, sb_err_t *err)
+{
+    const char *p = text;
+    struct tm tm = {0};
+    int year = 0, mon = 0, day = 0, hour = 0, min = 0, sec = 0, ms = 0;
+    bool ok = parse_digits(&p, 4, &year) == 0 && *p++ == '-' && parse_digits(&p, 2, &mon) == 0 && *p++ == '-' &&
+              parse_digits(&p, 2, &day) == 0 && *p++ == 'T' && parse_digits(&p, 2, &hour) == 0 && *p++ == ':' &&
+              parse_digits(&p, 2, &min) == 0;
+    if (ok && *p == ':') {
+        p++;
+        ok = parse_digits(&p, 2, &sec) == 0;
+        if (ok && *p == '.') {
+            p++;
+            ok = parse_digits(&p, 3, &ms) == 0;
+        }
+    }
+    bool zoned = false;
+    int zone_min = 0;
+    if (ok && *p == 'Z') {
+        zoned = true;
+        p++;
+    } else if (ok && (*p == '+' || *p == '-')) {
+        int sign = *p++ == '-' ? -1 : 1, zh = 0, zm = 0;
+        ok = parse_digits(&p, 2, &zh) == 0 && *p++ == ':' && parse_digits(&p, 2, &zm) == 0;
+        zoned = true;
+        zone_min = sign * (zh * 60 + zm);
+    }
+    ok = ok && *p == '\0' && mon >= 1 && mon <= 12 && day >= 1 && day <= 31 && hour <= 23 && min <= 59 && sec <= 60;
+    if (!ok)
+        return sb_err_set(err, SB_EINVAL,
+                          "--to-datetime needs YYYY-MM-DDTHH:MM[:SS[.sss]][Z|+HH:MM|-HH:MM], got \"%s\"", text);
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
+    tm.tm_isdst = -1;
+    time_t t = zoned ? timegm(&tm) - (time_t)zone_min * 60 : mktime(&tm);
+    *ms_out = (int64_t)t * 1000 + ms;
+    return 0;
 }
 
 static int parse_int(const char *option, const char *text, long min, long max, int *out, sb_err_t *err)
@@ -193,6 +344,13 @@ void ctl_args_deinit(ctl_args_t *args)
     kv_list_deinit(&args->client_config);
     kv_list_deinit(&args->topic_config);
     kv_list_deinit(&args->config_changes);
+    for (size_t i = 0; i < args->topic_count; i++) {
+        free(args->topics[i].topic);
+        free(args->topics[i].partitions);
+    }
+    free(args->topics);
+    args->topics = NULL;
+    args->topic_count = 0;
 }
 
 int ctl_validate_topic_name(const char *name, sb_err_t *err)
@@ -261,6 +419,21 @@ static int apply_option(ctl_args_t *out, const option_spec_t *opt, const char *v
     case OPT_VALIDATE_ONLY: out->validate_only = true; return 0;
     case OPT_PARTITION: return parse_int(opt->name, value, 0, INT32_MAX, &out->partition, err);
     case OPT_OFFSET: out->offset_given = true; return parse_offset(opt->name, value, &out->offset, err);
+    case OPT_TOPIC: return topic_spec_add(out, opt->name, value, err);
+    case OPT_ALL_TOPICS: out->all_topics = true; return 0;
+    case OPT_TO_EARLIEST: return set_reset(out, opt->name, CTL_RESET_EARLIEST, err);
+    case OPT_TO_LATEST: return set_reset(out, opt->name, CTL_RESET_LATEST, err);
+    case OPT_TO_OFFSET:
+        if (set_reset(out, opt->name, CTL_RESET_OFFSET, err)) return SB_EINVAL;
+        return parse_int64(opt->name, value, 0, &out->reset_value, err);
+    case OPT_TO_DATETIME:
+        if (set_reset(out, opt->name, CTL_RESET_DATETIME, err)) return SB_EINVAL;
+        return ctl_parse_datetime(value, &out->reset_value, err);
+    case OPT_SHIFT_BY:
+        if (set_reset(out, opt->name, CTL_RESET_SHIFT, err)) return SB_EINVAL;
+        return parse_int64(opt->name, value, INT64_MIN, &out->reset_value, err);
+    case OPT_DRY_RUN: out->dry_run = true; return 0;
+    case OPT_EXECUTE: out->execute = true; return 0;
     }
     return sb_err_set(err, SB_EINVAL, "internal: unhandled option %s", opt->name);
 }
@@ -282,7 +455,7 @@ static int parse_option_word(int argc, char **argv, int *i, const command_spec_t
 
     const char *eq = strchr(a, '=');
     size_t name_len = eq ? (size_t)(eq - a) : strlen(a);
-    const option_spec_t *opt = find_option(a, name_len);
+    const option_spec_t *opt = find_option(a, name_len, cmd);
     if (!opt) return sb_err_set(err, SB_EINVAL, "unknown option \"%.*s\"", (int)name_len, a);
     if (!opt->global) {
         const command_spec_t *owner = find_command_by_id(opt->command);
@@ -375,6 +548,17 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
         return sb_err_set(err, SB_EINVAL,
                           "'records delete' needs --offset N (records below N are deleted) or --offset end");
     if (cmd->command == CTL_CMD_RECORDS_DELETE) return ctl_validate_topic_name(out->name, err);
+    if (cmd->command == CTL_CMD_GROUP_RESET_OFFSETS) {
+        if (out->reset == CTL_RESET_NONE)
+            return sb_err_set(err, SB_EINVAL, "'group reset-offsets' needs one of --to-earliest, --to-latest, "
+                                              "--to-offset N, --to-datetime T, --shift-by N");
+        if (out->all_topics == (out->topic_count > 0))
+            return sb_err_set(err, SB_EINVAL, "'group reset-offsets' needs either --all-topics or --topic TOPIC[:P,...]");
+        if (out->execute && out->dry_run)
+            return sb_err_set(err, SB_EINVAL, "--dry-run and --execute exclude each other");
+    }
+    if (cmd->command == CTL_CMD_GROUP_DELETE_OFFSETS && out->topic_count == 0)
+        return sb_err_set(err, SB_EINVAL, "'group delete-offsets' needs --topic TOPIC[:P,...]");
     return 0;
 }
 
@@ -426,7 +610,17 @@ static const char USAGE_GROUP[] =
     "  list                 list consumer groups and their state\n"
     "  describe GROUP       state, members and their partitions; committed offset, log end\n"
     "                       offset and lag per partition; total lag\n"
-    "  delete GROUP         delete an empty group and its committed offsets\n";
+    "  delete GROUP         delete an empty group and its committed offsets\n"
+    "  reset-offsets GROUP (--all-topics | --topic TOPIC[:P,P...] ...)\n"
+    "          (--to-earliest | --to-latest | --to-offset N | --to-datetime T | --shift-by N)\n"
+    "          [--dry-run | --execute]\n"
+    "                       move the group's committed offsets; prints the plan and changes\n"
+    "                       nothing unless --execute is given. Refused while the group has\n"
+    "                       active members. T is YYYY-MM-DDTHH:MM[:SS[.sss]][Z|+HH:MM] (local\n"
+    "                       time without a zone); offsets are clamped to what the log holds\n"
+    "  delete-offsets GROUP --topic TOPIC[:P,P...] ...\n"
+    "                       forget the group's committed offsets of those partitions (a live\n"
+    "                       group keeps those of topics it subscribes to)\n";
 
 void ctl_usage(FILE *out, const char *noun)
 {
@@ -442,7 +636,7 @@ void ctl_usage(FILE *out, const char *noun)
                      "Kafka cluster); connector, dlq, offsets and reconcile use the connect REST API\n"
                      "(--url URL, default $STREAMBUS_CONNECT_URL or http://127.0.0.1:8083).\n\n"
                      "  topic create|list|describe|delete|add-partitions|alter-config\n"
-                     "  group list|describe|delete\n"
+                     "  group list|describe|delete|reset-offsets|delete-offsets\n"
                      "  records delete\n"
                      "  connector create|list|status|config|pause|resume|restart|delete\n"
                      "  dlq list|replay\n"

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "common/err.h"
@@ -33,7 +34,27 @@ typedef enum {
     CTL_CMD_GROUP_DELETE,
     CTL_CMD_TOPIC_ALTER_CONFIG,
     CTL_CMD_RECORDS_DELETE,
+    CTL_CMD_GROUP_RESET_OFFSETS,
+    CTL_CMD_GROUP_DELETE_OFFSETS,
 } ctl_command_t;
+
+/* group reset-offsets: where to move the committed offsets (kafka-consumer-groups.sh's
+ * --to-earliest, --to-latest, --to-offset, --to-datetime, --shift-by). */
+typedef enum {
+    CTL_RESET_NONE = 0,
+    CTL_RESET_EARLIEST,
+    CTL_RESET_LATEST,
+    CTL_RESET_OFFSET,   /* reset_value: the offset, clamped to the partition's range */
+    CTL_RESET_DATETIME, /* reset_value: milliseconds since the epoch */
+    CTL_RESET_SHIFT,    /* reset_value: added to the committed offset, then clamped */
+} ctl_reset_t;
+
+/* --topic NAME or NAME:P,P,...; no partitions means every partition of the topic. */
+typedef struct ctl_topic_spec {
+    char *topic;
+    int32_t *partitions;
+    size_t partition_count;
+} ctl_topic_spec_t;
 
 /* A key=value pair split out of one argument; both strings are owned by ctl_args_t. */
 typedef struct ctl_kv {
@@ -76,6 +97,14 @@ typedef struct ctl_args {
     int partition;
     long long offset;
     bool offset_given;
+    /* group reset-offsets / delete-offsets */
+    ctl_topic_spec_t *topics; /* --topic, repeatable */
+    size_t topic_count;
+    bool all_topics; /* reset-offsets --all-topics: every partition the group has committed */
+    ctl_reset_t reset;
+    int64_t reset_value;
+    bool execute; /* reset-offsets: apply the plan; the default (--dry-run) only prints it */
+    bool dry_run; /* given explicitly; only checked against --execute */
 } ctl_args_t;
 
 /* Parses argv (argv[0] is "ctl" and is skipped). env_bootstrap is the value of
@@ -88,6 +117,11 @@ void ctl_args_deinit(ctl_args_t *args);
 
 /* Writes the usage text for noun (NULL: the overview, "topic", "group", "records"). */
 void ctl_usage(FILE *out, const char *noun);
+
+/* Parses an ISO-8601 date-time as kafka-consumer-groups.sh --to-datetime takes it:
+ * YYYY-MM-DDTHH:MM[:SS[.sss]] with an optional zone (Z or +HH:MM / -HH:MM); without a zone the
+ * local time zone applies. Returns 0 and milliseconds since the epoch, or SB_EINVAL. */
+int ctl_parse_datetime(const char *text, int64_t *ms_out, sb_err_t *err);
 
 /* Kafka's rule for topic names: 1..249 characters of [a-zA-Z0-9._-], and not "." or "..".
  * Returns 0 or SB_EINVAL with the reason in err. */

@@ -1,6 +1,7 @@
-/* `streambus ctl group ...`: ListGroups, DescribeGroups, OffsetFetch and DeleteGroups through
- * librdkafka's consumer-group admin API, plus ListOffsets for the log end offsets that lag is
- * measured against. */
+/* `streambus ctl group ...`: ListGroups, DescribeGroups, OffsetFetch, DeleteGroups, OffsetCommit
+ * (reset-offsets, through AlterConsumerGroupOffsets) and OffsetDelete through librdkafka's
+ * consumer-group admin API, plus ListOffsets for the log end offsets that lag is measured
+ * against and that resets aim at. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,9 +225,10 @@ static int list_committed_offsets(ctl_ctx_t *ctx, const char *group, const rd_ka
 }
 
 /* Asking for "all partitions" (a null topic list) is how Kafka's own tools read a group's
- * offsets, but librdkafka 2.0.2 encodes it as an empty list on some paths, and brokers that
- * do not implement the null form answer with nothing. When that form yields no offsets,
- * ask again naming every partition in the cluster, which every broker understands. */
+ * offsets, but librdkafka 2.0.2 only gets the null form across at OffsetFetch v6+: below that
+ * (brokers or mock clusters that serve OffsetFetch up to v5) it sends an empty list, which
+ * Kafka answers with nothing. When that form yields no offsets, ask again naming every
+ * partition in the cluster, which every broker understands. */
 static int fetch_committed_offsets(ctl_ctx_t *ctx, const char *group, group_view_t *view, sb_err_t *err)
 {
     int rc = list_committed_offsets(ctx, group, NULL, &view->offsets_events[0], view, err);
@@ -481,6 +483,367 @@ int ctl_group_delete(ctl_ctx_t *ctx, sb_err_t *err)
         rc = ctl_print_json(ctx, json_pack("{s:s, s:b}", "group", group, "deleted", 1), err);
     } else {
         fprintf(ctx->out, "Deleted group \"%s\".\n", group);
+    }
+    rd_kafka_event_destroy(event);
+    return rc;
+}
+
+/* ---- group reset-offsets ------------------------------------------------------------- */
+
+/* One partition of a reset plan. */
+typedef struct reset_row {
+    char *topic;
+    int32_t partition;
+    int64_t current; /* committed now, -1: none */
+    int64_t target;
+} reset_row_t;
+
+typedef struct reset_plan {
+    reset_row_t *rows;
+    size_t count;
+} reset_plan_t;
+
+static void reset_plan_deinit(reset_plan_t *plan)
+{
+    for (size_t i = 0; i < plan->count; i++) free(plan->rows[i].topic);
+    free(plan->rows);
+}
+
+static int plan_add(reset_plan_t *plan, const char *topic, int32_t partition, int64_t current, sb_err_t *err)
+{
+    for (size_t i = 0; i < plan->count; i++)
+        if (plan->rows[i].partition == partition && strcmp(plan->rows[i].topic, topic) == 0) return 0;
+    reset_row_t *grown = realloc(plan->rows, (plan->count + 1) * sizeof(*grown));
+    char *name = strdup(topic);
+    if (!grown || !name) {
+        free(name);
+        if (grown) plan->rows = grown;
+        return sb_err_set(err, SB_ENOMEM, "out of memory");
+    }
+    plan->rows = grown;
+    plan->rows[plan->count++] = (reset_row_t){name, partition, current, -1};
+    return 0;
+}
+
+static int64_t committed_of(const group_view_t *view, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < view->partition_count; i++)
+        if (view->partitions[i].partition == partition && strcmp(view->partitions[i].topic, topic) == 0)
+            return view->partitions[i].committed;
+    return -1;
+}
+
+/* The partitions named by --topic (every partition of the topic when none are listed), checked
+ * against the cluster's metadata so that a typo is an error rather than a silent no-op. */
+static int plan_from_topic_specs(ctl_ctx_t *ctx, const group_view_t *view, reset_plan_t *plan, sb_err_t *err)
+{
+    const struct rd_kafka_metadata *md;
+    int rc = ctl_client_metadata(&ctx->client, &md, err);
+    if (rc) return rc;
+    for (size_t s = 0; !rc && s < ctx->args->topic_count; s++) {
+        const ctl_topic_spec_t *spec = &ctx->args->topics[s];
+        const struct rd_kafka_metadata_topic *t = NULL;
+        for (int i = 0; i < md->topic_cnt && !t; i++)
+            if (strcmp(md->topics[i].topic, spec->topic) == 0 && !md->topics[i].err) t = &md->topics[i];
+        if (!t) {
+            rc = sb_err_set(err, SB_ENOENT, "topic \"%s\" does not exist", spec->topic);
+            break;
+        }
+        if (spec->partition_count == 0) {
+            for (int p = 0; !rc && p < t->partition_cnt; p++)
+                rc = plan_add(plan, t->topic, t->partitions[p].id, committed_of(view, t->topic, t->partitions[p].id), err);
+            continue;
+        }
+        for (size_t k = 0; !rc && k < spec->partition_count; k++) {
+            bool exists = false;
+            for (int p = 0; p < t->partition_cnt && !exists; p++) exists = t->partitions[p].id == spec->partitions[k];
+            if (!exists)
+                rc = sb_err_set(err, SB_ENOENT, "topic \"%s\" has no partition %" PRId32 " (it has %d)", spec->topic,
+                                spec->partitions[k], t->partition_cnt);
+            else rc = plan_add(plan, t->topic, spec->partitions[k], committed_of(view, t->topic, spec->partitions[k]), err);
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
+static int64_t clamp_offset(int64_t v, int64_t low, int64_t high)
+{
+    return v < low ? low : v > high ? high : v;
+}
+
+/* Fills every row's target as kafka-consumer-groups.sh computes it: earliest/latest are the
+ * log's ends, an explicit or shifted offset is clamped into [earliest, latest], and a time maps
+ * to the first offset at or after it (the log end when nothing is that new). */
+static int plan_targets(ctl_ctx_t *ctx, reset_plan_t *plan, sb_err_t *err)
+{
+    const ctl_args_t *a = ctx->args;
+    rd_kafka_topic_partition_list_t *times = NULL;
+    if (a->reset == CTL_RESET_DATETIME) {
+        times = rd_kafka_topic_partition_list_new((int)plan->count);
+        for (size_t i = 0; i < plan->count; i++)
+            rd_kafka_topic_partition_list_add(times, plan->rows[i].topic, plan->rows[i].partition)->offset = a->reset_value;
+        rd_kafka_resp_err_t code = rd_kafka_offsets_for_times(ctx->client.rk, times, a->timeout_ms);
+        if (code) {
+            rd_kafka_topic_partition_list_destroy(times);
+            return ctl_client_fail(&ctx->client, code, "looking up offsets by time", err);
+        }
+    }
+    int rc = 0;
+    for (size_t i = 0; !rc && i < plan->count; i++) {
+        reset_row_t *r = &plan->rows[i];
+        int64_t low, high;
+        rd_kafka_resp_err_t code = ctl_watermarks(ctx, r->topic, r->partition, &low, &high);
+        if (code) {
+            char what[320];
+            snprintf(what, sizeof(what), "reading offsets of %s-%" PRId32, r->topic, r->partition);
+            rc = ctl_client_fail(&ctx->client, code, what, err);
+            break;
+        }
+        switch (a->reset) {
+        case CTL_RESET_EARLIEST: r->target = low; break;
+        case CTL_RESET_LATEST: r->target = high; break;
+        case CTL_RESET_OFFSET: r->target = clamp_offset(a->reset_value, low, high); break;
+        case CTL_RESET_SHIFT:
+            if (r->current < 0) {
+                rc = sb_err_set(err, SB_EINVAL, "cannot shift %s-%" PRId32 ": the group has no committed offset there",
+                                r->topic, r->partition);
+                break;
+            }
+            /* Saturating: a shift past either end lands on that end. */
+            if (a->reset_value > 0 && r->current > INT64_MAX - a->reset_value) r->target = high;
+            else if (a->reset_value < 0 && r->current < INT64_MIN - a->reset_value) r->target = low;
+            else r->target = clamp_offset(r->current + a->reset_value, low, high);
+            break;
+        case CTL_RESET_DATETIME: {
+            const rd_kafka_topic_partition_t *tp =
+                rd_kafka_topic_partition_list_find(times, r->topic, r->partition);
+            if (tp && tp->err) {
+                rc = sb_err_set(err, SB_EIO, "looking up %s-%" PRId32 " by time failed: %s (%s)", r->topic,
+                                r->partition, rd_kafka_err2str(tp->err), rd_kafka_err2name(tp->err));
+                break;
+            }
+            r->target = tp && tp->offset >= 0 ? clamp_offset(tp->offset, low, high) : high;
+            break;
+        }
+        case CTL_RESET_NONE: rc = sb_err_set(err, SB_EINVAL, "internal: no reset given"); break;
+        }
+    }
+    if (times) rd_kafka_topic_partition_list_destroy(times);
+    return rc;
+}
+
+static int alter_offsets(ctl_ctx_t *ctx, const char *group, const reset_plan_t *plan, sb_err_t *err)
+{
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new((int)plan->count);
+    for (size_t i = 0; i < plan->count; i++)
+        rd_kafka_topic_partition_list_add(offsets, plan->rows[i].topic, plan->rows[i].partition)->offset =
+            plan->rows[i].target;
+    rd_kafka_AdminOptions_t *options =
+        ctl_client_admin_options(&ctx->client, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, err);
+    if (!options) {
+        rd_kafka_topic_partition_list_destroy(offsets);
+        return SB_ENOMEM;
+    }
+    rd_kafka_AlterConsumerGroupOffsets_t *alter = rd_kafka_AlterConsumerGroupOffsets_new(group, offsets);
+    rd_kafka_topic_partition_list_destroy(offsets);
+    rd_kafka_AlterConsumerGroupOffsets(ctx->client.rk, &alter, 1, options, ctx->client.results);
+    rd_kafka_AlterConsumerGroupOffsets_destroy(alter);
+    rd_kafka_AdminOptions_destroy(options);
+
+    char what[320];
+    snprintf(what, sizeof(what), "resetting offsets of group \"%s\"", group);
+    rd_kafka_event_t *event;
+    int rc = ctl_client_wait(&ctx->client, RD_KAFKA_EVENT_ALTERCONSUMERGROUPOFFSETS_RESULT, what, &event, err);
+    if (rc) return rc;
+    size_t count = 0;
+    const rd_kafka_group_result_t **results =
+        rd_kafka_AlterConsumerGroupOffsets_result_groups(rd_kafka_event_AlterConsumerGroupOffsets_result(event), &count);
+    const rd_kafka_error_t *group_err = count == 1 ? rd_kafka_group_result_error(results[0]) : NULL;
+    if (count != 1) {
+        rc = sb_err_set(err, SB_EIO, "%s: the cluster answered for %zu groups", what, count);
+    } else if (group_err) {
+        rc = group_error("resetting offsets of", group, rd_kafka_error_code(group_err), rd_kafka_error_string(group_err),
+                         err);
+    } else {
+        const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(results[0]);
+        for (int i = 0; parts && i < parts->cnt && !rc; i++) {
+            rd_kafka_resp_err_t code = parts->elems[i].err;
+            if (!code) continue;
+            /* A member joined between the state check and the commit: the coordinator refuses
+             * a commit from outside the generation. */
+            if (code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || code == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+                code == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS)
+                rc = sb_err_set(err, SB_EIO, "group \"%s\" became active while resetting; stop its consumers first (%s)",
+                                group, rd_kafka_err2name(code));
+            else
+                rc = sb_err_set(err, SB_EIO, "%s: %s-%" PRId32 ": %s (%s)", what, parts->elems[i].topic,
+                                parts->elems[i].partition, rd_kafka_err2str(code), rd_kafka_err2name(code));
+        }
+    }
+    rd_kafka_event_destroy(event);
+    return rc;
+}
+
+static int compare_reset_rows(const void *a, const void *b)
+{
+    const reset_row_t *ra = a, *rb = b;
+    int c = strcmp(ra->topic, rb->topic);
+    return c ? c : (ra->partition > rb->partition) - (ra->partition < rb->partition);
+}
+
+static int print_reset_plan(ctl_ctx_t *ctx, const char *group, const reset_plan_t *plan, bool executed, sb_err_t *err)
+{
+    if (ctx->args->output == CTL_OUTPUT_JSON) {
+        json_t *rows = json_array();
+        for (size_t i = 0; rows && i < plan->count; i++) {
+            const reset_row_t *r = &plan->rows[i];
+            json_array_append_new(rows, json_pack("{s:s, s:I, s:o, s:I}", "topic", r->topic, "partition",
+                                                  (json_int_t)r->partition, "current_offset",
+                                                  json_nullable_offset(r->current), "new_offset", (json_int_t)r->target));
+        }
+        return ctl_print_json(ctx, rows ? json_pack("{s:s, s:b, s:o}", "group", group, "executed", executed, "partitions", rows)
+                                        : NULL,
+                              err);
+    }
+    static const char *const headers[] = {"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET"};
+    ctl_table_t *table = ctl_table_new(5, headers);
+    if (!table) return sb_err_set(err, SB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < plan->count; i++) {
+        const reset_row_t *r = &plan->rows[i];
+        char partition[16], current[24], target[24];
+        snprintf(partition, sizeof(partition), "%" PRId32, r->partition);
+        const char *row[] = {group, r->topic, partition, ctl_format_offset(current, sizeof(current), r->current),
+                             ctl_format_offset(target, sizeof(target), r->target)};
+        if (ctl_table_add_row(table, row)) {
+            ctl_table_free(table);
+            return sb_err_set(err, SB_ENOMEM, "out of memory");
+        }
+    }
+    ctl_table_print(table, ctx->out);
+    ctl_table_free(table);
+    if (executed) fprintf(ctx->out, "\nReset %zu partition(s) of group \"%s\".\n", plan->count, group);
+    else fprintf(ctx->out, "\nDry run: nothing was changed. Run again with --execute to apply.\n");
+    return 0;
+}
+
+int ctl_group_reset_offsets(ctl_ctx_t *ctx, sb_err_t *err)
+{
+    const char *group = ctx->args->name;
+    group_view_t view = {0};
+    reset_plan_t plan = {0};
+    int rc = fetch_description(ctx, group, &view, err);
+    if (!rc) {
+        /* As Kafka's tool: only a group without members (Empty, or Dead: not known at all)
+         * may be moved, or its consumers would overwrite the reset with their next commit. */
+        rd_kafka_consumer_group_state_t state = rd_kafka_ConsumerGroupDescription_state(view.description);
+        if (state != RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY && state != RD_KAFKA_CONSUMER_GROUP_STATE_DEAD)
+            rc = sb_err_set(err, SB_EIO,
+                            "group \"%s\" is %s with %zu member(s); offsets can only be reset while it has no active "
+                            "members: stop its consumers first",
+                            group, rd_kafka_consumer_group_state_name(state),
+                            rd_kafka_ConsumerGroupDescription_member_count(view.description));
+    }
+    if (!rc) rc = fetch_committed_offsets(ctx, group, &view, err);
+    if (!rc && ctx->args->all_topics) {
+        for (size_t i = 0; !rc && i < view.partition_count; i++)
+            rc = plan_add(&plan, view.partitions[i].topic, view.partitions[i].partition, view.partitions[i].committed, err);
+        if (!rc && plan.count == 0)
+            rc = sb_err_set(err, SB_ENOENT, "group \"%s\" has no committed offsets; name the partitions with --topic",
+                            group);
+    } else if (!rc) {
+        rc = plan_from_topic_specs(ctx, &view, &plan, err);
+    }
+    if (!rc) {
+        qsort(plan.rows, plan.count, sizeof(*plan.rows), compare_reset_rows);
+        rc = plan_targets(ctx, &plan, err);
+    }
+    if (!rc && ctx->args->execute) rc = alter_offsets(ctx, group, &plan, err);
+    if (!rc) rc = print_reset_plan(ctx, group, &plan, ctx->args->execute, err);
+    reset_plan_deinit(&plan);
+    group_view_deinit(&view);
+    return rc;
+}
+
+/* ---- group delete-offsets ------------------------------------------------------------ */
+
+int ctl_group_delete_offsets(ctl_ctx_t *ctx, sb_err_t *err)
+{
+    const char *group = ctx->args->name;
+    group_view_t view = {0};
+    reset_plan_t plan = {0};
+    int rc = plan_from_topic_specs(ctx, &view, &plan, err);
+    if (rc) {
+        reset_plan_deinit(&plan);
+        return rc;
+    }
+    qsort(plan.rows, plan.count, sizeof(*plan.rows), compare_reset_rows);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new((int)plan.count);
+    for (size_t i = 0; i < plan.count; i++) rd_kafka_topic_partition_list_add(parts, plan.rows[i].topic, plan.rows[i].partition);
+    reset_plan_deinit(&plan);
+    rd_kafka_AdminOptions_t *options =
+        ctl_client_admin_options(&ctx->client, RD_KAFKA_ADMIN_OP_DELETECONSUMERGROUPOFFSETS, err);
+    if (!options) {
+        rd_kafka_topic_partition_list_destroy(parts);
+        return SB_ENOMEM;
+    }
+    rd_kafka_DeleteConsumerGroupOffsets_t *del = rd_kafka_DeleteConsumerGroupOffsets_new(group, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_DeleteConsumerGroupOffsets(ctx->client.rk, &del, 1, options, ctx->client.results);
+    rd_kafka_DeleteConsumerGroupOffsets_destroy(del);
+    rd_kafka_AdminOptions_destroy(options);
+
+    char what[320];
+    snprintf(what, sizeof(what), "deleting offsets of group \"%s\"", group);
+    rd_kafka_event_t *event;
+    rc = ctl_client_wait(&ctx->client, RD_KAFKA_EVENT_DELETECONSUMERGROUPOFFSETS_RESULT, what, &event, err);
+    if (rc) return rc;
+    size_t count = 0;
+    const rd_kafka_group_result_t **results = rd_kafka_DeleteConsumerGroupOffsets_result_groups(
+        rd_kafka_event_DeleteConsumerGroupOffsets_result(event), &count);
+    const rd_kafka_error_t *group_err = count == 1 ? rd_kafka_group_result_error(results[0]) : NULL;
+    if (count != 1) {
+        rc = sb_err_set(err, SB_EIO, "%s: the cluster answered for %zu groups", what, count);
+    } else if (group_err) {
+        rc = group_error("deleting offsets of", group, rd_kafka_error_code(group_err), rd_kafka_error_string(group_err),
+                         err);
+    }
+    const rd_kafka_topic_partition_list_t *done = rc ? NULL : rd_kafka_group_result_partitions(results[0]);
+    size_t failed = 0;
+    for (int i = 0; done && i < done->cnt; i++) failed += done->elems[i].err != 0;
+    if (!rc && ctx->args->output == CTL_OUTPUT_JSON) {
+        json_t *rows = json_array();
+        for (int i = 0; rows && i < done->cnt; i++) {
+            const rd_kafka_topic_partition_t *tp = &done->elems[i];
+            json_array_append_new(rows, json_pack("{s:s, s:I, s:o}", "topic", tp->topic, "partition",
+                                                  (json_int_t)tp->partition, "error",
+                                                  tp->err ? json_string(rd_kafka_err2name(tp->err)) : json_null()));
+        }
+        rc = ctl_print_json(ctx, rows ? json_pack("{s:s, s:o}", "group", group, "partitions", rows) : NULL, err);
+    } else if (!rc) {
+        static const char *const headers[] = {"TOPIC", "PARTITION", "STATUS"};
+        ctl_table_t *table = ctl_table_new(3, headers);
+        for (int i = 0; table && i < done->cnt; i++) {
+            const rd_kafka_topic_partition_t *tp = &done->elems[i];
+            char partition[16];
+            snprintf(partition, sizeof(partition), "%" PRId32, tp->partition);
+            const char *row[] = {tp->topic, partition, tp->err ? rd_kafka_err2name(tp->err) : "deleted"};
+            if (ctl_table_add_row(table, row)) break;
+        }
+        if (table) ctl_table_print(table, ctx->out);
+        else rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+        ctl_table_free(table);
+    }
+    /* The table shows which; the exit status says that not everything went. */
+    if (!rc && failed) {
+        const rd_kafka_topic_partition_t *first = NULL;
+        for (int i = 0; i < done->cnt && !first; i++)
+            if (done->elems[i].err) first = &done->elems[i];
+        rc = sb_err_set(err, SB_EIO, "%zu partition(s) kept their offsets, e.g. %s-%" PRId32 ": %s%s", failed,
+                        first->topic, first->partition, rd_kafka_err2name(first->err),
+                        first->err == RD_KAFKA_RESP_ERR_GROUP_SUBSCRIBED_TO_TOPIC
+                            ? " (the group's consumers subscribe to that topic; stop them first)"
+                            : "");
     }
     rd_kafka_event_destroy(event);
     return rc;

@@ -27,6 +27,8 @@ int ctl_records_delete(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_list(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_describe(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_delete(ctl_ctx_t *ctx, sb_err_t *err);
+int ctl_group_reset_offsets(ctl_ctx_t *ctx, sb_err_t *err);
+int ctl_group_delete_offsets(ctl_ctx_t *ctx, sb_err_t *err);
 
 /* Prints a JSON document (takes ownership of root, which may be NULL on allocation failure)
  * followed by a newline. Returns 0 or SB_ENOMEM. */

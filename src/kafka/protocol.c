@@ -29,6 +29,7 @@ const char *kafka_api_name(int16_t api_key)
     case KAFKA_API_DescribeLogDirs: return "DescribeLogDirs";
     case KAFKA_API_IncrementalAlterConfigs: return "IncrementalAlterConfigs";
     case KAFKA_API_DescribeCluster: return "DescribeCluster";
+    case KAFKA_API_OffsetDelete: return "OffsetDelete";
     }
     return "Unknown";
 }
@@ -61,6 +62,8 @@ const char *kafka_error_name(int16_t code)
     case KAFKA_ERR_UNKNOWN_PRODUCER_ID: return "UNKNOWN_PRODUCER_ID";
     case KAFKA_ERR_NON_EMPTY_GROUP: return "NON_EMPTY_GROUP";
     case KAFKA_ERR_GROUP_ID_NOT_FOUND: return "GROUP_ID_NOT_FOUND";
+    case KAFKA_ERR_FENCED_INSTANCE_ID: return "FENCED_INSTANCE_ID";
+    case KAFKA_ERR_GROUP_SUBSCRIBED_TO_TOPIC: return "GROUP_SUBSCRIBED_TO_TOPIC";
     case KAFKA_ERR_INVALID_RECORD: return "INVALID_RECORD";
     }
     return "ERROR";

@@ -33,6 +33,7 @@ typedef enum {
     KAFKA_API_DeleteGroups = 42,
     KAFKA_API_IncrementalAlterConfigs = 44,
     KAFKA_API_DescribeCluster = 60,
+    KAFKA_API_OffsetDelete = 47,
     KAFKA_API__MAX = 68,
 } kafka_api_key_t;
 
@@ -86,8 +87,10 @@ typedef enum {
     KAFKA_ERR_NON_EMPTY_GROUP = 68,
     KAFKA_ERR_GROUP_ID_NOT_FOUND = 69,
     KAFKA_ERR_UNKNOWN_PRODUCER_ID = 59,
+    KAFKA_ERR_GROUP_SUBSCRIBED_TO_TOPIC = 86,
     KAFKA_ERR_INVALID_RECORD = 87,
     KAFKA_ERR_MEMBER_ID_REQUIRED = 79,
+    KAFKA_ERR_FENCED_INSTANCE_ID = 82,
     KAFKA_ERR_UNSTABLE_OFFSET_COMMIT = 88,
     KAFKA_ERR_UNKNOWN_TOPIC_ID = 100,
 } kafka_error_t;

@@ -1,6 +1,6 @@
-/* Fuzz driver for the ten consumer-group APIs. An input is a sequence of frames
+/* Fuzz driver for the eleven consumer-group APIs. An input is a sequence of frames
  *   [selector u8][version u8][body length u8][body bytes]
- * where the selector picks the API (selector % 10, plus a timer tick when selector >= 250) and
+ * where the selector picks the API (selector % 11, plus a timer tick when selector >= 250) and
  * the version is taken modulo the API's supported range. Frames run in order against one
  * coordinator behind a fake broker (tests/unit/test_group_harness.h) with a real offsets log in
  * a temporary directory, so sequences such as join -> sync -> commit -> leave are reachable.
@@ -27,6 +27,7 @@ static const api_t apis[GROUP_API_COUNT] = {
     {KAFKA_API_LeaveGroup, handle_LeaveGroup},           {KAFKA_API_OffsetCommit, handle_OffsetCommit},
     {KAFKA_API_OffsetFetch, handle_OffsetFetch},         {KAFKA_API_DescribeGroups, handle_DescribeGroups},
     {KAFKA_API_ListGroups, handle_ListGroups},           {KAFKA_API_DeleteGroups, handle_DeleteGroups},
+    {KAFKA_API_OffsetDelete, handle_OffsetDelete},
 };
 
 enum { MAX_SLOTS = 512 };

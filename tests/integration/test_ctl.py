@@ -387,3 +387,113 @@ def test_group_lag_matches_produced_minus_committed(bootstrap):
     assert gone.stderr == 'streambus ctl: group "%s" does not exist (GROUP_ID_NOT_FOUND)\n' % group
 
     ctl_ok(bootstrap, "topic", "delete", topic)
+
+
+def committed_of(bootstrap, group, topic):
+    """{partition: committed offset} of one topic, as `group describe` reports them."""
+    described = ctl_json(bootstrap, "group", "describe", group)
+    return {p["partition"]: p["committed_offset"] for p in described["partitions"] if p["topic"] == topic}
+
+
+def test_group_reset_offsets_dry_run_execute_and_refusal(bootstrap):
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = unique("ledger")
+    group = unique("replayer")
+    ctl_ok(bootstrap, "topic", "create", topic, "--partitions", "2")
+    produce(bootstrap, topic, {0: 10, 1: 6})
+    start_ms = int(time.time() * 1000)
+    time.sleep(0.05)
+    produce(bootstrap, topic, {0: 5})  # offsets 10..14 of partition 0 are newer than start_ms
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    closed = False
+    try:
+        consumer.subscribe([topic])
+        wait_for_assignment(consumer, 2)
+        consumer.commit(offsets=[TopicPartition(topic, 0, 12), TopicPartition(topic, 1, 6)], asynchronous=False)
+        # Active members: refused, as kafka-consumer-groups.sh refuses, and nothing changes.
+        busy = ctl(bootstrap, "group", "reset-offsets", group, "--all-topics", "--to-earliest", "--execute")
+        assert busy.returncode == 1
+        assert "no active members" in busy.stderr and "Stable" in busy.stderr
+        assert committed_of(bootstrap, group, topic) == {0: 12, 1: 6}
+        consumer.close()
+        closed = True
+    finally:
+        if not closed:
+            consumer.close()
+
+    # The default is a dry run: the plan is printed and nothing changes.
+    plan = ctl_json(bootstrap, "group", "reset-offsets", group, "--all-topics", "--to-earliest")
+    assert plan["executed"] is False
+    assert {(p["partition"], p["current_offset"], p["new_offset"]) for p in plan["partitions"]} == {(0, 12, 0), (1, 6, 0)}
+    assert committed_of(bootstrap, group, topic) == {0: 12, 1: 6}
+    assert "Dry run" in ctl_ok(bootstrap, "group", "reset-offsets", group, "--all-topics", "--to-latest").stdout
+
+    # Shift is clamped to the log: partition 1 cannot go past its end (6).
+    done = ctl_json(bootstrap, "group", "reset-offsets", group, "--topic", topic, "--shift-by", "2", "--execute")
+    assert done["executed"] is True
+    assert committed_of(bootstrap, group, topic) == {0: 14, 1: 6}
+    ctl_ok(bootstrap, "group", "reset-offsets", group, "--topic", "%s:0" % topic, "--to-offset", "3", "--execute")
+    assert committed_of(bootstrap, group, topic) == {0: 3, 1: 6}
+    # By time: the first record at or after start_ms; partition 1 has none, so its log end.
+    when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start_ms / 1000)) + ".%03dZ" % (start_ms % 1000)
+    ctl_ok(bootstrap, "group", "reset-offsets", group, "--all-topics", "--to-datetime", when, "--execute")
+    assert committed_of(bootstrap, group, topic) == {0: 10, 1: 6}
+
+    # A consumer of the group now really starts where the reset put it.
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        consumer.subscribe([topic])
+        first = None
+        deadline = time.time() + 30
+        while first is None and time.time() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None and not msg.error():
+                first = (msg.partition(), msg.offset())
+        assert first == (0, 10)
+    finally:
+        consumer.close()
+
+    missing = ctl(bootstrap, "group", "reset-offsets", group, "--topic", "%s:7" % topic, "--to-earliest")
+    assert missing.returncode == 1
+    assert "has no partition 7" in missing.stderr
+    ctl_ok(bootstrap, "topic", "delete", topic)
+
+
+def test_group_delete_offsets(bootstrap):
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic, other = unique("audit"), unique("audit-other")
+    group = unique("auditor")
+    ctl_ok(bootstrap, "topic", "create", topic, "--partitions", "2")
+    ctl_ok(bootstrap, "topic", "create", other, "--partitions", "1")
+    produce(bootstrap, topic, {0: 3, 1: 3})
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    closed = False
+    try:
+        consumer.subscribe([topic])
+        wait_for_assignment(consumer, 2)
+        consumer.commit(offsets=[TopicPartition(topic, 0, 2), TopicPartition(topic, 1, 3), TopicPartition(other, 0, 0)],
+                        asynchronous=False)
+        # A live group keeps the offsets of a topic it subscribes to; others may go.
+        busy = ctl(bootstrap, "group", "delete-offsets", group, "--topic", topic, "--topic", other)
+        assert busy.returncode == 1
+        assert "GROUP_SUBSCRIBED_TO_TOPIC" in busy.stdout and "GROUP_SUBSCRIBED_TO_TOPIC" in busy.stderr
+        assert committed_of(bootstrap, group, topic) == {0: 2, 1: 3}
+        assert committed_of(bootstrap, group, other) == {}
+        consumer.close()
+        closed = True
+    finally:
+        if not closed:
+            consumer.close()
+    result = ctl_json(bootstrap, "group", "delete-offsets", group, "--topic", "%s:1" % topic)
+    assert result["partitions"] == [{"topic": topic, "partition": 1, "error": None}]
+    assert committed_of(bootstrap, group, topic) == {0: 2}
+    unknown = ctl(bootstrap, "group", "delete-offsets", unique("nobody"), "--topic", topic)
+    assert unknown.returncode == 1
+    assert "GROUP_ID_NOT_FOUND" in unknown.stderr
+    ctl_ok(bootstrap, "topic", "delete", topic)
+    ctl_ok(bootstrap, "topic", "delete", other)

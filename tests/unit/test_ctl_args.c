@@ -149,7 +149,6 @@ static void test_every_command_parses(void **state)
     ctl_args_deinit(&args);
 }
 
-
 static void test_alter_config_and_records_delete(void **state)
 {
     (void)state;
@@ -205,6 +204,73 @@ static void test_alter_config_and_records_delete(void **state)
     free(text);
 }
 
+static void test_group_reset_and_delete_offsets(void **state)
+{
+    (void)state;
+    ctl_args_t args;
+    sb_err_t err;
+    assert_int_equal(PARSE(&args, &err, "group", "reset-offsets", "billing", "--topic", "orders:0,2", "--topic",
+                           "payments", "--to-earliest"),
+                     0);
+    assert_int_equal(args.command, CTL_CMD_GROUP_RESET_OFFSETS);
+    assert_string_equal(args.name, "billing");
+    assert_int_equal(args.reset, CTL_RESET_EARLIEST);
+    assert_false(args.execute); /* a dry run unless told otherwise */
+    assert_int_equal(args.topic_count, 2);
+    assert_string_equal(args.topics[0].topic, "orders");
+    assert_int_equal(args.topics[0].partition_count, 2);
+    assert_int_equal(args.topics[0].partitions[1], 2);
+    assert_string_equal(args.topics[1].topic, "payments");
+    assert_int_equal(args.topics[1].partition_count, 0);
+    ctl_args_deinit(&args);
+    assert_int_equal(PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--shift-by", "-5", "--execute"), 0);
+    assert_int_equal(args.reset, CTL_RESET_SHIFT);
+    assert_int_equal(args.reset_value, -5);
+    assert_true(args.all_topics);
+    assert_true(args.execute);
+    ctl_args_deinit(&args);
+    assert_int_equal(PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-offset=42", "--dry-run"), 0);
+    assert_int_equal(args.reset, CTL_RESET_OFFSET);
+    assert_int_equal(args.reset_value, 42);
+    ctl_args_deinit(&args);
+    assert_int_equal(PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-datetime",
+                           "2024-02-29T12:30:15.250+02:00"),
+                     0);
+    assert_int_equal(args.reset, CTL_RESET_DATETIME);
+    assert_int_equal(args.reset_value, 1709202615250LL); /* 2024-02-29T10:30:15.250Z */
+    ctl_args_deinit(&args);
+    assert_int_equal(PARSE(&args, &err, "group", "delete-offsets", "g", "--topic", "orders:1"), 0);
+    assert_int_equal(args.command, CTL_CMD_GROUP_DELETE_OFFSETS);
+    assert_int_equal(args.topics[0].partitions[0], 1);
+    ctl_args_deinit(&args);
+
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics"), "needs one of --to-earliest");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--to-latest"), "either --all-topics or --topic");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--to-latest", "--all-topics", "--topic", "t"),
+                       "either --all-topics or --topic");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-latest", "--to-earliest"),
+                       "only one of");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-latest", "--execute",
+                                   "--dry-run"),
+                       "exclude each other");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-offset", "-1"), ">= 0");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--shift-by", "x"),
+                       "--shift-by needs an integer");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-datetime", "2024-02-29"),
+                       "YYYY-MM-DDTHH:MM");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-datetime",
+                                   "2024-13-01T00:00Z"),
+                       "YYYY-MM-DDTHH:MM");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--to-latest", "--topic", "orders:1,x"),
+                       "TOPIC:PARTITION");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--to-latest", "--topic", "bad/name"),
+                       "contains '/'");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "delete-offsets", "g"), "needs --topic");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "delete-offsets", "g", "--topic", "t", "--to-latest"),
+                       "--to-latest is not valid for 'group delete-offsets'");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "--all-topics", "--to-latest"), "needs a group name");
+}
+
 static void test_help_wins_everywhere(void **state)
 {
     (void)state;
@@ -234,7 +300,8 @@ static void test_usage_errors_name_the_problem(void **state)
     assert_usage_error(&err, PARSE(&args, &err, "topics", "list"), "unknown command \"topics\"");
     assert_usage_error(&err, PARSE(&args, &err, "topic"), "missing topic command");
     assert_usage_error(&err, PARSE(&args, &err, "topic", "rename", "a"), "unknown topic command \"rename\"");
-    assert_usage_error(&err, PARSE(&args, &err, "group", "create", "g"), "expected list, describe, delete");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "create", "g"),
+                       "expected list, describe, delete, reset-offsets, delete-offsets");
     assert_usage_error(&err, PARSE(&args, &err, "topic", "describe"), "'topic describe' needs a topic name");
     assert_usage_error(&err, PARSE(&args, &err, "group", "delete"), "needs a group name");
     assert_usage_error(&err, PARSE(&args, &err, "topic", "list", "extra"), "unexpected argument \"extra\"");
@@ -509,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_topic_create_defaults_leave_counts_to_broker),
         cmocka_unit_test(test_every_command_parses),
         cmocka_unit_test(test_alter_config_and_records_delete),
+        cmocka_unit_test(test_group_reset_and_delete_offsets),
         cmocka_unit_test(test_help_wins_everywhere),
         cmocka_unit_test(test_usage_errors_name_the_problem),
         cmocka_unit_test(test_numbers_are_checked),

@@ -104,6 +104,8 @@ typedef struct join_resp {
     char member_id[256];
     int32_t member_count;
     char members[4][256];
+    char instances[4][64]; /* "" and instance_null set when the member is dynamic */
+    bool instance_null[4];
     char metadata[4][64];
 } join_resp_t;
 
@@ -128,7 +130,13 @@ static join_resp_t parse_join(const kslot_t *s)
     r.member_count = sb_rd_array(&rd, false, 0);
     for (int32_t i = 0; i < r.member_count; i++) {
         copy_slice(i < 4 ? r.members[i] : r.members[3], 256, sb_rd_string(&rd));
-        if (s->api_version >= 5) assert_int_equal(sb_rd_string(&rd).len, -1);
+        if (s->api_version >= 5) {
+            sb_slice_t inst = sb_rd_string(&rd);
+            if (i < 4) {
+                r.instance_null[i] = inst.len < 0;
+                copy_slice(r.instances[i], 64, inst);
+            }
+        }
         copy_slice(i < 4 ? r.metadata[i] : r.metadata[3], 64, sb_rd_kbytes(&rd));
     }
     assert_true(sb_rd_ok(&rd));
@@ -845,6 +853,478 @@ static void test_delete_groups(void **state)
     assert_int_equal(got[0].offset, 3);
 }
 
+/* ----- static membership (KIP-345) ----- */
+
+/* JoinGroup v5 with a group.instance.id. */
+static kslot_t *join_static(fixture_t *f, const char *instance, const char *member, int32_t session_ms, int *rc)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 128);
+    sb_wr_str(&w, false, "g1");
+    sb_wr_i32(&w, session_ms);
+    sb_wr_i32(&w, 5000);
+    sb_wr_str(&w, false, member);
+    sb_wr_str(&w, false, instance);
+    sb_wr_str(&w, false, "consumer");
+    sb_wr_array(&w, false, 1);
+    sb_wr_str(&w, false, "range");
+    sb_wr_byts(&w, false, "R", 1);
+    kslot_t *s = fake_call(&f->b, handle_JoinGroup, KAFKA_API_JoinGroup, 5, instance, &w, rc);
+    sb_wr_deinit(&w);
+    return s;
+}
+
+static int16_t heartbeat_static(fixture_t *f, const char *member, const char *instance, int32_t gen)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    sb_wr_str(&w, false, "g1");
+    sb_wr_i32(&w, gen);
+    sb_wr_str(&w, false, member);
+    sb_wr_str(&w, false, instance);
+    int rc;
+    kslot_t *s = fake_call(&f->b, handle_Heartbeat, KAFKA_API_Heartbeat, 3, "c", &w, &rc);
+    sb_wr_deinit(&w);
+    sb_rd_t rd;
+    sb_rd_init(&rd, s->w.buf, s->w.len);
+    sb_rd_i32(&rd);
+    int16_t e = sb_rd_i16(&rd);
+    fake_slot_free(s);
+    return e;
+}
+
+static kslot_t *sync_static(fixture_t *f, const char *member, const char *instance, int32_t gen, const assignment_t *as,
+                            int n, int *rc)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 128);
+    sb_wr_str(&w, false, "g1");
+    sb_wr_i32(&w, gen);
+    sb_wr_str(&w, false, member);
+    sb_wr_str(&w, false, instance);
+    sb_wr_array(&w, false, n);
+    for (int i = 0; i < n; i++) {
+        sb_wr_str(&w, false, as[i].member);
+        sb_wr_byts(&w, false, as[i].data, (int32_t)strlen(as[i].data));
+    }
+    kslot_t *s = fake_call(&f->b, handle_SyncGroup, KAFKA_API_SyncGroup, 3, "c", &w, rc);
+    sb_wr_deinit(&w);
+    return s;
+}
+
+/* Two static members "a" (leader) and "b" form generation *gen; ids receive their member ids. */
+static void form_static_group(fixture_t *f, char ids[2][256], int32_t *gen)
+{
+    int rc;
+    /* No MEMBER_ID_REQUIRED round trip for a static member: it is known by its instance id.
+     * Alone, "a" completes a generation at once; "b" joining starts the next one. */
+    kslot_t *ja = join_static(f, "a", "", 10000, &rc);
+    assert_int_equal(rc, KAFKA_HANDLER_DONE);
+    join_resp_t first = parse_join(ja);
+    fake_slot_free(ja);
+    assert_int_equal(first.error, 0);
+    assert_int_equal(strncmp(first.member_id, "a-", 2), 0); /* named after the instance, as Kafka does */
+    kslot_t *jb = join_static(f, "b", "", 10000, &rc);
+    assert_int_equal(rc, KAFKA_HANDLER_DEFERRED);
+    ja = join_static(f, "a", first.member_id, 10000, &rc);
+    join_resp_t ra = parse_join(ja), rb = parse_join(jb);
+    assert_int_equal(ra.error, 0);
+    assert_int_equal(rb.error, 0);
+    assert_string_equal(ra.leader, ra.member_id);
+    assert_int_equal(ra.member_count, 2);
+    bool b_second = strcmp(ra.members[1], rb.member_id) == 0;
+    assert_string_equal(ra.instances[b_second ? 1 : 0], "b");
+    assert_false(ra.instance_null[1]);
+    strcpy(ids[0], ra.member_id);
+    strcpy(ids[1], rb.member_id);
+    *gen = ra.generation;
+    fake_slot_free(ja);
+    fake_slot_free(jb);
+    kslot_t *sb = sync_static(f, ids[1], "b", *gen, NULL, 0, &rc);
+    kslot_t *sa = sync_static(f, ids[0], "a", *gen, (assignment_t[]){{ids[0], "for-a"}, {ids[1], "for-b"}}, 2, &rc);
+    assert_int_equal(parse_sync(sa, NULL, 0), 0);
+    assert_int_equal(parse_sync(sb, NULL, 0), 0);
+    fake_slot_free(sa);
+    fake_slot_free(sb);
+}
+
+/* librdkafka's 0102: a static member that restarts must get its partitions back without the
+ * other members seeing a rebalance (they saw an unexpected revoke). */
+static void test_static_member_restart_keeps_assignment_without_rebalance(void **state)
+{
+    fixture_t *f = *state;
+    char ids[2][256];
+    int32_t gen;
+    form_static_group(f, ids, &gen);
+
+    int rc;
+    kslot_t *j = join_static(f, "b", "", 10000, &rc);
+    assert_int_equal(rc, KAFKA_HANDLER_DONE); /* answered at once: no join phase */
+    join_resp_t r = parse_join(j);
+    fake_slot_free(j);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.generation, gen);
+    assert_string_not_equal(r.member_id, ids[1]);
+    assert_string_equal(r.leader, ids[0]);
+    assert_int_equal(r.member_count, 0);
+    /* Nobody else is disturbed... */
+    assert_int_equal(heartbeat_static(f, ids[0], "a", gen), 0);
+    /* ...the old incarnation is fenced... */
+    assert_int_equal(heartbeat_static(f, ids[1], "b", gen), KAFKA_ERR_FENCED_INSTANCE_ID);
+    kslot_t *s = sync_static(f, ids[1], "b", gen, NULL, 0, &rc);
+    assert_int_equal(parse_sync(s, NULL, 0), KAFKA_ERR_FENCED_INSTANCE_ID);
+    fake_slot_free(s);
+    j = join_static(f, "b", ids[1], 10000, &rc);
+    assert_int_equal(parse_join(j).error, KAFKA_ERR_FENCED_INSTANCE_ID);
+    fake_slot_free(j);
+    commit_part_t p[] = {{"orders", 0, 1, NULL}};
+    s = commit(f, 7, "g1", gen, ids[1], p, 1, &rc);
+    int16_t code;
+    parse_commit(s, &code, 1);
+    /* (commit() sends a null instance id: without one there is nothing to fence, only an
+     * unknown member.) */
+    assert_int_equal(code, KAFKA_ERR_UNKNOWN_MEMBER_ID);
+    fake_slot_free(s);
+    /* ...and the new one syncs into its old assignment. */
+    char got[32];
+    s = sync_static(f, r.member_id, "b", gen, NULL, 0, &rc);
+    assert_int_equal(parse_sync(s, got, sizeof(got)), 0);
+    assert_string_equal(got, "for-b");
+    fake_slot_free(s);
+    assert_int_equal(heartbeat_static(f, r.member_id, "b", gen), 0);
+
+    /* The leader restarting is told the old leader id, so it acts as a follower. */
+    j = join_static(f, "a", "", 10000, &rc);
+    assert_int_equal(rc, KAFKA_HANDLER_DONE);
+    join_resp_t ra = parse_join(j);
+    fake_slot_free(j);
+    assert_string_equal(ra.leader, ids[0]);
+    assert_string_not_equal(ra.member_id, ids[0]);
+    s = sync_static(f, ra.member_id, "a", gen, NULL, 0, &rc);
+    assert_int_equal(parse_sync(s, got, sizeof(got)), 0);
+    assert_string_equal(got, "for-a");
+    fake_slot_free(s);
+    assert_int_equal(group_coordinator_member_count(f->b.gc), 2);
+}
+
+/* A static member that misses a rebalance stays (until its session ends) instead of being
+ * dropped at the end of the join phase; then the group empties as soon as the sessions end. */
+static void test_static_member_survives_rebalance_until_session_timeout(void **state)
+{
+    fixture_t *f = *state;
+    char ids[2][256];
+    int32_t gen;
+    form_static_group(f, ids, &gen);
+    int rc;
+    kslot_t *c = commit(f, 7, "g1", gen, ids[0], (commit_part_t[]){{"orders", 0, 3, NULL}}, 1, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(c);
+    /* "a" changes its subscription (new metadata): a rebalance that "b" sleeps through. */
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    sb_wr_str(&w, false, "g1");
+    sb_wr_i32(&w, 10000);
+    sb_wr_i32(&w, 5000);
+    sb_wr_str(&w, false, ids[0]);
+    sb_wr_str(&w, false, "a");
+    sb_wr_str(&w, false, "consumer");
+    sb_wr_array(&w, false, 1);
+    sb_wr_str(&w, false, "range");
+    sb_wr_byts(&w, false, "R2", 2);
+    kslot_t *j = fake_call(&f->b, handle_JoinGroup, KAFKA_API_JoinGroup, 5, "a", &w, &rc);
+    sb_wr_deinit(&w);
+    assert_int_equal(rc, KAFKA_HANDLER_DEFERRED);
+    int64_t now = sb_mono_ms();
+    group_coordinator_tick(f->b.gc, now + 5100); /* the rebalance timeout passes */
+    join_resp_t r = parse_join(j);
+    fake_slot_free(j);
+    assert_int_equal(r.generation, gen + 1);
+    assert_int_equal(r.member_count, 2); /* "b" is still a member, handed to the leader */
+    assert_int_equal(group_coordinator_member_count(f->b.gc), 2);
+    assert_int_equal(heartbeat_static(f, ids[1], "b", gen), KAFKA_ERR_ILLEGAL_GENERATION);
+    /* Sessions end: 10 s after their last heartbeat both are gone and the group is Empty at
+     * once, so it can be deleted right away (it has offsets, so it is not simply forgotten). */
+    group_coordinator_tick(f->b.gc, now + 10500);
+    assert_int_equal(group_coordinator_member_count(f->b.gc), 1);
+    group_coordinator_tick(f->b.gc, now + 16000);
+    assert_int_equal(group_coordinator_member_count(f->b.gc), 0);
+    int16_t codes[1];
+    delete_groups(f, (const char *[]){"g1"}, 1, codes);
+    assert_int_equal(codes[0], 0);
+}
+
+/* librdkafka's 0081 closes static consumers (no LeaveGroup), sleeps exactly one session timeout
+ * and deletes the group. A member whose session has ended must be gone when the request comes,
+ * not at the next 100 ms tick (DeleteGroups answered NON_EMPTY_GROUP). */
+static void test_ended_session_counts_at_once_for_delete(void **state)
+{
+    fixture_t *f = *state;
+    int rc;
+    kslot_t *j = join_static(f, "solo", "", 1000, &rc);
+    join_resp_t r = parse_join(j);
+    fake_slot_free(j);
+    kslot_t *s = sync_static(f, r.member_id, "solo", r.generation, (assignment_t[]){{r.member_id, "A"}}, 1, &rc);
+    assert_int_equal(parse_sync(s, NULL, 0), 0);
+    fake_slot_free(s);
+    s = commit(f, 7, "g1", r.generation, r.member_id, (commit_part_t[]){{"orders", 0, 1, NULL}}, 1, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(s);
+    usleep(1050 * 1000); /* the session (1 s) ends; no tick runs */
+    int16_t codes[1];
+    delete_groups(f, (const char *[]){"g1"}, 1, codes);
+    assert_int_equal(codes[0], 0);
+}
+
+/* ----- OffsetFetch v6-v8 ----- */
+
+/* OffsetFetch v6+ (compact): groups[i] asks for orders/0..1 or, with all[i], for everything
+ * (a null topic list). Returns the partitions found, across groups, in `out`. */
+static int fetch_flex(fixture_t *f, int16_t v, const char **groups, const bool *all, int ngroups, fetched_t *out,
+                      int cap, int16_t *group_errors)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    if (v >= 8) sb_wr_array(&w, true, ngroups);
+    else assert_int_equal(ngroups, 1);
+    for (int i = 0; i < ngroups; i++) {
+        sb_wr_str(&w, true, groups[i]);
+        if (all[i]) {
+            sb_wr_array(&w, true, -1);
+        } else {
+            sb_wr_array(&w, true, 1);
+            sb_wr_str(&w, true, "orders");
+            sb_wr_array(&w, true, 2);
+            sb_wr_i32(&w, 0);
+            sb_wr_i32(&w, 1);
+            sb_wr_tags(&w, true);
+        }
+        if (v >= 8) sb_wr_tags(&w, true);
+    }
+    if (v >= 7) sb_wr_i8(&w, 0);
+    sb_wr_tags(&w, true);
+    int rc;
+    kslot_t *s = fake_call(&f->b, handle_OffsetFetch, KAFKA_API_OffsetFetch, v, "c", &w, &rc);
+    sb_wr_deinit(&w);
+    assert_int_equal(rc, KAFKA_HANDLER_DONE);
+    sb_rd_t rd;
+    sb_rd_init(&rd, s->w.buf, s->w.len);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    int32_t ng = v >= 8 ? sb_rd_array(&rd, true, 0) : 1;
+    assert_int_equal(ng, ngroups);
+    int n = 0;
+    for (int32_t g = 0; g < ng; g++) {
+        if (v >= 8) {
+            char name[64];
+            copy_slice(name, sizeof(name), sb_rd_compact_string(&rd));
+            assert_string_equal(name, groups[g]);
+        }
+        int32_t nt = sb_rd_array(&rd, true, 0);
+        for (int32_t t = 0; t < nt; t++) {
+            char topic[32];
+            copy_slice(topic, sizeof(topic), sb_rd_compact_string(&rd));
+            int32_t np = sb_rd_array(&rd, true, 0);
+            for (int32_t p = 0; p < np; p++) {
+                assert_true(n < cap);
+                fetched_t *x = &out[n++];
+                strcpy(x->topic, topic);
+                x->partition = sb_rd_i32(&rd);
+                x->offset = sb_rd_i64(&rd);
+                x->leader_epoch = sb_rd_i32(&rd);
+                copy_slice(x->metadata, sizeof(x->metadata), sb_rd_compact_string(&rd));
+                assert_int_equal(sb_rd_i16(&rd), 0);
+                assert_int_equal(sb_rd_uvarint(&rd), 0);
+            }
+            assert_int_equal(sb_rd_uvarint(&rd), 0);
+        }
+        group_errors[g] = sb_rd_i16(&rd);
+        if (v >= 8) assert_int_equal(sb_rd_uvarint(&rd), 0);
+    }
+    assert_int_equal(sb_rd_uvarint(&rd), 0);
+    assert_true(sb_rd_ok(&rd));
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    fake_slot_free(s);
+    return n;
+}
+
+static void test_offset_fetch_flexible_and_many_groups(void **state)
+{
+    fixture_t *f = *state;
+    int rc;
+    kslot_t *s = commit(f, 7, "ga", -1, "", (commit_part_t[]){{"orders", 1, 11, "x"}, {"payments", 0, 4, NULL}}, 2, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(s);
+    s = commit(f, 7, "gb", -1, "", (commit_part_t[]){{"orders", 0, 20, NULL}}, 1, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(s);
+    fetched_t got[16];
+    int16_t errs[3];
+    for (int16_t v = 6; v <= 8; v++) {
+        int n = fetch_flex(f, v, (const char *[]){"ga"}, (bool[]){false}, 1, got, 16, errs);
+        assert_int_equal(n, 2);
+        assert_int_equal(errs[0], 0);
+        assert_int_equal(find_fetched(got, n, "orders", 0)->offset, -1);
+        assert_int_equal(find_fetched(got, n, "orders", 1)->offset, 11);
+        assert_int_equal(find_fetched(got, n, "orders", 1)->leader_epoch, 5);
+        assert_string_equal(find_fetched(got, n, "orders", 1)->metadata, "x");
+        n = fetch_flex(f, v, (const char *[]){"ga"}, (bool[]){true}, 1, got, 16, errs);
+        assert_int_equal(n, 2);
+        assert_int_equal(find_fetched(got, n, "payments", 0)->offset, 4);
+    }
+    /* v8: several groups in one request, each answered under its own id, in order. */
+    int n = fetch_flex(f, 8, (const char *[]){"gb", "ga", "nobody"}, (bool[]){true, false, true}, 3, got, 16, errs);
+    assert_int_equal(n, 3);
+    assert_string_equal(got[0].topic, "orders");
+    assert_int_equal(got[0].partition, 0);
+    assert_int_equal(got[0].offset, 20);
+    assert_int_equal(got[2].offset, 11);
+    for (int i = 0; i < 3; i++) assert_int_equal(errs[i], 0);
+}
+
+/* ----- OffsetDelete ----- */
+
+typedef struct del_part {
+    const char *topic;
+    int32_t partition;
+} del_part_t;
+
+static kslot_t *offset_delete(fixture_t *f, const char *group, const del_part_t *parts, int n, int *rc)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    sb_wr_str(&w, false, group);
+    sb_wr_array(&w, false, n);
+    for (int i = 0; i < n; i++) {
+        sb_wr_str(&w, false, parts[i].topic);
+        sb_wr_array(&w, false, 1);
+        sb_wr_i32(&w, parts[i].partition);
+    }
+    kslot_t *s = fake_call(&f->b, handle_OffsetDelete, KAFKA_API_OffsetDelete, 0, "c", &w, rc);
+    sb_wr_deinit(&w);
+    return s;
+}
+
+/* Returns the top-level error; codes[] gets the per-partition ones (none with a group error). */
+static int16_t parse_offset_delete(const kslot_t *s, int16_t *codes, int n)
+{
+    assert_true(s->completed);
+    sb_rd_t rd;
+    sb_rd_init(&rd, s->w.buf, s->w.len);
+    int16_t e = sb_rd_i16(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    int32_t nt = sb_rd_array(&rd, false, 0);
+    assert_int_equal(nt, e ? 0 : n);
+    for (int32_t i = 0; i < nt; i++) {
+        sb_rd_string(&rd);
+        assert_int_equal(sb_rd_array(&rd, false, 0), 1);
+        sb_rd_i32(&rd);
+        codes[i] = sb_rd_i16(&rd);
+    }
+    assert_true(sb_rd_ok(&rd));
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    return e;
+}
+
+/* A ConsumerProtocolSubscription v0 naming one topic. */
+static int32_t subscription(char *buf, const char *topic)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 32);
+    sb_wr_i16(&w, 0);
+    sb_wr_array(&w, false, 1);
+    sb_wr_str(&w, false, topic);
+    sb_wr_byts(&w, false, NULL, -1);
+    memcpy(buf, w.buf, w.len);
+    int32_t n = (int32_t)w.len;
+    sb_wr_deinit(&w);
+    return n;
+}
+
+static void test_offset_delete(void **state)
+{
+    fixture_t *f = *state;
+    int rc;
+    kslot_t *s = commit(f, 7, "old", -1, "",
+                        (commit_part_t[]){{"orders", 0, 9, NULL}, {"orders", 1, 10, NULL}, {"payments", 0, 3, NULL}}, 3, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(s);
+
+    int16_t codes[4];
+    s = offset_delete(f, "old", (del_part_t[]){{"orders", 0}, {"missing", 0}, {"orders", 9}}, 3, &rc);
+    /* Like a commit: answered, and visible, once the tombstone is durable. */
+    assert_int_equal(rc, KAFKA_HANDLER_DEFERRED);
+    fetched_t got[8];
+    assert_int_equal(find_fetched(got, fetch(f, 5, "old", false, got, 8), "orders", 0)->offset, 9);
+    fake_run_durable(&f->b);
+    assert_int_equal(parse_offset_delete(s, codes, 3), 0);
+    assert_int_equal(codes[0], 0);
+    assert_int_equal(codes[1], KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    assert_int_equal(codes[2], KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    fake_slot_free(s);
+    int n = fetch(f, 5, "old", true, got, 8);
+    assert_int_equal(n, 2);
+    assert_null(find_fetched(got, n, "orders", 0));
+    assert_int_equal(find_fetched(got, n, "orders", 1)->offset, 10);
+
+    /* Group-level errors. */
+    s = offset_delete(f, "never", (del_part_t[]){{"orders", 0}}, 1, &rc);
+    assert_int_equal(parse_offset_delete(s, codes, 1), KAFKA_ERR_GROUP_ID_NOT_FOUND);
+    fake_slot_free(s);
+    s = offset_delete(f, "", (del_part_t[]){{"orders", 0}}, 1, &rc);
+    assert_int_equal(parse_offset_delete(s, codes, 1), KAFKA_ERR_INVALID_GROUP_ID);
+    fake_slot_free(s);
+
+    /* The deletion survives a restart (the tombstone replays). */
+    restart(f);
+    n = fetch(f, 5, "old", true, got, 8);
+    assert_int_equal(n, 2);
+    assert_null(find_fetched(got, n, "orders", 0));
+
+    /* A failed fsync answers a retriable error and keeps the offset in memory. */
+    s = offset_delete(f, "old", (del_part_t[]){{"orders", 1}}, 1, &rc);
+    f->b.durable_error = SB_EIO;
+    fake_run_durable(&f->b);
+    f->b.durable_error = 0;
+    assert_int_equal(parse_offset_delete(s, codes, 1), 0);
+    assert_int_equal(codes[0], KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+    fake_slot_free(s);
+    assert_int_equal(find_fetched(got, fetch(f, 5, "old", false, got, 8), "orders", 1)->offset, 10);
+
+
+    /* A live consumer group keeps the offsets of topics it subscribes to. */
+    char meta[64];
+    int32_t len = subscription(meta, "orders");
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    sb_wr_str(&w, false, "g1");
+    sb_wr_i32(&w, 10000);
+    sb_wr_i32(&w, 5000);
+    sb_wr_str(&w, false, "");
+    sb_wr_str(&w, false, "consumer");
+    sb_wr_array(&w, false, 1);
+    sb_wr_str(&w, false, "range");
+    sb_wr_byts(&w, false, meta, len);
+    kslot_t *j = fake_call(&f->b, handle_JoinGroup, KAFKA_API_JoinGroup, 3, "c", &w, &rc);
+    sb_wr_deinit(&w);
+    join_resp_t r = parse_join(j);
+    fake_slot_free(j);
+    kslot_t *sy = sync_group(f, 3, r.member_id, r.generation, (assignment_t[]){{r.member_id, "A"}}, 1, &rc);
+    assert_int_equal(parse_sync(sy, NULL, 0), 0);
+    fake_slot_free(sy);
+    s = commit(f, 7, "g1", r.generation, r.member_id, (commit_part_t[]){{"orders", 0, 1, NULL}, {"payments", 0, 2, NULL}},
+               2, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(s);
+    s = offset_delete(f, "g1", (del_part_t[]){{"orders", 0}, {"payments", 0}}, 2, &rc);
+    fake_run_durable(&f->b);
+    assert_int_equal(parse_offset_delete(s, codes, 2), 0);
+    assert_int_equal(codes[0], KAFKA_ERR_GROUP_SUBSCRIBED_TO_TOPIC);
+    assert_int_equal(codes[1], 0);
+    fake_slot_free(s);
+    n = fetch(f, 5, "g1", true, got, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(find_fetched(got, n, "orders", 0)->offset, 1);
+}
+
 static void test_find_coordinator(void **state)
 {
     fixture_t *f = *state;
@@ -883,6 +1363,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_checks_generation_and_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find_coordinator, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offset_fetch_flexible_and_many_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offset_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_static_member_restart_keeps_assignment_without_rebalance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_static_member_survives_rebalance_until_session_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ended_session_counts_at_once_for_delete, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

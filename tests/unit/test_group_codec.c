@@ -281,59 +281,210 @@ static int decode_fetch(const uint8_t *p, size_t len, int16_t v)
     return rc;
 }
 
+/* One group's request part: GroupId, Topics [Name, PartitionIndexes] (compact from v6, with tag
+ * sections); topics < 0 writes a null array. */
+static void wr_fetch_group(sb_wr_t *w, int16_t v, const char *group, int topics)
+{
+    bool c = v >= 6;
+    sb_wr_str(w, c, group);
+    if (topics < 0) {
+        sb_wr_array(w, c, -1);
+        return;
+    }
+    sb_wr_array(w, c, topics);
+    for (int t = 0; t < topics; t++) {
+        sb_wr_str(w, c, t == 0 ? "orders" : "payments");
+        sb_wr_array(w, c, 2);
+        sb_wr_i32(w, 0);
+        sb_wr_i32(w, 2);
+        sb_wr_tags(w, c);
+    }
+}
+
 static void test_offset_fetch(void **state)
 {
     (void)state;
-    for (int16_t v = 0; v <= 5; v++) {
+    for (int16_t v = 0; v <= 8; v++) {
+        bool c = v >= 6;
         sb_wr_t w;
         sb_wr_init(&w, 64);
-        sb_wr_str(&w, false, "grp");
-        sb_wr_array(&w, false, 1);
-        sb_wr_str(&w, false, "orders");
-        sb_wr_array(&w, false, 2);
-        sb_wr_i32(&w, 0);
-        sb_wr_i32(&w, 2);
+        if (v >= 8) {
+            sb_wr_array(&w, true, 2); /* Groups */
+            wr_fetch_group(&w, v, "grp", 2);
+            sb_wr_tags(&w, true);
+            wr_fetch_group(&w, v, "g2", -1);
+            sb_wr_tags(&w, true);
+        } else {
+            wr_fetch_group(&w, v, "grp", 2);
+        }
+        if (v >= 7) sb_wr_i8(&w, 1); /* RequireStable */
+        sb_wr_tags(&w, c);
         sb_rd_t rd;
         sb_rd_init(&rd, w.buf, w.len);
         offset_fetch_request_t rq;
         assert_int_equal(offset_fetch_request_decode(&rd, v, &rq), 0);
-        assert_int_equal(rq.topic_count, 1);
-        assert_int_equal(rq.topics[0].partition_indexes[1], 2);
+        assert_int_equal(rq.group_count, v >= 8 ? 2 : 1);
+        assert_true(slice_is(rq.groups[0].group_id, "grp"));
+        assert_int_equal(rq.groups[0].topic_count, 2);
+        assert_true(slice_is(rq.groups[0].topics[1].name, "payments"));
+        assert_int_equal(rq.groups[0].topics[0].partition_indexes[1], 2);
+        if (v >= 8) {
+            assert_true(slice_is(rq.groups[1].group_id, "g2"));
+            assert_int_equal(rq.groups[1].topic_count, -1);
+        }
+        assert_int_equal(rq.require_stable, v >= 7);
+        assert_int_equal(sb_rd_remaining(&rd), 0);
         offset_fetch_request_deinit(&rq);
         check_truncations(&w, v, decode_fetch);
 
         /* A null topic array means "all topics" from v2 and is malformed before. */
-        sb_wr_reset(&w);
-        sb_wr_str(&w, false, "grp");
-        sb_wr_array(&w, false, -1);
-        sb_rd_init(&rd, w.buf, w.len);
-        int rc = offset_fetch_request_decode(&rd, v, &rq);
-        if (v >= 2) {
-            assert_int_equal(rc, 0);
-            assert_int_equal(rq.topic_count, -1);
-        } else {
-            assert_int_not_equal(rc, 0);
+        if (v < 8) {
+            sb_wr_reset(&w);
+            wr_fetch_group(&w, v, "grp", -1);
+            if (v >= 7) sb_wr_i8(&w, 0);
+            sb_wr_tags(&w, c);
+            sb_rd_init(&rd, w.buf, w.len);
+            int rc = offset_fetch_request_decode(&rd, v, &rq);
+            if (v >= 2) {
+                assert_int_equal(rc, 0);
+                assert_int_equal(rq.groups[0].topic_count, -1);
+            } else {
+                assert_int_not_equal(rc, 0);
+            }
+            offset_fetch_request_deinit(&rq);
         }
-        offset_fetch_request_deinit(&rq);
 
         sb_wr_reset(&w);
         offset_fetch_response_begin(&w, v, 1);
-        offset_fetch_response_topic(&w, "orders", 6, 1);
+        offset_fetch_response_group(&w, v, "grp", 3, 1);
+        offset_fetch_response_topic(&w, v, "orders", 6, 1);
         offset_fetch_response_partition(&w, v, 2, 55, 4, "md", 0);
-        offset_fetch_response_end(&w, v, 0);
-        size_t want = (v >= 3 ? 4 : 0) + 4 + 8 + 4 + 4 + 8 + (v >= 5 ? 4 : 0) + 4 + 2 + (v >= 2 ? 2 : 0);
-        assert_int_equal(w.len, want);
+        offset_fetch_response_topic_end(&w, v);
+        offset_fetch_response_group_end(&w, v, 15);
+        offset_fetch_response_end(&w, v);
         sb_rd_init(&rd, w.buf, w.len);
-        if (v >= 3) sb_rd_i32(&rd);
-        sb_rd_array(&rd, false, 0);
-        sb_rd_string(&rd);
-        sb_rd_array(&rd, false, 0);
+        if (v >= 3) assert_int_equal(sb_rd_i32(&rd), 0); /* ThrottleTimeMs */
+        if (v >= 8) {
+            assert_int_equal(sb_rd_array(&rd, true, 0), 1);
+            assert_true(slice_is(sb_rd_compact_string(&rd), "grp"));
+        }
+        assert_int_equal(sb_rd_array(&rd, c, 0), 1);
+        assert_true(slice_is(c ? sb_rd_compact_string(&rd) : sb_rd_string(&rd), "orders"));
+        assert_int_equal(sb_rd_array(&rd, c, 0), 1);
         assert_int_equal(sb_rd_i32(&rd), 2);
         assert_int_equal(sb_rd_i64(&rd), 55);
         if (v >= 5) assert_int_equal(sb_rd_i32(&rd), 4); /* CommittedLeaderEpoch v5+ */
-        assert_true(slice_is(sb_rd_string(&rd), "md"));
+        assert_true(slice_is(c ? sb_rd_compact_string(&rd) : sb_rd_string(&rd), "md"));
+        assert_int_equal(sb_rd_i16(&rd), 0);
+        if (c) {
+            assert_int_equal(sb_rd_uvarint(&rd), 0); /* partition tags */
+            assert_int_equal(sb_rd_uvarint(&rd), 0); /* topic tags */
+        }
+        if (v >= 2) assert_int_equal(sb_rd_i16(&rd), 15); /* ErrorCode: top-level, or the group's at v8 */
+        if (v >= 8) assert_int_equal(sb_rd_uvarint(&rd), 0); /* group tags */
+        if (c) assert_int_equal(sb_rd_uvarint(&rd), 0);
+        assert_true(sb_rd_ok(&rd));
+        assert_int_equal(sb_rd_remaining(&rd), 0);
         sb_wr_deinit(&w);
     }
+    assert_int_not_equal(decode_fetch((const uint8_t *)"", 0, 9), 0);
+}
+
+/* librdkafka 2.0.2 asks for all partitions at v6/v7 with a 4-byte zero placeholder instead of a
+ * compact array count: a null array, then zeros read as RequireStable and tags, then leftovers. */
+static void test_offset_fetch_librdkafka_all_partitions(void **state)
+{
+    (void)state;
+    for (int16_t v = 6; v <= 7; v++) {
+        sb_wr_t w;
+        sb_wr_init(&w, 16);
+        sb_wr_str(&w, true, "grp");
+        sb_wr_i32(&w, 0); /* the placeholder */
+        if (v >= 7) sb_wr_i8(&w, 0);
+        sb_wr_tags(&w, true);
+        sb_rd_t rd;
+        sb_rd_init(&rd, w.buf, w.len);
+        offset_fetch_request_t rq;
+        assert_int_equal(offset_fetch_request_decode(&rd, v, &rq), 0);
+        assert_int_equal(rq.group_count, 1);
+        assert_int_equal(rq.groups[0].topic_count, -1);
+        offset_fetch_request_deinit(&rq);
+        sb_wr_deinit(&w);
+    }
+}
+
+static int decode_offset_delete(const uint8_t *p, size_t len, int16_t v)
+{
+    sb_rd_t rd;
+    sb_rd_init(&rd, p, len);
+    offset_delete_request_t rq;
+    int rc = offset_delete_request_decode(&rd, v, &rq);
+    offset_delete_request_deinit(&rq);
+    return rc;
+}
+
+static void test_offset_delete(void **state)
+{
+    (void)state;
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    sb_wr_str(&w, false, "grp"); /* GroupId */
+    sb_wr_array(&w, false, 2);   /* Topics */
+    sb_wr_str(&w, false, "orders");
+    sb_wr_array(&w, false, 2); /* Partitions [PartitionIndex] */
+    sb_wr_i32(&w, 0);
+    sb_wr_i32(&w, 5);
+    sb_wr_str(&w, false, "payments");
+    sb_wr_array(&w, false, 1);
+    sb_wr_i32(&w, 1);
+    sb_rd_t rd;
+    sb_rd_init(&rd, w.buf, w.len);
+    offset_delete_request_t rq;
+    assert_int_equal(offset_delete_request_decode(&rd, 0, &rq), 0);
+    assert_true(slice_is(rq.group_id, "grp"));
+    assert_int_equal(rq.topic_count, 2);
+    assert_int_equal(rq.topics[0].partition_indexes[1], 5);
+    assert_true(slice_is(rq.topics[1].name, "payments"));
+    check_truncations(&w, 0, decode_offset_delete);
+
+    sb_wr_t out;
+    sb_wr_init(&out, 64);
+    int16_t codes[3] = {0, 3, 86};
+    offset_delete_response_encode(&out, 0, 0, &rq, codes);
+    sb_rd_init(&rd, out.buf, out.len);
+    assert_int_equal(sb_rd_i16(&rd), 0); /* ErrorCode */
+    assert_int_equal(sb_rd_i32(&rd), 0); /* ThrottleTimeMs */
+    assert_int_equal(sb_rd_array(&rd, false, 0), 2);
+    assert_true(slice_is(sb_rd_string(&rd), "orders"));
+    assert_int_equal(sb_rd_array(&rd, false, 0), 2);
+    assert_int_equal(sb_rd_i32(&rd), 0);
+    assert_int_equal(sb_rd_i16(&rd), 0);
+    assert_int_equal(sb_rd_i32(&rd), 5);
+    assert_int_equal(sb_rd_i16(&rd), 3);
+    assert_true(slice_is(sb_rd_string(&rd), "payments"));
+    assert_int_equal(sb_rd_array(&rd, false, 0), 1);
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    assert_int_equal(sb_rd_i16(&rd), 86);
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+
+    /* A group-level error carries no topics. */
+    sb_wr_reset(&out);
+    offset_delete_response_encode(&out, 0, KAFKA_ERR_GROUP_ID_NOT_FOUND, &rq, NULL);
+    sb_rd_init(&rd, out.buf, out.len);
+    assert_int_equal(sb_rd_i16(&rd), KAFKA_ERR_GROUP_ID_NOT_FOUND);
+    sb_rd_i32(&rd);
+    assert_int_equal(sb_rd_array(&rd, false, 0), 0);
+    assert_int_equal(sb_rd_remaining(&rd), 0);
+    offset_delete_request_deinit(&rq);
+
+    /* A null topic array is malformed; v1 is not served. */
+    sb_wr_reset(&w);
+    sb_wr_str(&w, false, "grp");
+    sb_wr_array(&w, false, -1);
+    assert_int_not_equal(decode_offset_delete(w.buf, w.len, 0), 0);
+    assert_int_not_equal(decode_offset_delete(w.buf, w.len, 1), 0);
+    sb_wr_deinit(&out);
+    sb_wr_deinit(&w);
 }
 
 static int decode_describe(const uint8_t *p, size_t len, int16_t v)
@@ -475,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_join_group_request), cmocka_unit_test(test_join_group_response),
         cmocka_unit_test(test_sync_group),         cmocka_unit_test(test_heartbeat_and_leave),
         cmocka_unit_test(test_offset_commit),      cmocka_unit_test(test_offset_fetch),
+        cmocka_unit_test(test_offset_fetch_librdkafka_all_partitions), cmocka_unit_test(test_offset_delete),
         cmocka_unit_test(test_describe_list_delete), cmocka_unit_test(test_find_coordinator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -296,6 +296,282 @@ static void test_idempotent_duplicate_and_gap(void **state)
     sb_wr_deinit(&s5);
 }
 
+/* A fetch past the end of the log: Kafka answers at once with OFFSET_OUT_OF_RANGE, no offsets and
+ * empty (not null) records. librdkafka 2.0.2 rejects a whole response holding a null
+ * MessageSet, so a null there left a consumer whose position retention deleted stuck forever
+ * instead of applying auto.offset.reset (librdkafka's 0034). */
+static void test_fetch_out_of_range_answers_at_once_with_empty_records(void **state)
+{
+    fixture_t *f = *state;
+    sb_wr_t batch;
+    sb_wr_init(&batch, 0);
+    make_batch(&batch, "x", -1, -1);
+    int64_t base;
+    assert_int_equal(produce(f, "t6", &batch, &base), 0);
+    for (int16_t ver = 4; ver <= 11; ver += 7) {
+        sb_wr_t body;
+        sb_wr_init(&body, 0);
+        sb_wr_i32(&body, -1);
+        sb_wr_i32(&body, 10000); /* max wait: the answer must not wait for it */
+        sb_wr_i32(&body, 1);
+        sb_wr_i32(&body, 1 << 20);
+        sb_wr_i8(&body, 0);
+        if (ver >= 7) {
+            sb_wr_i32(&body, 0);
+            sb_wr_i32(&body, -1);
+        }
+        sb_wr_i32(&body, 2);
+        sb_wr_str(&body, false, "t6");
+        sb_wr_i32(&body, 1);
+        sb_wr_i32(&body, 0);
+        if (ver >= 9) sb_wr_i32(&body, -1);
+        sb_wr_i64(&body, 5); /* beyond the end (1) */
+        if (ver >= 5) sb_wr_i64(&body, -1);
+        sb_wr_i32(&body, 1 << 20);
+        sb_wr_str(&body, false, "no-such-topic");
+        sb_wr_i32(&body, 1);
+        sb_wr_i32(&body, 0);
+        if (ver >= 9) sb_wr_i32(&body, -1);
+        sb_wr_i64(&body, 0);
+        if (ver >= 5) sb_wr_i64(&body, -1);
+        sb_wr_i32(&body, 1 << 20);
+        if (ver >= 7) sb_wr_i32(&body, 0); /* forgotten topics */
+        if (ver >= 11) sb_wr_str(&body, false, "");
+        uint8_t *r;
+        int n = roundtrip(f, KAFKA_API_Fetch, ver, &body, &r);
+        assert_true(n > 0);
+        sb_rd_t rd;
+        sb_rd_init(&rd, r, (size_t)n);
+        sb_rd_i32(&rd); /* throttle */
+        if (ver >= 7) {
+            assert_int_equal(sb_rd_i16(&rd), 0);
+            sb_rd_i32(&rd);
+        }
+        assert_int_equal(sb_rd_i32(&rd), 2);
+        int16_t want[2] = {KAFKA_ERR_OFFSET_OUT_OF_RANGE, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION};
+        for (int t = 0; t < 2; t++) {
+            sb_rd_string(&rd);
+            assert_int_equal(sb_rd_i32(&rd), 1);
+            assert_int_equal(sb_rd_i32(&rd), 0);
+            assert_int_equal(sb_rd_i16(&rd), want[t]);
+            assert_int_equal(sb_rd_i64(&rd), -1); /* high watermark */
+            assert_int_equal(sb_rd_i64(&rd), -1); /* last stable offset */
+            if (ver >= 5) assert_int_equal(sb_rd_i64(&rd), -1);
+            assert_int_equal(sb_rd_i32(&rd), 0); /* aborted transactions */
+            if (ver >= 11) assert_int_equal(sb_rd_i32(&rd), -1);
+            assert_int_equal(sb_rd_i32(&rd), 0); /* records: empty, not null */
+        }
+        assert_true(sb_rd_ok(&rd));
+        assert_int_equal(sb_rd_remaining(&rd), 0);
+        free(r);
+        sb_wr_deinit(&body);
+    }
+    sb_wr_deinit(&batch);
+}
+
+/* CreateTopics v4 of one topic with a manual assignment: `nparts` partitions listed as
+ * indexes[i] -> {broker ids[i*rf .. i*rf+rf-1]}. Returns the error code, message in msg. */
+static int16_t create_assigned(fixture_t *f, const char *name, int32_t num_partitions, int16_t rf, int nparts,
+                               const int32_t *indexes, int per, const int32_t *brokers, char *msg, size_t cap)
+{
+    sb_wr_t body;
+    sb_wr_init(&body, 0);
+    sb_wr_i32(&body, 1);
+    sb_wr_str(&body, false, name);
+    sb_wr_i32(&body, num_partitions);
+    sb_wr_i16(&body, rf);
+    sb_wr_i32(&body, nparts);
+    for (int i = 0; i < nparts; i++) {
+        sb_wr_i32(&body, indexes[i]);
+        sb_wr_i32(&body, per);
+        for (int k = 0; k < per; k++) sb_wr_i32(&body, brokers[i * per + k]);
+    }
+    sb_wr_i32(&body, 0);     /* configs */
+    sb_wr_i32(&body, 10000); /* timeout */
+    sb_wr_i8(&body, 0);      /* validate_only */
+    uint8_t *r;
+    int n = roundtrip(f, KAFKA_API_CreateTopics, 4, &body, &r);
+    sb_rd_t rd;
+    sb_rd_init(&rd, r, (size_t)n);
+    sb_rd_i32(&rd);
+    assert_int_equal(sb_rd_i32(&rd), 1);
+    sb_rd_string(&rd);
+    int16_t err = sb_rd_i16(&rd);
+    sb_slice_t m = sb_rd_string(&rd);
+    assert_true(sb_rd_ok(&rd));
+    snprintf(msg, cap, "%.*s", m.len > 0 ? m.len : 0, m.len > 0 ? (const char *)m.p : "");
+    free(r);
+    sb_wr_deinit(&body);
+    return err;
+}
+
+/* librdkafka's 0081 creates topics with a replica assignment and partitions -1: the partition
+ * count is the assignment's length (it was ignored, giving the default count). */
+static void test_create_topics_manual_assignment(void **state)
+{
+    fixture_t *f = *state;
+    int32_t self = broker_node_id(f->b);
+    char msg[256];
+    int32_t idx[3] = {0, 1, 2};
+    int32_t ok[3] = {self, self, self};
+    assert_int_equal(create_assigned(f, "ma1", -1, -1, 3, idx, 1, ok, msg, sizeof(msg)), 0);
+    topic_t *t = broker_topic_find(f->b, "ma1", 3);
+    assert_non_null(t);
+    assert_int_equal(topic_partition_count(t), 3);
+
+    int32_t other[2] = {self, self + 1};
+    assert_int_equal(create_assigned(f, "ma2", -1, -1, 2, idx, 1, other, msg, sizeof(msg)),
+                     KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT);
+    assert_non_null(strstr(msg, "broker"));
+    int32_t twice[2] = {self, self};
+    assert_int_equal(create_assigned(f, "ma2", -1, -1, 1, idx, 2, twice, msg, sizeof(msg)),
+                     KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT);
+    assert_non_null(strstr(msg, "more than once"));
+    int32_t gap[2] = {0, 2};
+    assert_int_equal(create_assigned(f, "ma2", -1, -1, 2, gap, 1, ok, msg, sizeof(msg)),
+                     KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT);
+    assert_non_null(strstr(msg, "in order"));
+    assert_int_equal(create_assigned(f, "ma2", -1, -1, 1, idx, 0, ok, msg, sizeof(msg)),
+                     KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT);
+    assert_non_null(strstr(msg, "empty replica list"));
+    assert_int_equal(create_assigned(f, "ma2", 2, -1, 2, idx, 1, ok, msg, sizeof(msg)), KAFKA_ERR_INVALID_REQUEST);
+    assert_non_null(strstr(msg, "Both"));
+    /* None of the refused ones exists. */
+    assert_null(broker_topic_find(f->b, "ma2", 3));
+}
+
+/* ---- durability callbacks ---- */
+
+typedef struct order_rec {
+    int ids[16];
+    int n;
+} order_rec_t;
+
+typedef struct order_arg {
+    order_rec_t *rec;
+    int id;
+} order_arg_t;
+
+static void record_order(broker_t *b, void *arg, int err)
+{
+    (void)b;
+    order_arg_t *a = arg;
+    assert_int_equal(err, 0);
+    a->rec->ids[a->rec->n++] = a->id;
+}
+
+static void record_drop(broker_t *b, void *arg, int err)
+{
+    (void)b;
+    *(int *)arg = err;
+}
+
+static void wait_durable(plog_t *log, int64_t offset)
+{
+    for (int i = 0; i < 5000 && plog_durable_offset(log) < offset; i++) usleep(1000);
+    assert_true(plog_durable_offset(log) >= offset);
+}
+
+/* The group coordinator applies offset commits in these callbacks: when one fsync makes
+ * several commits durable, the oldest must run first or an older commit overwrites a newer one
+ * (librdkafka's 0030 saw committed() go back to 2 after 50 ordered commits). */
+static void test_durable_callbacks_of_one_log_run_in_offset_order(void **state)
+{
+    fixture_t *f = *state;
+    order_rec_t rec = {0};
+    order_arg_t args[6];
+    for (int i = 0; i < 6; i++) args[i] = (order_arg_t){&rec, i};
+    sb_wr_t batch;
+    sb_wr_init(&batch, 0);
+    make_batch(&batch, "x", -1, -1);
+    int64_t base;
+    assert_int_equal(produce(f, "t5", &batch, &base), 0);
+    topic_t *t = broker_topic_find(f->b, "t5", 2);
+    plog_t *log = topic_partition_log(t, 0);
+    broker_after_durable(f->b, log, 1, record_order, &args[0]);
+    assert_int_equal(produce(f, "t5", &batch, &base), 0);
+    broker_after_durable(f->b, log, 2, record_order, &args[1]);
+    assert_int_equal(produce(f, "t5", &batch, &base), 0);
+    broker_after_durable(f->b, log, 3, record_order, &args[2]);
+    /* The flusher syncs on its own; the network loop is not running, so nothing is answered
+     * until flusher_on_event, whatever the fsyncs did meanwhile. */
+    wait_durable(log, 3);
+    /* Durable already, but waiters of this log registered earlier have not run: it queues. */
+    broker_after_durable(f->b, log, 3, record_order, &args[3]);
+    assert_int_equal(rec.n, 0);
+    flusher_on_event(f->b);
+    assert_int_equal(rec.n, 4);
+    for (int i = 0; i < 4; i++) assert_int_equal(rec.ids[i], i);
+    /* Nothing pending: an already-durable offset is answered at once. */
+    broker_after_durable(f->b, log, 3, record_order, &args[4]);
+    assert_int_equal(rec.n, 5);
+    assert_int_equal(rec.ids[4], 4);
+    /* A waiter beyond the end stays queued across passes and is failed when the topic goes. */
+    int dropped = 1; /* record_drop stores the error it was called with */
+    broker_after_durable(f->b, log, 10, record_drop, &dropped);
+    flusher_on_event(f->b);
+    assert_int_equal(dropped, 1);
+    sb_err_t err = {0};
+    assert_int_equal(topic_delete(f->b, t, &err), 0);
+    assert_int_equal(dropped, SB_ENOENT);
+    assert_int_equal(rec.n, 5);
+    sb_wr_deinit(&batch);
+}
+
+typedef struct drop_in_cb {
+    fixture_t *f;
+    topic_t *victim;
+    int ran;
+} drop_in_cb_t;
+
+static void delete_victim(broker_t *b, void *arg, int err)
+{
+    (void)b;
+    drop_in_cb_t *d = arg;
+    assert_int_equal(err, 0);
+    sb_err_t e = {0};
+    assert_int_equal(topic_delete(d->f->b, d->victim, &e), 0);
+    d->ran++;
+}
+
+/* A callback may delete a topic whose waiters sit further down the list (and right after the
+ * running one): the pass must fail those with SB_ENOENT and carry on without touching freed
+ * waiters (ASan watches this one). */
+static void test_durable_callback_may_delete_a_topic(void **state)
+{
+    fixture_t *f = *state;
+    sb_wr_t batch;
+    sb_wr_init(&batch, 0);
+    make_batch(&batch, "x", -1, -1);
+    int64_t base;
+    assert_int_equal(produce(f, "t7", &batch, &base), 0);
+    assert_int_equal(produce(f, "t8", &batch, &base), 0);
+    topic_t *t7 = broker_topic_find(f->b, "t7", 2), *t8 = broker_topic_find(f->b, "t8", 2);
+    plog_t *l7 = topic_partition_log(t7, 0), *l8 = topic_partition_log(t8, 0);
+    order_rec_t rec = {0};
+    order_arg_t first = {&rec, 0}, after = {&rec, 1};
+    drop_in_cb_t d = {f, t8, 0};
+    int dropped = 1, dropped2 = 1;
+    /* Offset 2 of t7 is not written yet, so these queue (and everything of l7 after them). */
+    broker_after_durable(f->b, l7, 2, record_order, &first);
+    assert_int_equal(produce(f, "t7", &batch, &base), 0);
+    broker_after_durable(f->b, l7, 2, delete_victim, &d);
+    broker_after_durable(f->b, l8, 50, record_drop, &dropped);
+    broker_after_durable(f->b, l8, 60, record_drop, &dropped2);
+    broker_after_durable(f->b, l7, 2, record_order, &after);
+    assert_int_equal(rec.n, 0);
+    assert_int_equal(d.ran, 0);
+    wait_durable(l7, 2);
+    flusher_on_event(f->b);
+    assert_int_equal(d.ran, 1);
+    assert_int_equal(dropped, SB_ENOENT);
+    assert_int_equal(dropped2, SB_ENOENT);
+    assert_int_equal(rec.n, 2);
+    assert_int_equal(rec.ids[0], 0);
+    assert_int_equal(rec.ids[1], 1);
+    sb_wr_deinit(&batch);
+}
+
 static void test_truncated_request_closes_only_that_connection(void **state)
 {
     fixture_t *f = *state;
@@ -579,9 +855,10 @@ static void test_delete_records_then_fetch_below_the_start(void **state)
     int64_t start;
     int32_t rlen;
     /* Below the start: OFFSET_OUT_OF_RANGE with an empty (not null) record set, which is
-     * what librdkafka needs to see the error and apply auto.offset.reset. */
+     * what librdkafka needs to see the error and apply auto.offset.reset. Like Kafka, an
+     * errored partition reports its offsets as unknown (-1); ListOffsets gives the start. */
     assert_int_equal(fetch_v11(f, "dr", 1, &start, &rlen), KAFKA_ERR_OFFSET_OUT_OF_RANGE);
-    assert_int_equal(start, 3);
+    assert_int_equal(start, -1);
     assert_int_equal(rlen, 0);
     assert_int_equal(fetch_v11(f, "dr", 3, &start, &rlen), 0);
     assert_true(rlen > 0);
@@ -692,6 +969,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_produce_assigns_offsets_and_fetch_returns_the_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_batch_rejected_and_not_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_duplicate_and_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_callbacks_of_one_log_run_in_offset_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_out_of_range_answers_at_once_with_empty_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_topics_manual_assignment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_callback_may_delete_a_topic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_request_closes_only_that_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_without_autocreate_reports_unknown_topic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alter_configs_validates_everything_before_changing_anything, setup,

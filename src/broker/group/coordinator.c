@@ -129,6 +129,21 @@ group_member_t *group_member_find(group_t *g, const void *member_id, int32_t len
     return NULL;
 }
 
+static group_member_t *static_member_find(group_t *g, const void *instance_id, int32_t len)
+{
+    for (int32_t i = 0; i < g->member_count; i++) {
+        if (slice_eq(g->members[i]->group_instance_id, instance_id, len)) return g->members[i];
+    }
+    return NULL;
+}
+
+bool group_static_member_fenced(group_t *g, sb_slice_t group_instance_id, sb_slice_t member_id)
+{
+    if (group_instance_id.len < 0) return false;
+    const group_member_t *m = static_member_find(g, group_instance_id.p, group_instance_id.len);
+    return m && !slice_eq(m->member_id, member_id.p, member_id.len);
+}
+
 void group_member_touch(group_member_t *m, int64_t now_ms)
 {
     m->heartbeat_deadline_ms = now_ms + m->session_timeout_ms;
@@ -312,14 +327,25 @@ static void send_join_response(group_coordinator_t *gc, group_t *g, group_member
  * a leader and a protocol are chosen and every waiting JoinGroup is answered. */
 static void complete_join(group_coordinator_t *gc, group_t *g, int64_t now_ms)
 {
+    /* Dynamic members that did not rejoin are dropped. A static member (KIP-345) stays: only its
+     * session timeout removes it, and the leader assigns it partitions it picks up when it
+     * comes back. */
+    int32_t joined = 0;
     for (int32_t i = 0; i < g->member_count;) {
         group_member_t *m = g->members[i];
-        if (m->join_slot) {
+        if (m->join_slot || m->group_instance_id) {
+            joined += m->join_slot != NULL;
             i++;
             continue;
         }
         sb_info("group", "group %s: member %s did not rejoin in time; removed", g->group_id, m->member_id);
         member_remove(gc, g, m, KAFKA_ERR_UNKNOWN_MEMBER_ID);
+    }
+    if (g->member_count > 0 && joined == 0) {
+        /* Only absent static members: nobody to lead. Wait for one of them to come back or for
+         * their sessions to end (which empties the group). */
+        g->join_deadline_ms = now_ms + max_rebalance_timeout(g);
+        return;
     }
     g->initial_delay = false;
     g->generation_id++;
@@ -333,8 +359,11 @@ static void complete_join(group_coordinator_t *gc, group_t *g, int64_t now_ms)
         return;
     }
     group_member_t *leader = g->leader_id ? group_member_find(g, g->leader_id, (int32_t)strlen(g->leader_id)) : NULL;
-    if (!leader) {
-        leader = g->members[0];
+    if (!leader || !leader->join_slot) {
+        /* The leader must be a member that is here to receive the member list. */
+        leader = NULL;
+        for (int32_t i = 0; i < g->member_count && !leader; i++)
+            if (g->members[i]->join_slot) leader = g->members[i];
         free(g->leader_id);
         g->leader_id = strdup(leader->member_id);
     }
@@ -346,6 +375,7 @@ static void complete_join(group_coordinator_t *gc, group_t *g, int64_t now_ms)
     for (int32_t i = 0; i < g->member_count; i++) {
         group_member_t *m = g->members[i];
         kslot_t *slot = m->join_slot;
+        if (!slot) continue;
         m->join_slot = NULL;
         group_member_touch(m, now_ms);
         send_join_response(gc, g, m, slot);
@@ -448,7 +478,8 @@ static bool group_accepts_protocols(const group_t *g, const join_group_request_t
     return false;
 }
 
-static void make_member_id(const kreq_t *req, char *out, size_t out_size)
+/* prefix: the group instance id of a static member, else the client id (as Kafka names them). */
+static void make_member_id(sb_slice_t prefix_src, char *out, size_t out_size)
 {
     uint8_t u[16];
     if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u)) {
@@ -460,11 +491,11 @@ static void make_member_id(const kreq_t *req, char *out, size_t out_size)
     }
     u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
-    int prefix = req->client_id.len > 0 ? req->client_id.len : 0;
+    int prefix = prefix_src.len > 0 ? prefix_src.len : 0;
     if (prefix > MEMBER_ID_CLIENT_PREFIX_MAX) prefix = MEMBER_ID_CLIENT_PREFIX_MAX;
     snprintf(out, out_size,
              "%.*s-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", prefix,
-             prefix ? (const char *)req->client_id.p : "", u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
+             prefix ? (const char *)prefix_src.p : "", u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
              u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
@@ -526,6 +557,55 @@ static int join_immediate_error(sb_wr_t *resp, int16_t version, int16_t error_co
     return KAFKA_HANDLER_DONE;
 }
 
+/* KIP-345: a static member comes back (restart) under its group.instance.id with no member id.
+ * It takes over its old membership under a new member id; whatever the old incarnation still
+ * waits for is answered FENCED_INSTANCE_ID, and later requests with the old id are fenced. In a
+ * Stable group whose protocol does not change this is not a rebalance: the member is answered
+ * at once with the current generation and picks up its old assignment with SyncGroup. */
+static int static_member_rejoin(group_coordinator_t *gc, group_t *g, group_member_t *m, kreq_t *req,
+                                const join_group_request_t *rq, sb_wr_t *resp, int64_t now_ms)
+{
+    int16_t version = req->api_version;
+    char new_id[320];
+    make_member_id(rq->group_instance_id, new_id, sizeof(new_id));
+    char *id = strdup(new_id);
+    char *old_leader = g->leader_id ? strdup(g->leader_id) : NULL;
+    if (!id || (g->leader_id && !old_leader) || member_update_protocols(m, rq) != 0) {
+        free(id);
+        free(old_leader);
+        return join_immediate_error(resp, version, KAFKA_ERR_UNKNOWN_SERVER_ERROR, "");
+    }
+    member_fail_waiting(gc, m, KAFKA_ERR_FENCED_INSTANCE_ID);
+    sb_info("group", "group %s: static member %s rejoined; member id %s replaces %s", g->group_id, m->group_instance_id,
+            id, m->member_id);
+    if (g->leader_id && strcmp(g->leader_id, m->member_id) == 0) {
+        free(g->leader_id);
+        g->leader_id = strdup(id);
+    }
+    free(m->member_id);
+    m->member_id = id;
+    group_member_touch(m, now_ms);
+    if (g->state == GROUP_STABLE) {
+        group_member_t *leader = g->leader_id ? group_member_find(g, g->leader_id, (int32_t)strlen(g->leader_id)) : NULL;
+        const char *next = select_protocol(g, leader ? leader : g->members[0]);
+        if (next && g->protocol_name && strcmp(next, g->protocol_name) == 0) {
+            /* The leader id from before the replacement: a rejoining leader then sees itself as
+             * a follower and does not compute an assignment a Stable group would not hand out. */
+            join_group_response_encode(resp, version, KAFKA_ERR_NONE, g->generation_id, g->protocol_name,
+                                       old_leader ? old_leader : "", id, NULL, 0);
+            free(old_leader);
+            return KAFKA_HANDLER_DONE;
+        }
+    }
+    free(old_leader);
+    /* The protocol changes (Stable), or the leader may already have been given the old id
+     * (CompletingRebalance): a new generation is needed. While PreparingRebalance, this is
+     * simply the member's rejoin. */
+    member_await_join(gc, m, req);
+    rebalance(gc, g, now_ms);
+    return KAFKA_HANDLER_DEFERRED;
+}
+
 static int join_group(group_coordinator_t *gc, kreq_t *req, const join_group_request_t *rq, sb_wr_t *resp,
                       int64_t now_ms)
 {
@@ -550,14 +630,24 @@ static int join_group(group_coordinator_t *gc, kreq_t *req, const join_group_req
         return join_immediate_error(resp, version, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE, member_id_buf);
 
     group_member_t *known = rq->member_id.len > 0 ? group_member_find(g, rq->member_id.p, rq->member_id.len) : NULL;
-    if (!group_accepts_protocols(g, rq, known))
+    bool is_static = rq->group_instance_id.len >= 0;
+    group_member_t *static_self =
+        is_static ? static_member_find(g, rq->group_instance_id.p, rq->group_instance_id.len) : NULL;
+    if (!group_accepts_protocols(g, rq, known ? known : static_self))
         return join_immediate_error(resp, version, KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL, member_id_buf);
+    if (rq->member_id.len == 0 && static_self) return static_member_rejoin(gc, g, static_self, req, rq, resp, now_ms);
+    if (rq->member_id.len > 0 && is_static) {
+        if (group_static_member_fenced(g, rq->group_instance_id, rq->member_id))
+            return join_immediate_error(resp, version, KAFKA_ERR_FENCED_INSTANCE_ID, member_id_buf);
+        if (!static_self) return join_immediate_error(resp, version, KAFKA_ERR_UNKNOWN_MEMBER_ID, member_id_buf);
+    }
 
     if (rq->member_id.len == 0 || (!known && pending_find(g, rq->member_id.p, rq->member_id.len) >= 0)) {
         char new_id[320];
         if (rq->member_id.len == 0) {
-            make_member_id(req, new_id, sizeof(new_id));
-            if (version >= 4) {
+            make_member_id(is_static ? rq->group_instance_id : req->client_id, new_id, sizeof(new_id));
+            /* A static member is known by its instance id, so it needs no KIP-394 round trip. */
+            if (version >= 4 && !is_static) {
                 /* KIP-394: hand out the id first, so a client that times out and retries does
                  * not leave a ghost member behind; the member only counts once it rejoins. */
                 if (g->pending_count == g->pending_cap) {
@@ -635,6 +725,7 @@ static int sync_group(group_coordinator_t *gc, kreq_t *req, const sync_group_req
     int16_t error = KAFKA_ERR_NONE;
     if (!g || g->state == GROUP_EMPTY) error = KAFKA_ERR_UNKNOWN_MEMBER_ID;
     else if (g->state == GROUP_DEAD) error = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+    else if (group_static_member_fenced(g, rq->group_instance_id, rq->member_id)) error = KAFKA_ERR_FENCED_INSTANCE_ID;
     else if (!m) error = KAFKA_ERR_UNKNOWN_MEMBER_ID;
     else if (rq->generation_id != g->generation_id) error = KAFKA_ERR_ILLEGAL_GENERATION;
     else if (g->state == GROUP_PREPARING_REBALANCE) error = KAFKA_ERR_REBALANCE_IN_PROGRESS;
@@ -691,6 +782,7 @@ static int16_t heartbeat(group_coordinator_t *gc, const heartbeat_request_t *rq,
     if (!g) return KAFKA_ERR_UNKNOWN_MEMBER_ID;
     if (g->state == GROUP_DEAD) return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
     if (g->state == GROUP_EMPTY) return KAFKA_ERR_UNKNOWN_MEMBER_ID;
+    if (group_static_member_fenced(g, rq->group_instance_id, rq->member_id)) return KAFKA_ERR_FENCED_INSTANCE_ID;
     group_member_t *m = group_member_find(g, rq->member_id.p, rq->member_id.len);
     if (!m) return KAFKA_ERR_UNKNOWN_MEMBER_ID;
     if (rq->generation_id != g->generation_id) return KAFKA_ERR_ILLEGAL_GENERATION;
@@ -906,6 +998,8 @@ int handle_DescribeGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
     }
     int16_t version = req->api_version;
     group_coordinator_t *gc = broker_groups(b);
+    /* Report the state as of now, not as of the last tick (up to 100 ms old). */
+    if (gc) group_coordinator_tick(gc, sb_mono_ms());
     describe_groups_response_begin(resp, version, rq.group_count);
     for (int32_t i = 0; i < rq.group_count; i++) {
         sb_slice_t id = rq.groups[i];
@@ -947,6 +1041,7 @@ int handle_ListGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
         list_groups_response_end(resp, v);
         return KAFKA_HANDLER_DONE;
     }
+    group_coordinator_tick(gc, sb_mono_ms()); /* as DescribeGroups */
     int32_t count = 0;
     for (int32_t i = 0; i < gc->group_count; i++) {
         const group_t *g = gc->groups[i];

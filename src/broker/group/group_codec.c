@@ -7,10 +7,10 @@
 #include "kafka/protocol.h"
 
 const group_api_range_t group_api_ranges[GROUP_API_COUNT] = {
-    {KAFKA_API_OffsetCommit, 0, 7},    {KAFKA_API_OffsetFetch, 0, 5}, {KAFKA_API_FindCoordinator, 0, 2},
+    {KAFKA_API_OffsetCommit, 0, 7},    {KAFKA_API_OffsetFetch, 0, 8}, {KAFKA_API_FindCoordinator, 0, 2},
     {KAFKA_API_JoinGroup, 0, 5},       {KAFKA_API_Heartbeat, 0, 3},   {KAFKA_API_LeaveGroup, 0, 1},
     {KAFKA_API_SyncGroup, 0, 3},       {KAFKA_API_DescribeGroups, 0, 4}, {KAFKA_API_ListGroups, 0, 4},
-    {KAFKA_API_DeleteGroups, 0, 1},
+    {KAFKA_API_DeleteGroups, 0, 1},    {KAFKA_API_OffsetDelete, 0, 0},
 };
 
 int16_t group_api_max_version(int16_t api_key)
@@ -279,26 +279,40 @@ void offset_commit_response_encode(sb_wr_t *w, int16_t version, const offset_com
 
 /* ----- OffsetFetch ----- */
 
-int offset_fetch_request_decode(sb_rd_t *rd, int16_t version, offset_fetch_request_t *out)
+static sb_slice_t rd_str(sb_rd_t *rd, bool compact)
 {
-    memset(out, 0, sizeof(*out));
-    if (!version_ok(KAFKA_API_OffsetFetch, version)) return SB_EINVAL;
-    out->group_id = rd_required_string(rd);
-    int32_t nt = sb_rd_array(rd, false, 6);
-    if (nt < 0 && version < 2) sb_rd_fail(rd);
+    return compact ? sb_rd_compact_string(rd) : sb_rd_string(rd);
+}
+
+static sb_slice_t rd_required_str(sb_rd_t *rd, bool compact)
+{
+    sb_slice_t s = rd_str(rd, compact);
+    if (s.len < 0) sb_rd_fail(rd);
+    return s;
+}
+
+/* A topic list: name + partition indexes (+ tags when compact). null_ok: a null list is
+ * allowed and reported as *count == -1. */
+static int rd_topic_list(sb_rd_t *rd, bool compact, bool null_ok, int32_t *count, offset_fetch_topic_t **out)
+{
+    *count = 0;
+    *out = NULL;
+    int32_t nt = sb_rd_array(rd, compact, compact ? 3 : 6);
+    if (nt < 0 && !null_ok) sb_rd_fail(rd);
     if (!sb_rd_ok(rd)) return SB_EINVAL;
-    out->topic_count = nt;
-    if (nt > 0) {
-        out->topics = calloc((size_t)nt, sizeof(*out->topics));
-        if (!out->topics) {
-            out->topic_count = 0;
-            return SB_ENOMEM;
-        }
+    if (nt < 0) {
+        *count = -1;
+        return 0;
     }
+    if (nt > 0) {
+        *out = calloc((size_t)nt, sizeof(**out));
+        if (!*out) return SB_ENOMEM;
+    }
+    *count = nt;
     for (int32_t t = 0; t < nt && sb_rd_ok(rd); t++) {
-        offset_fetch_topic_t *topic = &out->topics[t];
-        topic->name = rd_required_string(rd);
-        int32_t np = sb_rd_array(rd, false, 4);
+        offset_fetch_topic_t *topic = &(*out)[t];
+        topic->name = rd_required_str(rd, compact);
+        int32_t np = sb_rd_array(rd, compact, 4);
         if (np < 0) sb_rd_fail(rd);
         if (!sb_rd_ok(rd)) break;
         if (np > 0) {
@@ -307,28 +321,72 @@ int offset_fetch_request_decode(sb_rd_t *rd, int16_t version, offset_fetch_reque
         }
         topic->partition_count = np;
         for (int32_t p = 0; p < np; p++) topic->partition_indexes[p] = sb_rd_i32(rd);
+        if (compact) sb_rd_tags(rd);
     }
+    return finish(rd);
+}
+
+static void topic_list_free(int32_t count, offset_fetch_topic_t *topics)
+{
+    for (int32_t t = 0; t < count; t++) free(topics[t].partition_indexes);
+    free(topics);
+}
+
+int offset_fetch_request_decode(sb_rd_t *rd, int16_t version, offset_fetch_request_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!version_ok(KAFKA_API_OffsetFetch, version)) return SB_EINVAL;
+    bool compact = version >= 6;
+    int32_t ng = 1;
+    if (version >= 8) {
+        ng = sb_rd_array(rd, true, 3);
+        if (ng < 0) sb_rd_fail(rd);
+        if (!sb_rd_ok(rd)) return SB_EINVAL;
+    }
+    if (ng > 0) {
+        out->groups = calloc((size_t)ng, sizeof(*out->groups));
+        if (!out->groups) return SB_ENOMEM;
+    }
+    for (int32_t i = 0; i < ng; i++) {
+        offset_fetch_group_t *g = &out->groups[i];
+        g->group_id = rd_required_str(rd, compact);
+        if (!sb_rd_ok(rd)) return SB_EINVAL;
+        out->group_count = i + 1;
+        int rc = rd_topic_list(rd, compact, version >= 2, &g->topic_count, &g->topics);
+        if (rc != 0) return rc;
+        if (version >= 8) sb_rd_tags(rd);
+    }
+    if (version >= 7) out->require_stable = sb_rd_bool(rd);
+    if (compact) sb_rd_tags(rd);
     return finish(rd);
 }
 
 void offset_fetch_request_deinit(offset_fetch_request_t *rq)
 {
-    for (int32_t t = 0; t < rq->topic_count; t++) free(rq->topics[t].partition_indexes);
-    free(rq->topics);
-    rq->topics = NULL;
-    rq->topic_count = 0;
+    for (int32_t i = 0; i < rq->group_count; i++) topic_list_free(rq->groups[i].topic_count, rq->groups[i].topics);
+    free(rq->groups);
+    rq->groups = NULL;
+    rq->group_count = 0;
 }
 
-void offset_fetch_response_begin(sb_wr_t *w, int16_t version, int32_t topic_count)
+void offset_fetch_response_begin(sb_wr_t *w, int16_t version, int32_t group_count)
 {
     if (version >= 3) wr_throttle(w);
-    sb_wr_array(w, false, topic_count);
+    if (version >= 8) sb_wr_array(w, true, group_count);
 }
 
-void offset_fetch_response_topic(sb_wr_t *w, const void *name, int32_t name_len, int32_t partition_count)
+void offset_fetch_response_group(sb_wr_t *w, int16_t version, const void *group_id, int32_t group_id_len,
+                                 int32_t topic_count)
 {
-    sb_wr_strn(w, false, name, name_len);
-    sb_wr_array(w, false, partition_count);
+    if (version >= 8) sb_wr_strn(w, true, group_id, group_id_len);
+    sb_wr_array(w, version >= 6, topic_count);
+}
+
+void offset_fetch_response_topic(sb_wr_t *w, int16_t version, const void *name, int32_t name_len,
+                                 int32_t partition_count)
+{
+    sb_wr_strn(w, version >= 6, name, name_len);
+    sb_wr_array(w, version >= 6, partition_count);
 }
 
 void offset_fetch_response_partition(sb_wr_t *w, int16_t version, int32_t partition_index, int64_t committed_offset,
@@ -337,13 +395,64 @@ void offset_fetch_response_partition(sb_wr_t *w, int16_t version, int32_t partit
     sb_wr_i32(w, partition_index);
     sb_wr_i64(w, committed_offset);
     if (version >= 5) sb_wr_i32(w, committed_leader_epoch);
-    sb_wr_str(w, false, metadata);
+    sb_wr_str(w, version >= 6, metadata);
     sb_wr_i16(w, error_code);
+    sb_wr_tags(w, version >= 6);
 }
 
-void offset_fetch_response_end(sb_wr_t *w, int16_t version, int16_t error_code)
+void offset_fetch_response_topic_end(sb_wr_t *w, int16_t version)
+{
+    sb_wr_tags(w, version >= 6);
+}
+
+void offset_fetch_response_group_end(sb_wr_t *w, int16_t version, int16_t error_code)
 {
     if (version >= 2) sb_wr_i16(w, error_code);
+    if (version >= 8) sb_wr_tags(w, true);
+}
+
+void offset_fetch_response_end(sb_wr_t *w, int16_t version)
+{
+    sb_wr_tags(w, version >= 6);
+}
+
+/* ----- OffsetDelete ----- */
+
+int offset_delete_request_decode(sb_rd_t *rd, int16_t version, offset_delete_request_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!version_ok(KAFKA_API_OffsetDelete, version)) return SB_EINVAL;
+    out->group_id = rd_required_string(rd);
+    if (!sb_rd_ok(rd)) return SB_EINVAL;
+    return rd_topic_list(rd, false, false, &out->topic_count, &out->topics);
+}
+
+void offset_delete_request_deinit(offset_delete_request_t *rq)
+{
+    topic_list_free(rq->topic_count, rq->topics);
+    rq->topics = NULL;
+    rq->topic_count = 0;
+}
+
+void offset_delete_response_encode(sb_wr_t *w, int16_t version, int16_t error_code, const offset_delete_request_t *rq,
+                                   const int16_t *error_codes)
+{
+    (void)version;
+    sb_wr_i16(w, error_code);
+    wr_throttle(w);
+    /* A group-level error answers with no topics, as Kafka does. */
+    int32_t nt = error_code ? 0 : rq->topic_count;
+    sb_wr_array(w, false, nt);
+    size_t k = 0;
+    for (int32_t t = 0; t < nt; t++) {
+        const offset_fetch_topic_t *topic = &rq->topics[t];
+        sb_wr_strn(w, false, topic->name.p, topic->name.len);
+        sb_wr_array(w, false, topic->partition_count);
+        for (int32_t p = 0; p < topic->partition_count; p++) {
+            sb_wr_i32(w, topic->partition_indexes[p]);
+            sb_wr_i16(w, error_codes[k++]);
+        }
+    }
 }
 
 /* ----- DescribeGroups ----- */

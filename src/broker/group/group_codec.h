@@ -1,9 +1,10 @@
 #ifndef STREAMBUS_BROKER_GROUP_CODEC_H
 #define STREAMBUS_BROKER_GROUP_CODEC_H
 
-/* Request decoders and response encoders of the ten consumer-group APIs, field for field as in
+/* Request decoders and response encoders of the eleven consumer-group APIs, field for field as in
  * apache/kafka clients/src/main/resources/common/message/<Name>{Request,Response}.json, for the
- * versions in group_api_ranges[] (all below the first flexible version, so no compact forms).
+ * versions in group_api_ranges[] (flexible, compact forms only for ListGroups v3+ and
+ * OffsetFetch v6+).
  *
  * Decoders borrow: every sb_slice_t points into the request bytes, which must outlive the
  * decoded struct. Arrays are heap-allocated and released by the matching _deinit (which also
@@ -23,7 +24,7 @@ typedef struct group_api_range {
     int16_t max_version;
 } group_api_range_t;
 
-enum { GROUP_API_COUNT = 10 };
+enum { GROUP_API_COUNT = 11 };
 extern const group_api_range_t group_api_ranges[GROUP_API_COUNT];
 /* The max supported version of api_key, or -1 when it is not a group API. */
 int16_t group_api_max_version(int16_t api_key);
@@ -130,25 +131,54 @@ void offset_commit_request_deinit(offset_commit_request_t *rq);
 void offset_commit_response_encode(sb_wr_t *w, int16_t version, const offset_commit_request_t *rq,
                                    const int16_t *error_codes);
 
-/* ----- OffsetFetch v0-5 ----- */
+/* ----- OffsetFetch v0-8 (v6+ flexible; v7 adds RequireStable; v8 asks for several groups) ----- */
 typedef struct offset_fetch_topic {
     sb_slice_t name;
     int32_t partition_count;
     int32_t *partition_indexes;
 } offset_fetch_topic_t;
-typedef struct offset_fetch_request {
+typedef struct offset_fetch_group {
     sb_slice_t group_id;
     int32_t topic_count; /* -1: null (v2+), meaning every topic the group has offsets for */
     offset_fetch_topic_t *topics;
+} offset_fetch_group_t;
+typedef struct offset_fetch_request {
+    int32_t group_count; /* always 1 before v8 */
+    offset_fetch_group_t *groups;
+    bool require_stable; /* v7+ */
 } offset_fetch_request_t;
+/* Bytes after the last field are ignored, as Kafka's parser does: librdkafka 2.0.2 asks for
+ * "all partitions" at v6+ by leaving a 4-byte zero placeholder where the compact array count
+ * goes; its first byte reads as a null array, the zeros after it as RequireStable and the tag
+ * section, and three zero bytes are left over. */
 int offset_fetch_request_decode(sb_rd_t *rd, int16_t version, offset_fetch_request_t *out);
 void offset_fetch_request_deinit(offset_fetch_request_t *rq);
-/* The response is written piecewise because its partitions come from the coordinator. */
-void offset_fetch_response_begin(sb_wr_t *w, int16_t version, int32_t topic_count);
-void offset_fetch_response_topic(sb_wr_t *w, const void *name, int32_t name_len, int32_t partition_count);
+/* The response is written piecewise because its partitions come from the coordinator:
+ *   begin, then per group: group, per topic (topic, partition..., topic_end), group_end; end.
+ * Before v8 there is exactly one group and group_end carries the top-level error (v2+); at v8
+ * group_end carries the group's error. */
+void offset_fetch_response_begin(sb_wr_t *w, int16_t version, int32_t group_count);
+void offset_fetch_response_group(sb_wr_t *w, int16_t version, const void *group_id, int32_t group_id_len,
+                                 int32_t topic_count);
+void offset_fetch_response_topic(sb_wr_t *w, int16_t version, const void *name, int32_t name_len,
+                                 int32_t partition_count);
 void offset_fetch_response_partition(sb_wr_t *w, int16_t version, int32_t partition_index, int64_t committed_offset,
                                      int32_t committed_leader_epoch, const char *metadata, int16_t error_code);
-void offset_fetch_response_end(sb_wr_t *w, int16_t version, int16_t error_code);
+void offset_fetch_response_topic_end(sb_wr_t *w, int16_t version);
+void offset_fetch_response_group_end(sb_wr_t *w, int16_t version, int16_t error_code);
+void offset_fetch_response_end(sb_wr_t *w, int16_t version);
+
+/* ----- OffsetDelete v0 ----- */
+typedef struct offset_delete_request {
+    sb_slice_t group_id;
+    int32_t topic_count;
+    offset_fetch_topic_t *topics; /* the same shape: a name and partition indexes */
+} offset_delete_request_t;
+int offset_delete_request_decode(sb_rd_t *rd, int16_t version, offset_delete_request_t *out);
+void offset_delete_request_deinit(offset_delete_request_t *rq);
+/* The response mirrors the request: one error code per requested partition, in order. */
+void offset_delete_response_encode(sb_wr_t *w, int16_t version, int16_t error_code, const offset_delete_request_t *rq,
+                                   const int16_t *error_codes);
 
 /* ----- DescribeGroups v0-4 ----- */
 typedef struct describe_groups_request {

@@ -28,7 +28,7 @@ typedef struct group_protocol {
 
 typedef struct group_member {
     char *member_id;
-    char *group_instance_id; /* NULL when the client sent null; kept only to echo it back */
+    char *group_instance_id; /* KIP-345 static member id; NULL for a dynamic member */
     char *client_id;
     char *client_host;
     int32_t session_timeout_ms;
@@ -106,6 +106,9 @@ group_t *group_get_or_create(group_coordinator_t *gc, const void *name, int32_t 
 void group_delete(group_coordinator_t *gc, group_t *g, int16_t error_code);
 const char *group_state_name(group_state_t state);
 group_member_t *group_member_find(group_t *g, const void *member_id, int32_t len);
+/* KIP-345: true when group_instance_id (non-null) belongs to a member other than member_id,
+ * i.e. the caller is an old incarnation of a static member that was replaced. */
+bool group_static_member_fenced(group_t *g, sb_slice_t group_instance_id, sb_slice_t member_id);
 void group_member_touch(group_member_t *m, int64_t now_ms);
 
 /* Deferred responses: begin returns the writer (the handler's own while it runs), or NULL

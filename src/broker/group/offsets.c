@@ -1,11 +1,12 @@
-/* Committed offsets: OffsetCommit, OffsetFetch and DeleteGroups, their durable records in the
- * internal offsets log, and the replay of that log at start-up.
+/* Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete and DeleteGroups, their durable records
+ * in the internal offsets log, and the replay of that log at start-up.
  *
- * Record format (one v2 batch per OffsetCommit or DeleteGroups request, uncompressed; the
+ * Record format (one v2 batch per OffsetCommit, OffsetDelete or DeleteGroups request, uncompressed; the
  * layouts follow Kafka's own __consumer_offsets keys and values so the topic reads the same):
  *   offset commit   key   = INT16 1 | STRING group | STRING topic | INT32 partition
  *                   value = INT16 3 | INT64 offset | INT32 leader_epoch | STRING metadata |
- *                           INT64 commit_timestamp          (null value: that offset is deleted)
+ *                           INT64 commit_timestamp          (null value: that offset is deleted,
+ *                                                            written by OffsetDelete)
  *   group deletion  key   = INT16 2 | STRING group
  *                   value = null (a tombstone: every offset of the group recorded before it is gone)
  * Replay applies records in log order, last write wins. Records with other key versions (such
@@ -39,9 +40,9 @@ enum {
     REPLAY_READ_BYTES = 1 << 20,
 };
 
-typedef enum { WRITE_COMMIT, WRITE_DELETE } offset_write_kind_t;
+typedef enum { WRITE_COMMIT, WRITE_DELETE, WRITE_OFFSET_DELETE } offset_write_kind_t;
 
-/* One OffsetCommit or DeleteGroups waiting for its batch to be durable. It owns a copy of the
+/* One OffsetCommit, OffsetDelete or DeleteGroups waiting for its batch to be durable. It owns a copy of the
  * request body, re-decoded so that the slices it answers with stay valid. */
 struct offset_write {
     offset_write_t *next;
@@ -52,6 +53,8 @@ struct offset_write {
     uint8_t *body;
     offset_commit_request_t commit;
     delete_groups_request_t del;
+    offset_delete_request_t odel;
+    int16_t group_error; /* OffsetDelete's top-level error */
     int16_t *error_codes;
     int64_t commit_timestamp;
 };
@@ -307,6 +310,7 @@ static void write_free(offset_write_t *wr)
 {
     offset_commit_request_deinit(&wr->commit);
     delete_groups_request_deinit(&wr->del);
+    offset_delete_request_deinit(&wr->odel);
     free(wr->error_codes);
     free(wr->body);
     free(wr);
@@ -335,6 +339,8 @@ static void write_respond(broker_t *b, group_coordinator_t *gc, offset_write_t *
     else w = kslot_orphaned(wr->slot) ? NULL : kslot_writer(wr->slot);
     if (w && wr->kind == WRITE_COMMIT) offset_commit_response_encode(w, wr->version, &wr->commit, wr->error_codes);
     if (w && wr->kind == WRITE_DELETE) delete_groups_response_encode(w, wr->version, &wr->del, wr->error_codes);
+    if (w && wr->kind == WRITE_OFFSET_DELETE)
+        offset_delete_response_encode(w, wr->version, wr->group_error, &wr->odel, wr->error_codes);
     if (gc) group_slot_end(gc, wr->slot);
     else kslot_complete(b, wr->slot);
 }
@@ -356,6 +362,33 @@ static void apply_commit(group_coordinator_t *gc, offset_write_t *wr)
                 wr->error_codes[k] = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
         }
     }
+}
+
+static void apply_offset_delete(group_coordinator_t *gc, offset_write_t *wr)
+{
+    const offset_delete_request_t *rq = &wr->odel;
+    group_t *g = group_find(gc, rq->group_id.p, rq->group_id.len);
+    size_t k = 0;
+    for (int32_t t = 0; t < rq->topic_count; t++) {
+        const offset_fetch_topic_t *topic = &rq->topics[t];
+        for (int32_t p = 0; p < topic->partition_count; p++, k++) {
+            if (g && wr->error_codes[k] == KAFKA_ERR_NONE)
+                offset_remove(g, topic->name.p, topic->name.len, topic->partition_indexes[p]);
+        }
+    }
+}
+
+/* How many per-partition error codes a write answers with. */
+static size_t write_code_count(const offset_write_t *wr)
+{
+    size_t n = 0;
+    if (wr->kind == WRITE_DELETE) return (size_t)wr->del.group_count;
+    if (wr->kind == WRITE_COMMIT) {
+        for (int32_t t = 0; t < wr->commit.topic_count; t++) n += (size_t)wr->commit.topics[t].partition_count;
+    } else {
+        for (int32_t t = 0; t < wr->odel.topic_count; t++) n += (size_t)wr->odel.topics[t].partition_count;
+    }
+    return n;
 }
 
 static void apply_delete(group_coordinator_t *gc, offset_write_t *wr, int err)
@@ -381,10 +414,7 @@ static void write_durable(broker_t *b, void *arg, int err)
     offset_write_t *wr = arg;
     group_coordinator_t *gc = wr->gc;
     if (gc) write_unlink(gc, wr);
-    size_t n = wr->kind == WRITE_COMMIT ? 0 : (size_t)wr->del.group_count;
-    if (wr->kind == WRITE_COMMIT) {
-        for (int32_t t = 0; t < wr->commit.topic_count; t++) n += (size_t)wr->commit.topics[t].partition_count;
-    }
+    size_t n = write_code_count(wr);
     if (!gc || err) {
         if (err) sb_warn("group", "offsets log write not durable: %s", sb_err_name(err));
         if (wr->kind == WRITE_DELETE && gc) {
@@ -396,6 +426,8 @@ static void write_durable(broker_t *b, void *arg, int err)
         }
     } else if (wr->kind == WRITE_COMMIT) {
         apply_commit(gc, wr);
+    } else if (wr->kind == WRITE_OFFSET_DELETE) {
+        apply_offset_delete(gc, wr);
     } else {
         apply_delete(gc, wr, 0);
     }
@@ -404,7 +436,7 @@ static void write_durable(broker_t *b, void *arg, int err)
 }
 
 /* Parks a write until the offsets log is durable up to its end; write_durable then applies it
- * and answers. Shared by OffsetCommit and DeleteGroups. */
+ * and answers. Shared by OffsetCommit, OffsetDelete and DeleteGroups. */
 static int write_wait_durable(broker_t *b, group_coordinator_t *gc, offset_write_t *wr)
 {
     wr->next = gc->writes;
@@ -432,8 +464,9 @@ static offset_write_t *write_new(group_coordinator_t *gc, kreq_t *req, offset_wr
     wr->commit_timestamp = sb_now_ms();
     sb_rd_t rd;
     sb_rd_init(&rd, wr->body, len);
-    int rc = kind == WRITE_COMMIT ? offset_commit_request_decode(&rd, wr->version, &wr->commit)
-                                  : delete_groups_request_decode(&rd, wr->version, &wr->del);
+    int rc = kind == WRITE_COMMIT   ? offset_commit_request_decode(&rd, wr->version, &wr->commit)
+             : kind == WRITE_DELETE ? delete_groups_request_decode(&rd, wr->version, &wr->del)
+                                    : offset_delete_request_decode(&rd, wr->version, &wr->odel);
     if (rc != 0) {
         write_free(wr);
         return NULL;
@@ -451,6 +484,7 @@ static int16_t commit_group_error(group_coordinator_t *gc, const offset_commit_r
         return rq->generation_id < 0 ? KAFKA_ERR_NONE : KAFKA_ERR_ILLEGAL_GENERATION;
     }
     if (g->state == GROUP_DEAD) return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (group_static_member_fenced(g, rq->group_instance_id, rq->member_id)) return KAFKA_ERR_FENCED_INSTANCE_ID;
     if (rq->generation_id < 0 && g->state == GROUP_EMPTY) return KAFKA_ERR_NONE;
     if (g->state == GROUP_COMPLETING_REBALANCE) return KAFKA_ERR_REBALANCE_IN_PROGRESS;
     group_member_t *m = group_member_find(g, rq->member_id.p, rq->member_id.len);
@@ -567,6 +601,67 @@ static void fetch_partition(sb_wr_t *w, int16_t version, group_t *g, const void 
     else offset_fetch_response_partition(w, version, partition, -1, -1, "", KAFKA_ERR_NONE);
 }
 
+/* Every topic of the group, its partitions grouped under it. */
+static void fetch_all(sb_wr_t *resp, int16_t version, const offset_fetch_group_t *rg, const group_t *g)
+{
+    int32_t ntopics = 0;
+    for (int32_t i = 0; g && i < g->offset_count; i++) {
+        bool first = true;
+        for (int32_t j = 0; j < i && first; j++) first = strcmp(g->offsets[j].topic, g->offsets[i].topic) != 0;
+        ntopics += first;
+    }
+    offset_fetch_response_group(resp, version, rg->group_id.p, rg->group_id.len, ntopics);
+    for (int32_t i = 0; g && i < g->offset_count; i++) {
+        const char *name = g->offsets[i].topic;
+        bool first = true;
+        for (int32_t j = 0; j < i && first; j++) first = strcmp(g->offsets[j].topic, name) != 0;
+        if (!first) continue;
+        int32_t nparts = 0;
+        for (int32_t j = i; j < g->offset_count; j++) nparts += strcmp(g->offsets[j].topic, name) == 0;
+        offset_fetch_response_topic(resp, version, name, (int32_t)strlen(name), nparts);
+        for (int32_t j = i; j < g->offset_count; j++) {
+            const group_offset_t *o = &g->offsets[j];
+            if (strcmp(o->topic, name) == 0)
+                offset_fetch_response_partition(resp, version, o->partition, o->offset, o->leader_epoch, o->metadata,
+                                                KAFKA_ERR_NONE);
+        }
+        offset_fetch_response_topic_end(resp, version);
+    }
+}
+
+/* One group's part of the answer (the whole answer before v8). */
+static void fetch_group(sb_wr_t *resp, int16_t version, group_coordinator_t *gc, const offset_fetch_group_t *rg)
+{
+    group_t *g = gc ? group_find(gc, rg->group_id.p, rg->group_id.len) : NULL;
+    if (!gc && version < 2) {
+        /* No top-level error before v2: report it on every partition. */
+        offset_fetch_response_group(resp, version, rg->group_id.p, rg->group_id.len, rg->topic_count);
+        for (int32_t t = 0; t < rg->topic_count; t++) {
+            const offset_fetch_topic_t *topic = &rg->topics[t];
+            offset_fetch_response_topic(resp, version, topic->name.p, topic->name.len, topic->partition_count);
+            for (int32_t p = 0; p < topic->partition_count; p++)
+                offset_fetch_response_partition(resp, version, topic->partition_indexes[p], -1, -1, "",
+                                                KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+            offset_fetch_response_topic_end(resp, version);
+        }
+    } else if (!gc) {
+        offset_fetch_response_group(resp, version, rg->group_id.p, rg->group_id.len, 0);
+    } else if (rg->topic_count >= 0) {
+        /* An empty list asks for nothing (Kafka: only a null list means "all topics"). */
+        offset_fetch_response_group(resp, version, rg->group_id.p, rg->group_id.len, rg->topic_count);
+        for (int32_t t = 0; t < rg->topic_count; t++) {
+            const offset_fetch_topic_t *topic = &rg->topics[t];
+            offset_fetch_response_topic(resp, version, topic->name.p, topic->name.len, topic->partition_count);
+            for (int32_t p = 0; p < topic->partition_count; p++)
+                fetch_partition(resp, version, g, topic->name.p, topic->name.len, topic->partition_indexes[p]);
+            offset_fetch_response_topic_end(resp, version);
+        }
+    } else {
+        fetch_all(resp, version, rg, g);
+    }
+    offset_fetch_response_group_end(resp, version, gc ? KAFKA_ERR_NONE : KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+}
+
 int handle_OffsetFetch(broker_t *b, kreq_t *req, sb_wr_t *resp)
 {
     offset_fetch_request_t rq;
@@ -577,54 +672,128 @@ int handle_OffsetFetch(broker_t *b, kreq_t *req, sb_wr_t *resp)
     }
     int16_t version = req->api_version;
     group_coordinator_t *gc = broker_groups(b);
-    group_t *g = gc ? group_find(gc, rq.group_id.p, rq.group_id.len) : NULL;
-    if (!gc && version < 2) {
-        /* No top-level error before v2: report it on every partition. */
-        offset_fetch_response_begin(resp, version, rq.topic_count);
-        for (int32_t t = 0; t < rq.topic_count; t++) {
-            offset_fetch_response_topic(resp, rq.topics[t].name.p, rq.topics[t].name.len, rq.topics[t].partition_count);
-            for (int32_t p = 0; p < rq.topics[t].partition_count; p++)
-                offset_fetch_response_partition(resp, version, rq.topics[t].partition_indexes[p], -1, -1, "",
-                                                KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
-        }
-    } else if (!gc) {
-        offset_fetch_response_begin(resp, version, 0);
-    } else if (rq.topic_count >= 0) {
-        offset_fetch_response_begin(resp, version, rq.topic_count);
-        for (int32_t t = 0; t < rq.topic_count; t++) {
-            const offset_fetch_topic_t *topic = &rq.topics[t];
-            offset_fetch_response_topic(resp, topic->name.p, topic->name.len, topic->partition_count);
-            for (int32_t p = 0; p < topic->partition_count; p++)
-                fetch_partition(resp, version, g, topic->name.p, topic->name.len, topic->partition_indexes[p]);
-        }
-    } else {
-        /* Every topic of the group, its partitions grouped under it. */
-        int32_t ntopics = 0;
-        for (int32_t i = 0; g && i < g->offset_count; i++) {
-            bool first = true;
-            for (int32_t j = 0; j < i && first; j++) first = strcmp(g->offsets[j].topic, g->offsets[i].topic) != 0;
-            ntopics += first;
-        }
-        offset_fetch_response_begin(resp, version, ntopics);
-        for (int32_t i = 0; g && i < g->offset_count; i++) {
-            const char *name = g->offsets[i].topic;
-            bool first = true;
-            for (int32_t j = 0; j < i && first; j++) first = strcmp(g->offsets[j].topic, name) != 0;
-            if (!first) continue;
-            int32_t nparts = 0;
-            for (int32_t j = i; j < g->offset_count; j++) nparts += strcmp(g->offsets[j].topic, name) == 0;
-            offset_fetch_response_topic(resp, name, (int32_t)strlen(name), nparts);
-            for (int32_t j = i; j < g->offset_count; j++) {
-                const group_offset_t *o = &g->offsets[j];
-                if (strcmp(o->topic, name) == 0)
-                    offset_fetch_response_partition(resp, version, o->partition, o->offset, o->leader_epoch,
-                                                    o->metadata, KAFKA_ERR_NONE);
+    /* RequireStable (v7+) asks to wait out pending transactional commits; there are none. */
+    offset_fetch_response_begin(resp, version, rq.group_count);
+    for (int32_t i = 0; i < rq.group_count; i++) fetch_group(resp, version, gc, &rq.groups[i]);
+    offset_fetch_response_end(resp, version);
+    offset_fetch_request_deinit(&rq);
+    return KAFKA_HANDLER_DONE;
+}
+
+/* ----- OffsetDelete ----- */
+
+/* True when some member of a consumer group subscribes to `topic`, read from the member's
+ * metadata for the group's chosen protocol (ConsumerProtocolSubscription: INT16 version,
+ * ARRAY(STRING) topics, ...). */
+static bool group_subscribes(const group_t *g, const void *topic, int32_t topic_len)
+{
+    for (int32_t i = 0; i < g->member_count; i++) {
+        const group_member_t *m = g->members[i];
+        for (int32_t k = 0; k < m->protocol_count; k++) {
+            const group_protocol_t *pr = &m->protocols[k];
+            if (!g->protocol_name || strcmp(pr->name, g->protocol_name) != 0) continue;
+            sb_rd_t rd;
+            sb_rd_init(&rd, pr->metadata, pr->metadata ? (size_t)pr->metadata_len : 0);
+            sb_rd_i16(&rd);
+            int32_t n = sb_rd_array(&rd, false, 2);
+            for (int32_t t = 0; t < n && sb_rd_ok(&rd); t++) {
+                sb_slice_t name = sb_rd_string(&rd);
+                if (sb_rd_ok(&rd) && name.len == topic_len && memcmp(name.p, topic, (size_t)topic_len) == 0)
+                    return true;
             }
         }
     }
-    offset_fetch_response_end(resp, version, gc ? KAFKA_ERR_NONE : KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
-    offset_fetch_request_deinit(&rq);
-    return KAFKA_HANDLER_DONE;
+    return false;
+}
+
+/* Kafka's rules: offsets of an Empty group can go; a live consumer group keeps those of the
+ * topics it subscribes to (GROUP_SUBSCRIBED_TO_TOPIC); any other live group refuses. */
+static int16_t offset_delete_group_error(group_coordinator_t *gc, const offset_delete_request_t *rq, group_t **out)
+{
+    *out = NULL;
+    if (rq->group_id.len <= 0) return KAFKA_ERR_INVALID_GROUP_ID;
+    group_t *g = group_find(gc, rq->group_id.p, rq->group_id.len);
+    if (!g || g->state == GROUP_DEAD) return KAFKA_ERR_GROUP_ID_NOT_FOUND;
+    *out = g;
+    if (g->state == GROUP_EMPTY) return KAFKA_ERR_NONE;
+    if (!g->protocol_type || strcmp(g->protocol_type, "consumer") != 0) return KAFKA_ERR_NON_EMPTY_GROUP;
+    return KAFKA_ERR_NONE;
+}
+
+static int offset_delete(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_wr_t *resp)
+{
+    offset_write_t *wr = write_new(gc, req, WRITE_OFFSET_DELETE);
+    if (!wr) return SB_EINVAL;
+    const offset_delete_request_t *rq = &wr->odel;
+    size_t n = write_code_count(wr);
+    wr->error_codes = calloc(n ? n : 1, sizeof(int16_t));
+    int32_t *lens = calloc(2 * (n ? n : 1), sizeof(int32_t));
+    if (!wr->error_codes || !lens) {
+        free(lens);
+        write_free(wr);
+        return SB_ENOMEM;
+    }
+    group_t *g;
+    wr->group_error = offset_delete_group_error(gc, rq, &g);
+    sb_wr_t kv;
+    sb_wr_init(&kv, 128);
+    int32_t count = 0;
+    size_t k = 0;
+    for (int32_t t = 0; t < rq->topic_count && !wr->group_error; t++) {
+        const offset_fetch_topic_t *topic = &rq->topics[t];
+        topic_t *bt = broker_topic_find(b, (const char *)topic->name.p, topic->name.len);
+        bool subscribed = g->state != GROUP_EMPTY && group_subscribes(g, topic->name.p, topic->name.len);
+        for (int32_t p = 0; p < topic->partition_count; p++, k++) {
+            int32_t part = topic->partition_indexes[p];
+            int16_t e = KAFKA_ERR_NONE;
+            if (!bt || part < 0 || part >= topic_partition_count(bt)) e = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            else if (subscribed) e = KAFKA_ERR_GROUP_SUBSCRIBED_TO_TOPIC;
+            wr->error_codes[k] = e;
+            if (e) continue;
+            /* A tombstone even when no offset is stored: a commit still waiting for its fsync
+             * lands before it in the log and in memory, and must go too. */
+            size_t start = kv.len;
+            wr_key_commit(&kv, rq->group_id.p, rq->group_id.len, topic->name.p, topic->name.len, part);
+            lens[2 * count] = (int32_t)(kv.len - start);
+            lens[2 * count + 1] = -1;
+            count++;
+        }
+    }
+    int rc = 0;
+    if (kv.oom) rc = SB_ENOMEM;
+    else if (count > 0) {
+        sb_err_t err = {0};
+        rc = append_batch(gc, &kv, lens, count, &err);
+        if (rc != 0) sb_warn("group", "offset deletion not written: %s", err.msg);
+    }
+    sb_wr_deinit(&kv);
+    free(lens);
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (wr->error_codes[i] == KAFKA_ERR_NONE) wr->error_codes[i] = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+        }
+    }
+    if (rc != 0 || count == 0) {
+        offset_delete_response_encode(resp, wr->version, wr->group_error, rq, wr->error_codes);
+        write_free(wr);
+        return KAFKA_HANDLER_DONE;
+    }
+    return write_wait_durable(b, gc, wr);
+}
+
+int handle_OffsetDelete(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    group_coordinator_t *gc = broker_groups(b);
+    if (!gc) {
+        offset_delete_request_t rq;
+        int rc = offset_delete_request_decode(&req->body, req->api_version, &rq);
+        if (rc == 0) offset_delete_response_encode(resp, req->api_version, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE, &rq, NULL);
+        offset_delete_request_deinit(&rq);
+        return rc ? rc : KAFKA_HANDLER_DONE;
+    }
+    group_coordinator_tick(gc, sb_mono_ms()); /* see handle_DeleteGroups */
+    group_request_enter(gc, req, resp);
+    return group_request_leave(gc, offset_delete(b, gc, req, resp));
 }
 
 static int delete_groups(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_wr_t *resp)
@@ -698,6 +867,9 @@ int handle_DeleteGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
         delete_groups_request_deinit(&rq);
         return rc ? rc : KAFKA_HANDLER_DONE;
     }
+    /* Sessions that ended since the last tick end now, so a group whose members are gone is
+     * Empty when asked (librdkafka's 0081 deletes exactly one session timeout after closing). */
+    group_coordinator_tick(gc, sb_mono_ms());
     group_request_enter(gc, req, resp);
     return group_request_leave(gc, delete_groups(b, gc, req, resp));
 }

@@ -18,6 +18,50 @@ static char *slice_dup(sb_slice_t s)
     return s.len < 0 ? NULL : strndup((const char *)s.p, (size_t)s.len);
 }
 
+/* Reads a CreateTopics manual replica assignment ([PartitionIndex, BrokerIds]) and checks it the
+ * way Kafka's controller does, for a cluster of this one broker: partitions 0..n-1 in order, each
+ * with the same non-empty list of distinct, registered brokers — here exactly this node.
+ * Returns KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT with a message naming the problem, or 0. */
+static int16_t check_assignments(broker_t *b, sb_rd_t *rd, int32_t na, char *msg, size_t cap)
+{
+    int16_t err = KAFKA_ERR_NONE;
+    int32_t first_nb = -1;
+    int32_t self = broker_node_id(b);
+    for (int32_t j = 0; j < na && sb_rd_ok(rd); j++) {
+        int32_t index = sb_rd_i32(rd);
+        int32_t nb = sb_rd_array(rd, false, 4);
+        bool seen_self = false;
+        for (int32_t k = 0; k < nb && sb_rd_ok(rd); k++) {
+            int32_t id = sb_rd_i32(rd);
+            if (err) continue;
+            if (id != self) {
+                err = KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
+                snprintf(msg, cap, "The manual partition assignment includes broker %d, but no such broker is "
+                                   "registered (this cluster is broker %d alone).", id, self);
+            } else if (seen_self) {
+                err = KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
+                snprintf(msg, cap, "The manual partition assignment includes the broker %d more than once.", id);
+            }
+            seen_self = true;
+        }
+        if (err || !sb_rd_ok(rd)) continue;
+        if (index != j) {
+            err = KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
+            snprintf(msg, cap, "The manual partition assignment must list partitions 0..%d in order; entry %d is "
+                               "partition %d.", na - 1, j, index);
+        } else if (nb <= 0) {
+            err = KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
+            snprintf(msg, cap, "The manual partition assignment includes an empty replica list (partition %d).", index);
+        } else if (first_nb >= 0 && nb != first_nb) {
+            err = KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
+            snprintf(msg, cap, "All partitions in the manual partition assignment must have the same number of "
+                               "replicas.");
+        }
+        first_nb = nb;
+    }
+    return err;
+}
+
 int handle_CreateTopics(broker_t *b, kreq_t *req, sb_wr_t *resp)
 {
     sb_rd_t *rd = &req->body;
@@ -53,11 +97,8 @@ int handle_CreateTopics(broker_t *b, kreq_t *req, sb_wr_t *resp)
         int32_t nparts = sb_rd_i32(&topics_rd);
         int16_t rf = sb_rd_i16(&topics_rd);
         int32_t na = sb_rd_array(&topics_rd, false, 8);
-        for (int32_t j = 0; j < na; j++) {
-            sb_rd_i32(&topics_rd);
-            int32_t nb = sb_rd_array(&topics_rd, false, 4);
-            for (int32_t k = 0; k < nb; k++) sb_rd_i32(&topics_rd);
-        }
+        char amsg[sizeof(((sb_err_t *)0)->msg)] = "";
+        int16_t aerr = check_assignments(b, &topics_rd, na, amsg, sizeof(amsg));
         int32_t nc = sb_rd_array(&topics_rd, false, 4);
         char *cfg_names[MAX_TOPIC_CONFIGS], *cfg_values[MAX_TOPIC_CONFIGS];
         int ncfg = 0;
@@ -72,7 +113,15 @@ int handle_CreateTopics(broker_t *b, kreq_t *req, sb_wr_t *resp)
         char *tname = slice_dup(name);
         int16_t err = KAFKA_ERR_NONE;
         char msg[sizeof(((sb_err_t *)0)->msg)] = "";
-        if (nparts == -1) nparts = b->opt.default_partitions;
+        bool manual = na > 0;
+        if (manual && (nparts != -1 || rf != -1)) {
+            aerr = KAFKA_ERR_INVALID_REQUEST;
+            snprintf(amsg, sizeof(amsg), "Both numPartitions or replicationFactor and replicasAssignments were set. "
+                                         "Both cannot be used at the same time.");
+        }
+        /* A manual assignment names every partition: its length is the partition count. */
+        if (manual) nparts = na;
+        else if (nparts == -1) nparts = b->opt.default_partitions;
         if (!tname || !topic_name_valid(tname, strlen(tname))) {
             err = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
             snprintf(msg, sizeof(msg), "invalid topic name");
@@ -83,6 +132,9 @@ int handle_CreateTopics(broker_t *b, kreq_t *req, sb_wr_t *resp)
             err = KAFKA_ERR_INVALID_PARTITIONS;
             snprintf(msg, sizeof(msg), "Number of partitions must be between 1 and %d (broker.max_partitions_per_topic).",
                      b->opt.max_partitions_per_topic);
+        } else if (aerr) {
+            err = aerr;
+            snprintf(msg, sizeof(msg), "%s", amsg);
         } else if (rf != -1 && rf != 1) {
             err = KAFKA_ERR_INVALID_REPLICATION_FACTOR;
             snprintf(msg, sizeof(msg), "Replication factor: %d larger than available brokers: 1.", rf);

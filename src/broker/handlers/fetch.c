@@ -46,8 +46,9 @@ static void fetch_free(fetch_waiter_t *f)
     free(f);
 }
 
-/* Writes the response body into w. Returns the number of record bytes included. */
-static size_t fetch_build(broker_t *b, fetch_waiter_t *f, sb_wr_t *w)
+/* Writes the response body into w. Returns the number of record bytes included; *any_error is
+ * set when some partition carries an error code (Kafka answers such a fetch at once). */
+static size_t fetch_build(broker_t *b, fetch_waiter_t *f, sb_wr_t *w, bool *any_error)
 {
     int16_t v = f->version;
     size_t total = 0;
@@ -93,6 +94,11 @@ static size_t fetch_build(broker_t *b, fetch_waiter_t *f, sb_wr_t *w)
                     }
                 }
             }
+            if (err) {
+                /* Kafka reports no offsets with a partition error. */
+                hw = lso = start = -1;
+                *any_error = true;
+            }
             sb_wr_i32(w, fp->index);
             sb_wr_i16(w, err);
             sb_wr_i64(w, hw);
@@ -112,10 +118,9 @@ static size_t fetch_build(broker_t *b, fetch_waiter_t *f, sb_wr_t *w)
                                               memory_order_relaxed);
             } else {
                 if (sl.fd >= 0) close(sl.fd);
-                /* Empty, never null, even with an error: librdkafka 2.0.2 rejects a null record
-                 * set ("invalid MessageSetSize -1") before it looks at the error code, so it
-                 * would never see OFFSET_OUT_OF_RANGE and never apply auto.offset.reset. Kafka
-                 * sends an empty set too. */
+                /* Empty records, never null, even with an error: librdkafka rejects a null
+                 * MessageSet ("invalid MessageSetSize -1") together with the whole response, so
+                 * it would never see OFFSET_OUT_OF_RANGE and never apply auto.offset.reset. */
                 sb_wr_i32(w, 0);
             }
         }
@@ -133,8 +138,9 @@ static bool fetch_try_answer(broker_t *b, fetch_waiter_t *f, bool force)
     }
     sb_wr_t *w = kslot_writer(f->slot);
     size_t mark = w->len;
-    size_t got = fetch_build(b, f, w);
-    if (!force && got < (size_t)(f->min_bytes > 0 ? f->min_bytes : 1)) {
+    bool any_error = false;
+    size_t got = fetch_build(b, f, w, &any_error);
+    if (!force && !any_error && got < (size_t)(f->min_bytes > 0 ? f->min_bytes : 1)) {
         sb_wr_truncate(w, mark);
         return false;
     }
@@ -197,8 +203,9 @@ int handle_Fetch(broker_t *b, kreq_t *req, sb_wr_t *resp)
 
     f->slot = req->slot;
     size_t mark = resp->len;
-    size_t got = fetch_build(b, f, resp);
-    if (got >= (size_t)(min_bytes > 0 ? min_bytes : 1) || max_wait <= 0) {
+    bool any_error = false;
+    size_t got = fetch_build(b, f, resp, &any_error);
+    if (got >= (size_t)(min_bytes > 0 ? min_bytes : 1) || max_wait <= 0 || any_error) {
         fetch_free(f);
         return KAFKA_HANDLER_DONE;
     }

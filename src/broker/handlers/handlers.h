@@ -34,5 +34,6 @@ int handle_OffsetFetch(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_DescribeGroups(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_ListGroups(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_DeleteGroups(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_OffsetDelete(broker_t *b, kreq_t *req, sb_wr_t *resp);
 
 #endif
