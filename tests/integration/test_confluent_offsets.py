@@ -84,10 +84,22 @@ def test_position_deleted_by_retention_gets_auto_offset_reset(broker, reset, exp
         committer.close()
     probe = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "rr-probe"})
     try:
-        wait_until(lambda: probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=5,
-                                                       cached=False)[0] > 3,
-                   30, "retention to delete the segment holding offset 3")
-        low, high = probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=5, cached=False)
+        def watermarks():
+            return probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=5, cached=False)
+        wait_until(lambda: watermarks()[0] > 3, 30,
+                   "retention to delete the segment holding offset 3")
+        # Retention deletes segment after segment; the log start only stops moving when every
+        # expired segment is gone. Wait for it to hold still, or the reset target moves under us.
+        low, high = watermarks()
+        stable_since = time.time()
+        deadline = time.time() + 30
+        while time.time() - stable_since < 2.0:
+            assert time.time() < deadline, "the log start offset never stopped moving"
+            time.sleep(0.2)
+            now = watermarks()
+            if now != (low, high):
+                low, high = now
+                stable_since = time.time()
     finally:
         probe.close()
     assert 3 < low < high == 60
