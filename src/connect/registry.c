@@ -9,9 +9,11 @@
 #include "connect/sinks/pg_sink.h"
 #include "connect/sources/datagen.h"
 #include "connect/sources/postgres.h"
+#include "connect/sources/scylla.h"
 
 static const source_ops_t *const source_table[] = {
     &postgres_source_ops,
+    &scylla_source_ops,
     &datagen_source_ops,
     &file_source_ops,
 };
