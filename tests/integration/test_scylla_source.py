@@ -42,6 +42,10 @@ def source_config(fake, tables, prefix, **extra):
     return cfg
 
 
+def details(connect, name="sc"):
+    return connect.request("GET", "/connectors/%s/status" % name)[1].get("details", {})
+
+
 def changes(records):
     """(key, value) records that are change events (tombstones excluded)."""
     return [(k, v) for k, v in records if v is not None]
@@ -112,9 +116,7 @@ def test_late_write_inside_the_confidence_window_is_emitted_once(fake, broker, c
     recs = consume_all(broker, "sc2.shop.items", lambda r: len(r) >= 7, timeout=10)
     counts = Counter(k["id"] for k, v in recs if v is not None)
     assert counts == Counter({i: 1 for i in range(1, 8)}), counts
-    status = connect.request("GET", "/connectors/sc/status")[1]
-    detail = json.dumps(status)
-    assert '"late_changes_found": 1' in detail or '"late_changes_found":1' in detail, detail
+    assert details(connect)["late_changes_found"] == 1, details(connect)
 
 
 def test_a_write_older_than_the_confidence_window_is_not_found(fake, broker, connect):
@@ -157,9 +159,9 @@ def test_generation_switch_without_gap(fake, broker, connect):
     new_streams = set(gen2.streams)
     log = fake.model.table("shop", "items_scylla_cdc_log")
     assert any(r["cdc$stream_id"] in new_streams for r in log.rows), "the writes did not use the new generation"
-    # the old generation is dropped once final
-    wait_until(lambda: connect.request("GET", "/connectors/sc/status")[1]["tasks"][0].get("generations", 0) >= 0, 1,
-               "status")
+    # Once everything of the old generation is final (a confidence window after the switch), its
+    # readers are dropped: only the new generation's 3 stream groups are read.
+    wait_until(lambda: details(connect).get("readers") == 3, 15, "the old generation's readers to be dropped")
 
 
 def test_restart_mid_window_resumes_without_gap(fake, broker, connect):
@@ -169,7 +171,11 @@ def test_restart_mid_window_resumes_without_gap(fake, broker, connect):
     for i in range(50):
         t.insert({"id": i, "v": i})
     consume_all(broker, "sc5.shop.items", lambda r: len(r) >= 50)
-    time.sleep(1)  # let a position be stored (heartbeat every 0.2 s)
+    # let a position be stored (heartbeat every 0.2 s): the final time of every stream group
+    wait_until(lambda: "groups" in (connect.request("GET", "/connectors/sc/status")[1].get("committed_position") or ""),
+               15, "a committed position")
+    pos = json.loads(connect.request("GET", "/connectors/sc/status")[1]["committed_position"])
+    assert pos["v"] == 1 and len(pos["groups"]) == 4 and all(g[0] == "shop.items" for g in pos["groups"])
     connect.stop()
     for i in range(50, 100):
         t.insert({"id": i, "v": i})
@@ -252,3 +258,34 @@ def test_end_to_end_into_postgres_through_the_broker(fake, broker, connect, post
     wait_until(lambda: target() == expected, 60, "copy.items to equal the fake's base table", interval=0.5)
     assert target()[11] == (100, "row 11"), "a partial update kept the columns it did not change"
     assert target()[2] == (2, None)
+
+
+def test_pre_4_4_layout_cdc_streams_descriptions(broker, connect):
+    fake = cql_server.FakeCluster().start()
+    try:
+        cdc = cql_server.ScyllaCdc(fake, layout="v1")
+        cdc.new_generation(int(time.time() * 1000) - 60_000, vnodes=4, streams_per_vnode=3)
+        t = cdc.add_table("shop", "items", [("id", "int"), ("v", "int")], ["id"])
+        cfg = source_config(fake, "shop.items", "sc9", **{"max.streams.per.query": "5"})
+        del cfg["scylla.user"], cfg["scylla.password"]
+        connect.create("sc", cfg)
+        connect.wait_state("sc", "RUNNING")
+        for i in range(30):
+            t.insert({"id": i, "v": i})
+        recs = consume_all(broker, "sc9.shop.items", lambda r: len(r) >= 30)
+        assert sorted(k["id"] for k, _ in recs) == list(range(30))
+        # 12 streams in runs of at most 5: 3 groups
+        assert details(connect)["readers"] == 3
+    finally:
+        fake.stop()
+
+
+def test_restored_position_must_have_the_scylla_form(fake, connect):
+    fake.cdc.add_table("shop", "items", [("id", "int"), ("v", "int")], ["id"])
+    connect.create("sc", source_config(fake, "shop.items", "sc10"))
+    connect.wait_state("sc", "RUNNING")
+    status, body = connect.request("PUT", "/connectors/sc/offsets", {"position": "0/16B3748"})
+    assert status == 400 and "scylla position is not JSON" in json.dumps(body), body
+    status, body = connect.request("PUT", "/connectors/sc/offsets",
+                                   {"position": '{"v":1,"groups":[["shop.items",1,2,3,"x\\"y"]]}'})
+    assert status == 400 and "group 0" in json.dumps(body), body
