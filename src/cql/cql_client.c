@@ -23,7 +23,36 @@ typedef struct cql_host {
 struct cql_prepared {
     char *query;
     cql_result_t *res; /* the PREPARED result: id, bind and result metadata */
+    /* v5: the result metadata id EXECUTE must send; replaced when a Rows result reports
+     * Metadata_changed or the statement is prepared again. */
+    uint8_t *result_metadata_id;
+    int32_t result_metadata_id_len;
 };
+
+static int set_result_metadata_id(cql_prepared_t *ps, sb_slice_t id)
+{
+    uint8_t *copy = NULL;
+    if (id.len > 0 && !(copy = malloc((size_t)id.len))) return SB_ENOMEM;
+    if (id.len > 0) memcpy(copy, id.p, (size_t)id.len);
+    free(ps->result_metadata_id);
+    ps->result_metadata_id = copy;
+    ps->result_metadata_id_len = id.len;
+    return 0;
+}
+
+static int execute_on(cql_conn_t *c, cql_prepared_t *ps, const cql_query_params_t *p, cql_result_t **out,
+                      sb_err_t *err)
+{
+    sb_slice_t rmid = {ps->result_metadata_id, ps->result_metadata_id_len};
+    int rc = cql_conn_execute(c, ps->res->prepared_id, rmid, p, out, err);
+    if (rc == 0 && (*out)->meta.new_metadata_id.len >= 0 &&
+        set_result_metadata_id(ps, (*out)->meta.new_metadata_id) != 0) {
+        cql_result_free(*out);
+        *out = NULL;
+        rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+    }
+    return rc;
+}
 
 struct cql_client {
     cql_host_t *hosts;
@@ -191,9 +220,11 @@ static sb_slice_t cell(const cql_result_t *r, int row, const char *col)
 }
 
 /* Reads system.local and system.peers on the current connection: adds the peers as nodes and
- * builds the token ring. Failure here only disables routing; the client still works. */
-static void refresh_topology(cql_client_t *cl, cql_conn_t *c)
+ * builds the token ring. Failure here only disables routing (and says so in err); the client
+ * still works. */
+static int refresh_topology(cql_client_t *cl, cql_conn_t *c, sb_err_t *errp)
 {
+    int rc = SB_EINVAL;
     cql_query_params_t p;
     cql_query_params_init(&p);
     cql_result_t *local = NULL, *peers = NULL;
@@ -202,19 +233,29 @@ static void refresh_topology(cql_client_t *cl, cql_conn_t *c)
     if (cql_conn_query(c, "SELECT partitioner, tokens FROM system.local WHERE key='local'", &p, &local, &err) != 0 ||
         cql_conn_query(c, "SELECT peer, rpc_address, tokens FROM system.peers", &p, &peers, &err) != 0) {
         sb_warn("cql", "token-aware routing is off: cannot read the topology: %s", err.msg);
+        rc = err.code ? err.code : SB_EIO;
+        sb_err_set(errp, rc, "cannot read the CQL topology: %s", err.msg);
         goto out;
     }
-    if (local->nrows != 1 || local->kind != CQL_RESULT_ROWS) goto out;
+    if (local->nrows != 1 || local->kind != CQL_RESULT_ROWS) {
+        sb_err_set(errp, rc, "system.local has %d rows", local->nrows);
+        goto out;
+    }
     sb_slice_t part = cell(local, 0, "partitioner");
     static const char murmur3[] = "Murmur3Partitioner";
     size_t mlen = sizeof(murmur3) - 1;
     if (part.len < (int32_t)mlen || memcmp(part.p + part.len - mlen, murmur3, mlen) != 0) {
         sb_warn("cql", "token-aware routing is off: partitioner %.*s is not Murmur3Partitioner",
                 part.len > 0 ? part.len : 0, part.len > 0 ? (const char *)part.p : "");
+        sb_err_set(errp, rc, "partitioner %.*s is not Murmur3Partitioner", part.len > 0 ? part.len : 0,
+                   part.len > 0 ? (const char *)part.p : "");
         goto out;
     }
     int tcol = cql_result_column(local, "tokens");
-    if (tcol < 0 || ring_add_tokens(cl, local->meta.cols[tcol].type, cql_result_cell(local, 0, tcol), cl->current) < 0) goto out;
+    if (tcol < 0 || ring_add_tokens(cl, local->meta.cols[tcol].type, cql_result_cell(local, 0, tcol), cl->current) < 0) {
+        sb_err_set(errp, rc, "system.local has no usable tokens");
+        goto out;
+    }
     int ptcol = cql_result_column(peers, "tokens");
     int rpcol = cql_result_column(peers, "rpc_address");
     int pcol = cql_result_column(peers, "peer");
@@ -234,9 +275,26 @@ static void refresh_topology(cql_client_t *cl, cql_conn_t *c)
     }
     cql_ring_sort(&cl->ring);
     sb_info("cql", "token-aware routing over %d nodes, %zu tokens", cl->nhosts, cl->ring.n);
+    rc = 0;
 out:
+    if (rc != 0) cql_ring_clear(&cl->ring);
     cql_result_free(local);
     cql_result_free(peers);
+    return rc;
+}
+
+int cql_client_refresh_topology(cql_client_t *cl, sb_err_t *err)
+{
+    if (!cl->token_aware) return sb_err_set(err, SB_EINVAL, "token-aware routing is not enabled");
+    cql_conn_t *c;
+    int rc = SB_EIO;
+    for (int k = 0; k < cl->nhosts; k++) {
+        int i = (cl->current + k) % cl->nhosts;
+        if ((rc = host_conn(cl, i, &c, err)) != 0) continue;
+        cl->current = i;
+        return refresh_topology(cl, c, err);
+    }
+    return rc;
 }
 
 int cql_client_new(const cql_client_opts_t *o, cql_client_t **out, sb_err_t *err)
@@ -266,6 +324,7 @@ int cql_client_new(const cql_client_opts_t *o, cql_client_t **out, sb_err_t *err
         .connect_timeout_ms = o->connect_timeout_ms,
         .request_timeout_ms = o->request_timeout_ms,
         .max_frame_bytes = o->max_frame_bytes,
+        .protocol_version = o->protocol_version,
         .tls = {.enabled = o->tls.enabled, .ca_file = cl->tls_ca, .cert_file = cl->tls_cert,
                 .key_file = cl->tls_key, .skip_verify = o->tls.skip_verify, .server_name = cl->tls_name},
     };
@@ -301,7 +360,7 @@ int cql_client_new(const cql_client_opts_t *o, cql_client_t **out, sb_err_t *err
         return rc;
     }
     sb_wr_deinit(&why);
-    if (cl->token_aware) refresh_topology(cl, cl->hosts[cl->current].conn);
+    if (cl->token_aware) refresh_topology(cl, cl->hosts[cl->current].conn, NULL);
     *out = cl;
     return 0;
 }
@@ -315,6 +374,7 @@ void cql_client_free(cql_client_t *cl)
     }
     free(cl->hosts);
     for (int i = 0; i < cl->nprepared; i++) {
+        free(cl->prepared[i]->result_metadata_id);
         free(cl->prepared[i]->query);
         cql_result_free(cl->prepared[i]->res);
         free(cl->prepared[i]);
@@ -350,7 +410,7 @@ typedef struct request {
 static int send_once(cql_client_t *cl, cql_conn_t *c, request_t *rq, cql_result_t **out, sb_err_t *err)
 {
     if (!rq->ps) return cql_conn_query(c, rq->query, &rq->params, out, err);
-    int rc = cql_conn_execute(c, rq->ps->res->prepared_id, &rq->params, out, err);
+    int rc = execute_on(c, rq->ps, &rq->params, out, err);
     if (rc != CQL_ESERVER || cql_conn_server_error(c) != CQL_ERR_UNPREPARED) return rc;
     /* The node lost the statement (restart, cache eviction): prepare it again on this node,
      * keep the new id (it changes when the schema did), and execute once more. */
@@ -360,7 +420,9 @@ static int send_once(cql_client_t *cl, cql_conn_t *c, request_t *rq, cql_result_
     if (rc != 0) return rc;
     cql_result_free(rq->ps->res);
     rq->ps->res = fresh;
-    return cql_conn_execute(c, fresh->prepared_id, &rq->params, out, err);
+    if (set_result_metadata_id(rq->ps, fresh->result_metadata_id) != 0)
+        return sb_err_set(err, SB_ENOMEM, "out of memory");
+    return execute_on(c, rq->ps, &rq->params, out, err);
 }
 
 static int run(cql_client_t *cl, request_t *rq, cql_result_t **out, sb_err_t *err)
@@ -500,6 +562,10 @@ int cql_client_prepare(cql_client_t *cl, const char *query, const cql_prepared_t
             break;
         }
     }
+    if (rc == 0 && set_result_metadata_id(ps, ps->res->result_metadata_id) != 0) {
+        cql_result_free(ps->res);
+        rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+    }
     if (rc != 0) {
         free(ps->query);
         free(ps);
@@ -622,4 +688,10 @@ const char *cql_client_node_name(const cql_client_t *cl, int i)
 int cql_client_last_node(const cql_client_t *cl)
 {
     return cl->last_node;
+}
+
+int cql_client_node_protocol(const cql_client_t *cl, int i)
+{
+    if (i < 0 || i >= cl->nhosts || !cl->hosts[i].conn) return 0;
+    return cql_conn_protocol_version(cl->hosts[i].conn);
 }

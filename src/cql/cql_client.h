@@ -47,6 +47,7 @@ typedef struct cql_client_opts {
     size_t max_frame_bytes;     /* default 64 MiB */
     cql_tls_opts_t tls;
     bool token_aware;           /* read system.local/peers, route prepared partition reads */
+    int protocol_version;       /* 0: v5 where the server offers it, else v4; 4 or 5 to pin */
 } cql_client_opts_t;
 
 typedef struct cql_client cql_client_t;
@@ -76,7 +77,8 @@ int cql_client_prepare(cql_client_t *cl, const char *query, const cql_prepared_t
 int cql_client_execute(cql_client_t *cl, const cql_prepared_t *ps, const cql_values_t *values,
                        const cql_exec_opts_t *x, cql_result_t **out, sb_err_t *err);
 
-/* What a prepared statement expects and returns. */
+/* What a prepared statement expects and returns. A re-prepare (after UNPREPARED) replaces the
+ * metadata: the pointers are valid until the statement's next execute. */
 const cql_metadata_t *cql_prepared_bind_metadata(const cql_prepared_t *ps);
 const cql_metadata_t *cql_prepared_result_metadata(const cql_prepared_t *ps);
 
@@ -93,6 +95,12 @@ int cql_client_node_count(const cql_client_t *cl);
 const char *cql_client_node_name(const cql_client_t *cl, int i);
 /* The node (index) that served the last request, -1 before any. */
 int cql_client_last_node(const cql_client_t *cl);
+/* The protocol version of the connection to node i (0 when it has none). */
+int cql_client_node_protocol(const cql_client_t *cl, int i);
+/* Reads system.local / system.peers again (token_aware): nodes that joined are added and the
+ * ring rebuilt. The ring is otherwise read once, at cql_client_new; call this after a
+ * TOPOLOGY_CHANGE event. */
+int cql_client_refresh_topology(cql_client_t *cl, sb_err_t *err);
 /* The node that owns the partition of a bound prepared statement (token-aware), or -1. */
 int cql_client_route(const cql_client_t *cl, const cql_prepared_t *ps, const cql_values_t *values);
 

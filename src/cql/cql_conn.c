@@ -20,10 +20,15 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "cql/cql_segment.h"
 #include "cql/cql_wire.h"
 #include "version.h"
 
 struct cql_conn {
+    int version; /* 4 or 5; frames before STARTUP are sent as v4 */
+    bool framed; /* v5 after the STARTUP exchange: envelopes travel in segments */
+    sb_wr_t inbuf; /* framed: segment payload bytes received and not yet consumed */
+    size_t inpos;
     int fd;
     SSL_CTX *ssl_ctx;
     SSL *ssl;
@@ -275,12 +280,69 @@ static int16_t take_stream(cql_conn_t *c)
     return s;
 }
 
+/* Framed (v5): reads one segment, checks both CRCs and appends its payload to inbuf. */
+static int read_segment(cql_conn_t *c, int64_t deadline, sb_err_t *err)
+{
+    uint8_t hdr[CQL_SEGMENT_HEADER_LEN];
+    size_t plen;
+    bool self_contained;
+    int rc = io_read(c, hdr, sizeof(hdr), deadline, err);
+    if (rc == 0) rc = cql_segment_header_decode(hdr, &plen, &self_contained, err);
+    if (rc != 0) return rc;
+    if (c->inpos > 0) {
+        /* Drop what was consumed before growing. */
+        size_t left = c->inbuf.len - c->inpos;
+        memmove(c->inbuf.buf, c->inbuf.buf + c->inpos, left);
+        c->inbuf.len = left;
+        c->inpos = 0;
+    }
+    uint8_t *p = sb_wr_reserve(&c->inbuf, plen + CQL_SEGMENT_TRAILER_LEN);
+    if (!p) return sb_err_set(err, SB_ENOMEM, "out of memory for a CQL segment");
+    rc = io_read(c, p, plen + CQL_SEGMENT_TRAILER_LEN, deadline, err);
+    if (rc == 0) rc = cql_segment_payload_check(p, plen, p + plen, err);
+    c->inbuf.len -= CQL_SEGMENT_TRAILER_LEN;
+    return rc;
+}
+
+/* Framed: n bytes of envelope data available at inbuf + inpos. */
+static int need_payload(cql_conn_t *c, size_t n, int64_t deadline, sb_err_t *err)
+{
+    while (c->inbuf.len - c->inpos < n) {
+        int rc = read_segment(c, deadline, err);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+static int read_envelope(cql_conn_t *c, int64_t deadline, frame_t *f, sb_err_t *err)
+{
+    int rc = need_payload(c, CQL_HEADER_LEN, deadline, err);
+    if (rc == 0) rc = cql_frame_header_decode(c->inbuf.buf + c->inpos, c->version, c->max_frame_bytes, &f->h, err);
+    if (rc == 0) rc = need_payload(c, CQL_HEADER_LEN + (size_t)f->h.length, deadline, err);
+    if (rc == 0 && !(f->body = malloc((size_t)f->h.length + 1)))
+        rc = sb_err_set(err, SB_ENOMEM, "out of memory for a %d-byte CQL frame", f->h.length);
+    if (rc != 0) return rc;
+    memcpy(f->body, c->inbuf.buf + c->inpos + CQL_HEADER_LEN, (size_t)f->h.length);
+    c->inpos += CQL_HEADER_LEN + (size_t)f->h.length;
+    if (c->inpos == c->inbuf.len) {
+        c->inbuf.len = 0;
+        c->inpos = 0;
+    }
+    return 0;
+}
+
 static int read_frame(cql_conn_t *c, int64_t deadline, frame_t *f, sb_err_t *err)
 {
     uint8_t hdr[CQL_HEADER_LEN];
     f->body = NULL;
+    if (c->framed) return read_envelope(c, deadline, f, err);
     int rc = io_read(c, hdr, sizeof(hdr), deadline, err);
-    if (rc == 0) rc = cql_frame_header_decode(hdr, c->max_frame_bytes, &f->h, err);
+    /* A server that does not serve our version answers with an ERROR in its own, lower
+     * version (spec v5 2.4.1.1); take it, so its message reaches the caller. */
+    int version = c->version;
+    if (rc == 0 && (hdr[0] & 0x80) && (hdr[0] & 0x7f) >= 3 && (hdr[0] & 0x7f) < version && hdr[4] == CQL_OP_ERROR)
+        version = hdr[0] & 0x7f;
+    if (rc == 0) rc = cql_frame_header_decode(hdr, version, c->max_frame_bytes, &f->h, err);
     if (rc == 0) {
         f->body = malloc((size_t)f->h.length + 1);
         if (!f->body) rc = sb_err_set(err, SB_ENOMEM, "out of memory for a %d-byte CQL frame", f->h.length);
@@ -332,7 +394,17 @@ static int roundtrip(cql_conn_t *c, sb_wr_t *w, int16_t stream, const char *what
     if (c->broken) return sb_err_set(err, SB_EIO, "connection to %s is closed", c->peer);
     if (w->oom) return sb_err_set(err, SB_ENOMEM, "out of memory building a CQL %s", what);
     int64_t deadline = sb_mono_ms() + timeout_ms;
-    int rc = io_write(c, w->buf, w->len, deadline, err);
+    int rc;
+    if (c->framed) {
+        sb_wr_t seg;
+        sb_wr_init(&seg, w->len + 16);
+        cql_segment_wrap(&seg, w->buf, w->len);
+        rc = seg.oom ? sb_err_set(err, SB_ENOMEM, "out of memory framing a CQL %s", what)
+                     : io_write(c, seg.buf, seg.len, deadline, err);
+        sb_wr_deinit(&seg);
+    } else {
+        rc = io_write(c, w->buf, w->len, deadline, err);
+    }
     while (rc == 0) {
         rc = read_frame(c, deadline, f, err);
         if (rc != 0) break;
@@ -380,7 +452,7 @@ static int expect_result(cql_conn_t *c, frame_t *f, const char *what, cql_result
     cql_result_t *r = NULL;
     if (rc == 0 && !(r = malloc(sizeof(*r)))) rc = sb_err_set(err, SB_ENOMEM, "out of memory");
     if (rc == 0) {
-        rc = cql_result_decode(f->body + off, (size_t)f->h.length - off, r, err);
+        rc = cql_result_decode(f->body + off, (size_t)f->h.length - off, c->version, r, err);
         if (rc == 0) {
             cql_result_own_body(r, f->body);
             f->body = NULL;
@@ -418,22 +490,33 @@ static int handshake(cql_conn_t *c, const cql_conn_opts_t *o, int timeout_ms, sb
     sb_wr_t w;
     int16_t s;
 
-    /* OPTIONS first, as drivers do: it proves the peer speaks CQL v4 before we send credentials. */
+    /* OPTIONS first, as v4: every server since Cassandra 2.2 and every ScyllaDB answers it. Its
+     * SUPPORTED lists PROTOCOL_VERSIONS on servers that have v5 (Cassandra 4.0+), which decides
+     * the version of STARTUP, and so of the connection, without a failed attempt. */
+    c->version = CQL_PROTOCOL_V4;
     sb_wr_init(&w, 16);
-    cql_encode_options(&w, s = take_stream(c));
+    cql_encode_options(&w, c->version, s = take_stream(c));
     int rc = simple_request(c, &w, s, "OPTIONS", timeout_ms, &f, &off, err);
     if (rc != 0) return rc;
-    if (f.h.opcode != CQL_OP_SUPPORTED) rc = sb_err_set(err, SB_EINVAL, "%s answered %s to OPTIONS", c->peer, cql_opcode_name(f.h.opcode));
-    else {
+    bool offers_v5 = false;
+    if (f.h.opcode != CQL_OP_SUPPORTED) {
+        rc = sb_err_set(err, SB_EINVAL, "%s answered %s to OPTIONS", c->peer, cql_opcode_name(f.h.opcode));
+    } else {
         sb_slice_t cqlv;
         rc = cql_supported_find(f.body + off, (size_t)f.h.length - off, "CQL_VERSION", &cqlv, err);
+        offers_v5 = rc == 0 && cql_supported_has(f.body + off, (size_t)f.h.length - off, "PROTOCOL_VERSIONS", "5/v5");
     }
     free(f.body);
     if (rc != 0) return rc;
+    if (o->protocol_version == CQL_PROTOCOL_V5 || (o->protocol_version == 0 && offers_v5))
+        c->version = CQL_PROTOCOL_V5;
 
     sb_wr_init(&w, 128);
-    cql_encode_startup(&w, s = take_stream(c), STREAMBUS_VERSION);
+    cql_encode_startup(&w, c->version, s = take_stream(c), STREAMBUS_VERSION);
     if ((rc = simple_request(c, &w, s, "STARTUP", timeout_ms, &f, &off, err)) != 0) return rc;
+    /* v5: the answer to STARTUP is the last unframed message each way (spec 2.3.1). */
+    if (c->version >= CQL_PROTOCOL_V5 && (f.h.opcode == CQL_OP_READY || f.h.opcode == CQL_OP_AUTHENTICATE))
+        c->framed = true;
     if (f.h.opcode == CQL_OP_READY) {
         free(f.body);
         return 0;
@@ -453,7 +536,7 @@ static int handshake(cql_conn_t *c, const cql_conn_opts_t *o, int timeout_ms, sb
     /* Cassandra's and ScyllaDB's PasswordAuthenticator take SASL PLAIN as the first response.
      * (DSE's authenticator first wants the mechanism name; it is not supported.) */
     sb_wr_init(&w, 64);
-    cql_encode_auth_response_plain(&w, s = take_stream(c), o->username, o->password);
+    cql_encode_auth_response_plain(&w, c->version, s = take_stream(c), o->username, o->password);
     if ((rc = simple_request(c, &w, s, "AUTH_RESPONSE", timeout_ms, &f, &off, err)) != 0) return rc;
     if (f.h.opcode != CQL_OP_AUTH_SUCCESS)
         rc = sb_err_set(err, SB_EINVAL, "%s answered %s to the PLAIN credentials (only one SASL step is supported)",
@@ -469,6 +552,8 @@ int cql_conn_open(const cql_conn_opts_t *o, cql_conn_t **out, sb_err_t *err)
     cql_conn_t *c = calloc(1, sizeof(*c));
     if (!c) return sb_err_set(err, SB_ENOMEM, "out of memory");
     c->fd = -1;
+    c->version = CQL_PROTOCOL_V4;
+    sb_wr_init(&c->inbuf, 0);
     c->next_stream = 1;
     c->last_server_error = -1;
     c->request_timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : 12000;
@@ -503,6 +588,7 @@ void cql_conn_free(cql_conn_t *c)
         cql_pushed_event_free(e);
         e = next;
     }
+    sb_wr_deinit(&c->inbuf);
     free(c);
 }
 
@@ -516,6 +602,11 @@ bool cql_conn_peer_closed(const cql_conn_t *c)
     if (c->broken || c->fd < 0) return true;
     struct pollfd pfd = {.fd = c->fd, .events = POLLRDHUP};
     return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+int cql_conn_protocol_version(const cql_conn_t *c)
+{
+    return c->version;
 }
 
 const char *cql_conn_peer(const cql_conn_t *c)
@@ -541,7 +632,7 @@ int cql_conn_query(cql_conn_t *c, const char *query, const cql_query_params_t *p
     frame_t f;
     int16_t s = take_stream(c);
     sb_wr_init(&w, 256);
-    cql_encode_query(&w, s, query, p);
+    cql_encode_query(&w, c->version, s, query, p);
     int rc = roundtrip(c, &w, s, "QUERY", c->request_timeout_ms, &f, err);
     sb_wr_deinit(&w);
     return rc != 0 ? rc : expect_result(c, &f, "QUERY", out, err);
@@ -554,7 +645,7 @@ int cql_conn_prepare(cql_conn_t *c, const char *query, cql_result_t **out, sb_er
     frame_t f;
     int16_t s = take_stream(c);
     sb_wr_init(&w, 256);
-    cql_encode_prepare(&w, s, query);
+    cql_encode_prepare(&w, c->version, s, query);
     int rc = roundtrip(c, &w, s, "PREPARE", c->request_timeout_ms, &f, err);
     sb_wr_deinit(&w);
     if (rc == 0) rc = expect_result(c, &f, "PREPARE", out, err);
@@ -566,15 +657,15 @@ int cql_conn_prepare(cql_conn_t *c, const char *query, cql_result_t **out, sb_er
     return rc;
 }
 
-int cql_conn_execute(cql_conn_t *c, sb_slice_t id, const cql_query_params_t *p, cql_result_t **out,
-                     sb_err_t *err)
+int cql_conn_execute(cql_conn_t *c, sb_slice_t id, sb_slice_t result_metadata_id, const cql_query_params_t *p,
+                     cql_result_t **out, sb_err_t *err)
 {
     *out = NULL;
     sb_wr_t w;
     frame_t f;
     int16_t s = take_stream(c);
     sb_wr_init(&w, 256);
-    cql_encode_execute(&w, s, id, p);
+    cql_encode_execute(&w, c->version, s, id, result_metadata_id, p);
     int rc = roundtrip(c, &w, s, "EXECUTE", c->request_timeout_ms, &f, err);
     sb_wr_deinit(&w);
     return rc != 0 ? rc : expect_result(c, &f, "EXECUTE", out, err);
@@ -587,7 +678,7 @@ int cql_conn_register(cql_conn_t *c, const char *const *events, int nevents, sb_
     size_t off;
     int16_t s = take_stream(c);
     sb_wr_init(&w, 64);
-    cql_encode_register(&w, s, events, nevents);
+    cql_encode_register(&w, c->version, s, events, nevents);
     int rc = simple_request(c, &w, s, "REGISTER", c->request_timeout_ms, &f, &off, err);
     if (rc != 0) return rc;
     if (f.h.opcode != CQL_OP_READY)
@@ -611,7 +702,8 @@ int cql_conn_wait_event(cql_conn_t *c, int timeout_ms, cql_pushed_event_t **out,
         if (c->broken) return sb_err_set(err, SB_EIO, "connection to %s is closed", c->peer);
         /* Wait for the first byte without a deadline on the frame: no bytes yet means no event,
          * and the connection stays in step. Once a frame starts, it must complete in time. */
-        if (!(c->ssl && SSL_pending(c->ssl) > 0)) {
+        bool buffered = (c->ssl && SSL_pending(c->ssl) > 0) || (c->framed && c->inbuf.len > c->inpos);
+        if (!buffered) {
             int rc = wait_fd(c, POLLIN, deadline, err);
             if (rc == CQL_ETIMEOUT) return sb_err_set(err, rc, "no event from %s within %d ms", c->peer, timeout_ms);
             if (rc != 0) return rc;

@@ -1,7 +1,7 @@
 #ifndef STREAMBUS_CQL_CQL_CONN_H
 #define STREAMBUS_CQL_CQL_CONN_H
 
-/* One connection to one CQL node, native protocol v4, blocking with deadlines.
+/* One connection to one CQL node, native protocol v4 or v5, blocking with deadlines.
  *
  * Threading: a connection is used by one thread at a time (the source task that owns it); it
  * never runs on a network event loop (house rule 4) because every call may block up to its
@@ -37,6 +37,8 @@ typedef struct cql_conn_opts {
     int request_timeout_ms;  /* per request; default 12000 (Cassandra's own read timeout is 5 s) */
     size_t max_frame_bytes;  /* largest response body accepted; default 64 MiB */
     cql_tls_opts_t tls;
+    int protocol_version; /* 0: v5 when the server offers it (SUPPORTED PROTOCOL_VERSIONS), else v4;
+                             4 or 5 to pin one */
     int32_t *open_server_error; /* optional: the server's error code when open fails with CQL_ESERVER */
 } cql_conn_opts_t;
 
@@ -53,6 +55,7 @@ bool cql_conn_broken(const cql_conn_t *c);
  * (which matters for writes, which are not retried once sent). */
 bool cql_conn_peer_closed(const cql_conn_t *c);
 const char *cql_conn_peer(const cql_conn_t *c); /* "host:port" for messages */
+int cql_conn_protocol_version(const cql_conn_t *c); /* 4 or 5, as negotiated */
 /* The code of the last ERROR the server sent, -1 when the last request did not fail that way. */
 int32_t cql_conn_server_error(const cql_conn_t *c);
 
@@ -60,8 +63,9 @@ int32_t cql_conn_server_error(const cql_conn_t *c);
 int cql_conn_query(cql_conn_t *c, const char *query, const cql_query_params_t *p, cql_result_t **out,
                    sb_err_t *err);
 int cql_conn_prepare(cql_conn_t *c, const char *query, cql_result_t **out, sb_err_t *err);
-int cql_conn_execute(cql_conn_t *c, sb_slice_t id, const cql_query_params_t *p, cql_result_t **out,
-                     sb_err_t *err);
+/* result_metadata_id: v5 only (ignored in v4); see cql_encode_execute. */
+int cql_conn_execute(cql_conn_t *c, sb_slice_t id, sb_slice_t result_metadata_id, const cql_query_params_t *p,
+                     cql_result_t **out, sb_err_t *err);
 
 /* REGISTER for "TOPOLOGY_CHANGE", "STATUS_CHANGE" and/or "SCHEMA_CHANGE". */
 int cql_conn_register(cql_conn_t *c, const char *const *events, int nevents, sb_err_t *err);

@@ -79,8 +79,8 @@ const char *cql_error_name(int32_t code)
 
 /* ---- frames ---- */
 
-int cql_frame_header_decode(const uint8_t buf[CQL_HEADER_LEN], size_t max_body, cql_frame_header_t *h,
-                            sb_err_t *err)
+int cql_frame_header_decode(const uint8_t buf[CQL_HEADER_LEN], int version, size_t max_body,
+                            cql_frame_header_t *h, sb_err_t *err)
 {
     sb_rd_t rd;
     sb_rd_init(&rd, buf, CQL_HEADER_LEN);
@@ -89,20 +89,21 @@ int cql_frame_header_decode(const uint8_t buf[CQL_HEADER_LEN], size_t max_body, 
     h->stream = sb_rd_i16(&rd);
     h->opcode = (uint8_t)sb_rd_i8(&rd);
     h->length = sb_rd_i32(&rd);
-    if (h->version != (0x80 | CQL_PROTOCOL_VERSION))
+    if (h->version != (0x80 | version))
         return sb_err_set(err, SB_EINVAL, "CQL response frame has version byte 0x%02x, expected 0x%02x",
-                          h->version, 0x80 | CQL_PROTOCOL_VERSION);
+                          h->version, 0x80 | version);
     if (h->length < 0 || (size_t)h->length > max_body || (size_t)h->length > CQL_MAX_FRAME_BODY)
         return sb_err_set(err, SB_ELIMIT, "CQL frame body of %d bytes exceeds the limit of %zu", h->length,
                           max_body);
-    if (h->flags & CQL_FLAG_COMPRESSION)
+    /* v5 deprecates the flag (compression belongs to the framing) and says to ignore it. */
+    if ((h->flags & CQL_FLAG_COMPRESSION) && version < CQL_PROTOCOL_V5)
         return sb_err_set(err, SB_EINVAL, "CQL frame is compressed but no compression was negotiated");
     return 0;
 }
 
-void cql_frame_begin(sb_wr_t *w, int16_t stream, cql_opcode_t opcode)
+void cql_frame_begin(sb_wr_t *w, int version, int16_t stream, cql_opcode_t opcode)
 {
-    sb_wr_i8(w, CQL_PROTOCOL_VERSION);
+    sb_wr_i8(w, (int8_t)version);
     sb_wr_i8(w, 0);
     sb_wr_i16(w, stream);
     sb_wr_i8(w, (int8_t)opcode);
@@ -250,15 +251,15 @@ void cql_query_params_init(cql_query_params_t *p)
     p->paging_state = (sb_slice_t){NULL, -1};
 }
 
-void cql_encode_options(sb_wr_t *w, int16_t stream)
+void cql_encode_options(sb_wr_t *w, int version, int16_t stream)
 {
-    cql_frame_begin(w, stream, CQL_OP_OPTIONS);
+    cql_frame_begin(w, version, stream, CQL_OP_OPTIONS);
     cql_frame_end(w);
 }
 
-void cql_encode_startup(sb_wr_t *w, int16_t stream, const char *driver_version)
+void cql_encode_startup(sb_wr_t *w, int version, int16_t stream, const char *driver_version)
 {
-    cql_frame_begin(w, stream, CQL_OP_STARTUP);
+    cql_frame_begin(w, version, stream, CQL_OP_STARTUP);
     cql_wr_short(w, 3);
     cql_wr_string(w, "CQL_VERSION");
     cql_wr_string(w, "3.0.0");
@@ -269,10 +270,11 @@ void cql_encode_startup(sb_wr_t *w, int16_t stream, const char *driver_version)
     cql_frame_end(w);
 }
 
-void cql_encode_auth_response_plain(sb_wr_t *w, int16_t stream, const char *user, const char *password)
+void cql_encode_auth_response_plain(sb_wr_t *w, int version, int16_t stream, const char *user,
+                                    const char *password)
 {
     size_t nu = strlen(user), np = strlen(password);
-    cql_frame_begin(w, stream, CQL_OP_AUTH_RESPONSE);
+    cql_frame_begin(w, version, stream, CQL_OP_AUTH_RESPONSE);
     sb_wr_i32(w, (int32_t)(nu + np + 2));
     sb_wr_i8(w, 0);
     sb_wr_bytes(w, user, nu);
@@ -281,24 +283,26 @@ void cql_encode_auth_response_plain(sb_wr_t *w, int16_t stream, const char *user
     cql_frame_end(w);
 }
 
-void cql_encode_register(sb_wr_t *w, int16_t stream, const char *const *events, int nevents)
+void cql_encode_register(sb_wr_t *w, int version, int16_t stream, const char *const *events, int nevents)
 {
-    cql_frame_begin(w, stream, CQL_OP_REGISTER);
+    cql_frame_begin(w, version, stream, CQL_OP_REGISTER);
     cql_wr_short(w, (uint16_t)nevents);
     for (int i = 0; i < nevents; i++) cql_wr_string(w, events[i]);
     cql_frame_end(w);
 }
 
-static void encode_params(sb_wr_t *w, const cql_query_params_t *p)
+static void encode_params(sb_wr_t *w, int version, const cql_query_params_t *p)
 {
-    uint8_t flags = 0;
+    uint32_t flags = 0;
     if (p->values && p->values->count > 0) flags |= 0x01;
     if (p->page_size > 0) flags |= 0x04;
     if (p->paging_state.len >= 0) flags |= 0x08;
     if (p->has_serial_consistency) flags |= 0x10;
     if (p->has_timestamp) flags |= 0x20;
     cql_wr_short(w, (uint16_t)p->consistency);
-    sb_wr_i8(w, (int8_t)flags);
+    /* v5 widened the flags from a [byte] to an [int]. */
+    if (version >= CQL_PROTOCOL_V5) sb_wr_u32(w, flags);
+    else sb_wr_i8(w, (int8_t)flags);
     if (flags & 0x01) {
         cql_wr_short(w, (uint16_t)p->values->count);
         sb_wr_bytes(w, p->values->buf.buf, p->values->buf.len);
@@ -309,26 +313,30 @@ static void encode_params(sb_wr_t *w, const cql_query_params_t *p)
     if (flags & 0x20) sb_wr_i64(w, p->timestamp_us);
 }
 
-void cql_encode_query(sb_wr_t *w, int16_t stream, const char *query, const cql_query_params_t *p)
+void cql_encode_query(sb_wr_t *w, int version, int16_t stream, const char *query, const cql_query_params_t *p)
 {
-    cql_frame_begin(w, stream, CQL_OP_QUERY);
+    cql_frame_begin(w, version, stream, CQL_OP_QUERY);
     cql_wr_long_string(w, query);
-    encode_params(w, p);
+    encode_params(w, version, p);
     cql_frame_end(w);
 }
 
-void cql_encode_prepare(sb_wr_t *w, int16_t stream, const char *query)
+void cql_encode_prepare(sb_wr_t *w, int version, int16_t stream, const char *query)
 {
-    cql_frame_begin(w, stream, CQL_OP_PREPARE);
+    cql_frame_begin(w, version, stream, CQL_OP_PREPARE);
     cql_wr_long_string(w, query);
+    if (version >= CQL_PROTOCOL_V5) sb_wr_u32(w, 0); /* flags: no keyspace */
     cql_frame_end(w);
 }
 
-void cql_encode_execute(sb_wr_t *w, int16_t stream, sb_slice_t id, const cql_query_params_t *p)
+void cql_encode_execute(sb_wr_t *w, int version, int16_t stream, sb_slice_t id, sb_slice_t result_metadata_id,
+                        const cql_query_params_t *p)
 {
-    cql_frame_begin(w, stream, CQL_OP_EXECUTE);
+    cql_frame_begin(w, version, stream, CQL_OP_EXECUTE);
     cql_wr_short_bytes(w, id.p, id.len > 0 ? (size_t)id.len : 0);
-    encode_params(w, p);
+    if (version >= CQL_PROTOCOL_V5)
+        cql_wr_short_bytes(w, result_metadata_id.p, result_metadata_id.len > 0 ? (size_t)result_metadata_id.len : 0);
+    encode_params(w, version, p);
     cql_frame_end(w);
 }
 
@@ -374,6 +382,23 @@ int cql_supported_find(const uint8_t *body, size_t len, const char *key, sb_slic
     return 0;
 }
 
+bool cql_supported_has(const uint8_t *body, size_t len, const char *key, const char *value)
+{
+    sb_rd_t rd;
+    sb_rd_init(&rd, body, len);
+    bool found = false;
+    int n = cql_rd_short(&rd);
+    for (int i = 0; i < n && sb_rd_ok(&rd); i++) {
+        sb_slice_t k = cql_rd_string(&rd);
+        int nv = cql_rd_short(&rd);
+        for (int j = 0; j < nv && sb_rd_ok(&rd); j++) {
+            sb_slice_t v = cql_rd_string(&rd);
+            if (sb_rd_ok(&rd) && cql_slice_eq(k, key) && cql_slice_eq(v, value)) found = true;
+        }
+    }
+    return found && sb_rd_ok(&rd);
+}
+
 static void metadata_deinit(cql_metadata_t *m)
 {
     if (m->cols)
@@ -381,15 +406,15 @@ static void metadata_deinit(cql_metadata_t *m)
     free(m->cols);
     free(m->pk_indexes);
     memset(m, 0, sizeof(*m));
-    m->paging_state = (sb_slice_t){NULL, -1};
+    m->paging_state = m->new_metadata_id = (sb_slice_t){NULL, -1};
 }
 
 /* Rows metadata (prepared == false) or prepared bind metadata (prepared == true, which has
  * pk indexes and no paging state / No_metadata). */
-static int metadata_decode(sb_rd_t *rd, bool prepared, cql_metadata_t *m, sb_err_t *err)
+static int metadata_decode(sb_rd_t *rd, int version, bool prepared, cql_metadata_t *m, sb_err_t *err)
 {
     memset(m, 0, sizeof(*m));
-    m->paging_state = (sb_slice_t){NULL, -1};
+    m->paging_state = m->new_metadata_id = (sb_slice_t){NULL, -1};
     m->flags = sb_rd_i32(rd);
     m->ncols = sb_rd_i32(rd);
     if (!sb_rd_ok(rd)) return sb_err_set(err, SB_EINVAL, "CQL result metadata is truncated");
@@ -413,6 +438,10 @@ static int metadata_decode(sb_rd_t *rd, bool prepared, cql_metadata_t *m, sb_err
         if (m->flags & 0x0002) {
             m->paging_state = cql_rd_bytes(rd);
             if (!sb_rd_ok(rd)) return sb_err_set(err, SB_EINVAL, "CQL paging state is truncated");
+        }
+        if (version >= CQL_PROTOCOL_V5 && (m->flags & 0x0008)) {
+            m->new_metadata_id = cql_rd_short_bytes(rd); /* Metadata_changed */
+            if (!sb_rd_ok(rd)) return sb_err_set(err, SB_EINVAL, "CQL new metadata id is truncated");
         }
         if (m->flags & 0x0004) return 0; /* No_metadata */
     }
@@ -446,10 +475,12 @@ static int metadata_decode(sb_rd_t *rd, bool prepared, cql_metadata_t *m, sb_err
     return 0;
 }
 
-int cql_result_decode(const uint8_t *body, size_t len, cql_result_t *out, sb_err_t *err)
+int cql_result_decode(const uint8_t *body, size_t len, int version, cql_result_t *out, sb_err_t *err)
 {
     memset(out, 0, sizeof(*out));
     out->meta.paging_state = out->result_meta.paging_state = (sb_slice_t){NULL, -1};
+    out->meta.new_metadata_id = out->result_meta.new_metadata_id = (sb_slice_t){NULL, -1};
+    out->result_metadata_id = (sb_slice_t){NULL, -1};
     sb_rd_t rd;
     sb_rd_init(&rd, body, len);
     out->kind = sb_rd_i32(&rd);
@@ -458,7 +489,7 @@ int cql_result_decode(const uint8_t *body, size_t len, cql_result_t *out, sb_err
     switch (out->kind) {
     case CQL_RESULT_VOID: break;
     case CQL_RESULT_ROWS: {
-        if ((rc = metadata_decode(&rd, false, &out->meta, err)) != 0) break;
+        if ((rc = metadata_decode(&rd, version, false, &out->meta, err)) != 0) break;
         out->nrows = sb_rd_i32(&rd);
         int64_t cells = (int64_t)out->nrows * out->meta.ncols;
         /* Every cell is at least its 4-byte length. */
@@ -494,12 +525,13 @@ int cql_result_decode(const uint8_t *body, size_t len, cql_result_t *out, sb_err
         break;
     case CQL_RESULT_PREPARED:
         out->prepared_id = cql_rd_short_bytes(&rd);
+        if (version >= CQL_PROTOCOL_V5) out->result_metadata_id = cql_rd_short_bytes(&rd);
         if (!sb_rd_ok(&rd)) {
             rc = sb_err_set(err, SB_EINVAL, "CQL Prepared result is truncated");
             break;
         }
-        if ((rc = metadata_decode(&rd, true, &out->meta, err)) != 0) break;
-        rc = metadata_decode(&rd, false, &out->result_meta, err);
+        if ((rc = metadata_decode(&rd, version, true, &out->meta, err)) != 0) break;
+        rc = metadata_decode(&rd, version, false, &out->result_meta, err);
         break;
     case CQL_RESULT_SCHEMA_CHANGE:
         out->change_type = cql_rd_string(&rd);

@@ -18,7 +18,10 @@
 #include "common/err.h"
 #include "cql/cql_types.h"
 
-#define CQL_PROTOCOL_VERSION 4
+/* Protocol versions this client speaks. v5 adds checksummed segment framing after the
+ * handshake (cql_segment.h), [int] query flags and result metadata ids. */
+#define CQL_PROTOCOL_V4 4
+#define CQL_PROTOCOL_V5 5
 #define CQL_HEADER_LEN 9
 /* The spec's limit on a frame body. Connections use a smaller configurable limit. */
 #define CQL_MAX_FRAME_BODY (256u * 1024 * 1024)
@@ -109,13 +112,13 @@ typedef struct cql_frame_header {
     int32_t length;
 } cql_frame_header_t;
 
-/* Decodes and checks a response header: version 0x84, a body length within max_body. */
-int cql_frame_header_decode(const uint8_t buf[CQL_HEADER_LEN], size_t max_body, cql_frame_header_t *h,
-                            sb_err_t *err);
+/* Decodes and checks a response header: version 0x80 | version, a body length within max_body. */
+int cql_frame_header_decode(const uint8_t buf[CQL_HEADER_LEN], int version, size_t max_body,
+                            cql_frame_header_t *h, sb_err_t *err);
 
 /* Request frames are built in an sb_wr_t: begin writes the header with a zero length, the
  * caller appends the body, end patches the length. */
-void cql_frame_begin(sb_wr_t *w, int16_t stream, cql_opcode_t opcode);
+void cql_frame_begin(sb_wr_t *w, int version, int16_t stream, cql_opcode_t opcode);
 void cql_frame_end(sb_wr_t *w);
 
 /* Skips what a response's flags put before the body proper (tracing id, warnings, custom
@@ -165,15 +168,19 @@ typedef struct cql_query_params {
 /* A params struct with consistency ONE, no values, no paging. */
 void cql_query_params_init(cql_query_params_t *p);
 
-void cql_encode_options(sb_wr_t *w, int16_t stream);
+/* Each encoder writes one whole frame (v5: one envelope) of protocol `version`. */
+void cql_encode_options(sb_wr_t *w, int version, int16_t stream);
 /* CQL_VERSION 3.0.0 plus the driver name/version that servers log. No compression. */
-void cql_encode_startup(sb_wr_t *w, int16_t stream, const char *driver_version);
+void cql_encode_startup(sb_wr_t *w, int version, int16_t stream, const char *driver_version);
 /* SASL PLAIN token: \0username\0password. */
-void cql_encode_auth_response_plain(sb_wr_t *w, int16_t stream, const char *user, const char *password);
-void cql_encode_register(sb_wr_t *w, int16_t stream, const char *const *events, int nevents);
-void cql_encode_query(sb_wr_t *w, int16_t stream, const char *query, const cql_query_params_t *p);
-void cql_encode_prepare(sb_wr_t *w, int16_t stream, const char *query);
-void cql_encode_execute(sb_wr_t *w, int16_t stream, sb_slice_t id, const cql_query_params_t *p);
+void cql_encode_auth_response_plain(sb_wr_t *w, int version, int16_t stream, const char *user,
+                                    const char *password);
+void cql_encode_register(sb_wr_t *w, int version, int16_t stream, const char *const *events, int nevents);
+void cql_encode_query(sb_wr_t *w, int version, int16_t stream, const char *query, const cql_query_params_t *p);
+void cql_encode_prepare(sb_wr_t *w, int version, int16_t stream, const char *query);
+/* result_metadata_id: v5 only (from the Prepared result, or a Rows result's new_metadata_id). */
+void cql_encode_execute(sb_wr_t *w, int version, int16_t stream, sb_slice_t id, sb_slice_t result_metadata_id,
+                        const cql_query_params_t *p);
 
 /* ---- responses ---- */
 
@@ -191,6 +198,8 @@ int cql_authenticate_decode(const uint8_t *body, size_t len, sb_slice_t *authent
 
 /* SUPPORTED body: checks the [string multimap] and finds one key's first value (len -1 if absent). */
 int cql_supported_find(const uint8_t *body, size_t len, const char *key, sb_slice_t *first, sb_err_t *err);
+/* Whether key lists exactly `value` ("5/v5" in PROTOCOL_VERSIONS; "5/v5-beta" does not count). */
+bool cql_supported_has(const uint8_t *body, size_t len, const char *key, const char *value);
 
 typedef struct cql_column {
     sb_slice_t keyspace;
@@ -205,6 +214,7 @@ typedef struct cql_metadata {
     int32_t ncols;
     cql_column_t *cols; /* NULL when the No_metadata flag was set */
     sb_slice_t paging_state; /* len -1 unless Has_more_pages */
+    sb_slice_t new_metadata_id; /* v5 Metadata_changed: len -1 otherwise */
     int32_t npk;
     uint16_t *pk_indexes; /* prepared only: bind marker index of each partition key column */
 } cql_metadata_t;
@@ -224,13 +234,14 @@ typedef struct cql_result {
     int32_t nrows;
     sb_slice_t *values; /* ROWS: nrows * meta.ncols cells, row-major */
     sb_slice_t prepared_id;
+    sb_slice_t result_metadata_id; /* PREPARED, v5: len -1 in v4 */
     sb_slice_t keyspace; /* SET_KEYSPACE */
     sb_slice_t change_type, target, change_keyspace, change_name; /* SCHEMA_CHANGE */
     uint8_t *owned_body; /* freed with the result when set */
 } cql_result_t;
 
-/* RESULT body -> result. The result borrows body (see cql_result_own_body). */
-int cql_result_decode(const uint8_t *body, size_t len, cql_result_t *out, sb_err_t *err);
+/* RESULT body of protocol `version` -> result. The result borrows body (cql_result_own_body). */
+int cql_result_decode(const uint8_t *body, size_t len, int version, cql_result_t *out, sb_err_t *err);
 /* Frees what decode allocated and the owned body; the struct itself is not freed. */
 void cql_result_deinit(cql_result_t *r);
 /* deinit + free(r) for a heap result (cql_conn / cql_client hand those out); accepts NULL. */

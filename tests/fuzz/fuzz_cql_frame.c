@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "cql/cql_proto.h"
+#include "cql/cql_segment.h"
 #include "cql/cql_types.h"
 
 static const uint8_t *lo, *hi;
@@ -30,11 +31,26 @@ static void check_metadata(const cql_metadata_t *m)
         if (m->pk_indexes[i] >= m->ncols) abort();
 }
 
+/* The same bytes read as a v5 segment: the header's length must be honoured before the
+ * payload CRC is computed over it. */
+static void fuzz_segment(const uint8_t *data, size_t size)
+{
+    size_t plen;
+    bool self_contained;
+    if (size < CQL_SEGMENT_HEADER_LEN || cql_segment_header_decode(data, &plen, &self_contained, NULL) != 0) return;
+    if (plen > CQL_SEGMENT_MAX_PAYLOAD) abort();
+    if (size - CQL_SEGMENT_HEADER_LEN >= plen + CQL_SEGMENT_TRAILER_LEN)
+        cql_segment_payload_check(data + CQL_SEGMENT_HEADER_LEN, plen, data + CQL_SEGMENT_HEADER_LEN + plen, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_segment(data, size);
     if (size < CQL_HEADER_LEN) return 0;
+    /* The version byte picks v4 or v5 decoding (0x84 / 0x85). */
+    int version = (data[0] & 0x7f) == CQL_PROTOCOL_V5 ? CQL_PROTOCOL_V5 : CQL_PROTOCOL_V4;
     cql_frame_header_t h;
-    if (cql_frame_header_decode(data, size - CQL_HEADER_LEN, &h, NULL) != 0) return 0;
+    if (cql_frame_header_decode(data, version, size - CQL_HEADER_LEN, &h, NULL) != 0) return 0;
     const uint8_t *body = data + CQL_HEADER_LEN;
     size_t len = (size_t)h.length;
     sb_rd_t rd;
@@ -77,10 +93,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case CQL_OP_RESULT: {
         cql_result_t r;
-        if (cql_result_decode(body, len, &r, NULL) != 0) break;
+        if (cql_result_decode(body, len, version, &r, NULL) != 0) break;
         check_metadata(&r.meta);
         check_metadata(&r.result_meta);
         check_slice(r.prepared_id);
+        check_slice(r.result_metadata_id);
+        check_slice(r.meta.new_metadata_id);
         check_slice(r.keyspace);
         sb_wr_t w;
         sb_wr_init(&w, 256);

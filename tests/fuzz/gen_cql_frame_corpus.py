@@ -2,12 +2,12 @@
 """Writes the seed corpus for fuzz_cql_frame: CQL v4 response frames as the fake CQL server
 (tests/fixtures/cql_server.py, itself cross-checked with the python3-cassandra driver) builds
 them: a Rows result with a column of every CQL type, a paged result, a Prepared result, errors
-(with the UNPREPARED id), events, SUPPORTED and AUTHENTICATE, and a few broken ones.
+(with the UNPREPARED id), events, SUPPORTED and AUTHENTICATE, v5 results and a v5 segment, and a
+few broken ones.
 
 Run from the repository root: tests/fuzz/gen_cql_frame_corpus.py
 The output is committed; rerunning it must reproduce the same files."""
 import importlib.util
-import os
 import struct
 import sys
 from pathlib import Path
@@ -28,13 +28,13 @@ srv = load("cql_server", HERE.parent / "fixtures" / "cql_server.py")
 fx = load("cql_fixtures", HERE.parent / "integration" / "cql_fixtures.py")
 
 
-def frame(opcode, body, stream=1, flags=0):
-    return struct.pack(">BBhBi", 0x84, flags, stream, opcode, len(body)) + body
+def frame(opcode, body, stream=1, flags=0, version=4):
+    return struct.pack(">BBhBi", 0x80 | version, flags, stream, opcode, len(body)) + body
 
 
-def rows(table, page=None, state=None):
+def rows(table, page=None, state=None, version=4, new_id=None):
     cols = [(c, t) for c, t in table.columns]
-    out = srv.w_int(srv.KIND_ROWS) + srv.rows_metadata(cols, state, False, table)
+    out = srv.w_int(srv.KIND_ROWS) + srv.rows_metadata(cols, state, False, table, version, new_id)
     chosen = table.rows[:page] if page else table.rows
     out += srv.w_int(len(chosen))
     for row in chosen:
@@ -67,6 +67,12 @@ def main():
         "warning_prefix": frame(srv.OP_RESULT, srv.w_string_list(["Aggregation query used without partition key"])
                                 + srv.w_int(srv.KIND_VOID), flags=0x08),
         "truncated_rows": frame(srv.OP_RESULT, rows(all_types))[:-7],
+        "v5_rows_all_types": frame(srv.OP_RESULT, rows(all_types, version=5), version=5),
+        "v5_rows_metadata_changed": frame(srv.OP_RESULT, rows(events, page=2, state=b"\x00\x00\x00\x02pagestat",
+                                                              version=5, new_id=b"\x42" * 16), version=5),
+        "v5_prepared": frame(srv.OP_RESULT, node._prepared_body(b"\x01" * 16, st, 5), version=5),
+        # A v5 segment around a Void result: the driver also reads its input as a segment.
+        "v5_segment": srv.segments(frame(srv.OP_RESULT, srv.w_int(srv.KIND_VOID), version=5)),
         "huge_row_count": frame(srv.OP_RESULT, srv.w_int(2) + srv.w_int(4) + srv.w_int(1) + srv.w_int(0x7fffffff)),
     }
     # A truncated frame keeps its original length field: fix it so the header is valid.

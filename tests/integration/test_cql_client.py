@@ -65,9 +65,21 @@ class Client:
         assert rc == 0, err
 
 
+def make_fake(protocol, **kw):
+    """v4 only (as ScyllaDB) or v4 and v5 (as Cassandra 4); the client negotiates."""
+    c = cql_server.FakeCluster(versions=(4,) if protocol == 4 else (4, 5), **kw)
+    c.protocol = protocol
+    return c.start()
+
+
+@pytest.fixture(params=[4, 5], ids=["v4", "v5"])
+def protocol(request):
+    return request.param
+
+
 @pytest.fixture
-def fake():
-    c = cql_server.FakeCluster().start()
+def fake(protocol):
+    c = make_fake(protocol)
     add_all_types_table(c)
     add_events_table(c)
     yield c
@@ -77,6 +89,8 @@ def fake():
 @pytest.fixture
 def client(fake):
     cl = Client("127.0.0.1:%d" % fake.port)
+    # The client takes v5 exactly when the node offers it.
+    assert cl.hello["protocol"] == fake.protocol
     yield cl
     cl.close()
 
@@ -166,13 +180,13 @@ def test_server_errors_surface_with_the_server_message(fake, client):
         [{"seq": 0}, {"seq": 1}]
 
 
-def test_password_authenticator():
-    fake = cql_server.FakeCluster(credentials={"cassandra": "s3cret"}).start()
+def test_password_authenticator(protocol):
+    fake = make_fake(protocol, credentials={"cassandra": "s3cret"})
     add_events_table(fake, rows=2)
     cp = "127.0.0.1:%d" % fake.port
     try:
         ok = Client(cp, "--user", "cassandra", "--password", "s3cret")
-        assert ok.hello["ok"]
+        assert ok.hello["ok"] and ok.hello["protocol"] == protocol
         assert len(ok.cmd("query 0 - SELECT * FROM shop.events")["rows"]) == 2
         ok.close()
 
@@ -317,11 +331,12 @@ def tls_context():
 
 
 def test_tls():
-    fake = cql_server.FakeCluster(tls=tls_context()).start()
+    fake = make_fake(5, tls=tls_context())
     add_events_table(fake, rows=2)
     cp = "127.0.0.1:%d" % fake.port
     try:
         c = Client(cp, "--tls-ca", str(TLS_DIR / "ca.pem"))
+        assert c.hello["protocol"] == 5  # v5 segments inside TLS
         assert c.cmd("query 0 - SELECT seq FROM shop.events")["ok"]
         c.close()
         # Name checks: the certificate names localhost and 127.0.0.1-3, not example.org.
@@ -414,3 +429,93 @@ def test_events_survive_a_reconnect(fake, client):
     assert fake.push_topology_change("NEW_NODE", "127.0.0.7") == 1
     ev = client.cmd("event 5000")
     assert (ev["type"], ev["change"], ev["address"]) == ("TOPOLOGY_CHANGE", "NEW_NODE", "127.0.0.7")
+
+
+def test_v5_large_values_span_segments():
+    """Values larger than a v5 segment (128 KiB) are split into segments that are not
+    self-contained, sending and receiving; v4 has no such limit to cross."""
+    fake = make_fake(5)
+    t = fake.add_table("shop", "blobs", [("id", "int"), ("data", "blob"), ("note", "text")], ["id"])
+    big = bytes(range(256)) * 1200  # 300 KiB
+    t.insert_values({"id": 1, "data": big, "note": None})
+    try:
+        c = Client("127.0.0.1:%d" % fake.port)
+        assert c.hello["protocol"] == 5
+        r = c.cmd("query 0 - SELECT id, data FROM shop.blobs WHERE id = 1")
+        assert r["ok"] and r["protocol"] == 5
+        import base64
+        assert base64.b64decode(r["rows"][0]["data"]) == big
+        w = c.cmd("execute 0 int:2,textn:200000 INSERT INTO shop.blobs (id, note) VALUES (?, ?)")
+        assert w["ok"], w
+        assert t.rows[-1]["note"] == b"x" * 200000
+        c.close()
+    finally:
+        fake.stop()
+
+
+def test_protocol_can_be_pinned():
+    fake = make_fake(5)
+    add_events_table(fake, rows=1)
+    try:
+        c = Client("127.0.0.1:%d" % fake.port, "--protocol", "4")
+        assert c.hello["protocol"] == 4
+        assert c.cmd("query 0 - SELECT seq FROM shop.events")["rows"] == [{"seq": 0}]
+        c.close()
+        assert fake.nodes[0].startups == [4]
+    finally:
+        fake.stop()
+    # Asking a v4-only node for v5 fails with the node's own message.
+    fake = make_fake(4)
+    try:
+        r = subprocess.run([client_bin(), "--contact-points", "127.0.0.1:%d" % fake.port, "--protocol", "5"],
+                           input="", capture_output=True, text=True, timeout=30)
+        out = json.loads(r.stdout)
+        assert r.returncode == 1 and "Invalid or unsupported protocol version (5)" in out["message"], out
+    finally:
+        fake.stop()
+
+
+def test_v5_metadata_changed_updates_the_statement():
+    """After a schema change the node answers EXECUTE with Metadata_changed and a new result
+    metadata id; the client decodes the rows and sends the new id from then on."""
+    fake = make_fake(5)
+    add_events_table(fake, rows=2)
+    node = fake.nodes[0]
+    q = "execute 0 text:acme,int:1 SELECT seq FROM shop.events WHERE tenant = ? AND day = ?"
+    try:
+        c = Client("127.0.0.1:%d" % fake.port)
+        assert c.cmd(q)["rows"] == [{"seq": 0}, {"seq": 1}]
+        first = node.result_metadata_ids[-1]
+        fake.change_result_metadata()
+        assert c.cmd(q)["rows"] == [{"seq": 0}, {"seq": 1}]  # answered with Metadata_changed
+        assert node.result_metadata_ids[-1] == first
+        assert c.cmd(q)["rows"] == [{"seq": 0}, {"seq": 1}]
+        assert node.result_metadata_ids[-1] != first  # the new id went out
+        c.close()
+    finally:
+        fake.stop()
+
+
+def test_topology_refresh_adds_a_joined_node():
+    """The ring is read at start-up; after a node joins (a TOPOLOGY_CHANGE NEW_NODE), a refresh
+    adds it and partitions it owns are routed to it."""
+    fake = cql_server.FakeCluster(nodes=3)
+    fake.nodes[0].start()
+    fake.nodes[1].port = fake.nodes[0].port
+    fake.nodes[1].start()
+    add_events_table(fake, rows=0)
+    third = fake.nodes[2]
+    try:
+        c = Client("127.0.0.1:%d" % fake.port, "--token-aware")
+        assert c.hello["nodes"] == 2
+        sel = "SELECT seq FROM shop.events WHERE tenant = ? AND day = ?"
+        routes = {c.cmd("route text:t%d,int:%d %s" % (i, i, sel))["node"] for i in range(40)}
+        assert routes == {"127.0.0.1:%d" % fake.port, "127.0.0.2:%d" % fake.port}
+        third.port = fake.port
+        third.start()
+        assert c.cmd("refresh") == {"ok": True, "nodes": 3}
+        routes = {c.cmd("route text:t%d,int:%d %s" % (i, i, sel))["node"] for i in range(40)}
+        assert "127.0.0.3:%d" % fake.port in routes
+        c.close()
+    finally:
+        fake.stop()

@@ -22,14 +22,31 @@ from cql_fixtures import (ROW1, add_all_types_table, add_events_table, cql_serve
 
 def connect(fake, **kw):
     kw.setdefault("load_balancing_policy", RoundRobinPolicy())
-    cluster = Cluster(["127.0.0.1"], port=fake.port, protocol_version=4, schema_metadata_enabled=False,
+    cluster = Cluster(["127.0.0.1"], port=fake.port, protocol_version=fake.protocol, schema_metadata_enabled=False,
                       connect_timeout=5, control_connection_timeout=5, **kw)
-    return cluster, cluster.connect()
+    session = cluster.connect()
+    # No silent downgrade: the driver and the fake agreed on the version under test.
+    assert cluster.protocol_version == fake.protocol
+    assert set(fake.nodes[0].startups) == {fake.protocol}
+    return cluster, session
+
+
+def make_fake(protocol, **kw):
+    """A fake serving v4 only (as ScyllaDB) or v4 and v5 (as Cassandra 4); the driver is pinned
+    to `protocol`, so v5 runs the driver's own segment framing against the fake's."""
+    c = cql_server.FakeCluster(versions=(4,) if protocol == 4 else (4, 5), **kw)
+    c.protocol = protocol
+    return c.start()
+
+
+@pytest.fixture(params=[4, 5], ids=["v4", "v5"])
+def protocol(request):
+    return request.param
 
 
 @pytest.fixture
-def fake():
-    c = cql_server.FakeCluster().start()
+def fake(protocol):
+    c = make_fake(protocol)
     add_all_types_table(c)
     add_events_table(c)
     yield c
@@ -113,8 +130,8 @@ def test_driver_sees_server_error_messages(fake):
         cluster.shutdown()
 
 
-def test_driver_password_authenticator():
-    fake = cql_server.FakeCluster(credentials={"cassandra": "s3cret"}).start()
+def test_driver_password_authenticator(protocol):
+    fake = make_fake(protocol, credentials={"cassandra": "s3cret"})
     add_events_table(fake, rows=3)
     try:
         cluster, session = connect(fake, auth_provider=PlainTextAuthProvider("cassandra", "s3cret"))
@@ -129,11 +146,11 @@ def test_driver_password_authenticator():
         fake.stop()
 
 
-def test_driver_discovers_nodes_tokens_and_events():
+def test_driver_discovers_nodes_tokens_and_events(protocol):
     """Three nodes on 127.0.0.1-3: the driver reads system.peers, builds the Murmur3 token map
     from the tokens the fake publishes, composes routing keys from the prepared metadata, and
     receives the fake's STATUS_CHANGE push on its control connection."""
-    fake = cql_server.FakeCluster(nodes=3).start()
+    fake = make_fake(protocol, nodes=3)
     add_events_table(fake, rows=3)
     try:
         cluster, session = connect(fake, load_balancing_policy=RoundRobinPolicy())
@@ -165,11 +182,13 @@ def test_driver_discovers_nodes_tokens_and_events():
         fake.stop()
 
 
-def test_fake_refuses_other_protocol_versions(fake):
-    """A v5 request gets Cassandra's protocol error, which drivers parse to downgrade."""
+def test_fake_refuses_other_protocol_versions():
+    """A version the fake does not serve gets Cassandra's protocol error, which drivers parse
+    to downgrade."""
     import socket
     import struct
-    with socket.create_connection(("127.0.0.1", fake.port), timeout=5) as s:
+    fake = make_fake(4)
+    with fake, socket.create_connection(("127.0.0.1", fake.port), timeout=5) as s:
         s.sendall(struct.pack(">BBhBi", 0x05, 0, 0, 0x05, 0))
         hdr = s.recv(9)
         _, _, _, opcode, length = struct.unpack(">BBhBi", hdr)
@@ -187,3 +206,19 @@ def test_fake_uuid_helpers_are_consistent():
     assert t.encode((1, u)) == b"\x00\x00\x00\x04\x00\x00\x00\x01\x00\x00\x00\x10" + u.bytes
     assert cql_server.varint_bytes(128) == b"\x00\x80" and cql_server.varint_bytes(-129) == b"\xff\x7f"
     assert cql_server.vint_bytes(0) == b"\x00" and cql_server.vint_bytes(300) == b"\x81\x2c"
+
+
+def test_driver_v5_large_messages_span_segments():
+    """A row and a bound value larger than one v5 segment (128 KiB) travel as several
+    segments that are not self-contained, in both directions."""
+    fake = make_fake(5)
+    fake.add_table("shop", "blobs", [("id", "int"), ("data", "blob")], ["id"])
+    try:
+        cluster, session = connect(fake)
+        big = bytes(range(256)) * 1200  # 300 KiB
+        ins = session.prepare("INSERT INTO shop.blobs (id, data) VALUES (?, ?)")
+        session.execute(ins, (1, big))
+        assert session.execute("SELECT data FROM shop.blobs WHERE id = 1").one().data == big
+        cluster.shutdown()
+    finally:
+        fake.stop()
