@@ -15,15 +15,16 @@ from cassandra.util import max_uuid_from_time
 from cql_fixtures import cql_server
 
 
-@pytest.fixture
-def fake():
-    c = cql_server.FakeCluster().start()
+@pytest.fixture(params=[4, 5], ids=["v4", "v5"])
+def fake(request):
+    c = cql_server.FakeCluster(versions=(4, 5) if request.param == 5 else (4,)).start()
+    c.protocol = request.param
     yield c
     c.stop()
 
 
 def connect(fake):
-    cluster = Cluster(["127.0.0.1"], port=fake.port, protocol_version=4, schema_metadata_enabled=False,
+    cluster = Cluster(["127.0.0.1"], port=fake.port, protocol_version=fake.protocol, schema_metadata_enabled=False,
                       load_balancing_policy=RoundRobinPolicy(), connect_timeout=5)
     return cluster, cluster.connect()
 

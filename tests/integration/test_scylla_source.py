@@ -289,3 +289,24 @@ def test_restored_position_must_have_the_scylla_form(fake, connect):
     status, body = connect.request("PUT", "/connectors/sc/offsets",
                                    {"position": '{"v":1,"groups":[["shop.items",1,2,3,"x\\"y"]]}'})
     assert status == 400 and "group 0" in json.dumps(body), body
+
+
+def test_protocol_v5_node(broker, connect):
+    # A node that offers v5 (ScyllaDB does not yet; Cassandra 4 does): the client negotiates it
+    # and the source reads the same events.
+    fake = cql_server.FakeCluster(versions=(4, 5)).start()
+    try:
+        cdc = cql_server.ScyllaCdc(fake)
+        cdc.new_generation(int(time.time() * 1000) - 60_000, vnodes=2, streams_per_vnode=2)
+        t = cdc.add_table("shop", "items", [("id", "int"), ("v", "text")], ["id"], postimage=True)
+        cfg = source_config(fake, "shop.items", "sc11")
+        del cfg["scylla.user"], cfg["scylla.password"]
+        connect.create("sc", cfg)
+        connect.wait_state("sc", "RUNNING")
+        t.insert({"id": 1, "v": "a"})
+        t.update({"id": 1, "v": "b"})
+        recs = consume_all(broker, "sc11.shop.items", lambda r: len(r) >= 2)
+        assert [(v["op"], v["after"]) for _, v in recs] == [("c", {"id": 1, "v": "a"}), ("u", {"id": 1, "v": "b"})]
+        assert fake.nodes[0].startups and set(fake.nodes[0].startups) == {5}, fake.nodes[0].startups
+    finally:
+        fake.stop()
