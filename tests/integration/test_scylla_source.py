@@ -260,6 +260,35 @@ def test_end_to_end_into_postgres_through_the_broker(fake, broker, connect, post
     assert target()[2] == (2, None)
 
 
+
+@needs_pg
+def test_partition_delete_is_not_applied_by_the_postgres_sink(fake, broker, connect, postgres):
+    # What docs/sources.md states: the sink deletes by the full primary key, and a partition
+    # delete's key has no clustering columns, so the rows stay (and the sink goes on).
+    t = fake.cdc.add_table("shop", "lines", [("order_id", "int"), ("line", "int"), ("sku", "text")],
+                           ["order_id"], ["line"])
+    sql(postgres, "CREATE SCHEMA copy;")
+    connect.create("sc", source_config(fake, "shop.lines", "sc12"))
+    connect.create("sink", {"connector.class": "postgres-sink", "connection.conninfo": postgres,
+                            "topics": "sc12.shop.lines", "target.schema": "copy"})
+    t.insert({"order_id": 1, "line": 1, "sku": "a"})
+    t.insert({"order_id": 1, "line": 2, "sku": "b"})
+    t.insert({"order_id": 2, "line": 1, "sku": "c"})
+    t.delete_row({"order_id": 2, "line": 1})
+
+    def rows():
+        if sql(postgres, "SELECT count(*) FROM pg_tables WHERE schemaname = 'copy'") != "1":
+            return None
+        return sql(postgres, "SELECT string_agg(order_id || '/' || line, ',' ORDER BY order_id, line) "
+                             "FROM copy.lines")
+    wait_until(lambda: rows() == "1/1,1/2", 60, "the rows and the row delete in PostgreSQL")
+    t.delete_partition({"order_id": 1})
+    t.insert({"order_id": 3, "line": 1, "sku": "marker"})
+    wait_until(lambda: (rows() or "").endswith("3/1"), 60, "the marker row after the partition delete")
+    assert rows() == "1/1,1/2,3/1"
+    assert connect.state("sink") == "RUNNING"
+
+
 def test_pre_4_4_layout_cdc_streams_descriptions(broker, connect):
     fake = cql_server.FakeCluster().start()
     try:
