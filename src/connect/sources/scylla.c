@@ -80,6 +80,10 @@ typedef struct sc_reader {
     scylla_seen_t *seen;
     char last[48];
     int64_t next_safety_mono;
+    /* A safety pass in progress: (final, end] is re-read in chunks of cdc.safety.chunk.ms, one
+     * per round, so a long re-read never holds up the fast path of the other groups. */
+    bool in_safety;
+    int64_t safety_started, safety_end, safety_cursor;
 } sc_reader_t;
 
 typedef struct sc_source {
@@ -89,7 +93,7 @@ typedef struct sc_source {
     bool tls, tls_skip_verify, tombstones;
     char **include;
     scylla_window_cfg_t win;
-    int64_t safety_interval_ms, poll_interval_ms, gen_poll_ms, heartbeat_ms, lookback_ms;
+    int64_t safety_interval_ms, safety_chunk_ms, poll_interval_ms, gen_poll_ms, heartbeat_ms, lookback_ms;
     int page_size, max_streams;
 
     cql_client_t *cl;
@@ -191,6 +195,7 @@ static const struct {
     {"cdc.fast.lag.ms", 1000, 0, "milliseconds >= 0"},
     {"cdc.query.window.ms", 30000, 1, "milliseconds >= 1"},
     {"cdc.safety.interval.ms", 5000, 10, "milliseconds >= 10"},
+    {"cdc.safety.chunk.ms", 5000, 1, "milliseconds >= 1"},
     {"poll.interval.ms", 100, 1, "milliseconds >= 1"},
     {"generation.poll.interval.ms", 5000, 10, "milliseconds >= 10"},
     {"heartbeat.interval.ms", 5000, 10, "milliseconds >= 10"},
@@ -1281,17 +1286,26 @@ static int sc_poll(void *state, int timeout_ms, connect_err_t *err)
             if (read_window(s, r, from, to, false, err)) return -1;
             r->p.fast_ms = to;
         }
-        if (sb_mono_ms() >= r->next_safety_mono) {
-            int64_t started = sb_now_ms();
-            if (scylla_safety_window(&r->p, &from, &to)) {
-                if (read_window(s, r, from, to, true, err)) return -1;
-            }
+        if (!r->in_safety && sb_mono_ms() >= r->next_safety_mono) {
+            r->in_safety = true;
+            r->safety_started = sb_now_ms();
+            if (!scylla_safety_window(&r->p, &r->safety_cursor, &r->safety_end))
+                r->safety_cursor = r->safety_end = r->p.final_ms;
+        }
+        if (r->in_safety && r->safety_cursor < r->safety_end) {
+            to = r->safety_end - r->safety_cursor > s->safety_chunk_ms ? r->safety_cursor + s->safety_chunk_ms
+                                                                         : r->safety_end;
+            if (read_window(s, r, r->safety_cursor, to, true, err)) return -1;
+            r->safety_cursor = to;
+        }
+        if (r->in_safety && r->safety_cursor >= r->safety_end) {
             int64_t old = r->p.final_ms;
-            scylla_safety_done(&r->p, &s->win, started, r->p.fast_ms);
+            scylla_safety_done(&r->p, &s->win, r->safety_started, r->safety_end);
             if (r->p.final_ms != old) {
                 scylla_seen_prune(r->seen, r->p.final_ms);
                 s->pos_dirty = true;
             }
+            r->in_safety = false;
             r->next_safety_mono = sb_mono_ms() + s->safety_interval_ms;
         }
     }
@@ -1365,6 +1379,7 @@ static int sc_start(source_ctx_t *ctx, const json_t *config, void **state, conne
     cfg_int(config, "cdc.fast.lag.ms", 1000, 0, &s->win.lag_ms);
     cfg_int(config, "cdc.query.window.ms", 30000, 1, &s->win.query_window_ms);
     cfg_int(config, "cdc.safety.interval.ms", 5000, 10, &s->safety_interval_ms);
+    cfg_int(config, "cdc.safety.chunk.ms", 5000, 1, &s->safety_chunk_ms);
     cfg_int(config, "poll.interval.ms", 100, 1, &s->poll_interval_ms);
     cfg_int(config, "generation.poll.interval.ms", 5000, 10, &s->gen_poll_ms);
     cfg_int(config, "heartbeat.interval.ms", 5000, 10, &s->heartbeat_ms);
