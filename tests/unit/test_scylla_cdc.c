@@ -277,6 +277,51 @@ static void test_position_errors(void **st)
     }
 }
 
+static void test_token_ranges(void **st)
+{
+    (void)st;
+    int64_t lo, hi, prev_hi = 0;
+    for (int n = 1; n <= 7; n++) {
+        for (int i = 0; i < n; i++) {
+            scylla_token_range(i, n, &lo, &hi);
+            if (i == 0) assert_true(lo == INT64_MIN);
+            else assert_true(lo == prev_hi); /* (lo, hi] ranges meet exactly */
+            assert_true(hi > lo);
+            prev_hi = hi;
+        }
+        assert_true(prev_hi == INT64_MAX);
+    }
+    scylla_token_range(1, 4, &lo, &hi);
+    assert_true(lo == INT64_MIN + (int64_t)(UINT64_MAX / 4));
+}
+
+static void test_snapshot_position(void **st)
+{
+    (void)st;
+    sb_wr_t w;
+    sb_wr_init(&w, 64);
+    scylla_pos_write_snapshot(&w, 1700000000000LL, 3, 8);
+    sb_wr_bytes(&w, "", 1);
+    int64_t start = 0;
+    int done = 0, units = 0;
+    sb_err_t err = {0};
+    assert_int_equal(scylla_pos_snapshot((const char *)w.buf, &start, &done, &units, &err), 1);
+    assert_true(start == 1700000000000LL);
+    assert_int_equal(done, 3);
+    assert_int_equal(units, 8);
+    scylla_pos_entry_t *e;
+    int n;
+    assert_int_equal(scylla_pos_parse((const char *)w.buf, &e, &n, &err), 0); /* also a valid group list */
+    assert_int_equal(n, 0);
+    free(e);
+    sb_wr_deinit(&w);
+    assert_int_equal(scylla_pos_snapshot("{\"v\":1,\"groups\":[]}", &start, &done, &units, &err), 0);
+    assert_int_equal(scylla_pos_snapshot("{\"v\":1,\"snapshot\":{\"start_ms\":1,\"done\":9,\"units\":8},\"groups\":[]}",
+                                         &start, &done, &units, &err),
+                     SB_EINVAL);
+    assert_non_null(strstr(err.msg, "0 <= k <= u"));
+}
+
 static void test_table_names(void **st)
 {
     (void)st;
@@ -297,7 +342,8 @@ int main(void)
         cmocka_unit_test(test_seen_set),              cmocka_unit_test(test_fast_window),
         cmocka_unit_test(test_safety_window_and_final), cmocka_unit_test(test_simulated_late_writes),
         cmocka_unit_test(test_position_round_trip),   cmocka_unit_test(test_position_errors),
-        cmocka_unit_test(test_table_names),
+        cmocka_unit_test(test_table_names),           cmocka_unit_test(test_token_ranges),
+        cmocka_unit_test(test_snapshot_position),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

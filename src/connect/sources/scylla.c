@@ -56,6 +56,10 @@ typedef struct sc_table {
     bool *is_key, *is_pk;
     const cql_type_t **types;
     envelope_table_t *env;
+    char **pk_names; /* partition key columns in key order (for token()) */
+    int npk;
+    const cql_prepared_t *snap_ps; /* SELECT * ... WHERE token(pk) > ? AND token(pk) <= ? */
+    int *snap_idx;                 /* base column b -> column of the snapshot result, or -1 */
 } sc_table_t;
 
 typedef struct sc_group {
@@ -113,6 +117,15 @@ typedef struct sc_source {
     int64_t last_heartbeat_mono;
     bool pos_dirty;
     char *topic_heartbeat;
+
+    /* initial snapshot: (table, token range) units read in order, one page per poll */
+    bool snapshot_initial;
+    bool snapshot_active;
+    int snap_ranges, snap_units, snap_done;
+    int64_t snap_start_ms;
+    uint8_t *snap_paging;
+    int32_t snap_paging_len; /* -1: first page of the unit */
+    uint64_t snap_rows;
 
     /* scratch */
     sb_wr_t key, val, cells;
@@ -202,6 +215,7 @@ static const struct {
     {"start.lookback.ms", 60000, 0, "milliseconds >= 0"},
     {"query.page.size", 5000, 1, "an integer >= 1"},
     {"max.streams.per.query", 128, 1, "an integer >= 1"},
+    {"snapshot.token.ranges", 16, 1, "an integer >= 1"},
 };
 
 static const char *const known_keys[] = {
@@ -259,9 +273,8 @@ static int sc_validate(const json_t *config, connect_config_errors_t *errs)
     if (!cfg_bool(config, "tombstones.on.delete", true, &b))
         connect_config_error_add(errs, "tombstones.on.delete", "must be true or false");
     const char *snap = cfg_get(config, "snapshot.mode");
-    if (snap && strcmp(snap, "never") != 0)
-        connect_config_error_add(errs, "snapshot.mode",
-                                 "\"%s\" is not supported: only \"never\" (the initial snapshot is not implemented)", snap);
+    if (snap && strcmp(snap, "never") != 0 && strcmp(snap, "initial") != 0)
+        connect_config_error_add(errs, "snapshot.mode", "\"%s\" is not one of never, initial", snap);
     int64_t v;
     for (size_t i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++)
         if (!cfg_int(config, int_keys[i].key, int_keys[i].dflt, int_keys[i].min, &v))
@@ -432,6 +445,9 @@ static void table_free(sc_table_t *t)
     free(t->is_pk);
     free(t->types);
     envelope_table_free(t->env);
+    for (int i = 0; i < t->npk; i++) free(t->pk_names[i]);
+    free(t->pk_names);
+    free(t->snap_idx);
 }
 
 static void gens_free(sc_source_t *s)
@@ -476,7 +492,7 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
     cql_exec_opts_init(&x);
     cql_result_t *r = NULL;
     int rc = cql_client_query(s->cl,
-                              "SELECT column_name, kind FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?",
+                              "SELECT column_name, kind, position FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?",
                               &v, &x, &r, &e);
     cql_values_deinit(&v);
     if (rc) return cql_fail(s, "reading system_schema.columns", &e, err);
@@ -488,9 +504,11 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
     t->is_key = calloc((size_t)m->ncols, sizeof(bool));
     t->is_pk = calloc((size_t)m->ncols, sizeof(bool));
     t->types = calloc((size_t)m->ncols, sizeof(*t->types));
+    t->pk_names = calloc((size_t)m->ncols, sizeof(char *));
     envelope_column_t *cols = calloc((size_t)m->ncols, sizeof(*cols));
     char **names = calloc((size_t)m->ncols, sizeof(char *));
-    if (!t->base_idx || !t->del_idx || !t->delel_idx || !t->is_key || !t->is_pk || !t->types || !cols || !names) {
+    if (!t->base_idx || !t->del_idx || !t->delel_idx || !t->is_key || !t->is_pk || !t->types || !t->pk_names || !cols ||
+        !names) {
         cql_result_free(r);
         free(cols);
         free(names);
@@ -534,6 +552,13 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
             bool ck = kn.len == 10 && memcmp(kn.p, "clustering", 10) == 0;
             t->is_key[b] = pk || ck;
             t->is_pk[b] = pk;
+            if (pk) {
+                int pos = (int)cell_i64(r, row, cql_result_column(r, "position"), 0);
+                if (pos >= 0 && pos < m->ncols && t->pk_names && !t->pk_names[pos]) {
+                    t->pk_names[pos] = strdup(names[b]);
+                    if (pos + 1 > t->npk) t->npk = pos + 1;
+                }
+            }
         }
         nkeys += t->is_key[b];
         cols[b].name = names[b];
@@ -554,6 +579,47 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
         return connect_err_set(err, CONNECT_ERR_FATAL, -1,
                                "scylla source: system_schema.columns names no key column of %s", t->qualified);
     if (!t->env) return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
+    for (int i = 0; i < t->npk; i++)
+        if (!t->pk_names[i])
+            return connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                                   "scylla source: system_schema.columns lacks partition key position %d of %s", i,
+                                   t->qualified);
+    if (!s->snapshot_initial) return 0;
+    /* The base-table read of the initial snapshot, by token range. */
+    sb_wr_t w;
+    sb_wr_init(&w, 256);
+    char head[600];
+    int hn = snprintf(head, sizeof(head), "SELECT * FROM \"%s\".\"%s\" WHERE token(", t->keyspace, t->name);
+    sb_wr_bytes(&w, head, (size_t)hn);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < t->npk; i++) {
+            if (i) sb_wr_bytes(&w, ", ", 2);
+            sb_wr_bytes(&w, "\"", 1);
+            sb_wr_bytes(&w, t->pk_names[i], strlen(t->pk_names[i]));
+            sb_wr_bytes(&w, "\"", 1);
+        }
+        if (pass == 0) sb_wr_bytes(&w, ") > ? AND token(", 16);
+        else sb_wr_bytes(&w, ") <= ?", 7);
+    }
+    sb_wr_bytes(&w, "", 1);
+    rc = w.oom ? SB_ENOMEM : cql_client_prepare(s->cl, (const char *)w.buf, &t->snap_ps, &e);
+    sb_wr_deinit(&w);
+    if (rc) {
+        char what[600];
+        snprintf(what, sizeof(what), "cannot read %s for the initial snapshot", t->qualified);
+        return cql_fail(s, what, &e, err);
+    }
+    const cql_metadata_t *sm = cql_prepared_result_metadata(t->snap_ps);
+    t->snap_idx = calloc((size_t)(t->nbase ? t->nbase : 1), sizeof(int));
+    if (!t->snap_idx || !sm || !sm->cols)
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: no column metadata for %s", t->qualified);
+    for (int b = 0; b < t->nbase; b++) {
+        const char *nm = envelope_table_column(t->env, b)->name;
+        t->snap_idx[b] = -1;
+        for (int c = 0; c < sm->ncols; c++)
+            if ((size_t)sm->cols[c].name.len == strlen(nm) && memcmp(sm->cols[c].name.p, nm, strlen(nm)) == 0)
+                t->snap_idx[b] = c;
+    }
     return 0;
 }
 
@@ -1247,6 +1313,116 @@ static int emit_heartbeat(sc_source_t *s, connect_err_t *err)
     return rc;
 }
 
+/* The snapshot's progress as a position string (NUL-terminated in w). */
+static void snapshot_position(const sc_source_t *s, sb_wr_t *w)
+{
+    sb_wr_reset(w);
+    scylla_pos_write_snapshot(w, s->snap_start_ms, s->snap_done, s->snap_units);
+    sb_wr_bytes(w, "", 1);
+}
+
+/* One page of the initial snapshot: rows of the current (table, token range) as op "r"
+ * events. The last row of a range carries the position that counts the range as done, so a
+ * restart re-reads at most the range it was in. */
+static int snapshot_step(sc_source_t *s, connect_err_t *err)
+{
+    if (s->snap_done >= s->snap_units) {
+        s->snapshot_active = false;
+        sb_info(LOG, "connector %s: initial snapshot complete, %" PRIu64 " rows; change data from %" PRId64,
+                source_name(s->ctx), s->snap_rows, s->start_ms);
+        return 0;
+    }
+    int unit = s->snap_done;
+    sc_table_t *t = &s->tables[unit / s->snap_ranges];
+    int64_t lo, hi;
+    scylla_token_range(unit % s->snap_ranges, s->snap_ranges, &lo, &hi);
+    cql_values_t v;
+    cql_values_init(&v);
+    cql_values_bigint(&v, lo);
+    cql_values_bigint(&v, hi);
+    cql_exec_opts_t x;
+    cql_exec_opts_init(&x);
+    x.page_size = s->page_size;
+    if (s->snap_paging_len >= 0) x.paging_state = (sb_slice_t){s->snap_paging, s->snap_paging_len};
+    cql_result_t *r = NULL;
+    sb_err_t e = {0};
+    int rc = cql_client_execute(s->cl, t->snap_ps, &v, &x, &r, &e);
+    cql_values_deinit(&v);
+    if (rc) {
+        char what[600];
+        snprintf(what, sizeof(what), "snapshot of %s", t->qualified);
+        return cql_fail(s, what, &e, err);
+    }
+    bool more = cql_result_has_more_pages(r);
+    if (more) {
+        uint8_t *p = realloc(s->snap_paging, (size_t)r->meta.paging_state.len + 1);
+        if (!p) {
+            cql_result_free(r);
+            return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "scylla source: out of memory");
+        }
+        memcpy(p, r->meta.paging_state.p, (size_t)r->meta.paging_state.len);
+        s->snap_paging = p;
+        s->snap_paging_len = r->meta.paging_state.len;
+    } else {
+        s->snap_paging_len = -1;
+    }
+    sb_wr_t pos;
+    sb_wr_init(&pos, 128);
+    int64_t now = sb_now_ms();
+    envelope_source_t src = {.connector = "scylla", .name = s->prefix, .ts_ms = now, .lsn = -1, .txid = -1,
+                             .snapshot = "true"};
+    rc = 0;
+    for (int i = 0; i < r->nrows && rc == 0; i++) {
+        sb_wr_reset(&s->cells);
+        size_t *off = calloc((size_t)t->nbase, sizeof(size_t));
+        if (!off) {
+            rc = connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "scylla source: out of memory");
+            break;
+        }
+        for (int b = 0; b < t->nbase && rc == 0; b++) {
+            if (t->snap_idx[b] < 0) {
+                s->after[b].len = ENVELOPE_NULL;
+                continue;
+            }
+            off[b] = s->cells.len;
+            int k = render_cell(r->meta.cols[t->snap_idx[b]].type, cql_result_cell(r, i, t->snap_idx[b]), &s->cells, &e);
+            if (k < 0) rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: snapshot of %s: %s", t->qualified, e.msg);
+            s->after[b].len = k == 1 ? ENVELOPE_NULL : (int32_t)(s->cells.len - off[b]);
+        }
+        for (int b = 0; b < t->nbase; b++) s->after[b].p = s->after[b].len >= 0 ? (const char *)s->cells.buf + off[b] : NULL;
+        free(off);
+        if (rc) break;
+        sb_wr_reset(&s->key);
+        sb_wr_reset(&s->val);
+        envelope_write_key(&s->key, t->env, s->after);
+        envelope_write_value(&s->val, t->env, 'r', NULL, s->after, &src, now);
+        bool last_of_range = !more && i == r->nrows - 1;
+        if (last_of_range) {
+            s->snap_done++;
+            snapshot_position(s, &pos);
+        }
+        rc = emit(s, t->topic, false, false, now, last_of_range ? (const char *)pos.buf : NULL, err);
+        s->snap_rows++;
+    }
+    cql_result_free(r);
+    if (rc == 0 && !more && s->snap_done == unit) {
+        /* an empty range: its position rides on a heartbeat */
+        s->snap_done++;
+        snapshot_position(s, &pos);
+        sb_wr_reset(&s->key);
+        sb_wr_reset(&s->val);
+        sb_wr_bytes(&s->key, "{\"serverName\":", 14);
+        envelope_write_json_string(&s->key, s->prefix, strlen(s->prefix));
+        sb_wr_bytes(&s->key, "}", 1);
+        char body[64];
+        int n = snprintf(body, sizeof(body), "{\"ts_ms\":%" PRId64 "}", now);
+        sb_wr_bytes(&s->val, body, (size_t)n);
+        rc = emit(s, s->topic_heartbeat, false, false, now, (const char *)pos.buf, err);
+    }
+    sb_wr_deinit(&pos);
+    return rc;
+}
+
 /* Drops the readers (and the generation) once every reader of a generation is final to its
  * end, so the position names only generations still being read. */
 static void drop_finished(sc_source_t *s)
@@ -1275,6 +1451,7 @@ static int sc_poll(void *state, int timeout_ms, connect_err_t *err)
 {
     sc_source_t *s = state;
     if (!s->setup_done) return setup(s, err);
+    if (s->snapshot_active) return snapshot_step(s, err);
     int64_t mono = sb_mono_ms();
     if (mono >= s->next_gen_mono && refresh_generations(s, err)) return -1;
     uint64_t before = s->events;
@@ -1342,6 +1519,7 @@ static void sc_stop(void *state)
     free(s->prefix);
     free(s->tls_ca);
     free(s->topic_heartbeat);
+    free(s->snap_paging);
     sb_wr_deinit(&s->key);
     sb_wr_deinit(&s->val);
     sb_wr_deinit(&s->cells);
@@ -1424,16 +1602,45 @@ static int sc_start(source_ctx_t *ctx, const json_t *config, void **state, conne
         snprintf(t->topic, len, "%s.%s.%s", s->prefix, t->keyspace, t->name);
         snprintf(t->range_topic, len, "%s.%s.%s.range_deletes", s->prefix, t->keyspace, t->name);
     }
+    const char *snap = cfg_get(config, "snapshot.mode");
+    s->snapshot_initial = snap && strcmp(snap, "initial") == 0;
+    cfg_int(config, "snapshot.token.ranges", 16, 1, &v);
+    s->snap_ranges = v > 65536 ? 65536 : (int)v;
+    s->snap_units = s->ntables * s->snap_ranges;
+    s->snap_paging_len = -1;
+    s->start_ms = sb_now_ms() - s->lookback_ms;
     const char *committed = source_committed_position(ctx);
     if (committed) {
         sb_err_t e = {0};
-        if (scylla_pos_parse(committed, &s->start_pos, &s->nstart_pos, &e)) {
+        int64_t snap_start = 0;
+        int done = 0, units = 0;
+        int has_snap = scylla_pos_snapshot(committed, &snap_start, &done, &units, &e);
+        if (has_snap < 0 || scylla_pos_parse(committed, &s->start_pos, &s->nstart_pos, &e)) {
             sc_stop(s);
             return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: committed position: %s", e.msg);
         }
-        s->has_start_pos = true;
+        if (has_snap) {
+            /* Stopped during (or right after) the initial snapshot: go on with it, then read
+             * change data from the time it began. A different table list or range count
+             * makes the units mean something else: the snapshot starts over. */
+            s->snap_start_ms = snap_start;
+            s->snap_done = units == s->snap_units ? done : 0;
+            s->snapshot_active = s->snapshot_initial && s->snap_done < s->snap_units;
+            s->start_ms = snap_start - s->win.confidence_ms;
+            free(s->start_pos);
+            s->start_pos = NULL;
+            s->nstart_pos = 0;
+        } else {
+            s->has_start_pos = true;
+        }
+    } else if (s->snapshot_initial) {
+        /* Change data is read from a confidence window before the snapshot begins: a change
+         * the snapshot already saw comes again afterwards, in order, which an upserting sink
+         * absorbs; one it missed (visible only after its range was read) is not lost. */
+        s->snapshot_active = true;
+        s->snap_start_ms = sb_now_ms();
+        s->start_ms = s->snap_start_ms - s->win.confidence_ms;
     }
-    s->start_ms = sb_now_ms() - s->lookback_ms;
     s->last_heartbeat_mono = sb_mono_ms();
     if (setup(s, err) && err->cls == CONNECT_ERR_FATAL) {
         sc_stop(s);
@@ -1446,7 +1653,13 @@ static int sc_start(source_ctx_t *ctx, const json_t *config, void **state, conne
 static void sc_status(void *state, json_t *out)
 {
     sc_source_t *s = state;
-    json_object_set_new(out, "phase", json_string(s->setup_done ? "streaming" : "connecting"));
+    json_object_set_new(out, "phase",
+                        json_string(!s->setup_done ? "connecting" : s->snapshot_active ? "snapshot" : "streaming"));
+    json_t *snap = json_object();
+    json_object_set_new(snap, "units_total", json_integer(s->snapshot_initial ? s->snap_units : 0));
+    json_object_set_new(snap, "units_done", json_integer(s->snap_done));
+    json_object_set_new(snap, "rows", json_integer((json_int_t)s->snap_rows));
+    json_object_set_new(out, "snapshot", snap);
     json_object_set_new(out, "generations", json_integer(s->ngens));
     json_object_set_new(out, "readers", json_integer(s->nreaders));
     json_object_set_new(out, "events", json_integer((json_int_t)s->events));
@@ -1468,7 +1681,9 @@ static void sc_status(void *state, json_t *out)
 static int sc_validate_position(const char *position, sb_err_t *err)
 {
     scylla_pos_entry_t *e;
-    int n;
+    int n, done, units;
+    int64_t start;
+    if (scylla_pos_snapshot(position, &start, &done, &units, err) < 0) return -1;
     if (scylla_pos_parse(position, &e, &n, err)) return -1;
     free(e);
     return 0;

@@ -316,3 +316,42 @@ void scylla_pos_write(sb_wr_t *w, const scylla_pos_entry_t *e, int n)
     }
     sb_wr_bytes(w, "]}", 2);
 }
+
+int scylla_pos_snapshot(const char *text, int64_t *start_ms, int *done, int *units, sb_err_t *err)
+{
+    json_error_t je;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return sb_err_set(err, SB_EINVAL, "scylla position is not JSON: %s", je.text);
+    json_t *snap = json_object_get(root, "snapshot");
+    if (!snap) {
+        json_decref(root);
+        return 0;
+    }
+    json_t *st = json_object_get(snap, "start_ms"), *d = json_object_get(snap, "done"), *u = json_object_get(snap, "units");
+    if (!json_is_integer(st) || !json_is_integer(d) || !json_is_integer(u) || json_integer_value(u) < 1 ||
+        json_integer_value(u) > 1000000 || json_integer_value(d) < 0 || json_integer_value(d) > json_integer_value(u)) {
+        json_decref(root);
+        return sb_err_set(err, SB_EINVAL, "scylla position: snapshot must be {\"start_ms\":..,\"done\":k,\"units\":u} with 0 <= k <= u");
+    }
+    *start_ms = json_integer_value(st);
+    *done = (int)json_integer_value(d);
+    *units = (int)json_integer_value(u);
+    json_decref(root);
+    return 1;
+}
+
+void scylla_pos_write_snapshot(sb_wr_t *w, int64_t start_ms, int done, int units)
+{
+    char buf[160];
+    int len = snprintf(buf, sizeof(buf), "{\"v\":1,\"snapshot\":{\"start_ms\":%" PRId64 ",\"done\":%d,\"units\":%d},\"groups\":[]}",
+                       start_ms, done, units);
+    sb_wr_bytes(w, buf, (size_t)len);
+}
+
+void scylla_token_range(int i, int n, int64_t *lo, int64_t *hi)
+{
+    /* The ring has 2^64 tokens; steps of 2^64 / n computed in unsigned arithmetic. */
+    uint64_t step = UINT64_MAX / (uint64_t)n;
+    *lo = i == 0 ? INT64_MIN : (int64_t)((uint64_t)INT64_MIN + step * (uint64_t)i);
+    *hi = i == n - 1 ? INT64_MAX : (int64_t)((uint64_t)INT64_MIN + step * (uint64_t)(i + 1));
+}

@@ -116,6 +116,18 @@ typedef struct scylla_pos_entry {
 int scylla_pos_parse(const char *text, scylla_pos_entry_t **out, int *n, sb_err_t *err);
 /* Appends the position text of n entries to w. */
 void scylla_pos_write(sb_wr_t *w, const scylla_pos_entry_t *e, int n);
+/* While the initial snapshot runs, the position also holds its progress:
+ *   {"v":1,"snapshot":{"start_ms":T0,"done":k,"units":u},"groups":[]}
+ * (k of u (table, token range) units read; change data is read from T0 - the confidence
+ * window once the snapshot is complete). Returns 1 and fills the fields when the position has
+ * one, 0 when not, SB_EINVAL when it is malformed. */
+int scylla_pos_snapshot(const char *text, int64_t *start_ms, int *done, int *units, sb_err_t *err);
+void scylla_pos_write_snapshot(sb_wr_t *w, int64_t start_ms, int done, int units);
+
+/* Token range i of n over the Murmur3 ring, as (lo, hi] (the first starts at INT64_MIN, the
+ * last ends at INT64_MAX, so together they cover every token once). */
+void scylla_token_range(int i, int n, int64_t *lo, int64_t *hi);
+
 /* "ks.table" (or "table") made of [A-Za-z0-9_] identifiers: what the source accepts. */
 bool scylla_valid_table_name(const char *s);
 
