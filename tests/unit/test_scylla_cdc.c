@@ -22,14 +22,16 @@ static void test_operation_mapping(void **st)
     assert_int_equal(scylla_op_kind(2), 'c');
     assert_int_equal(scylla_op_kind(3), 'd'); /* row delete */
     assert_int_equal(scylla_op_kind(4), 'd'); /* partition delete */
-    for (int op = 5; op <= 8; op++) assert_int_equal(scylla_op_kind(op), 'R');
+    for (int op = 5; op <= 8; op++)
+        assert_int_equal(scylla_op_kind(op), 'R');
     assert_int_equal(scylla_op_kind(9), 'I'); /* post-image */
     assert_int_equal(scylla_op_kind(10), 0);
     assert_int_equal(scylla_op_kind(-1), 0);
 }
 
 /* 2023-11-14T22:13:20.123Z as a version 1 UUID, built in Python from the RFC 4122 layout. */
-static const uint8_t KNOWN[16] = {4, 194, 132, 176, 131, 59, 17, 238, 128, 128, 128, 128, 128, 128, 128, 128};
+static const uint8_t KNOWN[16] = {4,   194, 132, 176, 131, 59,  17,  238,
+                                  128, 128, 128, 128, 128, 128, 128, 128};
 
 static void test_timeuuid(void **st)
 {
@@ -100,7 +102,8 @@ static void test_seen_set(void **st)
     scylla_seen_prune(s, 2000 + 9999);
     assert_int_equal(scylla_seen_count(s), 10000);
     assert_false(scylla_seen_contains(s, &a));
-    scylla_change_id_t kept = id_at(2000 + 10000, 10000 % 300, 10000 % 3), gone = id_at(2000 + 9999, 9999 % 300, 0);
+    scylla_change_id_t kept = id_at(2000 + 10000, 10000 % 300, 10000 % 3),
+                       gone = id_at(2000 + 9999, 9999 % 300, 0);
     assert_true(scylla_seen_contains(s, &kept));
     assert_false(scylla_seen_contains(s, &gone));
     scylla_seen_prune(s, INT64_MAX / 20000);
@@ -109,12 +112,14 @@ static void test_seen_set(void **st)
     scylla_seen_free(NULL);
 }
 
-static const scylla_window_cfg_t CFG = {.lag_ms = 1000, .confidence_ms = 30000, .query_window_ms = 30000};
+static const scylla_window_cfg_t CFG = {
+    .lag_ms = 1000, .confidence_ms = 30000, .query_window_ms = 30000};
 
 static void test_fast_window(void **st)
 {
     (void)st;
-    scylla_progress_t p = {.gen_ms = 0, .gen_end_ms = INT64_MAX, .final_ms = 100000, .fast_ms = 100000};
+    scylla_progress_t p = {
+        .gen_ms = 0, .gen_end_ms = INT64_MAX, .final_ms = 100000, .fast_ms = 100000};
     int64_t from, to;
     /* nothing until now - lag passes fast_ms */
     assert_false(scylla_fast_window(&p, &CFG, 101000, &from, &to));
@@ -135,7 +140,8 @@ static void test_fast_window(void **st)
 static void test_safety_window_and_final(void **st)
 {
     (void)st;
-    scylla_progress_t p = {.gen_ms = 0, .gen_end_ms = INT64_MAX, .final_ms = 100000, .fast_ms = 100000};
+    scylla_progress_t p = {
+        .gen_ms = 0, .gen_end_ms = INT64_MAX, .final_ms = 100000, .fast_ms = 100000};
     int64_t from, to;
     assert_false(scylla_safety_window(&p, &from, &to));
     p.fast_ms = 150000;
@@ -154,7 +160,8 @@ static void test_safety_window_and_final(void **st)
     p.gen_end_ms = 150001;
     assert_true(scylla_progress_finished(&p));
     /* a generation that ended: final stops at its last millisecond */
-    scylla_progress_t q = {.gen_ms = 0, .gen_end_ms = 120000, .final_ms = 100000, .fast_ms = 119999};
+    scylla_progress_t q = {
+        .gen_ms = 0, .gen_end_ms = 120000, .final_ms = 100000, .fast_ms = 119999};
     scylla_safety_done(&q, &CFG, 900000, 119999);
     assert_int_equal(q.final_ms, 119999);
     assert_true(scylla_progress_finished(&q));
@@ -168,7 +175,8 @@ typedef struct sim_change {
     int emitted;
 } sim_change_t;
 
-static void sim_read(sim_change_t *ch, int n, scylla_seen_t *seen, int64_t from, int64_t to, int64_t now)
+static void sim_read(sim_change_t *ch, int n, scylla_seen_t *seen, int64_t from, int64_t to,
+                     int64_t now)
 {
     for (int i = 0; i < n; i++) {
         if (ch[i].visible_ms > now || ch[i].time_ms <= from || ch[i].time_ms > to) continue;
@@ -182,11 +190,11 @@ static void test_simulated_late_writes(void **st)
     (void)st;
     scylla_window_cfg_t cfg = {.lag_ms = 1000, .confidence_ms = 30000, .query_window_ms = 30000};
     sim_change_t ch[] = {
-        {10000, 10005, 0},  /* ordinary */
-        {20000, 20900, 0},  /* visible just within the fast lag */
-        {30000, 35000, 0},  /* 5 s late: the safety pass */
-        {40000, 69000, 0},  /* 29 s late: the safety pass, just */
-        {50000, 95000, 0},  /* 45 s late: beyond the confidence window */
+        {10000, 10005, 0}, /* ordinary */
+        {20000, 20900, 0}, /* visible just within the fast lag */
+        {30000, 35000, 0}, /* 5 s late: the safety pass */
+        {40000, 69000, 0}, /* 29 s late: the safety pass, just */
+        {50000, 95000, 0}, /* 45 s late: beyond the confidence window */
         {60000, 60001, 0},
     };
     int n = (int)(sizeof(ch) / sizeof(ch[0]));
@@ -221,19 +229,27 @@ static void test_position_round_trip(void **st)
 {
     (void)st;
     scylla_pos_entry_t in[2] = {
-        {.table = "shop.orders", .gen_ms = 1700000000000LL, .key = -9223372036854775807LL - 1, .final_ms = 1700000031000LL,
+        {.table = "shop.orders",
+         .gen_ms = 1700000000000LL,
+         .key = -9223372036854775807LL - 1,
+         .final_ms = 1700000031000LL,
          .last = "04c284b0-833b-11ee-8080-808080808080/3"},
-        {.table = "shop.lines", .gen_ms = 1700000000000LL, .key = 4611686018427387903LL, .final_ms = 1699999999999LL,
+        {.table = "shop.lines",
+         .gen_ms = 1700000000000LL,
+         .key = 4611686018427387903LL,
+         .final_ms = 1699999999999LL,
          .last = ""},
     };
     sb_wr_t w;
     sb_wr_init(&w, 64);
     scylla_pos_write(&w, in, 2);
     sb_wr_bytes(&w, "", 1);
-    assert_string_equal((const char *)w.buf,
-                        "{\"v\":1,\"groups\":[[\"shop.orders\",1700000000000,-9223372036854775808,1700000031000,"
-                        "\"04c284b0-833b-11ee-8080-808080808080/3\"],[\"shop.lines\",1700000000000,4611686018427387903,"
-                        "1699999999999,\"\"]]}");
+    assert_string_equal(
+        (const char *)w.buf,
+        "{\"v\":1,\"groups\":[[\"shop.orders\",1700000000000,-9223372036854775808,1700000031000,"
+        "\"04c284b0-833b-11ee-8080-808080808080/"
+        "3\"],[\"shop.lines\",1700000000000,4611686018427387903,"
+        "1699999999999,\"\"]]}");
     scylla_pos_entry_t *out;
     int n;
     sb_err_t err = {0};
@@ -264,7 +280,9 @@ static void test_position_errors(void **st)
         {"{\"v\":1,\"groups\":[[\"shop.t\",1,2,\"3\",\"\"]]}", "group 0"},
         {"{\"v\":1,\"groups\":[[\"shop.t\",1,2,3,\"a\\\"b\"]]}", "group 0"},
         {"{\"v\":1,\"groups\":[[\"sh\\\"op.t\",1,2,3,\"\"]]}", "group 0"},
-        {"{\"v\":1,\"groups\":[[\"shop.t\",1,2,3,\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]]}", "group 0"},
+        {"{\"v\":1,\"groups\":[[\"shop.t\",1,2,3,"
+         "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]]}",
+         "group 0"},
         {"{\"v\":1,\"v\":1,\"groups\":[]}", "not JSON"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -272,7 +290,8 @@ static void test_position_errors(void **st)
         int n = -1;
         sb_err_t err = {0};
         assert_int_equal(scylla_pos_parse(bad[i].text, &out, &n, &err), SB_EINVAL);
-        if (!strstr(err.msg, bad[i].msg)) fail_msg("position %s: message \"%s\" lacks \"%s\"", bad[i].text, err.msg, bad[i].msg);
+        if (!strstr(err.msg, bad[i].msg))
+            fail_msg("position %s: message \"%s\" lacks \"%s\"", bad[i].text, err.msg, bad[i].msg);
         assert_null(out);
     }
 }
@@ -284,8 +303,10 @@ static void test_token_ranges(void **st)
     for (int n = 1; n <= 7; n++) {
         for (int i = 0; i < n; i++) {
             scylla_token_range(i, n, &lo, &hi);
-            if (i == 0) assert_true(lo == INT64_MIN);
-            else assert_true(lo == prev_hi); /* (lo, hi] ranges meet exactly */
+            if (i == 0)
+                assert_true(lo == INT64_MIN);
+            else
+                assert_true(lo == prev_hi); /* (lo, hi] ranges meet exactly */
             assert_true(hi > lo);
             prev_hi = hi;
         }
@@ -311,14 +332,18 @@ static void test_snapshot_position(void **st)
     assert_int_equal(units, 8);
     scylla_pos_entry_t *e;
     int n;
-    assert_int_equal(scylla_pos_parse((const char *)w.buf, &e, &n, &err), 0); /* also a valid group list */
+    assert_int_equal(scylla_pos_parse((const char *)w.buf, &e, &n, &err),
+                     0); /* also a valid group list */
     assert_int_equal(n, 0);
     free(e);
     sb_wr_deinit(&w);
-    assert_int_equal(scylla_pos_snapshot("{\"v\":1,\"groups\":[]}", &start, &done, &units, &err), 0);
-    assert_int_equal(scylla_pos_snapshot("{\"v\":1,\"snapshot\":{\"start_ms\":1,\"done\":9,\"units\":8},\"groups\":[]}",
-                                         &start, &done, &units, &err),
-                     SB_EINVAL);
+    assert_int_equal(scylla_pos_snapshot("{\"v\":1,\"groups\":[]}", &start, &done, &units, &err),
+                     0);
+    assert_int_equal(
+        scylla_pos_snapshot(
+            "{\"v\":1,\"snapshot\":{\"start_ms\":1,\"done\":9,\"units\":8},\"groups\":[]}", &start,
+            &done, &units, &err),
+        SB_EINVAL);
     assert_non_null(strstr(err.msg, "0 <= k <= u"));
 }
 
@@ -338,11 +363,16 @@ static void test_table_names(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_operation_mapping),     cmocka_unit_test(test_timeuuid),
-        cmocka_unit_test(test_seen_set),              cmocka_unit_test(test_fast_window),
-        cmocka_unit_test(test_safety_window_and_final), cmocka_unit_test(test_simulated_late_writes),
-        cmocka_unit_test(test_position_round_trip),   cmocka_unit_test(test_position_errors),
-        cmocka_unit_test(test_table_names),           cmocka_unit_test(test_token_ranges),
+        cmocka_unit_test(test_operation_mapping),
+        cmocka_unit_test(test_timeuuid),
+        cmocka_unit_test(test_seen_set),
+        cmocka_unit_test(test_fast_window),
+        cmocka_unit_test(test_safety_window_and_final),
+        cmocka_unit_test(test_simulated_late_writes),
+        cmocka_unit_test(test_position_round_trip),
+        cmocka_unit_test(test_position_errors),
+        cmocka_unit_test(test_table_names),
+        cmocka_unit_test(test_token_ranges),
         cmocka_unit_test(test_snapshot_position),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

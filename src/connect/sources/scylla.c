@@ -97,7 +97,8 @@ typedef struct sc_source {
     bool tls, tls_skip_verify, tombstones;
     char **include;
     scylla_window_cfg_t win;
-    int64_t safety_interval_ms, safety_chunk_ms, poll_interval_ms, gen_poll_ms, heartbeat_ms, lookback_ms;
+    int64_t safety_interval_ms, safety_chunk_ms, poll_interval_ms, gen_poll_ms, heartbeat_ms,
+        lookback_ms;
     int page_size, max_streams;
 
     cql_client_t *cl;
@@ -132,8 +133,8 @@ typedef struct sc_source {
     envelope_value_t *before, *after, *keyrow;
 
     /* counters for status */
-    uint64_t events, duplicates_skipped, late_found, range_deletes, ttl_changes, partial_collections,
-        unknown_ops, queries;
+    uint64_t events, duplicates_skipped, late_found, range_deletes, ttl_changes,
+        partial_collections, unknown_ops, queries;
     int64_t last_event_ts_ms;
 } sc_source_t;
 
@@ -163,27 +164,34 @@ static bool cfg_bool(const json_t *config, const char *key, bool dflt, bool *out
     const char *s = cfg_get(config, key);
     *out = dflt;
     if (!s) return true;
-    if (strcmp(s, "true") == 0) *out = true;
-    else if (strcmp(s, "false") == 0) *out = false;
-    else return false;
+    if (strcmp(s, "true") == 0)
+        *out = true;
+    else if (strcmp(s, "false") == 0)
+        *out = false;
+    else
+        return false;
     return true;
 }
 
 static char **split_list(const char *s)
 {
     int n = 1;
-    for (const char *p = s; *p; p++) n += *p == ',';
+    for (const char *p = s; *p; p++)
+        n += *p == ',';
     char **v = calloc((size_t)n + 1, sizeof(char *));
     if (!v) return NULL;
     int k = 0;
     const char *p = s;
     while (*p) {
-        while (*p == ' ' || *p == ',') p++;
+        while (*p == ' ' || *p == ',')
+            p++;
         if (!*p) break;
         const char *e = p;
-        while (*e && *e != ',') e++;
+        while (*e && *e != ',')
+            e++;
         const char *t = e;
-        while (t > p && t[-1] == ' ') t--;
+        while (t > p && t[-1] == ' ')
+            t--;
         v[k] = strndup(p, (size_t)(t - p));
         if (!v[k]) break;
         k++;
@@ -195,7 +203,8 @@ static char **split_list(const char *s)
 static void free_list(char **v)
 {
     if (!v) return;
-    for (char **p = v; *p; p++) free(*p);
+    for (char **p = v; *p; p++)
+        free(*p);
     free(v);
 }
 
@@ -219,9 +228,22 @@ static const struct {
 };
 
 static const char *const known_keys[] = {
-    "connector.class", "name", "tasks.max", "scylla.contact.points", "scylla.keyspace", "table.include.list",
-    "scylla.user", "scylla.password", "scylla.tls", "scylla.tls.ca.file", "scylla.tls.skip.verify",
-    "scylla.consistency", "topic.prefix", "tombstones.on.delete", "snapshot.mode", NULL,
+    "connector.class",
+    "name",
+    "tasks.max",
+    "scylla.contact.points",
+    "scylla.keyspace",
+    "table.include.list",
+    "scylla.user",
+    "scylla.password",
+    "scylla.tls",
+    "scylla.tls.ca.file",
+    "scylla.tls.skip.verify",
+    "scylla.consistency",
+    "topic.prefix",
+    "tombstones.on.delete",
+    "snapshot.mode",
+    NULL,
 };
 
 static bool known_key(const char *k)
@@ -231,8 +253,8 @@ static bool known_key(const char *k)
     for (size_t i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++)
         if (strcmp(int_keys[i].key, k) == 0) return true;
     /* transforms.*, errors.*, and other runtime keys are the runtime's */
-    return strncmp(k, "transforms", 10) == 0 || strncmp(k, "errors.", 7) == 0 || strncmp(k, "value.", 6) == 0 ||
-           strncmp(k, "key.", 4) == 0;
+    return strncmp(k, "transforms", 10) == 0 || strncmp(k, "errors.", 7) == 0 ||
+           strncmp(k, "value.", 6) == 0 || strncmp(k, "key.", 4) == 0;
 }
 
 static int sc_validate(const json_t *config, connect_config_errors_t *errs)
@@ -246,35 +268,42 @@ static int sc_validate(const json_t *config, connect_config_errors_t *errs)
     const char *inc = cfg_get(config, "table.include.list");
     const char *ks = cfg_get(config, "scylla.keyspace");
     if (!inc || !*inc) {
-        connect_config_error_add(errs, "table.include.list", "is required: keyspace.table,... (the CDC-enabled tables)");
+        connect_config_error_add(errs, "table.include.list",
+                                 "is required: keyspace.table,... (the CDC-enabled tables)");
     } else {
         char **list = split_list(inc);
         for (char **p = list; p && *p; p++) {
             if (!scylla_valid_table_name(*p))
-                connect_config_error_add(errs, "table.include.list",
-                                         "\"%s\" is not keyspace.table made of letters, digits and '_'", *p);
+                connect_config_error_add(
+                    errs, "table.include.list",
+                    "\"%s\" is not keyspace.table made of letters, digits and '_'", *p);
             else if (!strchr(*p, '.') && !ks)
                 connect_config_error_add(errs, "table.include.list",
-                                         "\"%s\" has no keyspace and scylla.keyspace is not set", *p);
+                                         "\"%s\" has no keyspace and scylla.keyspace is not set",
+                                         *p);
         }
         free_list(list);
     }
-    if (ks && !scylla_valid_table_name(ks)) connect_config_error_add(errs, "scylla.keyspace", "must be an identifier");
+    if (ks && !scylla_valid_table_name(ks))
+        connect_config_error_add(errs, "scylla.keyspace", "must be an identifier");
     if (cfg_get(config, "scylla.user") && !cfg_get(config, "scylla.password"))
         connect_config_error_add(errs, "scylla.password", "is required with scylla.user");
     const char *cons = cfg_get(config, "scylla.consistency");
     cql_consistency_t c;
     if (cons && cql_consistency_parse(cons, &c))
-        connect_config_error_add(errs, "scylla.consistency", "unknown consistency level \"%s\"", cons);
+        connect_config_error_add(errs, "scylla.consistency", "unknown consistency level \"%s\"",
+                                 cons);
     bool b;
-    if (!cfg_bool(config, "scylla.tls", false, &b)) connect_config_error_add(errs, "scylla.tls", "must be true or false");
+    if (!cfg_bool(config, "scylla.tls", false, &b))
+        connect_config_error_add(errs, "scylla.tls", "must be true or false");
     if (!cfg_bool(config, "scylla.tls.skip.verify", false, &b))
         connect_config_error_add(errs, "scylla.tls.skip.verify", "must be true or false");
     if (!cfg_bool(config, "tombstones.on.delete", true, &b))
         connect_config_error_add(errs, "tombstones.on.delete", "must be true or false");
     const char *snap = cfg_get(config, "snapshot.mode");
     if (snap && strcmp(snap, "never") != 0 && strcmp(snap, "initial") != 0)
-        connect_config_error_add(errs, "snapshot.mode", "\"%s\" is not one of never, initial", snap);
+        connect_config_error_add(errs, "snapshot.mode", "\"%s\" is not one of never, initial",
+                                 snap);
     int64_t v;
     for (size_t i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++)
         if (!cfg_int(config, int_keys[i].key, int_keys[i].dflt, int_keys[i].min, &v))
@@ -283,7 +312,8 @@ static int sc_validate(const json_t *config, connect_config_errors_t *errs)
     cfg_int(config, "cdc.confidence.window.ms", 30000, 0, &conf);
     cfg_int(config, "cdc.fast.lag.ms", 1000, 0, &lag);
     if (conf < lag)
-        connect_config_error_add(errs, "cdc.confidence.window.ms", "must be >= cdc.fast.lag.ms (%" PRId64 ")", lag);
+        connect_config_error_add(errs, "cdc.confidence.window.ms",
+                                 "must be >= cdc.fast.lag.ms (%" PRId64 ")", lag);
     const char *k;
     json_t *jv;
     json_object_foreach((json_t *)config, k, jv)
@@ -300,10 +330,10 @@ static int cql_fail(sc_source_t *s, const char *what, const sb_err_t *e, connect
     /* Server errors about schema (no such table, no CDC) will not fix themselves; everything
      * else (a node down, a timeout) is retried by the runtime. */
     int32_t code = cql_client_server_error(s->cl);
-    bool fatal = code == CQL_ERR_INVALID || code == CQL_ERR_SYNTAX || code == CQL_ERR_UNAUTHORIZED ||
-                 code == CQL_ERR_BAD_CREDENTIALS;
-    return connect_err_set(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, -1, "scylla source: %s: %s", what,
-                           e->msg);
+    bool fatal = code == CQL_ERR_INVALID || code == CQL_ERR_SYNTAX ||
+                 code == CQL_ERR_UNAUTHORIZED || code == CQL_ERR_BAD_CREDENTIALS;
+    return connect_err_set(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, -1,
+                           "scylla source: %s: %s", what, e->msg);
 }
 
 static int64_t cell_i64(const cql_result_t *r, int row, int col, int64_t dflt)
@@ -329,25 +359,55 @@ static void type_info(const cql_type_t *t, envelope_kind_t *kind, const char **p
 {
     switch (t->id) {
     case CQL_TYPE_ASCII:
-    case CQL_TYPE_VARCHAR: *kind = ENVELOPE_KIND_STRING, *pg = "text"; return;
-    case CQL_TYPE_BOOLEAN: *kind = ENVELOPE_KIND_BOOL, *pg = "boolean"; return;
+    case CQL_TYPE_VARCHAR:
+        *kind = ENVELOPE_KIND_STRING, *pg = "text";
+        return;
+    case CQL_TYPE_BOOLEAN:
+        *kind = ENVELOPE_KIND_BOOL, *pg = "boolean";
+        return;
     case CQL_TYPE_TINYINT:
-    case CQL_TYPE_SMALLINT: *kind = ENVELOPE_KIND_INTEGER, *pg = "smallint"; return;
-    case CQL_TYPE_INT: *kind = ENVELOPE_KIND_INTEGER, *pg = "integer"; return;
+    case CQL_TYPE_SMALLINT:
+        *kind = ENVELOPE_KIND_INTEGER, *pg = "smallint";
+        return;
+    case CQL_TYPE_INT:
+        *kind = ENVELOPE_KIND_INTEGER, *pg = "integer";
+        return;
     case CQL_TYPE_BIGINT:
-    case CQL_TYPE_COUNTER: *kind = ENVELOPE_KIND_INTEGER, *pg = "bigint"; return;
-    case CQL_TYPE_FLOAT: *kind = ENVELOPE_KIND_FLOAT, *pg = "real"; return;
-    case CQL_TYPE_DOUBLE: *kind = ENVELOPE_KIND_FLOAT, *pg = "double precision"; return;
+    case CQL_TYPE_COUNTER:
+        *kind = ENVELOPE_KIND_INTEGER, *pg = "bigint";
+        return;
+    case CQL_TYPE_FLOAT:
+        *kind = ENVELOPE_KIND_FLOAT, *pg = "real";
+        return;
+    case CQL_TYPE_DOUBLE:
+        *kind = ENVELOPE_KIND_FLOAT, *pg = "double precision";
+        return;
     case CQL_TYPE_VARINT:
-    case CQL_TYPE_DECIMAL: *kind = ENVELOPE_KIND_NUMERIC, *pg = "numeric"; return;
-    case CQL_TYPE_TIMESTAMP: *kind = ENVELOPE_KIND_STRING, *pg = "timestamp with time zone"; return;
+    case CQL_TYPE_DECIMAL:
+        *kind = ENVELOPE_KIND_NUMERIC, *pg = "numeric";
+        return;
+    case CQL_TYPE_TIMESTAMP:
+        *kind = ENVELOPE_KIND_STRING, *pg = "timestamp with time zone";
+        return;
     case CQL_TYPE_UUID:
-    case CQL_TYPE_TIMEUUID: *kind = ENVELOPE_KIND_STRING, *pg = "uuid"; return;
-    case CQL_TYPE_INET: *kind = ENVELOPE_KIND_STRING, *pg = "inet"; return;
-    case CQL_TYPE_DATE: *kind = ENVELOPE_KIND_STRING, *pg = "date"; return;
-    case CQL_TYPE_TIME: *kind = ENVELOPE_KIND_STRING, *pg = "time without time zone"; return;
-    case CQL_TYPE_BLOB: *kind = ENVELOPE_KIND_STRING, *pg = "bytea"; return;
-    default: *kind = ENVELOPE_KIND_STRING, *pg = "jsonb"; return; /* collections, tuples, UDTs, duration */
+    case CQL_TYPE_TIMEUUID:
+        *kind = ENVELOPE_KIND_STRING, *pg = "uuid";
+        return;
+    case CQL_TYPE_INET:
+        *kind = ENVELOPE_KIND_STRING, *pg = "inet";
+        return;
+    case CQL_TYPE_DATE:
+        *kind = ENVELOPE_KIND_STRING, *pg = "date";
+        return;
+    case CQL_TYPE_TIME:
+        *kind = ENVELOPE_KIND_STRING, *pg = "time without time zone";
+        return;
+    case CQL_TYPE_BLOB:
+        *kind = ENVELOPE_KIND_STRING, *pg = "bytea";
+        return;
+    default:
+        *kind = ENVELOPE_KIND_STRING, *pg = "jsonb";
+        return; /* collections, tuples, UDTs, duration */
     }
 }
 
@@ -360,7 +420,9 @@ static int render_cell(const cql_type_t *t, sb_slice_t raw, sb_wr_t *w, sb_err_t
     int n;
     switch (t->id) {
     case CQL_TYPE_ASCII:
-    case CQL_TYPE_VARCHAR: sb_wr_bytes(w, raw.p, (size_t)raw.len); return 0;
+    case CQL_TYPE_VARCHAR:
+        sb_wr_bytes(w, raw.p, (size_t)raw.len);
+        return 0;
     case CQL_TYPE_BOOLEAN: {
         bool b;
         if (cql_decode_bool(raw, &b, err)) return raw.len == 0 ? 1 : SB_EINVAL;
@@ -386,9 +448,12 @@ static int render_cell(const cql_type_t *t, sb_slice_t raw, sb_wr_t *w, sb_err_t
         int rc = cql_decode_double(t, raw, &d, err);
         if (rc == SB_ENOENT) return 1;
         if (rc) return rc;
-        if (isnan(d)) n = snprintf(buf, sizeof(buf), "NaN");
-        else if (isinf(d)) n = snprintf(buf, sizeof(buf), d > 0 ? "Infinity" : "-Infinity");
-        else n = snprintf(buf, sizeof(buf), t->id == CQL_TYPE_FLOAT ? "%.9g" : "%.17g", d);
+        if (isnan(d))
+            n = snprintf(buf, sizeof(buf), "NaN");
+        else if (isinf(d))
+            n = snprintf(buf, sizeof(buf), d > 0 ? "Infinity" : "-Infinity");
+        else
+            n = snprintf(buf, sizeof(buf), t->id == CQL_TYPE_FLOAT ? "%.9g" : "%.17g", d);
         sb_wr_bytes(w, buf, (size_t)n);
         return 0;
     }
@@ -401,9 +466,10 @@ static int render_cell(const cql_type_t *t, sb_slice_t raw, sb_wr_t *w, sb_err_t
         int msec = (int)(ms - secs * 1000);
         time_t tt = (time_t)secs;
         struct tm tm;
-        if (!gmtime_r(&tt, &tm)) return sb_err_set(err, SB_EINVAL, "timestamp %" PRId64 " out of range", ms);
-        n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, msec);
+        if (!gmtime_r(&tt, &tm))
+            return sb_err_set(err, SB_EINVAL, "timestamp %" PRId64 " out of range", ms);
+        n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, msec);
         sb_wr_bytes(w, buf, (size_t)n);
         return 0;
     }
@@ -425,7 +491,8 @@ static int render_cell(const cql_type_t *t, sb_slice_t raw, sb_wr_t *w, sb_err_t
     case CQL_TYPE_TIME:
         if (raw.len == 0) return 1;
         return cql_decode_text_form(t, raw, w, err);
-    default: return cql_value_to_json(t, raw, w, err);
+    default:
+        return cql_value_to_json(t, raw, w, err);
     }
 }
 
@@ -445,7 +512,8 @@ static void table_free(sc_table_t *t)
     free(t->is_pk);
     free(t->types);
     envelope_table_free(t->env);
-    for (int i = 0; i < t->npk; i++) free(t->pk_names[i]);
+    for (int i = 0; i < t->npk; i++)
+        free(t->pk_names[i]);
     free(t->pk_names);
     free(t->snap_idx);
 }
@@ -471,17 +539,20 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
     sb_err_t e = {0};
     char q[1024];
     snprintf(q, sizeof(q),
-             "SELECT * FROM \"%s\".\"%s_scylla_cdc_log\" WHERE \"cdc$stream_id\" IN ? AND \"cdc$time\" > ? AND "
+             "SELECT * FROM \"%s\".\"%s_scylla_cdc_log\" WHERE \"cdc$stream_id\" IN ? AND "
+             "\"cdc$time\" > ? AND "
              "\"cdc$time\" <= ? BYPASS CACHE",
              t->keyspace, t->name);
     if (cql_client_prepare(s->cl, q, &t->ps, &e)) {
         char what[600];
-        snprintf(what, sizeof(what), "cannot read the CDC log of %s (is CDC enabled on it?)", t->qualified);
+        snprintf(what, sizeof(what), "cannot read the CDC log of %s (is CDC enabled on it?)",
+                 t->qualified);
         return cql_fail(s, what, &e, err);
     }
     const cql_metadata_t *m = cql_prepared_result_metadata(t->ps);
     if (!m || !m->cols)
-        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: no column metadata for %s_scylla_cdc_log",
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                               "scylla source: no column metadata for %s_scylla_cdc_log",
                                t->qualified);
     /* Key columns of the base table. */
     cql_values_t v;
@@ -492,7 +563,8 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
     cql_exec_opts_init(&x);
     cql_result_t *r = NULL;
     int rc = cql_client_query(s->cl,
-                              "SELECT column_name, kind, position FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?",
+                              "SELECT column_name, kind, position FROM system_schema.columns WHERE "
+                              "keyspace_name = ? AND table_name = ?",
                               &v, &x, &r, &e);
     cql_values_deinit(&v);
     if (rc) return cql_fail(s, "reading system_schema.columns", &e, err);
@@ -507,8 +579,8 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
     t->pk_names = calloc((size_t)m->ncols, sizeof(char *));
     envelope_column_t *cols = calloc((size_t)m->ncols, sizeof(*cols));
     char **names = calloc((size_t)m->ncols, sizeof(char *));
-    if (!t->base_idx || !t->del_idx || !t->delel_idx || !t->is_key || !t->is_pk || !t->types || !t->pk_names || !cols ||
-        !names) {
+    if (!t->base_idx || !t->del_idx || !t->delel_idx || !t->is_key || !t->is_pk || !t->types ||
+        !t->pk_names || !cols || !names) {
         cql_result_free(r);
         free(cols);
         free(names);
@@ -519,11 +591,16 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
         sb_slice_t nm = m->cols[i].name;
         char name[256];
         snprintf(name, sizeof(name), "%.*s", (int)nm.len, (const char *)nm.p);
-        if (strcmp(name, "cdc$stream_id") == 0) t->i_stream = i;
-        else if (strcmp(name, "cdc$time") == 0) t->i_time = i;
-        else if (strcmp(name, "cdc$batch_seq_no") == 0) t->i_seq = i;
-        else if (strcmp(name, "cdc$operation") == 0) t->i_op = i;
-        else if (strcmp(name, "cdc$ttl") == 0) t->i_ttl = i;
+        if (strcmp(name, "cdc$stream_id") == 0)
+            t->i_stream = i;
+        else if (strcmp(name, "cdc$time") == 0)
+            t->i_time = i;
+        else if (strcmp(name, "cdc$batch_seq_no") == 0)
+            t->i_seq = i;
+        else if (strcmp(name, "cdc$operation") == 0)
+            t->i_op = i;
+        else if (strcmp(name, "cdc$ttl") == 0)
+            t->i_ttl = i;
         else if (strncmp(name, "cdc$", 4) != 0) {
             int b = t->nbase++;
             t->base_idx[b] = i;
@@ -537,17 +614,21 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
         snprintf(want, sizeof(want), "cdc$deleted_%s", names[b] ? names[b] : "");
         for (int c = 0; c < m->ncols; c++) {
             sb_slice_t nm = m->cols[c].name;
-            if ((size_t)nm.len == strlen(want) && memcmp(nm.p, want, strlen(want)) == 0) t->del_idx[b] = c;
+            if ((size_t)nm.len == strlen(want) && memcmp(nm.p, want, strlen(want)) == 0)
+                t->del_idx[b] = c;
         }
         snprintf(want, sizeof(want), "cdc$deleted_elements_%s", names[b] ? names[b] : "");
         for (int c = 0; c < m->ncols; c++) {
             sb_slice_t nm = m->cols[c].name;
-            if ((size_t)nm.len == strlen(want) && memcmp(nm.p, want, strlen(want)) == 0) t->delel_idx[b] = c;
+            if ((size_t)nm.len == strlen(want) && memcmp(nm.p, want, strlen(want)) == 0)
+                t->delel_idx[b] = c;
         }
         int ci = cql_result_column(r, "column_name"), ki = cql_result_column(r, "kind");
         for (int row = 0; row < r->nrows && ci >= 0 && ki >= 0; row++) {
             sb_slice_t cn = cql_result_cell(r, row, ci), kn = cql_result_cell(r, row, ki);
-            if (!names[b] || cn.len != (int32_t)strlen(names[b]) || memcmp(cn.p, names[b], (size_t)cn.len) != 0) continue;
+            if (!names[b] || cn.len != (int32_t)strlen(names[b]) ||
+                memcmp(cn.p, names[b], (size_t)cn.len) != 0)
+                continue;
             bool pk = kn.len == 13 && memcmp(kn.p, "partition_key", 13) == 0;
             bool ck = kn.len == 10 && memcmp(kn.p, "clustering", 10) == 0;
             t->is_key[b] = pk || ck;
@@ -567,29 +648,35 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
     }
     cql_result_free(r);
     bool ok = t->i_stream >= 0 && t->i_time >= 0 && t->i_seq >= 0 && t->i_op >= 0;
-    if (ok && nkeys > 0) t->env = envelope_table_new(t->keyspace, t->keyspace, t->name, cols, t->nbase);
-    for (int b = 0; b < t->nbase; b++) free(names[b]);
+    if (ok && nkeys > 0)
+        t->env = envelope_table_new(t->keyspace, t->keyspace, t->name, cols, t->nbase);
+    for (int b = 0; b < t->nbase; b++)
+        free(names[b]);
     free(names);
     free(cols);
     if (!ok)
-        return connect_err_set(err, CONNECT_ERR_FATAL, -1,
-                               "scylla source: %s_scylla_cdc_log lacks the cdc$ columns of a ScyllaDB CDC log table",
-                               t->qualified);
+        return connect_err_set(
+            err, CONNECT_ERR_FATAL, -1,
+            "scylla source: %s_scylla_cdc_log lacks the cdc$ columns of a ScyllaDB CDC log table",
+            t->qualified);
     if (nkeys == 0)
         return connect_err_set(err, CONNECT_ERR_FATAL, -1,
-                               "scylla source: system_schema.columns names no key column of %s", t->qualified);
+                               "scylla source: system_schema.columns names no key column of %s",
+                               t->qualified);
     if (!t->env) return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
     for (int i = 0; i < t->npk; i++)
         if (!t->pk_names[i])
-            return connect_err_set(err, CONNECT_ERR_FATAL, -1,
-                                   "scylla source: system_schema.columns lacks partition key position %d of %s", i,
-                                   t->qualified);
+            return connect_err_set(
+                err, CONNECT_ERR_FATAL, -1,
+                "scylla source: system_schema.columns lacks partition key position %d of %s", i,
+                t->qualified);
     if (!s->snapshot_initial) return 0;
     /* The base-table read of the initial snapshot, by token range. */
     sb_wr_t w;
     sb_wr_init(&w, 256);
     char head[600];
-    int hn = snprintf(head, sizeof(head), "SELECT * FROM \"%s\".\"%s\" WHERE token(", t->keyspace, t->name);
+    int hn = snprintf(head, sizeof(head), "SELECT * FROM \"%s\".\"%s\" WHERE token(", t->keyspace,
+                      t->name);
     sb_wr_bytes(&w, head, (size_t)hn);
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < t->npk; i++) {
@@ -598,8 +685,10 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
             sb_wr_bytes(&w, t->pk_names[i], strlen(t->pk_names[i]));
             sb_wr_bytes(&w, "\"", 1);
         }
-        if (pass == 0) sb_wr_bytes(&w, ") > ? AND token(", 16);
-        else sb_wr_bytes(&w, ") <= ?", 7);
+        if (pass == 0)
+            sb_wr_bytes(&w, ") > ? AND token(", 16);
+        else
+            sb_wr_bytes(&w, ") <= ?", 7);
     }
     sb_wr_bytes(&w, "", 1);
     rc = w.oom ? SB_ENOMEM : cql_client_prepare(s->cl, (const char *)w.buf, &t->snap_ps, &e);
@@ -612,12 +701,14 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
     const cql_metadata_t *sm = cql_prepared_result_metadata(t->snap_ps);
     t->snap_idx = calloc((size_t)(t->nbase ? t->nbase : 1), sizeof(int));
     if (!t->snap_idx || !sm || !sm->cols)
-        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: no column metadata for %s", t->qualified);
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                               "scylla source: no column metadata for %s", t->qualified);
     for (int b = 0; b < t->nbase; b++) {
         const char *nm = envelope_table_column(t->env, b)->name;
         t->snap_idx[b] = -1;
         for (int c = 0; c < sm->ncols; c++)
-            if ((size_t)sm->cols[c].name.len == strlen(nm) && memcmp(sm->cols[c].name.p, nm, strlen(nm)) == 0)
+            if ((size_t)sm->cols[c].name.len == strlen(nm) &&
+                memcmp(sm->cols[c].name.p, nm, strlen(nm)) == 0)
                 t->snap_idx[b] = c;
     }
     return 0;
@@ -654,12 +745,14 @@ static int cmp_stream(const void *a, const void *b)
 }
 
 /* Collects the 16-byte stream ids of a set<blob> cell (others are refused: not a stream). */
-static int streams_of(const cql_result_t *r, int row, int col, uint8_t (**out)[16], int *n, sb_err_t *e)
+static int streams_of(const cql_result_t *r, int row, int col, uint8_t (**out)[16], int *n,
+                      sb_err_t *e)
 {
     cql_iter_t it;
     *out = NULL;
     *n = 0;
-    if (cql_iter_init(&it, r->meta.cols[col].type, cql_result_cell(r, row, col), e)) return SB_EINVAL;
+    if (cql_iter_init(&it, r->meta.cols[col].type, cql_result_cell(r, row, col), e))
+        return SB_EINVAL;
     uint8_t(*v)[16] = malloc((size_t)(it.count > 0 ? it.count : 1) * 16);
     if (!v) return SB_ENOMEM;
     const cql_type_t *et;
@@ -694,7 +787,8 @@ static sc_gen_t *gen_add(sc_source_t *s, int64_t ms)
     if (!g) return NULL;
     s->gens = g;
     int at = s->ngens;
-    while (at > 0 && s->gens[at - 1].start_ms > ms) at--;
+    while (at > 0 && s->gens[at - 1].start_ms > ms)
+        at--;
     memmove(&s->gens[at + 1], &s->gens[at], (size_t)(s->ngens - at) * sizeof(*g));
     memset(&s->gens[at], 0, sizeof(*g));
     s->gens[at].start_ms = ms;
@@ -709,7 +803,8 @@ static int64_t gen_end(const sc_source_t *s, int64_t start)
     return INT64_MAX;
 }
 
-static int add_reader(sc_source_t *s, int table, const sc_gen_t *g, int group, int64_t final_ms, const char *last)
+static int add_reader(sc_source_t *s, int table, const sc_gen_t *g, int group, int64_t final_ms,
+                      const char *last)
 {
     sc_reader_t *nr = realloc(s->readers, (size_t)(s->nreaders + 1) * sizeof(*nr));
     if (!nr) return SB_ENOMEM;
@@ -761,7 +856,8 @@ static void new_gen_readers(sc_source_t *s, sc_gen_t *g, connect_err_t *err, int
             const char *last = NULL;
             for (int k = 0; s->has_start_pos && k < s->nstart_pos; k++) {
                 const scylla_pos_entry_t *e = &s->start_pos[k];
-                if (e->gen_ms == g->start_ms && e->key == g->groups[j].key && strcmp(e->table, s->tables[t].qualified) == 0) {
+                if (e->gen_ms == g->start_ms && e->key == g->groups[j].key &&
+                    strcmp(e->table, s->tables[t].qualified) == 0) {
                     final_ms = e->final_ms;
                     last = e->last;
                 }
@@ -785,7 +881,8 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
     s->next_gen_mono = sb_mono_ms() + s->gen_poll_ms;
     if (!s->v1_layout) {
         if (cql_client_query(s->cl,
-                             "SELECT time FROM system_distributed.cdc_generation_timestamps WHERE key = 'timestamps'",
+                             "SELECT time FROM system_distributed.cdc_generation_timestamps WHERE "
+                             "key = 'timestamps'",
                              NULL, &x, &r, &e))
             return cql_fail(s, "reading system_distributed.cdc_generation_timestamps", &e, err);
         if (r->nrows == 0 && s->ngens == 0) {
@@ -800,14 +897,16 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
                 cql_result_t *d = NULL;
                 cql_exec_opts_t dx;
                 cql_exec_opts_init(&dx);
-                rc = cql_client_query(s->cl,
-                                      "SELECT range_end, streams FROM system_distributed.cdc_streams_descriptions_v2 "
-                                      "WHERE time = ?",
-                                      &v, &dx, &d, &e);
+                rc = cql_client_query(
+                    s->cl,
+                    "SELECT range_end, streams FROM system_distributed.cdc_streams_descriptions_v2 "
+                    "WHERE time = ?",
+                    &v, &dx, &d, &e);
                 cql_values_deinit(&v);
                 if (rc) {
                     cql_result_free(r);
-                    return cql_fail(s, "reading system_distributed.cdc_streams_descriptions_v2", &e, err);
+                    return cql_fail(s, "reading system_distributed.cdc_streams_descriptions_v2", &e,
+                                    err);
                 }
                 if (d->nrows == 0) { /* being written: look again next time */
                     cql_result_free(d);
@@ -818,19 +917,23 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
                     uint8_t(*st)[16];
                     int n;
                     if (streams_of(d, j, 1, &st, &n, &e)) {
-                        rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: generation %" PRId64 ": %s", ms,
-                                             e.msg);
+                        rc =
+                            connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                                            "scylla source: generation %" PRId64 ": %s", ms, e.msg);
                         break;
                     }
                     if (add_group(g, cell_i64(d, j, 0, 0), (const uint8_t(*)[16])st, n))
-                        rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
+                        rc = connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                                             "scylla source: out of memory");
                     free(st);
                 }
                 cql_result_free(d);
-                if (!g) rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
+                if (!g)
+                    rc =
+                        connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
                 if (rc == 0) {
-                    sb_info(LOG, "connector %s: CDC generation %" PRId64 " with %d stream groups", source_name(s->ctx), ms,
-                            g->ngroups);
+                    sb_info(LOG, "connector %s: CDC generation %" PRId64 " with %d stream groups",
+                            source_name(s->ctx), ms, g->ngroups);
                     new_gen_readers(s, g, err, &rc);
                 }
             }
@@ -843,8 +946,9 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
     }
     /* The layout before ScyllaDB 4.4: one row per generation with every stream. Streams are
      * grouped by their token (the high 8 bytes of the id) into runs of max.streams.per.query. */
-    if (cql_client_query(s->cl, "SELECT time, streams FROM system_distributed.cdc_streams_descriptions", NULL, &x, &r,
-                         &e))
+    if (cql_client_query(s->cl,
+                         "SELECT time, streams FROM system_distributed.cdc_streams_descriptions",
+                         NULL, &x, &r, &e))
         return cql_fail(s, "reading system_distributed.cdc_streams_descriptions", &e, err);
     for (int i = 0; i < r->nrows && rc == 0; i++) {
         int64_t ms = cell_i64(r, i, 0, INT64_MIN);
@@ -852,7 +956,8 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
         uint8_t(*st)[16];
         int n;
         if (streams_of(r, i, 1, &st, &n, &e)) {
-            rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: generation %" PRId64 ": %s", ms, e.msg);
+            rc = connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                                 "scylla source: generation %" PRId64 ": %s", ms, e.msg);
             break;
         }
         qsort(st, (size_t)n, 16, cmp_stream);
@@ -860,14 +965,17 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
         for (int j = 0; g && j < n && rc == 0; j += s->max_streams) {
             int cnt = n - j < s->max_streams ? n - j : s->max_streams;
             int64_t key = 0;
-            for (int b = 0; b < 8; b++) key = (int64_t)((uint64_t)key << 8 | st[j][b]);
+            for (int b = 0; b < 8; b++)
+                key = (int64_t)((uint64_t)key << 8 | st[j][b]);
             if (add_group(g, key, (const uint8_t(*)[16])st + j, cnt))
                 rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
         }
         free(st);
         if (!g) rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
         if (rc == 0) {
-            sb_info(LOG, "connector %s: CDC generation %" PRId64 " (cdc_streams_descriptions) with %d stream groups",
+            sb_info(LOG,
+                    "connector %s: CDC generation %" PRId64
+                    " (cdc_streams_descriptions) with %d stream groups",
                     source_name(s->ctx), ms, g->ngroups);
             new_gen_readers(s, g, err, &rc);
         }
@@ -888,9 +996,11 @@ static int setup(sc_source_t *s, connect_err_t *err)
             .tls = {.enabled = s->tls, .ca_file = s->tls_ca, .skip_verify = s->tls_skip_verify},
         };
         if (cql_client_new(&o, &s->cl, &e)) {
-            bool fatal = strstr(e.msg, "credentials") || strstr(e.msg, "password") || strstr(e.msg, "Authentication");
+            bool fatal = strstr(e.msg, "credentials") || strstr(e.msg, "password") ||
+                         strstr(e.msg, "Authentication");
             return connect_err_set(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, -1,
-                                   "scylla source: cannot connect to %s: %s", s->contact_points, e.msg);
+                                   "scylla source: cannot connect to %s: %s", s->contact_points,
+                                   e.msg);
         }
     }
     for (int i = 0; i < s->ntables; i++) {
@@ -899,8 +1009,9 @@ static int setup(sc_source_t *s, connect_err_t *err)
     }
     if (refresh_generations(s, err)) return -1;
     if (s->ngens == 0) {
-        return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1,
-                               "scylla source: no CDC generation found in system_distributed (is CDC enabled?)");
+        return connect_err_set(
+            err, CONNECT_ERR_TRANSIENT, -1,
+            "scylla source: no CDC generation found in system_distributed (is CDC enabled?)");
     }
     s->setup_done = true;
     free(s->start_pos);
@@ -934,7 +1045,8 @@ static bool same_key(const sc_table_t *t, const row_ref_t *a, const row_ref_t *b
 {
     for (int k = 0; k < t->nbase; k++) {
         if (!t->is_key[k]) continue;
-        sb_slice_t x = cql_result_cell(a->r, a->row, t->base_idx[k]), y = cql_result_cell(b->r, b->row, t->base_idx[k]);
+        sb_slice_t x = cql_result_cell(a->r, a->row, t->base_idx[k]),
+                   y = cql_result_cell(b->r, b->row, t->base_idx[k]);
         if (x.len != y.len || (x.len > 0 && memcmp(x.p, y.p, (size_t)x.len) != 0)) return false;
     }
     return true;
@@ -945,8 +1057,8 @@ typedef struct cell_span {
     int32_t len; /* or ENVELOPE_NULL / ENVELOPE_ABSENT */
 } cell_span_t;
 
-static int emit(sc_source_t *s, const char *topic, bool key_null, bool value_null, int64_t ts_ms, const char *position,
-                connect_err_t *err)
+static int emit(sc_source_t *s, const char *topic, bool key_null, bool value_null, int64_t ts_ms,
+                const char *position, connect_err_t *err)
 {
     connect_record_t rec = {
         .topic = topic,
@@ -956,16 +1068,18 @@ static int emit(sc_source_t *s, const char *topic, bool key_null, bool value_nul
         .key = {key_null ? NULL : s->key.buf, key_null ? -1 : (int32_t)s->key.len},
         .value = {value_null ? NULL : s->val.buf, value_null ? -1 : (int32_t)s->val.len},
     };
-    if (s->key.oom || s->val.oom) return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "scylla source: out of memory");
+    if (s->key.oom || s->val.oom)
+        return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "scylla source: out of memory");
     if (source_emit(s->ctx, &rec, position) < 0)
-        return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "the runtime refused a record (stopping)");
+        return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1,
+                               "the runtime refused a record (stopping)");
     return 0;
 }
 
 /* Renders row `ref` (or only its key columns) into spans over s->cells. mode: 0 full row (an
  * image), 1 a delta row (unchanged columns absent), 2 key columns only, 3 partition key only. */
-static int row_spans(sc_source_t *s, const sc_table_t *t, const row_ref_t *ref, int mode, cell_span_t *out,
-                     connect_err_t *err)
+static int row_spans(sc_source_t *s, const sc_table_t *t, const row_ref_t *ref, int mode,
+                     cell_span_t *out, connect_err_t *err)
 {
     for (int b = 0; b < t->nbase; b++) {
         if ((mode == 2 && !t->is_key[b]) || (mode == 3 && !t->is_pk[b])) {
@@ -993,15 +1107,16 @@ static int row_spans(sc_source_t *s, const sc_table_t *t, const row_ref_t *ref, 
         size_t off = s->cells.len;
         int rc = render_cell(t->types[b], raw, &s->cells, &e);
         if (rc < 0)
-            return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: %s column %s: %s", t->qualified,
-                                   envelope_table_column(t->env, b)->name, e.msg);
+            return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: %s column %s: %s",
+                                   t->qualified, envelope_table_column(t->env, b)->name, e.msg);
         out[b].off = off;
         out[b].len = rc == 1 ? ENVELOPE_NULL : (int32_t)(s->cells.len - off);
     }
     return 0;
 }
 
-static void spans_to_values(const sc_source_t *s, const sc_table_t *t, const cell_span_t *sp, envelope_value_t *v)
+static void spans_to_values(const sc_source_t *s, const sc_table_t *t, const cell_span_t *sp,
+                            envelope_value_t *v)
 {
     for (int b = 0; b < t->nbase; b++) {
         v[b].len = sp[b].len;
@@ -1010,8 +1125,8 @@ static void spans_to_values(const sc_source_t *s, const sc_table_t *t, const cel
 }
 
 /* One delta row and its images -> an event (and a tombstone after a delete). */
-static int emit_change(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, const row_ref_t *delta, const row_ref_t *pre,
-                       const row_ref_t *post, connect_err_t *err)
+static int emit_change(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, const row_ref_t *delta,
+                       const row_ref_t *pre, const row_ref_t *post, connect_err_t *err)
 {
     char kind = scylla_op_kind(delta->op);
     int n = t->nbase;
@@ -1037,20 +1152,26 @@ static int emit_change(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, con
     spans_to_values(s, t, sa, s->after);
     free(sb);
     int64_t ts_ms = scylla_timeuuid_ms(delta->time);
-    envelope_source_t src = {.connector = "scylla", .name = s->prefix, .ts_ms = ts_ms, .lsn = -1, .txid = -1,
+    envelope_source_t src = {.connector = "scylla",
+                             .name = s->prefix,
+                             .ts_ms = ts_ms,
+                             .lsn = -1,
+                             .txid = -1,
                              .snapshot = "false"};
     sb_wr_reset(&s->key);
     sb_wr_reset(&s->val);
     envelope_write_key(&s->key, t->env, s->keyrow);
     bool has_before = pre || kind == 'd';
-    envelope_write_value(&s->val, t->env, kind, has_before ? s->before : NULL, kind == 'd' ? NULL : s->after, &src,
-                         sb_now_ms());
+    envelope_write_value(&s->val, t->env, kind, has_before ? s->before : NULL,
+                         kind == 'd' ? NULL : s->after, &src, sb_now_ms());
     if (emit(s, t->topic, false, false, ts_ms, NULL, err)) return -1;
     if (kind == 'd' && s->tombstones) {
         sb_wr_reset(&s->val);
         if (emit(s, t->topic, false, true, ts_ms, NULL, err)) return -1;
     }
-    if (delta->r->meta.cols && t->i_ttl >= 0 && cql_result_cell(delta->r, delta->row, t->i_ttl).len > 0) s->ttl_changes++;
+    if (delta->r->meta.cols && t->i_ttl >= 0 &&
+        cql_result_cell(delta->r, delta->row, t->i_ttl).len > 0)
+        s->ttl_changes++;
     s->events++;
     s->last_event_ts_ms = ts_ms;
     char u[37];
@@ -1062,8 +1183,8 @@ static int emit_change(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, con
 /* A range delete: its two bounds (cdc$operation 5/6 then 7/8) as one record on the table's
  * range-delete topic. Sinks cannot apply it as a key-based delete, so it does not go to the
  * table's topic; it is not dropped either. */
-static int emit_range_delete(sc_source_t *s, const sc_table_t *t, const row_ref_t *lo, const row_ref_t *hi,
-                             connect_err_t *err)
+static int emit_range_delete(sc_source_t *s, const sc_table_t *t, const row_ref_t *lo,
+                             const row_ref_t *hi, connect_err_t *err)
 {
     int n = t->nbase;
     cell_span_t *sp = calloc((size_t)n * 3, sizeof(*sp));
@@ -1082,7 +1203,10 @@ static int emit_range_delete(sc_source_t *s, const sc_table_t *t, const row_ref_
     spans_to_values(s, t, sp, s->keyrow);
     envelope_write_key(&s->key, t->env, s->keyrow);
     char buf[160];
-    int len = snprintf(buf, sizeof(buf), "{\"op\":\"range_delete\",\"ts_ms\":%" PRId64 ",\"source\":{\"connector\":\"scylla\",\"keyspace\":", ts_ms);
+    int len = snprintf(buf, sizeof(buf),
+                       "{\"op\":\"range_delete\",\"ts_ms\":%" PRId64
+                       ",\"source\":{\"connector\":\"scylla\",\"keyspace\":",
+                       ts_ms);
     sb_wr_bytes(&s->val, buf, (size_t)len);
     envelope_write_json_string(&s->val, t->keyspace, strlen(t->keyspace));
     sb_wr_bytes(&s->val, ",\"table\":", 9);
@@ -1095,14 +1219,19 @@ static int emit_range_delete(sc_source_t *s, const sc_table_t *t, const row_ref_
             sb_wr_bytes(&s->val, "null", 4);
             continue;
         }
-        bool incl = bounds[k]->op == SCYLLA_OP_RANGE_START_INCL || bounds[k]->op == SCYLLA_OP_RANGE_END_INCL;
-        sb_wr_bytes(&s->val, incl ? "{\"inclusive\":true,\"bound\":" : "{\"inclusive\":false,\"bound\":", incl ? 26 : 27);
+        bool incl = bounds[k]->op == SCYLLA_OP_RANGE_START_INCL ||
+                    bounds[k]->op == SCYLLA_OP_RANGE_END_INCL;
+        sb_wr_bytes(&s->val,
+                    incl ? "{\"inclusive\":true,\"bound\":" : "{\"inclusive\":false,\"bound\":",
+                    incl ? 26 : 27);
         spans_to_values(s, t, sp + (size_t)(k + 1) * (size_t)n, s->after);
         /* clustering columns only: the partition is in the key */
         sb_wr_bytes(&s->val, "{", 1);
         bool first = true;
         for (int b = 0; b < n; b++) {
-            if (!t->is_key[b] || t->is_pk[b] || s->after[b].len == ENVELOPE_ABSENT || s->after[b].len == ENVELOPE_NULL) continue;
+            if (!t->is_key[b] || t->is_pk[b] || s->after[b].len == ENVELOPE_ABSENT ||
+                s->after[b].len == ENVELOPE_NULL)
+                continue;
             if (!first) sb_wr_bytes(&s->val, ",", 1);
             first = false;
             const char *nm = envelope_table_column(t->env, b)->name;
@@ -1119,13 +1248,14 @@ static int emit_range_delete(sc_source_t *s, const sc_table_t *t, const row_ref_
 }
 
 /* Emits the changes of rows[0..n) (sorted) that the reader has not emitted yet. */
-static int process_rows(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, row_ref_t *rows, int n, bool safety,
-                        connect_err_t *err)
+static int process_rows(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, row_ref_t *rows,
+                        int n, bool safety, connect_err_t *err)
 {
     int i = 0;
     while (i < n) {
         int j = i + 1;
-        while (j < n && memcmp(rows[j].stream, rows[i].stream, 16) == 0 && scylla_timeuuid_cmp(rows[j].time, rows[i].time) == 0)
+        while (j < n && memcmp(rows[j].stream, rows[i].stream, 16) == 0 &&
+               scylla_timeuuid_cmp(rows[j].time, rows[i].time) == 0)
             j++;
         /* rows[i..j): one CDC batch (one write), ordered by cdc$batch_seq_no. */
         for (int k = i; k < j; k++) {
@@ -1137,10 +1267,13 @@ static int process_rows(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, ro
             memcpy(id.time, d->time, 16);
             id.seq = d->seq;
             int added = scylla_seen_add(rd->seen, &id);
-            if (added < 0) return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "scylla source: out of memory");
+            if (added < 0)
+                return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1,
+                                       "scylla source: out of memory");
             if (added == 0) {
                 s->duplicates_skipped++;
-                if (kind == 'R' && (d->op == SCYLLA_OP_RANGE_START_INCL || d->op == SCYLLA_OP_RANGE_START_EXCL) &&
+                if (kind == 'R' &&
+                    (d->op == SCYLLA_OP_RANGE_START_INCL || d->op == SCYLLA_OP_RANGE_START_EXCL) &&
                     k + 1 < j)
                     k++; /* its end bound went with it */
                 continue;
@@ -1148,14 +1281,18 @@ static int process_rows(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, ro
             if (safety) s->late_found++;
             if (kind == 0) {
                 s->unknown_ops++;
-                sb_warn(LOG, "connector %s: %s: cdc$operation %d is unknown to this reader; change at %" PRId64 " not applied",
+                sb_warn(LOG,
+                        "connector %s: %s: cdc$operation %d is unknown to this reader; change at "
+                        "%" PRId64 " not applied",
                         source_name(s->ctx), t->qualified, d->op, scylla_timeuuid_ms(d->time));
                 continue;
             }
             if (kind == 'R') {
                 const row_ref_t *hi = NULL;
-                if ((d->op == SCYLLA_OP_RANGE_START_INCL || d->op == SCYLLA_OP_RANGE_START_EXCL) && k + 1 < j &&
-                    (rows[k + 1].op == SCYLLA_OP_RANGE_END_INCL || rows[k + 1].op == SCYLLA_OP_RANGE_END_EXCL)) {
+                if ((d->op == SCYLLA_OP_RANGE_START_INCL || d->op == SCYLLA_OP_RANGE_START_EXCL) &&
+                    k + 1 < j &&
+                    (rows[k + 1].op == SCYLLA_OP_RANGE_END_INCL ||
+                     rows[k + 1].op == SCYLLA_OP_RANGE_END_EXCL)) {
                     hi = &rows[k + 1];
                     memcpy(id.time, hi->time, 16);
                     id.seq = hi->seq;
@@ -1167,8 +1304,10 @@ static int process_rows(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, ro
             }
             const row_ref_t *pre = NULL, *post = NULL;
             for (int m = i; m < j; m++) {
-                if (rows[m].op == SCYLLA_OP_PREIMAGE && !pre && same_key(t, &rows[m], d)) pre = &rows[m];
-                if (rows[m].op == SCYLLA_OP_POSTIMAGE && !post && same_key(t, &rows[m], d)) post = &rows[m];
+                if (rows[m].op == SCYLLA_OP_PREIMAGE && !pre && same_key(t, &rows[m], d))
+                    pre = &rows[m];
+                if (rows[m].op == SCYLLA_OP_POSTIMAGE && !post && same_key(t, &rows[m], d))
+                    post = &rows[m];
             }
             if (emit_change(s, rd, t, d, pre, post, err)) return -1;
         }
@@ -1178,7 +1317,8 @@ static int process_rows(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, ro
 }
 
 /* Reads (from, to] of one reader's group, all pages, and emits what is new. */
-static int read_window(sc_source_t *s, sc_reader_t *rd, int64_t from, int64_t to, bool safety, connect_err_t *err)
+static int read_window(sc_source_t *s, sc_reader_t *rd, int64_t from, int64_t to, bool safety,
+                       connect_err_t *err)
 {
     const sc_table_t *t = &s->tables[rd->table];
     const sc_gen_t *g = gen_find(s, rd->gen_ms);
@@ -1210,7 +1350,8 @@ static int read_window(sc_source_t *s, sc_reader_t *rd, int64_t from, int64_t to
         if (r->kind != CQL_RESULT_ROWS || r->meta.ncols != t->ncols || !r->meta.cols) {
             cql_result_free(r);
             rc = connect_err_set(err, CONNECT_ERR_FATAL, -1,
-                                 "scylla source: %s_scylla_cdc_log changed shape while reading (schema change); restart the task",
+                                 "scylla source: %s_scylla_cdc_log changed shape while reading "
+                                 "(schema change); restart the task",
                                  t->qualified);
             break;
         }
@@ -1238,20 +1379,28 @@ static int read_window(sc_source_t *s, sc_reader_t *rd, int64_t from, int64_t to
     row_ref_t *rows = NULL;
     if (rc == 0 && nrows > 0) {
         rows = malloc((size_t)nrows * sizeof(*rows));
-        if (!rows) rc = connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "scylla source: out of memory");
+        if (!rows)
+            rc = connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "scylla source: out of memory");
     }
     int k = 0;
     for (int p = 0; rc == 0 && p < npages; p++) {
         const cql_result_t *r = pages[p];
         for (int i = 0; i < r->nrows; i++) {
-            sb_slice_t st = cql_result_cell(r, i, t->i_stream), tm = cql_result_cell(r, i, t->i_time);
+            sb_slice_t st = cql_result_cell(r, i, t->i_stream),
+                       tm = cql_result_cell(r, i, t->i_time);
             if (st.len != 16 || tm.len != 16) {
                 rc = connect_err_set(err, CONNECT_ERR_FATAL, -1,
-                                     "scylla source: %s_scylla_cdc_log row without a 16-byte cdc$stream_id / cdc$time",
+                                     "scylla source: %s_scylla_cdc_log row without a 16-byte "
+                                     "cdc$stream_id / cdc$time",
                                      t->qualified);
                 break;
             }
-            rows[k] = (row_ref_t){r, i, st.p, tm.p, (int32_t)cell_i64(r, i, t->i_seq, 0), (int)cell_i64(r, i, t->i_op, -1)};
+            rows[k] = (row_ref_t){r,
+                                  i,
+                                  st.p,
+                                  tm.p,
+                                  (int32_t)cell_i64(r, i, t->i_seq, 0),
+                                  (int)cell_i64(r, i, t->i_op, -1)};
             k++;
         }
     }
@@ -1260,7 +1409,8 @@ static int read_window(sc_source_t *s, sc_reader_t *rd, int64_t from, int64_t to
         rc = process_rows(s, rd, t, rows, k, safety, err);
     }
     free(rows);
-    for (int p = 0; p < npages; p++) cql_result_free(pages[p]);
+    for (int p = 0; p < npages; p++)
+        cql_result_free(pages[p]);
     free(pages);
     return rc;
 }
@@ -1328,7 +1478,9 @@ static int snapshot_step(sc_source_t *s, connect_err_t *err)
 {
     if (s->snap_done >= s->snap_units) {
         s->snapshot_active = false;
-        sb_info(LOG, "connector %s: initial snapshot complete, %" PRIu64 " rows; change data from %" PRId64,
+        sb_info(LOG,
+                "connector %s: initial snapshot complete, %" PRIu64
+                " rows; change data from %" PRId64,
                 source_name(s->ctx), s->snap_rows, s->start_ms);
         return 0;
     }
@@ -1369,7 +1521,11 @@ static int snapshot_step(sc_source_t *s, connect_err_t *err)
     sb_wr_t pos;
     sb_wr_init(&pos, 128);
     int64_t now = sb_now_ms();
-    envelope_source_t src = {.connector = "scylla", .name = s->prefix, .ts_ms = now, .lsn = -1, .txid = -1,
+    envelope_source_t src = {.connector = "scylla",
+                             .name = s->prefix,
+                             .ts_ms = now,
+                             .lsn = -1,
+                             .txid = -1,
                              .snapshot = "true"};
     rc = 0;
     for (int i = 0; i < r->nrows && rc == 0; i++) {
@@ -1385,11 +1541,15 @@ static int snapshot_step(sc_source_t *s, connect_err_t *err)
                 continue;
             }
             off[b] = s->cells.len;
-            int k = render_cell(r->meta.cols[t->snap_idx[b]].type, cql_result_cell(r, i, t->snap_idx[b]), &s->cells, &e);
-            if (k < 0) rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: snapshot of %s: %s", t->qualified, e.msg);
+            int k = render_cell(r->meta.cols[t->snap_idx[b]].type,
+                                cql_result_cell(r, i, t->snap_idx[b]), &s->cells, &e);
+            if (k < 0)
+                rc = connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                                     "scylla source: snapshot of %s: %s", t->qualified, e.msg);
             s->after[b].len = k == 1 ? ENVELOPE_NULL : (int32_t)(s->cells.len - off[b]);
         }
-        for (int b = 0; b < t->nbase; b++) s->after[b].p = s->after[b].len >= 0 ? (const char *)s->cells.buf + off[b] : NULL;
+        for (int b = 0; b < t->nbase; b++)
+            s->after[b].p = s->after[b].len >= 0 ? (const char *)s->cells.buf + off[b] : NULL;
         free(off);
         if (rc) break;
         sb_wr_reset(&s->key);
@@ -1401,7 +1561,8 @@ static int snapshot_step(sc_source_t *s, connect_err_t *err)
             s->snap_done++;
             snapshot_position(s, &pos);
         }
-        rc = emit(s, t->topic, false, false, now, last_of_range ? (const char *)pos.buf : NULL, err);
+        rc =
+            emit(s, t->topic, false, false, now, last_of_range ? (const char *)pos.buf : NULL, err);
         s->snap_rows++;
     }
     cql_result_free(r);
@@ -1438,11 +1599,14 @@ static void drop_finished(sc_source_t *s)
         if (!any || !all) continue;
         int k = 0;
         for (int i = 0; i < s->nreaders; i++) {
-            if (s->readers[i].gen_ms == ms) scylla_seen_free(s->readers[i].seen);
-            else s->readers[k++] = s->readers[i];
+            if (s->readers[i].gen_ms == ms)
+                scylla_seen_free(s->readers[i].seen);
+            else
+                s->readers[k++] = s->readers[i];
         }
         s->nreaders = k;
-        sb_info(LOG, "connector %s: CDC generation %" PRId64 " read to its end", source_name(s->ctx), ms);
+        sb_info(LOG, "connector %s: CDC generation %" PRId64 " read to its end",
+                source_name(s->ctx), ms);
         s->pos_dirty = true;
     }
 }
@@ -1470,8 +1634,9 @@ static int sc_poll(void *state, int timeout_ms, connect_err_t *err)
                 r->safety_cursor = r->safety_end = r->p.final_ms;
         }
         if (r->in_safety && r->safety_cursor < r->safety_end) {
-            to = r->safety_end - r->safety_cursor > s->safety_chunk_ms ? r->safety_cursor + s->safety_chunk_ms
-                                                                         : r->safety_end;
+            to = r->safety_end - r->safety_cursor > s->safety_chunk_ms
+                     ? r->safety_cursor + s->safety_chunk_ms
+                     : r->safety_end;
             if (read_window(s, r, r->safety_cursor, to, true, err)) return -1;
             r->safety_cursor = to;
         }
@@ -1487,7 +1652,9 @@ static int sc_poll(void *state, int timeout_ms, connect_err_t *err)
         }
     }
     drop_finished(s);
-    if (s->pos_dirty && sb_mono_ms() - s->last_heartbeat_mono >= s->heartbeat_ms && emit_heartbeat(s, err)) return -1;
+    if (s->pos_dirty && sb_mono_ms() - s->last_heartbeat_mono >= s->heartbeat_ms &&
+        emit_heartbeat(s, err))
+        return -1;
     if (s->events == before && timeout_ms > 0)
         poll(NULL, 0, (int)(s->poll_interval_ms < timeout_ms ? s->poll_interval_ms : timeout_ms));
     return 0;
@@ -1505,9 +1672,11 @@ static void sc_stop(void *state)
     sc_source_t *s = state;
     if (!s) return;
     cql_client_free(s->cl);
-    for (int i = 0; i < s->ntables; i++) table_free(&s->tables[i]);
+    for (int i = 0; i < s->ntables; i++)
+        table_free(&s->tables[i]);
     free(s->tables);
-    for (int i = 0; i < s->nreaders; i++) scylla_seen_free(s->readers[i].seen);
+    for (int i = 0; i < s->nreaders; i++)
+        scylla_seen_free(s->readers[i].seen);
     free(s->readers);
     gens_free(s);
     free(s->start_pos);
@@ -1538,8 +1707,8 @@ static int sc_start(source_ctx_t *ctx, const json_t *config, void **state, conne
 {
     connect_config_errors_t errs = {0};
     if (sc_validate(config, &errs))
-        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: invalid config: %s: %s", errs.items[0].field,
-                               errs.items[0].msg);
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: invalid config: %s: %s",
+                               errs.items[0].field, errs.items[0].msg);
     sc_source_t *s = calloc(1, sizeof(*s));
     if (!s) return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
     s->ctx = ctx;
@@ -1574,13 +1743,14 @@ static int sc_start(source_ctx_t *ctx, const json_t *config, void **state, conne
     s->topic_heartbeat = malloc(plen + 16);
     if (s->topic_heartbeat) snprintf(s->topic_heartbeat, plen + 16, "%s.heartbeat", s->prefix);
     int n = 0;
-    for (char **p = s->include; p && *p; p++) n++;
+    for (char **p = s->include; p && *p; p++)
+        n++;
     s->tables = calloc((size_t)(n ? n : 1), sizeof(*s->tables));
     s->before = calloc(CQL_MAX_COLUMNS, sizeof(envelope_value_t));
     s->after = calloc(CQL_MAX_COLUMNS, sizeof(envelope_value_t));
     s->keyrow = calloc(CQL_MAX_COLUMNS, sizeof(envelope_value_t));
-    if (!s->contact_points || !s->prefix || !s->include || !s->tables || !s->topic_heartbeat || !s->before || !s->after ||
-        !s->keyrow) {
+    if (!s->contact_points || !s->prefix || !s->include || !s->tables || !s->topic_heartbeat ||
+        !s->before || !s->after || !s->keyrow) {
         sc_stop(s);
         return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
     }
@@ -1590,7 +1760,8 @@ static int sc_start(source_ctx_t *ctx, const json_t *config, void **state, conne
         const char *dot = strchr(s->include[i], '.');
         t->keyspace = dot ? strndup(s->include[i], (size_t)(dot - s->include[i])) : strdup(ks);
         t->name = strdup(dot ? dot + 1 : s->include[i]);
-        size_t len = (t->keyspace ? strlen(t->keyspace) : 0) + (t->name ? strlen(t->name) : 0) + plen + 32;
+        size_t len =
+            (t->keyspace ? strlen(t->keyspace) : 0) + (t->name ? strlen(t->name) : 0) + plen + 32;
         t->qualified = malloc(len);
         t->topic = malloc(len);
         t->range_topic = malloc(len);
@@ -1617,7 +1788,8 @@ static int sc_start(source_ctx_t *ctx, const json_t *config, void **state, conne
         int has_snap = scylla_pos_snapshot(committed, &snap_start, &done, &units, &e);
         if (has_snap < 0 || scylla_pos_parse(committed, &s->start_pos, &s->nstart_pos, &e)) {
             sc_stop(s);
-            return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: committed position: %s", e.msg);
+            return connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                                   "scylla source: committed position: %s", e.msg);
         }
         if (has_snap) {
             /* Stopped during (or right after) the initial snapshot: go on with it, then read
@@ -1654,7 +1826,9 @@ static void sc_status(void *state, json_t *out)
 {
     sc_source_t *s = state;
     json_object_set_new(out, "phase",
-                        json_string(!s->setup_done ? "connecting" : s->snapshot_active ? "snapshot" : "streaming"));
+                        json_string(!s->setup_done       ? "connecting"
+                                    : s->snapshot_active ? "snapshot"
+                                                         : "streaming"));
     json_t *snap = json_object();
     json_object_set_new(snap, "units_total", json_integer(s->snapshot_initial ? s->snap_units : 0));
     json_object_set_new(snap, "units_done", json_integer(s->snap_done));
@@ -1667,7 +1841,8 @@ static void sc_status(void *state, json_t *out)
     json_object_set_new(out, "duplicates_skipped", json_integer((json_int_t)s->duplicates_skipped));
     json_object_set_new(out, "range_deletes", json_integer((json_int_t)s->range_deletes));
     json_object_set_new(out, "changes_with_ttl", json_integer((json_int_t)s->ttl_changes));
-    json_object_set_new(out, "collection_deltas_left_out", json_integer((json_int_t)s->partial_collections));
+    json_object_set_new(out, "collection_deltas_left_out",
+                        json_integer((json_int_t)s->partial_collections));
     json_object_set_new(out, "unknown_operations", json_integer((json_int_t)s->unknown_ops));
     json_object_set_new(out, "queries", json_integer((json_int_t)s->queries));
     int64_t lag = -1, final_min = INT64_MAX;
@@ -1691,7 +1866,8 @@ static int sc_validate_position(const char *position, sb_err_t *err)
 
 const source_ops_t scylla_source_ops = {
     .name = "scylla-source",
-    .description = "ScyllaDB change-data capture: CDC log tables by stream group, ~1 s fast path plus a safety pass "
+    .description = "ScyllaDB change-data capture: CDC log tables by stream group, ~1 s fast path "
+                   "plus a safety pass "
                    "over the confidence window",
     .validate = sc_validate,
     .start = sc_start,

@@ -11,17 +11,23 @@
 char scylla_op_kind(int op)
 {
     switch (op) {
-    case SCYLLA_OP_INSERT: return 'c';
-    case SCYLLA_OP_UPDATE: return 'u';
+    case SCYLLA_OP_INSERT:
+        return 'c';
+    case SCYLLA_OP_UPDATE:
+        return 'u';
     case SCYLLA_OP_ROW_DELETE:
-    case SCYLLA_OP_PARTITION_DELETE: return 'd';
+    case SCYLLA_OP_PARTITION_DELETE:
+        return 'd';
     case SCYLLA_OP_RANGE_START_INCL:
     case SCYLLA_OP_RANGE_START_EXCL:
     case SCYLLA_OP_RANGE_END_INCL:
-    case SCYLLA_OP_RANGE_END_EXCL: return 'R';
+    case SCYLLA_OP_RANGE_END_EXCL:
+        return 'R';
     case SCYLLA_OP_PREIMAGE:
-    case SCYLLA_OP_POSTIMAGE: return 'I';
-    default: return 0;
+    case SCYLLA_OP_POSTIMAGE:
+        return 'I';
+    default:
+        return 0;
     }
 }
 
@@ -96,7 +102,8 @@ static uint64_t id_hash(const scylla_change_id_t *id)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     const uint8_t *p = (const uint8_t *)id;
-    for (size_t i = 0; i < sizeof(id->stream) + sizeof(id->time); i++) h = (h ^ p[i]) * 1099511628211ULL;
+    for (size_t i = 0; i < sizeof(id->stream) + sizeof(id->time); i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
     h ^= (uint32_t)id->seq;
     h *= 0x9E3779B97F4A7C15ULL;
     return h ^ (h >> 29);
@@ -104,7 +111,8 @@ static uint64_t id_hash(const scylla_change_id_t *id)
 
 static bool id_equal(const scylla_change_id_t *a, const scylla_change_id_t *b)
 {
-    return a->seq == b->seq && memcmp(a->stream, b->stream, 16) == 0 && memcmp(a->time, b->time, 16) == 0;
+    return a->seq == b->seq && memcmp(a->stream, b->stream, 16) == 0 &&
+           memcmp(a->time, b->time, 16) == 0;
 }
 
 scylla_seen_t *scylla_seen_new(void)
@@ -137,10 +145,12 @@ bool scylla_seen_contains(const scylla_seen_t *s, const scylla_change_id_t *id)
     }
 }
 
-static void put_slot(scylla_change_id_t *slots, bool *used, size_t cap, const scylla_change_id_t *id)
+static void put_slot(scylla_change_id_t *slots, bool *used, size_t cap,
+                     const scylla_change_id_t *id)
 {
     size_t i = id_hash(id) & (cap - 1);
-    while (used[i]) i = (i + 1) & (cap - 1);
+    while (used[i])
+        i = (i + 1) & (cap - 1);
     slots[i] = *id;
     used[i] = true;
 }
@@ -183,7 +193,8 @@ void scylla_seen_prune(scylla_seen_t *s, int64_t ms)
 {
     size_t cap = s->cap;
     /* Shrink when mostly empty, so one burst does not keep a large table forever. */
-    while (cap > 64 && s->count * 8 < cap) cap /= 2;
+    while (cap > 64 && s->count * 8 < cap)
+        cap /= 2;
     if (rebuild(s, cap, ms, true) == 0) return;
     /* Out of memory for a new table: keep the old one; pruning is only an optimisation. */
 }
@@ -200,8 +211,8 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-bool scylla_fast_window(const scylla_progress_t *p, const scylla_window_cfg_t *c, int64_t now_ms, int64_t *from,
-                        int64_t *to)
+bool scylla_fast_window(const scylla_progress_t *p, const scylla_window_cfg_t *c, int64_t now_ms,
+                        int64_t *from, int64_t *to)
 {
     int64_t end = min64(now_ms - c->lag_ms, p->gen_end_ms - 1);
     if (c->query_window_ms > 0 && p->fast_ms <= INT64_MAX - c->query_window_ms)
@@ -220,7 +231,8 @@ bool scylla_safety_window(const scylla_progress_t *p, int64_t *from, int64_t *to
     return true;
 }
 
-void scylla_safety_done(scylla_progress_t *p, const scylla_window_cfg_t *c, int64_t started_ms, int64_t to)
+void scylla_safety_done(scylla_progress_t *p, const scylla_window_cfg_t *c, int64_t started_ms,
+                        int64_t to)
 {
     /* A change that was not visible when the pass started and is older than the confidence
      * window at that moment is assumed never to come; everything the pass read up to that
@@ -241,8 +253,8 @@ static bool valid_chars(const char *s, const char *extra)
 {
     if (!*s) return false;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
-              strchr(extra, *s)))
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || strchr(extra, *s)))
             return false;
     return true;
 }
@@ -264,11 +276,13 @@ int scylla_pos_parse(const char *text, scylla_pos_entry_t **out, int *n, sb_err_
     if (!root) return sb_err_set(err, SB_EINVAL, "scylla position is not JSON: %s", je.text);
     json_t *v = json_object_get(root, "v");
     json_t *groups = json_object_get(root, "groups");
-    if (!json_is_object(root) || !json_is_integer(v) || json_integer_value(v) != 1 || !json_is_array(groups)) {
+    if (!json_is_object(root) || !json_is_integer(v) || json_integer_value(v) != 1 ||
+        !json_is_array(groups)) {
         json_decref(root);
-        return sb_err_set(err, SB_EINVAL,
-                          "scylla position must be {\"v\":1,\"groups\":[[\"ks.table\",generation_ms,group_key,"
-                          "final_ms,\"last\"],...]}");
+        return sb_err_set(
+            err, SB_EINVAL,
+            "scylla position must be {\"v\":1,\"groups\":[[\"ks.table\",generation_ms,group_key,"
+            "final_ms,\"last\"],...]}");
     }
     size_t cnt = json_array_size(groups);
     scylla_pos_entry_t *e = calloc(cnt ? cnt : 1, sizeof(*e));
@@ -280,15 +294,16 @@ int scylla_pos_parse(const char *text, scylla_pos_entry_t **out, int *n, sb_err_
         json_t *g = json_array_get(groups, i);
         json_t *tab = json_array_get(g, 0), *last = json_array_get(g, 4);
         if (!json_is_array(g) || json_array_size(g) != 5 || !json_is_string(tab) ||
-            !scylla_valid_table_name(json_string_value(tab)) || !strchr(json_string_value(tab), '.') ||
-            !json_is_integer(json_array_get(g, 1)) || !json_is_integer(json_array_get(g, 2)) ||
-            !json_is_integer(json_array_get(g, 3)) || !json_is_string(last) ||
-            json_string_length(last) >= sizeof(e[i].last) ||
+            !scylla_valid_table_name(json_string_value(tab)) ||
+            !strchr(json_string_value(tab), '.') || !json_is_integer(json_array_get(g, 1)) ||
+            !json_is_integer(json_array_get(g, 2)) || !json_is_integer(json_array_get(g, 3)) ||
+            !json_is_string(last) || json_string_length(last) >= sizeof(e[i].last) ||
             (json_string_length(last) && !valid_chars(json_string_value(last), "-/"))) {
             free(e);
             json_decref(root);
             return sb_err_set(err, SB_EINVAL,
-                              "scylla position: group %zu is not [\"ks.table\",generation_ms,group_key,final_ms,\"last\"]",
+                              "scylla position: group %zu is not "
+                              "[\"ks.table\",generation_ms,group_key,final_ms,\"last\"]",
                               i);
         }
         snprintf(e[i].table, sizeof(e[i].table), "%s", json_string_value(tab));
@@ -310,8 +325,9 @@ void scylla_pos_write(sb_wr_t *w, const scylla_pos_entry_t *e, int n)
         char buf[SCYLLA_NAME_MAX + 160];
         /* Table names and `last` hold only characters that need no JSON escaping (checked by
          * the config validation and by scylla_pos_parse). */
-        int len = snprintf(buf, sizeof(buf), "%s[\"%s\",%" PRId64 ",%" PRId64 ",%" PRId64 ",\"%s\"]", i ? "," : "",
-                           e[i].table, e[i].gen_ms, e[i].key, e[i].final_ms, e[i].last);
+        int len =
+            snprintf(buf, sizeof(buf), "%s[\"%s\",%" PRId64 ",%" PRId64 ",%" PRId64 ",\"%s\"]",
+                     i ? "," : "", e[i].table, e[i].gen_ms, e[i].key, e[i].final_ms, e[i].last);
         sb_wr_bytes(w, buf, (size_t)len);
     }
     sb_wr_bytes(w, "]}", 2);
@@ -327,11 +343,15 @@ int scylla_pos_snapshot(const char *text, int64_t *start_ms, int *done, int *uni
         json_decref(root);
         return 0;
     }
-    json_t *st = json_object_get(snap, "start_ms"), *d = json_object_get(snap, "done"), *u = json_object_get(snap, "units");
-    if (!json_is_integer(st) || !json_is_integer(d) || !json_is_integer(u) || json_integer_value(u) < 1 ||
-        json_integer_value(u) > 1000000 || json_integer_value(d) < 0 || json_integer_value(d) > json_integer_value(u)) {
+    json_t *st = json_object_get(snap, "start_ms"), *d = json_object_get(snap, "done"),
+           *u = json_object_get(snap, "units");
+    if (!json_is_integer(st) || !json_is_integer(d) || !json_is_integer(u) ||
+        json_integer_value(u) < 1 || json_integer_value(u) > 1000000 || json_integer_value(d) < 0 ||
+        json_integer_value(d) > json_integer_value(u)) {
         json_decref(root);
-        return sb_err_set(err, SB_EINVAL, "scylla position: snapshot must be {\"start_ms\":..,\"done\":k,\"units\":u} with 0 <= k <= u");
+        return sb_err_set(err, SB_EINVAL,
+                          "scylla position: snapshot must be "
+                          "{\"start_ms\":..,\"done\":k,\"units\":u} with 0 <= k <= u");
     }
     *start_ms = json_integer_value(st);
     *done = (int)json_integer_value(d);
@@ -343,7 +363,9 @@ int scylla_pos_snapshot(const char *text, int64_t *start_ms, int *done, int *uni
 void scylla_pos_write_snapshot(sb_wr_t *w, int64_t start_ms, int done, int units)
 {
     char buf[160];
-    int len = snprintf(buf, sizeof(buf), "{\"v\":1,\"snapshot\":{\"start_ms\":%" PRId64 ",\"done\":%d,\"units\":%d},\"groups\":[]}",
+    int len = snprintf(buf, sizeof(buf),
+                       "{\"v\":1,\"snapshot\":{\"start_ms\":%" PRId64
+                       ",\"done\":%d,\"units\":%d},\"groups\":[]}",
                        start_ms, done, units);
     sb_wr_bytes(w, buf, (size_t)len);
 }

@@ -80,17 +80,18 @@ typedef struct scylla_window_cfg {
 typedef struct scylla_progress {
     int64_t gen_ms;     /* the group's generation start */
     int64_t gen_end_ms; /* the next generation's start, or INT64_MAX */
-    int64_t final_ms;   /* every change at or before it has been emitted, and none can still appear */
-    int64_t fast_ms;    /* the fast path has read up to here (>= final_ms) */
+    int64_t final_ms; /* every change at or before it has been emitted, and none can still appear */
+    int64_t fast_ms;  /* the fast path has read up to here (>= final_ms) */
 } scylla_progress_t;
 
 /* The next fast-path window (from, to]; false when there is nothing to read yet. */
-bool scylla_fast_window(const scylla_progress_t *p, const scylla_window_cfg_t *c, int64_t now_ms, int64_t *from,
-                        int64_t *to);
+bool scylla_fast_window(const scylla_progress_t *p, const scylla_window_cfg_t *c, int64_t now_ms,
+                        int64_t *from, int64_t *to);
 /* The safety pass re-reads (final_ms, fast_ms]; false when that is empty. */
 bool scylla_safety_window(const scylla_progress_t *p, int64_t *from, int64_t *to);
 /* After a safety pass that started at started_ms and read up to `to`: what is now final. */
-void scylla_safety_done(scylla_progress_t *p, const scylla_window_cfg_t *c, int64_t started_ms, int64_t to);
+void scylla_safety_done(scylla_progress_t *p, const scylla_window_cfg_t *c, int64_t started_ms,
+                        int64_t to);
 /* The group's generation has ended and everything in it is final. */
 bool scylla_progress_finished(const scylla_progress_t *p);
 
