@@ -198,12 +198,12 @@ def test_restart_mid_window_resumes_without_gap(fake, broker, connect):
 def test_bad_config_is_refused_with_the_field_named(fake, connect):
     status, body = connect.request("POST", "/connectors", {"name": "bad", "config": {
         "connector.class": "scylla-source", "topic.prefix": "x", "table.include.list": "noks",
-        "cdc.fast.lag.ms": "5000", "cdc.confidence.window.ms": "1000", "snapshot.mode": "initial",
+        "cdc.fast.lag.ms": "5000", "cdc.confidence.window.ms": "1000", "snapshot.mode": "always",
         "scylla.contact.pionts": "127.0.0.1"}})
     assert status == 400, body
     text = json.dumps(body)
-    for needle in ("scylla.contact.points", "has no keyspace", "cdc.confidence.window.ms", "snapshot.mode",
-                   "scylla.contact.pionts"):
+    for needle in ("scylla.contact.points", "has no keyspace", "cdc.confidence.window.ms",
+                   '"always\\" is not one of never, initial', "scylla.contact.pionts"):
         assert needle in text, (needle, text)
 
 

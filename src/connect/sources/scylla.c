@@ -254,7 +254,9 @@ static bool known_key(const char *k)
         if (strcmp(int_keys[i].key, k) == 0) return true;
     /* transforms.*, errors.*, and other runtime keys are the runtime's */
     return strncmp(k, "transforms", 10) == 0 || strncmp(k, "errors.", 7) == 0 ||
-           strncmp(k, "value.", 6) == 0 || strncmp(k, "key.", 4) == 0;
+           strncmp(k, "reconcile.", 10) == 0 || strcmp(k, "batch.size") == 0 ||
+           strcmp(k, "linger.ms") == 0 || strncmp(k, "value.", 6) == 0 ||
+           strncmp(k, "key.", 4) == 0;
 }
 
 static int sc_validate(const json_t *config, connect_config_errors_t *errs)
