@@ -1268,11 +1268,7 @@ static int process_rows(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, ro
             memcpy(id.stream, d->stream, 16);
             memcpy(id.time, d->time, 16);
             id.seq = d->seq;
-            int added = scylla_seen_add(rd->seen, &id);
-            if (added < 0)
-                return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1,
-                                       "scylla source: out of memory");
-            if (added == 0) {
+            if (scylla_seen_contains(rd->seen, &id)) {
                 s->duplicates_skipped++;
                 if (kind == 'R' &&
                     (d->op == SCYLLA_OP_RANGE_START_INCL || d->op == SCYLLA_OP_RANGE_START_EXCL) &&
@@ -1280,38 +1276,44 @@ static int process_rows(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, ro
                     k++; /* its end bound went with it */
                 continue;
             }
-            if (safety) s->late_found++;
+            /* The id is recorded only once the change was handed to the runtime: after a
+             * failure part way, poll() reads the window again and must not skip it. */
             if (kind == 0) {
                 s->unknown_ops++;
                 sb_warn(LOG,
                         "connector %s: %s: cdc$operation %d is unknown to this reader; change at "
                         "%" PRId64 " not applied",
                         source_name(s->ctx), t->qualified, d->op, scylla_timeuuid_ms(d->time));
-                continue;
-            }
-            if (kind == 'R') {
+            } else if (kind == 'R') {
                 const row_ref_t *hi = NULL;
                 if ((d->op == SCYLLA_OP_RANGE_START_INCL || d->op == SCYLLA_OP_RANGE_START_EXCL) &&
                     k + 1 < j &&
                     (rows[k + 1].op == SCYLLA_OP_RANGE_END_INCL ||
-                     rows[k + 1].op == SCYLLA_OP_RANGE_END_EXCL)) {
+                     rows[k + 1].op == SCYLLA_OP_RANGE_END_EXCL))
                     hi = &rows[k + 1];
-                    memcpy(id.time, hi->time, 16);
-                    id.seq = hi->seq;
-                    scylla_seen_add(rd->seen, &id);
+                if (emit_range_delete(s, t, d, hi, err)) return -1;
+                if (hi) {
+                    scylla_change_id_t hid = id;
+                    hid.seq = hi->seq;
+                    if (scylla_seen_add(rd->seen, &hid) < 0)
+                        return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1,
+                                               "scylla source: out of memory");
                     k++;
                 }
-                if (emit_range_delete(s, t, d, hi, err)) return -1;
-                continue;
+            } else {
+                const row_ref_t *pre = NULL, *post = NULL;
+                for (int m = i; m < j; m++) {
+                    if (rows[m].op == SCYLLA_OP_PREIMAGE && !pre && same_key(t, &rows[m], d))
+                        pre = &rows[m];
+                    if (rows[m].op == SCYLLA_OP_POSTIMAGE && !post && same_key(t, &rows[m], d))
+                        post = &rows[m];
+                }
+                if (emit_change(s, rd, t, d, pre, post, err)) return -1;
             }
-            const row_ref_t *pre = NULL, *post = NULL;
-            for (int m = i; m < j; m++) {
-                if (rows[m].op == SCYLLA_OP_PREIMAGE && !pre && same_key(t, &rows[m], d))
-                    pre = &rows[m];
-                if (rows[m].op == SCYLLA_OP_POSTIMAGE && !post && same_key(t, &rows[m], d))
-                    post = &rows[m];
-            }
-            if (emit_change(s, rd, t, d, pre, post, err)) return -1;
+            if (safety && kind != 0) s->late_found++;
+            if (scylla_seen_add(rd->seen, &id) < 0)
+                return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1,
+                                       "scylla source: out of memory");
         }
         i = j;
     }
