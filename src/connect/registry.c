@@ -10,9 +10,11 @@
 #include "connect/sources/cassandra.h"
 #include "connect/sources/datagen.h"
 #include "connect/sources/postgres.h"
+#include "connect/sources/scylla.h"
 
 static const source_ops_t *const source_table[] = {
     &postgres_source_ops,
+    &scylla_source_ops,
     &datagen_source_ops,
     &cassandra_source_ops,
     &file_source_ops,
