@@ -69,6 +69,12 @@ typedef struct cs_idset {
     int n, cap;
 } cs_idset_t;
 
+typedef struct cs_dedupe {
+    uint64_t *gen[2]; /* young, old */
+    size_t cap;       /* slots per generation (a power of two); 0: no de-duplication */
+    size_t count;     /* entries in the young generation */
+} cs_dedupe_t;
+
 typedef struct cs_source {
     source_ctx_t *ctx;
     char *dir;
@@ -109,6 +115,10 @@ typedef struct cs_source {
     envelope_value_t *row;
     sb_wr_t arena;
     sb_wr_t tmp; /* one collection element's text */
+    sb_wr_t extra; /* the event's extra source members (ttl, range, collections) */
+    sb_wr_t coll;  /* the members of source.collections */
+    int32_t ttl_max;
+    cs_dedupe_t dedupe;
     size_t *arena_off;
     /* the record held back so that the last one of an entry carries the position */
     bool has_pending, pend_key_null, pend_val_null;
@@ -119,7 +129,8 @@ typedef struct cs_source {
     bool cb_failed;
 
     /* status */
-    int64_t segments_done, mutations, events, other_table_mutations, range_tombstones, collection_cells_skipped;
+    int64_t segments_done, mutations, events, other_table_mutations, range_tombstones, collection_changes,
+        duplicates_skipped;
     char last_warning[256];
 } cs_source_t;
 
@@ -539,6 +550,8 @@ static int cs_validate(const json_t *config, connect_config_errors_t *errs)
         if (!ad || stat(ad, &st) != 0 || !S_ISDIR(st.st_mode))
             connect_config_error_add(errs, "archive.dir", "processed.segments=archive needs an existing archive.dir");
     }
+    if (!cfg_int(config, "dedupe.cache.size", 65536, 0, &n) || n > (1 << 24))
+        connect_config_error_add(errs, "dedupe.cache.size", "must be an integer from 0 (off) to 16777216");
     if (!cfg_int(config, "poll.interval.ms", 250, 1, &n))
         connect_config_error_add(errs, "poll.interval.ms", "must be a positive integer");
     return errs->count ? -1 : 0;
@@ -774,47 +787,225 @@ static void fix_pointers(cs_source_t *s, const cs_table_t *t)
         if (s->arena_off[i] != SIZE_MAX) s->row[i].p = (const char *)s->arena.buf + s->arena_off[i];
 }
 
+/* FNV-1a over the parts of an event that make it the same write. */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Whether the event (table, op, write time, key and values, extra source members) was emitted
+ * recently; records it if not. Two generations of an open-addressing set: when the young one
+ * is half full it becomes the old one and the previous old one is forgotten, so memory stays
+ * fixed and the most recent dedupe.cache.size/2 .. dedupe.cache.size events are remembered. */
+static bool dedupe_seen(cs_dedupe_t *d, uint64_t h)
+{
+    if (!d->cap) return false;
+    if (!h) h = 1;
+    size_t mask = d->cap - 1;
+    for (int g = 0; g < 2; g++)
+        for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+            if (d->gen[g][i] == h) return true;
+            if (!d->gen[g][i]) break;
+        }
+    if (d->count + 1 > d->cap / 2) {
+        uint64_t *old = d->gen[1];
+        d->gen[1] = d->gen[0];
+        memset(old, 0, d->cap * sizeof(*old));
+        d->gen[0] = old;
+        d->count = 0;
+    }
+    size_t i = (size_t)h & mask;
+    while (d->gen[0][i]) i = (i + 1) & mask;
+    d->gen[0][i] = h;
+    d->count++;
+    return false;
+}
+
 static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, bool tombstone_after)
 {
+    if (s->ttl_max > 0) {
+        char b[32];
+        sb_wr_bytes(&s->extra, b, (size_t)snprintf(b, sizeof(b), ",\"ttl\":%" PRId32, s->ttl_max));
+    }
+    if (s->coll.len) {
+        sb_wr_bytes(&s->extra, ",\"collections\":{", 16);
+        sb_wr_bytes(&s->extra, s->coll.buf, s->coll.len);
+        sb_wr_bytes(&s->extra, "}", 1);
+    }
+    int rc = 0;
+    if (s->dedupe.cap) {
+        uint64_t h = hash_bytes(0xcbf29ce484222325ULL, t->topic, strlen(t->topic));
+        h = hash_bytes(h, &op, 1);
+        h = hash_bytes(h, &ts_us, sizeof(ts_us));
+        h = hash_bytes(h, s->extra.buf, s->extra.len);
+        for (int i = 0; i < t->def->ncols; i++) {
+            h = hash_bytes(h, &s->row[i].len, sizeof(s->row[i].len));
+            if (s->row[i].len > 0) h = hash_bytes(h, s->row[i].p, (size_t)s->row[i].len);
+        }
+        if (dedupe_seen(&s->dedupe, h)) {
+            s->duplicates_skipped++;
+            goto out;
+        }
+    }
     envelope_source_t src = {.connector = "cassandra", .name = s->prefix, .ts_ms = micros_to_ms(ts_us),
-                             .lsn = -1, .txid = -1, .snapshot = "false"};
-    if (pending_begin(s, t->topic, src.ts_ms)) return -1;
+                             .lsn = -1, .txid = -1, .snapshot = "false",
+                             .extra = s->extra.len ? (const char *)s->extra.buf : NULL, .extra_len = s->extra.len};
+    if (pending_begin(s, t->topic, src.ts_ms)) {
+        rc = -1;
+        goto out;
+    }
     if (envelope_write_key(&s->pend_key, t->env, s->row) == SB_ENOENT) s->pend_key_null = true;
     envelope_write_value(&s->pend_val, t->env, op, op == 'd' ? s->row : NULL, op == 'd' ? NULL : s->row, &src,
                          sb_now_ms());
     if (tombstone_after && !s->pend_key_null) {
-        if (pending_begin(s, t->topic, src.ts_ms)) return -1;
+        if (pending_begin(s, t->topic, src.ts_ms)) {
+            rc = -1;
+            goto out;
+        }
         envelope_write_key(&s->pend_key, t->env, s->row);
         s->pend_val_null = true;
     }
-    if (s->pend_key.oom || s->pend_val.oom)
-        return connect_err_set(&s->cb_err, CONNECT_ERR_TRANSIENT, -1, "out of memory encoding an event");
-    return 0;
+    if (s->pend_key.oom || s->pend_val.oom || s->extra.oom || s->coll.oom)
+        rc = connect_err_set(&s->cb_err, CONNECT_ERR_TRANSIENT, -1, "out of memory encoding an event");
+out:
+    sb_wr_reset(&s->extra);
+    sb_wr_reset(&s->coll);
+    s->ttl_max = 0;
+    return rc;
+}
+
+/* Appends the JSON form of one value of a CQL type to w (through s->tmp). */
+static void json_value(cs_source_t *s, sb_wr_t *w, const char *type, sb_slice_t v, bool as_string)
+{
+    sb_wr_reset(&s->tmp);
+    render_value(&s->tmp, type, v);
+    envelope_value_t ev = {(const char *)s->tmp.buf, (int32_t)s->tmp.len};
+    if (as_string) envelope_write_json_string(w, ev.p ? ev.p : "", s->tmp.len);
+    else envelope_write_json_value(w, kind_for(type), ev);
+}
+
+/* An element-level change of a non-frozen collection or UDT (cells [first, last] of one column
+ * without a complex deletion: col = col + ..., col[k] = ..., DELETE col[k], UPDATE ... SET
+ * udt.f = ...) as a member of source.collections:
+ *   list: {"put":{"<element timeuuid>":v,...},"remove":["<timeuuid>",...]}
+ *   set:  {"add":[e,...],"remove":[e,...]}
+ *   map:  {"put":{"k":v,...},"remove":["k",...]}
+ *   UDT:  {"put":{"<field index>":"0x..",...},"remove":["<field index>",...]} */
+static void render_collection_delta(cs_source_t *s, const cass_column_t *col, int first, int last)
+{
+    char kind, elem[128], value[128];
+    bool udt = cass_type_collection(col->type, &kind, elem, sizeof(elem), value, sizeof(value)) != 0;
+    if (udt) kind = 'u';
+    sb_wr_t *w = &s->coll;
+    if (w->len) sb_wr_bytes(w, ",", 1);
+    envelope_write_json_string(w, col->name, strlen(col->name));
+    sb_wr_bytes(w, ":{", 2);
+    bool any_put = false, any_rm = false;
+    for (int pass = 0; pass < 2; pass++) {
+        bool put = pass == 0;
+        bool any = false;
+        for (int c = first; c <= last; c++) {
+            const cass_cell_t *cell = &s->m.cells[c];
+            if (cell->tombstone == put) continue;
+            if (!any) {
+                if (put) sb_wr_bytes(w, kind == 's' ? "\"add\":[" : "\"put\":{", 7);
+                else {
+                    if (any_put) sb_wr_bytes(w, ",", 1);
+                    sb_wr_bytes(w, "\"remove\":[", 10);
+                }
+            } else {
+                sb_wr_bytes(w, ",", 1);
+            }
+            any = true;
+            /* the element's key */
+            if (kind == 'l') json_value(s, w, "timeuuid", cell->path, true);
+            else if (kind == 's') json_value(s, w, elem, cell->path, !put);
+            else if (kind == 'm') json_value(s, w, elem, cell->path, true);
+            else if (cell->path.len == 2) {
+                char b[16];
+                int n = snprintf(b, sizeof(b), "\"%d\"", (int)(cell->path.p[0] << 8 | cell->path.p[1]));
+                sb_wr_bytes(w, b, (size_t)n);
+            } else json_value(s, w, "blob", cell->path, true);
+            if (put && kind != 's') {
+                sb_wr_bytes(w, ":", 1);
+                json_value(s, w, kind == 'm' ? value : kind == 'l' ? elem : "blob", cell->value, false);
+            }
+        }
+        if (any) sb_wr_bytes(w, put && kind != 's' ? "}" : "]", 1);
+        if (put) any_put = any;
+        else any_rm = any;
+    }
+    (void)any_rm;
+    sb_wr_bytes(w, "}", 1);
+}
+
+/* A range deletion's bound as {"clustering":[...],"inclusive":bool}; an empty list is
+ * unbounded on that side. */
+static void render_bound(cs_source_t *s, const cs_table_t *t, const cass_row_t *marker, bool inclusive)
+{
+    const cass_table_t *d = t->def;
+    sb_wr_bytes(&s->extra, "{\"clustering\":[", 15);
+    for (int i = 0; i < marker->nclustering && i < d->nck; i++) {
+        if (i) sb_wr_bytes(&s->extra, ",", 1);
+        sb_slice_t v = s->m.clustering[marker->first_clustering + i];
+        if (v.len < 0) sb_wr_bytes(&s->extra, "null", 4);
+        else json_value(s, &s->extra, d->cols[d->ck[i]].type, v, false);
+    }
+    sb_wr_bytes(&s->extra, inclusive ? "],\"inclusive\":true}" : "],\"inclusive\":false}", inclusive ? 19 : 20);
 }
 
 /* Events of one partition update:
  * - partition deletion: op d with the partition key (clustering columns absent), a tombstone;
+ * - range deletion (DELETE ... WHERE ck > ..., or a clustering prefix): op d with the partition
+ *   key in before and source.range = {"start":bound,"end":bound}, no tombstone (the record key
+ *   names no single row);
  * - row deletion: op d with the full key, a tombstone;
  * - row or static row with cells: op c when the row has primary-key liveness (an INSERT),
  *   u otherwise (an UPDATE); after holds the key and the written columns only (a partial row:
  *   sinks update only those), a deleted cell as null. Write time = the newest cell or row
- *   timestamp.
+ *   timestamp; source.ttl = the largest TTL of the row's expiring cells or liveness.
  * - a non-frozen collection written whole (INSERT, or SET col = ...: a complex deletion and the
- *   new elements) as JSON text; deleted or emptied as null. Element-level changes (col = col +
- *   ..., col[k] = ...) and range tombstones are counted in the status but not emitted: the
- *   event could not say what the whole value is (docs/cassandra-commitlog.md). */
+ *   new elements) as JSON text; deleted or emptied as null; an element-level change leaves the
+ *   column out of after and describes the change in source.collections.<column>. */
 static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition_update_t *u)
 {
     const cass_table_t *d = t->def;
+    s->ttl_max = 0;
+    sb_wr_reset(&s->extra);
+    sb_wr_reset(&s->coll);
     if (u->partition_deletion.marked_for_delete_at != CASS_LIVE_TIMESTAMP) {
         if (fill_key(s, t, u, NULL)) goto bad_key;
         fix_pointers(s, t);
         if (push(s, t, 'd', u->partition_deletion.marked_for_delete_at, true)) return -1;
     }
+    const cass_row_t *open = NULL; /* the start bound of the range deletion being read */
+    bool open_inclusive = false;
     for (int r = u->first_row; r < u->first_row + u->nrows; r++) {
         const cass_row_t *row = &s->m.rows[r];
         if (row->kind == CASS_RANGE_TOMBSTONE_MARKER) {
-            s->range_tombstones++;
+            cass_bound_kind_t b = row->bound;
+            bool closes = b == CASS_EXCL_END_BOUND || b == CASS_INCL_END_BOUND || b == CASS_EXCL_END_INCL_START_BOUNDARY ||
+                          b == CASS_INCL_END_EXCL_START_BOUNDARY;
+            bool opens = b == CASS_INCL_START_BOUND || b == CASS_EXCL_START_BOUND ||
+                         b == CASS_EXCL_END_INCL_START_BOUNDARY || b == CASS_INCL_END_EXCL_START_BOUNDARY;
+            if (closes && open) {
+                if (fill_key(s, t, u, NULL)) goto bad_key;
+                fix_pointers(s, t);
+                sb_wr_bytes(&s->extra, ",\"range\":{\"start\":", 18);
+                render_bound(s, t, open, open_inclusive);
+                sb_wr_bytes(&s->extra, ",\"end\":", 7);
+                render_bound(s, t, row, b == CASS_INCL_END_BOUND || b == CASS_INCL_END_EXCL_START_BOUNDARY);
+                sb_wr_bytes(&s->extra, "}", 1);
+                s->range_tombstones++;
+                if (push(s, t, 'd', row->deletion.marked_for_delete_at, false)) return -1;
+                open = NULL;
+            }
+            if (opens) {
+                open = row;
+                open_inclusive = b == CASS_INCL_START_BOUND || b == CASS_EXCL_END_INCL_START_BOUNDARY;
+            }
             continue;
         }
         if (row->deletion.marked_for_delete_at != CASS_LIVE_TIMESTAMP) {
@@ -826,6 +1017,7 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
         if (fill_key(s, t, u, row)) goto bad_key;
         int64_t ts = row->timestamp;
         int written = 0;
+        if (row->timestamp != CASS_LIVE_TIMESTAMP && row->ttl > 0) s->ttl_max = row->ttl;
         for (int c = row->first_cell; c < row->first_cell + row->ncells; c++) {
             const cass_cell_t *cell = &s->m.cells[c];
             const cass_column_t *col = &d->cols[cell->column];
@@ -835,21 +1027,28 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
                 int64_t del_ts;
                 size_t at = s->arena.len;
                 if (!col->dropped && collection_replaced(s, row, cell->column, &del_ts) &&
-                    render_collection(s, col, c, last)) {
+                    del_ts != CASS_LIVE_TIMESTAMP && render_collection(s, col, c, last)) {
                     s->arena_off[cell->column] = at;
                     s->row[cell->column].len = (int32_t)(s->arena.len - at);
                     written++;
-                    for (int k = c; k <= last; k++)
-                        if (s->m.cells[k].timestamp > ts || ts == CASS_LIVE_TIMESTAMP) ts = s->m.cells[k].timestamp;
                 } else {
                     s->arena.len = at;
-                    s->collection_cells_skipped += last - c + 1;
+                    if (!col->dropped) {
+                        render_collection_delta(s, col, c, last);
+                        s->collection_changes++;
+                        written++;
+                    }
+                }
+                for (int k = c; k <= last; k++) {
+                    if (s->m.cells[k].timestamp > ts || ts == CASS_LIVE_TIMESTAMP) ts = s->m.cells[k].timestamp;
+                    if (s->m.cells[k].expiring && s->m.cells[k].ttl > s->ttl_max) s->ttl_max = s->m.cells[k].ttl;
                 }
                 c = last;
                 continue;
             }
             if (col->dropped) continue;
             if (cell->timestamp > ts || ts == CASS_LIVE_TIMESTAMP) ts = cell->timestamp;
+            if (cell->expiring && cell->ttl > s->ttl_max) s->ttl_max = cell->ttl;
             written++;
             if (cell->tombstone) {
                 s->row[cell->column].len = ENVELOPE_NULL;
@@ -861,13 +1060,18 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
         }
         for (int i = row->first_complex_deletion; i < row->first_complex_deletion + row->ncomplex_deletions; i++) {
             const cass_complex_deletion_t *cd = &s->m.complex_deletions[i];
+            if (cd->deletion.marked_for_delete_at == CASS_LIVE_TIMESTAMP) continue;
             if (d->cols[cd->column].dropped || s->row[cd->column].len != ENVELOPE_ABSENT) continue;
             /* overwritten by an empty collection, or deleted: null, as CQL reads it */
             s->row[cd->column].len = ENVELOPE_NULL;
             written++;
             if (cd->deletion.marked_for_delete_at > ts || ts == CASS_LIVE_TIMESTAMP) ts = cd->deletion.marked_for_delete_at;
         }
-        if (!written && row->timestamp == CASS_LIVE_TIMESTAMP) continue;
+        if (!written && row->timestamp == CASS_LIVE_TIMESTAMP) {
+            s->ttl_max = 0;
+            sb_wr_reset(&s->coll);
+            continue;
+        }
         fix_pointers(s, t);
         if (push(s, t, row->timestamp != CASS_LIVE_TIMESTAMP ? 'c' : 'u', ts, false)) return -1;
     }
@@ -1280,6 +1484,17 @@ static int cs_start(source_ctx_t *ctx, const json_t *config, void **state, conne
     sb_wr_init(&s->pend_val, 1024);
     sb_wr_init(&s->arena, 1024);
     sb_wr_init(&s->tmp, 256);
+    sb_wr_init(&s->extra, 256);
+    sb_wr_init(&s->coll, 256);
+    int64_t dedupe_entries;
+    cfg_int(config, "dedupe.cache.size", 65536, 0, &dedupe_entries);
+    if (dedupe_entries > 0) {
+        size_t cap = 16;
+        while (cap < (size_t)dedupe_entries) cap *= 2;
+        s->dedupe.gen[0] = calloc(cap, sizeof(uint64_t));
+        s->dedupe.gen[1] = calloc(cap, sizeof(uint64_t));
+        s->dedupe.cap = s->dedupe.gen[0] && s->dedupe.gen[1] ? cap : 0;
+    }
     s->last_finished_id = -1;
     s->committed_seg = -1;
     bool ok = s->dir && s->prefix && cl_reader_new(&s->reader, key_lookup, s) == 0;
@@ -1377,6 +1592,10 @@ static void cs_stop(void *state)
     sb_wr_deinit(&s->pend_val);
     sb_wr_deinit(&s->arena);
     sb_wr_deinit(&s->tmp);
+    sb_wr_deinit(&s->extra);
+    sb_wr_deinit(&s->coll);
+    free(s->dedupe.gen[0]);
+    free(s->dedupe.gen[1]);
     free(s->row);
     free(s->arena_off);
     free(s->buf);
@@ -1400,8 +1619,9 @@ static void cs_status(void *state, json_t *out)
     json_object_set_new(out, "schema_source", json_string(s->cql ? "system_schema" : "cassandra.schema"));
     json_object_set_new(out, "schema_reads", json_integer(s->schema_reads));
     json_object_set_new(out, "captured_tables", json_integer(s->ntables));
-    json_object_set_new(out, "range_tombstones_not_emitted", json_integer(s->range_tombstones));
-    json_object_set_new(out, "collection_element_changes_not_emitted", json_integer(s->collection_cells_skipped));
+    json_object_set_new(out, "range_deletions", json_integer(s->range_tombstones));
+    json_object_set_new(out, "collection_element_changes", json_integer(s->collection_changes));
+    json_object_set_new(out, "duplicates_skipped", json_integer(s->duplicates_skipped));
     json_object_set_new(out, "skipped_bad_crc_entries", json_integer((json_int_t)s->st.bad_entries));
 }
 
