@@ -1180,6 +1180,8 @@ static bool segment_name(const char *name, int64_t *id, int *version)
 /* The smallest segment id in cdc_raw greater than `after`. */
 static bool next_segment(cs_source_t *s, int64_t after, int64_t *id, int *version)
 {
+    *id = INT64_MAX;
+    *version = 0;
     DIR *d = opendir(s->dir);
     if (!d) return false;
     bool found = false;
