@@ -328,6 +328,7 @@ int envelope_write_value(sb_wr_t *w, const envelope_table_t *t, char op, const e
     else LIT(w, "null");
     LIT(w, ",\"snapshot\":");
     write_cstr(w, src->snapshot ? src->snapshot : "false");
+    if (src->extra) sb_wr_bytes(w, src->extra, src->extra_len);
     sb_wr_bytes(w, t->column_types, t->column_types_len);
     char opfield[] = ",\"op\":\"c\",\"ts_ms\":";
     opfield[7] = op;

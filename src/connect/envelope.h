@@ -60,6 +60,10 @@ typedef struct envelope_source {
     int64_t lsn;           /* < 0: null */
     int64_t txid;          /* < 0: null */
     const char *snapshot;  /* "true" | "false" | "last" */
+    /* Connector-specific members appended inside "source", raw JSON, each starting with a comma
+     * (e.g. ",\"ttl\":60"); NULL: none. Borrowed. */
+    const char *extra;
+    size_t extra_len;
 } envelope_source_t;
 
 /* Appends the record key built from the key columns of `row`. Returns 0, or SB_ENOENT when the

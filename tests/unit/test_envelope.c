@@ -37,7 +37,7 @@ static void test_change_event_golden(void **state)
     assert_non_null(t);
     envelope_value_t before[] = {V("7"), V("old"), V("1.50"), V("f")};
     envelope_value_t after[] = {V("7"), V("say \"hi\"\n"), V("12.50"), V("t")};
-    envelope_source_t src = {"postgresql", "app", 1700000000123, 23456, 741, "false"};
+    envelope_source_t src = {"postgresql", "app", 1700000000123, 23456, 741, "false", NULL, 0};
     sb_wr_t w;
     sb_wr_init(&w, 0);
     assert_int_equal(envelope_write_key(&w, t, after), 0);
@@ -60,7 +60,7 @@ static void test_delete_truncate_and_absent(void **state)
 {
     (void)state;
     envelope_table_t *t = envelope_table_new("shop", "public", "items", cols, 4);
-    envelope_source_t src = {"postgresql", "app", 5, -1, -1, "last"};
+    envelope_source_t src = {"postgresql", "app", 5, -1, -1, "last", NULL, 0};
     sb_wr_t w;
     sb_wr_init(&w, 0);
     envelope_value_t key_only[] = {V("7"), VNULL, VNULL, VNULL};

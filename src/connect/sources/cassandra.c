@@ -8,8 +8,10 @@
  * durable. A segment whose _cdc.idx says COMPLETED and that has been read to its synced offset
  * is deleted (or archived, or kept) once the runtime commits its last position.
  *
- * The table definitions come from the "cassandra.schema" config key for now (rows shaped like
- * system_schema.columns); reading them over CQL belongs to the CQL client (src/cql/, issue 9). */
+ * The table definitions are read over CQL from system_schema (cassandra.contact.points, through
+ * src/cql/) and read again when a mutation names a table id or a column the schema does not
+ * know (an ALTER or CREATE since the last read); the "cassandra.schema" config key is the
+ * offline alternative (rows shaped like system_schema.columns, never re-read). */
 #include "connect/sources/cassandra.h"
 
 #include <arpa/inet.h>
@@ -32,6 +34,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "connect/envelope.h"
+#include "cql/cql_client.h"
 
 #define CS_MAX_KEYS 16
 #define CS_POSITION_MAX 96
@@ -59,6 +62,19 @@ typedef struct cs_done {
     int64_t last_delivered; /* -1: nothing of it was emitted */
 } cs_done_t;
 
+/* Ids of tables that system_schema lists but the source does not capture (every table's writes
+ * share the commit log). Known so that their mutations are skipped without a schema re-read. */
+typedef struct cs_idset {
+    uint8_t (*ids)[16];
+    int n, cap;
+} cs_idset_t;
+
+typedef struct cs_dedupe {
+    uint64_t *gen[2]; /* young, old */
+    size_t cap;       /* slots per generation (a power of two); 0: no de-duplication */
+    size_t count;     /* entries in the young generation */
+} cs_dedupe_t;
+
 typedef struct cs_source {
     source_ctx_t *ctx;
     char *dir;
@@ -67,6 +83,10 @@ typedef struct cs_source {
     done_action_t done_action;
     int64_t poll_ms;
     cass_schema_t schema;
+    cql_client_t *cql;      /* NULL: the schema came from cassandra.schema */
+    char *include;          /* table.include.list, or NULL: the tables with cdc = true */
+    cs_idset_t ignored;     /* tables in system_schema that are not captured */
+    int64_t schema_reads;
     cs_table_t *tables;
     int ntables;
     cs_key_t keys[CS_MAX_KEYS];
@@ -95,6 +115,10 @@ typedef struct cs_source {
     envelope_value_t *row;
     sb_wr_t arena;
     sb_wr_t tmp; /* one collection element's text */
+    sb_wr_t extra; /* the event's extra source members (ttl, range, collections) */
+    sb_wr_t coll;  /* the members of source.collections */
+    int32_t ttl_max;
+    cs_dedupe_t dedupe;
     size_t *arena_off;
     /* the record held back so that the last one of an entry carries the position */
     bool has_pending, pend_key_null, pend_val_null;
@@ -105,7 +129,8 @@ typedef struct cs_source {
     bool cb_failed;
 
     /* status */
-    int64_t segments_done, mutations, events, other_table_mutations, range_tombstones, collection_cells_skipped;
+    int64_t segments_done, mutations, events, other_table_mutations, range_tombstones, collection_changes,
+        duplicates_skipped;
     char last_warning[256];
 } cs_source_t;
 
@@ -135,6 +160,11 @@ static bool cfg_int(const json_t *config, const char *key, int64_t dflt, int64_t
     if (!*s || *end || errno) return false;
     *out = n;
     return n >= min;
+}
+
+static int32_t be_signed_int32(const uint8_t *p)
+{
+    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
 }
 
 static int hexval(char c)
@@ -240,6 +270,241 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------- schema over CQL */
+
+static bool idset_has(const cs_idset_t *set, const uint8_t id[16])
+{
+    for (int i = 0; i < set->n; i++)
+        if (!memcmp(set->ids[i], id, 16)) return true;
+    return false;
+}
+
+static int idset_add(cs_idset_t *set, const uint8_t id[16])
+{
+    if (idset_has(set, id)) return 0;
+    if (set->n == set->cap) {
+        int cap = set->cap ? set->cap * 2 : 64;
+        uint8_t(*p)[16] = realloc(set->ids, (size_t)cap * 16);
+        if (!p) return SB_ENOMEM;
+        set->ids = p;
+        set->cap = cap;
+    }
+    memcpy(set->ids[set->n++], id, 16);
+    return 0;
+}
+
+/* A text cell as a C string in buf (truncated to cap - 1); "" for null. */
+static const char *cell_text(const cql_result_t *r, int row, int col, char *buf, size_t cap)
+{
+    sb_slice_t v = col >= 0 ? cql_result_cell(r, row, col) : (sb_slice_t){NULL, -1};
+    size_t n = v.len > 0 ? (size_t)v.len : 0;
+    if (n >= cap) n = cap - 1;
+    if (n) memcpy(buf, v.p, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+typedef int (*cs_row_fn)(void *ud, const cql_result_t *r, int row, char *why, size_t why_cap);
+
+/* Runs a SELECT page by page and calls fn for every row; the columns named in `need` must be in
+ * the result (a server too old for this source lacks some). */
+static int query_all(cql_client_t *cl, const char *query, const char *const *need, cs_row_fn fn, void *ud, char *why,
+                     size_t why_cap)
+{
+    cql_exec_opts_t x;
+    cql_exec_opts_init(&x);
+    x.page_size = 1000;
+    x.idempotent = true;
+    uint8_t *state = NULL;
+    int rc = 0;
+    for (;;) {
+        cql_result_t *r = NULL;
+        sb_err_t err = {0};
+        if (cql_client_query(cl, query, NULL, &x, &r, &err) != 0) {
+            snprintf(why, why_cap, "%.60s: %.180s", strstr(query, "FROM ") ? strstr(query, "FROM ") + 5 : query, err.msg);
+            rc = -1;
+            break;
+        }
+        for (int i = 0; need && need[i]; i++)
+            if (cql_result_column(r, need[i]) < 0) {
+                snprintf(why, why_cap, "%s: the result has no column %s", query, need[i]);
+                rc = -1;
+            }
+        for (int i = 0; rc == 0 && i < r->nrows; i++) rc = fn(ud, r, i, why, why_cap);
+        bool more = rc == 0 && cql_result_has_more_pages(r);
+        if (more) {
+            uint8_t *p = realloc(state, (size_t)r->meta.paging_state.len + 1);
+            if (!p) {
+                snprintf(why, why_cap, "out of memory");
+                rc = -1;
+                more = false;
+            } else {
+                state = p;
+                memcpy(state, r->meta.paging_state.p, (size_t)r->meta.paging_state.len);
+                x.paging_state = (sb_slice_t){state, r->meta.paging_state.len};
+            }
+        }
+        cql_result_free(r);
+        if (!more) break;
+    }
+    free(state);
+    return rc;
+}
+
+typedef struct schema_load {
+    cass_schema_t *schema;
+    cs_idset_t *ignored;
+    const char *include; /* "ks.t,ks.t2" or NULL: the tables with cdc = true */
+} schema_load_t;
+
+static bool included(const char *list, const char *ks, const char *name)
+{
+    size_t kl = strlen(ks), nl = strlen(name);
+    while (list && *list) {
+        while (*list == ' ' || *list == ',') list++;
+        const char *end = list + strcspn(list, ",");
+        const char *e = end;
+        while (e > list && e[-1] == ' ') e--;
+        if ((size_t)(e - list) == kl + 1 + nl && !strncmp(list, ks, kl) && list[kl] == '.' &&
+            !strncmp(list + kl + 1, name, nl))
+            return true;
+        list = end;
+    }
+    return false;
+}
+
+static cass_table_t *schema_table_named(cass_schema_t *s, const char *ks, const char *name)
+{
+    for (int i = 0; i < s->ntables; i++)
+        if (!strcmp(s->tables[i]->keyspace, ks) && !strcmp(s->tables[i]->name, name)) return s->tables[i];
+    return NULL;
+}
+
+static int on_table_row(void *ud, const cql_result_t *r, int row, char *why, size_t why_cap)
+{
+    schema_load_t *l = ud;
+    char ks[256], name[256];
+    cell_text(r, row, cql_result_column(r, "keyspace_name"), ks, sizeof(ks));
+    cell_text(r, row, cql_result_column(r, "table_name"), name, sizeof(name));
+    sb_slice_t id = cql_result_cell(r, row, cql_result_column(r, "id"));
+    if (id.len != 16) {
+        snprintf(why, why_cap, "system_schema.tables: %s.%s has no 16-byte id", ks, name);
+        return -1;
+    }
+    bool capture;
+    if (l->include) {
+        capture = included(l->include, ks, name);
+    } else {
+        sb_slice_t cdc = cql_result_cell(r, row, cql_result_column(r, "cdc"));
+        capture = cdc.len == 1 && cdc.p[0] != 0;
+    }
+    if (!capture) return idset_add(l->ignored, id.p) ? (snprintf(why, why_cap, "out of memory"), -1) : 0;
+    cass_table_t *t;
+    sb_err_t err = {0};
+    if (cass_schema_add_table(l->schema, id.p, ks, name, &t, &err) != 0) {
+        snprintf(why, why_cap, "%.200s", err.msg[0] ? err.msg : "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int on_column_row(void *ud, const cql_result_t *r, int row, char *why, size_t why_cap)
+{
+    schema_load_t *l = ud;
+    char ks[256], name[256], col[256], kind[32], type[1024], order[16];
+    cell_text(r, row, cql_result_column(r, "keyspace_name"), ks, sizeof(ks));
+    cell_text(r, row, cql_result_column(r, "table_name"), name, sizeof(name));
+    cass_table_t *t = schema_table_named(l->schema, ks, name);
+    if (!t) return 0;
+    cell_text(r, row, cql_result_column(r, "column_name"), col, sizeof(col));
+    cell_text(r, row, cql_result_column(r, "kind"), kind, sizeof(kind));
+    cell_text(r, row, cql_result_column(r, "type"), type, sizeof(type));
+    cell_text(r, row, cql_result_column(r, "clustering_order"), order, sizeof(order));
+    sb_slice_t pos = cql_result_cell(r, row, cql_result_column(r, "position"));
+    int position = pos.len == 4 ? (int)be_signed_int32(pos.p) : -1;
+    sb_err_t err = {0};
+    if (cass_table_add_column(t, col, kind, position, type, order, &err) != 0) {
+        snprintf(why, why_cap, "system_schema.columns: %.200s", err.msg[0] ? err.msg : "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int on_dropped_row(void *ud, const cql_result_t *r, int row, char *why, size_t why_cap)
+{
+    schema_load_t *l = ud;
+    char ks[256], name[256], col[256], type[1024];
+    cell_text(r, row, cql_result_column(r, "keyspace_name"), ks, sizeof(ks));
+    cell_text(r, row, cql_result_column(r, "table_name"), name, sizeof(name));
+    cass_table_t *t = schema_table_named(l->schema, ks, name);
+    if (!t) return 0;
+    cell_text(r, row, cql_result_column(r, "column_name"), col, sizeof(col));
+    cell_text(r, row, cql_result_column(r, "type"), type, sizeof(type));
+    /* A column dropped and added again is a live column; old cells under its name decode with
+     * the new definition, as Cassandra reads them. */
+    if (cass_table_column(t, (const uint8_t *)col, strlen(col)) >= 0) return 0;
+    sb_err_t err = {0};
+    if (cass_table_add_dropped_column(t, col, type, &err) != 0) {
+        snprintf(why, why_cap, "system_schema.dropped_columns: %.200s", err.msg[0] ? err.msg : "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the captured tables' definitions from system_schema into `schema` (empty on entry) and
+ * the ids of every other table into `ignored`. */
+static int schema_read_cql(cql_client_t *cl, const char *include, cass_schema_t *schema, cs_idset_t *ignored,
+                           char *why, size_t why_cap)
+{
+    schema_load_t l = {schema, ignored, include};
+    static const char *const tcols[] = {"keyspace_name", "table_name", "id", "cdc", NULL};
+    static const char *const ccols[] = {"keyspace_name", "table_name", "column_name", "kind", "position", "type",
+                                        "clustering_order", NULL};
+    static const char *const dcols[] = {"keyspace_name", "table_name", "column_name", "type", NULL};
+    if (query_all(cl, "SELECT keyspace_name, table_name, id, cdc FROM system_schema.tables", tcols, on_table_row, &l,
+                  why, why_cap))
+        return -1;
+    if (schema->ntables == 0) {
+        snprintf(why, why_cap, "%s", include ? "none of table.include.list is in system_schema.tables"
+                                              : "system_schema.tables has no table with cdc = true");
+        return -1;
+    }
+    if (query_all(cl,
+                  "SELECT keyspace_name, table_name, column_name, kind, position, type, clustering_order FROM "
+                  "system_schema.columns",
+                  ccols, on_column_row, &l, why, why_cap) ||
+        query_all(cl, "SELECT keyspace_name, table_name, column_name, type FROM system_schema.dropped_columns", dcols,
+                  on_dropped_row, &l, why, why_cap))
+        return -1;
+    for (int i = 0; i < schema->ntables; i++) {
+        sb_err_t err = {0};
+        if (cass_table_finish(schema->tables[i], &err) != 0) {
+            snprintf(why, why_cap, "%.200s", err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The CQL client options from the config; strings borrow the config. */
+static void cql_opts_from(const json_t *config, cql_client_opts_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->contact_points = cfg_get(config, "cassandra.contact.points");
+    o->username = cfg_get(config, "cassandra.username");
+    o->password = cfg_get(config, "cassandra.password");
+    o->consistency = "ONE"; /* system_schema is local to every node */
+    int64_t n;
+    if (cfg_int(config, "cassandra.request.timeout.ms", 12000, 1, &n)) o->request_timeout_ms = (int)n;
+    const char *tls = cfg_get(config, "cassandra.tls.enabled");
+    o->tls.enabled = tls && !strcmp(tls, "true");
+    o->tls.ca_file = cfg_get(config, "cassandra.tls.ca.file");
+    o->tls.cert_file = cfg_get(config, "cassandra.tls.cert.file");
+    o->tls.key_file = cfg_get(config, "cassandra.tls.key.file");
+    const char *skip = cfg_get(config, "cassandra.tls.skip.verify");
+    o->tls.skip_verify = skip && !strcmp(skip, "true");
+}
+
 static int cs_validate(const json_t *config, connect_config_errors_t *errs)
 {
     char why[256];
@@ -251,10 +516,27 @@ static int cs_validate(const json_t *config, connect_config_errors_t *errs)
     const char *prefix = cfg_get(config, "topic.prefix");
     if (!prefix || !*prefix) connect_config_error_add(errs, "topic.prefix", "required");
     const char *schema = cfg_get(config, "cassandra.schema");
+    int64_t n;
     cass_schema_t s;
     cass_schema_init(&s);
-    if (!schema) connect_config_error_add(errs, "cassandra.schema", "required: the CDC tables' definitions");
-    else if (parse_schema(schema, &s, why, sizeof(why)) != 0) connect_config_error_add(errs, "cassandra.schema", "%s", why);
+    const char *cps = cfg_get(config, "cassandra.contact.points");
+    if (!schema && (!cps || !*cps))
+        connect_config_error_add(errs, "cassandra.contact.points",
+                                 "required (host[:port],...: the schema is read from system_schema), unless "
+                                 "cassandra.schema gives it offline");
+    else if (schema && cps)
+        connect_config_error_add(errs, "cassandra.schema", "give either cassandra.schema or cassandra.contact.points, not both");
+    else if (schema && parse_schema(schema, &s, why, sizeof(why)) != 0)
+        connect_config_error_add(errs, "cassandra.schema", "%s", why);
+    static const char *const bools[] = {"cassandra.tls.enabled", "cassandra.tls.skip.verify"};
+    for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
+        const char *b = cfg_get(config, bools[i]);
+        if (b && strcmp(b, "true") && strcmp(b, "false")) connect_config_error_add(errs, bools[i], "must be true or false");
+    }
+    if (cfg_get(config, "table.include.list") && !cps)
+        connect_config_error_add(errs, "table.include.list", "only with cassandra.contact.points (cassandra.schema lists the tables itself)");
+    if (!cfg_int(config, "cassandra.request.timeout.ms", 12000, 1, &n))
+        connect_config_error_add(errs, "cassandra.request.timeout.ms", "must be a positive integer");
     cass_schema_deinit(&s);
     cs_key_t keys[CS_MAX_KEYS];
     int nkeys;
@@ -268,7 +550,8 @@ static int cs_validate(const json_t *config, connect_config_errors_t *errs)
         if (!ad || stat(ad, &st) != 0 || !S_ISDIR(st.st_mode))
             connect_config_error_add(errs, "archive.dir", "processed.segments=archive needs an existing archive.dir");
     }
-    int64_t n;
+    if (!cfg_int(config, "dedupe.cache.size", 65536, 0, &n) || n > (1 << 24))
+        connect_config_error_add(errs, "dedupe.cache.size", "must be an integer from 0 (off) to 16777216");
     if (!cfg_int(config, "poll.interval.ms", 250, 1, &n))
         connect_config_error_add(errs, "poll.interval.ms", "must be a positive integer");
     return errs->count ? -1 : 0;
@@ -504,47 +787,225 @@ static void fix_pointers(cs_source_t *s, const cs_table_t *t)
         if (s->arena_off[i] != SIZE_MAX) s->row[i].p = (const char *)s->arena.buf + s->arena_off[i];
 }
 
+/* FNV-1a over the parts of an event that make it the same write. */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Whether the event (table, op, write time, key and values, extra source members) was emitted
+ * recently; records it if not. Two generations of an open-addressing set: when the young one
+ * is half full it becomes the old one and the previous old one is forgotten, so memory stays
+ * fixed and the most recent dedupe.cache.size/2 .. dedupe.cache.size events are remembered. */
+static bool dedupe_seen(cs_dedupe_t *d, uint64_t h)
+{
+    if (!d->cap) return false;
+    if (!h) h = 1;
+    size_t mask = d->cap - 1;
+    for (int g = 0; g < 2; g++)
+        for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+            if (d->gen[g][i] == h) return true;
+            if (!d->gen[g][i]) break;
+        }
+    if (d->count + 1 > d->cap / 2) {
+        uint64_t *old = d->gen[1];
+        d->gen[1] = d->gen[0];
+        memset(old, 0, d->cap * sizeof(*old));
+        d->gen[0] = old;
+        d->count = 0;
+    }
+    size_t i = (size_t)h & mask;
+    while (d->gen[0][i]) i = (i + 1) & mask;
+    d->gen[0][i] = h;
+    d->count++;
+    return false;
+}
+
 static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, bool tombstone_after)
 {
+    if (s->ttl_max > 0) {
+        char b[32];
+        sb_wr_bytes(&s->extra, b, (size_t)snprintf(b, sizeof(b), ",\"ttl\":%" PRId32, s->ttl_max));
+    }
+    if (s->coll.len) {
+        sb_wr_bytes(&s->extra, ",\"collections\":{", 16);
+        sb_wr_bytes(&s->extra, s->coll.buf, s->coll.len);
+        sb_wr_bytes(&s->extra, "}", 1);
+    }
+    int rc = 0;
+    if (s->dedupe.cap) {
+        uint64_t h = hash_bytes(0xcbf29ce484222325ULL, t->topic, strlen(t->topic));
+        h = hash_bytes(h, &op, 1);
+        h = hash_bytes(h, &ts_us, sizeof(ts_us));
+        h = hash_bytes(h, s->extra.buf, s->extra.len);
+        for (int i = 0; i < t->def->ncols; i++) {
+            h = hash_bytes(h, &s->row[i].len, sizeof(s->row[i].len));
+            if (s->row[i].len > 0) h = hash_bytes(h, s->row[i].p, (size_t)s->row[i].len);
+        }
+        if (dedupe_seen(&s->dedupe, h)) {
+            s->duplicates_skipped++;
+            goto out;
+        }
+    }
     envelope_source_t src = {.connector = "cassandra", .name = s->prefix, .ts_ms = micros_to_ms(ts_us),
-                             .lsn = -1, .txid = -1, .snapshot = "false"};
-    if (pending_begin(s, t->topic, src.ts_ms)) return -1;
+                             .lsn = -1, .txid = -1, .snapshot = "false",
+                             .extra = s->extra.len ? (const char *)s->extra.buf : NULL, .extra_len = s->extra.len};
+    if (pending_begin(s, t->topic, src.ts_ms)) {
+        rc = -1;
+        goto out;
+    }
     if (envelope_write_key(&s->pend_key, t->env, s->row) == SB_ENOENT) s->pend_key_null = true;
     envelope_write_value(&s->pend_val, t->env, op, op == 'd' ? s->row : NULL, op == 'd' ? NULL : s->row, &src,
                          sb_now_ms());
     if (tombstone_after && !s->pend_key_null) {
-        if (pending_begin(s, t->topic, src.ts_ms)) return -1;
+        if (pending_begin(s, t->topic, src.ts_ms)) {
+            rc = -1;
+            goto out;
+        }
         envelope_write_key(&s->pend_key, t->env, s->row);
         s->pend_val_null = true;
     }
-    if (s->pend_key.oom || s->pend_val.oom)
-        return connect_err_set(&s->cb_err, CONNECT_ERR_TRANSIENT, -1, "out of memory encoding an event");
-    return 0;
+    if (s->pend_key.oom || s->pend_val.oom || s->extra.oom || s->coll.oom)
+        rc = connect_err_set(&s->cb_err, CONNECT_ERR_TRANSIENT, -1, "out of memory encoding an event");
+out:
+    sb_wr_reset(&s->extra);
+    sb_wr_reset(&s->coll);
+    s->ttl_max = 0;
+    return rc;
+}
+
+/* Appends the JSON form of one value of a CQL type to w (through s->tmp). */
+static void json_value(cs_source_t *s, sb_wr_t *w, const char *type, sb_slice_t v, bool as_string)
+{
+    sb_wr_reset(&s->tmp);
+    render_value(&s->tmp, type, v);
+    envelope_value_t ev = {(const char *)s->tmp.buf, (int32_t)s->tmp.len};
+    if (as_string) envelope_write_json_string(w, ev.p ? ev.p : "", s->tmp.len);
+    else envelope_write_json_value(w, kind_for(type), ev);
+}
+
+/* An element-level change of a non-frozen collection or UDT (cells [first, last] of one column
+ * without a complex deletion: col = col + ..., col[k] = ..., DELETE col[k], UPDATE ... SET
+ * udt.f = ...) as a member of source.collections:
+ *   list: {"put":{"<element timeuuid>":v,...},"remove":["<timeuuid>",...]}
+ *   set:  {"add":[e,...],"remove":[e,...]}
+ *   map:  {"put":{"k":v,...},"remove":["k",...]}
+ *   UDT:  {"put":{"<field index>":"0x..",...},"remove":["<field index>",...]} */
+static void render_collection_delta(cs_source_t *s, const cass_column_t *col, int first, int last)
+{
+    char kind, elem[128], value[128];
+    bool udt = cass_type_collection(col->type, &kind, elem, sizeof(elem), value, sizeof(value)) != 0;
+    if (udt) kind = 'u';
+    sb_wr_t *w = &s->coll;
+    if (w->len) sb_wr_bytes(w, ",", 1);
+    envelope_write_json_string(w, col->name, strlen(col->name));
+    sb_wr_bytes(w, ":{", 2);
+    bool any_put = false, any_rm = false;
+    for (int pass = 0; pass < 2; pass++) {
+        bool put = pass == 0;
+        bool any = false;
+        for (int c = first; c <= last; c++) {
+            const cass_cell_t *cell = &s->m.cells[c];
+            if (cell->tombstone == put) continue;
+            if (!any) {
+                if (put) sb_wr_bytes(w, kind == 's' ? "\"add\":[" : "\"put\":{", 7);
+                else {
+                    if (any_put) sb_wr_bytes(w, ",", 1);
+                    sb_wr_bytes(w, "\"remove\":[", 10);
+                }
+            } else {
+                sb_wr_bytes(w, ",", 1);
+            }
+            any = true;
+            /* the element's key */
+            if (kind == 'l') json_value(s, w, "timeuuid", cell->path, true);
+            else if (kind == 's') json_value(s, w, elem, cell->path, !put);
+            else if (kind == 'm') json_value(s, w, elem, cell->path, true);
+            else if (cell->path.len == 2) {
+                char b[16];
+                int n = snprintf(b, sizeof(b), "\"%d\"", (int)(cell->path.p[0] << 8 | cell->path.p[1]));
+                sb_wr_bytes(w, b, (size_t)n);
+            } else json_value(s, w, "blob", cell->path, true);
+            if (put && kind != 's') {
+                sb_wr_bytes(w, ":", 1);
+                json_value(s, w, kind == 'm' ? value : kind == 'l' ? elem : "blob", cell->value, false);
+            }
+        }
+        if (any) sb_wr_bytes(w, put && kind != 's' ? "}" : "]", 1);
+        if (put) any_put = any;
+        else any_rm = any;
+    }
+    (void)any_rm;
+    sb_wr_bytes(w, "}", 1);
+}
+
+/* A range deletion's bound as {"clustering":[...],"inclusive":bool}; an empty list is
+ * unbounded on that side. */
+static void render_bound(cs_source_t *s, const cs_table_t *t, const cass_row_t *marker, bool inclusive)
+{
+    const cass_table_t *d = t->def;
+    sb_wr_bytes(&s->extra, "{\"clustering\":[", 15);
+    for (int i = 0; i < marker->nclustering && i < d->nck; i++) {
+        if (i) sb_wr_bytes(&s->extra, ",", 1);
+        sb_slice_t v = s->m.clustering[marker->first_clustering + i];
+        if (v.len < 0) sb_wr_bytes(&s->extra, "null", 4);
+        else json_value(s, &s->extra, d->cols[d->ck[i]].type, v, false);
+    }
+    sb_wr_bytes(&s->extra, inclusive ? "],\"inclusive\":true}" : "],\"inclusive\":false}", inclusive ? 19 : 20);
 }
 
 /* Events of one partition update:
  * - partition deletion: op d with the partition key (clustering columns absent), a tombstone;
+ * - range deletion (DELETE ... WHERE ck > ..., or a clustering prefix): op d with the partition
+ *   key in before and source.range = {"start":bound,"end":bound}, no tombstone (the record key
+ *   names no single row);
  * - row deletion: op d with the full key, a tombstone;
  * - row or static row with cells: op c when the row has primary-key liveness (an INSERT),
  *   u otherwise (an UPDATE); after holds the key and the written columns only (a partial row:
  *   sinks update only those), a deleted cell as null. Write time = the newest cell or row
- *   timestamp.
+ *   timestamp; source.ttl = the largest TTL of the row's expiring cells or liveness.
  * - a non-frozen collection written whole (INSERT, or SET col = ...: a complex deletion and the
- *   new elements) as JSON text; deleted or emptied as null. Element-level changes (col = col +
- *   ..., col[k] = ...) and range tombstones are counted in the status but not emitted: the
- *   event could not say what the whole value is (docs/cassandra-commitlog.md). */
+ *   new elements) as JSON text; deleted or emptied as null; an element-level change leaves the
+ *   column out of after and describes the change in source.collections.<column>. */
 static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition_update_t *u)
 {
     const cass_table_t *d = t->def;
+    s->ttl_max = 0;
+    sb_wr_reset(&s->extra);
+    sb_wr_reset(&s->coll);
     if (u->partition_deletion.marked_for_delete_at != CASS_LIVE_TIMESTAMP) {
         if (fill_key(s, t, u, NULL)) goto bad_key;
         fix_pointers(s, t);
         if (push(s, t, 'd', u->partition_deletion.marked_for_delete_at, true)) return -1;
     }
+    const cass_row_t *open = NULL; /* the start bound of the range deletion being read */
+    bool open_inclusive = false;
     for (int r = u->first_row; r < u->first_row + u->nrows; r++) {
         const cass_row_t *row = &s->m.rows[r];
         if (row->kind == CASS_RANGE_TOMBSTONE_MARKER) {
-            s->range_tombstones++;
+            cass_bound_kind_t b = row->bound;
+            bool closes = b == CASS_EXCL_END_BOUND || b == CASS_INCL_END_BOUND || b == CASS_EXCL_END_INCL_START_BOUNDARY ||
+                          b == CASS_INCL_END_EXCL_START_BOUNDARY;
+            bool opens = b == CASS_INCL_START_BOUND || b == CASS_EXCL_START_BOUND ||
+                         b == CASS_EXCL_END_INCL_START_BOUNDARY || b == CASS_INCL_END_EXCL_START_BOUNDARY;
+            if (closes && open) {
+                if (fill_key(s, t, u, NULL)) goto bad_key;
+                fix_pointers(s, t);
+                sb_wr_bytes(&s->extra, ",\"range\":{\"start\":", 18);
+                render_bound(s, t, open, open_inclusive);
+                sb_wr_bytes(&s->extra, ",\"end\":", 7);
+                render_bound(s, t, row, b == CASS_INCL_END_BOUND || b == CASS_INCL_END_EXCL_START_BOUNDARY);
+                sb_wr_bytes(&s->extra, "}", 1);
+                s->range_tombstones++;
+                if (push(s, t, 'd', row->deletion.marked_for_delete_at, false)) return -1;
+                open = NULL;
+            }
+            if (opens) {
+                open = row;
+                open_inclusive = b == CASS_INCL_START_BOUND || b == CASS_EXCL_END_INCL_START_BOUNDARY;
+            }
             continue;
         }
         if (row->deletion.marked_for_delete_at != CASS_LIVE_TIMESTAMP) {
@@ -556,6 +1017,7 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
         if (fill_key(s, t, u, row)) goto bad_key;
         int64_t ts = row->timestamp;
         int written = 0;
+        if (row->timestamp != CASS_LIVE_TIMESTAMP && row->ttl > 0) s->ttl_max = row->ttl;
         for (int c = row->first_cell; c < row->first_cell + row->ncells; c++) {
             const cass_cell_t *cell = &s->m.cells[c];
             const cass_column_t *col = &d->cols[cell->column];
@@ -565,21 +1027,28 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
                 int64_t del_ts;
                 size_t at = s->arena.len;
                 if (!col->dropped && collection_replaced(s, row, cell->column, &del_ts) &&
-                    render_collection(s, col, c, last)) {
+                    del_ts != CASS_LIVE_TIMESTAMP && render_collection(s, col, c, last)) {
                     s->arena_off[cell->column] = at;
                     s->row[cell->column].len = (int32_t)(s->arena.len - at);
                     written++;
-                    for (int k = c; k <= last; k++)
-                        if (s->m.cells[k].timestamp > ts || ts == CASS_LIVE_TIMESTAMP) ts = s->m.cells[k].timestamp;
                 } else {
                     s->arena.len = at;
-                    s->collection_cells_skipped += last - c + 1;
+                    if (!col->dropped) {
+                        render_collection_delta(s, col, c, last);
+                        s->collection_changes++;
+                        written++;
+                    }
+                }
+                for (int k = c; k <= last; k++) {
+                    if (s->m.cells[k].timestamp > ts || ts == CASS_LIVE_TIMESTAMP) ts = s->m.cells[k].timestamp;
+                    if (s->m.cells[k].expiring && s->m.cells[k].ttl > s->ttl_max) s->ttl_max = s->m.cells[k].ttl;
                 }
                 c = last;
                 continue;
             }
             if (col->dropped) continue;
             if (cell->timestamp > ts || ts == CASS_LIVE_TIMESTAMP) ts = cell->timestamp;
+            if (cell->expiring && cell->ttl > s->ttl_max) s->ttl_max = cell->ttl;
             written++;
             if (cell->tombstone) {
                 s->row[cell->column].len = ENVELOPE_NULL;
@@ -591,13 +1060,18 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
         }
         for (int i = row->first_complex_deletion; i < row->first_complex_deletion + row->ncomplex_deletions; i++) {
             const cass_complex_deletion_t *cd = &s->m.complex_deletions[i];
+            if (cd->deletion.marked_for_delete_at == CASS_LIVE_TIMESTAMP) continue;
             if (d->cols[cd->column].dropped || s->row[cd->column].len != ENVELOPE_ABSENT) continue;
             /* overwritten by an empty collection, or deleted: null, as CQL reads it */
             s->row[cd->column].len = ENVELOPE_NULL;
             written++;
             if (cd->deletion.marked_for_delete_at > ts || ts == CASS_LIVE_TIMESTAMP) ts = cd->deletion.marked_for_delete_at;
         }
-        if (!written && row->timestamp == CASS_LIVE_TIMESTAMP) continue;
+        if (!written && row->timestamp == CASS_LIVE_TIMESTAMP) {
+            s->ttl_max = 0;
+            sb_wr_reset(&s->coll);
+            continue;
+        }
         fix_pointers(s, t);
         if (push(s, t, row->timestamp != CASS_LIVE_TIMESTAMP ? 'c' : 'u', ts, false)) return -1;
     }
@@ -615,11 +1089,33 @@ static const cs_table_t *table_of(const cs_source_t *s, const cass_table_t *def)
     return NULL;
 }
 
+static int schema_reload(cs_source_t *s, char *why, size_t why_cap);
+
 static int on_entry(void *ud, const cl_entry_t *e)
 {
     cs_source_t *s = ud;
     sb_err_t err = {0};
     int rc = cass_mutation_decode(e->data, e->len, s->messaging_version, &s->schema, &s->m, &err);
+    /* A table id that system_schema did not list at the last read, or a column the captured
+     * table did not have: the schema changed since (CREATE TABLE, ALTER TABLE ADD). Read it
+     * again, once, and decode again; a table still unknown is not captured from then on. */
+    bool reread = s->cql && ((rc == SB_ENOENT && !idset_has(&s->ignored, s->m.unknown_table)) ||
+                             (rc != 0 && rc != SB_ENOENT && rc != SB_ENOMEM));
+    if (reread) {
+        char why[256];
+        if (schema_reload(s, why, sizeof(why)) != 0) {
+            connect_err_set(&s->cb_err, CONNECT_ERR_TRANSIENT, -1,
+                            "cassandra source: re-reading the schema for the mutation ending at %" PRIu64
+                            " of segment %" PRId64 ": %s",
+                            e->position, s->seg_id, why);
+            s->cb_failed = true;
+            return 1;
+        }
+        err = (sb_err_t){0};
+        rc = cass_mutation_decode(e->data, e->len, s->messaging_version, &s->schema, &s->m, &err);
+        if (rc == SB_ENOENT && !idset_has(&s->ignored, s->m.unknown_table) && idset_add(&s->ignored, s->m.unknown_table))
+            rc = SB_ENOMEM;
+    }
     if (rc == SB_ENOENT) {
         /* A segment holds the writes of every table; only the CDC tables are in the schema. */
         s->other_table_mutations++;
@@ -628,8 +1124,9 @@ static int on_entry(void *ud, const cl_entry_t *e)
     if (rc != 0) {
         connect_err_set(&s->cb_err, CONNECT_ERR_FATAL, -1,
                         "cassandra source: cannot decode the mutation ending at %" PRIu64 " of segment %" PRId64
-                        ": %s (is cassandra.schema current?)",
-                        e->position, s->seg_id, err.msg);
+                        ": %s (%s)",
+                        e->position, s->seg_id, err.msg,
+                        s->cql ? "also after reading system_schema again" : "is cassandra.schema current?");
         s->cb_failed = true;
         return 1;
     }
@@ -683,6 +1180,8 @@ static bool segment_name(const char *name, int64_t *id, int *version)
 /* The smallest segment id in cdc_raw greater than `after`. */
 static bool next_segment(cs_source_t *s, int64_t after, int64_t *id, int *version)
 {
+    *id = INT64_MAX;
+    *version = 0;
     DIR *d = opendir(s->dir);
     if (!d) return false;
     bool found = false;
@@ -887,6 +1386,80 @@ static int segment_step(cs_source_t *s, connect_err_t *err)
 
 /* ---------------------------------------------------------------- ops */
 
+static void free_tables(cs_source_t *s)
+{
+    for (int i = 0; i < s->ntables; i++) {
+        envelope_table_free(s->tables[i].env);
+        free(s->tables[i].topic);
+    }
+    free(s->tables);
+    s->tables = NULL;
+    s->ntables = 0;
+}
+
+/* (Re)builds the per-table topics and envelopes from s->schema. */
+static int build_tables(cs_source_t *s)
+{
+    free_tables(s);
+    int maxcols = 0;
+    s->tables = calloc((size_t)(s->schema.ntables ? s->schema.ntables : 1), sizeof(*s->tables));
+    if (!s->tables) return SB_ENOMEM;
+    for (int i = 0; i < s->schema.ntables; i++) {
+        const cass_table_t *d = s->schema.tables[i];
+        cs_table_t *t = &s->tables[s->ntables++];
+        t->def = d;
+        if (d->ncols > maxcols) maxcols = d->ncols;
+        envelope_column_t *cols = calloc((size_t)(d->ncols ? d->ncols : 1), sizeof(*cols));
+        t->topic = malloc(strlen(s->prefix) + strlen(d->keyspace) + strlen(d->name) + 3);
+        if (!cols || !t->topic) {
+            free(cols);
+            return SB_ENOMEM;
+        }
+        sprintf(t->topic, "%s.%s.%s", s->prefix, d->keyspace, d->name);
+        for (int c = 0; c < d->ncols; c++) {
+            cols[c].name = d->cols[c].name;
+            cols[c].type_name = d->cols[c].type;
+            cols[c].kind = kind_for(d->cols[c].type);
+            cols[c].key = d->cols[c].kind == CASS_COL_PARTITION_KEY || d->cols[c].kind == CASS_COL_CLUSTERING;
+        }
+        t->env = envelope_table_new(d->keyspace, d->keyspace, d->name, cols, d->ncols);
+        free(cols);
+        if (!t->env) return SB_ENOMEM;
+    }
+    envelope_value_t *row = realloc(s->row, (size_t)(maxcols ? maxcols : 1) * sizeof(*s->row));
+    if (row) s->row = row;
+    size_t *off = realloc(s->arena_off, (size_t)(maxcols ? maxcols : 1) * sizeof(*s->arena_off));
+    if (off) s->arena_off = off;
+    return row && off ? 0 : SB_ENOMEM;
+}
+
+/* Reads the schema from system_schema again and, when that worked, replaces the current one.
+ * Only called between commit-log entries (nothing pending refers to the old tables). */
+static int schema_reload(cs_source_t *s, char *why, size_t why_cap)
+{
+    cass_schema_t fresh;
+    cass_schema_init(&fresh);
+    cs_idset_t ignored = {0};
+    s->schema_reads++;
+    if (schema_read_cql(s->cql, s->include, &fresh, &ignored, why, why_cap) != 0) {
+        cass_schema_deinit(&fresh);
+        free(ignored.ids);
+        return -1;
+    }
+    free_tables(s);
+    cass_schema_deinit(&s->schema);
+    s->schema = fresh;
+    free(s->ignored.ids);
+    s->ignored = ignored;
+    if (build_tables(s) != 0) {
+        snprintf(why, why_cap, "out of memory");
+        return -1;
+    }
+    sb_info("cassandra", "schema read from system_schema: %d captured table(s), %d other(s)", s->schema.ntables,
+            s->ignored.n);
+    return 0;
+}
+
 static void cs_stop(void *state);
 
 static int cs_start(source_ctx_t *ctx, const json_t *config, void **state, connect_err_t *err)
@@ -906,44 +1479,48 @@ static int cs_start(source_ctx_t *ctx, const json_t *config, void **state, conne
     cfg_int(config, "poll.interval.ms", 250, 1, &s->poll_ms);
     char why[256];
     cass_schema_init(&s->schema);
-    parse_schema(cfg_get(config, "cassandra.schema"), &s->schema, why, sizeof(why));
+    if (cfg_get(config, "cassandra.schema")) parse_schema(cfg_get(config, "cassandra.schema"), &s->schema, why, sizeof(why));
     parse_keys(cfg_get(config, "commitlog.encryption.keys"), s->keys, &s->nkeys, why, sizeof(why));
     cass_mutation_init(&s->m);
     sb_wr_init(&s->pend_key, 256);
     sb_wr_init(&s->pend_val, 1024);
     sb_wr_init(&s->arena, 1024);
     sb_wr_init(&s->tmp, 256);
+    sb_wr_init(&s->extra, 256);
+    sb_wr_init(&s->coll, 256);
+    int64_t dedupe_entries;
+    cfg_int(config, "dedupe.cache.size", 65536, 0, &dedupe_entries);
+    if (dedupe_entries > 0) {
+        size_t cap = 16;
+        while (cap < (size_t)dedupe_entries) cap *= 2;
+        s->dedupe.gen[0] = calloc(cap, sizeof(uint64_t));
+        s->dedupe.gen[1] = calloc(cap, sizeof(uint64_t));
+        s->dedupe.cap = s->dedupe.gen[0] && s->dedupe.gen[1] ? cap : 0;
+    }
     s->last_finished_id = -1;
     s->committed_seg = -1;
-    int maxcols = 0;
-    s->tables = calloc((size_t)s->schema.ntables, sizeof(*s->tables));
-    bool ok = s->dir && s->prefix && s->tables && cl_reader_new(&s->reader, key_lookup, s) == 0;
-    for (int i = 0; ok && i < s->schema.ntables; i++) {
-        const cass_table_t *d = s->schema.tables[i];
-        cs_table_t *t = &s->tables[s->ntables++];
-        t->def = d;
-        if (d->ncols > maxcols) maxcols = d->ncols;
-        envelope_column_t *cols = calloc((size_t)d->ncols, sizeof(*cols));
-        t->topic = malloc(strlen(s->prefix) + strlen(d->keyspace) + strlen(d->name) + 3);
-        if (!cols || !t->topic) {
-            free(cols);
-            ok = false;
-            break;
-        }
-        sprintf(t->topic, "%s.%s.%s", s->prefix, d->keyspace, d->name);
-        for (int c = 0; c < d->ncols; c++) {
-            cols[c].name = d->cols[c].name;
-            cols[c].type_name = d->cols[c].type;
-            cols[c].kind = kind_for(d->cols[c].type);
-            cols[c].key = d->cols[c].kind == CASS_COL_PARTITION_KEY || d->cols[c].kind == CASS_COL_CLUSTERING;
-        }
-        t->env = envelope_table_new(d->keyspace, d->keyspace, d->name, cols, d->ncols);
-        free(cols);
-        if (!t->env) ok = false;
+    bool ok = s->dir && s->prefix && cl_reader_new(&s->reader, key_lookup, s) == 0;
+    if (!ok) {
+        cs_stop(s);
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "cassandra source: out of memory");
     }
-    s->row = calloc((size_t)(maxcols ? maxcols : 1), sizeof(*s->row));
-    s->arena_off = calloc((size_t)(maxcols ? maxcols : 1), sizeof(*s->arena_off));
-    if (!ok || !s->row || !s->arena_off) {
+    if (cfg_get(config, "cassandra.contact.points")) {
+        cql_client_opts_t o;
+        cql_opts_from(config, &o);
+        sb_err_t cerr = {0};
+        const char *inc = cfg_get(config, "table.include.list");
+        if (inc) s->include = strdup(inc);
+        if (cql_client_new(&o, &s->cql, &cerr) != 0) {
+            cs_stop(s);
+            /* Transient: the node may be starting; the runtime retries the task. */
+            return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "cassandra source: cannot connect to %s: %s",
+                                   o.contact_points, cerr.msg);
+        }
+        if (schema_reload(s, why, sizeof(why)) != 0) {
+            cs_stop(s);
+            return connect_err_set(err, CONNECT_ERR_FATAL, -1, "cassandra source: reading the schema: %s", why);
+        }
+    } else if (build_tables(s) != 0) {
         cs_stop(s);
         return connect_err_set(err, CONNECT_ERR_FATAL, -1, "cassandra source: out of memory");
     }
@@ -1006,18 +1583,21 @@ static void cs_stop(void *state)
 {
     cs_source_t *s = state;
     if (!s) return;
-    for (int i = 0; i < s->ntables; i++) {
-        envelope_table_free(s->tables[i].env);
-        free(s->tables[i].topic);
-    }
-    free(s->tables);
+    free_tables(s);
     cass_schema_deinit(&s->schema);
+    cql_client_free(s->cql);
+    free(s->include);
+    free(s->ignored.ids);
     cass_mutation_deinit(&s->m);
     cl_reader_free(s->reader);
     sb_wr_deinit(&s->pend_key);
     sb_wr_deinit(&s->pend_val);
     sb_wr_deinit(&s->arena);
     sb_wr_deinit(&s->tmp);
+    sb_wr_deinit(&s->extra);
+    sb_wr_deinit(&s->coll);
+    free(s->dedupe.gen[0]);
+    free(s->dedupe.gen[1]);
     free(s->row);
     free(s->arena_off);
     free(s->buf);
@@ -1038,8 +1618,12 @@ static void cs_status(void *state, json_t *out)
     json_object_set_new(out, "mutations", json_integer(s->mutations));
     json_object_set_new(out, "events", json_integer(s->events));
     json_object_set_new(out, "other_table_mutations", json_integer(s->other_table_mutations));
-    json_object_set_new(out, "range_tombstones_not_emitted", json_integer(s->range_tombstones));
-    json_object_set_new(out, "collection_element_changes_not_emitted", json_integer(s->collection_cells_skipped));
+    json_object_set_new(out, "schema_source", json_string(s->cql ? "system_schema" : "cassandra.schema"));
+    json_object_set_new(out, "schema_reads", json_integer(s->schema_reads));
+    json_object_set_new(out, "captured_tables", json_integer(s->ntables));
+    json_object_set_new(out, "range_deletions", json_integer(s->range_tombstones));
+    json_object_set_new(out, "collection_element_changes", json_integer(s->collection_changes));
+    json_object_set_new(out, "duplicates_skipped", json_integer(s->duplicates_skipped));
     json_object_set_new(out, "skipped_bad_crc_entries", json_integer((json_int_t)s->st.bad_entries));
 }
 
