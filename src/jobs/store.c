@@ -51,7 +51,8 @@ static const char SCHEMA_V1[] =
 
 static PGresult *run(jobs_store_t *s, const char *sql, int n, const char *const *params, sb_err_t *err)
 {
-    PGresult *r = PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+    /* Without parameters the simple protocol is used, which allows several statements. */
+    PGresult *r = n == 0 ? PQexec(s->conn, sql) : PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
     const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
@@ -319,9 +320,10 @@ int jobs_store_queue_due(jobs_store_t *s, int64_t requeue_after_ms, jobs_dispatc
                       "WITH due AS (SELECT id FROM jobs j WHERE state IN ('PENDING', 'RETRYING') AND run_at <= now()"
                       " AND NOT EXISTS (SELECT 1 FROM jobs d WHERE d.id = ANY(j.depends_on) AND d.state <> 'COMPLETED')"
                       " ORDER BY priority DESC, run_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED)"
-                      " UPDATE jobs SET state = 'QUEUED', attempt = attempt + 1, queued_at = now(), worker_id = NULL,"
-                      " last_error = NULL, updated_at = now() FROM due WHERE jobs.id = due.id"
-                      " RETURNING jobs.id, jobs.attempt, jobs.priority ORDER BY 3 DESC",
+                      ", upd AS (UPDATE jobs SET state = 'QUEUED', attempt = attempt + 1, queued_at = now(),"
+                      " worker_id = NULL, last_error = NULL, updated_at = now() FROM due WHERE jobs.id = due.id"
+                      " RETURNING jobs.id, jobs.attempt, jobs.priority)"
+                      " SELECT id, attempt FROM upd ORDER BY priority DESC, id",
                       1, p, err);
     int rc = r ? 0 : SB_EIO;
     for (int i = 0; r && i < PQntuples(r) && *n < cap; i++, (*n)++)
