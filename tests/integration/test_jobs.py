@@ -366,3 +366,28 @@ def test_cancel_queued_and_running_jobs(jobs_factory, tmp_path):
                          "payload": {"command": "/bin/rm", "args": ["-rf", str(tmp_path)]}})
     assert "not on executors.shell_allow" in jobs.wait_status(other["id"], {"DEAD_LETTER"})["error"]
     assert tmp_path.exists()
+
+
+def test_a_paused_worker_loses_its_lease_and_its_late_result_is_refused(jobs_factory):
+    # SIGSTOP freezes the worker (heartbeats stop) without killing it: the lease expires, the
+    # other worker runs attempt 2, and when the first wakes up its attempt is fenced off.
+    jobs = jobs_factory(shell_allow=["/bin/sh"])
+    jobs.start_worker("w1")
+    jobs.start_worker("w2")
+    job = jobs.submit({"name": "fenced", "type": "SHELL", "maxRetries": 3,
+                       "payload": {"command": "/bin/sh", "args": ["-c", "sleep 2; echo hi"]}})
+    running = jobs.wait_status(job["id"], {"RUNNING"}, timeout=60)
+    paused = running["workerId"]
+    os.kill(jobs.workers[paused].pid, signal.SIGSTOP)
+    try:
+        done = jobs.wait_status(job["id"], {"COMPLETED"}, timeout=60)
+    finally:
+        os.kill(jobs.workers[paused].pid, signal.SIGCONT)
+    assert done["attempt"] == 2 and done["workerId"] != paused
+    wait_until(lambda: "lease lost" in jobs.log("worker-" + paused) or "result refused" in jobs.log("worker-" + paused),
+               20, "the paused worker to notice it lost the lease")
+    time.sleep(1)
+    final = jobs.job(job["id"])
+    assert final["status"] == "COMPLETED" and final["attempt"] == 2
+    assert [a["to"] for a in final["attempts"]].count("COMPLETED") == 1
+    assert final["attempts"][-1]["workerId"] == done["workerId"]
