@@ -59,8 +59,8 @@ static void test_tampered_signature_and_payload(void **state)
     assert_string_equal(err.msg, "bad token signature");
     /* swap the payload for one claiming admin, keep the old signature */
     char payload[256];
-    b64url_encode((const uint8_t *)"{\"sub\":\"bob\",\"role\":\"admin\",\"use\":\"access\",\"exp\":1900000000}", 62,
-                  payload);
+    const char *admin_claims = "{\"sub\":\"bob\",\"role\":\"admin\",\"use\":\"access\",\"exp\":1900000000}";
+    b64url_encode((const uint8_t *)admin_claims, strlen(admin_claims), payload);
     char forged[1024];
     const char *d1 = strchr(tok, '.'), *d2 = strrchr(tok, '.');
     snprintf(forged, sizeof(forged), "%.*s.%s%s", (int)(d1 - tok), tok, payload, d2);
