@@ -19,6 +19,7 @@ from pg_fixtures import needs_pg, pg_server, postgres, sql  # noqa: F401 (fixtur
 
 pytestmark = needs_pg
 
+PY = "/usr/bin/python3"  # the SHELL executor runs it by absolute path, from the allow-list
 SECRET = "integration-test-secret-0123456789abcdef"
 USERS = {"ada": ("admin", "ada-pw"), "otto": ("operator", "otto-pw"), "vera": ("viewer", "vera-pw")}
 
@@ -317,13 +318,13 @@ def test_failing_job_retries_with_backoff_then_dead_letter_and_can_be_retried(jo
 
 def test_kill9_of_a_worker_mid_job_completes_once_after_the_lease(jobs_factory, tmp_path):
     out = tmp_path / "ran.txt"
-    jobs = jobs_factory(shell_allow=["/bin/sh"])
+    jobs = jobs_factory(shell_allow=[PY])
     jobs.start_worker("w1")
     jobs.start_worker("w2")
     # The shell appends one line when the 3-second work finishes: a second completion, or an
     # orphan of the killed worker finishing, would add a second line.
     job = jobs.submit({"name": "long", "type": "SHELL", "maxRetries": 3,
-                       "payload": {"command": "/bin/sh", "args": ["-c", "sleep 3; echo done >> %s" % out]}})
+                       "payload": {"command": PY, "args": ["-c", "import time; time.sleep(3); open(%r, 'a').write('done\\n')" % str(out)]}})
     running = jobs.wait_status(job["id"], {"RUNNING"}, timeout=60)
     victim = running["workerId"]
     time.sleep(0.5)
@@ -340,7 +341,7 @@ def test_kill9_of_a_worker_mid_job_completes_once_after_the_lease(jobs_factory, 
 
 
 def test_cancel_queued_and_running_jobs(jobs_factory, tmp_path):
-    jobs = jobs_factory(shell_allow=["/bin/sh"])
+    jobs = jobs_factory(shell_allow=[PY])
     jobs.start_worker("w1")
     later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
     waiting = jobs.submit({"name": "later", "type": "HTTP", "runAt": later, "payload": {"url": "http://127.0.0.1:1/"}})
@@ -350,7 +351,7 @@ def test_cancel_queued_and_running_jobs(jobs_factory, tmp_path):
     assert status == 409 and "CANCELLED" in body["message"]
     marker = tmp_path / "still-running"
     job = jobs.submit({"name": "sleeper", "type": "SHELL", "payload": {
-        "command": "/bin/sh", "args": ["-c", "sleep 30; touch %s" % marker]}})
+        "command": PY, "args": ["-c", "import time; time.sleep(30); open(%r, 'w')" % str(marker)]}})
     jobs.wait_status(job["id"], {"RUNNING"}, timeout=60)
     t0 = time.monotonic()
     status, body = jobs.request("POST", "/jobs/%d/cancel" % job["id"], user="otto")
@@ -359,8 +360,8 @@ def test_cancel_queued_and_running_jobs(jobs_factory, tmp_path):
     assert time.monotonic() - t0 < 10
     assert transitions(done)[-1] == (1, "RUNNING", "CANCELLED")
     # the process group was stopped: no sleep of ours is left
-    ps = subprocess.run(["pgrep", "-f", "touch %s" % marker], capture_output=True, text=True)
-    assert ps.stdout.strip() == ""
+    ps = subprocess.run(["pgrep", "-f", str(marker)], capture_output=True, text=True)
+    assert ps.stdout.strip() == "", ps.stdout
     # SHELL commands off the allow-list fail (and are never run)
     other = jobs.submit({"name": "rm", "type": "SHELL", "maxRetries": 0,
                          "payload": {"command": "/bin/rm", "args": ["-rf", str(tmp_path)]}})
@@ -371,11 +372,11 @@ def test_cancel_queued_and_running_jobs(jobs_factory, tmp_path):
 def test_a_paused_worker_loses_its_lease_and_its_late_result_is_refused(jobs_factory):
     # SIGSTOP freezes the worker (heartbeats stop) without killing it: the lease expires, the
     # other worker runs attempt 2, and when the first wakes up its attempt is fenced off.
-    jobs = jobs_factory(shell_allow=["/bin/sh"])
+    jobs = jobs_factory(shell_allow=[PY])
     jobs.start_worker("w1")
     jobs.start_worker("w2")
     job = jobs.submit({"name": "fenced", "type": "SHELL", "maxRetries": 3,
-                       "payload": {"command": "/bin/sh", "args": ["-c", "sleep 2; echo hi"]}})
+                       "payload": {"command": PY, "args": ["-c", "import time; time.sleep(2); print('hi')"]}})
     running = jobs.wait_status(job["id"], {"RUNNING"}, timeout=60)
     paused = running["workerId"]
     os.kill(jobs.workers[paused].pid, signal.SIGSTOP)
