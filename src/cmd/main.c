@@ -13,6 +13,7 @@ static void usage(FILE *out)
                  "commands:\n"
                  "  broker     run the Kafka-compatible log broker (also: streambus-broker)\n"
                  "  connect    run the connector runtime (change-data capture, sinks, REST API on 8083)\n"
+                 "  jobs       the job orchestrator: REST API + scheduler on 8090; 'jobs worker --id W' runs a worker\n"
                  "  ctl        operator CLI: topics, groups, connectors (works against any Kafka cluster)\n"
                  "  up         the one-machine dev stack: broker, connect, PostgreSQL and a demo pipeline\n"
                  "  version    print the version\n\n"
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "broker") == 0) return broker_main(argc - 1, argv + 1);
     if (strcmp(cmd, "ctl") == 0) return ctl_main(argc - 1, argv + 1);
     if (strcmp(cmd, "connect") == 0) return connect_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "jobs") == 0) return jobs_main(argc - 1, argv + 1);
     if (strcmp(cmd, "up") == 0) return up_main(argc - 1, argv + 1);
     fprintf(stderr, "streambus: unknown command '%s'\n", cmd);
     usage(stderr);

@@ -6,5 +6,6 @@ int broker_main(int argc, char **argv);
 int ctl_main(int argc, char **argv);
 int connect_main(int argc, char **argv);
 int up_main(int argc, char **argv);
+int jobs_main(int argc, char **argv);
 
 #endif

@@ -1,0 +1,190 @@
+/* streambus jobs: the job orchestrator. `streambus jobs` serves the REST API and runs the
+ * scheduler; `streambus jobs worker --id W` runs one worker; `streambus jobs hash-password`
+ * prints a password hash for auth.users (the password is read from stdin). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/config.h"
+#include "cmd/roles.h"
+#include "common/log.h"
+#include "http/admin_http.h"
+#include "http/auth.h"
+#include "jobs/api.h"
+#include "jobs/dispatch.h"
+#include "jobs/jobs_config.h"
+#include "jobs/store.h"
+#include "version.h"
+
+/* Set by the signal handler (globals are allowed in src/cmd/). */
+static volatile sig_atomic_t g_jobs_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_jobs_stop = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: streambus jobs [--config FILE] [--set key=value]...        API + scheduler\n"
+                 "       streambus jobs worker --id ID [--config FILE] [--set k=v]... one worker\n"
+                 "       streambus jobs hash-password [--iterations N] < password    hash for auth.users\n\n"
+                 "  --config FILE     YAML configuration (see config/jobs.yaml, docs/jobs.md)\n"
+                 "  --set key=value   override one key, e.g. --set jobs.lease_ms=3000\n"
+                 "  --validate-config check the configuration and exit\n");
+}
+
+static int hash_password(int argc, char **argv)
+{
+    int iterations = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) iterations = atoi(argv[++i]);
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    char line[1024];
+    if (!fgets(line, sizeof(line), stdin)) {
+        fprintf(stderr, "streambus jobs hash-password: no password on stdin\n");
+        return 2;
+    }
+    line[strcspn(line, "\r\n")] = 0;
+    char out[200];
+    if (http_auth_password_hash(line, iterations, out, sizeof(out)) < 0) {
+        fprintf(stderr, "streambus jobs hash-password: hashing failed\n");
+        return 1;
+    }
+    printf("%s\n", out);
+    return 0;
+}
+
+typedef struct jobs_app {
+    jobs_scheduler_t *sched;
+    jobs_store_t *store;
+} jobs_app_t;
+
+static bool ready(void *arg, char *detail, size_t cap)
+{
+    jobs_app_t *app = arg;
+    sb_err_t err = {0};
+    if (jobs_store_ping(app->store, &err) < 0) {
+        snprintf(detail, cap, "postgres: %s", err.msg);
+        return false;
+    }
+    char why[400];
+    if (!jobs_scheduler_ready(app->sched, why, sizeof(why))) {
+        snprintf(detail, cap, "scheduler: %s", why);
+        return false;
+    }
+    return true;
+}
+
+int jobs_main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "hash-password") == 0) return hash_password(argc - 1, argv + 1);
+    bool worker = argc >= 2 && strcmp(argv[1], "worker") == 0;
+    if (worker) {
+        argc--;
+        argv++;
+    }
+    const char *config_path = NULL, *worker_id = NULL;
+    bool validate_only = false;
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"id", required_argument, NULL, 'i'},     {"validate-config", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    jobs_config_t *cfg = calloc(1, sizeof(*cfg));
+    jobs_config_defaults(cfg);
+    const char **sets = calloc((size_t)argc + 1, sizeof(*sets));
+    int nsets = 0, opt, rc = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:s:i:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 's': sets[nsets++] = optarg; break;
+        case 'i': worker_id = optarg; break;
+        case 'V': validate_only = true; break;
+        case 'h': usage(stdout); free(sets); free(cfg); return 0;
+        default: usage(stderr); free(sets); free(cfg); return 2;
+        }
+    }
+    sb_err_t err = {0};
+    if (optind < argc) rc = sb_err_set(&err, SB_EINVAL, "unexpected argument '%s'", argv[optind]);
+    if (rc == 0 && worker && (!worker_id || !worker_id[0])) rc = sb_err_set(&err, SB_EINVAL, "worker needs --id ID");
+    if (rc == 0 && config_path) rc = jobs_config_load(cfg, config_path, &err);
+    for (int i = 0; rc == 0 && i < nsets; i++) {
+        char key[256];
+        const char *eq = strchr(sets[i], '=');
+        if (!eq || (size_t)(eq - sets[i]) >= sizeof(key)) {
+            rc = sb_err_set(&err, SB_EINVAL, "--set %s: expected key=value", sets[i]);
+            break;
+        }
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - sets[i]), sets[i]);
+        rc = jobs_config_set(cfg, key, eq + 1, &err);
+    }
+    free(sets);
+    char host[256] = "";
+    int port = 0;
+    if (rc == 0 && !worker && cfg->listen[0]) rc = sb_config_parse_hostport(cfg->listen, host, sizeof(host), &port, &err);
+    /* The secret comes from the environment only, so it is in no file and no process listing. */
+    const char *secret = getenv(cfg->jwt_secret_env);
+    if (rc == 0 && !worker && (!secret || strlen(secret) < HTTP_AUTH_MIN_SECRET))
+        rc = sb_err_set(&err, SB_EINVAL, "set %s to a secret of at least %d bytes (e.g. openssl rand -hex 32)",
+                        cfg->jwt_secret_env, HTTP_AUTH_MIN_SECRET);
+    if (rc < 0) {
+        fprintf(stderr, "streambus jobs: %s\n", err.msg);
+        free(cfg);
+        return 2;
+    }
+    if (validate_only) {
+        printf("configuration is valid\n");
+        free(cfg);
+        return 0;
+    }
+    sb_log_setup(cfg->log_level, cfg->log_format);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (worker) {
+        rc = jobs_worker_run(cfg, worker_id, &g_jobs_stop, &err);
+        if (rc < 0) sb_error("jobs.worker", "%s", err.msg);
+        free(cfg);
+        return rc < 0 ? 1 : 0;
+    }
+    jobs_app_t app = {0};
+    http_auth_t *auth = http_auth_new(secret, strlen(secret), cfg->access_ttl_s, cfg->refresh_ttl_s, &err);
+    jobs_api_t *api = NULL;
+    admin_http_t *http = NULL;
+    if (auth) app.store = jobs_store_open(cfg->postgres, &err);
+    if (app.store) app.sched = jobs_scheduler_start(cfg, &err);
+    if (app.sched) api = jobs_api_new(cfg, app.store, auth, &err);
+    if (api) {
+        admin_http_hooks_t hooks = {.ready = ready, .arg = &app};
+        http = admin_http_start(host, port, &hooks, &err);
+    }
+    if (http && jobs_api_register(api, http, &err) == 0) {
+        sb_info("jobs", "streambus jobs %s: API on http://%s:%d/api/v1, topic %s, broker %s", STREAMBUS_VERSION, host,
+                admin_http_port(http), cfg->topic, cfg->bootstrap);
+        while (!g_jobs_stop) pause();
+        sb_info("jobs", "stopping");
+    } else {
+        sb_error("jobs", "%s", err.msg);
+        rc = 1;
+    }
+    admin_http_stop(http);
+    jobs_scheduler_stop(app.sched);
+    jobs_api_free(api);
+    jobs_store_free(app.store);
+    http_auth_free(auth);
+    free(cfg);
+    return rc;
+}

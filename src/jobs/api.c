@@ -1,0 +1,301 @@
+/* REST API of the job orchestrator; see api.h. */
+#include "jobs/api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+
+struct jobs_api {
+    const jobs_config_t *cfg;
+    jobs_store_t *store;
+    http_auth_t *auth;
+};
+
+jobs_api_t *jobs_api_new(const jobs_config_t *cfg, jobs_store_t *store, http_auth_t *auth, sb_err_t *err)
+{
+    jobs_api_t *a = calloc(1, sizeof(*a));
+    if (!a) {
+        sb_err_set(err, SB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    *a = (jobs_api_t){cfg, store, auth};
+    return a;
+}
+
+void jobs_api_free(jobs_api_t *api)
+{
+    free(api);
+}
+
+static void respond_json(admin_http_response_t *resp, int status, json_t *body)
+{
+    resp->status = status;
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text) {
+        admin_http_respond_error(resp, 500, "out of memory");
+        return;
+    }
+    sb_wr_bytes(&resp->body, text, strlen(text));
+    free(text);
+}
+
+/* Maps a store error to its HTTP answer. */
+static void respond_store_error(admin_http_response_t *resp, int rc, const sb_err_t *err)
+{
+    int status = rc == SB_ENOENT ? 404 : rc == SB_EINVAL ? 409 : 503;
+    admin_http_respond_error(resp, status, err->msg[0] ? err->msg : "job store unavailable");
+}
+
+/* The request body as a JSON object, or an answered 400. */
+static json_t *body_json(const admin_http_request_t *req, admin_http_response_t *resp)
+{
+    json_error_t je;
+    json_t *j = req->body ? json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &je) : NULL;
+    if (!j) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "the body must be JSON: %s", req->body ? je.text : "empty body");
+        admin_http_respond_error(resp, 400, msg);
+    }
+    return j;
+}
+
+static void validation_error(admin_http_response_t *resp, json_t *errors)
+{
+    respond_json(resp, 400, json_pack("{s:s, s:i, s:s, s:o}", "error", "invalid job", "error_code", 400, "message",
+                                      "invalid job: see fields", "fields", errors));
+}
+
+/* ---- /auth */
+
+static void issue_pair(const jobs_api_t *a, const char *user, http_role_t role, admin_http_response_t *resp)
+{
+    char *access = NULL, *refresh = NULL;
+    int64_t now = (int64_t)time(NULL);
+    if (http_auth_issue(a->auth, user, role, HTTP_TOKEN_ACCESS, now, &access) < 0 ||
+        http_auth_issue(a->auth, user, role, HTTP_TOKEN_REFRESH, now, &refresh) < 0) {
+        free(access);
+        admin_http_respond_error(resp, 500, "out of memory");
+        return;
+    }
+    respond_json(resp, 200,
+                 json_pack("{s:s, s:s, s:s, s:I, s:s}", "accessToken", access, "refreshToken", refresh, "tokenType",
+                           "Bearer", "expiresIn", (json_int_t)a->cfg->access_ttl_s, "role", http_role_name(role)));
+    free(access);
+    free(refresh);
+}
+
+static void on_login(void *arg, const admin_http_request_t *req, const http_auth_claims_t *who,
+                     admin_http_response_t *resp)
+{
+    jobs_api_t *a = arg;
+    json_t *body = body_json(req, resp);
+    if (!body) return;
+    const char *user = json_string_value(json_object_get(body, "username"));
+    const char *pass = json_string_value(json_object_get(body, "password"));
+    const jobs_user_t *found = NULL;
+    for (int i = 0; user && i < a->cfg->nusers; i++)
+        if (strcmp(a->cfg->users[i].name, user) == 0) found = &a->cfg->users[i];
+    http_role_t role = HTTP_ROLE_NONE;
+    /* One answer for an unknown user and a wrong password, so names cannot be probed. */
+    if (!found || !pass || http_auth_password_verify(pass, found->password_hash) < 0 ||
+        http_role_parse(found->role, &role) < 0) {
+        sb_info("jobs.api", "login refused for user \"%.64s\"", user ? user : "");
+        admin_http_respond_error(resp, 401, "wrong username or password");
+    } else {
+        issue_pair(a, found->name, role, resp);
+    }
+    json_decref(body);
+}
+
+static void on_refresh(void *arg, const admin_http_request_t *req, const http_auth_claims_t *who,
+                       admin_http_response_t *resp)
+{
+    jobs_api_t *a = arg;
+    json_t *body = body_json(req, resp);
+    if (!body) return;
+    http_auth_claims_t c;
+    sb_err_t err = {0};
+    const char *tok = json_string_value(json_object_get(body, "refreshToken"));
+    if (http_auth_verify(a->auth, tok, (int64_t)time(NULL), &c, &err) < 0 || c.use != HTTP_TOKEN_REFRESH) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "invalid refresh token: %.250s", err.msg[0] ? err.msg : "not a refresh token");
+        admin_http_respond_error(resp, 401, msg);
+    } else {
+        issue_pair(a, c.subject, c.role, resp);
+    }
+    json_decref(body);
+}
+
+/* ---- /jobs */
+
+static void submit_one(jobs_api_t *a, const json_t *obj, admin_http_response_t *resp)
+{
+    json_t *errors = json_array();
+    job_spec_t spec;
+    if (job_spec_parse(obj, "", &spec, errors) < 0) {
+        validation_error(resp, errors);
+        return;
+    }
+    json_decref(errors);
+    json_t *job = NULL;
+    bool existed = false;
+    sb_err_t err = {0};
+    int rc = jobs_store_submit(a->store, &spec, &job, &existed, &err);
+    job_spec_deinit(&spec);
+    if (rc == SB_ENOENT) {
+        admin_http_respond_error(resp, 400, err.msg);
+        return;
+    }
+    if (rc < 0) {
+        respond_store_error(resp, rc, &err);
+        return;
+    }
+    snprintf(resp->location, sizeof(resp->location), "/api/v1/jobs/%lld",
+             (long long)json_integer_value(json_object_get(job, "id")));
+    respond_json(resp, existed ? 200 : 201, job);
+}
+
+static void submit_batch(jobs_api_t *a, const json_t *body, admin_http_response_t *resp)
+{
+    json_t *list = json_object_get(body, "jobs");
+    if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > JOB_MAX_BATCH) {
+        admin_http_respond_error(resp, 400, "jobs: must be an array of 1 to 500 jobs");
+        return;
+    }
+    /* Everything is validated before anything is stored: a batch with a bad job stores none. */
+    json_t *errors = json_array();
+    size_t n = json_array_size(list);
+    job_spec_t *specs = calloc(n, sizeof(*specs));
+    for (size_t i = 0; i < n; i++) {
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "jobs[%zu].", i);
+        job_spec_parse(json_array_get(list, i), prefix, &specs[i], errors);
+    }
+    if (json_array_size(errors) > 0) {
+        for (size_t i = 0; i < n; i++) job_spec_deinit(&specs[i]);
+        free(specs);
+        validation_error(resp, errors);
+        return;
+    }
+    json_decref(errors);
+    json_t *out = json_array();
+    int rc = 0;
+    sb_err_t err = {0};
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *job = NULL;
+        bool existed;
+        rc = jobs_store_submit(a->store, &specs[i], &job, &existed, &err);
+        if (rc == 0) json_array_append_new(out, job);
+    }
+    for (size_t i = 0; i < n; i++) job_spec_deinit(&specs[i]);
+    free(specs);
+    if (rc < 0) {
+        json_decref(out);
+        if (rc == SB_ENOENT) admin_http_respond_error(resp, 400, err.msg);
+        else respond_store_error(resp, rc, &err);
+        return;
+    }
+    respond_json(resp, 201, json_pack("{s:o}", "jobs", out));
+}
+
+/* "/123" or "/123/cancel" → id and the action after it. */
+static int parse_job_path(const char *rest, int64_t *id, const char **action)
+{
+    if (rest[0] != '/') return SB_EINVAL;
+    char *end = NULL;
+    long long v = strtoll(rest + 1, &end, 10);
+    if (end == rest + 1 || v < 1 || (*end && *end != '/')) return SB_EINVAL;
+    *id = v;
+    *action = *end ? end + 1 : "";
+    return 0;
+}
+
+static void on_jobs_post(void *arg, const admin_http_request_t *req, const http_auth_claims_t *who,
+                         admin_http_response_t *resp)
+{
+    jobs_api_t *a = arg;
+    const char *rest = req->path_rest;
+    if (rest[0] == 0 || strcmp(rest, "/batch") == 0) {
+        json_t *body = body_json(req, resp);
+        if (!body) return;
+        if (rest[0]) submit_batch(a, body, resp);
+        else submit_one(a, body, resp);
+        sb_debug("jobs.api", "submit by %s", who->subject);
+        json_decref(body);
+        return;
+    }
+    int64_t id;
+    const char *action;
+    if (parse_job_path(rest, &id, &action) < 0 || (strcmp(action, "cancel") && strcmp(action, "retry"))) {
+        admin_http_respond_error(resp, 404, "no such path");
+        return;
+    }
+    json_t *job = NULL;
+    sb_err_t err = {0};
+    int rc = strcmp(action, "cancel") == 0 ? jobs_store_cancel(a->store, id, &job, &err)
+                                           : jobs_store_retry(a->store, id, &job, &err);
+    if (rc < 0) respond_store_error(resp, rc, &err);
+    else {
+        sb_info("jobs.api", "job %lld: %s by %s", (long long)id, action, who->subject);
+        respond_json(resp, 200, job);
+    }
+}
+
+static void on_jobs_get(void *arg, const admin_http_request_t *req, const http_auth_claims_t *who,
+                        admin_http_response_t *resp)
+{
+    jobs_api_t *a = arg;
+    const char *rest = req->path_rest;
+    json_t *out = NULL;
+    sb_err_t err = {0};
+    int rc;
+    if (strcmp(rest, "/stats") == 0) {
+        rc = jobs_store_stats(a->store, &out, &err);
+    } else if (rest[0] == 0) {
+        const char *status = admin_http_query(req, "status"), *cursor = admin_http_query(req, "cursor"),
+                   *limit = admin_http_query(req, "limit");
+        job_state_t st;
+        if (status && job_state_parse(status, &st) < 0) {
+            admin_http_respond_error(resp, 400, "status: not a job state (PENDING, QUEUED, RUNNING, ...)");
+            return;
+        }
+        char *end = NULL;
+        long long cur = cursor ? strtoll(cursor, &end, 10) : 0;
+        if (cursor && (end == cursor || *end || cur < 0)) {
+            admin_http_respond_error(resp, 400, "cursor: must be the nextCursor of a previous page");
+            return;
+        }
+        long lim = limit ? strtol(limit, &end, 10) : 100;
+        if (limit && (end == limit || *end || lim < 1 || lim > 1000)) {
+            admin_http_respond_error(resp, 400, "limit: must be 1 to 1000");
+            return;
+        }
+        rc = jobs_store_list(a->store, status, admin_http_query(req, "type"), admin_http_query(req, "queue"), cur,
+                             (int)lim, &out, &err);
+    } else {
+        int64_t id;
+        const char *action;
+        if (parse_job_path(rest, &id, &action) < 0 || action[0]) {
+            admin_http_respond_error(resp, 404, "no such path");
+            return;
+        }
+        rc = jobs_store_get(a->store, id, &out, &err);
+        if (rc == SB_ENOENT) snprintf(err.msg, sizeof(err.msg), "no job %lld", (long long)id);
+    }
+    if (rc < 0) respond_store_error(resp, rc, &err);
+    else respond_json(resp, 200, out);
+}
+
+int jobs_api_register(jobs_api_t *a, admin_http_t *http, sb_err_t *err)
+{
+    int rc = 0;
+    if (rc == 0) rc = http_auth_add_route(a->auth, http, "POST", "/api/v1/auth/login", HTTP_ROLE_NONE, on_login, a);
+    if (rc == 0) rc = http_auth_add_route(a->auth, http, "POST", "/api/v1/auth/refresh", HTTP_ROLE_NONE, on_refresh, a);
+    if (rc == 0) rc = http_auth_add_route(a->auth, http, "POST", "/api/v1/jobs", HTTP_ROLE_OPERATOR, on_jobs_post, a);
+    if (rc == 0) rc = http_auth_add_route(a->auth, http, "GET", "/api/v1/jobs", HTTP_ROLE_VIEWER, on_jobs_get, a);
+    return rc < 0 ? sb_err_set(err, rc, "cannot add the job API routes") : 0;
+}

@@ -1,0 +1,332 @@
+/* Scheduler and worker; see dispatch.h. */
+#include "jobs/dispatch.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "jobs/executors.h"
+#include "jobs/store.h"
+
+#define DISPATCH_BATCH 500
+
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    /* Reconnect chatter at level 3 is expected while a broker restarts. */
+    if (level <= 4 && strstr(buf, "onfiguration")) sb_warn("jobs.kafka", "%s: %s", fac, buf);
+}
+
+static rd_kafka_conf_t *kafka_conf(const jobs_config_t *cfg, const char *client_id)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char e[256];
+    rd_kafka_conf_set(conf, "bootstrap.servers", cfg->bootstrap, e, sizeof(e));
+    rd_kafka_conf_set(conf, "client.id", client_id, e, sizeof(e));
+    rd_kafka_conf_set(conf, "log.connection.close", "false", e, sizeof(e));
+    rd_kafka_conf_set(conf, "topic.metadata.refresh.interval.ms", "2000", e, sizeof(e));
+    rd_kafka_conf_set_log_cb(conf, quiet_log);
+    return conf;
+}
+
+/* Creates the task topic with jobs.task_partitions partitions; an existing one is kept. */
+static void create_task_topic(rd_kafka_t *rk, const jobs_config_t *cfg)
+{
+    char e[256];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(cfg->topic, (int)cfg->task_partitions, -1, e, sizeof(e));
+    if (!nt) return;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    if (ev) {
+        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+        if (n == 1 && rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+            rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            sb_warn("jobs", "creating topic %s: %s", cfg->topic, rd_kafka_topic_result_error_string(tr[0]));
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+}
+
+/* ---- scheduler */
+
+struct jobs_scheduler {
+    const jobs_config_t *cfg;
+    pthread_t thread;
+    atomic_int stop;
+    pthread_mutex_t mu;
+    char problem[512]; /* "" when the last round worked */
+    rd_kafka_t *producer;
+    jobs_store_t *store;
+    atomic_int failed_deliveries;
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    jobs_scheduler_t *s = opaque;
+    /* The job stays QUEUED; jobs.requeue_after_ms later the scheduler produces it again. */
+    if (m->err) {
+        atomic_fetch_add(&s->failed_deliveries, 1);
+        sb_warn("jobs.scheduler", "task for job %.*s not stored: %s", (int)m->key_len, (const char *)m->key,
+                rd_kafka_err2str(m->err));
+    }
+}
+
+static void set_problem(jobs_scheduler_t *s, const char *p)
+{
+    pthread_mutex_lock(&s->mu);
+    if (strcmp(s->problem, p) != 0 && p[0]) sb_warn("jobs.scheduler", "%s", p);
+    snprintf(s->problem, sizeof(s->problem), "%s", p);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int scheduler_round(jobs_scheduler_t *s, jobs_dispatch_t *batch)
+{
+    const jobs_config_t *cfg = s->cfg;
+    sb_err_t err = {0};
+    int n = 0;
+    if (!s->store) {
+        s->store = jobs_store_open(cfg->postgres, &err);
+        if (!s->store) goto fail;
+    }
+    if (jobs_store_expire_leases(s->store, cfg->backoff_base_ms, cfg->backoff_max_ms, &n, &err) < 0) goto fail;
+    if (n) sb_info("jobs.scheduler", "%d lease(s) expired", n);
+    if (jobs_store_fail_orphans(s->store, &n, &err) < 0) goto fail;
+    if (jobs_store_queue_due(s->store, cfg->requeue_after_ms, batch, DISPATCH_BATCH, &n, &err) < 0) goto fail;
+    for (int i = 0; i < n; i++) {
+        char key[24], value[64];
+        int klen = snprintf(key, sizeof(key), "%lld", (long long)batch[i].id);
+        int vlen = snprintf(value, sizeof(value), "{\"id\":%lld,\"attempt\":%d}", (long long)batch[i].id,
+                            batch[i].attempt);
+        rd_kafka_resp_err_t e = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(cfg->topic),
+                                                  RD_KAFKA_V_KEY(key, (size_t)klen), RD_KAFKA_V_VALUE(value, (size_t)vlen),
+                                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e) sb_warn("jobs.scheduler", "job %s: produce: %s", key, rd_kafka_err2str(e));
+    }
+    if (n) rd_kafka_flush(s->producer, 10000);
+    rd_kafka_poll(s->producer, 0);
+    set_problem(s, "");
+    return n;
+fail:
+    set_problem(s, err.msg);
+    if (err.code == SB_EIO && s->store && jobs_store_ping(s->store, NULL) < 0) {
+        jobs_store_free(s->store);
+        s->store = NULL;
+    }
+    return 0;
+}
+
+static void *scheduler_main(void *arg)
+{
+    jobs_scheduler_t *s = arg;
+    jobs_dispatch_t *batch = calloc(DISPATCH_BATCH, sizeof(*batch));
+    create_task_topic(s->producer, s->cfg);
+    while (!atomic_load(&s->stop)) {
+        int n = scheduler_round(s, batch);
+        /* A full batch means more are due: go again at once. */
+        if (n == DISPATCH_BATCH) continue;
+        for (int64_t slept = 0; slept < s->cfg->scheduler_interval_ms && !atomic_load(&s->stop); slept += 50)
+            usleep(50000);
+    }
+    free(batch);
+    return NULL;
+}
+
+jobs_scheduler_t *jobs_scheduler_start(const jobs_config_t *cfg, sb_err_t *err)
+{
+    jobs_scheduler_t *s = calloc(1, sizeof(*s));
+    s->cfg = cfg;
+    pthread_mutex_init(&s->mu, NULL);
+    snprintf(s->problem, sizeof(s->problem), "starting");
+    rd_kafka_conf_t *conf = kafka_conf(cfg, "streambus-jobs-scheduler");
+    char e[256];
+    rd_kafka_conf_set(conf, "acks", "all", e, sizeof(e));
+    rd_kafka_conf_set(conf, "linger.ms", "1", e, sizeof(e));
+    rd_kafka_conf_set(conf, "message.timeout.ms", "10000", e, sizeof(e));
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, s);
+    s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+    if (!s->producer) {
+        sb_err_set(err, SB_EINVAL, "producer: %s", e);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return NULL;
+    }
+    if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
+        sb_err_set(err, SB_EIO, "cannot start the scheduler thread");
+        rd_kafka_destroy(s->producer);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+bool jobs_scheduler_ready(jobs_scheduler_t *s, char *detail, size_t cap)
+{
+    pthread_mutex_lock(&s->mu);
+    bool ok = s->problem[0] == 0;
+    snprintf(detail, cap, "%s", s->problem);
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+void jobs_scheduler_stop(jobs_scheduler_t *s)
+{
+    if (!s) return;
+    atomic_store(&s->stop, 1);
+    pthread_join(s->thread, NULL);
+    rd_kafka_flush(s->producer, 5000);
+    rd_kafka_destroy(s->producer);
+    jobs_store_free(s->store);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* ---- worker */
+
+typedef struct heartbeat {
+    const jobs_config_t *cfg;
+    jobs_store_t *store; /* the heartbeat thread's own connection */
+    const char *worker;
+    int64_t id;
+    int attempt;
+    atomic_int stop;     /* tells the executor to stop: 1 cancel requested, 2 lease lost */
+    atomic_int finished; /* tells the heartbeat thread to end */
+} heartbeat_t;
+
+static void *heartbeat_main(void *arg)
+{
+    heartbeat_t *h = arg;
+    int64_t next = sb_mono_ms() + h->cfg->heartbeat_ms;
+    while (!atomic_load(&h->finished)) {
+        usleep(50000);
+        if (sb_mono_ms() < next) continue;
+        next = sb_mono_ms() + h->cfg->heartbeat_ms;
+        bool cancel = false;
+        sb_err_t err = {0};
+        int rc = jobs_store_heartbeat(h->store, h->id, h->attempt, h->worker, h->cfg->lease_ms, &cancel, &err);
+        if (rc == SB_ENOENT) {
+            sb_warn("jobs.worker", "job %lld attempt %d: lease lost; stopping the work", (long long)h->id, h->attempt);
+            atomic_store(&h->stop, 2);
+        } else if (rc < 0) {
+            /* PostgreSQL unreachable: keep working and trying; if the lease runs out meanwhile,
+             * the next heartbeat (or the final result) is refused and the work is abandoned. */
+            sb_warn("jobs.worker", "job %lld: heartbeat: %s", (long long)h->id, err.msg);
+        } else if (cancel && !atomic_load(&h->stop)) {
+            sb_info("jobs.worker", "job %lld: cancel requested; stopping", (long long)h->id);
+            atomic_store(&h->stop, 1);
+        }
+    }
+    return NULL;
+}
+
+static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t *hb_store, const char *worker,
+                    int64_t id, int attempt)
+{
+    jobs_claim_t claim = {0};
+    sb_err_t err = {0};
+    int rc = jobs_store_claim(store, id, attempt, worker, cfg->lease_ms, &claim, &err);
+    if (rc == SB_ENOENT) {
+        sb_debug("jobs.worker", "job %lld attempt %d: not claimable (duplicate, stale or cancelled)", (long long)id,
+                 attempt);
+        return;
+    }
+    if (rc < 0) {
+        sb_warn("jobs.worker", "job %lld: claim: %s", (long long)id, err.msg);
+        return;
+    }
+    sb_info("jobs.worker", "job %lld attempt %d: running %s", (long long)id, attempt, claim.type);
+    heartbeat_t hb = {.cfg = cfg, .store = hb_store, .worker = worker, .id = id, .attempt = attempt};
+    pthread_t t;
+    bool hb_started = pthread_create(&t, NULL, heartbeat_main, &hb) == 0;
+    job_exec_ctx_t ctx = {.cfg = cfg, .stop = &hb.stop, .deadline_ms = sb_mono_ms() + (int64_t)claim.timeout_s * 1000};
+    json_t *result = NULL;
+    char error[512];
+    rc = job_exec_run(claim.type, claim.payload, &ctx, &result, error, sizeof(error));
+    atomic_store(&hb.finished, 1);
+    if (hb_started) pthread_join(t, NULL);
+    json_decref(claim.payload);
+    if (rc == SB_EAGAIN && atomic_load(&hb.stop) == 2) {
+        json_decref(result);
+        return; /* the lease is gone: another attempt owns the job now */
+    }
+    jobs_outcome_t outcome = rc == 0 ? JOB_OUTCOME_OK : rc == SB_EAGAIN ? JOB_OUTCOME_CANCELLED : JOB_OUTCOME_FAILED;
+    if (rc == SB_ELIMIT) snprintf(error, sizeof(error), "timed out after %d s", claim.timeout_s);
+    rc = jobs_store_finish(store, id, attempt, worker, outcome, rc == 0 ? NULL : error, result, cfg->backoff_base_ms,
+                           cfg->backoff_max_ms, &err);
+    json_decref(result);
+    if (rc == SB_ENOENT)
+        sb_warn("jobs.worker", "job %lld attempt %d: result refused (the lease expired and the attempt was fenced off)",
+                (long long)id, attempt);
+    else if (rc < 0) sb_warn("jobs.worker", "job %lld: recording the result: %s", (long long)id, err.msg);
+    else
+        sb_info("jobs.worker", "job %lld attempt %d: %s%s%s", (long long)id, attempt,
+                outcome == JOB_OUTCOME_OK ? "completed" : outcome == JOB_OUTCOME_CANCELLED ? "cancelled" : "failed",
+                outcome == JOB_OUTCOME_OK ? "" : ": ", outcome == JOB_OUTCOME_OK ? "" : error);
+}
+
+int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile sig_atomic_t *stop, sb_err_t *err)
+{
+    jobs_store_t *store = jobs_store_open(cfg->postgres, err);
+    if (!store) return SB_EIO;
+    jobs_store_t *hb_store = jobs_store_open(cfg->postgres, err);
+    if (!hb_store) {
+        jobs_store_free(store);
+        return SB_EIO;
+    }
+    char client_id[160], e[256], session[24];
+    snprintf(client_id, sizeof(client_id), "streambus-jobs-worker-%.100s", worker_id);
+    rd_kafka_conf_t *conf = kafka_conf(cfg, client_id);
+    snprintf(session, sizeof(session), "%lld", (long long)cfg->worker_session_timeout_ms);
+    rd_kafka_conf_set(conf, "group.id", cfg->consumer_group, e, sizeof(e));
+    rd_kafka_conf_set(conf, "session.timeout.ms", session, e, sizeof(e));
+    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", e, sizeof(e));
+    /* Committing before the work is safe: a task lost with a dead worker is recovered from
+     * PostgreSQL by lease expiry, never from the topic. */
+    rd_kafka_conf_set(conf, "enable.auto.commit", "true", e, sizeof(e));
+    rd_kafka_conf_set(conf, "allow.auto.create.topics", "true", e, sizeof(e));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+    if (!rk) {
+        jobs_store_free(store);
+        jobs_store_free(hb_store);
+        return sb_err_set(err, SB_EINVAL, "consumer: %s", e);
+    }
+    create_task_topic(rk, cfg);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    sb_info("jobs.worker", "worker %s consuming %s in group %s", worker_id, cfg->topic, cfg->consumer_group);
+    while (!*stop) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m) continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                sb_debug("jobs.worker", "consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        json_t *task = json_loadb(m->payload, m->len, 0, NULL);
+        json_t *id = json_object_get(task, "id"), *attempt = json_object_get(task, "attempt");
+        if (json_is_integer(id) && json_is_integer(attempt))
+            run_one(cfg, store, hb_store, worker_id, json_integer_value(id), (int)json_integer_value(attempt));
+        else sb_warn("jobs.worker", "ignoring a malformed task message at offset %lld", (long long)m->offset);
+        json_decref(task);
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    jobs_store_free(store);
+    jobs_store_free(hb_store);
+    return 0;
+}

@@ -1,0 +1,304 @@
+/* HTTP, SQL and SHELL executors; see executors.h. */
+#include "jobs/executors.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+
+/* Kept from a response body or a process's output, for the job's result. */
+#define EXEC_OUTPUT_CAP 4096
+
+typedef struct capture {
+    char buf[EXEC_OUTPUT_CAP + 1];
+    size_t len;
+} capture_t;
+
+static void capture_add(capture_t *c, const char *p, size_t n)
+{
+    size_t room = EXEC_OUTPUT_CAP - c->len;
+    if (n > room) n = room;
+    memcpy(c->buf + c->len, p, n);
+    c->len += n;
+    c->buf[c->len] = 0;
+}
+
+static int stopped_or_late(const job_exec_ctx_t *ctx)
+{
+    if (atomic_load(ctx->stop)) return SB_EAGAIN;
+    if (sb_mono_ms() >= ctx->deadline_ms) return SB_ELIMIT;
+    return 0;
+}
+
+/* ---- HTTP */
+
+static size_t http_body(char *p, size_t size, size_t n, void *arg)
+{
+    capture_add(arg, p, size * n);
+    return size * n;
+}
+
+static int http_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    return atomic_load(((const job_exec_ctx_t *)arg)->stop) ? 1 : 0;
+}
+
+static int exec_http(const json_t *p, const job_exec_ctx_t *ctx, json_t **result, char *error, size_t cap)
+{
+    CURL *c = curl_easy_init();
+    if (!c) return SB_ENOMEM;
+    capture_t *body = calloc(1, sizeof(*body));
+    struct curl_slist *hdrs = NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(p, "headers"), k, v)
+    {
+        char line[1024];
+        snprintf(line, sizeof(line), "%s: %s", k, json_string_value(v));
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    const char *method = json_string_value(json_object_get(p, "method"));
+    const char *req_body = json_string_value(json_object_get(p, "body"));
+    int64_t left = ctx->deadline_ms - sb_mono_ms();
+    curl_easy_setopt(c, CURLOPT_URL, json_string_value(json_object_get(p, "url")));
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method ? method : "GET");
+    if (req_body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, req_body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(left > 1 ? left : 1));
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, http_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, ctx);
+    CURLcode cr = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    int rc = 0;
+    json_t *es = json_object_get(p, "expectStatus");
+    if (cr == CURLE_ABORTED_BY_CALLBACK) rc = SB_EAGAIN;
+    else if (cr == CURLE_OPERATION_TIMEDOUT) rc = SB_ELIMIT;
+    else if (cr != CURLE_OK) {
+        rc = SB_EIO;
+        snprintf(error, cap, "HTTP: %s", curl_easy_strerror(cr));
+    } else if (es ? status != json_integer_value(es) : (status < 200 || status > 299)) {
+        rc = SB_EIO;
+        char want[16] = "2xx";
+        if (es) snprintf(want, sizeof(want), "%lld", (long long)json_integer_value(es));
+        snprintf(error, cap, "HTTP status %ld, expected %s", status, want);
+    } else {
+        *result = json_pack("{s:I, s:s}", "status", (json_int_t)status, "body", body->buf);
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    free(body);
+    return rc;
+}
+
+/* ---- SQL */
+
+/* Waits for the result of a query sent with PQsend*, watching *stop and the deadline; on either
+ * the server is asked to cancel the statement. Returns the last result (caller clears). */
+static PGresult *sql_wait(PGconn *conn, const job_exec_ctx_t *ctx, int *why)
+{
+    *why = 0;
+    bool cancelled = false;
+    while (PQisBusy(conn)) {
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+        poll(&pfd, 1, 100);
+        if (!PQconsumeInput(conn)) break;
+        int late = stopped_or_late(ctx);
+        if (late && !cancelled) {
+            *why = late;
+            PGcancel *pc = PQgetCancel(conn);
+            char eb[128];
+            if (pc) PQcancel(pc, eb, sizeof(eb));
+            PQfreeCancel(pc);
+            cancelled = true;
+        }
+    }
+    PGresult *last = NULL, *r;
+    while ((r = PQgetResult(conn))) {
+        PQclear(last);
+        last = r;
+    }
+    return last;
+}
+
+static int exec_sql(const json_t *p, const job_exec_ctx_t *ctx, json_t **result, char *error, size_t cap)
+{
+    const char *conninfo = ctx->cfg->sql_conninfo[0] ? ctx->cfg->sql_conninfo : ctx->cfg->postgres;
+    PGconn *conn = PQconnectdb(conninfo);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        snprintf(error, cap, "SQL: cannot connect: %s", PQerrorMessage(conn));
+        error[strcspn(error, "\n")] = 0;
+        PQfinish(conn);
+        return SB_EIO;
+    }
+    json_t *params = json_object_get(p, "params");
+    size_t n = json_array_size(params);
+    const char **vals = calloc(n + 1, sizeof(*vals));
+    char **owned = calloc(n + 1, sizeof(*owned));
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(params, i);
+        if (json_is_string(v)) vals[i] = json_string_value(v);
+        else if (!json_is_null(v)) vals[i] = owned[i] = json_dumps(v, JSON_ENCODE_ANY);
+    }
+    int64_t left = ctx->deadline_ms - sb_mono_ms();
+    char setup[96];
+    snprintf(setup, sizeof(setup), "BEGIN; SET LOCAL statement_timeout = %lld", (long long)(left > 1 ? left : 1));
+    int rc = 0, why = 0;
+    PGresult *r = PQexec(conn, setup);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = SB_EIO;
+    PQclear(r);
+    r = NULL;
+    if (rc == 0 && PQsendQueryParams(conn, json_string_value(json_object_get(p, "statement")), (int)n, NULL, vals,
+                                     NULL, NULL, 0))
+        r = sql_wait(conn, ctx, &why);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (rc == 0 && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
+        PGresult *c = PQexec(conn, "COMMIT");
+        if (PQresultStatus(c) == PGRES_COMMAND_OK) {
+            const char *affected = PQcmdTuples(r);
+            *result = json_pack("{s:I, s:I}", "rows", (json_int_t)PQntuples(r), "affected",
+                                (json_int_t)(affected[0] ? atoll(affected) : 0));
+        } else {
+            rc = SB_EIO;
+            snprintf(error, cap, "SQL: commit failed: %s", PQerrorMessage(conn));
+        }
+        PQclear(c);
+    } else {
+        const char *m = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        rc = why ? why : SB_EIO;
+        snprintf(error, cap, "SQL: %s", m ? m : PQerrorMessage(conn));
+        error[strcspn(error, "\n")] = 0;
+        PQclear(PQexec(conn, "ROLLBACK"));
+    }
+    PQclear(r);
+    for (size_t i = 0; i < n; i++) free(owned[i]);
+    free(owned);
+    free(vals);
+    PQfinish(conn);
+    return rc;
+}
+
+/* ---- SHELL */
+
+static bool shell_allowed(const jobs_config_t *cfg, const char *cmd)
+{
+    for (int i = 0; i < cfg->nshell_allow; i++)
+        if (strcmp(cfg->shell_allow[i], cmd) == 0) return true;
+    return false;
+}
+
+static int exec_shell(const json_t *p, const job_exec_ctx_t *ctx, json_t **result, char *error, size_t cap)
+{
+    const char *cmd = json_string_value(json_object_get(p, "command"));
+    if (!ctx->cfg->shell_enabled) {
+        snprintf(error, cap, "SHELL jobs are disabled (executors.shell_enabled: false)");
+        return SB_EIO;
+    }
+    if (!cmd || !shell_allowed(ctx->cfg, cmd)) {
+        snprintf(error, cap, "SHELL: %s is not on executors.shell_allow", cmd ? cmd : "(none)");
+        return SB_EIO;
+    }
+    json_t *args = json_object_get(p, "args");
+    size_t n = json_array_size(args);
+    char **argv = calloc(n + 2, sizeof(*argv));
+    argv[0] = (char *)cmd;
+    for (size_t i = 0; i < n; i++) argv[i + 1] = (char *)json_string_value(json_array_get(args, i));
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) < 0) {
+        free(argv);
+        snprintf(error, cap, "SHELL: pipe: %s", strerror(errno));
+        return SB_EIO;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Own process group, so a cancel stops everything it started; and killed if the worker
+         * dies (kill -9 included), so a lost worker leaves no orphan doing the work twice. */
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
+        dup2(out[1], 1);
+        dup2(out[1], 2);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) dup2(devnull, 0);
+        execv(cmd, argv);
+        _exit(127);
+    }
+    free(argv);
+    close(out[1]);
+    if (pid < 0) {
+        close(out[0]);
+        snprintf(error, cap, "SHELL: fork: %s", strerror(errno));
+        return SB_EIO;
+    }
+    capture_t *output = calloc(1, sizeof(*output));
+    int status = 0, why = 0;
+    int64_t kill_at = 0;
+    for (;;) {
+        struct pollfd pfd = {.fd = out[0], .events = POLLIN};
+        if (poll(&pfd, 1, 100) > 0) {
+            char buf[1024];
+            ssize_t r = read(out[0], buf, sizeof(buf));
+            if (r > 0) capture_add(output, buf, (size_t)r);
+            else if (r == 0) pfd.fd = -1;
+        }
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) break;
+        if (!why && (why = stopped_or_late(ctx))) {
+            kill(-pid, SIGTERM);
+            kill_at = sb_mono_ms() + 2000;
+        }
+        if (kill_at && sb_mono_ms() >= kill_at) {
+            kill(-pid, SIGKILL);
+            kill_at = 0;
+        }
+    }
+    close(out[0]);
+    int rc = 0;
+    if (why) {
+        rc = why;
+        snprintf(error, cap, "SHELL: %s stopped (%s)", cmd, why == SB_ELIMIT ? "timed out" : "cancelled");
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        *result = json_pack("{s:i, s:s}", "exitCode", 0, "output", output->buf);
+    } else {
+        rc = SB_EIO;
+        if (WIFEXITED(status)) snprintf(error, cap, "SHELL: %s exited with %d", cmd, WEXITSTATUS(status));
+        else snprintf(error, cap, "SHELL: %s killed by signal %d", cmd, WTERMSIG(status));
+    }
+    free(output);
+    return rc;
+}
+
+int job_exec_run(const char *type, const json_t *payload, const job_exec_ctx_t *ctx, json_t **result, char *error,
+                 size_t cap)
+{
+    *result = NULL;
+    error[0] = 0;
+    int rc;
+    if (strcmp(type, "HTTP") == 0) rc = exec_http(payload, ctx, result, error, cap);
+    else if (strcmp(type, "SQL") == 0) rc = exec_sql(payload, ctx, result, error, cap);
+    else if (strcmp(type, "SHELL") == 0) rc = exec_shell(payload, ctx, result, error, cap);
+    else {
+        snprintf(error, cap, "no executor for type %s", type);
+        rc = SB_EIO;
+    }
+    if (rc == SB_ELIMIT && !error[0]) snprintf(error, cap, "timed out");
+    if (rc == SB_EAGAIN && !error[0]) snprintf(error, cap, "stopped");
+    return rc;
+}

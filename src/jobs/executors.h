@@ -1,0 +1,31 @@
+#ifndef STREAMBUS_JOBS_EXECUTORS_H
+#define STREAMBUS_JOBS_EXECUTORS_H
+
+/* The executors that do a job's work, on the worker's thread:
+ *   HTTP  — libcurl: payload {url, method, headers{}, body, expectStatus}; success is the
+ *           expected status (any 2xx when not given).
+ *   SQL   — PostgreSQL (executors.sql_conninfo): {statement, params[]} in one transaction with
+ *           statement_timeout set to the job's remaining time.
+ *   SHELL — off unless executors.shell_enabled; {command, args[]}: command must be on the
+ *           executors.shell_allow list; run with execv (no shell, no interpolation) in its own
+ *           process group, which is killed on cancel, timeout or when the worker dies.
+ * Each polls *stop (set by the heartbeat thread on cancel or lost lease) at least every 100 ms. */
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "jobs/jobs_config.h"
+
+typedef struct job_exec_ctx {
+    const jobs_config_t *cfg;
+    atomic_int *stop;    /* non-zero: stop now */
+    int64_t deadline_ms; /* sb_mono_ms() clock; past it the job has timed out */
+} job_exec_ctx_t;
+
+/* Returns 0 (success; *result may be set, caller decrefs), SB_EIO (the work failed; reason in
+ * error), SB_EAGAIN (stopped by *stop) or SB_ELIMIT (timed out). */
+int job_exec_run(const char *type, const json_t *payload, const job_exec_ctx_t *ctx, json_t **result, char *error,
+                 size_t cap);
+
+#endif

@@ -1,0 +1,56 @@
+#ifndef STREAMBUS_JOBS_JOBS_CONFIG_H
+#define STREAMBUS_JOBS_JOBS_CONFIG_H
+
+/* Configuration of `streambus jobs` and its workers (config/jobs.yaml; every key with its
+ * default is listed there and in docs/jobs.md). Unknown keys are an error with file and line. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/log.h"
+
+#define JOBS_MAX_USERS 32
+#define JOBS_MAX_SHELL_ALLOW 32
+
+typedef struct jobs_user {
+    char name[64];
+    char role[16];
+    char password_hash[160];
+} jobs_user_t;
+
+typedef struct jobs_config {
+    char listen[256];
+    char bootstrap[512];
+    char postgres[1024];
+    char topic[128];
+    char consumer_group[128];
+    int64_t task_partitions;
+    int64_t scheduler_interval_ms;
+    int64_t lease_ms;
+    int64_t heartbeat_ms;
+    int64_t backoff_base_ms;
+    int64_t backoff_max_ms;
+    int64_t requeue_after_ms;
+    int64_t worker_session_timeout_ms;
+    char jwt_secret_env[64];
+    int64_t access_ttl_s;
+    int64_t refresh_ttl_s;
+    jobs_user_t users[JOBS_MAX_USERS];
+    int nusers;
+    char sql_conninfo[1024];
+    bool shell_enabled;
+    char shell_allow[JOBS_MAX_SHELL_ALLOW][256];
+    int nshell_allow;
+    sb_log_level_t log_level;
+    sb_log_format_t log_format;
+} jobs_config_t;
+
+void jobs_config_defaults(jobs_config_t *c);
+/* One scalar key ("jobs.lease_ms"). Lists (auth.users, executors.shell_allow) only from YAML. */
+int jobs_config_set(jobs_config_t *c, const char *key, const char *value, sb_err_t *err);
+int jobs_config_load_string(jobs_config_t *c, const char *source, const void *data, size_t len, sb_err_t *err);
+int jobs_config_load(jobs_config_t *c, const char *path, sb_err_t *err);
+
+#endif

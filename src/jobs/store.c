@@ -1,0 +1,505 @@
+/* Job state in PostgreSQL; see store.h. */
+#include "jobs/store.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct jobs_store {
+    pthread_mutex_t mu;
+    PGconn *conn;
+};
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* Version 1 of the schema. Created in one transaction under an advisory lock, so a worker and
+ * the API starting together do not both try. */
+static const char SCHEMA_V1[] =
+    "CREATE TABLE jobs ("
+    " id bigserial PRIMARY KEY, name text NOT NULL, type text NOT NULL, queue text NOT NULL,"
+    " payload jsonb NOT NULL, priority int NOT NULL, max_retries int NOT NULL, attempt_limit int NOT NULL,"
+    " timeout_s int NOT NULL, run_at timestamptz NOT NULL DEFAULT now(), state text NOT NULL DEFAULT 'PENDING',"
+    " attempt int NOT NULL DEFAULT 0, idempotency_key text UNIQUE, depends_on bigint[] NOT NULL DEFAULT '{}',"
+    " worker_id text, lease_until timestamptz, queued_at timestamptz,"
+    " cancel_requested boolean NOT NULL DEFAULT false, last_error text, result jsonb,"
+    " created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE INDEX jobs_due ON jobs (priority DESC, run_at, id) WHERE state IN ('PENDING','RETRYING');"
+    "CREATE INDEX jobs_running ON jobs (lease_until) WHERE state = 'RUNNING';"
+    "CREATE INDEX jobs_queued ON jobs (queued_at) WHERE state = 'QUEUED';"
+    "CREATE TABLE job_transitions (id bigserial PRIMARY KEY, job_id bigint NOT NULL REFERENCES jobs(id),"
+    " attempt int NOT NULL, from_state text, to_state text NOT NULL, worker_id text,"
+    " at timestamptz NOT NULL DEFAULT clock_timestamp(), error text);"
+    "CREATE INDEX job_transitions_job ON job_transitions (job_id, id);"
+    /* Every change of jobs.state is recorded by the database itself, in the same transaction. */
+    "CREATE FUNCTION jobs_record_transition() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF TG_OP = 'INSERT' OR NEW.state IS DISTINCT FROM OLD.state THEN"
+    "  INSERT INTO job_transitions (job_id, attempt, from_state, to_state, worker_id, error)"
+    "  VALUES (NEW.id, NEW.attempt, CASE WHEN TG_OP = 'UPDATE' THEN OLD.state END, NEW.state, NEW.worker_id,"
+    "          NEW.last_error);"
+    " END IF; RETURN NULL; END $$;"
+    "CREATE TRIGGER jobs_transition AFTER INSERT OR UPDATE OF state ON jobs"
+    " FOR EACH ROW EXECUTE FUNCTION jobs_record_transition();"
+    "CREATE FUNCTION jobs_json(j jobs) RETURNS jsonb LANGUAGE sql STABLE AS $$ SELECT jsonb_build_object("
+    " 'id', j.id, 'name', j.name, 'type', j.type, 'queue', j.queue, 'payload', j.payload, 'priority', j.priority,"
+    " 'maxRetries', j.max_retries, 'timeoutSeconds', j.timeout_s, 'runAt', " TS("j.run_at") ", 'status', j.state,"
+    " 'attempt', j.attempt, 'idempotencyKey', j.idempotency_key, 'dependsOn', to_jsonb(j.depends_on),"
+    " 'workerId', j.worker_id, 'leaseUntil', " TS("j.lease_until") ", 'cancelRequested', j.cancel_requested,"
+    " 'error', j.last_error, 'result', j.result, 'createdAt', " TS("j.created_at") ", 'updatedAt', " TS("j.updated_at")
+    ") $$;";
+
+static PGresult *run(jobs_store_t *s, const char *sql, int n, const char *const *params, sb_err_t *err)
+{
+    /* Without parameters the simple protocol is used, which allows several statements. */
+    PGresult *r = n == 0 ? PQexec(s->conn, sql) : PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    sb_err_set(err, SB_EIO, "PostgreSQL: %s", m ? m : PQerrorMessage(s->conn));
+    PQclear(r);
+    /* A broken connection is re-established for the next call. */
+    if (PQstatus(s->conn) == CONNECTION_BAD) PQreset(s->conn);
+    return NULL;
+}
+
+static int exec(jobs_store_t *s, const char *sql, sb_err_t *err)
+{
+    PGresult *r = run(s, sql, 0, NULL, err);
+    if (!r) return SB_EIO;
+    PQclear(r);
+    return 0;
+}
+
+static void rollback(jobs_store_t *s)
+{
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+static int create_schema(jobs_store_t *s, sb_err_t *err)
+{
+    if (exec(s, "BEGIN; SELECT pg_advisory_xact_lock(7235001);"
+                "CREATE TABLE IF NOT EXISTS streambus_jobs_schema (version int NOT NULL)",
+             err) < 0) {
+        rollback(s);
+        return SB_EIO;
+    }
+    PGresult *r = run(s, "SELECT coalesce(max(version), 0) FROM streambus_jobs_schema", 0, NULL, err);
+    if (!r) {
+        rollback(s);
+        return SB_EIO;
+    }
+    int version = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    int rc = 0;
+    if (version > JOBS_SCHEMA_VERSION) {
+        rc = sb_err_set(err, SB_EINVAL, "job schema version %d is newer than this binary's (%d)", version,
+                        JOBS_SCHEMA_VERSION);
+    } else if (version < 1) {
+        rc = exec(s, SCHEMA_V1, err);
+        if (rc == 0) rc = exec(s, "INSERT INTO streambus_jobs_schema VALUES (1)", err);
+    }
+    if (rc < 0) {
+        rollback(s);
+        return rc;
+    }
+    return exec(s, "COMMIT", err);
+}
+
+jobs_store_t *jobs_store_open(const char *conninfo, sb_err_t *err)
+{
+    jobs_store_t *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    pthread_mutex_init(&s->mu, NULL);
+    s->conn = PQconnectdb(conninfo);
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        char m[400];
+        snprintf(m, sizeof(m), "%s", PQerrorMessage(s->conn));
+        m[strcspn(m, "\n")] = 0;
+        sb_err_set(err, SB_EIO, "PostgreSQL: %s", m);
+        jobs_store_free(s);
+        return NULL;
+    }
+    PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
+    if (create_schema(s, err) < 0) {
+        jobs_store_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void jobs_store_free(jobs_store_t *s)
+{
+    if (!s) return;
+    PQfinish(s->conn);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+int jobs_store_ping(jobs_store_t *s, sb_err_t *err)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "SELECT 1", err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Parses the first column of the first row as JSON into *out. */
+static int first_json(PGresult *r, json_t **out, sb_err_t *err)
+{
+    if (PQntuples(r) < 1 || PQgetisnull(r, 0, 0)) return SB_ENOENT;
+    *out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    return *out ? 0 : sb_err_set(err, SB_ECORRUPT, "PostgreSQL returned malformed JSON");
+}
+
+static int json_query(jobs_store_t *s, const char *sql, int n, const char *const *params, json_t **out,
+                      sb_err_t *err)
+{
+    PGresult *r = run(s, sql, n, params, err);
+    if (!r) return SB_EIO;
+    int rc = first_json(r, out, err);
+    PQclear(r);
+    return rc;
+}
+
+int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, bool *existed, sb_err_t *err)
+{
+    char prio[16], retries[16], timeout[16], runat[32], deps[JOB_MAX_DEPS * 22 + 4];
+    snprintf(prio, sizeof(prio), "%d", spec->priority);
+    snprintf(retries, sizeof(retries), "%d", spec->max_retries);
+    snprintf(timeout, sizeof(timeout), "%d", spec->timeout_s);
+    snprintf(runat, sizeof(runat), "%lld", (long long)spec->run_at_ms);
+    size_t o = (size_t)snprintf(deps, sizeof(deps), "{");
+    for (int i = 0; i < spec->ndeps; i++)
+        o += (size_t)snprintf(deps + o, sizeof(deps) - o, "%s%lld", i ? "," : "", (long long)spec->depends_on[i]);
+    snprintf(deps + o, sizeof(deps) - o, "}");
+    char *payload = json_dumps(spec->payload, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!payload) return SB_ENOMEM;
+    const char *p[] = {spec->name, spec->type, spec->queue, payload, prio, retries, timeout, runat,
+                       spec->idempotency_key, deps};
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    *existed = false;
+    if (spec->ndeps > 0) {
+        PGresult *r = run(s, "SELECT array_length($1::bigint[], 1) - count(*) FROM jobs WHERE id = ANY($1::bigint[])", 1,
+                          &p[9], err);
+        if (!r) rc = SB_EIO;
+        else if (atoi(PQgetvalue(r, 0, 0)) != 0)
+            rc = sb_err_set(err, SB_ENOENT, "dependsOn names a job that does not exist");
+        PQclear(r);
+    }
+    if (rc == 0) {
+        rc = json_query(s,
+                        "INSERT INTO jobs (name, type, queue, payload, priority, max_retries, attempt_limit, timeout_s,"
+                        " run_at, idempotency_key, depends_on) VALUES ($1, $2, $3, $4::jsonb, $5::int, $6::int,"
+                        " $6::int + 1, $7::int, CASE WHEN $8::bigint = 0 THEN now() ELSE to_timestamp($8::bigint / 1000.0) END,"
+                        " NULLIF($9, ''), $10::bigint[]) ON CONFLICT (idempotency_key) DO NOTHING RETURNING jobs_json(jobs)",
+                        10, p, job, err);
+        if (rc == SB_ENOENT) {
+            /* The key exists: answer with the job it names, not a second one. */
+            *existed = true;
+            rc = json_query(s, "SELECT jobs_json(j) FROM jobs j WHERE idempotency_key = $1", 1, &p[8], job, err);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(payload);
+    return rc;
+}
+
+int jobs_store_get(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err)
+{
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    const char *p[] = {ids};
+    pthread_mutex_lock(&s->mu);
+    int rc = json_query(s,
+                        "SELECT jobs_json(j) || jsonb_build_object('attempts', (SELECT coalesce(jsonb_agg("
+                        " jsonb_build_object('attempt', t.attempt, 'from', t.from_state, 'to', t.to_state,"
+                        " 'workerId', t.worker_id, 'at', " TS("t.at") ", 'error', t.error) ORDER BY t.id), '[]')"
+                        " FROM job_transitions t WHERE t.job_id = j.id)) FROM jobs j WHERE j.id = $1::bigint",
+                        1, p, job, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int jobs_store_list(jobs_store_t *s, const char *state, const char *type, const char *queue, int64_t cursor,
+                    int limit, json_t **page, sb_err_t *err)
+{
+    char cur[24], lim[16];
+    snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *p[] = {cur, state, type, queue, lim};
+    pthread_mutex_lock(&s->mu);
+    int rc = json_query(s,
+                        "SELECT jsonb_build_object('jobs', coalesce(jsonb_agg(jobs_json(j) ORDER BY j.id), '[]'),"
+                        " 'nextCursor', CASE WHEN count(*) = $5::int THEN max(j.id) END) FROM (SELECT * FROM jobs"
+                        " WHERE id > $1::bigint AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR type = $3)"
+                        " AND ($4::text IS NULL OR queue = $4) ORDER BY id LIMIT $5::int) j",
+                        5, p, page, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Answers SB_ENOENT when no job has the id, else SB_EINVAL with the state it is in. */
+static int explain_state(jobs_store_t *s, const char *id, const char *what, sb_err_t *err)
+{
+    const char *p[] = {id};
+    PGresult *r = run(s, "SELECT state FROM jobs WHERE id = $1::bigint", 1, p, err);
+    if (!r) return SB_EIO;
+    int rc = PQntuples(r) == 0 ? sb_err_set(err, SB_ENOENT, "no job %s", id)
+                               : sb_err_set(err, SB_EINVAL, "job %s is %s and cannot be %s", id, PQgetvalue(r, 0, 0),
+                                            what);
+    PQclear(r);
+    return rc;
+}
+
+int jobs_store_cancel(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err)
+{
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    const char *p[] = {ids};
+    pthread_mutex_lock(&s->mu);
+    /* A running job stays RUNNING until its worker has stopped the work; the worker sees the
+     * request on its next heartbeat (or the lease expiry ends it as CANCELLED). */
+    int rc = json_query(s,
+                        "UPDATE jobs SET cancel_requested = true, updated_at = now(),"
+                        " last_error = CASE WHEN state = 'RUNNING' THEN last_error ELSE 'cancelled by request' END,"
+                        " state = CASE WHEN state = 'RUNNING' THEN state ELSE 'CANCELLED' END"
+                        " WHERE id = $1::bigint AND state NOT IN ('COMPLETED', 'DEAD_LETTER', 'CANCELLED')"
+                        " RETURNING jobs_json(jobs)",
+                        1, p, job, err);
+    if (rc == SB_ENOENT) rc = explain_state(s, ids, "cancelled", err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int jobs_store_retry(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err)
+{
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    const char *p[] = {ids};
+    pthread_mutex_lock(&s->mu);
+    int rc = json_query(s,
+                        "UPDATE jobs SET state = 'PENDING', attempt_limit = attempt + max_retries + 1,"
+                        " cancel_requested = false, last_error = NULL, worker_id = NULL, run_at = now(),"
+                        " updated_at = now() WHERE id = $1::bigint AND state IN ('DEAD_LETTER', 'CANCELLED')"
+                        " RETURNING jobs_json(jobs)",
+                        1, p, job, err);
+    if (rc == SB_ENOENT) rc = explain_state(s, ids, "retried (only DEAD_LETTER or CANCELLED jobs can)", err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int jobs_store_stats(jobs_store_t *s, json_t **stats, sb_err_t *err)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = json_query(
+        s,
+        "SELECT jsonb_build_object("
+        " 'byStatus', (SELECT coalesce(jsonb_object_agg(state, n), '{}') FROM (SELECT state, count(*) n FROM jobs GROUP BY state) x),"
+        " 'byType', (SELECT coalesce(jsonb_object_agg(type, n), '{}') FROM (SELECT type, count(*) n FROM jobs GROUP BY type) x),"
+        " 'byQueue', (SELECT coalesce(jsonb_object_agg(queue, n), '{}') FROM (SELECT queue, count(*) n FROM jobs GROUP BY queue) x),"
+        " 'queueDepth', (SELECT count(*) FROM jobs WHERE state IN ('QUEUED', 'PENDING', 'RETRYING') AND run_at <= now()),"
+        " 'running', (SELECT count(*) FROM jobs WHERE state = 'RUNNING'),"
+        " 'leaseExpiries', (SELECT count(*) FROM job_transitions WHERE error = 'lease expired' AND to_state = 'FAILED'))",
+        0, NULL, stats, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int jobs_store_queue_due(jobs_store_t *s, int64_t requeue_after_ms, jobs_dispatch_t *out, int cap, int *n,
+                         sb_err_t *err)
+{
+    char lim[16], requeue[24];
+    snprintf(lim, sizeof(lim), "%d", cap);
+    snprintf(requeue, sizeof(requeue), "%lld", (long long)requeue_after_ms);
+    const char *p[] = {lim, requeue};
+    *n = 0;
+    pthread_mutex_lock(&s->mu);
+    PGresult *r = run(s,
+                      "WITH due AS (SELECT id FROM jobs j WHERE state IN ('PENDING', 'RETRYING') AND run_at <= now()"
+                      " AND NOT EXISTS (SELECT 1 FROM jobs d WHERE d.id = ANY(j.depends_on) AND d.state <> 'COMPLETED')"
+                      " ORDER BY priority DESC, run_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+                      ", upd AS (UPDATE jobs SET state = 'QUEUED', attempt = attempt + 1, queued_at = now(),"
+                      " worker_id = NULL, last_error = NULL, updated_at = now() FROM due WHERE jobs.id = due.id"
+                      " RETURNING jobs.id, jobs.attempt, jobs.priority)"
+                      " SELECT id, attempt FROM upd ORDER BY priority DESC, id",
+                      1, p, err);
+    int rc = r ? 0 : SB_EIO;
+    for (int i = 0; r && i < PQntuples(r) && *n < cap; i++, (*n)++)
+        out[*n] = (jobs_dispatch_t){atoll(PQgetvalue(r, i, 0)), atoi(PQgetvalue(r, i, 1))};
+    PQclear(r);
+    if (rc == 0 && *n < cap) {
+        r = run(s,
+                "UPDATE jobs SET queued_at = now() WHERE id IN (SELECT id FROM jobs WHERE state = 'QUEUED'"
+                " AND queued_at < now() - make_interval(secs => $2::bigint / 1000.0) LIMIT $1::int"
+                " FOR UPDATE SKIP LOCKED) RETURNING id, attempt",
+                2, p, err);
+        rc = r ? 0 : SB_EIO;
+        for (int i = 0; r && i < PQntuples(r) && *n < cap; i++, (*n)++)
+            out[*n] = (jobs_dispatch_t){atoll(PQgetvalue(r, i, 0)), atoi(PQgetvalue(r, i, 1))};
+        PQclear(r);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int jobs_store_fail_orphans(jobs_store_t *s, int *n, sb_err_t *err)
+{
+    pthread_mutex_lock(&s->mu);
+    PGresult *r = run(s,
+                      "UPDATE jobs j SET state = 'DEAD_LETTER', updated_at = now(),"
+                      " last_error = 'dependency ' || d.id || ' ended ' || d.state FROM jobs d"
+                      " WHERE j.state IN ('PENDING', 'RETRYING') AND d.id = ANY(j.depends_on)"
+                      " AND d.state IN ('DEAD_LETTER', 'CANCELLED')",
+                      0, NULL, err);
+    *n = r ? atoi(PQcmdTuples(r)) : 0;
+    PQclear(r);
+    pthread_mutex_unlock(&s->mu);
+    return r ? 0 : SB_EIO;
+}
+
+/* The end of an attempt, inside the caller's transaction and lock. */
+static int finish_locked(jobs_store_t *s, const char *ids, const char *att, const char *worker,
+                         jobs_outcome_t outcome, const char *error, const char *result, int64_t base_ms,
+                         int64_t max_ms, sb_err_t *err)
+{
+    const char *p[] = {ids, att, worker, error, result};
+    PGresult *r;
+    if (outcome != JOB_OUTCOME_FAILED) {
+        r = run(s,
+                outcome == JOB_OUTCOME_OK
+                    ? "UPDATE jobs SET state = 'COMPLETED', result = $5::jsonb, last_error = NULL, lease_until = NULL,"
+                      " updated_at = now() WHERE id = $1::bigint AND attempt = $2::int AND state = 'RUNNING'"
+                      " AND worker_id = $3 AND $4::text IS NULL"
+                    : "UPDATE jobs SET state = 'CANCELLED', last_error = coalesce($4, 'cancelled by request'),"
+                      " lease_until = NULL, updated_at = now() WHERE id = $1::bigint AND attempt = $2::int"
+                      " AND state = 'RUNNING' AND worker_id = $3 AND $5::text IS NULL",
+                5, p, err);
+        if (!r) return SB_EIO;
+        int rows = atoi(PQcmdTuples(r));
+        PQclear(r);
+        return rows == 1 ? 0 : SB_ENOENT;
+    }
+    r = run(s,
+            "UPDATE jobs SET state = 'FAILED', last_error = $4, lease_until = NULL, updated_at = now()"
+            " WHERE id = $1::bigint AND attempt = $2::int AND state = 'RUNNING' AND worker_id = $3"
+            " AND $5::text IS NULL RETURNING attempt >= attempt_limit, cancel_requested, attempt",
+            5, p, err);
+    if (!r) return SB_EIO;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return SB_ENOENT;
+    }
+    bool last = PQgetvalue(r, 0, 0)[0] == 't', cancel = PQgetvalue(r, 0, 1)[0] == 't';
+    int attempt = atoi(PQgetvalue(r, 0, 2));
+    PQclear(r);
+    char delay[24];
+    snprintf(delay, sizeof(delay), "%lld", (long long)job_backoff_ms(attempt, base_ms, max_ms, drand48()));
+    const char *q[] = {ids, delay};
+    r = run(s,
+            cancel ? "UPDATE jobs SET state = 'CANCELLED', updated_at = now() WHERE id = $1::bigint AND $2::text IS NOT NULL"
+            : last ? "UPDATE jobs SET state = 'DEAD_LETTER', updated_at = now() WHERE id = $1::bigint AND $2::text IS NOT NULL"
+                   : "UPDATE jobs SET state = 'RETRYING', run_at = now() + make_interval(secs => $2::bigint / 1000.0),"
+                     " updated_at = now() WHERE id = $1::bigint",
+            2, q, err);
+    if (!r) return SB_EIO;
+    PQclear(r);
+    return 0;
+}
+
+int jobs_store_expire_leases(jobs_store_t *s, int64_t backoff_base_ms, int64_t backoff_max_ms, int *n,
+                             sb_err_t *err)
+{
+    *n = 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "BEGIN", err);
+    PGresult *r = rc == 0 ? run(s,
+                                "SELECT id, attempt, worker_id, cancel_requested FROM jobs WHERE state = 'RUNNING'"
+                                " AND lease_until < now() ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED",
+                                0, NULL, err)
+                          : NULL;
+    if (!r) rc = SB_EIO;
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        bool cancel = PQgetvalue(r, i, 3)[0] == 't';
+        rc = finish_locked(s, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                           cancel ? JOB_OUTCOME_CANCELLED : JOB_OUTCOME_FAILED,
+                           cancel ? "cancelled; the worker's lease expired" : "lease expired", NULL, backoff_base_ms,
+                           backoff_max_ms, err);
+        if (rc == 0) (*n)++;
+    }
+    PQclear(r);
+    if (rc == 0) rc = exec(s, "COMMIT", err);
+    else rollback(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int jobs_store_claim(jobs_store_t *s, int64_t id, int attempt, const char *worker, int64_t lease_ms,
+                     jobs_claim_t *claim, sb_err_t *err)
+{
+    char ids[24], att[16], lease[24];
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    snprintf(att, sizeof(att), "%d", attempt);
+    snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
+    const char *p[] = {ids, att, worker, lease};
+    pthread_mutex_lock(&s->mu);
+    PGresult *r = run(s,
+                      "UPDATE jobs SET state = 'RUNNING', worker_id = $3,"
+                      " lease_until = now() + make_interval(secs => $4::bigint / 1000.0), updated_at = now()"
+                      " WHERE id = $1::bigint AND attempt = $2::int AND state = 'QUEUED' AND NOT cancel_requested"
+                      " RETURNING type, payload::text, timeout_s",
+                      4, p, err);
+    int rc = r ? 0 : SB_EIO;
+    if (r && PQntuples(r) != 1) rc = SB_ENOENT;
+    if (rc == 0) {
+        snprintf(claim->type, sizeof(claim->type), "%s", PQgetvalue(r, 0, 0));
+        claim->payload = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
+        claim->timeout_s = atoi(PQgetvalue(r, 0, 2));
+        if (!claim->payload) rc = sb_err_set(err, SB_ECORRUPT, "job %lld: stored payload is not JSON", (long long)id);
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int jobs_store_heartbeat(jobs_store_t *s, int64_t id, int attempt, const char *worker, int64_t lease_ms,
+                         bool *cancel, sb_err_t *err)
+{
+    char ids[24], att[16], lease[24];
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    snprintf(att, sizeof(att), "%d", attempt);
+    snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
+    const char *p[] = {ids, att, worker, lease};
+    pthread_mutex_lock(&s->mu);
+    PGresult *r = run(s,
+                      "UPDATE jobs SET lease_until = now() + make_interval(secs => $4::bigint / 1000.0)"
+                      " WHERE id = $1::bigint AND attempt = $2::int AND state = 'RUNNING' AND worker_id = $3"
+                      " RETURNING cancel_requested",
+                      4, p, err);
+    int rc = r ? (PQntuples(r) == 1 ? 0 : SB_ENOENT) : SB_EIO;
+    if (rc == 0) *cancel = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int jobs_store_finish(jobs_store_t *s, int64_t id, int attempt, const char *worker, jobs_outcome_t outcome,
+                      const char *error, const json_t *result, int64_t backoff_base_ms, int64_t backoff_max_ms,
+                      sb_err_t *err)
+{
+    char ids[24], att[16];
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    snprintf(att, sizeof(att), "%d", attempt);
+    char *res = result && outcome == JOB_OUTCOME_OK ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (outcome == JOB_OUTCOME_OK) error = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "BEGIN", err);
+    if (rc == 0)
+        rc = finish_locked(s, ids, att, worker, outcome, error, res, backoff_base_ms, backoff_max_ms, err);
+    if (rc == 0) rc = exec(s, "COMMIT", err);
+    else rollback(s);
+    pthread_mutex_unlock(&s->mu);
+    free(res);
+    return rc;
+}

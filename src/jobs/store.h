@@ -1,0 +1,94 @@
+#ifndef STREAMBUS_JOBS_STORE_H
+#define STREAMBUS_JOBS_STORE_H
+
+/* Durable job state in PostgreSQL. One store = one libpq connection guarded by a mutex; each
+ * thread that talks to PostgreSQL a lot (HTTP thread, scheduler, worker, heartbeat) opens its
+ * own. The schema is created on open (under an advisory lock, so the API and workers can start
+ * together) and carries a version number; a newer schema than this binary knows is refused.
+ *
+ * Every state change goes through an UPDATE of jobs.state; a trigger writes one row per change
+ * into job_transitions (job, attempt, from, to, worker, time, error) in the same transaction,
+ * so no path can change a state without recording it.
+ *
+ * Fencing: jobs.attempt is incremented when a job is queued. A worker's claim, heartbeat and
+ * result all say which attempt they belong to and match `attempt = $expected AND state =
+ * 'RUNNING' AND worker_id = $me`; a result of an attempt whose lease expired (and which was
+ * queued again under a new number) matches no row and is refused. */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "jobs/job.h"
+
+#define JOBS_SCHEMA_VERSION 1
+
+typedef struct jobs_store jobs_store_t;
+
+jobs_store_t *jobs_store_open(const char *conninfo, sb_err_t *err);
+void jobs_store_free(jobs_store_t *s);
+/* 0 when a trivial query works (readiness). */
+int jobs_store_ping(jobs_store_t *s, sb_err_t *err);
+
+/* Inserts a job, or when its idempotency key exists returns that job with *existed = true.
+ * *job receives the job as JSON (caller decrefs). Dependencies that do not exist → SB_ENOENT. */
+int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, bool *existed, sb_err_t *err);
+/* A job with its transitions ("attempts"); SB_ENOENT when none. */
+int jobs_store_get(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err);
+/* Jobs ordered by id, after cursor (0 = from the start), at most limit; NULL filters = any.
+ * *page = {"jobs":[...], "nextCursor": id or null}. */
+int jobs_store_list(jobs_store_t *s, const char *state, const char *type, const char *queue, int64_t cursor,
+                    int limit, json_t **page, sb_err_t *err);
+/* Cancels a job: not yet running → CANCELLED now; RUNNING → cancel requested (the worker stops
+ * it and records CANCELLED). Terminal → SB_EINVAL; unknown → SB_ENOENT. */
+int jobs_store_cancel(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err);
+/* Puts a DEAD_LETTER or CANCELLED job back to PENDING with a fresh retry budget. */
+int jobs_store_retry(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err);
+int jobs_store_stats(jobs_store_t *s, json_t **stats, sb_err_t *err);
+
+/* ---- scheduler */
+
+typedef struct jobs_dispatch {
+    int64_t id;
+    int attempt;
+} jobs_dispatch_t;
+
+/* Moves up to cap due jobs (PENDING/RETRYING, run_at passed, every dependency COMPLETED),
+ * highest priority first, to QUEUED with attempt + 1, and returns them in out (count in *n). Also
+ * returns QUEUED jobs not claimed for requeue_after_ms (their message may be lost). */
+int jobs_store_queue_due(jobs_store_t *s, int64_t requeue_after_ms, jobs_dispatch_t *out, int cap, int *n,
+                         sb_err_t *err);
+/* Fails jobs whose dependency ended without completing (DEAD_LETTER / CANCELLED) → DEAD_LETTER. */
+int jobs_store_fail_orphans(jobs_store_t *s, int *n, sb_err_t *err);
+/* Ends the attempts of RUNNING jobs whose lease passed: FAILED("lease expired") then RETRYING
+ * with backoff or DEAD_LETTER; a job whose cancel was requested becomes CANCELLED. */
+int jobs_store_expire_leases(jobs_store_t *s, int64_t backoff_base_ms, int64_t backoff_max_ms, int *n,
+                             sb_err_t *err);
+
+/* ---- worker */
+
+typedef struct jobs_claim {
+    char type[16];
+    json_t *payload; /* owned by the caller after a successful claim */
+    int timeout_s;
+} jobs_claim_t;
+
+/* QUEUED(attempt) → RUNNING by worker with a lease. SB_ENOENT when the job is not QUEUED under
+ * that attempt (a duplicate or stale task message). */
+int jobs_store_claim(jobs_store_t *s, int64_t id, int attempt, const char *worker, int64_t lease_ms,
+                     jobs_claim_t *claim, sb_err_t *err);
+/* Extends the lease. SB_ENOENT when the lease is lost (expired and taken over, or the job left
+ * RUNNING); *cancel says a cancel was requested. */
+int jobs_store_heartbeat(jobs_store_t *s, int64_t id, int attempt, const char *worker, int64_t lease_ms,
+                         bool *cancel, sb_err_t *err);
+
+typedef enum { JOB_OUTCOME_OK, JOB_OUTCOME_FAILED, JOB_OUTCOME_CANCELLED } jobs_outcome_t;
+
+/* Records the end of an attempt (fenced). FAILED is followed by RETRYING (run_at = now +
+ * backoff) or DEAD_LETTER after the last allowed attempt. SB_ENOENT = refused (stale attempt). */
+int jobs_store_finish(jobs_store_t *s, int64_t id, int attempt, const char *worker, jobs_outcome_t outcome,
+                      const char *error, const json_t *result, int64_t backoff_base_ms, int64_t backoff_max_ms,
+                      sb_err_t *err);
+
+#endif

@@ -1,0 +1,394 @@
+"""The job orchestrator end to end: a real broker, a real PostgreSQL, `streambus jobs` (API +
+scheduler) and `streambus jobs worker` processes, and a real HTTP peer (http.server in this
+test). Lease, heartbeat and backoff are shortened through --set so the test stays fast."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import SANITIZER_MARKERS, free_port, streambus_bin, wait_until
+from pg_fixtures import needs_pg, pg_server, postgres, sql  # noqa: F401 (fixture)
+
+pytestmark = needs_pg
+
+PY = "/usr/bin/python3"  # the SHELL executor runs it by absolute path, from the allow-list
+SECRET = "integration-test-secret-0123456789abcdef"
+USERS = {"ada": ("admin", "ada-pw"), "otto": ("operator", "otto-pw"), "vera": ("viewer", "vera-pw")}
+
+
+def hash_password(binary, password):
+    out = subprocess.run([binary, "jobs", "hash-password", "--iterations", "1000"], input=password + "\n",
+                         capture_output=True, text=True, timeout=30, check=True)
+    return out.stdout.strip()
+
+
+class Jobs:
+    """`streambus jobs` plus any number of workers sharing one config file."""
+
+    def __init__(self, workdir, bootstrap, conninfo, shell_allow=()):
+        self.binary = streambus_bin()
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d/api/v1" % self.port
+        self.config = workdir / "jobs.yaml"
+        users = "".join('    - {name: %s, role: %s, password_hash: "%s"}\n'
+                        % (n, r, hash_password(self.binary, p)) for n, (r, p) in USERS.items())
+        allow = "".join("    - %s\n" % c for c in shell_allow)
+        self.config.write_text(
+            "jobs:\n  listen: \"127.0.0.1:%d\"\n  bootstrap_servers: \"%s\"\n  postgres: \"%s\"\n"
+            "  scheduler_interval_ms: 100\n  lease_ms: 2000\n  heartbeat_ms: 400\n  backoff_base_ms: 400\n"
+            "  backoff_max_ms: 2000\n  requeue_after_ms: 5000\n  worker_session_timeout_ms: 6000\n"
+            "auth:\n  users:\n%s"
+            "executors:\n  shell_enabled: %s\n  shell_allow:%s\n"
+            "logging:\n  level: info\n  format: json\n"
+            % (self.port, bootstrap, conninfo, users, "true" if shell_allow else "false",
+               "\n" + allow if allow else " []"))
+        self.env = dict(os.environ, STREAMBUS_JOBS_JWT_SECRET=SECRET)
+        self.api = None
+        self.workers = {}
+        self.tokens = {}
+
+    def _spawn(self, name, args):
+        log = open(self.workdir / ("%s.log" % name), "ab")
+        return subprocess.Popen([self.binary, "jobs"] + args + ["--config", str(self.config)], env=self.env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def start(self):
+        self.api = self._spawn("api", [])
+        wait_until(lambda: self.api.poll() is not None or self.ready(), 30, "the jobs API to be ready")
+        assert self.api.poll() is None, self.log("api")
+        return self
+
+    def ready(self):
+        try:
+            with urllib.request.urlopen(self.url.replace("/api/v1", "") + "/health/ready", timeout=2) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def start_worker(self, wid):
+        self.workers[wid] = self._spawn("worker-" + wid, ["worker", "--id", wid])
+        return self.workers[wid]
+
+    def log(self, name):
+        p = self.workdir / ("%s.log" % name)
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def stop(self):
+        for p in [self.api] + list(self.workers.values()):
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                    pytest.fail("a jobs process did not stop within 15 s of SIGTERM")
+        for f in self.workdir.glob("*.log"):
+            text = f.read_text(errors="replace")
+            for marker in SANITIZER_MARKERS:
+                assert marker not in text, "%s:\n%s" % (f, text[-3000:])
+            assert SECRET not in text and "Bearer " not in text, "a secret or token was logged in %s" % f
+
+    # -- REST
+    def request(self, method, path, body=None, token=None, user=None):
+        if user:
+            token = self.token(user)
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, text = resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            status, text = e.code, e.read().decode()
+        return status, (json.loads(text) if text.strip() else None)
+
+    def login(self, user, password=None):
+        return self.request("POST", "/auth/login", {"username": user, "password": password or USERS[user][1]})
+
+    def token(self, user):
+        if user not in self.tokens:
+            status, body = self.login(user)
+            assert status == 200, body
+            self.tokens[user] = body["accessToken"]
+        return self.tokens[user]
+
+    def submit(self, job, user="otto", expect=201):
+        status, body = self.request("POST", "/jobs", job, user=user)
+        assert status == expect, (status, body)
+        return body
+
+    def job(self, jid):
+        status, body = self.request("GET", "/jobs/%d" % jid, user="vera")
+        assert status == 200, body
+        return body
+
+    def wait_status(self, jid, want, timeout=30):
+        wait_until(lambda: self.job(jid)["status"] in want, timeout,
+                   "job %d to be %s (is %s)" % (jid, want, self.job(jid)["status"]), interval=0.1)
+        return self.job(jid)
+
+
+class Peer:
+    """A real HTTP server the HTTP executor calls: /ok, /fail (500), /slow?ms=N; counts calls."""
+
+    def __init__(self):
+        self.calls = []
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _serve(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n).decode() if n else ""
+                peer.calls.append((self.command, self.path, dict(self.headers), body, time.monotonic()))
+                if self.path.startswith("/slow"):
+                    time.sleep(int(self.path.split("ms=")[1]) / 1000.0)
+                status = 500 if self.path.startswith("/fail") else 202 if self.path.startswith("/accepted") else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+            do_GET = do_POST = do_PUT = _serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self, prefix):
+        return sum(1 for c in self.calls if c[1].startswith(prefix))
+
+
+@pytest.fixture
+def peer():
+    p = Peer()
+    yield p
+    p.server.shutdown()
+
+
+@pytest.fixture
+def jobs_factory(broker, postgres, tmp_path):
+    made = []
+
+    def make(**kw):
+        j = Jobs(tmp_path, broker.bootstrap, postgres, **kw)
+        made.append(j)
+        return j.start()
+    yield make
+    for j in made:
+        j.stop()
+
+
+def transitions(job):
+    return [(a["attempt"], a["from"], a["to"]) for a in job["attempts"]]
+
+
+def test_roles_validation_idempotency_and_an_http_job_completes(jobs_factory, peer, postgres):
+    jobs = jobs_factory()
+    jobs.start_worker("w1")
+    good = {"name": "ping", "type": "HTTP", "payload": {"url": peer.url + "/ok", "method": "POST",
+                                                        "headers": {"X-Job": "yes"}, "body": "{\"a\":1}"}}
+    # authentication and roles on each route
+    assert jobs.login("otto", "wrong")[0] == 401
+    assert jobs.login("nobody", "x")[0] == 401
+    status, body = jobs.request("POST", "/jobs", good)
+    assert status == 401 and body["error_code"] == 401 and "authentication required" in body["message"]
+    status, body = jobs.request("POST", "/jobs", good, user="vera")
+    assert status == 403 and "needs operator" in body["message"]
+    assert jobs.request("GET", "/jobs", token=jobs.token("vera")[:-2] + "xx")[0] == 401
+    status, pair = jobs.login("vera")
+    assert pair["role"] == "viewer"
+    assert jobs.request("GET", "/jobs", token=pair["refreshToken"])[0] == 401  # refresh tokens only refresh
+    status, fresh = jobs.request("POST", "/auth/refresh", {"refreshToken": pair["refreshToken"]})
+    assert status == 200 and jobs.request("GET", "/jobs", token=fresh["accessToken"])[0] == 200
+    assert jobs.request("POST", "/auth/refresh", {"refreshToken": pair["accessToken"]})[0] == 401
+
+    # a 400 names each wrong field
+    status, body = jobs.request("POST", "/jobs", {"type": "FTP", "priority": 11, "maxRetries": -1, "runAt": "soon",
+                                                  "payload": {}, "colour": "red"}, user="otto")
+    assert status == 400, body
+    fields = {f["field"] for f in body["fields"]}
+    assert fields == {"name", "type", "priority", "maxRetries", "runAt", "colour"}, body
+    status, body = jobs.request("POST", "/jobs", {"name": "x", "type": "HTTP", "payload": {"url": "ftp://x"}},
+                                user="otto")
+    assert status == 400 and [f["field"] for f in body["fields"]] == ["payload.url"]
+    status, body = jobs.request("POST", "/jobs", dict(good, dependsOn=[999999]), user="otto")
+    assert status == 400 and "does not exist" in body["message"]
+
+    # submit -> COMPLETED, every transition recorded with the worker and attempt
+    job = jobs.submit(dict(good, idempotencyKey="k-1"))
+    done = jobs.wait_status(job["id"], {"COMPLETED"})
+    assert transitions(done) == [(0, None, "PENDING"), (1, "PENDING", "QUEUED"), (1, "QUEUED", "RUNNING"),
+                                 (1, "RUNNING", "COMPLETED")]
+    assert done["attempts"][2]["workerId"] == "w1" and done["result"]["status"] == 200
+    call = [c for c in peer.calls if c[1] == "/ok"][0]
+    assert call[0] == "POST" and call[2].get("X-Job") == "yes" and call[3] == "{\"a\":1}"
+    # the same idempotency key returns the existing job, not a second one
+    again = jobs.submit(dict(good, idempotencyKey="k-1", name="other"), expect=200)
+    assert again["id"] == job["id"] and again["name"] == "ping"
+    assert peer.count("/ok") == 1
+
+    # expected status, and an SQL job with parameters in a transaction
+    sql(postgres, "CREATE TABLE public.hits (n int, who text)")
+    a = jobs.submit({"name": "accepted", "type": "HTTP", "payload": {"url": peer.url + "/accepted",
+                                                                     "expectStatus": 202}})
+    s = jobs.submit({"name": "insert", "type": "SQL", "payload": {
+        "statement": "INSERT INTO public.hits VALUES ($1::int, $2), ($1::int + 1, $2)", "params": [41, "job"]}})
+    assert jobs.wait_status(a["id"], {"COMPLETED"})["result"]["status"] == 202
+    assert jobs.wait_status(s["id"], {"COMPLETED"})["result"]["affected"] == 2
+    assert sql(postgres, "SELECT string_agg(n || who, ',' ORDER BY n) FROM public.hits") == "41job,42job"
+    bad = jobs.submit({"name": "bad sql", "type": "SQL", "maxRetries": 0,
+                       "payload": {"statement": "INSERT INTO public.hits VALUES (1, 'a'), ('x', 'b')"}})
+    dead = jobs.wait_status(bad["id"], {"DEAD_LETTER"})
+    assert "invalid input syntax" in dead["error"]
+    assert sql(postgres, "SELECT count(*) FROM public.hits") == "2"  # the failed statement left nothing
+
+    # dependencies: the child waits for a delayed parent, then runs after it completed
+    run_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
+    parent = jobs.submit({"name": "parent", "type": "HTTP", "runAt": run_at, "payload": {"url": peer.url + "/ok?p"}})
+    child = jobs.submit({"name": "child", "type": "HTTP", "dependsOn": [parent["id"]],
+                         "payload": {"url": peer.url + "/ok?c"}})
+    time.sleep(1)
+    assert jobs.job(child["id"])["status"] == "PENDING"
+    jobs.wait_status(child["id"], {"COMPLETED"})
+    pcall = [c for c in peer.calls if c[1] == "/ok?p"][0]
+    ccall = [c for c in peer.calls if c[1] == "/ok?c"][0]
+    assert ccall[4] > pcall[4]
+    # a dependency that fails dead-letters its dependants
+    orphan = jobs.submit({"name": "orphan", "type": "HTTP", "dependsOn": [bad["id"]],
+                          "payload": {"url": peer.url + "/ok?o"}})
+    assert "dependency %d" % bad["id"] in jobs.wait_status(orphan["id"], {"DEAD_LETTER"})["error"]
+    assert peer.count("/ok?o") == 0
+
+    # list filters and cursor paging; stats
+    status, page = jobs.request("GET", "/jobs?status=COMPLETED&limit=2", user="vera")
+    assert status == 200 and len(page["jobs"]) == 2 and page["nextCursor"]
+    status, page2 = jobs.request("GET", "/jobs?status=COMPLETED&limit=2&cursor=%d" % page["nextCursor"], user="vera")
+    ids = [j["id"] for j in page["jobs"] + page2["jobs"]]
+    assert ids == sorted(set(ids)) and all(j["status"] == "COMPLETED" for j in page["jobs"] + page2["jobs"])
+    assert jobs.request("GET", "/jobs?status=DONE", user="vera")[0] == 400
+    status, stats = jobs.request("GET", "/jobs/stats", user="vera")
+    assert stats["byStatus"]["COMPLETED"] == 5 and stats["byStatus"]["DEAD_LETTER"] == 2, stats
+
+    # batch: one bad job stores none; a good batch stores all
+    status, body = jobs.request("POST", "/jobs/batch", {"jobs": [good, {"name": "x"}]}, user="otto")
+    assert status == 400 and {f["field"] for f in body["fields"]} == {"jobs[1].type", "jobs[1].payload"}
+    status, body = jobs.request("POST", "/jobs/batch", {"jobs": [dict(good, name="b%d" % i) for i in range(5)]},
+                                user="otto")
+    assert status == 201 and len(body["jobs"]) == 5
+    for j in body["jobs"]:
+        jobs.wait_status(j["id"], {"COMPLETED"})
+
+
+def test_failing_job_retries_with_backoff_then_dead_letter_and_can_be_retried(jobs_factory, peer):
+    jobs = jobs_factory()
+    jobs.start_worker("w1")
+    job = jobs.submit({"name": "flaky", "type": "HTTP", "maxRetries": 2, "payload": {"url": peer.url + "/fail"}})
+    dead = jobs.wait_status(job["id"], {"DEAD_LETTER"}, timeout=60)
+    assert peer.count("/fail") == 3
+    assert transitions(dead)[-1] == (3, "FAILED", "DEAD_LETTER")
+    failed = [a for a in dead["attempts"] if a["to"] == "FAILED"]
+    assert [a["attempt"] for a in failed] == [1, 2, 3]
+    assert all(a["error"] == "HTTP status 500, expected 2xx" for a in failed)
+    assert [a["attempt"] for a in dead["attempts"] if a["to"] == "RETRYING"] == [1, 2]
+    # backoff: base 400 ms, doubled, equal jitter -> at least 200 ms then 400 ms between calls
+    times = [c[4] for c in peer.calls if c[1] == "/fail"]
+    assert times[1] - times[0] >= 0.2 and times[2] - times[1] >= 0.4, times
+    # an operator can retry a dead letter; it runs again under a new attempt number
+    assert jobs.request("POST", "/jobs/%d/retry" % job["id"], user="vera")[0] == 403
+    status, body = jobs.request("POST", "/jobs/%d/retry" % job["id"], user="otto")
+    assert status == 200 and body["status"] == "PENDING"
+    wait_until(lambda: peer.count("/fail") == 4, 30, "the retried job to run")
+    assert jobs.request("POST", "/jobs/%d/retry" % 987654, user="otto")[0] == 404
+
+
+def test_kill9_of_a_worker_mid_job_completes_once_after_the_lease(jobs_factory, tmp_path):
+    out = tmp_path / "ran.txt"
+    jobs = jobs_factory(shell_allow=[PY])
+    jobs.start_worker("w1")
+    jobs.start_worker("w2")
+    # The shell appends one line when the 3-second work finishes: a second completion, or an
+    # orphan of the killed worker finishing, would add a second line.
+    job = jobs.submit({"name": "long", "type": "SHELL", "maxRetries": 3,
+                       "payload": {"command": PY, "args": ["-c", "import time; time.sleep(3); open(%r, 'a').write('done\\n')" % str(out)]}})
+    running = jobs.wait_status(job["id"], {"RUNNING"}, timeout=60)
+    victim = running["workerId"]
+    time.sleep(0.5)
+    jobs.workers[victim].kill()
+    jobs.workers[victim].wait()
+    done = jobs.wait_status(job["id"], {"COMPLETED"}, timeout=60)
+    time.sleep(4)  # time enough for an orphan of the first attempt to finish, were there one
+    assert out.read_text() == "done\n"
+    tr = [(a["attempt"], a["to"], a["workerId"], a["error"]) for a in done["attempts"]]
+    survivor = "w2" if victim == "w1" else "w1"
+    assert (1, "RUNNING", victim, None) in tr and (1, "FAILED", victim, "lease expired") in tr, tr
+    assert tr[-2][:3] == (2, "RUNNING", survivor) and tr[-1][:3] == (2, "COMPLETED", survivor), tr
+    assert sum(1 for t in tr if t[1] == "COMPLETED") == 1
+
+
+def test_cancel_queued_and_running_jobs(jobs_factory, tmp_path):
+    jobs = jobs_factory(shell_allow=[PY])
+    jobs.start_worker("w1")
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    waiting = jobs.submit({"name": "later", "type": "HTTP", "runAt": later, "payload": {"url": "http://127.0.0.1:1/"}})
+    status, body = jobs.request("POST", "/jobs/%d/cancel" % waiting["id"], user="otto")
+    assert status == 200 and body["status"] == "CANCELLED"
+    status, body = jobs.request("POST", "/jobs/%d/cancel" % waiting["id"], user="otto")
+    assert status == 409 and "CANCELLED" in body["message"]
+    marker = tmp_path / "still-running"
+    job = jobs.submit({"name": "sleeper", "type": "SHELL", "payload": {
+        "command": PY, "args": ["-c", "import time; time.sleep(30); open(%r, 'w')" % str(marker)]}})
+    jobs.wait_status(job["id"], {"RUNNING"}, timeout=60)
+    t0 = time.monotonic()
+    status, body = jobs.request("POST", "/jobs/%d/cancel" % job["id"], user="otto")
+    assert status == 200 and body["cancelRequested"]
+    done = jobs.wait_status(job["id"], {"CANCELLED"}, timeout=15)
+    assert time.monotonic() - t0 < 10
+    assert transitions(done)[-1] == (1, "RUNNING", "CANCELLED")
+    # the process group was stopped: no sleep of ours is left
+    ps = subprocess.run(["pgrep", "-f", str(marker)], capture_output=True, text=True)
+    assert ps.stdout.strip() == "", ps.stdout
+    # SHELL commands off the allow-list fail (and are never run)
+    other = jobs.submit({"name": "rm", "type": "SHELL", "maxRetries": 0,
+                         "payload": {"command": "/bin/rm", "args": ["-rf", str(tmp_path)]}})
+    assert "not on executors.shell_allow" in jobs.wait_status(other["id"], {"DEAD_LETTER"})["error"]
+    assert tmp_path.exists()
+
+
+def test_a_paused_worker_loses_its_lease_and_its_late_result_is_refused(jobs_factory):
+    # SIGSTOP freezes the worker (heartbeats stop) without killing it: the lease expires, the
+    # other worker runs attempt 2, and when the first wakes up its attempt is fenced off.
+    jobs = jobs_factory(shell_allow=[PY])
+    jobs.start_worker("w1")
+    jobs.start_worker("w2")
+    job = jobs.submit({"name": "fenced", "type": "SHELL", "maxRetries": 3,
+                       "payload": {"command": PY, "args": ["-c", "import time; time.sleep(2); print('hi')"]}})
+    running = jobs.wait_status(job["id"], {"RUNNING"}, timeout=60)
+    paused = running["workerId"]
+    os.kill(jobs.workers[paused].pid, signal.SIGSTOP)
+    try:
+        done = jobs.wait_status(job["id"], {"COMPLETED"}, timeout=60)
+    finally:
+        os.kill(jobs.workers[paused].pid, signal.SIGCONT)
+    assert done["attempt"] == 2 and done["workerId"] != paused
+    wait_until(lambda: "lease lost" in jobs.log("worker-" + paused) or "result refused" in jobs.log("worker-" + paused),
+               20, "the paused worker to notice it lost the lease")
+    time.sleep(1)
+    final = jobs.job(job["id"])
+    assert final["status"] == "COMPLETED" and final["attempt"] == 2
+    assert [a["to"] for a in final["attempts"]].count("COMPLETED") == 1
+    assert final["attempts"][-1]["workerId"] == done["workerId"]

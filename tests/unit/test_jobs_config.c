@@ -1,0 +1,73 @@
+/* Tests for the job orchestrator's configuration (src/jobs/jobs_config.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jobs/jobs_config.h"
+
+static int load(jobs_config_t *c, const char *yaml, sb_err_t *err)
+{
+    jobs_config_defaults(c);
+    return jobs_config_load_string(c, "jobs.yaml", yaml, strlen(yaml), err);
+}
+
+static void test_defaults(void **state)
+{
+    jobs_config_t c;
+    jobs_config_defaults(&c);
+    assert_string_equal(c.listen, "127.0.0.1:8090");
+    assert_string_equal(c.topic, "job.tasks");
+    assert_int_equal(c.lease_ms, 30000);
+    assert_false(c.shell_enabled);
+    assert_int_equal(c.nusers, 0);
+}
+
+static void test_users_and_allow_list(void **state)
+{
+    jobs_config_t c;
+    sb_err_t err = {0};
+    assert_int_equal(load(&c,
+                          "jobs:\n  lease_ms: 2000\nauth:\n  users:\n"
+                          "    - {name: a, role: admin, password_hash: \"pbkdf2-sha256$1$x$y\"}\n"
+                          "    - {name: v, role: viewer, password_hash: h}\n"
+                          "executors:\n  shell_enabled: true\n  shell_allow: [/bin/echo, /bin/sh]\n",
+                          &err),
+                     0);
+    assert_int_equal(c.lease_ms, 2000);
+    assert_int_equal(c.nusers, 2);
+    assert_string_equal(c.users[1].role, "viewer");
+    assert_true(c.shell_enabled);
+    assert_int_equal(c.nshell_allow, 2);
+    assert_string_equal(c.shell_allow[1], "/bin/sh");
+}
+
+static void test_errors_name_key_and_line(void **state)
+{
+    jobs_config_t c;
+    sb_err_t err = {0};
+    assert_int_equal(load(&c, "jobs:\n  listen: x\n  leese_ms: 5\n", &err), SB_EINVAL);
+    assert_string_equal(err.msg, "jobs.yaml:3: unknown key \"jobs.leese_ms\"");
+    assert_int_equal(load(&c, "jobs:\n  lease_ms: soon\n", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "jobs.yaml:2: jobs.lease_ms"));
+    assert_int_equal(load(&c, "auth:\n  users:\n    - {name: a, role: root, password_hash: h}\n", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "role viewer, operator or admin"));
+    assert_int_equal(load(&c, "executors:\n  shell_allow: [sh]\n", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "absolute"));
+    assert_int_equal(load(&c, "executors:\n  shell_enabled: yes please\n", &err), SB_EINVAL);
+    assert_int_equal(jobs_config_set(&c, "auth.jwt_secret", "x", &err), SB_EINVAL); /* no secret in config */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_users_and_allow_list),
+        cmocka_unit_test(test_errors_name_key_and_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
