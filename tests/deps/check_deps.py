@@ -46,6 +46,7 @@ NOT_PROGRAMS = {
     "GET": "an HTTP method, not libwww-perl's GET",
     "HEAD": "an HTTP method, not libwww-perl's HEAD",
     "POST": "an HTTP method, not libwww-perl's POST",
+    "col": "a column name in the CQL schema fixtures, not bsdextrautils' col",
     "python3": "checked as the interpreter of the tests (package python3 in profile test)",
 }
 
