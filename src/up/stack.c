@@ -113,6 +113,7 @@ typedef struct up_role_child {
     char log[PATH_MAX + 32];
     char ready_url[256];
     int port; /* > 0: must accept on this port too */
+    char probe_what[320];
 } up_role_child_t;
 
 static int start_role(void *arg, pid_t *out)
@@ -674,6 +675,7 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
                                 .log_path = pg.log,
                                 .start = start_postgres_child,
                                 .probe = probe_postgres,
+                                .probe_what = pg.conninfo,
                                 .arg = &pg,
                                 .stop_signal = SIGINT};
         if (sv_add(sv, &spec, &pg_id) != 0) goto out;
@@ -692,10 +694,13 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
     snprintf(broker.log, sizeof(broker.log), "%s/broker.log", o->data_dir);
     snprintf(broker.ready_url, sizeof(broker.ready_url), "http://127.0.0.1:%d/health/ready",
              o->broker_admin_port);
+    snprintf(broker.probe_what, sizeof(broker.probe_what), "127.0.0.1:%d and %s", o->broker_port,
+             broker.ready_url);
     sv_child_spec_t bspec = {.name = "the broker",
                              .log_path = broker.log,
                              .start = start_role,
                              .probe = probe_role,
+                             .probe_what = broker.probe_what,
                              .arg = &broker};
     if (sv_add(sv, &bspec, &broker_id) != 0) goto out;
     say("starting the broker on 127.0.0.1:%d (log %s)", o->broker_port, broker.log);
@@ -720,10 +725,12 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
     snprintf(connect.log, sizeof(connect.log), "%s/connect.log", o->data_dir);
     snprintf(connect.ready_url, sizeof(connect.ready_url), "http://127.0.0.1:%d/connectors",
              o->rest_port);
+    snprintf(connect.probe_what, sizeof(connect.probe_what), "%s", connect.ready_url);
     sv_child_spec_t cspec = {.name = "connect",
                              .log_path = connect.log,
                              .start = start_role,
                              .probe = probe_role,
+                             .probe_what = connect.probe_what,
                              .arg = &connect};
     if (sv_add(sv, &cspec, &connect_id) != 0) goto out;
     say("starting connect, REST API on 127.0.0.1:%d (log %s)", o->rest_port, connect.log);
