@@ -115,6 +115,7 @@ typedef struct fetch_waiter fetch_waiter_t;
 
 struct broker {
     broker_options_t opt;
+    struct sb_dir_lock *dir_lock; /* held on opt.data_dir for the broker's life */
     int epfd;
     int listen_fd;
     int32_t listen_port;

@@ -25,6 +25,7 @@
 #include "broker/group/coordinator.h"
 #include "broker/metrics_broker.h"
 #include "common/clock.h"
+#include "common/dir_lock.h"
 #include "common/log.h"
 
 #define READ_CHUNK (256 * 1024)
@@ -440,6 +441,9 @@ int broker_new(const broker_options_t *opt, struct metrics_registry *metrics, br
         rc = sb_err_set(err, SB_EIO, "cannot create data_dir %s: %s", opt->data_dir, strerror(errno));
         goto fail;
     }
+    /* Before anything in data_dir is read: a second broker on the same logs would append to
+     * them behind the first one's back. */
+    if ((rc = sb_dir_lock_new(opt->data_dir, "streambus broker", &b->dir_lock, NULL, err)) < 0) goto fail;
     b->m = broker_metrics_new(metrics);
     if ((rc = producer_ids_open(&b->pids, opt->data_dir, err)) < 0) goto fail;
     int64_t t0 = sb_mono_ms();
@@ -611,6 +615,7 @@ void broker_free(broker_t *b)
     if (b->wake_fd >= 0) close(b->wake_fd);
     broker_metrics_free(b->m);
     free(b->topic_buckets);
+    sb_dir_lock_free(b->dir_lock); /* last: nothing writes to data_dir any more */
     free(b);
 }
 

@@ -61,9 +61,7 @@ static bool ready_body(void *arg, sb_wr_t *out)
     if (w) {
         body = connect_worker_health(w);
     } else {
-        json_t *b = connect_health_component("broker", "broker", "down",
-                                             app->broker_error[0] ? app->broker_error : "not reached yet",
-                                             app->broker_since_ms);
+        json_t *b = connect_health_component("broker", "broker", "down", app->broker_error, app->broker_since_ms);
         json_object_set_new(b, "address", json_string(app->bootstrap));
         body = connect_health_body(json_pack("[o]", b));
     }
@@ -196,6 +194,9 @@ int connect_main(int argc, char **argv)
     connect_app_t app = {.broker_since_ms = sb_now_ms()};
     pthread_mutex_init(&app.mu, NULL);
     snprintf(app.bootstrap, sizeof(app.bootstrap), "%s", cfg.worker.bootstrap);
+    /* Until the first attempt has an answer (the first metadata request may wait 10 s on a
+     * port that accepts but does not answer), readiness still names the broker it waits for. */
+    snprintf(app.broker_error, sizeof(app.broker_error), "broker %.400s not reached yet", cfg.worker.bootstrap);
     admin_http_t *http = NULL;
     if (cfg.rest_listen[0]) {
         admin_http_hooks_t hooks = {.registry = reg, .ready_body = ready_body, .arg = &app};

@@ -20,7 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/atomic_file.h"
 #include "common/clock.h"
+#include "common/dir_lock.h"
 
 #define PG_BIN "/usr/lib/postgresql/15/bin"
 
@@ -111,6 +113,7 @@ typedef struct up_role_child {
     char log[PATH_MAX + 32];
     char ready_url[256];
     int port; /* > 0: must accept on this port too */
+    char probe_what[320];
 } up_role_child_t;
 
 static int start_role(void *arg, pid_t *out)
@@ -524,12 +527,14 @@ static bool create_demo_pipeline(sv_t *sv, volatile sig_atomic_t *stop, const up
 
 /* ---- the stack ------------------------------------------------------------------------- */
 
-static int write_file(const char *path, const char *text)
+/* A config a child reads at every (re)start: replaced whole, so that a restart after a crash
+ * never reads half a file. Tells why on failure. */
+static int write_config(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    fputs(text, f);
-    return fclose(f);
+    sb_err_t err = {0};
+    if (sb_write_file_atomic(path, text, strlen(text), &err) == 0) return 0;
+    fprintf(stderr, "streambus up: %s\n", err.msg);
+    return -1;
 }
 
 /* Every port must be free before anything starts: a broker failing to bind while a foreign
@@ -622,11 +627,27 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
         return 1;
     }
     snprintf(o->data_dir, sizeof(o->data_dir), "%s", abs_dir);
-    if (check_ports(o) != 0) return 1;
+    /* First of all, before a file in it is written: the data dir is this stack's alone. A
+     * second `up` on it would rewrite the configs the running children restart from. Held
+     * until we return; the kernel drops it if we are killed. */
+    sb_dir_lock_t *lock = NULL;
+    sb_err_t lock_err = {0};
+    if (sb_dir_lock_new(o->data_dir, "streambus up", &lock, NULL, &lock_err) != 0) {
+        fprintf(stderr, "streambus up: %s\n", lock_err.msg);
+        if (lock_err.code == SB_EEXIST)
+            fprintf(stderr, "  Stop that one first (Ctrl-C where it runs), or give this one "
+                            "another --data-dir.\n");
+        return 1;
+    }
+    if (check_ports(o) != 0) {
+        sb_dir_lock_free(lock);
+        return 1;
+    }
 
     sv_t *sv = NULL;
     if (sv_new(&o->policy, stderr, &sv) != 0) {
         fprintf(stderr, "streambus up: invalid restart policy\n");
+        sb_dir_lock_free(lock);
         return 1;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -654,6 +675,7 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
                                 .log_path = pg.log,
                                 .start = start_postgres_child,
                                 .probe = probe_postgres,
+                                .probe_what = pg.conninfo,
                                 .arg = &pg,
                                 .stop_signal = SIGINT};
         if (sv_add(sv, &spec, &pg_id) != 0) goto out;
@@ -668,14 +690,17 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
              "\"127.0.0.1:%d\"\n"
              "logging:\n  level: info\n",
              o->broker_port, o->data_dir, o->broker_admin_port);
-    write_file(broker.config, text);
+    if (write_config(broker.config, text) != 0) goto out;
     snprintf(broker.log, sizeof(broker.log), "%s/broker.log", o->data_dir);
     snprintf(broker.ready_url, sizeof(broker.ready_url), "http://127.0.0.1:%d/health/ready",
              o->broker_admin_port);
+    snprintf(broker.probe_what, sizeof(broker.probe_what), "127.0.0.1:%d and %s", o->broker_port,
+             broker.ready_url);
     sv_child_spec_t bspec = {.name = "the broker",
                              .log_path = broker.log,
                              .start = start_role,
                              .probe = probe_role,
+                             .probe_what = broker.probe_what,
                              .arg = &broker};
     if (sv_add(sv, &bspec, &broker_id) != 0) goto out;
     say("starting the broker on 127.0.0.1:%d (log %s)", o->broker_port, broker.log);
@@ -696,14 +721,16 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
              "connect:\n  bootstrap_servers: \"127.0.0.1:%d\"\n  rest_listen: "
              "\"127.0.0.1:%d\"\nlogging:\n  level: info\n",
              o->broker_port, o->rest_port);
-    write_file(connect.config, text);
+    if (write_config(connect.config, text) != 0) goto out;
     snprintf(connect.log, sizeof(connect.log), "%s/connect.log", o->data_dir);
     snprintf(connect.ready_url, sizeof(connect.ready_url), "http://127.0.0.1:%d/connectors",
              o->rest_port);
+    snprintf(connect.probe_what, sizeof(connect.probe_what), "%s", connect.ready_url);
     sv_child_spec_t cspec = {.name = "connect",
                              .log_path = connect.log,
                              .start = start_role,
                              .probe = probe_role,
+                             .probe_what = connect.probe_what,
                              .arg = &connect};
     if (sv_add(sv, &cspec, &connect_id) != 0) goto out;
     say("starting connect, REST API on 127.0.0.1:%d (log %s)", o->rest_port, connect.log);
@@ -744,5 +771,6 @@ out:
     sv_stop_all(sv);
     sv_free(sv);
     curl_global_cleanup();
+    sb_dir_lock_free(lock); /* after the children stopped: they use the data dir till then */
     return rc;
 }

@@ -18,6 +18,7 @@
 typedef struct sv_child {
     char *name;
     char *log_path;
+    char *probe_what; /* may be NULL */
     int (*start)(void *arg, pid_t *pid);
     int (*probe)(void *arg, pid_t pid);
     void *arg;
@@ -99,6 +100,7 @@ void sv_free(sv_t *sv)
     for (int i = 0; i < sv->nchildren; i++) {
         free(sv->children[i].name);
         free(sv->children[i].log_path);
+        free(sv->children[i].probe_what);
     }
     free(sv->children);
     free(sv);
@@ -114,9 +116,11 @@ int sv_add(sv_t *sv, const sv_child_spec_t *spec, int *id)
     memset(c, 0, sizeof(*c));
     c->name = strdup(spec->name);
     c->log_path = spec->log_path ? strdup(spec->log_path) : NULL;
-    if (!c->name || (spec->log_path && !c->log_path)) {
+    c->probe_what = spec->probe_what ? strdup(spec->probe_what) : NULL;
+    if (!c->name || (spec->log_path && !c->log_path) || (spec->probe_what && !c->probe_what)) {
         free(c->name);
         free(c->log_path);
+        free(c->probe_what);
         return -ENOMEM;
     }
     c->start = spec->start;
@@ -325,10 +329,12 @@ int sv_tick(sv_t *sv, int64_t now_ms)
         if (now_ms - c->started_at_ms > sv->policy.start_timeout_ms) {
             char see[512];
             log_ref(c, see, sizeof(see));
-            fail(sv, c, "%s did not become ready within %lld s%s", c->name,
-                 (long long)(sv->policy.start_timeout_ms / 1000), see);
-            say(sv, "%s (pid %d) did not become ready within %lld s", c->name, (int)c->pid,
-                (long long)(sv->policy.start_timeout_ms / 1000));
+            char probed[300] = "";
+            if (c->probe_what) snprintf(probed, sizeof(probed), " (probed %s)", c->probe_what);
+            fail(sv, c, "%s did not become ready within %lld s%s%s", c->name,
+                 (long long)(sv->policy.start_timeout_ms / 1000), probed, see);
+            say(sv, "%s (pid %d) did not become ready within %lld s%s", c->name, (int)c->pid,
+                (long long)(sv->policy.start_timeout_ms / 1000), probed);
             sv_print_log_tail(sv->report, c->log_path, 10);
             return -ECHILD;
         }

@@ -53,6 +53,10 @@ typedef struct sv_child_spec {
     /* 1 when the child is ready, 0 not yet. NULL: ready as soon as started. Called only while
      * the child is alive and ours; should answer within about a second. */
     int (*probe)(void *arg, pid_t pid);
+    /* What the probe checks, for the start-timeout message ("127.0.0.1:9092 and
+     * http://127.0.0.1:8080/health/ready"): a timeout that names the port it waited on shows
+     * at once when the child listens elsewhere. May be NULL. */
+    const char *probe_what;
     void *arg;
     int stop_signal; /* 0 = SIGTERM (PostgreSQL wants SIGINT: "fast" shutdown) */
 } sv_child_spec_t;

@@ -10,25 +10,33 @@ that introduces them:
 
   * every file the CMake configure step found (CMakeCache.txt: compilers, libraries, pytest),
     in profile `build` — or `bench` for an optional lookup in bench/CMakeLists.txt;
-  * every Python module imported by the tests (profile `test`) and benchmarks (`bench`);
+  * every Python module imported by the tests (profile `test`) and benchmarks (`bench`), by
+    `import`, `importlib.import_module("x")` or `__import__("x")`;
   * every program named by the tests, their fixtures and `streambus up` (`test`, `run`) and by
-    the benchmark scripts (`bench`): string literals in Python and C, words in shell scripts,
-    that name an executable on this machine;
+    the benchmark scripts (`bench`): string literals in Python and C (argv lists, f-strings
+    such as f"{bindir}/pg_ctl", shell command strings given to shell=True, os.system or
+    os.popen), words in shell scripts, that name an executable on this machine;
+  * the programs the README's quick start tells a new user to run (kcat, psql, curl: `run`);
+  * every npm module the tests' JavaScript files require(), which must be one that
+    install-deps.sh installs with npm (or a Node.js built-in);
 
 is mapped to its Debian package (`dpkg -S`), and that package must be in the profile's
 closure: the packages the profile names plus everything they depend on, plus the base system
 (Priority: required, apt, git, make). Anything else is reported with where it is used.
 
-usage: check_deps.py --build-dir DIR [-v] [--without PKG]... [--expect-missing PKG]
+usage: check_deps.py --build-dir DIR [-v] [--without PKG]... [--expect-missing PKG]... [--only FILE]...
 
   --without PKG         pretend the profiles do not name PKG (as if its install line were deleted)
-  --expect-missing PKG  invert: succeed only if the check fails and names PKG (the guard's own
-                        test: it must catch a removed package)
+  --expect-missing PKG  invert: succeed only if the check fails and names every such PKG (the
+                        guard's own tests: it must catch a removed package)
+  --only FILE           check only FILE (Python, JavaScript or shell, as a test file would be)
+                        instead of the project: the guard's tests of the forms it recognises
 """
 import argparse
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +56,8 @@ NOT_PROGRAMS = {
     "POST": "an HTTP method, not libwww-perl's POST",
     "col": "a column name in the CQL schema fixtures, not bsdextrautils' col",
     "python3": "checked as the interpreter of the tests (package python3 in profile test)",
+    "host": "a pg_hba.conf keyword that pg_start.sh writes, not bind9-host's host",
+    "col": "a column name in test data (test_connect_cassandra_schema.py), not bsdextrautils' col",
 }
 
 
@@ -194,6 +204,9 @@ def python_modules(files, profile):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
+            elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, str) and call_name(node) in ("import_module", "__import__"):
+                names = [node.args[0].value]  # importlib.import_module("x"), __import__("x")
             for n in names:
                 top = n.split(".")[0]
                 if top not in sys.stdlib_module_names and top not in local:
@@ -207,21 +220,64 @@ def python_modules(files, profile):
     return uses
 
 
+def call_name(node):
+    """The called function's own name: "run" for subprocess.run(...), "which" for which(...)."""
+    return node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+
+
+# Calls whose first argument is a whole command line for /bin/sh.
+SHELL_CALLS = ("system", "popen", "getoutput", "getstatusoutput")
+
+
+def shell_command_words(text):
+    """The program of each command in a shell command line: the first word of every part
+    between ; & | && || ( ), after any VAR=value assignments. Words that are not plain (a
+    $variable, a quoted string) are skipped."""
+    words = []
+    for part in re.split(r"[;&|()\n]+", text):
+        for token in part.split():
+            if re.fullmatch(r"\w+=\S*", token):
+                continue
+            words.append(token.rsplit("/", 1)[1] if "/" in token and not token.startswith("/") else token)
+            break
+    return words
+
+
+def fstring_text(node):
+    """An f-string with each {expression} replaced by "{}": f"{bindir}/pg_ctl" -> "{}/pg_ctl"."""
+    return "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "{}"
+                   for v in node.values)
+
+
 def command_words_python(f):
     """String constants that a Python file uses as a program: the first element of a list or
-    tuple (an argv), an argument of which(), the last part of a path join, and constants
-    assigned to UPPER_CASE names (PSQL = ".../psql", later the argv's first element)."""
+    tuple (an argv; an f-string there counts by its last path component, f"{bin}/pg_ctl"), an
+    argument of which(), the last part of a path join, constants assigned to UPPER_CASE names
+    (PSQL = ".../psql", later the argv's first element), and the programs of a shell command
+    line given to os.system/os.popen or to any call with shell=True."""
     tree = ast.parse(f.read_text(errors="replace"), str(f))
     words = []
 
     def const(n):
         return n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else None
 
+    def text_of(n):
+        """A string constant or an f-string (with "{}" for its holes)."""
+        return const(n) if const(n) is not None else fstring_text(n) if isinstance(n, ast.JoinedStr) else None
+
     for node in ast.walk(tree):
         if isinstance(node, (ast.List, ast.Tuple)) and node.elts and const(node.elts[0]):
             words.append(const(node.elts[0]))
+        elif isinstance(node, (ast.List, ast.Tuple)) and node.elts and isinstance(node.elts[0], ast.JoinedStr):
+            last = fstring_text(node.elts[0]).rsplit("/", 1)[-1]
+            if "{}" not in last:
+                words.append(last)
         elif isinstance(node, ast.Call):
-            fn = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            fn = call_name(node)
+            shell = fn in SHELL_CALLS or any(k.arg == "shell" and isinstance(k.value, ast.Constant)
+                                             and k.value.value is True for k in node.keywords)
+            if shell and node.args and text_of(node.args[0]):
+                words += [w for w in shell_command_words(text_of(node.args[0])) if "{}" not in w]
             if fn == "which" and node.args and const(node.args[0]):
                 words.append(const(node.args[0]))
             if fn == "join" and node.args and const(node.args[-1]):
@@ -277,11 +333,25 @@ def find_program(word, extra_dirs):
     return None
 
 
+def quickstart_words(f):
+    """The programs of the shell lines in the code blocks of README.md's "Quick start" section:
+    what it tells a new user to run once `make run` is up."""
+    text = f.read_text(errors="replace")
+    m = re.search(r"^## Quick start.*?$(.*?)(?=^## )", text, re.M | re.S)
+    words = []
+    for block in re.findall(r"^```(?:sh|bash|console)?\n(.*?)^```", m.group(1) if m else "", re.M | re.S):
+        for line in block.splitlines():
+            words += shell_command_words(re.sub(r"(^|\s)#.*", "", line))
+    return words
+
+
 def program_uses(files, profile):
     found = {}
     for f in files:
         if f.suffix in (".c", ".h"):
             words = command_words_c(f)
+        elif f.name == "README.md":
+            words = quickstart_words(f)
         elif f in python_set:
             words = command_words_python(f)
         else:
@@ -298,31 +368,84 @@ def program_uses(files, profile):
     return uses
 
 
+# ---- npm modules ------------------------------------------------------------------------------
+
+REQUIRE_RE = re.compile(r"""\brequire\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s[^'"]*?\bfrom\s+['"]([^'"]+)['"]""", re.M)
+
+
+def js_requires(files):
+    """module -> first file requiring it: the npm modules the JavaScript files load (relative
+    paths and Node.js built-ins left out)."""
+    builtins = set()
+    node = shutil.which("node")
+    if node:
+        out = subprocess.run([node, "-p", "require('module').builtinModules.join(' ')"], capture_output=True,
+                             text=True).stdout
+        builtins = set(out.split())
+    wanted = {}
+    for f in files:
+        for m in REQUIRE_RE.finditer(f.read_text(errors="replace")):
+            name = m.group(1) or m.group(2)
+            if name.startswith((".", "/", "node:")):
+                continue
+            # "@scope/pkg/sub" -> "@scope/pkg", "pkg/sub" -> "pkg"
+            top = "/".join(name.split("/")[:2]) if name.startswith("@") else name.split("/")[0]
+            if top not in builtins:
+                wanted.setdefault(top, f.relative_to(REPO))
+    return wanted
+
+
+def npm_installed(without):
+    """The npm packages scripts/install-deps.sh installs (`npm install ... NAME[@VERSION]`)."""
+    text = (REPO / "scripts" / "install-deps.sh").read_text()
+    names = set()
+    for m in re.finditer(r"\bnpm install\b([^\n]*)", text):
+        for arg in m.group(1).split():
+            if arg.startswith("-") or arg.startswith("$") or arg == "\\":
+                continue
+            names.add(re.sub(r"(?<=.)@.*$", "", arg.strip("\"'")))
+    return names - set(without)
+
+
 python_set = set()
 
 
-def project_uses(build_dir):
+def project_uses(build_dir, only=()):
+    """Every use, and the npm modules required (module -> where). With `only`, just those files,
+    as test files."""
     global python_set
     tests = REPO / "tests"
-    test_py = [f for f in python_files(tests) if f.name != "check_deps.py"]
+    if only:
+        files = [Path(f).resolve() for f in only]
+        python_set = {f for f in files if f.suffix == ".py"}
+        js = [f for f in files if f.suffix == ".js"]
+        other = [f for f in files if f.suffix not in (".py", ".js")]
+        uses = python_modules(sorted(python_set), "test") + program_uses(sorted(python_set) + other, "test")
+        return uses, js_requires(js)
+    # tests/deps holds the guard and the inputs of its own tests, not tests.
+    test_py = [f for f in python_files(tests) if "deps" not in f.relative_to(tests).parts[:1]]
     bench_py = list(python_files(REPO / "bench"))
     python_set = set(test_py + bench_py)
     # scripts/compat.sh runs in the suite (compat/librdkafka_fast), so it is the test profile's.
     test_sh = sorted(tests.rglob("*.sh")) + [REPO / ".ci" / "run", REPO / "scripts" / "compat.sh"]
     up_c = sorted((REPO / "src" / "cmd").glob("up_main.c")) + sorted((REPO / "src" / "up").glob("*.[ch]"))
+    test_js = [f for f in sorted(tests.rglob("*.js")) if "node_modules" not in f.parts
+               and "deps" not in f.relative_to(tests).parts[:1]]
     uses = cmake_uses(build_dir)
     uses += python_modules(test_py, "test") + python_modules(bench_py, "bench")
     uses += program_uses(test_py + [f for f in test_sh if f.exists()], "test")
-    uses += program_uses(up_c, "run")
+    # What `streambus up` runs, and what the README's quick start tells the user to run with it.
+    uses += program_uses(up_c + [REPO / "README.md"], "run")
     uses += program_uses(bench_py, "bench")
-    return uses
+    return uses, js_requires(test_js)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--without", action="append", default=[])
-    ap.add_argument("--expect-missing")
+    ap.add_argument("--expect-missing", action="append", default=[])
+    ap.add_argument("--only", action="append", default=[])
     ap.add_argument("-v", "--verbose", action="store_true", help="list every use and its package")
     args = ap.parse_args()
 
@@ -332,7 +455,7 @@ def main():
     profiles = profile_packages(args.without)
     covered = {p: closure(profiles[p], pkgs, provides) | base for p in PROFILES}
 
-    uses = project_uses(args.build_dir)
+    uses, requires = project_uses(args.build_dir, args.only)
     owner = owners(sorted({u.path for u in uses if u.path}))
     problems = []
     for u in uses:
@@ -350,21 +473,27 @@ def main():
         if pkg not in covered[u.profile]:
             problems.append("%s: %s `%s` (%s) comes from package %s, which profile `%s` of "
                             "scripts/install-deps.sh does not install" % (u.where, u.kind, u.name, u.path, pkg, u.profile))
-    print("check_deps: %d uses checked (%d CMake lookups, %d Python modules, %d programs)"
-          % (len(uses), sum(u.kind == "CMake lookup" for u in uses),
-             sum(u.kind == "Python module" for u in uses), sum(u.kind == "program" for u in uses)))
+    npm = npm_installed(args.without)
+    for mod, where in sorted(requires.items()):
+        if mod not in npm:
+            problems.append("%s: npm module `%s` comes from npm package %s, which scripts/install-deps.sh does "
+                            "not install (add it to its `npm install` line)" % (where, mod, mod))
+    print("check_deps: %d uses checked (%d CMake lookups, %d Python modules, %d programs, %d npm modules)"
+          % (len(uses) + len(requires), sum(u.kind == "CMake lookup" for u in uses),
+             sum(u.kind == "Python module" for u in uses), sum(u.kind == "program" for u in uses), len(requires)))
     if args.verbose:
         for u in uses:
             print("  %-8s %-13s %-28s %-22s %s" % (u.profile, u.kind, u.name, owner.get(u.path), u.where))
+        for mod, where in sorted(requires.items()):
+            print("  %-8s %-13s %-28s %-22s %s" % ("test", "npm module", mod, "npm " + mod, where))
     for p in sorted(set(problems)):
         print("MISSING " + p)
     if args.expect_missing:
-        named = [p for p in problems if "package %s," % args.expect_missing in p]
-        if named:
-            print("check_deps: as expected, removing %s from the profiles is caught" % args.expect_missing)
-            return 0
-        print("check_deps: removing %s from the profiles was NOT caught" % args.expect_missing)
-        return 1
+        caught = [pkg for pkg in args.expect_missing if any("package %s," % pkg in p for p in problems)]
+        for pkg in args.expect_missing:
+            print("check_deps: removing %s from the profiles is %s" % (pkg, "caught, as expected" if pkg in caught
+                                                                     else "NOT caught"))
+        return 0 if len(caught) == len(args.expect_missing) else 1
     return 1 if problems else 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import PortHold, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PSQL = "/usr/lib/postgresql/15/bin/psql"
@@ -22,12 +22,20 @@ class PgServer:
 
     def __init__(self, pgdir):
         self.dir = Path(pgdir)
-        self.port = free_port()
+        # Held whenever the server does not listen (see PortHold), so that its outages are
+        # its own: nobody else's server turns up on the port meanwhile.
+        self.hold = PortHold()
+        self.port = self.hold.port
         self.conninfo = None
 
     def start(self):
-        out = subprocess.run([str(REPO / "tests/fixtures/pg_start.sh"), str(self.dir), str(self.port)],
-                             capture_output=True, text=True, timeout=120)
+        try:
+            out = subprocess.run([str(REPO / "tests/fixtures/pg_start.sh"), str(self.dir), str(self.port)],
+                                 capture_output=True, text=True, timeout=120)
+        finally:
+            if self.hold:
+                self.hold.release()
+                self.hold = None
         log = self.dir / "server.log"
         assert out.returncode == 0, out.stderr + (log.read_text()[-2000:] if log.exists() else "")
         self.conninfo = out.stdout.strip()
@@ -51,6 +59,11 @@ class PgServer:
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         assert "could not" not in out.stderr, out.stderr
+        if not remove and self.hold is None:
+            self.hold = PortHold(self.port)
+        elif remove and self.hold:
+            self.hold.release()
+            self.hold = None
 
     def sql(self, text):
         return sql(self.conninfo, text)

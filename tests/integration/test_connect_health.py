@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import Broker, free_port, http_get, streambus_bin, wait_until
+from conftest import Broker, PortHold, free_port, http_get, streambus_bin, wait_until
 from connect_fixtures import Connect, connect, produce  # noqa: F401 (fixture)
 from pg_fixtures import needs_pg, pg_server  # noqa: F401 (fixture)
 
@@ -68,7 +68,7 @@ def test_ready_lists_each_database_and_follows_its_outage(postgres, broker, conn
     wait_until(lambda: component(ready(connect)[1], "pg-src")["status"] == "up", 30, "the source's database up")
 
     connect.expect_error(r"pg-sink")  # the sink may log its lost connection
-    postgres.stop()
+    postgres.stop()  # its port stays held while it is down (PgServer): the outage is ours alone
     produce(broker, topic, [(key(i), value(i)) for i in range(10, 25)])
     wait_until(lambda: ready(connect)[0] == 503 and component(ready(connect)[1], "pg-sink")["status"] == "down", 60,
                "not ready, the sink's database down, while PostgreSQL is down")
@@ -161,6 +161,9 @@ def test_source_replication_lag_is_a_metric(postgres, connect):
 def test_connect_answers_probes_while_the_broker_is_away(tmp_path):
     broker = Broker(streambus_bin(), tmp_path / "broker")  # not started yet
     port = broker.port
+    # Away means nobody on its port: held until the broker listens, so that no other test's
+    # server is handed the number meanwhile (see PortHold).
+    hold = PortHold(port)
     c = Connect(streambus_bin(), tmp_path / "connect", broker.bootstrap)
     with open(c.log_path, "ab") as log:
         c.proc = subprocess.Popen([c.binary, "connect", "--config", str(c.config_path)], stdin=subprocess.DEVNULL,
@@ -175,12 +178,41 @@ def test_connect_answers_probes_while_the_broker_is_away(tmp_path):
         assert [(x["name"], x["status"]) for x in body["components"]] == [("broker", "down")]
         # the broker comes: connect reaches it and serves its API
         broker.start()
+        hold.release()
         wait_until(lambda: c.request("GET", "/connectors")[0] == 200, 60, "the REST API once the broker is up")
         wait_until(lambda: c.request("GET", "/health/ready")[0] == 200, 30, "ready once the broker is up")
     finally:
+        hold.release()
         c.stop()
         broker.stop()
     assert not c.log_problems(), c.log_problems()
+
+
+def test_ready_names_the_broker_before_its_first_answer(tmp_path):
+    """Readiness says which broker connect waits for from its first answer on. Before, until
+    the first attempt had failed it said only "not reached yet", and the test above failed
+    when its probe came first (under load). Made certain here: the port accepts connections
+    but never answers, so the first attempt waits (librdkafka's metadata timeout, 10 s)."""
+    import socket
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        address = "127.0.0.1:%d" % silent.getsockname()[1]
+        c = Connect(streambus_bin(), tmp_path / "connect", address)
+        with open(c.log_path, "ab") as log:
+            c.proc = subprocess.Popen([c.binary, "connect", "--config", str(c.config_path)],
+                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        try:
+            wait_until(lambda: c.proc.poll() is not None or http_get(c.url + "/health/live")[0] == 200, 30,
+                       "/health/live")
+            assert c.proc.poll() is None, c.log_text()
+            status, body = c.request("GET", "/health/ready")
+            assert status == 503, body
+            assert address in body["detail"], body
+            assert address in body["components"][0]["error"], body
+        finally:
+            c.stop()
 
 
 def test_sigterm_while_waiting_for_the_broker_stops_connect(tmp_path):

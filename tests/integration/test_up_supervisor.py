@@ -234,6 +234,9 @@ def test_power_loss_brings_the_same_data_back(tmp_path):
         first.cleanup()
     pidfile = first.data / "postgres" / "postmaster.pid"
     assert pidfile.exists(), "PostgreSQL was not killed hard"
+    # up's own lock file is left too, naming the dead up: it must not block the next start
+    # (the lock is the kernel's flock, gone with its holder)
+    assert (first.data / ".lock").read_text() == "%d\nstreambus up\n" % first.proc.pid
     # After a real power cut the old postmaster's pid may belong to another process of the same
     # user, and PostgreSQL then refuses to start ("lock file already exists"): make it so.
     bystander = subprocess.Popen(["sleep", "120"], user="postgres" if os.getuid() == 0 else None)
@@ -244,6 +247,7 @@ def test_power_loss_brings_the_same_data_back(tmp_path):
     try:
         second.wait_up()
         assert "removed the stale %s" % pidfile in second.output()
+        assert (first.data / ".lock").read_text() == "%d\nstreambus up\n" % second.proc.pid
         assert alive(bystander.pid)
         # the rows applied before the cut are there, unchanged unless traffic changed them since
         rows = second.sql("SELECT string_agg(id || ':' || amount, ',' ORDER BY id) FROM target.orders "

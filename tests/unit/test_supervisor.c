@@ -323,11 +323,23 @@ static void test_start_timeout(void **state)
     fixture_t *f = *state;
     make_sv(f);
     tchild_t t = {.argv = {"/bin/sleep", "30", NULL}, .ready = 0};
-    int id = add_child(f, &t, "connect", true);
+    snprintf(t.log, sizeof(t.log), "%s/connect.log", f->dir);
+    /* The message names what was probed: when the child listens elsewhere, that shows. */
+    sv_child_spec_t spec = {.name = "connect",
+                            .log_path = t.log,
+                            .start = tstart,
+                            .probe = tprobe,
+                            .probe_what = "http://127.0.0.1:18083/connectors",
+                            .arg = &t};
+    int id = -1;
+    assert_int_equal(sv_add(f->sv, &spec, &id), 0);
     assert_int_equal(sv_start(f->sv, id, 0), 0);
     assert_int_equal(sv_tick(f->sv, 5000), 0);
     assert_int_equal(sv_tick(f->sv, 5001), -ECHILD);
-    assert_non_null(strstr(sv_failure(f->sv), "connect did not become ready within 5 s"));
+    assert_non_null(strstr(sv_failure(f->sv), "connect did not become ready within 5 s (probed "
+                                              "http://127.0.0.1:18083/connectors)"));
+    assert_non_null(strstr(report(f), "did not become ready within 5 s (probed "
+                                      "http://127.0.0.1:18083/connectors)"));
     /* Still running: stopping it is sv_stop_all's job. */
     pid_t pid = sv_child_pid(f->sv, id);
     assert_true(alive(pid));
