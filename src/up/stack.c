@@ -251,7 +251,9 @@ static int start_postgres_child(void *arg, pid_t *out)
         /* After setuid: a change of credentials clears the parent-death signal. */
         prctl(PR_SET_PDEATHSIG, SIGINT);
         if (getppid() != parent) raise(SIGINT);
-        execl(PG_BIN "/postgres", "postgres", "-D", pg->pgdata, "-p", port, (char *)NULL);
+        /* argv[0] with its path: PostgreSQL finds its own installation from argv[0] and
+         * would otherwise search PATH, which need not hold PG_BIN (a fresh Debian does not). */
+        execl(PG_BIN "/postgres", PG_BIN "/postgres", "-D", pg->pgdata, "-p", port, (char *)NULL);
         _exit(127);
     }
     *out = pid;

@@ -72,6 +72,9 @@ def alive(pid):
         return False
 
 
+FRESH_DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"  # no /usr/local: this machine has a postgres link there
+
+
 class Up:
     """One `streambus up` process in the background, with its output in a file."""
 
@@ -86,8 +89,11 @@ class Up:
 
     def start(self):
         with open(self.out_path, "wb") as out:
+            # The PATH of a fresh Debian root shell: up must not rely on a PATH that happens to
+            # hold PostgreSQL's programs (a dev machine's /usr/local/bin/postgres hid that once).
+            env = dict(os.environ, PATH=FRESH_DEBIAN_PATH)
             self.proc = subprocess.Popen(up_args(self.data, self.ports, self.extra), stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True, env=env)
         return self
 
     def output(self):
