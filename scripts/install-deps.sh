@@ -13,7 +13,9 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config
   librdkafka-dev libmicrohttpd-dev libjansson-dev libyaml-dev libcmocka-dev
-  zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libpq-dev libcurl4-openssl-dev)
+  zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libpq-dev libcurl4-openssl-dev
+  tzdata)
+# tzdata: job cron schedules read their time zone from /usr/share/zoneinfo (and its unit test does).
 # `streambus up` runs initdb, pg_ctl and psql; the README's examples use kcat and curl.
 run_pkgs=(kcat curl postgresql-15 postgresql-client-15)
 # curl: tests/fixtures/clickhouse_start.sh probes ClickHouse's HTTP interface with it.
