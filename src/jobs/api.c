@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 struct jobs_api {
@@ -140,6 +141,11 @@ static void submit_one(jobs_api_t *a, const json_t *obj, admin_http_response_t *
         validation_error(resp, errors);
         return;
     }
+    if (job_spec_schedule(&spec, sb_now_ms(), "", errors) < 0) {
+        job_spec_deinit(&spec);
+        validation_error(resp, errors);
+        return;
+    }
     json_decref(errors);
     json_t *job = NULL;
     bool existed = false;
@@ -173,7 +179,8 @@ static void submit_batch(jobs_api_t *a, const json_t *body, admin_http_response_
     for (size_t i = 0; i < n; i++) {
         char prefix[32];
         snprintf(prefix, sizeof(prefix), "jobs[%zu].", i);
-        job_spec_parse(json_array_get(list, i), prefix, &specs[i], errors);
+        if (job_spec_parse(json_array_get(list, i), prefix, &specs[i], errors) == 0)
+            job_spec_schedule(&specs[i], sb_now_ms(), prefix, errors);
     }
     if (json_array_size(errors) > 0) {
         for (size_t i = 0; i < n; i++) job_spec_deinit(&specs[i]);

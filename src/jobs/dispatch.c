@@ -67,6 +67,9 @@ struct jobs_scheduler {
     rd_kafka_t *producer;
     jobs_store_t *store;
     atomic_int failed_deliveries;
+    /* Token buckets of the rate-limited queues (cfg->queues order); only this thread uses them. */
+    double tokens[JOBS_MAX_QUEUES];
+    int64_t refilled_us;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -100,7 +103,23 @@ static int scheduler_round(jobs_scheduler_t *s, jobs_dispatch_t *batch)
     if (jobs_store_expire_leases(s->store, cfg->backoff_base_ms, cfg->backoff_max_ms, &n, &err) < 0) goto fail;
     if (n) sb_info("jobs.scheduler", "%d lease(s) expired", n);
     if (jobs_store_fail_orphans(s->store, &n, &err) < 0) goto fail;
-    if (jobs_store_queue_due(s->store, cfg->requeue_after_ms, batch, DISPATCH_BATCH, &n, &err) < 0) goto fail;
+    if (jobs_store_fire_cron(s->store, sb_now_ms(), &n, &err) < 0) goto fail;
+    if (n) sb_info("jobs.scheduler", "%d cron tick(s) spawned a job", n);
+    /* Refill the buckets: rate tokens per second, holding at most max(1, rate) (the burst). */
+    int64_t now_us = sb_mono_us();
+    jobs_queue_allow_t allow[JOBS_MAX_QUEUES];
+    for (int q = 0; q < cfg->nqueues; q++) {
+        double rate = cfg->queues[q].rate_per_s, burst = rate > 1 ? rate : 1;
+        s->tokens[q] += rate * (double)(now_us - s->refilled_us) / 1e6;
+        if (s->tokens[q] > burst) s->tokens[q] = burst;
+        allow[q] = (jobs_queue_allow_t){cfg->queues[q].name, (int)cfg->queues[q].concurrency,
+                                        rate > 0 ? (int)s->tokens[q] : -1};
+    }
+    s->refilled_us = now_us;
+    if (jobs_store_queue_due(s->store, cfg->requeue_after_ms, allow, cfg->nqueues, batch, DISPATCH_BATCH, &n, &err) < 0)
+        goto fail;
+    for (int i = 0; i < n; i++)
+        if (batch[i].limit >= 0) s->tokens[batch[i].limit] -= 1;
     for (int i = 0; i < n; i++) {
         char key[24], value[64];
         int klen = snprintf(key, sizeof(key), "%lld", (long long)batch[i].id);
@@ -144,6 +163,9 @@ jobs_scheduler_t *jobs_scheduler_start(const jobs_config_t *cfg, sb_err_t *err)
 {
     jobs_scheduler_t *s = calloc(1, sizeof(*s));
     s->cfg = cfg;
+    s->refilled_us = sb_mono_us();
+    /* Start with a full bucket: the first burst may go at once. */
+    for (int q = 0; q < cfg->nqueues; q++) s->tokens[q] = cfg->queues[q].rate_per_s > 1 ? cfg->queues[q].rate_per_s : 1;
     pthread_mutex_init(&s->mu, NULL);
     snprintf(s->problem, sizeof(s->problem), "starting");
     rd_kafka_conf_t *conf = kafka_conf(cfg, "streambus-jobs-scheduler");

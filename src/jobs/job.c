@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "jobs/cron.h"
 
 static const char *const state_names[JOB_STATE_COUNT] = {"PENDING", "QUEUED", "RUNNING", "COMPLETED",
                                                         "FAILED", "RETRYING", "DEAD_LETTER", "CANCELLED"};
@@ -187,7 +188,8 @@ int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json
     }
     static const char *const known[] = {"name",      "type",       "payload",        "priority",
                                         "maxRetries", "runAt",     "timeoutSeconds", "idempotencyKey",
-                                        "dependsOn", "queue",      NULL};
+                                        "dependsOn", "queue",      "cron",           "timeZone",
+                                        NULL};
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)body, k, v)
@@ -223,6 +225,17 @@ int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json
                 out->depends_on[out->ndeps++] = json_integer_value(v);
             }
     }
+    str_field(body, "cron", false, out->cron, sizeof(out->cron), "", prefix, errors);
+    str_field(body, "timeZone", false, out->time_zone, sizeof(out->time_zone), "UTC", prefix, errors);
+    if (out->cron[0]) {
+        cron_expr_t e;
+        sb_err_t err = {0};
+        if (cron_parse(out->cron, &e, &err) < 0) bad(errors, prefix, "cron", err.msg);
+        /* A schedule spawns a fresh job per tick; waiting on other jobs has no clear meaning for it. */
+        if (out->ndeps > 0) bad(errors, prefix, "dependsOn", "cannot be combined with cron");
+    } else if (json_object_get(body, "timeZone")) {
+        bad(errors, prefix, "timeZone", "is only meaningful with cron");
+    }
     json_t *p = json_object_get(body, "payload");
     if (!p) bad(errors, prefix, "payload", "is required");
     else if (out->type[0]) check_payload(out->type, p, prefix, errors);
@@ -231,6 +244,31 @@ int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json
         return SB_EINVAL;
     }
     out->payload = json_incref(p);
+    return 0;
+}
+
+int job_spec_schedule(job_spec_t *spec, int64_t now_ms, const char *prefix, json_t *errors)
+{
+    if (!spec->cron[0]) return 0;
+    cron_expr_t e;
+    cron_tz_t *tz = NULL;
+    sb_err_t err = {0};
+    if (cron_parse(spec->cron, &e, &err) < 0) {
+        bad(errors, prefix, "cron", err.msg);
+        return SB_EINVAL;
+    }
+    if (cron_tz_load(spec->time_zone, NULL, &tz, &err) < 0) {
+        bad(errors, prefix, "timeZone", err.msg);
+        return SB_EINVAL;
+    }
+    int64_t from = spec->run_at_ms > now_ms ? spec->run_at_ms : now_ms, next = 0;
+    int rc = cron_next(&e, tz, from / 1000, &next);
+    cron_tz_free(tz);
+    if (rc < 0) {
+        bad(errors, prefix, "cron", "never fires (no matching day in eight years)");
+        return SB_EINVAL;
+    }
+    spec->run_at_ms = next * 1000;
     return 0;
 }
 

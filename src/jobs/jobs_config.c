@@ -116,6 +116,53 @@ static int load_users(jobs_config_t *c, const char *src, yaml_document_t *doc, y
     return 0;
 }
 
+static int load_queues(jobs_config_t *c, const char *src, yaml_document_t *doc, yaml_node_t *seq, sb_err_t *err)
+{
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+        yaml_node_t *q = yaml_document_get_node(doc, *it);
+        size_t line = q ? q->start_mark.line + 1 : 0;
+        if (!q || q->type != YAML_MAPPING_NODE)
+            return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: each queue is a mapping", src, line);
+        if (c->nqueues == JOBS_MAX_QUEUES)
+            return sb_err_set(err, SB_ELIMIT, "%s:%zu: more than %d queues", src, line, JOBS_MAX_QUEUES);
+        jobs_queue_limit_t *ql = &c->queues[c->nqueues++];
+        for (yaml_node_pair_t *p = q->data.mapping.pairs.start; p < q->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+            if (!k || !v || k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
+                return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: malformed queue", src, line);
+            char name[64], value[64], *end = NULL;
+            scalar(k, name, sizeof(name));
+            scalar(v, value, sizeof(value));
+            size_t kline = k->start_mark.line + 1;
+            errno = 0;
+            if (strcmp(name, "name") == 0) {
+                if (!value[0] || v->data.scalar.length >= sizeof(ql->name))
+                    return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: name must be 1 to 63 bytes", src, kline);
+                scalar(v, ql->name, sizeof(ql->name));
+            } else if (strcmp(name, "concurrency") == 0) {
+                long long n = strtoll(value, &end, 10);
+                if (errno || end == value || *end || n < 0 || n > 1000000)
+                    return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: concurrency \"%s\" is not an integer 0-1000000",
+                                      src, kline, value);
+                ql->concurrency = n;
+            } else if (strcmp(name, "rate_per_s") == 0) {
+                double r = strtod(value, &end);
+                if (errno || end == value || *end || !(r >= 0) || r > 1e6)
+                    return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: rate_per_s \"%s\" is not a number 0-1000000",
+                                      src, kline, value);
+                ql->rate_per_s = r;
+            } else {
+                return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: unknown key \"%s\"", src, kline, name);
+            }
+        }
+        if (!ql->name[0]) return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: a queue needs a name", src, line);
+        for (int i = 0; i < c->nqueues - 1; i++)
+            if (strcmp(c->queues[i].name, ql->name) == 0)
+                return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: \"%s\" is listed twice", src, line, ql->name);
+    }
+    return 0;
+}
+
 static int walk(jobs_config_t *c, const char *src, yaml_document_t *doc, yaml_node_t *node, const char *prefix,
                 sb_err_t *err)
 {
@@ -131,6 +178,8 @@ static int walk(jobs_config_t *c, const char *src, yaml_document_t *doc, yaml_no
         int rc = 0;
         if (v->type == YAML_MAPPING_NODE && !prefix[0]) {
             rc = walk(c, src, doc, v, name, err);
+        } else if (v->type == YAML_SEQUENCE_NODE && strcmp(name, "queues") == 0) {
+            rc = load_queues(c, src, doc, v, err);
         } else if (v->type == YAML_SEQUENCE_NODE && strcmp(name, "auth.users") == 0) {
             rc = load_users(c, src, doc, v, err);
         } else if (v->type == YAML_SEQUENCE_NODE && strcmp(name, "executors.shell_allow") == 0) {

@@ -13,6 +13,14 @@
 
 #define JOBS_MAX_USERS 32
 #define JOBS_MAX_SHELL_ALLOW 32
+#define JOBS_MAX_QUEUES 32
+
+/* Limits of one queue (config `queues:`); 0 = unlimited. */
+typedef struct jobs_queue_limit {
+    char name[64];
+    int64_t concurrency; /* jobs of the queue QUEUED or RUNNING at once */
+    double rate_per_s;   /* jobs started per second (token bucket, burst max(1, rate)) */
+} jobs_queue_limit_t;
 
 typedef struct jobs_user {
     char name[64];
@@ -43,6 +51,8 @@ typedef struct jobs_config {
     bool shell_enabled;
     char shell_allow[JOBS_MAX_SHELL_ALLOW][256];
     int nshell_allow;
+    jobs_queue_limit_t queues[JOBS_MAX_QUEUES];
+    int nqueues;
     sb_log_level_t log_level;
     sb_log_format_t log_format;
 } jobs_config_t;

@@ -1,11 +1,14 @@
 /* Job state in PostgreSQL; see store.h. */
 #include "jobs/store.h"
 
+#include "jobs/cron.h"
+
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct jobs_store {
     pthread_mutex_t mu;
@@ -48,6 +51,18 @@ static const char SCHEMA_V1[] =
     " 'workerId', j.worker_id, 'leaseUntil', " TS("j.lease_until") ", 'cancelRequested', j.cancel_requested,"
     " 'error', j.last_error, 'result', j.result, 'createdAt', " TS("j.created_at") ", 'updatedAt', " TS("j.updated_at")
     ") $$;";
+
+/* Version 2: cron schedules and per-queue limits. A cron job is a template row (state PENDING,
+ * run_at = its next tick) that the scheduler copies into an ordinary job at each tick
+ * (schedule_id names the template); the template itself is never queued. */
+static const char SCHEMA_V2[] =
+    "ALTER TABLE jobs ADD COLUMN cron text, ADD COLUMN time_zone text, ADD COLUMN schedule_id bigint;"
+    "CREATE INDEX jobs_cron_due ON jobs (run_at) WHERE cron IS NOT NULL AND state = 'PENDING';"
+    "CREATE INDEX jobs_active ON jobs (queue) WHERE state IN ('QUEUED', 'RUNNING');"
+    "CREATE INDEX jobs_schedule ON jobs (schedule_id, id) WHERE schedule_id IS NOT NULL;"
+    "ALTER FUNCTION jobs_json(jobs) RENAME TO jobs_json_v1;"
+    "CREATE FUNCTION jobs_json(j jobs) RETURNS jsonb LANGUAGE sql STABLE AS $$ SELECT jobs_json_v1(j) ||"
+    " jsonb_build_object('cron', j.cron, 'timeZone', j.time_zone, 'scheduleId', j.schedule_id) $$;";
 
 static PGresult *run(jobs_store_t *s, const char *sql, int n, const char *const *params, sb_err_t *err)
 {
@@ -95,9 +110,15 @@ static int create_schema(jobs_store_t *s, sb_err_t *err)
     if (version > JOBS_SCHEMA_VERSION) {
         rc = sb_err_set(err, SB_EINVAL, "job schema version %d is newer than this binary's (%d)", version,
                         JOBS_SCHEMA_VERSION);
-    } else if (version < 1) {
-        rc = exec(s, SCHEMA_V1, err);
-        if (rc == 0) rc = exec(s, "INSERT INTO streambus_jobs_schema VALUES (1)", err);
+    } else {
+        if (version < 1) {
+            rc = exec(s, SCHEMA_V1, err);
+            if (rc == 0) rc = exec(s, "INSERT INTO streambus_jobs_schema VALUES (1)", err);
+        }
+        if (rc == 0 && version < 2) {
+            rc = exec(s, SCHEMA_V2, err);
+            if (rc == 0) rc = exec(s, "INSERT INTO streambus_jobs_schema VALUES (2)", err);
+        }
     }
     if (rc < 0) {
         rollback(s);
@@ -176,7 +197,7 @@ int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, boo
     char *payload = json_dumps(spec->payload, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!payload) return SB_ENOMEM;
     const char *p[] = {spec->name, spec->type, spec->queue, payload, prio, retries, timeout, runat,
-                       spec->idempotency_key, deps};
+                       spec->idempotency_key, deps, spec->cron, spec->time_zone};
     pthread_mutex_lock(&s->mu);
     int rc = 0;
     *existed = false;
@@ -191,10 +212,11 @@ int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, boo
     if (rc == 0) {
         rc = json_query(s,
                         "INSERT INTO jobs (name, type, queue, payload, priority, max_retries, attempt_limit, timeout_s,"
-                        " run_at, idempotency_key, depends_on) VALUES ($1, $2, $3, $4::jsonb, $5::int, $6::int,"
+                        " run_at, idempotency_key, depends_on, cron, time_zone) VALUES ($1, $2, $3, $4::jsonb, $5::int, $6::int,"
                         " $6::int + 1, $7::int, CASE WHEN $8::bigint = 0 THEN now() ELSE to_timestamp($8::bigint / 1000.0) END,"
-                        " NULLIF($9, ''), $10::bigint[]) ON CONFLICT (idempotency_key) DO NOTHING RETURNING jobs_json(jobs)",
-                        10, p, job, err);
+                        " NULLIF($9, ''), $10::bigint[], NULLIF($11, ''), CASE WHEN $11 <> '' THEN $12 END)"
+                        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING jobs_json(jobs)",
+                        12, p, job, err);
         if (rc == SB_ENOENT) {
             /* The key exists: answer with the job it names, not a second one. */
             *existed = true;
@@ -299,7 +321,8 @@ int jobs_store_stats(jobs_store_t *s, json_t **stats, sb_err_t *err)
         " 'byStatus', (SELECT coalesce(jsonb_object_agg(state, n), '{}') FROM (SELECT state, count(*) n FROM jobs GROUP BY state) x),"
         " 'byType', (SELECT coalesce(jsonb_object_agg(type, n), '{}') FROM (SELECT type, count(*) n FROM jobs GROUP BY type) x),"
         " 'byQueue', (SELECT coalesce(jsonb_object_agg(queue, n), '{}') FROM (SELECT queue, count(*) n FROM jobs GROUP BY queue) x),"
-        " 'queueDepth', (SELECT count(*) FROM jobs WHERE state IN ('QUEUED', 'PENDING', 'RETRYING') AND run_at <= now()),"
+        " 'queueDepth', (SELECT count(*) FROM jobs WHERE state IN ('QUEUED', 'PENDING', 'RETRYING') AND run_at <= now()"
+        " AND cron IS NULL),"
         " 'running', (SELECT count(*) FROM jobs WHERE state = 'RUNNING'),"
         " 'leaseExpiries', (SELECT count(*) FROM job_transitions WHERE error = 'lease expired' AND to_state = 'FAILED'))",
         0, NULL, stats, err);
@@ -307,39 +330,151 @@ int jobs_store_stats(jobs_store_t *s, json_t **stats, sb_err_t *err)
     return rc;
 }
 
-int jobs_store_queue_due(jobs_store_t *s, int64_t requeue_after_ms, jobs_dispatch_t *out, int cap, int *n,
-                         sb_err_t *err)
+/* Appends the rows (id, attempt, queue) of a queuing query to out. */
+static void collect_dispatch(PGresult *r, const jobs_queue_allow_t *allow, int nallow, jobs_dispatch_t *out, int cap,
+                             int *n)
 {
-    char lim[16], requeue[24];
+    for (int i = 0; r && i < PQntuples(r) && *n < cap; i++, (*n)++) {
+        out[*n] = (jobs_dispatch_t){atoll(PQgetvalue(r, i, 0)), atoi(PQgetvalue(r, i, 1)), -1};
+        for (int q = 0; q < nallow; q++)
+            if (strcmp(allow[q].queue, PQgetvalue(r, i, 2)) == 0) out[*n].limit = q;
+    }
+}
+
+/* The due jobs of the plain query, or with limits: per queue at most min(concurrency − jobs
+ * already QUEUED or RUNNING, tokens), counted in priority order within the queue. */
+static const char QUEUE_DUE_PLAIN[] =
+    "WITH due AS (SELECT id FROM jobs j WHERE state IN ('PENDING', 'RETRYING') AND run_at <= now() AND cron IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM jobs d WHERE d.id = ANY(j.depends_on) AND d.state <> 'COMPLETED')"
+    " ORDER BY priority DESC, run_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED)";
+static const char QUEUE_DUE_LIMITED[] =
+    "WITH lim AS (SELECT * FROM unnest($2::text[], $3::int[], $4::int[]) AS l(queue, conc, tokens)),"
+    " act AS (SELECT queue, count(*) n FROM jobs WHERE state IN ('QUEUED', 'RUNNING') AND queue = ANY($2::text[])"
+    " GROUP BY queue),"
+    " cand AS (SELECT id, queue, priority, run_at, row_number() OVER (PARTITION BY queue ORDER BY priority DESC,"
+    " run_at, id) rn FROM jobs j WHERE state IN ('PENDING', 'RETRYING') AND run_at <= now() AND cron IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM jobs d WHERE d.id = ANY(j.depends_on) AND d.state <> 'COMPLETED')),"
+    " pick AS (SELECT c.id FROM cand c LEFT JOIN lim l ON l.queue = c.queue LEFT JOIN act a ON a.queue = c.queue"
+    " WHERE l.queue IS NULL OR c.rn <= least(CASE WHEN l.conc > 0 THEN l.conc - coalesce(a.n, 0) END,"
+    " CASE WHEN l.tokens >= 0 THEN l.tokens END, 2147483647)"
+    " ORDER BY c.priority DESC, c.run_at, c.id LIMIT $1::int),"
+    " due AS (SELECT id FROM jobs WHERE id IN (SELECT id FROM pick) FOR UPDATE SKIP LOCKED)";
+static const char QUEUE_DUE_UPDATE[] =
+    ", upd AS (UPDATE jobs SET state = 'QUEUED', attempt = attempt + 1, queued_at = now(),"
+    " worker_id = NULL, last_error = NULL, updated_at = now() FROM due WHERE jobs.id = due.id"
+    " RETURNING jobs.id, jobs.attempt, jobs.priority, jobs.queue)"
+    " SELECT id, attempt, queue FROM upd ORDER BY priority DESC, id";
+
+/* A PostgreSQL array literal of the queue names (names are config values: quoted, escaped). */
+static void text_array(const jobs_queue_allow_t *allow, int n, char *out, size_t cap)
+{
+    size_t o = (size_t)snprintf(out, cap, "{");
+    for (int i = 0; i < n && o < cap; i++) {
+        o += (size_t)snprintf(out + o, cap - o, "%s\"", i ? "," : "");
+        for (const char *c = allow[i].queue; *c && o + 3 < cap; c++) {
+            if (*c == '"' || *c == '\\') out[o++] = '\\';
+            out[o++] = *c;
+        }
+        o += (size_t)snprintf(out + o, cap > o ? cap - o : 0, "\"");
+    }
+    if (o < cap) snprintf(out + o, cap - o, "}");
+}
+
+int jobs_store_queue_due(jobs_store_t *s, int64_t requeue_after_ms, const jobs_queue_allow_t *allow, int nallow,
+                         jobs_dispatch_t *out, int cap, int *n, sb_err_t *err)
+{
+    char lim[16], requeue[24], names[JOBS_MAX_QUEUES * 140 + 4], conc[JOBS_MAX_QUEUES * 12 + 4],
+        tokens[JOBS_MAX_QUEUES * 12 + 4];
     snprintf(lim, sizeof(lim), "%d", cap);
     snprintf(requeue, sizeof(requeue), "%lld", (long long)requeue_after_ms);
-    const char *p[] = {lim, requeue};
+    if (nallow > JOBS_MAX_QUEUES) nallow = JOBS_MAX_QUEUES;
+    text_array(allow, nallow, names, sizeof(names));
+    size_t oc = (size_t)snprintf(conc, sizeof(conc), "{"), ot = (size_t)snprintf(tokens, sizeof(tokens), "{");
+    for (int i = 0; i < nallow; i++) {
+        oc += (size_t)snprintf(conc + oc, sizeof(conc) - oc, "%s%d", i ? "," : "", allow[i].concurrency);
+        ot += (size_t)snprintf(tokens + ot, sizeof(tokens) - ot, "%s%d", i ? "," : "", allow[i].tokens);
+    }
+    snprintf(conc + oc, sizeof(conc) - oc, "}");
+    snprintf(tokens + ot, sizeof(tokens) - ot, "}");
+    char sql[sizeof(QUEUE_DUE_LIMITED) + sizeof(QUEUE_DUE_UPDATE)];
+    snprintf(sql, sizeof(sql), "%s%s", nallow ? QUEUE_DUE_LIMITED : QUEUE_DUE_PLAIN, QUEUE_DUE_UPDATE);
+    const char *p[] = {lim, names, conc, tokens};
     *n = 0;
     pthread_mutex_lock(&s->mu);
-    PGresult *r = run(s,
-                      "WITH due AS (SELECT id FROM jobs j WHERE state IN ('PENDING', 'RETRYING') AND run_at <= now()"
-                      " AND NOT EXISTS (SELECT 1 FROM jobs d WHERE d.id = ANY(j.depends_on) AND d.state <> 'COMPLETED')"
-                      " ORDER BY priority DESC, run_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED)"
-                      ", upd AS (UPDATE jobs SET state = 'QUEUED', attempt = attempt + 1, queued_at = now(),"
-                      " worker_id = NULL, last_error = NULL, updated_at = now() FROM due WHERE jobs.id = due.id"
-                      " RETURNING jobs.id, jobs.attempt, jobs.priority)"
-                      " SELECT id, attempt FROM upd ORDER BY priority DESC, id",
-                      1, p, err);
+    PGresult *r = run(s, sql, nallow ? 4 : 1, p, err);
     int rc = r ? 0 : SB_EIO;
-    for (int i = 0; r && i < PQntuples(r) && *n < cap; i++, (*n)++)
-        out[*n] = (jobs_dispatch_t){atoll(PQgetvalue(r, i, 0)), atoi(PQgetvalue(r, i, 1))};
+    collect_dispatch(r, allow, nallow, out, cap, n);
     PQclear(r);
     if (rc == 0 && *n < cap) {
+        const char *q[] = {lim, requeue};
         r = run(s,
                 "UPDATE jobs SET queued_at = now() WHERE id IN (SELECT id FROM jobs WHERE state = 'QUEUED'"
                 " AND queued_at < now() - make_interval(secs => $2::bigint / 1000.0) LIMIT $1::int"
-                " FOR UPDATE SKIP LOCKED) RETURNING id, attempt",
-                2, p, err);
+                " FOR UPDATE SKIP LOCKED) RETURNING id, attempt, queue",
+                2, q, err);
         rc = r ? 0 : SB_EIO;
-        for (int i = 0; r && i < PQntuples(r) && *n < cap; i++, (*n)++)
-            out[*n] = (jobs_dispatch_t){atoll(PQgetvalue(r, i, 0)), atoi(PQgetvalue(r, i, 1))};
+        int before = *n;
+        collect_dispatch(r, allow, nallow, out, cap, n);
+        /* A re-produced task is already counted as active; it spends no token. */
+        for (int i = before; i < *n; i++) out[i].limit = -1;
         PQclear(r);
     }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int jobs_store_fire_cron(jobs_store_t *s, int64_t now_ms, int *n, sb_err_t *err)
+{
+    *n = 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "BEGIN", err);
+    PGresult *r = rc == 0 ? run(s,
+                                "SELECT id, cron, time_zone, (extract(epoch FROM run_at) * 1000)::bigint FROM jobs"
+                                " WHERE cron IS NOT NULL AND state = 'PENDING' AND run_at <= now() ORDER BY run_at"
+                                " LIMIT 100 FOR UPDATE SKIP LOCKED",
+                                0, NULL, err)
+                          : NULL;
+    if (!r) rc = SB_EIO;
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0);
+        int64_t due_ms = atoll(PQgetvalue(r, i, 3)), next = 0;
+        cron_expr_t e;
+        cron_tz_t *tz = NULL;
+        sb_err_t why = {0};
+        /* The next tick counts from now, not from the missed one: after downtime a schedule
+         * runs once for everything it missed, then keeps its rhythm. */
+        int64_t from = (now_ms > due_ms ? now_ms : due_ms) / 1000;
+        int crc = cron_parse(PQgetvalue(r, i, 1), &e, &why);
+        if (crc == 0) crc = cron_tz_load(PQgetvalue(r, i, 2), NULL, &tz, &why);
+        if (crc == 0 && cron_next(&e, tz, from, &next) < 0) crc = sb_err_set(&why, SB_ENOENT, "cron never fires again");
+        cron_tz_free(tz);
+        PGresult *x = run(s,
+                          "INSERT INTO jobs (name, type, queue, payload, priority, max_retries, attempt_limit,"
+                          " timeout_s, run_at, schedule_id) SELECT name, type, queue, payload, priority, max_retries,"
+                          " max_retries + 1, timeout_s, now(), id FROM jobs WHERE id = $1::bigint",
+                          1, &id, err);
+        if (!x) rc = SB_EIO;
+        PQclear(x);
+        if (rc < 0) break;
+        char nexts[24], msg[600];
+        snprintf(nexts, sizeof(nexts), "%lld", (long long)next * 1000);
+        snprintf(msg, sizeof(msg), "schedule stopped: %s", why.msg);
+        const char *q[] = {id, nexts, msg};
+        /* A schedule whose zone vanished from the TZ database cannot compute its next tick: it
+         * ends visibly rather than silently never firing. */
+        x = run(s,
+                crc == 0 ? "UPDATE jobs SET run_at = to_timestamp($2::bigint / 1000.0), updated_at = now()"
+                           " WHERE id = $1::bigint AND $3::text IS NOT NULL"
+                         : "UPDATE jobs SET state = 'DEAD_LETTER', last_error = $3, updated_at = now()"
+                           " WHERE id = $1::bigint AND $2::text IS NOT NULL",
+                3, q, err);
+        if (!x) rc = SB_EIO;
+        PQclear(x);
+        if (rc == 0) (*n)++;
+    }
+    PQclear(r);
+    if (rc == 0) rc = exec(s, "COMMIT", err);
+    else rollback(s);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

@@ -21,8 +21,9 @@
 
 #include "common/err.h"
 #include "jobs/job.h"
+#include "jobs/jobs_config.h"
 
-#define JOBS_SCHEMA_VERSION 1
+#define JOBS_SCHEMA_VERSION 2
 
 typedef struct jobs_store jobs_store_t;
 
@@ -52,13 +53,28 @@ int jobs_store_stats(jobs_store_t *s, json_t **stats, sb_err_t *err);
 typedef struct jobs_dispatch {
     int64_t id;
     int attempt;
+    int limit; /* index into the allow array of jobs_store_queue_due, -1 = none spent */
 } jobs_dispatch_t;
 
-/* Moves up to cap due jobs (PENDING/RETRYING, run_at passed, every dependency COMPLETED),
- * highest priority first, to QUEUED with attempt + 1, and returns them in out (count in *n). Also
- * returns QUEUED jobs not claimed for requeue_after_ms (their message may be lost). */
-int jobs_store_queue_due(jobs_store_t *s, int64_t requeue_after_ms, jobs_dispatch_t *out, int cap, int *n,
-                         sb_err_t *err);
+/* What one limited queue may start this round. */
+typedef struct jobs_queue_allow {
+    const char *queue;
+    int concurrency; /* 0 = unlimited; else at most this many QUEUED + RUNNING */
+    int tokens;      /* -1 = unlimited; else at most this many newly queued */
+} jobs_queue_allow_t;
+
+/* Moves up to cap due jobs (PENDING/RETRYING, run_at passed, every dependency COMPLETED, not a
+ * cron template), highest priority first, to QUEUED with attempt + 1, and returns them in out
+ * (count in *n). Queues named in allow get at most what allow says, taken in priority order
+ * within the queue. Also returns QUEUED jobs not claimed for requeue_after_ms (their message may
+ * be lost). */
+int jobs_store_queue_due(jobs_store_t *s, int64_t requeue_after_ms, const jobs_queue_allow_t *allow, int nallow,
+                         jobs_dispatch_t *out, int cap, int *n, sb_err_t *err);
+/* For each cron template whose tick has come (run_at passed), in one transaction: inserts an
+ * ordinary job copied from it (scheduleId = the template) and moves run_at to the first tick
+ * after max(now_ms, the due tick). So a tick missed during downtime runs once, and the next
+ * run survives a restart because it is the stored run_at. *n = jobs spawned. */
+int jobs_store_fire_cron(jobs_store_t *s, int64_t now_ms, int *n, sb_err_t *err);
 /* Fails jobs whose dependency ended without completing (DEAD_LETTER / CANCELLED) → DEAD_LETTER. */
 int jobs_store_fail_orphans(jobs_store_t *s, int *n, sb_err_t *err);
 /* Ends the attempts of RUNNING jobs whose lease passed: FAILED("lease expired") then RETRYING

@@ -33,7 +33,7 @@ def hash_password(binary, password):
 class Jobs:
     """`streambus jobs` plus any number of workers sharing one config file."""
 
-    def __init__(self, workdir, bootstrap, conninfo, shell_allow=()):
+    def __init__(self, workdir, bootstrap, conninfo, shell_allow=(), extra=""):
         self.binary = streambus_bin()
         self.workdir = workdir
         self.port = free_port()
@@ -48,9 +48,9 @@ class Jobs:
             "  backoff_max_ms: 2000\n  requeue_after_ms: 5000\n  worker_session_timeout_ms: 6000\n"
             "auth:\n  users:\n%s"
             "executors:\n  shell_enabled: %s\n  shell_allow:%s\n"
-            "logging:\n  level: info\n  format: json\n"
+            "logging:\n  level: info\n  format: json\n%s"
             % (self.port, bootstrap, conninfo, users, "true" if shell_allow else "false",
-               "\n" + allow if allow else " []"))
+               "\n" + allow if allow else " []", extra))
         self.env = dict(os.environ, STREAMBUS_JOBS_JWT_SECRET=SECRET)
         self.api = None
         self.workers = {}
@@ -67,6 +67,12 @@ class Jobs:
         wait_until(lambda: self.api.poll() is not None or self.ready(), 30, "the jobs API to be ready")
         assert self.api.poll() is None, self.log("api")
         return self
+
+    def restart_api(self):
+        """SIGTERM the API + scheduler and start it again (the workers keep running)."""
+        self.api.send_signal(signal.SIGTERM)
+        self.api.wait(timeout=15)
+        return self.start()
 
     def ready(self):
         try:
@@ -392,3 +398,111 @@ def test_a_paused_worker_loses_its_lease_and_its_late_result_is_refused(jobs_fac
     assert final["status"] == "COMPLETED" and final["attempt"] == 2
     assert [a["to"] for a in final["attempts"]].count("COMPLETED") == 1
     assert final["attempts"][-1]["workerId"] == done["workerId"]
+
+
+def iso(ts):
+    """An API time ("2026-12-04T21:00:00.000Z") as a UTC datetime."""
+    from datetime import datetime, timezone
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def children(postgres, template_id):
+    return int(sql(postgres, "SELECT count(*) FROM jobs WHERE schedule_id = %d" % template_id))
+
+
+def test_cron_schedules_time_zones_restart_and_a_missed_tick_runs_once(jobs_factory, peer, postgres):
+    from datetime import datetime, timedelta, time as dtime
+    from zoneinfo import ZoneInfo
+    jobs = jobs_factory()
+    jobs.start_worker("w1")
+    # bad schedules are 400s naming the field
+    base = {"name": "tick", "type": "HTTP", "payload": {"url": peer.url + "/ok?cron"}}
+    status, body = jobs.request("POST", "/jobs", dict(base, cron="61 * * * *"), user="otto")
+    assert status == 400 and body["fields"] == [{"field": "cron", "message": "minute: 61 is out of range 0-59"}]
+    status, body = jobs.request("POST", "/jobs", dict(base, cron="0 3 * * *", timeZone="Mars/Olympus_Mons"),
+                                user="otto")
+    assert status == 400 and [f["field"] for f in body["fields"]] == ["timeZone"], body
+    status, body = jobs.request("POST", "/jobs", dict(base, cron="0 0 30 2 *"), user="otto")
+    assert status == 400 and "never fires" in body["fields"][0]["message"], body
+    status, body = jobs.request("POST", "/jobs", dict(base, cron="* * * * *", dependsOn=[1]), user="otto")
+    assert status == 400 and [f["field"] for f in body["fields"]] == ["dependsOn"], body
+    status, body = jobs.request("POST", "/jobs", dict(base, timeZone="UTC"), user="otto")
+    assert status == 400 and [f["field"] for f in body["fields"]] == ["timeZone"], body
+
+    # the first tick is computed in the job's zone (checked against Python's zoneinfo)
+    ny = jobs.submit(dict(base, name="ny", cron="0 3 * * *", timeZone="America/New_York"))
+    zone = ZoneInfo("America/New_York")
+    created = iso(ny["createdAt"]).astimezone(zone)
+    want = min(c for c in (datetime.combine(created.date() + timedelta(days=k), dtime(3, 0), tzinfo=zone)
+                           for k in range(3)) if c > created)
+    assert iso(ny["runAt"]) == want, (ny["runAt"], want)
+    assert ny["cron"] == "0 3 * * *" and ny["timeZone"] == "America/New_York" and ny["status"] == "PENDING"
+
+    # downtime over three yearly ticks: the schedule runs once, then waits for the next one
+    yearly = jobs.submit(dict(base, name="yearly", cron="0 0 1 1 *", payload={"url": peer.url + "/ok?yearly"}))
+    minutely = jobs.submit(dict(base, name="minutely", cron="* * * * *", payload={"url": peer.url + "/ok?minutely"}))
+    r0 = minutely["runAt"]
+    assert iso(r0).second == 0 and iso(r0) > iso(minutely["createdAt"])
+    jobs.api.send_signal(signal.SIGTERM)
+    jobs.api.wait(timeout=15)
+    sql(postgres, "UPDATE jobs SET run_at = run_at - interval '3 years' WHERE id = %d" % yearly["id"])
+    jobs.start()
+    # the next run was stored, not recomputed on start
+    assert jobs.job(minutely["id"])["runAt"] == r0
+    wait_until(lambda: children(postgres, yearly["id"]) >= 1, 30, "the missed yearly tick to run")
+    child = int(sql(postgres, "SELECT id FROM jobs WHERE schedule_id = %d" % yearly["id"]))
+    done = jobs.wait_status(child, {"COMPLETED"})
+    assert done["scheduleId"] == yearly["id"] and done["cron"] is None
+    after = jobs.job(yearly["id"])
+    nxt = iso(after["runAt"])
+    assert (nxt.month, nxt.day, nxt.hour, nxt.minute) == (1, 1, 0, 0) and nxt > iso(done["createdAt"]), after
+    assert children(postgres, yearly["id"]) == 1 and peer.count("/ok?yearly") == 1
+
+    # the every-minute schedule fires at its stored tick across the restart, then moves on
+    wait_until(lambda: children(postgres, minutely["id"]) >= 1, 90, "the minutely tick after the restart")
+    first = int(sql(postgres, "SELECT min(id) FROM jobs WHERE schedule_id = %d" % minutely["id"]))
+    ran = jobs.wait_status(first, {"COMPLETED"})
+    assert iso(ran["createdAt"]) >= iso(r0)
+    assert iso(jobs.job(minutely["id"])["runAt"]) >= iso(r0) + timedelta(minutes=1)
+
+    # cancelling the template ends the schedule
+    status, body = jobs.request("POST", "/jobs/%d/cancel" % minutely["id"], user="otto")
+    assert status == 200 and body["status"] == "CANCELLED"
+    n = children(postgres, minutely["id"])
+    sql(postgres, "UPDATE jobs SET run_at = now() - interval '1 minute' WHERE id = %d" % minutely["id"])
+    time.sleep(1)  # several scheduler rounds (100 ms each)
+    assert children(postgres, minutely["id"]) == n
+
+
+QUEUES = ("queues:\n  - {name: serial, concurrency: 1}\n  - {name: paced, rate_per_s: 2}\n")
+
+
+def test_queue_concurrency_limit_priorities_and_rate_limit(jobs_factory, peer):
+    jobs = jobs_factory(extra=QUEUES)
+    jobs.start_worker("w1")
+    jobs.start_worker("w2")
+    # one job of the serial queue runs; the others wait as PENDING even with a worker free
+    blocker = jobs.submit({"name": "blocker", "type": "HTTP", "queue": "serial",
+                           "payload": {"url": peer.url + "/slow?ms=4000"}})
+    jobs.wait_status(blocker["id"], {"RUNNING"}, timeout=60)
+    waiting = [jobs.submit({"name": "p%d" % p, "type": "HTTP", "queue": "serial", "priority": p,
+                            "payload": {"url": peer.url + "/ok?serial-%d" % p}}) for p in (1, 9, 5)]
+    time.sleep(0.5)
+    assert [jobs.job(j["id"])["status"] for j in waiting] == ["PENDING"] * 3
+    done = [jobs.wait_status(j["id"], {"COMPLETED"}, timeout=60) for j in waiting]
+    # highest priority first, and never two of the queue at once
+    order = [c[1] for c in peer.calls if c[1].startswith("/ok?serial")]
+    assert order == ["/ok?serial-9", "/ok?serial-5", "/ok?serial-1"], order
+    spans = sorted((iso(next(a["at"] for a in j["attempts"] if a["to"] == "QUEUED")),
+                    iso(next(a["at"] for a in j["attempts"] if a["to"] == "COMPLETED")))
+                   for j in done + [jobs.job(blocker["id"])])
+    for (q1, c1), (q2, c2) in zip(spans, spans[1:]):
+        assert q2 >= c1, spans
+
+    # paced: 2 per second with a burst of 2 -> six jobs take at least two seconds to start
+    paced = [jobs.submit({"name": "r%d" % i, "type": "HTTP", "queue": "paced",
+                          "payload": {"url": peer.url + "/ok?paced-%d" % i}}) for i in range(6)]
+    for j in paced:
+        jobs.wait_status(j["id"], {"COMPLETED"}, timeout=60)
+    starts = sorted(c[4] for c in peer.calls if c[1].startswith("/ok?paced"))
+    assert len(starts) == 6 and starts[-1] - starts[0] >= 1.5, starts
