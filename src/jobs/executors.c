@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -104,6 +105,140 @@ static int exec_http(const json_t *p, const job_exec_ctx_t *ctx, json_t **result
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
     free(body);
+    return rc;
+}
+
+/* ---- EMAIL */
+
+typedef struct mail_source {
+    const char *p;
+    size_t left;
+} mail_source_t;
+
+static size_t mail_read(char *out, size_t size, size_t n, void *arg)
+{
+    mail_source_t *m = arg;
+    size_t k = size * n < m->left ? size * n : m->left;
+    memcpy(out, m->p, k);
+    m->p += k;
+    m->left -= k;
+    return k;
+}
+
+/* A header value: as is when ASCII, else one RFC 2047 encoded word (base64 UTF-8). */
+static void mail_header_value(const char *v, char *out, size_t cap)
+{
+    bool ascii = true;
+    for (const unsigned char *c = (const unsigned char *)v; *c; c++) ascii = ascii && *c < 0x80;
+    if (ascii) {
+        snprintf(out, cap, "%s", v);
+        return;
+    }
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(v), o = (size_t)snprintf(out, cap, "=?UTF-8?B?");
+    const unsigned char *s = (const unsigned char *)v;
+    for (size_t i = 0; i < n && o + 8 < cap; i += 3) {
+        uint32_t w = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
+        out[o++] = b64[w >> 18 & 63];
+        out[o++] = b64[w >> 12 & 63];
+        out[o++] = i + 1 < n ? b64[w >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? b64[w & 63] : '=';
+    }
+    snprintf(out + o, cap > o ? cap - o : 0, "?=");
+}
+
+/* The message: headers, a blank line, the body with bare LF turned into CRLF. libcurl
+ * dot-stuffs lines that begin with '.'. */
+static char *mail_build(const jobs_config_t *cfg, const json_t *p, size_t *len)
+{
+    const char *subject = json_string_value(json_object_get(p, "subject"));
+    const char *body = json_string_value(json_object_get(p, "body"));
+    json_t *to = json_object_get(p, "to"), *v;
+    size_t i, cap = 4096 + json_array_size(to) * 260 + strlen(body) * 2;
+    char *m = malloc(cap), subj[2048], date[64];
+    if (!m) return NULL;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    mail_header_value(subject, subj, sizeof(subj));
+    size_t o = (size_t)snprintf(m, cap, "From: <%s>\r\nTo: ", cfg->smtp_from);
+    json_array_foreach(to, i, v) o += (size_t)snprintf(m + o, cap - o, "%s<%s>", i ? ", " : "", json_string_value(v));
+    o += (size_t)snprintf(m + o, cap - o,
+                          "\r\nSubject: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\n"
+                          "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+                          subj, date);
+    for (const char *c = body; *c && o + 3 < cap; c++) {
+        if (*c == '\n' && (c == body || c[-1] != '\r')) m[o++] = '\r';
+        m[o++] = *c;
+    }
+    if (o >= 2 && memcmp(m + o - 2, "\r\n", 2) != 0) m[o++] = '\r', m[o++] = '\n';
+    *len = o;
+    return m;
+}
+
+static int exec_email(const json_t *p, const job_exec_ctx_t *ctx, json_t **result, char *error, size_t cap)
+{
+    const jobs_config_t *cfg = ctx->cfg;
+    if (!cfg->smtp_url[0] || !cfg->smtp_from[0]) {
+        snprintf(error, cap, "EMAIL: executors.smtp_url and executors.smtp_from are not configured");
+        return SB_EIO;
+    }
+    size_t len = 0;
+    char *msg = mail_build(cfg, p, &len);
+    CURL *c = curl_easy_init();
+    if (!msg || !c) {
+        free(msg);
+        curl_easy_cleanup(c);
+        return SB_ENOMEM;
+    }
+    char from[300];
+    snprintf(from, sizeof(from), "<%s>", cfg->smtp_from);
+    struct curl_slist *rcpt = NULL;
+    json_t *v;
+    size_t i;
+    json_array_foreach(json_object_get(p, "to"), i, v)
+    {
+        char a[300];
+        snprintf(a, sizeof(a), "<%s>", json_string_value(v));
+        rcpt = curl_slist_append(rcpt, a);
+    }
+    mail_source_t src = {msg, len};
+    int64_t left = ctx->deadline_ms - sb_mono_ms();
+    curl_easy_setopt(c, CURLOPT_URL, cfg->smtp_url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
+    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, mail_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, &src);
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    /* For smtp:// this means STARTTLS, and a server that does not offer it gets nothing. */
+    curl_easy_setopt(c, CURLOPT_USE_SSL, cfg->smtp_require_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+    if (cfg->smtp_ca_file[0]) curl_easy_setopt(c, CURLOPT_CAINFO, cfg->smtp_ca_file);
+    if (cfg->smtp_username[0]) curl_easy_setopt(c, CURLOPT_USERNAME, cfg->smtp_username);
+    const char *pw = cfg->smtp_password_env[0] ? getenv(cfg->smtp_password_env) : NULL;
+    if (pw) curl_easy_setopt(c, CURLOPT_PASSWORD, pw);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(left > 1 ? left : 1));
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, http_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, ctx);
+    CURLcode cr = curl_easy_perform(c);
+    int rc = 0;
+    if (cr == CURLE_ABORTED_BY_CALLBACK) rc = SB_EAGAIN;
+    else if (cr == CURLE_OPERATION_TIMEDOUT) rc = SB_ELIMIT;
+    else if (cr != CURLE_OK) {
+        long code = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        rc = SB_EIO;
+        snprintf(error, cap, "EMAIL: %s%s (SMTP reply %ld)", curl_easy_strerror(cr),
+                 cr == CURLE_USE_SSL_FAILED ? "; the server does not offer STARTTLS" : "", code);
+    } else {
+        *result = json_pack("{s:I}", "recipients", (json_int_t)json_array_size(json_object_get(p, "to")));
+    }
+    curl_slist_free_all(rcpt);
+    curl_easy_cleanup(c);
+    free(msg);
     return rc;
 }
 
@@ -294,6 +429,7 @@ int job_exec_run(const char *type, const json_t *payload, const job_exec_ctx_t *
     if (strcmp(type, "HTTP") == 0) rc = exec_http(payload, ctx, result, error, cap);
     else if (strcmp(type, "SQL") == 0) rc = exec_sql(payload, ctx, result, error, cap);
     else if (strcmp(type, "SHELL") == 0) rc = exec_shell(payload, ctx, result, error, cap);
+    else if (strcmp(type, "EMAIL") == 0) rc = exec_email(payload, ctx, result, error, cap);
     else {
         snprintf(error, cap, "no executor for type %s", type);
         rc = SB_EIO;

@@ -164,6 +164,27 @@ static void check_payload(const char *type, const json_t *p, const char *prefix,
             bad(errors, prefix, "payload.params", "must hold strings, numbers, booleans or null");
             break;
         }
+    } else if (strcmp(type, "EMAIL") == 0) {
+        json_t *to = json_object_get(p, "to");
+        size_t i;
+        if (!json_is_array(to) || json_array_size(to) < 1 || json_array_size(to) > 50)
+            bad(errors, prefix, "payload.to", "must be an array of 1 to 50 addresses");
+        else
+            json_array_foreach(to, i, v)
+            {
+                const char *a = json_string_value(v);
+                /* Addresses go into SMTP commands and headers: nothing that could end or split one. */
+                if (!a || !strchr(a, '@') || strlen(a) > 254 || strpbrk(a, "\r\n<>,; \t\"")) {
+                    bad(errors, prefix, "payload.to", "must hold plain addresses like ops@example.com");
+                    break;
+                }
+            }
+        const char *subj = json_string_value(json_object_get(p, "subject"));
+        if (!subj || strlen(subj) > 900 || strpbrk(subj, "\r\n"))
+            bad(errors, prefix, "payload.subject", "must be a string of at most 900 bytes without CR/LF");
+        json_t *b = json_object_get(p, "body");
+        if (!json_is_string(b) || json_string_length(b) > 1 << 20)
+            bad(errors, prefix, "payload.body", "must be a string of at most 1 MiB");
     } else if (strcmp(type, "SHELL") == 0) {
         const char *cmd = json_string_value(json_object_get(p, "command"));
         if (!cmd || cmd[0] != '/') bad(errors, prefix, "payload.command", "must be an absolute path");
@@ -200,8 +221,9 @@ int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json
     }
     str_field(body, "name", true, out->name, sizeof(out->name), "", prefix, errors);
     str_field(body, "type", true, out->type, sizeof(out->type), "", prefix, errors);
-    if (out->type[0] && strcmp(out->type, "HTTP") && strcmp(out->type, "SQL") && strcmp(out->type, "SHELL"))
-        bad(errors, prefix, "type", "must be HTTP, SQL or SHELL");
+    if (out->type[0] && strcmp(out->type, "HTTP") && strcmp(out->type, "SQL") && strcmp(out->type, "SHELL") &&
+        strcmp(out->type, "EMAIL"))
+        bad(errors, prefix, "type", "must be HTTP, SQL, SHELL or EMAIL");
     str_field(body, "queue", false, out->queue, sizeof(out->queue), "default", prefix, errors);
     str_field(body, "idempotencyKey", false, out->idempotency_key, sizeof(out->idempotency_key), "", prefix, errors);
     int_field(body, "priority", 0, 10, 5, &out->priority, prefix, errors);

@@ -38,7 +38,7 @@ int64_t job_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, double rand
 
 typedef struct job_spec {
     char name[128];
-    char type[16]; /* HTTP, SQL, SHELL */
+    char type[16]; /* HTTP, SQL, SHELL, EMAIL */
     char queue[64];
     char idempotency_key[128]; /* "" = none */
     json_t *payload;           /* owned */

@@ -36,6 +36,12 @@ static const key_def_t keys[] = {
     INT("auth.refresh_ttl_s", refresh_ttl_s, "86400"),
     STR("executors.sql_conninfo", sql_conninfo, ""),
     {"executors.shell_enabled", offsetof(jobs_config_t, shell_enabled), 1, "false"},
+    STR("executors.smtp_url", smtp_url, ""),
+    STR("executors.smtp_from", smtp_from, ""),
+    STR("executors.smtp_username", smtp_username, ""),
+    STR("executors.smtp_password_env", smtp_password_env, ""),
+    STR("executors.smtp_ca_file", smtp_ca_file, ""),
+    {"executors.smtp_require_tls", offsetof(jobs_config_t, smtp_require_tls), 1, "true"},
     {"logging.level", SIZE_MAX, 0, "info"},
     {"logging.format", SIZE_MAX, 0, "auto"},
 };

@@ -48,6 +48,12 @@ typedef struct jobs_config {
     jobs_user_t users[JOBS_MAX_USERS];
     int nusers;
     char sql_conninfo[1024];
+    char smtp_url[512];          /* "" = EMAIL jobs fail as not configured */
+    char smtp_from[256];
+    char smtp_username[128];
+    char smtp_password_env[64]; /* environment variable holding the SMTP password */
+    char smtp_ca_file[512];     /* "" = the system's CA store */
+    bool smtp_require_tls;      /* STARTTLS (or smtps://) or refuse to send */
     bool shell_enabled;
     char shell_allow[JOBS_MAX_SHELL_ALLOW][256];
     int nshell_allow;

@@ -506,3 +506,78 @@ def test_queue_concurrency_limit_priorities_and_rate_limit(jobs_factory, peer):
         jobs.wait_status(j["id"], {"COMPLETED"}, timeout=60)
     starts = sorted(c[4] for c in peer.calls if c[1].startswith("/ok?paced"))
     assert len(starts) == 6 and starts[-1] - starts[0] >= 1.5, starts
+
+
+class Mailbox:
+    """A real SMTP server (Debian's python3-aiosmtpd) on a free port; with tls it offers
+    STARTTLS with the test certificate of tests/fixtures/cql_tls and requires it."""
+
+    def __init__(self, tls):
+        import ssl
+        from aiosmtpd.controller import Controller
+        self.messages = []
+        box = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                box.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+                                     "tls": session.ssl is not None, "data": envelope.content.decode("utf-8")})
+                return "250 OK"
+
+        kw = {}
+        if tls:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(str(TLS_DIR / "server.pem"), str(TLS_DIR / "server.key"))
+            kw = {"tls_context": ctx, "require_starttls": True}
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kw)
+        self.controller.start()
+
+    def stop(self):
+        self.controller.stop()
+
+
+TLS_DIR = __import__("pathlib").Path(__file__).resolve().parent.parent / "fixtures" / "cql_tls"
+
+
+def test_email_jobs_over_starttls_to_a_real_smtp_server(jobs_factory):
+    import email
+    import email.header
+    secure, plain = Mailbox(tls=True), Mailbox(tls=False)
+    try:
+        jobs = jobs_factory(extra="executors:\n  smtp_url: \"smtp://127.0.0.1:%d\"\n  smtp_from: jobs@streambus.test\n"
+                                  "  smtp_ca_file: \"%s\"\n" % (secure.port, TLS_DIR / "ca.pem"))
+        jobs.start_worker("w1")
+        # bad payloads are 400s naming the field
+        status, body = jobs.request("POST", "/jobs", {"name": "m", "type": "EMAIL", "payload": {
+            "to": ["ops@example.com\r\nRCPT TO:<x@y>"], "subject": "a\nb", "body": 3}}, user="otto")
+        assert status == 400 and {f["field"] for f in body["fields"]} == {"payload.to", "payload.subject",
+                                                                           "payload.body"}, body
+        job = jobs.submit({"name": "report", "type": "EMAIL", "payload": {
+            "to": ["ops@example.com", "dev@example.com"], "subject": "Nightly report \u2713",
+            "body": "all green\n.\nline after a lone dot\n"}})
+        done = jobs.wait_status(job["id"], {"COMPLETED"}, timeout=60)
+        assert done["result"] == {"recipients": 2}
+        assert len(secure.messages) == 1
+        m = secure.messages[0]
+        assert m["tls"], "the message was sent before STARTTLS"
+        assert m["from"] == "jobs@streambus.test" and m["to"] == ["ops@example.com", "dev@example.com"]
+        parsed = email.message_from_string(m["data"])
+        subject = str(email.header.make_header(email.header.decode_header(parsed["Subject"])))
+        assert subject == "Nightly report \u2713"
+        assert parsed.get_payload().replace("\r\n", "\n") == "all green\n.\nline after a lone dot\n"
+    finally:
+        secure.stop()
+    jobs.stop()  # its worker would take the next job with the old configuration
+    # a server without STARTTLS gets nothing: the job fails and names why
+    try:
+        jobs2 = jobs_factory(extra="executors:\n  smtp_url: \"smtp://127.0.0.1:%d\"\n  smtp_from: jobs@streambus.test\n"
+                                   % plain.port)
+        jobs2.start_worker("w2")
+        job = jobs2.submit({"name": "leak?", "type": "EMAIL", "maxRetries": 0,
+                            "payload": {"to": ["ops@example.com"], "subject": "s", "body": "secret"}})
+        dead = jobs2.wait_status(job["id"], {"DEAD_LETTER"}, timeout=60)
+        assert "STARTTLS" in dead["error"], dead["error"]
+        assert plain.messages == []
+    finally:
+        plain.stop()
