@@ -164,7 +164,7 @@ int jobs_main(int argc, char **argv)
     http_auth_t *auth = http_auth_new(secret, strlen(secret), cfg->access_ttl_s, cfg->refresh_ttl_s, &err);
     jobs_api_t *api = NULL;
     admin_http_t *http = NULL;
-    if (auth) app.store = jobs_store_open(cfg->postgres, &err);
+    if (auth) app.store = jobs_store_open_pool(cfg->postgres, (int)cfg->api_connections, &err);
     if (app.store) app.sched = jobs_scheduler_start(cfg, &err);
     if (app.sched) api = jobs_api_new(cfg, app.store, auth, &err);
     if (api) {

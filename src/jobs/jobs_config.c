@@ -31,6 +31,7 @@ static const key_def_t keys[] = {
     INT("jobs.backoff_max_ms", backoff_max_ms, "300000"),
     INT("jobs.requeue_after_ms", requeue_after_ms, "60000"),
     INT("jobs.worker_session_timeout_ms", worker_session_timeout_ms, "10000"),
+    INT("jobs.api_connections", api_connections, "4"),
     STR("auth.jwt_secret_env", jwt_secret_env, "STREAMBUS_JOBS_JWT_SECRET"),
     INT("auth.access_ttl_s", access_ttl_s, "900"),
     INT("auth.refresh_ttl_s", refresh_ttl_s, "86400"),

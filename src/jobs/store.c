@@ -10,10 +10,42 @@
 #include <string.h>
 #include <time.h>
 
+/* One libpq connection of the pool. */
+typedef struct jobs_conn {
+    PGconn *conn;
+    bool busy;
+} jobs_conn_t;
+
+/* Calls take a free connection for their duration (waiting when all are busy), so as many
+ * calls run at once as there are connections; a transaction never spans two calls. */
 struct jobs_store {
     pthread_mutex_t mu;
-    PGconn *conn;
+    pthread_cond_t freed;
+    jobs_conn_t *conns;
+    int nconns;
 };
+
+static jobs_conn_t *conn_acquire(jobs_store_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        for (int i = 0; i < s->nconns; i++)
+            if (!s->conns[i].busy) {
+                s->conns[i].busy = true;
+                pthread_mutex_unlock(&s->mu);
+                return &s->conns[i];
+            }
+        pthread_cond_wait(&s->freed, &s->mu);
+    }
+}
+
+static void conn_release(jobs_store_t *s, jobs_conn_t *c)
+{
+    pthread_mutex_lock(&s->mu);
+    c->busy = false;
+    pthread_cond_signal(&s->freed);
+    pthread_mutex_unlock(&s->mu);
+}
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
@@ -64,7 +96,7 @@ static const char SCHEMA_V2[] =
     "CREATE FUNCTION jobs_json(j jobs) RETURNS jsonb LANGUAGE sql STABLE AS $$ SELECT jobs_json_v1(j) ||"
     " jsonb_build_object('cron', j.cron, 'timeZone', j.time_zone, 'scheduleId', j.schedule_id) $$;";
 
-static PGresult *run(jobs_store_t *s, const char *sql, int n, const char *const *params, sb_err_t *err)
+static PGresult *run(jobs_conn_t *s, const char *sql, int n, const char *const *params, sb_err_t *err)
 {
     /* Without parameters the simple protocol is used, which allows several statements. */
     PGresult *r = n == 0 ? PQexec(s->conn, sql) : PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
@@ -78,7 +110,7 @@ static PGresult *run(jobs_store_t *s, const char *sql, int n, const char *const 
     return NULL;
 }
 
-static int exec(jobs_store_t *s, const char *sql, sb_err_t *err)
+static int exec(jobs_conn_t *s, const char *sql, sb_err_t *err)
 {
     PGresult *r = run(s, sql, 0, NULL, err);
     if (!r) return SB_EIO;
@@ -86,12 +118,12 @@ static int exec(jobs_store_t *s, const char *sql, sb_err_t *err)
     return 0;
 }
 
-static void rollback(jobs_store_t *s)
+static void rollback(jobs_conn_t *s)
 {
     PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
-static int create_schema(jobs_store_t *s, sb_err_t *err)
+static int create_schema(jobs_conn_t *s, sb_err_t *err)
 {
     if (exec(s, "BEGIN; SELECT pg_advisory_xact_lock(7235001);"
                 "CREATE TABLE IF NOT EXISTS streambus_jobs_schema (version int NOT NULL)",
@@ -127,41 +159,59 @@ static int create_schema(jobs_store_t *s, sb_err_t *err)
     return exec(s, "COMMIT", err);
 }
 
-jobs_store_t *jobs_store_open(const char *conninfo, sb_err_t *err)
+jobs_store_t *jobs_store_open_pool(const char *conninfo, int nconns, sb_err_t *err)
 {
     jobs_store_t *s = calloc(1, sizeof(*s));
     if (!s) return NULL;
     pthread_mutex_init(&s->mu, NULL);
-    s->conn = PQconnectdb(conninfo);
-    if (PQstatus(s->conn) != CONNECTION_OK) {
-        char m[400];
-        snprintf(m, sizeof(m), "%s", PQerrorMessage(s->conn));
-        m[strcspn(m, "\n")] = 0;
-        sb_err_set(err, SB_EIO, "PostgreSQL: %s", m);
+    pthread_cond_init(&s->freed, NULL);
+    s->conns = calloc((size_t)(nconns > 0 ? nconns : 1), sizeof(*s->conns));
+    if (!s->conns) {
         jobs_store_free(s);
         return NULL;
     }
-    PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
-    if (create_schema(s, err) < 0) {
-        jobs_store_free(s);
-        return NULL;
+    for (s->nconns = 0; s->nconns < (nconns > 0 ? nconns : 1); s->nconns++) {
+        jobs_conn_t *c = &s->conns[s->nconns];
+        c->conn = PQconnectdb(conninfo);
+        if (PQstatus(c->conn) != CONNECTION_OK) {
+            char m[400];
+            snprintf(m, sizeof(m), "%s", PQerrorMessage(c->conn));
+            m[strcspn(m, "\n")] = 0;
+            sb_err_set(err, SB_EIO, "PostgreSQL: %s", m);
+            s->nconns++;
+            jobs_store_free(s);
+            return NULL;
+        }
+        PQclear(PQexec(c->conn, "SET client_min_messages = warning"));
+        if (s->nconns == 0 && create_schema(c, err) < 0) {
+            s->nconns++;
+            jobs_store_free(s);
+            return NULL;
+        }
     }
     return s;
+}
+
+jobs_store_t *jobs_store_open(const char *conninfo, sb_err_t *err)
+{
+    return jobs_store_open_pool(conninfo, 1, err);
 }
 
 void jobs_store_free(jobs_store_t *s)
 {
     if (!s) return;
-    PQfinish(s->conn);
+    for (int i = 0; i < s->nconns; i++) PQfinish(s->conns[i].conn);
+    free(s->conns);
+    pthread_cond_destroy(&s->freed);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
 int jobs_store_ping(jobs_store_t *s, sb_err_t *err)
 {
-    pthread_mutex_lock(&s->mu);
-    int rc = exec(s, "SELECT 1", err);
-    pthread_mutex_unlock(&s->mu);
+    jobs_conn_t *c = conn_acquire(s);
+    int rc = exec(c, "SELECT 1", err);
+    conn_release(s, c);
     return rc;
 }
 
@@ -173,7 +223,7 @@ static int first_json(PGresult *r, json_t **out, sb_err_t *err)
     return *out ? 0 : sb_err_set(err, SB_ECORRUPT, "PostgreSQL returned malformed JSON");
 }
 
-static int json_query(jobs_store_t *s, const char *sql, int n, const char *const *params, json_t **out,
+static int json_query(jobs_conn_t *s, const char *sql, int n, const char *const *params, json_t **out,
                       sb_err_t *err)
 {
     PGresult *r = run(s, sql, n, params, err);
@@ -198,11 +248,11 @@ int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, boo
     if (!payload) return SB_ENOMEM;
     const char *p[] = {spec->name, spec->type, spec->queue, payload, prio, retries, timeout, runat,
                        spec->idempotency_key, deps, spec->cron, spec->time_zone};
-    pthread_mutex_lock(&s->mu);
+    jobs_conn_t *c = conn_acquire(s);
     int rc = 0;
     *existed = false;
     if (spec->ndeps > 0) {
-        PGresult *r = run(s, "SELECT array_length($1::bigint[], 1) - count(*) FROM jobs WHERE id = ANY($1::bigint[])", 1,
+        PGresult *r = run(c, "SELECT array_length($1::bigint[], 1) - count(*) FROM jobs WHERE id = ANY($1::bigint[])", 1,
                           &p[9], err);
         if (!r) rc = SB_EIO;
         else if (atoi(PQgetvalue(r, 0, 0)) != 0)
@@ -210,7 +260,7 @@ int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, boo
         PQclear(r);
     }
     if (rc == 0) {
-        rc = json_query(s,
+        rc = json_query(c,
                         "INSERT INTO jobs (name, type, queue, payload, priority, max_retries, attempt_limit, timeout_s,"
                         " run_at, idempotency_key, depends_on, cron, time_zone) VALUES ($1, $2, $3, $4::jsonb, $5::int, $6::int,"
                         " $6::int + 1, $7::int, CASE WHEN $8::bigint = 0 THEN now() ELSE to_timestamp($8::bigint / 1000.0) END,"
@@ -220,10 +270,10 @@ int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, boo
         if (rc == SB_ENOENT) {
             /* The key exists: answer with the job it names, not a second one. */
             *existed = true;
-            rc = json_query(s, "SELECT jobs_json(j) FROM jobs j WHERE idempotency_key = $1", 1, &p[8], job, err);
+            rc = json_query(c, "SELECT jobs_json(j) FROM jobs j WHERE idempotency_key = $1", 1, &p[8], job, err);
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    conn_release(s, c);
     free(payload);
     return rc;
 }
@@ -233,14 +283,14 @@ int jobs_store_get(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err)
     char ids[24];
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     const char *p[] = {ids};
-    pthread_mutex_lock(&s->mu);
-    int rc = json_query(s,
+    jobs_conn_t *c = conn_acquire(s);
+    int rc = json_query(c,
                         "SELECT jobs_json(j) || jsonb_build_object('attempts', (SELECT coalesce(jsonb_agg("
                         " jsonb_build_object('attempt', t.attempt, 'from', t.from_state, 'to', t.to_state,"
                         " 'workerId', t.worker_id, 'at', " TS("t.at") ", 'error', t.error) ORDER BY t.id), '[]')"
                         " FROM job_transitions t WHERE t.job_id = j.id)) FROM jobs j WHERE j.id = $1::bigint",
                         1, p, job, err);
-    pthread_mutex_unlock(&s->mu);
+    conn_release(s, c);
     return rc;
 }
 
@@ -251,19 +301,19 @@ int jobs_store_list(jobs_store_t *s, const char *state, const char *type, const 
     snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *p[] = {cur, state, type, queue, lim};
-    pthread_mutex_lock(&s->mu);
-    int rc = json_query(s,
+    jobs_conn_t *c = conn_acquire(s);
+    int rc = json_query(c,
                         "SELECT jsonb_build_object('jobs', coalesce(jsonb_agg(jobs_json(j) ORDER BY j.id), '[]'),"
                         " 'nextCursor', CASE WHEN count(*) = $5::int THEN max(j.id) END) FROM (SELECT * FROM jobs"
                         " WHERE id > $1::bigint AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR type = $3)"
                         " AND ($4::text IS NULL OR queue = $4) ORDER BY id LIMIT $5::int) j",
                         5, p, page, err);
-    pthread_mutex_unlock(&s->mu);
+    conn_release(s, c);
     return rc;
 }
 
 /* Answers SB_ENOENT when no job has the id, else SB_EINVAL with the state it is in. */
-static int explain_state(jobs_store_t *s, const char *id, const char *what, sb_err_t *err)
+static int explain_state(jobs_conn_t *s, const char *id, const char *what, sb_err_t *err)
 {
     const char *p[] = {id};
     PGresult *r = run(s, "SELECT state FROM jobs WHERE id = $1::bigint", 1, p, err);
@@ -280,18 +330,18 @@ int jobs_store_cancel(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err)
     char ids[24];
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     const char *p[] = {ids};
-    pthread_mutex_lock(&s->mu);
+    jobs_conn_t *c = conn_acquire(s);
     /* A running job stays RUNNING until its worker has stopped the work; the worker sees the
      * request on its next heartbeat (or the lease expiry ends it as CANCELLED). */
-    int rc = json_query(s,
+    int rc = json_query(c,
                         "UPDATE jobs SET cancel_requested = true, updated_at = now(),"
                         " last_error = CASE WHEN state = 'RUNNING' THEN last_error ELSE 'cancelled by request' END,"
                         " state = CASE WHEN state = 'RUNNING' THEN state ELSE 'CANCELLED' END"
                         " WHERE id = $1::bigint AND state NOT IN ('COMPLETED', 'DEAD_LETTER', 'CANCELLED')"
                         " RETURNING jobs_json(jobs)",
                         1, p, job, err);
-    if (rc == SB_ENOENT) rc = explain_state(s, ids, "cancelled", err);
-    pthread_mutex_unlock(&s->mu);
+    if (rc == SB_ENOENT) rc = explain_state(c, ids, "cancelled", err);
+    conn_release(s, c);
     return rc;
 }
 
@@ -300,23 +350,23 @@ int jobs_store_retry(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err)
     char ids[24];
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     const char *p[] = {ids};
-    pthread_mutex_lock(&s->mu);
-    int rc = json_query(s,
+    jobs_conn_t *c = conn_acquire(s);
+    int rc = json_query(c,
                         "UPDATE jobs SET state = 'PENDING', attempt_limit = attempt + max_retries + 1,"
                         " cancel_requested = false, last_error = NULL, worker_id = NULL, run_at = now(),"
                         " updated_at = now() WHERE id = $1::bigint AND state IN ('DEAD_LETTER', 'CANCELLED')"
                         " RETURNING jobs_json(jobs)",
                         1, p, job, err);
-    if (rc == SB_ENOENT) rc = explain_state(s, ids, "retried (only DEAD_LETTER or CANCELLED jobs can)", err);
-    pthread_mutex_unlock(&s->mu);
+    if (rc == SB_ENOENT) rc = explain_state(c, ids, "retried (only DEAD_LETTER or CANCELLED jobs can)", err);
+    conn_release(s, c);
     return rc;
 }
 
 int jobs_store_stats(jobs_store_t *s, json_t **stats, sb_err_t *err)
 {
-    pthread_mutex_lock(&s->mu);
+    jobs_conn_t *c = conn_acquire(s);
     int rc = json_query(
-        s,
+        c,
         "SELECT jsonb_build_object("
         " 'byStatus', (SELECT coalesce(jsonb_object_agg(state, n), '{}') FROM (SELECT state, count(*) n FROM jobs GROUP BY state) x),"
         " 'byType', (SELECT coalesce(jsonb_object_agg(type, n), '{}') FROM (SELECT type, count(*) n FROM jobs GROUP BY type) x),"
@@ -326,7 +376,7 @@ int jobs_store_stats(jobs_store_t *s, json_t **stats, sb_err_t *err)
         " 'running', (SELECT count(*) FROM jobs WHERE state = 'RUNNING'),"
         " 'leaseExpiries', (SELECT count(*) FROM job_transitions WHERE error = 'lease expired' AND to_state = 'FAILED'))",
         0, NULL, stats, err);
-    pthread_mutex_unlock(&s->mu);
+    conn_release(s, c);
     return rc;
 }
 
@@ -400,14 +450,14 @@ int jobs_store_queue_due(jobs_store_t *s, int64_t requeue_after_ms, const jobs_q
     snprintf(sql, sizeof(sql), "%s%s", nallow ? QUEUE_DUE_LIMITED : QUEUE_DUE_PLAIN, QUEUE_DUE_UPDATE);
     const char *p[] = {lim, names, conc, tokens};
     *n = 0;
-    pthread_mutex_lock(&s->mu);
-    PGresult *r = run(s, sql, nallow ? 4 : 1, p, err);
+    jobs_conn_t *c = conn_acquire(s);
+    PGresult *r = run(c, sql, nallow ? 4 : 1, p, err);
     int rc = r ? 0 : SB_EIO;
     collect_dispatch(r, allow, nallow, out, cap, n);
     PQclear(r);
     if (rc == 0 && *n < cap) {
         const char *q[] = {lim, requeue};
-        r = run(s,
+        r = run(c,
                 "UPDATE jobs SET queued_at = now() WHERE id IN (SELECT id FROM jobs WHERE state = 'QUEUED'"
                 " AND queued_at < now() - make_interval(secs => $2::bigint / 1000.0) LIMIT $1::int"
                 " FOR UPDATE SKIP LOCKED) RETURNING id, attempt, queue",
@@ -419,16 +469,16 @@ int jobs_store_queue_due(jobs_store_t *s, int64_t requeue_after_ms, const jobs_q
         for (int i = before; i < *n; i++) out[i].limit = -1;
         PQclear(r);
     }
-    pthread_mutex_unlock(&s->mu);
+    conn_release(s, c);
     return rc;
 }
 
 int jobs_store_fire_cron(jobs_store_t *s, int64_t now_ms, int *n, sb_err_t *err)
 {
     *n = 0;
-    pthread_mutex_lock(&s->mu);
-    int rc = exec(s, "BEGIN", err);
-    PGresult *r = rc == 0 ? run(s,
+    jobs_conn_t *c = conn_acquire(s);
+    int rc = exec(c, "BEGIN", err);
+    PGresult *r = rc == 0 ? run(c,
                                 "SELECT id, cron, time_zone, (extract(epoch FROM run_at) * 1000)::bigint FROM jobs"
                                 " WHERE cron IS NOT NULL AND state = 'PENDING' AND run_at <= now() ORDER BY run_at"
                                 " LIMIT 100 FOR UPDATE SKIP LOCKED",
@@ -448,7 +498,7 @@ int jobs_store_fire_cron(jobs_store_t *s, int64_t now_ms, int *n, sb_err_t *err)
         if (crc == 0) crc = cron_tz_load(PQgetvalue(r, i, 2), NULL, &tz, &why);
         if (crc == 0 && cron_next(&e, tz, from, &next) < 0) crc = sb_err_set(&why, SB_ENOENT, "cron never fires again");
         cron_tz_free(tz);
-        PGresult *x = run(s,
+        PGresult *x = run(c,
                           "INSERT INTO jobs (name, type, queue, payload, priority, max_retries, attempt_limit,"
                           " timeout_s, run_at, schedule_id) SELECT name, type, queue, payload, priority, max_retries,"
                           " max_retries + 1, timeout_s, now(), id FROM jobs WHERE id = $1::bigint",
@@ -462,7 +512,7 @@ int jobs_store_fire_cron(jobs_store_t *s, int64_t now_ms, int *n, sb_err_t *err)
         const char *q[] = {id, nexts, msg};
         /* A schedule whose zone vanished from the TZ database cannot compute its next tick: it
          * ends visibly rather than silently never firing. */
-        x = run(s,
+        x = run(c,
                 crc == 0 ? "UPDATE jobs SET run_at = to_timestamp($2::bigint / 1000.0), updated_at = now()"
                            " WHERE id = $1::bigint AND $3::text IS NOT NULL"
                          : "UPDATE jobs SET state = 'DEAD_LETTER', last_error = $3, updated_at = now()"
@@ -473,16 +523,16 @@ int jobs_store_fire_cron(jobs_store_t *s, int64_t now_ms, int *n, sb_err_t *err)
         if (rc == 0) (*n)++;
     }
     PQclear(r);
-    if (rc == 0) rc = exec(s, "COMMIT", err);
-    else rollback(s);
-    pthread_mutex_unlock(&s->mu);
+    if (rc == 0) rc = exec(c, "COMMIT", err);
+    else rollback(c);
+    conn_release(s, c);
     return rc;
 }
 
 int jobs_store_fail_orphans(jobs_store_t *s, int *n, sb_err_t *err)
 {
-    pthread_mutex_lock(&s->mu);
-    PGresult *r = run(s,
+    jobs_conn_t *c = conn_acquire(s);
+    PGresult *r = run(c,
                       "UPDATE jobs j SET state = 'DEAD_LETTER', updated_at = now(),"
                       " last_error = 'dependency ' || d.id || ' ended ' || d.state FROM jobs d"
                       " WHERE j.state IN ('PENDING', 'RETRYING') AND d.id = ANY(j.depends_on)"
@@ -490,12 +540,12 @@ int jobs_store_fail_orphans(jobs_store_t *s, int *n, sb_err_t *err)
                       0, NULL, err);
     *n = r ? atoi(PQcmdTuples(r)) : 0;
     PQclear(r);
-    pthread_mutex_unlock(&s->mu);
+    conn_release(s, c);
     return r ? 0 : SB_EIO;
 }
 
 /* The end of an attempt, inside the caller's transaction and lock. */
-static int finish_locked(jobs_store_t *s, const char *ids, const char *att, const char *worker,
+static int finish_locked(jobs_conn_t *s, const char *ids, const char *att, const char *worker,
                          jobs_outcome_t outcome, const char *error, const char *result, int64_t base_ms,
                          int64_t max_ms, sb_err_t *err)
 {
@@ -547,9 +597,9 @@ int jobs_store_expire_leases(jobs_store_t *s, int64_t backoff_base_ms, int64_t b
                              sb_err_t *err)
 {
     *n = 0;
-    pthread_mutex_lock(&s->mu);
-    int rc = exec(s, "BEGIN", err);
-    PGresult *r = rc == 0 ? run(s,
+    jobs_conn_t *c = conn_acquire(s);
+    int rc = exec(c, "BEGIN", err);
+    PGresult *r = rc == 0 ? run(c,
                                 "SELECT id, attempt, worker_id, cancel_requested FROM jobs WHERE state = 'RUNNING'"
                                 " AND lease_until < now() ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED",
                                 0, NULL, err)
@@ -557,16 +607,16 @@ int jobs_store_expire_leases(jobs_store_t *s, int64_t backoff_base_ms, int64_t b
     if (!r) rc = SB_EIO;
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         bool cancel = PQgetvalue(r, i, 3)[0] == 't';
-        rc = finish_locked(s, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+        rc = finish_locked(c, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
                            cancel ? JOB_OUTCOME_CANCELLED : JOB_OUTCOME_FAILED,
                            cancel ? "cancelled; the worker's lease expired" : "lease expired", NULL, backoff_base_ms,
                            backoff_max_ms, err);
         if (rc == 0) (*n)++;
     }
     PQclear(r);
-    if (rc == 0) rc = exec(s, "COMMIT", err);
-    else rollback(s);
-    pthread_mutex_unlock(&s->mu);
+    if (rc == 0) rc = exec(c, "COMMIT", err);
+    else rollback(c);
+    conn_release(s, c);
     return rc;
 }
 
@@ -578,8 +628,8 @@ int jobs_store_claim(jobs_store_t *s, int64_t id, int attempt, const char *worke
     snprintf(att, sizeof(att), "%d", attempt);
     snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
     const char *p[] = {ids, att, worker, lease};
-    pthread_mutex_lock(&s->mu);
-    PGresult *r = run(s,
+    jobs_conn_t *c = conn_acquire(s);
+    PGresult *r = run(c,
                       "UPDATE jobs SET state = 'RUNNING', worker_id = $3,"
                       " lease_until = now() + make_interval(secs => $4::bigint / 1000.0), updated_at = now()"
                       " WHERE id = $1::bigint AND attempt = $2::int AND state = 'QUEUED' AND NOT cancel_requested"
@@ -594,7 +644,7 @@ int jobs_store_claim(jobs_store_t *s, int64_t id, int attempt, const char *worke
         if (!claim->payload) rc = sb_err_set(err, SB_ECORRUPT, "job %lld: stored payload is not JSON", (long long)id);
     }
     PQclear(r);
-    pthread_mutex_unlock(&s->mu);
+    conn_release(s, c);
     return rc;
 }
 
@@ -606,8 +656,8 @@ int jobs_store_heartbeat(jobs_store_t *s, int64_t id, int attempt, const char *w
     snprintf(att, sizeof(att), "%d", attempt);
     snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
     const char *p[] = {ids, att, worker, lease};
-    pthread_mutex_lock(&s->mu);
-    PGresult *r = run(s,
+    jobs_conn_t *c = conn_acquire(s);
+    PGresult *r = run(c,
                       "UPDATE jobs SET lease_until = now() + make_interval(secs => $4::bigint / 1000.0)"
                       " WHERE id = $1::bigint AND attempt = $2::int AND state = 'RUNNING' AND worker_id = $3"
                       " RETURNING cancel_requested",
@@ -615,7 +665,7 @@ int jobs_store_heartbeat(jobs_store_t *s, int64_t id, int attempt, const char *w
     int rc = r ? (PQntuples(r) == 1 ? 0 : SB_ENOENT) : SB_EIO;
     if (rc == 0) *cancel = PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
-    pthread_mutex_unlock(&s->mu);
+    conn_release(s, c);
     return rc;
 }
 
@@ -628,13 +678,13 @@ int jobs_store_finish(jobs_store_t *s, int64_t id, int attempt, const char *work
     snprintf(att, sizeof(att), "%d", attempt);
     char *res = result && outcome == JOB_OUTCOME_OK ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     if (outcome == JOB_OUTCOME_OK) error = NULL;
-    pthread_mutex_lock(&s->mu);
-    int rc = exec(s, "BEGIN", err);
+    jobs_conn_t *c = conn_acquire(s);
+    int rc = exec(c, "BEGIN", err);
     if (rc == 0)
-        rc = finish_locked(s, ids, att, worker, outcome, error, res, backoff_base_ms, backoff_max_ms, err);
-    if (rc == 0) rc = exec(s, "COMMIT", err);
-    else rollback(s);
-    pthread_mutex_unlock(&s->mu);
+        rc = finish_locked(c, ids, att, worker, outcome, error, res, backoff_base_ms, backoff_max_ms, err);
+    if (rc == 0) rc = exec(c, "COMMIT", err);
+    else rollback(c);
+    conn_release(s, c);
     free(res);
     return rc;
 }

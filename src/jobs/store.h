@@ -1,9 +1,9 @@
 #ifndef STREAMBUS_JOBS_STORE_H
 #define STREAMBUS_JOBS_STORE_H
 
-/* Durable job state in PostgreSQL. One store = one libpq connection guarded by a mutex; each
- * thread that talks to PostgreSQL a lot (HTTP thread, scheduler, worker, heartbeat) opens its
- * own. The schema is created on open (under an advisory lock, so the API and workers can start
+/* Durable job state in PostgreSQL. One store = a small pool of libpq connections (one unless
+ * opened with jobs_store_open_pool); each call holds one connection for its duration. Threads
+ * with their own rhythm (scheduler, worker, heartbeat) open their own store. The schema is created on open (under an advisory lock, so the API and workers can start
  * together) and carries a version number; a newer schema than this binary knows is refused.
  *
  * Every state change goes through an UPDATE of jobs.state; a trigger writes one row per change
@@ -28,6 +28,9 @@
 typedef struct jobs_store jobs_store_t;
 
 jobs_store_t *jobs_store_open(const char *conninfo, sb_err_t *err);
+/* A store of nconns connections: up to nconns calls run at once (the API's HTTP threads share
+ * one such store, so a slow query does not queue every other request behind it). */
+jobs_store_t *jobs_store_open_pool(const char *conninfo, int nconns, sb_err_t *err);
 void jobs_store_free(jobs_store_t *s);
 /* 0 when a trivial query works (readiness). */
 int jobs_store_ping(jobs_store_t *s, sb_err_t *err);
