@@ -581,3 +581,53 @@ def test_email_jobs_over_starttls_to_a_real_smtp_server(jobs_factory):
         assert plain.messages == []
     finally:
         plain.stop()
+
+
+def test_ctl_job_commands_over_the_rest_api(jobs_factory, peer, tmp_path):
+    jobs = jobs_factory()
+    jobs.start_worker("w1")
+    base_url = jobs.url.replace("/api/v1", "")
+
+    def ctl(*args, user="otto", token=None):
+        env = dict(os.environ, STREAMBUS_JOBS_URL=base_url, STREAMBUS_JOBS_PASSWORD=USERS[user][1])
+        env.pop("STREAMBUS_JOBS_TOKEN", None)
+        auth = ["--token", token] if token else ["--user", user]
+        p = subprocess.run([jobs.binary, "ctl"] + list(args) + auth, capture_output=True, text=True, timeout=60,
+                           env=env)
+        return p.returncode, p.stdout, p.stderr
+
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"name": "from-ctl", "type": "HTTP", "payload": {"url": peer.url + "/ok?ctl"}}))
+    rc, out, err = ctl("job", "submit", "--file", str(spec))
+    assert rc == 0, err
+    jid = json.loads(out)["id"]
+    jobs.wait_status(jid, {"COMPLETED"})
+    rc, out, err = ctl("job", "show", str(jid), user="vera")
+    assert rc == 0 and json.loads(out)["status"] == "COMPLETED" and peer.count("/ok?ctl") == 1
+    rc, out, err = ctl("job", "list", "--status", "COMPLETED", user="vera")
+    assert rc == 0 and "from-ctl" in out and "COMPLETED" in out.splitlines()[1], out
+    rc, out, err = ctl("job", "logs", str(jid), user="vera")
+    assert rc == 0 and out.splitlines()[-1].endswith("RUNNING -> COMPLETED worker w1"), out
+    # a batch; bad input names each field and exits 1; a viewer may not cancel (403)
+    rc, out, err = ctl("job", "submit", "--json", json.dumps({"jobs": [{"name": "b", "type": "HTTP",
+                                                                         "payload": {"url": peer.url + "/ok?b"}}]}))
+    assert rc == 0 and len(json.loads(out)["jobs"]) == 1
+    rc, out, err = ctl("job", "submit", "--json", '{"name": "x", "type": "FTP", "payload": {}}')
+    assert rc == 1 and "type: must be HTTP" in err, err
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    rc, out, err = ctl("job", "submit", "--json", json.dumps({"name": "later", "type": "HTTP", "runAt": later,
+                                                               "maxRetries": 0,
+                                                               "payload": {"url": peer.url + "/ok?later"}}))
+    later_id = json.loads(out)["id"]
+    rc, out, err = ctl("job", "cancel", str(later_id), user="vera")
+    assert rc == 1 and "HTTP 403" in err, err
+    rc, out, err = ctl("job", "cancel", str(later_id))
+    assert rc == 0 and json.loads(out)["status"] == "CANCELLED"
+    rc, out, err = ctl("job", "retry", str(later_id), token=jobs.token("otto"))
+    assert rc == 0 and json.loads(out)["status"] == "PENDING"
+    rc, out, err = ctl("job", "show", "99999", user="vera")
+    assert rc == 1 and "HTTP 404" in err
+    rc, out, err = ctl("job", "show", "abc", user="vera")
+    assert rc == 2 and "numeric job ID" in err
+    rc, out, err = ctl("job", "show", "1", token="not-a-token")
+    assert rc == 1 and "HTTP 401" in err
