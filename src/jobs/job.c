@@ -185,6 +185,34 @@ static void check_payload(const char *type, const json_t *p, const char *prefix,
         json_t *b = json_object_get(p, "body");
         if (!json_is_string(b) || json_string_length(b) > 1 << 20)
             bad(errors, prefix, "payload.body", "must be a string of at most 1 MiB");
+    } else if (strcmp(type, "PIPELINE") == 0) {
+        const char *action = json_string_value(json_object_get(p, "action"));
+        bool conn = action && (strcmp(action, "connector") == 0 || strcmp(action, "resume") == 0);
+        bool rec = action && strcmp(action, "reconcile") == 0;
+        if (!conn && !rec) bad(errors, prefix, "payload.action", "must be connector, resume or reconcile");
+        /* The name goes into the connect API's URL paths: only characters that need no escaping. */
+        const char *key = rec ? "connector" : "name";
+        const char *name = json_string_value(json_object_get(p, key));
+        if ((conn || rec) && (!name || !name[0] || strlen(name) > 200 ||
+                              strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+                                  strlen(name)))
+            bad(errors, prefix, rec ? "payload.connector" : "payload.name",
+                "must be a connector name of letters, digits, '.', '_' and '-'");
+        if (action && strcmp(action, "connector") == 0 && !json_is_object(json_object_get(p, "config")))
+            bad(errors, prefix, "payload.config", "must be the connector's config object");
+        if (rec) {
+            json_t *tables = json_object_get(p, "tables"), *all = json_object_get(p, "allTables");
+            size_t i;
+            bool ok = tables ? json_is_array(tables) && json_array_size(tables) > 0 && !all : json_is_true(all);
+            json_array_foreach(tables, i, v) ok = ok && json_is_string(v);
+            if (!ok) bad(errors, prefix, "payload.tables", "must be a non-empty array of table names, or allTables true");
+            const char *mode = json_string_value(json_object_get(p, "mode"));
+            if (json_object_get(p, "mode") &&
+                (!mode || (strcmp(mode, "count") && strcmp(mode, "checksum") && strcmp(mode, "full"))))
+                bad(errors, prefix, "payload.mode", "must be count, checksum or full");
+            json_t *repair = json_object_get(p, "repair");
+            if (repair && !json_is_boolean(repair)) bad(errors, prefix, "payload.repair", "must be true or false");
+        }
     } else if (strcmp(type, "SHELL") == 0) {
         const char *cmd = json_string_value(json_object_get(p, "command"));
         if (!cmd || cmd[0] != '/') bad(errors, prefix, "payload.command", "must be an absolute path");
@@ -222,8 +250,8 @@ int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json
     str_field(body, "name", true, out->name, sizeof(out->name), "", prefix, errors);
     str_field(body, "type", true, out->type, sizeof(out->type), "", prefix, errors);
     if (out->type[0] && strcmp(out->type, "HTTP") && strcmp(out->type, "SQL") && strcmp(out->type, "SHELL") &&
-        strcmp(out->type, "EMAIL"))
-        bad(errors, prefix, "type", "must be HTTP, SQL, SHELL or EMAIL");
+        strcmp(out->type, "EMAIL") && strcmp(out->type, "PIPELINE"))
+        bad(errors, prefix, "type", "must be HTTP, SQL, SHELL, EMAIL or PIPELINE");
     str_field(body, "queue", false, out->queue, sizeof(out->queue), "default", prefix, errors);
     str_field(body, "idempotencyKey", false, out->idempotency_key, sizeof(out->idempotency_key), "", prefix, errors);
     int_field(body, "priority", 0, 10, 5, &out->priority, prefix, errors);

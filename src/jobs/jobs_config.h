@@ -55,6 +55,7 @@ typedef struct jobs_config {
     char smtp_password_env[64]; /* environment variable holding the SMTP password */
     char smtp_ca_file[512];     /* "" = the system's CA store */
     bool smtp_require_tls;      /* STARTTLS (or smtps://) or refuse to send */
+    char connect_url[512];      /* REST API of `streambus connect` for PIPELINE jobs */
     bool shell_enabled;
     char shell_allow[JOBS_MAX_SHELL_ALLOW][256];
     int nshell_allow;

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import SANITIZER_MARKERS, free_port, streambus_bin, wait_until
+from connect_fixtures import connect  # noqa: F401 (fixture)
 from pg_fixtures import needs_pg, pg_server, postgres, sql  # noqa: F401 (fixture)
 
 pytestmark = needs_pg
@@ -631,3 +632,38 @@ def test_ctl_job_commands_over_the_rest_api(jobs_factory, peer, tmp_path):
     assert rc == 2 and "numeric job ID" in err
     rc, out, err = ctl("job", "show", "1", token="not-a-token")
     assert rc == 1 and "HTTP 401" in err
+
+
+def test_pipeline_jobs_drive_a_real_connect(jobs_factory, connect, tmp_path):  # noqa: F811 (fixture)
+    connect.expect_error("no_such_connector|unknown connector|not found")
+    jobs = jobs_factory(extra="executors:\n  connect_url: \"%s\"\n" % connect.url)
+    jobs.start_worker("w1")
+    out = tmp_path / "sink.jsonl"
+    cfg = {"connector.class": "file-sink", "file": str(out), "topics": "app.demo.jobs"}
+    # create the connector and wait until it runs
+    job = jobs.submit({"name": "deploy sink", "type": "PIPELINE",
+                       "payload": {"action": "connector", "name": "jobs-sink", "config": cfg}})
+    done = jobs.wait_status(job["id"], {"COMPLETED"}, timeout=60)
+    assert done["result"] == {"connector": "jobs-sink", "state": "RUNNING"}
+    assert connect.state("jobs-sink") == "RUNNING"
+    assert connect.request("GET", "/connectors/jobs-sink/config")[1]["file"] == str(out)
+    # resume a paused connector
+    assert connect.request("PUT", "/connectors/jobs-sink/pause")[0] == 202
+    connect.wait_state("jobs-sink", "PAUSED")
+    job = jobs.submit({"name": "resume", "type": "PIPELINE", "payload": {"action": "resume", "name": "jobs-sink"}})
+    jobs.wait_status(job["id"], {"COMPLETED"}, timeout=60)
+    assert connect.state("jobs-sink") == "RUNNING"
+    # connect's refusals fail the job with connect's reason
+    job = jobs.submit({"name": "bad class", "type": "PIPELINE", "maxRetries": 0, "payload": {
+        "action": "connector", "name": "broken", "config": {"connector.class": "no-such-plugin"}}})
+    dead = jobs.wait_status(job["id"], {"DEAD_LETTER"}, timeout=60)
+    assert dead["error"].startswith("PIPELINE: create connector: HTTP 400"), dead["error"]
+    job = jobs.submit({"name": "reconcile nothing", "type": "PIPELINE", "maxRetries": 0, "payload": {
+        "action": "reconcile", "connector": "no_such_connector", "tables": ["t"]}})
+    dead = jobs.wait_status(job["id"], {"DEAD_LETTER"}, timeout=60)
+    assert dead["error"].startswith("PIPELINE: reconciliation: HTTP 404"), dead["error"]
+    # bad payloads are 400s naming the field
+    status, body = jobs.request("POST", "/jobs", {"name": "x", "type": "PIPELINE", "payload": {
+        "action": "reconcile", "connector": "../x", "mode": "fast"}}, user="otto")
+    assert status == 400 and {f["field"] for f in body["fields"]} == {"payload.connector", "payload.tables",
+                                                                       "payload.mode"}, body
