@@ -70,6 +70,8 @@ struct jobs_scheduler {
     /* Token buckets of the rate-limited queues (cfg->queues order); only this thread uses them. */
     double tokens[JOBS_MAX_QUEUES];
     int64_t refilled_us;
+    char broker_problem[256]; /* under mu; "" when the last metadata request was answered */
+    int64_t broker_checked_ms;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -143,12 +145,27 @@ fail:
     return 0;
 }
 
+/* Asks the broker for metadata every 2 s, so readiness reports an unreachable broker even
+ * while no job is being dispatched. */
+static void check_broker(jobs_scheduler_t *s)
+{
+    if (sb_mono_ms() - s->broker_checked_ms < 2000) return;
+    s->broker_checked_ms = sb_mono_ms();
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(s->producer, 0, NULL, &md, 2000);
+    pthread_mutex_lock(&s->mu);
+    snprintf(s->broker_problem, sizeof(s->broker_problem), "%s", e ? rd_kafka_err2str(e) : "");
+    pthread_mutex_unlock(&s->mu);
+    if (md) rd_kafka_metadata_destroy(md);
+}
+
 static void *scheduler_main(void *arg)
 {
     jobs_scheduler_t *s = arg;
     jobs_dispatch_t *batch = calloc(DISPATCH_BATCH, sizeof(*batch));
     create_task_topic(s->producer, s->cfg);
     while (!atomic_load(&s->stop)) {
+        check_broker(s);
         int n = scheduler_round(s, batch);
         /* A full batch means more are due: go again at once. */
         if (n == DISPATCH_BATCH) continue;
@@ -197,6 +214,15 @@ bool jobs_scheduler_ready(jobs_scheduler_t *s, char *detail, size_t cap)
     pthread_mutex_lock(&s->mu);
     bool ok = s->problem[0] == 0;
     snprintf(detail, cap, "%s", s->problem);
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+bool jobs_scheduler_broker_ready(jobs_scheduler_t *s, char *detail, size_t cap)
+{
+    pthread_mutex_lock(&s->mu);
+    bool ok = s->broker_checked_ms > 0 && s->broker_problem[0] == 0;
+    snprintf(detail, cap, "%s", s->broker_checked_ms == 0 ? "not checked yet" : s->broker_problem);
     pthread_mutex_unlock(&s->mu);
     return ok;
 }

@@ -2,6 +2,7 @@
 #include "jobs/store.h"
 
 #include "jobs/cron.h"
+#include "metrics/metrics.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -686,5 +687,131 @@ int jobs_store_finish(jobs_store_t *s, int64_t id, int attempt, const char *work
     else rollback(c);
     conn_release(s, c);
     free(res);
+    return rc;
+}
+
+/* Buckets of the time-in-queue and run-time histograms, in seconds. */
+static const double JOB_SECONDS_BUCKETS[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800};
+#define JOB_SECONDS_NBUCKETS (sizeof(JOB_SECONDS_BUCKETS) / sizeof(JOB_SECONDS_BUCKETS[0]))
+
+/* Writes one counter or gauge family from rows (label values..., value) of a query. */
+static void write_rows(sb_wr_t *out, PGresult *r, const char *name, const char *help, metrics_type_t type,
+                       const char *const *label_names, int nlabels)
+{
+    metrics_write_family(out, name, help, type);
+    for (int i = 0; i < PQntuples(r); i++) {
+        metrics_label_t labels[4];
+        for (int l = 0; l < nlabels; l++) labels[l] = (metrics_label_t){label_names[l], PQgetvalue(r, i, l)};
+        metrics_write_sample(out, name, labels, (size_t)nlabels, atof(PQgetvalue(r, i, nlabels)));
+    }
+}
+
+int jobs_store_metrics(jobs_store_t *s, sb_wr_t *out, sb_err_t *err)
+{
+    static const char *const tq[] = {"type", "queue"};
+    static const char *const q[] = {"queue"};
+    static const struct {
+        const char *name, *help, *sql;
+        metrics_type_t type;
+        int nlabels;
+    } families[] = {
+        {"streambus_jobs_submitted_total", "Jobs submitted (a cron schedule's runs count, the schedule does not)",
+         "SELECT type, queue, count(*) FROM jobs WHERE cron IS NULL GROUP BY 1, 2", METRICS_COUNTER, 2},
+        {"streambus_jobs_completed_total", "Attempts that completed",
+         "SELECT j.type, j.queue, count(*) FROM job_transitions t JOIN jobs j ON j.id = t.job_id"
+         " WHERE t.to_state = 'COMPLETED' GROUP BY 1, 2",
+         METRICS_COUNTER, 2},
+        {"streambus_jobs_failed_total", "Attempts that failed (executor error, timeout or lost lease)",
+         "SELECT j.type, j.queue, count(*) FROM job_transitions t JOIN jobs j ON j.id = t.job_id"
+         " WHERE t.to_state = 'FAILED' GROUP BY 1, 2",
+         METRICS_COUNTER, 2},
+        {"streambus_jobs_dead_letter_total", "Jobs moved to DEAD_LETTER",
+         "SELECT j.type, j.queue, count(*) FROM job_transitions t JOIN jobs j ON j.id = t.job_id"
+         " WHERE t.to_state = 'DEAD_LETTER' GROUP BY 1, 2",
+         METRICS_COUNTER, 2},
+        {"streambus_jobs_queue_depth", "Jobs due but not running: QUEUED, and PENDING/RETRYING whose time has come",
+         "SELECT queue, count(*) FROM jobs WHERE cron IS NULL AND (state = 'QUEUED' OR (state IN ('PENDING',"
+         " 'RETRYING') AND run_at <= now())) GROUP BY 1",
+         METRICS_GAUGE, 1},
+        {"streambus_jobs_running", "Jobs RUNNING",
+         "SELECT queue, count(*) FROM jobs WHERE state = 'RUNNING' GROUP BY 1", METRICS_GAUGE, 1},
+    };
+    jobs_conn_t *c = conn_acquire(s);
+    int rc = 0;
+    for (size_t f = 0; rc == 0 && f < sizeof(families) / sizeof(families[0]); f++) {
+        PGresult *r = run(c, families[f].sql, 0, NULL, err);
+        if (!r) {
+            rc = SB_EIO;
+            break;
+        }
+        write_rows(out, r, families[f].name, families[f].help, families[f].type, families[f].nlabels == 2 ? tq : q,
+                   families[f].nlabels);
+        PQclear(r);
+    }
+    /* Lease expiries and worker utilisation: busy workers over workers seen in 5 minutes. */
+    PGresult *r = rc == 0 ? run(c,
+                                "SELECT (SELECT count(*) FROM job_transitions WHERE to_state = 'FAILED'"
+                                " AND error = 'lease expired'),"
+                                " (SELECT count(DISTINCT worker_id) FROM jobs WHERE state = 'RUNNING'),"
+                                " (SELECT count(DISTINCT worker_id) FROM job_transitions WHERE worker_id IS NOT NULL"
+                                " AND at > now() - interval '5 minutes')",
+                                0, NULL, err)
+                          : NULL;
+    if (r) {
+        double busy = atof(PQgetvalue(r, 0, 1)), seen = atof(PQgetvalue(r, 0, 2));
+        metrics_write_family(out, "streambus_jobs_lease_expiries_total", "Attempts ended by lease expiry",
+                             METRICS_COUNTER);
+        metrics_write_sample(out, "streambus_jobs_lease_expiries_total", NULL, 0, atof(PQgetvalue(r, 0, 0)));
+        metrics_write_family(out, "streambus_jobs_workers_busy", "Workers running a job", METRICS_GAUGE);
+        metrics_write_sample(out, "streambus_jobs_workers_busy", NULL, 0, busy);
+        metrics_write_family(out, "streambus_jobs_worker_utilisation",
+                             "Busy workers / workers that recorded a transition in the last 5 minutes", METRICS_GAUGE);
+        metrics_write_sample(out, "streambus_jobs_worker_utilisation", NULL, 0, seen > 0 ? busy / seen : 0);
+        PQclear(r);
+    } else if (rc == 0) {
+        rc = SB_EIO;
+    }
+    /* Histograms from the transitions: QUEUED → RUNNING is time in queue, RUNNING → its end is
+     * run time. Each row: kind, count, sum, then one cumulative count per bucket. */
+    char sql[2048];
+    size_t o = (size_t)snprintf(sql, sizeof(sql),
+                                "WITH t AS (SELECT to_state, at, lag(to_state) OVER w AS prev, lag(at) OVER w AS prev_at"
+                                " FROM job_transitions WINDOW w AS (PARTITION BY job_id ORDER BY id)),"
+                                " d AS (SELECT CASE WHEN to_state = 'RUNNING' AND prev = 'QUEUED' THEN 'queue'"
+                                " WHEN prev = 'RUNNING' THEN 'run' END AS kind, extract(epoch FROM at - prev_at) AS s"
+                                " FROM t) SELECT kind, count(*), coalesce(sum(s), 0)");
+    for (size_t b = 0; b < JOB_SECONDS_NBUCKETS; b++)
+        o += (size_t)snprintf(sql + o, sizeof(sql) - o, ", count(*) FILTER (WHERE s <= %g)", JOB_SECONDS_BUCKETS[b]);
+    snprintf(sql + o, sizeof(sql) - o, " FROM d WHERE kind IS NOT NULL GROUP BY kind");
+    r = rc == 0 ? run(c, sql, 0, NULL, err) : NULL;
+    if (r) {
+        static const struct {
+            const char *kind, *name, *help;
+        } hist[] = {{"queue", "streambus_jobs_time_in_queue_seconds", "Time from QUEUED to RUNNING per attempt"},
+                    {"run", "streambus_jobs_run_time_seconds", "Time from RUNNING to the attempt's end"}};
+        for (size_t h = 0; h < 2; h++) {
+            metrics_write_family(out, hist[h].name, hist[h].help, METRICS_HISTOGRAM);
+            int row = -1;
+            for (int i = 0; i < PQntuples(r); i++)
+                if (strcmp(PQgetvalue(r, i, 0), hist[h].kind) == 0) row = i;
+            char name[128], le[32];
+            snprintf(name, sizeof(name), "%s_bucket", hist[h].name);
+            for (size_t b = 0; b <= JOB_SECONDS_NBUCKETS; b++) {
+                if (b < JOB_SECONDS_NBUCKETS) snprintf(le, sizeof(le), "%g", JOB_SECONDS_BUCKETS[b]);
+                else snprintf(le, sizeof(le), "+Inf");
+                metrics_label_t l = {"le", le};
+                int col = b < JOB_SECONDS_NBUCKETS ? 3 + (int)b : 1;
+                metrics_write_sample(out, name, &l, 1, row < 0 ? 0 : atof(PQgetvalue(r, row, col)));
+            }
+            snprintf(name, sizeof(name), "%s_sum", hist[h].name);
+            metrics_write_sample(out, name, NULL, 0, row < 0 ? 0 : atof(PQgetvalue(r, row, 2)));
+            snprintf(name, sizeof(name), "%s_count", hist[h].name);
+            metrics_write_sample(out, name, NULL, 0, row < 0 ? 0 : atof(PQgetvalue(r, row, 1)));
+        }
+        PQclear(r);
+    } else if (rc == 0) {
+        rc = SB_EIO;
+    }
+    conn_release(s, c);
     return rc;
 }

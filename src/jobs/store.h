@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "jobs/job.h"
 #include "jobs/jobs_config.h"
@@ -50,6 +51,12 @@ int jobs_store_cancel(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err);
 /* Puts a DEAD_LETTER or CANCELLED job back to PENDING with a fresh retry budget. */
 int jobs_store_retry(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err);
 int jobs_store_stats(jobs_store_t *s, json_t **stats, sb_err_t *err);
+/* Appends the job metrics in Prometheus text format, computed from the tables (so they are the
+ * same whichever API instance is scraped, and survive restarts): submitted / completed / failed /
+ * dead-lettered per type and queue, queue depth and running per queue, lease expiries, worker
+ * utilisation, and histograms of time in queue and run time. Each scrape reads every transition:
+ * meant for scrape intervals of seconds, not for tight loops. */
+int jobs_store_metrics(jobs_store_t *s, sb_wr_t *out, sb_err_t *err);
 
 /* ---- scheduler */
 

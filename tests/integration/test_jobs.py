@@ -667,3 +667,60 @@ def test_pipeline_jobs_drive_a_real_connect(jobs_factory, connect, tmp_path):  #
         "action": "reconcile", "connector": "../x", "mode": "fast"}}, user="otto")
     assert status == 400 and {f["field"] for f in body["fields"]} == {"payload.connector", "payload.tables",
                                                                        "payload.mode"}, body
+
+
+def scrape(jobs):
+    """The /metrics exposition as {sample with labels: value}."""
+    with urllib.request.urlopen(jobs.url.replace("/api/v1", "") + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def health(jobs):
+    try:
+        with urllib.request.urlopen(jobs.url.replace("/api/v1", "") + "/health/ready", timeout=10) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode())
+
+
+def test_metrics_and_readiness_per_dependency(jobs_factory, peer, pg_server):
+    jobs = jobs_factory()
+    jobs.start_worker("w1")
+    ok = [jobs.submit({"name": "m%d" % i, "type": "HTTP", "queue": "mq", "payload": {"url": peer.url + "/ok"}})
+          for i in range(3)]
+    bad = jobs.submit({"name": "f", "type": "HTTP", "queue": "mq", "maxRetries": 1, "payload": {"url": peer.url + "/fail"}})
+    for j in ok:
+        jobs.wait_status(j["id"], {"COMPLETED"})
+    jobs.wait_status(bad["id"], {"DEAD_LETTER"}, timeout=60)
+    m = scrape(jobs)
+    assert m['streambus_jobs_submitted_total{type="HTTP",queue="mq"}'] == 4
+    assert m['streambus_jobs_completed_total{type="HTTP",queue="mq"}'] == 3
+    assert m['streambus_jobs_failed_total{type="HTTP",queue="mq"}'] == 2
+    assert m['streambus_jobs_dead_letter_total{type="HTTP",queue="mq"}'] == 1
+    # every attempt was queued, then run: 5 of each, and the buckets are cumulative
+    for h in ("streambus_jobs_time_in_queue_seconds", "streambus_jobs_run_time_seconds"):
+        assert m[h + "_count"] == 5 and m[h + '_bucket{le="+Inf"}'] == 5, m
+        buckets = [v for k, v in m.items() if k.startswith(h + "_bucket")]
+        assert buckets == sorted(buckets)
+    assert m["streambus_jobs_lease_expiries_total"] == 0 and m["streambus_jobs_workers_busy"] == 0
+
+    status, body = health(jobs)
+    assert status == 200 and body["status"] == "UP"
+    assert {k: v["status"] for k, v in body["components"].items()} == {"postgres": "UP", "scheduler": "UP",
+                                                                        "broker": "UP"}
+    # PostgreSQL goes away: not ready, and the component says so
+    pg_server.stop()
+    try:
+        wait_until(lambda: health(jobs)[0] == 503, 30, "readiness to report PostgreSQL down")
+        status, body = health(jobs)
+        assert body["components"]["postgres"]["status"] == "DOWN" and body["components"]["broker"]["status"] == "UP"
+        assert "PostgreSQL" in body["components"]["postgres"]["detail"]
+    finally:
+        pg_server.start()
+    wait_until(lambda: health(jobs)[0] == 200, 60, "readiness to recover with PostgreSQL")
