@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "jobs/openapi.h"
 
 struct jobs_api {
     const jobs_config_t *cfg;
@@ -297,6 +298,19 @@ static void on_jobs_get(void *arg, const admin_http_request_t *req, const http_a
     else respond_json(resp, 200, out);
 }
 
+/* ---- /openapi.json */
+
+static void on_openapi(void *arg, const admin_http_request_t *req, const http_auth_claims_t *who,
+                       admin_http_response_t *resp)
+{
+    if (req->path_rest[0]) {
+        admin_http_respond_error(resp, 404, "no such path");
+        return;
+    }
+    resp->status = 200;
+    sb_wr_bytes(&resp->body, JOBS_OPENAPI_JSON, strlen(JOBS_OPENAPI_JSON));
+}
+
 int jobs_api_register(jobs_api_t *a, admin_http_t *http, sb_err_t *err)
 {
     int rc = 0;
@@ -304,5 +318,7 @@ int jobs_api_register(jobs_api_t *a, admin_http_t *http, sb_err_t *err)
     if (rc == 0) rc = http_auth_add_route(a->auth, http, "POST", "/api/v1/auth/refresh", HTTP_ROLE_NONE, on_refresh, a);
     if (rc == 0) rc = http_auth_add_route(a->auth, http, "POST", "/api/v1/jobs", HTTP_ROLE_OPERATOR, on_jobs_post, a);
     if (rc == 0) rc = http_auth_add_route(a->auth, http, "GET", "/api/v1/jobs", HTTP_ROLE_VIEWER, on_jobs_get, a);
+    if (rc == 0)
+        rc = http_auth_add_route(a->auth, http, "GET", "/api/v1/openapi.json", HTTP_ROLE_NONE, on_openapi, a);
     return rc < 0 ? sb_err_set(err, rc, "cannot add the job API routes") : 0;
 }

@@ -724,3 +724,26 @@ def test_metrics_and_readiness_per_dependency(jobs_factory, peer, pg_server):
     finally:
         pg_server.start()
     wait_until(lambda: health(jobs)[0] == 200, 60, "readiness to recover with PostgreSQL")
+
+
+def test_openapi_document_matches_the_api(jobs_factory):
+    jobs = jobs_factory()
+    with urllib.request.urlopen(jobs.url + "/openapi.json", timeout=10) as r:  # no token needed
+        doc = json.loads(r.read().decode())
+    assert doc["openapi"] == "3.0.3" and doc["servers"] == [{"url": "/api/v1"}]
+    assert set(doc["paths"]) == {"/auth/login", "/auth/refresh", "/jobs", "/jobs/batch", "/jobs/stats", "/jobs/{id}",
+                                 "/jobs/{id}/cancel", "/jobs/{id}/retry", "/openapi.json"}
+    # each documented route answers (not 404) with its documented method
+    for path, ops in doc["paths"].items():
+        for method in ops:
+            status, _ = jobs.request(method.upper(), path.replace("{id}", "1"), {} if method == "post" else None,
+                                     user="ada")
+            assert status != 404 or "{id}" in path, (method, path, status)
+    # JobSubmit lists exactly the fields the validator knows: none of them is "not a job field"
+    props = doc["components"]["schemas"]["JobSubmit"]["properties"]
+    status, body = jobs.request("POST", "/jobs", dict({k: 12345 for k in props}, colour=1), user="otto")
+    unknown = {f["field"] for f in body["fields"] if f["message"] == "is not a job field"}
+    assert status == 400 and unknown == {"colour"}, body
+    assert set(props["type"]["enum"]) == {"HTTP", "SQL", "SHELL", "EMAIL", "PIPELINE"}
+    status, body = jobs.request("POST", "/jobs", {"name": "x", "type": "NOPE", "payload": {}}, user="otto")
+    assert "must be " + ", ".join(props["type"]["enum"][:-1]) + " or PIPELINE" in body["fields"][0]["message"]
