@@ -22,7 +22,7 @@ run_pkgs=(kcat curl postgresql-15 postgresql-client-15)
 test_pkgs=(kcat curl python3 python3-pytest python3-confluent-kafka python3-kafka python3-cassandra
   prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15 clickhouse-server
   python3-aiosmtpd)
-bench_pkgs=(redis-server nats-server libnats-dev)
+bench_pkgs=(redis-server nats-server libnats-dev wrk)
 # `make compat` (scripts/compat.sh): dpkg-dev unpacks librdkafka's source (apt-get source); its
 # test-runner build needs the build profile's compilers and libraries, python3 (lds-gen.py) and
 # rapidjson-dev (tests 0053 and 0110 check JSON statistics with it).
