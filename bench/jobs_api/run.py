@@ -20,6 +20,7 @@ usage: STREAMBUS_BIN=build/release/streambus bench/jobs_api/run.py [--seconds 10
 """
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -31,9 +32,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
-from conftest import Broker, streambus_bin  # noqa: E402
-from pg_fixtures import PgServer  # noqa: E402
-from test_jobs import Jobs  # noqa: E402
+# The integration harness's own modules (tests/integration), found through the path above.
+Broker = importlib.import_module("conftest").Broker
+streambus_bin = importlib.import_module("conftest").streambus_bin
+PgServer = importlib.import_module("pg_fixtures").PgServer
+Jobs = importlib.import_module("test_jobs").Jobs
 
 SUBMIT_LUA = """
 wrk.method = "POST"
@@ -89,7 +92,7 @@ def main():
                 rows.append((name, r))
             lines = ["jobs API under wrk: %d connections, %d s per route, 2 wrk threads, %d cores" %
                      (args.connections, args.seconds, os.cpu_count()),
-                     "%-8s %12s %10s %10s %8s" % ("route", "requests/s", "P50 ms", "P99 ms", "non-2xx")]
+                     "route      requests/s     P50 ms     P99 ms  non-2xx"]
             for name, r in rows:
                 lines.append("%-8s %12.0f %10.2f %10.2f %8d" % (name, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]))
             text = "\n".join(lines) + "\n"
