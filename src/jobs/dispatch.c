@@ -277,8 +277,45 @@ static void *heartbeat_main(void *arg)
     return NULL;
 }
 
-static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t *hb_store, const char *worker,
-                    int64_t id, int attempt)
+/* One record on jobs.logs_topic per attempt end, in the change-event envelope the connect sinks
+ * read (op "c", the row in "after", source.table "job_logs"), so a clickhouse-sink or
+ * postgres-sink connector subscribed to the topic stores the job log without a transform. The
+ * key is the attempt ("<job>-<attempt>"): a replayed record rewrites the same row. */
+static void produce_log(rd_kafka_t *rk, const jobs_config_t *cfg, const char *worker, int64_t id, int attempt,
+                        const jobs_claim_t *claim, const char *status, const char *error, const json_t *result,
+                        int64_t started_ms, int64_t ended_ms)
+{
+    if (!rk || !cfg->logs_topic[0]) return;
+    char key_id[48];
+    snprintf(key_id, sizeof(key_id), "%lld-%d", (long long)id, attempt);
+    char *output = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (output && strlen(output) > 4096) output[4096] = 0;
+    json_t *row = json_pack("{s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I}", "id", key_id, "job_id",
+                            (json_int_t)id, "attempt", attempt, "worker_id", worker, "type", claim->type, "queue",
+                            claim->queue, "status", status, "error", error && error[0] ? error : NULL, "output", output,
+                            "started_ms", (json_int_t)started_ms, "ended_ms", (json_int_t)ended_ms, "duration_ms",
+                            (json_int_t)(ended_ms - started_ms));
+    json_t *ev = json_pack("{s:n, s:o, s:s, s:I, s:{s:s, s:s, s:I, s:s, s:s}}", "before", "after", row, "op", "c",
+                           "ts_ms", (json_int_t)ended_ms, "source", "connector", "streambus-jobs", "name", "jobs",
+                           "ts_ms", (json_int_t)ended_ms, "schema", "jobs", "table", "job_logs");
+    json_t *key = json_pack("{s:s}", "id", key_id);
+    char *value = ev ? json_dumps(ev, JSON_COMPACT) : NULL, *k = key ? json_dumps(key, JSON_COMPACT) : NULL;
+    if (value && k) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(cfg->logs_topic), RD_KAFKA_V_KEY(k, strlen(k)),
+                                                  RD_KAFKA_V_VALUE(value, strlen(value)),
+                                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e) sb_warn("jobs.worker", "job %lld: log record: %s", (long long)id, rd_kafka_err2str(e));
+    }
+    rd_kafka_poll(rk, 0);
+    free(value);
+    free(k);
+    free(output);
+    json_decref(ev);
+    json_decref(key);
+}
+
+static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t *hb_store, rd_kafka_t *logs,
+                    const char *worker, int64_t id, int attempt)
 {
     jobs_claim_t claim = {0};
     sb_err_t err = {0};
@@ -293,6 +330,7 @@ static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t 
         return;
     }
     sb_info("jobs.worker", "job %lld attempt %d: running %s", (long long)id, attempt, claim.type);
+    int64_t started_ms = sb_now_ms();
     heartbeat_t hb = {.cfg = cfg, .store = hb_store, .worker = worker, .id = id, .attempt = attempt};
     pthread_t t;
     bool hb_started = pthread_create(&t, NULL, heartbeat_main, &hb) == 0;
@@ -304,13 +342,22 @@ static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t 
     if (hb_started) pthread_join(t, NULL);
     json_decref(claim.payload);
     if (rc == SB_EAGAIN && atomic_load(&hb.stop) == 2) {
+        produce_log(logs, cfg, worker, id, attempt, &claim, "LEASE_LOST", "the lease expired; work stopped", NULL,
+                    started_ms, sb_now_ms());
         json_decref(result);
         return; /* the lease is gone: another attempt owns the job now */
     }
     jobs_outcome_t outcome = rc == 0 ? JOB_OUTCOME_OK : rc == SB_EAGAIN ? JOB_OUTCOME_CANCELLED : JOB_OUTCOME_FAILED;
     if (rc == SB_ELIMIT) snprintf(error, sizeof(error), "timed out after %d s", claim.timeout_s);
+    int exec_rc = rc;
     rc = jobs_store_finish(store, id, attempt, worker, outcome, rc == 0 ? NULL : error, result, cfg->backoff_base_ms,
                            cfg->backoff_max_ms, &err);
+    produce_log(logs, cfg, worker, id, attempt, &claim,
+                rc == SB_ENOENT ? "REFUSED"
+                : outcome == JOB_OUTCOME_OK ? "COMPLETED"
+                : outcome == JOB_OUTCOME_CANCELLED ? "CANCELLED"
+                                                    : "FAILED",
+                exec_rc == 0 ? NULL : error, result, started_ms, sb_now_ms());
     json_decref(result);
     if (rc == SB_ENOENT)
         sb_warn("jobs.worker", "job %lld attempt %d: result refused (the lease expired and the attempt was fenced off)",
@@ -349,6 +396,12 @@ int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile si
         return sb_err_set(err, SB_EINVAL, "consumer: %s", e);
     }
     create_task_topic(rk, cfg);
+    /* The job log producer: losing a log record loses no job state, so acks=1 and a short linger. */
+    rd_kafka_conf_t *lconf = kafka_conf(cfg, client_id);
+    rd_kafka_conf_set(lconf, "acks", "1", e, sizeof(e));
+    rd_kafka_conf_set(lconf, "linger.ms", "20", e, sizeof(e));
+    rd_kafka_t *logs = cfg->logs_topic[0] ? rd_kafka_new(RD_KAFKA_PRODUCER, lconf, e, sizeof(e)) : NULL;
+    if (!logs) rd_kafka_conf_destroy(lconf);
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, cfg->topic, RD_KAFKA_PARTITION_UA);
@@ -367,13 +420,17 @@ int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile si
         json_t *task = json_loadb(m->payload, m->len, 0, NULL);
         json_t *id = json_object_get(task, "id"), *attempt = json_object_get(task, "attempt");
         if (json_is_integer(id) && json_is_integer(attempt))
-            run_one(cfg, store, hb_store, worker_id, json_integer_value(id), (int)json_integer_value(attempt));
+            run_one(cfg, store, hb_store, logs, worker_id, json_integer_value(id), (int)json_integer_value(attempt));
         else sb_warn("jobs.worker", "ignoring a malformed task message at offset %lld", (long long)m->offset);
         json_decref(task);
         rd_kafka_message_destroy(m);
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    if (logs) {
+        rd_kafka_flush(logs, 5000);
+        rd_kafka_destroy(logs);
+    }
     jobs_store_free(store);
     jobs_store_free(hb_store);
     return 0;

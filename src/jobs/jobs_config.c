@@ -23,6 +23,7 @@ static const key_def_t keys[] = {
     STR("jobs.postgres", postgres, "dbname=streambus"),
     STR("jobs.topic", topic, "job.tasks"),
     STR("jobs.consumer_group", consumer_group, "streambus-jobs-workers"),
+    STR("jobs.logs_topic", logs_topic, "job.logs"),
     INT("jobs.task_partitions", task_partitions, "4"),
     INT("jobs.scheduler_interval_ms", scheduler_interval_ms, "200"),
     INT("jobs.lease_ms", lease_ms, "30000"),

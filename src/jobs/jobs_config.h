@@ -34,6 +34,7 @@ typedef struct jobs_config {
     char postgres[1024];
     char topic[128];
     char consumer_group[128];
+    char logs_topic[128]; /* one record per attempt end; "" = none */
     int64_t task_partitions;
     int64_t scheduler_interval_ms;
     int64_t lease_ms;

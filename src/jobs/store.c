@@ -634,7 +634,7 @@ int jobs_store_claim(jobs_store_t *s, int64_t id, int attempt, const char *worke
                       "UPDATE jobs SET state = 'RUNNING', worker_id = $3,"
                       " lease_until = now() + make_interval(secs => $4::bigint / 1000.0), updated_at = now()"
                       " WHERE id = $1::bigint AND attempt = $2::int AND state = 'QUEUED' AND NOT cancel_requested"
-                      " RETURNING type, payload::text, timeout_s",
+                      " RETURNING type, payload::text, timeout_s, queue",
                       4, p, err);
     int rc = r ? 0 : SB_EIO;
     if (r && PQntuples(r) != 1) rc = SB_ENOENT;
@@ -642,6 +642,7 @@ int jobs_store_claim(jobs_store_t *s, int64_t id, int attempt, const char *worke
         snprintf(claim->type, sizeof(claim->type), "%s", PQgetvalue(r, 0, 0));
         claim->payload = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
         claim->timeout_s = atoi(PQgetvalue(r, 0, 2));
+        snprintf(claim->queue, sizeof(claim->queue), "%s", PQgetvalue(r, 0, 3));
         if (!claim->payload) rc = sb_err_set(err, SB_ECORRUPT, "job %lld: stored payload is not JSON", (long long)id);
     }
     PQclear(r);

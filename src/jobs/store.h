@@ -96,6 +96,7 @@ int jobs_store_expire_leases(jobs_store_t *s, int64_t backoff_base_ms, int64_t b
 
 typedef struct jobs_claim {
     char type[16];
+    char queue[64];
     json_t *payload; /* owned by the caller after a successful claim */
     int timeout_s;
 } jobs_claim_t;

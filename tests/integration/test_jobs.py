@@ -16,7 +16,7 @@ import pytest
 
 from conftest import SANITIZER_MARKERS, free_port, streambus_bin, wait_until
 from connect_fixtures import connect  # noqa: F401 (fixture)
-from pg_fixtures import needs_pg, pg_server, postgres, sql  # noqa: F401 (fixture)
+from pg_fixtures import consume_all, needs_pg, pg_server, postgres, sql  # noqa: F401 (fixture)
 
 pytestmark = needs_pg
 
@@ -747,3 +747,26 @@ def test_openapi_document_matches_the_api(jobs_factory):
     assert set(props["type"]["enum"]) == {"HTTP", "SQL", "SHELL", "EMAIL", "PIPELINE"}
     status, body = jobs.request("POST", "/jobs", {"name": "x", "type": "NOPE", "payload": {}}, user="otto")
     assert "must be " + ", ".join(props["type"]["enum"][:-1]) + " or PIPELINE" in body["fields"][0]["message"]
+
+
+def test_each_attempt_end_is_a_record_on_job_logs(jobs_factory, peer, broker):
+    jobs = jobs_factory()
+    jobs.start_worker("w1")
+    ok = jobs.submit({"name": "ok", "type": "HTTP", "queue": "lq", "payload": {"url": peer.url + "/ok"}})
+    bad = jobs.submit({"name": "bad", "type": "HTTP", "maxRetries": 1, "payload": {"url": peer.url + "/fail"}})
+    jobs.wait_status(ok["id"], {"COMPLETED"})
+    jobs.wait_status(bad["id"], {"DEAD_LETTER"}, timeout=60)
+    records = consume_all(broker, "job.logs", lambda rs: len(rs) >= 3)
+    rows = {k["id"]: v for k, v in records}
+    assert set(rows) == {"%d-1" % ok["id"], "%d-1" % bad["id"], "%d-2" % bad["id"]}, rows
+    done = rows["%d-1" % ok["id"]]
+    # the envelope the connect sinks read, so a clickhouse-sink can store it as table job_logs
+    assert done["op"] == "c" and done["source"]["table"] == "job_logs" and done["before"] is None
+    a = done["after"]
+    assert (a["job_id"], a["attempt"], a["worker_id"], a["type"], a["queue"], a["status"]) == \
+        (ok["id"], 1, "w1", "HTTP", "lq", "COMPLETED")
+    assert json.loads(a["output"])["status"] == 200 and a["error"] is None
+    assert a["ended_ms"] >= a["started_ms"] and a["duration_ms"] == a["ended_ms"] - a["started_ms"]
+    failed = [rows["%d-%d" % (bad["id"], n)]["after"] for n in (1, 2)]
+    assert [f["status"] for f in failed] == ["FAILED", "FAILED"]
+    assert all(f["error"] == "HTTP status 500, expected 2xx" for f in failed)
