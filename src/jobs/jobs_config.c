@@ -45,6 +45,9 @@ static const key_def_t keys[] = {
     STR("executors.smtp_ca_file", smtp_ca_file, ""),
     {"executors.smtp_require_tls", offsetof(jobs_config_t, smtp_require_tls), 1, "true"},
     STR("executors.connect_url", connect_url, "http://127.0.0.1:8083"),
+    STR("logs.clickhouse_url", logs_clickhouse_url, ""),
+    STR("logs.clickhouse_database", logs_clickhouse_database, "default"),
+    STR("logs.clickhouse_table", logs_clickhouse_table, "job_logs"),
     {"logging.level", SIZE_MAX, 0, "info"},
     {"logging.format", SIZE_MAX, 0, "auto"},
 };

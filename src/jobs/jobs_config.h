@@ -57,6 +57,9 @@ typedef struct jobs_config {
     char smtp_ca_file[512];     /* "" = the system's CA store */
     bool smtp_require_tls;      /* STARTTLS (or smtps://) or refuse to send */
     char connect_url[512];      /* REST API of `streambus connect` for PIPELINE jobs */
+    char logs_clickhouse_url[512]; /* ClickHouse HTTP interface holding job_logs; "" = none */
+    char logs_clickhouse_database[64];
+    char logs_clickhouse_table[64];
     bool shell_enabled;
     char shell_allow[JOBS_MAX_SHELL_ALLOW][256];
     int nshell_allow;

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -770,3 +771,52 @@ def test_each_attempt_end_is_a_record_on_job_logs(jobs_factory, peer, broker):
     failed = [rows["%d-%d" % (bad["id"], n)]["after"] for n in (1, 2)]
     assert [f["status"] for f in failed] == ["FAILED", "FAILED"]
     assert all(f["error"] == "HTTP status 500, expected 2xx" for f in failed)
+
+
+def test_job_logs_reach_clickhouse_through_the_sink_and_are_searchable(jobs_factory, peer, connect, tmp_path):  # noqa: F811
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    chdir, http_port = tmp_path / "clickhouse", free_port()
+    started = subprocess.run([str(fixtures / "clickhouse_start.sh"), str(chdir), str(http_port), str(free_port())],
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    ch_url = started.stdout.strip()
+    try:
+        jobs = jobs_factory(extra="logs:\n  clickhouse_url: \"%s\"\n" % ch_url)
+        jobs.start_worker("w1")
+        # before the sink created the table the log is empty, not an error
+        first = jobs.submit({"name": "ok", "type": "HTTP", "payload": {"url": peer.url + "/ok"}})
+        status, body = jobs.request("GET", "/jobs/%d/logs" % first["id"], user="vera")
+        assert status == 200 and body == {"logs": []}, body
+        connect.create("job-logs", {"connector.class": "clickhouse-sink", "clickhouse.url": ch_url,
+                                    "topics": "job.logs", "table.name.format": "job_logs"})
+        bad = jobs.submit({"name": "bad", "type": "HTTP", "maxRetries": 1, "payload": {"url": peer.url + "/fail"}})
+        jobs.wait_status(bad["id"], {"DEAD_LETTER"}, timeout=60)
+
+        def logs(jid):
+            status, body = jobs.request("GET", "/jobs/%d/logs" % jid, user="vera")
+            assert status == 200, body
+            return body["logs"]
+        wait_until(lambda: len(logs(bad["id"])) == 2 and len(logs(first["id"])) == 1, 60,
+                   "the attempts in ClickHouse")
+        got = sorted(logs(bad["id"]), key=lambda r: r["attempt"])
+        assert [(r["attempt"], r["status"], r["workerId"]) for r in got] == [(1, "FAILED", "w1"), (2, "FAILED", "w1")]
+        assert got[0]["error"] == "HTTP status 500, expected 2xx" and got[0]["jobId"] == bad["id"]
+        assert logs(first["id"])[0]["status"] == "COMPLETED"
+        # search: by text in the error (case-insensitive), by status; a quote cannot break out
+        status, body = jobs.request("POST", "/logs/search", {"text": "STATUS 500"}, user="vera")
+        assert status == 200 and {r["jobId"] for r in body["logs"]} == {bad["id"]}, body
+        status, body = jobs.request("POST", "/logs/search", {"status": "COMPLETED", "limit": 5}, user="vera")
+        assert status == 200 and [r["jobId"] for r in body["logs"]] == [first["id"]], body
+        status, body = jobs.request("POST", "/logs/search", {"text": "x' OR 1=1 OR '"}, user="vera")
+        assert status == 200 and body["logs"] == [], body
+        status, body = jobs.request("POST", "/logs/search", {"jobId": "1", "colour": 2, "limit": 0}, user="vera")
+        assert status == 400 and {f["field"] for f in body["fields"]} == {"jobId", "colour", "limit"}, body
+        assert jobs.request("POST", "/logs/search", {}, token="nope")[0] == 401
+    finally:
+        subprocess.run([str(fixtures / "clickhouse_stop.sh"), str(chdir)], capture_output=True, timeout=60)
+
+
+def test_job_logs_without_a_log_store_are_a_clear_503(jobs_factory):
+    jobs = jobs_factory()
+    status, body = jobs.request("POST", "/logs/search", {"text": "x"}, user="vera")
+    assert status == 503 and "logs.clickhouse_url" in body["message"]
