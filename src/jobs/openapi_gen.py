@@ -53,6 +53,12 @@ doc = {
      "scheduleId": {"type": "integer", "nullable": True},
      "createdAt": {"type": "string"}, "updatedAt": {"type": "string"},
      "attempts": {"type": "array", "items": ref("Transition"), "description": "only in GET /jobs/{id}"}}},
+   "LogEntry": {"type": "object", "properties": {"jobId": {"type": "integer"}, "attempt": {"type": "integer"},
+     "status": {"type": "string", "enum": ["COMPLETED", "FAILED", "CANCELLED", "REFUSED", "LEASE_LOST"]},
+     "workerId": {"type": "string"}, "type": {"type": "string"}, "queue": {"type": "string"},
+     "error": {"type": "string", "nullable": True}, "output": {"type": "string", "nullable": True},
+     "startedMs": {"type": "integer"}, "endedMs": {"type": "integer"}, "durationMs": {"type": "integer"}}},
+   "LogPage": {"type": "object", "properties": {"logs": {"type": "array", "items": ref("LogEntry")}}},
    "JobPage": {"type": "object", "properties": {"jobs": {"type": "array", "items": ref("Job")},
      "nextCursor": {"type": "integer", "nullable": True}}},
   }},
@@ -82,6 +88,15 @@ doc = {
      "parameters": [idp], "responses": {"200": resp(200, "the job", ref("Job")), "404": err, "409": err, "401": err, "403": err}}},
   "/jobs/{id}/retry": {"post": {"summary": "DEAD_LETTER or CANCELLED back to PENDING (operator)", "security": sec,
      "parameters": [idp], "responses": {"200": resp(200, "the job", ref("Job")), "404": err, "409": err, "401": err, "403": err}}},
+  "/jobs/{id}/logs": {"get": {"summary": "the job's attempts from the job log in ClickHouse (viewer)", "security": sec,
+     "parameters": [idp], "responses": {"200": resp(200, "log entries", ref("LogPage")), "401": err, "503": err}}},
+  "/logs/search": {"post": {"summary": "search the job log (viewer)", "security": sec,
+     "requestBody": body({"type": "object", "additionalProperties": False, "properties": {
+        "jobId": {"type": "integer"}, "attempt": {"type": "integer"}, "status": {"type": "string"},
+        "type": {"type": "string"}, "queue": {"type": "string"}, "workerId": {"type": "string"},
+        "text": {"type": "string", "description": "case-insensitive substring of error or output"},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}}),
+     "responses": {"200": resp(200, "log entries, newest first", ref("LogPage")), "400": err, "401": err, "503": err}}},
   "/openapi.json": {"get": {"summary": "this document", "responses": {"200": resp(200, "OpenAPI 3.0")}}},
  }}
 text = json.dumps(doc, separators=(",", ":"), sort_keys=False)

@@ -733,7 +733,8 @@ def test_openapi_document_matches_the_api(jobs_factory):
         doc = json.loads(r.read().decode())
     assert doc["openapi"] == "3.0.3" and doc["servers"] == [{"url": "/api/v1"}]
     assert set(doc["paths"]) == {"/auth/login", "/auth/refresh", "/jobs", "/jobs/batch", "/jobs/stats", "/jobs/{id}",
-                                 "/jobs/{id}/cancel", "/jobs/{id}/retry", "/openapi.json"}
+                                 "/jobs/{id}/cancel", "/jobs/{id}/retry", "/jobs/{id}/logs", "/logs/search",
+                                 "/openapi.json"}
     # each documented route answers (not 404) with its documented method
     for path, ops in doc["paths"].items():
         for method in ops:
