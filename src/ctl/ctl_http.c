@@ -10,8 +10,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-int ctl_http_call(const char *method, const char *url, const char *bearer, const char *body, long timeout_ms,
-                  ctl_http_result_t *res, char *errbuf)
+int ctl_http_call(const char *method, const char *url, const char *bearer, const char *body,
+                  long timeout_ms, ctl_http_result_t *res, char *errbuf)
 {
     sb_wr_init(&res->body, 1024);
     res->status = 0;

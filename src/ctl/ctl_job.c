@@ -23,17 +23,20 @@ typedef struct job_opts {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: streambus ctl job submit (--file F.json | --json TEXT)\n"
-                 "       streambus ctl job list [--status S] [--type T] [--queue Q] [--limit N] [--cursor C]\n"
+                 "       streambus ctl job list [--status S] [--type T] [--queue Q] [--limit N] "
+                 "[--cursor C]\n"
                  "       streambus ctl job show|cancel|retry|logs ID\n"
                  "options: --url URL (default $STREAMBUS_JOBS_URL or " DEFAULT_JOBS_URL "),\n"
-                 "         --token T (default $STREAMBUS_JOBS_TOKEN) or --user U (password in $STREAMBUS_JOBS_PASSWORD),\n"
+                 "         --token T (default $STREAMBUS_JOBS_TOKEN) or --user U (password in "
+                 "$STREAMBUS_JOBS_PASSWORD),\n"
                  "         --timeout-ms N (default 30000), --output table|json\n");
 }
 
 static bool takes_value(const char *a)
 {
-    static const char *const opts[] = {"--url", "--token", "--user", "--file", "--json", "--status", "--type",
-                                       "--queue", "--limit", "--cursor", "--timeout-ms", "--output", NULL};
+    static const char *const opts[] = {"--url",        "--token",  "--user",  "--file",  "--json",
+                                       "--status",     "--type",   "--queue", "--limit", "--cursor",
+                                       "--timeout-ms", "--output", NULL};
     for (int i = 0; opts[i]; i++)
         if (strcmp(a, opts[i]) == 0) return true;
     return false;
@@ -60,18 +63,30 @@ static int parse_opts(int argc, char **argv, int noun, job_opts_t *o)
         const char *a = argv[i];
         if (i == noun) continue;
         const char **slot = NULL, *timeout = NULL, *output = NULL;
-        if (strcmp(a, "--url") == 0) slot = &o->url;
-        else if (strcmp(a, "--token") == 0) slot = &o->token;
-        else if (strcmp(a, "--user") == 0) slot = &o->user;
-        else if (strcmp(a, "--file") == 0) slot = &o->file;
-        else if (strcmp(a, "--json") == 0) slot = &o->json_text;
-        else if (strcmp(a, "--status") == 0) slot = &o->status;
-        else if (strcmp(a, "--type") == 0) slot = &o->type;
-        else if (strcmp(a, "--queue") == 0) slot = &o->queue;
-        else if (strcmp(a, "--limit") == 0) slot = &o->limit;
-        else if (strcmp(a, "--cursor") == 0) slot = &o->cursor;
-        else if (strcmp(a, "--timeout-ms") == 0) slot = &timeout;
-        else if (strcmp(a, "--output") == 0) slot = &output;
+        if (strcmp(a, "--url") == 0)
+            slot = &o->url;
+        else if (strcmp(a, "--token") == 0)
+            slot = &o->token;
+        else if (strcmp(a, "--user") == 0)
+            slot = &o->user;
+        else if (strcmp(a, "--file") == 0)
+            slot = &o->file;
+        else if (strcmp(a, "--json") == 0)
+            slot = &o->json_text;
+        else if (strcmp(a, "--status") == 0)
+            slot = &o->status;
+        else if (strcmp(a, "--type") == 0)
+            slot = &o->type;
+        else if (strcmp(a, "--queue") == 0)
+            slot = &o->queue;
+        else if (strcmp(a, "--limit") == 0)
+            slot = &o->limit;
+        else if (strcmp(a, "--cursor") == 0)
+            slot = &o->cursor;
+        else if (strcmp(a, "--timeout-ms") == 0)
+            slot = &timeout;
+        else if (strcmp(a, "--output") == 0)
+            slot = &output;
         if (slot) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "streambus ctl: %s needs a value\n", a);
@@ -83,12 +98,15 @@ static int parse_opts(int argc, char **argv, int noun, job_opts_t *o)
                 errno = 0;
                 o->timeout_ms = strtol(timeout, &end, 10);
                 if (errno || end == timeout || *end || o->timeout_ms < 1) {
-                    fprintf(stderr, "streambus ctl: --timeout-ms needs a positive integer, got \"%s\"\n", timeout);
+                    fprintf(stderr,
+                            "streambus ctl: --timeout-ms needs a positive integer, got \"%s\"\n",
+                            timeout);
                     return -1;
                 }
             }
             if (output && strcmp(output, "json") != 0 && strcmp(output, "table") != 0) {
-                fprintf(stderr, "streambus ctl: --output must be table or json, got \"%s\"\n", output);
+                fprintf(stderr, "streambus ctl: --output must be table or json, got \"%s\"\n",
+                        output);
                 return -1;
             }
             if (output) o->json = strcmp(output, "json") == 0;
@@ -107,7 +125,8 @@ static int parse_opts(int argc, char **argv, int noun, job_opts_t *o)
 
 /* One request; prints the API's error (with each wrong field) and returns NULL on failure.
  * *exit_code is set either way. */
-static json_t *call(const job_opts_t *o, const char *method, const char *path, const char *body, int *exit_code)
+static json_t *call(const job_opts_t *o, const char *method, const char *path, const char *body,
+                    int *exit_code)
 {
     char url[2048], errbuf[CURL_ERROR_SIZE] = "";
     snprintf(url, sizeof(url), "%s/api/v1%s", o->url, path);
@@ -188,9 +207,12 @@ static int job_list(const job_opts_t *o)
     size_t i;
     json_t *j;
     json_array_foreach(json_object_get(page, "jobs"), i, j)
-        printf("%-8lld %-24.24s %-6s %-12.12s %-12s %lld\n", (long long)json_integer_value(json_object_get(j, "id")),
-               json_string_value(json_object_get(j, "name")), json_string_value(json_object_get(j, "type")),
-               json_string_value(json_object_get(j, "queue")), json_string_value(json_object_get(j, "status")),
+        printf("%-8lld %-24.24s %-6s %-12.12s %-12s %lld\n",
+               (long long)json_integer_value(json_object_get(j, "id")),
+               json_string_value(json_object_get(j, "name")),
+               json_string_value(json_object_get(j, "type")),
+               json_string_value(json_object_get(j, "queue")),
+               json_string_value(json_object_get(j, "status")),
                (long long)json_integer_value(json_object_get(j, "attempt")));
     json_t *next = json_object_get(page, "nextCursor");
     if (json_is_integer(next)) printf("more: --cursor %lld\n", (long long)json_integer_value(next));
@@ -218,8 +240,8 @@ static int job_logs(const job_opts_t *o, const char *id)
         const char *error = json_string_value(json_object_get(a, "error"));
         printf("%s attempt %lld %s -> %s%s%s%s%s\n", json_string_value(json_object_get(a, "at")),
                (long long)json_integer_value(json_object_get(a, "attempt")), from ? from : "-",
-               json_string_value(json_object_get(a, "to")), worker ? " worker " : "", worker ? worker : "",
-               error ? ": " : "", error ? error : "");
+               json_string_value(json_object_get(a, "to")), worker ? " worker " : "",
+               worker ? worker : "", error ? ": " : "", error ? error : "");
     }
     json_decref(attempts);
     return 0;
@@ -235,8 +257,8 @@ static int job_submit(const job_opts_t *o)
     json_t *body = o->file ? json_load_file(o->file, JSON_REJECT_DUPLICATES, &je)
                            : json_loads(o->json_text, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(body)) {
-        fprintf(stderr, "streambus ctl: %s: not a JSON object%s%s\n", o->file ? o->file : "--json", body ? "" : ": ",
-                body ? "" : je.text);
+        fprintf(stderr, "streambus ctl: %s: not a JSON object%s%s\n", o->file ? o->file : "--json",
+                body ? "" : ": ", body ? "" : je.text);
         json_decref(body);
         return 2;
     }
@@ -258,12 +280,13 @@ int ctl_job_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!o.url) o.url = getenv("STREAMBUS_JOBS_URL") ? getenv("STREAMBUS_JOBS_URL") : DEFAULT_JOBS_URL;
+    if (!o.url)
+        o.url = getenv("STREAMBUS_JOBS_URL") ? getenv("STREAMBUS_JOBS_URL") : DEFAULT_JOBS_URL;
     if (!o.token) o.token = getenv("STREAMBUS_JOBS_TOKEN");
     const char *verb = o.npositional > 0 ? o.positional[0] : "";
     const char *id = o.npositional > 1 ? o.positional[1] : NULL;
-    bool needs_id = strcmp(verb, "show") == 0 || strcmp(verb, "cancel") == 0 || strcmp(verb, "retry") == 0 ||
-                    strcmp(verb, "logs") == 0;
+    bool needs_id = strcmp(verb, "show") == 0 || strcmp(verb, "cancel") == 0 ||
+                    strcmp(verb, "retry") == 0 || strcmp(verb, "logs") == 0;
     if (!needs_id && strcmp(verb, "submit") != 0 && strcmp(verb, "list") != 0) {
         fprintf(stderr, "streambus ctl: job needs submit, list, show, cancel, retry or logs\n");
         usage(stderr);
@@ -276,9 +299,12 @@ int ctl_job_main(int argc, char **argv)
     int rc = 0;
     if (o.user) rc = login(&o);
     if (rc == 0) {
-        if (strcmp(verb, "submit") == 0) rc = job_submit(&o);
-        else if (strcmp(verb, "list") == 0) rc = job_list(&o);
-        else if (strcmp(verb, "logs") == 0) rc = job_logs(&o, id);
+        if (strcmp(verb, "submit") == 0)
+            rc = job_submit(&o);
+        else if (strcmp(verb, "list") == 0)
+            rc = job_list(&o);
+        else if (strcmp(verb, "logs") == 0)
+            rc = job_logs(&o, id);
         else {
             char path[64];
             snprintf(path, sizeof(path), "/jobs/%s%s%s", id, strcmp(verb, "show") ? "/" : "",

@@ -15,7 +15,8 @@
 
 /* True when the first word after `ctl` that is not an option is `job` or `jobs`. */
 bool ctl_job_handles(int argc, char **argv);
-/* Runs the command; argv[0] is "ctl". Exit code: 0, 1 the API refused or was unreachable, 2 usage. */
+/* Runs the command; argv[0] is "ctl". Exit code: 0, 1 the API refused or was unreachable, 2 usage.
+ */
 int ctl_job_main(int argc, char **argv);
 
 #endif

@@ -21,8 +21,8 @@ typedef struct cron_field_def {
     const char *const *names; /* names for lo..lo+n-1, or NULL */
 } cron_field_def_t;
 
-static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                          "jul", "aug", "sep", "oct", "nov", "dec", NULL};
+static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
+                                          "aug", "sep", "oct", "nov", "dec", NULL};
 static const char *const dow_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
 
 static const cron_field_def_t fields[5] = {
@@ -40,10 +40,11 @@ static int read_value(const cron_field_def_t *f, const char **p, int *out, sb_er
     const char *s = *p;
     if (isdigit((unsigned char)*s)) {
         long v = 0;
-        while (isdigit((unsigned char)*s) && v < 1000) v = v * 10 + (*s++ - '0');
+        while (isdigit((unsigned char)*s) && v < 1000)
+            v = v * 10 + (*s++ - '0');
         if (isdigit((unsigned char)*s) || v < f->lo || v > f->hi)
-            return sb_err_set(err, SB_EINVAL, "%s: %.*s is out of range %d-%d", f->name, (int)(s - *p), *p, f->lo,
-                              f->hi);
+            return sb_err_set(err, SB_EINVAL, "%s: %.*s is out of range %d-%d", f->name,
+                              (int)(s - *p), *p, f->lo, f->hi);
         *out = (int)v;
         *p = s;
         return 0;
@@ -59,11 +60,12 @@ static int read_value(const cron_field_def_t *f, const char **p, int *out, sb_er
 }
 
 /* One field ("1-5/2,10") into a bit set; *any says it was "*" with step 1. */
-static int parse_field(const cron_field_def_t *f, const char *s, size_t len, uint64_t *bits, bool *any,
-                       sb_err_t *err)
+static int parse_field(const cron_field_def_t *f, const char *s, size_t len, uint64_t *bits,
+                       bool *any, sb_err_t *err)
 {
     char buf[128];
-    if (len == 0 || len >= sizeof(buf)) return sb_err_set(err, SB_EINVAL, "%s: empty or too long", f->name);
+    if (len == 0 || len >= sizeof(buf))
+        return sb_err_set(err, SB_EINVAL, "%s: empty or too long", f->name);
     memcpy(buf, s, len);
     buf[len] = 0;
     *bits = 0;
@@ -83,22 +85,27 @@ static int parse_field(const cron_field_def_t *f, const char *s, size_t len, uin
             if (*p == '-') {
                 p++;
                 if (read_value(f, &p, &hi, err) < 0) return SB_EINVAL;
-                if (hi < lo) return sb_err_set(err, SB_EINVAL, "%s: range %d-%d runs backwards", f->name, lo, hi);
+                if (hi < lo)
+                    return sb_err_set(err, SB_EINVAL, "%s: range %d-%d runs backwards", f->name, lo,
+                                      hi);
             }
         }
         if (*p == '/') {
             p++;
             long v = 0;
             const char *d = p;
-            while (isdigit((unsigned char)*p) && v < 1000) v = v * 10 + (*p++ - '0');
+            while (isdigit((unsigned char)*p) && v < 1000)
+                v = v * 10 + (*p++ - '0');
             if (p == d || v < 1 || v > f->hi)
-                return sb_err_set(err, SB_EINVAL, "%s: step must be a number from 1 to %d", f->name, f->hi);
+                return sb_err_set(err, SB_EINVAL, "%s: step must be a number from 1 to %d", f->name,
+                                  f->hi);
             step = (int)v;
             /* "a/n" means a, a+n, ... up to the end of the range. */
             if (!star && hi == lo) hi = f->hi;
         }
         if (star && step == 1) *any = true;
-        for (int v = lo; v <= hi; v += step) *bits |= 1ull << v;
+        for (int v = lo; v <= hi; v += step)
+            *bits |= 1ull << v;
         if (*p == 0) break;
         if (*p != ',') return sb_err_set(err, SB_EINVAL, "%s: unexpected \"%c\"", f->name, *p);
         p++;
@@ -115,17 +122,21 @@ int cron_parse(const char *spec, cron_expr_t *out, sb_err_t *err)
     bool any[5];
     int n = 0;
     while (*p) {
-        while (*p == ' ' || *p == '\t') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
         if (!*p) break;
         const char *start = p;
-        while (*p && *p != ' ' && *p != '\t') p++;
+        while (*p && *p != ' ' && *p != '\t')
+            p++;
         if (n == 5) return sb_err_set(err, SB_EINVAL, "cron: more than 5 fields");
-        if (parse_field(&fields[n], start, (size_t)(p - start), &bits[n], &any[n], err) < 0) return SB_EINVAL;
+        if (parse_field(&fields[n], start, (size_t)(p - start), &bits[n], &any[n], err) < 0)
+            return SB_EINVAL;
         n++;
     }
     if (n != 5)
-        return sb_err_set(err, SB_EINVAL, "cron: expected 5 fields (minute hour day-of-month month day-of-week), got %d",
-                          n);
+        return sb_err_set(
+            err, SB_EINVAL,
+            "cron: expected 5 fields (minute hour day-of-month month day-of-week), got %d", n);
     if (bits[4] & (1ull << 7)) bits[4] = (bits[4] | 1) & 0x7f;
     out->minute = bits[0];
     out->hour = (uint32_t)bits[1];
@@ -208,10 +219,12 @@ static const char *tz_name(const char *p)
 {
     const char *s = p;
     if (*p == '<') {
-        while (*p && *p != '>') p++;
+        while (*p && *p != '>')
+            p++;
         return *p == '>' && p - s > 1 ? p + 1 : NULL;
     }
-    while (isalpha((unsigned char)*p)) p++;
+    while (isalpha((unsigned char)*p))
+        p++;
     return p - s >= 3 ? p : NULL;
 }
 
@@ -228,7 +241,8 @@ static const char *tz_hms(const char *p, int32_t *out)
         }
         if (!isdigit((unsigned char)*p)) return NULL;
         int x = 0, digits = 0;
-        while (isdigit((unsigned char)*p) && digits < 3) x = x * 10 + (*p++ - '0'), digits++;
+        while (isdigit((unsigned char)*p) && digits < 3)
+            x = x * 10 + (*p++ - '0'), digits++;
         if (x > (i == 0 ? 167 : 59)) return NULL;
         v[i] = x;
     }
@@ -246,7 +260,8 @@ static const char *tz_rule(const char *p, posix_rule_t *r)
         if (i > 0 && *p++ != '.') return NULL;
         if (!isdigit((unsigned char)*p)) return NULL;
         v[i] = 0;
-        while (isdigit((unsigned char)*p) && v[i] < 100) v[i] = v[i] * 10 + (*p++ - '0');
+        while (isdigit((unsigned char)*p) && v[i] < 100)
+            v[i] = v[i] * 10 + (*p++ - '0');
     }
     if (v[0] < 1 || v[0] > 12 || v[1] < 1 || v[1] > 5 || v[2] > 6) return NULL;
     *r = (posix_rule_t){v[0], v[1], v[2], 7200};
@@ -273,7 +288,8 @@ static bool tz_parse_posix(cron_tz_t *tz, const char *s)
         if (!(p = tz_hms(p, &off))) return false;
         tz->dst_off = -off;
     }
-    if (*p++ != ',' || !(p = tz_rule(p, &tz->start)) || *p++ != ',' || !(p = tz_rule(p, &tz->end)) || *p)
+    if (*p++ != ',' || !(p = tz_rule(p, &tz->start)) || *p++ != ',' ||
+        !(p = tz_rule(p, &tz->end)) || *p)
         return false;
     /* The same bounds as the offsets of the transition table. */
     if (tz->dst_off < -89999 || tz->dst_off > 93599) return false;
@@ -281,13 +297,15 @@ static bool tz_parse_posix(cron_tz_t *tz, const char *s)
     return true;
 }
 
-/* Instant (UTC) at which rule r takes effect in year y, its time read in local time of offset off. */
+/* Instant (UTC) at which rule r takes effect in year y, its time read in local time of offset off.
+ */
 static int64_t rule_instant(const posix_rule_t *r, int64_t y, int32_t off)
 {
     int64_t first = days_from_civil(y, r->month, 1);
     int wday_first = (int)((first % 7 + 11) % 7); /* 1970-01-01 was a Thursday (4) */
     int day = 1 + (r->wday - wday_first + 7) % 7 + (r->week - 1) * 7;
-    while (day > days_in_month(y, r->month)) day -= 7;
+    while (day > days_in_month(y, r->month))
+        day -= 7;
     return (first + day - 1) * 86400 + r->time - off;
 }
 
@@ -299,7 +317,8 @@ static int32_t rule_offset(const cron_tz_t *tz, int64_t t)
     civil_from_days(floor_div(t + tz->std_off, 86400), &y, &m, &d);
     int64_t start = rule_instant(&tz->start, y, tz->std_off);
     int64_t end = rule_instant(&tz->end, y, tz->dst_off);
-    bool dst = start < end ? t >= start && t < end : t >= start || t < end; /* southern zones wrap */
+    bool dst =
+        start < end ? t >= start && t < end : t >= start || t < end; /* southern zones wrap */
     return dst ? tz->dst_off : tz->std_off;
 }
 
@@ -317,8 +336,10 @@ int32_t cron_tz_offset(const cron_tz_t *tz, int64_t t)
     uint32_t lo = 0, hi = tz->ntrans; /* last transition <= t is in [lo, hi) */
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (tz->trans[mid] <= t) lo = mid;
-        else hi = mid;
+        if (tz->trans[mid] <= t)
+            lo = mid;
+        else
+            hi = mid;
     }
     return tz->utoff[tz->idx[lo]];
 }
@@ -340,8 +361,9 @@ static int read_header(sb_rd_t *rd, int *version, tzif_counts_t *c)
     c->time = sb_rd_u32(rd);
     c->type = sb_rd_u32(rd);
     c->chars = sb_rd_u32(rd);
-    if (!sb_rd_ok(rd) || c->type == 0 || c->type > 256 || c->chars == 0 || (c->isut && c->isut != c->type) ||
-        (c->isstd && c->isstd != c->type) || c->time > 100000 || c->leap > 100000)
+    if (!sb_rd_ok(rd) || c->type == 0 || c->type > 256 || c->chars == 0 ||
+        (c->isut && c->isut != c->type) || (c->isstd && c->isstd != c->type) || c->time > 100000 ||
+        c->leap > 100000)
         return SB_ECORRUPT;
     return 0;
 }
@@ -367,7 +389,8 @@ int cron_tz_parse(const void *data, size_t len, cron_tz_t **out, sb_err_t *err)
             return sb_err_set(err, SB_ECORRUPT, "TZif: truncated or malformed second header");
         time_size = 8;
     }
-    if (sb_rd_remaining(&rd) < block_size(&c, time_size)) return sb_err_set(err, SB_ECORRUPT, "TZif: truncated data");
+    if (sb_rd_remaining(&rd) < block_size(&c, time_size))
+        return sb_err_set(err, SB_ECORRUPT, "TZif: truncated data");
     cron_tz_t *tz = calloc(1, sizeof(*tz));
     if (!tz) return SB_ENOMEM;
     tz->ntrans = c.time;
@@ -422,7 +445,9 @@ int cron_tz_load(const char *name, const char *dir, cron_tz_t **out, sb_err_t *e
     bool ok = n > 0 && n < 128 && name[0] != '/' && !strstr(name, "..");
     for (size_t i = 0; ok && i < n; i++)
         ok = isalnum((unsigned char)name[i]) || strchr("_+-/", name[i]);
-    if (!ok) return sb_err_set(err, SB_EINVAL, "\"%.64s\" is not a time zone name like Europe/Berlin", name ? name : "");
+    if (!ok)
+        return sb_err_set(err, SB_EINVAL, "\"%.64s\" is not a time zone name like Europe/Berlin",
+                          name ? name : "");
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/usr/share/zoneinfo", name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -444,7 +469,8 @@ int cron_tz_load(const char *name, const char *dir, cron_tz_t **out, sb_err_t *e
     close(fd);
     int rc = buf ? cron_tz_parse(buf, got, out, err) : SB_ENOMEM;
     free(buf);
-    if (rc == SB_ECORRUPT) sb_err_set(err, SB_ENOENT, "unknown time zone \"%s\" (not a TZif file)", name);
+    if (rc == SB_ECORRUPT)
+        sb_err_set(err, SB_ENOENT, "unknown time zone \"%s\" (not a TZif file)", name);
     return rc == SB_ECORRUPT ? SB_ENOENT : rc;
 }
 
@@ -454,7 +480,8 @@ int cron_tz_load(const char *name, const char *dir, cron_tz_t **out, sb_err_t *e
  * occurrence, or for a time inside a spring-forward gap the first instant after the gap. */
 static int64_t local_to_utc(const cron_tz_t *tz, int64_t local)
 {
-    int32_t before = cron_tz_offset(tz, local - 86400 * 2), after = cron_tz_offset(tz, local + 86400 * 2);
+    int32_t before = cron_tz_offset(tz, local - 86400 * 2),
+            after = cron_tz_offset(tz, local + 86400 * 2);
     int64_t best = INT64_MAX;
     int32_t offs[2] = {before, after};
     for (int i = 0; i < 2; i++) {
@@ -466,12 +493,15 @@ static int64_t local_to_utc(const cron_tz_t *tz, int64_t local)
     if (cron_tz_offset(tz, local - mid) == mid && local - mid < best) best = local - mid;
     if (best != INT64_MAX) return best;
     /* A gap: find the change, the first instant whose offset is the later one. */
-    int64_t lo = local - (before > after ? before : after), hi = local - (before < after ? before : after);
+    int64_t lo = local - (before > after ? before : after),
+            hi = local - (before < after ? before : after);
     int32_t target = cron_tz_offset(tz, hi);
     while (hi - lo > 1) {
         int64_t m = lo + (hi - lo) / 2;
-        if (cron_tz_offset(tz, m) == target) hi = m;
-        else lo = m;
+        if (cron_tz_offset(tz, m) == target)
+            hi = m;
+        else
+            lo = m;
     }
     return hi;
 }

@@ -14,7 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 1) {
         cron_tz_t *tz = NULL;
         if (cron_tz_parse(data + 1, size - 1, &tz, NULL) == 0) {
-            static const int64_t probes[] = {-2147483648LL, 0, 1774745940, 2224749600, 4102444800LL};
+            static const int64_t probes[] = {-2147483648LL, 0, 1774745940, 2224749600,
+                                             4102444800LL};
             cron_expr_t e;
             cron_parse("30 2 * * *", &e, NULL);
             for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {

@@ -15,7 +15,8 @@
 
 static int64_t utc(int y, int mo, int d, int h, int mi)
 {
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi};
+    struct tm tm = {
+        .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi};
     return (int64_t)timegm(&tm);
 }
 
@@ -60,7 +61,8 @@ static void test_parse_errors_name_the_field(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sb_err_t err = {0};
         assert_int_equal(cron_parse(bad[i].spec, &e, &err), SB_EINVAL);
-        if (!strstr(err.msg, bad[i].msg)) fail_msg("\"%s\": got \"%s\", want \"%s\"", bad[i].spec, err.msg, bad[i].msg);
+        if (!strstr(err.msg, bad[i].msg))
+            fail_msg("\"%s\": got \"%s\", want \"%s\"", bad[i].spec, err.msg, bad[i].msg);
     }
 }
 
@@ -89,7 +91,8 @@ static void test_next_in_utc(void **state)
     assert_int_equal(next_of("*/15 * * * *", NULL, t), utc(2026, 12, 4, 21, 15));
     assert_int_equal(next_of("0 0 * * *", NULL, t), utc(2026, 12, 5, 0, 0));
     /* strictly after: a tick exactly at `after` is not returned again */
-    assert_int_equal(next_of("15 21 * * *", NULL, utc(2026, 12, 4, 21, 15)), utc(2026, 12, 5, 21, 15));
+    assert_int_equal(next_of("15 21 * * *", NULL, utc(2026, 12, 4, 21, 15)),
+                     utc(2026, 12, 5, 21, 15));
     /* 2026-12-04 is a Friday: the next Monday 09:30 */
     assert_int_equal(next_of("30 9 * * mon", NULL, t), utc(2026, 12, 7, 9, 30));
     /* both day fields restricted: either matches (the 1st, or a Monday) */
@@ -97,7 +100,8 @@ static void test_next_in_utc(void **state)
     assert_int_equal(next_of("0 0 1 * 1", NULL, utc(2026, 12, 29, 0, 0)), utc(2027, 1, 1, 0, 0));
     /* Feb 29 only in leap years; the year rolls over */
     assert_int_equal(next_of("0 0 29 2 *", NULL, t), utc(2028, 2, 29, 0, 0));
-    assert_int_equal(next_of("0 12 31 12 *", NULL, utc(2026, 12, 31, 12, 0)), utc(2027, 12, 31, 12, 0));
+    assert_int_equal(next_of("0 12 31 12 *", NULL, utc(2026, 12, 31, 12, 0)),
+                     utc(2027, 12, 31, 12, 0));
     /* never */
     cron_expr_t e;
     int64_t n;
@@ -159,7 +163,10 @@ static void test_offsets_past_the_transition_table_use_the_footer_rule(void **st
         for (int i = 0; i < 6; i++, n += 4) {
             f[n] = 0, f[n + 1] = 0, f[n + 2] = 0, f[n + 3] = (uint8_t)counts[i];
         }
-        memcpy(f + n, "\x00\x00\x0e\x10\x00\x00" "CET", 10); /* type: +3600, std, abbr 0; chars "CET\0" */
+        memcpy(f + n,
+               "\x00\x00\x0e\x10\x00\x00"
+               "CET",
+               10); /* type: +3600, std, abbr 0; chars "CET\0" */
         n += 10;
     }
     const char footer[] = "\nCET-1CEST,M3.5.0,M10.5.0/3\n";
@@ -167,10 +174,10 @@ static void test_offsets_past_the_transition_table_use_the_footer_rule(void **st
     n += sizeof(footer) - 1;
     cron_tz_t *slim = NULL;
     assert_int_equal(cron_tz_parse(f, n, &slim, NULL), 0);
-    assert_int_equal(cron_tz_offset(slim, 1774745940), 3600);       /* 01:59 CET before the change */
-    assert_int_equal(cron_tz_offset(slim, 1774746000), 7200);       /* 03:00 CEST */
-    assert_int_equal(cron_tz_offset(slim, 1792888200), 7200);       /* 02:30 CEST, Oct 25 */
-    assert_int_equal(cron_tz_offset(slim, 1792891800), 3600);       /* 02:30 CET */
+    assert_int_equal(cron_tz_offset(slim, 1774745940), 3600); /* 01:59 CET before the change */
+    assert_int_equal(cron_tz_offset(slim, 1774746000), 7200); /* 03:00 CEST */
+    assert_int_equal(cron_tz_offset(slim, 1792888200), 7200); /* 02:30 CEST, Oct 25 */
+    assert_int_equal(cron_tz_offset(slim, 1792891800), 3600); /* 02:30 CET */
     assert_int_equal(next_of("30 2 * * *", slim, 1774745940), 1774746000);
     cron_tz_free(slim);
     /* every truncation of it is refused or parsed, never read past the end (ASan watches) */
