@@ -247,7 +247,8 @@ typedef struct heartbeat {
     const char *worker;
     int64_t id;
     int attempt;
-    atomic_int stop;     /* tells the executor to stop: 1 cancel requested, 2 lease lost */
+    atomic_int stop;     /* tells the executor to stop: 1 cancel requested, 2 lease lost, 3 worker stopping */
+    volatile sig_atomic_t *shutdown; /* the worker's stop flag (SIGTERM) */
     atomic_int finished; /* tells the heartbeat thread to end */
 } heartbeat_t;
 
@@ -257,6 +258,10 @@ static void *heartbeat_main(void *arg)
     int64_t next = sb_mono_ms() + h->cfg->heartbeat_ms;
     while (!atomic_load(&h->finished)) {
         usleep(50000);
+        /* A worker asked to stop does not wait for a long job to end: the work is stopped and
+         * the attempt handed back (recorded FAILED, retried like any failure, by another
+         * worker or this one after a restart). */
+        if (*h->shutdown && !atomic_load(&h->stop)) atomic_store(&h->stop, 3);
         if (sb_mono_ms() < next) continue;
         next = sb_mono_ms() + h->cfg->heartbeat_ms;
         bool cancel = false;
@@ -315,7 +320,7 @@ static void produce_log(rd_kafka_t *rk, const jobs_config_t *cfg, const char *wo
 }
 
 static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t *hb_store, rd_kafka_t *logs,
-                    const char *worker, int64_t id, int attempt)
+                    const char *worker, volatile sig_atomic_t *shutdown, int64_t id, int attempt)
 {
     jobs_claim_t claim = {0};
     sb_err_t err = {0};
@@ -331,7 +336,8 @@ static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t 
     }
     sb_info("jobs.worker", "job %lld attempt %d: running %s", (long long)id, attempt, claim.type);
     int64_t started_ms = sb_now_ms();
-    heartbeat_t hb = {.cfg = cfg, .store = hb_store, .worker = worker, .id = id, .attempt = attempt};
+    heartbeat_t hb = {
+        .cfg = cfg, .store = hb_store, .worker = worker, .id = id, .attempt = attempt, .shutdown = shutdown};
     pthread_t t;
     bool hb_started = pthread_create(&t, NULL, heartbeat_main, &hb) == 0;
     job_exec_ctx_t ctx = {.cfg = cfg, .stop = &hb.stop, .deadline_ms = sb_mono_ms() + (int64_t)claim.timeout_s * 1000};
@@ -347,7 +353,11 @@ static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t 
         json_decref(result);
         return; /* the lease is gone: another attempt owns the job now */
     }
-    jobs_outcome_t outcome = rc == 0 ? JOB_OUTCOME_OK : rc == SB_EAGAIN ? JOB_OUTCOME_CANCELLED : JOB_OUTCOME_FAILED;
+    bool stopping = rc == SB_EAGAIN && atomic_load(&hb.stop) == 3;
+    if (stopping) snprintf(error, sizeof(error), "worker %s stopped during the attempt", worker);
+    jobs_outcome_t outcome = rc == 0                       ? JOB_OUTCOME_OK
+                             : rc == SB_EAGAIN && !stopping ? JOB_OUTCOME_CANCELLED
+                                                            : JOB_OUTCOME_FAILED;
     if (rc == SB_ELIMIT) snprintf(error, sizeof(error), "timed out after %d s", claim.timeout_s);
     int exec_rc = rc;
     rc = jobs_store_finish(store, id, attempt, worker, outcome, rc == 0 ? NULL : error, result, cfg->backoff_base_ms,
@@ -420,7 +430,8 @@ int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile si
         json_t *task = json_loadb(m->payload, m->len, 0, NULL);
         json_t *id = json_object_get(task, "id"), *attempt = json_object_get(task, "attempt");
         if (json_is_integer(id) && json_is_integer(attempt))
-            run_one(cfg, store, hb_store, logs, worker_id, json_integer_value(id), (int)json_integer_value(attempt));
+            run_one(cfg, store, hb_store, logs, worker_id, stop, json_integer_value(id),
+                    (int)json_integer_value(attempt));
         else sb_warn("jobs.worker", "ignoring a malformed task message at offset %lld", (long long)m->offset);
         json_decref(task);
         rd_kafka_message_destroy(m);

@@ -821,3 +821,20 @@ def test_job_logs_without_a_log_store_are_a_clear_503(jobs_factory):
     jobs = jobs_factory()
     status, body = jobs.request("POST", "/logs/search", {"text": "x"}, user="vera")
     assert status == 503 and "logs.clickhouse_url" in body["message"]
+
+
+def test_sigterm_stops_a_worker_mid_job_and_hands_the_attempt_back(jobs_factory, peer):
+    # Found when a test's HTTP peer stopped answering: the worker waited for the job's 300 s
+    # timeout before it honoured SIGTERM. It now stops the work and records the attempt FAILED,
+    # so the job is retried (here by a second worker) instead of hanging the shutdown.
+    jobs = jobs_factory()
+    w1 = jobs.start_worker("w1")
+    job = jobs.submit({"name": "long", "type": "HTTP", "maxRetries": 2, "payload": {"url": peer.url + "/slow?ms=60000"}})
+    jobs.wait_status(job["id"], {"RUNNING"}, timeout=60)
+    w1.send_signal(signal.SIGTERM)
+    w1.wait(timeout=15)
+    failed = jobs.wait_status(job["id"], {"RETRYING", "QUEUED"}, timeout=30)
+    tr = [(a["attempt"], a["to"], a["workerId"], a["error"]) for a in failed["attempts"]]
+    assert (1, "FAILED", "w1", "worker w1 stopped during the attempt") in tr, tr
+    status, body = jobs.request("POST", "/jobs/%d/cancel" % job["id"], user="otto")
+    assert status == 200
