@@ -7,12 +7,15 @@
 #include "cmd/roles.h"
 #include "ctl/connector_cmds.h"
 #include "ctl/ctl.h"
+#include "ctl/ctl_job.h"
 
 int ctl_main(int argc, char **argv)
 {
     /* The connect runtime's commands (connector, dlq, offsets, reconcile) talk to its REST
      * API, not to the cluster. */
     if (ctl_connector_handles(argc, argv)) return ctl_connector_main(argc, argv);
+    /* So do the job orchestrator's (job submit|list|show|cancel|retry|logs). */
+    if (ctl_job_handles(argc, argv)) return ctl_job_main(argc, argv);
     ctl_args_t args;
     sb_err_t err = {0};
     if (ctl_args_parse(argc, argv, getenv("STREAMBUS_BOOTSTRAP"), &args, &err) != 0) {

@@ -17,6 +17,7 @@
 #include "jobs/dispatch.h"
 #include "jobs/jobs_config.h"
 #include "jobs/store.h"
+#include "metrics/metrics.h"
 #include "version.h"
 
 /* Set by the signal handler (globals are allowed in src/cmd/). */
@@ -67,6 +68,35 @@ typedef struct jobs_app {
     jobs_scheduler_t *sched;
     jobs_store_t *store;
 } jobs_app_t;
+
+/* GET /health/ready: one entry per dependency, {"status":"UP"|"DOWN","components":{name:
+ * {"status":..,"detail":..}}}; 200 only when all are up. */
+static bool ready_body(void *arg, sb_wr_t *out)
+{
+    jobs_app_t *app = arg;
+    sb_err_t err = {0};
+    char sched[400] = "", broker[300] = "";
+    bool pg = jobs_store_ping(app->store, &err) == 0;
+    bool sc = jobs_scheduler_ready(app->sched, sched, sizeof(sched));
+    bool br = jobs_scheduler_broker_ready(app->sched, broker, sizeof(broker));
+    json_t *body = json_pack("{s:s, s:{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}}}", "status",
+                             pg && sc && br ? "UP" : "DOWN", "components", "postgres", "status", pg ? "UP" : "DOWN",
+                             "detail", pg ? "" : err.msg, "scheduler", "status", sc ? "UP" : "DOWN", "detail", sched,
+                             "broker", "status", br ? "UP" : "DOWN", "detail", broker);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (text) sb_wr_bytes(out, text, strlen(text));
+    free(text);
+    json_decref(body);
+    return pg && sc && br;
+}
+
+static void collect_metrics(void *arg, sb_wr_t *out)
+{
+    jobs_app_t *app = arg;
+    sb_err_t err = {0};
+    /* A scrape while PostgreSQL is away shows the job families missing; readiness says why. */
+    if (jobs_store_metrics(app->store, out, &err) < 0) sb_debug("jobs", "metrics: %s", err.msg);
+}
 
 static bool ready(void *arg, char *detail, size_t cap)
 {
@@ -164,11 +194,13 @@ int jobs_main(int argc, char **argv)
     http_auth_t *auth = http_auth_new(secret, strlen(secret), cfg->access_ttl_s, cfg->refresh_ttl_s, &err);
     jobs_api_t *api = NULL;
     admin_http_t *http = NULL;
-    if (auth) app.store = jobs_store_open(cfg->postgres, &err);
+    if (auth) app.store = jobs_store_open_pool(cfg->postgres, (int)cfg->api_connections, &err);
     if (app.store) app.sched = jobs_scheduler_start(cfg, &err);
     if (app.sched) api = jobs_api_new(cfg, app.store, auth, &err);
+    metrics_registry_t *registry = metrics_registry_new();
+    if (registry && app.store) metrics_register_collector(registry, collect_metrics, &app);
     if (api) {
-        admin_http_hooks_t hooks = {.ready = ready, .arg = &app};
+        admin_http_hooks_t hooks = {.registry = registry, .ready = ready, .ready_body = ready_body, .arg = &app};
         http = admin_http_start(host, port, &hooks, &err);
     }
     if (http && jobs_api_register(api, http, &err) == 0) {
@@ -181,6 +213,8 @@ int jobs_main(int argc, char **argv)
         rc = 1;
     }
     admin_http_stop(http);
+    if (registry && app.store) metrics_unregister_collector(registry, collect_metrics, &app);
+    metrics_registry_free(registry);
     jobs_scheduler_stop(app.sched);
     jobs_api_free(api);
     jobs_store_free(app.store);

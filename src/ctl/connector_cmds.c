@@ -10,49 +10,10 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "ctl/ctl_http.h"
 #include "ctl/reconcile_cmd.h"
 
 #define DEFAULT_CONNECT_URL "http://127.0.0.1:8083"
-
-typedef struct http_result {
-    long status;
-    sb_wr_t body;
-} http_result_t;
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    sb_wr_bytes(arg, p, size * n);
-    return size * n;
-}
-
-/* Sends one request; returns 0 with status and body, or -1 when the server is unreachable. */
-static int http_call(const char *method, const char *url, const char *body, long timeout_ms, http_result_t *res,
-                     char *errbuf)
-{
-    CURL *h = curl_easy_init();
-    if (!h) return -1;
-    sb_wr_init(&res->body, 1024);
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &res->body);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(h);
-    res->status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
-    return rc == CURLE_OK ? 0 : -1;
-}
-
-static json_t *result_json(http_result_t *res)
-{
-    return res->body.len ? json_loadb((const char *)res->body.buf, res->body.len, 0, NULL) : NULL;
-}
 
 /* The command line of a connect noun. The ctl global options are accepted anywhere, as for
  * topic and group: --url (this API), --timeout-ms (per HTTP request), --output table|json;
@@ -75,13 +36,13 @@ static int call_and_print(const opts_t *o, const char *method, const char *path,
     const char *base = o->url;
     char url[2048], errbuf[CURL_ERROR_SIZE] = "";
     snprintf(url, sizeof(url), "%s%s", base, path);
-    http_result_t res;
-    if (http_call(method, url, body, o->timeout_ms, &res, errbuf) < 0) {
+    ctl_http_result_t res;
+    if (ctl_http_call(method, url, NULL, body, o->timeout_ms, &res, errbuf) < 0) {
         fprintf(stderr, "streambus ctl: cannot reach the connect REST API at %s: %s\n", base, errbuf);
         sb_wr_deinit(&res.body);
         return 1;
     }
-    json_t *j = result_json(&res);
+    json_t *j = ctl_http_json(&res);
     if (res.status >= 400) {
         const char *msg = json_string_value(json_object_get(j, "message"));
         fprintf(stderr, "streambus ctl: %s (HTTP %ld)\n", msg ? msg : "request failed", res.status);
@@ -234,22 +195,22 @@ static int connector_list(const opts_t *o)
     if (o->json) return call_and_print(o, "GET", "/connectors", NULL);
     char url[2048], errbuf[CURL_ERROR_SIZE] = "";
     snprintf(url, sizeof(url), "%s/connectors", o->url);
-    http_result_t res;
-    if (http_call("GET", url, NULL, o->timeout_ms, &res, errbuf) < 0 || res.status != 200) {
+    ctl_http_result_t res;
+    if (ctl_http_call("GET", url, NULL, NULL, o->timeout_ms, &res, errbuf) < 0 || res.status != 200) {
         fprintf(stderr, "streambus ctl: cannot list connectors at %s: %s\n", o->url, errbuf[0] ? errbuf : "HTTP error");
         sb_wr_deinit(&res.body);
         return 1;
     }
-    json_t *names = result_json(&res);
+    json_t *names = ctl_http_json(&res);
     sb_wr_deinit(&res.body);
     printf("%-32s %-8s %-10s %s\n", "NAME", "TYPE", "STATE", "TRACE");
     size_t i;
     json_t *n;
     json_array_foreach(names, i, n) {
         snprintf(url, sizeof(url), "%s/connectors/%s/status", o->url, json_string_value(n));
-        http_result_t st;
+        ctl_http_result_t st;
         json_t *s = NULL;
-        if (http_call("GET", url, NULL, o->timeout_ms, &st, errbuf) == 0) s = result_json(&st);
+        if (ctl_http_call("GET", url, NULL, NULL, o->timeout_ms, &st, errbuf) == 0) s = ctl_http_json(&st);
         sb_wr_deinit(&st.body);
         json_t *task = json_array_get(json_object_get(s, "tasks"), 0);
         const char *trace = json_string_value(json_object_get(task, "trace"));
@@ -314,22 +275,22 @@ static int offsets_export(const opts_t *o)
 {
     char url[2048], errbuf[CURL_ERROR_SIZE] = "";
     snprintf(url, sizeof(url), "%s/connectors", o->url);
-    http_result_t res;
-    if (http_call("GET", url, NULL, o->timeout_ms, &res, errbuf) < 0 || res.status != 200) {
+    ctl_http_result_t res;
+    if (ctl_http_call("GET", url, NULL, NULL, o->timeout_ms, &res, errbuf) < 0 || res.status != 200) {
         fprintf(stderr, "streambus ctl: cannot list connectors at %s: %s\n", o->url, errbuf[0] ? errbuf : "HTTP error");
         sb_wr_deinit(&res.body);
         return 1;
     }
-    json_t *names = result_json(&res);
+    json_t *names = ctl_http_json(&res);
     sb_wr_deinit(&res.body);
     json_t *out = json_pack("{s:i,s:{}}", "version", 1, "connectors");
     size_t i;
     json_t *n;
     json_array_foreach(names, i, n) {
         snprintf(url, sizeof(url), "%s/connectors/%s/offsets", o->url, json_string_value(n));
-        http_result_t r;
+        ctl_http_result_t r;
         json_t *off = NULL;
-        if (http_call("GET", url, NULL, o->timeout_ms, &r, errbuf) == 0 && r.status == 200) off = result_json(&r);
+        if (ctl_http_call("GET", url, NULL, NULL, o->timeout_ms, &r, errbuf) == 0 && r.status == 200) off = ctl_http_json(&r);
         sb_wr_deinit(&r.body);
         if (off && json_is_string(json_object_get(off, "position")))
             json_object_set_new(json_object_get(out, "connectors"), json_string_value(n),

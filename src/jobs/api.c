@@ -1,12 +1,15 @@
 /* REST API of the job orchestrator; see api.h. */
 #include "jobs/api.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "jobs/openapi.h"
 
 struct jobs_api {
     const jobs_config_t *cfg;
@@ -140,6 +143,11 @@ static void submit_one(jobs_api_t *a, const json_t *obj, admin_http_response_t *
         validation_error(resp, errors);
         return;
     }
+    if (job_spec_schedule(&spec, sb_now_ms(), "", errors) < 0) {
+        job_spec_deinit(&spec);
+        validation_error(resp, errors);
+        return;
+    }
     json_decref(errors);
     json_t *job = NULL;
     bool existed = false;
@@ -173,7 +181,8 @@ static void submit_batch(jobs_api_t *a, const json_t *body, admin_http_response_
     for (size_t i = 0; i < n; i++) {
         char prefix[32];
         snprintf(prefix, sizeof(prefix), "jobs[%zu].", i);
-        job_spec_parse(json_array_get(list, i), prefix, &specs[i], errors);
+        if (job_spec_parse(json_array_get(list, i), prefix, &specs[i], errors) == 0)
+            job_spec_schedule(&specs[i], sb_now_ms(), prefix, errors);
     }
     if (json_array_size(errors) > 0) {
         for (size_t i = 0; i < n; i++) job_spec_deinit(&specs[i]);
@@ -245,6 +254,8 @@ static void on_jobs_post(void *arg, const admin_http_request_t *req, const http_
     }
 }
 
+static void logs_query(jobs_api_t *a, const char *where, int limit, admin_http_response_t *resp);
+
 static void on_jobs_get(void *arg, const admin_http_request_t *req, const http_auth_claims_t *who,
                         admin_http_response_t *resp)
 {
@@ -279,8 +290,14 @@ static void on_jobs_get(void *arg, const admin_http_request_t *req, const http_a
     } else {
         int64_t id;
         const char *action;
-        if (parse_job_path(rest, &id, &action) < 0 || action[0]) {
+        if (parse_job_path(rest, &id, &action) < 0 || (action[0] && strcmp(action, "logs") != 0)) {
             admin_http_respond_error(resp, 404, "no such path");
+            return;
+        }
+        if (action[0]) {
+            char where[64];
+            snprintf(where, sizeof(where), "job_id = %lld", (long long)id);
+            logs_query(a, where, 1000, resp);
             return;
         }
         rc = jobs_store_get(a->store, id, &out, &err);
@@ -290,6 +307,164 @@ static void on_jobs_get(void *arg, const admin_http_request_t *req, const http_a
     else respond_json(resp, 200, out);
 }
 
+/* ---- job logs in ClickHouse (written there by a clickhouse-sink connector reading job.logs) */
+
+static size_t ch_body(char *p, size_t size, size_t n, void *arg)
+{
+    sb_wr_bytes(arg, p, size * n);
+    return size * n;
+}
+
+/* Appends s as a ClickHouse string literal: quoted, with backslash and quote escaped. */
+static void ch_quote(sb_wr_t *q, const char *s)
+{
+    sb_wr_bytes(q, "'", 1);
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '\'') sb_wr_bytes(q, "\\", 1);
+        sb_wr_bytes(q, s, 1);
+    }
+    sb_wr_bytes(q, "'", 1);
+}
+
+/* Names from the config go into the query as identifiers: letters, digits and '_' only. */
+static bool ch_identifier(const char *s)
+{
+    return s[0] && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s);
+}
+
+/* Runs `SELECT ... WHERE <where> ... FORMAT JSON` on the log table and answers {"logs":[...]}. */
+static void logs_query(jobs_api_t *a, const char *where, int limit, admin_http_response_t *resp)
+{
+    const jobs_config_t *cfg = a->cfg;
+    if (!cfg->logs_clickhouse_url[0]) {
+        admin_http_respond_error(resp, 503, "job logs are not configured (logs.clickhouse_url)");
+        return;
+    }
+    if (!ch_identifier(cfg->logs_clickhouse_database) || !ch_identifier(cfg->logs_clickhouse_table)) {
+        admin_http_respond_error(resp, 500, "logs.clickhouse_database / logs.clickhouse_table: not plain identifiers");
+        return;
+    }
+    char sql[4096];
+    snprintf(sql, sizeof(sql),
+             "SELECT job_id AS jobId, attempt, status, worker_id AS workerId, type, queue, error, output,"
+             " started_ms AS startedMs, ended_ms AS endedMs, duration_ms AS durationMs FROM %s.%s FINAL"
+             " WHERE __deleted = 0 AND (%s) ORDER BY ended_ms DESC, job_id, attempt LIMIT %d FORMAT JSON",
+             cfg->logs_clickhouse_database, cfg->logs_clickhouse_table, where, limit);
+    char url[700];
+    snprintf(url, sizeof(url), "%s/?output_format_json_quote_64bit_integers=0", cfg->logs_clickhouse_url);
+    sb_wr_t out;
+    sb_wr_init(&out, 4096);
+    CURL *c = curl_easy_init();
+    long status = 0;
+    CURLcode cr = CURLE_FAILED_INIT;
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, sql);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ch_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        cr = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+    }
+    json_t *j = cr == CURLE_OK && status == 200 ? json_loadb((const char *)out.buf, out.len, 0, NULL) : NULL;
+    if (!j) {
+        char msg[400];
+        /* Before the first record reached ClickHouse the sink has not created the table yet. */
+        bool no_table = out.len && memmem(out.buf, out.len, "Code: 60", 8);
+        snprintf(msg, sizeof(msg), "job log store: %s",
+                 cr != CURLE_OK ? curl_easy_strerror(cr) : no_table ? "no job log table yet" : "query failed");
+        if (no_table) respond_json(resp, 200, json_pack("{s:[]}", "logs"));
+        else admin_http_respond_error(resp, 503, msg);
+    } else {
+        respond_json(resp, 200, json_pack("{s:O}", "logs", json_object_get(j, "data")));
+        json_decref(j);
+    }
+    sb_wr_deinit(&out);
+}
+
+static void on_logs_search(void *arg, const admin_http_request_t *req, const http_auth_claims_t *who,
+                           admin_http_response_t *resp)
+{
+    jobs_api_t *a = arg;
+    json_t *body = body_json(req, resp);
+    if (!body) return;
+    json_t *errors = json_array();
+    sb_wr_t where;
+    sb_wr_init(&where, 256);
+    sb_wr_bytes(&where, "1", 1);
+    const char *k;
+    json_t *v;
+    int limit = 100;
+    json_object_foreach(body, k, v)
+    {
+        char clause[64];
+        if (strcmp(k, "jobId") == 0 || strcmp(k, "attempt") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1) {
+                json_array_append_new(errors, json_pack("{s:s, s:s}", "field", k, "message", "must be a positive integer"));
+                continue;
+            }
+            snprintf(clause, sizeof(clause), " AND %s = %lld", strcmp(k, "jobId") == 0 ? "job_id" : "attempt",
+                     (long long)json_integer_value(v));
+            sb_wr_bytes(&where, clause, strlen(clause));
+        } else if (strcmp(k, "status") == 0 || strcmp(k, "type") == 0 || strcmp(k, "queue") == 0 ||
+                   strcmp(k, "workerId") == 0 || strcmp(k, "text") == 0) {
+            const char *sv = json_string_value(v);
+            if (!sv || !sv[0] || strlen(sv) > 256) {
+                json_array_append_new(errors,
+                                      json_pack("{s:s, s:s}", "field", k, "message", "must be a string of 1 to 256 bytes"));
+                continue;
+            }
+            const char *col = strcmp(k, "workerId") == 0 ? "worker_id" : k;
+            if (strcmp(k, "text") == 0) {
+                /* Case-insensitive substring of the error or the output. */
+                const char *pre = " AND positionCaseInsensitive(concat(ifNull(error, ''), ' ', ifNull(output, '')), ";
+                sb_wr_bytes(&where, pre, strlen(pre));
+                ch_quote(&where, sv);
+                sb_wr_bytes(&where, ") > 0", 5);
+            } else {
+                snprintf(clause, sizeof(clause), " AND %s = ", col);
+                sb_wr_bytes(&where, clause, strlen(clause));
+                ch_quote(&where, sv);
+            }
+        } else if (strcmp(k, "limit") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000)
+                json_array_append_new(errors, json_pack("{s:s, s:s}", "field", k, "message", "must be 1 to 1000"));
+            else limit = (int)json_integer_value(v);
+        } else {
+            json_array_append_new(errors, json_pack("{s:s, s:s}", "field", k, "message", "is not a search field"));
+        }
+    }
+    json_decref(body);
+    if (json_array_size(errors) > 0 || where.len > 3000) {
+        if (json_array_size(errors) == 0)
+            json_array_append_new(errors, json_pack("{s:s, s:s}", "field", "", "message", "search too long"));
+        respond_json(resp, 400, json_pack("{s:s, s:i, s:s, s:o}", "error", "invalid search", "error_code", 400,
+                                          "message", "invalid search: see fields", "fields", errors));
+        sb_wr_deinit(&where);
+        return;
+    }
+    json_decref(errors);
+    sb_wr_bytes(&where, "", 1);
+    logs_query(a, (const char *)where.buf, limit, resp);
+    sb_wr_deinit(&where);
+}
+
+/* ---- /openapi.json */
+
+static void on_openapi(void *arg, const admin_http_request_t *req, const http_auth_claims_t *who,
+                       admin_http_response_t *resp)
+{
+    if (req->path_rest[0]) {
+        admin_http_respond_error(resp, 404, "no such path");
+        return;
+    }
+    resp->status = 200;
+    sb_wr_bytes(&resp->body, JOBS_OPENAPI_JSON, strlen(JOBS_OPENAPI_JSON));
+}
+
 int jobs_api_register(jobs_api_t *a, admin_http_t *http, sb_err_t *err)
 {
     int rc = 0;
@@ -297,5 +472,9 @@ int jobs_api_register(jobs_api_t *a, admin_http_t *http, sb_err_t *err)
     if (rc == 0) rc = http_auth_add_route(a->auth, http, "POST", "/api/v1/auth/refresh", HTTP_ROLE_NONE, on_refresh, a);
     if (rc == 0) rc = http_auth_add_route(a->auth, http, "POST", "/api/v1/jobs", HTTP_ROLE_OPERATOR, on_jobs_post, a);
     if (rc == 0) rc = http_auth_add_route(a->auth, http, "GET", "/api/v1/jobs", HTTP_ROLE_VIEWER, on_jobs_get, a);
+    if (rc == 0)
+        rc = http_auth_add_route(a->auth, http, "GET", "/api/v1/openapi.json", HTTP_ROLE_NONE, on_openapi, a);
+    if (rc == 0)
+        rc = http_auth_add_route(a->auth, http, "POST", "/api/v1/logs/search", HTTP_ROLE_VIEWER, on_logs_search, a);
     return rc < 0 ? sb_err_set(err, rc, "cannot add the job API routes") : 0;
 }

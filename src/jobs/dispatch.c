@@ -67,6 +67,11 @@ struct jobs_scheduler {
     rd_kafka_t *producer;
     jobs_store_t *store;
     atomic_int failed_deliveries;
+    /* Token buckets of the rate-limited queues (cfg->queues order); only this thread uses them. */
+    double tokens[JOBS_MAX_QUEUES];
+    int64_t refilled_us;
+    char broker_problem[256]; /* under mu; "" when the last metadata request was answered */
+    int64_t broker_checked_ms;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -100,7 +105,23 @@ static int scheduler_round(jobs_scheduler_t *s, jobs_dispatch_t *batch)
     if (jobs_store_expire_leases(s->store, cfg->backoff_base_ms, cfg->backoff_max_ms, &n, &err) < 0) goto fail;
     if (n) sb_info("jobs.scheduler", "%d lease(s) expired", n);
     if (jobs_store_fail_orphans(s->store, &n, &err) < 0) goto fail;
-    if (jobs_store_queue_due(s->store, cfg->requeue_after_ms, batch, DISPATCH_BATCH, &n, &err) < 0) goto fail;
+    if (jobs_store_fire_cron(s->store, sb_now_ms(), &n, &err) < 0) goto fail;
+    if (n) sb_info("jobs.scheduler", "%d cron tick(s) spawned a job", n);
+    /* Refill the buckets: rate tokens per second, holding at most max(1, rate) (the burst). */
+    int64_t now_us = sb_mono_us();
+    jobs_queue_allow_t allow[JOBS_MAX_QUEUES];
+    for (int q = 0; q < cfg->nqueues; q++) {
+        double rate = cfg->queues[q].rate_per_s, burst = rate > 1 ? rate : 1;
+        s->tokens[q] += rate * (double)(now_us - s->refilled_us) / 1e6;
+        if (s->tokens[q] > burst) s->tokens[q] = burst;
+        allow[q] = (jobs_queue_allow_t){cfg->queues[q].name, (int)cfg->queues[q].concurrency,
+                                        rate > 0 ? (int)s->tokens[q] : -1};
+    }
+    s->refilled_us = now_us;
+    if (jobs_store_queue_due(s->store, cfg->requeue_after_ms, allow, cfg->nqueues, batch, DISPATCH_BATCH, &n, &err) < 0)
+        goto fail;
+    for (int i = 0; i < n; i++)
+        if (batch[i].limit >= 0) s->tokens[batch[i].limit] -= 1;
     for (int i = 0; i < n; i++) {
         char key[24], value[64];
         int klen = snprintf(key, sizeof(key), "%lld", (long long)batch[i].id);
@@ -124,12 +145,27 @@ fail:
     return 0;
 }
 
+/* Asks the broker for metadata every 2 s, so readiness reports an unreachable broker even
+ * while no job is being dispatched. */
+static void check_broker(jobs_scheduler_t *s)
+{
+    if (sb_mono_ms() - s->broker_checked_ms < 2000) return;
+    s->broker_checked_ms = sb_mono_ms();
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(s->producer, 0, NULL, &md, 2000);
+    pthread_mutex_lock(&s->mu);
+    snprintf(s->broker_problem, sizeof(s->broker_problem), "%s", e ? rd_kafka_err2str(e) : "");
+    pthread_mutex_unlock(&s->mu);
+    if (md) rd_kafka_metadata_destroy(md);
+}
+
 static void *scheduler_main(void *arg)
 {
     jobs_scheduler_t *s = arg;
     jobs_dispatch_t *batch = calloc(DISPATCH_BATCH, sizeof(*batch));
     create_task_topic(s->producer, s->cfg);
     while (!atomic_load(&s->stop)) {
+        check_broker(s);
         int n = scheduler_round(s, batch);
         /* A full batch means more are due: go again at once. */
         if (n == DISPATCH_BATCH) continue;
@@ -144,6 +180,9 @@ jobs_scheduler_t *jobs_scheduler_start(const jobs_config_t *cfg, sb_err_t *err)
 {
     jobs_scheduler_t *s = calloc(1, sizeof(*s));
     s->cfg = cfg;
+    s->refilled_us = sb_mono_us();
+    /* Start with a full bucket: the first burst may go at once. */
+    for (int q = 0; q < cfg->nqueues; q++) s->tokens[q] = cfg->queues[q].rate_per_s > 1 ? cfg->queues[q].rate_per_s : 1;
     pthread_mutex_init(&s->mu, NULL);
     snprintf(s->problem, sizeof(s->problem), "starting");
     rd_kafka_conf_t *conf = kafka_conf(cfg, "streambus-jobs-scheduler");
@@ -179,6 +218,15 @@ bool jobs_scheduler_ready(jobs_scheduler_t *s, char *detail, size_t cap)
     return ok;
 }
 
+bool jobs_scheduler_broker_ready(jobs_scheduler_t *s, char *detail, size_t cap)
+{
+    pthread_mutex_lock(&s->mu);
+    bool ok = s->broker_checked_ms > 0 && s->broker_problem[0] == 0;
+    snprintf(detail, cap, "%s", s->broker_checked_ms == 0 ? "not checked yet" : s->broker_problem);
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
 void jobs_scheduler_stop(jobs_scheduler_t *s)
 {
     if (!s) return;
@@ -199,7 +247,8 @@ typedef struct heartbeat {
     const char *worker;
     int64_t id;
     int attempt;
-    atomic_int stop;     /* tells the executor to stop: 1 cancel requested, 2 lease lost */
+    atomic_int stop;     /* tells the executor to stop: 1 cancel requested, 2 lease lost, 3 worker stopping */
+    volatile sig_atomic_t *shutdown; /* the worker's stop flag (SIGTERM) */
     atomic_int finished; /* tells the heartbeat thread to end */
 } heartbeat_t;
 
@@ -209,6 +258,10 @@ static void *heartbeat_main(void *arg)
     int64_t next = sb_mono_ms() + h->cfg->heartbeat_ms;
     while (!atomic_load(&h->finished)) {
         usleep(50000);
+        /* A worker asked to stop does not wait for a long job to end: the work is stopped and
+         * the attempt handed back (recorded FAILED, retried like any failure, by another
+         * worker or this one after a restart). */
+        if (*h->shutdown && !atomic_load(&h->stop)) atomic_store(&h->stop, 3);
         if (sb_mono_ms() < next) continue;
         next = sb_mono_ms() + h->cfg->heartbeat_ms;
         bool cancel = false;
@@ -229,8 +282,45 @@ static void *heartbeat_main(void *arg)
     return NULL;
 }
 
-static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t *hb_store, const char *worker,
-                    int64_t id, int attempt)
+/* One record on jobs.logs_topic per attempt end, in the change-event envelope the connect sinks
+ * read (op "c", the row in "after", source.table "job_logs"), so a clickhouse-sink or
+ * postgres-sink connector subscribed to the topic stores the job log without a transform. The
+ * key is the attempt ("<job>-<attempt>"): a replayed record rewrites the same row. */
+static void produce_log(rd_kafka_t *rk, const jobs_config_t *cfg, const char *worker, int64_t id, int attempt,
+                        const jobs_claim_t *claim, const char *status, const char *error, const json_t *result,
+                        int64_t started_ms, int64_t ended_ms)
+{
+    if (!rk || !cfg->logs_topic[0]) return;
+    char key_id[48];
+    snprintf(key_id, sizeof(key_id), "%lld-%d", (long long)id, attempt);
+    char *output = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (output && strlen(output) > 4096) output[4096] = 0;
+    json_t *row = json_pack("{s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I}", "id", key_id, "job_id",
+                            (json_int_t)id, "attempt", attempt, "worker_id", worker, "type", claim->type, "queue",
+                            claim->queue, "status", status, "error", error && error[0] ? error : NULL, "output", output,
+                            "started_ms", (json_int_t)started_ms, "ended_ms", (json_int_t)ended_ms, "duration_ms",
+                            (json_int_t)(ended_ms - started_ms));
+    json_t *ev = json_pack("{s:n, s:o, s:s, s:I, s:{s:s, s:s, s:I, s:s, s:s}}", "before", "after", row, "op", "c",
+                           "ts_ms", (json_int_t)ended_ms, "source", "connector", "streambus-jobs", "name", "jobs",
+                           "ts_ms", (json_int_t)ended_ms, "schema", "jobs", "table", "job_logs");
+    json_t *key = json_pack("{s:s}", "id", key_id);
+    char *value = ev ? json_dumps(ev, JSON_COMPACT) : NULL, *k = key ? json_dumps(key, JSON_COMPACT) : NULL;
+    if (value && k) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(cfg->logs_topic), RD_KAFKA_V_KEY(k, strlen(k)),
+                                                  RD_KAFKA_V_VALUE(value, strlen(value)),
+                                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e) sb_warn("jobs.worker", "job %lld: log record: %s", (long long)id, rd_kafka_err2str(e));
+    }
+    rd_kafka_poll(rk, 0);
+    free(value);
+    free(k);
+    free(output);
+    json_decref(ev);
+    json_decref(key);
+}
+
+static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t *hb_store, rd_kafka_t *logs,
+                    const char *worker, volatile sig_atomic_t *shutdown, int64_t id, int attempt)
 {
     jobs_claim_t claim = {0};
     sb_err_t err = {0};
@@ -245,7 +335,9 @@ static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t 
         return;
     }
     sb_info("jobs.worker", "job %lld attempt %d: running %s", (long long)id, attempt, claim.type);
-    heartbeat_t hb = {.cfg = cfg, .store = hb_store, .worker = worker, .id = id, .attempt = attempt};
+    int64_t started_ms = sb_now_ms();
+    heartbeat_t hb = {
+        .cfg = cfg, .store = hb_store, .worker = worker, .id = id, .attempt = attempt, .shutdown = shutdown};
     pthread_t t;
     bool hb_started = pthread_create(&t, NULL, heartbeat_main, &hb) == 0;
     job_exec_ctx_t ctx = {.cfg = cfg, .stop = &hb.stop, .deadline_ms = sb_mono_ms() + (int64_t)claim.timeout_s * 1000};
@@ -256,13 +348,26 @@ static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t 
     if (hb_started) pthread_join(t, NULL);
     json_decref(claim.payload);
     if (rc == SB_EAGAIN && atomic_load(&hb.stop) == 2) {
+        produce_log(logs, cfg, worker, id, attempt, &claim, "LEASE_LOST", "the lease expired; work stopped", NULL,
+                    started_ms, sb_now_ms());
         json_decref(result);
         return; /* the lease is gone: another attempt owns the job now */
     }
-    jobs_outcome_t outcome = rc == 0 ? JOB_OUTCOME_OK : rc == SB_EAGAIN ? JOB_OUTCOME_CANCELLED : JOB_OUTCOME_FAILED;
+    bool stopping = rc == SB_EAGAIN && atomic_load(&hb.stop) == 3;
+    if (stopping) snprintf(error, sizeof(error), "worker %s stopped during the attempt", worker);
+    jobs_outcome_t outcome = rc == 0                       ? JOB_OUTCOME_OK
+                             : rc == SB_EAGAIN && !stopping ? JOB_OUTCOME_CANCELLED
+                                                            : JOB_OUTCOME_FAILED;
     if (rc == SB_ELIMIT) snprintf(error, sizeof(error), "timed out after %d s", claim.timeout_s);
+    int exec_rc = rc;
     rc = jobs_store_finish(store, id, attempt, worker, outcome, rc == 0 ? NULL : error, result, cfg->backoff_base_ms,
                            cfg->backoff_max_ms, &err);
+    produce_log(logs, cfg, worker, id, attempt, &claim,
+                rc == SB_ENOENT ? "REFUSED"
+                : outcome == JOB_OUTCOME_OK ? "COMPLETED"
+                : outcome == JOB_OUTCOME_CANCELLED ? "CANCELLED"
+                                                    : "FAILED",
+                exec_rc == 0 ? NULL : error, result, started_ms, sb_now_ms());
     json_decref(result);
     if (rc == SB_ENOENT)
         sb_warn("jobs.worker", "job %lld attempt %d: result refused (the lease expired and the attempt was fenced off)",
@@ -301,6 +406,12 @@ int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile si
         return sb_err_set(err, SB_EINVAL, "consumer: %s", e);
     }
     create_task_topic(rk, cfg);
+    /* The job log producer: losing a log record loses no job state, so acks=1 and a short linger. */
+    rd_kafka_conf_t *lconf = kafka_conf(cfg, client_id);
+    rd_kafka_conf_set(lconf, "acks", "1", e, sizeof(e));
+    rd_kafka_conf_set(lconf, "linger.ms", "20", e, sizeof(e));
+    rd_kafka_t *logs = cfg->logs_topic[0] ? rd_kafka_new(RD_KAFKA_PRODUCER, lconf, e, sizeof(e)) : NULL;
+    if (!logs) rd_kafka_conf_destroy(lconf);
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, cfg->topic, RD_KAFKA_PARTITION_UA);
@@ -319,13 +430,18 @@ int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile si
         json_t *task = json_loadb(m->payload, m->len, 0, NULL);
         json_t *id = json_object_get(task, "id"), *attempt = json_object_get(task, "attempt");
         if (json_is_integer(id) && json_is_integer(attempt))
-            run_one(cfg, store, hb_store, worker_id, json_integer_value(id), (int)json_integer_value(attempt));
+            run_one(cfg, store, hb_store, logs, worker_id, stop, json_integer_value(id),
+                    (int)json_integer_value(attempt));
         else sb_warn("jobs.worker", "ignoring a malformed task message at offset %lld", (long long)m->offset);
         json_decref(task);
         rd_kafka_message_destroy(m);
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    if (logs) {
+        rd_kafka_flush(logs, 5000);
+        rd_kafka_destroy(logs);
+    }
     jobs_store_free(store);
     jobs_store_free(hb_store);
     return 0;

@@ -22,6 +22,8 @@ typedef struct jobs_scheduler jobs_scheduler_t;
 jobs_scheduler_t *jobs_scheduler_start(const jobs_config_t *cfg, sb_err_t *err);
 /* Whether the last round reached PostgreSQL and the broker; reason in detail otherwise. */
 bool jobs_scheduler_ready(jobs_scheduler_t *s, char *detail, size_t cap);
+/* Whether the broker answered the scheduler's last metadata request (every 2 s). */
+bool jobs_scheduler_broker_ready(jobs_scheduler_t *s, char *detail, size_t cap);
 void jobs_scheduler_stop(jobs_scheduler_t *s);
 
 /* Runs a worker until *stop is set. Returns 0, or a negative code with err on start-up failure. */

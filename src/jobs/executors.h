@@ -9,6 +9,11 @@
  *   SHELL — off unless executors.shell_enabled; {command, args[]}: command must be on the
  *           executors.shell_allow list; run with execv (no shell, no interpolation) in its own
  *           process group, which is killed on cancel, timeout or when the worker dies.
+ *   EMAIL — libcurl SMTP to executors.smtp_url as executors.smtp_from: {to[], subject, body};
+ *           STARTTLS required unless executors.smtp_require_tls is false.
+ *   PIPELINE — the connect REST API (executors.connect_url): {action: connector|resume, name,
+ *           config} until the connector runs, or {action: reconcile, connector, tables[] |
+ *           allTables, mode, repair} until the reconciliation is done.
  * Each polls *stop (set by the heartbeat thread on cancel or lost lease) at least every 100 ms. */
 
 #include <jansson.h>

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "jobs/cron.h"
 
 static const char *const state_names[JOB_STATE_COUNT] = {"PENDING", "QUEUED", "RUNNING", "COMPLETED",
                                                         "FAILED", "RETRYING", "DEAD_LETTER", "CANCELLED"};
@@ -163,6 +164,55 @@ static void check_payload(const char *type, const json_t *p, const char *prefix,
             bad(errors, prefix, "payload.params", "must hold strings, numbers, booleans or null");
             break;
         }
+    } else if (strcmp(type, "EMAIL") == 0) {
+        json_t *to = json_object_get(p, "to");
+        size_t i;
+        if (!json_is_array(to) || json_array_size(to) < 1 || json_array_size(to) > 50)
+            bad(errors, prefix, "payload.to", "must be an array of 1 to 50 addresses");
+        else
+            json_array_foreach(to, i, v)
+            {
+                const char *a = json_string_value(v);
+                /* Addresses go into SMTP commands and headers: nothing that could end or split one. */
+                if (!a || !strchr(a, '@') || strlen(a) > 254 || strpbrk(a, "\r\n<>,; \t\"")) {
+                    bad(errors, prefix, "payload.to", "must hold plain addresses like ops@example.com");
+                    break;
+                }
+            }
+        const char *subj = json_string_value(json_object_get(p, "subject"));
+        if (!subj || strlen(subj) > 900 || strpbrk(subj, "\r\n"))
+            bad(errors, prefix, "payload.subject", "must be a string of at most 900 bytes without CR/LF");
+        json_t *b = json_object_get(p, "body");
+        if (!json_is_string(b) || json_string_length(b) > 1 << 20)
+            bad(errors, prefix, "payload.body", "must be a string of at most 1 MiB");
+    } else if (strcmp(type, "PIPELINE") == 0) {
+        const char *action = json_string_value(json_object_get(p, "action"));
+        bool conn = action && (strcmp(action, "connector") == 0 || strcmp(action, "resume") == 0);
+        bool rec = action && strcmp(action, "reconcile") == 0;
+        if (!conn && !rec) bad(errors, prefix, "payload.action", "must be connector, resume or reconcile");
+        /* The name goes into the connect API's URL paths: only characters that need no escaping. */
+        const char *key = rec ? "connector" : "name";
+        const char *name = json_string_value(json_object_get(p, key));
+        if ((conn || rec) && (!name || !name[0] || strlen(name) > 200 ||
+                              strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+                                  strlen(name)))
+            bad(errors, prefix, rec ? "payload.connector" : "payload.name",
+                "must be a connector name of letters, digits, '.', '_' and '-'");
+        if (action && strcmp(action, "connector") == 0 && !json_is_object(json_object_get(p, "config")))
+            bad(errors, prefix, "payload.config", "must be the connector's config object");
+        if (rec) {
+            json_t *tables = json_object_get(p, "tables"), *all = json_object_get(p, "allTables");
+            size_t i;
+            bool ok = tables ? json_is_array(tables) && json_array_size(tables) > 0 && !all : json_is_true(all);
+            json_array_foreach(tables, i, v) ok = ok && json_is_string(v);
+            if (!ok) bad(errors, prefix, "payload.tables", "must be a non-empty array of table names, or allTables true");
+            const char *mode = json_string_value(json_object_get(p, "mode"));
+            if (json_object_get(p, "mode") &&
+                (!mode || (strcmp(mode, "count") && strcmp(mode, "checksum") && strcmp(mode, "full"))))
+                bad(errors, prefix, "payload.mode", "must be count, checksum or full");
+            json_t *repair = json_object_get(p, "repair");
+            if (repair && !json_is_boolean(repair)) bad(errors, prefix, "payload.repair", "must be true or false");
+        }
     } else if (strcmp(type, "SHELL") == 0) {
         const char *cmd = json_string_value(json_object_get(p, "command"));
         if (!cmd || cmd[0] != '/') bad(errors, prefix, "payload.command", "must be an absolute path");
@@ -187,7 +237,8 @@ int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json
     }
     static const char *const known[] = {"name",      "type",       "payload",        "priority",
                                         "maxRetries", "runAt",     "timeoutSeconds", "idempotencyKey",
-                                        "dependsOn", "queue",      NULL};
+                                        "dependsOn", "queue",      "cron",           "timeZone",
+                                        NULL};
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)body, k, v)
@@ -198,8 +249,9 @@ int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json
     }
     str_field(body, "name", true, out->name, sizeof(out->name), "", prefix, errors);
     str_field(body, "type", true, out->type, sizeof(out->type), "", prefix, errors);
-    if (out->type[0] && strcmp(out->type, "HTTP") && strcmp(out->type, "SQL") && strcmp(out->type, "SHELL"))
-        bad(errors, prefix, "type", "must be HTTP, SQL or SHELL");
+    if (out->type[0] && strcmp(out->type, "HTTP") && strcmp(out->type, "SQL") && strcmp(out->type, "SHELL") &&
+        strcmp(out->type, "EMAIL") && strcmp(out->type, "PIPELINE"))
+        bad(errors, prefix, "type", "must be HTTP, SQL, SHELL, EMAIL or PIPELINE");
     str_field(body, "queue", false, out->queue, sizeof(out->queue), "default", prefix, errors);
     str_field(body, "idempotencyKey", false, out->idempotency_key, sizeof(out->idempotency_key), "", prefix, errors);
     int_field(body, "priority", 0, 10, 5, &out->priority, prefix, errors);
@@ -223,6 +275,17 @@ int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json
                 out->depends_on[out->ndeps++] = json_integer_value(v);
             }
     }
+    str_field(body, "cron", false, out->cron, sizeof(out->cron), "", prefix, errors);
+    str_field(body, "timeZone", false, out->time_zone, sizeof(out->time_zone), "UTC", prefix, errors);
+    if (out->cron[0]) {
+        cron_expr_t e;
+        sb_err_t err = {0};
+        if (cron_parse(out->cron, &e, &err) < 0) bad(errors, prefix, "cron", err.msg);
+        /* A schedule spawns a fresh job per tick; waiting on other jobs has no clear meaning for it. */
+        if (out->ndeps > 0) bad(errors, prefix, "dependsOn", "cannot be combined with cron");
+    } else if (json_object_get(body, "timeZone")) {
+        bad(errors, prefix, "timeZone", "is only meaningful with cron");
+    }
     json_t *p = json_object_get(body, "payload");
     if (!p) bad(errors, prefix, "payload", "is required");
     else if (out->type[0]) check_payload(out->type, p, prefix, errors);
@@ -231,6 +294,31 @@ int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json
         return SB_EINVAL;
     }
     out->payload = json_incref(p);
+    return 0;
+}
+
+int job_spec_schedule(job_spec_t *spec, int64_t now_ms, const char *prefix, json_t *errors)
+{
+    if (!spec->cron[0]) return 0;
+    cron_expr_t e;
+    cron_tz_t *tz = NULL;
+    sb_err_t err = {0};
+    if (cron_parse(spec->cron, &e, &err) < 0) {
+        bad(errors, prefix, "cron", err.msg);
+        return SB_EINVAL;
+    }
+    if (cron_tz_load(spec->time_zone, NULL, &tz, &err) < 0) {
+        bad(errors, prefix, "timeZone", err.msg);
+        return SB_EINVAL;
+    }
+    int64_t from = spec->run_at_ms > now_ms ? spec->run_at_ms : now_ms, next = 0;
+    int rc = cron_next(&e, tz, from / 1000, &next);
+    cron_tz_free(tz);
+    if (rc < 0) {
+        bad(errors, prefix, "cron", "never fires (no matching day in eight years)");
+        return SB_EINVAL;
+    }
+    spec->run_at_ms = next * 1000;
     return 0;
 }
 

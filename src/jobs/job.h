@@ -38,7 +38,7 @@ int64_t job_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, double rand
 
 typedef struct job_spec {
     char name[128];
-    char type[16]; /* HTTP, SQL, SHELL */
+    char type[16]; /* HTTP, SQL, SHELL, EMAIL */
     char queue[64];
     char idempotency_key[128]; /* "" = none */
     json_t *payload;           /* owned */
@@ -48,6 +48,8 @@ typedef struct job_spec {
     int64_t run_at_ms;         /* 0 = now */
     int64_t depends_on[JOB_MAX_DEPS];
     int ndeps;
+    char cron[128];     /* "" = a one-off job; else a schedule that spawns one job per tick */
+    char time_zone[64]; /* of the cron expression; "UTC" unless given */
 } job_spec_t;
 
 /* Validates a submitted job object. On success fills *out (job_spec_deinit frees it) and
@@ -56,6 +58,12 @@ typedef struct job_spec {
  * "jobs[3]."). */
 int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json_t *errors);
 void job_spec_deinit(job_spec_t *spec);
+
+/* For a cron job, sets run_at_ms to its first tick after max(now_ms, runAt), reading the time
+ * zone from the TZ database (so not pure: one small file read). An unknown zone or an
+ * expression that never fires is reported as a wrong field like job_spec_parse does, and
+ * SB_EINVAL returned. A job without cron is left alone. */
+int job_spec_schedule(job_spec_t *spec, int64_t now_ms, const char *prefix, json_t *errors);
 
 /* RFC 3339 UTC timestamp ("2026-12-04T10:00:00Z", optional fraction) → ms since the epoch. */
 int job_parse_time(const char *s, int64_t *out_ms);

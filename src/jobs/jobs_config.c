@@ -23,6 +23,7 @@ static const key_def_t keys[] = {
     STR("jobs.postgres", postgres, "dbname=streambus"),
     STR("jobs.topic", topic, "job.tasks"),
     STR("jobs.consumer_group", consumer_group, "streambus-jobs-workers"),
+    STR("jobs.logs_topic", logs_topic, "job.logs"),
     INT("jobs.task_partitions", task_partitions, "4"),
     INT("jobs.scheduler_interval_ms", scheduler_interval_ms, "200"),
     INT("jobs.lease_ms", lease_ms, "30000"),
@@ -31,11 +32,22 @@ static const key_def_t keys[] = {
     INT("jobs.backoff_max_ms", backoff_max_ms, "300000"),
     INT("jobs.requeue_after_ms", requeue_after_ms, "60000"),
     INT("jobs.worker_session_timeout_ms", worker_session_timeout_ms, "10000"),
+    INT("jobs.api_connections", api_connections, "4"),
     STR("auth.jwt_secret_env", jwt_secret_env, "STREAMBUS_JOBS_JWT_SECRET"),
     INT("auth.access_ttl_s", access_ttl_s, "900"),
     INT("auth.refresh_ttl_s", refresh_ttl_s, "86400"),
     STR("executors.sql_conninfo", sql_conninfo, ""),
     {"executors.shell_enabled", offsetof(jobs_config_t, shell_enabled), 1, "false"},
+    STR("executors.smtp_url", smtp_url, ""),
+    STR("executors.smtp_from", smtp_from, ""),
+    STR("executors.smtp_username", smtp_username, ""),
+    STR("executors.smtp_password_env", smtp_password_env, ""),
+    STR("executors.smtp_ca_file", smtp_ca_file, ""),
+    {"executors.smtp_require_tls", offsetof(jobs_config_t, smtp_require_tls), 1, "true"},
+    STR("executors.connect_url", connect_url, "http://127.0.0.1:8083"),
+    STR("logs.clickhouse_url", logs_clickhouse_url, ""),
+    STR("logs.clickhouse_database", logs_clickhouse_database, "default"),
+    STR("logs.clickhouse_table", logs_clickhouse_table, "job_logs"),
     {"logging.level", SIZE_MAX, 0, "info"},
     {"logging.format", SIZE_MAX, 0, "auto"},
 };
@@ -116,6 +128,53 @@ static int load_users(jobs_config_t *c, const char *src, yaml_document_t *doc, y
     return 0;
 }
 
+static int load_queues(jobs_config_t *c, const char *src, yaml_document_t *doc, yaml_node_t *seq, sb_err_t *err)
+{
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+        yaml_node_t *q = yaml_document_get_node(doc, *it);
+        size_t line = q ? q->start_mark.line + 1 : 0;
+        if (!q || q->type != YAML_MAPPING_NODE)
+            return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: each queue is a mapping", src, line);
+        if (c->nqueues == JOBS_MAX_QUEUES)
+            return sb_err_set(err, SB_ELIMIT, "%s:%zu: more than %d queues", src, line, JOBS_MAX_QUEUES);
+        jobs_queue_limit_t *ql = &c->queues[c->nqueues++];
+        for (yaml_node_pair_t *p = q->data.mapping.pairs.start; p < q->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+            if (!k || !v || k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
+                return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: malformed queue", src, line);
+            char name[64], value[64], *end = NULL;
+            scalar(k, name, sizeof(name));
+            scalar(v, value, sizeof(value));
+            size_t kline = k->start_mark.line + 1;
+            errno = 0;
+            if (strcmp(name, "name") == 0) {
+                if (!value[0] || v->data.scalar.length >= sizeof(ql->name))
+                    return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: name must be 1 to 63 bytes", src, kline);
+                scalar(v, ql->name, sizeof(ql->name));
+            } else if (strcmp(name, "concurrency") == 0) {
+                long long n = strtoll(value, &end, 10);
+                if (errno || end == value || *end || n < 0 || n > 1000000)
+                    return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: concurrency \"%s\" is not an integer 0-1000000",
+                                      src, kline, value);
+                ql->concurrency = n;
+            } else if (strcmp(name, "rate_per_s") == 0) {
+                double r = strtod(value, &end);
+                if (errno || end == value || *end || !(r >= 0) || r > 1e6)
+                    return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: rate_per_s \"%s\" is not a number 0-1000000",
+                                      src, kline, value);
+                ql->rate_per_s = r;
+            } else {
+                return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: unknown key \"%s\"", src, kline, name);
+            }
+        }
+        if (!ql->name[0]) return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: a queue needs a name", src, line);
+        for (int i = 0; i < c->nqueues - 1; i++)
+            if (strcmp(c->queues[i].name, ql->name) == 0)
+                return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: \"%s\" is listed twice", src, line, ql->name);
+    }
+    return 0;
+}
+
 static int walk(jobs_config_t *c, const char *src, yaml_document_t *doc, yaml_node_t *node, const char *prefix,
                 sb_err_t *err)
 {
@@ -131,6 +190,8 @@ static int walk(jobs_config_t *c, const char *src, yaml_document_t *doc, yaml_no
         int rc = 0;
         if (v->type == YAML_MAPPING_NODE && !prefix[0]) {
             rc = walk(c, src, doc, v, name, err);
+        } else if (v->type == YAML_SEQUENCE_NODE && strcmp(name, "queues") == 0) {
+            rc = load_queues(c, src, doc, v, err);
         } else if (v->type == YAML_SEQUENCE_NODE && strcmp(name, "auth.users") == 0) {
             rc = load_users(c, src, doc, v, err);
         } else if (v->type == YAML_SEQUENCE_NODE && strcmp(name, "executors.shell_allow") == 0) {

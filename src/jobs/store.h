@@ -1,9 +1,9 @@
 #ifndef STREAMBUS_JOBS_STORE_H
 #define STREAMBUS_JOBS_STORE_H
 
-/* Durable job state in PostgreSQL. One store = one libpq connection guarded by a mutex; each
- * thread that talks to PostgreSQL a lot (HTTP thread, scheduler, worker, heartbeat) opens its
- * own. The schema is created on open (under an advisory lock, so the API and workers can start
+/* Durable job state in PostgreSQL. One store = a small pool of libpq connections (one unless
+ * opened with jobs_store_open_pool); each call holds one connection for its duration. Threads
+ * with their own rhythm (scheduler, worker, heartbeat) open their own store. The schema is created on open (under an advisory lock, so the API and workers can start
  * together) and carries a version number; a newer schema than this binary knows is refused.
  *
  * Every state change goes through an UPDATE of jobs.state; a trigger writes one row per change
@@ -19,14 +19,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "jobs/job.h"
+#include "jobs/jobs_config.h"
 
-#define JOBS_SCHEMA_VERSION 1
+#define JOBS_SCHEMA_VERSION 2
 
 typedef struct jobs_store jobs_store_t;
 
 jobs_store_t *jobs_store_open(const char *conninfo, sb_err_t *err);
+/* A store of nconns connections: up to nconns calls run at once (the API's HTTP threads share
+ * one such store, so a slow query does not queue every other request behind it). */
+jobs_store_t *jobs_store_open_pool(const char *conninfo, int nconns, sb_err_t *err);
 void jobs_store_free(jobs_store_t *s);
 /* 0 when a trivial query works (readiness). */
 int jobs_store_ping(jobs_store_t *s, sb_err_t *err);
@@ -46,19 +51,40 @@ int jobs_store_cancel(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err);
 /* Puts a DEAD_LETTER or CANCELLED job back to PENDING with a fresh retry budget. */
 int jobs_store_retry(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err);
 int jobs_store_stats(jobs_store_t *s, json_t **stats, sb_err_t *err);
+/* Appends the job metrics in Prometheus text format, computed from the tables (so they are the
+ * same whichever API instance is scraped, and survive restarts): submitted / completed / failed /
+ * dead-lettered per type and queue, queue depth and running per queue, lease expiries, worker
+ * utilisation, and histograms of time in queue and run time. Each scrape reads every transition:
+ * meant for scrape intervals of seconds, not for tight loops. */
+int jobs_store_metrics(jobs_store_t *s, sb_wr_t *out, sb_err_t *err);
 
 /* ---- scheduler */
 
 typedef struct jobs_dispatch {
     int64_t id;
     int attempt;
+    int limit; /* index into the allow array of jobs_store_queue_due, -1 = none spent */
 } jobs_dispatch_t;
 
-/* Moves up to cap due jobs (PENDING/RETRYING, run_at passed, every dependency COMPLETED),
- * highest priority first, to QUEUED with attempt + 1, and returns them in out (count in *n). Also
- * returns QUEUED jobs not claimed for requeue_after_ms (their message may be lost). */
-int jobs_store_queue_due(jobs_store_t *s, int64_t requeue_after_ms, jobs_dispatch_t *out, int cap, int *n,
-                         sb_err_t *err);
+/* What one limited queue may start this round. */
+typedef struct jobs_queue_allow {
+    const char *queue;
+    int concurrency; /* 0 = unlimited; else at most this many QUEUED + RUNNING */
+    int tokens;      /* -1 = unlimited; else at most this many newly queued */
+} jobs_queue_allow_t;
+
+/* Moves up to cap due jobs (PENDING/RETRYING, run_at passed, every dependency COMPLETED, not a
+ * cron template), highest priority first, to QUEUED with attempt + 1, and returns them in out
+ * (count in *n). Queues named in allow get at most what allow says, taken in priority order
+ * within the queue. Also returns QUEUED jobs not claimed for requeue_after_ms (their message may
+ * be lost). */
+int jobs_store_queue_due(jobs_store_t *s, int64_t requeue_after_ms, const jobs_queue_allow_t *allow, int nallow,
+                         jobs_dispatch_t *out, int cap, int *n, sb_err_t *err);
+/* For each cron template whose tick has come (run_at passed), in one transaction: inserts an
+ * ordinary job copied from it (scheduleId = the template) and moves run_at to the first tick
+ * after max(now_ms, the due tick). So a tick missed during downtime runs once, and the next
+ * run survives a restart because it is the stored run_at. *n = jobs spawned. */
+int jobs_store_fire_cron(jobs_store_t *s, int64_t now_ms, int *n, sb_err_t *err);
 /* Fails jobs whose dependency ended without completing (DEAD_LETTER / CANCELLED) → DEAD_LETTER. */
 int jobs_store_fail_orphans(jobs_store_t *s, int *n, sb_err_t *err);
 /* Ends the attempts of RUNNING jobs whose lease passed: FAILED("lease expired") then RETRYING
@@ -70,6 +96,7 @@ int jobs_store_expire_leases(jobs_store_t *s, int64_t backoff_base_ms, int64_t b
 
 typedef struct jobs_claim {
     char type[16];
+    char queue[64];
     json_t *payload; /* owned by the caller after a successful claim */
     int timeout_s;
 } jobs_claim_t;

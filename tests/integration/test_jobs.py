@@ -11,11 +11,13 @@ import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from conftest import SANITIZER_MARKERS, free_port, streambus_bin, wait_until
-from pg_fixtures import needs_pg, pg_server, postgres, sql  # noqa: F401 (fixture)
+from connect_fixtures import connect  # noqa: F401 (fixture)
+from pg_fixtures import consume_all, needs_pg, pg_server, postgres, sql  # noqa: F401 (fixture)
 
 pytestmark = needs_pg
 
@@ -33,7 +35,7 @@ def hash_password(binary, password):
 class Jobs:
     """`streambus jobs` plus any number of workers sharing one config file."""
 
-    def __init__(self, workdir, bootstrap, conninfo, shell_allow=()):
+    def __init__(self, workdir, bootstrap, conninfo, shell_allow=(), extra=""):
         self.binary = streambus_bin()
         self.workdir = workdir
         self.port = free_port()
@@ -48,9 +50,9 @@ class Jobs:
             "  backoff_max_ms: 2000\n  requeue_after_ms: 5000\n  worker_session_timeout_ms: 6000\n"
             "auth:\n  users:\n%s"
             "executors:\n  shell_enabled: %s\n  shell_allow:%s\n"
-            "logging:\n  level: info\n  format: json\n"
+            "logging:\n  level: info\n  format: json\n%s"
             % (self.port, bootstrap, conninfo, users, "true" if shell_allow else "false",
-               "\n" + allow if allow else " []"))
+               "\n" + allow if allow else " []", extra))
         self.env = dict(os.environ, STREAMBUS_JOBS_JWT_SECRET=SECRET)
         self.api = None
         self.workers = {}
@@ -67,6 +69,12 @@ class Jobs:
         wait_until(lambda: self.api.poll() is not None or self.ready(), 30, "the jobs API to be ready")
         assert self.api.poll() is None, self.log("api")
         return self
+
+    def restart_api(self):
+        """SIGTERM the API + scheduler and start it again (the workers keep running)."""
+        self.api.send_signal(signal.SIGTERM)
+        self.api.wait(timeout=15)
+        return self.start()
 
     def ready(self):
         try:
@@ -392,3 +400,441 @@ def test_a_paused_worker_loses_its_lease_and_its_late_result_is_refused(jobs_fac
     assert final["status"] == "COMPLETED" and final["attempt"] == 2
     assert [a["to"] for a in final["attempts"]].count("COMPLETED") == 1
     assert final["attempts"][-1]["workerId"] == done["workerId"]
+
+
+def iso(ts):
+    """An API time ("2026-12-04T21:00:00.000Z") as a UTC datetime."""
+    from datetime import datetime, timezone
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def children(postgres, template_id):
+    return int(sql(postgres, "SELECT count(*) FROM jobs WHERE schedule_id = %d" % template_id))
+
+
+def test_cron_schedules_time_zones_restart_and_a_missed_tick_runs_once(jobs_factory, peer, postgres):
+    from datetime import datetime, timedelta, time as dtime
+    from zoneinfo import ZoneInfo
+    jobs = jobs_factory()
+    jobs.start_worker("w1")
+    # bad schedules are 400s naming the field
+    base = {"name": "tick", "type": "HTTP", "payload": {"url": peer.url + "/ok?cron"}}
+    status, body = jobs.request("POST", "/jobs", dict(base, cron="61 * * * *"), user="otto")
+    assert status == 400 and body["fields"] == [{"field": "cron", "message": "minute: 61 is out of range 0-59"}]
+    status, body = jobs.request("POST", "/jobs", dict(base, cron="0 3 * * *", timeZone="Mars/Olympus_Mons"),
+                                user="otto")
+    assert status == 400 and [f["field"] for f in body["fields"]] == ["timeZone"], body
+    status, body = jobs.request("POST", "/jobs", dict(base, cron="0 0 30 2 *"), user="otto")
+    assert status == 400 and "never fires" in body["fields"][0]["message"], body
+    status, body = jobs.request("POST", "/jobs", dict(base, cron="* * * * *", dependsOn=[1]), user="otto")
+    assert status == 400 and [f["field"] for f in body["fields"]] == ["dependsOn"], body
+    status, body = jobs.request("POST", "/jobs", dict(base, timeZone="UTC"), user="otto")
+    assert status == 400 and [f["field"] for f in body["fields"]] == ["timeZone"], body
+
+    # the first tick is computed in the job's zone (checked against Python's zoneinfo)
+    ny = jobs.submit(dict(base, name="ny", cron="0 3 * * *", timeZone="America/New_York"))
+    zone = ZoneInfo("America/New_York")
+    created = iso(ny["createdAt"]).astimezone(zone)
+    want = min(c for c in (datetime.combine(created.date() + timedelta(days=k), dtime(3, 0), tzinfo=zone)
+                           for k in range(3)) if c > created)
+    assert iso(ny["runAt"]) == want, (ny["runAt"], want)
+    assert ny["cron"] == "0 3 * * *" and ny["timeZone"] == "America/New_York" and ny["status"] == "PENDING"
+
+    # downtime over three yearly ticks: the schedule runs once, then waits for the next one
+    yearly = jobs.submit(dict(base, name="yearly", cron="0 0 1 1 *", payload={"url": peer.url + "/ok?yearly"}))
+    minutely = jobs.submit(dict(base, name="minutely", cron="* * * * *", payload={"url": peer.url + "/ok?minutely"}))
+    r0 = minutely["runAt"]
+    assert iso(r0).second == 0 and iso(r0) > iso(minutely["createdAt"])
+    jobs.api.send_signal(signal.SIGTERM)
+    jobs.api.wait(timeout=15)
+    sql(postgres, "UPDATE jobs SET run_at = run_at - interval '3 years' WHERE id = %d" % yearly["id"])
+    jobs.start()
+    # the next run was stored, not recomputed on start
+    assert jobs.job(minutely["id"])["runAt"] == r0
+    wait_until(lambda: children(postgres, yearly["id"]) >= 1, 30, "the missed yearly tick to run")
+    child = int(sql(postgres, "SELECT id FROM jobs WHERE schedule_id = %d" % yearly["id"]))
+    done = jobs.wait_status(child, {"COMPLETED"})
+    assert done["scheduleId"] == yearly["id"] and done["cron"] is None
+    after = jobs.job(yearly["id"])
+    nxt = iso(after["runAt"])
+    assert (nxt.month, nxt.day, nxt.hour, nxt.minute) == (1, 1, 0, 0) and nxt > iso(done["createdAt"]), after
+    assert children(postgres, yearly["id"]) == 1 and peer.count("/ok?yearly") == 1
+
+    # the every-minute schedule fires at its stored tick across the restart, then moves on
+    wait_until(lambda: children(postgres, minutely["id"]) >= 1, 90, "the minutely tick after the restart")
+    first = int(sql(postgres, "SELECT min(id) FROM jobs WHERE schedule_id = %d" % minutely["id"]))
+    ran = jobs.wait_status(first, {"COMPLETED"})
+    assert iso(ran["createdAt"]) >= iso(r0)
+    assert iso(jobs.job(minutely["id"])["runAt"]) >= iso(r0) + timedelta(minutes=1)
+
+    # cancelling the template ends the schedule
+    status, body = jobs.request("POST", "/jobs/%d/cancel" % minutely["id"], user="otto")
+    assert status == 200 and body["status"] == "CANCELLED"
+    n = children(postgres, minutely["id"])
+    sql(postgres, "UPDATE jobs SET run_at = now() - interval '1 minute' WHERE id = %d" % minutely["id"])
+    time.sleep(1)  # several scheduler rounds (100 ms each)
+    assert children(postgres, minutely["id"]) == n
+
+
+QUEUES = ("queues:\n  - {name: serial, concurrency: 1}\n  - {name: paced, rate_per_s: 2}\n")
+
+
+def test_queue_concurrency_limit_priorities_and_rate_limit(jobs_factory, peer):
+    jobs = jobs_factory(extra=QUEUES)
+    jobs.start_worker("w1")
+    jobs.start_worker("w2")
+    # one job of the serial queue runs; the others wait as PENDING even with a worker free
+    blocker = jobs.submit({"name": "blocker", "type": "HTTP", "queue": "serial",
+                           "payload": {"url": peer.url + "/slow?ms=4000"}})
+    jobs.wait_status(blocker["id"], {"RUNNING"}, timeout=60)
+    waiting = [jobs.submit({"name": "p%d" % p, "type": "HTTP", "queue": "serial", "priority": p,
+                            "payload": {"url": peer.url + "/ok?serial-%d" % p}}) for p in (1, 9, 5)]
+    time.sleep(0.5)
+    assert [jobs.job(j["id"])["status"] for j in waiting] == ["PENDING"] * 3
+    done = [jobs.wait_status(j["id"], {"COMPLETED"}, timeout=60) for j in waiting]
+    # highest priority first, and never two of the queue at once
+    order = [c[1] for c in peer.calls if c[1].startswith("/ok?serial")]
+    assert order == ["/ok?serial-9", "/ok?serial-5", "/ok?serial-1"], order
+    spans = sorted((iso(next(a["at"] for a in j["attempts"] if a["to"] == "QUEUED")),
+                    iso(next(a["at"] for a in j["attempts"] if a["to"] == "COMPLETED")))
+                   for j in done + [jobs.job(blocker["id"])])
+    for (q1, c1), (q2, c2) in zip(spans, spans[1:]):
+        assert q2 >= c1, spans
+
+    # paced: 2 per second with a burst of 2 -> six jobs take at least two seconds to start
+    paced = [jobs.submit({"name": "r%d" % i, "type": "HTTP", "queue": "paced",
+                          "payload": {"url": peer.url + "/ok?paced-%d" % i}}) for i in range(6)]
+    for j in paced:
+        jobs.wait_status(j["id"], {"COMPLETED"}, timeout=60)
+    starts = sorted(c[4] for c in peer.calls if c[1].startswith("/ok?paced"))
+    assert len(starts) == 6 and starts[-1] - starts[0] >= 1.5, starts
+
+
+class Mailbox:
+    """A real SMTP server (Debian's python3-aiosmtpd) on a free port; with tls it offers
+    STARTTLS with the test certificate of tests/fixtures/cql_tls and requires it."""
+
+    def __init__(self, tls):
+        import ssl
+        from aiosmtpd.controller import Controller
+        self.messages = []
+        box = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                box.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+                                     "tls": session.ssl is not None, "data": envelope.content.decode("utf-8")})
+                return "250 OK"
+
+        kw = {}
+        if tls:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(str(TLS_DIR / "server.pem"), str(TLS_DIR / "server.key"))
+            kw = {"tls_context": ctx, "require_starttls": True}
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kw)
+        self.controller.start()
+
+    def stop(self):
+        self.controller.stop()
+
+
+TLS_DIR = __import__("pathlib").Path(__file__).resolve().parent.parent / "fixtures" / "cql_tls"
+
+
+def test_email_jobs_over_starttls_to_a_real_smtp_server(jobs_factory):
+    import email
+    import email.header
+    secure, plain = Mailbox(tls=True), Mailbox(tls=False)
+    try:
+        jobs = jobs_factory(extra="executors:\n  smtp_url: \"smtp://127.0.0.1:%d\"\n  smtp_from: jobs@streambus.test\n"
+                                  "  smtp_ca_file: \"%s\"\n" % (secure.port, TLS_DIR / "ca.pem"))
+        jobs.start_worker("w1")
+        # bad payloads are 400s naming the field
+        status, body = jobs.request("POST", "/jobs", {"name": "m", "type": "EMAIL", "payload": {
+            "to": ["ops@example.com\r\nRCPT TO:<x@y>"], "subject": "a\nb", "body": 3}}, user="otto")
+        assert status == 400 and {f["field"] for f in body["fields"]} == {"payload.to", "payload.subject",
+                                                                           "payload.body"}, body
+        job = jobs.submit({"name": "report", "type": "EMAIL", "payload": {
+            "to": ["ops@example.com", "dev@example.com"], "subject": "Nightly report \u2713",
+            "body": "all green\n.\nline after a lone dot\n"}})
+        done = jobs.wait_status(job["id"], {"COMPLETED"}, timeout=60)
+        assert done["result"] == {"recipients": 2}
+        assert len(secure.messages) == 1
+        m = secure.messages[0]
+        assert m["tls"], "the message was sent before STARTTLS"
+        assert m["from"] == "jobs@streambus.test" and m["to"] == ["ops@example.com", "dev@example.com"]
+        parsed = email.message_from_string(m["data"])
+        subject = str(email.header.make_header(email.header.decode_header(parsed["Subject"])))
+        assert subject == "Nightly report \u2713"
+        assert parsed.get_payload().replace("\r\n", "\n") == "all green\n.\nline after a lone dot\n"
+    finally:
+        secure.stop()
+    jobs.stop()  # its worker would take the next job with the old configuration
+    # a server without STARTTLS gets nothing: the job fails and names why
+    try:
+        jobs2 = jobs_factory(extra="executors:\n  smtp_url: \"smtp://127.0.0.1:%d\"\n  smtp_from: jobs@streambus.test\n"
+                                   % plain.port)
+        jobs2.start_worker("w2")
+        job = jobs2.submit({"name": "leak?", "type": "EMAIL", "maxRetries": 0,
+                            "payload": {"to": ["ops@example.com"], "subject": "s", "body": "secret"}})
+        dead = jobs2.wait_status(job["id"], {"DEAD_LETTER"}, timeout=60)
+        assert "STARTTLS" in dead["error"], dead["error"]
+        assert plain.messages == []
+    finally:
+        plain.stop()
+
+
+def test_ctl_job_commands_over_the_rest_api(jobs_factory, peer, tmp_path):
+    jobs = jobs_factory()
+    jobs.start_worker("w1")
+    base_url = jobs.url.replace("/api/v1", "")
+
+    def ctl(*args, user="otto", token=None):
+        env = dict(os.environ, STREAMBUS_JOBS_URL=base_url, STREAMBUS_JOBS_PASSWORD=USERS[user][1])
+        env.pop("STREAMBUS_JOBS_TOKEN", None)
+        auth = ["--token", token] if token else ["--user", user]
+        p = subprocess.run([jobs.binary, "ctl"] + list(args) + auth, capture_output=True, text=True, timeout=60,
+                           env=env)
+        return p.returncode, p.stdout, p.stderr
+
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"name": "from-ctl", "type": "HTTP", "payload": {"url": peer.url + "/ok?ctl"}}))
+    rc, out, err = ctl("job", "submit", "--file", str(spec))
+    assert rc == 0, err
+    jid = json.loads(out)["id"]
+    jobs.wait_status(jid, {"COMPLETED"})
+    rc, out, err = ctl("job", "show", str(jid), user="vera")
+    assert rc == 0 and json.loads(out)["status"] == "COMPLETED" and peer.count("/ok?ctl") == 1
+    rc, out, err = ctl("job", "list", "--status", "COMPLETED", user="vera")
+    assert rc == 0 and "from-ctl" in out and "COMPLETED" in out.splitlines()[1], out
+    rc, out, err = ctl("job", "logs", str(jid), user="vera")
+    assert rc == 0 and out.splitlines()[-1].endswith("RUNNING -> COMPLETED worker w1"), out
+    # a batch; bad input names each field and exits 1; a viewer may not cancel (403)
+    rc, out, err = ctl("job", "submit", "--json", json.dumps({"jobs": [{"name": "b", "type": "HTTP",
+                                                                         "payload": {"url": peer.url + "/ok?b"}}]}))
+    assert rc == 0 and len(json.loads(out)["jobs"]) == 1
+    rc, out, err = ctl("job", "submit", "--json", '{"name": "x", "type": "FTP", "payload": {}}')
+    assert rc == 1 and "type: must be HTTP" in err, err
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    rc, out, err = ctl("job", "submit", "--json", json.dumps({"name": "later", "type": "HTTP", "runAt": later,
+                                                               "maxRetries": 0,
+                                                               "payload": {"url": peer.url + "/ok?later"}}))
+    later_id = json.loads(out)["id"]
+    rc, out, err = ctl("job", "cancel", str(later_id), user="vera")
+    assert rc == 1 and "HTTP 403" in err, err
+    rc, out, err = ctl("job", "cancel", str(later_id))
+    assert rc == 0 and json.loads(out)["status"] == "CANCELLED"
+    rc, out, err = ctl("job", "retry", str(later_id), token=jobs.token("otto"))
+    assert rc == 0 and json.loads(out)["status"] == "PENDING"
+    rc, out, err = ctl("job", "show", "99999", user="vera")
+    assert rc == 1 and "HTTP 404" in err
+    rc, out, err = ctl("job", "show", "abc", user="vera")
+    assert rc == 2 and "numeric job ID" in err
+    rc, out, err = ctl("job", "show", "1", token="not-a-token")
+    assert rc == 1 and "HTTP 401" in err
+
+
+def test_pipeline_jobs_drive_a_real_connect(jobs_factory, connect, tmp_path):  # noqa: F811 (fixture)
+    connect.expect_error("no_such_connector|unknown connector|not found")
+    jobs = jobs_factory(extra="executors:\n  connect_url: \"%s\"\n" % connect.url)
+    jobs.start_worker("w1")
+    out = tmp_path / "sink.jsonl"
+    cfg = {"connector.class": "file-sink", "file": str(out), "topics": "app.demo.jobs"}
+    # create the connector and wait until it runs
+    job = jobs.submit({"name": "deploy sink", "type": "PIPELINE",
+                       "payload": {"action": "connector", "name": "jobs-sink", "config": cfg}})
+    done = jobs.wait_status(job["id"], {"COMPLETED"}, timeout=60)
+    assert done["result"] == {"connector": "jobs-sink", "state": "RUNNING"}
+    assert connect.state("jobs-sink") == "RUNNING"
+    assert connect.request("GET", "/connectors/jobs-sink/config")[1]["file"] == str(out)
+    # resume a paused connector
+    assert connect.request("PUT", "/connectors/jobs-sink/pause")[0] == 202
+    connect.wait_state("jobs-sink", "PAUSED")
+    job = jobs.submit({"name": "resume", "type": "PIPELINE", "payload": {"action": "resume", "name": "jobs-sink"}})
+    jobs.wait_status(job["id"], {"COMPLETED"}, timeout=60)
+    assert connect.state("jobs-sink") == "RUNNING"
+    # connect's refusals fail the job with connect's reason
+    job = jobs.submit({"name": "bad class", "type": "PIPELINE", "maxRetries": 0, "payload": {
+        "action": "connector", "name": "broken", "config": {"connector.class": "no-such-plugin"}}})
+    dead = jobs.wait_status(job["id"], {"DEAD_LETTER"}, timeout=60)
+    assert dead["error"].startswith("PIPELINE: create connector: HTTP 400"), dead["error"]
+    job = jobs.submit({"name": "reconcile nothing", "type": "PIPELINE", "maxRetries": 0, "payload": {
+        "action": "reconcile", "connector": "no_such_connector", "tables": ["t"]}})
+    dead = jobs.wait_status(job["id"], {"DEAD_LETTER"}, timeout=60)
+    assert dead["error"].startswith("PIPELINE: reconciliation: HTTP 404"), dead["error"]
+    # bad payloads are 400s naming the field
+    status, body = jobs.request("POST", "/jobs", {"name": "x", "type": "PIPELINE", "payload": {
+        "action": "reconcile", "connector": "../x", "mode": "fast"}}, user="otto")
+    assert status == 400 and {f["field"] for f in body["fields"]} == {"payload.connector", "payload.tables",
+                                                                       "payload.mode"}, body
+
+
+def scrape(jobs):
+    """The /metrics exposition as {sample with labels: value}."""
+    with urllib.request.urlopen(jobs.url.replace("/api/v1", "") + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def health(jobs):
+    try:
+        with urllib.request.urlopen(jobs.url.replace("/api/v1", "") + "/health/ready", timeout=10) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode())
+
+
+def test_metrics_and_readiness_per_dependency(jobs_factory, peer, pg_server):
+    jobs = jobs_factory()
+    jobs.start_worker("w1")
+    ok = [jobs.submit({"name": "m%d" % i, "type": "HTTP", "queue": "mq", "payload": {"url": peer.url + "/ok"}})
+          for i in range(3)]
+    bad = jobs.submit({"name": "f", "type": "HTTP", "queue": "mq", "maxRetries": 1, "payload": {"url": peer.url + "/fail"}})
+    for j in ok:
+        jobs.wait_status(j["id"], {"COMPLETED"})
+    jobs.wait_status(bad["id"], {"DEAD_LETTER"}, timeout=60)
+    m = scrape(jobs)
+    assert m['streambus_jobs_submitted_total{type="HTTP",queue="mq"}'] == 4
+    assert m['streambus_jobs_completed_total{type="HTTP",queue="mq"}'] == 3
+    assert m['streambus_jobs_failed_total{type="HTTP",queue="mq"}'] == 2
+    assert m['streambus_jobs_dead_letter_total{type="HTTP",queue="mq"}'] == 1
+    # every attempt was queued, then run: 5 of each, and the buckets are cumulative
+    for h in ("streambus_jobs_time_in_queue_seconds", "streambus_jobs_run_time_seconds"):
+        assert m[h + "_count"] == 5 and m[h + '_bucket{le="+Inf"}'] == 5, m
+        buckets = [v for k, v in m.items() if k.startswith(h + "_bucket")]
+        assert buckets == sorted(buckets)
+    assert m["streambus_jobs_lease_expiries_total"] == 0 and m["streambus_jobs_workers_busy"] == 0
+
+    status, body = health(jobs)
+    assert status == 200 and body["status"] == "UP"
+    assert {k: v["status"] for k, v in body["components"].items()} == {"postgres": "UP", "scheduler": "UP",
+                                                                        "broker": "UP"}
+    # PostgreSQL goes away: not ready, and the component says so
+    pg_server.stop()
+    try:
+        wait_until(lambda: health(jobs)[0] == 503, 30, "readiness to report PostgreSQL down")
+        status, body = health(jobs)
+        assert body["components"]["postgres"]["status"] == "DOWN" and body["components"]["broker"]["status"] == "UP"
+        assert "PostgreSQL" in body["components"]["postgres"]["detail"]
+    finally:
+        pg_server.start()
+    wait_until(lambda: health(jobs)[0] == 200, 60, "readiness to recover with PostgreSQL")
+
+
+def test_openapi_document_matches_the_api(jobs_factory):
+    jobs = jobs_factory()
+    with urllib.request.urlopen(jobs.url + "/openapi.json", timeout=10) as r:  # no token needed
+        doc = json.loads(r.read().decode())
+    assert doc["openapi"] == "3.0.3" and doc["servers"] == [{"url": "/api/v1"}]
+    assert set(doc["paths"]) == {"/auth/login", "/auth/refresh", "/jobs", "/jobs/batch", "/jobs/stats", "/jobs/{id}",
+                                 "/jobs/{id}/cancel", "/jobs/{id}/retry", "/jobs/{id}/logs", "/logs/search",
+                                 "/openapi.json"}
+    # each documented route answers (not 404) with its documented method
+    for path, ops in doc["paths"].items():
+        for method in ops:
+            status, _ = jobs.request(method.upper(), path.replace("{id}", "1"), {} if method == "post" else None,
+                                     user="ada")
+            assert status != 404 or "{id}" in path, (method, path, status)
+    # JobSubmit lists exactly the fields the validator knows: none of them is "not a job field"
+    props = doc["components"]["schemas"]["JobSubmit"]["properties"]
+    status, body = jobs.request("POST", "/jobs", dict({k: 12345 for k in props}, colour=1), user="otto")
+    unknown = {f["field"] for f in body["fields"] if f["message"] == "is not a job field"}
+    assert status == 400 and unknown == {"colour"}, body
+    assert set(props["type"]["enum"]) == {"HTTP", "SQL", "SHELL", "EMAIL", "PIPELINE"}
+    status, body = jobs.request("POST", "/jobs", {"name": "x", "type": "NOPE", "payload": {}}, user="otto")
+    assert "must be " + ", ".join(props["type"]["enum"][:-1]) + " or PIPELINE" in body["fields"][0]["message"]
+
+
+def test_each_attempt_end_is_a_record_on_job_logs(jobs_factory, peer, broker):
+    jobs = jobs_factory()
+    jobs.start_worker("w1")
+    ok = jobs.submit({"name": "ok", "type": "HTTP", "queue": "lq", "payload": {"url": peer.url + "/ok"}})
+    bad = jobs.submit({"name": "bad", "type": "HTTP", "maxRetries": 1, "payload": {"url": peer.url + "/fail"}})
+    jobs.wait_status(ok["id"], {"COMPLETED"})
+    jobs.wait_status(bad["id"], {"DEAD_LETTER"}, timeout=60)
+    records = consume_all(broker, "job.logs", lambda rs: len(rs) >= 3)
+    rows = {k["id"]: v for k, v in records}
+    assert set(rows) == {"%d-1" % ok["id"], "%d-1" % bad["id"], "%d-2" % bad["id"]}, rows
+    done = rows["%d-1" % ok["id"]]
+    # the envelope the connect sinks read, so a clickhouse-sink can store it as table job_logs
+    assert done["op"] == "c" and done["source"]["table"] == "job_logs" and done["before"] is None
+    a = done["after"]
+    assert (a["job_id"], a["attempt"], a["worker_id"], a["type"], a["queue"], a["status"]) == \
+        (ok["id"], 1, "w1", "HTTP", "lq", "COMPLETED")
+    assert json.loads(a["output"])["status"] == 200 and a["error"] is None
+    assert a["ended_ms"] >= a["started_ms"] and a["duration_ms"] == a["ended_ms"] - a["started_ms"]
+    failed = [rows["%d-%d" % (bad["id"], n)]["after"] for n in (1, 2)]
+    assert [f["status"] for f in failed] == ["FAILED", "FAILED"]
+    assert all(f["error"] == "HTTP status 500, expected 2xx" for f in failed)
+
+
+def test_job_logs_reach_clickhouse_through_the_sink_and_are_searchable(jobs_factory, peer, connect, tmp_path):  # noqa: F811
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    chdir, http_port = tmp_path / "clickhouse", free_port()
+    started = subprocess.run([str(fixtures / "clickhouse_start.sh"), str(chdir), str(http_port), str(free_port())],
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    ch_url = started.stdout.strip()
+    try:
+        jobs = jobs_factory(extra="logs:\n  clickhouse_url: \"%s\"\n" % ch_url)
+        jobs.start_worker("w1")
+        # before the sink created the table the log is empty, not an error
+        first = jobs.submit({"name": "ok", "type": "HTTP", "payload": {"url": peer.url + "/ok"}})
+        status, body = jobs.request("GET", "/jobs/%d/logs" % first["id"], user="vera")
+        assert status == 200 and body == {"logs": []}, body
+        connect.create("job-logs", {"connector.class": "clickhouse-sink", "clickhouse.url": ch_url,
+                                    "topics": "job.logs", "table.name.format": "job_logs"})
+        bad = jobs.submit({"name": "bad", "type": "HTTP", "maxRetries": 1, "payload": {"url": peer.url + "/fail"}})
+        jobs.wait_status(bad["id"], {"DEAD_LETTER"}, timeout=60)
+
+        def logs(jid):
+            status, body = jobs.request("GET", "/jobs/%d/logs" % jid, user="vera")
+            assert status == 200, body
+            return body["logs"]
+        wait_until(lambda: len(logs(bad["id"])) == 2 and len(logs(first["id"])) == 1, 60,
+                   "the attempts in ClickHouse")
+        got = sorted(logs(bad["id"]), key=lambda r: r["attempt"])
+        assert [(r["attempt"], r["status"], r["workerId"]) for r in got] == [(1, "FAILED", "w1"), (2, "FAILED", "w1")]
+        assert got[0]["error"] == "HTTP status 500, expected 2xx" and got[0]["jobId"] == bad["id"]
+        assert logs(first["id"])[0]["status"] == "COMPLETED"
+        # search: by text in the error (case-insensitive), by status; a quote cannot break out
+        status, body = jobs.request("POST", "/logs/search", {"text": "STATUS 500"}, user="vera")
+        assert status == 200 and {r["jobId"] for r in body["logs"]} == {bad["id"]}, body
+        status, body = jobs.request("POST", "/logs/search", {"status": "COMPLETED", "limit": 5}, user="vera")
+        assert status == 200 and [r["jobId"] for r in body["logs"]] == [first["id"]], body
+        status, body = jobs.request("POST", "/logs/search", {"text": "x' OR 1=1 OR '"}, user="vera")
+        assert status == 200 and body["logs"] == [], body
+        status, body = jobs.request("POST", "/logs/search", {"jobId": "1", "colour": 2, "limit": 0}, user="vera")
+        assert status == 400 and {f["field"] for f in body["fields"]} == {"jobId", "colour", "limit"}, body
+        assert jobs.request("POST", "/logs/search", {}, token="nope")[0] == 401
+    finally:
+        subprocess.run([str(fixtures / "clickhouse_stop.sh"), str(chdir)], capture_output=True, timeout=60)
+
+
+def test_job_logs_without_a_log_store_are_a_clear_503(jobs_factory):
+    jobs = jobs_factory()
+    status, body = jobs.request("POST", "/logs/search", {"text": "x"}, user="vera")
+    assert status == 503 and "logs.clickhouse_url" in body["message"]
+
+
+def test_sigterm_stops_a_worker_mid_job_and_hands_the_attempt_back(jobs_factory, peer):
+    # Found when a test's HTTP peer stopped answering: the worker waited for the job's 300 s
+    # timeout before it honoured SIGTERM. It now stops the work and records the attempt FAILED,
+    # so the job is retried (here by a second worker) instead of hanging the shutdown.
+    jobs = jobs_factory()
+    w1 = jobs.start_worker("w1")
+    job = jobs.submit({"name": "long", "type": "HTTP", "maxRetries": 2, "payload": {"url": peer.url + "/slow?ms=60000"}})
+    jobs.wait_status(job["id"], {"RUNNING"}, timeout=60)
+    w1.send_signal(signal.SIGTERM)
+    w1.wait(timeout=15)
+    failed = jobs.wait_status(job["id"], {"RETRYING", "QUEUED"}, timeout=30)
+    tr = [(a["attempt"], a["to"], a["workerId"], a["error"]) for a in failed["attempts"]]
+    assert (1, "FAILED", "w1", "worker w1 stopped during the attempt") in tr, tr
+    status, body = jobs.request("POST", "/jobs/%d/cancel" % job["id"], user="otto")
+    assert status == 200

@@ -62,12 +62,42 @@ static void test_errors_name_key_and_line(void **state)
     assert_int_equal(jobs_config_set(&c, "auth.jwt_secret", "x", &err), SB_EINVAL); /* no secret in config */
 }
 
+static void test_queue_limits_and_smtp(void **state)
+{
+    jobs_config_t c;
+    sb_err_t err = {0};
+    assert_int_equal(load(&c,
+                          "queues:\n  - {name: serial, concurrency: 1}\n  - {name: paced, rate_per_s: 0.5}\n"
+                          "executors:\n  smtp_url: \"smtp://mail:587\"\n  smtp_from: a@b.c\n  smtp_require_tls: false\n",
+                          &err),
+                     0);
+    assert_int_equal(c.nqueues, 2);
+    assert_string_equal(c.queues[0].name, "serial");
+    assert_int_equal(c.queues[0].concurrency, 1);
+    assert_true(c.queues[1].rate_per_s == 0.5);
+    assert_int_equal(c.queues[1].concurrency, 0);
+    assert_string_equal(c.smtp_url, "smtp://mail:587");
+    assert_false(c.smtp_require_tls);
+    jobs_config_defaults(&c);
+    assert_true(c.smtp_require_tls);
+    assert_int_equal(c.api_connections, 4);
+    assert_int_equal(load(&c, "queues:\n  - {name: q, concurrency: -1}\n", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "jobs.yaml:2: queues: concurrency \"-1\""));
+    assert_int_equal(load(&c, "queues:\n  - {name: q}\n  - {name: q, rate_per_s: 1}\n", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "listed twice"));
+    assert_int_equal(load(&c, "queues:\n  - {name: q, burst: 3}\n", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown key \"burst\""));
+    assert_int_equal(load(&c, "queues:\n  - {concurrency: 3}\n", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "needs a name"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_users_and_allow_list),
         cmocka_unit_test(test_errors_name_key_and_line),
+        cmocka_unit_test(test_queue_limits_and_smtp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,6 +144,55 @@ static void test_each_wrong_field_is_named(void **state)
     assert_int_equal(parse("[1]", &s, f, sizeof(f)), SB_EINVAL);
 }
 
+static void test_cron_and_email_fields(void **state)
+{
+    job_spec_t s;
+    char f[512];
+    assert_int_equal(parse("{\"name\":\"n\",\"type\":\"HTTP\",\"cron\":\"*/5 * * * *\",\"timeZone\":\"Europe/Berlin\","
+                           "\"payload\":{\"url\":\"http://x/\"}}",
+                           &s, f, sizeof(f)),
+                     0);
+    assert_string_equal(s.cron, "*/5 * * * *");
+    assert_string_equal(s.time_zone, "Europe/Berlin");
+    /* the first tick: 2026-12-04T21:07Z is 22:07 in Berlin, so 22:10 (21:10Z) */
+    json_t *errors = json_array();
+    assert_int_equal(job_spec_schedule(&s, 1796418000000LL + 7 * 60000, "", errors), 0);
+    assert_int_equal(s.run_at_ms, 1796418000000LL + 10 * 60000);
+    job_spec_deinit(&s);
+    /* an unknown zone is a wrong timeZone field */
+    assert_int_equal(parse("{\"name\":\"n\",\"type\":\"HTTP\",\"cron\":\"0 3 * * *\",\"timeZone\":\"Nowhere/City\","
+                           "\"payload\":{\"url\":\"http://x/\"}}",
+                           &s, f, sizeof(f)),
+                     0);
+    assert_int_equal(job_spec_schedule(&s, 1796418000000LL, "jobs[2].", errors), SB_EINVAL);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 0), "field")), "jobs[2].timeZone");
+    job_spec_deinit(&s);
+    json_decref(errors);
+    assert_int_equal(parse("{\"name\":\"n\",\"type\":\"HTTP\",\"cron\":\"* * *\",\"dependsOn\":[1],"
+                           "\"payload\":{\"url\":\"http://x/\"}}",
+                           &s, f, sizeof(f)),
+                     SB_EINVAL);
+    assert_string_equal(f, "cron,dependsOn");
+    assert_int_equal(parse("{\"name\":\"n\",\"type\":\"HTTP\",\"timeZone\":\"UTC\",\"payload\":{\"url\":\"http://x/\"}}",
+                           &s, f, sizeof(f)),
+                     SB_EINVAL);
+    assert_string_equal(f, "timeZone");
+    assert_int_equal(parse("{\"name\":\"n\",\"type\":\"EMAIL\",\"payload\":{\"to\":[\"a@b.c\"],\"subject\":\"s\","
+                           "\"body\":\"b\"}}",
+                           &s, f, sizeof(f)),
+                     0);
+    job_spec_deinit(&s);
+    assert_int_equal(parse("{\"name\":\"n\",\"type\":\"EMAIL\",\"payload\":{\"to\":[\"a@b.c>\\r\\nDATA\"],"
+                           "\"subject\":\"x\\r\\nBcc: z@z\"}}",
+                           &s, f, sizeof(f)),
+                     SB_EINVAL);
+    assert_string_equal(f, "payload.to,payload.subject,payload.body");
+    assert_int_equal(parse("{\"name\":\"n\",\"type\":\"EMAIL\",\"payload\":{\"to\":[],\"subject\":\"s\",\"body\":\"b\"}}",
+                           &s, f, sizeof(f)),
+                     SB_EINVAL);
+    assert_string_equal(f, "payload.to");
+}
+
 static void test_batch_prefix(void **state)
 {
     json_t *errors = json_array();
@@ -161,7 +210,7 @@ int main(void)
         cmocka_unit_test(test_state_names_roundtrip), cmocka_unit_test(test_transitions),
         cmocka_unit_test(test_backoff),               cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_valid_job_with_defaults), cmocka_unit_test(test_each_wrong_field_is_named),
-        cmocka_unit_test(test_batch_prefix),
+        cmocka_unit_test(test_batch_prefix),          cmocka_unit_test(test_cron_and_email_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
