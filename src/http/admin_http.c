@@ -584,14 +584,19 @@ admin_http_t *admin_http_start(const char *host, int port, const admin_http_hook
         "+SIGN-ALL:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:+COMP-NULL:+CTYPE-X509:%SAFE_RENEGOTIATION";
     /* The probes and scrapes are short; a cap on connections and an idle timeout keep a slow
      * or stuck client from holding the admin port. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(admin->tls ? hooks->tls_cert_pem : NULL)},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(admin->tls ? hooks->tls_key_pem : NULL)},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (!admin->tls) tls_opts[0].option = MHD_OPTION_END;
     admin->daemon = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, admin, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         admin, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, admin,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)128,
-        MHD_OPTION_HTTPS_MEM_CERT, admin->tls ? hooks->tls_cert_pem : NULL,
-        MHD_OPTION_HTTPS_MEM_KEY, admin->tls ? hooks->tls_key_pem : NULL,
-        MHD_OPTION_HTTPS_PRIORITIES, admin->tls ? tls_priorities : NULL, MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!admin->daemon) {
         sb_err_set(err, SB_EIO, "admin HTTP: cannot listen on %s:%d: %s", host, port,
