@@ -97,19 +97,26 @@ static json_t *redacted(json_t *info)
     return info;
 }
 
-/* A client that reads a config and writes it back sends "[hidden]" for the secrets it never
- * saw; those keep their stored values instead of becoming the literal placeholder. */
+/* A client that reads a config and writes it back sends the redacted values it was shown;
+ * a value equal to the redacted form of the stored one keeps the stored value instead of
+ * becoming the literal placeholder (for whole secret fields and for passwords inside
+ * conninfo strings and URLs alike). */
 static void restore_hidden(connect_worker_t *w, const char *name, json_t *config)
 {
     json_t *old = connect_worker_config(w, name);
     if (!old) return;
+    json_t *shown = json_deep_copy(old);
+    connect_rest_redact_config(shown);
     const char *key;
     json_t *v;
     json_object_foreach(config, key, v)
     {
-        if (json_is_string(v) && strcmp(json_string_value(v), HIDDEN) == 0 && json_object_get(old, key))
+        json_t *was = json_object_get(shown, key);
+        if (json_is_string(v) && strstr(json_string_value(v), HIDDEN) && json_is_string(was) &&
+            strcmp(json_string_value(v), json_string_value(was)) == 0)
             json_object_set(config, key, json_object_get(old, key));
     }
+    json_decref(shown);
     json_decref(old);
 }
 

@@ -579,9 +579,9 @@ admin_http_t *admin_http_start(const char *host, int port, const admin_http_hook
      * key exchange only, so every session has forward secrecy; no CBC, RC4, 3DES, SHA-1 MACs,
      * RSA key exchange or static DH. */
     static const char tls_priorities[] =
-        "NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:+AEAD:"
-        "+ECDHE-RSA:+ECDHE-ECDSA:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
-        "+SIGN-ALL:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:+COMP-NULL:+CTYPE-X509:%SAFE_RENEGOTIATION";
+        "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:"
+        "-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:"
+        "%SAFE_RENEGOTIATION";
     /* The probes and scrapes are short; a cap on connections and an idle timeout keep a slow
      * or stuck client from holding the admin port. */
     struct MHD_OptionItem tls_opts[] = {
