@@ -52,6 +52,17 @@ static const key_def_t keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
+size_t http_security_key_count(void)
+{
+    return NKEYS;
+}
+
+void http_security_key_at(size_t i, const char **name, const char **def)
+{
+    *name = keys[i].name;
+    *def = keys[i].def;
+}
+
 void http_security_defaults(http_security_config_t *c)
 {
     memset(c, 0, sizeof(*c));

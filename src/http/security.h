@@ -35,6 +35,9 @@ typedef struct http_security_config {
 } http_security_config_t;
 
 void http_security_defaults(http_security_config_t *c);
+/* The key table (name and default text), for the docs check in tests. */
+size_t http_security_key_count(void);
+void http_security_key_at(size_t i, const char **name, const char **def);
 /* One key ("http.tls.cert_file"); unknown keys and bad values are SB_EINVAL naming the key. */
 int http_security_set(http_security_config_t *c, const char *key, const char *value, sb_err_t *err);
 /* A YAML file of nested mappings whose leaves are the keys above; errors name file and line. */
