@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "ctl/reconcile_cmd.h"
+#include "http/client_auth.h"
 
 #define DEFAULT_CONNECT_URL "http://127.0.0.1:8083"
 
@@ -33,6 +34,9 @@ static int http_call(const char *method, const char *url, const char *body, long
     if (!h) return -1;
     sb_wr_init(&res->body, 1024);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    /* A secured API: STREAMBUS_TOKEN(_FILE) and STREAMBUS_CA_FILE (docs/security-http.md). A
+     * token file that cannot be read was reported; the server's 401 then says the rest. */
+    (void)http_client_auth_apply(h, &hdrs);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);

@@ -432,4 +432,14 @@ def test_connect_roles_and_redaction(tmp_path, broker, servers):
     last = [line for line in stored if "sink1" in line or "hunter2" in line or "[hidden]" in line][-1]
     assert "hunter2-db-password" in last and "[hidden]" not in last, last
     assert "hunter2" not in c.log()
+    # streambus ctl sends STREAMBUS_TOKEN; without it the API refuses, and config stays redacted
+    ctl_env = dict(os.environ, STREAMBUS_CONNECT_URL=c.url(""))
+    ctl_env.pop("STREAMBUS_TOKEN", None)
+    out = subprocess.run([streambus_bin(), "ctl", "connector", "config", "sink1"], capture_output=True, text=True,
+                         timeout=60, env=ctl_env)
+    assert out.returncode != 0 and "401" in out.stdout + out.stderr, out
+    ctl_env["STREAMBUS_TOKEN"] = viewer
+    out = subprocess.run([streambus_bin(), "ctl", "connector", "config", "sink1"], capture_output=True, text=True,
+                         timeout=60, env=ctl_env)
+    assert out.returncode == 0 and "[hidden]" in out.stdout and "hunter2" not in out.stdout, out
     assert request(c.url("/connectors/sink1"), "DELETE", token=admin)[0] == 204
