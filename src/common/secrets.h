@@ -21,9 +21,9 @@
 #define SB_SECRET_MAX (64 * 1024)
 
 typedef struct sb_vault_config {
-    const char *addr;      /* "http://127.0.0.1:8200"; NULL/"" = Vault not configured */
-    const char *token;     /* the Vault token (itself from sb_secret_from_env("VAULT_TOKEN")) */
-    long timeout_ms;       /* 0 = 5000 */
+    const char *addr;  /* "http://127.0.0.1:8200"; NULL/"" = Vault not configured */
+    const char *token; /* the Vault token (itself from sb_secret_from_env("VAULT_TOKEN")) */
+    long timeout_ms;   /* 0 = 5000 */
 } sb_vault_config_t;
 
 /* Reads NAME or NAME_FILE. Returns 0 with *out (NUL-terminated, *len bytes) when found,
@@ -35,7 +35,8 @@ int sb_secret_from_file(const char *path, char **out, size_t *len, sb_err_t *err
 
 /* Reads "<mount>/<path>#<field>" from Vault KV v2. SB_ENOENT when the path or field does not
  * exist, SB_EIO when Vault cannot be reached or answers an error status. */
-int sb_secret_from_vault(const sb_vault_config_t *vault, const char *ref, char **out, size_t *len, sb_err_t *err);
+int sb_secret_from_vault(const sb_vault_config_t *vault, const char *ref, char **out, size_t *len,
+                         sb_err_t *err);
 
 /* Zeroes and frees a secret. Accepts NULL. */
 void sb_secret_free(char *secret, size_t len);

@@ -118,7 +118,9 @@ static int load_users(http_auth_t *a, const char *path, sb_err_t *err)
     json_t *list = json_object_get(doc, "users");
     size_t i;
     json_t *u;
-    int rc = json_is_array(list) ? 0 : sb_err_set(err, SB_EINVAL, "users file %s: expected {\"users\": [...]}", path);
+    int rc = json_is_array(list)
+                 ? 0
+                 : sb_err_set(err, SB_EINVAL, "users file %s: expected {\"users\": [...]}", path);
     json_array_foreach(list, i, u)
     {
         if (rc < 0) break;
@@ -127,12 +129,15 @@ static int load_users(http_auth_t *a, const char *path, sb_err_t *err)
         const char *hash = json_string_value(json_object_get(u, "password_hash"));
         http_role_t r;
         if (!name || !hash || http_role_parse(role, &r) < 0) {
-            rc = sb_err_set(err, SB_EINVAL, "users file %s: user %zu needs name, password_hash and role viewer, operator or admin",
+            rc = sb_err_set(err, SB_EINVAL,
+                            "users file %s: user %zu needs name, password_hash and role viewer, "
+                            "operator or admin",
                             path, i);
             break;
         }
         sb_err_t e = {0};
-        if ((rc = http_auth_add_user(a, name, r, hash, &e)) < 0) sb_err_set(err, rc, "users file %s: %s", path, e.msg);
+        if ((rc = http_auth_add_user(a, name, r, hash, &e)) < 0)
+            sb_err_set(err, rc, "users file %s: %s", path, e.msg);
     }
     json_decref(doc);
     return rc;
@@ -145,7 +150,8 @@ static int save_users(http_auth_t *a, sb_err_t *err)
     json_t *list = json_array();
     for (size_t i = 0; i < a->nusers; i++)
         json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "name", a->users[i].name, "role",
-                                              http_role_name(a->users[i].role), "password_hash", a->users[i].hash));
+                                              http_role_name(a->users[i].role), "password_hash",
+                                              a->users[i].hash));
     json_t *doc = json_pack("{s:o}", "users", list);
     char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     json_decref(doc);
@@ -155,17 +161,23 @@ static int save_users(http_auth_t *a, sb_err_t *err)
     return rc;
 }
 
-int http_auth_add_user(http_auth_t *a, const char *name, http_role_t role, const char *hash, sb_err_t *err)
+int http_auth_add_user(http_auth_t *a, const char *name, http_role_t role, const char *hash,
+                       sb_err_t *err)
 {
     if (!name[0] || strlen(name) >= sizeof(a->users[0].name))
         return sb_err_set(err, SB_EINVAL, "user name must be 1 to 127 bytes");
     if (strncmp(hash, "$argon2id$", 10) != 0 || strlen(hash) >= sizeof(a->users[0].hash))
-        return sb_err_set(err, SB_EINVAL, "user %s: password_hash is not an Argon2id hash (make one with `streambus jobs hash-password`)", name);
+        return sb_err_set(err, SB_EINVAL,
+                          "user %s: password_hash is not an Argon2id hash (make one with "
+                          "`streambus jobs hash-password`)",
+                          name);
     pthread_mutex_lock(&a->mu);
     size_t i = 0;
-    while (i < a->nusers && strcmp(a->users[i].name, name) != 0) i++;
+    while (i < a->nusers && strcmp(a->users[i].name, name) != 0)
+        i++;
     int rc = 0;
-    if (i == a->nusers && a->nusers >= AUTH_MAX_USERS) rc = sb_err_set(err, SB_ELIMIT, "more than %d users", AUTH_MAX_USERS);
+    if (i == a->nusers && a->nusers >= AUTH_MAX_USERS)
+        rc = sb_err_set(err, SB_ELIMIT, "more than %d users", AUTH_MAX_USERS);
     if (rc == 0) {
         if (i == a->nusers) a->nusers++;
         snprintf(a->users[i].name, sizeof(a->users[i].name), "%s", name);
@@ -176,7 +188,8 @@ int http_auth_add_user(http_auth_t *a, const char *name, http_role_t role, const
     return rc;
 }
 
-bool http_auth_user_with_password(http_auth_t *a, const char *const *passwords, char *name, size_t cap)
+bool http_auth_user_with_password(http_auth_t *a, const char *const *passwords, char *name,
+                                  size_t cap)
 {
     pthread_mutex_lock(&a->mu);
     bool found = false;
@@ -230,7 +243,10 @@ static int add_revoked_locked(http_auth_t *a, const char *jti, int64_t exp)
 static int load_revocations(http_auth_t *a, const char *path, sb_err_t *err)
 {
     FILE *f = fopen(path, "r");
-    if (!f) return errno == ENOENT ? 0 : sb_err_set(err, SB_EIO, "revocations file %s: %s", path, strerror(errno));
+    if (!f)
+        return errno == ENOENT
+                   ? 0
+                   : sb_err_set(err, SB_EIO, "revocations file %s: %s", path, strerror(errno));
     char line[160];
     int64_t now = (int64_t)time(NULL);
     int rc = 0;
@@ -238,7 +254,8 @@ static int load_revocations(http_auth_t *a, const char *path, sb_err_t *err)
         char jti[64];
         long long exp;
         if (sscanf(line, "%63s %lld", jti, &exp) != 2) {
-            rc = sb_err_set(err, SB_EINVAL, "revocations file %s:%d: expected \"<jti> <exp>\"", path, n);
+            rc = sb_err_set(err, SB_EINVAL, "revocations file %s:%d: expected \"<jti> <exp>\"",
+                            path, n);
             break;
         }
         if (exp > now - 300) rc = add_revoked_locked(a, jti, exp);
@@ -258,7 +275,8 @@ static int save_revocations_locked(http_auth_t *a, sb_err_t *err)
     if (!text) return sb_err_set(err, SB_ENOMEM, "out of memory");
     text[0] = 0;
     for (size_t i = 0; i < a->nrevoked; i++)
-        len += (size_t)snprintf(text + len, cap - len, "%s %lld\n", a->revoked[i].jti, (long long)a->revoked[i].exp);
+        len += (size_t)snprintf(text + len, cap - len, "%s %lld\n", a->revoked[i].jti,
+                                (long long)a->revoked[i].exp);
     int rc = sb_write_file_atomic(a->revocations_file, text, len, err);
     free(text);
     return rc;
@@ -269,8 +287,10 @@ int http_auth_revoke(http_auth_t *a, const char *jti, int64_t exp, sb_err_t *err
     if (!jti || !jti[0]) return 0; /* a token without an id cannot be revoked, only expire */
     pthread_mutex_lock(&a->mu);
     int rc = add_revoked_locked(a, jti, exp);
-    if (rc < 0) sb_err_set(err, rc, "cannot record the revocation");
-    else rc = save_revocations_locked(a, err);
+    if (rc < 0)
+        sb_err_set(err, rc, "cannot record the revocation");
+    else
+        rc = save_revocations_locked(a, err);
     pthread_mutex_unlock(&a->mu);
     return rc;
 }
@@ -296,9 +316,11 @@ int http_auth_new(const http_auth_config_t *cfg, http_auth_t **out, sb_err_t *er
     a->rate_addr = cfg->rate_per_address;
     a->rate_principal = cfg->rate_per_principal;
     a->users_file = cfg->users_file && cfg->users_file[0] ? strdup(cfg->users_file) : NULL;
-    a->revocations_file = cfg->revocations_file && cfg->revocations_file[0] ? strdup(cfg->revocations_file) : NULL;
+    a->revocations_file =
+        cfg->revocations_file && cfg->revocations_file[0] ? strdup(cfg->revocations_file) : NULL;
     int rc = a->users && a->buckets ? 0 : sb_err_set(err, SB_ENOMEM, "out of memory");
-    http_jwt_options_t jo = {.leeway_s = cfg->leeway_s, .audience = a->audience, .issuer = a->issuer};
+    http_jwt_options_t jo = {
+        .leeway_s = cfg->leeway_s, .audience = a->audience, .issuer = a->issuer};
     if (rc == 0) rc = http_jwt_verifier_new(&jo, &a->verifier, err);
     if (rc == 0 && cfg->secret) {
         rc = http_jwt_verifier_add_hmac(a->verifier, cfg->secret, cfg->secret_len, NULL, err);
@@ -311,7 +333,8 @@ int http_auth_new(const http_auth_config_t *cfg, http_auth_t **out, sb_err_t *er
         free(list);
     }
     if (rc == 0 && a->enabled && http_jwt_verifier_key_count(a->verifier) == 0)
-        rc = sb_err_set(err, SB_EINVAL, "authentication is on but there is no JWT secret and no key file");
+        rc = sb_err_set(err, SB_EINVAL,
+                        "authentication is on but there is no JWT secret and no key file");
     if (rc == 0 && a->enabled) {
         uint8_t rnd[16];
         char pw[32];
@@ -353,8 +376,8 @@ void http_auth_free(http_auth_t *a)
 
 /* ---- tokens */
 
-int http_auth_issue(const http_auth_t *a, const char *subject, http_role_t role, http_token_use_t use, int64_t now_s,
-                    char **out)
+int http_auth_issue(const http_auth_t *a, const char *subject, http_role_t role,
+                    http_token_use_t use, int64_t now_s, char **out)
 {
     if (!a->can_issue) return SB_ENOENT;
     int64_t ttl = use == HTTP_TOKEN_REFRESH ? a->refresh_ttl_s : a->access_ttl_s;
@@ -362,9 +385,10 @@ int http_auth_issue(const http_auth_t *a, const char *subject, http_role_t role,
     char jti[32];
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) return SB_EIO;
     http_b64url_encode(rnd, sizeof(rnd), jti);
-    json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "sub", subject, "role", http_role_name(role),
-                               "use", use == HTTP_TOKEN_REFRESH ? "refresh" : "access", "jti", jti, "iat",
-                               (json_int_t)now_s, "nbf", (json_int_t)now_s, "exp", (json_int_t)(now_s + ttl));
+    json_t *claims = json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "sub", subject, "role", http_role_name(role), "use",
+        use == HTTP_TOKEN_REFRESH ? "refresh" : "access", "jti", jti, "iat", (json_int_t)now_s,
+        "nbf", (json_int_t)now_s, "exp", (json_int_t)(now_s + ttl));
     if (claims && a->issuer[0]) json_object_set_new(claims, "iss", json_string(a->issuer));
     if (claims && a->audience[0]) json_object_set_new(claims, "aud", json_string(a->audience));
     char *payload = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
@@ -375,15 +399,18 @@ int http_auth_issue(const http_auth_t *a, const char *subject, http_role_t role,
     return rc;
 }
 
-int http_auth_verify(const http_auth_t *a, const char *token, int64_t now_s, http_auth_claims_t *out, sb_err_t *err)
+int http_auth_verify(const http_auth_t *a, const char *token, int64_t now_s,
+                     http_auth_claims_t *out, sb_err_t *err)
 {
     http_jwt_claims_t j;
-    int rc = http_jwt_verify(a->verifier, token, token ? strnlen(token, HTTP_JWT_MAX_TOKEN + 1) : 0, now_s, &j, err);
+    int rc = http_jwt_verify(a->verifier, token, token ? strnlen(token, HTTP_JWT_MAX_TOKEN + 1) : 0,
+                             now_s, &j, err);
     if (rc < 0) return rc;
     http_auth_claims_t c = {0};
     snprintf(c.subject, sizeof(c.subject), "%s", j.sub);
     snprintf(c.jti, sizeof(c.jti), "%s", j.jti);
-    if (j.role[0] && http_role_parse(j.role, &c.role) < 0) return sb_err_set(err, SB_EINVAL, "token role is not viewer, operator or admin");
+    if (j.role[0] && http_role_parse(j.role, &c.role) < 0)
+        return sb_err_set(err, SB_EINVAL, "token role is not viewer, operator or admin");
     if (j.use[0] && strcmp(j.use, "access") != 0 && strcmp(j.use, "refresh") != 0)
         return sb_err_set(err, SB_EINVAL, "token \"use\" is not access or refresh");
     c.use = strcmp(j.use, "refresh") == 0 ? HTTP_TOKEN_REFRESH : HTTP_TOKEN_ACCESS;
@@ -399,8 +426,8 @@ int http_auth_verify(const http_auth_t *a, const char *token, int64_t now_s, htt
     return 0;
 }
 
-int http_auth_check(const http_auth_t *a, const char *authorization, http_role_t need, int64_t now_s,
-                    http_auth_claims_t *who, sb_err_t *err)
+int http_auth_check(const http_auth_t *a, const char *authorization, http_role_t need,
+                    int64_t now_s, http_auth_claims_t *who, sb_err_t *err)
 {
     http_auth_claims_t c = {0};
     if (need == HTTP_ROLE_NONE) {
@@ -417,11 +444,13 @@ int http_auth_check(const http_auth_t *a, const char *authorization, http_role_t
         return 401;
     }
     if (c.use != HTTP_TOKEN_ACCESS) {
-        sb_err_set(err, SB_EINVAL, "invalid token: a refresh token only works at the refresh endpoint");
+        sb_err_set(err, SB_EINVAL,
+                   "invalid token: a refresh token only works at the refresh endpoint");
         return 401;
     }
     if (c.role < need) {
-        sb_err_set(err, SB_EINVAL, "role %s may not do this; needs %s", http_role_name(c.role), http_role_name(need));
+        sb_err_set(err, SB_EINVAL, "role %s may not do this; needs %s", http_role_name(c.role),
+                   http_role_name(need));
         return 403;
     }
     if (who) *who = c;
@@ -440,7 +469,8 @@ int http_auth_add_rule(http_auth_t *a, const char *method, const char *pattern, 
     if (a->nrules == a->rules_cap) {
         size_t cap = a->rules_cap ? a->rules_cap * 2 : 32;
         auth_rule_t *n = realloc(a->rules, cap * sizeof(*n));
-        if (!n) rc = SB_ENOMEM;
+        if (!n)
+            rc = SB_ENOMEM;
         else {
             a->rules = n;
             a->rules_cap = cap;
@@ -462,9 +492,11 @@ static bool pattern_match(const char *pat, const char *path)
     for (;;) {
         if (pat[0] == '*' && pat[1] == '*' && pat[2] == 0) return true;
         if (*pat == 0) return *path == 0 || strcmp(path, "/") == 0;
-        if (*pat == '/' && pat[1] == '*' && pat[2] == '*' && pat[3] == 0) return *path == 0 || *path == '/';
+        if (*pat == '/' && pat[1] == '*' && pat[2] == '*' && pat[3] == 0)
+            return *path == 0 || *path == '/';
         if (*pat == '*') {
-            while (*path && *path != '/') path++;
+            while (*path && *path != '/')
+                path++;
             pat++;
             continue;
         }
@@ -492,7 +524,8 @@ http_role_t http_auth_need(const http_auth_t *a, const char *method, const char 
 
 /* ---- rate limits */
 
-bool http_auth_rate_allow(http_auth_t *a, bool principal, const char *key, double now, int *retry_after_s)
+bool http_auth_rate_allow(http_auth_t *a, bool principal, const char *key, double now,
+                          int *retry_after_s)
 {
     double rate = principal ? a->rate_principal : a->rate_addr;
     if (rate <= 0) return true;
@@ -502,8 +535,10 @@ bool http_auth_rate_allow(http_auth_t *a, bool principal, const char *key, doubl
     pthread_mutex_lock(&a->mu);
     bucket_t *b = NULL, *oldest = NULL;
     for (size_t i = 0; i < a->nbuckets && !b; i++) {
-        if (strcmp(a->buckets[i].key, k) == 0) b = &a->buckets[i];
-        else if (!oldest || a->buckets[i].last < oldest->last) oldest = &a->buckets[i];
+        if (strcmp(a->buckets[i].key, k) == 0)
+            b = &a->buckets[i];
+        else if (!oldest || a->buckets[i].last < oldest->last)
+            oldest = &a->buckets[i];
     }
     if (!b) {
         b = a->nbuckets < AUTH_MAX_BUCKETS ? &a->buckets[a->nbuckets++] : oldest;
@@ -515,8 +550,10 @@ bool http_auth_rate_allow(http_auth_t *a, bool principal, const char *key, doubl
     b->tokens = t > burst ? burst : t;
     b->last = now;
     bool ok = b->tokens >= 1.0;
-    if (ok) b->tokens -= 1.0;
-    else if (retry_after_s) *retry_after_s = (int)ceil((1.0 - b->tokens) / rate);
+    if (ok)
+        b->tokens -= 1.0;
+    else if (retry_after_s)
+        *retry_after_s = (int)ceil((1.0 - b->tokens) / rate);
     pthread_mutex_unlock(&a->mu);
     if (!ok && retry_after_s && *retry_after_s < 1) *retry_after_s = 1;
     return ok;
@@ -550,7 +587,8 @@ static bool gate(void *arg, admin_http_request_t *req, admin_http_response_t *re
     /* /health/live stays open and unlimited: an orchestrator's liveness probe must never be
      * answered 429 and restart a healthy process. */
     bool live = strcmp(req->path, "/health/live") == 0;
-    if (!live && !http_auth_rate_allow(a, false, host, now, &retry)) return too_many(resp, retry, "address");
+    if (!live && !http_auth_rate_allow(a, false, host, now, &retry))
+        return too_many(resp, retry, "address");
     if (!a->enabled) {
         snprintf(req->principal, sizeof(req->principal), "anonymous");
         req->role = HTTP_ROLE_ADMIN;
@@ -564,15 +602,16 @@ static bool gate(void *arg, admin_http_request_t *req, admin_http_response_t *re
     if (need == HTTP_ROLE_NONE && authz) {
         /* An open route with a token: identify the caller when the token is good, but an open
          * route never fails because of a bad one. */
-        if (http_auth_check(a, authz, HTTP_ROLE_VIEWER, (int64_t)time(NULL), &who, NULL) != 0) memset(&who, 0, sizeof(who));
+        if (http_auth_check(a, authz, HTTP_ROLE_VIEWER, (int64_t)time(NULL), &who, NULL) != 0)
+            memset(&who, 0, sizeof(who));
     } else {
         status = http_auth_check(a, authz, need, (int64_t)time(NULL), &who, &err);
     }
     if (status != 0) {
         admin_http_respond_error(resp, status, err.msg);
         if (status == 401)
-            snprintf(resp->www_authenticate, sizeof(resp->www_authenticate), "Bearer realm=\"streambus\"%s",
-                     authz ? ", error=\"invalid_token\"" : "");
+            snprintf(resp->www_authenticate, sizeof(resp->www_authenticate),
+                     "Bearer realm=\"streambus\"%s", authz ? ", error=\"invalid_token\"" : "");
         else
             snprintf(resp->www_authenticate, sizeof(resp->www_authenticate),
                      "Bearer realm=\"streambus\", error=\"insufficient_scope\"");
@@ -580,7 +619,8 @@ static bool gate(void *arg, admin_http_request_t *req, admin_http_response_t *re
     }
     snprintf(req->principal, sizeof(req->principal), "%s", who.subject);
     req->role = who.role;
-    if (who.subject[0] && !http_auth_rate_allow(a, true, who.subject, now, &retry)) return too_many(resp, retry, "user");
+    if (who.subject[0] && !http_auth_rate_allow(a, true, who.subject, now, &retry))
+        return too_many(resp, retry, "user");
     return true;
 }
 
@@ -591,7 +631,8 @@ static bool gate(void *arg, admin_http_request_t *req, admin_http_response_t *re
 static void hash_slot_take(http_auth_t *a)
 {
     pthread_mutex_lock(&a->hash_mu);
-    while (a->hashing >= HTTP_AUTH_MAX_CONCURRENT_HASHES) pthread_cond_wait(&a->hash_cv, &a->hash_mu);
+    while (a->hashing >= HTTP_AUTH_MAX_CONCURRENT_HASHES)
+        pthread_cond_wait(&a->hash_cv, &a->hash_mu);
     a->hashing++;
     pthread_mutex_unlock(&a->hash_mu);
 }
@@ -609,7 +650,8 @@ int http_auth_password_hash(const char *password, char *out, size_t cap)
     if (sodium_init() < 0) return SB_EIO;
     if (cap < crypto_pwhash_STRBYTES) return SB_ERANGE;
     if (crypto_pwhash_str_alg(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                              crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0)
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE,
+                              crypto_pwhash_ALG_ARGON2ID13) != 0)
         return SB_ENOMEM;
     return 0;
 }
@@ -639,7 +681,9 @@ static void respond_json(admin_http_response_t *resp, int status, json_t *body)
 static json_t *body_json(const admin_http_request_t *req, admin_http_response_t *resp)
 {
     json_error_t je;
-    json_t *j = req->body ? json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &je) : NULL;
+    json_t *j =
+        req->body ? json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &je)
+                  : NULL;
     if (j && !json_is_object(j)) {
         json_decref(j);
         j = NULL;
@@ -648,19 +692,22 @@ static json_t *body_json(const admin_http_request_t *req, admin_http_response_t 
     return j;
 }
 
-static void issue_pair(const http_auth_t *a, const char *user, http_role_t role, admin_http_response_t *resp)
+static void issue_pair(const http_auth_t *a, const char *user, http_role_t role,
+                       admin_http_response_t *resp)
 {
     char *access = NULL, *refresh = NULL;
     int64_t now = (int64_t)time(NULL);
     if (http_auth_issue(a, user, role, HTTP_TOKEN_ACCESS, now, &access) < 0 ||
         http_auth_issue(a, user, role, HTTP_TOKEN_REFRESH, now, &refresh) < 0) {
         free(access);
-        admin_http_respond_error(resp, 503, "this server does not issue tokens (no JWT secret configured)");
+        admin_http_respond_error(resp, 503,
+                                 "this server does not issue tokens (no JWT secret configured)");
         return;
     }
     respond_json(resp, 200,
-                 json_pack("{s:s, s:s, s:s, s:I, s:s}", "accessToken", access, "refreshToken", refresh, "tokenType",
-                           "Bearer", "expiresIn", (json_int_t)a->access_ttl_s, "role", http_role_name(role)));
+                 json_pack("{s:s, s:s, s:s, s:I, s:s}", "accessToken", access, "refreshToken",
+                           refresh, "tokenType", "Bearer", "expiresIn", (json_int_t)a->access_ttl_s,
+                           "role", http_role_name(role)));
     sodium_memzero(access, strlen(access));
     sodium_memzero(refresh, strlen(refresh));
     free(access);
@@ -684,7 +731,9 @@ static void on_login(void *arg, const admin_http_request_t *req, admin_http_resp
         }
     pthread_mutex_unlock(&a->mu);
     hash_slot_take(a);
-    bool ok = http_auth_password_verify(pass ? pass : "", known ? found.hash : a->dummy_hash) == 0 && known && pass;
+    bool ok =
+        http_auth_password_verify(pass ? pass : "", known ? found.hash : a->dummy_hash) == 0 &&
+        known && pass;
     hash_slot_give(a);
     char host[64];
     admin_http_remote_host(req, host, sizeof(host));
@@ -693,7 +742,8 @@ static void on_login(void *arg, const admin_http_request_t *req, admin_http_resp
         sb_info("http.auth", "login refused for user \"%.64s\" from %s", user ? user : "", host);
         admin_http_respond_error(resp, 401, "wrong username or password");
     } else {
-        sb_info("http.auth", "login of user \"%s\" (%s) from %s", found.name, http_role_name(found.role), host);
+        sb_info("http.auth", "login of user \"%s\" (%s) from %s", found.name,
+                http_role_name(found.role), host);
         issue_pair(a, found.name, found.role, resp);
     }
     sodium_memzero(&found, sizeof(found));
@@ -708,9 +758,11 @@ static void on_refresh(void *arg, const admin_http_request_t *req, admin_http_re
     http_auth_claims_t c;
     sb_err_t err = {0};
     const char *tok = json_string_value(json_object_get(body, "refreshToken"));
-    if (http_auth_verify(a, tok, (int64_t)time(NULL), &c, &err) < 0 || c.use != HTTP_TOKEN_REFRESH || !c.jti[0]) {
+    if (http_auth_verify(a, tok, (int64_t)time(NULL), &c, &err) < 0 ||
+        c.use != HTTP_TOKEN_REFRESH || !c.jti[0]) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "invalid refresh token: %.250s", err.msg[0] ? err.msg : "not a refresh token");
+        snprintf(msg, sizeof(msg), "invalid refresh token: %.250s",
+                 err.msg[0] ? err.msg : "not a refresh token");
         admin_http_respond_error(resp, 401, msg);
     } else if (http_auth_revoke(a, c.jti, c.expires_at, &err) < 0) {
         /* Rotation: the old refresh token dies with this use, so a stolen one works once. */
@@ -728,8 +780,10 @@ static void on_refresh(void *arg, const admin_http_request_t *req, admin_http_re
                 known = true;
             }
         pthread_mutex_unlock(&a->mu);
-        if (any && !known) admin_http_respond_error(resp, 401, "invalid refresh token: the user no longer exists");
-        else issue_pair(a, c.subject, role, resp);
+        if (any && !known)
+            admin_http_respond_error(resp, 401, "invalid refresh token: the user no longer exists");
+        else
+            issue_pair(a, c.subject, role, resp);
     }
     json_decref(body);
 }
@@ -743,13 +797,17 @@ static void on_logout(void *arg, const admin_http_request_t *req, admin_http_res
     int rc = 0;
     http_auth_claims_t c;
     const char *tok = json_string_value(json_object_get(body, "refreshToken"));
-    if (tok && http_auth_verify(a, tok, (int64_t)time(NULL), &c, NULL) == 0) rc = http_auth_revoke(a, c.jti, c.expires_at, &err);
+    if (tok && http_auth_verify(a, tok, (int64_t)time(NULL), &c, NULL) == 0)
+        rc = http_auth_revoke(a, c.jti, c.expires_at, &err);
     const char *authz = admin_http_header(req, "Authorization");
-    if (rc == 0 && authz && strncasecmp(authz, "Bearer ", 7) == 0 && http_auth_verify(a, authz + 7, (int64_t)time(NULL), &c, NULL) == 0)
+    if (rc == 0 && authz && strncasecmp(authz, "Bearer ", 7) == 0 &&
+        http_auth_verify(a, authz + 7, (int64_t)time(NULL), &c, NULL) == 0)
         rc = http_auth_revoke(a, c.jti, c.expires_at, &err);
     json_decref(body);
-    if (rc < 0) admin_http_respond_error(resp, 503, "cannot record the revocation");
-    else resp->status = 204;
+    if (rc < 0)
+        admin_http_respond_error(resp, 503, "cannot record the revocation");
+    else
+        resp->status = 204;
 }
 
 static void on_users(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
@@ -764,7 +822,8 @@ static void on_users(void *arg, const admin_http_request_t *req, admin_http_resp
         json_t *list = json_array();
         pthread_mutex_lock(&a->mu);
         for (size_t i = 0; i < a->nusers; i++)
-            json_array_append_new(list, json_pack("{s:s,s:s}", "name", a->users[i].name, "role", http_role_name(a->users[i].role)));
+            json_array_append_new(list, json_pack("{s:s,s:s}", "name", a->users[i].name, "role",
+                                                  http_role_name(a->users[i].role)));
         pthread_mutex_unlock(&a->mu);
         respond_json(resp, 200, json_pack("{s:o}", "users", list));
         return;
@@ -777,14 +836,17 @@ static void on_users(void *arg, const admin_http_request_t *req, admin_http_resp
     if (strcmp(req->method, "DELETE") == 0) {
         pthread_mutex_lock(&a->mu);
         size_t i = 0;
-        while (i < a->nusers && strcmp(a->users[i].name, name) != 0) i++;
+        while (i < a->nusers && strcmp(a->users[i].name, name) != 0)
+            i++;
         bool found = i < a->nusers;
         if (found) a->users[i] = a->users[--a->nusers];
         sb_err_t err = {0};
         int rc = found ? save_users(a, &err) : 0;
         pthread_mutex_unlock(&a->mu);
-        if (!found) admin_http_respond_error(resp, 404, "no such user");
-        else if (rc < 0) admin_http_respond_error(resp, 503, "cannot save the users file");
+        if (!found)
+            admin_http_respond_error(resp, 404, "no such user");
+        else if (rc < 0)
+            admin_http_respond_error(resp, 503, "cannot save the users file");
         else {
             sb_info("http.auth", "user \"%s\" removed by %s", name, req->principal);
             resp->status = 204;
@@ -795,8 +857,11 @@ static void on_users(void *arg, const admin_http_request_t *req, admin_http_resp
     if (!body) return;
     const char *pass = json_string_value(json_object_get(body, "password"));
     http_role_t role;
-    if (!pass || strlen(pass) < 12 || http_role_parse(json_string_value(json_object_get(body, "role")), &role) < 0) {
-        admin_http_respond_error(resp, 400, "expected {\"password\": at least 12 characters, \"role\": viewer, operator or admin}");
+    if (!pass || strlen(pass) < 12 ||
+        http_role_parse(json_string_value(json_object_get(body, "role")), &role) < 0) {
+        admin_http_respond_error(
+            resp, 400,
+            "expected {\"password\": at least 12 characters, \"role\": viewer, operator or admin}");
         json_decref(body);
         return;
     }
@@ -808,7 +873,8 @@ static void on_users(void *arg, const admin_http_request_t *req, admin_http_resp
     sb_err_t err = {0};
     bool existed = false;
     pthread_mutex_lock(&a->mu);
-    for (size_t i = 0; i < a->nusers; i++) existed |= strcmp(a->users[i].name, name) == 0;
+    for (size_t i = 0; i < a->nusers; i++)
+        existed |= strcmp(a->users[i].name, name) == 0;
     pthread_mutex_unlock(&a->mu);
     if (rc == 0) rc = http_auth_add_user(a, name, role, hash, &err);
     if (rc == 0) {
@@ -818,11 +884,14 @@ static void on_users(void *arg, const admin_http_request_t *req, admin_http_resp
     }
     sodium_memzero(hash, sizeof(hash));
     if (rc < 0) {
-        admin_http_respond_error(resp, rc == SB_EINVAL ? 400 : 503, err.msg[0] ? err.msg : "cannot store the user");
+        admin_http_respond_error(resp, rc == SB_EINVAL ? 400 : 503,
+                                 err.msg[0] ? err.msg : "cannot store the user");
         return;
     }
-    sb_info("http.auth", "user \"%s\" %s as %s by %s", name, existed ? "updated" : "created", http_role_name(role), req->principal);
-    respond_json(resp, existed ? 200 : 201, json_pack("{s:s,s:s}", "name", name, "role", http_role_name(role)));
+    sb_info("http.auth", "user \"%s\" %s as %s by %s", name, existed ? "updated" : "created",
+            http_role_name(role), req->principal);
+    respond_json(resp, existed ? 200 : 201,
+                 json_pack("{s:s,s:s}", "name", name, "role", http_role_name(role)));
 }
 
 int http_auth_attach(http_auth_t *a, admin_http_t *http, const char *prefix, sb_err_t *err)
@@ -833,13 +902,13 @@ int http_auth_attach(http_auth_t *a, admin_http_t *http, const char *prefix, sb_
     rc = http_auth_add_rule(a, "GET", "/health/live", HTTP_ROLE_NONE);
     if (rc == 0) rc = http_auth_add_rule(a, "GET", "/health/ready", health);
     if (rc == 0) rc = http_auth_add_rule(a, "GET", "/metrics", health);
-#define ROUTE(method, suffix, handler, need)                                                                           \
-    do {                                                                                                               \
-        snprintf(p, sizeof(p), "%s%s", prefix, suffix);                                                                \
-        if (rc == 0) rc = admin_http_add_route(http, method, p, handler, a);                                          \
-        if (rc == 0) rc = http_auth_add_rule(a, method, p, need);                                                      \
-        snprintf(p, sizeof(p), "%s%s/**", prefix, suffix);                                                             \
-        if (rc == 0) rc = http_auth_add_rule(a, method, p, need);                                                      \
+#define ROUTE(method, suffix, handler, need)                                                       \
+    do {                                                                                           \
+        snprintf(p, sizeof(p), "%s%s", prefix, suffix);                                            \
+        if (rc == 0) rc = admin_http_add_route(http, method, p, handler, a);                       \
+        if (rc == 0) rc = http_auth_add_rule(a, method, p, need);                                  \
+        snprintf(p, sizeof(p), "%s%s/**", prefix, suffix);                                         \
+        if (rc == 0) rc = http_auth_add_rule(a, method, p, need);                                  \
     } while (0)
     ROUTE("POST", "/login", on_login, HTTP_ROLE_NONE);
     ROUTE("POST", "/refresh", on_refresh, HTTP_ROLE_NONE);
@@ -863,8 +932,9 @@ static void route_thunk(void *arg, const admin_http_request_t *req, admin_http_r
     r->handler(r->arg, req, &who, resp);
 }
 
-int http_auth_add_route(http_auth_t *a, admin_http_t *http, const char *method, const char *path_prefix,
-                        http_role_t need, http_auth_handler_fn handler, void *arg)
+int http_auth_add_route(http_auth_t *a, admin_http_t *http, const char *method,
+                        const char *path_prefix, http_role_t need, http_auth_handler_fn handler,
+                        void *arg)
 {
     auth_route_t *r = calloc(1, sizeof(*r));
     if (!r) return SB_ENOMEM;

@@ -21,7 +21,7 @@
 
 typedef struct jwt_key {
     http_jwt_alg_t alg;
-    char kid[128]; /* "" = none */
+    char kid[128];   /* "" = none */
     uint8_t *secret; /* HS256 */
     size_t secret_len;
     EVP_PKEY *pkey; /* RS256 / ES256 */
@@ -90,7 +90,9 @@ int http_jwt_verifier_new(const http_jwt_options_t *opt, http_jwt_verifier_t **o
 {
     http_jwt_options_t o = opt ? *opt : (http_jwt_options_t){.leeway_s = -1};
     if (o.leeway_s < 0) o.leeway_s = HTTP_JWT_DEFAULT_LEEWAY_S;
-    if (o.leeway_s > 300) return sb_err_set(err, SB_EINVAL, "JWT clock skew allowance must be 0..300 s (got %lld)", (long long)o.leeway_s);
+    if (o.leeway_s > 300)
+        return sb_err_set(err, SB_EINVAL, "JWT clock skew allowance must be 0..300 s (got %lld)",
+                          (long long)o.leeway_s);
     if ((o.audience && strlen(o.audience) >= 256) || (o.issuer && strlen(o.issuer) >= 256))
         return sb_err_set(err, SB_EINVAL, "JWT audience and issuer must be shorter than 256 bytes");
     http_jwt_verifier_t *v = calloc(1, sizeof(*v));
@@ -120,7 +122,8 @@ size_t http_jwt_verifier_key_count(const http_jwt_verifier_t *v)
 
 static int check_kid(const char *kid, sb_err_t *err)
 {
-    if (kid && strlen(kid) >= sizeof(((jwt_key_t *)0)->kid)) return sb_err_set(err, SB_EINVAL, "key id (kid) longer than 127 bytes");
+    if (kid && strlen(kid) >= sizeof(((jwt_key_t *)0)->kid))
+        return sb_err_set(err, SB_EINVAL, "key id (kid) longer than 127 bytes");
     return 0;
 }
 
@@ -135,10 +138,12 @@ static jwt_key_t *next_slot(http_jwt_verifier_t *v, sb_err_t *err)
     return k;
 }
 
-int http_jwt_verifier_add_hmac(http_jwt_verifier_t *v, const void *secret, size_t len, const char *kid, sb_err_t *err)
+int http_jwt_verifier_add_hmac(http_jwt_verifier_t *v, const void *secret, size_t len,
+                               const char *kid, sb_err_t *err)
 {
     if (len < HTTP_JWT_MIN_HMAC_SECRET)
-        return sb_err_set(err, SB_EINVAL, "an HS256 secret must be at least %d bytes (256 bits); this one has %zu",
+        return sb_err_set(err, SB_EINVAL,
+                          "an HS256 secret must be at least %d bytes (256 bits); this one has %zu",
                           HTTP_JWT_MIN_HMAC_SECRET, len);
     if (len > 1024) return sb_err_set(err, SB_EINVAL, "an HS256 secret must be at most 1024 bytes");
     int rc = check_kid(kid, err);
@@ -158,23 +163,29 @@ int http_jwt_verifier_add_hmac(http_jwt_verifier_t *v, const void *secret, size_
 /* The algorithm a public key is pinned to, from its type alone. */
 static http_jwt_alg_t alg_for_pkey(EVP_PKEY *pkey)
 {
-    if (EVP_PKEY_is_a(pkey, "RSA")) return EVP_PKEY_get_bits(pkey) >= 2048 ? HTTP_JWT_RS256 : HTTP_JWT_NONE;
+    if (EVP_PKEY_is_a(pkey, "RSA"))
+        return EVP_PKEY_get_bits(pkey) >= 2048 ? HTTP_JWT_RS256 : HTTP_JWT_NONE;
     if (EVP_PKEY_is_a(pkey, "EC")) {
         char group[64] = "";
         size_t glen = 0;
-        if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) == 1 &&
+        if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                           &glen) == 1 &&
             (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0))
             return HTTP_JWT_ES256;
     }
     return HTTP_JWT_NONE;
 }
 
-static int add_pkey(http_jwt_verifier_t *v, EVP_PKEY *pkey, const char *kid, const char *what, sb_err_t *err)
+static int add_pkey(http_jwt_verifier_t *v, EVP_PKEY *pkey, const char *kid, const char *what,
+                    sb_err_t *err)
 {
     http_jwt_alg_t alg = alg_for_pkey(pkey);
     if (alg == HTTP_JWT_NONE) {
         EVP_PKEY_free(pkey);
-        return sb_err_set(err, SB_EINVAL, "%s: only RSA (2048 bits or more, RS256) and P-256 (ES256) public keys are accepted", what);
+        return sb_err_set(
+            err, SB_EINVAL,
+            "%s: only RSA (2048 bits or more, RS256) and P-256 (ES256) public keys are accepted",
+            what);
     }
     int rc = check_kid(kid, err);
     jwt_key_t *k = rc < 0 ? NULL : next_slot(v, err);
@@ -189,7 +200,8 @@ static int add_pkey(http_jwt_verifier_t *v, EVP_PKEY *pkey, const char *kid, con
     return 0;
 }
 
-int http_jwt_verifier_add_pem(http_jwt_verifier_t *v, const char *pem, size_t len, const char *kid, sb_err_t *err)
+int http_jwt_verifier_add_pem(http_jwt_verifier_t *v, const char *pem, size_t len, const char *kid,
+                              sb_err_t *err)
 {
     if (len > JWT_MAX_KEY_FILE) return sb_err_set(err, SB_EINVAL, "PEM key larger than 1 MiB");
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
@@ -203,11 +215,14 @@ int http_jwt_verifier_add_pem(http_jwt_verifier_t *v, const char *pem, size_t le
              * the signing key to every verifier; refuse it. */
             EVP_PKEY_free(pkey);
             BIO_free(bio);
-            return sb_err_set(err, SB_EINVAL, "the PEM holds a private key; give the verifier the public key only");
+            return sb_err_set(err, SB_EINVAL,
+                              "the PEM holds a private key; give the verifier the public key only");
         }
     }
     BIO_free(bio);
-    if (!pkey) return sb_err_set(err, SB_EINVAL, "not a PEM public key (expected -----BEGIN PUBLIC KEY-----)");
+    if (!pkey)
+        return sb_err_set(err, SB_EINVAL,
+                          "not a PEM public key (expected -----BEGIN PUBLIC KEY-----)");
     return add_pkey(v, pkey, kid, "PEM key", err);
 }
 
@@ -260,11 +275,13 @@ static EVP_PKEY *jwk_ec(json_t *jwk)
     /* The uncompressed point 0x04 || x || y, each coordinate exactly 32 bytes. */
     uint8_t point[65];
     point[0] = 4;
-    if (http_b64url_decode(xs, strlen(xs), point + 1, 32) != 32 || http_b64url_decode(ys, strlen(ys), point + 33, 32) != 32)
+    if (http_b64url_decode(xs, strlen(xs), point + 1, 32) != 32 ||
+        http_b64url_decode(ys, strlen(ys), point + 33, 32) != 32)
         return NULL;
     EVP_PKEY *pkey = NULL;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) == 1 &&
+    if (bld &&
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) == 1 &&
         OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)) == 1)
         pkey = pkey_fromdata("EC", bld);
     OSSL_PARAM_BLD_free(bld);
@@ -315,14 +332,16 @@ int http_jwt_verifier_add_jwks(http_jwt_verifier_t *v, const char *json, size_t 
         if (rc == 0) added++;
     }
     json_decref(doc);
-    if (rc == 0 && added == 0) rc = sb_err_set(err, SB_EINVAL, "JWKS: no RS256 or ES256 signing key in it");
+    if (rc == 0 && added == 0)
+        rc = sb_err_set(err, SB_EINVAL, "JWKS: no RS256 or ES256 signing key in it");
     return rc;
 }
 
 int http_jwt_verifier_add_key_file(http_jwt_verifier_t *v, const char *path, sb_err_t *err)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return sb_err_set(err, SB_EIO, "cannot open JWT key file %s: %s", path, strerror(errno));
+    if (!f)
+        return sb_err_set(err, SB_EIO, "cannot open JWT key file %s: %s", path, strerror(errno));
     char *buf = malloc(JWT_MAX_KEY_FILE + 1);
     size_t n = buf ? fread(buf, 1, JWT_MAX_KEY_FILE + 1, f) : 0;
     fclose(f);
@@ -332,9 +351,11 @@ int http_jwt_verifier_add_key_file(http_jwt_verifier_t *v, const char *path, sb_
         rc = sb_err_set(err, SB_EINVAL, "JWT key file %s is larger than 1 MiB", path);
     } else {
         size_t i = 0;
-        while (i < n && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')) i++;
+        while (i < n && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t'))
+            i++;
         sb_err_t e = {0};
-        rc = i < n && buf[i] == '{' ? http_jwt_verifier_add_jwks(v, buf, n, &e) : http_jwt_verifier_add_pem(v, buf, n, NULL, &e);
+        rc = i < n && buf[i] == '{' ? http_jwt_verifier_add_jwks(v, buf, n, &e)
+                                    : http_jwt_verifier_add_pem(v, buf, n, NULL, &e);
         if (rc < 0) sb_err_set(err, rc, "JWT key file %s: %s", path, e.msg);
     }
     free(buf);
@@ -356,12 +377,14 @@ static json_t *decode_json_part(const char *p, size_t n)
     return j;
 }
 
-static bool verify_with(const jwt_key_t *k, const char *signed_part, size_t slen, const uint8_t *sig, size_t siglen)
+static bool verify_with(const jwt_key_t *k, const char *signed_part, size_t slen,
+                        const uint8_t *sig, size_t siglen)
 {
     if (k->alg == HTTP_JWT_HS256) {
         uint8_t mac[32];
         unsigned int maclen = sizeof(mac);
-        if (!HMAC(EVP_sha256(), k->secret, (int)k->secret_len, (const uint8_t *)signed_part, slen, mac, &maclen))
+        if (!HMAC(EVP_sha256(), k->secret, (int)k->secret_len, (const uint8_t *)signed_part, slen,
+                  mac, &maclen))
             return false;
         return siglen == 32 && CRYPTO_memcmp(mac, sig, 32) == 0;
     }
@@ -412,12 +435,13 @@ static bool audience_matches(json_t *aud, const char *want)
     if (json_is_string(aud)) return strcmp(json_string_value(aud), want) == 0;
     size_t i;
     json_t *a;
-    json_array_foreach(aud, i, a) if (json_is_string(a) && strcmp(json_string_value(a), want) == 0) return true;
+    json_array_foreach(aud, i, a) if (json_is_string(a) &&
+                                      strcmp(json_string_value(a), want) == 0) return true;
     return false;
 }
 
-int http_jwt_verify(const http_jwt_verifier_t *v, const char *token, size_t n, int64_t now_s, http_jwt_claims_t *out,
-                    sb_err_t *err)
+int http_jwt_verify(const http_jwt_verifier_t *v, const char *token, size_t n, int64_t now_s,
+                    http_jwt_claims_t *out, sb_err_t *err)
 {
     if (!token || n == 0) return sb_err_set(err, SB_EINVAL, "no token");
     if (n > HTTP_JWT_MAX_TOKEN) return sb_err_set(err, SB_EINVAL, "token too long");
@@ -433,7 +457,7 @@ int http_jwt_verify(const http_jwt_verifier_t *v, const char *token, size_t n, i
     char kid[128] = "";
     int bad_kid = kidj && (!json_is_string(kidj) || strlen(json_string_value(kidj)) >= sizeof(kid));
     if (!bad_kid && kidj) snprintf(kid, sizeof(kid), "%s", json_string_value(kidj));
-    http_jwt_alg_t talg = !alg ? HTTP_JWT_NONE
+    http_jwt_alg_t talg = !alg                        ? HTTP_JWT_NONE
                           : strcmp(alg, "HS256") == 0 ? HTTP_JWT_HS256
                           : strcmp(alg, "RS256") == 0 ? HTTP_JWT_RS256
                           : strcmp(alg, "ES256") == 0 ? HTTP_JWT_ES256
@@ -445,8 +469,11 @@ int http_jwt_verify(const http_jwt_verifier_t *v, const char *token, size_t n, i
     snprintf(alg_name, sizeof(alg_name), "%.20s", alg ? alg : "(missing)");
     json_decref(hdr);
     if (bad_kid) return sb_err_set(err, SB_EINVAL, "malformed token header (kid)");
-    if (crit) return sb_err_set(err, SB_EINVAL, "token header has \"crit\" extensions, which are not supported");
-    if (talg == HTTP_JWT_NONE) return sb_err_set(err, SB_EINVAL, "token algorithm %s is not accepted", alg_name);
+    if (crit)
+        return sb_err_set(err, SB_EINVAL,
+                          "token header has \"crit\" extensions, which are not supported");
+    if (talg == HTTP_JWT_NONE)
+        return sb_err_set(err, SB_EINVAL, "token algorithm %s is not accepted", alg_name);
 
     uint8_t sig[512];
     long siglen = http_b64url_decode(dot2 + 1, n - (size_t)(dot2 + 1 - token), sig, sizeof(sig));
@@ -464,15 +491,19 @@ int http_jwt_verify(const http_jwt_verifier_t *v, const char *token, size_t n, i
             used = k->alg;
         }
     }
-    if (!have_alg) return sb_err_set(err, SB_EINVAL, "no key for token algorithm %s%s", alg_name, kid[0] ? " and key id" : "");
+    if (!have_alg)
+        return sb_err_set(err, SB_EINVAL, "no key for token algorithm %s%s", alg_name,
+                          kid[0] ? " and key id" : "");
     if (!verified) return sb_err_set(err, SB_EINVAL, "bad token signature");
 
     json_t *claims = decode_json_part(dot1 + 1, (size_t)(dot2 - dot1 - 1));
     if (!claims) return sb_err_set(err, SB_EINVAL, "malformed token claims");
     http_jwt_claims_t c = {.alg = used};
     int rc = 0;
-    json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf"), *iat = json_object_get(claims, "iat");
-    if (!json_is_integer(exp)) rc = sb_err_set(err, SB_EINVAL, "token has no integer \"exp\"");
+    json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf"),
+           *iat = json_object_get(claims, "iat");
+    if (!json_is_integer(exp))
+        rc = sb_err_set(err, SB_EINVAL, "token has no integer \"exp\"");
     else if ((nbf && !json_is_integer(nbf)) || (iat && !json_is_integer(iat)))
         rc = sb_err_set(err, SB_EINVAL, "token \"nbf\"/\"iat\" must be integers");
     else if (copy_claim(claims, "sub", c.sub, sizeof(c.sub), true) < 0)
@@ -488,12 +519,15 @@ int http_jwt_verify(const http_jwt_verifier_t *v, const char *token, size_t n, i
         c.iat = iat ? json_integer_value(iat) : 0;
         /* now - leeway >= exp: expired; now + leeway < nbf: not yet valid. Written to avoid
          * overflow on hostile values. */
-        if (c.exp <= now_s - v->leeway_s) rc = sb_err_set(err, SB_EINVAL, "token expired");
-        else if (nbf && c.nbf > now_s + v->leeway_s) rc = sb_err_set(err, SB_EINVAL, "token not valid yet (nbf)");
+        if (c.exp <= now_s - v->leeway_s)
+            rc = sb_err_set(err, SB_EINVAL, "token expired");
+        else if (nbf && c.nbf > now_s + v->leeway_s)
+            rc = sb_err_set(err, SB_EINVAL, "token not valid yet (nbf)");
     }
     if (rc == 0 && v->issuer[0]) {
         const char *iss = json_string_value(json_object_get(claims, "iss"));
-        if (!iss || strcmp(iss, v->issuer) != 0) rc = sb_err_set(err, SB_EINVAL, "wrong token issuer");
+        if (!iss || strcmp(iss, v->issuer) != 0)
+            rc = sb_err_set(err, SB_EINVAL, "wrong token issuer");
     }
     if (rc == 0 && v->audience[0] && !audience_matches(json_object_get(claims, "aud"), v->audience))
         rc = sb_err_set(err, SB_EINVAL, "wrong token audience");
@@ -509,8 +543,11 @@ int http_jwt_sign_hs256(const http_jwt_verifier_t *v, const char *claims_json, c
         if (v->keys[i].alg == HTTP_JWT_HS256) k = &v->keys[i];
     if (!k) return SB_ENOENT;
     char header[200];
-    if (k->kid[0]) snprintf(header, sizeof(header), "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}", k->kid);
-    else snprintf(header, sizeof(header), "{\"alg\":\"HS256\",\"typ\":\"JWT\"}");
+    if (k->kid[0])
+        snprintf(header, sizeof(header), "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}",
+                 k->kid);
+    else
+        snprintf(header, sizeof(header), "{\"alg\":\"HS256\",\"typ\":\"JWT\"}");
     size_t hlen = strlen(header), plen = strlen(claims_json);
     size_t cap = (hlen + plen) * 4 / 3 + 64 + 16;
     char *tok = malloc(cap);

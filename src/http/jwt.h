@@ -64,10 +64,12 @@ int http_jwt_verifier_new(const http_jwt_options_t *opt, http_jwt_verifier_t **o
 void http_jwt_verifier_free(http_jwt_verifier_t *v);
 
 /* Adds an HS256 secret (copied); kid may be NULL. SB_EINVAL when shorter than 32 bytes. */
-int http_jwt_verifier_add_hmac(http_jwt_verifier_t *v, const void *secret, size_t len, const char *kid, sb_err_t *err);
+int http_jwt_verifier_add_hmac(http_jwt_verifier_t *v, const void *secret, size_t len,
+                               const char *kid, sb_err_t *err);
 /* Adds a PEM public key; its algorithm follows from the key type (RSA → RS256, P-256 → ES256;
  * anything else is refused). kid may be NULL. */
-int http_jwt_verifier_add_pem(http_jwt_verifier_t *v, const char *pem, size_t len, const char *kid, sb_err_t *err);
+int http_jwt_verifier_add_pem(http_jwt_verifier_t *v, const char *pem, size_t len, const char *kid,
+                              sb_err_t *err);
 /* Adds every usable key of a JWKS document ({"keys":[...]}): RSA (n, e) and EC P-256 (x, y).
  * A key whose "alg" is present and differs from RS256/ES256 for its type, or whose "use" is
  * not "sig", is skipped; a malformed key is an error naming its index. */

@@ -12,7 +12,8 @@
 #include "common/secrets.h"
 
 /* Passwords that ship in examples and tutorials; production mode refuses a user who has one. */
-static const char *const default_passwords[] = {"admin", "password", "changeme", "streambus", "secret", "admin123", NULL};
+static const char *const default_passwords[] = {"admin",  "password", "changeme", "streambus",
+                                                "secret", "admin123", NULL};
 
 typedef enum { K_STR, K_BOOL, K_INT, K_DOUBLE, K_MODE } kind_t;
 typedef struct key_def {
@@ -22,10 +23,22 @@ typedef struct key_def {
     const char *def;
 } key_def_t;
 
-#define S(n, f, d) {n, K_STR, offsetof(http_security_config_t, f), sizeof(((http_security_config_t *)0)->f), d}
-#define B(n, f, d) {n, K_BOOL, offsetof(http_security_config_t, f), 0, d}
-#define I(n, f, d) {n, K_INT, offsetof(http_security_config_t, f), 0, d}
-#define D(n, f, d) {n, K_DOUBLE, offsetof(http_security_config_t, f), 0, d}
+#define S(n, f, d)                                                                                 \
+    {                                                                                              \
+        n, K_STR, offsetof(http_security_config_t, f), sizeof(((http_security_config_t *)0)->f), d \
+    }
+#define B(n, f, d)                                                                                 \
+    {                                                                                              \
+        n, K_BOOL, offsetof(http_security_config_t, f), 0, d                                       \
+    }
+#define I(n, f, d)                                                                                 \
+    {                                                                                              \
+        n, K_INT, offsetof(http_security_config_t, f), 0, d                                        \
+    }
+#define D(n, f, d)                                                                                 \
+    {                                                                                              \
+        n, K_DOUBLE, offsetof(http_security_config_t, f), 0, d                                     \
+    }
 
 static const key_def_t keys[] = {
     {"security.mode", K_MODE, offsetof(http_security_config_t, production), 0, "development"},
@@ -66,7 +79,8 @@ void http_security_key_at(size_t i, const char **name, const char **def)
 void http_security_defaults(http_security_config_t *c)
 {
     memset(c, 0, sizeof(*c));
-    for (size_t i = 0; i < NKEYS; i++) http_security_set(c, keys[i].name, keys[i].def, NULL);
+    for (size_t i = 0; i < NKEYS; i++)
+        http_security_set(c, keys[i].name, keys[i].def, NULL);
 }
 
 int http_security_set(http_security_config_t *c, const char *key, const char *value, sb_err_t *err)
@@ -78,20 +92,28 @@ int http_security_set(http_security_config_t *c, const char *key, const char *va
         char *end = NULL;
         switch (k->kind) {
         case K_MODE:
-            if (strcmp(value, "production") == 0) *(bool *)f = true;
-            else if (strcmp(value, "development") == 0) *(bool *)f = false;
-            else return sb_err_set(err, SB_EINVAL, "%s: \"%.64s\" is not development or production", key, value);
+            if (strcmp(value, "production") == 0)
+                *(bool *)f = true;
+            else if (strcmp(value, "development") == 0)
+                *(bool *)f = false;
+            else
+                return sb_err_set(err, SB_EINVAL, "%s: \"%.64s\" is not development or production",
+                                  key, value);
             return 0;
         case K_BOOL:
-            if (strcmp(value, "true") == 0) *(bool *)f = true;
-            else if (strcmp(value, "false") == 0) *(bool *)f = false;
-            else return sb_err_set(err, SB_EINVAL, "%s: \"%.64s\" is not true or false", key, value);
+            if (strcmp(value, "true") == 0)
+                *(bool *)f = true;
+            else if (strcmp(value, "false") == 0)
+                *(bool *)f = false;
+            else
+                return sb_err_set(err, SB_EINVAL, "%s: \"%.64s\" is not true or false", key, value);
             return 0;
         case K_INT: {
             errno = 0;
             long long v = strtoll(value, &end, 10);
             if (errno || end == value || *end || v < 0 || v > 100000000)
-                return sb_err_set(err, SB_EINVAL, "%s: \"%.64s\" is not a whole number of seconds", key, value);
+                return sb_err_set(err, SB_EINVAL, "%s: \"%.64s\" is not a whole number of seconds",
+                                  key, value);
             if (strcmp(key, "http.auth.clock_skew_s") == 0 && v > 300)
                 return sb_err_set(err, SB_EINVAL, "%s: at most 300 s", key);
             *(int64_t *)f = v;
@@ -100,12 +122,15 @@ int http_security_set(http_security_config_t *c, const char *key, const char *va
         case K_DOUBLE: {
             double v = strtod(value, &end);
             if (end == value || *end || !(v >= 0 && v <= 1e6))
-                return sb_err_set(err, SB_EINVAL, "%s: \"%.64s\" is not a rate 0..1000000 (requests per second)", key, value);
+                return sb_err_set(err, SB_EINVAL,
+                                  "%s: \"%.64s\" is not a rate 0..1000000 (requests per second)",
+                                  key, value);
             *(double *)f = v;
             return 0;
         }
         case K_STR:
-            if (strlen(value) >= k->cap) return sb_err_set(err, SB_EINVAL, "%s: longer than %zu bytes", key, k->cap - 1);
+            if (strlen(value) >= k->cap)
+                return sb_err_set(err, SB_EINVAL, "%s: longer than %zu bytes", key, k->cap - 1);
             snprintf((char *)f, k->cap, "%s", value);
             return 0;
         }
@@ -114,25 +139,31 @@ int http_security_set(http_security_config_t *c, const char *key, const char *va
 }
 
 /* Walks nested mappings, applying "a.b.c" leaves. */
-static int apply_node(http_security_config_t *c, yaml_document_t *doc, yaml_node_t *n, const char *prefix,
-                      const char *path, sb_err_t *err)
+static int apply_node(http_security_config_t *c, yaml_document_t *doc, yaml_node_t *n,
+                      const char *prefix, const char *path, sb_err_t *err)
 {
     if (n->type != YAML_MAPPING_NODE)
-        return sb_err_set(err, SB_EINVAL, "%s:%zu: expected a mapping", path, (size_t)n->start_mark.line + 1);
+        return sb_err_set(err, SB_EINVAL, "%s:%zu: expected a mapping", path,
+                          (size_t)n->start_mark.line + 1);
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+        yaml_node_t *k = yaml_document_get_node(doc, p->key),
+                    *v = yaml_document_get_node(doc, p->value);
         if (!k || !v || k->type != YAML_SCALAR_NODE)
             return sb_err_set(err, SB_EINVAL, "%s: malformed mapping", path);
         char name[256];
-        snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "." : "", (const char *)k->data.scalar.value);
+        snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "." : "",
+                 (const char *)k->data.scalar.value);
         int rc;
-        if (v->type == YAML_MAPPING_NODE) rc = apply_node(c, doc, v, name, path, err);
+        if (v->type == YAML_MAPPING_NODE)
+            rc = apply_node(c, doc, v, name, path, err);
         else if (v->type == YAML_SCALAR_NODE) {
             sb_err_t e = {0};
             rc = http_security_set(c, name, (const char *)v->data.scalar.value, &e);
-            if (rc < 0) sb_err_set(err, rc, "%s:%zu: %s", path, (size_t)k->start_mark.line + 1, e.msg);
+            if (rc < 0)
+                sb_err_set(err, rc, "%s:%zu: %s", path, (size_t)k->start_mark.line + 1, e.msg);
         } else {
-            rc = sb_err_set(err, SB_EINVAL, "%s:%zu: %s: expected a value, not a list", path, (size_t)k->start_mark.line + 1, name);
+            rc = sb_err_set(err, SB_EINVAL, "%s:%zu: %s: expected a value, not a list", path,
+                            (size_t)k->start_mark.line + 1, name);
         }
         if (rc < 0) return rc;
     }
@@ -173,9 +204,12 @@ int http_security_check_listener(const http_security_config_t *c, const char *ho
     if (!c->production) return 0;
     if (!c->tls_cert_file[0] && !is_loopback(host))
         return sb_err_set(err, SB_EINVAL,
-                          "production mode: http.tls.cert_file/http.tls.key_file are not set and the listener %s is "
-                          "beyond loopback (plaintext HTTP)", host);
-    if (!c->auth_enabled) return sb_err_set(err, SB_EINVAL, "production mode: http.auth.enabled is false");
+                          "production mode: http.tls.cert_file/http.tls.key_file are not set and "
+                          "the listener %s is "
+                          "beyond loopback (plaintext HTTP)",
+                          host);
+    if (!c->auth_enabled)
+        return sb_err_set(err, SB_EINVAL, "production mode: http.auth.enabled is false");
     return 0;
 }
 
@@ -189,7 +223,8 @@ static int read_pem(const char *path, const char *key, char **out, size_t *len, 
 
 /* The JWT secret: Vault when a reference is set, otherwise the environment variable or its
  * _FILE twin. SB_ENOENT when none is set. */
-static int resolve_jwt_secret(const http_security_config_t *c, char **out, size_t *len, sb_err_t *err)
+static int resolve_jwt_secret(const http_security_config_t *c, char **out, size_t *len,
+                              sb_err_t *err)
 {
     if (!c->jwt_secret_vault[0]) return sb_secret_from_env(c->jwt_secret_env, out, len, err);
     char *token = NULL;
@@ -211,44 +246,59 @@ static bool is_default_password(const char *pw)
     return false;
 }
 
-int http_security_check_users(const http_security_config_t *c, http_auth_t *auth, const char *setting, sb_err_t *err)
+int http_security_check_users(const http_security_config_t *c, http_auth_t *auth,
+                              const char *setting, sb_err_t *err)
 {
     char weak[128] = "";
     if (c->production && http_auth_user_with_password(auth, default_passwords, weak, sizeof(weak)))
-        return sb_err_set(err, SB_EINVAL, "production mode: user \"%s\" (%s) has a default password", weak, setting);
+        return sb_err_set(err, SB_EINVAL,
+                          "production mode: user \"%s\" (%s) has a default password", weak,
+                          setting);
     return 0;
 }
 
-int http_security_start(const http_security_config_t *c, const char *server_name, const char *host, int port,
-                        const admin_http_hooks_t *hooks, const char *auth_prefix, http_security_server_t *out,
-                        sb_err_t *err)
+int http_security_start(const http_security_config_t *c, const char *server_name, const char *host,
+                        int port, const admin_http_hooks_t *hooks, const char *auth_prefix,
+                        http_security_server_t *out, sb_err_t *err)
 {
     memset(out, 0, sizeof(*out));
     int rc = http_security_check_listener(c, host, err);
     if (rc < 0) return rc;
     if (!c->tls_cert_file[0] != !c->tls_key_file[0])
-        return sb_err_set(err, SB_EINVAL, "http.tls.cert_file and http.tls.key_file must be set together");
+        return sb_err_set(err, SB_EINVAL,
+                          "http.tls.cert_file and http.tls.key_file must be set together");
     char *secret = NULL, *cert = NULL, *key = NULL, *admin_pw = NULL;
     size_t secret_len = 0, cert_len = 0, key_len = 0, admin_pw_len = 0;
     sb_err_t e = {0};
     if (c->auth_enabled) {
         rc = resolve_jwt_secret(c, &secret, &secret_len, &e);
-        if (rc == SB_ENOENT && c->jwt_key_files[0] && !c->jwt_secret_vault[0]) rc = 0; /* verify-only */
-        else if (rc < 0) sb_err_set(err, rc, "http.auth.jwt_secret_env: %s", e.msg);
+        if (rc == SB_ENOENT && c->jwt_key_files[0] && !c->jwt_secret_vault[0])
+            rc = 0; /* verify-only */
+        else if (rc < 0)
+            sb_err_set(err, rc, "http.auth.jwt_secret_env: %s", e.msg);
         if (rc == 0 && secret && secret_len < HTTP_AUTH_MIN_SECRET)
-            rc = sb_err_set(err, SB_EINVAL, "%s: the JWT secret has %zu bytes; at least %d (256 bits) are needed (e.g. openssl rand -hex 32)",
-                            c->jwt_secret_vault[0] ? "http.auth.jwt_secret_vault" : "http.auth.jwt_secret_env", secret_len,
-                            HTTP_AUTH_MIN_SECRET);
+            rc = sb_err_set(err, SB_EINVAL,
+                            "%s: the JWT secret has %zu bytes; at least %d (256 bits) are needed "
+                            "(e.g. openssl rand -hex 32)",
+                            c->jwt_secret_vault[0] ? "http.auth.jwt_secret_vault"
+                                                   : "http.auth.jwt_secret_env",
+                            secret_len, HTTP_AUTH_MIN_SECRET);
         if (rc == 0 && c->admin_password_env[0]) {
             int r = sb_secret_from_env(c->admin_password_env, &admin_pw, &admin_pw_len, &e);
-            if (r < 0 && r != SB_ENOENT) rc = sb_err_set(err, r, "http.auth.admin_password_env: %s", e.msg);
-            if (rc == 0 && admin_pw && c->production && (is_default_password(admin_pw) || admin_pw_len < 12))
-                rc = sb_err_set(err, SB_EINVAL, "production mode: http.auth.admin_password_env (%s) holds a default or short password (use 12 characters or more)",
+            if (r < 0 && r != SB_ENOENT)
+                rc = sb_err_set(err, r, "http.auth.admin_password_env: %s", e.msg);
+            if (rc == 0 && admin_pw && c->production &&
+                (is_default_password(admin_pw) || admin_pw_len < 12))
+                rc = sb_err_set(err, SB_EINVAL,
+                                "production mode: http.auth.admin_password_env (%s) holds a "
+                                "default or short password (use 12 characters or more)",
                                 c->admin_password_env);
         }
     }
-    if (rc == 0 && c->tls_cert_file[0]) rc = read_pem(c->tls_cert_file, "http.tls.cert_file", &cert, &cert_len, err);
-    if (rc == 0 && c->tls_key_file[0]) rc = read_pem(c->tls_key_file, "http.tls.key_file", &key, &key_len, err);
+    if (rc == 0 && c->tls_cert_file[0])
+        rc = read_pem(c->tls_cert_file, "http.tls.cert_file", &cert, &cert_len, err);
+    if (rc == 0 && c->tls_key_file[0])
+        rc = read_pem(c->tls_key_file, "http.tls.key_file", &key, &key_len, err);
     http_auth_config_t ac = {
         .enabled = c->auth_enabled,
         .secret = secret,
@@ -270,8 +320,10 @@ int http_security_start(const http_security_config_t *c, const char *server_name
     if (rc == 0 && admin_pw) {
         char hash[160];
         rc = http_auth_password_hash(admin_pw, hash, sizeof(hash));
-        if (rc == 0) rc = http_auth_add_user(out->auth, "admin", HTTP_ROLE_ADMIN, hash, err);
-        else sb_err_set(err, rc, "cannot hash the bootstrap admin password");
+        if (rc == 0)
+            rc = http_auth_add_user(out->auth, "admin", HTTP_ROLE_ADMIN, hash, err);
+        else
+            sb_err_set(err, rc, "cannot hash the bootstrap admin password");
     }
     sb_secret_free(secret, secret_len);
     sb_secret_free(admin_pw, admin_pw_len);
@@ -293,11 +345,14 @@ int http_security_start(const http_security_config_t *c, const char *server_name
     bool loop = is_loopback(host);
     const char *scheme = cert_len ? "https" : "http";
     if (!c->auth_enabled)
-        sb_warn("http", "%s HTTP API on %s://%s:%d is OPEN: no authentication (http.auth.enabled false)%s", server_name, scheme,
-                host, admin_http_port(out->http), loop ? "; loopback only, development mode" : " and NOT on loopback");
+        sb_warn("http",
+                "%s HTTP API on %s://%s:%d is OPEN: no authentication (http.auth.enabled false)%s",
+                server_name, scheme, host, admin_http_port(out->http),
+                loop ? "; loopback only, development mode" : " and NOT on loopback");
     else
-        sb_info("http", "%s HTTP API on %s://%s:%d: bearer tokens required (login at %s/login)%s", server_name, scheme, host,
-                admin_http_port(out->http), auth_prefix, c->production ? ", production mode" : "");
+        sb_info("http", "%s HTTP API on %s://%s:%d: bearer tokens required (login at %s/login)%s",
+                server_name, scheme, host, admin_http_port(out->http), auth_prefix,
+                c->production ? ", production mode" : "");
     return 0;
 }
 

@@ -21,13 +21,15 @@ typedef struct http_security_config {
     char tls_cert_file[512], tls_key_file[512];
     char cors_origins[1024];
     bool auth_enabled;
-    char jwt_secret_env[96];   /* environment variable (and its _FILE twin) holding the HS256 secret */
+    char
+        jwt_secret_env[96]; /* environment variable (and its _FILE twin) holding the HS256 secret */
     char jwt_secret_vault[512]; /* "<mount>/<path>#<field>", "" = not from Vault */
     char jwt_key_files[1024];
     char jwt_issuer[256], jwt_audience[256];
     int64_t jwt_leeway_s, access_ttl_s, refresh_ttl_s;
     char users_file[512], revocations_file[512];
-    char admin_password_env[96]; /* bootstrap user "admin" from this variable (+ _FILE), "" = none */
+    char
+        admin_password_env[96]; /* bootstrap user "admin" from this variable (+ _FILE), "" = none */
     bool protect_health;
     double rate_per_address, rate_per_principal;
     char vault_addr[256];
@@ -53,13 +55,15 @@ typedef struct http_security_server {
 } http_security_server_t;
 
 /* Starts `server_name`'s HTTP server on host:port with hooks (TLS fields are filled here) and
- * the auth layer with its endpoints under auth_prefix. On success the caller owns out->http and out->auth (stop http first). */
-int http_security_start(const http_security_config_t *c, const char *server_name, const char *host, int port,
-                        const admin_http_hooks_t *hooks, const char *auth_prefix, http_security_server_t *out,
-                        sb_err_t *err);
+ * the auth layer with its endpoints under auth_prefix. On success the caller owns out->http and
+ * out->auth (stop http first). */
+int http_security_start(const http_security_config_t *c, const char *server_name, const char *host,
+                        int port, const admin_http_hooks_t *hooks, const char *auth_prefix,
+                        http_security_server_t *out, sb_err_t *err);
 /* In production mode, SB_EINVAL when a user of auth has a well-known default password; the
  * message names the user and `setting` (where the user came from). */
-int http_security_check_users(const http_security_config_t *c, http_auth_t *auth, const char *setting, sb_err_t *err);
+int http_security_check_users(const http_security_config_t *c, http_auth_t *auth,
+                              const char *setting, sb_err_t *err);
 
 void http_security_stop(http_security_server_t *s);
 

@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     http_jwt_claims_t c;
     sb_err_t err;
     int rc = http_jwt_verify(v, (const char *)data, size, 1800000000, &c, &err);
-    if (rc == 0 && (c.sub[0] == 0 || c.alg != HTTP_JWT_HS256)) abort(); /* accepted without a subject or key */
+    if (rc == 0 && (c.sub[0] == 0 || c.alg != HTTP_JWT_HS256))
+        abort(); /* accepted without a subject or key */
     http_jwt_verifier_add_jwks(v, (const char *)data, size, &err);
     http_jwt_verifier_add_pem(v, (const char *)data, size, NULL, &err);
     uint8_t out[256];

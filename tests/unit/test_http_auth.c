@@ -36,14 +36,19 @@ static http_auth_t *new_auth_cfg(http_auth_config_t *cfg)
 
 static http_auth_t *new_auth(void)
 {
-    http_auth_config_t cfg = {.enabled = true, .secret = SECRET, .secret_len = strlen(SECRET), .access_ttl_s = 60,
-                              .refresh_ttl_s = 3600, .leeway_s = 0};
+    http_auth_config_t cfg = {.enabled = true,
+                              .secret = SECRET,
+                              .secret_len = strlen(SECRET),
+                              .access_ttl_s = 60,
+                              .refresh_ttl_s = 3600,
+                              .leeway_s = 0};
     return new_auth_cfg(&cfg);
 }
 
 /* header.payload.signature with an arbitrary header; the signature is HMAC-SHA256 with key
  * (or empty when key is NULL, as "alg":"none" tokens are). */
-static void forge_hmac(const char *header, const char *payload, const void *key, size_t keylen, char *out)
+static void forge_hmac(const char *header, const char *payload, const void *key, size_t keylen,
+                       char *out)
 {
     size_t o = http_b64url_encode((const uint8_t *)header, strlen(header), out);
     out[o++] = '.';
@@ -102,7 +107,8 @@ static void test_hs256_roundtrip_and_claims(void **state)
 {
     http_auth_t *a = new_auth();
     char *tok = NULL;
-    assert_int_equal(http_auth_issue(a, "alice", HTTP_ROLE_OPERATOR, HTTP_TOKEN_ACCESS, NOW, &tok), 0);
+    assert_int_equal(http_auth_issue(a, "alice", HTTP_ROLE_OPERATOR, HTTP_TOKEN_ACCESS, NOW, &tok),
+                     0);
     http_auth_claims_t c;
     assert_int_equal(http_auth_verify(a, tok, NOW + 1, &c, NULL), 0);
     assert_string_equal(c.subject, "alice");
@@ -118,7 +124,9 @@ static void test_short_secret_refused(void **state)
     http_jwt_verifier_t *v = NULL;
     sb_err_t err = {0};
     assert_int_equal(http_jwt_verifier_new(NULL, &v, &err), 0);
-    assert_int_equal(http_jwt_verifier_add_hmac(v, "0123456789abcdef0123456789abcde", 31, NULL, &err), SB_EINVAL);
+    assert_int_equal(
+        http_jwt_verifier_add_hmac(v, "0123456789abcdef0123456789abcde", 31, NULL, &err),
+        SB_EINVAL);
     assert_non_null(strstr(err.msg, "256 bits"));
     http_jwt_verifier_free(v);
 }
@@ -132,47 +140,63 @@ static void test_refusals_hs256(void **state)
     assert_int_equal(http_jwt_verifier_add_hmac(v, SECRET, strlen(SECRET), NULL, &err), 0);
     const char *h = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     char tok[2048];
-    forge_hmac(h, "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":[\"other\",\"streambus\"],\"iss\":\"https://idp\"}", SECRET,
-               strlen(SECRET), tok);
+    forge_hmac(h,
+               "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":[\"other\",\"streambus\"],\"iss\":"
+               "\"https://idp\"}",
+               SECRET, strlen(SECRET), tok);
     assert_int_equal(verify(v, tok, NOW, &err), 0);
     /* expired, with the 30 s skew allowance on both sides of the edge */
     assert_int_equal(verify(v, tok, 1800000100 + 29, &err), 0);
     assert_int_equal(verify(v, tok, 1800000100 + 30, &err), SB_EINVAL);
     assert_string_equal(err.msg, "token expired");
     /* not yet valid */
-    forge_hmac(h, "{\"sub\":\"x\",\"exp\":1800000900,\"nbf\":1800000100,\"aud\":\"streambus\",\"iss\":\"https://idp\"}", SECRET,
-               strlen(SECRET), tok);
+    forge_hmac(h,
+               "{\"sub\":\"x\",\"exp\":1800000900,\"nbf\":1800000100,\"aud\":\"streambus\",\"iss\":"
+               "\"https://idp\"}",
+               SECRET, strlen(SECRET), tok);
     assert_int_equal(verify(v, tok, NOW, &err), SB_EINVAL);
     assert_string_equal(err.msg, "token not valid yet (nbf)");
     assert_int_equal(verify(v, tok, 1800000100 - 30, &err), 0);
     /* wrong audience, no audience, wrong issuer */
-    forge_hmac(h, "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":\"kafka\",\"iss\":\"https://idp\"}", SECRET, strlen(SECRET), tok);
+    forge_hmac(h, "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":\"kafka\",\"iss\":\"https://idp\"}",
+               SECRET, strlen(SECRET), tok);
     assert_int_equal(verify(v, tok, NOW, &err), SB_EINVAL);
     assert_string_equal(err.msg, "wrong token audience");
-    forge_hmac(h, "{\"sub\":\"x\",\"exp\":1800000100,\"iss\":\"https://idp\"}", SECRET, strlen(SECRET), tok);
+    forge_hmac(h, "{\"sub\":\"x\",\"exp\":1800000100,\"iss\":\"https://idp\"}", SECRET,
+               strlen(SECRET), tok);
     assert_int_equal(verify(v, tok, NOW, &err), SB_EINVAL);
-    forge_hmac(h, "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":\"streambus\",\"iss\":\"https://evil\"}", SECRET, strlen(SECRET), tok);
+    forge_hmac(h,
+               "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":\"streambus\",\"iss\":\"https://evil\"}",
+               SECRET, strlen(SECRET), tok);
     assert_int_equal(verify(v, tok, NOW, &err), SB_EINVAL);
     assert_string_equal(err.msg, "wrong token issuer");
     /* forged signature: signed with another secret */
-    forge_hmac(h, "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":\"streambus\",\"iss\":\"https://idp\"}",
+    forge_hmac(h,
+               "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":\"streambus\",\"iss\":\"https://idp\"}",
                "ffffffffffffffffffffffffffffffffffff", 36, tok);
     assert_int_equal(verify(v, tok, NOW, &err), SB_EINVAL);
     assert_string_equal(err.msg, "bad token signature");
     /* alg none, with and without a signature; and other algorithms */
-    forge_hmac("{\"alg\":\"none\"}", "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":\"streambus\",\"iss\":\"https://idp\"}", NULL, 0, tok);
+    forge_hmac("{\"alg\":\"none\"}",
+               "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":\"streambus\",\"iss\":\"https://idp\"}",
+               NULL, 0, tok);
     assert_int_equal(verify(v, tok, NOW, &err), SB_EINVAL);
     assert_string_equal(err.msg, "token algorithm none is not accepted");
-    forge_hmac("{\"alg\":\"None\"}", "{\"sub\":\"x\",\"exp\":1800000100}", SECRET, strlen(SECRET), tok);
+    forge_hmac("{\"alg\":\"None\"}", "{\"sub\":\"x\",\"exp\":1800000100}", SECRET, strlen(SECRET),
+               tok);
     assert_int_equal(verify(v, tok, NOW, &err), SB_EINVAL);
-    forge_hmac("{\"alg\":\"HS512\"}", "{\"sub\":\"x\",\"exp\":1800000100}", SECRET, strlen(SECRET), tok);
+    forge_hmac("{\"alg\":\"HS512\"}", "{\"sub\":\"x\",\"exp\":1800000100}", SECRET, strlen(SECRET),
+               tok);
     assert_int_equal(verify(v, tok, NOW, &err), SB_EINVAL);
-    forge_hmac("{\"typ\":\"JWT\"}", "{\"sub\":\"x\",\"exp\":1800000100}", SECRET, strlen(SECRET), tok);
+    forge_hmac("{\"typ\":\"JWT\"}", "{\"sub\":\"x\",\"exp\":1800000100}", SECRET, strlen(SECRET),
+               tok);
     assert_int_equal(verify(v, tok, NOW, &err), SB_EINVAL);
     /* exp required; crit refused */
-    forge_hmac(h, "{\"sub\":\"x\",\"aud\":\"streambus\",\"iss\":\"https://idp\"}", SECRET, strlen(SECRET), tok);
+    forge_hmac(h, "{\"sub\":\"x\",\"aud\":\"streambus\",\"iss\":\"https://idp\"}", SECRET,
+               strlen(SECRET), tok);
     assert_int_equal(verify(v, tok, NOW, &err), SB_EINVAL);
-    forge_hmac("{\"alg\":\"HS256\",\"crit\":[\"b64\"]}", "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":\"streambus\",\"iss\":\"https://idp\"}",
+    forge_hmac("{\"alg\":\"HS256\",\"crit\":[\"b64\"]}",
+               "{\"sub\":\"x\",\"exp\":1800000100,\"aud\":\"streambus\",\"iss\":\"https://idp\"}",
                SECRET, strlen(SECRET), tok);
     assert_int_equal(verify(v, tok, NOW, &err), SB_EINVAL);
     /* malformed shapes */
@@ -241,13 +265,15 @@ static void test_jwks_rsa_and_ec(void **state)
     b64_bn(rsa, OSSL_PKEY_PARAM_RSA_E, e);
     uint8_t pt[65];
     size_t ptlen = 0;
-    assert_int_equal(EVP_PKEY_get_octet_string_param(ec, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptlen), 1);
+    assert_int_equal(
+        EVP_PKEY_get_octet_string_param(ec, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptlen), 1);
     assert_int_equal(ptlen, 65);
     http_b64url_encode(pt + 1, 32, x);
     http_b64url_encode(pt + 33, 32, y);
     char jwks[2048];
     snprintf(jwks, sizeof(jwks),
-             "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r1\",\"use\":\"sig\",\"alg\":\"RS256\",\"n\":\"%s\",\"e\":\"%s\"},"
+             "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r1\",\"use\":\"sig\",\"alg\":\"RS256\",\"n\":"
+             "\"%s\",\"e\":\"%s\"},"
              "{\"kty\":\"EC\",\"kid\":\"e1\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},"
              "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"}]}",
              n, e, x, y);
@@ -255,7 +281,8 @@ static void test_jwks_rsa_and_ec(void **state)
     sb_err_t err = {0};
     assert_int_equal(http_jwt_verifier_new(NULL, &v, &err), 0);
     assert_int_equal(http_jwt_verifier_add_jwks(v, jwks, strlen(jwks), &err), 0);
-    assert_int_equal(http_jwt_verifier_key_count(v), 2); /* the "oct" key is never taken from a JWKS */
+    assert_int_equal(http_jwt_verifier_key_count(v),
+                     2); /* the "oct" key is never taken from a JWKS */
     char tok[4096];
     sign_pkey(rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}", CLAIMS_OK, tok);
     assert_int_equal(verify(v, tok, NOW, &err), 0);
@@ -285,7 +312,8 @@ static void test_revocation_survives_restart(void **state)
     int fd = mkstemp(path);
     close(fd);
     unlink(path);
-    http_auth_config_t cfg = {.enabled = true, .secret = SECRET, .secret_len = strlen(SECRET), .revocations_file = path};
+    http_auth_config_t cfg = {
+        .enabled = true, .secret = SECRET, .secret_len = strlen(SECRET), .revocations_file = path};
     http_auth_t *a = new_auth_cfg(&cfg);
     char *tok = NULL;
     int64_t now = (int64_t)time(NULL);
@@ -315,15 +343,18 @@ static void test_rules(void **state)
     assert_int_equal(http_auth_need(a, "HEAD", "/connectors/x/config"), HTTP_ROLE_VIEWER);
     assert_int_equal(http_auth_need(a, "PUT", "/connectors/x/pause"), HTTP_ROLE_OPERATOR);
     assert_int_equal(http_auth_need(a, "PUT", "/connectors/x/y/pause"), HTTP_ROLE_ADMIN);
-    assert_int_equal(http_auth_need(a, "POST", "/connectors/x/tasks/0/restart"), HTTP_ROLE_OPERATOR);
-    assert_int_equal(http_auth_need(a, "PUT", "/connectors/x/config"), HTTP_ROLE_ADMIN); /* no rule: admin */
+    assert_int_equal(http_auth_need(a, "POST", "/connectors/x/tasks/0/restart"),
+                     HTTP_ROLE_OPERATOR);
+    assert_int_equal(http_auth_need(a, "PUT", "/connectors/x/config"),
+                     HTTP_ROLE_ADMIN); /* no rule: admin */
     assert_int_equal(http_auth_need(a, "GET", "/connectorsX"), HTTP_ROLE_ADMIN);
     http_auth_free(a);
 }
 
 static void test_rate_limit(void **state)
 {
-    http_auth_config_t cfg = {.enabled = true, .secret = SECRET, .secret_len = strlen(SECRET), .rate_per_address = 1};
+    http_auth_config_t cfg = {
+        .enabled = true, .secret = SECRET, .secret_len = strlen(SECRET), .rate_per_address = 1};
     http_auth_t *a = new_auth_cfg(&cfg);
     int retry = 0;
     /* burst of 2, then refused until a token refills */
@@ -332,8 +363,25 @@ static void test_rate_limit(void **state)
     assert_false(http_auth_rate_allow(a, false, "10.0.0.1", 100.0, &retry));
     assert_int_equal(retry, 1);
     assert_true(http_auth_rate_allow(a, false, "10.0.0.2", 100.0, &retry)); /* per address */
-    assert_true(http_auth_rate_allow(a, true, "10.0.0.1", 100.0, &retry));  /* per principal: no limit set */
+    assert_true(
+        http_auth_rate_allow(a, true, "10.0.0.1", 100.0, &retry)); /* per principal: no limit set */
     assert_true(http_auth_rate_allow(a, false, "10.0.0.1", 101.0, &retry));
+    http_auth_free(a);
+}
+
+static void test_rate_limit_per_principal(void **state)
+{
+    http_auth_config_t cfg = {
+        .enabled = true, .secret = SECRET, .secret_len = strlen(SECRET), .rate_per_principal = 0.5};
+    http_auth_t *a = new_auth_cfg(&cfg);
+    int retry = 0;
+    /* rate 0.5/s: burst of 1, then the next token is 2 s away */
+    assert_true(http_auth_rate_allow(a, true, "alice", 10.0, &retry));
+    assert_false(http_auth_rate_allow(a, true, "alice", 10.0, &retry));
+    assert_int_equal(retry, 2);
+    assert_true(http_auth_rate_allow(a, true, "bob", 10.0, &retry));
+    assert_true(http_auth_rate_allow(a, false, "alice", 10.0, &retry)); /* no address limit set */
+    assert_true(http_auth_rate_allow(a, true, "alice", 12.0, &retry));
     http_auth_free(a);
 }
 
@@ -347,7 +395,8 @@ static void test_password_hash(void **state)
     assert_int_equal(http_auth_password_verify("s3cret", enc), 0);
     assert_int_equal(http_auth_password_verify("s3creT", enc), SB_EINVAL);
     assert_int_equal(http_auth_password_verify("s3cret", "plain"), SB_EINVAL);
-    assert_int_equal(http_auth_password_verify("s3cret", "pbkdf2-sha256$1000$AAAA$AAAA"), SB_EINVAL);
+    assert_int_equal(http_auth_password_verify("s3cret", "pbkdf2-sha256$1000$AAAA$AAAA"),
+                     SB_EINVAL);
 }
 
 /* ---- over HTTP */
@@ -397,7 +446,9 @@ static void test_route_over_http(void **state)
     admin_http_t *http = admin_http_start("127.0.0.1", 0, &hooks, NULL);
     assert_non_null(http);
     assert_int_equal(http_auth_attach(a, http, "/auth", NULL), 0);
-    assert_int_equal(http_auth_add_route(a, http, "POST", "/api/v1/things", HTTP_ROLE_OPERATOR, handler, NULL), 0);
+    assert_int_equal(
+        http_auth_add_route(a, http, "POST", "/api/v1/things", HTTP_ROLE_OPERATOR, handler, NULL),
+        0);
     int port = admin_http_port(http);
     char body[1024], *viewer = NULL, *op = NULL;
     int64_t now = (int64_t)time(NULL);
@@ -422,11 +473,16 @@ static void test_route_over_http(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hs256_roundtrip_and_claims), cmocka_unit_test(test_short_secret_refused),
-        cmocka_unit_test(test_refusals_hs256),             cmocka_unit_test(test_rs256_and_key_confusion),
-        cmocka_unit_test(test_jwks_rsa_and_ec),            cmocka_unit_test(test_revocation_survives_restart),
-        cmocka_unit_test(test_rules),                      cmocka_unit_test(test_rate_limit),
-        cmocka_unit_test(test_password_hash),              cmocka_unit_test(test_route_over_http),
+        cmocka_unit_test(test_hs256_roundtrip_and_claims),
+        cmocka_unit_test(test_short_secret_refused),
+        cmocka_unit_test(test_refusals_hs256),
+        cmocka_unit_test(test_rs256_and_key_confusion),
+        cmocka_unit_test(test_jwks_rsa_and_ec),
+        cmocka_unit_test(test_revocation_survives_restart),
+        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_rate_limit), cmocka_unit_test(test_rate_limit_per_principal),
+        cmocka_unit_test(test_password_hash),
+        cmocka_unit_test(test_route_over_http),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,8 +57,10 @@ static void test_load_names_file_and_line(void **state)
     http_security_config_t c;
     http_security_defaults(&c);
     sb_err_t err = {0};
-    write_file(path, "security:\n  mode: production\nhttp:\n  auth:\n    enabled: true\n    clock_skew_s: 60\n"
-                     "  rate_limit:\n    per_address: 5\n");
+    write_file(
+        path,
+        "security:\n  mode: production\nhttp:\n  auth:\n    enabled: true\n    clock_skew_s: 60\n"
+        "  rate_limit:\n    per_address: 5\n");
     assert_int_equal(http_security_load(&c, path, &err), 0);
     assert_true(c.production);
     assert_true(c.auth_enabled);
@@ -80,7 +82,8 @@ static void test_production_listener_rules(void **state)
     http_security_config_t c;
     http_security_defaults(&c);
     sb_err_t err = {0};
-    assert_int_equal(http_security_check_listener(&c, "0.0.0.0", &err), 0); /* development: allowed */
+    assert_int_equal(http_security_check_listener(&c, "0.0.0.0", &err),
+                     0); /* development: allowed */
     c.production = true;
     assert_int_equal(http_security_check_listener(&c, "0.0.0.0", &err), SB_EINVAL);
     assert_non_null(strstr(err.msg, "http.tls.cert_file"));
@@ -125,7 +128,8 @@ static void test_secret_env_and_file(void **state)
     sb_vault_config_t v = {.addr = "http://127.0.0.1:1", .token = "t"};
     assert_int_equal(sb_secret_from_vault(&v, "no-field-here", &s, &len, &err), SB_EINVAL);
     assert_int_equal(sb_secret_from_vault(&v, "kv/a?x=1#f", &s, &len, &err), SB_EINVAL);
-    assert_int_equal(sb_secret_from_vault(&v, "kv/app#f", &s, &len, &err), SB_EIO); /* nothing listens */
+    assert_int_equal(sb_secret_from_vault(&v, "kv/app#f", &s, &len, &err),
+                     SB_EIO); /* nothing listens */
     assert_null(strstr(err.msg, "X-Vault-Token"));
 }
 
