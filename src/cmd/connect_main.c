@@ -267,7 +267,10 @@ int connect_main(int argc, char **argv)
     sb_info("connect", "streambus connect %s: REST API on %s://%s, broker %s", STREAMBUS_VERSION,
             http && admin_http_is_tls(http) ? "https" : "http", cfg.rest_listen,
             cfg.worker.bootstrap);
-    while (!g_connect_stop) pause();
+    /* Not pause(): SIGTERM may be handled by any thread that does not block it (libmicrohttpd's
+     * per-connection threads, librdkafka's), and pause() returns only for a signal delivered to
+     * this thread; the flag is set either way. */
+    while (!g_connect_stop) usleep(100 * 1000);
     sb_info("connect", "stopping");
     http_security_stop(&srv);
     recon_service_free(recon);

@@ -193,7 +193,10 @@ int jobs_main(int argc, char **argv)
     if (api && jobs_api_register(api, http, &err) == 0) {
         sb_info("jobs", "streambus jobs %s: API on %s://%s:%d/api/v1, topic %s, broker %s", STREAMBUS_VERSION,
                 admin_http_is_tls(http) ? "https" : "http", host, admin_http_port(http), cfg->topic, cfg->bootstrap);
-        while (!g_jobs_stop) pause();
+        /* Not pause(): SIGTERM may be handled by any thread that does not block it (libmicrohttpd's
+     * per-connection threads, librdkafka's), and pause() returns only for a signal delivered to
+     * this thread; the flag is set either way. */
+    while (!g_jobs_stop) usleep(100 * 1000);
         sb_info("jobs", "stopping");
     } else {
         sb_error("jobs", "%s", err.msg);
