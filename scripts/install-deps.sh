@@ -14,14 +14,14 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config
   librdkafka-dev libmicrohttpd-dev libjansson-dev libyaml-dev libcmocka-dev
   zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libpq-dev libcurl4-openssl-dev
-  tzdata)
+  libsodium-dev tzdata)
 # tzdata: job cron schedules read their time zone from /usr/share/zoneinfo (and its unit test does).
 # `streambus up` runs initdb, pg_ctl and psql; the README's examples use kcat and curl.
-run_pkgs=(kcat curl postgresql-15 postgresql-client-15)
+run_pkgs=(kcat curl postgresql-15 postgresql-client-15 libsodium23)
 # curl: tests/fixtures/clickhouse_start.sh probes ClickHouse's HTTP interface with it.
 test_pkgs=(kcat curl python3 python3-pytest python3-confluent-kafka python3-kafka python3-cassandra
   prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15 clickhouse-server
-  python3-aiosmtpd)
+  python3-aiosmtpd testssl.sh)
 bench_pkgs=(redis-server nats-server libnats-dev wrk)
 # `make compat` (scripts/compat.sh): dpkg-dev unpacks librdkafka's source (apt-get source); its
 # test-runner build needs the build profile's compilers and libraries, python3 (lds-gen.py) and

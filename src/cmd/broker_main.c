@@ -11,6 +11,7 @@
 #include "cmd/roles.h"
 #include "common/log.h"
 #include "http/admin_http.h"
+#include "http/security.h"
 #include "metrics/metrics.h"
 #include "version.h"
 
@@ -30,6 +31,9 @@ static void usage(FILE *out)
                  "  --set key=value     override one key, e.g. --set broker.listen=0.0.0.0:9092\n"
                  "  --validate-config   check the configuration and exit (0 = valid)\n"
                  "  --print-config      print the effective configuration as YAML and exit\n"
+                 "  --http-security FILE  TLS, tokens, CORS and rate limits of the admin HTTP server\n"
+                 "                      (default: $STREAMBUS_HTTP_SECURITY; see docs/security-http.md)\n"
+                 "  --production        refuse unsafe settings (same as security.mode: production)\n"
                  "  --version           print the version\n");
 }
 
@@ -77,10 +81,11 @@ static int options_from_config(const sb_config_t *c, broker_options_t *o, sb_err
 
 int broker_main(int argc, char **argv)
 {
-    const char *config_path = NULL;
-    bool validate_only = false, print_config = false;
-    enum { OPT_VALIDATE = 1000, OPT_PRINT, OPT_VERSION };
+    const char *config_path = NULL, *security_path = getenv("STREAMBUS_HTTP_SECURITY");
+    bool validate_only = false, print_config = false, production = false;
+    enum { OPT_VALIDATE = 1000, OPT_PRINT, OPT_VERSION, OPT_SECURITY, OPT_PRODUCTION };
     static const struct option longopts[] = {
+        {"http-security", required_argument, NULL, OPT_SECURITY}, {"production", no_argument, NULL, OPT_PRODUCTION},
         {"config", required_argument, NULL, 'c'},       {"set", required_argument, NULL, 's'},
         {"validate-config", no_argument, NULL, OPT_VALIDATE}, {"print-config", no_argument, NULL, OPT_PRINT},
         {"version", no_argument, NULL, OPT_VERSION},    {"help", no_argument, NULL, 'h'},
@@ -97,6 +102,8 @@ int broker_main(int argc, char **argv)
         case 's': sets[nsets++] = optarg; break;
         case OPT_VALIDATE: validate_only = true; break;
         case OPT_PRINT: print_config = true; break;
+        case OPT_SECURITY: security_path = optarg; break;
+        case OPT_PRODUCTION: production = true; break;
         case OPT_VERSION: printf("streambus %s\n", STREAMBUS_VERSION); free(sets); return 0;
         case 'h': usage(stdout); free(sets); return 0;
         default: usage(stderr); free(sets); return 2;
@@ -128,6 +135,10 @@ int broker_main(int argc, char **argv)
     }
     free(sets);
     if (rc == 0) rc = sb_config_validate(&cfg, &err);
+    http_security_config_t sec;
+    http_security_defaults(&sec);
+    if (rc == 0 && security_path && security_path[0]) rc = http_security_load(&sec, security_path, &err);
+    if (production) sec.production = true;
     broker_options_t bo;
     if (rc == 0) rc = options_from_config(&cfg, &bo, &err);
     if (rc < 0) {
@@ -159,12 +170,13 @@ int broker_main(int argc, char **argv)
         return 1;
     }
     admin_http_t *admin = NULL;
+    http_security_server_t srv = {0};
     if (cfg.admin.listen && cfg.admin.listen[0]) {
         char host[256];
         int port;
         admin_http_hooks_t hooks = {.registry = reg, .ready = ready_probe, .arg = b};
         if (sb_config_parse_hostport(cfg.admin.listen, host, sizeof(host), &port, &err) < 0 ||
-            !(admin = admin_http_start(host, port, &hooks, &err))) {
+            http_security_start(&sec, "broker admin", host, port, &hooks, "/auth", &srv, &err) < 0) {
             sb_error("admin", "cannot start admin HTTP on %s: %s", cfg.admin.listen, err.msg);
             fprintf(stderr, "streambus broker: cannot start admin HTTP on %s: %s\n", cfg.admin.listen, err.msg);
             broker_free(b);
@@ -172,8 +184,9 @@ int broker_main(int argc, char **argv)
             sb_config_deinit(&cfg);
             return 1;
         }
-        sb_info("admin", "admin HTTP on http://%s:%d (/health/live, /health/ready, /metrics)", host,
-                admin_http_port(admin));
+        admin = srv.http;
+        sb_info("admin", "admin HTTP on %s://%s:%d (/health/live, /health/ready, /metrics)",
+                admin_http_is_tls(admin) ? "https" : "http", host, admin_http_port(admin));
     }
     g_broker = b;
     struct sigaction sa = {.sa_handler = on_signal};
@@ -192,7 +205,7 @@ int broker_main(int argc, char **argv)
 
     rc = broker_run(b);
     g_broker = NULL;
-    admin_http_stop(admin);
+    http_security_stop(&srv);
     broker_free(b);
     metrics_registry_free(reg);
     sb_config_deinit(&cfg);

@@ -21,6 +21,7 @@
 #include "connect/rest.h"
 #include "connect/worker.h"
 #include "http/admin_http.h"
+#include "http/security.h"
 #include "connect/reconcile/reconcile.h"
 #include "metrics/metrics.h"
 #include "version.h"
@@ -39,6 +40,9 @@ static void usage(FILE *out)
     fprintf(out, "usage: streambus connect [--config FILE] [--set key=value]...\n\n"
                  "  --config FILE     YAML configuration (see config/connect.yaml, docs/connect.md)\n"
                  "  --set key=value   override one key, e.g. --set connect.rest_listen=127.0.0.1:18083\n"
+                 "  --http-security FILE  TLS, tokens, CORS and rate limits of the REST API\n"
+                 "                    (default: $STREAMBUS_HTTP_SECURITY; see docs/security-http.md)\n"
+                 "  --production      refuse unsafe settings (same as security.mode: production)\n"
                  "  --validate-config check the configuration and exit\n");
 }
 
@@ -129,10 +133,11 @@ static bool broker_accepts(const char *bootstrap, int timeout_ms, char *why, siz
 
 int connect_main(int argc, char **argv)
 {
-    const char *config_path = NULL;
-    bool validate_only = false;
+    const char *config_path = NULL, *security_path = getenv("STREAMBUS_HTTP_SECURITY");
+    bool validate_only = false, production = false;
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"http-security", required_argument, NULL, 'S'}, {"production", no_argument, NULL, 'P'},
         {"validate-config", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -143,6 +148,8 @@ int connect_main(int argc, char **argv)
         switch (opt) {
         case 'c': config_path = optarg; break;
         case 's': sets[nsets++] = optarg; break;
+        case 'S': security_path = optarg; break;
+        case 'P': production = true; break;
         case 'V': validate_only = true; break;
         case 'h': usage(stdout); free(sets); return 0;
         default: usage(stderr); free(sets); return 2;
@@ -172,6 +179,11 @@ int connect_main(int argc, char **argv)
     int port = 0;
     if (rc == 0 && cfg.rest_listen[0])
         rc = sb_config_parse_hostport(cfg.rest_listen, host, sizeof(host), &port, &err);
+    http_security_config_t sec;
+    http_security_defaults(&sec);
+    if (rc == 0 && security_path && security_path[0]) rc = http_security_load(&sec, security_path, &err);
+    if (production) sec.production = true;
+    if (rc == 0 && cfg.rest_listen[0]) rc = http_security_check_listener(&sec, host, &err);
     if (rc < 0) {
         fprintf(stderr, "streambus connect: %s\n", err.msg);
         return 2;
@@ -198,9 +210,13 @@ int connect_main(int argc, char **argv)
      * port that accepts but does not answer), readiness still names the broker it waits for. */
     snprintf(app.broker_error, sizeof(app.broker_error), "broker %.400s not reached yet", cfg.worker.bootstrap);
     admin_http_t *http = NULL;
+    http_security_server_t srv = {0};
     if (cfg.rest_listen[0]) {
         admin_http_hooks_t hooks = {.registry = reg, .ready_body = ready_body, .arg = &app};
-        http = admin_http_start(host, port, &hooks, &err);
+        if (http_security_start(&sec, "connect REST", host, port, &hooks, "/auth", &srv, &err) == 0) {
+            http = srv.http;
+            connect_rest_add_auth_rules(srv.auth);
+        }
         if (!http) {
             sb_error("connect", "REST API on %s: %s", cfg.rest_listen, err.msg);
             metrics_registry_free(reg);
@@ -227,7 +243,7 @@ int connect_main(int argc, char **argv)
         for (int i = 0; i < 10 && !g_connect_stop; i++) usleep(100000);
     }
     if (!w) {
-        admin_http_stop(http);
+        http_security_stop(&srv);
         metrics_registry_free(reg);
         pthread_mutex_destroy(&app.mu);
         return 0;
@@ -241,7 +257,7 @@ int connect_main(int argc, char **argv)
         if (connect_rest_register(http, w, &err) == 0) recon = recon_service_new(w, reg, &err);
         if (!recon || recon_rest_register(http, recon, &err) < 0) {
             sb_error("connect", "REST API on %s: %s", cfg.rest_listen, err.msg);
-            admin_http_stop(http);
+            http_security_stop(&srv);
             recon_service_free(recon);
             connect_worker_free(w);
             metrics_registry_free(reg);
@@ -249,11 +265,15 @@ int connect_main(int argc, char **argv)
             return 1;
         }
     }
-    sb_info("connect", "streambus connect %s: REST API on http://%s, broker %s", STREAMBUS_VERSION, cfg.rest_listen,
+    sb_info("connect", "streambus connect %s: REST API on %s://%s, broker %s", STREAMBUS_VERSION,
+            http && admin_http_is_tls(http) ? "https" : "http", cfg.rest_listen,
             cfg.worker.bootstrap);
-    while (!g_connect_stop) pause();
+    /* Not pause(): SIGTERM may be handled by any thread that does not block it (libmicrohttpd's
+     * per-connection threads, librdkafka's), and pause() returns only for a signal delivered to
+     * this thread; the flag is set either way. */
+    while (!g_connect_stop) usleep(100 * 1000);
     sb_info("connect", "stopping");
-    admin_http_stop(http);
+    http_security_stop(&srv);
     recon_service_free(recon);
     connect_worker_free(w);
     metrics_registry_free(reg);

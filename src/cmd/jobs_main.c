@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "http/admin_http.h"
 #include "http/auth.h"
+#include "http/security.h"
 #include "jobs/api.h"
 #include "jobs/dispatch.h"
 #include "jobs/jobs_config.h"
@@ -33,17 +34,20 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: streambus jobs [--config FILE] [--set key=value]...        API + scheduler\n"
                  "       streambus jobs worker --id ID [--config FILE] [--set k=v]... one worker\n"
-                 "       streambus jobs hash-password [--iterations N] < password    hash for auth.users\n\n"
+                 "       streambus jobs hash-password < password                    Argon2id hash for auth.users\n\n"
                  "  --config FILE     YAML configuration (see config/jobs.yaml, docs/jobs.md)\n"
+                 "  --http-security FILE  TLS, CORS, rate limits, token keys (docs/security-http.md)\n"
+                 "  --production      refuse to start with unsafe settings (same as security.mode: production)\n"
                  "  --set key=value   override one key, e.g. --set jobs.lease_ms=3000\n"
                  "  --validate-config check the configuration and exit\n");
 }
 
 static int hash_password(int argc, char **argv)
 {
-    int iterations = 0;
+    /* --iterations N was PBKDF2's work factor; Argon2id's is fixed (interactive limits), and
+     * the option is still accepted so that existing scripts keep working. */
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) iterations = atoi(argv[++i]);
+        if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) i++;
         else {
             usage(stderr);
             return 2;
@@ -56,7 +60,7 @@ static int hash_password(int argc, char **argv)
     }
     line[strcspn(line, "\r\n")] = 0;
     char out[200];
-    if (http_auth_password_hash(line, iterations, out, sizeof(out)) < 0) {
+    if (http_auth_password_hash(line, out, sizeof(out)) < 0) {
         fprintf(stderr, "streambus jobs hash-password: hashing failed\n");
         return 1;
     }
@@ -122,10 +126,11 @@ int jobs_main(int argc, char **argv)
         argc--;
         argv++;
     }
-    const char *config_path = NULL, *worker_id = NULL;
-    bool validate_only = false;
+    const char *config_path = NULL, *worker_id = NULL, *security_path = NULL;
+    bool validate_only = false, production = false;
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"http-security", required_argument, NULL, 'S'}, {"production", no_argument, NULL, 'P'},
         {"id", required_argument, NULL, 'i'},     {"validate-config", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
@@ -139,6 +144,8 @@ int jobs_main(int argc, char **argv)
         case 'c': config_path = optarg; break;
         case 's': sets[nsets++] = optarg; break;
         case 'i': worker_id = optarg; break;
+        case 'S': security_path = optarg; break;
+        case 'P': production = true; break;
         case 'V': validate_only = true; break;
         case 'h': usage(stdout); free(sets); free(cfg); return 0;
         default: usage(stderr); free(sets); free(cfg); return 2;
@@ -162,11 +169,18 @@ int jobs_main(int argc, char **argv)
     char host[256] = "";
     int port = 0;
     if (rc == 0 && !worker && cfg->listen[0]) rc = sb_config_parse_hostport(cfg->listen, host, sizeof(host), &port, &err);
-    /* The secret comes from the environment only, so it is in no file and no process listing. */
-    const char *secret = getenv(cfg->jwt_secret_env);
-    if (rc == 0 && !worker && (!secret || strlen(secret) < HTTP_AUTH_MIN_SECRET))
-        rc = sb_err_set(&err, SB_EINVAL, "set %s to a secret of at least %d bytes (e.g. openssl rand -hex 32)",
-                        cfg->jwt_secret_env, HTTP_AUTH_MIN_SECRET);
+    /* The jobs API always requires tokens; its secret comes from the environment variable its
+     * config names (or that variable's _FILE twin, or Vault when the security file says so), so
+     * it is in no config file and no process listing. */
+    http_security_config_t sec;
+    http_security_defaults(&sec);
+    if (rc == 0 && security_path) rc = http_security_load(&sec, security_path, &err);
+    if (production) sec.production = true;
+    sec.auth_enabled = true;
+    if (strcmp(sec.jwt_secret_env, "STREAMBUS_JWT_SECRET") == 0)
+        snprintf(sec.jwt_secret_env, sizeof(sec.jwt_secret_env), "%s", cfg->jwt_secret_env);
+    sec.access_ttl_s = cfg->access_ttl_s;
+    sec.refresh_ttl_s = cfg->refresh_ttl_s;
     if (rc < 0) {
         fprintf(stderr, "streambus jobs: %s\n", err.msg);
         free(cfg);
@@ -191,34 +205,43 @@ int jobs_main(int argc, char **argv)
         return rc < 0 ? 1 : 0;
     }
     jobs_app_t app = {0};
-    http_auth_t *auth = http_auth_new(secret, strlen(secret), cfg->access_ttl_s, cfg->refresh_ttl_s, &err);
     jobs_api_t *api = NULL;
-    admin_http_t *http = NULL;
-    if (auth) app.store = jobs_store_open_pool(cfg->postgres, (int)cfg->api_connections, &err);
-    if (app.store) app.sched = jobs_scheduler_start(cfg, &err);
-    if (app.sched) api = jobs_api_new(cfg, app.store, auth, &err);
+    http_security_server_t srv = {0};
     metrics_registry_t *registry = metrics_registry_new();
+    admin_http_hooks_t hooks = {.registry = registry, .ready = ready, .ready_body = ready_body, .arg = &app};
+    app.store = jobs_store_open_pool(cfg->postgres, (int)cfg->api_connections, &err);
+    if (app.store) app.sched = jobs_scheduler_start(cfg, &err);
     if (registry && app.store) metrics_register_collector(registry, collect_metrics, &app);
-    if (api) {
-        admin_http_hooks_t hooks = {.registry = registry, .ready = ready, .ready_body = ready_body, .arg = &app};
-        http = admin_http_start(host, port, &hooks, &err);
+    rc = app.sched ? http_security_start(&sec, "jobs", host, port, &hooks, "/api/v1/auth", &srv, &err) : SB_EIO;
+    for (int i = 0; rc == 0 && i < cfg->nusers; i++) {
+        http_role_t role = HTTP_ROLE_VIEWER;
+        http_role_parse(cfg->users[i].role, &role);
+        rc = http_auth_add_user(srv.auth, cfg->users[i].name, role, cfg->users[i].password_hash, &err);
     }
-    if (http && jobs_api_register(api, http, &err) == 0) {
-        sb_info("jobs", "streambus jobs %s: API on http://%s:%d/api/v1, topic %s, broker %s", STREAMBUS_VERSION, host,
-                admin_http_port(http), cfg->topic, cfg->bootstrap);
-        while (!g_jobs_stop) pause();
+    if (rc == 0) rc = http_security_check_users(&sec, srv.auth, "auth.users", &err);
+    if (rc == 0) api = jobs_api_new(cfg, app.store, srv.auth, &err);
+    admin_http_t *http = srv.http;
+    rc = 0;
+    if (api && jobs_api_register(api, http, &err) == 0) {
+        sb_info("jobs", "streambus jobs %s: API on %s://%s:%d/api/v1, topic %s, broker %s", STREAMBUS_VERSION,
+                admin_http_is_tls(http) ? "https" : "http", host, admin_http_port(http), cfg->topic, cfg->bootstrap);
+        /* Not pause(): SIGTERM may be handled by any thread that does not block it (libmicrohttpd's
+     * per-connection threads, librdkafka's), and pause() returns only for a signal delivered to
+     * this thread; the flag is set either way. */
+    while (!g_jobs_stop) usleep(100 * 1000);
         sb_info("jobs", "stopping");
     } else {
         sb_error("jobs", "%s", err.msg);
         rc = 1;
     }
-    admin_http_stop(http);
+    admin_http_stop(srv.http);
+    srv.http = NULL;
     if (registry && app.store) metrics_unregister_collector(registry, collect_metrics, &app);
     metrics_registry_free(registry);
     jobs_scheduler_stop(app.sched);
     jobs_api_free(api);
     jobs_store_free(app.store);
-    http_auth_free(auth);
+    http_security_stop(&srv);
     free(cfg);
     return rc;
 }

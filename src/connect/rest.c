@@ -8,6 +8,118 @@
 #include "connect/dlq.h"
 #include "version.h"
 
+/* What a redacted value reads as, Kafka Connect's spelling. */
+static const char HIDDEN[] = "[hidden]";
+
+bool connect_rest_sensitive_key(const char *key)
+{
+    static const char *const words[] = {"password", "passwd", "secret", "token", "credential", "api.key", "apikey",
+                                        "api_key", "private.key", "private_key", "sasl.jaas.config", "access.key",
+                                        "access_key", NULL};
+    char low[256];
+    size_t n = 0;
+    for (; key[n] && n < sizeof(low) - 1; n++) low[n] = (char)(key[n] >= 'A' && key[n] <= 'Z' ? key[n] + 32 : key[n]);
+    low[n] = 0;
+    for (int i = 0; words[i]; i++)
+        if (strstr(low, words[i])) return true;
+    return false;
+}
+
+/* Hides a password inside a value that is not itself a password field: libpq conninfo
+ * ("host=db password=x") and URL user info ("postgres://u:x@db"). */
+static json_t *redact_embedded(const char *v)
+{
+    const char *pw = strstr(v, "password=");
+    const char *scheme = strstr(v, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (!pw && !colon) return NULL;
+    size_t n = strlen(v);
+    char *out = malloc(n + sizeof(HIDDEN) * 2 + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    const char *p = v;
+    if (colon) {
+        memcpy(out, p, (size_t)(colon + 1 - p));
+        o = (size_t)(colon + 1 - p);
+        memcpy(out + o, HIDDEN, sizeof(HIDDEN) - 1);
+        o += sizeof(HIDDEN) - 1;
+        p = at;
+    }
+    pw = strstr(p, "password=");
+    if (pw) {
+        memcpy(out + o, p, (size_t)(pw + 9 - p));
+        o += (size_t)(pw + 9 - p);
+        memcpy(out + o, HIDDEN, sizeof(HIDDEN) - 1);
+        o += sizeof(HIDDEN) - 1;
+        p = pw + 9;
+        if (*p == '\'') {
+            p++;
+            while (*p && *p != '\'') p += (*p == '\\' && p[1]) ? 2 : 1;
+            if (*p) p++;
+        } else {
+            while (*p && *p != ' ' && *p != '&') p++;
+        }
+    }
+    size_t rest = strlen(p);
+    memcpy(out + o, p, rest);
+    out[o + rest] = 0;
+    json_t *j = json_string(out);
+    free(out);
+    return j;
+}
+
+void connect_rest_redact_config(json_t *config)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(config, key, v)
+    {
+        if (!json_is_string(v)) continue;
+        if (connect_rest_sensitive_key(key)) {
+            if (json_string_length(v) > 0) json_object_set_new(config, key, json_string(HIDDEN));
+            continue;
+        }
+        json_t *r = redact_embedded(json_string_value(v));
+        if (r) json_object_set_new(config, key, r);
+    }
+}
+
+/* Redacts the "config" member of a connector description. The description shares its config
+ * object with the worker (json "O"), so the redaction works on a copy. */
+static json_t *redacted(json_t *info)
+{
+    json_t *cfg = json_object_get(info, "config");
+    if (!json_is_object(cfg)) return info;
+    json_t *copy = json_deep_copy(cfg);
+    connect_rest_redact_config(copy);
+    json_object_set_new(info, "config", copy ? copy : json_object());
+    return info;
+}
+
+/* A client that reads a config and writes it back sends the redacted values it was shown;
+ * a value equal to the redacted form of the stored one keeps the stored value instead of
+ * becoming the literal placeholder (for whole secret fields and for passwords inside
+ * conninfo strings and URLs alike). */
+static void restore_hidden(connect_worker_t *w, const char *name, json_t *config)
+{
+    json_t *old = connect_worker_config(w, name);
+    if (!old) return;
+    json_t *shown = json_deep_copy(old);
+    connect_rest_redact_config(shown);
+    const char *key;
+    json_t *v;
+    json_object_foreach(config, key, v)
+    {
+        json_t *was = json_object_get(shown, key);
+        if (json_is_string(v) && strstr(json_string_value(v), HIDDEN) && json_is_string(was) &&
+            strcmp(json_string_value(v), json_string_value(was)) == 0)
+            json_object_set(config, key, json_object_get(old, key));
+    }
+    json_decref(shown);
+    json_decref(old);
+}
+
 void connect_rest_write_json(admin_http_response_t *resp, int status, json_t *body)
 {
     resp->status = status;
@@ -59,6 +171,7 @@ static void put_config(connect_worker_t *w, const char *name, json_t *config, bo
     connect_config_errors_t errs = {0};
     sb_err_t err = {0};
     bool created = false;
+    restore_hidden(w, name, config);
     int rc = connect_worker_put(w, name, config, create_only, &created, &errs, &err);
     if (rc == SB_EINVAL && errs.count > 0) {
         write_config_errors(resp, &errs);
@@ -70,7 +183,7 @@ static void put_config(connect_worker_t *w, const char *name, json_t *config, bo
     }
     json_t *info = connect_worker_info(w, name);
     if (created) snprintf(resp->location, sizeof(resp->location), "/connectors/%s", name);
-    connect_rest_write_json(resp, created ? 201 : 200, info ? info : json_object());
+    connect_rest_write_json(resp, created ? 201 : 200, info ? redacted(info) : json_object());
 }
 
 static void handle_connectors(void *arg, const admin_http_request_t *req, admin_http_response_t *resp)
@@ -173,7 +286,7 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
     if (action[0] == '\0') {
         if (get) {
             json_t *info = connect_worker_info(w, name);
-            if (info) connect_rest_write_json(resp, 200, info);
+            if (info) connect_rest_write_json(resp, 200, redacted(info));
             else connect_rest_write_error(resp, 404, notfound);
         } else {
             rc = connect_worker_delete(w, name, &err);
@@ -183,6 +296,7 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
     } else if (strcmp(action, "config") == 0) {
         if (get) {
             json_t *cfg = connect_worker_config(w, name);
+            if (cfg) connect_rest_redact_config(cfg);
             if (cfg) connect_rest_write_json(resp, 200, cfg);
             else connect_rest_write_error(resp, 404, notfound);
         } else {
@@ -221,6 +335,7 @@ static void handle_connectors(void *arg, const admin_http_request_t *req, admin_
         json_decref(body);
     } else if (strcmp(action, "tasks") == 0) {
         json_t *cfg = connect_worker_config(w, name);
+        if (cfg) connect_rest_redact_config(cfg);
         if (!cfg) connect_rest_write_error(resp, 404, notfound);
         else connect_rest_write_json(resp, 200, json_pack("[{s:{s:s,s:i},s:o}]", "id", "connector", name, "task", 0, "config", cfg));
     } else {
@@ -363,5 +478,34 @@ int connect_rest_register(admin_http_t *http, connect_worker_t *w, sb_err_t *err
         admin_http_add_route(http, "GET", "/dlq/records", handle_dlq_records, w) < 0 ||
         admin_http_add_route(http, "POST", "/dlq/replay", handle_dlq_replay, w) < 0)
         return sb_err_set(err, SB_EEXIST, "connect REST routes are already registered");
+    return 0;
+}
+
+int connect_rest_add_auth_rules(http_auth_t *auth)
+{
+    /* First match wins. Viewers read; operators pause, resume, restart and replay; everything
+     * that changes what runs (create, reconfigure, delete, rewind offsets, erase records) and
+     * anything not listed needs admin. */
+    static const struct {
+        const char *method, *pattern;
+        http_role_t need;
+    } rules[] = {
+        {"GET", "/connectors/**", HTTP_ROLE_VIEWER},
+        {"GET", "/connector-plugins/**", HTTP_ROLE_VIEWER},
+        {"GET", "/dlq/**", HTTP_ROLE_VIEWER},
+        {"GET", "/reconciliation/**", HTTP_ROLE_VIEWER},
+        {"PUT", "/connectors/*/pause", HTTP_ROLE_OPERATOR},
+        {"PUT", "/connectors/*/resume", HTTP_ROLE_OPERATOR},
+        {"POST", "/connectors/*/restart", HTTP_ROLE_OPERATOR},
+        {"POST", "/connectors/*/tasks/*/restart", HTTP_ROLE_OPERATOR},
+        {"POST", "/dlq/replay", HTTP_ROLE_OPERATOR},
+        {"POST", "/reconciliation/trigger", HTTP_ROLE_OPERATOR},
+        {NULL, "/connectors/**", HTTP_ROLE_ADMIN},
+        {"DELETE", "/records/**", HTTP_ROLE_ADMIN},
+    };
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        int rc = http_auth_add_rule(auth, rules[i].method, rules[i].pattern, rules[i].need);
+        if (rc < 0) return rc;
+    }
     return 0;
 }

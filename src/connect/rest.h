@@ -5,7 +5,7 @@
  *   GET  /connectors                      names
  *   POST /connectors                      {"name":..,"config":{..}} -> 201, 409 if it exists
  *   GET  /connectors/{name}               {name, config, tasks, type}
- *   GET  /connectors/{name}/config        the config
+ *   GET  /connectors/{name}/config        the config, secrets redacted
  *   PUT  /connectors/{name}/config        create (201) or update (200)
  *   GET  /connectors/{name}/status        {name, connector:{state,worker_id}, tasks:[..], type, details}
  *   PUT  /connectors/{name}/pause|resume  202
@@ -21,8 +21,20 @@
 
 #include "connect/worker.h"
 #include "http/admin_http.h"
+#include "http/auth.h"
 
 int connect_rest_register(admin_http_t *http, connect_worker_t *w, sb_err_t *err);
+
+/* The role each connect route needs (viewer reads; operator pauses, resumes, restarts,
+ * replays; admin creates, reconfigures, deletes). */
+int connect_rest_add_auth_rules(http_auth_t *auth);
+
+/* Secrets never leave through the API: every string value of a config whose key names a
+ * secret (password, secret, token, credential, api key, private key, sasl.jaas.config) is
+ * replaced by "[hidden]", as are passwords inside libpq conninfo strings and URLs. A PUT that
+ * sends "[hidden]" back keeps the stored value. */
+bool connect_rest_sensitive_key(const char *key);
+void connect_rest_redact_config(json_t *config);
 
 /* Response helpers shared by every connect REST module: the body is `body` as compact JSON
  * (takes ownership), errors are {"error_code": status, "message": ...} as Kafka Connect's. */

@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "ctl/ctl_http.h"
 #include "ctl/reconcile_cmd.h"
+#include "http/client_auth.h"
 
 #define DEFAULT_CONNECT_URL "http://127.0.0.1:8083"
 

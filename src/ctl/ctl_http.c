@@ -4,6 +4,8 @@
 #include <curl/curl.h>
 #include <stdio.h>
 
+#include "http/client_auth.h"
+
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
     sb_wr_bytes(arg, p, size * n);
@@ -22,6 +24,10 @@ int ctl_http_call(const char *method, const char *url, const char *bearer, const
     if (bearer) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer);
         hdrs = curl_slist_append(hdrs, auth);
+    } else {
+        /* A secured API: STREAMBUS_TOKEN(_FILE) and STREAMBUS_CA_FILE (docs/security-http.md). A
+         * token file that cannot be read was reported; the server's 401 then says the rest. */
+        (void)http_client_auth_apply(h, &hdrs);
     }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "http/client_auth.h"
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
@@ -28,6 +29,9 @@ static json_t *call(const char *method, const char *base, const char *path, cons
     sb_wr_t out;
     sb_wr_init(&out, 1024);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    /* A secured API: STREAMBUS_TOKEN(_FILE) and STREAMBUS_CA_FILE (docs/security-http.md). A
+     * token file that cannot be read was reported; the server's 401 then says the rest. */
+    (void)http_client_auth_apply(h, &hdrs);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);

@@ -31,6 +31,10 @@ struct admin_http {
     size_t nroutes, routes_cap;
     /* The last libmicrohttpd error message, so that a failed start can say why. */
     char last_error[256];
+    admin_http_gate_fn gate;
+    void *gate_arg;
+    bool tls;
+    char *cors_origins; /* "" = none; separators normalised to spaces, padded: " a b " */
 };
 
 /* Per-request state across libmicrohttpd's repeated calls for one request. */
@@ -120,6 +124,42 @@ void admin_http_remote_addr(const admin_http_request_t *req, char *out, size_t c
         if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host)))
             snprintf(out, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
     }
+}
+
+void admin_http_remote_host(const admin_http_request_t *req, char *out, size_t cap)
+{
+    char addr[INET6_ADDRSTRLEN + 16];
+    admin_http_remote_addr(req, addr, sizeof(addr));
+    char *colon = strrchr(addr, ':');
+    if (addr[0] == '[') {
+        char *end = strchr(addr, ']');
+        if (end) *end = 0;
+        snprintf(out, cap, "%s", addr + 1);
+        return;
+    }
+    if (colon && strcmp(addr, "unknown") != 0) *colon = 0;
+    snprintf(out, cap, "%s", addr);
+}
+
+void admin_http_set_gate(admin_http_t *admin, admin_http_gate_fn gate, void *arg)
+{
+    admin->gate_arg = arg;
+    admin->gate = gate;
+}
+
+bool admin_http_is_tls(const admin_http_t *admin)
+{
+    return admin->tls;
+}
+
+/* The request's Origin when it is on the allow-list, else NULL. */
+static const char *allowed_origin(const admin_http_t *admin, struct MHD_Connection *conn)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (!origin || !origin[0] || !admin->cors_origins[0] || strchr(origin, ' ') || strlen(origin) > 200) return NULL;
+    char needle[208];
+    snprintf(needle, sizeof(needle), " %s ", origin);
+    return strstr(admin->cors_origins, needle) ? origin : NULL;
 }
 
 /* ----- built-in routes ----- */
@@ -255,7 +295,7 @@ static void choose_route(admin_http_t *admin, const char *method, const char *pa
 
 /* ----- libmicrohttpd glue ----- */
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, admin_http_response_t *resp,
+static enum MHD_Result send_response(admin_http_t *admin, struct MHD_Connection *conn, admin_http_response_t *resp,
                                      const char *allow)
 {
     struct MHD_Response *r;
@@ -279,6 +319,24 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, admin_http_res
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (resp->location[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
     if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    /* The answers are JSON and metrics for programs: no browser should sniff them into
+     * something executable or frame them. */
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    if (admin->tls) MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+    if (resp->retry_after_s > 0) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%d", resp->retry_after_s);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (resp->www_authenticate[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, resp->www_authenticate);
+    const char *origin = allowed_origin(admin, conn);
+    if (origin) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "Retry-After, Location");
+    }
+    if (admin->cors_origins[0]) MHD_add_response_header(r, "Vary", "Origin");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -334,7 +392,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             admin_http_response_t resp;
             response_init(&resp);
             admin_http_respond_error(&resp, MHD_HTTP_BAD_REQUEST, "the URL contains an escaped NUL (%00)");
-            return send_response(conn, &resp, NULL);
+            return send_response(admin, conn, &resp, NULL);
         }
         /* libmicrohttpd accepts a response only before or after the body, not during it, so
          * an announced oversized body is refused here, before the client sends it. */
@@ -344,7 +402,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             admin_http_response_t resp;
             response_init(&resp);
             admin_http_respond_error(&resp, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-            return send_response(conn, &resp, NULL);
+            return send_response(admin, conn, &resp, NULL);
         }
         return MHD_YES;
     }
@@ -361,26 +419,54 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     response_init(&resp);
     if (st->too_large) {
         admin_http_respond_error(&resp, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-        return send_response(conn, &resp, NULL);
+        return send_response(admin, conn, &resp, NULL);
     }
     if (st->nul_in_url) {
         admin_http_respond_error(&resp, MHD_HTTP_BAD_REQUEST, "the URL contains an escaped NUL (%00)");
-        return send_response(conn, &resp, NULL);
+        return send_response(admin, conn, &resp, NULL);
+    }
+    /* A CORS preflight carries no credentials, so it is answered before the gate: allowed
+     * origins learn what they may send, others get no CORS headers (the browser then refuses). */
+    if (strcmp(method, "OPTIONS") == 0 && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method")) {
+        if (!allowed_origin(admin, conn)) {
+            admin_http_respond_error(&resp, MHD_HTTP_FORBIDDEN, "origin not allowed (http.cors_origins)");
+            return send_response(admin, conn, &resp, NULL);
+        }
+        resp.status = MHD_HTTP_NO_CONTENT;
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        sb_wr_deinit(&resp.body);
+        if (!r) return MHD_NO;
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", allowed_origin(admin, conn));
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+        MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+        MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+        MHD_add_response_header(r, "Vary", "Origin");
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
+        if (admin->tls) MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
+        MHD_destroy_response(r);
+        return ret;
     }
     route_choice_t choice;
     choose_route(admin, method, url, &choice);
     const char *allow = NULL;
+    admin_http_request_t req = {
+        .method = method,
+        .path = url,
+        .path_rest = url + choice.prefix_len,
+        .body = st->body.len ? st->body.buf : NULL,
+        .body_len = st->body.len,
+        .conn_ = conn,
+    };
+    if (admin->gate && !admin->gate(admin->gate_arg, &req, &resp)) {
+        sb_debug("http", "%s %s -> %d (gate)", method, url, resp.status);
+        return send_response(admin, conn, &resp, NULL);
+    }
     if (st->body.oom) {
         admin_http_respond_error(&resp, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory reading the body");
     } else if (choice.route.handler) {
-        admin_http_request_t req = {
-            .method = method,
-            .path = url,
-            .path_rest = url + choice.prefix_len,
-            .body = st->body.len ? st->body.buf : NULL,
-            .body_len = st->body.len,
-            .conn_ = conn,
-        };
         choice.route.handler(choice.route.arg, &req, &resp);
     } else if (choice.path_known) {
         allow = choice.allow;
@@ -389,7 +475,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         admin_http_respond_error(&resp, MHD_HTTP_NOT_FOUND, "no such path");
     }
     sb_debug("http", "%s %s -> %d", method, url, resp.status);
-    return send_response(conn, &resp, allow);
+    return send_response(admin, conn, &resp, allow);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -443,6 +529,23 @@ admin_http_t *admin_http_start(const char *host, int port, const admin_http_hook
         return NULL;
     }
     if (hooks) admin->hooks = *hooks;
+    admin->hooks.tls_cert_pem = admin->hooks.tls_key_pem = admin->hooks.cors_origins = NULL;
+    admin->tls = hooks && hooks->tls_cert_pem && hooks->tls_key_pem;
+    const char *cors = hooks && hooks->cors_origins ? hooks->cors_origins : "";
+    admin->cors_origins = malloc(strlen(cors) + 3);
+    if (!admin->cors_origins) {
+        freeaddrinfo(ai);
+        free(admin);
+        sb_err_set(err, SB_ENOMEM, "admin HTTP: out of memory");
+        return NULL;
+    }
+    if (cors[0]) {
+        sprintf(admin->cors_origins, " %s ", cors);
+        for (char *c = admin->cors_origins; *c; c++)
+            if (*c == ',' || *c == '\t' || *c == '\n') *c = ' ';
+    } else {
+        admin->cors_origins[0] = 0;
+    }
     pthread_mutex_init(&admin->routes_lock, NULL);
     if (admin_http_add_route(admin, "GET", "/health/live", handle_live, admin) < 0 ||
         admin_http_add_route(admin, "GET", "/health/ready", handle_ready, admin) < 0 ||
@@ -450,38 +553,65 @@ admin_http_t *admin_http_start(const char *host, int port, const admin_http_hook
         freeaddrinfo(ai);
         free_routes(admin);
         pthread_mutex_destroy(&admin->routes_lock);
+        free(admin->cors_origins);
         free(admin);
         sb_err_set(err, SB_ENOMEM, "admin HTTP: out of memory");
         return NULL;
     }
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    enum { ADMIN_HTTP_THREADS = 4 };
-    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
+    /* One thread per connection: handlers may block (a login's Argon2id hash, a DLQ listing
+     * reading the broker, a reconciliation query) without holding up the health probes, the
+     * metric scrapes or anyone else's request. There is no shared event loop to stall. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    if (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES) flags |= MHD_USE_POLL;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    if (admin->tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        freeaddrinfo(ai);
+        free_routes(admin);
+        pthread_mutex_destroy(&admin->routes_lock);
+        free(admin->cors_origins);
+        free(admin);
+        sb_err_set(err, SB_EINVAL, "admin HTTP: this libmicrohttpd was built without TLS support");
+        return NULL;
+    }
+    if (admin->tls) flags |= MHD_USE_TLS;
+    /* TLS 1.2 and 1.3 only; AEAD ciphers (AES-GCM, ChaCha20-Poly1305) with ECDHE or TLS 1.3
+     * key exchange only, so every session has forward secrecy; no CBC, RC4, 3DES, SHA-1 MACs,
+     * RSA key exchange or static DH. */
+    static const char tls_priorities[] =
+        "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:"
+        "-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:"
+        "%SAFE_RENEGOTIATION";
     /* The probes and scrapes are short; a cap on connections and an idle timeout keep a slow
      * or stuck client from holding the admin port. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(admin->tls ? hooks->tls_cert_pem : NULL)},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(admin->tls ? hooks->tls_key_pem : NULL)},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (!admin->tls) tls_opts[0].option = MHD_OPTION_END;
     admin->daemon = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, admin, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         admin, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, admin,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)128,
-        /* A few threads, so that one slow handler (a DLQ listing reading the broker, a
-         * reconciliation query) never holds up the health probes and metric scrapes. */
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)ADMIN_HTTP_THREADS, MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!admin->daemon) {
         sb_err_set(err, SB_EIO, "admin HTTP: cannot listen on %s:%d: %s", host, port,
                    admin->last_error[0] ? admin->last_error : "libmicrohttpd failed to start");
         free_routes(admin);
         pthread_mutex_destroy(&admin->routes_lock);
+        free(admin->cors_origins);
         free(admin);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(admin->daemon, MHD_DAEMON_INFO_BIND_PORT);
     admin->port = info ? info->port : port;
     bool v6 = strchr(host, ':') != NULL;
-    sb_info("http", "admin HTTP server listening on %s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", admin->port);
+    sb_info("http", "admin HTTP server listening on %s://%s%s%s:%d", admin->tls ? "https" : "http", v6 ? "[" : "", host,
+            v6 ? "]" : "", admin->port);
     return admin;
 }
 
@@ -491,6 +621,7 @@ void admin_http_stop(admin_http_t *admin)
     MHD_stop_daemon(admin->daemon);
     free_routes(admin);
     pthread_mutex_destroy(&admin->routes_lock);
+    free(admin->cors_origins);
     free(admin);
 }
 

@@ -4,8 +4,9 @@
 /* The admin HTTP server: health probes, Prometheus metrics, and a small router on which other
  * modules hang their admin API routes.
  *
- * Runs on libmicrohttpd's own polling thread (epoll where available); handlers run on that
- * thread, one request at a time, so they must not block for long. Built-in routes:
+ * libmicrohttpd runs one thread per connection (at most 128), so a handler that blocks (a
+ * password hash, a PostgreSQL round trip) holds up only its own client. Every answer carries
+ * X-Content-Type-Options: nosniff, X-Frame-Options: DENY and Cache-Control: no-store. Built-in routes:
  *   GET /health/live   200 {"status":"live"}
  *   GET /health/ready  200 {"status":"ready"} or 503 {"status":"not_ready","detail":"..."}
  *   GET /metrics       Prometheus text format 0.0.4 from hooks->registry
@@ -36,6 +37,16 @@ typedef struct admin_http_hooks {
      * per-component readiness) and returns true when ready (200) or false (503). */
     bool (*ready_body)(void *arg, sb_wr_t *out);
     void *arg;
+    /* HTTPS: both PEM texts set = the listener speaks TLS only (TLS 1.2 and 1.3 with AEAD
+     * ciphers and forward secrecy; see admin_http.c for the GnuTLS priority string), and every
+     * answer carries Strict-Transport-Security. Borrowed for the call only (copied). */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
+    /* CORS allow-list: origins ("https://ui.example.com") separated by commas or spaces; a
+     * request whose Origin is in it gets Access-Control-Allow-Origin (and preflight OPTIONS
+     * is answered); any other Origin gets no CORS headers, so browsers refuse the answer.
+     * NULL or "" = no cross-origin access. Copied. */
+    const char *cors_origins;
 } admin_http_hooks_t;
 
 /* Largest request body a route receives; larger uploads get 413. */
@@ -48,6 +59,10 @@ typedef struct admin_http_request {
     const uint8_t *body;   /* NULL when empty */
     size_t body_len;
     void *conn_; /* private; use admin_http_query */
+    /* Filled by the gate (admin_http_set_gate) before the route runs: the authenticated
+     * principal ("" when anonymous) and its role (an http_role_t; 0 = none). */
+    char principal[128];
+    int role;
 } admin_http_request_t;
 
 typedef struct admin_http_response {
@@ -55,6 +70,8 @@ typedef struct admin_http_response {
     char content_type[96];  /* defaults to application/json */
     sb_wr_t body;           /* append the body here */
     char location[256];     /* optional Location header, "" for none */
+    int retry_after_s;      /* > 0: a Retry-After header (429, 503) */
+    char www_authenticate[160]; /* optional WWW-Authenticate header, "" for none */
 } admin_http_response_t;
 
 /* A route handler fills in resp; it runs on the HTTP thread. */
@@ -81,12 +98,25 @@ int admin_http_port(const admin_http_t *admin);
 int admin_http_add_route(admin_http_t *admin, const char *method, const char *path_prefix,
                          admin_http_handler_fn handler, void *arg);
 
+/* A gate runs before routing for every request except CORS preflights: it may fill
+ * req->principal / req->role and return true to let the request reach its route, or answer
+ * resp itself (401, 403, 429 ...) and return false. It runs on the request's own thread (the
+ * server runs one thread per connection), so it may block briefly. Set it before traffic
+ * arrives; `arg` is borrowed. */
+typedef bool (*admin_http_gate_fn)(void *arg, admin_http_request_t *req, admin_http_response_t *resp);
+void admin_http_set_gate(admin_http_t *admin, admin_http_gate_fn gate, void *arg);
+
+/* True when the server speaks TLS. */
+bool admin_http_is_tls(const admin_http_t *admin);
+
 /* The value of a query-string argument of the request, or NULL. */
 const char *admin_http_query(const admin_http_request_t *req, const char *name);
 /* The value of a request header (name case-insensitive), or NULL. */
 const char *admin_http_header(const admin_http_request_t *req, const char *name);
 /* The client's address as text ("127.0.0.1:54321"), "unknown" when not available. */
 void admin_http_remote_addr(const admin_http_request_t *req, char *out, size_t cap);
+/* The client's address without the port ("127.0.0.1", "::1"), "unknown" when not available. */
+void admin_http_remote_host(const admin_http_request_t *req, char *out, size_t cap);
 
 /* Sets status and a body {"error": message, "error_code": status, "message": message} (message
  * JSON-escaped): the admin API's shape and Kafka Connect's in one. */

@@ -72,67 +72,6 @@ static void validation_error(admin_http_response_t *resp, json_t *errors)
                                       "invalid job: see fields", "fields", errors));
 }
 
-/* ---- /auth */
-
-static void issue_pair(const jobs_api_t *a, const char *user, http_role_t role, admin_http_response_t *resp)
-{
-    char *access = NULL, *refresh = NULL;
-    int64_t now = (int64_t)time(NULL);
-    if (http_auth_issue(a->auth, user, role, HTTP_TOKEN_ACCESS, now, &access) < 0 ||
-        http_auth_issue(a->auth, user, role, HTTP_TOKEN_REFRESH, now, &refresh) < 0) {
-        free(access);
-        admin_http_respond_error(resp, 500, "out of memory");
-        return;
-    }
-    respond_json(resp, 200,
-                 json_pack("{s:s, s:s, s:s, s:I, s:s}", "accessToken", access, "refreshToken", refresh, "tokenType",
-                           "Bearer", "expiresIn", (json_int_t)a->cfg->access_ttl_s, "role", http_role_name(role)));
-    free(access);
-    free(refresh);
-}
-
-static void on_login(void *arg, const admin_http_request_t *req, const http_auth_claims_t *who,
-                     admin_http_response_t *resp)
-{
-    jobs_api_t *a = arg;
-    json_t *body = body_json(req, resp);
-    if (!body) return;
-    const char *user = json_string_value(json_object_get(body, "username"));
-    const char *pass = json_string_value(json_object_get(body, "password"));
-    const jobs_user_t *found = NULL;
-    for (int i = 0; user && i < a->cfg->nusers; i++)
-        if (strcmp(a->cfg->users[i].name, user) == 0) found = &a->cfg->users[i];
-    http_role_t role = HTTP_ROLE_NONE;
-    /* One answer for an unknown user and a wrong password, so names cannot be probed. */
-    if (!found || !pass || http_auth_password_verify(pass, found->password_hash) < 0 ||
-        http_role_parse(found->role, &role) < 0) {
-        sb_info("jobs.api", "login refused for user \"%.64s\"", user ? user : "");
-        admin_http_respond_error(resp, 401, "wrong username or password");
-    } else {
-        issue_pair(a, found->name, role, resp);
-    }
-    json_decref(body);
-}
-
-static void on_refresh(void *arg, const admin_http_request_t *req, const http_auth_claims_t *who,
-                       admin_http_response_t *resp)
-{
-    jobs_api_t *a = arg;
-    json_t *body = body_json(req, resp);
-    if (!body) return;
-    http_auth_claims_t c;
-    sb_err_t err = {0};
-    const char *tok = json_string_value(json_object_get(body, "refreshToken"));
-    if (http_auth_verify(a->auth, tok, (int64_t)time(NULL), &c, &err) < 0 || c.use != HTTP_TOKEN_REFRESH) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "invalid refresh token: %.250s", err.msg[0] ? err.msg : "not a refresh token");
-        admin_http_respond_error(resp, 401, msg);
-    } else {
-        issue_pair(a, c.subject, c.role, resp);
-    }
-    json_decref(body);
-}
-
 /* ---- /jobs */
 
 static void submit_one(jobs_api_t *a, const json_t *obj, admin_http_response_t *resp)
@@ -468,8 +407,8 @@ static void on_openapi(void *arg, const admin_http_request_t *req, const http_au
 int jobs_api_register(jobs_api_t *a, admin_http_t *http, sb_err_t *err)
 {
     int rc = 0;
-    if (rc == 0) rc = http_auth_add_route(a->auth, http, "POST", "/api/v1/auth/login", HTTP_ROLE_NONE, on_login, a);
-    if (rc == 0) rc = http_auth_add_route(a->auth, http, "POST", "/api/v1/auth/refresh", HTTP_ROLE_NONE, on_refresh, a);
+    /* Login, refresh, logout and users live under /api/v1/auth, served by the shared auth
+     * layer (http_auth_attach in http_security_start). */
     if (rc == 0) rc = http_auth_add_route(a->auth, http, "POST", "/api/v1/jobs", HTTP_ROLE_OPERATOR, on_jobs_post, a);
     if (rc == 0) rc = http_auth_add_route(a->auth, http, "GET", "/api/v1/jobs", HTTP_ROLE_VIEWER, on_jobs_get, a);
     if (rc == 0)
