@@ -154,6 +154,7 @@ int ctl_client_wait(ctl_client_t *client, rd_kafka_event_type_t type, const char
                     rd_kafka_event_t **event_out, sb_err_t *err)
 {
     *event_out = NULL;
+    client->last_event_error = RD_KAFKA_RESP_ERR_NO_ERROR;
     /* librdkafka fails the request itself after the request timeout; the extra margin only
      * guards against waiting forever if that ever did not happen. */
     int remaining_ms = client->timeout_ms + 5000;
@@ -169,6 +170,7 @@ int ctl_client_wait(ctl_client_t *client, rd_kafka_event_type_t type, const char
         return sb_err_set(err, SB_EIO, "%s: unexpected result event %s", what, rd_kafka_event_name(event));
     }
     rd_kafka_resp_err_t code = rd_kafka_event_error(event);
+    client->last_event_error = code;
     if (code) {
         const char *text = rd_kafka_event_error_string(event);
         int rc;

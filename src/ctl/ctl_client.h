@@ -25,6 +25,9 @@ typedef struct ctl_client {
     /* False when -X asks for TLS or SASL: the raw IncrementalAlterConfigs connection below
      * speaks plaintext only, so it must not be used then. */
     bool raw_plaintext_ok;
+    /* The error of the last result event ctl_client_wait saw (NO_ERROR if none), so that a
+     * caller can reword a request-level error librdkafka describes poorly. */
+    rd_kafka_resp_err_t last_event_error;
 } ctl_client_t;
 
 /* Creates the handle from the global options in args (bootstrap, timeout, -X properties).

@@ -502,6 +502,12 @@ def test_group_reset_offsets_dry_run_execute_and_refusal(bootstrap):
     finally:
         consumer.close()
 
+    # Shifting where the group has no committed offset is a state of the cluster: exit 1, not
+    # the usage status 2 (review of issue 8).
+    noshift = ctl(bootstrap, "group", "reset-offsets", unique("fresh"), "--topic", topic, "--shift-by", "1")
+    assert noshift.returncode == 1, noshift.stderr
+    assert "the group has no committed offset there" in noshift.stderr
+
     missing = ctl(bootstrap, "group", "reset-offsets", group, "--topic", "%s:7" % topic, "--to-earliest")
     assert missing.returncode == 1
     assert "has no partition 7" in missing.stderr
@@ -538,8 +544,11 @@ def test_group_delete_offsets(bootstrap):
     result = ctl_json(bootstrap, "group", "delete-offsets", group, "--topic", "%s:1" % topic)
     assert result["partitions"] == [{"topic": topic, "partition": 1, "error": None}]
     assert committed_of(bootstrap, group, topic) == {0: 2}
-    unknown = ctl(bootstrap, "group", "delete-offsets", unique("nobody"), "--topic", topic)
+    nobody = unique("nobody")
+    unknown = ctl(bootstrap, "group", "delete-offsets", nobody, "--topic", topic)
     assert unknown.returncode == 1
-    assert "GROUP_ID_NOT_FOUND" in unknown.stderr
+    # Said as `group describe` says it, not as librdkafka's "failed to parse response".
+    assert unknown.stderr.strip() == 'streambus ctl: group "%s" does not exist (GROUP_ID_NOT_FOUND)' % nobody, \
+        unknown.stderr
     ctl_ok(bootstrap, "topic", "delete", topic)
     ctl_ok(bootstrap, "topic", "delete", other)
