@@ -332,9 +332,16 @@ def test_records_delete(bootstrap):
     mixed = ctl(bootstrap, "records", "delete", topic, "--offset", "8")
     assert mixed.returncode == 1
     assert "%s-1" % topic in mixed.stderr and "OFFSET_OUT_OF_RANGE" in mixed.stderr
+    # ... and names where partition 1 ends (4), so the operator can pick a valid offset.
+    assert "the partition ends at offset 4" in mixed.stderr, mixed.stderr
     rows = [line.split() for line in mixed.stdout.splitlines()]
     assert rows[0] == ["PARTITION", "EARLIEST", "OFFSET"]
     assert rows[1] == ["0", "8"]
+    assert rows[2][0] == "1" and "OFFSET_OUT_OF_RANGE" in mixed.stdout and "ends at offset 4" in mixed.stdout
+    past = json.loads(ctl(bootstrap, "--output", "json", "records", "delete", topic, "--partition", "1",
+                          "--offset", "9").stdout)
+    assert past["partitions"] == [{"partition": 1, "low_watermark": -1, "error": "OFFSET_OUT_OF_RANGE",
+                                   "end_offset": 4}]
 
     everything = ctl_json(bootstrap, "records", "delete", topic, "--offset", "end")
     assert everything["partitions"] == [{"partition": 0, "low_watermark": 10},
