@@ -80,6 +80,15 @@ struct topic {
     /* Dynamic topic configs (CreateTopics, AlterConfigs), validated against topic_config.h
      * and persisted in .topics/<name>. Keys not here take the broker's value. */
     config_set_t configs;
+    /* What Produce enforces, derived from the effective configs (topic_refresh_produce_policy)
+     * whenever they change, so the produce path reads numbers instead of config strings. */
+    struct {
+        int64_t max_message_bytes;       /* max.message.bytes: largest batch, log overhead included */
+        bool log_append_time;            /* message.timestamp.type=LogAppendTime */
+        int64_t timestamp_before_max_ms; /* CreateTime only; INT64_MAX: not checked */
+        int64_t timestamp_after_max_ms;
+        int32_t min_insync_replicas; /* > 1 fails acks=all here: one replica in sync */
+    } produce;
     topic_t *hnext; /* hash chain */
 };
 
@@ -193,6 +202,8 @@ int topic_config_check(const char *key, const char *value, config_set_t *into, s
  * settings to every partition and enforces retention at once, so a shorter retention.ms
  * takes effect without waiting for the next retention round. */
 int topic_replace_configs(broker_t *b, topic_t *t, config_set_t *configs, sb_err_t *err);
+/* Re-reads t->produce from the effective configs (topic, dynamic broker, start-up). */
+void topic_refresh_produce_policy(const broker_t *b, topic_t *t);
 /* Re-derives every partition's log settings (after a dynamic broker config changed). */
 void topics_reapply_log_configs(broker_t *b);
 

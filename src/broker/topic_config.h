@@ -5,9 +5,9 @@
  * the single place that knows which keys exist, their types, ranges and Kafka defaults, and
  * which of them this broker acts on. CreateTopics, AlterConfigs, IncrementalAlterConfigs,
  * DescribeConfigs and the .topics/ files all go through it, so a key accepted by one is
- * accepted by all. Keys that mean nothing on a single node (min.insync.replicas, ...) are
- * accepted, validated, stored and described, but have no effect; docs/configuration.md lists
- * which are applied.
+ * accepted by all. Keys this broker does not act on are accepted, validated, stored and
+ * described, but have no effect; docs/configuration.md lists which are applied (retention and
+ * segment size here via plog, the produce checks via topic_t.produce) and which are not.
  *
  * Also a small ordered string map (config_set_t) for the dynamic overrides of a topic or of
  * the broker. Pure functions: no broker state, any thread. */
@@ -32,7 +32,7 @@ typedef struct tcfg_def {
     const char *kafka_default;
     int64_t min, max; /* inclusive, for LONG and INT */
     const char *const *choices;
-    bool applied; /* this broker acts on the value (retention, segment size) */
+    bool applied; /* this broker acts on the value (retention, segment size, produce checks) */
 } tcfg_def_t;
 
 /* The topic-config table. */

@@ -142,6 +142,8 @@ static int registry_insert(broker_t *b, topic_t *t)
         b->topic_buckets = buckets;
         b->topic_nbuckets = nb;
     }
+    /* Every created or loaded topic passes here with its configs in place. */
+    topic_refresh_produce_policy(b, t);
     size_t j = name_hash(t->name, strlen(t->name)) % b->topic_nbuckets;
     t->hnext = b->topic_buckets[j];
     b->topic_buckets[j] = t;
@@ -173,6 +175,24 @@ void topic_plog_config(const broker_t *b, const topic_t *t, plog_config_t *cfg)
     cfg->index_interval_bytes = b->opt.index_interval_bytes;
     cfg->retention_ms = effective_long(b, t, "retention.ms");
     cfg->retention_bytes = effective_long(b, t, "retention.bytes");
+}
+
+void topic_refresh_produce_policy(const broker_t *b, topic_t *t)
+{
+    char buf[TCFG_VALUE_MAX + 1];
+    int8_t source;
+    t->produce.max_message_bytes = effective_long(b, t, "max.message.bytes");
+    t->produce.log_append_time =
+        strcmp(topic_config_value(b, t, tcfg_find("message.timestamp.type"), buf, sizeof(buf), &source),
+               "LogAppendTime") == 0;
+    /* Kafka 3.6 split message.timestamp.difference.max.ms into before/after; the older key
+     * still bounds both directions, so the tighter of the two wins. */
+    int64_t diff = effective_long(b, t, "message.timestamp.difference.max.ms");
+    int64_t before = effective_long(b, t, "message.timestamp.before.max.ms");
+    int64_t after = effective_long(b, t, "message.timestamp.after.max.ms");
+    t->produce.timestamp_before_max_ms = before < diff ? before : diff;
+    t->produce.timestamp_after_max_ms = after < diff ? after : diff;
+    t->produce.min_insync_replicas = (int32_t)effective_long(b, t, "min.insync.replicas");
 }
 
 static int open_partition(broker_t *b, topic_t *t, int32_t index, partition_t **out, sb_err_t *err)
@@ -484,6 +504,7 @@ void topics_enforce_retention(broker_t *b, int64_t now_ms)
 
 static void apply_log_config(broker_t *b, topic_t *t)
 {
+    topic_refresh_produce_policy(b, t);
     plog_config_t cfg;
     topic_plog_config(b, t, &cfg);
     for (int32_t i = 0; i < t->npartitions; i++) {

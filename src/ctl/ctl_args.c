@@ -248,6 +248,10 @@ int ctl_parse_datetime(const char *text, int64_t *ms_out, sb_err_t *err)
         zone_min = sign * (zh * 60 + zm);
     }
     ok = ok && *p == '\0' && mon >= 1 && mon <= 12 && day >= 1 && day <= 31 && hour <= 23 && min <= 59 && sec <= 60;
+    /* timegm/mktime would roll 2026-02-30 over into March: refuse days the month lacks. */
+    static const int month_days[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    ok = ok && day <= month_days[mon - 1] && !(mon == 2 && day == 29 && !leap);
     if (!ok)
         return sb_err_set(err, SB_EINVAL,
                           "--to-datetime needs YYYY-MM-DDTHH:MM[:SS[.sss]][Z|+HH:MM|-HH:MM], got \"%s\"", text);

@@ -606,7 +606,8 @@ static int plan_targets(ctl_ctx_t *ctx, reset_plan_t *plan, sb_err_t *err)
         case CTL_RESET_OFFSET: r->target = clamp_offset(a->reset_value, low, high); break;
         case CTL_RESET_SHIFT:
             if (r->current < 0) {
-                rc = sb_err_set(err, SB_EINVAL, "cannot shift %s-%" PRId32 ": the group has no committed offset there",
+                /* A state of the cluster, not bad usage: exit 1, not 2 (SB_EINVAL). */
+                rc = sb_err_set(err, SB_ENOENT, "cannot shift %s-%" PRId32 ": the group has no committed offset there",
                                 r->topic, r->partition);
                 break;
             }
@@ -797,6 +798,10 @@ int ctl_group_delete_offsets(ctl_ctx_t *ctx, sb_err_t *err)
     snprintf(what, sizeof(what), "deleting offsets of group \"%s\"", group);
     rd_kafka_event_t *event;
     rc = ctl_client_wait(&ctx->client, RD_KAFKA_EVENT_DELETECONSUMERGROUPOFFSETS_RESULT, what, &event, err);
+    /* librdkafka 2.0.2 reports a group-level OffsetDelete error as a failure to parse the
+     * response; say what it means instead. */
+    if (rc && ctx->client.last_event_error == RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND)
+        return group_error("deleting offsets of", group, RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND, NULL, err);
     if (rc) return rc;
     size_t count = 0;
     const rd_kafka_group_result_t **results = rd_kafka_DeleteConsumerGroupOffsets_result_groups(

@@ -66,10 +66,16 @@ int ctl_records_delete(ctl_ctx_t *ctx, sb_err_t *err)
         fprintf(ctx->out, "%-10s %s\n", "PARTITION", "EARLIEST OFFSET");
     for (int i = 0; result && i < result->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &result->elems[i];
+        /* Past the end: say where the end is, so the operator can pick a valid offset. */
+        int64_t low = -1, high = -1;
+        char end_note[64] = "";
+        if (tp->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE &&
+            ctl_watermarks(ctx, name, tp->partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            snprintf(end_note, sizeof(end_note), "; the partition ends at offset %" PRId64, high);
         if (tp->err) {
             if (!failed)
-                sb_err_set(err, SB_EIO, "deleting records of %s-%" PRId32 " failed: %s (%s)", name,
-                           tp->partition, rd_kafka_err2str(tp->err), rd_kafka_err2name(tp->err));
+                sb_err_set(err, SB_EIO, "deleting records of %s-%" PRId32 " failed: %s (%s)%s", name,
+                           tp->partition, rd_kafka_err2str(tp->err), rd_kafka_err2name(tp->err), end_note);
             failed++;
         }
         if (parts) {
@@ -77,10 +83,11 @@ int ctl_records_delete(ctl_ctx_t *ctx, sb_err_t *err)
                                       "low_watermark", (json_int_t)(tp->err ? -1 : tp->offset));
             if (entry && tp->err)
                 json_object_set_new(entry, "error", json_string(rd_kafka_err2name(tp->err)));
+            if (entry && end_note[0]) json_object_set_new(entry, "end_offset", json_integer((json_int_t)high));
             json_array_append_new(parts, entry);
         } else if (tp->err) {
-            fprintf(ctx->out, "%-10" PRId32 " error: %s (%s)\n", tp->partition,
-                    rd_kafka_err2str(tp->err), rd_kafka_err2name(tp->err));
+            fprintf(ctx->out, "%-10" PRId32 " error: %s (%s)%s\n", tp->partition,
+                    rd_kafka_err2str(tp->err), rd_kafka_err2name(tp->err), end_note);
         } else {
             fprintf(ctx->out, "%-10" PRId32 " %" PRId64 "\n", tp->partition, tp->offset);
         }

@@ -440,23 +440,29 @@ done:
 
 /* ---- topic alter-config ---- */
 
-/* `alter-config` changes only the keys it is given. librdkafka 2.0.2 (Debian 12) has no
- * IncrementalAlterConfigs, and AlterConfigs replaces a topic's whole set of dynamic configs,
- * so the command reads the topic's current overrides (DescribeConfigs, source
- * DYNAMIC_TOPIC_CONFIG), applies the --set / --delete changes to them and sends the merged set.
- * That is how kafka-configs worked before KIP-339. Two operators altering the same topic at
- * the same moment can lose one change; the broker validates every value either way. */
+/* `alter-config` changes only the keys it is given. It sends IncrementalAlterConfigs
+ * (KIP-339) itself (ctl_client_incremental_alter_topic: librdkafka 2.0.2 has no API for it),
+ * so the broker applies each SET/DELETE to the topic's stored set and concurrent runs that
+ * change different keys all take effect. Only when that cannot be used (-X asks for TLS/SASL,
+ * or a broker older than Kafka 2.3) does it fall back to what kafka-configs did before
+ * KIP-339, with a warning: read the topic's overrides (DescribeConfigs, source
+ * DYNAMIC_TOPIC_CONFIG), merge the changes and send the whole set with AlterConfigs, where a
+ * change someone else makes in between can be lost. */
 typedef struct merged_config {
     const char *key;   /* borrowed from the args or the describe event */
     const char *value; /* NULL: deleted */
 } merged_config_t;
 
-int ctl_topic_alter_config(ctl_ctx_t *ctx, sb_err_t *err)
+/* Reads the topic's overrides into a new array (caller frees it and destroys *described);
+ * with apply_changes, the --set/--delete changes are merged in command-line order. */
+static int read_overrides(ctl_ctx_t *ctx, bool apply_changes, rd_kafka_event_t **described, merged_config_t **out,
+                          size_t *nout, sb_err_t *err)
 {
     const ctl_args_t *args = ctx->args;
     const char *name = args->name;
-
-    /* 1. The current overrides. */
+    *described = NULL;
+    *out = NULL;
+    *nout = 0;
     rd_kafka_ConfigResource_t *resource = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name);
     rd_kafka_AdminOptions_t *options = ctl_client_admin_options(&ctx->client, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, err);
     if (!resource || !options) {
@@ -469,26 +475,25 @@ int ctl_topic_alter_config(ctl_ctx_t *ctx, sb_err_t *err)
     rd_kafka_ConfigResource_destroy(resource);
     char what[320];
     snprintf(what, sizeof(what), "reading the configs of topic \"%s\"", name);
-    rd_kafka_event_t *described;
-    int rc = ctl_client_wait(&ctx->client, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, what, &described, err);
+    int rc = ctl_client_wait(&ctx->client, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, what, described, err);
     if (rc) return rc;
     size_t count = 0;
     const rd_kafka_ConfigResource_t **resources =
-        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(described), &count);
+        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(*described), &count);
     if (count < 1 || rd_kafka_ConfigResource_error(resources[0])) {
         rd_kafka_resp_err_t code = count < 1 ? RD_KAFKA_RESP_ERR__BAD_MSG : rd_kafka_ConfigResource_error(resources[0]);
         rc = topic_error("reading the configs of", name, code,
                          count < 1 ? "empty answer" : rd_kafka_ConfigResource_error_string(resources[0]), err);
-        rd_kafka_event_destroy(described);
+        rd_kafka_event_destroy(*described);
+        *described = NULL;
         return rc;
     }
     size_t nentries = 0;
     const rd_kafka_ConfigEntry_t **entries = rd_kafka_ConfigResource_configs(resources[0], &nentries);
-
-    /* 2. Merge: current overrides, then the changes in command-line order. */
     merged_config_t *merged = calloc(nentries + args->config_changes.count + 1, sizeof(*merged));
     if (!merged) {
-        rd_kafka_event_destroy(described);
+        rd_kafka_event_destroy(*described);
+        *described = NULL;
         return sb_err_set(err, SB_ENOMEM, "out of memory");
     }
     size_t nmerged = 0;
@@ -496,16 +501,60 @@ int ctl_topic_alter_config(ctl_ctx_t *ctx, sb_err_t *err)
         if (is_topic_override(entries[i]) && rd_kafka_ConfigEntry_value(entries[i]))
             merged[nmerged++] = (merged_config_t){rd_kafka_ConfigEntry_name(entries[i]),
                                                   rd_kafka_ConfigEntry_value(entries[i])};
-    for (size_t c = 0; c < args->config_changes.count; c++) {
+    for (size_t c = 0; apply_changes && c < args->config_changes.count; c++) {
         const ctl_kv_t *change = &args->config_changes.items[c];
         size_t i = 0;
         while (i < nmerged && strcmp(merged[i].key, change->key) != 0) i++;
         if (i == nmerged) nmerged++;
         merged[i] = (merged_config_t){change->key, change->value};
     }
+    *out = merged;
+    *nout = nmerged;
+    return 0;
+}
 
-    /* 3. Send the whole new set. */
-    resource = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name);
+/* Prints the outcome: the changes (text) or the topic's overrides as they now are, or would
+ * be with --validate-only (JSON). */
+static int report_altered(ctl_ctx_t *ctx, const merged_config_t *merged, size_t nmerged, sb_err_t *err)
+{
+    const ctl_args_t *args = ctx->args;
+    if (args->output == CTL_OUTPUT_JSON) {
+        json_t *configs = json_object();
+        for (size_t i = 0; configs && i < nmerged; i++)
+            if (merged[i].value) json_object_set_new(configs, merged[i].key, json_string(merged[i].value));
+        return ctl_print_json(ctx,
+                              configs ? json_pack("{s:s, s:b, s:o}", "topic", args->name, "validate_only",
+                                                  args->validate_only, "configs", configs)
+                                      : NULL,
+                              err);
+    }
+    fprintf(ctx->out, args->validate_only ? "Configs of topic \"%s\" are valid (nothing changed).\n"
+                                          : "Altered configs of topic \"%s\".\n",
+            args->name);
+    for (size_t c = 0; c < args->config_changes.count; c++) {
+        const ctl_kv_t *change = &args->config_changes.items[c];
+        if (change->value) fprintf(ctx->out, "  %s=%s\n", change->key, change->value);
+        else fprintf(ctx->out, "  %s (deleted: back to the default)\n", change->key);
+    }
+    return 0;
+}
+
+/* The fallback: AlterConfigs of the merged set (see above). */
+static int alter_by_merge(ctl_ctx_t *ctx, sb_err_t *err)
+{
+    const ctl_args_t *args = ctx->args;
+    const char *name = args->name;
+    rd_kafka_event_t *described;
+    merged_config_t *merged;
+    size_t nmerged;
+    int rc = read_overrides(ctx, true, &described, &merged, &nmerged, err);
+    if (rc) return rc;
+    char what[320];
+    size_t count = 0;
+    const rd_kafka_ConfigResource_t **resources;
+
+    rd_kafka_ConfigResource_t *resource = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name);
+    rd_kafka_AdminOptions_t *options;
     rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (size_t i = 0; resource && i < nmerged && !code; i++)
         if (merged[i].value) code = rd_kafka_ConfigResource_set_config(resource, merged[i].key, merged[i].value);
@@ -537,26 +586,42 @@ int ctl_topic_alter_config(ctl_ctx_t *ctx, sb_err_t *err)
         rd_kafka_event_destroy(altered);
     }
 
-    /* 4. Report the topic's overrides as they now are (or would be). */
-    if (rc == 0 && args->output == CTL_OUTPUT_JSON) {
-        json_t *configs = json_object();
-        for (size_t i = 0; configs && i < nmerged; i++)
-            if (merged[i].value) json_object_set_new(configs, merged[i].key, json_string(merged[i].value));
-        rc = ctl_print_json(ctx,
-                            configs ? json_pack("{s:s, s:b, s:o}", "topic", name, "validate_only",
-                                                args->validate_only, "configs", configs)
-                                    : NULL,
-                            err);
-    } else if (rc == 0) {
-        fprintf(ctx->out, args->validate_only ? "Configs of topic \"%s\" are valid (nothing changed).\n"
-                                              : "Altered configs of topic \"%s\".\n",
+    if (rc == 0) rc = report_altered(ctx, merged, nmerged, err);
+    free(merged);
+    rd_kafka_event_destroy(described);
+    return rc;
+}
+
+int ctl_topic_alter_config(ctl_ctx_t *ctx, sb_err_t *err)
+{
+    const ctl_args_t *args = ctx->args;
+    const char *name = args->name;
+    ctl_iac_outcome_t outcome;
+    int16_t code = 0;
+    char msg[512] = "";
+    int rc = ctl_client_incremental_alter_topic(&ctx->client, name, args->config_changes.items,
+                                                args->config_changes.count, args->validate_only, &outcome, &code,
+                                                msg, sizeof(msg), err);
+    if (rc) return rc;
+    if (outcome == CTL_IAC_UNSUPPORTED) {
+        fprintf(ctx->errout,
+                "warning: %s; falling back to AlterConfigs of the merged set, where a change made to topic \"%s\" "
+                "by someone else at the same moment can be lost\n",
+                ctx->client.raw_plaintext_ok ? "the cluster does not support IncrementalAlterConfigs"
+                                             : "IncrementalAlterConfigs is sent on a plaintext connection only",
                 name);
-        for (size_t c = 0; c < args->config_changes.count; c++) {
-            const ctl_kv_t *change = &args->config_changes.items[c];
-            if (change->value) fprintf(ctx->out, "  %s=%s\n", change->key, change->value);
-            else fprintf(ctx->out, "  %s (deleted: back to the default)\n", change->key);
-        }
+        return alter_by_merge(ctx, err);
     }
+    if (code) return topic_error("altering the configs of", name, (rd_kafka_resp_err_t)code, msg, err);
+    if (args->output != CTL_OUTPUT_JSON) return report_altered(ctx, NULL, 0, err);
+    /* JSON reports the overrides as they now are (after a real change, read back; with
+     * --validate-only, the current ones with the changes applied). */
+    rd_kafka_event_t *described;
+    merged_config_t *merged;
+    size_t nmerged;
+    rc = read_overrides(ctx, args->validate_only, &described, &merged, &nmerged, err);
+    if (rc) return rc;
+    rc = report_altered(ctx, merged, nmerged, err);
     free(merged);
     rd_kafka_event_destroy(described);
     return rc;

@@ -11,6 +11,7 @@ Groups, because some tests cannot share a run:
   parallel   most tests, two at a time (-p2)
   serial     tests/compat/serial.txt: one at a time (-p1), each with its reason
   partial    tests whose skip.txt line says subtests=S: only subtests whose name contains S
+  version    tests/compat/versions.txt: alone, at the TEST_KAFKA_VERSION given there
 Only the suite's default scenario runs: the tests of its "noautocreate" scenario (0045's
 variants, 0107, 0111) call kafka-topics.sh or need replication factor 3.
 """
@@ -344,6 +345,14 @@ def main():
         else:
             skips[num] = rest
     serial = dict(read_list(HERE / "serial.txt"))
+    # Tests whose expectations follow Kafka's behaviour of a later release than
+    # TEST_KAFKA_VERSION, where the broker behaves like that release: "NNNN VERSION reason".
+    versions = {}
+    for num, rest in read_list(HERE / "versions.txt"):
+        ver, _, reason = rest.partition(" ")
+        if not re.fullmatch(r"\d+\.\d+\.\d+", ver):
+            sys.exit("compat: tests/compat/versions.txt: %s: expected a version like 2.7.0, got %r" % (num, ver))
+        versions[num] = (ver, reason)
 
     if os.environ.get("COMPAT_TESTS"):
         selected = os.environ["COMPAT_TESTS"].replace(",", " ").split()
@@ -374,12 +383,14 @@ def main():
     to_run = [t for t in selected if t not in skips]
     expected = [t for t, sc in broker_tests(source).items() if "default" in sc]
     groups = [
-        ("parallel", [t for t in to_run if t not in serial and t not in subtests],
+        ("parallel", [t for t in to_run if t not in serial and t not in subtests and t not in versions],
          ["-p2"], {}),
-        ("serial", [t for t in to_run if t in serial], ["-p1"], {}),
+        ("serial", [t for t in to_run if t in serial and t not in versions], ["-p1"], {}),
     ]
     for num in (t for t in to_run if t in subtests):
         groups.append(("partial-" + num, [num], ["-p1"], {"SUBTESTS": subtests[num][0]}))
+    for num in (t for t in to_run if t in versions and t not in subtests):
+        groups.append(("version-" + num, [num], ["-p1"], {"TEST_KAFKA_VERSION": versions[num][0]}))
 
     results = {}
     problems = []
@@ -403,6 +414,10 @@ def main():
     for num, reason in skips.items():
         if num in selected:
             results["%s (skip.txt)" % num] = ("SKIPPED", 0.0, reason)
+    for num, (ver, reason) in versions.items():
+        for tname, (state, secs, r) in list(results.items()):
+            if tname.startswith(num + "_") and state == "PASSED":
+                results[tname] = (state, secs, "at TEST_KAFKA_VERSION %s: %s" % (ver, reason))
     for num, (sub, reason) in subtests.items():
         for tname, (state, secs, r) in list(results.items()):
             if tname.startswith(num + "_") and state == "PASSED":

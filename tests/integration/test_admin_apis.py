@@ -143,6 +143,29 @@ def test_alter_configs_unknown_topic_and_validate_only(broker):
     assert err is not None and err.code() == INVALID_CONFIG and "retention.ms" in err.str()
 
 
+def test_create_topics_validate_only_validates_configs(broker):
+    # librdkafka's 0081 sends CreateTopics with validate_only and an unknown config and expects
+    # INVALID_CONFIG, as a real create would get; the broker used to answer NO_ERROR.
+    def validate(name, config):
+        fs = admin(broker).create_topics([NewTopic(name, 2, 1, config=config)],
+                                         validate_only=True, operation_timeout=10)
+        try:
+            fs[name].result(timeout=20)
+            return None
+        except KafkaException as e:
+            return e.args[0]
+
+    err = validate("cfg-vo", {"dummy.doesntexist": "1"})
+    assert err is not None and err.code() == INVALID_CONFIG, err
+    assert "dummy.doesntexist" in err.str(), err.str()
+    err = validate("cfg-vo", {"retention.ms": "abc"})
+    assert err is not None and err.code() == INVALID_CONFIG and "retention.ms" in err.str(), err
+    assert validate("cfg-vo", {"retention.ms": "1000", "delete.retention.ms": "5"}) is None
+    # Validation only: the topic was not created.
+    md = admin(broker).list_topics(timeout=10)
+    assert "cfg-vo" not in md.topics
+
+
 def test_broker_configs_dynamic_and_static(broker):
     create_topic(broker, "cfg-brk")
     node = str(NODE_ID)

@@ -239,3 +239,39 @@ def test_list_offsets_earliest_latest_and_by_time(broker):
         assert lookup(base + 60_000) == -1       # after everything: no offset (end)
     finally:
         consumer.close()
+
+
+def test_empty_consumer_group_keeps_its_protocol_type_across_restarts(broker):
+    # Review of issue 8: after a restart an Empty consumer group was listed as "simple" (no
+    # protocol type), because only its offsets were persisted. Kafka keeps the type.
+    import json
+    import subprocess
+
+    def group_types():
+        out = subprocess.run([broker.binary, "ctl", "--bootstrap-server", broker.bootstrap, "--output", "json",
+                              "group", "list"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return {g["group"]: (g["state"], g["simple"]) for g in json.loads(out.stdout)["groups"]}
+
+    create_topic(broker, "typed", 1)
+    produce(broker, "typed", [("k", b"v")])
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "typed-group", "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest"})
+    c.subscribe(["typed"])
+    msg = None
+    deadline = time.monotonic() + GROUP_TIMEOUT_S
+    while msg is None and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            msg = m
+    assert msg is not None
+    c.commit(message=msg, asynchronous=False)
+    c.close()
+    wait_until(lambda: group_types().get("typed-group", ("", True))[0] == "Empty", 30, "the group to be Empty")
+    assert group_types()["typed-group"] == ("Empty", False)
+
+    broker.restart()
+    assert group_types()["typed-group"] == ("Empty", False), "SIGTERM restart lost the protocol type"
+    broker.kill9()
+    broker.start()
+    assert group_types()["typed-group"] == ("Empty", False), "kill -9 restart lost the protocol type"

@@ -194,3 +194,32 @@ def test_admin_alter_configs_and_describe_cluster(broker):
         assert [(b["host"], b["port"]) for b in cluster["brokers"]] == [(broker.host, broker.port)]
     finally:
         admin.close()
+
+
+def test_broker_config_synonyms_list_every_level(broker):
+    # Review of issue 8: a BROKER resource listed only the winning synonym; Kafka lists every
+    # level that has a value, most specific first (topic resources already did).
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10000)
+    try:
+        for resource, value in (("0", "3600000"), ("", "7200000")):
+            resp = admin.alter_configs([ConfigResource(ConfigResourceType.BROKER, resource,
+                                                       configs={"log.retention.ms": value})])
+            assert [r[0] for r in resp.resources] == [0], resp.resources
+        resp = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "0")],
+                                      include_synonyms=True)
+        resources = [r for response in resp for r in response.resources]
+        assert resources[0][0] == 0, resources[0]
+        entries = {e[0]: e for e in resources[0][4]}
+        name, value, _read_only, source, _sensitive, synonyms = entries["log.retention.ms"][:6]
+        assert (value, source) == ("3600000", 2)  # DYNAMIC_BROKER_CONFIG wins
+        assert [tuple(s) for s in synonyms] == [
+            ("log.retention.ms", "3600000", 2),    # DYNAMIC_BROKER_CONFIG
+            ("log.retention.ms", "7200000", 3),    # DYNAMIC_DEFAULT_BROKER_CONFIG
+            ("log.retention.ms", "604800000", 4),  # STATIC_BROKER_CONFIG (start-up config)
+            ("log.retention.ms", "604800000", 5),  # DEFAULT_CONFIG (Kafka's default)
+        ]
+        # A read-only start-up key has just its static level.
+        _, _, read_only, source, _, synonyms = entries["num.partitions"][:6]
+        assert read_only and source == 4 and [s[2] for s in synonyms] == [4]
+    finally:
+        admin.close()

@@ -261,6 +261,21 @@ static void test_group_reset_and_delete_offsets(void **state)
     assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-datetime",
                                    "2024-13-01T00:00Z"),
                        "YYYY-MM-DDTHH:MM");
+    /* Days the month lacks were rolled over by timegm (review of issue 8: 2026-02-30 went to March). */
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-datetime",
+                                   "2026-02-30T00:00Z"),
+                       "YYYY-MM-DDTHH:MM");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-datetime",
+                                   "2025-02-29T00:00Z"),
+                       "YYYY-MM-DDTHH:MM");
+    assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-datetime",
+                                   "2026-04-31T00:00Z"),
+                       "YYYY-MM-DDTHH:MM");
+    assert_int_equal(PARSE(&args, &err, "group", "reset-offsets", "g", "--all-topics", "--to-datetime",
+                           "2000-02-29T00:00Z"),
+                     0);
+    assert_int_equal(args.reset_value, 951782400000LL);
+    ctl_args_deinit(&args);
     assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--to-latest", "--topic", "orders:1,x"),
                        "TOPIC:PARTITION");
     assert_usage_error(&err, PARSE(&args, &err, "group", "reset-offsets", "g", "--to-latest", "--topic", "bad/name"),

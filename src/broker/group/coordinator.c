@@ -671,9 +671,10 @@ static int join_group(group_coordinator_t *gc, kreq_t *req, const join_group_req
         bool was_empty = g->member_count == 0;
         group_member_t *m = member_new(g, new_id, req, rq);
         if (!m) return join_immediate_error(resp, version, KAFKA_ERR_UNKNOWN_SERVER_ERROR, new_id);
-        if (was_empty) {
+        if (was_empty && !slice_eq(g->protocol_type, rq->protocol_type.p, rq->protocol_type.len)) {
             free(g->protocol_type);
             g->protocol_type = group_strndup(rq->protocol_type.p, rq->protocol_type.len);
+            group_offsets_write_metadata(gc, g);
         }
         group_member_touch(m, now_ms);
         member_await_join(gc, m, req);

@@ -121,6 +121,9 @@ int group_request_leave(group_coordinator_t *gc, int rc);
 
 /* offsets.c */
 int group_offsets_replay(group_coordinator_t *gc, sb_err_t *err);
+/* Appends the group's metadata (its protocol type) to the offsets log, so an Empty group
+ * keeps its type across a restart. Best effort: not waited for durability. */
+void group_offsets_write_metadata(group_coordinator_t *gc, const group_t *g);
 void group_offsets_clear(group_t *g);
 void group_offsets_detach_writes(group_coordinator_t *gc);
 

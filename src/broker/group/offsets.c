@@ -148,7 +148,24 @@ static void replay_record(group_coordinator_t *gc, const kafka_record_view_t *re
     sb_slice_t group = sb_rd_string(&k);
     if (key_version == OFFSET_KEY_VERSION_GROUP) {
         if (!sb_rd_ok(&k) || group.len < 0) goto malformed;
-        if (rec->value.len >= 0) return; /* a group-metadata value: not used by this coordinator */
+        if (rec->value.len >= 0) {
+            /* A group-metadata value: only the protocol type is taken back (members are not
+             * persisted), so an Empty consumer group stays "consumer" across a restart. */
+            sb_rd_t v;
+            sb_rd_init(&v, rec->value.p, (size_t)rec->value.len);
+            sb_rd_i16(&v); /* value version */
+            sb_slice_t protocol_type = sb_rd_string(&v);
+            if (!sb_rd_ok(&v) || protocol_type.len <= 0) goto malformed;
+            group_t *g = group_get_or_create(gc, group.p, group.len);
+            char *pt = g ? group_strndup(protocol_type.p, protocol_type.len) : NULL;
+            if (!pt) {
+                sb_warn("group", "out of memory replaying group metadata at %lld", (long long)rec->offset);
+                return;
+            }
+            free(g->protocol_type);
+            g->protocol_type = pt;
+            return;
+        }
         group_t *g = group_find(gc, group.p, group.len);
         if (g) group_delete(gc, g, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
         return;
@@ -304,6 +321,31 @@ static int append_batch(group_coordinator_t *gc, const sb_wr_t *kv, const int32_
     }
     sb_wr_deinit(&batch);
     return rc;
+}
+
+void group_offsets_write_metadata(group_coordinator_t *gc, const group_t *g)
+{
+    if (!gc->offsets_log || !g->protocol_type) return;
+    /* Kafka's GroupMetadataValue v0 with no members: protocol type, generation, protocol,
+     * leader, members[]. Older StreamBus readers skip key-2 records that have a value. */
+    sb_wr_t kv;
+    sb_wr_init(&kv, 128);
+    sb_wr_i16(&kv, OFFSET_KEY_VERSION_GROUP);
+    sb_wr_str(&kv, false, g->group_id);
+    int32_t lens[2] = {(int32_t)kv.len, 0};
+    size_t vstart = kv.len;
+    sb_wr_i16(&kv, 0);
+    sb_wr_str(&kv, false, g->protocol_type);
+    sb_wr_i32(&kv, g->generation_id);
+    sb_wr_str(&kv, false, g->protocol_name);
+    sb_wr_str(&kv, false, g->leader_id);
+    sb_wr_array(&kv, false, 0);
+    lens[1] = (int32_t)(kv.len - vstart);
+    sb_err_t err = {0};
+    /* Not waited for: losing it in a crash only loses the TYPE shown for an Empty group. */
+    if (kv.oom || append_batch(gc, &kv, lens, 1, &err) != 0)
+        sb_warn("group", "metadata of group %s not written: %s", g->group_id, kv.oom ? "out of memory" : err.msg);
+    sb_wr_deinit(&kv);
 }
 
 static void write_free(offset_write_t *wr)

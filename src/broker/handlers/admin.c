@@ -141,7 +141,17 @@ int handle_CreateTopics(broker_t *b, kreq_t *req, sb_wr_t *resp)
         } else if (ncfg > 0 && nc > MAX_TOPIC_CONFIGS) {
             err = KAFKA_ERR_INVALID_CONFIG;
             snprintf(msg, sizeof(msg), "too many configs");
-        } else if (!validate_only) {
+        } else if (validate_only) {
+            /* Kafka validates the configs of a validate_only request like a real one
+             * (librdkafka's 0081 expects INVALID_CONFIG for an unknown key). */
+            for (int j = 0; j < ncfg && !err; j++) {
+                sb_err_t e = {0};
+                if (topic_config_check(cfg_names[j], cfg_values[j], NULL, &e) < 0) {
+                    err = KAFKA_ERR_INVALID_CONFIG;
+                    snprintf(msg, sizeof(msg), "%s", e.msg);
+                }
+            }
+        } else {
             sb_err_t e = {0};
             if (topic_create(b, tname, nparts, (const char *const *)cfg_names, (const char *const *)cfg_values, ncfg,
                              NULL, &e) < 0) {

@@ -79,6 +79,7 @@ typedef struct describe_out {
     int32_t count;
     bool count_only;
     bool cluster_scope; /* BROKER resource "": only the cluster-wide dynamic defaults */
+    broker_t *b;
 } describe_out_t;
 
 static bool key_wanted(const describe_out_t *o, const char *name)
@@ -158,14 +159,42 @@ static void describe_topic(broker_t *b, topic_t *t, describe_out_t *o)
     }
 }
 
+/* The synonyms of a broker config, most specific first, as Kafka lists them: every level
+ * that has a value — this broker's dynamic value (not for the cluster-wide resource), the
+ * cluster-wide dynamic default, the start-up config, Kafka's default. */
+static int broker_synonyms(broker_t *b, const char *name, bool cluster_scope, synonym_t *out)
+{
+    int n = 0;
+    const char *v;
+    if (!cluster_scope && (v = config_set_get(&b->dyn_node, name))) {
+        out[n] = (synonym_t){name, "", CONFIG_SOURCE_DYNAMIC_BROKER};
+        snprintf(out[n++].value, sizeof(out[0].value), "%s", v);
+    }
+    if ((v = config_set_get(&b->dyn_cluster, name))) {
+        out[n] = (synonym_t){name, "", CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER};
+        snprintf(out[n++].value, sizeof(out[0].value), "%s", v);
+    }
+    int8_t source;
+    if (broker_static_value(b, name, NULL, out[n].value, sizeof(out[n].value), &source)) {
+        out[n].name = name;
+        out[n++].source = source;
+    }
+    const tcfg_def_t *d = tcfg_find_broker(name);
+    if (d && d->kafka_default) {
+        out[n] = (synonym_t){name, "", CONFIG_SOURCE_DEFAULT};
+        snprintf(out[n++].value, sizeof(out[0].value), "%s", d->kafka_default);
+    }
+    return n;
+}
+
 static void describe_broker_cb(void *arg, const char *name, const char *value, int8_t source,
                                bool read_only)
 {
     describe_out_t *o = arg;
     if (o->cluster_scope && source != CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER) return;
-    synonym_t syn = {name, "", source};
-    snprintf(syn.value, sizeof(syn.value), "%s", value);
-    write_entry(o, name, value, source, read_only, &syn, 1);
+    synonym_t syn[4];
+    int nsyn = o->synonyms && !o->count_only ? broker_synonyms(o->b, name, o->cluster_scope, syn) : 0;
+    write_entry(o, name, value, source, read_only, syn, nsyn);
 }
 
 int handle_DescribeConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp)
@@ -190,7 +219,7 @@ int handle_DescribeConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp)
         int8_t type = sb_rd_i8(&res_rd);
         sb_slice_t name = sb_rd_string(&res_rd);
         int32_t nk = sb_rd_array(&res_rd, false, 2);
-        describe_out_t o = {.w = resp, .v = v, .synonyms = synonyms, .keys = res_rd, .nkeys = nk};
+        describe_out_t o = {.w = resp, .v = v, .synonyms = synonyms, .keys = res_rd, .nkeys = nk, .b = b};
         for (int32_t j = 0; j < nk; j++)
             sb_rd_string(&res_rd);
         int16_t err = KAFKA_ERR_NONE;

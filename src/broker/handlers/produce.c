@@ -9,6 +9,7 @@
 #include "broker/handlers/handlers.h"
 #include "broker/metrics_broker.h"
 #include "common/clock.h"
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "kafka/protocol.h"
 #include "kafka/record_batch.h"
@@ -18,6 +19,7 @@ typedef struct produce_part_result {
     int16_t error;
     int64_t base_offset;
     int64_t log_start_offset;
+    int64_t log_append_time; /* -1 unless the topic stamps LogAppendTime */
     const char *error_message; /* static string or NULL */
 } produce_part_result_t;
 
@@ -64,7 +66,7 @@ static void write_response(produce_ctx_t *ctx, sb_wr_t *w)
             sb_wr_i32(w, p->index);
             sb_wr_i16(w, p->error);
             sb_wr_i64(w, p->error ? -1 : p->base_offset);
-            if (v >= 2) sb_wr_i64(w, -1); /* log_append_time_ms: CreateTime topics */
+            if (v >= 2) sb_wr_i64(w, p->error ? -1 : p->log_append_time);
             if (v >= 5) sb_wr_i64(w, p->log_start_offset);
             if (v >= 8) {
                 sb_wr_array(w, false, 0); /* record_errors */
@@ -97,8 +99,66 @@ static void on_durable(broker_t *b, void *arg, int err)
     produce_ctx_release(b, ctx);
 }
 
+static void put_be64(uint8_t *p, int64_t v)
+{
+    for (int i = 7; i >= 0; i--, v = (int64_t)((uint64_t)v >> 8)) p[i] = (uint8_t)v;
+}
+
+/* Applies the topic's produce policy (docs/configuration.md, "Topic configs") to validated
+ * batches, as Kafka's log validator does: max.message.bytes per batch, min.insync.replicas
+ * against acks=all, and for CreateTime topics the timestamp bounds, checked on each batch's
+ * first and max timestamps (the records are not decoded). For LogAppendTime topics it stamps
+ * every batch with now_ms: the timestamp-type bit and maxTimestamp change, so the CRC is
+ * recomputed. Returns the partition's Kafka error code. */
+static int16_t apply_produce_policy(const topic_t *t, int16_t acks, uint8_t *records, size_t len, int64_t now_ms,
+                                    produce_part_result_t *res)
+{
+    if (acks == -1 && t->produce.min_insync_replicas > 1) {
+        res->error_message = "min.insync.replicas is above the 1 replica in sync on this broker";
+        return KAFKA_ERR_NOT_ENOUGH_REPLICAS;
+    }
+    bool check_ts = !t->produce.log_append_time &&
+                    (t->produce.timestamp_before_max_ms != INT64_MAX || t->produce.timestamp_after_max_ms != INT64_MAX);
+    for (size_t pos = 0; pos < len;) {
+        kafka_batch_header_t h;
+        if (kafka_batch_header_parse(records + pos, len - pos, &h) < 0) return KAFKA_ERR_CORRUPT_MESSAGE;
+        size_t size = (size_t)kafka_batch_size(&h);
+        if ((int64_t)size > t->produce.max_message_bytes) {
+            res->error_message = "the record batch is larger than the topic's max.message.bytes";
+            return KAFKA_ERR_MESSAGE_TOO_LARGE;
+        }
+        if (check_ts && !(h.attributes & KAFKA_BATCH_ATTR_CONTROL)) {
+            int64_t lo = h.base_timestamp < h.max_timestamp ? h.base_timestamp : h.max_timestamp;
+            int64_t hi = h.base_timestamp < h.max_timestamp ? h.max_timestamp : h.base_timestamp;
+            if ((t->produce.timestamp_before_max_ms != INT64_MAX && lo < now_ms - t->produce.timestamp_before_max_ms) ||
+                (t->produce.timestamp_after_max_ms != INT64_MAX && hi > now_ms + t->produce.timestamp_after_max_ms)) {
+                res->error_message = "a record timestamp is outside the topic's message.timestamp bounds";
+                return KAFKA_ERR_INVALID_TIMESTAMP;
+            }
+        }
+        pos += size;
+    }
+    if (t->produce.log_append_time) {
+        for (size_t pos = 0; pos < len;) {
+            kafka_batch_header_t h;
+            kafka_batch_header_parse(records + pos, len - pos, &h);
+            size_t size = (size_t)kafka_batch_size(&h);
+            uint8_t *batch = records + pos;
+            uint16_t attrs = (uint16_t)((uint16_t)h.attributes | KAFKA_BATCH_ATTR_LOG_APPEND_TIME);
+            batch[21] = (uint8_t)(attrs >> 8);
+            batch[22] = (uint8_t)attrs;
+            put_be64(batch + 35, now_ms);
+            uint32_t crc = crc32c(0, batch + KAFKA_BATCH_CRC_START, size - KAFKA_BATCH_CRC_START);
+            for (int i = 0; i < 4; i++) batch[17 + i] = (uint8_t)(crc >> (24 - 8 * i));
+            pos += size;
+        }
+        res->log_append_time = now_ms;
+    }
+    return KAFKA_ERR_NONE;
+}
+
 /* Appends one partition's records. Returns the Kafka error code for the partition. */
-static int16_t append_partition(broker_t *b, partition_t *p, uint8_t *records, size_t len,
+static int16_t append_partition(broker_t *b, partition_t *p, int16_t acks, uint8_t *records, size_t len,
                                 produce_part_result_t *res)
 {
     kafka_batches_info_t info;
@@ -108,6 +168,8 @@ static int16_t append_partition(broker_t *b, partition_t *p, uint8_t *records, s
         res->error_message = "corrupt or invalid record batch";
         return KAFKA_ERR_CORRUPT_MESSAGE;
     }
+    int16_t perr = apply_produce_policy(p->topic, acks, records, len, sb_now_ms(), res);
+    if (perr) return perr;
     const kafka_batch_header_t *h = &info.first;
     bool idempotent = h->producer_id >= 0 && h->base_sequence >= 0;
     if (idempotent) {
@@ -187,6 +249,7 @@ int handle_Produce(broker_t *b, kreq_t *req, sb_wr_t *resp)
             if (!sb_rd_ok(rd)) goto malformed;
             pr->base_offset = -1;
             pr->log_start_offset = -1;
+            pr->log_append_time = -1;
             if (terr) {
                 pr->error = terr;
                 continue;
@@ -206,7 +269,7 @@ int handle_Produce(broker_t *b, kreq_t *req, sb_wr_t *resp)
                 continue;
             }
             /* The request buffer is ours and writable: offsets are assigned in place. */
-            pr->error = append_partition(b, p, (uint8_t *)records.p, (size_t)records.len, pr);
+            pr->error = append_partition(b, p, acks, (uint8_t *)records.p, (size_t)records.len, pr);
             pr->log_start_offset = plog_start_offset(p->log);
             if (pr->error == KAFKA_ERR_NONE && acks == -1) {
                 produce_wait_t *w = malloc(sizeof(*w));
