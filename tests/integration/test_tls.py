@@ -172,12 +172,17 @@ def test_kcat_over_ssl_and_each_listener_advertises_itself(tls_broker, certs):
     assert out.splitlines() == sent
 
 
-def test_confluent_kafka_over_ssl_with_a_consumer_group(tls_broker, certs):
+@pytest.mark.parametrize("client_auth", ["none", "required"])
+def test_confluent_kafka_over_ssl_with_a_consumer_group(tls_broker, certs, client_auth):
     """A group consumer finds its coordinator through FindCoordinator: the address it is given
-    must be the SSL listener's, or its TLS handshake would go to the plaintext port."""
-    b = tls_broker(certs)
+    must be the SSL listener's, or its TLS handshake would go to the plaintext port. With
+    client_auth required every connection presents alice's certificate."""
+    b = tls_broker(certs, client_auth=client_auth)
     conf = {"bootstrap.servers": "127.0.0.1:%d" % b.ssl_port, "security.protocol": "SSL",
             "ssl.ca.location": str(certs / "ca.pem")}
+    if client_auth == "required":
+        conf.update({"ssl.certificate.location": str(certs / "client-alice.pem"),
+                     "ssl.key.location": str(certs / "client-alice.key")})
     p = confluent_kafka.Producer(dict(conf, **{"acks": "all"}))
     for i in range(200):
         p.produce("tls-confluent", key=b"k%d" % i, value=b"v%d" % i)
