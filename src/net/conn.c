@@ -175,8 +175,9 @@ void net_conn_close(net_conn_t *c, const char *reason)
     if (reason) sb_info("net", "closing connection %s: %s", c->sec.peer, reason);
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->ssl) {
-        /* One close_notify, without waiting for the peer's: the socket is going anyway. */
-        if (c->tls_ready) SSL_shutdown(c->ssl);
+        /* One close_notify, without waiting for the peer's: the socket is going anyway. Not
+         * after the peer closed: the write could only fail (EPIPE). */
+        if (c->tls_ready && !c->tls_peer_closed) SSL_shutdown(c->ssl);
         ERR_clear_error();
         SSL_free(c->ssl);
         c->ssl = NULL;
@@ -466,6 +467,7 @@ static bool flush_tls(net_conn_t *c)
         size_t len;
         slot_piece_at(c->head, c->head->sent, &mem, &fd, &off, &len);
         ERR_clear_error();
+        errno = 0;
         ossl_ssize_t w = SSL_sendfile(c->ssl, fd, off, len, 0);
         if (w > 0) {
             consume_sent(c, (size_t)w);
@@ -564,10 +566,14 @@ static ssize_t conn_read(net_conn_t *c, void *buf, size_t n)
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_ZERO_RETURN:
+        c->tls_peer_closed = true;
         return 0;
     case SSL_ERROR_SYSCALL:
         /* Kafka clients close without a close_notify; treat that as the end of the stream. */
-        if (ERR_peek_error() == 0 && errno == 0) return 0;
+        if (ERR_peek_error() == 0 && errno == 0) {
+            c->tls_peer_closed = true;
+            return 0;
+        }
         /* fall through */
     default:
         tls_close(c, "read", e);

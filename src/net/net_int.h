@@ -63,6 +63,7 @@ struct net_conn {
     bool tls_ready;        /* handshake finished */
     bool tls_read_blocked; /* SSL_read needs the socket writable (a TLS 1.3 key update) */
     bool ktls_send;        /* the kernel encrypts: file ranges can go out with SSL_sendfile */
+    bool tls_peer_closed;  /* the peer closed its side: no close_notify back */
     uint8_t *wbuf;
     size_t wlen, woff;
 };
