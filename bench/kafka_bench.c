@@ -59,6 +59,23 @@ static rd_kafka_conf_t *base_conf(kafka_bench_t *kb) {
     rd_kafka_conf_destroy(conf);
     return NULL;
   }
+  /* Extra client properties, "key=value;key=value": how the TLS rows of bench/ point the
+   * client at an SSL listener (security.protocol, ssl.ca.location) without an option per key. */
+  const char *extra = getenv("KAFKA_BENCH_CONF");
+  if (extra && extra[0]) {
+    char *copy = strdup(extra), *save = NULL;
+    for (char *kv = strtok_r(copy, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+      char *eq = strchr(kv, '=');
+      if (!eq) continue;
+      *eq = 0;
+      if (conf_set(conf, kv, eq + 1) != 0) {
+        free(copy);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+      }
+    }
+    free(copy);
+  }
   rd_kafka_conf_set_opaque(conf, kb);
   return conf;
 }
