@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "security/sasl.h"
+
 /* A config file is a few kilobytes; the cap only stops a wrong path (a log file, a device)
  * from being read whole into memory. */
 #define CONFIG_FILE_MAX_BYTES (1024 * 1024)
@@ -50,6 +52,7 @@ static int check_listen(const char *value, sb_err_t *err);
 static int check_listen_optional(const char *value, sb_err_t *err);
 static int check_advertised(const char *value, sb_err_t *err);
 static int check_nonempty(const char *value, sb_err_t *err);
+static int check_sasl_mechanisms(const char *value, sb_err_t *err);
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_format_names[] = {"auto", "text", "json", NULL};
@@ -70,6 +73,7 @@ static const cfg_section_t cfg_sections[] = {
     {"groups", "Consumer-group coordination."},
     {"admin", "The admin HTTP server (`/health/live`, `/health/ready`, `/metrics`)."},
     {"logging", "The broker's own log output (stderr)."},
+    {"sasl", "SASL authentication on SASL_PLAINTEXT and SASL_SSL listeners (docs/security-sasl.md)."},
 };
 
 static const cfg_key_t cfg_keys[] = {
@@ -129,6 +133,29 @@ static const cfg_key_t cfg_keys[] = {
 
     {"admin.listen", CFG_STRING, OFF(admin.listen), "127.0.0.1:8080", 0, 0, NULL,
      check_listen_optional, "host:port of the admin HTTP server; \"\" disables it", NULL},
+
+    {"sasl.enabled_mechanisms", CFG_STRING, OFF(sasl.enabled_mechanisms), "SCRAM-SHA-256,SCRAM-SHA-512", 0, 0,
+     NULL, check_sasl_mechanisms, "SASL mechanisms offered on SASL_* listeners, comma-separated",
+     "Known: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN (only over SASL_SSL unless sasl.plain_without_tls), "
+     "OAUTHBEARER (needs sasl.oauthbearer_secret_file)."},
+    {"sasl.plain_without_tls", CFG_BOOL, OFF(sasl.plain_without_tls), "false", 0, 0, NULL, NULL,
+     "development only: allow PLAIN on SASL_PLAINTEXT, where the password crosses the network in clear",
+     NULL},
+    {"sasl.connections_max_reauth_ms", CFG_MS, OFF(sasl.connections_max_reauth_ms), "0", 0, I64MAX, NULL, NULL,
+     "longest SASL session before the client must re-authenticate (KIP-368); 0 = never",
+     "Kafka's connections.max.reauth.ms: sent to clients as session_lifetime_ms; a request other than "
+     "a re-authentication after it closes the connection."},
+    {"sasl.oauthbearer_secret_file", CFG_STRING, OFF(sasl.oauthbearer_secret_file), "", 0, 0, NULL, NULL,
+     "file with the HS256 secret (at least 32 bytes) that signs OAUTHBEARER tokens; \"\" refuses them",
+     "The same JWT verifier as the HTTP APIs (src/http/auth.c): the algorithm is pinned, \"alg\": \"none\" "
+     "and expired tokens are refused, the principal is the token's sub."},
+    {"sasl.max_failed_authentications", CFG_INT, OFF(sasl.max_failed_authentications), "10", 1, 1000000, NULL,
+     NULL, "failed authentications one client address may make per window before it is refused", NULL},
+    {"sasl.failed_authentication_window_ms", CFG_MS, OFF(sasl.failed_authentication_window_ms), "60000", 1,
+     I64MAX, NULL, NULL, "the window of sasl.max_failed_authentications", NULL},
+    {"sasl.failed_authentication_delay_ms", CFG_MS, OFF(sasl.failed_authentication_delay_ms), "100", 0, 60000,
+     NULL, NULL, "a failed authentication is answered (and its connection closed) this late",
+     "Kafka's connection.failed.authentication.delay.ms."},
 
     {"logging.level", CFG_ENUM, OFF(logging.level), "info", 0, 0, log_level_names, NULL,
      "least severe level written", NULL},
@@ -448,6 +475,12 @@ static int check_advertised(const char *value, sb_err_t *err)
     if (rc < 0) return rc;
     if (port == 0) return sb_err_set(err, SB_EINVAL, "clients cannot connect to port 0");
     return 0;
+}
+
+static int check_sasl_mechanisms(const char *value, sb_err_t *err)
+{
+    unsigned mask;
+    return sasl_mechanisms_parse(value, &mask, err);
 }
 
 static int check_nonempty(const char *value, sb_err_t *err)

@@ -51,6 +51,15 @@ typedef struct sb_config {
         char *listen; /* "" = admin HTTP server disabled */
     } admin;
     struct {
+        char *enabled_mechanisms;
+        bool plain_without_tls;
+        int64_t connections_max_reauth_ms; /* 0 = sessions never expire */
+        char *oauthbearer_secret_file;     /* "" = OAUTHBEARER refuses every token */
+        int64_t max_failed_authentications;
+        int64_t failed_authentication_window_ms;
+        int64_t failed_authentication_delay_ms;
+    } sasl;
+    struct {
         sb_log_level_t level;
         sb_log_format_t format;
     } logging;

@@ -42,6 +42,8 @@ static const kafka_api_def_t api_table[] = {
     {KAFKA_API_IncrementalAlterConfigs, 0, 1, 1, handle_IncrementalAlterConfigs},
     {KAFKA_API_DescribeCluster, 0, 0, 0, handle_DescribeCluster},
     {KAFKA_API_OffsetDelete, 0, 0, -1, handle_OffsetDelete},
+    {KAFKA_API_DescribeUserScramCredentials, 0, 0, 0, handle_DescribeUserScramCredentials},
+    {KAFKA_API_AlterUserScramCredentials, 0, 0, 0, handle_AlterUserScramCredentials},
 };
 
 const kafka_api_def_t *kafka_api_table(int *n)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "broker/broker_int.h"
+#include "broker/handlers/sasl_int.h"
 #include "broker/group/coordinator.h"
 #include "broker/metrics_broker.h"
 #include "common/clock.h"
@@ -445,6 +446,7 @@ int broker_new(const broker_options_t *opt, struct metrics_registry *metrics, br
     int64_t t0 = sb_mono_ms();
     if ((rc = broker_configs_load(b, err)) < 0) goto fail; /* topic defaults depend on it */
     if ((rc = topics_load(b, err)) < 0) goto fail;
+    if ((rc = broker_sasl_init(b, err)) < 0) goto fail;
     if ((rc = flusher_start(b, err)) < 0) goto fail;
 
     topic_t *offsets;
@@ -606,6 +608,7 @@ void broker_free(broker_t *b)
     flusher_stop(b);
     topics_free_all(b);
     broker_configs_free(b);
+    broker_sasl_free(b);
     if (b->listen_fd >= 0) close(b->listen_fd);
     if (b->epfd >= 0) close(b->epfd);
     if (b->wake_fd >= 0) close(b->wake_fd);

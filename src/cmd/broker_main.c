@@ -72,6 +72,14 @@ static int options_from_config(const sb_config_t *c, broker_options_t *o, sb_err
     o->group_session_timeout_min_ms = c->groups.session_timeout_min_ms;
     o->group_session_timeout_max_ms = c->groups.session_timeout_max_ms;
     o->offsets_retention_ms = c->groups.offsets_retention_ms;
+    snprintf(o->sasl_mechanisms, sizeof(o->sasl_mechanisms), "%s", c->sasl.enabled_mechanisms);
+    o->sasl_plain_without_tls = c->sasl.plain_without_tls;
+    o->sasl_reauth_ms = c->sasl.connections_max_reauth_ms;
+    snprintf(o->sasl_oauthbearer_secret_file, sizeof(o->sasl_oauthbearer_secret_file), "%s",
+             c->sasl.oauthbearer_secret_file);
+    o->sasl_max_failures = (int32_t)c->sasl.max_failed_authentications;
+    o->sasl_failure_window_ms = c->sasl.failed_authentication_window_ms;
+    o->sasl_failure_delay_ms = c->sasl.failed_authentication_delay_ms;
     return 0;
 }
 

@@ -464,3 +464,159 @@ int scram_server_step(scram_server_t *s, const uint8_t *in, size_t in_len, uint8
     }
     return rc;
 }
+
+/* ---- client ---- */
+
+struct scram_client {
+    scram_mechanism_t m;
+    char *user_escaped;
+    char *password;
+    char cnonce[SB_BASE64_ENCODED_CAP(SCRAM_NONCE_BYTES)];
+    char *client_first_bare;
+    uint8_t server_sig[SCRAM_MAX_HASH];
+    bool have_sig;
+};
+
+scram_client_t *scram_client_new(scram_mechanism_t m, const char *user, const char *password)
+{
+    scram_client_t *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->m = m;
+    size_t n = strlen(user);
+    c->user_escaped = malloc(3 * n + 1);
+    c->password = strdup(password);
+    uint8_t raw[SCRAM_NONCE_BYTES];
+    if (!c->user_escaped || !c->password || RAND_bytes(raw, sizeof(raw)) != 1) {
+        scram_client_free(c);
+        return NULL;
+    }
+    sb_base64_encode(raw, sizeof(raw), c->cnonce, sizeof(c->cnonce));
+    char *o = c->user_escaped;
+    for (size_t i = 0; i < n; i++) {
+        if (user[i] == ',') o += sprintf(o, "=2C");
+        else if (user[i] == '=') o += sprintf(o, "=3D");
+        else *o++ = user[i];
+    }
+    *o = 0;
+    return c;
+}
+
+void scram_client_free(scram_client_t *c)
+{
+    if (!c) return;
+    free(c->user_escaped);
+    if (c->password) OPENSSL_cleanse(c->password, strlen(c->password));
+    free(c->password);
+    free(c->client_first_bare);
+    OPENSSL_cleanse(c, sizeof(*c));
+    free(c);
+}
+
+int scram_client_first(scram_client_t *c, uint8_t **out, size_t *out_len)
+{
+    size_t cap = strlen(c->user_escaped) + strlen(c->cnonce) + 16;
+    free(c->client_first_bare);
+    c->client_first_bare = malloc(cap);
+    *out = malloc(cap + 3);
+    if (!c->client_first_bare || !*out) {
+        free(*out);
+        *out = NULL;
+        return SB_ENOMEM;
+    }
+    snprintf(c->client_first_bare, cap, "n=%s,r=%s", c->user_escaped, c->cnonce);
+    *out_len = (size_t)snprintf((char *)*out, cap + 3, "n,,%s", c->client_first_bare);
+    return 0;
+}
+
+int scram_client_final(scram_client_t *c, const uint8_t *server_first, size_t n, uint8_t **out, size_t *out_len,
+                       sb_err_t *err)
+{
+    *out = NULL;
+    if (!c->client_first_bare) return sb_err_set(err, SB_EINVAL, "client-first was not sent");
+    if (n > SCRAM_MAX_MESSAGE || memchr(server_first, 0, n))
+        return sb_err_set(err, SB_EINVAL, "malformed server-first message");
+    attr_rd_t r = {(const char *)server_first, (const char *)server_first + n};
+    const char *k, *v, *nonce = NULL, *salt_b64 = NULL;
+    size_t kl, vl, nonce_len = 0, salt_len_b64 = 0;
+    long iterations = 0;
+    while (attr_next(&r, &k, &kl, &v, &vl) == 0) {
+        if (key_is(k, kl, "r")) {
+            nonce = v;
+            nonce_len = vl;
+        } else if (key_is(k, kl, "s")) {
+            salt_b64 = v;
+            salt_len_b64 = vl;
+        } else if (key_is(k, kl, "i")) {
+            char num[16];
+            if (vl == 0 || vl >= sizeof(num)) return sb_err_set(err, SB_EINVAL, "malformed iteration count");
+            memcpy(num, v, vl);
+            num[vl] = 0;
+            char *end;
+            iterations = strtol(num, &end, 10);
+            if (*end) return sb_err_set(err, SB_EINVAL, "malformed iteration count");
+        } else if (key_is(k, kl, "e")) {
+            return sb_err_set(err, SB_EINVAL, "server refused: %.*s", (int)(vl > 64 ? 64 : vl), v);
+        }
+    }
+    size_t cl = strlen(c->cnonce);
+    if (!nonce || nonce_len <= cl || memcmp(nonce, c->cnonce, cl) != 0)
+        return sb_err_set(err, SB_EINVAL, "server nonce does not extend the client nonce");
+    if (iterations < SCRAM_MIN_ITERATIONS || iterations > 1000000)
+        return sb_err_set(err, SB_EINVAL, "server asks for %ld iterations (at least %d expected)", iterations,
+                          SCRAM_MIN_ITERATIONS);
+    uint8_t salt[SCRAM_MAX_SALT * 2];
+    int sl = salt_b64 ? sb_base64_decode(salt_b64, salt_len_b64, salt, sizeof(salt)) : -1;
+    if (sl <= 0) return sb_err_set(err, SB_EINVAL, "malformed salt");
+
+    size_t hl = scram_hash_len(c->m);
+    uint8_t salted[SCRAM_MAX_HASH], ckey[SCRAM_MAX_HASH], stored[SCRAM_MAX_HASH], skey[SCRAM_MAX_HASH],
+        csig[SCRAM_MAX_HASH], proof[SCRAM_MAX_HASH];
+    int rc = scram_salted_password(c->m, c->password, strlen(c->password), salt, (size_t)sl, (int32_t)iterations,
+                                   salted);
+    if (rc == 0) rc = hmac(c->m, salted, hl, "Client Key", 10, ckey);
+    if (rc == 0) rc = hash(c->m, ckey, hl, stored);
+    if (rc == 0) rc = hmac(c->m, salted, hl, "Server Key", 10, skey);
+    size_t wp_cap = nonce_len + 16;
+    char *without_proof = malloc(wp_cap);
+    size_t am_cap = strlen(c->client_first_bare) + n + wp_cap + 4;
+    char *am = malloc(am_cap);
+    if (rc == 0 && (!without_proof || !am)) rc = SB_ENOMEM;
+    if (rc == 0) {
+        snprintf(without_proof, wp_cap, "c=biws,r=%.*s", (int)nonce_len, nonce);
+        int am_len = snprintf(am, am_cap, "%s,%.*s,%s", c->client_first_bare, (int)n, (const char *)server_first,
+                              without_proof);
+        rc = hmac(c->m, stored, hl, am, (size_t)am_len, csig);
+        if (rc == 0) rc = hmac(c->m, skey, hl, am, (size_t)am_len, c->server_sig);
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < hl; i++) proof[i] = ckey[i] ^ csig[i];
+        char proof_b64[SB_BASE64_ENCODED_CAP(SCRAM_MAX_HASH)];
+        sb_base64_encode(proof, hl, proof_b64, sizeof(proof_b64));
+        size_t cap = strlen(without_proof) + strlen(proof_b64) + 4;
+        *out = malloc(cap);
+        if (!*out) rc = SB_ENOMEM;
+        else *out_len = (size_t)snprintf((char *)*out, cap, "%s,p=%s", without_proof, proof_b64);
+        c->have_sig = true;
+    }
+    free(without_proof);
+    free(am);
+    OPENSSL_cleanse(salted, sizeof(salted));
+    OPENSSL_cleanse(ckey, sizeof(ckey));
+    OPENSSL_cleanse(skey, sizeof(skey));
+    if (rc) return sb_err_set(err, rc, "cannot compute the client proof");
+    return 0;
+}
+
+int scram_client_verify(scram_client_t *c, const uint8_t *server_final, size_t n, sb_err_t *err)
+{
+    if (!c->have_sig) return sb_err_set(err, SB_EINVAL, "client-final was not sent");
+    size_t hl = scram_hash_len(c->m);
+    if (n > 2 && server_final[0] == 'e' && server_final[1] == '=')
+        return sb_err_set(err, SB_EINVAL, "server refused: %.*s", (int)(n - 2 > 64 ? 64 : n - 2), server_final + 2);
+    uint8_t sig[SCRAM_MAX_HASH + 3];
+    if (n < 3 || server_final[0] != 'v' || server_final[1] != '=' ||
+        sb_base64_decode((const char *)server_final + 2, n - 2, sig, sizeof(sig)) != (int)hl ||
+        CRYPTO_memcmp(sig, c->server_sig, hl) != 0)
+        return sb_err_set(err, SB_EINVAL, "the server's signature does not match: it does not know this credential");
+    return 0;
+}

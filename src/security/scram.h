@@ -90,6 +90,22 @@ const char *scram_server_user(const scram_server_t *s);
 /* The user name the client claimed in client-first (for logs), or NULL before it. */
 const char *scram_server_claimed_user(const scram_server_t *s);
 
+/* ---- client side (streambus ctl, tests, the handshake benchmark) ---- */
+
+typedef struct scram_client scram_client_t;
+
+/* user and password are copied; the user name is escaped as RFC 5802 says. */
+scram_client_t *scram_client_new(scram_mechanism_t m, const char *user, const char *password);
+void scram_client_free(scram_client_t *c);
+/* client-first ("n,,n=user,r=nonce"): *out malloc'd, caller frees. */
+int scram_client_first(scram_client_t *c, uint8_t **out, size_t *out_len);
+/* Reads server-first and produces client-final; SB_EINVAL (reason in err) when server-first is
+ * malformed, its nonce does not extend ours, or its iteration count is below the minimum. */
+int scram_client_final(scram_client_t *c, const uint8_t *server_first, size_t n, uint8_t **out, size_t *out_len,
+                       sb_err_t *err);
+/* Checks server-final: 0 when the server proved it knows ServerKey, SB_EINVAL otherwise. */
+int scram_client_verify(scram_client_t *c, const uint8_t *server_final, size_t n, sb_err_t *err);
+
 /* For tests only: replaces the random server nonce (printable, no ','), so that an RFC test
  * vector can be replayed. Must be called before the first step. */
 int scram_server_set_nonce_for_test(scram_server_t *s, const char *nonce);

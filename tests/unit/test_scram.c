@@ -514,6 +514,56 @@ static void test_oauthbearer(void **state)
     http_auth_free(a);
 }
 
+/* The client half (used by streambus ctl) against the server half, both mechanisms, and a
+ * server that does not know the credential failing the client's check of v=. */
+static void test_client_against_server(void **state)
+{
+    for (int mech = 0; mech < 2; mech++) {
+        scram_mechanism_t m = mech ? SCRAM_SHA_512 : SCRAM_SHA_256;
+        one_user_t u = {.user = "a,b"};
+        assert_int_equal(scram_credential_from_password(m, "pässword", NULL, 0, 4096, &u.cred), 0);
+        for (int wrong = 0; wrong < 2; wrong++) {
+            scram_client_t *c = scram_client_new(m, "a,b", wrong ? "password" : "pässword");
+            scram_server_t *s = scram_server_new(m, one_lookup, &u, MOCK, sizeof(MOCK));
+            uint8_t *o1, *o2, *o3, *o4;
+            size_t l1, l2, l3, l4;
+            sb_err_t err = {0};
+            assert_int_equal(scram_client_first(c, &o1, &l1), 0);
+            assert_int_equal(scram_server_step(s, o1, l1, &o2, &l2, &err), SB_EAGAIN);
+            assert_int_equal(scram_client_final(c, o2, l2, &o3, &l3, &err), 0);
+            int rc = scram_server_step(s, o3, l3, &o4, &l4, &err);
+            if (wrong) {
+                assert_int_equal(rc, SB_EINVAL);
+            } else {
+                assert_int_equal(rc, 0);
+                assert_string_equal(scram_server_user(s), "a,b");
+                assert_int_equal(scram_client_verify(c, o4, l4, &err), 0);
+                /* a forged server-final */
+                o4[3] ^= 1;
+                assert_int_equal(scram_client_verify(c, o4, l4, &err), SB_EINVAL);
+                free(o4);
+            }
+            free(o1);
+            free(o2);
+            free(o3);
+            scram_client_free(c);
+            scram_server_free(s);
+        }
+    }
+    /* A server that offers fewer iterations than the minimum is refused by the client. */
+    scram_client_t *c = scram_client_new(SCRAM_SHA_256, "u", "p");
+    uint8_t *o;
+    size_t l;
+    sb_err_t err = {0};
+    assert_int_equal(scram_client_first(c, &o, &l), 0);
+    char sf[200];
+    snprintf(sf, sizeof(sf), "r=%.*sXYZ,s=QUJD,i=100", (int)(l - 9), (const char *)o + 9);
+    free(o);
+    assert_int_equal(scram_client_final(c, (const uint8_t *)sf, strlen(sf), &o, &l, &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "100 iterations"));
+    scram_client_free(c);
+}
+
 static void test_mechanism_list_parse(void **state)
 {
     unsigned m;
@@ -538,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_oauthbearer),
         cmocka_unit_test(test_mechanism_list_parse),
+        cmocka_unit_test(test_client_against_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
