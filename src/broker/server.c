@@ -86,12 +86,6 @@ static int open_listeners(broker_t *b, sb_err_t *err)
         const broker_listener_options_t *lo = &ls[i];
         net_tls_t *tls = NULL;
         int rc;
-        /* Until the dispatcher authenticates SASL (SaslHandshake/SaslAuthenticate), a SASL
-         * listener would serve everyone unauthenticated: refuse it rather than pretend.
-         * The SASL layer removes this check when it wires itself in. */
-        if (lo->protocol == NET_PROTO_SASL_PLAINTEXT || lo->protocol == NET_PROTO_SASL_SSL)
-            return sb_err_set(err, SB_EINVAL, "listener %s: protocol %s is not supported yet (no SASL mechanisms)",
-                              lo->name, net_security_protocol_name(lo->protocol));
         if (net_security_protocol_tls(lo->protocol)) {
             net_tls_config_t tc = {
                 .cert_file = lo->tls_cert, .key_file = lo->tls_key, .ca_file = lo->tls_ca, .client_auth = lo->client_auth};
@@ -248,11 +242,14 @@ int broker_run(broker_t *b)
         int64_t now = sb_mono_ms();
         int64_t dl = fetch_waiters_next_deadline(b);
         if (dl >= 0 && dl - now < timeout) timeout = dl > now ? (int)(dl - now) : 0;
+        dl = broker_sasl_next_deadline(b); /* failed authentications answered late */
+        if (dl >= 0 && dl - now < timeout) timeout = dl > now ? (int)(dl - now) : 0;
         uint64_t gen_before = b->append_gen;
         if (net_loop_poll(b->net, timeout) < 0) break;
         if (atomic_exchange(&b->tls_reload, false)) reload_tls(b);
         now = sb_mono_ms();
         fetch_waiters_poll(b, now, b->append_gen != gen_before);
+        broker_sasl_poll(b, now);
         if (now - last_tick >= 100) {
             last_tick = now;
             group_coordinator_tick(b->groups, sb_mono_ms());

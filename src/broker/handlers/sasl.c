@@ -27,6 +27,7 @@
 #include "http/auth.h"
 #include "kafka/protocol.h"
 #include "metrics/metrics.h"
+#include "net/conn.h"
 #include "security/credentials.h"
 #include "security/sasl.h"
 
@@ -401,6 +402,162 @@ void broker_sasl_delayed_free_all(broker_t *b)
         s->delayed = d->next;
         d->release(b, d);
     }
+}
+
+
+/* ---- the connection side: security context, Kafka framing, delayed answers ---- */
+
+static void conn_info(conn_t *c, broker_conn_info_t *ci)
+{
+    const net_security_t *sec = net_conn_security_const(c);
+    ci->sasl_listener = sec->protocol == NET_PROTO_SASL_PLAINTEXT || sec->protocol == NET_PROTO_SASL_SSL;
+    ci->encrypted = net_security_protocol_tls(sec->protocol);
+    ci->peer = sec->peer;
+    ci->host = sec->peer_host;
+}
+
+/* The connection's sasl_conn_t, kept in the net layer's opaque slot (freed with the
+ * connection); created on first use when `create`. */
+static sasl_conn_t *conn_sasl(conn_t *c, bool create)
+{
+    net_security_t *sec = net_conn_security(c);
+    if (!sec->sasl && create) {
+        sec->sasl = calloc(1, sizeof(sasl_conn_t));
+        if (sec->sasl) sec->sasl_free = sasl_conn_free;
+    }
+    return sec->sasl;
+}
+
+/* A failure answer held back: either a Kafka response slot (SaslAuthenticate) or a bare one
+ * (SaslHandshake v0 framing, after which Kafka closes the connection). */
+typedef struct conn_delay {
+    delayed_failure_t base;
+    kslot_t *kslot;
+    net_slot_t *raw;
+} conn_delay_t;
+
+static void release_delay(broker_t *b, delayed_failure_t *d)
+{
+    conn_delay_t *cd = (conn_delay_t *)d;
+    if (cd->kslot) kslot_complete(b, cd->kslot);
+    if (cd->raw) {
+        net_conn_t *c = cd->raw->conn;
+        if (c) {
+            net_slot_abandon(cd->raw);
+            net_conn_close(c, "SASL authentication failed");
+        } else {
+            net_slot_complete(cd->raw); /* orphaned: this frees it */
+        }
+    }
+    free(cd);
+}
+
+static bool hold_back(broker_t *b, kslot_t *kslot, net_slot_t *raw)
+{
+    conn_delay_t *cd = calloc(1, sizeof(*cd));
+    if (!cd) return false;
+    cd->base.release = release_delay;
+    cd->kslot = kslot;
+    cd->raw = raw;
+    broker_sasl_delay(b, &cd->base);
+    return true;
+}
+
+static void set_principal(conn_t *c, const char *user)
+{
+    char principal[SCRAM_MAX_USER + 8];
+    snprintf(principal, sizeof(principal), "User:%s", user);
+    net_conn_set_principal(c, principal);
+}
+
+int handle_SaslHandshake(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    sb_slice_t mech = sb_rd_string(&req->body);
+    if (!sb_rd_ok(&req->body)) return -1;
+    broker_conn_info_t ci;
+    conn_info(req->conn, &ci);
+    sasl_conn_t *sc = conn_sasl(req->conn, true);
+    if (!sc) return -1;
+    broker_sasl_handshake(b, sc, &ci, req->api_version, mech, resp);
+    return KAFKA_HANDLER_DONE;
+}
+
+int handle_SaslAuthenticate(broker_t *b, kreq_t *req, sb_wr_t *resp)
+{
+    bool flex = req->flexible;
+    sb_slice_t in = sb_rd_byts(&req->body, flex);
+    if (flex) sb_rd_tags(&req->body);
+    if (!sb_rd_ok(&req->body) || in.len < 0) return -1;
+    broker_conn_info_t ci;
+    conn_info(req->conn, &ci);
+    sasl_conn_t *sc = conn_sasl(req->conn, true);
+    if (!sc) return -1;
+    sasl_auth_result_t res;
+    if (!ci.sasl_listener) {
+        memset(&res, 0, sizeof(res));
+        res.error = KAFKA_ERR_ILLEGAL_SASL_STATE;
+        snprintf(res.message, sizeof(res.message), "SASL is not enabled on this listener");
+    } else {
+        broker_sasl_authenticate(b, sc, &ci, in.p, (size_t)in.len, &res);
+    }
+    sb_wr_i16(resp, res.error);
+    sb_wr_str(resp, flex, res.message[0] ? res.message : NULL);
+    sb_wr_byts(resp, flex, res.out ? res.out : (const uint8_t *)"", (int32_t)res.out_len);
+    if (req->api_version >= 1) sb_wr_i64(resp, res.session_lifetime_ms);
+    sb_wr_tags(resp, flex);
+    free(res.out);
+    if (res.authenticated) set_principal(req->conn, sc->user);
+    if (res.error && res.delay_ms > 0 && hold_back(b, req->slot, NULL)) return KAFKA_HANDLER_DEFERRED;
+    return KAFKA_HANDLER_DONE;
+}
+
+int broker_sasl_raw_frame(broker_t *b, conn_t *c, uint8_t *frame, size_t len)
+{
+    sasl_conn_t *sc = net_conn_security(c)->sasl;
+    if (!sc || sc->state != SASL_CONN_RAW) return 0;
+    broker_conn_info_t ci;
+    conn_info(c, &ci);
+    sasl_auth_result_t res;
+    broker_sasl_authenticate(b, sc, &ci, frame, len, &res);
+    if (res.error) {
+        /* The v0 flow has no error field: Kafka closes the connection, which is what these
+         * clients report. */
+        net_slot_t *s = b->sasl->delay_ms > 0 ? net_slot_new(c, sizeof(net_slot_t)) : NULL;
+        if (!s || !hold_back(b, NULL, s)) {
+            if (s) net_slot_abandon(s);
+            net_conn_close(c, "SASL authentication failed");
+            return -1;
+        }
+        return 1;
+    }
+    net_slot_t *s = net_slot_new(c, sizeof(net_slot_t));
+    if (!s) {
+        free(res.out);
+        net_conn_close(c, "out of memory");
+        return -1;
+    }
+    sb_wr_bytes(&s->out, res.out ? res.out : (const uint8_t *)"", res.out_len);
+    free(res.out);
+    if (res.authenticated) {
+        set_principal(c, sc->user);
+    } else {
+        /* The SCRAM exchange goes on: the next frame is raw too. */
+        sc->state = SASL_CONN_RAW;
+    }
+    net_slot_complete(s);
+    return 1;
+}
+
+int broker_sasl_check(broker_t *b, conn_t *c, int16_t api_key)
+{
+    broker_conn_info_t ci;
+    conn_info(c, &ci);
+    if (!ci.sasl_listener) return 0;
+    char why[200];
+    if (broker_sasl_gate(b, net_conn_security(c)->sasl, &ci, api_key, why, sizeof(why)) == 0) return 0;
+    sb_info("sasl", "closing %s: %s", ci.peer, why);
+    net_conn_close(c, why);
+    return -1;
 }
 
 /* ---- DescribeUserScramCredentials (key 50, v0, flexible) ---- */

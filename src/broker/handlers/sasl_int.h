@@ -80,6 +80,13 @@ int broker_sasl_gate(broker_t *b, sasl_conn_t *sc, const broker_conn_info_t *ci,
                      size_t cap);
 bool broker_sasl_address_blocked(broker_t *b, const char *host);
 
+/* The dispatcher's two hooks. broker_sasl_raw_frame: a frame that is a bare SASL token
+ * (after SaslHandshake v0) is consumed here (returns 1; -1 when the connection was closed);
+ * 0 means a Kafka request. broker_sasl_check: 0 when the request may run on this connection,
+ * -1 after closing it (SASL listener, not authenticated, session expired, address refused). */
+int broker_sasl_raw_frame(broker_t *b, conn_t *c, uint8_t *frame, size_t len);
+int broker_sasl_check(broker_t *b, conn_t *c, int16_t api_key);
+
 /* Delayed failure answers: queue one, release those due, the next due time (-1: none). */
 void broker_sasl_delay(broker_t *b, delayed_failure_t *d);
 void broker_sasl_poll(broker_t *b, int64_t now_ms);
