@@ -38,6 +38,7 @@ struct scram_server {
     char *client_first_bare; /* for AuthMessage */
     char *server_first;
     char *nonce; /* c-nonce + s-nonce */
+    size_t cnonce_len;
     char snonce[64];
 };
 
@@ -352,6 +353,7 @@ static int step_first(scram_server_t *s, const char *msg, size_t n, uint8_t **ou
     char salt_b64[SB_BASE64_ENCODED_CAP(SCRAM_MAX_SALT)];
     if (!s->gs2_header || !s->client_first_bare || !s->nonce) return sb_err_set(err, SB_ENOMEM, "out of memory");
     memcpy(s->nonce, cnonce, cnonce_len);
+    s->cnonce_len = cnonce_len;
     memcpy(s->nonce + cnonce_len, s->snonce, snonce_len + 1);
     sb_base64_encode(s->cred.salt, s->cred.salt_len, salt_b64, sizeof(salt_b64));
     size_t cap = strlen(s->nonce) + strlen(salt_b64) + 32;
@@ -379,7 +381,14 @@ static int step_final(scram_server_t *s, const char *msg, size_t n, uint8_t **ou
         return sb_err_set(err, SB_EINVAL, "client-final channel binding does not match client-first");
     if (attr_next(&r, &k, &kl, &v, &vl) != 0 || !key_is(k, kl, "r"))
         return sb_err_set(err, SB_EINVAL, "client-final message has no nonce");
-    if (vl != strlen(s->nonce) || CRYPTO_memcmp(v, s->nonce, vl) != 0)
+    /* RFC 5802 wants the server-first nonce itself. librdkafka (up to at least 2.x) sends its
+     * own nonce in front of it once more; Kafka accepts a nonce that ends with the server-first
+     * one, so we accept exactly those two forms. */
+    size_t nl = strlen(s->nonce);
+    bool nonce_ok = (vl == nl && CRYPTO_memcmp(v, s->nonce, vl) == 0) ||
+                    (vl == nl + s->cnonce_len && CRYPTO_memcmp(v, s->nonce, s->cnonce_len) == 0 &&
+                     CRYPTO_memcmp(v + s->cnonce_len, s->nonce, nl) == 0);
+    if (!nonce_ok)
         return sb_err_set(err, SB_EINVAL, "client-final nonce does not match");
     /* Extensions may follow; the proof is the last field. */
     const char *proof_b64 = NULL;

@@ -251,6 +251,8 @@ static void test_malformed_messages(void **state)
         {"c=biws,r=%N", "client-final message has no proof"},
         {"c=biws,r=%N,p=!!!!", "client-final proof is malformed"},
         {"c=biws,r=%N,p=AAAA,x=1", "client-final proof is not the last field"},
+        {"c=biws,r=XCLISRV,p=AAAA", "client-final nonce does not match"},
+        {"c=biws,r=CLISRVCLI,p=AAAA", "client-final nonce does not match"},
         {"r=%N,c=biws,p=AAAA", "client-final message has no channel binding"},
     };
     for (size_t i = 0; i < sizeof(finals) / sizeof(finals[0]); i++) {
@@ -278,6 +280,46 @@ static void test_malformed_messages(void **state)
     size_t ol;
     sb_err_t err = {0};
     assert_int_equal(scram_server_step(s, (const uint8_t *)"n,,n=us\0er,r=a", 14, &o, &ol, &err), SB_EINVAL);
+    scram_server_free(s);
+}
+
+/* librdkafka sends r=<client nonce><server-first nonce> (its nonce twice); Kafka accepts a
+ * nonce ending with the server-first one, and so must we, with a valid proof over that form. */
+static void test_librdkafka_nonce_form(void **state)
+{
+    one_user_t u = {.user = "alice"};
+    assert_int_equal(scram_credential_from_password(SCRAM_SHA_256, "pw", NULL, 0, 4096, &u.cred), 0);
+    client_t c = {.m = SCRAM_SHA_256};
+    scram_server_t *s = scram_server_new(SCRAM_SHA_256, one_lookup, &u, MOCK, sizeof(MOCK));
+    char *out;
+    sb_err_t err = {0};
+    assert_int_equal(step_str(s, client_first(&c, "n,,", "alice"), &out, &err), SB_EAGAIN);
+    /* The nonce as librdkafka echoes it: its own nonce, then server-first's whole r=. */
+    char nonce[256];
+    assert_int_equal(sscanf(out, "r=%200[^,]", nonce + 14), 1);
+    memcpy(nonce, "clientnonce123", 14);
+    const EVP_MD *md = EVP_sha256();
+    char salt_b64[128];
+    int iter;
+    assert_int_equal(sscanf(out, "r=%*[^,],s=%127[^,],i=%d", salt_b64, &iter), 2);
+    uint8_t salt[64], salted[32], ckey[32], stored[32], csig[32], proof[32];
+    int sl = sb_base64_decode(salt_b64, strlen(salt_b64), salt, sizeof(salt));
+    scram_salted_password(SCRAM_SHA_256, "pw", 2, salt, (size_t)sl, iter, salted);
+    unsigned int n;
+    HMAC(md, salted, 32, (const uint8_t *)"Client Key", 10, ckey, &n);
+    EVP_Digest(ckey, 32, stored, &n, md, NULL);
+    char wp[512], am[2048];
+    snprintf(wp, sizeof(wp), "c=biws,r=%s", nonce);
+    snprintf(am, sizeof(am), "%s,%s,%s", c.first_bare, out, wp);
+    HMAC(md, stored, 32, (const uint8_t *)am, strlen(am), csig, &n);
+    for (int i = 0; i < 32; i++) proof[i] = ckey[i] ^ csig[i];
+    char pb[64], msg[700];
+    sb_base64_encode(proof, 32, pb, sizeof(pb));
+    snprintf(msg, sizeof(msg), "%s,p=%s", wp, pb);
+    free(out);
+    assert_int_equal(step_str(s, msg, &out, &err), 0);
+    assert_non_null(out);
+    free(out);
     scram_server_free(s);
 }
 
@@ -584,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_username_escapes),
         cmocka_unit_test(test_malformed_messages),
         cmocka_unit_test(test_base64_strict),
+        cmocka_unit_test(test_librdkafka_nonce_form),
         cmocka_unit_test(test_store_persists_and_never_holds_password),
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_oauthbearer),
