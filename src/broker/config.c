@@ -79,7 +79,7 @@ static const cfg_section_t cfg_sections[] = {
     {"groups", "Consumer-group coordination."},
     {"admin", "The admin HTTP server (`/health/live`, `/health/ready`, `/metrics`)."},
     {"logging", "The broker's own log output (stderr)."},
-    {"sasl", "SASL authentication on SASL_PLAINTEXT and SASL_SSL listeners (docs/security-sasl.md)."},
+    {"sasl", "SASL authentication on SASL_PLAINTEXT and SASL_SSL listeners (docs/security.md)."},
 };
 
 static const cfg_key_t cfg_keys[] = {
@@ -496,6 +496,8 @@ static int check_advertised(const char *value, sb_err_t *err)
 static int check_sasl_mechanisms(const char *value, sb_err_t *err)
 {
     unsigned mask;
+    /* broker_options_t keeps the list in a 128-byte field. */
+    if (strlen(value) >= 128) return sb_err_set(err, SB_EINVAL, "list longer than 127 characters");
     return sasl_mechanisms_parse(value, &mask, err);
 }
 
