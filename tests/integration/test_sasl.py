@@ -38,7 +38,7 @@ def sasl_broker(request, tmp_path_factory):
     mechanisms) and bob (SCRAM-SHA-512 only), created with `streambus ctl user add`."""
     brokers = []
 
-    def factory(sasl=None):
+    def factory(sasl=None, certs=None):
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:60]
         b = Broker(streambus_bin(), tmp_path_factory.mktemp("sasl-" + name, numbered=True))
         b.sasl_port = free_port()
@@ -47,6 +47,12 @@ def sasl_broker(request, tmp_path_factory):
             {"name": "PLAINTEXT", "address": "127.0.0.1:%d" % b.port},
             {"name": "SASL_PLAINTEXT", "address": "127.0.0.1:%d" % b.sasl_port, "protocol": "SASL_PLAINTEXT"},
         ]
+        if certs:
+            b.certs = certs
+            b.sasl_ssl_port = free_port()
+            b.config["broker"]["listeners"].append(
+                {"name": "SASL_SSL", "address": "127.0.0.1:%d" % b.sasl_ssl_port, "protocol": "SASL_SSL",
+                 "tls": {"cert": str(certs / "server.pem"), "key": str(certs / "server.key")}})
         # Every refused login of these tests comes from 127.0.0.1: a budget that the
         # rate-limit test lowers on purpose.
         b.config["sasl"] = dict({"max_failed_authentications": 1000, "failed_authentication_delay_ms": 50},
@@ -447,4 +453,50 @@ def test_failed_authentications_delayed_then_refused(sasl_broker):
     # The PLAINTEXT listener (another protocol) is unaffected.
     r = Raw(b.port)
     assert r.metadata() is not None
+    r.close()
+
+
+# --------------------------------------------------------------------------------------------
+# SASL_SSL (TLS from the net layer)
+# --------------------------------------------------------------------------------------------
+
+def test_sasl_ssl(sasl_broker, tmp_path):
+    certs = tmp_path / "certs"
+    gen = subprocess.run([streambus_bin(), "ctl", "certs", "generate", "--out", str(certs)], capture_output=True,
+                         text=True, timeout=60)
+    assert gen.returncode == 0, gen.stderr
+    b = sasl_broker({"enabled_mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"}, certs=certs)
+
+    def kcat_ssl(mech, user, password, args, input_text=None):
+        cmd = ["kcat", "-b", "127.0.0.1:%d" % b.sasl_ssl_port, "-X", "security.protocol=SASL_SSL",
+               "-X", "ssl.ca.location=%s" % (certs / "ca.pem"), "-X", "sasl.mechanisms=" + mech,
+               "-X", "sasl.username=" + user, "-X", "sasl.password=" + password,
+               "-m", "10" if password == PASSWORD else "3"] + list(args)
+        return subprocess.run(cmd, input=input_text, capture_output=True, text=True, timeout=60)
+
+    for mech in MECHS + ["PLAIN"]:
+        topic = "ssl-" + mech.lower()
+        p = kcat_ssl(mech, "alice", PASSWORD, ["-P", "-t", topic, "-X", "acks=all"], "one\ntwo\n")
+        assert p.returncode == 0, p.stderr
+        c = kcat_ssl(mech, "alice", PASSWORD, ["-C", "-t", topic, "-e", "-q"])
+        assert c.stdout == "one\ntwo\n", c.stderr
+        bad = kcat_ssl(mech, "alice", "wrong-password", ["-L"])
+        assert bad.returncode != 0 and refusal(mech) in bad.stderr
+    # PLAIN over TLS is offered; on the SASL_PLAINTEXT listener of the same broker it is not.
+    r = Raw(b.sasl_port)
+    assert r.handshake("PLAIN") == (33, ["SCRAM-SHA-512", "SCRAM-SHA-256"])
+    r.close()
+    ck = pytest.importorskip("confluent_kafka")
+    conf = {"bootstrap.servers": "127.0.0.1:%d" % b.sasl_ssl_port, "security.protocol": "SASL_SSL",
+            "ssl.ca.location": str(certs / "ca.pem"), "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "bob",
+            "sasl.password": PASSWORD}
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient(conf).list_topics(timeout=20)
+    assert "ssl-plain" in md.topics
+    # A client speaking plain Kafka to the TLS port gets nothing.
+    r = Raw(b.sasl_ssl_port)
+    try:
+        assert r.metadata() is None
+    except (ConnectionResetError, socket.timeout):
+        pass
     r.close()
