@@ -16,7 +16,8 @@
 //                A step that fails yields {error: {name, type, code, message}} and the next
 //                step still runs, so one call can check refusals and their side effects.
 //   auth-check   {broker, sasl}                       -> {topics} or {error: {name, type, message}}
-// Every command takes an optional `sasl` ({mechanism, username, password}, kafkajs's shape).
+// Every command takes an optional `sasl` ({mechanism, username, password}, kafkajs's shape;
+// for oauthbearer {mechanism: 'oauthbearer', token}).
 'use strict';
 
 const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
@@ -28,6 +29,14 @@ function stderrLogCreator() {
   };
 }
 
+// kafkajs wants a token provider for OAUTHBEARER; the tests hand over a fixed token.
+function saslOption(sasl) {
+  if (sasl && sasl.mechanism === 'oauthbearer') {
+    return { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: sasl.token }) };
+  }
+  return sasl;
+}
+
 function client(args) {
   return new Kafka({
     clientId: 'streambus-it-kafkajs',
@@ -37,7 +46,7 @@ function client(args) {
     connectionTimeout: 5000,
     requestTimeout: 15000,
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 },
-    ...(args.sasl ? { sasl: args.sasl } : {}),
+    ...(args.sasl ? { sasl: saslOption(args.sasl) } : {}),
   });
 }
 
@@ -195,7 +204,7 @@ async function authCheck(args) {
     connectionTimeout: 5000,
     requestTimeout: 15000,
     retry: { retries: 0 },
-    sasl: args.sasl,
+    sasl: saslOption(args.sasl),
   }).admin();
   try {
     await admin.connect();
