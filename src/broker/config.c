@@ -115,7 +115,8 @@ static const cfg_key_t cfg_keys[] = {
      "Each entry is a mapping: `name`, `address` (host:port), `advertised` (host:port, optional), "
      "`protocol` (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; defaults to the name when the name is "
      "one of those) and, for SSL and SASL_SSL, `tls: {cert, key, ca, client_auth: "
-     "none|requested|required}`. When set, broker.listen and broker.advertised_listener must be "
+     "none|requested|required}`; SASL_PLAINTEXT and SASL_SSL listeners may name their own `sasl_mechanisms` "
+     "(else sasl.enabled_mechanisms). When set, broker.listen and broker.advertised_listener must be "
      "left unset. See docs/security.md."},
 
     {"log.segment_bytes", CFG_BYTES, OFF(log.segment_bytes), "1073741824", 1048576, I32MAX, NULL,
@@ -518,6 +519,7 @@ static void listener_deinit(sb_listener_config_t *l)
     free(l->tls_cert);
     free(l->tls_key);
     free(l->tls_ca);
+    free(l->sasl_mechanisms);
     memset(l, 0, sizeof(*l));
 }
 
@@ -628,7 +630,7 @@ static int parse_listener(listener_parse_t *lp, const yaml_node_t *map, size_t i
     if (map->type != YAML_MAPPING_NODE)
         return lp_error(lp, map, err, SB_EINVAL, "%s: expected a mapping (name, address, protocol, tls)", where);
     char *protocol = NULL;
-    const yaml_node_t *tls_node = NULL, *protocol_node = NULL;
+    const yaml_node_t *tls_node = NULL, *protocol_node = NULL, *sasl_node = NULL;
     int rc = 0;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top && rc == 0; p++) {
         yaml_node_t *key = yaml_document_get_node(lp->doc, p->key);
@@ -664,11 +666,18 @@ static int parse_listener(listener_parse_t *lp, const yaml_node_t *map, size_t i
         } else if (scalar_is(key, "tls")) {
             tls_node = value;
             rc = parse_tls(lp, value, where, l, err);
+        } else if (scalar_is(key, "sasl_mechanisms")) {
+            snprintf(what, sizeof(what), "%s.sasl_mechanisms", where);
+            rc = lp_string(lp, value, what, &l->sasl_mechanisms, err);
+            sb_err_t why;
+            if (rc == 0 && check_sasl_mechanisms(l->sasl_mechanisms, &why) < 0)
+                rc = lp_error(lp, value, err, SB_EINVAL, "%s: %s", what, why.msg);
+            sasl_node = value;
         } else {
             const char *k = key->type == YAML_SCALAR_NODE ? (const char *)key->data.scalar.value : "?";
             rc = lp_error(lp, key, err, SB_EINVAL,
-                          "%s: unknown key %s (known: name, address, advertised, protocol, tls)", where,
-                          quote_for_message(q, sizeof(q), k, strlen(k)));
+                          "%s: unknown key %s (known: name, address, advertised, protocol, tls, sasl_mechanisms)",
+                          where, quote_for_message(q, sizeof(q), k, strlen(k)));
         }
     }
     if (rc < 0) goto out;
@@ -712,6 +721,12 @@ static int parse_listener(listener_parse_t *lp, const yaml_node_t *map, size_t i
     } else if (tls_node) {
         rc = lp_error(lp, tls_node, err, SB_EINVAL, "%s.tls: only SSL and SASL_SSL listeners use TLS (protocol is %s)",
                       where, net_security_protocol_name(proto));
+        goto out;
+    }
+    if (sasl_node && proto != NET_PROTO_SASL_PLAINTEXT && proto != NET_PROTO_SASL_SSL) {
+        rc = lp_error(lp, sasl_node, err, SB_EINVAL,
+                      "%s.sasl_mechanisms: only SASL_PLAINTEXT and SASL_SSL listeners use SASL (protocol is %s)", where,
+                      net_security_protocol_name(proto));
         goto out;
     }
 out:
@@ -1235,6 +1250,10 @@ static void write_listeners(FILE *out, const sb_listeners_t *ls)
                 write_yaml_string(out, l->tls_ca);
             }
             fprintf(out, ", client_auth: %s}", net_tls_client_auth_name((net_tls_client_auth_t)l->client_auth));
+        }
+        if (l->sasl_mechanisms) {
+            fputs(", sasl_mechanisms: ", out);
+            write_yaml_string(out, l->sasl_mechanisms);
         }
         fputc('}', out);
     }

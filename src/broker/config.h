@@ -30,6 +30,7 @@ typedef struct sb_listener_config {
     char *tls_key;
     char *tls_ca;
     int client_auth; /* net_tls_client_auth_t */
+    char *sasl_mechanisms; /* SASL_* listeners: overrides sasl.enabled_mechanisms; NULL = that */
 } sb_listener_config_t;
 
 typedef struct sb_listeners {

@@ -24,6 +24,7 @@ typedef struct broker_listener_options {
     char tls_key[1024];
     char tls_ca[1024];
     net_tls_client_auth_t client_auth;
+    char sasl_mechanisms[128]; /* SASL_* listeners; "" = sasl_mechanisms of the broker */
 } broker_listener_options_t;
 
 typedef struct broker_options {

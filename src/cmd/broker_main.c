@@ -49,7 +49,9 @@ static int listener_from_config(const sb_listener_config_t *l, broker_listener_o
     o->client_auth = (net_tls_client_auth_t)l->client_auth;
     if ((rc = copy_field(o->tls_cert, sizeof(o->tls_cert), l->tls_cert, "tls.cert", err)) < 0 ||
         (rc = copy_field(o->tls_key, sizeof(o->tls_key), l->tls_key, "tls.key", err)) < 0 ||
-        (rc = copy_field(o->tls_ca, sizeof(o->tls_ca), l->tls_ca, "tls.ca", err)) < 0)
+        (rc = copy_field(o->tls_ca, sizeof(o->tls_ca), l->tls_ca, "tls.ca", err)) < 0 ||
+        (rc = copy_field(o->sasl_mechanisms, sizeof(o->sasl_mechanisms), l->sasl_mechanisms, "sasl_mechanisms",
+                         err)) < 0)
         return rc;
     return 0;
 }

@@ -38,7 +38,7 @@ def sasl_broker(request, tmp_path_factory):
     mechanisms) and bob (SCRAM-SHA-512 only), created with `streambus ctl user add`."""
     brokers = []
 
-    def factory(sasl=None, certs=None):
+    def factory(sasl=None, certs=None, listener_mechanisms=None):
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:60]
         b = Broker(streambus_bin(), tmp_path_factory.mktemp("sasl-" + name, numbered=True))
         b.sasl_port = free_port()
@@ -47,6 +47,8 @@ def sasl_broker(request, tmp_path_factory):
             {"name": "PLAINTEXT", "address": "127.0.0.1:%d" % b.port},
             {"name": "SASL_PLAINTEXT", "address": "127.0.0.1:%d" % b.sasl_port, "protocol": "SASL_PLAINTEXT"},
         ]
+        if listener_mechanisms is not None:
+            b.config["broker"]["listeners"][1]["sasl_mechanisms"] = listener_mechanisms
         if certs:
             b.certs = certs
             b.sasl_ssl_port = free_port()
@@ -373,6 +375,19 @@ def test_plain_allowed_by_dev_option(sasl_broker):
     r = Raw(b.sasl_port)
     assert r.handshake("SCRAM-SHA-256") == (33, ["SCRAM-SHA-512", "PLAIN"])
     r.close()
+
+
+def test_mechanisms_per_listener(sasl_broker):
+    # The SASL_PLAINTEXT listener offers SCRAM-SHA-512 only, whatever sasl.enabled_mechanisms says.
+    b = sasl_broker(listener_mechanisms="SCRAM-SHA-512")
+    r = Raw(b.sasl_port)
+    assert r.handshake("SCRAM-SHA-256") == (33, ["SCRAM-SHA-512"])
+    assert r.scram_login("alice", PASSWORD, "SCRAM-SHA-512")[0] == 0
+    r.close()
+    bad = kcat_sasl(b, "SCRAM-SHA-256", "alice", PASSWORD, ["-L"])
+    assert bad.returncode != 0
+    ok = kcat_sasl(b, "SCRAM-SHA-512", "alice", PASSWORD, ["-L"])
+    assert ok.returncode == 0, ok.stderr
 
 
 def test_reauthentication(sasl_broker):

@@ -53,7 +53,13 @@ struct broker_sasl {
     delayed_failure_t *delayed; /* failure answers waiting for their delay, due order */
     metrics_counter_t *m_success[4], *m_failure[4];
     metrics_counter_t *m_refused;
+    /* Per listener (b->listeners[i]): its own mechanisms, 0 = cfg.mechanisms. */
+    unsigned listener_mechanisms[BROKER_MAX_LISTENERS];
+    unsigned default_mechanisms; /* sasl.enabled_mechanisms */
 };
+
+/* A listener whose sasl_mechanisms list is empty offers nothing (distinct from "not set"). */
+#define SASL_MECH_NONE_MARK (1u << 31)
 
 static int mech_index(sasl_mechanism_t m)
 {
@@ -104,7 +110,18 @@ int broker_sasl_init(broker_t *b, sb_err_t *err)
         return rc;
     if (RAND_bytes(s->cfg.mock_secret, sizeof(s->cfg.mock_secret)) != 1)
         return sb_err_set(err, SB_EIO, "cannot draw random bytes");
+    /* cfg.mechanisms is every mechanism some listener offers (sessions check it); what one
+     * connection may use is narrowed per listener in usable_mechanisms(). */
     s->cfg.mechanisms = mask;
+    for (int i = 0; i < b->opt.nlisteners && i < BROKER_MAX_LISTENERS; i++) {
+        const char *lm = b->opt.listeners[i].sasl_mechanisms;
+        if (!lm[0]) continue;
+        unsigned own = 0;
+        if ((rc = sasl_mechanisms_parse(lm, &own, err)) < 0) return rc;
+        s->listener_mechanisms[i] = own ? own : SASL_MECH_NONE_MARK;
+        s->cfg.mechanisms |= own;
+    }
+    s->default_mechanisms = mask;
     s->cfg.creds = s->creds;
     s->cfg.plain_without_tls = b->opt.sasl_plain_without_tls;
     s->cfg.verify_token = s->jwt ? sasl_verify_http_jwt : NULL;
@@ -207,9 +224,13 @@ static void count_mech(void *arg, const char *name)
 }
 
 /* The mechanisms a connection may use: PLAIN only where it is allowed (TLS or the dev option). */
-static unsigned usable_mechanisms(const broker_sasl_t *s, bool encrypted)
+static unsigned usable_mechanisms(const broker_sasl_t *s, const broker_conn_info_t *ci)
 {
-    unsigned m = s->cfg.mechanisms;
+    bool encrypted = ci->encrypted;
+    unsigned m = ci->listener_index >= 0 && ci->listener_index < BROKER_MAX_LISTENERS &&
+                         s->listener_mechanisms[ci->listener_index]
+                     ? s->listener_mechanisms[ci->listener_index] & ~SASL_MECH_NONE_MARK
+                     : s->default_mechanisms;
     if (!encrypted && !s->cfg.plain_without_tls) m &= ~(unsigned)SASL_MECH_PLAIN;
     if (!s->jwt) m &= ~(unsigned)SASL_MECH_OAUTHBEARER;
     return m;
@@ -219,7 +240,7 @@ int broker_sasl_handshake(broker_t *b, sasl_conn_t *sc, const broker_conn_info_t
                           sb_slice_t mech_name, sb_wr_t *resp)
 {
     broker_sasl_t *s = b->sasl;
-    unsigned usable = usable_mechanisms(s, ci->encrypted);
+    unsigned usable = usable_mechanisms(s, ci);
     int16_t error = KAFKA_ERR_NONE;
     sasl_mechanism_t m = 0;
     if (!ci->sasl_listener) {
@@ -407,9 +428,13 @@ void broker_sasl_delayed_free_all(broker_t *b)
 
 /* ---- the connection side: security context, Kafka framing, delayed answers ---- */
 
-static void conn_info(conn_t *c, broker_conn_info_t *ci)
+static void conn_info(broker_t *b, conn_t *c, broker_conn_info_t *ci)
 {
     const net_security_t *sec = net_conn_security_const(c);
+    net_listener_t *l = net_conn_listener(c);
+    ci->listener_index = -1;
+    for (int i = 0; l && i < b->nlisteners; i++)
+        if (b->listeners[i].net == l) ci->listener_index = i;
     ci->sasl_listener = sec->protocol == NET_PROTO_SASL_PLAINTEXT || sec->protocol == NET_PROTO_SASL_SSL;
     ci->encrypted = net_security_protocol_tls(sec->protocol);
     ci->peer = sec->peer;
@@ -475,7 +500,7 @@ int handle_SaslHandshake(broker_t *b, kreq_t *req, sb_wr_t *resp)
     sb_slice_t mech = sb_rd_string(&req->body);
     if (!sb_rd_ok(&req->body)) return -1;
     broker_conn_info_t ci;
-    conn_info(req->conn, &ci);
+    conn_info(b, req->conn, &ci);
     sasl_conn_t *sc = conn_sasl(req->conn, true);
     if (!sc) return -1;
     broker_sasl_handshake(b, sc, &ci, req->api_version, mech, resp);
@@ -489,7 +514,7 @@ int handle_SaslAuthenticate(broker_t *b, kreq_t *req, sb_wr_t *resp)
     if (flex) sb_rd_tags(&req->body);
     if (!sb_rd_ok(&req->body) || in.len < 0) return -1;
     broker_conn_info_t ci;
-    conn_info(req->conn, &ci);
+    conn_info(b, req->conn, &ci);
     sasl_conn_t *sc = conn_sasl(req->conn, true);
     if (!sc) return -1;
     sasl_auth_result_t res;
@@ -516,7 +541,7 @@ int broker_sasl_raw_frame(broker_t *b, conn_t *c, uint8_t *frame, size_t len)
     sasl_conn_t *sc = net_conn_security(c)->sasl;
     if (!sc || sc->state != SASL_CONN_RAW) return 0;
     broker_conn_info_t ci;
-    conn_info(c, &ci);
+    conn_info(b, c, &ci);
     sasl_auth_result_t res;
     broker_sasl_authenticate(b, sc, &ci, frame, len, &res);
     if (res.error) {
@@ -551,7 +576,7 @@ int broker_sasl_raw_frame(broker_t *b, conn_t *c, uint8_t *frame, size_t len)
 int broker_sasl_check(broker_t *b, conn_t *c, int16_t api_key)
 {
     broker_conn_info_t ci;
-    conn_info(c, &ci);
+    conn_info(b, c, &ci);
     if (!ci.sasl_listener) return 0;
     char why[200];
     if (broker_sasl_gate(b, net_conn_security(c)->sasl, &ci, api_key, why, sizeof(why)) == 0) return 0;

@@ -40,6 +40,7 @@ typedef struct broker_conn_info {
     bool encrypted;     /* TLS */
     const char *peer;   /* "ip:port", for logs */
     const char *host;   /* the address failures are counted against */
+    int listener_index; /* into broker.listeners (per-listener mechanisms); -1 = none */
 } broker_conn_info_t;
 
 typedef struct sasl_auth_result {
