@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "security/sasl.h"
 #include "net/listener.h"
 #include "net/tls.h"
 
@@ -55,6 +56,7 @@ static int check_listen(const char *value, sb_err_t *err);
 static int check_listen_optional(const char *value, sb_err_t *err);
 static int check_advertised(const char *value, sb_err_t *err);
 static int check_nonempty(const char *value, sb_err_t *err);
+static int check_sasl_mechanisms(const char *value, sb_err_t *err);
 static bool is_null_scalar(const yaml_node_t *n);
 static int listeners_from_text(sb_listeners_t *out, const char *text, size_t len, sb_err_t *err);
 
@@ -77,6 +79,7 @@ static const cfg_section_t cfg_sections[] = {
     {"groups", "Consumer-group coordination."},
     {"admin", "The admin HTTP server (`/health/live`, `/health/ready`, `/metrics`)."},
     {"logging", "The broker's own log output (stderr)."},
+    {"sasl", "SASL authentication on SASL_PLAINTEXT and SASL_SSL listeners (docs/security.md)."},
 };
 
 static const cfg_key_t cfg_keys[] = {
@@ -112,7 +115,8 @@ static const cfg_key_t cfg_keys[] = {
      "Each entry is a mapping: `name`, `address` (host:port), `advertised` (host:port, optional), "
      "`protocol` (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; defaults to the name when the name is "
      "one of those) and, for SSL and SASL_SSL, `tls: {cert, key, ca, client_auth: "
-     "none|requested|required}`. When set, broker.listen and broker.advertised_listener must be "
+     "none|requested|required}`; SASL_PLAINTEXT and SASL_SSL listeners may name their own `sasl_mechanisms` "
+     "(else sasl.enabled_mechanisms). When set, broker.listen and broker.advertised_listener must be "
      "left unset. See docs/security.md."},
 
     {"log.segment_bytes", CFG_BYTES, OFF(log.segment_bytes), "1073741824", 1048576, I32MAX, NULL,
@@ -144,6 +148,29 @@ static const cfg_key_t cfg_keys[] = {
 
     {"admin.listen", CFG_STRING, OFF(admin.listen), "127.0.0.1:8080", 0, 0, NULL,
      check_listen_optional, "host:port of the admin HTTP server; \"\" disables it", NULL},
+
+    {"sasl.enabled_mechanisms", CFG_STRING, OFF(sasl.enabled_mechanisms), "SCRAM-SHA-256,SCRAM-SHA-512", 0, 0,
+     NULL, check_sasl_mechanisms, "SASL mechanisms offered on SASL_* listeners, comma-separated",
+     "Known: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN (only over SASL_SSL unless sasl.plain_without_tls), "
+     "OAUTHBEARER (needs sasl.oauthbearer_secret_file)."},
+    {"sasl.plain_without_tls", CFG_BOOL, OFF(sasl.plain_without_tls), "false", 0, 0, NULL, NULL,
+     "development only: allow PLAIN on SASL_PLAINTEXT, where the password crosses the network in clear",
+     NULL},
+    {"sasl.connections_max_reauth_ms", CFG_MS, OFF(sasl.connections_max_reauth_ms), "0", 0, I64MAX, NULL, NULL,
+     "longest SASL session before the client must re-authenticate (KIP-368); 0 = never",
+     "Kafka's connections.max.reauth.ms: sent to clients as session_lifetime_ms; a request other than "
+     "a re-authentication after it closes the connection."},
+    {"sasl.oauthbearer_secret_file", CFG_STRING, OFF(sasl.oauthbearer_secret_file), "", 0, 0, NULL, NULL,
+     "file with the HS256 secret (at least 32 bytes) that signs OAUTHBEARER tokens; \"\" refuses them",
+     "The same JWT verifier as the HTTP APIs (src/http/auth.c): the algorithm is pinned, \"alg\": \"none\" "
+     "and expired tokens are refused, the principal is the token's sub."},
+    {"sasl.max_failed_authentications", CFG_INT, OFF(sasl.max_failed_authentications), "10", 1, 1000000, NULL,
+     NULL, "failed authentications one client address may make per window before it is refused", NULL},
+    {"sasl.failed_authentication_window_ms", CFG_MS, OFF(sasl.failed_authentication_window_ms), "60000", 1,
+     I64MAX, NULL, NULL, "the window of sasl.max_failed_authentications", NULL},
+    {"sasl.failed_authentication_delay_ms", CFG_MS, OFF(sasl.failed_authentication_delay_ms), "100", 0, 60000,
+     NULL, NULL, "a failed authentication is answered (and its connection closed) this late",
+     "Kafka's connection.failed.authentication.delay.ms."},
 
     {"logging.level", CFG_ENUM, OFF(logging.level), "info", 0, 0, log_level_names, NULL,
      "least severe level written", NULL},
@@ -467,6 +494,14 @@ static int check_advertised(const char *value, sb_err_t *err)
     return 0;
 }
 
+static int check_sasl_mechanisms(const char *value, sb_err_t *err)
+{
+    unsigned mask;
+    /* broker_options_t keeps the list in a 128-byte field. */
+    if (strlen(value) >= 128) return sb_err_set(err, SB_EINVAL, "list longer than 127 characters");
+    return sasl_mechanisms_parse(value, &mask, err);
+}
+
 static int check_nonempty(const char *value, sb_err_t *err)
 {
     return value[0] ? 0 : sb_err_set(err, SB_EINVAL, "must not be empty");
@@ -484,6 +519,7 @@ static void listener_deinit(sb_listener_config_t *l)
     free(l->tls_cert);
     free(l->tls_key);
     free(l->tls_ca);
+    free(l->sasl_mechanisms);
     memset(l, 0, sizeof(*l));
 }
 
@@ -594,7 +630,7 @@ static int parse_listener(listener_parse_t *lp, const yaml_node_t *map, size_t i
     if (map->type != YAML_MAPPING_NODE)
         return lp_error(lp, map, err, SB_EINVAL, "%s: expected a mapping (name, address, protocol, tls)", where);
     char *protocol = NULL;
-    const yaml_node_t *tls_node = NULL, *protocol_node = NULL;
+    const yaml_node_t *tls_node = NULL, *protocol_node = NULL, *sasl_node = NULL;
     int rc = 0;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top && rc == 0; p++) {
         yaml_node_t *key = yaml_document_get_node(lp->doc, p->key);
@@ -630,11 +666,18 @@ static int parse_listener(listener_parse_t *lp, const yaml_node_t *map, size_t i
         } else if (scalar_is(key, "tls")) {
             tls_node = value;
             rc = parse_tls(lp, value, where, l, err);
+        } else if (scalar_is(key, "sasl_mechanisms")) {
+            snprintf(what, sizeof(what), "%s.sasl_mechanisms", where);
+            rc = lp_string(lp, value, what, &l->sasl_mechanisms, err);
+            sb_err_t why;
+            if (rc == 0 && check_sasl_mechanisms(l->sasl_mechanisms, &why) < 0)
+                rc = lp_error(lp, value, err, SB_EINVAL, "%s: %s", what, why.msg);
+            sasl_node = value;
         } else {
             const char *k = key->type == YAML_SCALAR_NODE ? (const char *)key->data.scalar.value : "?";
             rc = lp_error(lp, key, err, SB_EINVAL,
-                          "%s: unknown key %s (known: name, address, advertised, protocol, tls)", where,
-                          quote_for_message(q, sizeof(q), k, strlen(k)));
+                          "%s: unknown key %s (known: name, address, advertised, protocol, tls, sasl_mechanisms)",
+                          where, quote_for_message(q, sizeof(q), k, strlen(k)));
         }
     }
     if (rc < 0) goto out;
@@ -678,6 +721,12 @@ static int parse_listener(listener_parse_t *lp, const yaml_node_t *map, size_t i
     } else if (tls_node) {
         rc = lp_error(lp, tls_node, err, SB_EINVAL, "%s.tls: only SSL and SASL_SSL listeners use TLS (protocol is %s)",
                       where, net_security_protocol_name(proto));
+        goto out;
+    }
+    if (sasl_node && proto != NET_PROTO_SASL_PLAINTEXT && proto != NET_PROTO_SASL_SSL) {
+        rc = lp_error(lp, sasl_node, err, SB_EINVAL,
+                      "%s.sasl_mechanisms: only SASL_PLAINTEXT and SASL_SSL listeners use SASL (protocol is %s)", where,
+                      net_security_protocol_name(proto));
         goto out;
     }
 out:
@@ -1201,6 +1250,10 @@ static void write_listeners(FILE *out, const sb_listeners_t *ls)
                 write_yaml_string(out, l->tls_ca);
             }
             fprintf(out, ", client_auth: %s}", net_tls_client_auth_name((net_tls_client_auth_t)l->client_auth));
+        }
+        if (l->sasl_mechanisms) {
+            fputs(", sasl_mechanisms: ", out);
+            write_yaml_string(out, l->sasl_mechanisms);
         }
         fputc('}', out);
     }

@@ -30,6 +30,7 @@ typedef struct sb_listener_config {
     char *tls_key;
     char *tls_ca;
     int client_auth; /* net_tls_client_auth_t */
+    char *sasl_mechanisms; /* SASL_* listeners: overrides sasl.enabled_mechanisms; NULL = that */
 } sb_listener_config_t;
 
 typedef struct sb_listeners {
@@ -68,6 +69,15 @@ typedef struct sb_config {
     struct {
         char *listen; /* "" = admin HTTP server disabled */
     } admin;
+    struct {
+        char *enabled_mechanisms;
+        bool plain_without_tls;
+        int64_t connections_max_reauth_ms; /* 0 = sessions never expire */
+        char *oauthbearer_secret_file;     /* "" = OAUTHBEARER refuses every token */
+        int64_t max_failed_authentications;
+        int64_t failed_authentication_window_ms;
+        int64_t failed_authentication_delay_ms;
+    } sasl;
     struct {
         sb_log_level_t level;
         sb_log_format_t format;

@@ -24,6 +24,7 @@ typedef struct broker_listener_options {
     char tls_key[1024];
     char tls_ca[1024];
     net_tls_client_auth_t client_auth;
+    char sasl_mechanisms[128]; /* SASL_* listeners; "" = sasl_mechanisms of the broker */
 } broker_listener_options_t;
 
 typedef struct broker_options {
@@ -53,6 +54,14 @@ typedef struct broker_options {
      * advertised as advertised_host:advertised_port. */
     broker_listener_options_t listeners[BROKER_MAX_LISTENERS];
     int nlisteners;
+    /* SASL (src/broker/handlers/sasl.c, config section `sasl`). */
+    char sasl_mechanisms[128];             /* enabled on SASL_* listeners, comma-separated */
+    bool sasl_plain_without_tls;           /* development only: PLAIN on SASL_PLAINTEXT */
+    int64_t sasl_reauth_ms;                /* connections.max.reauth.ms; 0 = sessions never expire */
+    char sasl_oauthbearer_secret_file[1024]; /* HS256 secret for OAUTHBEARER tokens; "" = refuse them */
+    int32_t sasl_max_failures;             /* failed authentications per address per window */
+    int64_t sasl_failure_window_ms;
+    int64_t sasl_failure_delay_ms;         /* a failure is answered this late */
 } broker_options_t;
 
 void broker_options_defaults(broker_options_t *o);

@@ -50,7 +50,9 @@ static int listener_from_config(const sb_listener_config_t *l, broker_listener_o
     o->client_auth = (net_tls_client_auth_t)l->client_auth;
     if ((rc = copy_field(o->tls_cert, sizeof(o->tls_cert), l->tls_cert, "tls.cert", err)) < 0 ||
         (rc = copy_field(o->tls_key, sizeof(o->tls_key), l->tls_key, "tls.key", err)) < 0 ||
-        (rc = copy_field(o->tls_ca, sizeof(o->tls_ca), l->tls_ca, "tls.ca", err)) < 0)
+        (rc = copy_field(o->tls_ca, sizeof(o->tls_ca), l->tls_ca, "tls.ca", err)) < 0 ||
+        (rc = copy_field(o->sasl_mechanisms, sizeof(o->sasl_mechanisms), l->sasl_mechanisms, "sasl_mechanisms",
+                         err)) < 0)
         return rc;
     return 0;
 }
@@ -107,6 +109,14 @@ static int options_from_config(const sb_config_t *c, broker_options_t *o, sb_err
     o->group_session_timeout_min_ms = c->groups.session_timeout_min_ms;
     o->group_session_timeout_max_ms = c->groups.session_timeout_max_ms;
     o->offsets_retention_ms = c->groups.offsets_retention_ms;
+    snprintf(o->sasl_mechanisms, sizeof(o->sasl_mechanisms), "%s", c->sasl.enabled_mechanisms);
+    o->sasl_plain_without_tls = c->sasl.plain_without_tls;
+    o->sasl_reauth_ms = c->sasl.connections_max_reauth_ms;
+    snprintf(o->sasl_oauthbearer_secret_file, sizeof(o->sasl_oauthbearer_secret_file), "%s",
+             c->sasl.oauthbearer_secret_file);
+    o->sasl_max_failures = (int32_t)c->sasl.max_failed_authentications;
+    o->sasl_failure_window_ms = c->sasl.failed_authentication_window_ms;
+    o->sasl_failure_delay_ms = c->sasl.failed_authentication_delay_ms;
     if (c->broker.listeners.n > BROKER_MAX_LISTENERS)
         return sb_err_set(err, SB_ELIMIT, "broker.listeners: at most %d listeners", BROKER_MAX_LISTENERS);
     for (size_t i = 0; i < c->broker.listeners.n; i++) {

@@ -27,6 +27,10 @@ static const command_spec_t COMMANDS[] = {
     {"records", "delete", CTL_CMD_RECORDS_DELETE, true},
     {"group", "reset-offsets", CTL_CMD_GROUP_RESET_OFFSETS, true},
     {"group", "delete-offsets", CTL_CMD_GROUP_DELETE_OFFSETS, true},
+    {"user", "add", CTL_CMD_USER_ADD, true},
+    {"user", "passwd", CTL_CMD_USER_PASSWD, true},
+    {"user", "remove", CTL_CMD_USER_REMOVE, true},
+    {"user", "list", CTL_CMD_USER_LIST, false},
 };
 #define COMMAND_COUNT (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 
@@ -55,6 +59,9 @@ typedef enum {
     OPT_SHIFT_BY,
     OPT_DRY_RUN,
     OPT_EXECUTE,
+    OPT_MECHANISM,
+    OPT_ITERATIONS,
+    OPT_PASSWORD_FILE,
 } option_id_t;
 
 /* A long option. Global options have global = true; every other entry belongs to exactly one
@@ -96,6 +103,13 @@ static const option_spec_t OPTIONS[] = {
     {"--dry-run", OPT_DRY_RUN, false, false, CTL_CMD_GROUP_RESET_OFFSETS},
     {"--execute", OPT_EXECUTE, false, false, CTL_CMD_GROUP_RESET_OFFSETS},
     {"--topic", OPT_TOPIC, true, false, CTL_CMD_GROUP_DELETE_OFFSETS},
+    {"--mechanism", OPT_MECHANISM, true, false, CTL_CMD_USER_ADD},
+    {"--mechanism", OPT_MECHANISM, true, false, CTL_CMD_USER_PASSWD},
+    {"--mechanism", OPT_MECHANISM, true, false, CTL_CMD_USER_REMOVE},
+    {"--iterations", OPT_ITERATIONS, true, false, CTL_CMD_USER_ADD},
+    {"--iterations", OPT_ITERATIONS, true, false, CTL_CMD_USER_PASSWD},
+    {"--password-file", OPT_PASSWORD_FILE, true, false, CTL_CMD_USER_ADD},
+    {"--password-file", OPT_PASSWORD_FILE, true, false, CTL_CMD_USER_PASSWD},
 };
 #define OPTION_COUNT (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -116,12 +130,14 @@ static const command_spec_t *find_command_by_id(ctl_command_t command)
 
 static bool is_known_noun(const char *noun)
 {
-    return strcmp(noun, "topic") == 0 || strcmp(noun, "group") == 0 || strcmp(noun, "records") == 0;
+    return strcmp(noun, "topic") == 0 || strcmp(noun, "group") == 0 || strcmp(noun, "records") == 0 ||
+           strcmp(noun, "user") == 0;
 }
 
 static const char *verbs_of(const char *noun)
 {
     if (strcmp(noun, "records") == 0) return "delete";
+    if (strcmp(noun, "user") == 0) return "add, passwd, remove, list";
     return strcmp(noun, "topic") == 0 ? "create, list, describe, delete, add-partitions, alter-config"
                                       : "list, describe, delete, reset-offsets, delete-offsets";
 }
@@ -438,6 +454,15 @@ static int apply_option(ctl_args_t *out, const option_spec_t *opt, const char *v
         return parse_int64(opt->name, value, INT64_MIN, &out->reset_value, err);
     case OPT_DRY_RUN: out->dry_run = true; return 0;
     case OPT_EXECUTE: out->execute = true; return 0;
+    case OPT_MECHANISM:
+        if (strcmp(value, "SCRAM-SHA-256") != 0 && strcmp(value, "SCRAM-SHA-512") != 0 && strcmp(value, "both") != 0)
+            return sb_err_set(err, SB_EINVAL, "--mechanism must be SCRAM-SHA-256, SCRAM-SHA-512 or both, got \"%s\"",
+                              value);
+        out->user_mechanism = value;
+        return 0;
+    /* Kafka's bounds for SCRAM iterations (AlterUserScramCredentials refuses others). */
+    case OPT_ITERATIONS: return parse_int(opt->name, value, 4096, 16384, &out->iterations, err);
+    case OPT_PASSWORD_FILE: out->password_file = value; return 0;
     }
     return sb_err_set(err, SB_EINVAL, "internal: unhandled option %s", opt->name);
 }
@@ -608,6 +633,23 @@ static const char USAGE_RECORDS[] =
     "                       delete every record below offset N (end: all records) in partition P,\n"
     "                       or in every partition; prints the new earliest offsets\n";
 
+static const char USAGE_USER[] =
+    "usage: streambus ctl [global options] user <command>\n\n"
+    "SCRAM users of the broker's SASL listeners (DescribeUserScramCredentials and\n"
+    "AlterUserScramCredentials). The password is read from --password-file or standard input,\n"
+    "salted and hashed here; only the salted form is sent. To reach a SASL_PLAINTEXT listener\n"
+    "give -X security.protocol=SASL_PLAINTEXT -X sasl.mechanism=SCRAM-SHA-256\n"
+    "-X sasl.username=U -X sasl.password=P.\n\n"
+    "commands:\n"
+    "  add USER [--mechanism SCRAM-SHA-256|SCRAM-SHA-512|both] [--iterations N] [--password-file F]\n"
+    "                       create the user's credentials (both mechanisms by default, 4096\n"
+    "                       iterations; N from 4096 to 16384)\n"
+    "  passwd USER [--mechanism M] [--iterations N] [--password-file F]\n"
+    "                       set a new password (for the mechanisms the user has by default)\n"
+    "  remove USER [--mechanism M]\n"
+    "                       delete the user's credentials (all of them by default)\n"
+    "  list                 users, mechanisms and iteration counts (never a password or key)\n";
+
 static const char USAGE_GROUP[] =
     "usage: streambus ctl [global options] group <command>\n\n"
     "commands:\n"
@@ -634,6 +676,8 @@ void ctl_usage(FILE *out, const char *noun)
         fprintf(out, "%s\n%s", USAGE_GROUP, USAGE_GLOBAL);
     } else if (noun && strcmp(noun, "records") == 0) {
         fprintf(out, "%s\n%s", USAGE_RECORDS, USAGE_GLOBAL);
+    } else if (noun && strcmp(noun, "user") == 0) {
+        fprintf(out, "%s\n%s", USAGE_USER, USAGE_GLOBAL);
     } else {
         fprintf(out, "usage: streambus ctl [global options] <topic|group|records|connector|dlq|offsets|reconcile> ...\n\n"
                      "Operator CLI. topic, group and records use the Kafka admin protocol (StreamBus or any\n"
@@ -642,6 +686,7 @@ void ctl_usage(FILE *out, const char *noun)
                      "  topic create|list|describe|delete|add-partitions|alter-config\n"
                      "  group list|describe|delete|reset-offsets|delete-offsets\n"
                      "  records delete\n"
+                     "  user add|passwd|remove|list\n"
                      "  connector create|list|status|config|pause|resume|restart|delete\n"
                      "  dlq list|replay\n"
                      "  offsets export|import\n"

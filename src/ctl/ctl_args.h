@@ -36,6 +36,10 @@ typedef enum {
     CTL_CMD_RECORDS_DELETE,
     CTL_CMD_GROUP_RESET_OFFSETS,
     CTL_CMD_GROUP_DELETE_OFFSETS,
+    CTL_CMD_USER_ADD,
+    CTL_CMD_USER_PASSWD,
+    CTL_CMD_USER_REMOVE,
+    CTL_CMD_USER_LIST,
 } ctl_command_t;
 
 /* group reset-offsets: where to move the committed offsets (kafka-consumer-groups.sh's
@@ -105,6 +109,11 @@ typedef struct ctl_args {
     int64_t reset_value;
     bool execute; /* reset-offsets: apply the plan; the default (--dry-run) only prints it */
     bool dry_run; /* given explicitly; only checked against --execute */
+    /* user add/passwd/remove: --mechanism (NULL: add both; passwd/remove what the user has),
+     * --iterations (0: 4096), --password-file (NULL: standard input). */
+    const char *user_mechanism;
+    int iterations;
+    const char *password_file;
 } ctl_args_t;
 
 /* Parses argv (argv[0] is "ctl" and is skipped). env_bootstrap is the value of

@@ -376,6 +376,13 @@ static void test_listeners(void **state)
     assert_int_equal(sb_config_set(&c, "broker.listeners", "[{name: SASL_PLAINTEXT, address: '[::1]:0'}]", &err), 0);
     assert_int_equal(c.broker.listeners.n, 1);
     assert_int_equal(c.broker.listeners.items[0].protocol, NET_PROTO_SASL_PLAINTEXT);
+    assert_null(c.broker.listeners.items[0].sasl_mechanisms);
+    assert_int_equal(sb_config_set(&c, "broker.listeners",
+                                   "[{name: SASL_PLAINTEXT, address: 'h:1', sasl_mechanisms: 'SCRAM-SHA-512'}]", &err),
+                     0);
+    assert_string_equal(c.broker.listeners.items[0].sasl_mechanisms, "SCRAM-SHA-512");
+    assert_int_equal(sb_config_set(&c, "sasl.enabled_mechanisms", "SCRAM-SHA-256,KERBEROS", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown SASL mechanism \"KERBEROS\""));
     assert_int_equal(sb_config_set(&c, "broker.listeners", "[{name: X, address: 'a:1'}]", &err), SB_EINVAL);
     assert_non_null(strstr(err.msg, "broker.listeners[0]: protocol missing"));
     assert_int_equal(c.broker.listeners.n, 1); /* a failed --set keeps the previous value */
@@ -405,6 +412,11 @@ static void test_listeners(void **state)
     EXPECT_LISTENER_ERROR("    - {name: 'a b', address: h:1, protocol: SSL}\n", "use 1 to 63 letters", 3);
     EXPECT_LISTENER_ERROR("    - {name: PLAINTEXT, adress: h:1}\n", "unknown key \"adress\"", 3);
     EXPECT_LISTENER_ERROR("    - PLAINTEXT://h:1\n", "broker.listeners[0]: expected a mapping", 3);
+    /* SASL mechanisms per listener: only on SASL_* listeners, only known names. */
+    EXPECT_LISTENER_ERROR("    - {name: PLAINTEXT, address: h:1, sasl_mechanisms: SCRAM-SHA-256}\n",
+                          "broker.listeners[0].sasl_mechanisms: only SASL_PLAINTEXT and SASL_SSL listeners use SASL", 3);
+    EXPECT_LISTENER_ERROR("    - {name: SASL_PLAINTEXT, address: h:1, sasl_mechanisms: GSSAPI}\n",
+                          "broker.listeners[0].sasl_mechanisms: unknown SASL mechanism \"GSSAPI\"", 3);
     expect_load_error("broker:\n  listeners: PLAINTEXT://h:1\n", "expected a list of listener mappings", 2);
     expect_load_error("broker:\n  listen: 127.0.0.1:1234\n  listeners: [{name: PLAINTEXT, address: h:1}]\n",
                       "broker.listeners replaces broker.listen", 0);

@@ -374,6 +374,48 @@ static void test_topic_names_follow_kafka_rules(void **state)
     assert_usage_error(&err, PARSE(&args, &err, "topic", "create", "bad name"), "contains ' '");
 }
 
+/* `user`: options belong to their verbs, the mechanism and iteration bounds are checked at
+ * parse time, and no option takes a password (it is read from a file or stdin). */
+static void test_user_commands(void **state)
+{
+    (void)state;
+    ctl_args_t args;
+    sb_err_t err;
+    assert_int_equal(PARSE(&args, &err, "user", "add", "alice", "--mechanism", "SCRAM-SHA-512", "--iterations", "8192",
+                           "--password-file", "/run/pw"),
+                     0);
+    assert_int_equal(args.command, CTL_CMD_USER_ADD);
+    assert_string_equal(args.name, "alice");
+    assert_string_equal(args.user_mechanism, "SCRAM-SHA-512");
+    assert_int_equal(args.iterations, 8192);
+    assert_string_equal(args.password_file, "/run/pw");
+    ctl_args_deinit(&args);
+    assert_int_equal(PARSE(&args, &err, "user", "list", "--output", "json"), 0);
+    assert_int_equal(args.command, CTL_CMD_USER_LIST);
+    ctl_args_deinit(&args);
+    assert_int_equal(PARSE(&args, &err, "user", "remove", "bob"), 0);
+    assert_null(args.user_mechanism);
+    ctl_args_deinit(&args);
+    assert_usage_error(&err, PARSE(&args, &err, "user", "add", "a", "--iterations", "4095"), "--iterations");
+    assert_usage_error(&err, PARSE(&args, &err, "user", "add", "a", "--iterations", "16385"), "--iterations");
+    assert_usage_error(&err, PARSE(&args, &err, "user", "add", "a", "--mechanism", "scram-sha-256"),
+                       "--mechanism must be SCRAM-SHA-256, SCRAM-SHA-512 or both");
+    assert_usage_error(&err, PARSE(&args, &err, "user", "remove", "a", "--iterations", "5000"),
+                       "option --iterations is not valid for 'user remove'");
+    assert_usage_error(&err, PARSE(&args, &err, "user", "add", "a", "--password", "x"), "unknown option \"--password\"");
+    assert_usage_error(&err, PARSE(&args, &err, "user", "add"), "'user add' needs a user name");
+    assert_usage_error(&err, PARSE(&args, &err, "user", "rename", "a"), "expected add, passwd, remove, list");
+
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    ctl_usage(out, "user");
+    fclose(out);
+    assert_non_null(strstr(text, "passwd USER"));
+    assert_non_null(strstr(text, "--password-file"));
+    free(text);
+}
+
 static void test_usage_text_per_noun(void **state)
 {
     (void)state;
@@ -592,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_every_command_parses),
         cmocka_unit_test(test_alter_config_and_records_delete),
         cmocka_unit_test(test_group_reset_and_delete_offsets),
+        cmocka_unit_test(test_user_commands),
         cmocka_unit_test(test_help_wins_everywhere),
         cmocka_unit_test(test_usage_errors_name_the_problem),
         cmocka_unit_test(test_numbers_are_checked),

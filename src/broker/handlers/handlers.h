@@ -23,6 +23,12 @@ int handle_DeleteRecords(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_DescribeCluster(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_DescribeLogDirs(broker_t *b, kreq_t *req, sb_wr_t *resp);
 
+/* SASL and SCRAM credentials (handlers/sasl.c). */
+int handle_SaslHandshake(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_SaslAuthenticate(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_DescribeUserScramCredentials(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_AlterUserScramCredentials(broker_t *b, kreq_t *req, sb_wr_t *resp);
+
 /* Consumer groups (src/broker/group/). */
 int handle_FindCoordinator(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_JoinGroup(broker_t *b, kreq_t *req, sb_wr_t *resp);
