@@ -69,6 +69,7 @@ static const cfg_section_t cfg_sections[] = {
     {"log", "Partition logs: segment size, retention and flushing."},
     {"groups", "Consumer-group coordination."},
     {"admin", "The admin HTTP server (`/health/live`, `/health/ready`, `/metrics`)."},
+    {"authorizer", "Kafka ACLs (docs/security-acl.md): who may do what to which topic, group and the cluster."},
     {"logging", "The broker's own log output (stderr)."},
 };
 
@@ -129,6 +130,21 @@ static const cfg_key_t cfg_keys[] = {
 
     {"admin.listen", CFG_STRING, OFF(admin.listen), "127.0.0.1:8080", 0, 0, NULL,
      check_listen_optional, "host:port of the admin HTTP server; \"\" disables it", NULL},
+
+    {"authorizer.enabled", CFG_BOOL, OFF(authorizer.enabled), "false", 0, 0, NULL, NULL,
+     "check every request against the ACLs (CreateAcls, `streambus ctl acl`)",
+     "Off, every client may do everything and the ACL APIs answer SECURITY_DISABLED. ACLs are "
+     "kept in data_dir/.acls."},
+    {"authorizer.allow_everyone_if_no_acl_found", CFG_BOOL, OFF(authorizer.allow_everyone_if_no_acl_found),
+     "false", 0, 0, NULL, NULL, "allow a request on a resource that no ACL names",
+     "Kafka's allow.everyone.if.no.acl.found: with false, a resource nobody wrote an ACL for is closed."},
+    {"authorizer.super_users", CFG_STRING, OFF(authorizer.super_users), "", 0, 0, NULL, NULL,
+     "principals allowed everything, separated by ';' (e.g. User:admin;User:ops)", NULL},
+    {"authorizer.audit_log", CFG_STRING, OFF(authorizer.audit_log), "", 0, 0, NULL, NULL,
+     "file that authorization decisions are appended to as JSON lines; \"\" = the broker log",
+     "Denials and ACL changes are always written; allowed requests only with authorizer.audit_allowed."},
+    {"authorizer.audit_allowed", CFG_BOOL, OFF(authorizer.audit_allowed), "false", 0, 0, NULL, NULL,
+     "also audit allowed requests (one line per resource checked)", NULL},
 
     {"logging.level", CFG_ENUM, OFF(logging.level), "info", 0, 0, log_level_names, NULL,
      "least severe level written", NULL},

@@ -51,6 +51,13 @@ typedef struct sb_config {
         char *listen; /* "" = admin HTTP server disabled */
     } admin;
     struct {
+        bool enabled;
+        bool allow_everyone_if_no_acl_found;
+        char *super_users; /* "User:a;User:b" */
+        char *audit_log;   /* "" = the broker log */
+        bool audit_allowed;
+    } authorizer;
+    struct {
         sb_log_level_t level;
         sb_log_format_t format;
     } logging;

@@ -30,6 +30,12 @@ typedef struct broker_options {
     int64_t group_session_timeout_min_ms;
     int64_t group_session_timeout_max_ms;
     int64_t offsets_retention_ms;
+    /* Authorization (src/security/authorizer.h); off unless authorizer_enabled. */
+    bool authorizer_enabled;
+    bool allow_everyone_if_no_acl_found;
+    bool audit_allowed;
+    char super_users[4096]; /* "User:a;User:b" */
+    char audit_log[1024];   /* "" = the broker log */
 } broker_options_t;
 
 void broker_options_defaults(broker_options_t *o);

@@ -1,0 +1,45 @@
+#ifndef STREAMBUS_BROKER_AUTHZ_H
+#define STREAMBUS_BROKER_AUTHZ_H
+
+/* Authorization as the handlers see it: one call per check, naming the operation and the
+ * resource; the principal and address come from the request's connection. Every function
+ * returns true at once when the authorizer is off (the default), so the open single-node
+ * stack pays one branch per check. Network thread only. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/broker.h"
+#include "security/acl.h"
+
+/* The principal of the connection the request arrived on ("User:ANONYMOUS" until SASL or a
+ * client certificate names someone). */
+const char *broker_request_principal(const kreq_t *req);
+
+/* Whether the request's principal may do `op` on (resource_type, name[0..len)). A denial is
+ * counted and audited. */
+bool broker_authorize(broker_t *b, const kreq_t *req, int op, int resource_type, const char *name, int32_t len);
+/* The same without auditing a denial: for checks that only filter what a request sees
+ * (Metadata's topic list, ListGroups), as Kafka does. */
+bool broker_authorize_quiet(broker_t *b, const kreq_t *req, int op, int resource_type, const char *name, int32_t len);
+/* Whether some topic (or other resource type) grants op (Kafka's authorizeByResourceType). */
+bool broker_authorize_any(broker_t *b, const kreq_t *req, int op, int resource_type);
+
+static inline bool broker_authorize_topic(broker_t *b, const kreq_t *req, int op, sb_slice_t name)
+{
+    return broker_authorize(b, req, op, ACL_RESOURCE_TOPIC, (const char *)name.p, name.len);
+}
+static inline bool broker_authorize_group(broker_t *b, const kreq_t *req, int op, sb_slice_t name)
+{
+    return broker_authorize(b, req, op, ACL_RESOURCE_GROUP, (const char *)name.p, name.len);
+}
+static inline bool broker_authorize_cluster(broker_t *b, const kreq_t *req, int op)
+{
+    return broker_authorize(b, req, op, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME, (int32_t)sizeof(ACL_CLUSTER_NAME) - 1);
+}
+
+/* Creates b->authz from the options (loading data_dir/.acls when enabled); frees it. */
+int broker_authz_init(broker_t *b, sb_err_t *err);
+void broker_authz_free(broker_t *b);
+
+#endif
