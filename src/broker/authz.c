@@ -38,7 +38,8 @@ static bool authorize(broker_t *b, const kreq_t *req, int op, int resource_type,
     subject_of(req, &who);
     bool ok = authorizer_authorize(b->authz, &who, op, resource_type, name ? name : "",
                                    name && len > 0 ? (size_t)len : 0, audit);
-    if (!ok) broker_metrics_authz_denied(b->m, req->api_key);
+    /* Quiet checks only filter what a request sees; they are not denials of the request. */
+    if (!ok && audit) broker_metrics_authz_denied(b->m, req->api_key);
     return ok;
 }
 
@@ -57,9 +58,7 @@ bool broker_authorize_any(broker_t *b, const kreq_t *req, int op, int resource_t
     if (!authorizer_enabled(b->authz)) return true;
     authz_subject_t who;
     subject_of(req, &who);
-    bool ok = authorizer_authorize_any(b->authz, &who, op, resource_type);
-    if (!ok) broker_metrics_authz_denied(b->m, req->api_key);
-    return ok;
+    return authorizer_authorize_any(b->authz, &who, op, resource_type);
 }
 
 int broker_authz_init(broker_t *b, sb_err_t *err)

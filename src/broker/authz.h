@@ -38,6 +38,35 @@ static inline bool broker_authorize_cluster(broker_t *b, const kreq_t *req, int 
     return broker_authorize(b, req, op, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME, (int32_t)sizeof(ACL_CLUSTER_NAME) - 1);
 }
 
+/* Kafka's rule for creating a topic: CREATE on the cluster, or else CREATE on the topic. */
+static inline bool broker_authorize_create_topic(broker_t *b, const kreq_t *req, sb_slice_t name)
+{
+    return broker_authorize_quiet(b, req, ACL_OP_CREATE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME,
+                                  (int32_t)sizeof(ACL_CLUSTER_NAME) - 1) ||
+           broker_authorize_topic(b, req, ACL_OP_CREATE, name);
+}
+
+/* An idempotent producer (InitProducerId without a transactional id): IDEMPOTENT_WRITE on
+ * the cluster, or WRITE on some topic (Kafka 3.0's KIP-679, which lets a producer allowed to
+ * write anywhere be idempotent without a cluster-wide grant). */
+static inline bool broker_authorize_idempotent_write(broker_t *b, const kreq_t *req)
+{
+    return broker_authorize_quiet(b, req, ACL_OP_IDEMPOTENT_WRITE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME,
+                                  (int32_t)sizeof(ACL_CLUSTER_NAME) - 1) ||
+           broker_authorize_any(b, req, ACL_OP_WRITE, ACL_RESOURCE_TOPIC) ||
+           broker_authorize_cluster(b, req, ACL_OP_IDEMPOTENT_WRITE); /* fails again, counted and audited */
+}
+
+/* The configs APIs name resources by ConfigResource type (2 topic, 4 broker): op on the
+ * topic, or on the cluster for a broker. Returns 0 or the authorization error to answer. */
+static inline int16_t broker_authorize_config_resource(broker_t *b, const kreq_t *req, int op, int8_t type,
+                                                       sb_slice_t name)
+{
+    if (type == 2) return broker_authorize_topic(b, req, op, name) ? 0 : 29;   /* TOPIC_AUTHORIZATION_FAILED */
+    if (type == 4) return broker_authorize_cluster(b, req, op) ? 0 : 31;        /* CLUSTER_AUTHORIZATION_FAILED */
+    return 0;
+}
+
 /* Creates b->authz from the options (loading data_dir/.acls when enabled); frees it. */
 int broker_authz_init(broker_t *b, sb_err_t *err);
 void broker_authz_free(broker_t *b);
