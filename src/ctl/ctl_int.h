@@ -29,6 +29,9 @@ int ctl_group_describe(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_delete(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_reset_offsets(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_delete_offsets(ctl_ctx_t *ctx, sb_err_t *err);
+int ctl_acl_add(ctl_ctx_t *ctx, sb_err_t *err);
+int ctl_acl_remove(ctl_ctx_t *ctx, sb_err_t *err);
+int ctl_acl_list(ctl_ctx_t *ctx, sb_err_t *err);
 
 /* Prints a JSON document (takes ownership of root, which may be NULL on allocation failure)
  * followed by a newline. Returns 0 or SB_ENOMEM. */

@@ -72,15 +72,17 @@ const char *acl_pattern_type_name(int v) { return name_of(ptype_names, NELEM(pty
 const char *acl_operation_name(int v) { return name_of(op_names, NELEM(op_names), v); }
 const char *acl_permission_name(int v) { return name_of(perm_names, NELEM(perm_names), v); }
 
-/* Compares ignoring case and treating '-' as '_', so "describe-configs" parses too. */
+/* Compares ignoring case, '_' and '-', so that "DESCRIBE_CONFIGS", "describe-configs" and
+ * kafka-acls.sh's "DescribeConfigs" all parse. */
 static int parse_name(const char *const *names, int n, const char *s)
 {
     if (!s) return -1;
     for (int i = 1; i < n; i++) {
         const char *a = names[i], *b = s;
-        while (*a && *b) {
-            char cb = *b == '-' ? '_' : (char)toupper((unsigned char)*b);
-            if (*a != cb) break;
+        for (;;) {
+            while (*a == '_') a++;
+            while (*b == '_' || *b == '-') b++;
+            if (!*a || !*b || *a != (char)toupper((unsigned char)*b)) break;
             a++;
             b++;
         }
