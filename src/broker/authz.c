@@ -9,24 +9,24 @@
 #include "broker/metrics_broker.h"
 #include "common/log.h"
 #include "kafka/protocol.h"
+#include "net/conn.h"
 #include "security/authorizer.h"
-
-#define PRINCIPAL_ANONYMOUS "User:ANONYMOUS"
 
 const char *broker_request_principal(const kreq_t *req)
 {
-    /* Connections carry no identity until the net layer's security context lands; then this
-     * returns the connection's principal. */
-    (void)req;
-    return PRINCIPAL_ANONYMOUS;
+    /* The net layer starts every connection as User:ANONYMOUS; TLS client certificates and
+     * SASL replace it. */
+    const char *p = req->conn ? net_conn_security_const(req->conn)->principal : NULL;
+    return p ? p : NET_PRINCIPAL_ANONYMOUS;
 }
 
-static void subject_of(const kreq_t *req, authz_subject_t *who)
+void broker_request_subject(const kreq_t *req, authz_subject_t *who)
 {
-    const char *host = req->conn ? conn_peer_host(req->conn) : "";
+    const net_security_t *sec = req->conn ? net_conn_security_const(req->conn) : NULL;
+    const char *host = sec ? sec->peer_host : "";
     who->principal = broker_request_principal(req);
     who->host = host[0] == '/' ? host + 1 : host; /* "/127.0.0.1" -> the IP ACLs name */
-    who->address = req->conn ? req->conn->peer : "";
+    who->address = sec ? sec->peer : "";
     who->api = kafka_api_name(req->api_key);
 }
 
@@ -35,7 +35,7 @@ static bool authorize(broker_t *b, const kreq_t *req, int op, int resource_type,
 {
     if (!authorizer_enabled(b->authz)) return true;
     authz_subject_t who;
-    subject_of(req, &who);
+    broker_request_subject(req, &who);
     bool ok = authorizer_authorize(b->authz, &who, op, resource_type, name ? name : "",
                                    name && len > 0 ? (size_t)len : 0, audit);
     /* Quiet checks only filter what a request sees; they are not denials of the request. */
@@ -57,7 +57,7 @@ bool broker_authorize_any(broker_t *b, const kreq_t *req, int op, int resource_t
 {
     if (!authorizer_enabled(b->authz)) return true;
     authz_subject_t who;
-    subject_of(req, &who);
+    broker_request_subject(req, &who);
     return authorizer_authorize_any(b->authz, &who, op, resource_type);
 }
 

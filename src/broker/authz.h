@@ -16,6 +16,10 @@
  * client certificate names someone). */
 const char *broker_request_principal(const kreq_t *req);
 
+struct authz_subject;
+/* Who the request comes from, for the authorizer and its audit lines (valid during the request). */
+void broker_request_subject(const kreq_t *req, struct authz_subject *who);
+
 /* Whether the request's principal may do `op` on (resource_type, name[0..len)). A denial is
  * counted and audited. */
 bool broker_authorize(broker_t *b, const kreq_t *req, int op, int resource_type, const char *name, int32_t len);

@@ -13,7 +13,7 @@
 #include "common/err.h"
 
 typedef struct broker broker_t;
-typedef struct conn conn_t;
+typedef struct net_conn conn_t; /* a client connection (src/net/conn.h) */
 typedef struct kslot kslot_t;
 typedef struct plog plog_t;
 typedef struct group_coordinator group_coordinator_t;
@@ -77,8 +77,13 @@ plog_t *topic_partition_log(topic_t *t, int32_t partition);
 
 /* ----- identity and config the handlers need ----- */
 int32_t broker_node_id(const broker_t *b);
+/* The first listener's advertised address. */
 const char *broker_advertised_host(const broker_t *b);
 int32_t broker_advertised_port(const broker_t *b);
+/* The advertised address of the listener connection c came in on (Kafka answers Metadata,
+ * FindCoordinator and DescribeCluster with the endpoint of the request's listener). */
+const char *broker_advertised_host_for(const broker_t *b, const conn_t *c);
+int32_t broker_advertised_port_for(const broker_t *b, const conn_t *c);
 group_coordinator_t *broker_groups(broker_t *b);
 const struct broker_options *broker_options(const broker_t *b);
 /* The client's address as Kafka reports it in DescribeGroups ("/127.0.0.1"). */

@@ -96,11 +96,21 @@ static void static_value(const broker_t *b, static_which_t which, char *buf, siz
         snprintf(buf, cap, "%s", o->data_dir);
         break;
     case SK_LISTENERS:
-        snprintf(buf, cap, "PLAINTEXT://%s:%d", o->listen_host, b->listen_port);
+    case SK_ADVERTISED: {
+        /* Kafka's form: NAME://host:port, comma-separated. */
+        size_t used = 0;
+        buf[0] = 0;
+        for (int i = 0; i < b->nlisteners && used < cap; i++) {
+            net_listener_t *l = b->listeners[i].net;
+            const char *host = which == SK_ADVERTISED ? b->listeners[i].advertised_host
+                               : o->nlisteners ? o->listeners[i].host
+                                               : o->listen_host;
+            int32_t port = which == SK_ADVERTISED ? b->listeners[i].advertised_port : net_listener_port(l);
+            int w = snprintf(buf + used, cap - used, "%s%s://%s:%d", i ? "," : "", net_listener_name(l), host, port);
+            if (w > 0) used += (size_t)w;
+        }
         break;
-    case SK_ADVERTISED:
-        snprintf(buf, cap, "PLAINTEXT://%s:%d", o->advertised_host, o->advertised_port);
-        break;
+    }
     case SK_NUM_PARTITIONS:
         snprintf(buf, cap, "%d", o->default_partitions);
         break;
@@ -356,4 +366,46 @@ int broker_replace_configs(broker_t *b, bool node, config_set_t *configs, sb_err
     config_set_swap(node ? &b->dyn_node : &b->dyn_cluster, configs);
     topics_reapply_log_configs(b);
     return 0;
+}
+
+/* ---- identity the handlers read (broker.h) ---- */
+
+int32_t broker_node_id(const broker_t *b)
+{
+    return b->opt.node_id;
+}
+const char *broker_advertised_host(const broker_t *b)
+{
+    return b->listeners[0].advertised_host;
+}
+int32_t broker_advertised_port(const broker_t *b)
+{
+    return b->listeners[0].advertised_port;
+}
+
+/* The broker entry of the listener c came in on; the first listener for adopted sockets. */
+static const broker_listener_t *listener_of(const broker_t *b, const conn_t *c)
+{
+    net_listener_t *l = c ? net_conn_listener(c) : NULL;
+    for (int i = 0; l && i < b->nlisteners; i++)
+        if (b->listeners[i].net == l) return &b->listeners[i];
+    return &b->listeners[0];
+}
+
+const char *broker_advertised_host_for(const broker_t *b, const conn_t *c)
+{
+    return listener_of(b, c)->advertised_host;
+}
+
+int32_t broker_advertised_port_for(const broker_t *b, const conn_t *c)
+{
+    return listener_of(b, c)->advertised_port;
+}
+group_coordinator_t *broker_groups(broker_t *b)
+{
+    return b->groups;
+}
+const char *broker_data_dir(const broker_t *b)
+{
+    return b->opt.data_dir;
 }

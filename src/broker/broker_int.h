@@ -13,44 +13,23 @@
 #include "broker/options.h"
 #include "broker/producer_state.h"
 #include "broker/topic_config.h"
+#include "net/loop.h"
 
 struct metrics_registry;
 
 /* The cluster id Metadata and DescribeCluster report: one node is the whole cluster. */
 #define BROKER_CLUSTER_ID "streambus-local"
 
-/* ---- connections and the in-order response queue ---- */
+/* ---- the in-order response queue ---- */
 
+/* A Kafka response slot: the net layer's slot (first, so the net layer owns the allocation)
+ * plus what the broker needs to finish and account the answer. */
 struct kslot {
-    conn_t *conn; /* NULL once the connection is gone (orphaned) */
-    kslot_t *next;
+    net_slot_t base;
     int16_t api_key;
     int16_t api_version;
     int32_t correlation_id;
-    bool done;
-    sb_wr_t out;       /* size prefix + response header + body */
-    size_t body_start; /* where the body begins in out */
-    size_t sent;       /* stream bytes already written to the socket */
-    int64_t start_us;  /* request arrival, for latency metrics */
-};
-
-struct conn {
-    int fd;
-    uint64_t id;
-    char peer[64];      /* "ip:port" for logs */
-    char peer_host[48]; /* "/ip" as Kafka reports client hosts */
-    uint8_t *rbuf;
-    size_t rlen;
-    size_t rcap;
-    kslot_t *head; /* oldest unanswered request */
-    kslot_t *tail;
-    int nslots;
-    bool epollout;    /* EPOLLOUT currently requested */
-    bool read_paused; /* too many responses queued: stop reading until they drain */
-    bool dead;        /* closed; freed at the end of the loop iteration */
-    bool resume_pending;
-    int64_t last_active_ms;
-    conn_t *prev, *next;
+    int64_t start_us; /* request arrival, for latency metrics */
 };
 
 /* ---- topics and partitions ---- */
@@ -82,6 +61,16 @@ struct topic {
     config_set_t configs;
     topic_t *hnext; /* hash chain */
 };
+
+/* ---- listeners ---- */
+
+/* A Kafka listener and the address clients of it are told to use (Metadata, FindCoordinator,
+ * DescribeCluster answer with the listener the request came in on, as Kafka does). */
+typedef struct broker_listener {
+    net_listener_t *net;
+    char advertised_host[256];
+    int32_t advertised_port;
+} broker_listener_t;
 
 /* ---- durability waiters and the flusher thread ---- */
 
@@ -115,17 +104,11 @@ typedef struct fetch_waiter fetch_waiter_t;
 
 struct broker {
     broker_options_t opt;
-    int epfd;
-    int listen_fd;
-    int32_t listen_port;
+    net_loop_t *net; /* listeners, connections and the epoll loop (src/net/) */
+    broker_listener_t listeners[BROKER_MAX_LISTENERS];
+    int nlisteners;
     atomic_bool stopping;
-    int wake_fd; /* eventfd to interrupt epoll_wait from signal handlers / other threads */
-
-    conn_t *conns;
-    conn_t *graveyard; /* closed connections awaiting free */
-    int nconns;
-    int nresume; /* connections whose reading resumes after back-pressure */
-    uint64_t next_conn_id;
+    atomic_bool tls_reload; /* SIGHUP: reload listener certificates on the loop thread */
 
     struct log_map_node **log_map; /* plog -> partition */
     topic_t **topic_buckets;
@@ -161,14 +144,12 @@ struct broker {
 };
 
 /* server.c */
-/* Registers an accepted (non-blocking) socket as a client connection; NULL on failure. */
+/* Registers an accepted (non-blocking) socket as a PLAINTEXT client connection; NULL on
+ * failure. Tests and fuzz drivers use it with a socketpair. */
 conn_t *conn_adopt(broker_t *b, int fd, const char *host, const char *peer);
 /* Completes expired fetches and frees closed connections (the loop does this every round;
  * tests and fuzz drivers that bypass the loop call it). */
 void broker_reap(broker_t *b);
-void conn_close(broker_t *b, conn_t *c, const char *reason);
-/* Appends a completed slot's bytes to the socket as far as it goes. */
-void conn_flush(broker_t *b, conn_t *c);
 
 /* topics.c */
 int topics_load(broker_t *b, sb_err_t *err);
@@ -262,7 +243,8 @@ typedef struct kafka_api_def {
 } kafka_api_def_t;
 const kafka_api_def_t *kafka_api_lookup(int16_t api_key);
 const kafka_api_def_t *kafka_api_table(int *n);
-/* Handles one complete request frame (without the 4-byte size). Returns <0 to close. */
+/* Handles one complete request frame (without the 4-byte size): the net layer's frame handler.
+ * Returns <0 after closing the connection. */
 int broker_dispatch(broker_t *b, conn_t *c, uint8_t *frame, size_t len);
 
 #endif

@@ -90,40 +90,18 @@ int handle_ApiVersions(broker_t *b, kreq_t *req, sb_wr_t *resp)
     return KAFKA_HANDLER_DONE;
 }
 
+/* Opens the request's response slot at the tail of the connection's queue, with the response
+ * header's correlation id written. */
 static kslot_t *slot_new(conn_t *c, int16_t key, int16_t version, int32_t corr)
 {
-    kslot_t *s = calloc(1, sizeof(*s));
+    kslot_t *s = (kslot_t *)net_slot_new(c, sizeof(kslot_t));
     if (!s) return NULL;
-    s->conn = c;
     s->api_key = key;
     s->api_version = version;
     s->correlation_id = corr;
     s->start_us = sb_mono_us();
-    sb_wr_init(&s->out, 256);
-    sb_wr_i32(&s->out, 0); /* size, patched when done */
-    sb_wr_i32(&s->out, corr);
+    sb_wr_i32(&s->base.out, corr);
     return s;
-}
-
-static void slot_enqueue(conn_t *c, kslot_t *s)
-{
-    if (c->tail) c->tail->next = s;
-    else c->head = s;
-    c->tail = s;
-    c->nslots++;
-}
-
-/* Drops a slot that was queued but will get no response (acks=0). */
-static void slot_unqueue_tail(conn_t *c, kslot_t *s)
-{
-    kslot_t *prev = NULL;
-    for (kslot_t *x = c->head; x && x != s; x = x->next) prev = x;
-    if (prev) prev->next = NULL;
-    else c->head = NULL;
-    c->tail = prev;
-    c->nslots--;
-    sb_wr_deinit(&s->out);
-    free(s);
 }
 
 int broker_dispatch(broker_t *b, conn_t *c, uint8_t *frame, size_t len)
@@ -137,15 +115,15 @@ int broker_dispatch(broker_t *b, conn_t *c, uint8_t *frame, size_t len)
     req.client_id = sb_rd_string(&rd); /* always a nullable INT16 string, even in header v2 */
     req.conn = c;
     if (!sb_rd_ok(&rd)) {
-        conn_close(b, c, "malformed request header");
+        net_conn_close(c, "malformed request header");
         return -1;
     }
     const kafka_api_def_t *def = kafka_api_lookup(req.api_key);
     if (!def) {
         char why[96];
         snprintf(why, sizeof(why), "unsupported api key %d (version %d)", req.api_key, req.api_version);
-        sb_warn("net", "%s from %s", why, c->peer);
-        conn_close(b, c, why);
+        sb_warn("net", "%s from %s", why, net_conn_security(c)->peer);
+        net_conn_close(c, why);
         return -1;
     }
     if (req.api_version < def->min_version || req.api_version > def->max_version) {
@@ -153,19 +131,19 @@ int broker_dispatch(broker_t *b, conn_t *c, uint8_t *frame, size_t len)
             /* Kafka answers an ApiVersions it cannot parse with UNSUPPORTED_VERSION in a v0
              * body, so that the client can retry with a version we know. */
             kslot_t *s = slot_new(c, req.api_key, 0, req.correlation_id);
-            if (!s) return -1;
-            slot_enqueue(c, s);
-            write_api_versions(&s->out, 0, KAFKA_ERR_UNSUPPORTED_VERSION);
-            s->done = true;
-            sb_wr_patch_i32(&s->out, 0, (int32_t)(sb_wr_total(&s->out) - 4));
-            conn_flush(b, c);
+            if (!s) {
+                net_conn_close(c, "out of memory");
+                return -1;
+            }
+            write_api_versions(&s->base.out, 0, KAFKA_ERR_UNSUPPORTED_VERSION);
+            net_slot_complete(&s->base);
             return 0;
         }
         char why[128];
         snprintf(why, sizeof(why), "unsupported version %d of %s (we serve %d..%d)", req.api_version,
                  kafka_api_name(req.api_key), def->min_version, def->max_version);
-        sb_warn("net", "%s from %s", why, c->peer);
-        conn_close(b, c, why);
+        sb_warn("net", "%s from %s", why, net_conn_security(c)->peer);
+        net_conn_close(c, why);
         return -1;
     }
     req.flexible = def->first_flexible >= 0 && req.api_version >= def->first_flexible;
@@ -173,46 +151,73 @@ int broker_dispatch(broker_t *b, conn_t *c, uint8_t *frame, size_t len)
      * section after the client id. */
     if (req.flexible) sb_rd_tags(&rd);
     if (!sb_rd_ok(&rd)) {
-        conn_close(b, c, "malformed request header tags");
+        net_conn_close(c, "malformed request header tags");
         return -1;
     }
     req.body = rd;
 
     kslot_t *s = slot_new(c, req.api_key, req.api_version, req.correlation_id);
     if (!s) {
-        conn_close(b, c, "out of memory");
+        net_conn_close(c, "out of memory");
         return -1;
     }
     /* Response header v1 (flexible) has a tag section; ApiVersions always uses header v0. */
-    if (req.flexible && req.api_key != KAFKA_API_ApiVersions) sb_wr_tags(&s->out, true);
-    slot_enqueue(c, s);
+    if (req.flexible && req.api_key != KAFKA_API_ApiVersions) sb_wr_tags(&s->base.out, true);
     req.slot = s;
 
     broker_metrics_request_start(b->m, req.api_key);
-    int rc = def->handler(b, &req, &s->out);
-    if (c->dead) return -1;
+    int rc = def->handler(b, &req, &s->base.out);
+    if (net_conn_closed(c)) return -1;
     if (rc < 0) {
         char why[128];
         snprintf(why, sizeof(why), "malformed %s v%d request (correlation id %d)", kafka_api_name(req.api_key),
                  req.api_version, req.correlation_id);
-        sb_warn("net", "%s from %s", why, c->peer);
+        sb_warn("net", "%s from %s", why, net_conn_security(c)->peer);
         broker_metrics_request_error(b->m, req.api_key);
-        s->done = true; /* a failing handler never keeps its slot: conn_close frees it */
-        conn_close(b, c, why);
+        net_slot_abandon(&s->base); /* a failing handler never keeps its slot: the close frees it */
+        net_conn_close(c, why);
         return -1;
     }
     if (rc == KAFKA_HANDLER_NO_RESPONSE) {
         broker_metrics_request_done(b->m, req.api_key, sb_mono_us() - s->start_us, 0);
-        slot_unqueue_tail(c, s);
-        /* Earlier slots may have been waiting only on nothing; keep the queue moving. */
-        conn_flush(b, c);
+        net_slot_drop(&s->base);
         return 0;
     }
     if (rc == KAFKA_HANDLER_DEFERRED) return 0;
-    if (s->out.oom) {
-        conn_close(b, c, "out of memory building response");
+    if (s->base.out.oom) {
+        net_conn_close(c, "out of memory building response");
         return -1;
     }
     kslot_complete(b, s);
     return 0;
+}
+
+/* ---- response slots (broker.h) ---- */
+
+sb_wr_t *kslot_writer(kslot_t *slot)
+{
+    return &slot->base.out;
+}
+
+bool kslot_orphaned(const kslot_t *slot)
+{
+    return net_slot_orphaned(&slot->base);
+}
+
+int16_t kslot_api_version(const kslot_t *slot)
+{
+    return slot->api_version;
+}
+
+void kslot_complete(broker_t *b, kslot_t *slot)
+{
+    if (!net_slot_orphaned(&slot->base))
+        broker_metrics_request_done(b->m, slot->api_key, sb_mono_us() - slot->start_us,
+                                    sb_wr_total(&slot->base.out));
+    net_slot_complete(&slot->base);
+}
+
+const char *conn_peer_host(const conn_t *c)
+{
+    return c ? net_conn_security_const(c)->peer_host : "";
 }

@@ -7,6 +7,25 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "net/listener.h"
+#include "net/tls.h"
+
+#define BROKER_MAX_LISTENERS 16
+
+/* One Kafka listener (broker.listeners). */
+typedef struct broker_listener_options {
+    char name[64];
+    char host[256];
+    int32_t port; /* 0 = ephemeral (tests) */
+    char advertised_host[256];
+    int32_t advertised_port; /* 0 = the bound port */
+    net_security_protocol_t protocol;
+    char tls_cert[1024]; /* PEM files, SSL and SASL_SSL only */
+    char tls_key[1024];
+    char tls_ca[1024];
+    net_tls_client_auth_t client_auth;
+} broker_listener_options_t;
+
 typedef struct broker_options {
     char listen_host[256];
     int32_t listen_port; /* 0 = ephemeral (tests) */
@@ -30,6 +49,10 @@ typedef struct broker_options {
     int64_t group_session_timeout_min_ms;
     int64_t group_session_timeout_max_ms;
     int64_t offsets_retention_ms;
+    /* When nlisteners is 0 the broker has one PLAINTEXT listener on listen_host:listen_port,
+     * advertised as advertised_host:advertised_port. */
+    broker_listener_options_t listeners[BROKER_MAX_LISTENERS];
+    int nlisteners;
     /* Authorization (src/security/authorizer.h); off unless authorizer_enabled. */
     bool authorizer_enabled;
     bool allow_everyone_if_no_acl_found;

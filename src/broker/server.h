@@ -18,8 +18,14 @@ int broker_run(broker_t *b);
 void broker_stop(broker_t *b);
 /* Flushes and closes everything. NULL is accepted. */
 void broker_free(broker_t *b);
-/* The bound Kafka port (useful with listen port 0). */
+/* The bound port of the first Kafka listener (useful with listen port 0). */
 int32_t broker_port(const broker_t *b);
+int broker_listener_count(const broker_t *b);
+/* The bound port of the listener with this name (case-insensitive); -1 when there is none. */
+int32_t broker_listener_port(const broker_t *b, const char *name);
+/* Asks the loop to reload every TLS listener's certificate and key (SIGHUP). Safe from a
+ * signal handler and from any thread. */
+void broker_request_tls_reload(broker_t *b);
 /* True once start-up finished and the loop is serving (read from any thread). */
 bool broker_ready(const broker_t *b);
 

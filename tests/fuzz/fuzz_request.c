@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *frame = malloc(size ? size : 1);
     memcpy(frame, data, size);
     broker_dispatch(b, c, frame, size);
-    if (!c->dead) conn_close(b, c, NULL);
+    if (!net_conn_closed(c)) net_conn_close(c, NULL);
     group_coordinator_tick(b->groups, sb_mono_ms() + 3600 * 1000);
     broker_reap(b);
     free(frame);

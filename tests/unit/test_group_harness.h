@@ -23,7 +23,7 @@ struct kslot {
     int completion_seq; /* order in which slots were completed, from 1 */
 };
 
-struct conn {
+struct net_conn {
     const char *host;
 };
 
@@ -45,7 +45,7 @@ struct broker {
     int durable_count;
     int durable_error; /* passed to callbacks by fake_run_durable */
     int completions;
-    struct conn conn;
+    struct net_conn conn;
     /* The authorizer as the coordinator sees it: every check is allowed except `op` on the
      * resource named deny_name (NULL: nothing denied). */
     int deny_op;
@@ -124,6 +124,18 @@ int32_t broker_advertised_port(const broker_t *b)
 {
     (void)b;
     return 19092;
+}
+
+const char *broker_advertised_host_for(const broker_t *b, const conn_t *c)
+{
+    (void)c;
+    return broker_advertised_host(b);
+}
+
+int32_t broker_advertised_port_for(const broker_t *b, const conn_t *c)
+{
+    (void)c;
+    return broker_advertised_port(b);
 }
 
 group_coordinator_t *broker_groups(broker_t *b)

@@ -73,7 +73,7 @@ static int roundtrip(fixture_t *f, int16_t key, int16_t ver, const sb_wr_t *body
     sb_wr_bytes(&w, body->buf, body->len);
     broker_dispatch(f->b, f->c, w.buf, w.len);
     sb_wr_deinit(&w);
-    if (f->c->dead) return -1;
+    if (net_conn_closed(f->c)) return -1;
     uint8_t hdr[8];
     assert_int_equal(read(f->peer, hdr, 8), 8);
     sb_rd_t rd;

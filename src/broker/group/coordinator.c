@@ -929,7 +929,8 @@ int handle_FindCoordinator(broker_t *b, kreq_t *req, sb_wr_t *resp)
     }
     /* A single broker coordinates every group (and every transactional id). */
     find_coordinator_response_encode(resp, req->api_version, KAFKA_ERR_NONE, NULL, broker_node_id(b),
-                                     broker_advertised_host(b), broker_advertised_port(b));
+                                     broker_advertised_host_for(b, req->conn),
+                                     broker_advertised_port_for(b, req->conn));
     return KAFKA_HANDLER_DONE;
 }
 

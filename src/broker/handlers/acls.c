@@ -27,15 +27,6 @@ static bool slice_has_nul(sb_slice_t s)
     return s.len > 0 && memchr(s.p, 0, (size_t)s.len) != NULL;
 }
 
-static void subject_for_audit(const kreq_t *req, authz_subject_t *who)
-{
-    const char *host = conn_peer_host(req->conn);
-    who->principal = broker_request_principal(req);
-    who->host = host[0] == '/' ? host + 1 : host;
-    who->address = req->conn->peer;
-    who->api = kafka_api_name(req->api_key);
-}
-
 /* Why the ACL APIs cannot be served, or 0: no authorizer, or the principal lacks `op` on the
  * cluster. */
 static int16_t acl_api_refusal(broker_t *b, kreq_t *req, int op, const char **msg)
@@ -177,7 +168,7 @@ int handle_CreateAcls(broker_t *b, kreq_t *req, sb_wr_t *resp)
         } else {
             next = NULL;
             authz_subject_t who;
-            subject_for_audit(req, &who);
+            broker_request_subject(req, &who);
             for (int32_t i = 0; i < n; i++)
                 if (!c[i].error) authorizer_audit_change(b->authz, &who, "CreateAcls", &c[i].b);
         }
@@ -418,7 +409,7 @@ int handle_DeleteAcls(broker_t *b, kreq_t *req, sb_wr_t *resp)
         } else {
             next = NULL;
             authz_subject_t who;
-            subject_for_audit(req, &who);
+            broker_request_subject(req, &who);
             for (int32_t i = 0; i < n; i++)
                 for (size_t k = 0; k < r[i].removed.n; k++)
                     authorizer_audit_change(b->authz, &who, "DeleteAcls", &r[i].removed.v[k].b);

@@ -24,8 +24,8 @@ int handle_DescribeCluster(broker_t *b, kreq_t *req, sb_wr_t *resp)
     sb_wr_i32(resp, broker_node_id(b)); /* controller_id */
     sb_wr_array(resp, true, 1);
     sb_wr_i32(resp, broker_node_id(b));
-    sb_wr_str(resp, true, broker_advertised_host(b));
-    sb_wr_i32(resp, broker_advertised_port(b));
+    sb_wr_str(resp, true, broker_advertised_host_for(b, req->conn));
+    sb_wr_i32(resp, broker_advertised_port_for(b, req->conn));
     sb_wr_str(resp, true, NULL); /* rack */
     sb_wr_tags(resp, true);
     sb_wr_i32(resp, INT32_MIN); /* cluster_authorized_operations: not computed */

@@ -68,8 +68,8 @@ int handle_Metadata(broker_t *b, kreq_t *req, sb_wr_t *resp)
     if (v >= 3) sb_wr_i32(resp, 0); /* throttle_time_ms */
     sb_wr_array(resp, false, 1);
     sb_wr_i32(resp, broker_node_id(b));
-    sb_wr_str(resp, false, broker_advertised_host(b));
-    sb_wr_i32(resp, broker_advertised_port(b));
+    sb_wr_str(resp, false, broker_advertised_host_for(b, req->conn));
+    sb_wr_i32(resp, broker_advertised_port_for(b, req->conn));
     if (v >= 1) sb_wr_str(resp, false, NULL); /* rack */
     if (v >= 2) sb_wr_str(resp, false, BROKER_CLUSTER_ID);
     if (v >= 1) sb_wr_i32(resp, broker_node_id(b)); /* controller_id */
