@@ -17,8 +17,9 @@ build_pkgs=(build-essential cmake pkg-config
 # `streambus up` runs initdb, pg_ctl and psql; the README's examples use kcat and curl.
 run_pkgs=(kcat curl postgresql-15 postgresql-client-15)
 # curl: tests/fixtures/clickhouse_start.sh probes ClickHouse's HTTP interface with it.
+# sslscan: tests/integration/test_tls.py checks every TLS listener's protocols and ciphers.
 test_pkgs=(kcat curl python3 python3-pytest python3-confluent-kafka python3-kafka python3-cassandra
-  prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15 clickhouse-server)
+  prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15 clickhouse-server sslscan)
 bench_pkgs=(redis-server nats-server libnats-dev)
 # `make compat` (scripts/compat.sh): dpkg-dev unpacks librdkafka's source (apt-get source); its
 # test-runner build needs the build profile's compilers and libraries, python3 (lds-gen.py) and

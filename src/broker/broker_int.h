@@ -140,6 +140,7 @@ struct broker {
     struct authorizer *authz;
 
     atomic_bool ready; /* set once the loop serves; read by the admin thread */
+    struct broker_sasl *sasl; /* SASL and the SCRAM credential store (handlers/sasl.c) */
     int64_t last_retention_ms;
 };
 

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -10,6 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
+
+#include "security/sasl.h"
+#include "net/listener.h"
+#include "net/tls.h"
 
 /* A config file is a few kilobytes; the cap only stops a wrong path (a log file, a device)
  * from being read whole into memory. */
@@ -22,6 +27,7 @@ typedef enum {
     CFG_BYTES, /* integer with optional B/KiB/MiB/GiB/TiB suffix */
     CFG_MS,    /* integer milliseconds with optional ms/s/m/h/d suffix */
     CFG_ENUM,  /* one of enum_names; stored as int, the index in enum_names */
+    CFG_LISTENERS, /* a list of listener mappings (sb_listeners_t), see parse_listeners */
 } cfg_type_t;
 
 /* Validates a string value; returns 0 or SB_EINVAL with the reason (without the key name). */
@@ -50,6 +56,9 @@ static int check_listen(const char *value, sb_err_t *err);
 static int check_listen_optional(const char *value, sb_err_t *err);
 static int check_advertised(const char *value, sb_err_t *err);
 static int check_nonempty(const char *value, sb_err_t *err);
+static int check_sasl_mechanisms(const char *value, sb_err_t *err);
+static bool is_null_scalar(const yaml_node_t *n);
+static int listeners_from_text(sb_listeners_t *out, const char *text, size_t len, sb_err_t *err);
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_format_names[] = {"auto", "text", "json", NULL};
@@ -71,6 +80,7 @@ static const cfg_section_t cfg_sections[] = {
     {"admin", "The admin HTTP server (`/health/live`, `/health/ready`, `/metrics`)."},
     {"authorizer", "Kafka ACLs (docs/security-acl.md): who may do what to which topic, group and the cluster."},
     {"logging", "The broker's own log output (stderr)."},
+    {"sasl", "SASL authentication on SASL_PLAINTEXT and SASL_SSL listeners (docs/security.md)."},
 };
 
 static const cfg_key_t cfg_keys[] = {
@@ -100,6 +110,14 @@ static const cfg_key_t cfg_keys[] = {
     {"broker.idle_connection_timeout_ms", CFG_MS, OFF(broker.idle_connection_timeout_ms),
      "600000", 0, I64MAX, NULL, NULL, "close client connections idle this long; 0 = never",
      NULL},
+    {"broker.listeners", CFG_LISTENERS, OFF(broker.listeners), "[]", 0, 0, NULL, NULL,
+     "Kafka listeners, each with its own security protocol; empty = one PLAINTEXT listener on "
+     "broker.listen",
+     "Each entry is a mapping: `name`, `address` (host:port), `advertised` (host:port, optional), "
+     "`protocol` (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; defaults to the name when the name is "
+     "one of those) and, for SSL and SASL_SSL, `tls: {cert, key, ca, client_auth: "
+     "none|requested|required}`. When set, broker.listen and broker.advertised_listener must be "
+     "left unset. See docs/security.md."},
 
     {"log.segment_bytes", CFG_BYTES, OFF(log.segment_bytes), "1073741824", 1048576, I32MAX, NULL,
      NULL, "roll to a new segment file when the active one reaches this size",
@@ -145,6 +163,28 @@ static const cfg_key_t cfg_keys[] = {
      "Denials and ACL changes are always written; allowed requests only with authorizer.audit_allowed."},
     {"authorizer.audit_allowed", CFG_BOOL, OFF(authorizer.audit_allowed), "false", 0, 0, NULL, NULL,
      "also audit allowed requests (one line per resource checked)", NULL},
+    {"sasl.enabled_mechanisms", CFG_STRING, OFF(sasl.enabled_mechanisms), "SCRAM-SHA-256,SCRAM-SHA-512", 0, 0,
+     NULL, check_sasl_mechanisms, "SASL mechanisms offered on SASL_* listeners, comma-separated",
+     "Known: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN (only over SASL_SSL unless sasl.plain_without_tls), "
+     "OAUTHBEARER (needs sasl.oauthbearer_secret_file)."},
+    {"sasl.plain_without_tls", CFG_BOOL, OFF(sasl.plain_without_tls), "false", 0, 0, NULL, NULL,
+     "development only: allow PLAIN on SASL_PLAINTEXT, where the password crosses the network in clear",
+     NULL},
+    {"sasl.connections_max_reauth_ms", CFG_MS, OFF(sasl.connections_max_reauth_ms), "0", 0, I64MAX, NULL, NULL,
+     "longest SASL session before the client must re-authenticate (KIP-368); 0 = never",
+     "Kafka's connections.max.reauth.ms: sent to clients as session_lifetime_ms; a request other than "
+     "a re-authentication after it closes the connection."},
+    {"sasl.oauthbearer_secret_file", CFG_STRING, OFF(sasl.oauthbearer_secret_file), "", 0, 0, NULL, NULL,
+     "file with the HS256 secret (at least 32 bytes) that signs OAUTHBEARER tokens; \"\" refuses them",
+     "The same JWT verifier as the HTTP APIs (src/http/auth.c): the algorithm is pinned, \"alg\": \"none\" "
+     "and expired tokens are refused, the principal is the token's sub."},
+    {"sasl.max_failed_authentications", CFG_INT, OFF(sasl.max_failed_authentications), "10", 1, 1000000, NULL,
+     NULL, "failed authentications one client address may make per window before it is refused", NULL},
+    {"sasl.failed_authentication_window_ms", CFG_MS, OFF(sasl.failed_authentication_window_ms), "60000", 1,
+     I64MAX, NULL, NULL, "the window of sasl.max_failed_authentications", NULL},
+    {"sasl.failed_authentication_delay_ms", CFG_MS, OFF(sasl.failed_authentication_delay_ms), "100", 0, 60000,
+     NULL, NULL, "a failed authentication is answered (and its connection closed) this late",
+     "Kafka's connection.failed.authentication.delay.ms."},
 
     {"logging.level", CFG_ENUM, OFF(logging.level), "info", 0, 0, log_level_names, NULL,
      "least severe level written", NULL},
@@ -379,6 +419,8 @@ static int set_value(sb_config_t *c, const cfg_key_t *k, const char *value, size
         *(int64_t *)field_of(c, k) = v;
         return 0;
     }
+    case CFG_LISTENERS:
+        return listeners_from_text(field_of(c, k), value, len, err);
     case CFG_ENUM:
         for (int i = 0; k->enum_names[i]; i++)
             if (strcasecmp(value, k->enum_names[i]) == 0) {
@@ -466,9 +508,296 @@ static int check_advertised(const char *value, sb_err_t *err)
     return 0;
 }
 
+static int check_sasl_mechanisms(const char *value, sb_err_t *err)
+{
+    unsigned mask;
+    /* broker_options_t keeps the list in a 128-byte field. */
+    if (strlen(value) >= 128) return sb_err_set(err, SB_EINVAL, "list longer than 127 characters");
+    return sasl_mechanisms_parse(value, &mask, err);
+}
+
 static int check_nonempty(const char *value, sb_err_t *err)
 {
     return value[0] ? 0 : sb_err_set(err, SB_EINVAL, "must not be empty");
+}
+
+/* ----- broker.listeners ----- */
+
+#define MAX_LISTENERS 16
+
+static void listener_deinit(sb_listener_config_t *l)
+{
+    free(l->name);
+    free(l->address);
+    free(l->advertised);
+    free(l->tls_cert);
+    free(l->tls_key);
+    free(l->tls_ca);
+    memset(l, 0, sizeof(*l));
+}
+
+static void listeners_clear(sb_listeners_t *ls)
+{
+    for (size_t i = 0; i < ls->n; i++) listener_deinit(&ls->items[i]);
+    free(ls->items);
+    ls->items = NULL;
+    ls->n = 0;
+}
+
+/* Where a listener error points: the node's line (0 when parsing a --set value has none). */
+typedef struct listener_parse {
+    yaml_document_t *doc;
+    size_t line;
+} listener_parse_t;
+
+static int lp_error(listener_parse_t *lp, const yaml_node_t *n, sb_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int lp_error(listener_parse_t *lp, const yaml_node_t *n, sb_err_t *err, int code, const char *fmt, ...)
+{
+    char msg[sizeof(err->msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    lp->line = n ? n->start_mark.line + 1 : 0;
+    return sb_err_set(err, code, "%s", msg);
+}
+
+/* Copies a scalar node's text; SB_EINVAL for non-scalars, nulls and embedded NULs. */
+static int lp_string(listener_parse_t *lp, const yaml_node_t *n, const char *what, char **out, sb_err_t *err)
+{
+    if (n->type != YAML_SCALAR_NODE || is_null_scalar(n))
+        return lp_error(lp, n, err, SB_EINVAL, "%s: expected a single value", what);
+    const char *v = (const char *)n->data.scalar.value;
+    if (strlen(v) != n->data.scalar.length) return lp_error(lp, n, err, SB_EINVAL, "%s: value contains a NUL byte", what);
+    char *copy = strdup(v);
+    if (!copy) return lp_error(lp, n, err, SB_ENOMEM, "%s: out of memory", what);
+    free(*out);
+    *out = copy;
+    return 0;
+}
+
+static bool scalar_is(const yaml_node_t *n, const char *name)
+{
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.length == strlen(name) &&
+           memcmp(n->data.scalar.value, name, n->data.scalar.length) == 0;
+}
+
+static int parse_tls(listener_parse_t *lp, const yaml_node_t *map, const char *where, sb_listener_config_t *l,
+                     sb_err_t *err)
+{
+    char what[96];
+    if (map->type != YAML_MAPPING_NODE)
+        return lp_error(lp, map, err, SB_EINVAL, "%s.tls: expected a mapping (cert, key, ca, client_auth)", where);
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *key = yaml_document_get_node(lp->doc, p->key);
+        yaml_node_t *value = yaml_document_get_node(lp->doc, p->value);
+        int rc;
+        char *text = NULL;
+        if (scalar_is(key, "cert")) {
+            snprintf(what, sizeof(what), "%s.tls.cert", where);
+            rc = lp_string(lp, value, what, &l->tls_cert, err);
+        } else if (scalar_is(key, "key")) {
+            snprintf(what, sizeof(what), "%s.tls.key", where);
+            rc = lp_string(lp, value, what, &l->tls_key, err);
+        } else if (scalar_is(key, "ca")) {
+            snprintf(what, sizeof(what), "%s.tls.ca", where);
+            rc = lp_string(lp, value, what, &l->tls_ca, err);
+        } else if (scalar_is(key, "client_auth")) {
+            snprintf(what, sizeof(what), "%s.tls.client_auth", where);
+            rc = lp_string(lp, value, what, &text, err);
+            net_tls_client_auth_t ca;
+            if (rc == 0 && net_tls_client_auth_parse(text, &ca) < 0) {
+                char q[160];
+                rc = lp_error(lp, value, err, SB_EINVAL, "%s: %s is not one of none, requested, required", what,
+                              quote_for_message(q, sizeof(q), text, strlen(text)));
+            } else if (rc == 0) {
+                l->client_auth = (int)ca;
+            }
+            free(text);
+        } else {
+            char q[160];
+            const char *k = key->type == YAML_SCALAR_NODE ? (const char *)key->data.scalar.value : "?";
+            rc = lp_error(lp, key, err, SB_EINVAL, "%s.tls: unknown key %s (known: cert, key, ca, client_auth)", where,
+                          quote_for_message(q, sizeof(q), k, strlen(k)));
+        }
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+static bool listener_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 63) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-') return false;
+    return true;
+}
+
+static int parse_listener(listener_parse_t *lp, const yaml_node_t *map, size_t index, sb_listener_config_t *l,
+                          sb_err_t *err)
+{
+    char where[64], what[96], q[160];
+    snprintf(where, sizeof(where), "broker.listeners[%zu]", index);
+    if (map->type != YAML_MAPPING_NODE)
+        return lp_error(lp, map, err, SB_EINVAL, "%s: expected a mapping (name, address, protocol, tls)", where);
+    char *protocol = NULL;
+    const yaml_node_t *tls_node = NULL, *protocol_node = NULL;
+    int rc = 0;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top && rc == 0; p++) {
+        yaml_node_t *key = yaml_document_get_node(lp->doc, p->key);
+        yaml_node_t *value = yaml_document_get_node(lp->doc, p->value);
+        if (scalar_is(key, "name")) {
+            snprintf(what, sizeof(what), "%s.name", where);
+            rc = lp_string(lp, value, what, &l->name, err);
+            if (rc == 0 && !listener_name_valid(l->name))
+                rc = lp_error(lp, value, err, SB_EINVAL, "%s: %s: use 1 to 63 letters, digits, '_' or '-'", what,
+                              quote_for_message(q, sizeof(q), l->name, strlen(l->name)));
+        } else if (scalar_is(key, "address")) {
+            snprintf(what, sizeof(what), "%s.address", where);
+            rc = lp_string(lp, value, what, &l->address, err);
+            sb_err_t why;
+            if (rc == 0 && check_listen(l->address, &why) < 0)
+                rc = lp_error(lp, value, err, SB_EINVAL, "%s: %s: %s", what,
+                              quote_for_message(q, sizeof(q), l->address, strlen(l->address)), why.msg);
+        } else if (scalar_is(key, "advertised")) {
+            snprintf(what, sizeof(what), "%s.advertised", where);
+            rc = lp_string(lp, value, what, &l->advertised, err);
+            sb_err_t why;
+            if (rc == 0 && check_advertised(l->advertised, &why) < 0)
+                rc = lp_error(lp, value, err, SB_EINVAL, "%s: %s: %s", what,
+                              quote_for_message(q, sizeof(q), l->advertised, strlen(l->advertised)), why.msg);
+            if (rc == 0 && !l->advertised[0]) {
+                free(l->advertised);
+                l->advertised = NULL;
+            }
+        } else if (scalar_is(key, "protocol")) {
+            snprintf(what, sizeof(what), "%s.protocol", where);
+            rc = lp_string(lp, value, what, &protocol, err);
+            protocol_node = value;
+        } else if (scalar_is(key, "tls")) {
+            tls_node = value;
+            rc = parse_tls(lp, value, where, l, err);
+        } else {
+            const char *k = key->type == YAML_SCALAR_NODE ? (const char *)key->data.scalar.value : "?";
+            rc = lp_error(lp, key, err, SB_EINVAL,
+                          "%s: unknown key %s (known: name, address, advertised, protocol, tls)", where,
+                          quote_for_message(q, sizeof(q), k, strlen(k)));
+        }
+    }
+    if (rc < 0) goto out;
+    net_security_protocol_t proto;
+    if (protocol) {
+        if (net_security_protocol_parse(protocol, &proto) < 0) {
+            rc = lp_error(lp, protocol_node, err, SB_EINVAL,
+                          "%s.protocol: %s is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL", where,
+                          quote_for_message(q, sizeof(q), protocol, strlen(protocol)));
+            goto out;
+        }
+    } else if (!l->name || net_security_protocol_parse(l->name, &proto) < 0) {
+        /* Kafka's rule: a listener named after a protocol speaks it; any other name needs one. */
+        rc = lp_error(lp, map, err, SB_EINVAL,
+                      "%s: protocol missing (PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL); it may be left out "
+                      "only when the name is one of these",
+                      where);
+        goto out;
+    }
+    l->protocol = (int)proto;
+    if (!l->name && !(l->name = strdup(net_security_protocol_name(proto)))) {
+        rc = lp_error(lp, map, err, SB_ENOMEM, "%s: out of memory", where);
+        goto out;
+    }
+    if (!l->address) {
+        rc = lp_error(lp, map, err, SB_EINVAL, "%s: address missing (host:port to bind)", where);
+        goto out;
+    }
+    if (net_security_protocol_tls(proto)) {
+        if (!l->tls_cert || !l->tls_key) {
+            rc = lp_error(lp, tls_node ? tls_node : map, err, SB_EINVAL,
+                          "%s: a %s listener needs tls.cert and tls.key", where, net_security_protocol_name(proto));
+            goto out;
+        }
+        if (l->client_auth != NET_TLS_CLIENT_AUTH_NONE && !l->tls_ca) {
+            rc = lp_error(lp, tls_node, err, SB_EINVAL,
+                          "%s.tls: client_auth %s needs tls.ca (the CA that signs client certificates)", where,
+                          net_tls_client_auth_name((net_tls_client_auth_t)l->client_auth));
+            goto out;
+        }
+    } else if (tls_node) {
+        rc = lp_error(lp, tls_node, err, SB_EINVAL, "%s.tls: only SSL and SASL_SSL listeners use TLS (protocol is %s)",
+                      where, net_security_protocol_name(proto));
+        goto out;
+    }
+out:
+    free(protocol);
+    return rc;
+}
+
+/* Parses a YAML list of listener mappings into out (replacing what it held on success). */
+static int parse_listeners(listener_parse_t *lp, const yaml_node_t *list, sb_listeners_t *out, sb_err_t *err)
+{
+    if (is_null_scalar(list) || list->type != YAML_SEQUENCE_NODE)
+        return lp_error(lp, list, err, SB_EINVAL, "broker.listeners: expected a list of listener mappings");
+    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    if (n > MAX_LISTENERS)
+        return lp_error(lp, list, err, SB_ELIMIT, "broker.listeners: at most %d listeners", MAX_LISTENERS);
+    sb_listeners_t ls = {.items = n ? calloc(n, sizeof(sb_listener_config_t)) : NULL, .n = 0};
+    if (n && !ls.items) return lp_error(lp, list, err, SB_ENOMEM, "broker.listeners: out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        yaml_node_t *item = yaml_document_get_node(lp->doc, list->data.sequence.items.start[i]);
+        ls.n = i + 1;
+        rc = parse_listener(lp, item, i, &ls.items[i], err);
+        for (size_t j = 0; j < i && rc == 0; j++)
+            if (strcasecmp(ls.items[j].name, ls.items[i].name) == 0)
+                rc = lp_error(lp, item, err, SB_EINVAL, "broker.listeners[%zu]: the name %s is already used by "
+                              "broker.listeners[%zu]", i, ls.items[i].name, j);
+    }
+    if (rc < 0) {
+        listeners_clear(&ls);
+        return rc;
+    }
+    listeners_clear(out);
+    *out = ls;
+    return 0;
+}
+
+/* The --set path: the value is YAML text ("[{name: SSL, address: ...}]"). */
+static int listeners_from_text(sb_listeners_t *out, const char *text, size_t len, sb_err_t *err)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) return sb_err_set(err, SB_ENOMEM, "broker.listeners: out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    yaml_document_t doc;
+    int rc;
+    if (!yaml_parser_load(&parser, &doc)) {
+        rc = sb_err_set(err, SB_EINVAL, "broker.listeners: YAML syntax error: %s",
+                        parser.problem ? parser.problem : "malformed value");
+        yaml_parser_delete(&parser);
+        return rc;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    listener_parse_t lp = {.doc = &doc};
+    if (!root) rc = sb_err_set(err, SB_EINVAL, "broker.listeners: expected a list of listener mappings");
+    else rc = parse_listeners(&lp, root, out, err);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+int sb_config_listener_advertised(const sb_listener_config_t *l, char *host, size_t hostcap, int *port, sb_err_t *err)
+{
+    int rc = sb_config_parse_hostport(l->advertised ? l->advertised : l->address, host, hostcap, port, err);
+    if (rc < 0) return rc;
+    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) {
+        char name[256];
+        if (gethostname(name, sizeof(name)) < 0) return sb_err_set(err, SB_EIO, "gethostname: %s", strerror(errno));
+        name[sizeof(name) - 1] = 0;
+        if (strlen(name) + 1 > hostcap) return sb_err_set(err, SB_ERANGE, "host name too long");
+        strcpy(host, name);
+    }
+    return 0;
 }
 
 /* ----- public API ----- */
@@ -490,6 +819,7 @@ void sb_config_defaults(sb_config_t *c)
 void sb_config_deinit(sb_config_t *c)
 {
     for (size_t i = 0; i < CFG_NKEYS; i++) {
+        if (cfg_keys[i].type == CFG_LISTENERS) listeners_clear(field_of(c, &cfg_keys[i]));
         if (cfg_keys[i].type != CFG_STRING) continue;
         char **slot = field_of(c, &cfg_keys[i]);
         free(*slot);
@@ -512,6 +842,14 @@ int sb_config_validate(const sb_config_t *c, sb_err_t *err)
                           "groups.session_timeout_max_ms (%lld)",
                           (long long)c->groups.session_timeout_min_ms,
                           (long long)c->groups.session_timeout_max_ms);
+    if (c->broker.listeners.n > 0) {
+        const cfg_key_t *listen = find_key("broker.listen", strlen("broker.listen"));
+        if ((c->broker.listen && strcmp(c->broker.listen, listen->def) != 0) ||
+            (c->broker.advertised_listener && c->broker.advertised_listener[0]))
+            return sb_err_set(err, SB_EINVAL,
+                              "broker.listeners replaces broker.listen and broker.advertised_listener: set "
+                              "the listeners in one place (give a listener an `advertised` address instead)");
+    }
     return 0;
 }
 
@@ -591,6 +929,13 @@ static int check_mapping_keys(yaml_ctx_t *y, const yaml_node_t *map, const char 
 static int apply_leaf(yaml_ctx_t *y, const cfg_key_t *k, const yaml_node_t *value, sb_err_t *err)
 {
     char msg[600];
+    if (k->type == CFG_LISTENERS) {
+        listener_parse_t lp = {.doc = y->doc};
+        sb_err_t why;
+        int rc = parse_listeners(&lp, value, field_of(y->c, k), &why);
+        if (rc < 0) return sb_err_set(err, rc, "%s:%zu: %s", y->source, lp.line ? lp.line : line_of(value), why.msg);
+        return 0;
+    }
     if (value->type != YAML_SCALAR_NODE) {
         snprintf(msg, sizeof(msg), "%s: expected a single value, not a %s", k->name,
                  value->type == YAML_MAPPING_NODE ? "mapping" : "list");
@@ -776,6 +1121,7 @@ static const char *type_name(const cfg_key_t *k)
     case CFG_BYTES: return "size";
     case CFG_MS: return "duration";
     case CFG_ENUM: return "enum";
+    case CFG_LISTENERS: return "list";
     }
     return "?";
 }
@@ -800,6 +1146,7 @@ static void write_range(FILE *out, const cfg_key_t *k)
     case CFG_ENUM:
         for (int i = 0; k->enum_names[i]; i++) fprintf(out, "%s`%s`", i ? ", " : "", k->enum_names[i]);
         break;
+    case CFG_LISTENERS: fputs("listener mappings", out); break;
     case CFG_STRING:
         if (k->check == check_listen) fputs("host:port", out);
         else if (k->check == check_listen_optional || k->check == check_advertised)
@@ -878,6 +1225,37 @@ void sb_config_write_yaml(FILE *out)
     }
 }
 
+/* broker.listeners in YAML flow style, one line. */
+static void write_listeners(FILE *out, const sb_listeners_t *ls)
+{
+    fputc('[', out);
+    for (size_t i = 0; i < ls->n; i++) {
+        const sb_listener_config_t *l = &ls->items[i];
+        fputs(i ? ", {name: " : "{name: ", out);
+        write_yaml_string(out, l->name);
+        fputs(", address: ", out);
+        write_yaml_string(out, l->address);
+        if (l->advertised) {
+            fputs(", advertised: ", out);
+            write_yaml_string(out, l->advertised);
+        }
+        fprintf(out, ", protocol: %s", net_security_protocol_name((net_security_protocol_t)l->protocol));
+        if (l->tls_cert) {
+            fputs(", tls: {cert: ", out);
+            write_yaml_string(out, l->tls_cert);
+            fputs(", key: ", out);
+            write_yaml_string(out, l->tls_key);
+            if (l->tls_ca) {
+                fputs(", ca: ", out);
+                write_yaml_string(out, l->tls_ca);
+            }
+            fprintf(out, ", client_auth: %s}", net_tls_client_auth_name((net_tls_client_auth_t)l->client_auth));
+        }
+        fputc('}', out);
+    }
+    fputc(']', out);
+}
+
 void sb_config_write_values(const sb_config_t *c, FILE *out)
 {
     for (size_t s = 0; s < CFG_NSECTIONS; s++) {
@@ -893,6 +1271,7 @@ void sb_config_write_values(const sb_config_t *c, FILE *out)
             case CFG_STRING: write_yaml_string(out, *(char *const *)f ? *(char *const *)f : ""); break;
             case CFG_BOOL: fputs(*(const bool *)f ? "true" : "false", out); break;
             case CFG_ENUM: fputs(k->enum_names[*(const int *)f], out); break;
+            case CFG_LISTENERS: write_listeners(out, f); break;
             default: fprintf(out, "%lld", (long long)*(const int64_t *)f); break;
             }
             fputc('\n', out);

@@ -20,6 +20,23 @@
 #include "common/err.h"
 #include "common/log.h"
 
+/* One entry of broker.listeners. Strings are owned by the config; absent ones are NULL. */
+typedef struct sb_listener_config {
+    char *name;       /* Kafka's listener name, e.g. "EXTERNAL"; unique */
+    char *address;    /* host:port to bind */
+    char *advertised; /* host:port given to clients in Metadata; NULL = derived from address */
+    int protocol;     /* net_security_protocol_t */
+    char *tls_cert;   /* PEM files (SSL and SASL_SSL listeners) */
+    char *tls_key;
+    char *tls_ca;
+    int client_auth; /* net_tls_client_auth_t */
+} sb_listener_config_t;
+
+typedef struct sb_listeners {
+    sb_listener_config_t *items;
+    size_t n;
+} sb_listeners_t;
+
 typedef struct sb_config {
     struct {
         char *listen;              /* host:port for Kafka clients */
@@ -32,6 +49,7 @@ typedef struct sb_config {
         int64_t max_request_bytes;
         int64_t max_connections;
         int64_t idle_connection_timeout_ms; /* 0 = never close idle connections */
+        sb_listeners_t listeners; /* empty = one PLAINTEXT listener on `listen` */
     } broker;
     struct {
         int64_t segment_bytes;
@@ -57,6 +75,15 @@ typedef struct sb_config {
         char *audit_log;   /* "" = the broker log */
         bool audit_allowed;
     } authorizer;
+    struct {
+        char *enabled_mechanisms;
+        bool plain_without_tls;
+        int64_t connections_max_reauth_ms; /* 0 = sessions never expire */
+        char *oauthbearer_secret_file;     /* "" = OAUTHBEARER refuses every token */
+        int64_t max_failed_authentications;
+        int64_t failed_authentication_window_ms;
+        int64_t failed_authentication_delay_ms;
+    } sasl;
     struct {
         sb_log_level_t level;
         sb_log_format_t format;
@@ -95,6 +122,10 @@ int sb_config_parse_hostport(const char *s, char *host, size_t hostcap, int *por
  * broker.advertised_listener if set, else broker.listen, with a wildcard listen host
  * (0.0.0.0 or ::) replaced by the machine's hostname. */
 int sb_config_advertised(const sb_config_t *c, char *host, size_t hostcap, int *port, sb_err_t *err);
+
+/* The advertised host and port of one listener: its `advertised` if set, else its address, with
+ * a wildcard host replaced by the machine's hostname (as sb_config_advertised). */
+int sb_config_listener_advertised(const sb_listener_config_t *l, char *host, size_t hostcap, int *port, sb_err_t *err);
 
 /* Writes the generated key reference (a Markdown table per section) that
  * docs/configuration.md embeds between its GENERATED markers. */

@@ -8,6 +8,7 @@
 
 #include "broker/broker_int.h"
 #include "broker/handlers/handlers.h"
+#include "broker/handlers/sasl_int.h"
 #include "broker/metrics_broker.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -45,6 +46,10 @@ static const kafka_api_def_t api_table[] = {
     {KAFKA_API_IncrementalAlterConfigs, 0, 1, 1, handle_IncrementalAlterConfigs},
     {KAFKA_API_DescribeCluster, 0, 0, 0, handle_DescribeCluster},
     {KAFKA_API_OffsetDelete, 0, 0, -1, handle_OffsetDelete},
+    {KAFKA_API_SaslHandshake, 0, 1, -1, handle_SaslHandshake},
+    {KAFKA_API_SaslAuthenticate, 0, 2, 2, handle_SaslAuthenticate},
+    {KAFKA_API_DescribeUserScramCredentials, 0, 0, 0, handle_DescribeUserScramCredentials},
+    {KAFKA_API_AlterUserScramCredentials, 0, 0, 0, handle_AlterUserScramCredentials},
 };
 
 const kafka_api_def_t *kafka_api_table(int *n)
@@ -106,6 +111,9 @@ static kslot_t *slot_new(conn_t *c, int16_t key, int16_t version, int32_t corr)
 
 int broker_dispatch(broker_t *b, conn_t *c, uint8_t *frame, size_t len)
 {
+    /* After SaslHandshake v0 the client's next frames are bare SASL tokens. */
+    int raw = broker_sasl_raw_frame(b, c, frame, len);
+    if (raw != 0) return raw < 0 ? -1 : 0;
     sb_rd_t rd;
     sb_rd_init(&rd, frame, len);
     kreq_t req = {0};
@@ -146,6 +154,8 @@ int broker_dispatch(broker_t *b, conn_t *c, uint8_t *frame, size_t len)
         net_conn_close(c, why);
         return -1;
     }
+    /* SASL listeners: nothing but ApiVersions and the SASL exchange before authentication. */
+    if (broker_sasl_check(b, c, req.api_key) < 0) return -1;
     req.flexible = def->first_flexible >= 0 && req.api_version >= def->first_flexible;
     /* Request header v2 (every flexible version, ApiVersions v3 included) carries a tag
      * section after the client id. */

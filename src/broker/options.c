@@ -25,4 +25,8 @@ void broker_options_defaults(broker_options_t *o)
     o->group_session_timeout_min_ms = 6000;
     o->group_session_timeout_max_ms = 1800000;
     o->offsets_retention_ms = 604800000;
+    snprintf(o->sasl_mechanisms, sizeof(o->sasl_mechanisms), "SCRAM-SHA-256,SCRAM-SHA-512");
+    o->sasl_max_failures = 10;
+    o->sasl_failure_window_ms = 60000;
+    o->sasl_failure_delay_ms = 100;
 }

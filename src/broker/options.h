@@ -59,6 +59,14 @@ typedef struct broker_options {
     bool audit_allowed;
     char super_users[4096]; /* "User:a;User:b" */
     char audit_log[1024];   /* "" = the broker log */
+    /* SASL (src/broker/handlers/sasl.c, config section `sasl`). */
+    char sasl_mechanisms[128];             /* enabled on SASL_* listeners, comma-separated */
+    bool sasl_plain_without_tls;           /* development only: PLAIN on SASL_PLAINTEXT */
+    int64_t sasl_reauth_ms;                /* connections.max.reauth.ms; 0 = sessions never expire */
+    char sasl_oauthbearer_secret_file[1024]; /* HS256 secret for OAUTHBEARER tokens; "" = refuse them */
+    int32_t sasl_max_failures;             /* failed authentications per address per window */
+    int64_t sasl_failure_window_ms;
+    int64_t sasl_failure_delay_ms;         /* a failure is answered this late */
 } broker_options_t;
 
 void broker_options_defaults(broker_options_t *o);

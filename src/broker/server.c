@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "broker/broker_int.h"
+#include "broker/handlers/sasl_int.h"
 #include "broker/group/coordinator.h"
 #include "broker/metrics_broker.h"
 #include "common/clock.h"
@@ -85,12 +86,6 @@ static int open_listeners(broker_t *b, sb_err_t *err)
         const broker_listener_options_t *lo = &ls[i];
         net_tls_t *tls = NULL;
         int rc;
-        /* Until the dispatcher authenticates SASL (SaslHandshake/SaslAuthenticate), a SASL
-         * listener would serve everyone unauthenticated: refuse it rather than pretend.
-         * The SASL layer removes this check when it wires itself in. */
-        if (lo->protocol == NET_PROTO_SASL_PLAINTEXT || lo->protocol == NET_PROTO_SASL_SSL)
-            return sb_err_set(err, SB_EINVAL, "listener %s: protocol %s is not supported yet (no SASL mechanisms)",
-                              lo->name, net_security_protocol_name(lo->protocol));
         if (net_security_protocol_tls(lo->protocol)) {
             net_tls_config_t tc = {
                 .cert_file = lo->tls_cert, .key_file = lo->tls_key, .ca_file = lo->tls_ca, .client_auth = lo->client_auth};
@@ -141,6 +136,7 @@ int broker_new(const broker_options_t *opt, struct metrics_registry *metrics, br
     int64_t t0 = sb_mono_ms();
     if ((rc = broker_configs_load(b, err)) < 0) goto fail; /* topic defaults depend on it */
     if ((rc = topics_load(b, err)) < 0) goto fail;
+    if ((rc = broker_sasl_init(b, err)) < 0) goto fail;
     if ((rc = flusher_start(b, err)) < 0) goto fail;
 
     topic_t *offsets;
@@ -246,11 +242,14 @@ int broker_run(broker_t *b)
         int64_t now = sb_mono_ms();
         int64_t dl = fetch_waiters_next_deadline(b);
         if (dl >= 0 && dl - now < timeout) timeout = dl > now ? (int)(dl - now) : 0;
+        dl = broker_sasl_next_deadline(b); /* failed authentications answered late */
+        if (dl >= 0 && dl - now < timeout) timeout = dl > now ? (int)(dl - now) : 0;
         uint64_t gen_before = b->append_gen;
         if (net_loop_poll(b->net, timeout) < 0) break;
         if (atomic_exchange(&b->tls_reload, false)) reload_tls(b);
         now = sb_mono_ms();
         fetch_waiters_poll(b, now, b->append_gen != gen_before);
+        broker_sasl_poll(b, now);
         if (now - last_tick >= 100) {
             last_tick = now;
             group_coordinator_tick(b->groups, sb_mono_ms());
@@ -282,6 +281,7 @@ void broker_free(broker_t *b)
     topics_free_all(b);
     broker_configs_free(b);
     net_loop_free(b->net);
+    broker_sasl_free(b); /* after the connections, whose SASL state it configured */
     broker_metrics_free(b->m);
     free(b->topic_buckets);
     free(b);

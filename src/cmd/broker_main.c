@@ -1,5 +1,6 @@
 /* streambus broker: loads the YAML config, starts the admin HTTP server and runs the broker's
- * network loop on the main thread until SIGINT/SIGTERM. */
+ * network loop on the main thread until SIGINT/SIGTERM. SIGHUP reloads the TLS certificates and
+ * keys of every SSL/SASL_SSL listener. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,8 +20,38 @@ static broker_t *g_broker;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    if (g_broker) broker_stop(g_broker);
+    if (!g_broker) return;
+    if (sig == SIGHUP) broker_request_tls_reload(g_broker);
+    else broker_stop(g_broker);
+}
+
+/* Copies a string into a fixed field, failing rather than cutting a path short. */
+static int copy_field(char *dst, size_t cap, const char *src, const char *what, sb_err_t *err)
+{
+    if (!src) src = "";
+    if (strlen(src) >= cap) return sb_err_set(err, SB_ERANGE, "%s is longer than %zu bytes", what, cap - 1);
+    memcpy(dst, src, strlen(src) + 1);
+    return 0;
+}
+
+static int listener_from_config(const sb_listener_config_t *l, broker_listener_options_t *o, sb_err_t *err)
+{
+    int port, rc;
+    if ((rc = copy_field(o->name, sizeof(o->name), l->name, "listener name", err)) < 0) return rc;
+    if ((rc = sb_config_parse_hostport(l->address, o->host, sizeof(o->host), &port, err)) < 0) return rc;
+    o->port = port;
+    if (l->advertised) {
+        if ((rc = sb_config_listener_advertised(l, o->advertised_host, sizeof(o->advertised_host), &port, err)) < 0)
+            return rc;
+        o->advertised_port = port;
+    }
+    o->protocol = (net_security_protocol_t)l->protocol;
+    o->client_auth = (net_tls_client_auth_t)l->client_auth;
+    if ((rc = copy_field(o->tls_cert, sizeof(o->tls_cert), l->tls_cert, "tls.cert", err)) < 0 ||
+        (rc = copy_field(o->tls_key, sizeof(o->tls_key), l->tls_key, "tls.key", err)) < 0 ||
+        (rc = copy_field(o->tls_ca, sizeof(o->tls_ca), l->tls_ca, "tls.ca", err)) < 0)
+        return rc;
+    return 0;
 }
 
 static void usage(FILE *out)
@@ -79,6 +110,23 @@ static int options_from_config(const sb_config_t *c, broker_options_t *o, sb_err
         return sb_err_set(err, SB_EINVAL, "authorizer.super_users is longer than %zu bytes", sizeof(o->super_users) - 1);
     if (snprintf(o->audit_log, sizeof(o->audit_log), "%s", c->authorizer.audit_log) >= (int)sizeof(o->audit_log))
         return sb_err_set(err, SB_EINVAL, "authorizer.audit_log is longer than %zu bytes", sizeof(o->audit_log) - 1);
+    snprintf(o->sasl_mechanisms, sizeof(o->sasl_mechanisms), "%s", c->sasl.enabled_mechanisms);
+    o->sasl_plain_without_tls = c->sasl.plain_without_tls;
+    o->sasl_reauth_ms = c->sasl.connections_max_reauth_ms;
+    snprintf(o->sasl_oauthbearer_secret_file, sizeof(o->sasl_oauthbearer_secret_file), "%s",
+             c->sasl.oauthbearer_secret_file);
+    o->sasl_max_failures = (int32_t)c->sasl.max_failed_authentications;
+    o->sasl_failure_window_ms = c->sasl.failed_authentication_window_ms;
+    o->sasl_failure_delay_ms = c->sasl.failed_authentication_delay_ms;
+    if (c->broker.listeners.n > BROKER_MAX_LISTENERS)
+        return sb_err_set(err, SB_ELIMIT, "broker.listeners: at most %d listeners", BROKER_MAX_LISTENERS);
+    for (size_t i = 0; i < c->broker.listeners.n; i++) {
+        if ((rc = listener_from_config(&c->broker.listeners.items[i], &o->listeners[i], err)) < 0) {
+            sb_err_t inner = *err;
+            return sb_err_set(err, rc, "broker.listeners[%zu]: %s", i, inner.msg);
+        }
+    }
+    o->nlisteners = (int)c->broker.listeners.n;
     return 0;
 }
 
@@ -187,6 +235,7 @@ int broker_main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 
     printf("StreamBus broker %s is up.\n"
            "  Kafka clients: %s:%d    admin: %s\n"

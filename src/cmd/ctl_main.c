@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd/roles.h"
+#include "ctl/certs_cmd.h"
 #include "ctl/connector_cmds.h"
 #include "ctl/ctl.h"
 
@@ -13,6 +14,8 @@ int ctl_main(int argc, char **argv)
     /* The connect runtime's commands (connector, dlq, offsets, reconcile) talk to its REST
      * API, not to the cluster. */
     if (ctl_connector_handles(argc, argv)) return ctl_connector_main(argc, argv);
+    /* Certificates are made locally; no cluster is involved. */
+    if (ctl_certs_handles(argc, argv)) return ctl_certs_main(argc, argv);
     ctl_args_t args;
     sb_err_t err = {0};
     if (ctl_args_parse(argc, argv, getenv("STREAMBUS_BOOTSTRAP"), &args, &err) != 0) {

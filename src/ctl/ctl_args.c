@@ -32,6 +32,10 @@ static const command_spec_t COMMANDS[] = {
     {"acl", "add", CTL_CMD_ACL_ADD, false},
     {"acl", "remove", CTL_CMD_ACL_REMOVE, false},
     {"acl", "list", CTL_CMD_ACL_LIST, false},
+    {"user", "add", CTL_CMD_USER_ADD, true},
+    {"user", "passwd", CTL_CMD_USER_PASSWD, true},
+    {"user", "remove", CTL_CMD_USER_REMOVE, true},
+    {"user", "list", CTL_CMD_USER_LIST, false},
 };
 #define COMMAND_COUNT (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 
@@ -70,6 +74,9 @@ typedef enum {
     OPT_ACL_CLUSTER,
     OPT_ACL_PATTERN,
     OPT_ACL_PRINCIPAL,
+    OPT_MECHANISM,
+    OPT_ITERATIONS,
+    OPT_PASSWORD_FILE,
 } option_id_t;
 
 /* A long option. Global options have global = true; every other entry belongs to exactly one
@@ -134,6 +141,13 @@ static const option_spec_t OPTIONS[] = {
     {"--group", OPT_ACL_GROUP, true, false, CTL_CMD_ACL_LIST},
     {"--cluster", OPT_ACL_CLUSTER, false, false, CTL_CMD_ACL_LIST},
     {"--resource-pattern-type", OPT_ACL_PATTERN, true, false, CTL_CMD_ACL_LIST},
+    {"--mechanism", OPT_MECHANISM, true, false, CTL_CMD_USER_ADD},
+    {"--mechanism", OPT_MECHANISM, true, false, CTL_CMD_USER_PASSWD},
+    {"--mechanism", OPT_MECHANISM, true, false, CTL_CMD_USER_REMOVE},
+    {"--iterations", OPT_ITERATIONS, true, false, CTL_CMD_USER_ADD},
+    {"--iterations", OPT_ITERATIONS, true, false, CTL_CMD_USER_PASSWD},
+    {"--password-file", OPT_PASSWORD_FILE, true, false, CTL_CMD_USER_ADD},
+    {"--password-file", OPT_PASSWORD_FILE, true, false, CTL_CMD_USER_PASSWD},
 };
 #define OPTION_COUNT (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -155,13 +169,14 @@ static const command_spec_t *find_command_by_id(ctl_command_t command)
 static bool is_known_noun(const char *noun)
 {
     return strcmp(noun, "topic") == 0 || strcmp(noun, "group") == 0 || strcmp(noun, "records") == 0 ||
-           strcmp(noun, "acl") == 0;
+           strcmp(noun, "acl") == 0 || strcmp(noun, "user") == 0;
 }
 
 static const char *verbs_of(const char *noun)
 {
     if (strcmp(noun, "records") == 0) return "delete";
     if (strcmp(noun, "acl") == 0) return "add, remove, list";
+    if (strcmp(noun, "user") == 0) return "add, passwd, remove, list";
     return strcmp(noun, "topic") == 0 ? "create, list, describe, delete, add-partitions, alter-config"
                                       : "list, describe, delete, reset-offsets, delete-offsets";
 }
@@ -542,6 +557,15 @@ static int apply_option(ctl_args_t *out, const option_spec_t *opt, const char *v
     case OPT_ACL_CLUSTER:
     case OPT_ACL_PATTERN:
     case OPT_ACL_PRINCIPAL: return apply_acl_option(out, opt, value, err);
+    case OPT_MECHANISM:
+        if (strcmp(value, "SCRAM-SHA-256") != 0 && strcmp(value, "SCRAM-SHA-512") != 0 && strcmp(value, "both") != 0)
+            return sb_err_set(err, SB_EINVAL, "--mechanism must be SCRAM-SHA-256, SCRAM-SHA-512 or both, got \"%s\"",
+                              value);
+        out->user_mechanism = value;
+        return 0;
+    /* Kafka's bounds for SCRAM iterations (AlterUserScramCredentials refuses others). */
+    case OPT_ITERATIONS: return parse_int(opt->name, value, 4096, 16384, &out->iterations, err);
+    case OPT_PASSWORD_FILE: out->password_file = value; return 0;
     }
     return sb_err_set(err, SB_EINVAL, "internal: unhandled option %s", opt->name);
 }
@@ -617,7 +641,7 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
         }
         if (!noun) {
             if (!is_known_noun(a))
-                return sb_err_set(err, SB_EINVAL, "unknown command \"%s\" (expected topic, group, records, acl, connector, dlq, offsets or reconcile)", a);
+                return sb_err_set(err, SB_EINVAL, "unknown command \"%s\" (expected topic, group, records, acl, user, connector, dlq, offsets or reconcile)", a);
             noun = a;
         } else if (!cmd) {
             cmd = find_command(noun, a);
@@ -633,7 +657,7 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
         }
     }
 
-    if (!noun) return sb_err_set(err, SB_EINVAL, "missing command (expected topic, group, records, acl, connector, dlq, offsets or reconcile)");
+    if (!noun) return sb_err_set(err, SB_EINVAL, "missing command (expected topic, group, records, acl, user, connector, dlq, offsets or reconcile)");
     if (!cmd)
         return sb_err_set(err, SB_EINVAL, "missing %s command (expected %s)", noun, verbs_of(noun));
     out->command = cmd->command;
@@ -735,6 +759,22 @@ static const char USAGE_ACL[] =
     "                       the bindings the broker holds, by resource\n"
     "  P is Type:name (User:alice, User:* for everyone); OP is All, Read, Write, Create, Delete,\n"
     "  Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs or IdempotentWrite\n";
+static const char USAGE_USER[] =
+    "usage: streambus ctl [global options] user <command>\n\n"
+    "SCRAM users of the broker's SASL listeners (DescribeUserScramCredentials and\n"
+    "AlterUserScramCredentials). The password is read from --password-file or standard input,\n"
+    "salted and hashed here; only the salted form is sent. To reach a SASL_PLAINTEXT listener\n"
+    "give -X security.protocol=SASL_PLAINTEXT -X sasl.mechanism=SCRAM-SHA-256\n"
+    "-X sasl.username=U -X sasl.password=P.\n\n"
+    "commands:\n"
+    "  add USER [--mechanism SCRAM-SHA-256|SCRAM-SHA-512|both] [--iterations N] [--password-file F]\n"
+    "                       create the user's credentials (both mechanisms by default, 4096\n"
+    "                       iterations; N from 4096 to 16384)\n"
+    "  passwd USER [--mechanism M] [--iterations N] [--password-file F]\n"
+    "                       set a new password (for the mechanisms the user has by default)\n"
+    "  remove USER [--mechanism M]\n"
+    "                       delete the user's credentials (all of them by default)\n"
+    "  list                 users, mechanisms and iteration counts (never a password or key)\n";
 
 static const char USAGE_GROUP[] =
     "usage: streambus ctl [global options] group <command>\n\n"
@@ -764,8 +804,10 @@ void ctl_usage(FILE *out, const char *noun)
         fprintf(out, "%s\n%s", USAGE_RECORDS, USAGE_GLOBAL);
     } else if (noun && strcmp(noun, "acl") == 0) {
         fprintf(out, "%s\n%s", USAGE_ACL, USAGE_GLOBAL);
+    } else if (noun && strcmp(noun, "user") == 0) {
+        fprintf(out, "%s\n%s", USAGE_USER, USAGE_GLOBAL);
     } else {
-        fprintf(out, "usage: streambus ctl [global options] <topic|group|records|acl|connector|dlq|offsets|reconcile> ...\n\n"
+        fprintf(out, "usage: streambus ctl [global options] <topic|group|records|acl|user|connector|dlq|offsets|reconcile> ...\n\n"
                      "Operator CLI. topic, group and records use the Kafka admin protocol (StreamBus or any\n"
                      "Kafka cluster); connector, dlq, offsets and reconcile use the connect REST API\n"
                      "(--url URL, default $STREAMBUS_CONNECT_URL or http://127.0.0.1:8083).\n\n"
@@ -773,6 +815,7 @@ void ctl_usage(FILE *out, const char *noun)
                      "  group list|describe|delete|reset-offsets|delete-offsets\n"
                      "  records delete\n"
                      "  acl add|remove|list\n"
+                     "  user add|passwd|remove|list\n"
                      "  connector create|list|status|config|pause|resume|restart|delete\n"
                      "  dlq list|replay\n"
                      "  offsets export|import\n"

@@ -39,6 +39,10 @@ typedef enum {
     CTL_CMD_ACL_ADD,
     CTL_CMD_ACL_REMOVE,
     CTL_CMD_ACL_LIST,
+    CTL_CMD_USER_ADD,
+    CTL_CMD_USER_PASSWD,
+    CTL_CMD_USER_REMOVE,
+    CTL_CMD_USER_LIST,
 } ctl_command_t;
 
 /* acl add|remove|list, shaped like kafka-acls.sh. Strings borrow from argv; the numeric
@@ -127,6 +131,11 @@ typedef struct ctl_args {
     bool execute; /* reset-offsets: apply the plan; the default (--dry-run) only prints it */
     bool dry_run; /* given explicitly; only checked against --execute */
     ctl_acl_args_t acl;
+    /* user add/passwd/remove: --mechanism (NULL: add both; passwd/remove what the user has),
+     * --iterations (0: 4096), --password-file (NULL: standard input). */
+    const char *user_mechanism;
+    int iterations;
+    const char *password_file;
 } ctl_args_t;
 
 /* Parses argv (argv[0] is "ctl" and is skipped). env_bootstrap is the value of

@@ -33,6 +33,9 @@ const char *kafka_api_name(int16_t api_key)
     case KAFKA_API_IncrementalAlterConfigs: return "IncrementalAlterConfigs";
     case KAFKA_API_DescribeCluster: return "DescribeCluster";
     case KAFKA_API_OffsetDelete: return "OffsetDelete";
+    case KAFKA_API_SaslAuthenticate: return "SaslAuthenticate";
+    case KAFKA_API_DescribeUserScramCredentials: return "DescribeUserScramCredentials";
+    case KAFKA_API_AlterUserScramCredentials: return "AlterUserScramCredentials";
     }
     return "Unknown";
 }
@@ -72,6 +75,12 @@ const char *kafka_error_name(int16_t code)
     case KAFKA_ERR_FENCED_INSTANCE_ID: return "FENCED_INSTANCE_ID";
     case KAFKA_ERR_GROUP_SUBSCRIBED_TO_TOPIC: return "GROUP_SUBSCRIBED_TO_TOPIC";
     case KAFKA_ERR_INVALID_RECORD: return "INVALID_RECORD";
+    case KAFKA_ERR_UNSUPPORTED_SASL_MECHANISM: return "UNSUPPORTED_SASL_MECHANISM";
+    case KAFKA_ERR_ILLEGAL_SASL_STATE: return "ILLEGAL_SASL_STATE";
+    case KAFKA_ERR_SASL_AUTHENTICATION_FAILED: return "SASL_AUTHENTICATION_FAILED";
+    case KAFKA_ERR_RESOURCE_NOT_FOUND: return "RESOURCE_NOT_FOUND";
+    case KAFKA_ERR_DUPLICATE_RESOURCE: return "DUPLICATE_RESOURCE";
+    case KAFKA_ERR_UNACCEPTABLE_CREDENTIAL: return "UNACCEPTABLE_CREDENTIAL";
     }
     return "ERROR";
 }

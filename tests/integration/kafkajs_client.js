@@ -15,6 +15,9 @@
 //                produce {topic, messages: [{partition, value, timestamp}]}.
 //                A step that fails yields {error: {name, type, code, message}} and the next
 //                step still runs, so one call can check refusals and their side effects.
+//   auth-check   {broker, sasl}                       -> {topics} or {error: {name, type, message}}
+// Every command takes an optional `sasl` ({mechanism, username, password}, kafkajs's shape;
+// for oauthbearer {mechanism: 'oauthbearer', token}).
 'use strict';
 
 const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
@@ -26,6 +29,14 @@ function stderrLogCreator() {
   };
 }
 
+// kafkajs wants a token provider for OAUTHBEARER; the tests hand over a fixed token.
+function saslOption(sasl) {
+  if (sasl && sasl.mechanism === 'oauthbearer') {
+    return { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: sasl.token }) };
+  }
+  return sasl;
+}
+
 function client(args) {
   return new Kafka({
     clientId: 'streambus-it-kafkajs',
@@ -35,6 +46,7 @@ function client(args) {
     connectionTimeout: 5000,
     requestTimeout: 15000,
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 },
+    ...(args.sasl ? { sasl: saslOption(args.sasl) } : {}),
   });
 }
 
@@ -183,7 +195,28 @@ async function adminSteps(args) {
   return { results };
 }
 
-const commands = { 'create-topic': createTopic, produce, consume, offsets, admin: adminSteps };
+// Connects with the given SASL credentials and lists topics; a refusal is a result, not a crash.
+async function authCheck(args) {
+  const admin = new Kafka({
+    clientId: 'streambus-it-kafkajs',
+    brokers: [args.broker],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 5000,
+    requestTimeout: 15000,
+    retry: { retries: 0 },
+    sasl: saslOption(args.sasl),
+  }).admin();
+  try {
+    await admin.connect();
+    return { topics: await admin.listTopics() };
+  } catch (e) {
+    return { error: { name: e.name, type: e.type, message: e.message } };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+const commands = { 'create-topic': createTopic, produce, consume, offsets, admin: adminSteps, 'auth-check': authCheck };
 
 async function main() {
   const [command, json] = process.argv.slice(2);

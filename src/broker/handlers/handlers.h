@@ -26,6 +26,12 @@ int handle_DescribeAcls(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_CreateAcls(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_DeleteAcls(broker_t *b, kreq_t *req, sb_wr_t *resp);
 
+/* SASL and SCRAM credentials (handlers/sasl.c). */
+int handle_SaslHandshake(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_SaslAuthenticate(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_DescribeUserScramCredentials(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_AlterUserScramCredentials(broker_t *b, kreq_t *req, sb_wr_t *resp);
+
 /* Consumer groups (src/broker/group/). */
 int handle_FindCoordinator(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_JoinGroup(broker_t *b, kreq_t *req, sb_wr_t *resp);
