@@ -7,7 +7,7 @@
  *  2. whole Produce requests (one 10-record batch, acks=1) dispatched through the real broker
  *     in-process, authorizer off versus on with 10,000 ACLs loaded.
  * Prints a table on stderr and one JSON line per figure on stdout. Nothing here asserts a
- * speed; the figures go into docs/security-acl.md. */
+ * speed; the figures go into the ACLs section of docs/security.md. */
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -78,7 +78,7 @@ static const cfg_section_t cfg_sections[] = {
     {"log", "Partition logs: segment size, retention and flushing."},
     {"groups", "Consumer-group coordination."},
     {"admin", "The admin HTTP server (`/health/live`, `/health/ready`, `/metrics`)."},
-    {"authorizer", "Kafka ACLs (docs/security-acl.md): who may do what to which topic, group and the cluster."},
+    {"authorizer", "Kafka ACLs (the ACLs section of docs/security.md): who may do what to which topic, group and the cluster."},
     {"logging", "The broker's own log output (stderr)."},
     {"sasl", "SASL authentication on SASL_PLAINTEXT and SASL_SSL listeners (docs/security.md)."},
 };

@@ -747,7 +747,7 @@ static const char USAGE_RECORDS[] =
 
 static const char USAGE_ACL[] =
     "usage: streambus ctl [global options] acl <command>\n\n"
-    "commands (the broker needs authorizer.enabled; see docs/security-acl.md):\n"
+    "commands (the broker needs authorizer.enabled; see the ACLs section of docs/security.md):\n"
     "  add (--allow-principal P | --deny-principal P) ... --operation OP ...\n"
     "      (--topic NAME | --group NAME | --cluster) [--resource-pattern-type literal|prefixed]\n"
     "      [--allow-host IP] [--deny-host IP]\n"
