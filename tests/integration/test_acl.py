@@ -424,3 +424,64 @@ def test_super_user_and_allow_everyone_if_no_acl_found(start_broker):
     err = produce(broker2, "closed")            # named by an ACL: closed to others
     assert err is not None and err.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED,
                                               KafkaError.UNKNOWN_TOPIC_OR_PART)
+
+
+def test_admin_apis_allowed_and_denied(start_broker):
+    """The rest of the API table: DeleteTopics, CreatePartitions, DescribeConfigs, AlterConfigs,
+    DeleteRecords, ListOffsets, DescribeGroups, ListGroups, DeleteGroups and OffsetFetch, each
+    refused without its operation and served with it."""
+    from confluent_kafka import TopicPartition as TP
+    from confluent_kafka.admin import ConfigResource, NewPartitions
+    from kafka import TopicPartition as KTP
+    from kafka.errors import GroupAuthorizationFailedError
+    broker = start(start_broker)
+    adm = confluent_admin(broker)
+    for t in ("keep", "doomed"):
+        create_topic_open(broker, t)
+    acl_add(broker, "--allow-principal", ANON, "--operation", "Write", "--operation", "Read", "--topic", "keep")
+    acl_add(broker, "--allow-principal", ANON, "--operation", "Read", "--group", "grp-a")
+    assert produce(broker, "keep") is None
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "grp-a", "enable.auto.commit": False})
+    c.commit(offsets=[TP("keep", 0, 1)], asynchronous=False)
+    c.close()
+
+    def code(future):
+        try:
+            future.result(15)
+            return 0
+        except KafkaException as e:
+            return e.args[0].code()
+
+    # DeleteTopics: DELETE on the topic.
+    assert code(adm.delete_topics(["doomed"])["doomed"]) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    acl_add(broker, "--allow-principal", ANON, "--operation", "Delete", "--topic", "doomed")
+    assert code(adm.delete_topics(["doomed"])["doomed"]) == 0
+
+    # CreatePartitions: ALTER on the topic.
+    assert code(adm.create_partitions([NewPartitions("keep", 2)])["keep"]) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    acl_add(broker, "--allow-principal", ANON, "--operation", "Alter", "--topic", "keep")
+    assert code(adm.create_partitions([NewPartitions("keep", 2)])["keep"]) == 0
+
+    # DescribeConfigs: DESCRIBE_CONFIGS (implied by ALTER_CONFIGS); broker resources need it on the cluster.
+    res = ConfigResource("topic", "keep")
+    assert code(adm.describe_configs([res])[res]) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    acl_add(broker, "--allow-principal", ANON, "--operation", "AlterConfigs", "--topic", "keep")
+    assert code(adm.describe_configs([res])[res]) == 0
+    res = ConfigResource("topic", "keep", set_config={"retention.ms": "3600000"})
+    assert code(adm.alter_configs([res])[res]) == 0
+    bres = ConfigResource("broker", "0")
+    assert code(adm.describe_configs([bres])[bres]) == KafkaError.CLUSTER_AUTHORIZATION_FAILED
+
+    # Groups through kafka-python: listing shows only describable groups; describing or deleting
+    # another group is refused; OffsetFetch of a denied group too.
+    acl_add(broker, "--deny-principal", ANON, "--operation", "Delete", "--group", "grp-a")
+    k = kp_admin(broker)
+    assert [g[0] for g in k.list_consumer_groups()] == ["grp-a"]
+    acl_add(broker, "--allow-principal", ANON, "--operation", "Describe", "--cluster")
+    assert [g[0] for g in k.list_consumer_groups()] == ["grp-a"]  # still only existing ones
+    assert k.list_consumer_group_offsets("grp-a")[KTP("keep", 0)].offset == 1
+    with pytest.raises(GroupAuthorizationFailedError):
+        k.list_consumer_group_offsets("grp-other")
+    (_, err), = k.delete_consumer_groups(["grp-a"])
+    assert getattr(err, "__name__", type(err).__name__) == "GroupAuthorizationFailedError"
+    k.close()
