@@ -57,6 +57,7 @@ static int check_listen_optional(const char *value, sb_err_t *err);
 static int check_advertised(const char *value, sb_err_t *err);
 static int check_nonempty(const char *value, sb_err_t *err);
 static int check_sasl_mechanisms(const char *value, sb_err_t *err);
+static int check_super_users(const char *value, sb_err_t *err);
 static bool is_null_scalar(const yaml_node_t *n);
 static int listeners_from_text(sb_listeners_t *out, const char *text, size_t len, sb_err_t *err);
 
@@ -156,7 +157,7 @@ static const cfg_key_t cfg_keys[] = {
     {"authorizer.allow_everyone_if_no_acl_found", CFG_BOOL, OFF(authorizer.allow_everyone_if_no_acl_found),
      "false", 0, 0, NULL, NULL, "allow a request on a resource that no ACL names",
      "Kafka's allow.everyone.if.no.acl.found: with false, a resource nobody wrote an ACL for is closed."},
-    {"authorizer.super_users", CFG_STRING, OFF(authorizer.super_users), "", 0, 0, NULL, NULL,
+    {"authorizer.super_users", CFG_STRING, OFF(authorizer.super_users), "", 0, 0, NULL, check_super_users,
      "principals allowed everything, separated by ';' (e.g. User:admin;User:ops)", NULL},
     {"authorizer.audit_log", CFG_STRING, OFF(authorizer.audit_log), "", 0, 0, NULL, NULL,
      "file that authorization decisions are appended to as JSON lines; \"\" = the broker log",
@@ -519,6 +520,27 @@ static int check_sasl_mechanisms(const char *value, sb_err_t *err)
 static int check_nonempty(const char *value, sb_err_t *err)
 {
     return value[0] ? 0 : sb_err_set(err, SB_EINVAL, "must not be empty");
+}
+
+/* Kafka's super.users: principals of the form Type:name separated by ';' (the authorizer
+ * parses the same list; checking here names the file and line). */
+static int check_super_users(const char *value, sb_err_t *err)
+{
+    const char *p = value;
+    while (*p) {
+        while (*p == ' ' || *p == ';') p++;
+        if (!*p) break;
+        const char *e = strchr(p, ';');
+        if (!e) e = p + strlen(p);
+        const char *t = e;
+        while (t > p && t[-1] == ' ') t--;
+        const char *colon = memchr(p, ':', (size_t)(t - p));
+        if (!colon || colon == p || colon + 1 == t)
+            return sb_err_set(err, SB_EINVAL, "\"%.*s\" is not a principal of the form Type:name (e.g. User:admin)",
+                              (int)(t - p), p);
+        p = e;
+    }
+    return 0;
 }
 
 /* ----- broker.listeners ----- */
