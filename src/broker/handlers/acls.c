@@ -261,7 +261,7 @@ int handle_DescribeAcls(broker_t *b, kreq_t *req, sb_wr_t *resp)
         vec.n = k;
     }
     if (err) vec.n = 0;
-    qsort(vec.v, vec.n, sizeof(*vec.v), resource_cmp);
+    if (vec.n) qsort(vec.v, vec.n, sizeof(*vec.v), resource_cmp); /* qsort(NULL, 0) is undefined */
 
     sb_wr_i32(resp, 0); /* throttle_time_ms */
     sb_wr_i16(resp, err);
