@@ -50,6 +50,16 @@ static inline bool broker_authorize_create_topic(broker_t *b, const kreq_t *req,
            broker_authorize_topic(b, req, ACL_OP_CREATE, name);
 }
 
+/* The same rule for auto-creation (Metadata, Produce): without CREATE the client just sees an
+ * unknown topic, so a refusal is not audited (clients poll Metadata for missing topics). */
+static inline bool broker_may_auto_create_topic(broker_t *b, const kreq_t *req, sb_slice_t name)
+{
+    return broker_topic_find(b, (const char *)name.p, name.len) ||
+           broker_authorize_quiet(b, req, ACL_OP_CREATE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME,
+                                  (int32_t)sizeof(ACL_CLUSTER_NAME) - 1) ||
+           broker_authorize_quiet(b, req, ACL_OP_CREATE, ACL_RESOURCE_TOPIC, (const char *)name.p, name.len);
+}
+
 /* An idempotent producer (InitProducerId without a transactional id): IDEMPOTENT_WRITE on
  * the cluster, or WRITE on some topic (Kafka 3.0's KIP-679, which lets a producer allowed to
  * write anywhere be idempotent without a cluster-wide grant). */

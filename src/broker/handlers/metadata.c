@@ -86,8 +86,7 @@ int handle_Metadata(broker_t *b, kreq_t *req, sb_wr_t *resp)
             topic_t *t = NULL;
             int16_t err = !broker_authorize_topic(b, req, ACL_OP_DESCRIBE, name)
                               ? (int16_t)KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED
-                              : topic_get_or_create(b, name, allow_create && (broker_topic_find(b, (const char *)name.p, name.len) ||
-                                                                              broker_authorize_create_topic(b, req, name)), &t);
+                              : topic_get_or_create(b, name, allow_create && broker_may_auto_create_topic(b, req, name), &t);
             write_topic(b, resp, v, err, (const char *)name.p, name.len, t);
         }
     }
