@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/broker_int.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
@@ -341,7 +342,9 @@ int broker_configs_load(broker_t *b, sb_err_t *err)
 {
     config_set_init(&b->dyn_cluster);
     config_set_init(&b->dyn_node);
-    int rc = load_file(b, false, &b->dyn_cluster, err);
+    /* ACLs are cluster metadata loaded with the dynamic configs, before any request. */
+    int rc = broker_authz_init(b, err);
+    if (rc == 0) rc = load_file(b, false, &b->dyn_cluster, err);
     if (rc == 0) rc = load_file(b, true, &b->dyn_node, err);
     if (rc == 0 && b->dyn_cluster.n + b->dyn_node.n > 0)
         sb_info("broker", "loaded %zu dynamic broker config(s) from %s/.configs",
@@ -353,6 +356,7 @@ void broker_configs_free(broker_t *b)
 {
     config_set_deinit(&b->dyn_cluster);
     config_set_deinit(&b->dyn_node);
+    broker_authz_free(b);
 }
 
 int broker_replace_configs(broker_t *b, bool node, config_set_t *configs, sb_err_t *err)

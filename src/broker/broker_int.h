@@ -146,6 +146,9 @@ struct broker {
     config_set_t dyn_cluster;
     config_set_t dyn_node;
 
+    /* ACLs and their decisions (src/security/authorizer.h); created with the dynamic configs. */
+    struct authorizer *authz;
+
     atomic_bool ready; /* set once the loop serves; read by the admin thread */
     struct broker_sasl *sasl; /* SASL and the SCRAM credential store (handlers/sasl.c) */
     int64_t last_retention_ms;

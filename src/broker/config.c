@@ -57,6 +57,7 @@ static int check_listen_optional(const char *value, sb_err_t *err);
 static int check_advertised(const char *value, sb_err_t *err);
 static int check_nonempty(const char *value, sb_err_t *err);
 static int check_sasl_mechanisms(const char *value, sb_err_t *err);
+static int check_super_users(const char *value, sb_err_t *err);
 static bool is_null_scalar(const yaml_node_t *n);
 static int listeners_from_text(sb_listeners_t *out, const char *text, size_t len, sb_err_t *err);
 
@@ -78,6 +79,7 @@ static const cfg_section_t cfg_sections[] = {
     {"log", "Partition logs: segment size, retention and flushing."},
     {"groups", "Consumer-group coordination."},
     {"admin", "The admin HTTP server (`/health/live`, `/health/ready`, `/metrics`)."},
+    {"authorizer", "Kafka ACLs (the ACLs section of docs/security.md): who may do what to which topic, group and the cluster."},
     {"logging", "The broker's own log output (stderr)."},
     {"sasl", "SASL authentication on SASL_PLAINTEXT and SASL_SSL listeners (docs/security.md)."},
 };
@@ -149,6 +151,20 @@ static const cfg_key_t cfg_keys[] = {
     {"admin.listen", CFG_STRING, OFF(admin.listen), "127.0.0.1:8080", 0, 0, NULL,
      check_listen_optional, "host:port of the admin HTTP server; \"\" disables it", NULL},
 
+    {"authorizer.enabled", CFG_BOOL, OFF(authorizer.enabled), "false", 0, 0, NULL, NULL,
+     "check every request against the ACLs (CreateAcls, `streambus ctl acl`)",
+     "Off, every client may do everything and the ACL APIs answer SECURITY_DISABLED. ACLs are "
+     "kept in data_dir/.acls."},
+    {"authorizer.allow_everyone_if_no_acl_found", CFG_BOOL, OFF(authorizer.allow_everyone_if_no_acl_found),
+     "false", 0, 0, NULL, NULL, "allow a request on a resource that no ACL names",
+     "Kafka's allow.everyone.if.no.acl.found: with false, a resource nobody wrote an ACL for is closed."},
+    {"authorizer.super_users", CFG_STRING, OFF(authorizer.super_users), "", 0, 0, NULL, check_super_users,
+     "principals allowed everything, separated by ';' (e.g. User:admin;User:ops)", NULL},
+    {"authorizer.audit_log", CFG_STRING, OFF(authorizer.audit_log), "", 0, 0, NULL, NULL,
+     "file that authorization decisions are appended to as JSON lines; \"\" = the broker log",
+     "Denials and ACL changes are always written; allowed requests only with authorizer.audit_allowed."},
+    {"authorizer.audit_allowed", CFG_BOOL, OFF(authorizer.audit_allowed), "false", 0, 0, NULL, NULL,
+     "also audit allowed requests (one line per resource checked)", NULL},
     {"sasl.enabled_mechanisms", CFG_STRING, OFF(sasl.enabled_mechanisms), "SCRAM-SHA-256,SCRAM-SHA-512", 0, 0,
      NULL, check_sasl_mechanisms, "SASL mechanisms offered on SASL_* listeners, comma-separated",
      "Known: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN (only over SASL_SSL unless sasl.plain_without_tls), "
@@ -505,6 +521,27 @@ static int check_sasl_mechanisms(const char *value, sb_err_t *err)
 static int check_nonempty(const char *value, sb_err_t *err)
 {
     return value[0] ? 0 : sb_err_set(err, SB_EINVAL, "must not be empty");
+}
+
+/* Kafka's super.users: principals of the form Type:name separated by ';' (the authorizer
+ * parses the same list; checking here names the file and line). */
+static int check_super_users(const char *value, sb_err_t *err)
+{
+    const char *p = value;
+    while (*p) {
+        while (*p == ' ' || *p == ';') p++;
+        if (!*p) break;
+        const char *e = strchr(p, ';');
+        if (!e) e = p + strlen(p);
+        const char *t = e;
+        while (t > p && t[-1] == ' ') t--;
+        const char *colon = memchr(p, ':', (size_t)(t - p));
+        if (!colon || colon == p || colon + 1 == t)
+            return sb_err_set(err, SB_EINVAL, "\"%.*s\" is not a principal of the form Type:name (e.g. User:admin)",
+                              (int)(t - p), p);
+        p = e;
+    }
+    return 0;
 }
 
 /* ----- broker.listeners ----- */

@@ -70,6 +70,13 @@ typedef struct sb_config {
         char *listen; /* "" = admin HTTP server disabled */
     } admin;
     struct {
+        bool enabled;
+        bool allow_everyone_if_no_acl_found;
+        char *super_users; /* "User:a;User:b" */
+        char *audit_log;   /* "" = the broker log */
+        bool audit_allowed;
+    } authorizer;
+    struct {
         char *enabled_mechanisms;
         bool plain_without_tls;
         int64_t connections_max_reauth_ms; /* 0 = sessions never expire */

@@ -23,6 +23,7 @@ struct broker_metrics {
     metrics_counter_t *errors[API_SLOTS];
     metrics_counter_t *response_bytes[API_SLOTS];
     metrics_histogram_t *latency[API_SLOTS];
+    metrics_counter_t *authz_denied[API_SLOTS];
     metrics_gauge_t *connections;
     metrics_histogram_t *fsync;
     metrics_counter_t *fsyncs;
@@ -60,6 +61,8 @@ broker_metrics_t *broker_metrics_new(struct metrics_registry *reg)
         m->latency[k] = metrics_histogram(reg, "streambus_request_duration_seconds",
                                           "Time from request arrival to response ready, by API.", labels,
                                           METRICS_LATENCY_BUCKETS_SECONDS, METRICS_LATENCY_BUCKETS_COUNT);
+        m->authz_denied[k] = metrics_counter(reg, "streambus_authorization_denied_total",
+                                             "Authorization checks the ACLs denied, by API.", labels);
     }
     m->connections = metrics_gauge(reg, "streambus_connections", "Open Kafka client connections.", NULL);
     m->fsync = metrics_histogram(reg, "streambus_fsync_duration_seconds", "fdatasync latency of partition logs.", NULL,
@@ -98,6 +101,12 @@ void broker_metrics_request_done(broker_metrics_t *m, int16_t api_key, int64_t l
 void broker_metrics_request_error(broker_metrics_t *m, int16_t api_key)
 {
     if (m && api_ok(api_key) && m->errors[api_key]) metrics_counter_inc(m->errors[api_key]);
+}
+
+void broker_metrics_authz_denied(broker_metrics_t *m, int16_t api_key)
+{
+    if (!m || api_key < 0 || api_key >= API_SLOTS || !m->authz_denied[api_key]) return;
+    metrics_counter_add(m->authz_denied[api_key], 1);
 }
 
 void broker_metrics_connections(broker_metrics_t *m, int n)

@@ -20,6 +20,8 @@ void broker_metrics_request_start(broker_metrics_t *m, int16_t api_key);
 void broker_metrics_request_done(broker_metrics_t *m, int16_t api_key, int64_t latency_us, uint64_t response_bytes);
 void broker_metrics_request_error(broker_metrics_t *m, int16_t api_key);
 void broker_metrics_connections(broker_metrics_t *m, int n);
+/* A request (or one resource of it) that the authorizer denied. */
+void broker_metrics_authz_denied(broker_metrics_t *m, int16_t api_key);
 void broker_metrics_produced(broker_metrics_t *m, struct partition *p, uint64_t bytes, uint64_t records);
 /* Network thread, about once a second: re-renders per-topic/partition/group families. */
 struct broker;

@@ -54,6 +54,12 @@ typedef struct broker_options {
      * advertised as advertised_host:advertised_port. */
     broker_listener_options_t listeners[BROKER_MAX_LISTENERS];
     int nlisteners;
+    /* Authorization (src/security/authorizer.h); off unless authorizer_enabled. */
+    bool authorizer_enabled;
+    bool allow_everyone_if_no_acl_found;
+    bool audit_allowed;
+    char super_users[4096]; /* "User:a;User:b" */
+    char audit_log[1024];   /* "" = the broker log */
     /* SASL (src/broker/handlers/sasl.c, config section `sasl`). */
     char sasl_mechanisms[128];             /* enabled on SASL_* listeners, comma-separated */
     bool sasl_plain_without_tls;           /* development only: PLAIN on SASL_PLAINTEXT */

@@ -109,6 +109,13 @@ static int options_from_config(const sb_config_t *c, broker_options_t *o, sb_err
     o->group_session_timeout_min_ms = c->groups.session_timeout_min_ms;
     o->group_session_timeout_max_ms = c->groups.session_timeout_max_ms;
     o->offsets_retention_ms = c->groups.offsets_retention_ms;
+    o->authorizer_enabled = c->authorizer.enabled;
+    o->allow_everyone_if_no_acl_found = c->authorizer.allow_everyone_if_no_acl_found;
+    o->audit_allowed = c->authorizer.audit_allowed;
+    if (snprintf(o->super_users, sizeof(o->super_users), "%s", c->authorizer.super_users) >= (int)sizeof(o->super_users))
+        return sb_err_set(err, SB_EINVAL, "authorizer.super_users is longer than %zu bytes", sizeof(o->super_users) - 1);
+    if (snprintf(o->audit_log, sizeof(o->audit_log), "%s", c->authorizer.audit_log) >= (int)sizeof(o->audit_log))
+        return sb_err_set(err, SB_EINVAL, "authorizer.audit_log is longer than %zu bytes", sizeof(o->audit_log) - 1);
     snprintf(o->sasl_mechanisms, sizeof(o->sasl_mechanisms), "%s", c->sasl.enabled_mechanisms);
     o->sasl_plain_without_tls = c->sasl.plain_without_tls;
     o->sasl_reauth_ms = c->sasl.connections_max_reauth_ms;

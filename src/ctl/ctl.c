@@ -55,6 +55,9 @@ int ctl_run(const ctl_args_t *args, FILE *out, FILE *errout, sb_err_t *err)
     case CTL_CMD_RECORDS_DELETE: rc = ctl_records_delete(&ctx, err); break;
     case CTL_CMD_GROUP_RESET_OFFSETS: rc = ctl_group_reset_offsets(&ctx, err); break;
     case CTL_CMD_GROUP_DELETE_OFFSETS: rc = ctl_group_delete_offsets(&ctx, err); break;
+    case CTL_CMD_ACL_ADD: rc = ctl_acl_add(&ctx, err); break;
+    case CTL_CMD_ACL_REMOVE: rc = ctl_acl_remove(&ctx, err); break;
+    case CTL_CMD_ACL_LIST: rc = ctl_acl_list(&ctx, err); break;
     case CTL_CMD_USER_ADD: rc = ctl_user_add(&ctx, err); break;
     case CTL_CMD_USER_PASSWD: rc = ctl_user_passwd(&ctx, err); break;
     case CTL_CMD_USER_REMOVE: rc = ctl_user_remove(&ctx, err); break;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "security/acl.h"
+
 typedef struct command_spec {
     const char *noun;
     const char *verb;
@@ -27,6 +29,9 @@ static const command_spec_t COMMANDS[] = {
     {"records", "delete", CTL_CMD_RECORDS_DELETE, true},
     {"group", "reset-offsets", CTL_CMD_GROUP_RESET_OFFSETS, true},
     {"group", "delete-offsets", CTL_CMD_GROUP_DELETE_OFFSETS, true},
+    {"acl", "add", CTL_CMD_ACL_ADD, false},
+    {"acl", "remove", CTL_CMD_ACL_REMOVE, false},
+    {"acl", "list", CTL_CMD_ACL_LIST, false},
     {"user", "add", CTL_CMD_USER_ADD, true},
     {"user", "passwd", CTL_CMD_USER_PASSWD, true},
     {"user", "remove", CTL_CMD_USER_REMOVE, true},
@@ -59,6 +64,16 @@ typedef enum {
     OPT_SHIFT_BY,
     OPT_DRY_RUN,
     OPT_EXECUTE,
+    OPT_ACL_ALLOW_PRINCIPAL,
+    OPT_ACL_DENY_PRINCIPAL,
+    OPT_ACL_ALLOW_HOST,
+    OPT_ACL_DENY_HOST,
+    OPT_ACL_OPERATION,
+    OPT_ACL_TOPIC,
+    OPT_ACL_GROUP,
+    OPT_ACL_CLUSTER,
+    OPT_ACL_PATTERN,
+    OPT_ACL_PRINCIPAL,
     OPT_MECHANISM,
     OPT_ITERATIONS,
     OPT_PASSWORD_FILE,
@@ -103,6 +118,29 @@ static const option_spec_t OPTIONS[] = {
     {"--dry-run", OPT_DRY_RUN, false, false, CTL_CMD_GROUP_RESET_OFFSETS},
     {"--execute", OPT_EXECUTE, false, false, CTL_CMD_GROUP_RESET_OFFSETS},
     {"--topic", OPT_TOPIC, true, false, CTL_CMD_GROUP_DELETE_OFFSETS},
+    {"--allow-principal", OPT_ACL_ALLOW_PRINCIPAL, true, false, CTL_CMD_ACL_ADD},
+    {"--deny-principal", OPT_ACL_DENY_PRINCIPAL, true, false, CTL_CMD_ACL_ADD},
+    {"--allow-host", OPT_ACL_ALLOW_HOST, true, false, CTL_CMD_ACL_ADD},
+    {"--deny-host", OPT_ACL_DENY_HOST, true, false, CTL_CMD_ACL_ADD},
+    {"--operation", OPT_ACL_OPERATION, true, false, CTL_CMD_ACL_ADD},
+    {"--topic", OPT_ACL_TOPIC, true, false, CTL_CMD_ACL_ADD},
+    {"--group", OPT_ACL_GROUP, true, false, CTL_CMD_ACL_ADD},
+    {"--cluster", OPT_ACL_CLUSTER, false, false, CTL_CMD_ACL_ADD},
+    {"--resource-pattern-type", OPT_ACL_PATTERN, true, false, CTL_CMD_ACL_ADD},
+    {"--allow-principal", OPT_ACL_ALLOW_PRINCIPAL, true, false, CTL_CMD_ACL_REMOVE},
+    {"--deny-principal", OPT_ACL_DENY_PRINCIPAL, true, false, CTL_CMD_ACL_REMOVE},
+    {"--allow-host", OPT_ACL_ALLOW_HOST, true, false, CTL_CMD_ACL_REMOVE},
+    {"--deny-host", OPT_ACL_DENY_HOST, true, false, CTL_CMD_ACL_REMOVE},
+    {"--operation", OPT_ACL_OPERATION, true, false, CTL_CMD_ACL_REMOVE},
+    {"--topic", OPT_ACL_TOPIC, true, false, CTL_CMD_ACL_REMOVE},
+    {"--group", OPT_ACL_GROUP, true, false, CTL_CMD_ACL_REMOVE},
+    {"--cluster", OPT_ACL_CLUSTER, false, false, CTL_CMD_ACL_REMOVE},
+    {"--resource-pattern-type", OPT_ACL_PATTERN, true, false, CTL_CMD_ACL_REMOVE},
+    {"--principal", OPT_ACL_PRINCIPAL, true, false, CTL_CMD_ACL_LIST},
+    {"--topic", OPT_ACL_TOPIC, true, false, CTL_CMD_ACL_LIST},
+    {"--group", OPT_ACL_GROUP, true, false, CTL_CMD_ACL_LIST},
+    {"--cluster", OPT_ACL_CLUSTER, false, false, CTL_CMD_ACL_LIST},
+    {"--resource-pattern-type", OPT_ACL_PATTERN, true, false, CTL_CMD_ACL_LIST},
     {"--mechanism", OPT_MECHANISM, true, false, CTL_CMD_USER_ADD},
     {"--mechanism", OPT_MECHANISM, true, false, CTL_CMD_USER_PASSWD},
     {"--mechanism", OPT_MECHANISM, true, false, CTL_CMD_USER_REMOVE},
@@ -131,12 +169,13 @@ static const command_spec_t *find_command_by_id(ctl_command_t command)
 static bool is_known_noun(const char *noun)
 {
     return strcmp(noun, "topic") == 0 || strcmp(noun, "group") == 0 || strcmp(noun, "records") == 0 ||
-           strcmp(noun, "user") == 0;
+           strcmp(noun, "acl") == 0 || strcmp(noun, "user") == 0;
 }
 
 static const char *verbs_of(const char *noun)
 {
     if (strcmp(noun, "records") == 0) return "delete";
+    if (strcmp(noun, "acl") == 0) return "add, remove, list";
     if (strcmp(noun, "user") == 0) return "add, passwd, remove, list";
     return strcmp(noun, "topic") == 0 ? "create, list, describe, delete, add-partitions, alter-config"
                                       : "list, describe, delete, reset-offsets, delete-offsets";
@@ -412,6 +451,64 @@ static bool wants_help(int argc, char **argv, const char **noun)
     return help;
 }
 
+static int acl_add_principal(const char **list, size_t *count, const char *option, const char *value, sb_err_t *err)
+{
+    const char *colon = strchr(value, ':');
+    if (!colon || colon == value || !colon[1])
+        return sb_err_set(err, SB_EINVAL, "%s needs Type:name (e.g. User:alice or User:*), got \"%s\"", option, value);
+    if (*count == CTL_ACL_MAX) return sb_err_set(err, SB_EINVAL, "%s: at most %d principals", option, CTL_ACL_MAX);
+    list[(*count)++] = value;
+    return 0;
+}
+
+static int acl_set_resource(ctl_acl_args_t *acl, const char *option, int type, const char *name, sb_err_t *err)
+{
+    if (acl->resource_type)
+        return sb_err_set(err, SB_EINVAL, "%s: give only one of --topic, --group, --cluster", option);
+    if (!name[0]) return sb_err_set(err, SB_EINVAL, "%s needs a name (\"*\" for every one)", option);
+    acl->resource_type = type;
+    acl->resource_name = name;
+    return 0;
+}
+
+static int apply_acl_option(ctl_args_t *out, const option_spec_t *opt, const char *value, sb_err_t *err)
+{
+    ctl_acl_args_t *acl = &out->acl;
+    switch (opt->id) {
+    case OPT_ACL_ALLOW_PRINCIPAL:
+        return acl_add_principal(acl->allow_principals, &acl->allow_count, opt->name, value, err);
+    case OPT_ACL_DENY_PRINCIPAL:
+        return acl_add_principal(acl->deny_principals, &acl->deny_count, opt->name, value, err);
+    case OPT_ACL_ALLOW_HOST: acl->allow_host = value; return 0;
+    case OPT_ACL_DENY_HOST: acl->deny_host = value; return 0;
+    case OPT_ACL_OPERATION: {
+        int op = acl_operation_parse(value);
+        if (op < ACL_OP_ALL || op > ACL_OP_IDEMPOTENT_WRITE)
+            return sb_err_set(err, SB_EINVAL,
+                              "--operation must be one of All, Read, Write, Create, Delete, Alter, Describe, "
+                              "ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite; got \"%s\"", value);
+        if (acl->operation_count == CTL_ACL_MAX)
+            return sb_err_set(err, SB_EINVAL, "--operation: at most %d operations", CTL_ACL_MAX);
+        acl->operations[acl->operation_count++] = op;
+        return 0;
+    }
+    case OPT_ACL_TOPIC: return acl_set_resource(acl, opt->name, ACL_RESOURCE_TOPIC, value, err);
+    case OPT_ACL_GROUP: return acl_set_resource(acl, opt->name, ACL_RESOURCE_GROUP, value, err);
+    case OPT_ACL_CLUSTER: return acl_set_resource(acl, opt->name, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME, err);
+    case OPT_ACL_PATTERN: {
+        int p = acl_pattern_type_parse(value);
+        bool filter = out->command != CTL_CMD_ACL_ADD;
+        if (p < 0 || (!filter && p != ACL_PATTERN_LITERAL && p != ACL_PATTERN_PREFIXED))
+            return sb_err_set(err, SB_EINVAL, "--resource-pattern-type must be literal or prefixed%s, got \"%s\"",
+                              filter ? " (or any, match)" : "", value);
+        acl->pattern_type = p;
+        return 0;
+    }
+    case OPT_ACL_PRINCIPAL: acl->principal = value; return 0;
+    default: return sb_err_set(err, SB_EINVAL, "internal: unhandled option %s", opt->name);
+    }
+}
+
 static int apply_option(ctl_args_t *out, const option_spec_t *opt, const char *value, sb_err_t *err)
 {
     switch (opt->id) {
@@ -454,6 +551,16 @@ static int apply_option(ctl_args_t *out, const option_spec_t *opt, const char *v
         return parse_int64(opt->name, value, INT64_MIN, &out->reset_value, err);
     case OPT_DRY_RUN: out->dry_run = true; return 0;
     case OPT_EXECUTE: out->execute = true; return 0;
+    case OPT_ACL_ALLOW_PRINCIPAL:
+    case OPT_ACL_DENY_PRINCIPAL:
+    case OPT_ACL_ALLOW_HOST:
+    case OPT_ACL_DENY_HOST:
+    case OPT_ACL_OPERATION:
+    case OPT_ACL_TOPIC:
+    case OPT_ACL_GROUP:
+    case OPT_ACL_CLUSTER:
+    case OPT_ACL_PATTERN:
+    case OPT_ACL_PRINCIPAL: return apply_acl_option(out, opt, value, err);
     case OPT_MECHANISM:
         if (strcmp(value, "SCRAM-SHA-256") != 0 && strcmp(value, "SCRAM-SHA-512") != 0 && strcmp(value, "both") != 0)
             return sb_err_set(err, SB_EINVAL, "--mechanism must be SCRAM-SHA-256, SCRAM-SHA-512 or both, got \"%s\"",
@@ -538,13 +645,14 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
         }
         if (!noun) {
             if (!is_known_noun(a))
-                return sb_err_set(err, SB_EINVAL, "unknown command \"%s\" (expected topic, group, records, connector, dlq, offsets or reconcile)", a);
+                return sb_err_set(err, SB_EINVAL, "unknown command \"%s\" (expected topic, group, records, acl, user, connector, dlq, offsets or reconcile)", a);
             noun = a;
         } else if (!cmd) {
             cmd = find_command(noun, a);
             if (!cmd)
                 return sb_err_set(err, SB_EINVAL, "unknown %s command \"%s\" (expected %s)", noun, a,
                                   verbs_of(noun));
+            out->command = cmd->command;
         } else if (cmd->needs_name && !out->name) {
             out->name = a;
         } else {
@@ -553,7 +661,7 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
         }
     }
 
-    if (!noun) return sb_err_set(err, SB_EINVAL, "missing command (expected topic, group, records, connector, dlq, offsets or reconcile)");
+    if (!noun) return sb_err_set(err, SB_EINVAL, "missing command (expected topic, group, records, acl, user, connector, dlq, offsets or reconcile)");
     if (!cmd)
         return sb_err_set(err, SB_EINVAL, "missing %s command (expected %s)", noun, verbs_of(noun));
     out->command = cmd->command;
@@ -586,6 +694,14 @@ static int parse_into(int argc, char **argv, const char *env_bootstrap, ctl_args
         if (out->execute && out->dry_run)
             return sb_err_set(err, SB_EINVAL, "--dry-run and --execute exclude each other");
     }
+    if (cmd->command == CTL_CMD_ACL_ADD) {
+        if (out->acl.allow_count + out->acl.deny_count == 0)
+            return sb_err_set(err, SB_EINVAL, "'acl add' needs --allow-principal or --deny-principal");
+        if (out->acl.operation_count == 0)
+            return sb_err_set(err, SB_EINVAL, "'acl add' needs --operation (e.g. Read, Write, Describe, All)");
+    }
+    if ((cmd->command == CTL_CMD_ACL_ADD || cmd->command == CTL_CMD_ACL_REMOVE) && !out->acl.resource_type)
+        return sb_err_set(err, SB_EINVAL, "'acl %s' needs one of --topic NAME, --group NAME, --cluster", cmd->verb);
     if (cmd->command == CTL_CMD_GROUP_DELETE_OFFSETS && out->topic_count == 0)
         return sb_err_set(err, SB_EINVAL, "'group delete-offsets' needs --topic TOPIC[:P,...]");
     return 0;
@@ -633,6 +749,20 @@ static const char USAGE_RECORDS[] =
     "                       delete every record below offset N (end: all records) in partition P,\n"
     "                       or in every partition; prints the new earliest offsets\n";
 
+static const char USAGE_ACL[] =
+    "usage: streambus ctl [global options] acl <command>\n\n"
+    "commands (the broker needs authorizer.enabled; see the ACLs section of docs/security.md):\n"
+    "  add (--allow-principal P | --deny-principal P) ... --operation OP ...\n"
+    "      (--topic NAME | --group NAME | --cluster) [--resource-pattern-type literal|prefixed]\n"
+    "      [--allow-host IP] [--deny-host IP]\n"
+    "                       one binding per principal and operation; hosts default to *\n"
+    "  remove (--topic NAME | --group NAME | --cluster) [--resource-pattern-type literal|prefixed|any|match]\n"
+    "      [--allow-principal P ...] [--deny-principal P ...] [--operation OP ...]\n"
+    "                       delete the bindings these select (no principal/operation: all of them)\n"
+    "  list [--topic NAME | --group NAME | --cluster] [--resource-pattern-type ...] [--principal P]\n"
+    "                       the bindings the broker holds, by resource\n"
+    "  P is Type:name (User:alice, User:* for everyone); OP is All, Read, Write, Create, Delete,\n"
+    "  Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs or IdempotentWrite\n";
 static const char USAGE_USER[] =
     "usage: streambus ctl [global options] user <command>\n\n"
     "SCRAM users of the broker's SASL listeners (DescribeUserScramCredentials and\n"
@@ -676,16 +806,19 @@ void ctl_usage(FILE *out, const char *noun)
         fprintf(out, "%s\n%s", USAGE_GROUP, USAGE_GLOBAL);
     } else if (noun && strcmp(noun, "records") == 0) {
         fprintf(out, "%s\n%s", USAGE_RECORDS, USAGE_GLOBAL);
+    } else if (noun && strcmp(noun, "acl") == 0) {
+        fprintf(out, "%s\n%s", USAGE_ACL, USAGE_GLOBAL);
     } else if (noun && strcmp(noun, "user") == 0) {
         fprintf(out, "%s\n%s", USAGE_USER, USAGE_GLOBAL);
     } else {
-        fprintf(out, "usage: streambus ctl [global options] <topic|group|records|connector|dlq|offsets|reconcile> ...\n\n"
+        fprintf(out, "usage: streambus ctl [global options] <topic|group|records|acl|user|connector|dlq|offsets|reconcile> ...\n\n"
                      "Operator CLI. topic, group and records use the Kafka admin protocol (StreamBus or any\n"
                      "Kafka cluster); connector, dlq, offsets and reconcile use the connect REST API\n"
                      "(--url URL, default $STREAMBUS_CONNECT_URL or http://127.0.0.1:8083).\n\n"
                      "  topic create|list|describe|delete|add-partitions|alter-config\n"
                      "  group list|describe|delete|reset-offsets|delete-offsets\n"
                      "  records delete\n"
+                     "  acl add|remove|list\n"
                      "  user add|passwd|remove|list\n"
                      "  connector create|list|status|config|pause|resume|restart|delete\n"
                      "  dlq list|replay\n"

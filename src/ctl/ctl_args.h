@@ -36,11 +36,32 @@ typedef enum {
     CTL_CMD_RECORDS_DELETE,
     CTL_CMD_GROUP_RESET_OFFSETS,
     CTL_CMD_GROUP_DELETE_OFFSETS,
+    CTL_CMD_ACL_ADD,
+    CTL_CMD_ACL_REMOVE,
+    CTL_CMD_ACL_LIST,
     CTL_CMD_USER_ADD,
     CTL_CMD_USER_PASSWD,
     CTL_CMD_USER_REMOVE,
     CTL_CMD_USER_LIST,
 } ctl_command_t;
+
+/* acl add|remove|list, shaped like kafka-acls.sh. Strings borrow from argv; the numeric
+ * values are Kafka's (security/acl.h), which librdkafka's enums share. */
+#define CTL_ACL_MAX 16
+typedef struct ctl_acl_args {
+    const char *allow_principals[CTL_ACL_MAX];
+    size_t allow_count;
+    const char *deny_principals[CTL_ACL_MAX];
+    size_t deny_count;
+    const char *allow_host; /* NULL: "*" */
+    const char *deny_host;
+    int operations[CTL_ACL_MAX];
+    size_t operation_count;
+    int resource_type; /* 0 until --topic/--group/--cluster */
+    const char *resource_name;
+    int pattern_type;      /* 0 until --resource-pattern-type */
+    const char *principal; /* list --principal */
+} ctl_acl_args_t;
 
 /* group reset-offsets: where to move the committed offsets (kafka-consumer-groups.sh's
  * --to-earliest, --to-latest, --to-offset, --to-datetime, --shift-by). */
@@ -109,6 +130,7 @@ typedef struct ctl_args {
     int64_t reset_value;
     bool execute; /* reset-offsets: apply the plan; the default (--dry-run) only prints it */
     bool dry_run; /* given explicitly; only checked against --execute */
+    ctl_acl_args_t acl;
     /* user add/passwd/remove: --mechanism (NULL: add both; passwd/remove what the user has),
      * --iterations (0: 4096), --password-file (NULL: standard input). */
     const char *user_mechanism;

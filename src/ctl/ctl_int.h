@@ -29,6 +29,9 @@ int ctl_group_describe(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_delete(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_reset_offsets(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_group_delete_offsets(ctl_ctx_t *ctx, sb_err_t *err);
+int ctl_acl_add(ctl_ctx_t *ctx, sb_err_t *err);
+int ctl_acl_remove(ctl_ctx_t *ctx, sb_err_t *err);
+int ctl_acl_list(ctl_ctx_t *ctx, sb_err_t *err);
 /* ctl_user.c: SCRAM users through the Kafka SCRAM admin APIs. */
 int ctl_user_add(ctl_ctx_t *ctx, sb_err_t *err);
 int ctl_user_passwd(ctl_ctx_t *ctx, sb_err_t *err);

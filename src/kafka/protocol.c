@@ -21,6 +21,9 @@ const char *kafka_api_name(int16_t api_key)
     case KAFKA_API_CreateTopics: return "CreateTopics";
     case KAFKA_API_DeleteTopics: return "DeleteTopics";
     case KAFKA_API_InitProducerId: return "InitProducerId";
+    case KAFKA_API_DescribeAcls: return "DescribeAcls";
+    case KAFKA_API_CreateAcls: return "CreateAcls";
+    case KAFKA_API_DeleteAcls: return "DeleteAcls";
     case KAFKA_API_DescribeConfigs: return "DescribeConfigs";
     case KAFKA_API_CreatePartitions: return "CreatePartitions";
     case KAFKA_API_DeleteGroups: return "DeleteGroups";
@@ -52,6 +55,10 @@ const char *kafka_error_name(int16_t code)
     case KAFKA_ERR_ILLEGAL_GENERATION: return "ILLEGAL_GENERATION";
     case KAFKA_ERR_UNKNOWN_MEMBER_ID: return "UNKNOWN_MEMBER_ID";
     case KAFKA_ERR_REBALANCE_IN_PROGRESS: return "REBALANCE_IN_PROGRESS";
+    case KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED: return "TOPIC_AUTHORIZATION_FAILED";
+    case KAFKA_ERR_GROUP_AUTHORIZATION_FAILED: return "GROUP_AUTHORIZATION_FAILED";
+    case KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED: return "CLUSTER_AUTHORIZATION_FAILED";
+    case KAFKA_ERR_SECURITY_DISABLED: return "SECURITY_DISABLED";
     case KAFKA_ERR_UNSUPPORTED_VERSION: return "UNSUPPORTED_VERSION";
     case KAFKA_ERR_TOPIC_ALREADY_EXISTS: return "TOPIC_ALREADY_EXISTS";
     case KAFKA_ERR_INVALID_PARTITIONS: return "INVALID_PARTITIONS";

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http/auth.h"
+#include "http/jwt.h"
 
 /* PLAIN and OAUTHBEARER messages carry a name, a password or a token: a JWT is rarely above a
  * few kilobytes. The cap bounds what a stranger can make us hold. */
@@ -269,13 +269,14 @@ int sasl_session_step(sasl_session_t *s, const uint8_t *in, size_t in_len, int64
 int sasl_verify_http_jwt(void *arg, const char *token, int64_t now_s, char *user, size_t user_cap, int64_t *expires_s,
                          sb_err_t *err)
 {
-    http_auth_claims_t c;
-    int rc = http_auth_verify(arg, token, now_s, &c, err);
+    http_jwt_claims_t c;
+    int rc = http_jwt_verify(arg, token, strlen(token), now_s, &c, err);
     if (rc != 0) return SB_EINVAL;
     /* A refresh token only buys new access tokens from the login endpoint. */
-    if (c.use != HTTP_TOKEN_ACCESS) return sb_err_set(err, SB_EINVAL, "token is a refresh token");
-    if (strlen(c.subject) >= user_cap) return sb_err_set(err, SB_EINVAL, "token subject too long");
-    snprintf(user, user_cap, "%s", c.subject);
-    *expires_s = c.expires_at;
+    if (strcmp(c.use, "refresh") == 0) return sb_err_set(err, SB_EINVAL, "token is a refresh token");
+    if (!c.sub[0]) return sb_err_set(err, SB_EINVAL, "token has no subject");
+    if (strlen(c.sub) >= user_cap) return sb_err_set(err, SB_EINVAL, "token subject too long");
+    snprintf(user, user_cap, "%s", c.sub);
+    *expires_s = c.exp;
     return 0;
 }

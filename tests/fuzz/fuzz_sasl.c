@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/base64.h"
-#include "http/auth.h"
+#include "http/jwt.h"
 #include "security/sasl.h"
 #include "security/scram.h"
 
@@ -61,7 +61,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     static const char secret[] = "fuzz-secret-fuzz-secret-fuzz-secret!";
-    http_auth_t *auth = http_auth_new(secret, sizeof(secret) - 1, 60, 60, NULL);
+    http_jwt_verifier_t *auth = NULL;
+    http_jwt_options_t opt = {.leeway_s = 60};
+    if (http_jwt_verifier_new(&opt, &auth, NULL) == 0 &&
+        http_jwt_verifier_add_hmac(auth, secret, sizeof(secret) - 1, NULL, NULL) != 0) {
+        http_jwt_verifier_free(auth);
+        auth = NULL;
+    }
     sasl_config_t cfg = {.mechanisms = SASL_MECH_ALL, .plain_without_tls = true,
                          .verify_token = sasl_verify_http_jwt, .verify_arg = auth};
     sasl_session_t *s = NULL;
@@ -72,6 +78,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(out);
         sasl_session_free(s);
     }
-    http_auth_free(auth);
+    http_jwt_verifier_free(auth);
     return 0;
 }

@@ -268,6 +268,10 @@ static void test_set_overrides_single_keys(void **state)
     assert_string_equal(err.msg, "broker.max_connections: must be between 1 and 1000000 (got \"0\")");
     /* A rejected value leaves the previous one in place. */
     assert_int_equal(c.broker.max_connections, 4096);
+    /* super_users is checked when the config is read, not only when the broker starts. */
+    assert_int_equal(sb_config_set(&c, "authorizer.super_users", "User:admin; User:ops", &err), 0);
+    assert_int_equal(sb_config_set(&c, "authorizer.super_users", "User:admin;ops", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "\"ops\" is not a principal"));
 
     assert_int_equal(sb_config_set(&c, "groups.session_timeout_max_ms", "1000", &err), 0);
     assert_int_equal(sb_config_validate(&c, &err), SB_EINVAL);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/broker.h"
 #include "broker/group/coordinator.h"
 #include "broker/handlers/handlers.h"
@@ -45,6 +46,11 @@ struct broker {
     int durable_error; /* passed to callbacks by fake_run_durable */
     int completions;
     struct net_conn conn;
+    /* The authorizer as the coordinator sees it: every check is allowed except `op` on the
+     * resource named deny_name (NULL: nothing denied). */
+    int deny_op;
+    const char *deny_name;
+    int denials;
 };
 
 sb_wr_t *kslot_writer(kslot_t *slot)
@@ -140,6 +146,26 @@ group_coordinator_t *broker_groups(broker_t *b)
 const char *conn_peer_host(const conn_t *c)
 {
     return c->host;
+}
+
+bool broker_authorize(broker_t *b, const kreq_t *req, int op, int resource_type, const char *name, int32_t len)
+{
+    (void)req;
+    (void)resource_type;
+    bool denied = b->deny_name && op == b->deny_op && len == (int32_t)strlen(b->deny_name) &&
+                  memcmp(name, b->deny_name, (size_t)len) == 0;
+    b->denials += denied;
+    return !denied;
+}
+
+bool broker_authorize_quiet(broker_t *b, const kreq_t *req, int op, int resource_type, const char *name, int32_t len)
+{
+    return broker_authorize(b, req, op, resource_type, name, len);
+}
+
+bool broker_authorize_any(broker_t *b, const kreq_t *req, int op, int resource_type)
+{
+    return true;
 }
 
 static inline void fake_broker_init(broker_t *b)

@@ -1,6 +1,7 @@
 /* Group membership: the state machine of Kafka's classic GroupCoordinator and the handlers of
  * FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, DescribeGroups and ListGroups.
  * Committed offsets live in offsets.c. States and timers are described in docs/groups.md. */
+#include "broker/authz.h"
 #include "broker/group/coordinator.h"
 
 #include <stdio.h>
@@ -919,6 +920,14 @@ int handle_FindCoordinator(broker_t *b, kreq_t *req, sb_wr_t *resp)
                                          -1);
         return KAFKA_HANDLER_DONE;
     }
+    if (!broker_authorize(b, req, ACL_OP_DESCRIBE, rq.key_type == 0 ? ACL_RESOURCE_GROUP : ACL_RESOURCE_TRANSACTIONAL_ID,
+                          (const char *)rq.key.p, rq.key.len)) {
+        find_coordinator_response_encode(resp, req->api_version,
+                                         rq.key_type == 0 ? KAFKA_ERR_GROUP_AUTHORIZATION_FAILED
+                                                          : KAFKA_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                                         "Authorization failed: DESCRIBE is needed.", -1, "", -1);
+        return KAFKA_HANDLER_DONE;
+    }
     /* A single broker coordinates every group (and every transactional id). */
     find_coordinator_response_encode(resp, req->api_version, KAFKA_ERR_NONE, NULL, broker_node_id(b),
                                      broker_advertised_host_for(b, req->conn),
@@ -935,7 +944,9 @@ int handle_JoinGroup(broker_t *b, kreq_t *req, sb_wr_t *resp)
         return rc;
     }
     group_coordinator_t *gc = broker_groups(b);
-    if (!gc) {
+    if (!broker_authorize_group(b, req, ACL_OP_READ, rq.group_id)) {
+        rc = join_immediate_error(resp, req->api_version, KAFKA_ERR_GROUP_AUTHORIZATION_FAILED, "");
+    } else if (!gc) {
         rc = join_immediate_error(resp, req->api_version, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE, "");
     } else {
         group_request_enter(gc, req, resp);
@@ -954,7 +965,10 @@ int handle_SyncGroup(broker_t *b, kreq_t *req, sb_wr_t *resp)
         return rc;
     }
     group_coordinator_t *gc = broker_groups(b);
-    if (!gc) {
+    if (!broker_authorize_group(b, req, ACL_OP_READ, rq.group_id)) {
+        sync_group_response_encode(resp, req->api_version, KAFKA_ERR_GROUP_AUTHORIZATION_FAILED, NULL, 0);
+        rc = KAFKA_HANDLER_DONE;
+    } else if (!gc) {
         sync_group_response_encode(resp, req->api_version, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE, NULL, 0);
         rc = KAFKA_HANDLER_DONE;
     } else {
@@ -970,7 +984,9 @@ int handle_Heartbeat(broker_t *b, kreq_t *req, sb_wr_t *resp)
     heartbeat_request_t rq;
     if (heartbeat_request_decode(&req->body, req->api_version, &rq) != 0) return SB_EINVAL;
     group_coordinator_t *gc = broker_groups(b);
-    int16_t error = gc ? heartbeat(gc, &rq, sb_mono_ms()) : KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+    int16_t error = !broker_authorize_group(b, req, ACL_OP_READ, rq.group_id) ? KAFKA_ERR_GROUP_AUTHORIZATION_FAILED
+                    : gc ? heartbeat(gc, &rq, sb_mono_ms())
+                         : KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
     heartbeat_response_encode(resp, req->api_version, error);
     return KAFKA_HANDLER_DONE;
 }
@@ -981,7 +997,9 @@ int handle_LeaveGroup(broker_t *b, kreq_t *req, sb_wr_t *resp)
     if (leave_group_request_decode(&req->body, req->api_version, &rq) != 0) return SB_EINVAL;
     group_coordinator_t *gc = broker_groups(b);
     int16_t error = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-    if (gc) {
+    if (!broker_authorize_group(b, req, ACL_OP_READ, rq.group_id)) {
+        error = KAFKA_ERR_GROUP_AUTHORIZATION_FAILED;
+    } else if (gc) {
         group_request_enter(gc, req, resp);
         error = leave_group(gc, &rq, sb_mono_ms());
         group_request_leave(gc, KAFKA_HANDLER_DONE);
@@ -1006,7 +1024,9 @@ int handle_DescribeGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
     for (int32_t i = 0; i < rq.group_count; i++) {
         sb_slice_t id = rq.groups[i];
         group_t *g = gc ? group_find(gc, id.p, id.len) : NULL;
-        if (!gc) {
+        if (!broker_authorize_group(b, req, ACL_OP_DESCRIBE, id)) {
+            describe_groups_response_group(resp, KAFKA_ERR_GROUP_AUTHORIZATION_FAILED, id.p, id.len, "", "", "", 0);
+        } else if (!gc) {
             describe_groups_response_group(resp, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE, id.p, id.len, "", "", "", 0);
         } else if (!g) {
             /* Kafka describes an unknown group as a Dead one without error. */
@@ -1032,6 +1052,16 @@ int handle_DescribeGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
     return KAFKA_HANDLER_DONE;
 }
 
+/* ListGroups shows a group to a principal with DESCRIBE on the cluster or on the group, as
+ * Kafka does; hiding a group is filtering, not a denial. */
+static bool list_groups_may_see(broker_t *b, const kreq_t *req, const group_t *g)
+{
+    return broker_authorize_quiet(b, req, ACL_OP_DESCRIBE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME,
+                                  (int32_t)sizeof(ACL_CLUSTER_NAME) - 1) ||
+           broker_authorize_quiet(b, req, ACL_OP_DESCRIBE, ACL_RESOURCE_GROUP, g->group_id,
+                                  (int32_t)strlen(g->group_id));
+}
+
 int handle_ListGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
 {
     int16_t v = req->api_version;
@@ -1047,12 +1077,16 @@ int handle_ListGroups(broker_t *b, kreq_t *req, sb_wr_t *resp)
     int32_t count = 0;
     for (int32_t i = 0; i < gc->group_count; i++) {
         const group_t *g = gc->groups[i];
-        if (g->state != GROUP_DEAD && list_groups_state_wanted(&rq, group_state_name(g->state))) count++;
+        if (g->state != GROUP_DEAD && list_groups_state_wanted(&rq, group_state_name(g->state)) &&
+            list_groups_may_see(b, req, g))
+            count++;
     }
     list_groups_response_begin(resp, v, KAFKA_ERR_NONE, count);
     for (int32_t i = 0; i < gc->group_count; i++) {
         const group_t *g = gc->groups[i];
-        if (g->state == GROUP_DEAD || !list_groups_state_wanted(&rq, group_state_name(g->state))) continue;
+        if (g->state == GROUP_DEAD || !list_groups_state_wanted(&rq, group_state_name(g->state)) ||
+            !list_groups_may_see(b, req, g))
+            continue;
         list_groups_response_group(resp, v, g->group_id, g->protocol_type ? g->protocol_type : "",
                                    group_state_name(g->state));
     }

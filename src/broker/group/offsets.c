@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/authz.h"
 #include "broker/group/coordinator.h"
 #include "broker/group/group_codec.h"
 #include "broker/group/group_int.h"
@@ -536,9 +537,10 @@ static int16_t commit_group_error(group_coordinator_t *gc, const offset_commit_r
     return KAFKA_ERR_NONE;
 }
 
-static int16_t commit_partition_error(broker_t *b, const offset_commit_topic_t *topic,
+static int16_t commit_partition_error(broker_t *b, const kreq_t *req, const offset_commit_topic_t *topic,
                                       const offset_commit_partition_t *part)
 {
+    if (!broker_authorize_topic(b, req, ACL_OP_READ, topic->name)) return KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
     topic_t *t = broker_topic_find(b, (const char *)topic->name.p, topic->name.len);
     if (!t || part->partition_index < 0 || part->partition_index >= topic_partition_count(t))
         return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -558,7 +560,9 @@ static int offset_commit(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_w
         write_free(wr);
         return SB_ENOMEM;
     }
-    int16_t group_error = commit_group_error(gc, rq, sb_mono_ms());
+    int16_t group_error = !broker_authorize_group(b, req, ACL_OP_READ, rq->group_id)
+                              ? (int16_t)KAFKA_ERR_GROUP_AUTHORIZATION_FAILED
+                              : commit_group_error(gc, rq, sb_mono_ms());
     sb_wr_t kv;
     sb_wr_init(&kv, 256);
     int32_t *lens = calloc(2 * (n ? n : 1), sizeof(int32_t));
@@ -568,7 +572,7 @@ static int offset_commit(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_w
         const offset_commit_topic_t *topic = &rq->topics[t];
         for (int32_t p = 0; p < topic->partition_count; p++, k++) {
             const offset_commit_partition_t *part = &topic->partitions[p];
-            int16_t e = group_error ? group_error : commit_partition_error(b, topic, part);
+            int16_t e = group_error ? group_error : commit_partition_error(b, req, topic, part);
             wr->error_codes[k] = e;
             if (e != KAFKA_ERR_NONE || !lens) continue;
             size_t start = kv.len;
@@ -636,28 +640,40 @@ int handle_OffsetCommit(broker_t *b, kreq_t *req, sb_wr_t *resp)
 }
 
 static void fetch_partition(sb_wr_t *w, int16_t version, group_t *g, const void *topic, int32_t topic_len,
-                            int32_t partition)
+                            int32_t partition, bool denied)
 {
+    if (denied) {
+        offset_fetch_response_partition(w, version, partition, -1, -1, "", KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED);
+        return;
+    }
     const group_offset_t *o = g ? offset_find(g, topic, topic_len, partition) : NULL;
     if (o) offset_fetch_response_partition(w, version, partition, o->offset, o->leader_epoch, o->metadata, KAFKA_ERR_NONE);
     else offset_fetch_response_partition(w, version, partition, -1, -1, "", KAFKA_ERR_NONE);
 }
 
-/* Every topic of the group, its partitions grouped under it. */
-static void fetch_all(sb_wr_t *resp, int16_t version, const offset_fetch_group_t *rg, const group_t *g)
+/* Whether the principal may see a group's offsets of topic `name` (DESCRIBE; hiding the
+ * others is filtering, not a denial). */
+static bool fetch_topic_visible(broker_t *b, const kreq_t *req, const char *name)
+{
+    return broker_authorize_quiet(b, req, ACL_OP_DESCRIBE, ACL_RESOURCE_TOPIC, name, (int32_t)strlen(name));
+}
+
+/* Every topic of the group the principal may describe, its partitions grouped under it. */
+static void fetch_all(broker_t *b, const kreq_t *req, sb_wr_t *resp, int16_t version, const offset_fetch_group_t *rg,
+                      const group_t *g)
 {
     int32_t ntopics = 0;
     for (int32_t i = 0; g && i < g->offset_count; i++) {
         bool first = true;
         for (int32_t j = 0; j < i && first; j++) first = strcmp(g->offsets[j].topic, g->offsets[i].topic) != 0;
-        ntopics += first;
+        ntopics += first && fetch_topic_visible(b, req, g->offsets[i].topic);
     }
     offset_fetch_response_group(resp, version, rg->group_id.p, rg->group_id.len, ntopics);
     for (int32_t i = 0; g && i < g->offset_count; i++) {
         const char *name = g->offsets[i].topic;
         bool first = true;
         for (int32_t j = 0; j < i && first; j++) first = strcmp(g->offsets[j].topic, name) != 0;
-        if (!first) continue;
+        if (!first || !fetch_topic_visible(b, req, name)) continue;
         int32_t nparts = 0;
         for (int32_t j = i; j < g->offset_count; j++) nparts += strcmp(g->offsets[j].topic, name) == 0;
         offset_fetch_response_topic(resp, version, name, (int32_t)strlen(name), nparts);
@@ -672,21 +688,25 @@ static void fetch_all(sb_wr_t *resp, int16_t version, const offset_fetch_group_t
 }
 
 /* One group's part of the answer (the whole answer before v8). */
-static void fetch_group(sb_wr_t *resp, int16_t version, group_coordinator_t *gc, const offset_fetch_group_t *rg)
+static void fetch_group(broker_t *b, const kreq_t *req, sb_wr_t *resp, int16_t version, group_coordinator_t *gc,
+                        const offset_fetch_group_t *rg)
 {
-    group_t *g = gc ? group_find(gc, rg->group_id.p, rg->group_id.len) : NULL;
-    if (!gc && version < 2) {
+    int16_t group_err = !broker_authorize_group(b, req, ACL_OP_DESCRIBE, rg->group_id)
+                            ? (int16_t)KAFKA_ERR_GROUP_AUTHORIZATION_FAILED
+                        : gc ? (int16_t)KAFKA_ERR_NONE
+                             : (int16_t)KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+    group_t *g = gc && !group_err ? group_find(gc, rg->group_id.p, rg->group_id.len) : NULL;
+    if (group_err && version < 2) {
         /* No top-level error before v2: report it on every partition. */
         offset_fetch_response_group(resp, version, rg->group_id.p, rg->group_id.len, rg->topic_count);
         for (int32_t t = 0; t < rg->topic_count; t++) {
             const offset_fetch_topic_t *topic = &rg->topics[t];
             offset_fetch_response_topic(resp, version, topic->name.p, topic->name.len, topic->partition_count);
             for (int32_t p = 0; p < topic->partition_count; p++)
-                offset_fetch_response_partition(resp, version, topic->partition_indexes[p], -1, -1, "",
-                                                KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+                offset_fetch_response_partition(resp, version, topic->partition_indexes[p], -1, -1, "", group_err);
             offset_fetch_response_topic_end(resp, version);
         }
-    } else if (!gc) {
+    } else if (group_err) {
         offset_fetch_response_group(resp, version, rg->group_id.p, rg->group_id.len, 0);
     } else if (rg->topic_count >= 0) {
         /* An empty list asks for nothing (Kafka: only a null list means "all topics"). */
@@ -694,14 +714,15 @@ static void fetch_group(sb_wr_t *resp, int16_t version, group_coordinator_t *gc,
         for (int32_t t = 0; t < rg->topic_count; t++) {
             const offset_fetch_topic_t *topic = &rg->topics[t];
             offset_fetch_response_topic(resp, version, topic->name.p, topic->name.len, topic->partition_count);
+            bool denied = !broker_authorize_topic(b, req, ACL_OP_DESCRIBE, topic->name);
             for (int32_t p = 0; p < topic->partition_count; p++)
-                fetch_partition(resp, version, g, topic->name.p, topic->name.len, topic->partition_indexes[p]);
+                fetch_partition(resp, version, g, topic->name.p, topic->name.len, topic->partition_indexes[p], denied);
             offset_fetch_response_topic_end(resp, version);
         }
     } else {
-        fetch_all(resp, version, rg, g);
+        fetch_all(b, req, resp, version, rg, g);
     }
-    offset_fetch_response_group_end(resp, version, gc ? KAFKA_ERR_NONE : KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+    offset_fetch_response_group_end(resp, version, group_err);
 }
 
 int handle_OffsetFetch(broker_t *b, kreq_t *req, sb_wr_t *resp)
@@ -716,7 +737,7 @@ int handle_OffsetFetch(broker_t *b, kreq_t *req, sb_wr_t *resp)
     group_coordinator_t *gc = broker_groups(b);
     /* RequireStable (v7+) asks to wait out pending transactional commits; there are none. */
     offset_fetch_response_begin(resp, version, rq.group_count);
-    for (int32_t i = 0; i < rq.group_count; i++) fetch_group(resp, version, gc, &rq.groups[i]);
+    for (int32_t i = 0; i < rq.group_count; i++) fetch_group(b, req, resp, version, gc, &rq.groups[i]);
     offset_fetch_response_end(resp, version);
     offset_fetch_request_deinit(&rq);
     return KAFKA_HANDLER_DONE;
@@ -776,7 +797,10 @@ static int offset_delete(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_w
         return SB_ENOMEM;
     }
     group_t *g;
-    wr->group_error = offset_delete_group_error(gc, rq, &g);
+    g = NULL;
+    wr->group_error = !broker_authorize_group(b, req, ACL_OP_DELETE, rq->group_id)
+                          ? (int16_t)KAFKA_ERR_GROUP_AUTHORIZATION_FAILED
+                          : offset_delete_group_error(gc, rq, &g);
     sb_wr_t kv;
     sb_wr_init(&kv, 128);
     int32_t count = 0;
@@ -788,7 +812,8 @@ static int offset_delete(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_w
         for (int32_t p = 0; p < topic->partition_count; p++, k++) {
             int32_t part = topic->partition_indexes[p];
             int16_t e = KAFKA_ERR_NONE;
-            if (!bt || part < 0 || part >= topic_partition_count(bt)) e = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            if (!broker_authorize_topic(b, req, ACL_OP_READ, topic->name)) e = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!bt || part < 0 || part >= topic_partition_count(bt)) e = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (subscribed) e = KAFKA_ERR_GROUP_SUBSCRIBED_TO_TOPIC;
             wr->error_codes[k] = e;
             if (e) continue;
@@ -857,7 +882,8 @@ static int delete_groups(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_w
         sb_slice_t name = rq->groups_names[i];
         group_t *g = name.len > 0 ? group_find(gc, name.p, name.len) : NULL;
         int16_t e = KAFKA_ERR_NONE;
-        if (name.len <= 0) e = KAFKA_ERR_INVALID_GROUP_ID;
+        if (!broker_authorize_group(b, req, ACL_OP_DELETE, name)) e = KAFKA_ERR_GROUP_AUTHORIZATION_FAILED;
+        else if (name.len <= 0) e = KAFKA_ERR_INVALID_GROUP_ID;
         else if (!g || g->state == GROUP_DEAD) e = KAFKA_ERR_GROUP_ID_NOT_FOUND;
         else if (g->state != GROUP_EMPTY || g->pending_count) e = KAFKA_ERR_NON_EMPTY_GROUP;
         wr->error_codes[i] = e;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/broker_int.h"
 #include "broker/handlers/handlers.h"
 #include "common/log.h"
@@ -122,7 +123,10 @@ int handle_CreateTopics(broker_t *b, kreq_t *req, sb_wr_t *resp)
         /* A manual assignment names every partition: its length is the partition count. */
         if (manual) nparts = na;
         else if (nparts == -1) nparts = b->opt.default_partitions;
-        if (!tname || !topic_name_valid(tname, strlen(tname))) {
+        if (!broker_authorize_create_topic(b, req, name)) {
+            err = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(msg, sizeof(msg), "Authorization failed: CREATE on the cluster or on the topic is needed.");
+        } else if (!tname || !topic_name_valid(tname, strlen(tname))) {
             err = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
             snprintf(msg, sizeof(msg), "invalid topic name");
         } else if (broker_topic_find(b, tname, (int32_t)strlen(tname))) {
@@ -187,7 +191,8 @@ int handle_DeleteTopics(broker_t *b, kreq_t *req, sb_wr_t *resp)
         sb_slice_t name = sb_rd_string(&names);
         topic_t *t = broker_topic_find(b, (const char *)name.p, name.len);
         int16_t err = KAFKA_ERR_NONE;
-        if (!t) err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        if (!broker_authorize_topic(b, req, ACL_OP_DELETE, name)) err = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+        else if (!t) err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         else if (t->internal) err = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
         else {
             sb_err_t e = {0};
@@ -230,7 +235,10 @@ int handle_CreatePartitions(broker_t *b, kreq_t *req, sb_wr_t *resp)
         topic_t *t = broker_topic_find(b, (const char *)name.p, name.len);
         int16_t err = KAFKA_ERR_NONE;
         char msg[sizeof(((sb_err_t *)0)->msg)] = "";
-        if (!t) {
+        if (!broker_authorize_topic(b, req, ACL_OP_ALTER, name)) {
+            err = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(msg, sizeof(msg), "Authorization failed: ALTER on the topic is needed.");
+        } else if (!t) {
             err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(msg, sizeof(msg), "topic does not exist");
         } else if (count > b->opt.max_partitions_per_topic) {
@@ -267,6 +275,8 @@ int handle_InitProducerId(broker_t *b, kreq_t *req, sb_wr_t *resp)
         /* Transactions are not implemented; say so rather than pretend. */
         sb_warn("producer", "refusing InitProducerId with a transactional id: transactions are not supported");
         err = KAFKA_ERR_INVALID_REQUEST;
+    } else if (!broker_authorize_idempotent_write(b, req)) {
+        err = KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED;
     } else {
         sb_err_t e = {0};
         if (producer_ids_next(&b->pids, &pid, &e) < 0) {

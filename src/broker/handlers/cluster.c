@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/broker_int.h"
 #include "broker/handlers/handlers.h"
 #include "kafka/protocol.h"
@@ -87,6 +88,14 @@ int handle_DescribeLogDirs(broker_t *b, kreq_t *req, sb_wr_t *resp)
     if (c) sb_rd_tags(rd);
     if (!sb_rd_ok(rd)) return -1;
 
+    if (!broker_authorize_cluster(b, req, ACL_OP_DESCRIBE)) {
+        /* Kafka answers no log dirs (and, from v3, the error) to a principal without DESCRIBE. */
+        sb_wr_i32(resp, 0);
+        if (v >= 3) sb_wr_i16(resp, KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED);
+        sb_wr_array(resp, c, 0);
+        sb_wr_tags(resp, c);
+        return KAFKA_HANDLER_DONE;
+    }
     char dir[PATH_MAX];
     if (!realpath(broker_data_dir(b), dir)) snprintf(dir, sizeof(dir), "%s", broker_data_dir(b));
     sb_wr_i32(resp, 0); /* throttle_time_ms */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/broker_int.h"
 #include "broker/handlers/handlers.h"
 #include "common/log.h"
@@ -226,7 +227,9 @@ int handle_DescribeConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp)
         char msg[MSG_CAP] = "";
         topic_t *t = NULL;
         bool node = false;
-        if (type == RESOURCE_TOPIC) {
+        if ((err = broker_authorize_config_resource(b, req, ACL_OP_DESCRIBE_CONFIGS, type, name))) {
+            snprintf(msg, sizeof(msg), "Authorization failed: DESCRIBE_CONFIGS is needed.");
+        } else if (type == RESOURCE_TOPIC) {
             t = broker_topic_find(b, (const char *)name.p, name.len);
             if (!t) {
                 err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -512,8 +515,9 @@ static int handle_alter(broker_t *b, kreq_t *req, sb_wr_t *resp, bool incrementa
         }
         if (c) sb_rd_tags(&res_rd);
         char msg[MSG_CAP] = "";
-        int16_t err = alter_resource(b, type, name, e, ne < 0 ? 0 : ne, incremental, validate_only,
-                                     msg, sizeof(msg));
+        int16_t err = broker_authorize_config_resource(b, req, ACL_OP_ALTER_CONFIGS, type, name);
+        if (err) snprintf(msg, sizeof(msg), "Authorization failed: ALTER_CONFIGS is needed.");
+        else err = alter_resource(b, type, name, e, ne < 0 ? 0 : ne, incremental, validate_only, msg, sizeof(msg));
         free(e);
         if (err)
             sb_info("configs", "%s refused for resource %d \"%.*s\": %s",

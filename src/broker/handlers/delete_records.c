@@ -4,6 +4,7 @@
  * fsync'ed before the answer, so it survives a crash (plog_delete_records). */
 #include <inttypes.h>
 
+#include "broker/authz.h"
 #include "broker/broker_int.h"
 #include "broker/handlers/handlers.h"
 #include "common/log.h"
@@ -39,6 +40,7 @@ int handle_DeleteRecords(broker_t *b, kreq_t *req, sb_wr_t *resp)
     for (int32_t i = 0; i < ntopics; i++) {
         sb_slice_t name = sb_rd_str(&topics_rd, c);
         int32_t np = sb_rd_array(&topics_rd, c, 12);
+        bool denied = !broker_authorize_topic(b, req, ACL_OP_DELETE, name);
         topic_t *t = broker_topic_find(b, (const char *)name.p, name.len);
         sb_wr_strn(resp, c, name.p, name.len);
         sb_wr_array(resp, c, np);
@@ -49,7 +51,9 @@ int handle_DeleteRecords(broker_t *b, kreq_t *req, sb_wr_t *resp)
             partition_t *p = t ? topic_partition(t, index) : NULL;
             int16_t err = KAFKA_ERR_NONE;
             int64_t low = -1;
-            if (!p) {
+            if (denied) {
+                err = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+            } else if (!p) {
                 err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else if (t->internal) {
                 /* The group coordinator replays this log at start-up; it must stay whole. */

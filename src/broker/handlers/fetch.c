@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/authz.h"
 #include "broker/broker_int.h"
 #include "broker/handlers/handlers.h"
 #include "broker/metrics_broker.h"
@@ -23,6 +24,7 @@ typedef struct fetch_topic {
     char *name;
     int32_t nparts;
     fetch_part_t *parts;
+    bool denied; /* no READ on the topic: every partition answers TOPIC_AUTHORIZATION_FAILED */
 } fetch_topic_t;
 
 struct fetch_waiter {
@@ -70,7 +72,10 @@ static size_t fetch_build(broker_t *b, fetch_waiter_t *f, sb_wr_t *w, bool *any_
             int16_t err = KAFKA_ERR_NONE;
             int64_t hw = -1, lso = -1, start = -1;
             plog_slice_t sl = {.fd = -1, .len = 0};
-            if (!p) {
+            if (ft->denied) {
+                err = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+                *any_error = true;
+            } else if (!p) {
                 err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else {
                 hw = lso = plog_end_offset(p->log);
@@ -180,6 +185,7 @@ int handle_Fetch(broker_t *b, kreq_t *req, sb_wr_t *resp)
         ft->parts = calloc((size_t)(nparts ? nparts : 1), sizeof(*ft->parts));
         if (!ft->name || !ft->parts) goto malformed;
         ft->nparts = nparts;
+        ft->denied = !broker_authorize_topic(b, req, ACL_OP_READ, name);
         for (int32_t j = 0; j < nparts; j++) {
             fetch_part_t *fp = &ft->parts[j];
             fp->index = sb_rd_i32(rd);

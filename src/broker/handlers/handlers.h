@@ -22,6 +22,9 @@ int handle_IncrementalAlterConfigs(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_DeleteRecords(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_DescribeCluster(broker_t *b, kreq_t *req, sb_wr_t *resp);
 int handle_DescribeLogDirs(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_DescribeAcls(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_CreateAcls(broker_t *b, kreq_t *req, sb_wr_t *resp);
+int handle_DeleteAcls(broker_t *b, kreq_t *req, sb_wr_t *resp);
 
 /* SASL and SCRAM credentials (handlers/sasl.c). */
 int handle_SaslHandshake(broker_t *b, kreq_t *req, sb_wr_t *resp);

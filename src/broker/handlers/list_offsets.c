@@ -4,6 +4,7 @@
  * the given one (from the time index). */
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/broker_int.h"
 #include "broker/handlers/handlers.h"
 #include "kafka/protocol.h"
@@ -27,6 +28,7 @@ int handle_ListOffsets(broker_t *b, kreq_t *req, sb_wr_t *resp)
         sb_slice_t name = sb_rd_str(rd, c);
         int32_t nparts = sb_rd_array(rd, c, 12);
         if (!sb_rd_ok(rd) || name.len < 0 || nparts < 0) return -1;
+        bool denied = !broker_authorize_topic(b, req, ACL_OP_DESCRIBE, name);
         topic_t *t = broker_topic_find(b, (const char *)name.p, name.len);
         sb_wr_strn(resp, c, name.p, name.len);
         sb_wr_array(resp, c, nparts);
@@ -40,7 +42,9 @@ int handle_ListOffsets(broker_t *b, kreq_t *req, sb_wr_t *resp)
             partition_t *p = t ? topic_partition(t, index) : NULL;
             int16_t err = KAFKA_ERR_NONE;
             int64_t offset = -1, found_ts = -1;
-            if (!p) {
+            if (denied) {
+                err = KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED;
+            } else if (!p) {
                 err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else if (ts == LATEST_TIMESTAMP) {
                 offset = plog_end_offset(p->log);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/broker_int.h"
 #include "broker/handlers/handlers.h"
 #include "kafka/protocol.h"
@@ -30,6 +31,7 @@ static void write_topic(broker_t *b, sb_wr_t *w, int16_t v, int16_t err, const c
 
 typedef struct all_topics_ctx {
     broker_t *b;
+    const kreq_t *req;
     sb_wr_t *w;
     int16_t v;
     int32_t count;
@@ -39,6 +41,9 @@ typedef struct all_topics_ctx {
 static void all_topics_cb(void *arg, topic_t *t)
 {
     all_topics_ctx_t *c = arg;
+    /* Listing all topics shows only those the principal may DESCRIBE (not a denial). */
+    if (!broker_authorize_quiet(c->b, c->req, ACL_OP_DESCRIBE, ACL_RESOURCE_TOPIC, t->name, (int32_t)strlen(t->name)))
+        return;
     c->count++;
     if (!c->count_only) write_topic(c->b, c->w, c->v, 0, t->name, (int32_t)strlen(t->name), t);
 }
@@ -69,7 +74,7 @@ int handle_Metadata(broker_t *b, kreq_t *req, sb_wr_t *resp)
     if (v >= 2) sb_wr_str(resp, false, BROKER_CLUSTER_ID);
     if (v >= 1) sb_wr_i32(resp, broker_node_id(b)); /* controller_id */
     if (all) {
-        all_topics_ctx_t c = {b, resp, v, 0, true};
+        all_topics_ctx_t c = {b, req, resp, v, 0, true};
         topics_foreach(b, all_topics_cb, &c);
         sb_wr_array(resp, false, c.count);
         c.count_only = false;
@@ -79,7 +84,9 @@ int handle_Metadata(broker_t *b, kreq_t *req, sb_wr_t *resp)
         for (int32_t i = 0; i < n; i++) {
             sb_slice_t name = sb_rd_string(&names);
             topic_t *t = NULL;
-            int16_t err = topic_get_or_create(b, name, allow_create, &t);
+            int16_t err = !broker_authorize_topic(b, req, ACL_OP_DESCRIBE, name)
+                              ? (int16_t)KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED
+                              : topic_get_or_create(b, name, allow_create && broker_may_auto_create_topic(b, req, name), &t);
             write_topic(b, resp, v, err, (const char *)name.p, name.len, t);
         }
     }

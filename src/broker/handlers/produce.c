@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/broker_int.h"
 #include "broker/handlers/handlers.h"
 #include "broker/metrics_broker.h"
@@ -240,7 +241,9 @@ int handle_Produce(broker_t *b, kreq_t *req, sb_wr_t *resp)
         tr->parts = calloc((size_t)(nparts ? nparts : 1), sizeof(*tr->parts));
         if (!tr->name || !tr->parts) goto malformed;
         topic_t *t = NULL;
-        int16_t terr = bad_acks ? (int16_t)KAFKA_ERR_INVALID_REQUIRED_ACKS : topic_get_or_create(b, name, true, &t);
+        int16_t terr = bad_acks ? (int16_t)KAFKA_ERR_INVALID_REQUIRED_ACKS
+                       : !broker_authorize_topic(b, req, ACL_OP_WRITE, name) ? (int16_t)KAFKA_ERR_TOPIC_AUTHORIZATION_FAILED
+                       : topic_get_or_create(b, name, broker_may_auto_create_topic(b, req, name), &t);
         for (int32_t j = 0; j < nparts; j++) {
             produce_part_result_t *pr = &tr->parts[j];
             tr->nparts = j + 1;

@@ -24,7 +24,7 @@
 #include "broker/handlers/sasl_int.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "http/auth.h"
+#include "http/jwt.h"
 #include "kafka/protocol.h"
 #include "metrics/metrics.h"
 #include "net/conn.h"
@@ -44,7 +44,7 @@ typedef struct fail_entry {
 struct broker_sasl {
     cred_store_t *creds;
     sasl_config_t cfg;
-    http_auth_t *jwt; /* OAUTHBEARER verifier, NULL when no secret is configured */
+    http_jwt_verifier_t *jwt; /* OAUTHBEARER verifier, NULL when no key is configured */
     int64_t reauth_ms;
     int32_t max_failures;
     int64_t window_ms;
@@ -78,7 +78,8 @@ static int64_t wall_s(void)
     return (int64_t)ts.tv_sec;
 }
 
-/* Reads the OAUTHBEARER secret file (trailing newline ignored). */
+/* Loads the OAUTHBEARER key file into the shared JWT verifier (src/http/jwt.h): a PEM public
+ * key or a JWKS file (RS256/ES256), or else an HS256 secret (trailing newline ignored). */
 static int load_jwt_secret(const char *path, broker_sasl_t *s, sb_err_t *err)
 {
     FILE *fp = fopen(path, "rb");
@@ -86,12 +87,22 @@ static int load_jwt_secret(const char *path, broker_sasl_t *s, sb_err_t *err)
     char buf[1025];
     size_t n = fread(buf, 1, sizeof(buf), fp);
     fclose(fp);
-    if (n == sizeof(buf)) return sb_err_set(err, SB_EINVAL, "sasl.oauthbearer_secret_file %s: longer than 1024 bytes", path);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
     sb_err_t e = {0};
-    s->jwt = http_auth_new(buf, n, 60, 60, &e);
+    http_jwt_options_t opt = {.leeway_s = 60};
+    int rc = http_jwt_verifier_new(&opt, &s->jwt, &e);
+    bool public_key = n > 0 && (buf[0] == '{' || (n >= 10 && memcmp(buf, "-----BEGIN", 10) == 0));
+    if (rc == 0 && public_key) {
+        rc = http_jwt_verifier_add_key_file(s->jwt, path, &e);
+    } else if (rc == 0) {
+        if (n == sizeof(buf)) {
+            memset(buf, 0, sizeof(buf));
+            return sb_err_set(err, SB_EINVAL, "sasl.oauthbearer_secret_file %s: longer than 1024 bytes", path);
+        }
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
+        rc = http_jwt_verifier_add_hmac(s->jwt, buf, n, NULL, &e);
+    }
     memset(buf, 0, sizeof(buf));
-    if (!s->jwt) return sb_err_set(err, SB_EINVAL, "sasl.oauthbearer_secret_file %s: %s", path, e.msg);
+    if (rc != 0) return sb_err_set(err, SB_EINVAL, "sasl.oauthbearer_secret_file %s: %s", path, e.msg);
     return 0;
 }
 
@@ -153,7 +164,7 @@ void broker_sasl_free(broker_t *b)
     if (!s) return;
     broker_sasl_delayed_free_all(b);
     cred_store_free(s->creds);
-    http_auth_free(s->jwt);
+    http_jwt_verifier_free(s->jwt);
     free(s);
     b->sasl = NULL;
 }
