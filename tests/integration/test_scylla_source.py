@@ -263,30 +263,41 @@ def test_end_to_end_into_postgres_through_the_broker(fake, broker, connect, post
 
 
 @needs_pg
-def test_partition_delete_is_not_applied_by_the_postgres_sink(fake, broker, connect, postgres):
-    # What docs/sources.md states: the sink deletes by the full primary key, and a partition
-    # delete's key has no clustering columns, so the rows stay (and the sink goes on).
+@pytest.mark.parametrize("lww", [False, True])
+def test_partition_delete_removes_the_partitions_rows_in_postgres(fake, broker, connect, postgres, lww):
+    # A partition delete's key has only the partition-key columns; the postgres-sink deletes
+    # every row of that partition, leaves other partitions alone, and keeps a row written into
+    # the partition after the delete (also when both land in one batch).
     t = fake.cdc.add_table("shop", "lines", [("order_id", "int"), ("line", "int"), ("sku", "text")],
                            ["order_id"], ["line"])
     sql(postgres, "CREATE SCHEMA copy;")
     connect.create("sc", source_config(fake, "shop.lines", "sc12"))
-    connect.create("sink", {"connector.class": "postgres-sink", "connection.conninfo": postgres,
-                            "topics": "sc12.shop.lines", "target.schema": "copy"})
+    sink = {"connector.class": "postgres-sink", "connection.conninfo": postgres,
+            "topics": "sc12.shop.lines", "target.schema": "copy"}
+    if lww:
+        sink["last.write.wins"] = "true"
+    connect.create("sink", sink)
     t.insert({"order_id": 1, "line": 1, "sku": "a"})
     t.insert({"order_id": 1, "line": 2, "sku": "b"})
     t.insert({"order_id": 2, "line": 1, "sku": "c"})
+    t.insert({"order_id": 4, "line": 1, "sku": "d"})
     t.delete_row({"order_id": 2, "line": 1})
 
     def rows():
         if sql(postgres, "SELECT count(*) FROM pg_tables WHERE schemaname = 'copy'") != "1":
             return None
-        return sql(postgres, "SELECT string_agg(order_id || '/' || line, ',' ORDER BY order_id, line) "
+        return sql(postgres, "SELECT string_agg(order_id || '/' || line || '/' || sku, ',' ORDER BY order_id, line) "
                              "FROM copy.lines")
-    wait_until(lambda: rows() == "1/1,1/2", 60, "the rows and the row delete in PostgreSQL")
-    t.delete_partition({"order_id": 1})
-    t.insert({"order_id": 3, "line": 1, "sku": "marker"})
-    wait_until(lambda: (rows() or "").endswith("3/1"), 60, "the marker row after the partition delete")
-    assert rows() == "1/1,1/2,3/1"
+    wait_until(lambda: rows() == "1/1/a,1/2/b,4/1/d", 60, "the rows and the row delete in PostgreSQL")
+    base = now_us()
+    # One batch: a row of partition 4 before its delete (wiped), a row after it (kept).
+    t.insert({"order_id": 4, "line": 2, "sku": "gone"}, ts_us=base)
+    t.delete_partition({"order_id": 4}, ts_us=base + 1000)
+    t.insert({"order_id": 4, "line": 3, "sku": "after"}, ts_us=base + 2000)
+    t.delete_partition({"order_id": 1}, ts_us=base + 3000)
+    t.insert({"order_id": 3, "line": 1, "sku": "marker"}, ts_us=base + 4000)
+    wait_until(lambda: "3/1/marker" in (rows() or ""), 60, "the marker row after the partition deletes")
+    assert rows() == "3/1/marker,4/3/after"
     assert connect.state("sink") == "RUNNING"
 
 

@@ -21,6 +21,7 @@
 typedef struct rec {
     char *key;
     char *value;
+    char *topic;
 } rec_t;
 
 struct source_ctx {
@@ -46,6 +47,7 @@ int source_emit(source_ctx_t *ctx, const connect_record_t *r, const char *positi
     }
     ctx->recs[ctx->n].key = dup_slice(r->key.p, r->key.len);
     ctx->recs[ctx->n].value = dup_slice(r->value.p, r->value.len);
+    ctx->recs[ctx->n].topic = strdup(r->topic);
     ctx->n++;
     return 0;
 }
@@ -67,6 +69,7 @@ static void ctx_clear(source_ctx_t *ctx)
     for (int i = 0; i < ctx->n; i++) {
         free(ctx->recs[i].key);
         free(ctx->recs[i].value);
+        free(ctx->recs[i].topic);
     }
     free(ctx->recs);
     memset(ctx, 0, sizeof(*ctx));
@@ -275,6 +278,8 @@ static void test_deletions_ttl_and_collection_changes(void **state)
     assert_null(json_object_get(json_object_get(v, "source"), "range"));
     json_decref(v);
     assert_null(ctx.recs[1].value); /* the partition deletion's tombstone */
+    /* the partition deletion is on the table's topic: a sink deletes the whole partition */
+    assert_string_equal(ctx.recs[0].topic, "cdc.ks.t");
 
     v = value(&ctx, 3);
     assert_string_equal(op_of(v), "c");
@@ -306,6 +311,8 @@ static void test_deletions_ttl_and_collection_changes(void **state)
     for (int i = 0; i < 2; i++) {
         v = value(&ctx, 7 + i);
         assert_string_equal(op_of(v), "d");
+        /* not on the table's topic, where a sink would take it for a partition delete */
+        assert_string_equal(ctx.recs[7 + i].topic, "cdc.ks.t.range_deletes");
         assert_string_equal(json_string_value(json_object_get(json_object_get(v, "before"), "id")), "k1");
         json_t *range = json_object_get(json_object_get(v, "source"), "range");
         json_t *st = json_object_get(range, "start"), *en = json_object_get(range, "end");

@@ -46,6 +46,7 @@ typedef struct cs_table {
     envelope_table_t *env;
     envelope_kind_t *kinds; /* per column */
     char *topic;
+    char *range_topic; /* <topic>.range_deletes: range deletions (no key-based sink can apply them) */
 } cs_table_t;
 
 typedef struct cs_key {
@@ -823,7 +824,14 @@ static bool dedupe_seen(cs_dedupe_t *d, uint64_t h)
     return false;
 }
 
+static int push_to(cs_source_t *s, const cs_table_t *t, const char *topic, char op, int64_t ts_us, bool tombstone_after);
+
 static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, bool tombstone_after)
+{
+    return push_to(s, t, t->topic, op, ts_us, tombstone_after);
+}
+
+static int push_to(cs_source_t *s, const cs_table_t *t, const char *topic, char op, int64_t ts_us, bool tombstone_after)
 {
     if (s->ttl_max > 0) {
         char b[32];
@@ -836,7 +844,7 @@ static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, boo
     }
     int rc = 0;
     if (s->dedupe.cap) {
-        uint64_t h = hash_bytes(0xcbf29ce484222325ULL, t->topic, strlen(t->topic));
+        uint64_t h = hash_bytes(0xcbf29ce484222325ULL, topic, strlen(topic));
         h = hash_bytes(h, &op, 1);
         h = hash_bytes(h, &ts_us, sizeof(ts_us));
         h = hash_bytes(h, s->extra.buf, s->extra.len);
@@ -852,7 +860,7 @@ static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, boo
     envelope_source_t src = {.connector = "cassandra", .name = s->prefix, .ts_ms = micros_to_ms(ts_us),
                              .lsn = -1, .txid = -1, .snapshot = "false",
                              .extra = s->extra.len ? (const char *)s->extra.buf : NULL, .extra_len = s->extra.len};
-    if (pending_begin(s, t->topic, src.ts_ms)) {
+    if (pending_begin(s, topic, src.ts_ms)) {
         rc = -1;
         goto out;
     }
@@ -860,7 +868,7 @@ static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, boo
     envelope_write_value(&s->pend_val, t->env, op, op == 'd' ? s->row : NULL, op == 'd' ? NULL : s->row, &src,
                          sb_now_ms());
     if (tombstone_after && !s->pend_key_null) {
-        if (pending_begin(s, t->topic, src.ts_ms)) {
+        if (pending_begin(s, topic, src.ts_ms)) {
             rc = -1;
             goto out;
         }
@@ -999,7 +1007,10 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
                 render_bound(s, t, row, b == CASS_INCL_END_BOUND || b == CASS_INCL_END_EXCL_START_BOUNDARY);
                 sb_wr_bytes(&s->extra, "}", 1);
                 s->range_tombstones++;
-                if (push(s, t, 'd', row->deletion.marked_for_delete_at, false)) return -1;
+                /* On a topic of their own, as scylla-source does: the key is the partition
+                 * key, and a sink applying it on the table's topic would take it for a
+                 * partition delete and remove the whole partition. */
+                if (push_to(s, t, t->range_topic, 'd', row->deletion.marked_for_delete_at, false)) return -1;
                 open = NULL;
             }
             if (opens) {
@@ -1391,6 +1402,7 @@ static void free_tables(cs_source_t *s)
     for (int i = 0; i < s->ntables; i++) {
         envelope_table_free(s->tables[i].env);
         free(s->tables[i].topic);
+        free(s->tables[i].range_topic);
     }
     free(s->tables);
     s->tables = NULL;
@@ -1410,12 +1422,15 @@ static int build_tables(cs_source_t *s)
         t->def = d;
         if (d->ncols > maxcols) maxcols = d->ncols;
         envelope_column_t *cols = calloc((size_t)(d->ncols ? d->ncols : 1), sizeof(*cols));
-        t->topic = malloc(strlen(s->prefix) + strlen(d->keyspace) + strlen(d->name) + 3);
-        if (!cols || !t->topic) {
+        size_t topic_len = strlen(s->prefix) + strlen(d->keyspace) + strlen(d->name) + 3;
+        t->topic = malloc(topic_len);
+        t->range_topic = malloc(topic_len + strlen(".range_deletes"));
+        if (!cols || !t->topic || !t->range_topic) {
             free(cols);
             return SB_ENOMEM;
         }
         sprintf(t->topic, "%s.%s.%s", s->prefix, d->keyspace, d->name);
+        sprintf(t->range_topic, "%s.range_deletes", t->topic);
         for (int c = 0; c < d->ncols; c++) {
             cols[c].name = d->cols[c].name;
             cols[c].type_name = d->cols[c].type;
