@@ -1211,6 +1211,42 @@ static bool next_segment(cs_source_t *s, int64_t after, int64_t *id, int *versio
     return found;
 }
 
+/* Copies src to dst (a new file, fsync'ed) for an archive.dir on another file system, where
+ * rename(2) fails with EXDEV; 0 or -errno. A partial copy is removed. */
+static int copy_file(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return -errno;
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        int e = -errno;
+        close(in);
+        return e;
+    }
+    char buf[1 << 16];
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n < 0) rc = -errno;
+            break;
+        }
+        for (ssize_t off = 0; off < n && rc == 0;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) rc = -errno;
+            else off += w;
+        }
+        if (rc) break;
+    }
+    if (rc == 0 && fsync(out) != 0) rc = -errno;
+    if (close(out) != 0 && rc == 0) rc = -errno;
+    close(in);
+    if (rc) unlink(dst);
+    return rc;
+}
+
 static void finish_segment_files(cs_source_t *s, const char *path, const char *idx_path)
 {
     if (s->done_action == DONE_KEEP) return;
@@ -1218,7 +1254,12 @@ static void finish_segment_files(cs_source_t *s, const char *path, const char *i
         const char *base = strrchr(path, '/');
         char dst[PATH_MAX + 8];
         snprintf(dst, sizeof(dst), "%s%s", s->archive_dir, base ? base : "/segment");
-        if (rename(path, dst) != 0) sb_warn("cassandra", "cannot archive %s to %s: %s", path, dst, strerror(errno));
+        if (rename(path, dst) != 0) {
+            /* Another file system: copy, then remove the original (cdc_raw must not fill). */
+            int rc = errno == EXDEV ? copy_file(path, dst) : -errno;
+            if (rc == 0 && unlink(path) != 0) rc = -errno;
+            if (rc) sb_warn("cassandra", "cannot archive %s to %s: %s", path, dst, strerror(-rc));
+        }
     } else if (unlink(path) != 0 && errno != ENOENT) {
         sb_warn("cassandra", "cannot delete %s: %s", path, strerror(errno));
     }
