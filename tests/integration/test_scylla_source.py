@@ -301,6 +301,48 @@ def test_partition_delete_removes_the_partitions_rows_in_postgres(fake, broker, 
     assert connect.state("sink") == "RUNNING"
 
 
+def test_tablets_layout_per_table_generations_and_switch(broker, connect):
+    # Tablets keyspaces: no vnode generation at all; each table's generations and streams come
+    # from system.cdc_timestamps / system.cdc_streams (state 0), one stream per group.
+    fake = cql_server.FakeCluster().start()
+    try:
+        cdc = cql_server.ScyllaCdc(fake, layout="tablets")
+        cdc.new_generation(int(time.time() * 1000) - 60_000, vnodes=2, streams_per_vnode=2)
+        a = cdc.add_table("shop", "items", [("id", "int"), ("v", "int")], ["id"])
+        b = cdc.add_table("shop", "orders", [("id", "int"), ("v", "int")], ["id"])
+        cfg = source_config(fake, "shop.items,shop.orders", "sc13")
+        del cfg["scylla.user"], cfg["scylla.password"]
+        connect.create("sc", cfg)
+        connect.wait_state("sc", "RUNNING")
+        for i in range(10):
+            a.insert({"id": i, "v": i})
+            b.insert({"id": i, "v": i})
+        consume_all(broker, "sc13.shop.items", lambda r: len(r) >= 10)
+        consume_all(broker, "sc13.shop.orders", lambda r: len(r) >= 10)
+        # 2 tables x 4 streams, each stream its own group
+        assert details(connect)["readers"] == 8
+        # the tablets split: a new time for both tables, with 3 x 2 streams (2 closed, ...)
+        switch_ms = int(time.time() * 1000) + 800
+        gen2 = cdc.new_generation(switch_ms, vnodes=3, streams_per_vnode=2)
+        a.insert({"id": 100, "v": 1}, ts_us=(switch_ms - 1) * 1000)
+        a.insert({"id": 101, "v": 1}, ts_us=switch_ms * 1000)
+        time.sleep(1.0)
+        for i in range(200, 210):
+            a.insert({"id": i, "v": i})
+        want = set(range(10)) | {100, 101} | set(range(200, 210))
+        recs = consume_all(broker, "sc13.shop.items", lambda r: {k["id"] for k, _ in r} >= want)
+        counts = Counter(k["id"] for k, v in recs if v is not None)
+        assert all(c == 1 for c in counts.values()), counts
+        log = fake.model.table("shop", "items_scylla_cdc_log")
+        assert any(r["cdc$stream_id"] in set(gen2.streams) for r in log.rows)
+        # the old generation's readers go once it is final: 2 tables x 6 streams
+        wait_until(lambda: details(connect).get("readers") == 12, 15, "the old generation's readers to be dropped")
+        text = json.dumps(connect.request("GET", "/connectors/sc/status")[1])
+        assert '"generations": 2' in text or '"generations": 4' in text, text
+    finally:
+        fake.stop()
+
+
 def test_pre_4_4_layout_cdc_streams_descriptions(broker, connect):
     fake = cql_server.FakeCluster().start()
     try:

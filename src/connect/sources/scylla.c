@@ -58,6 +58,7 @@ typedef struct sc_table {
     envelope_table_t *env;
     char **pk_names; /* partition key columns in key order (for token()) */
     int npk;
+    bool tablets; /* a tablets keyspace: its own generations in system.cdc_timestamps/cdc_streams */
     const cql_prepared_t *snap_ps; /* SELECT * ... WHERE token(pk) > ? AND token(pk) <= ? */
     int *snap_idx;                 /* base column b -> column of the snapshot result, or -1 */
 } sc_table_t;
@@ -71,6 +72,7 @@ typedef struct sc_group {
 } sc_group_t;
 
 typedef struct sc_gen {
+    int table; /* -1: a cluster-wide (vnode) generation; else the one table of a tablets generation */
     int64_t start_ms;
     int ngroups;
     sc_group_t *groups;
@@ -110,6 +112,7 @@ typedef struct sc_source {
     int nreaders;
     bool setup_done;
     bool v1_layout;
+    bool no_tablets_tables; /* system.cdc_timestamps does not exist (ScyllaDB before tablets CDC) */
     scylla_pos_entry_t *start_pos; /* the committed position at start, until the readers exist */
     int nstart_pos;
     bool has_start_pos;
@@ -776,14 +779,26 @@ static int streams_of(const cql_result_t *r, int row, int col, uint8_t (**out)[1
     return 0;
 }
 
-static sc_gen_t *gen_find(sc_source_t *s, int64_t ms)
+/* Generations have a scope: -1 for the cluster-wide ones of vnode keyspaces, a table index for
+ * a tablets table's own. */
+static int scope_of(const sc_source_t *s, int table)
+{
+    return s->tables[table].tablets ? table : -1;
+}
+
+static sc_gen_t *gen_find(sc_source_t *s, int scope, int64_t ms)
 {
     for (int i = 0; i < s->ngens; i++)
-        if (s->gens[i].start_ms == ms) return &s->gens[i];
+        if (s->gens[i].start_ms == ms && s->gens[i].table == scope) return &s->gens[i];
     return NULL;
 }
 
-static sc_gen_t *gen_add(sc_source_t *s, int64_t ms)
+static sc_gen_t *reader_gen(sc_source_t *s, const sc_reader_t *r)
+{
+    return gen_find(s, scope_of(s, r->table), r->gen_ms);
+}
+
+static sc_gen_t *gen_add(sc_source_t *s, int scope, int64_t ms)
 {
     sc_gen_t *g = realloc(s->gens, (size_t)(s->ngens + 1) * sizeof(*g));
     if (!g) return NULL;
@@ -794,14 +809,15 @@ static sc_gen_t *gen_add(sc_source_t *s, int64_t ms)
     memmove(&s->gens[at + 1], &s->gens[at], (size_t)(s->ngens - at) * sizeof(*g));
     memset(&s->gens[at], 0, sizeof(*g));
     s->gens[at].start_ms = ms;
+    s->gens[at].table = scope;
     s->ngens++;
     return &s->gens[at];
 }
 
-static int64_t gen_end(const sc_source_t *s, int64_t start)
+static int64_t gen_end(const sc_source_t *s, int scope, int64_t start)
 {
     for (int i = 0; i < s->ngens; i++)
-        if (s->gens[i].start_ms > start) return s->gens[i].start_ms;
+        if (s->gens[i].table == scope && s->gens[i].start_ms > start) return s->gens[i].start_ms;
     return INT64_MAX;
 }
 
@@ -817,7 +833,7 @@ static int add_reader(sc_source_t *s, int table, const sc_gen_t *g, int group, i
     r->gen_ms = g->start_ms;
     r->group = group;
     r->p.gen_ms = g->start_ms;
-    r->p.gen_end_ms = gen_end(s, g->start_ms);
+    r->p.gen_end_ms = gen_end(s, g->table, g->start_ms);
     r->p.final_ms = r->p.fast_ms = final_ms;
     snprintf(r->last, sizeof(r->last), "%s", last ? last : "");
     r->seen = scylla_seen_new();
@@ -831,15 +847,20 @@ static int add_reader(sc_source_t *s, int table, const sc_gen_t *g, int group, i
  * look-back on a first start). Returns false when the generation was read to its end. */
 static bool gen_start_point(const sc_source_t *s, const sc_gen_t *g, int64_t *start)
 {
-    int64_t end = gen_end(s, g->start_ms);
+    int64_t end = gen_end(s, g->table, g->start_ms);
     if (!s->has_start_pos) {
         if (end != INT64_MAX && end - 1 <= s->start_ms) return false;
         *start = s->start_ms > g->start_ms - 1 ? s->start_ms : g->start_ms - 1;
         return true;
     }
+    /* Only the entries of tables that share this generation's scope say how far it was read. */
     int64_t min_gen = INT64_MAX;
-    for (int i = 0; i < s->nstart_pos; i++)
-        if (s->start_pos[i].gen_ms < min_gen) min_gen = s->start_pos[i].gen_ms;
+    for (int i = 0; i < s->nstart_pos; i++) {
+        bool same_scope = false;
+        for (int t = 0; t < s->ntables && !same_scope; t++)
+            same_scope = scope_of(s, t) == g->table && strcmp(s->tables[t].qualified, s->start_pos[i].table) == 0;
+        if (same_scope && s->start_pos[i].gen_ms < min_gen) min_gen = s->start_pos[i].gen_ms;
+    }
     if (g->start_ms < min_gen && min_gen != INT64_MAX) return false;
     *start = g->start_ms - 1;
     return true;
@@ -850,9 +871,10 @@ static void new_gen_readers(sc_source_t *s, sc_gen_t *g, connect_err_t *err, int
     int64_t start;
     /* Readers of the previous generation now know where theirs ends. */
     for (int i = 0; i < s->nreaders; i++)
-        s->readers[i].p.gen_end_ms = gen_end(s, s->readers[i].gen_ms);
+        s->readers[i].p.gen_end_ms = gen_end(s, scope_of(s, s->readers[i].table), s->readers[i].gen_ms);
     if (!gen_start_point(s, g, &start)) return;
     for (int t = 0; t < s->ntables; t++) {
+        if (scope_of(s, t) != g->table) continue; /* a tablets table reads only its own */
         for (int j = 0; j < g->ngroups; j++) {
             int64_t final_ms = start;
             const char *last = NULL;
@@ -872,6 +894,93 @@ static void new_gen_readers(sc_source_t *s, sc_gen_t *g, connect_err_t *err, int
     }
 }
 
+/* Tablets keyspaces (ScyllaDB 2025.x): each CDC table has its own generations. Their times
+ * are in system.cdc_timestamps and, per time, system.cdc_streams lists the streams with
+ * stream_state 0 (current; 1 closed and 2 opened describe the change from the previous time).
+ * Each stream is its own group (a tablet's streams have no vnode to share), keyed by its token.
+ * A node without these tables (an Invalid "unconfigured table" answer) has no tablets CDC;
+ * they are not asked for again. */
+static int refresh_tablets_generations(sc_source_t *s, connect_err_t *err)
+{
+    if (s->no_tablets_tables) return 0;
+    int rc = 0;
+    for (int t = 0; t < s->ntables && rc == 0; t++) {
+        sb_err_t e = {0};
+        cql_exec_opts_t x;
+        cql_exec_opts_init(&x);
+        cql_values_t v;
+        cql_values_init(&v);
+        cql_values_text(&v, s->tables[t].keyspace);
+        cql_values_text(&v, s->tables[t].name);
+        cql_result_t *r = NULL;
+        rc = cql_client_query(s->cl,
+                              "SELECT timestamp FROM system.cdc_timestamps WHERE keyspace_name = ? AND "
+                              "table_name = ?",
+                              &v, &x, &r, &e);
+        cql_values_deinit(&v);
+        if (rc) {
+            if (cql_client_server_error(s->cl) == CQL_ERR_INVALID) {
+                s->no_tablets_tables = true;
+                return 0;
+            }
+            return cql_fail(s, "reading system.cdc_timestamps", &e, err);
+        }
+        if (r->nrows > 0 && !s->tables[t].tablets) {
+            s->tables[t].tablets = true;
+            sb_info(LOG, "connector %s: %s is in a tablets keyspace: its generations come from system.cdc_timestamps",
+                    source_name(s->ctx), s->tables[t].qualified);
+        }
+        for (int i = 0; i < r->nrows && rc == 0; i++) {
+            int64_t ms = cell_i64(r, i, 0, INT64_MIN);
+            if (ms == INT64_MIN || gen_find(s, t, ms)) continue;
+            cql_values_init(&v);
+            cql_values_text(&v, s->tables[t].keyspace);
+            cql_values_text(&v, s->tables[t].name);
+            cql_values_bigint(&v, ms); /* timestamp */
+            cql_result_t *d = NULL;
+            cql_exec_opts_t dx;
+            cql_exec_opts_init(&dx);
+            rc = cql_client_query(s->cl,
+                                  "SELECT stream_id FROM system.cdc_streams WHERE keyspace_name = ? AND "
+                                  "table_name = ? AND timestamp = ? AND stream_state = 0",
+                                  &v, &dx, &d, &e);
+            cql_values_deinit(&v);
+            if (rc) {
+                rc = cql_fail(s, "reading system.cdc_streams", &e, err);
+                break;
+            }
+            if (d->nrows == 0) { /* being written: look again next time */
+                cql_result_free(d);
+                continue;
+            }
+            sc_gen_t *g = gen_add(s, t, ms);
+            for (int j = 0; g && j < d->nrows && rc == 0; j++) {
+                sb_slice_t id = cql_result_cell(d, j, 0);
+                if (id.len != 16) {
+                    rc = connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                                         "scylla source: system.cdc_streams of %s at %" PRId64 ": a stream id of %d bytes",
+                                         s->tables[t].qualified, ms, (int)id.len);
+                    break;
+                }
+                int64_t key = 0;
+                for (int b = 0; b < 8; b++)
+                    key = (int64_t)((uint64_t)key << 8 | id.p[b]);
+                if (add_group(g, key, (const uint8_t(*)[16])id.p, 1))
+                    rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
+            }
+            cql_result_free(d);
+            if (!g) rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
+            if (rc == 0) {
+                sb_info(LOG, "connector %s: CDC generation %" PRId64 " of %s (tablets) with %d streams",
+                        source_name(s->ctx), ms, s->tables[t].qualified, g->ngroups);
+                new_gen_readers(s, g, err, &rc);
+            }
+        }
+        cql_result_free(r);
+    }
+    return rc;
+}
+
 /* Learns new generations (and their stream groups). */
 static int refresh_generations(sc_source_t *s, connect_err_t *err)
 {
@@ -881,18 +990,22 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
     cql_result_t *r = NULL;
     int rc = 0;
     s->next_gen_mono = sb_mono_ms() + s->gen_poll_ms;
+    if ((rc = refresh_tablets_generations(s, err)) != 0) return rc;
     if (!s->v1_layout) {
         if (cql_client_query(s->cl,
                              "SELECT time FROM system_distributed.cdc_generation_timestamps WHERE "
                              "key = 'timestamps'",
                              NULL, &x, &r, &e))
             return cql_fail(s, "reading system_distributed.cdc_generation_timestamps", &e, err);
-        if (r->nrows == 0 && s->ngens == 0) {
+        int vnode_gens = 0;
+        for (int i = 0; i < s->ngens; i++)
+            vnode_gens += s->gens[i].table == -1;
+        if (r->nrows == 0 && vnode_gens == 0) {
             s->v1_layout = true; /* a cluster before 4.4, or one not yet rewritten */
         } else {
             for (int i = 0; i < r->nrows && rc == 0; i++) {
                 int64_t ms = cell_i64(r, i, 0, INT64_MIN);
-                if (ms == INT64_MIN || gen_find(s, ms)) continue;
+                if (ms == INT64_MIN || gen_find(s, -1, ms)) continue;
                 cql_values_t v;
                 cql_values_init(&v);
                 cql_values_bigint(&v, ms);
@@ -914,7 +1027,7 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
                     cql_result_free(d);
                     continue;
                 }
-                sc_gen_t *g = gen_add(s, ms);
+                sc_gen_t *g = gen_add(s, -1, ms);
                 for (int j = 0; g && j < d->nrows && rc == 0; j++) {
                     uint8_t(*st)[16];
                     int n;
@@ -954,7 +1067,7 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
         return cql_fail(s, "reading system_distributed.cdc_streams_descriptions", &e, err);
     for (int i = 0; i < r->nrows && rc == 0; i++) {
         int64_t ms = cell_i64(r, i, 0, INT64_MIN);
-        if (ms == INT64_MIN || gen_find(s, ms)) continue;
+        if (ms == INT64_MIN || gen_find(s, -1, ms)) continue;
         uint8_t(*st)[16];
         int n;
         if (streams_of(r, i, 1, &st, &n, &e)) {
@@ -963,7 +1076,7 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
             break;
         }
         qsort(st, (size_t)n, 16, cmp_stream);
-        sc_gen_t *g = gen_add(s, ms);
+        sc_gen_t *g = gen_add(s, -1, ms);
         for (int j = 0; g && j < n && rc == 0; j += s->max_streams) {
             int cnt = n - j < s->max_streams ? n - j : s->max_streams;
             int64_t key = 0;
@@ -1325,7 +1438,7 @@ static int read_window(sc_source_t *s, sc_reader_t *rd, int64_t from, int64_t to
                        connect_err_t *err)
 {
     const sc_table_t *t = &s->tables[rd->table];
-    const sc_gen_t *g = gen_find(s, rd->gen_ms);
+    const sc_gen_t *g = reader_gen(s, rd);
     const sc_group_t *gr = &g->groups[rd->group];
     uint8_t lo[16], hi[16];
     scylla_timeuuid_max(from, lo);
@@ -1430,7 +1543,7 @@ static void position_text(sc_source_t *s, sb_wr_t *w)
         const sc_reader_t *r = &s->readers[i];
         snprintf(e[n].table, sizeof(e[n].table), "%s", s->tables[r->table].qualified);
         e[n].gen_ms = r->gen_ms;
-        e[n].key = gen_find(s, r->gen_ms)->groups[r->group].key;
+        e[n].key = reader_gen(s, r)->groups[r->group].key;
         e[n].final_ms = r->p.final_ms;
         snprintf(e[n].last, sizeof(e[n].last), "%s", r->last);
         n++;
@@ -1594,16 +1707,17 @@ static void drop_finished(sc_source_t *s)
 {
     for (int g = 0; g < s->ngens; g++) {
         int64_t ms = s->gens[g].start_ms;
+        int scope = s->gens[g].table;
         bool any = false, all = true;
         for (int i = 0; i < s->nreaders; i++) {
-            if (s->readers[i].gen_ms != ms) continue;
+            if (s->readers[i].gen_ms != ms || scope_of(s, s->readers[i].table) != scope) continue;
             any = true;
             all = all && scylla_progress_finished(&s->readers[i].p);
         }
         if (!any || !all) continue;
         int k = 0;
         for (int i = 0; i < s->nreaders; i++) {
-            if (s->readers[i].gen_ms == ms)
+            if (s->readers[i].gen_ms == ms && scope_of(s, s->readers[i].table) == scope)
                 scylla_seen_free(s->readers[i].seen);
             else
                 s->readers[k++] = s->readers[i];
