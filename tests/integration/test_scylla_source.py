@@ -429,7 +429,8 @@ def test_snapshot_resumes_after_a_restart_at_the_range_it_was_in(fake, broker, c
     snapshot_table(fake)
     fake.delay('token("id")', 0.4)  # a slow snapshot: about 0.4 s per page of 10 rows
     connect.create("sc", source_config(fake, "shop.items", "sc14", **{
-        "snapshot.mode": "initial", "snapshot.token.ranges": "4", "query.page.size": "10"}))
+        "snapshot.mode": "initial", "snapshot.token.ranges": "4", "query.page.size": "10",
+        "snapshot.parallelism": "1"}))
 
     def done_units():
         pos = connect.request("GET", "/connectors/sc/status")[1].get("committed_position")
@@ -455,6 +456,43 @@ def test_snapshot_resumes_after_a_restart_at_the_range_it_was_in(fake, broker, c
     assert done_ids, "no row in the ranges done before the stop"
     assert all(counts[i] == 1 for i in done_ids), (stored, {i: counts[i] for i in done_ids})
     assert max(counts.values()) <= 2
+
+
+def test_parallel_snapshot_reads_ranges_at_once_and_resumes(fake, broker, connect):
+    # snapshot.parallelism 3: three connections read token ranges at the same time (the fake
+    # counts requests in progress at once); a restart part way re-reads only ranges from the
+    # first one not finished, so rows of the ranges counted done come once.
+    snapshot_table(fake, rows=120)
+    fake.delay('token("id")', 0.3)
+    connect.create("sc", source_config(fake, "shop.items", "sc16", **{
+        "snapshot.mode": "initial", "snapshot.token.ranges": "12", "query.page.size": "4",
+        "snapshot.parallelism": "3"}))
+
+    def done_units():
+        pos = connect.request("GET", "/connectors/sc/status")[1].get("committed_position")
+        return json.loads(pos)["snapshot"]["done"] if pos and "snapshot" in pos else 0
+    wait_until(lambda: 1 <= done_units() < 12, 60, "the snapshot to be part way")
+    assert fake.delayed_max >= 2, "the token ranges were read one at a time"
+    stored = done_units()
+    connect.stop()
+    fake.clear_hooks()
+    connect.start()
+    wait_until(lambda: details(connect).get("phase") == "streaming", 60, "the snapshot to finish")
+    recs = consume_all(broker, "sc16.shop.items", lambda r: {k["id"] for k, _ in r} >= set(range(120)))
+    counts = Counter(k["id"] for k, v in recs if v["op"] == "r")
+    assert set(counts) == set(range(120))
+    from cassandra.murmur3 import murmur3
+    step = (2 ** 64 - 1) // 12
+
+    def range_of(i):
+        tok = murmur3(struct.pack(">i", i))
+        return min(11, max(0, (tok + 2 ** 63 - 1) // step))
+    done_ids = [i for i in range(120) if range_of(i) < stored]
+    assert done_ids, "no row in the ranges done before the stop"
+    assert all(counts[i] == 1 for i in done_ids), (stored, {i: counts[i] for i in done_ids})
+    assert max(counts.values()) <= 2
+    d = details(connect)["snapshot"]
+    assert d["units_done"] == 12 and d["units_total"] == 12, d
 
 
 @needs_pg
