@@ -5,7 +5,7 @@ BUILD ?= build/release
 PRESET ?= release
 CONFIG ?= config/streambus.yaml
 
-.PHONY: all build run test test-asan compat bench bench-cdc fuzz clean format deps
+.PHONY: all build run test test-asan compat bench bench-cdc bench-cql fuzz clean format deps
 
 all: build
 
@@ -50,6 +50,12 @@ bench-cdc: deps-bench
 	@cmake --preset release >/dev/null
 	@cmake --build build/release -j $(JOBS) --target streambus sink_bench
 	@bench/cdc_compare
+
+# The ScyllaDB and Cassandra sources side by side (bench/cql_sources_bench).
+bench-cql: deps-bench
+	@cmake --preset release >/dev/null
+	@cmake --build build/release -j $(JOBS) --target streambus
+	@bench/cql_sources_bench
 
 fuzz: deps-test
 	@cmake --preset fuzz >/dev/null

@@ -24,11 +24,81 @@ static void table_free(cass_table_t *t)
     free(t);
 }
 
+static void udt_free(cass_udt_t *u)
+{
+    if (!u) return;
+    for (int i = 0; i < u->nfields; i++) {
+        if (u->field_names) free(u->field_names[i]);
+        if (u->field_types) free(u->field_types[i]);
+    }
+    free(u->field_names);
+    free(u->field_types);
+    free(u->keyspace);
+    free(u->name);
+    free(u);
+}
+
 void cass_schema_deinit(cass_schema_t *s)
 {
     for (int i = 0; i < s->ntables; i++) table_free(s->tables[i]);
     free(s->tables);
+    for (int i = 0; i < s->nudts; i++) udt_free(s->udts[i]);
+    free(s->udts);
     memset(s, 0, sizeof(*s));
+}
+
+int cass_schema_add_udt(cass_schema_t *s, const char *ks, const char *name, int nfields, const char *const *field_names,
+                        const char *const *field_types, sb_err_t *err)
+{
+    if (nfields < 0 || nfields > 32767) return sb_err_set(err, SB_EINVAL, "type %s.%s: %d fields", ks, name, nfields);
+    if (s->nudts == s->udts_cap) {
+        int cap = s->udts_cap ? s->udts_cap * 2 : 4;
+        cass_udt_t **p = realloc(s->udts, (size_t)cap * sizeof(*p));
+        if (!p) return SB_ENOMEM;
+        s->udts = p;
+        s->udts_cap = cap;
+    }
+    cass_udt_t *u = calloc(1, sizeof(*u));
+    if (!u) return SB_ENOMEM;
+    u->keyspace = strdup(ks);
+    u->name = strdup(name);
+    u->field_names = calloc((size_t)(nfields ? nfields : 1), sizeof(char *));
+    u->field_types = calloc((size_t)(nfields ? nfields : 1), sizeof(char *));
+    bool ok = u->keyspace && u->name && u->field_names && u->field_types;
+    for (int i = 0; ok && i < nfields; i++) {
+        u->field_names[i] = strdup(field_names[i]);
+        u->field_types[i] = strdup(field_types[i]);
+        u->nfields = i + 1;
+        ok = u->field_names[i] && u->field_types[i];
+    }
+    if (!ok) {
+        udt_free(u);
+        return SB_ENOMEM;
+    }
+    s->udts[s->nudts++] = u;
+    return 0;
+}
+
+const cass_udt_t *cass_schema_find_udt(const cass_schema_t *s, const char *ks, const char *type)
+{
+    char name[256];
+    const char *p = type;
+    while (*p == ' ') p++;
+    size_t n = strlen(p);
+    while (n > 0 && p[n - 1] == ' ') n--;
+    if (n > 8 && !strncmp(p, "frozen<", 7) && p[n - 1] == '>') {
+        p += 7;
+        n -= 8;
+        while (n > 0 && *p == ' ') p++, n--;
+        while (n > 0 && p[n - 1] == ' ') n--;
+    }
+    if (n >= 2 && p[0] == '"' && p[n - 1] == '"') p++, n -= 2;
+    if (n == 0 || n >= sizeof(name) || memchr(p, '<', n)) return NULL;
+    memcpy(name, p, n);
+    name[n] = '\0';
+    for (int i = 0; i < s->nudts; i++)
+        if (!strcmp(s->udts[i]->keyspace, ks) && !strcmp(s->udts[i]->name, name)) return s->udts[i];
+    return NULL;
 }
 
 const cass_table_t *cass_schema_find(const cass_schema_t *s, const uint8_t id[16])

@@ -46,10 +46,22 @@ typedef struct cass_table {
     int nck;
 } cass_table_t;
 
+/* A user-defined type, as system_schema.types lists it (field types spelled like column types). */
+typedef struct cass_udt {
+    char *keyspace;
+    char *name;
+    int nfields;
+    char **field_names;
+    char **field_types;
+} cass_udt_t;
+
 typedef struct cass_schema {
     cass_table_t **tables;
     int ntables;
     int cap;
+    cass_udt_t **udts;
+    int nudts;
+    int udts_cap;
 } cass_schema_t;
 
 void cass_schema_init(cass_schema_t *s);
@@ -60,6 +72,13 @@ int cass_schema_add_table(cass_schema_t *s, const uint8_t id[16], const char *ke
                           cass_table_t **out, sb_err_t *err);
 /* Borrowed; NULL when the id is unknown. */
 const cass_table_t *cass_schema_find(const cass_schema_t *s, const uint8_t id[16]);
+
+/* Adds a user-defined type of keyspace ks (copies everything). */
+int cass_schema_add_udt(cass_schema_t *s, const char *ks, const char *name, int nfields, const char *const *field_names,
+                        const char *const *field_types, sb_err_t *err);
+/* The UDT a column or field type names in keyspace ks: "address", "frozen<address>" or a
+ * quoted name; NULL for any other type. Borrowed. */
+const cass_udt_t *cass_schema_find_udt(const cass_schema_t *s, const char *ks, const char *type);
 
 /* One row of system_schema.columns. kind: "partition_key", "clustering", "regular", "static";
  * clustering_order: "asc", "desc" or "none" (may be NULL). */

@@ -9,7 +9,7 @@ import json
 import shutil
 import uuid
 
-from conftest import kcat_consume, wait_until
+from conftest import free_port, kcat_consume, wait_until
 from connect_fixtures import connect, read_jsonl  # noqa: F401 (fixture)
 from cql_fixtures import cql_server
 from test_connect_cassandra import DATA, INDEX, SEGMENT, TOPIC
@@ -19,8 +19,8 @@ COLUMNS = [("key", "partition_key", 0, "ascii"), ("col", "clustering", 0, "ascii
            ("val", "regular", -1, "blob"), ("val0", "regular", -1, "blob")]
 
 
-def fake_cluster(with_standard1=True):
-    cluster = cql_server.FakeCluster(credentials={"cdc": "s3cret"})
+def fake_cluster(with_standard1=True, port=0):
+    cluster = cql_server.FakeCluster(credentials={"cdc": "s3cret"}, port=port)
     cql_server.add_system_schema(cluster)
     # a captured table that the segment never writes, so the source has something to start with
     cql_server.schema_define_table(cluster, "shop", "orders", uuid.uuid4(),
@@ -30,6 +30,8 @@ def fake_cluster(with_standard1=True):
                                    [("id", "partition_key", 0, "int")], cdc=False)
     if with_standard1:
         cql_server.schema_define_table(cluster, "Keyspace1", "Standard1", TABLE_ID, COLUMNS)
+    # a user-defined type: the source reads system_schema.types for the field names
+    cql_server.schema_define_type(cluster, "shop", "address", [("street", "text"), ("zip", "int")])
     return cluster.start()
 
 
@@ -75,6 +77,39 @@ def test_schema_from_system_schema_real_segment_to_topic(broker, connect, tmp_pa
         assert '"other_table_mutations": 3' in task
         assert '"schema_reads": 3' in task
         assert '"captured_tables": 2' in task
+        assert '"user_types": 1' in task
+
+
+def test_node_unreachable_at_start_is_retried_until_it_comes_up(broker, connect, tmp_path):
+    port = free_port()
+    cdc_raw = cdc_dir(tmp_path, "75011\nCOMPLETED")
+    connect.expect_error("cannot connect to 127.0.0.1:%d" % port)
+    connect.create("cass", source_config(cdc_raw, port))
+    wait_until(lambda: "cannot connect to 127.0.0.1:%d" % port in json.dumps(status(connect, "cass")), 30,
+               "the status to name the unreachable contact point")
+    text = json.dumps(status(connect, "cass"))
+    assert "retrying with backoff" in text, text
+    assert connect.state("cass") != "FAILED"
+    with fake_cluster(port=port):
+        wait_until(lambda: not (cdc_raw / SEGMENT).exists(), 90, "the segment read once the node is up")
+        assert connect.state("cass") == "RUNNING"
+    assert len([v for v in kcat_consume(broker, TOPIC, fmt="%s\\n").splitlines() if v.strip()]) == 355
+
+
+def test_schema_read_timing_out_at_start_is_retried(broker, connect, tmp_path):
+    with fake_cluster() as cluster:
+        cluster.delay("system_schema.tables", 1.5)
+        cdc_raw = cdc_dir(tmp_path, "75011\nCOMPLETED")
+        connect.expect_error("reading the schema")
+        connect.create("cass", source_config(cdc_raw, cluster.port, **{"cassandra.request.timeout.ms": "300"}))
+        wait_until(lambda: "retrying with backoff" in json.dumps(status(connect, "cass")), 30,
+                   "the status to say the schema read is retried")
+        text = json.dumps(status(connect, "cass"))
+        assert "reading the schema from 127.0.0.1:%d" % cluster.port in text and "system_schema.tables" in text, text
+        assert connect.state("cass") != "FAILED"
+        cluster.clear_hooks()
+        wait_until(lambda: not (cdc_raw / SEGMENT).exists(), 90, "the segment read once the node answers")
+        assert connect.state("cass") == "RUNNING"
 
 
 def test_table_created_after_start_is_found_by_reading_the_schema_again(broker, connect, tmp_path):

@@ -67,6 +67,30 @@ def test_driver_reads_generations_v1(fake):
         cluster.shutdown()
 
 
+def test_driver_reads_tablets_streams(fake):
+    cdc = cql_server.ScyllaCdc(fake, layout="tablets")
+    g1 = cdc.new_generation(1_700_000_000_000, vnodes=2, streams_per_vnode=1)
+    cdc.add_table("ks", "t", [("id", "int"), ("v", "int")], ["id"])
+    g2 = cdc.new_generation(1_700_000_100_000, vnodes=3, streams_per_vnode=1)
+    cluster, s = connect(fake)
+    try:
+        ts = s.prepare("SELECT timestamp FROM system.cdc_timestamps WHERE keyspace_name = ? AND table_name = ?")
+        times = sorted(int(r.timestamp.timestamp() * 1000) for r in s.execute(ts, ["ks", "t"]))
+        assert times == [g1.start_ms, g2.start_ms]
+        st = s.prepare("SELECT stream_id FROM system.cdc_streams WHERE keyspace_name = ? AND table_name = ? "
+                       "AND timestamp = ? AND stream_state = ?")
+        at = [r.timestamp for r in s.execute(ts, ["ks", "t"])]
+        t2 = [t for t in at if int(t.timestamp() * 1000) == g2.start_ms][0]
+        assert sorted(r.stream_id for r in s.execute(st, ["ks", "t", t2, 0])) == sorted(g2.streams)
+        assert sorted(r.stream_id for r in s.execute(st, ["ks", "t", t2, 1])) == sorted(set(g1.streams) - set(g2.streams))
+        assert sorted(r.stream_id for r in s.execute(st, ["ks", "t", t2, 2])) == sorted(set(g2.streams) - set(g1.streams))
+        # no vnode generations in this layout
+        assert list(s.execute("SELECT time FROM system_distributed.cdc_generation_timestamps "
+                              "WHERE key = 'timestamps'")) == []
+    finally:
+        cluster.shutdown()
+
+
 def test_driver_reads_log_window_with_paging(fake):
     cdc = cql_server.ScyllaCdc(fake)
     now_ms = int(time.time() * 1000)

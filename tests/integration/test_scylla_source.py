@@ -263,31 +263,84 @@ def test_end_to_end_into_postgres_through_the_broker(fake, broker, connect, post
 
 
 @needs_pg
-def test_partition_delete_is_not_applied_by_the_postgres_sink(fake, broker, connect, postgres):
-    # What docs/sources.md states: the sink deletes by the full primary key, and a partition
-    # delete's key has no clustering columns, so the rows stay (and the sink goes on).
+@pytest.mark.parametrize("lww", [False, True])
+def test_partition_delete_removes_the_partitions_rows_in_postgres(fake, broker, connect, postgres, lww):
+    # A partition delete's key has only the partition-key columns; the postgres-sink deletes
+    # every row of that partition, leaves other partitions alone, and keeps a row written into
+    # the partition after the delete (also when both land in one batch).
     t = fake.cdc.add_table("shop", "lines", [("order_id", "int"), ("line", "int"), ("sku", "text")],
                            ["order_id"], ["line"])
     sql(postgres, "CREATE SCHEMA copy;")
     connect.create("sc", source_config(fake, "shop.lines", "sc12"))
-    connect.create("sink", {"connector.class": "postgres-sink", "connection.conninfo": postgres,
-                            "topics": "sc12.shop.lines", "target.schema": "copy"})
+    sink = {"connector.class": "postgres-sink", "connection.conninfo": postgres,
+            "topics": "sc12.shop.lines", "target.schema": "copy"}
+    if lww:
+        sink["last.write.wins"] = "true"
+    connect.create("sink", sink)
     t.insert({"order_id": 1, "line": 1, "sku": "a"})
     t.insert({"order_id": 1, "line": 2, "sku": "b"})
     t.insert({"order_id": 2, "line": 1, "sku": "c"})
+    t.insert({"order_id": 4, "line": 1, "sku": "d"})
     t.delete_row({"order_id": 2, "line": 1})
 
     def rows():
         if sql(postgres, "SELECT count(*) FROM pg_tables WHERE schemaname = 'copy'") != "1":
             return None
-        return sql(postgres, "SELECT string_agg(order_id || '/' || line, ',' ORDER BY order_id, line) "
+        return sql(postgres, "SELECT string_agg(order_id || '/' || line || '/' || sku, ',' ORDER BY order_id, line) "
                              "FROM copy.lines")
-    wait_until(lambda: rows() == "1/1,1/2", 60, "the rows and the row delete in PostgreSQL")
-    t.delete_partition({"order_id": 1})
-    t.insert({"order_id": 3, "line": 1, "sku": "marker"})
-    wait_until(lambda: (rows() or "").endswith("3/1"), 60, "the marker row after the partition delete")
-    assert rows() == "1/1,1/2,3/1"
+    wait_until(lambda: rows() == "1/1/a,1/2/b,4/1/d", 60, "the rows and the row delete in PostgreSQL")
+    base = now_us()
+    # One batch: a row of partition 4 before its delete (wiped), a row after it (kept).
+    t.insert({"order_id": 4, "line": 2, "sku": "gone"}, ts_us=base)
+    t.delete_partition({"order_id": 4}, ts_us=base + 1000)
+    t.insert({"order_id": 4, "line": 3, "sku": "after"}, ts_us=base + 2000)
+    t.delete_partition({"order_id": 1}, ts_us=base + 3000)
+    t.insert({"order_id": 3, "line": 1, "sku": "marker"}, ts_us=base + 4000)
+    wait_until(lambda: "3/1/marker" in (rows() or ""), 60, "the marker row after the partition deletes")
+    assert rows() == "3/1/marker,4/3/after"
     assert connect.state("sink") == "RUNNING"
+
+
+def test_tablets_layout_per_table_generations_and_switch(broker, connect):
+    # Tablets keyspaces: no vnode generation at all; each table's generations and streams come
+    # from system.cdc_timestamps / system.cdc_streams (state 0), one stream per group.
+    fake = cql_server.FakeCluster().start()
+    try:
+        cdc = cql_server.ScyllaCdc(fake, layout="tablets")
+        cdc.new_generation(int(time.time() * 1000) - 60_000, vnodes=2, streams_per_vnode=2)
+        a = cdc.add_table("shop", "items", [("id", "int"), ("v", "int")], ["id"])
+        b = cdc.add_table("shop", "orders", [("id", "int"), ("v", "int")], ["id"])
+        cfg = source_config(fake, "shop.items,shop.orders", "sc13")
+        del cfg["scylla.user"], cfg["scylla.password"]
+        connect.create("sc", cfg)
+        connect.wait_state("sc", "RUNNING")
+        for i in range(10):
+            a.insert({"id": i, "v": i})
+            b.insert({"id": i, "v": i})
+        consume_all(broker, "sc13.shop.items", lambda r: len(r) >= 10)
+        consume_all(broker, "sc13.shop.orders", lambda r: len(r) >= 10)
+        # 2 tables x 4 streams, each stream its own group
+        assert details(connect)["readers"] == 8
+        # the tablets split: a new time for both tables, with 3 x 2 streams (2 closed, ...)
+        switch_ms = int(time.time() * 1000) + 800
+        gen2 = cdc.new_generation(switch_ms, vnodes=3, streams_per_vnode=2)
+        a.insert({"id": 100, "v": 1}, ts_us=(switch_ms - 1) * 1000)
+        a.insert({"id": 101, "v": 1}, ts_us=switch_ms * 1000)
+        time.sleep(1.0)
+        for i in range(200, 210):
+            a.insert({"id": i, "v": i})
+        want = set(range(10)) | {100, 101} | set(range(200, 210))
+        recs = consume_all(broker, "sc13.shop.items", lambda r: {k["id"] for k, _ in r} >= want)
+        counts = Counter(k["id"] for k, v in recs if v is not None)
+        assert all(c == 1 for c in counts.values()), counts
+        log = fake.model.table("shop", "items_scylla_cdc_log")
+        assert any(r["cdc$stream_id"] in set(gen2.streams) for r in log.rows)
+        # the old generation's readers go once it is final: 2 tables x 6 streams
+        wait_until(lambda: details(connect).get("readers") == 12, 15, "the old generation's readers to be dropped")
+        text = json.dumps(connect.request("GET", "/connectors/sc/status")[1])
+        assert '"generations": 2' in text or '"generations": 4' in text, text
+    finally:
+        fake.stop()
 
 
 def test_pre_4_4_layout_cdc_streams_descriptions(broker, connect):
@@ -376,7 +429,8 @@ def test_snapshot_resumes_after_a_restart_at_the_range_it_was_in(fake, broker, c
     snapshot_table(fake)
     fake.delay('token("id")', 0.4)  # a slow snapshot: about 0.4 s per page of 10 rows
     connect.create("sc", source_config(fake, "shop.items", "sc14", **{
-        "snapshot.mode": "initial", "snapshot.token.ranges": "4", "query.page.size": "10"}))
+        "snapshot.mode": "initial", "snapshot.token.ranges": "4", "query.page.size": "10",
+        "snapshot.parallelism": "1"}))
 
     def done_units():
         pos = connect.request("GET", "/connectors/sc/status")[1].get("committed_position")
@@ -402,6 +456,43 @@ def test_snapshot_resumes_after_a_restart_at_the_range_it_was_in(fake, broker, c
     assert done_ids, "no row in the ranges done before the stop"
     assert all(counts[i] == 1 for i in done_ids), (stored, {i: counts[i] for i in done_ids})
     assert max(counts.values()) <= 2
+
+
+def test_parallel_snapshot_reads_ranges_at_once_and_resumes(fake, broker, connect):
+    # snapshot.parallelism 3: three connections read token ranges at the same time (the fake
+    # counts requests in progress at once); a restart part way re-reads only ranges from the
+    # first one not finished, so rows of the ranges counted done come once.
+    snapshot_table(fake, rows=120)
+    fake.delay('token("id")', 0.3)
+    connect.create("sc", source_config(fake, "shop.items", "sc16", **{
+        "snapshot.mode": "initial", "snapshot.token.ranges": "12", "query.page.size": "4",
+        "snapshot.parallelism": "3"}))
+
+    def done_units():
+        pos = connect.request("GET", "/connectors/sc/status")[1].get("committed_position")
+        return json.loads(pos)["snapshot"]["done"] if pos and "snapshot" in pos else 0
+    wait_until(lambda: 1 <= done_units() < 12, 60, "the snapshot to be part way")
+    assert fake.delayed_max >= 2, "the token ranges were read one at a time"
+    stored = done_units()
+    connect.stop()
+    fake.clear_hooks()
+    connect.start()
+    wait_until(lambda: details(connect).get("phase") == "streaming", 60, "the snapshot to finish")
+    recs = consume_all(broker, "sc16.shop.items", lambda r: {k["id"] for k, _ in r} >= set(range(120)))
+    counts = Counter(k["id"] for k, v in recs if v["op"] == "r")
+    assert set(counts) == set(range(120))
+    from cassandra.murmur3 import murmur3
+    step = (2 ** 64 - 1) // 12
+
+    def range_of(i):
+        tok = murmur3(struct.pack(">i", i))
+        return min(11, max(0, (tok + 2 ** 63 - 1) // step))
+    done_ids = [i for i in range(120) if range_of(i) < stored]
+    assert done_ids, "no row in the ranges done before the stop"
+    assert all(counts[i] == 1 for i in done_ids), (stored, {i: counts[i] for i in done_ids})
+    assert max(counts.values()) <= 2
+    d = details(connect)["snapshot"]
+    assert d["units_done"] == 12 and d["units_total"] == 12, d
 
 
 @needs_pg

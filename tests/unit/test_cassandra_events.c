@@ -21,6 +21,7 @@
 typedef struct rec {
     char *key;
     char *value;
+    char *topic;
 } rec_t;
 
 struct source_ctx {
@@ -46,6 +47,7 @@ int source_emit(source_ctx_t *ctx, const connect_record_t *r, const char *positi
     }
     ctx->recs[ctx->n].key = dup_slice(r->key.p, r->key.len);
     ctx->recs[ctx->n].value = dup_slice(r->value.p, r->value.len);
+    ctx->recs[ctx->n].topic = strdup(r->topic);
     ctx->n++;
     return 0;
 }
@@ -67,6 +69,7 @@ static void ctx_clear(source_ctx_t *ctx)
     for (int i = 0; i < ctx->n; i++) {
         free(ctx->recs[i].key);
         free(ctx->recs[i].value);
+        free(ctx->recs[i].topic);
     }
     free(ctx->recs);
     memset(ctx, 0, sizeof(*ctx));
@@ -275,6 +278,8 @@ static void test_deletions_ttl_and_collection_changes(void **state)
     assert_null(json_object_get(json_object_get(v, "source"), "range"));
     json_decref(v);
     assert_null(ctx.recs[1].value); /* the partition deletion's tombstone */
+    /* the partition deletion is on the table's topic: a sink deletes the whole partition */
+    assert_string_equal(ctx.recs[0].topic, "cdc.ks.t");
 
     v = value(&ctx, 3);
     assert_string_equal(op_of(v), "c");
@@ -306,6 +311,8 @@ static void test_deletions_ttl_and_collection_changes(void **state)
     for (int i = 0; i < 2; i++) {
         v = value(&ctx, 7 + i);
         assert_string_equal(op_of(v), "d");
+        /* not on the table's topic, where a sink would take it for a partition delete */
+        assert_string_equal(ctx.recs[7 + i].topic, "cdc.ks.t.range_deletes");
         assert_string_equal(json_string_value(json_object_get(json_object_get(v, "before"), "id")), "k1");
         json_t *range = json_object_get(json_object_get(v, "source"), "range");
         json_t *st = json_object_get(range, "start"), *en = json_object_get(range, "end");
@@ -323,6 +330,160 @@ static void test_deletions_ttl_and_collection_changes(void **state)
     /* without de-duplication the same mutation again is emitted again */
     feed(s, &w, 2000);
     assert_int_equal(ctx.n, 18);
+    cassandra_source_ops.stop(s);
+    ctx_clear(&ctx);
+}
+
+/* ---- user-defined types (field names and types from system_schema.types) ---- */
+
+static const char *UDT_SCHEMA =
+    "[{\"keyspace\":\"ks\",\"table\":\"u\",\"id\":\"0a0b0c0d-0e0f-1011-1213-141516171819\",\"columns\":["
+    "{\"name\":\"id\",\"kind\":\"partition_key\",\"position\":0,\"type\":\"text\"},"
+    "{\"name\":\"addr\",\"kind\":\"regular\",\"type\":\"frozen<address>\"},"
+    "{\"name\":\"home\",\"kind\":\"regular\",\"type\":\"address\"}]}]";
+
+static void w_field(wbuf_t *w, const void *p, int len)
+{
+    w_be(w, (uint64_t)(uint32_t)len, 4);
+    if (len > 0) w_raw(w, p, (size_t)len);
+}
+
+/* INSERT INTO ks.u (id, addr, home) VALUES ('k', {street: 'Main', zip: 7}, {street: 'Elm'}) */
+static void build_udt_insert(wbuf_t *w)
+{
+    static const uint8_t id[16] = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25};
+    w_uvint(w, 1);
+    w_raw(w, id, 16);
+    w_vbytes(w, "k");
+    w_byte(w, 0x00);
+    w_uvint(w, MIN_TS - TS_EPOCH);
+    w_uvint(w, MIN_LDT - LDT_EPOCH);
+    w_uvint(w, 0);
+    w_uvint(w, 2);
+    w_vbytes(w, "addr");
+    w_vbytes(w, "home");
+    w_byte(w, 0x04 | 0x20 | 0x40); /* row timestamp (INSERT), every column, a complex deletion */
+    w_uvint(w, 10);
+    w_byte(w, 0x08); /* addr: the row's timestamp; a frozen UDT value: fields as [int len][bytes] */
+    w_uvint(w, 16);
+    w_field(w, "Main", 4);
+    w_field(w, "\0\0\0\7", 4);
+    w_uvint(w, 9); /* home: complex deletion (the whole value is replaced) */
+    w_uvint(w, 5);
+    w_uvint(w, 1); /* one cell: field 0 (street) */
+    w_byte(w, 0x08);
+    w_uvint(w, 2);
+    w_be(w, 0, 2);
+    w_uvint(w, 3);
+    w_raw(w, "Elm", 3);
+    w_byte(w, 0x01);
+}
+
+/* UPDATE ks.u SET home.zip = 9, home.street = null WHERE id = 'k' */
+static void build_udt_update(wbuf_t *w)
+{
+    static const uint8_t id[16] = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25};
+    w_uvint(w, 1);
+    w_raw(w, id, 16);
+    w_vbytes(w, "k");
+    w_byte(w, 0x00);
+    w_uvint(w, MIN_TS - TS_EPOCH);
+    w_uvint(w, MIN_LDT - LDT_EPOCH);
+    w_uvint(w, 0);
+    w_uvint(w, 1);
+    w_vbytes(w, "home");
+    w_byte(w, 0x20); /* no row timestamp (an UPDATE), every (one) column */
+    w_uvint(w, 2);
+    w_byte(w, 0x01 | 0x04); /* street: a tombstone */
+    w_uvint(w, 30);
+    w_uvint(w, 6);
+    w_uvint(w, 2);
+    w_be(w, 0, 2);
+    w_byte(w, 0x00); /* zip = 9 */
+    w_uvint(w, 30);
+    w_uvint(w, 2);
+    w_be(w, 1, 2);
+    w_uvint(w, 4);
+    w_be(w, 9, 4);
+    w_byte(w, 0x01);
+}
+
+static cs_source_t *start_udt(source_ctx_t *ctx, bool with_types)
+{
+    char dir[] = "/tmp/cass-events-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    json_t *cfg = json_pack("{s:s,s:s,s:s,s:s}", "cdc_raw.dir", dir, "topic.prefix", "cdc", "cassandra.schema",
+                            UDT_SCHEMA, "dedupe.cache.size", "0");
+    void *st = NULL;
+    connect_err_t err = {0};
+    assert_int_equal(cassandra_source_ops.start(ctx, cfg, &st, &err), 0);
+    json_decref(cfg);
+    rmdir(dir);
+    cs_source_t *s = st;
+    s->messaging_version = 12;
+    if (with_types) {
+        /* What schema_read_cql reads from system_schema.types (the rows of the fake server's
+         * schema_define_type in tests/integration/test_connect_cassandra_schema.py). */
+        const char *names[] = {"street", "zip"}, *types[] = {"text", "int"};
+        sb_err_t e = {0};
+        assert_int_equal(cass_schema_add_udt(&s->schema, "ks", "address", 2, names, types, &e), 0);
+    }
+    return s;
+}
+
+static void test_udt_values_with_field_names(void **state)
+{
+    (void)state;
+    source_ctx_t ctx = {0};
+    cs_source_t *s = start_udt(&ctx, true);
+    wbuf_t w = {.n = 0};
+    build_udt_insert(&w);
+    feed(s, &w, 100);
+    w.n = 0;
+    build_udt_update(&w);
+    feed(s, &w, 200);
+    assert_int_equal(ctx.n, 2);
+
+    json_t *v = value(&ctx, 0);
+    assert_string_equal(op_of(v), "c");
+    json_t *after = json_object_get(v, "after");
+    /* like whole collections: a string holding JSON */
+    assert_string_equal(json_string_value(json_object_get(after, "addr")), "{\"street\":\"Main\",\"zip\":7}");
+    assert_string_equal(json_string_value(json_object_get(after, "home")), "{\"street\":\"Elm\",\"zip\":null}");
+    json_decref(v);
+
+    v = value(&ctx, 1);
+    assert_string_equal(op_of(v), "u");
+    assert_null(json_object_get(json_object_get(v, "after"), "home")); /* field-level: not a whole value */
+    json_t *home = json_object_get(json_object_get(json_object_get(v, "source"), "collections"), "home");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(home, "put"), "zip")), 9);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(home, "remove"), 0)), "street");
+    json_decref(v);
+    cassandra_source_ops.stop(s);
+    ctx_clear(&ctx);
+}
+
+/* Without the type's definition (the offline cassandra.schema has none): hex and field indexes. */
+static void test_udt_values_without_types(void **state)
+{
+    (void)state;
+    source_ctx_t ctx = {0};
+    cs_source_t *s = start_udt(&ctx, false);
+    wbuf_t w = {.n = 0};
+    build_udt_insert(&w);
+    feed(s, &w, 100);
+    w.n = 0;
+    build_udt_update(&w);
+    feed(s, &w, 200);
+    assert_int_equal(ctx.n, 2);
+    json_t *v = value(&ctx, 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "after"), "addr")),
+                        "0x000000044d61696e0000000400000007");
+    json_decref(v);
+    v = value(&ctx, 1);
+    json_t *home = json_object_get(json_object_get(json_object_get(v, "source"), "collections"), "home");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(home, "put"), "1")), "0x00000009");
+    json_decref(v);
     cassandra_source_ops.stop(s);
     ctx_clear(&ctx);
 }
@@ -380,6 +541,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deletions_ttl_and_collection_changes),
         cmocka_unit_test(test_same_write_twice_is_emitted_once),
+        cmocka_unit_test(test_udt_values_with_field_names),
+        cmocka_unit_test(test_udt_values_without_types),
         cmocka_unit_test(test_dedupe_cache_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -735,6 +735,90 @@ static void test_last_write_wins(void **state)
     postgres_sink_ops.stop(s);
 }
 
+/* An event for table lines(order_id, line, sku) keyed by both; a partition delete (what the
+ * wide-column sources emit) has only order_id in its key. */
+static void line(batch_t *b, const char *topic, char op, int order_id, int line_no, const char *sku, int64_t ts)
+{
+    char key[64], value[1024];
+    const char *types = "\"column_types\":{\"order_id\":\"integer\",\"line\":\"integer\",\"sku\":\"text\"}";
+    if (line_no < 0)
+        snprintf(key, sizeof(key), "{\"order_id\":%d}", order_id);
+    else
+        snprintf(key, sizeof(key), "{\"order_id\":%d,\"line\":%d}", order_id, line_no);
+    if (op == 'd')
+        snprintf(value, sizeof(value), "{\"before\":%s,\"after\":null,\"source\":{\"ts_ms\":%lld,%s},\"op\":\"d\"}", key,
+                 (long long)ts, types);
+    else
+        snprintf(value, sizeof(value),
+                 "{\"before\":null,\"after\":{\"order_id\":%d,\"line\":%d,\"sku\":\"%s\"},\"source\":{\"ts_ms\":%lld,%s},"
+                 "\"op\":\"%c\"}",
+                 order_id, line_no, sku, (long long)ts, types, op);
+    add(b, topic, key, value);
+}
+
+static void partition_deletes(bool lww)
+{
+    const char *topic = "app.public.lines";
+    pg_sink_t *s = start(lww ? "lines_lww" : "lines", config("last.write.wins", lww ? "true" : "false"));
+    PGconn *a = admin();
+    q1(a, "DROP TABLE IF EXISTS lines");
+    batch_t b = {0};
+    /* The first event is a partition delete of a table that does not exist yet: the table
+     * still gets the whole key (the longest key of the batch). */
+    line(&b, topic, 'd', 9, -1, NULL, 1);
+    line(&b, topic, 'c', 1, 1, "a", 10);
+    line(&b, topic, 'c', 1, 2, "b", 10);
+    line(&b, topic, 'c', 2, 1, "c", 10);
+    line(&b, topic, 'c', 3, 1, "d", 10);
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT string_agg(a.attname, ',' ORDER BY k.i) FROM pg_index x "
+                              "CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY k(n, i) "
+                              "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n "
+                              "WHERE x.indrelid = 'lines'::regclass AND x.indisprimary"),
+                        "order_id,line");
+    b.n = 0;
+    line(&b, topic, 'c', 1, 3, "wiped", 20); /* before the delete in the same batch */
+    line(&b, topic, 'd', 1, -1, NULL, 30);
+    add(&b, topic, "{\"order_id\":1}", NULL);  /* its tombstone */
+    line(&b, topic, 'c', 1, 4, "after", 40); /* written after the delete: kept */
+    line(&b, topic, 'd', 3, -1, NULL, 50);
+    put_ok(s, &b);
+    assert_string_equal(q1(a, "SELECT string_agg(order_id || '/' || line || '/' || sku, ',' ORDER BY order_id, line) FROM lines"),
+                        "1/4/after,2/1/c");
+    if (lww) {
+        /* An older partition delete arriving late removes only rows older than itself. */
+        b.n = 0;
+        line(&b, topic, 'c', 2, 2, "older", 5);
+        put_ok(s, &b);
+        b.n = 0;
+        line(&b, topic, 'd', 2, -1, NULL, 8);
+        put_ok(s, &b);
+        assert_string_equal(q1(a, "SELECT string_agg(order_id || '/' || line || '/' || sku, ',' ORDER BY order_id, line) FROM lines"),
+                            "1/4/after,2/1/c");
+    }
+    /* A key that is not a leading part of the primary key is still an error naming it. */
+    b.n = 0;
+    add(&b, topic, "{\"line\":1}", "{\"before\":{\"line\":1},\"after\":null,\"source\":{\"ts_ms\":60},\"op\":\"d\"}");
+    connect_err_t err;
+    assert_int_equal(put(s, &b, &err), -1);
+    assert_int_equal(err.cls, CONNECT_ERR_RECORD);
+    assert_non_null(strstr(err.msg, "lacks primary-key column"));
+    PQfinish(a);
+    postgres_sink_ops.stop(s);
+}
+
+static void test_partition_delete_removes_the_partition(void **state)
+{
+    NEED_PG();
+    partition_deletes(false);
+}
+
+static void test_partition_delete_with_last_write_wins(void **state)
+{
+    NEED_PG();
+    partition_deletes(true);
+}
+
 static void test_skip_and_positions_per_partition(void **state)
 {
     NEED_PG();
@@ -1037,6 +1121,8 @@ int main(void)
         cmocka_unit_test(test_poison_record_has_its_index),
         cmocka_unit_test(test_add_column_and_inferred_types),
         cmocka_unit_test(test_last_write_wins),
+        cmocka_unit_test(test_partition_delete_removes_the_partition),
+        cmocka_unit_test(test_partition_delete_with_last_write_wins),
         cmocka_unit_test(test_skip_and_positions_per_partition),
         cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_wrong_database_is_fatal),

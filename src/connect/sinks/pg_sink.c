@@ -99,6 +99,8 @@ typedef struct pg_sink {
     int *next;             /* next event of the same group */
     unsigned char *winner; /* the event is the one applied for its key */
     int *shape_of;         /* winning upsert -> its column set (0 = every column of the batch) */
+    int *part_del;         /* k > 0: a delete by the first k key columns (a partition delete);
+                              -1: an event a later partition delete of this batch wipes out */
     size_t *identity_off;  /* key identity of each event: offset and length in scratch */
     size_t *identity_len;
     int events_cap;
@@ -434,6 +436,7 @@ static void pg_stop(void *state)
     free(s->rows);
     free(s->winner);
     free(s->shape_of);
+    free(s->part_del);
     sink_positions_deinit(&s->positions);
     sink_keymap_deinit(&s->keymap);
     strbuf_deinit(&s->sql);
@@ -880,7 +883,9 @@ static int grow_batch(pg_sink_t *s, int n)
     if (winner) s->winner = winner;
     int *shape_of = realloc(s->shape_of, sizeof(int) * (size_t)cap);
     if (shape_of) s->shape_of = shape_of;
-    if (!group_of || !next || !identity_off || !identity_len || !rows || !winner || !shape_of)
+    int *part_del = realloc(s->part_del, sizeof(int) * (size_t)cap);
+    if (part_del) s->part_del = part_del;
+    if (!group_of || !next || !identity_off || !identity_len || !rows || !winner || !shape_of || !part_del)
         return -1;
     s->events_cap = cap;
     return 0;
@@ -894,7 +899,8 @@ static int group_for(pg_sink_t *s, const char *table)
 }
 
 /* The primary-key columns used for a table: the existing table's primary key, else the
- * configured override, else the key fields of the first event that has a key. */
+ * configured override, else the key fields of the event with the most of them (a partition
+ * delete of a wide-column source carries fewer than the rows of its table). */
 static int table_pk(pg_sink_t *s, pg_table_t *t, const pg_group_t *g, char fields[][64])
 {
     if (t->exists && t->npk) {
@@ -905,15 +911,15 @@ static int table_pk(pg_sink_t *s, pg_table_t *t, const pg_group_t *g, char field
         memcpy(fields, s->pk_override, sizeof(s->pk_override[0]) * (size_t)s->npk_override);
         return s->npk_override;
     }
+    const event_row_t *best = NULL;
     for (int i = g->first; i >= 0; i = s->next[i]) {
         const event_row_t *k = &s->events[i].key;
-        if (k->present && k->n > 0 && k->n <= MAX_PK) {
-            for (int c = 0; c < k->n; c++)
-                snprintf(fields[c], 64, "%s", k->cols[c].name);
-            return k->n;
-        }
+        if (k->present && k->n > 0 && k->n <= MAX_PK && (!best || k->n > best->n)) best = k;
     }
-    return 0;
+    if (!best) return 0;
+    for (int c = 0; c < best->n; c++)
+        snprintf(fields[c], 64, "%s", best->cols[c].name);
+    return best->n;
 }
 
 /* Where an event's key values come from: the record key when it has every field, else the
@@ -931,6 +937,66 @@ static const event_row_t *key_source(const event_t *ev, char fields[][64], int n
 static bool is_upsert(const event_t *ev)
 {
     return ev->op == EVENT_OP_CREATE || ev->op == EVENT_OP_UPDATE || ev->op == EVENT_OP_READ;
+}
+
+/* A delete whose key holds only the leading primary-key columns — a wide-column store's
+ * partition delete (scylla-source, cassandra-source: the key is the partition key, the
+ * table's key adds clustering columns) — removes every row with those values. Returns how many
+ * leading columns it has (0 < k < npk), else 0: a delete with the whole key, or with a key that
+ * is not a prefix (which stays an error naming the missing column). */
+static int partition_delete_len(const event_t *ev, char fields[][64], int npk)
+{
+    if (ev->op != EVENT_OP_DELETE && ev->op != EVENT_OP_TOMBSTONE) return 0;
+    const event_row_t *src = ev->key.present ? &ev->key : ev->op == EVENT_OP_DELETE && ev->before.present ? &ev->before : NULL;
+    if (!src) return 0;
+    int k = 0;
+    while (k < npk && event_row_find(src, fields[k]))
+        k++;
+    if (k == 0 || k == npk) return 0;
+    for (int f = k; f < npk; f++)
+        if (event_row_find(src, fields[f])) return 0;
+    return k;
+}
+
+static const event_row_t *partition_delete_source(const event_t *ev)
+{
+    return ev->key.present ? &ev->key : &ev->before;
+}
+
+static bool same_value(const event_column_t *a, const event_column_t *b)
+{
+    return a && b && a->value.type == b->value.type && a->value.len == b->value.len &&
+           (a->value.len == 0 || !a->value.text || memcmp(a->value.text, b->value.text, (size_t)a->value.len) == 0);
+}
+
+/* SQL for one key value: a quoted literal PostgreSQL casts to the column's type, or IS NULL. */
+static void add_key_condition(strbuf_t *sql, const char *column, const event_column_t *c)
+{
+    strbuf_adds(sql, "t.");
+    strbuf_add_ident(sql, column);
+    switch (c->value.type) {
+    case EVENT_JSON_NULL:
+        strbuf_adds(sql, " IS NULL");
+        return;
+    case EVENT_JSON_TRUE:
+        strbuf_adds(sql, " = 'true'");
+        return;
+    case EVENT_JSON_FALSE:
+        strbuf_adds(sql, " = 'false'");
+        return;
+    default: {
+        char *text = malloc((size_t)c->value.len + 1);
+        if (!text) {
+            sql->oom = true;
+            return;
+        }
+        memcpy(text, c->value.text, (size_t)c->value.len);
+        text[c->value.len] = '\0';
+        strbuf_adds(sql, " = ");
+        strbuf_add_literal(sql, text);
+        free(text);
+    }
+    }
 }
 
 /* Gives `into` the columns of `from` (an event for the same key) that `into` lacks. A source
@@ -1150,6 +1216,50 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         start = s->next[start];
     }
 
+    /* Partition deletes: each removes the rows of its partition, so an earlier event of this
+     * batch for a row of that partition (older, with last-write-wins) is wiped out by it and
+     * takes no part in the reduction below; the DELETEs are queued before the batch's upserts,
+     * so a row written after the delete survives it. */
+    int npart = 0;
+    for (int i = start; i >= 0; i = s->next[i]) {
+        event_t *ev = &s->events[i];
+        s->part_del[i] = 0;
+        if (ev->op == EVENT_OP_TRUNCATE || (s->lww && ev->op == EVENT_OP_TOMBSTONE)) continue;
+        int k = npk ? partition_delete_len(ev, pk, npk) : 0;
+        if (k == 0) continue;
+        s->part_del[i] = k;
+        npart++;
+        const event_row_t *part = partition_delete_source(ev);
+        for (int j = start; j != i; j = s->next[j]) {
+            event_t *ej = &s->events[j];
+            if (s->part_del[j] != 0 || ej->op == EVENT_OP_TRUNCATE) continue;
+            if (s->lww && event_version(ej, &recs[j]) > event_version(ev, &recs[i])) continue;
+            const event_row_t *src = key_source(ej, pk, npk);
+            bool in = src != NULL;
+            for (int f = 0; in && f < k; f++)
+                in = same_value(event_row_find(src, pk[f]), event_row_find(part, pk[f]));
+            if (in) s->part_del[j] = -1;
+        }
+    }
+    if (npart && s->delete_enabled && t->exists) {
+        bool has_lww = s->lww && table_find_column(t, LWW_COLUMN);
+        for (int i = start; i >= 0; i = s->next[i]) {
+            if (s->part_del[i] <= 0) continue;
+            const event_row_t *part = partition_delete_source(&s->events[i]);
+            strbuf_adds(&s->sql, "DELETE FROM ");
+            add_qualified(&s->sql, s, t->name);
+            strbuf_adds(&s->sql, " AS t WHERE ");
+            for (int f = 0; f < s->part_del[i]; f++) {
+                if (f) strbuf_adds(&s->sql, " AND ");
+                add_key_condition(&s->sql, pk[f], event_row_find(part, pk[f]));
+            }
+            if (has_lww)
+                strbuf_addf(&s->sql, " AND (t." LWW_COLUMN " IS NULL OR t." LWW_COLUMN " <= %lld)",
+                            (long long)event_version(&s->events[i], &recs[i]));
+            strbuf_adds(&s->sql, ";\n");
+        }
+    }
+
     /* Reduce to one event per key: the last one, or with last-write-wins the newest by
      * source.ts_ms (the later one on a tie). */
     if (sink_keymap_reset(&s->keymap, (size_t)g->count) < 0) {
@@ -1163,6 +1273,7 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
         if (ev->op == EVENT_OP_TRUNCATE) continue;
         if (s->lww && ev->op == EVENT_OP_TOMBSTONE)
             continue; /* the op=d before it carries the time */
+        if (s->part_del[i]) continue;
         if (npk == 0) {
             connect_err_set(err, CONNECT_ERR_RECORD, i,
                             "no primary key for table %s: the record key is null and "
@@ -1187,7 +1298,7 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
     for (int i = start; i >= 0; i = s->next[i]) {
         event_t *ev = &s->events[i];
         s->winner[i] = 0;
-        if (ev->op == EVENT_OP_TRUNCATE || (s->lww && ev->op == EVENT_OP_TOMBSTONE)) continue;
+        if (ev->op == EVENT_OP_TRUNCATE || (s->lww && ev->op == EVENT_OP_TOMBSTONE) || s->part_del[i]) continue;
         const char *key = s->scratch.p + s->identity_off[i];
         struct sink_keymap_slot *slot = sink_keymap_slot(&s->keymap, key, s->identity_len[i]);
         int prev = slot->value;

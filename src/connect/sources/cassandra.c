@@ -46,6 +46,7 @@ typedef struct cs_table {
     envelope_table_t *env;
     envelope_kind_t *kinds; /* per column */
     char *topic;
+    char *range_topic; /* <topic>.range_deletes: range deletions (no key-based sink can apply them) */
 } cs_table_t;
 
 typedef struct cs_key {
@@ -84,6 +85,7 @@ typedef struct cs_source {
     int64_t poll_ms;
     cass_schema_t schema;
     cql_client_t *cql;      /* NULL: the schema came from cassandra.schema */
+    bool schema_read_transient; /* the last schema read failed in a way a retry may cure */
     char *include;          /* table.include.list, or NULL: the tables with cdc = true */
     cs_idset_t ignored;     /* tables in system_schema that are not captured */
     int64_t schema_reads;
@@ -308,6 +310,17 @@ typedef int (*cs_row_fn)(void *ud, const cql_result_t *r, int row, char *why, si
 
 /* Runs a SELECT page by page and calls fn for every row; the columns named in `need` must be in
  * the result (a server too old for this source lacks some). */
+/* Whether a failed request may succeed later: no server ERROR at all (connection lost, no node
+ * reachable, client-side timeout) or one of the availability errors (Unavailable, Overloaded,
+ * Is_bootstrapping, read/write timeouts, server error). Syntax, invalid-query and
+ * authorization errors will not go away by themselves. */
+static bool cql_failure_transient(const cql_client_t *cl)
+{
+    int32_t code = cql_client_server_error(cl);
+    return code < 0 || code == 0x0000 || code == 0x1000 || code == 0x1001 || code == 0x1002 || code == 0x1100 ||
+           code == 0x1200;
+}
+
 static int query_all(cql_client_t *cl, const char *query, const char *const *need, cs_row_fn fn, void *ud, char *why,
                      size_t why_cap)
 {
@@ -322,7 +335,7 @@ static int query_all(cql_client_t *cl, const char *query, const char *const *nee
         sb_err_t err = {0};
         if (cql_client_query(cl, query, NULL, &x, &r, &err) != 0) {
             snprintf(why, why_cap, "%.60s: %.180s", strstr(query, "FROM ") ? strstr(query, "FROM ") + 5 : query, err.msg);
-            rc = -1;
+            rc = -2; /* the request failed (not its content): see cql_failure_transient */
             break;
         }
         for (int i = 0; need && need[i]; i++)
@@ -451,8 +464,64 @@ static int on_dropped_row(void *ud, const cql_result_t *r, int row, char *why, s
     return 0;
 }
 
+/* The elements of a serialized list<text> (protocol v4: int count, then int length + bytes
+ * per element), NUL-terminated copies into out[] (malloc'ed); the count, or -1 when the bytes
+ * are not such a list. */
+static int text_list(sb_slice_t v, char **out, int cap)
+{
+    if (v.len < 0) return 0;
+    sb_rd_t rd;
+    sb_rd_init(&rd, v.p, (size_t)v.len);
+    int32_t n = sb_rd_i32(&rd);
+    if (!sb_rd_ok(&rd) || n < 0 || n > cap) return -1;
+    for (int i = 0; i < n; i++) {
+        int32_t len = sb_rd_i32(&rd);
+        const uint8_t *p = len >= 0 ? sb_rd_bytes(&rd, (size_t)len) : NULL;
+        if (!sb_rd_ok(&rd) || !p || !(out[i] = malloc((size_t)len + 1))) {
+            while (i > 0) free(out[--i]);
+            return -1;
+        }
+        memcpy(out[i], p, (size_t)len);
+        out[i][len] = '\0';
+    }
+    if (sb_rd_remaining(&rd) != 0) {
+        for (int i = 0; i < n; i++) free(out[i]);
+        return -1;
+    }
+    return n;
+}
+
+#define CS_MAX_UDT_FIELDS 256
+
+static int on_type_row(void *ud, const cql_result_t *r, int row, char *why, size_t why_cap)
+{
+    schema_load_t *l = ud;
+    char ks[256], name[256];
+    cell_text(r, row, cql_result_column(r, "keyspace_name"), ks, sizeof(ks));
+    cell_text(r, row, cql_result_column(r, "type_name"), name, sizeof(name));
+    char *names[CS_MAX_UDT_FIELDS], *types[CS_MAX_UDT_FIELDS];
+    int nn = text_list(cql_result_cell(r, row, cql_result_column(r, "field_names")), names, CS_MAX_UDT_FIELDS);
+    int nt = nn < 0 ? -1 : text_list(cql_result_cell(r, row, cql_result_column(r, "field_types")), types, CS_MAX_UDT_FIELDS);
+    int rc = 0;
+    if (nn < 0 || nt < 0 || nn != nt) {
+        snprintf(why, why_cap, "system_schema.types: %s.%s: field_names and field_types are not two lists of one length",
+                 ks, name);
+        rc = -1;
+    } else {
+        sb_err_t err = {0};
+        if (cass_schema_add_udt(l->schema, ks, name, nn, (const char *const *)names, (const char *const *)types, &err)) {
+            snprintf(why, why_cap, "system_schema.types: %.200s", err.msg[0] ? err.msg : "out of memory");
+            rc = -1;
+        }
+    }
+    for (int i = 0; i < nn; i++) free(names[i]);
+    for (int i = 0; i < nt; i++) free(types[i]);
+    return rc;
+}
+
 /* Reads the captured tables' definitions from system_schema into `schema` (empty on entry) and
- * the ids of every other table into `ignored`. */
+ * the ids of every other table into `ignored`. 0, -2 when a request failed (the node, not the
+ * content: see cql_failure_transient), -1 otherwise. */
 static int schema_read_cql(cql_client_t *cl, const char *include, cass_schema_t *schema, cs_idset_t *ignored,
                            char *why, size_t why_cap)
 {
@@ -461,21 +530,25 @@ static int schema_read_cql(cql_client_t *cl, const char *include, cass_schema_t 
     static const char *const ccols[] = {"keyspace_name", "table_name", "column_name", "kind", "position", "type",
                                         "clustering_order", NULL};
     static const char *const dcols[] = {"keyspace_name", "table_name", "column_name", "type", NULL};
-    if (query_all(cl, "SELECT keyspace_name, table_name, id, cdc FROM system_schema.tables", tcols, on_table_row, &l,
-                  why, why_cap))
-        return -1;
+    static const char *const ycols[] = {"keyspace_name", "type_name", "field_names", "field_types", NULL};
+    int rc = query_all(cl, "SELECT keyspace_name, table_name, id, cdc FROM system_schema.tables", tcols, on_table_row, &l,
+                       why, why_cap);
+    if (rc) return rc;
     if (schema->ntables == 0) {
         snprintf(why, why_cap, "%s", include ? "none of table.include.list is in system_schema.tables"
                                               : "system_schema.tables has no table with cdc = true");
         return -1;
     }
-    if (query_all(cl,
-                  "SELECT keyspace_name, table_name, column_name, kind, position, type, clustering_order FROM "
-                  "system_schema.columns",
-                  ccols, on_column_row, &l, why, why_cap) ||
-        query_all(cl, "SELECT keyspace_name, table_name, column_name, type FROM system_schema.dropped_columns", dcols,
-                  on_dropped_row, &l, why, why_cap))
-        return -1;
+    if ((rc = query_all(cl,
+                        "SELECT keyspace_name, table_name, column_name, kind, position, type, clustering_order FROM "
+                        "system_schema.columns",
+                        ccols, on_column_row, &l, why, why_cap)) ||
+        (rc = query_all(cl, "SELECT keyspace_name, table_name, column_name, type FROM system_schema.dropped_columns",
+                        dcols, on_dropped_row, &l, why, why_cap)) ||
+        /* UDT field names and types, so UDT values come out as objects with named fields. */
+        (rc = query_all(cl, "SELECT keyspace_name, type_name, field_names, field_types FROM system_schema.types", ycols,
+                        on_type_row, &l, why, why_cap)))
+        return rc;
     for (int i = 0; i < schema->ntables; i++) {
         sb_err_t err = {0};
         if (cass_table_finish(schema->tables[i], &err) != 0) {
@@ -703,13 +776,38 @@ static void append_element(cs_source_t *s, const char *type, sb_slice_t v, bool 
     else envelope_write_json_value(&s->arena, kind_for(type), ev);
 }
 
+static void field_json(cs_source_t *s, sb_wr_t *w, const char *ks, const char *type, sb_slice_t v, int depth);
+
+/* The field index a non-frozen UDT cell's path holds (UserType.cellPathForField: a short). */
+static int udt_field_index(sb_slice_t path)
+{
+    return path.len == 2 ? (int)(path.p[0] << 8 | path.p[1]) : -1;
+}
+
 /* A whole collection (cells [first, last] of one column, written after a complex deletion, so
  * they are its complete new content) as JSON text: a list or set as an array, a map as an
  * object with string keys. Returns false for types it cannot render (non-frozen UDTs). */
-static bool render_collection(cs_source_t *s, const cass_column_t *col, int first, int last)
+static bool render_collection(cs_source_t *s, const char *ks, const cass_column_t *col, int first, int last)
 {
     char kind, elem[128], value[128];
-    if (cass_type_collection(col->type, &kind, elem, sizeof(elem), value, sizeof(value)) != 0) return false;
+    if (cass_type_collection(col->type, &kind, elem, sizeof(elem), value, sizeof(value)) != 0) {
+        /* A non-frozen UDT written whole: an object with every field, null where no cell is. */
+        const cass_udt_t *u = cass_schema_find_udt(&s->schema, ks, col->type);
+        if (!u) return false;
+        sb_wr_bytes(&s->arena, "{", 1);
+        for (int f = 0; f < u->nfields; f++) {
+            if (f) sb_wr_bytes(&s->arena, ",", 1);
+            envelope_write_json_string(&s->arena, u->field_names[f], strlen(u->field_names[f]));
+            sb_wr_bytes(&s->arena, ":", 1);
+            const cass_cell_t *found = NULL;
+            for (int c = first; c <= last; c++)
+                if (!s->m.cells[c].tombstone && udt_field_index(s->m.cells[c].path) == f) found = &s->m.cells[c];
+            if (found) field_json(s, &s->arena, ks, u->field_types[f], found->value, 1);
+            else sb_wr_bytes(&s->arena, "null", 4);
+        }
+        sb_wr_bytes(&s->arena, "}", 1);
+        return true;
+    }
     sb_wr_bytes(&s->arena, kind == 'm' ? "{" : "[", 1);
     bool any = false;
     for (int c = first; c <= last; c++) {
@@ -823,7 +921,14 @@ static bool dedupe_seen(cs_dedupe_t *d, uint64_t h)
     return false;
 }
 
+static int push_to(cs_source_t *s, const cs_table_t *t, const char *topic, char op, int64_t ts_us, bool tombstone_after);
+
 static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, bool tombstone_after)
+{
+    return push_to(s, t, t->topic, op, ts_us, tombstone_after);
+}
+
+static int push_to(cs_source_t *s, const cs_table_t *t, const char *topic, char op, int64_t ts_us, bool tombstone_after)
 {
     if (s->ttl_max > 0) {
         char b[32];
@@ -836,7 +941,7 @@ static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, boo
     }
     int rc = 0;
     if (s->dedupe.cap) {
-        uint64_t h = hash_bytes(0xcbf29ce484222325ULL, t->topic, strlen(t->topic));
+        uint64_t h = hash_bytes(0xcbf29ce484222325ULL, topic, strlen(topic));
         h = hash_bytes(h, &op, 1);
         h = hash_bytes(h, &ts_us, sizeof(ts_us));
         h = hash_bytes(h, s->extra.buf, s->extra.len);
@@ -852,7 +957,7 @@ static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, boo
     envelope_source_t src = {.connector = "cassandra", .name = s->prefix, .ts_ms = micros_to_ms(ts_us),
                              .lsn = -1, .txid = -1, .snapshot = "false",
                              .extra = s->extra.len ? (const char *)s->extra.buf : NULL, .extra_len = s->extra.len};
-    if (pending_begin(s, t->topic, src.ts_ms)) {
+    if (pending_begin(s, topic, src.ts_ms)) {
         rc = -1;
         goto out;
     }
@@ -860,7 +965,7 @@ static int push(cs_source_t *s, const cs_table_t *t, char op, int64_t ts_us, boo
     envelope_write_value(&s->pend_val, t->env, op, op == 'd' ? s->row : NULL, op == 'd' ? NULL : s->row, &src,
                          sb_now_ms());
     if (tombstone_after && !s->pend_key_null) {
-        if (pending_begin(s, t->topic, src.ts_ms)) {
+        if (pending_begin(s, topic, src.ts_ms)) {
             rc = -1;
             goto out;
         }
@@ -886,18 +991,58 @@ static void json_value(cs_source_t *s, sb_wr_t *w, const char *type, sb_slice_t 
     else envelope_write_json_value(w, kind_for(type), ev);
 }
 
+/* A UDT value (its fields in order, each an int length and bytes, -1 for null; a value may end
+ * early — fields added by ALTER TYPE since it was written — and those fields are null) as a JSON
+ * object with the field names of system_schema.types. w must not be s->tmp. */
+static void udt_json(cs_source_t *s, sb_wr_t *w, const char *ks, const cass_udt_t *u, sb_slice_t v, int depth)
+{
+    sb_rd_t rd;
+    sb_rd_init(&rd, v.p, v.len > 0 ? (size_t)v.len : 0);
+    sb_wr_bytes(w, "{", 1);
+    for (int i = 0; i < u->nfields; i++) {
+        if (i) sb_wr_bytes(w, ",", 1);
+        envelope_write_json_string(w, u->field_names[i], strlen(u->field_names[i]));
+        sb_wr_bytes(w, ":", 1);
+        if (!sb_rd_ok(&rd) || sb_rd_remaining(&rd) == 0) {
+            sb_wr_bytes(w, "null", 4);
+            continue;
+        }
+        int32_t len = sb_rd_i32(&rd);
+        const uint8_t *p = len > 0 ? sb_rd_bytes(&rd, (size_t)len) : NULL;
+        if (!sb_rd_ok(&rd) || len < 0) {
+            sb_wr_bytes(w, "null", 4);
+            continue;
+        }
+        field_json(s, w, ks, u->field_types[i], (sb_slice_t){p ? p : (const uint8_t *)"", len}, depth + 1);
+    }
+    sb_wr_bytes(w, "}", 1);
+}
+
+/* One value as JSON: a UDT (also nested, to a bounded depth) as an object, anything else as
+ * json_value renders it. */
+static void field_json(cs_source_t *s, sb_wr_t *w, const char *ks, const char *type, sb_slice_t v, int depth)
+{
+    const cass_udt_t *u = depth < 8 ? cass_schema_find_udt(&s->schema, ks, type) : NULL;
+    if (u) udt_json(s, w, ks, u, v, depth);
+    else json_value(s, w, type, v, false);
+}
+
 /* An element-level change of a non-frozen collection or UDT (cells [first, last] of one column
  * without a complex deletion: col = col + ..., col[k] = ..., DELETE col[k], UPDATE ... SET
  * udt.f = ...) as a member of source.collections:
  *   list: {"put":{"<element timeuuid>":v,...},"remove":["<timeuuid>",...]}
  *   set:  {"add":[e,...],"remove":[e,...]}
  *   map:  {"put":{"k":v,...},"remove":["k",...]}
- *   UDT:  {"put":{"<field index>":"0x..",...},"remove":["<field index>",...]} */
-static void render_collection_delta(cs_source_t *s, const cass_column_t *col, int first, int last)
+ *   UDT:  {"put":{"<field name>":v,...},"remove":["<field name>",...]} (by index, values as
+ *         hex, when the type is not in system_schema.types) */
+static void render_collection_delta(cs_source_t *s, const char *ks, const cass_column_t *col, int first, int last)
 {
     char kind, elem[128], value[128];
     bool udt = cass_type_collection(col->type, &kind, elem, sizeof(elem), value, sizeof(value)) != 0;
     if (udt) kind = 'u';
+    /* Known from system_schema.types: fields by name and values by their types; otherwise by
+     * index and as hex (the offline cassandra.schema has no types). */
+    const cass_udt_t *u = udt ? cass_schema_find_udt(&s->schema, ks, col->type) : NULL;
     sb_wr_t *w = &s->coll;
     if (w->len) sb_wr_bytes(w, ",", 1);
     envelope_write_json_string(w, col->name, strlen(col->name));
@@ -923,14 +1068,20 @@ static void render_collection_delta(cs_source_t *s, const cass_column_t *col, in
             if (kind == 'l') json_value(s, w, "timeuuid", cell->path, true);
             else if (kind == 's') json_value(s, w, elem, cell->path, !put);
             else if (kind == 'm') json_value(s, w, elem, cell->path, true);
-            else if (cell->path.len == 2) {
+            else if (u && udt_field_index(cell->path) >= 0 && udt_field_index(cell->path) < u->nfields) {
+                const char *f = u->field_names[udt_field_index(cell->path)];
+                envelope_write_json_string(w, f, strlen(f));
+            } else if (cell->path.len == 2) {
                 char b[16];
-                int n = snprintf(b, sizeof(b), "\"%d\"", (int)(cell->path.p[0] << 8 | cell->path.p[1]));
+                int n = snprintf(b, sizeof(b), "\"%d\"", udt_field_index(cell->path));
                 sb_wr_bytes(w, b, (size_t)n);
             } else json_value(s, w, "blob", cell->path, true);
             if (put && kind != 's') {
                 sb_wr_bytes(w, ":", 1);
-                json_value(s, w, kind == 'm' ? value : kind == 'l' ? elem : "blob", cell->value, false);
+                if (kind == 'u' && u && udt_field_index(cell->path) >= 0 && udt_field_index(cell->path) < u->nfields)
+                    field_json(s, w, ks, u->field_types[udt_field_index(cell->path)], cell->value, 1);
+                else
+                    json_value(s, w, kind == 'm' ? value : kind == 'l' ? elem : "blob", cell->value, false);
             }
         }
         if (any) sb_wr_bytes(w, put && kind != 's' ? "}" : "]", 1);
@@ -999,7 +1150,10 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
                 render_bound(s, t, row, b == CASS_INCL_END_BOUND || b == CASS_INCL_END_EXCL_START_BOUNDARY);
                 sb_wr_bytes(&s->extra, "}", 1);
                 s->range_tombstones++;
-                if (push(s, t, 'd', row->deletion.marked_for_delete_at, false)) return -1;
+                /* On a topic of their own, as scylla-source does: the key is the partition
+                 * key, and a sink applying it on the table's topic would take it for a
+                 * partition delete and remove the whole partition. */
+                if (push_to(s, t, t->range_topic, 'd', row->deletion.marked_for_delete_at, false)) return -1;
                 open = NULL;
             }
             if (opens) {
@@ -1027,14 +1181,14 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
                 int64_t del_ts;
                 size_t at = s->arena.len;
                 if (!col->dropped && collection_replaced(s, row, cell->column, &del_ts) &&
-                    del_ts != CASS_LIVE_TIMESTAMP && render_collection(s, col, c, last)) {
+                    del_ts != CASS_LIVE_TIMESTAMP && render_collection(s, d->keyspace, col, c, last)) {
                     s->arena_off[cell->column] = at;
                     s->row[cell->column].len = (int32_t)(s->arena.len - at);
                     written++;
                 } else {
                     s->arena.len = at;
                     if (!col->dropped) {
-                        render_collection_delta(s, col, c, last);
+                        render_collection_delta(s, d->keyspace, col, c, last);
                         s->collection_changes++;
                         written++;
                     }
@@ -1055,7 +1209,9 @@ static int emit_update(cs_source_t *s, const cs_table_t *t, const cass_partition
                 continue;
             }
             s->arena_off[cell->column] = s->arena.len;
-            render_value(&s->arena, col->type, cell->value);
+            const cass_udt_t *udt = cass_schema_find_udt(&s->schema, d->keyspace, col->type);
+            if (udt) udt_json(s, &s->arena, d->keyspace, udt, cell->value, 0); /* a frozen UDT: JSON text */
+            else render_value(&s->arena, col->type, cell->value);
             s->row[cell->column].len = (int32_t)(s->arena.len - s->arena_off[cell->column]);
         }
         for (int i = row->first_complex_deletion; i < row->first_complex_deletion + row->ncomplex_deletions; i++) {
@@ -1200,6 +1356,42 @@ static bool next_segment(cs_source_t *s, int64_t after, int64_t *id, int *versio
     return found;
 }
 
+/* Copies src to dst (a new file, fsync'ed) for an archive.dir on another file system, where
+ * rename(2) fails with EXDEV; 0 or -errno. A partial copy is removed. */
+static int copy_file(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return -errno;
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        int e = -errno;
+        close(in);
+        return e;
+    }
+    char buf[1 << 16];
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n < 0) rc = -errno;
+            break;
+        }
+        for (ssize_t off = 0; off < n && rc == 0;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) rc = -errno;
+            else off += w;
+        }
+        if (rc) break;
+    }
+    if (rc == 0 && fsync(out) != 0) rc = -errno;
+    if (close(out) != 0 && rc == 0) rc = -errno;
+    close(in);
+    if (rc) unlink(dst);
+    return rc;
+}
+
 static void finish_segment_files(cs_source_t *s, const char *path, const char *idx_path)
 {
     if (s->done_action == DONE_KEEP) return;
@@ -1207,7 +1399,12 @@ static void finish_segment_files(cs_source_t *s, const char *path, const char *i
         const char *base = strrchr(path, '/');
         char dst[PATH_MAX + 8];
         snprintf(dst, sizeof(dst), "%s%s", s->archive_dir, base ? base : "/segment");
-        if (rename(path, dst) != 0) sb_warn("cassandra", "cannot archive %s to %s: %s", path, dst, strerror(errno));
+        if (rename(path, dst) != 0) {
+            /* Another file system: copy, then remove the original (cdc_raw must not fill). */
+            int rc = errno == EXDEV ? copy_file(path, dst) : -errno;
+            if (rc == 0 && unlink(path) != 0) rc = -errno;
+            if (rc) sb_warn("cassandra", "cannot archive %s to %s: %s", path, dst, strerror(-rc));
+        }
     } else if (unlink(path) != 0 && errno != ENOENT) {
         sb_warn("cassandra", "cannot delete %s: %s", path, strerror(errno));
     }
@@ -1391,6 +1588,7 @@ static void free_tables(cs_source_t *s)
     for (int i = 0; i < s->ntables; i++) {
         envelope_table_free(s->tables[i].env);
         free(s->tables[i].topic);
+        free(s->tables[i].range_topic);
     }
     free(s->tables);
     s->tables = NULL;
@@ -1410,12 +1608,15 @@ static int build_tables(cs_source_t *s)
         t->def = d;
         if (d->ncols > maxcols) maxcols = d->ncols;
         envelope_column_t *cols = calloc((size_t)(d->ncols ? d->ncols : 1), sizeof(*cols));
-        t->topic = malloc(strlen(s->prefix) + strlen(d->keyspace) + strlen(d->name) + 3);
-        if (!cols || !t->topic) {
+        size_t topic_len = strlen(s->prefix) + strlen(d->keyspace) + strlen(d->name) + 3;
+        t->topic = malloc(topic_len);
+        t->range_topic = malloc(topic_len + strlen(".range_deletes"));
+        if (!cols || !t->topic || !t->range_topic) {
             free(cols);
             return SB_ENOMEM;
         }
         sprintf(t->topic, "%s.%s.%s", s->prefix, d->keyspace, d->name);
+        sprintf(t->range_topic, "%s.range_deletes", t->topic);
         for (int c = 0; c < d->ncols; c++) {
             cols[c].name = d->cols[c].name;
             cols[c].type_name = d->cols[c].type;
@@ -1441,7 +1642,12 @@ static int schema_reload(cs_source_t *s, char *why, size_t why_cap)
     cass_schema_init(&fresh);
     cs_idset_t ignored = {0};
     s->schema_reads++;
-    if (schema_read_cql(s->cql, s->include, &fresh, &ignored, why, why_cap) != 0) {
+    s->schema_read_transient = false;
+    int rc = schema_read_cql(s->cql, s->include, &fresh, &ignored, why, why_cap);
+    if (rc != 0) {
+        /* The content of system_schema (no CDC table, a bad row) is not transient; a failed
+         * request may be. */
+        s->schema_read_transient = rc == -2 && cql_failure_transient(s->cql);
         cass_schema_deinit(&fresh);
         free(ignored.ids);
         return -1;
@@ -1512,13 +1718,19 @@ static int cs_start(source_ctx_t *ctx, const json_t *config, void **state, conne
         if (inc) s->include = strdup(inc);
         if (cql_client_new(&o, &s->cql, &cerr) != 0) {
             cs_stop(s);
-            /* Transient: the node may be starting; the runtime retries the task. */
-            return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "cassandra source: cannot connect to %s: %s",
-                                   o.contact_points, cerr.msg);
+            /* Transient: the node may be starting; the runtime retries the task with backoff. */
+            return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1,
+                                   "cassandra source: cannot connect to %s: %s (retrying with backoff)", o.contact_points,
+                                   cerr.msg);
         }
         if (schema_reload(s, why, sizeof(why)) != 0) {
+            /* A node that is up but slow or unavailable (a timeout, Unavailable) is retried
+             * like one that is down; a schema without CDC tables or a refused query is not. */
+            bool transient = s->schema_read_transient;
             cs_stop(s);
-            return connect_err_set(err, CONNECT_ERR_FATAL, -1, "cassandra source: reading the schema: %s", why);
+            return connect_err_set(err, transient ? CONNECT_ERR_TRANSIENT : CONNECT_ERR_FATAL, -1,
+                                   "cassandra source: reading the schema from %s: %s%s", o.contact_points, why,
+                                   transient ? " (retrying with backoff)" : "");
         }
     } else if (build_tables(s) != 0) {
         cs_stop(s);
@@ -1621,6 +1833,7 @@ static void cs_status(void *state, json_t *out)
     json_object_set_new(out, "schema_source", json_string(s->cql ? "system_schema" : "cassandra.schema"));
     json_object_set_new(out, "schema_reads", json_integer(s->schema_reads));
     json_object_set_new(out, "captured_tables", json_integer(s->ntables));
+    json_object_set_new(out, "user_types", json_integer(s->schema.nudts));
     json_object_set_new(out, "range_deletions", json_integer(s->range_tombstones));
     json_object_set_new(out, "collection_element_changes", json_integer(s->collection_changes));
     json_object_set_new(out, "duplicates_skipped", json_integer(s->duplicates_skipped));

@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,9 @@ typedef struct sc_table {
     envelope_table_t *env;
     char **pk_names; /* partition key columns in key order (for token()) */
     int npk;
+    bool tablets; /* a tablets keyspace: its own generations in system.cdc_timestamps/cdc_streams */
     const cql_prepared_t *snap_ps; /* SELECT * ... WHERE token(pk) > ? AND token(pk) <= ? */
+    char *snap_query;              /* its text, which the snapshot workers prepare on their own connections */
     int *snap_idx;                 /* base column b -> column of the snapshot result, or -1 */
 } sc_table_t;
 
@@ -71,6 +74,7 @@ typedef struct sc_group {
 } sc_group_t;
 
 typedef struct sc_gen {
+    int table; /* -1: a cluster-wide (vnode) generation; else the one table of a tablets generation */
     int64_t start_ms;
     int ngroups;
     sc_group_t *groups;
@@ -110,6 +114,7 @@ typedef struct sc_source {
     int nreaders;
     bool setup_done;
     bool v1_layout;
+    bool no_tablets_tables; /* system.cdc_timestamps does not exist (ScyllaDB before tablets CDC) */
     scylla_pos_entry_t *start_pos; /* the committed position at start, until the readers exist */
     int nstart_pos;
     bool has_start_pos;
@@ -127,6 +132,9 @@ typedef struct sc_source {
     uint8_t *snap_paging;
     int32_t snap_paging_len; /* -1: first page of the unit */
     uint64_t snap_rows;
+    bool *snap_unit_done;         /* units emitted to their end (out of order with parallel workers) */
+    int snap_parallelism;         /* snapshot.parallelism: workers, each on its own connection */
+    struct snap_pool *snap_pool;  /* the running workers, or NULL */
 
     /* scratch */
     sb_wr_t key, val, cells;
@@ -225,6 +233,7 @@ static const struct {
     {"query.page.size", 5000, 1, "an integer >= 1"},
     {"max.streams.per.query", 128, 1, "an integer >= 1"},
     {"snapshot.token.ranges", 16, 1, "an integer >= 1"},
+    {"snapshot.parallelism", 4, 1, "an integer >= 1"},
 };
 
 static const char *const known_keys[] = {
@@ -518,6 +527,7 @@ static void table_free(sc_table_t *t)
         free(t->pk_names[i]);
     free(t->pk_names);
     free(t->snap_idx);
+    free(t->snap_query);
 }
 
 static void gens_free(sc_source_t *s)
@@ -693,7 +703,9 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
             sb_wr_bytes(&w, ") <= ?", 7);
     }
     sb_wr_bytes(&w, "", 1);
-    rc = w.oom ? SB_ENOMEM : cql_client_prepare(s->cl, (const char *)w.buf, &t->snap_ps, &e);
+    free(t->snap_query);
+    t->snap_query = w.oom ? NULL : strdup((const char *)w.buf);
+    rc = !t->snap_query ? SB_ENOMEM : cql_client_prepare(s->cl, (const char *)w.buf, &t->snap_ps, &e);
     sb_wr_deinit(&w);
     if (rc) {
         char what[600];
@@ -776,14 +788,26 @@ static int streams_of(const cql_result_t *r, int row, int col, uint8_t (**out)[1
     return 0;
 }
 
-static sc_gen_t *gen_find(sc_source_t *s, int64_t ms)
+/* Generations have a scope: -1 for the cluster-wide ones of vnode keyspaces, a table index for
+ * a tablets table's own. */
+static int scope_of(const sc_source_t *s, int table)
+{
+    return s->tables[table].tablets ? table : -1;
+}
+
+static sc_gen_t *gen_find(sc_source_t *s, int scope, int64_t ms)
 {
     for (int i = 0; i < s->ngens; i++)
-        if (s->gens[i].start_ms == ms) return &s->gens[i];
+        if (s->gens[i].start_ms == ms && s->gens[i].table == scope) return &s->gens[i];
     return NULL;
 }
 
-static sc_gen_t *gen_add(sc_source_t *s, int64_t ms)
+static sc_gen_t *reader_gen(sc_source_t *s, const sc_reader_t *r)
+{
+    return gen_find(s, scope_of(s, r->table), r->gen_ms);
+}
+
+static sc_gen_t *gen_add(sc_source_t *s, int scope, int64_t ms)
 {
     sc_gen_t *g = realloc(s->gens, (size_t)(s->ngens + 1) * sizeof(*g));
     if (!g) return NULL;
@@ -794,14 +818,15 @@ static sc_gen_t *gen_add(sc_source_t *s, int64_t ms)
     memmove(&s->gens[at + 1], &s->gens[at], (size_t)(s->ngens - at) * sizeof(*g));
     memset(&s->gens[at], 0, sizeof(*g));
     s->gens[at].start_ms = ms;
+    s->gens[at].table = scope;
     s->ngens++;
     return &s->gens[at];
 }
 
-static int64_t gen_end(const sc_source_t *s, int64_t start)
+static int64_t gen_end(const sc_source_t *s, int scope, int64_t start)
 {
     for (int i = 0; i < s->ngens; i++)
-        if (s->gens[i].start_ms > start) return s->gens[i].start_ms;
+        if (s->gens[i].table == scope && s->gens[i].start_ms > start) return s->gens[i].start_ms;
     return INT64_MAX;
 }
 
@@ -817,7 +842,7 @@ static int add_reader(sc_source_t *s, int table, const sc_gen_t *g, int group, i
     r->gen_ms = g->start_ms;
     r->group = group;
     r->p.gen_ms = g->start_ms;
-    r->p.gen_end_ms = gen_end(s, g->start_ms);
+    r->p.gen_end_ms = gen_end(s, g->table, g->start_ms);
     r->p.final_ms = r->p.fast_ms = final_ms;
     snprintf(r->last, sizeof(r->last), "%s", last ? last : "");
     r->seen = scylla_seen_new();
@@ -831,15 +856,20 @@ static int add_reader(sc_source_t *s, int table, const sc_gen_t *g, int group, i
  * look-back on a first start). Returns false when the generation was read to its end. */
 static bool gen_start_point(const sc_source_t *s, const sc_gen_t *g, int64_t *start)
 {
-    int64_t end = gen_end(s, g->start_ms);
+    int64_t end = gen_end(s, g->table, g->start_ms);
     if (!s->has_start_pos) {
         if (end != INT64_MAX && end - 1 <= s->start_ms) return false;
         *start = s->start_ms > g->start_ms - 1 ? s->start_ms : g->start_ms - 1;
         return true;
     }
+    /* Only the entries of tables that share this generation's scope say how far it was read. */
     int64_t min_gen = INT64_MAX;
-    for (int i = 0; i < s->nstart_pos; i++)
-        if (s->start_pos[i].gen_ms < min_gen) min_gen = s->start_pos[i].gen_ms;
+    for (int i = 0; i < s->nstart_pos; i++) {
+        bool same_scope = false;
+        for (int t = 0; t < s->ntables && !same_scope; t++)
+            same_scope = scope_of(s, t) == g->table && strcmp(s->tables[t].qualified, s->start_pos[i].table) == 0;
+        if (same_scope && s->start_pos[i].gen_ms < min_gen) min_gen = s->start_pos[i].gen_ms;
+    }
     if (g->start_ms < min_gen && min_gen != INT64_MAX) return false;
     *start = g->start_ms - 1;
     return true;
@@ -850,9 +880,10 @@ static void new_gen_readers(sc_source_t *s, sc_gen_t *g, connect_err_t *err, int
     int64_t start;
     /* Readers of the previous generation now know where theirs ends. */
     for (int i = 0; i < s->nreaders; i++)
-        s->readers[i].p.gen_end_ms = gen_end(s, s->readers[i].gen_ms);
+        s->readers[i].p.gen_end_ms = gen_end(s, scope_of(s, s->readers[i].table), s->readers[i].gen_ms);
     if (!gen_start_point(s, g, &start)) return;
     for (int t = 0; t < s->ntables; t++) {
+        if (scope_of(s, t) != g->table) continue; /* a tablets table reads only its own */
         for (int j = 0; j < g->ngroups; j++) {
             int64_t final_ms = start;
             const char *last = NULL;
@@ -872,6 +903,93 @@ static void new_gen_readers(sc_source_t *s, sc_gen_t *g, connect_err_t *err, int
     }
 }
 
+/* Tablets keyspaces (ScyllaDB 2025.x): each CDC table has its own generations. Their times
+ * are in system.cdc_timestamps and, per time, system.cdc_streams lists the streams with
+ * stream_state 0 (current; 1 closed and 2 opened describe the change from the previous time).
+ * Each stream is its own group (a tablet's streams have no vnode to share), keyed by its token.
+ * A node without these tables (an Invalid "unconfigured table" answer) has no tablets CDC;
+ * they are not asked for again. */
+static int refresh_tablets_generations(sc_source_t *s, connect_err_t *err)
+{
+    if (s->no_tablets_tables) return 0;
+    int rc = 0;
+    for (int t = 0; t < s->ntables && rc == 0; t++) {
+        sb_err_t e = {0};
+        cql_exec_opts_t x;
+        cql_exec_opts_init(&x);
+        cql_values_t v;
+        cql_values_init(&v);
+        cql_values_text(&v, s->tables[t].keyspace);
+        cql_values_text(&v, s->tables[t].name);
+        cql_result_t *r = NULL;
+        rc = cql_client_query(s->cl,
+                              "SELECT timestamp FROM system.cdc_timestamps WHERE keyspace_name = ? AND "
+                              "table_name = ?",
+                              &v, &x, &r, &e);
+        cql_values_deinit(&v);
+        if (rc) {
+            if (cql_client_server_error(s->cl) == CQL_ERR_INVALID) {
+                s->no_tablets_tables = true;
+                return 0;
+            }
+            return cql_fail(s, "reading system.cdc_timestamps", &e, err);
+        }
+        if (r->nrows > 0 && !s->tables[t].tablets) {
+            s->tables[t].tablets = true;
+            sb_info(LOG, "connector %s: %s is in a tablets keyspace: its generations come from system.cdc_timestamps",
+                    source_name(s->ctx), s->tables[t].qualified);
+        }
+        for (int i = 0; i < r->nrows && rc == 0; i++) {
+            int64_t ms = cell_i64(r, i, 0, INT64_MIN);
+            if (ms == INT64_MIN || gen_find(s, t, ms)) continue;
+            cql_values_init(&v);
+            cql_values_text(&v, s->tables[t].keyspace);
+            cql_values_text(&v, s->tables[t].name);
+            cql_values_bigint(&v, ms); /* timestamp */
+            cql_result_t *d = NULL;
+            cql_exec_opts_t dx;
+            cql_exec_opts_init(&dx);
+            rc = cql_client_query(s->cl,
+                                  "SELECT stream_id FROM system.cdc_streams WHERE keyspace_name = ? AND "
+                                  "table_name = ? AND timestamp = ? AND stream_state = 0",
+                                  &v, &dx, &d, &e);
+            cql_values_deinit(&v);
+            if (rc) {
+                rc = cql_fail(s, "reading system.cdc_streams", &e, err);
+                break;
+            }
+            if (d->nrows == 0) { /* being written: look again next time */
+                cql_result_free(d);
+                continue;
+            }
+            sc_gen_t *g = gen_add(s, t, ms);
+            for (int j = 0; g && j < d->nrows && rc == 0; j++) {
+                sb_slice_t id = cql_result_cell(d, j, 0);
+                if (id.len != 16) {
+                    rc = connect_err_set(err, CONNECT_ERR_FATAL, -1,
+                                         "scylla source: system.cdc_streams of %s at %" PRId64 ": a stream id of %d bytes",
+                                         s->tables[t].qualified, ms, (int)id.len);
+                    break;
+                }
+                int64_t key = 0;
+                for (int b = 0; b < 8; b++)
+                    key = (int64_t)((uint64_t)key << 8 | id.p[b]);
+                if (add_group(g, key, (const uint8_t(*)[16])id.p, 1))
+                    rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
+            }
+            cql_result_free(d);
+            if (!g) rc = connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
+            if (rc == 0) {
+                sb_info(LOG, "connector %s: CDC generation %" PRId64 " of %s (tablets) with %d streams",
+                        source_name(s->ctx), ms, s->tables[t].qualified, g->ngroups);
+                new_gen_readers(s, g, err, &rc);
+            }
+        }
+        cql_result_free(r);
+    }
+    return rc;
+}
+
 /* Learns new generations (and their stream groups). */
 static int refresh_generations(sc_source_t *s, connect_err_t *err)
 {
@@ -881,18 +999,22 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
     cql_result_t *r = NULL;
     int rc = 0;
     s->next_gen_mono = sb_mono_ms() + s->gen_poll_ms;
+    if ((rc = refresh_tablets_generations(s, err)) != 0) return rc;
     if (!s->v1_layout) {
         if (cql_client_query(s->cl,
                              "SELECT time FROM system_distributed.cdc_generation_timestamps WHERE "
                              "key = 'timestamps'",
                              NULL, &x, &r, &e))
             return cql_fail(s, "reading system_distributed.cdc_generation_timestamps", &e, err);
-        if (r->nrows == 0 && s->ngens == 0) {
+        int vnode_gens = 0;
+        for (int i = 0; i < s->ngens; i++)
+            vnode_gens += s->gens[i].table == -1;
+        if (r->nrows == 0 && vnode_gens == 0) {
             s->v1_layout = true; /* a cluster before 4.4, or one not yet rewritten */
         } else {
             for (int i = 0; i < r->nrows && rc == 0; i++) {
                 int64_t ms = cell_i64(r, i, 0, INT64_MIN);
-                if (ms == INT64_MIN || gen_find(s, ms)) continue;
+                if (ms == INT64_MIN || gen_find(s, -1, ms)) continue;
                 cql_values_t v;
                 cql_values_init(&v);
                 cql_values_bigint(&v, ms);
@@ -914,7 +1036,7 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
                     cql_result_free(d);
                     continue;
                 }
-                sc_gen_t *g = gen_add(s, ms);
+                sc_gen_t *g = gen_add(s, -1, ms);
                 for (int j = 0; g && j < d->nrows && rc == 0; j++) {
                     uint8_t(*st)[16];
                     int n;
@@ -954,7 +1076,7 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
         return cql_fail(s, "reading system_distributed.cdc_streams_descriptions", &e, err);
     for (int i = 0; i < r->nrows && rc == 0; i++) {
         int64_t ms = cell_i64(r, i, 0, INT64_MIN);
-        if (ms == INT64_MIN || gen_find(s, ms)) continue;
+        if (ms == INT64_MIN || gen_find(s, -1, ms)) continue;
         uint8_t(*st)[16];
         int n;
         if (streams_of(r, i, 1, &st, &n, &e)) {
@@ -963,7 +1085,7 @@ static int refresh_generations(sc_source_t *s, connect_err_t *err)
             break;
         }
         qsort(st, (size_t)n, 16, cmp_stream);
-        sc_gen_t *g = gen_add(s, ms);
+        sc_gen_t *g = gen_add(s, -1, ms);
         for (int j = 0; g && j < n && rc == 0; j += s->max_streams) {
             int cnt = n - j < s->max_streams ? n - j : s->max_streams;
             int64_t key = 0;
@@ -1325,7 +1447,7 @@ static int read_window(sc_source_t *s, sc_reader_t *rd, int64_t from, int64_t to
                        connect_err_t *err)
 {
     const sc_table_t *t = &s->tables[rd->table];
-    const sc_gen_t *g = gen_find(s, rd->gen_ms);
+    const sc_gen_t *g = reader_gen(s, rd);
     const sc_group_t *gr = &g->groups[rd->group];
     uint8_t lo[16], hi[16];
     scylla_timeuuid_max(from, lo);
@@ -1430,7 +1552,7 @@ static void position_text(sc_source_t *s, sb_wr_t *w)
         const sc_reader_t *r = &s->readers[i];
         snprintf(e[n].table, sizeof(e[n].table), "%s", s->tables[r->table].qualified);
         e[n].gen_ms = r->gen_ms;
-        e[n].key = gen_find(s, r->gen_ms)->groups[r->group].key;
+        e[n].key = reader_gen(s, r)->groups[r->group].key;
         e[n].final_ms = r->p.final_ms;
         snprintf(e[n].last, sizeof(e[n].last), "%s", r->last);
         n++;
@@ -1475,53 +1597,236 @@ static void snapshot_position(const sc_source_t *s, sb_wr_t *w)
     sb_wr_bytes(w, "", 1);
 }
 
-/* One page of the initial snapshot: rows of the current (table, token range) as op "r"
- * events. The last row of a range carries the position that counts the range as done, so a
- * restart re-reads at most the range it was in. */
-static int snapshot_step(sc_source_t *s, connect_err_t *err)
+/* ---- parallel snapshot workers ----
+ * snapshot.parallelism > 1: that many threads, each with its own CQL connection, take the next
+ * (table, token range) unit, read all its pages and queue them (at most SNAP_QUEUE_PAGES, so
+ * memory stays bounded while the broker is slower than the reads). The task thread renders
+ * and emits the queued pages — events and positions stay on one thread. Units finish out of
+ * order; the position counts the finished units from the first one on (snapshot_unit_done), so
+ * a restart re-reads the units after the first unfinished one, some of them again. */
+#define SNAP_QUEUE_PAGES 8
+
+typedef struct snap_page {
+    int unit;
+    cql_result_t *r;
+    bool last; /* the unit's last page */
+    struct snap_page *next;
+} snap_page_t;
+
+typedef struct snap_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* broadcast on every change below */
+    int next_unit, units, ranges, page_size;
+    snap_page_t *head, *tail;
+    int queued, running;
+    bool stop, failed, fatal;
+    char error[600];
+    cql_client_opts_t opts; /* strings borrowed from the source, which outlives the pool */
+    char **queries;         /* per table, borrowed */
+    int ntables;
+    pthread_t *threads;
+    int nthreads;
+} snap_pool_t;
+
+static void pool_fail(snap_pool_t *p, bool fatal, const char *fmt, const char *a, const char *b)
 {
-    if (s->snap_done >= s->snap_units) {
-        s->snapshot_active = false;
-        sb_info(LOG,
-                "connector %s: initial snapshot complete, %" PRIu64
-                " rows; change data from %" PRId64,
-                source_name(s->ctx), s->snap_rows, s->start_ms);
-        return 0;
+    pthread_mutex_lock(&p->mu);
+    if (!p->failed) {
+        p->failed = true;
+        p->fatal = fatal;
+        snprintf(p->error, sizeof(p->error), fmt, a, b);
     }
-    int unit = s->snap_done;
-    sc_table_t *t = &s->tables[unit / s->snap_ranges];
-    int64_t lo, hi;
-    scylla_token_range(unit % s->snap_ranges, s->snap_ranges, &lo, &hi);
-    cql_values_t v;
-    cql_values_init(&v);
-    cql_values_bigint(&v, lo);
-    cql_values_bigint(&v, hi);
-    cql_exec_opts_t x;
-    cql_exec_opts_init(&x);
-    x.page_size = s->page_size;
-    if (s->snap_paging_len >= 0) x.paging_state = (sb_slice_t){s->snap_paging, s->snap_paging_len};
-    cql_result_t *r = NULL;
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static bool server_error_fatal(const cql_client_t *cl)
+{
+    int32_t code = cql_client_server_error(cl);
+    return code == CQL_ERR_INVALID || code == CQL_ERR_SYNTAX || code == CQL_ERR_UNAUTHORIZED ||
+           code == CQL_ERR_BAD_CREDENTIALS;
+}
+
+/* One worker: runs on its own thread with its own client; touches the pool only under mu. */
+static void *snap_worker(void *arg)
+{
+    snap_pool_t *p = arg;
+    cql_client_t *cl = NULL;
     sb_err_t e = {0};
-    int rc = cql_client_execute(s->cl, t->snap_ps, &v, &x, &r, &e);
-    cql_values_deinit(&v);
-    if (rc) {
-        char what[600];
-        snprintf(what, sizeof(what), "snapshot of %s", t->qualified);
-        return cql_fail(s, what, &e, err);
+    const cql_prepared_t **ps = calloc((size_t)p->ntables, sizeof(*ps));
+    uint8_t *paging = NULL;
+    if (!ps) {
+        pool_fail(p, false, "snapshot worker: %s%s", "out of memory", "");
+        goto out;
     }
-    bool more = cql_result_has_more_pages(r);
-    if (more) {
-        uint8_t *p = realloc(s->snap_paging, (size_t)r->meta.paging_state.len + 1);
-        if (!p) {
-            cql_result_free(r);
-            return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "scylla source: out of memory");
+    if (cql_client_new(&p->opts, &cl, &e)) {
+        pool_fail(p, false, "snapshot worker: cannot connect: %s%s", e.msg, "");
+        goto out;
+    }
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int unit = p->stop || p->next_unit >= p->units ? -1 : p->next_unit++;
+        pthread_mutex_unlock(&p->mu);
+        if (unit < 0) break;
+        int t = unit / p->ranges;
+        if (!ps[t] && cql_client_prepare(cl, p->queries[t], &ps[t], &e)) {
+            pool_fail(p, server_error_fatal(cl), "snapshot: %s: %s", p->queries[t], e.msg);
+            goto out;
         }
-        memcpy(p, r->meta.paging_state.p, (size_t)r->meta.paging_state.len);
-        s->snap_paging = p;
-        s->snap_paging_len = r->meta.paging_state.len;
-    } else {
-        s->snap_paging_len = -1;
+        int64_t lo, hi;
+        scylla_token_range(unit % p->ranges, p->ranges, &lo, &hi);
+        int32_t paging_len = -1;
+        for (;;) {
+            cql_values_t v;
+            cql_values_init(&v);
+            cql_values_bigint(&v, lo);
+            cql_values_bigint(&v, hi);
+            cql_exec_opts_t x;
+            cql_exec_opts_init(&x);
+            x.page_size = p->page_size;
+            if (paging_len >= 0) x.paging_state = (sb_slice_t){paging, paging_len};
+            cql_result_t *r = NULL;
+            int rc = cql_client_execute(cl, ps[t], &v, &x, &r, &e);
+            cql_values_deinit(&v);
+            if (rc) {
+                pool_fail(p, server_error_fatal(cl), "snapshot: %s: %s", p->queries[t], e.msg);
+                goto out;
+            }
+            bool more = cql_result_has_more_pages(r);
+            if (more) {
+                uint8_t *np = realloc(paging, (size_t)r->meta.paging_state.len + 1);
+                if (!np) {
+                    cql_result_free(r);
+                    pool_fail(p, false, "snapshot worker: %s%s", "out of memory", "");
+                    goto out;
+                }
+                paging = np;
+                memcpy(paging, r->meta.paging_state.p, (size_t)r->meta.paging_state.len);
+                paging_len = r->meta.paging_state.len;
+            }
+            snap_page_t *pg = calloc(1, sizeof(*pg));
+            if (!pg) {
+                cql_result_free(r);
+                pool_fail(p, false, "snapshot worker: %s%s", "out of memory", "");
+                goto out;
+            }
+            pg->unit = unit;
+            pg->r = r;
+            pg->last = !more;
+            pthread_mutex_lock(&p->mu);
+            while (p->queued >= SNAP_QUEUE_PAGES && !p->stop)
+                pthread_cond_wait(&p->cv, &p->mu);
+            if (p->stop) {
+                pthread_mutex_unlock(&p->mu);
+                cql_result_free(r);
+                free(pg);
+                goto out;
+            }
+            if (p->tail) p->tail->next = pg;
+            else p->head = pg;
+            p->tail = pg;
+            p->queued++;
+            pthread_cond_broadcast(&p->cv);
+            pthread_mutex_unlock(&p->mu);
+            if (!more) break;
+        }
     }
+out:
+    cql_client_free(cl);
+    free(ps);
+    free(paging);
+    pthread_mutex_lock(&p->mu);
+    p->running--;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void snap_pool_free(snap_pool_t *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    for (snap_page_t *pg = p->head, *next; pg; pg = next) {
+        next = pg->next;
+        cql_result_free(pg->r);
+        free(pg);
+    }
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->threads);
+    free(p->queries);
+    free(p);
+}
+
+/* Starts the workers at the first unit not yet emitted to its end. */
+static int snap_pool_start(sc_source_t *s)
+{
+    snap_pool_t *p = calloc(1, sizeof(*p));
+    if (!p) return SB_ENOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->next_unit = s->snap_done;
+    p->units = s->snap_units;
+    p->ranges = s->snap_ranges;
+    p->page_size = s->page_size;
+    p->opts = (cql_client_opts_t){
+        .contact_points = s->contact_points,
+        .username = s->user,
+        .password = s->password,
+        .consistency = s->consistency,
+        .tls = {.enabled = s->tls, .ca_file = s->tls_ca, .skip_verify = s->tls_skip_verify},
+    };
+    p->ntables = s->ntables;
+    p->queries = calloc((size_t)s->ntables, sizeof(char *));
+    p->threads = calloc((size_t)s->snap_parallelism, sizeof(pthread_t));
+    if (!p->queries || !p->threads) {
+        snap_pool_free(p);
+        return SB_ENOMEM;
+    }
+    for (int t = 0; t < s->ntables; t++)
+        p->queries[t] = s->tables[t].snap_query;
+    for (int i = 0; i < s->snap_parallelism; i++) {
+        pthread_mutex_lock(&p->mu);
+        p->running++;
+        pthread_mutex_unlock(&p->mu);
+        if (pthread_create(&p->threads[i], NULL, snap_worker, p) != 0) {
+            pthread_mutex_lock(&p->mu);
+            p->running--;
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        p->nthreads++;
+    }
+    if (p->nthreads == 0) {
+        snap_pool_free(p);
+        return SB_ENOMEM;
+    }
+    s->snap_pool = p;
+    return 0;
+}
+
+/* A unit was emitted to its end: the position's count of finished units moves over every
+ * unit finished from the first one on. */
+static void snapshot_unit_done(sc_source_t *s, int unit)
+{
+    s->snap_unit_done[unit] = true;
+    while (s->snap_done < s->snap_units && s->snap_unit_done[s->snap_done])
+        s->snap_done++;
+}
+
+/* Emits the rows of one snapshot page of `unit` as op "r" events. With unit_ends, the unit is
+ * done after the page: its last row (or a heartbeat, when the page is empty) carries the
+ * position, so a restart re-reads at most the units not yet done. Takes r. */
+static int snapshot_emit_page(sc_source_t *s, int unit, cql_result_t *r, bool unit_ends, connect_err_t *err)
+{
+    sc_table_t *t = &s->tables[unit / s->snap_ranges];
+    sb_err_t e = {0};
     sb_wr_t pos;
     sb_wr_init(&pos, 128);
     int64_t now = sb_now_ms();
@@ -1531,10 +1836,10 @@ static int snapshot_step(sc_source_t *s, connect_err_t *err)
                              .lsn = -1,
                              .txid = -1,
                              .snapshot = "true"};
-    rc = 0;
+    int rc = 0;
     for (int i = 0; i < r->nrows && rc == 0; i++) {
         sb_wr_reset(&s->cells);
-        size_t *off = calloc((size_t)t->nbase, sizeof(size_t));
+        size_t *off = calloc((size_t)(t->nbase ? t->nbase : 1), sizeof(size_t));
         if (!off) {
             rc = connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "scylla source: out of memory");
             break;
@@ -1560,19 +1865,19 @@ static int snapshot_step(sc_source_t *s, connect_err_t *err)
         sb_wr_reset(&s->val);
         envelope_write_key(&s->key, t->env, s->after);
         envelope_write_value(&s->val, t->env, 'r', NULL, s->after, &src, now);
-        bool last_of_range = !more && i == r->nrows - 1;
-        if (last_of_range) {
-            s->snap_done++;
+        bool last_of_unit = unit_ends && i == r->nrows - 1;
+        if (last_of_unit) {
+            snapshot_unit_done(s, unit);
             snapshot_position(s, &pos);
         }
-        rc =
-            emit(s, t->topic, false, false, now, last_of_range ? (const char *)pos.buf : NULL, err);
+        rc = emit(s, t->topic, false, false, now, last_of_unit ? (const char *)pos.buf : NULL, err);
         s->snap_rows++;
     }
+    bool empty = r->nrows == 0;
     cql_result_free(r);
-    if (rc == 0 && !more && s->snap_done == unit) {
-        /* an empty range: its position rides on a heartbeat */
-        s->snap_done++;
+    if (rc == 0 && unit_ends && empty) {
+        /* an empty end of a range: its position rides on a heartbeat */
+        snapshot_unit_done(s, unit);
         snapshot_position(s, &pos);
         sb_wr_reset(&s->key);
         sb_wr_reset(&s->val);
@@ -1588,22 +1893,133 @@ static int snapshot_step(sc_source_t *s, connect_err_t *err)
     return rc;
 }
 
+static int snapshot_complete(sc_source_t *s)
+{
+    snap_pool_free(s->snap_pool);
+    s->snap_pool = NULL;
+    s->snapshot_active = false;
+    sb_info(LOG, "connector %s: initial snapshot complete, %" PRIu64 " rows; change data from %" PRId64,
+            source_name(s->ctx), s->snap_rows, s->start_ms);
+    return 0;
+}
+
+/* Parallel mode: emits the queued pages, waiting up to timeout_ms for one. */
+static int snapshot_step_parallel(sc_source_t *s, int timeout_ms, connect_err_t *err)
+{
+    if (!s->snap_pool && snap_pool_start(s))
+        return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "scylla source: cannot start the snapshot workers");
+    snap_pool_t *p = s->snap_pool;
+    int64_t deadline = sb_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->head && !p->failed && p->running > 0 && sb_mono_ms() < deadline) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        }
+        snap_page_t *pg = p->head;
+        if (pg) {
+            p->head = pg->next;
+            if (!p->head) p->tail = NULL;
+            p->queued--;
+            pthread_cond_broadcast(&p->cv);
+        }
+        bool failed = p->failed, fatal = p->fatal, idle = p->running == 0;
+        char why[sizeof(p->error)];
+        memcpy(why, p->error, sizeof(why));
+        pthread_mutex_unlock(&p->mu);
+        if (pg) {
+            int unit = pg->unit;
+            cql_result_t *r = pg->r;
+            bool last = pg->last;
+            free(pg);
+            if (snapshot_emit_page(s, unit, r, last, err)) return -1;
+            if (sb_mono_ms() >= deadline) return 0;
+            continue;
+        }
+        if (failed) {
+            /* The next poll starts new workers at the first unit not yet done. */
+            snap_pool_free(s->snap_pool);
+            s->snap_pool = NULL;
+            return connect_err_set(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, -1, "scylla source: %s",
+                                   why);
+        }
+        if (idle && s->snap_done >= s->snap_units) return snapshot_complete(s);
+        if (idle) {
+            /* Every worker ended without a failure but a unit is not done (cannot happen while
+             * the workers hand out every unit once): start over from it rather than stall. */
+            snap_pool_free(s->snap_pool);
+            s->snap_pool = NULL;
+        }
+        return 0;
+    }
+}
+
+/* One page of the initial snapshot, on the task's own connection (snapshot.parallelism 1):
+ * rows of the first unit not yet done, in unit order. */
+static int snapshot_step(sc_source_t *s, int timeout_ms, connect_err_t *err)
+{
+    if (s->snap_done >= s->snap_units) return snapshot_complete(s);
+    if (s->snap_parallelism > 1) return snapshot_step_parallel(s, timeout_ms, err);
+    int unit = s->snap_done;
+    sc_table_t *t = &s->tables[unit / s->snap_ranges];
+    int64_t lo, hi;
+    scylla_token_range(unit % s->snap_ranges, s->snap_ranges, &lo, &hi);
+    cql_values_t v;
+    cql_values_init(&v);
+    cql_values_bigint(&v, lo);
+    cql_values_bigint(&v, hi);
+    cql_exec_opts_t x;
+    cql_exec_opts_init(&x);
+    x.page_size = s->page_size;
+    if (s->snap_paging_len >= 0) x.paging_state = (sb_slice_t){s->snap_paging, s->snap_paging_len};
+    cql_result_t *r = NULL;
+    sb_err_t e = {0};
+    int rc = cql_client_execute(s->cl, t->snap_ps, &v, &x, &r, &e);
+    cql_values_deinit(&v);
+    if (rc) {
+        char what[600];
+        snprintf(what, sizeof(what), "snapshot of %s", t->qualified);
+        return cql_fail(s, what, &e, err);
+    }
+    bool more = cql_result_has_more_pages(r);
+    if (more) {
+        uint8_t *np = realloc(s->snap_paging, (size_t)r->meta.paging_state.len + 1);
+        if (!np) {
+            cql_result_free(r);
+            return connect_err_set(err, CONNECT_ERR_TRANSIENT, -1, "scylla source: out of memory");
+        }
+        memcpy(np, r->meta.paging_state.p, (size_t)r->meta.paging_state.len);
+        s->snap_paging = np;
+        s->snap_paging_len = r->meta.paging_state.len;
+    } else {
+        s->snap_paging_len = -1;
+    }
+    return snapshot_emit_page(s, unit, r, !more, err);
+}
+
 /* Drops the readers (and the generation) once every reader of a generation is final to its
  * end, so the position names only generations still being read. */
 static void drop_finished(sc_source_t *s)
 {
     for (int g = 0; g < s->ngens; g++) {
         int64_t ms = s->gens[g].start_ms;
+        int scope = s->gens[g].table;
         bool any = false, all = true;
         for (int i = 0; i < s->nreaders; i++) {
-            if (s->readers[i].gen_ms != ms) continue;
+            if (s->readers[i].gen_ms != ms || scope_of(s, s->readers[i].table) != scope) continue;
             any = true;
             all = all && scylla_progress_finished(&s->readers[i].p);
         }
         if (!any || !all) continue;
         int k = 0;
         for (int i = 0; i < s->nreaders; i++) {
-            if (s->readers[i].gen_ms == ms)
+            if (s->readers[i].gen_ms == ms && scope_of(s, s->readers[i].table) == scope)
                 scylla_seen_free(s->readers[i].seen);
             else
                 s->readers[k++] = s->readers[i];
@@ -1619,7 +2035,7 @@ static int sc_poll(void *state, int timeout_ms, connect_err_t *err)
 {
     sc_source_t *s = state;
     if (!s->setup_done) return setup(s, err);
-    if (s->snapshot_active) return snapshot_step(s, err);
+    if (s->snapshot_active) return snapshot_step(s, timeout_ms, err);
     int64_t mono = sb_mono_ms();
     if (mono >= s->next_gen_mono && refresh_generations(s, err)) return -1;
     uint64_t before = s->events;
@@ -1675,6 +2091,7 @@ static void sc_stop(void *state)
 {
     sc_source_t *s = state;
     if (!s) return;
+    snap_pool_free(s->snap_pool); /* its workers borrow the tables' queries and the config */
     cql_client_free(s->cl);
     for (int i = 0; i < s->ntables; i++)
         table_free(&s->tables[i]);
@@ -1693,6 +2110,7 @@ static void sc_stop(void *state)
     free(s->tls_ca);
     free(s->topic_heartbeat);
     free(s->snap_paging);
+    free(s->snap_unit_done);
     sb_wr_deinit(&s->key);
     sb_wr_deinit(&s->val);
     sb_wr_deinit(&s->cells);
@@ -1783,6 +2201,13 @@ static int sc_start(source_ctx_t *ctx, const json_t *config, void **state, conne
     s->snap_ranges = v > 65536 ? 65536 : (int)v;
     s->snap_units = s->ntables * s->snap_ranges;
     s->snap_paging_len = -1;
+    cfg_int(config, "snapshot.parallelism", 4, 1, &v);
+    s->snap_parallelism = v > 64 ? 64 : (int)v;
+    s->snap_unit_done = calloc((size_t)(s->snap_units ? s->snap_units : 1), sizeof(bool));
+    if (!s->snap_unit_done) {
+        sc_stop(s);
+        return connect_err_set(err, CONNECT_ERR_FATAL, -1, "scylla source: out of memory");
+    }
     s->start_ms = sb_now_ms() - s->lookback_ms;
     const char *committed = source_committed_position(ctx);
     if (committed) {
