@@ -65,7 +65,7 @@ static void usage(FILE *out)
                  "  --validate-config   check the configuration and exit (0 = valid)\n"
                  "  --print-config      print the effective configuration as YAML and exit\n"
                  "  --http-security FILE  TLS, tokens, CORS and rate limits of the admin HTTP server\n"
-                 "                      (default: $STREAMBUS_HTTP_SECURITY; see docs/security-http.md)\n"
+                 "                      (default: $STREAMBUS_HTTP_SECURITY; see docs/security.md#http-apis)\n"
                  "  --production        refuse unsafe settings (same as security.mode: production)\n"
                  "  --version           print the version\n");
 }

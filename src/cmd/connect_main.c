@@ -41,7 +41,7 @@ static void usage(FILE *out)
                  "  --config FILE     YAML configuration (see config/connect.yaml, docs/connect.md)\n"
                  "  --set key=value   override one key, e.g. --set connect.rest_listen=127.0.0.1:18083\n"
                  "  --http-security FILE  TLS, tokens, CORS and rate limits of the REST API\n"
-                 "                    (default: $STREAMBUS_HTTP_SECURITY; see docs/security-http.md)\n"
+                 "                    (default: $STREAMBUS_HTTP_SECURITY; see docs/security.md#http-apis)\n"
                  "  --production      refuse unsafe settings (same as security.mode: production)\n"
                  "  --validate-config check the configuration and exit\n");
 }

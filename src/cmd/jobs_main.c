@@ -36,7 +36,7 @@ static void usage(FILE *out)
                  "       streambus jobs worker --id ID [--config FILE] [--set k=v]... one worker\n"
                  "       streambus jobs hash-password < password                    Argon2id hash for auth.users\n\n"
                  "  --config FILE     YAML configuration (see config/jobs.yaml, docs/jobs.md)\n"
-                 "  --http-security FILE  TLS, CORS, rate limits, token keys (docs/security-http.md)\n"
+                 "  --http-security FILE  TLS, CORS, rate limits, token keys (docs/security.md#http-apis)\n"
                  "  --production      refuse to start with unsafe settings (same as security.mode: production)\n"
                  "  --set key=value   override one key, e.g. --set jobs.lease_ms=3000\n"
                  "  --validate-config check the configuration and exit\n");

@@ -25,7 +25,7 @@ int ctl_http_call(const char *method, const char *url, const char *bearer, const
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer);
         hdrs = curl_slist_append(hdrs, auth);
     } else {
-        /* A secured API: STREAMBUS_TOKEN(_FILE) and STREAMBUS_CA_FILE (docs/security-http.md). A
+        /* A secured API: STREAMBUS_TOKEN(_FILE) and STREAMBUS_CA_FILE (docs/security.md#http-apis). A
          * token file that cannot be read was reported; the server's 401 then says the rest. */
         (void)http_client_auth_apply(h, &hdrs);
     }

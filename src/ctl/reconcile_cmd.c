@@ -29,7 +29,7 @@ static json_t *call(const char *method, const char *base, const char *path, cons
     sb_wr_t out;
     sb_wr_init(&out, 1024);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    /* A secured API: STREAMBUS_TOKEN(_FILE) and STREAMBUS_CA_FILE (docs/security-http.md). A
+    /* A secured API: STREAMBUS_TOKEN(_FILE) and STREAMBUS_CA_FILE (docs/security.md#http-apis). A
      * token file that cannot be read was reported; the server's 401 then says the rest. */
     (void)http_client_auth_apply(h, &hdrs);
     curl_easy_setopt(h, CURLOPT_URL, url);
