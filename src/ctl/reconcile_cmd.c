@@ -9,14 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/buf.h"
-#include "http/client_auth.h"
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    sb_wr_bytes(arg, p, size * n);
-    return size * n;
-}
+#include "ctl/ctl_http.h"
 
 /* One request; returns the parsed answer (NULL when unreachable or not JSON) and *status. */
 static json_t *call(const char *method, const char *base, const char *path, const char *body, long timeout_ms,
@@ -24,31 +17,13 @@ static json_t *call(const char *method, const char *base, const char *path, cons
 {
     char url[2048], errbuf[CURL_ERROR_SIZE] = "";
     snprintf(url, sizeof(url), "%s%s", base, path);
-    CURL *h = curl_easy_init();
-    if (!h) return NULL;
-    sb_wr_t out;
-    sb_wr_init(&out, 1024);
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    /* A secured API: STREAMBUS_TOKEN(_FILE) and STREAMBUS_CA_FILE (docs/security.md#http-apis). A
-     * token file that cannot be read was reported; the server's 401 then says the rest. */
-    (void)http_client_auth_apply(h, &hdrs);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(h);
-    *status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    ctl_http_result_t res;
+    int rc = ctl_http_call(method, url, NULL, body, timeout_ms, &res, errbuf);
+    *status = res.status;
     json_t *j = NULL;
-    if (rc != CURLE_OK) fprintf(stderr, "streambus ctl: cannot reach the connect REST API at %s: %s\n", base, errbuf);
-    else if (out.len) j = json_loadb((const char *)out.buf, out.len, 0, NULL);
-    sb_wr_deinit(&out);
+    if (rc != 0) fprintf(stderr, "streambus ctl: cannot reach the connect REST API at %s: %s\n", base, errbuf);
+    else j = ctl_http_json(&res);
+    sb_wr_deinit(&res.body);
     return j;
 }
 
