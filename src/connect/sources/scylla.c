@@ -345,7 +345,8 @@ static int cql_fail(sc_source_t *s, const char *what, const sb_err_t *e, connect
     bool fatal = code == CQL_ERR_INVALID || code == CQL_ERR_SYNTAX ||
                  code == CQL_ERR_UNAUTHORIZED || code == CQL_ERR_BAD_CREDENTIALS;
     return connect_err_set(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, -1,
-                           "scylla source: %s: %s", what, e->msg);
+                           "scylla source: %s: %s%s", what, e->msg,
+                           fatal ? "" : " (retrying with backoff)");
 }
 
 static int64_t cell_i64(const cql_result_t *r, int row, int col, int64_t dflt)
@@ -1161,8 +1162,8 @@ static int setup(sc_source_t *s, connect_err_t *err)
             bool fatal = strstr(e.msg, "credentials") || strstr(e.msg, "password") ||
                          strstr(e.msg, "Authentication");
             return connect_err_set(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, -1,
-                                   "scylla source: cannot connect to %s: %s", s->contact_points,
-                                   e.msg);
+                                   "scylla source: cannot connect to %s: %s%s", s->contact_points,
+                                   e.msg, fatal ? "" : " (retrying with backoff)");
         }
     }
     for (int i = 0; i < s->ntables; i++) {
