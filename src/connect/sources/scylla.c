@@ -511,41 +511,6 @@ static int render_cell(const cql_type_t *t, sb_slice_t raw, sb_wr_t *w, sb_err_t
 
 /* ---------------------------------------------------------------- setup */
 
-static void table_free(sc_table_t *t)
-{
-    free(t->keyspace);
-    free(t->name);
-    free(t->qualified);
-    free(t->topic);
-    free(t->range_topic);
-    free(t->base_idx);
-    free(t->del_idx);
-    free(t->delel_idx);
-    free(t->is_key);
-    free(t->is_pk);
-    free(t->types);
-    envelope_table_free(t->env);
-    for (int i = 0; i < t->npk; i++)
-        free(t->pk_names[i]);
-    free(t->pk_names);
-    free(t->snap_idx);
-    free(t->snap_query);
-}
-
-static void gens_free(sc_source_t *s)
-{
-    for (int i = 0; i < s->ngens; i++) {
-        for (int j = 0; j < s->gens[i].ngroups; j++) {
-            free(s->gens[i].groups[j].streams);
-            sb_wr_deinit(&s->gens[i].groups[j].list);
-        }
-        free(s->gens[i].groups);
-    }
-    free(s->gens);
-    s->gens = NULL;
-    s->ngens = 0;
-}
-
 /* Forgets the event layout table_setup built (not the names), so it can be built again. */
 static void table_layout_free(sc_table_t *t)
 {
@@ -567,10 +532,32 @@ static void table_layout_free(sc_table_t *t)
     t->nbase = t->npk = 0;
 }
 
-/* Reads the key columns of the base table from system_schema.columns and the log table's
- * columns from the prepared read, and builds the event layout. with_snapshot: also prepare the
- * initial snapshot's base-table read (at start; not when the layout is rebuilt after a schema
- * change while running). */
+static void table_free(sc_table_t *t)
+{
+    table_layout_free(t);
+    free(t->keyspace);
+    free(t->name);
+    free(t->qualified);
+    free(t->topic);
+    free(t->range_topic);
+    free(t->snap_idx);
+    free(t->snap_query);
+}
+
+static void gens_free(sc_source_t *s)
+{
+    for (int i = 0; i < s->ngens; i++) {
+        for (int j = 0; j < s->gens[i].ngroups; j++) {
+            free(s->gens[i].groups[j].streams);
+            sb_wr_deinit(&s->gens[i].groups[j].list);
+        }
+        free(s->gens[i].groups);
+    }
+    free(s->gens);
+    s->gens = NULL;
+    s->ngens = 0;
+}
+
 /* FNV-1a over the column names of a result: a log table whose columns changed (ALTER TABLE of
  * the base table adds or drops the log's columns with it) hashes differently. */
 static uint64_t log_shape(const cql_metadata_t *m)
@@ -584,6 +571,10 @@ static uint64_t log_shape(const cql_metadata_t *m)
     return h;
 }
 
+/* Reads the key columns of the base table from system_schema.columns and the log table's
+ * columns from the prepared read, and builds the event layout. with_snapshot: also prepare the
+ * initial snapshot's base-table read (at start; not when the layout is rebuilt after a schema
+ * change while running). */
 static int table_setup(sc_source_t *s, sc_table_t *t, bool with_snapshot, connect_err_t *err)
 {
     sb_err_t e = {0};
