@@ -198,6 +198,7 @@ int broker_main(int argc, char **argv)
     if (production) sec.production = true;
     broker_options_t bo;
     if (rc == 0) rc = options_from_config(&cfg, &bo, &err);
+    if (rc == 0 && sec.production) rc = broker_options_check_production(&bo, &err);
     if (rc < 0) {
         fprintf(stderr, "streambus broker: invalid configuration: %s\n", err.msg);
         sb_config_deinit(&cfg);

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/secrets.h"
+#include "net/listener.h"
 
 /* Passwords that ship in examples and tutorials; production mode refuses a user who has one. */
 static const char *const default_passwords[] = {"admin",  "password", "changeme", "streambus",
@@ -192,17 +193,10 @@ int http_security_load(http_security_config_t *c, const char *path, sb_err_t *er
     return rc;
 }
 
-static bool is_loopback(const char *host)
-{
-    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0) return true;
-    struct in_addr a;
-    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
-}
-
 int http_security_check_listener(const http_security_config_t *c, const char *host, sb_err_t *err)
 {
     if (!c->production) return 0;
-    if (!c->tls_cert_file[0] && !is_loopback(host))
+    if (!c->tls_cert_file[0] && !net_host_is_loopback(host))
         return sb_err_set(err, SB_EINVAL,
                           "production mode: http.tls.cert_file/http.tls.key_file are not set and "
                           "the listener %s is "
@@ -342,7 +336,7 @@ int http_security_start(const http_security_config_t *c, const char *server_name
         http_security_stop(out);
         return rc;
     }
-    bool loop = is_loopback(host);
+    bool loop = net_host_is_loopback(host);
     const char *scheme = cert_len ? "https" : "http";
     if (!c->auth_enabled)
         sb_warn("http",
