@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <yaml.h>
 
 #include "common/log.h"
 #include "common/secrets.h"
+#include "common/yaml_keys.h"
 #include "net/listener.h"
 
 /* Passwords that ship in examples and tutorials; production mode refuses a user who has one. */
@@ -143,58 +143,14 @@ int http_security_set(http_security_config_t *c, const char *key, const char *va
     return sb_err_set(err, SB_EINVAL, "unknown key \"%.100s\"", key);
 }
 
-/* Walks nested mappings, applying "a.b.c" leaves. */
-static int apply_node(http_security_config_t *c, yaml_document_t *doc, yaml_node_t *n,
-                      const char *prefix, const char *path, sb_err_t *err)
+static int set_key(void *arg, const char *key, const char *value, sb_err_t *err)
 {
-    if (n->type != YAML_MAPPING_NODE)
-        return sb_err_set(err, SB_EINVAL, "%s:%zu: expected a mapping", path,
-                          (size_t)n->start_mark.line + 1);
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key),
-                    *v = yaml_document_get_node(doc, p->value);
-        if (!k || !v || k->type != YAML_SCALAR_NODE)
-            return sb_err_set(err, SB_EINVAL, "%s: malformed mapping", path);
-        char name[256];
-        snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "." : "",
-                 (const char *)k->data.scalar.value);
-        int rc;
-        if (v->type == YAML_MAPPING_NODE)
-            rc = apply_node(c, doc, v, name, path, err);
-        else if (v->type == YAML_SCALAR_NODE) {
-            sb_err_t e = {0};
-            rc = http_security_set(c, name, (const char *)v->data.scalar.value, &e);
-            if (rc < 0)
-                sb_err_set(err, rc, "%s:%zu: %s", path, (size_t)k->start_mark.line + 1, e.msg);
-        } else {
-            rc = sb_err_set(err, SB_EINVAL, "%s:%zu: %s: expected a value, not a list", path,
-                            (size_t)k->start_mark.line + 1, name);
-        }
-        if (rc < 0) return rc;
-    }
-    return 0;
+    return http_security_set(arg, key, value, err);
 }
 
 int http_security_load(http_security_config_t *c, const char *path, sb_err_t *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return sb_err_set(err, SB_EIO, "cannot open %s: %s", path, strerror(errno));
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
-    int rc = 0;
-    if (!yaml_parser_load(&parser, &doc)) {
-        rc = sb_err_set(err, SB_EINVAL, "%s:%zu: %s", path, (size_t)parser.problem_mark.line + 1,
-                        parser.problem ? parser.problem : "YAML syntax error");
-    } else {
-        yaml_node_t *root = yaml_document_get_root_node(&doc);
-        if (root) rc = apply_node(c, &doc, root, "", path, err);
-        yaml_document_delete(&doc);
-    }
-    yaml_parser_delete(&parser);
-    fclose(f);
-    return rc;
+    return sb_yaml_keys_load_file(path, 0, set_key, c, err);
 }
 
 int http_security_check_listener(const http_security_config_t *c, const char *host, sb_err_t *err)
