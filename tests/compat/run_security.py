@@ -85,9 +85,23 @@ def run_once_secure(name, runner, tests, args, broker, out, env_extra, timeout, 
     return _run_once(name, runner, tests, args, broker, out, env, timeout, expected)
 
 
+_read_list = run.read_list
+
+
+def read_list_secure(path):
+    # skip.txt (run.py's) skips tests that need a SASL listener; here there is one, so a test
+    # listed in security.txt runs even when skip.txt names it.
+    entries = _read_list(path)
+    if Path(path).name == "skip.txt":
+        ours = {n for n, _ in _read_list(HERE / "security.txt")}
+        entries = [(n, rest) for n, rest in entries if n not in ours]
+    return entries
+
+
 def main():
     if not os.environ.get("COMPAT_TESTS"):
         os.environ["COMPAT_TESTS"] = " ".join(n for n, _ in run.read_list(HERE / "security.txt"))
+    run.read_list = read_list_secure
     print("compat: over SASL_SSL with %s (tests/compat/run_security.py)" % MECH, flush=True)
     run.Broker = SecureBroker
     run.run_once = run_once_secure
