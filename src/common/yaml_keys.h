@@ -16,9 +16,10 @@
 
 typedef int (*sb_yaml_set_fn)(void *arg, const char *key, const char *value, sb_err_t *err);
 
-int sb_yaml_keys_load_string(const char *source, const void *data, size_t len, int max_depth, sb_yaml_set_fn set,
-                             void *arg, sb_err_t *err);
+int sb_yaml_keys_load_string(const char *source, const void *data, size_t len, int max_depth,
+                             sb_yaml_set_fn set, void *arg, sb_err_t *err);
 /* Reads path (at most 1 MiB) and loads it as above with path as the source. */
-int sb_yaml_keys_load_file(const char *path, int max_depth, sb_yaml_set_fn set, void *arg, sb_err_t *err);
+int sb_yaml_keys_load_file(const char *path, int max_depth, sb_yaml_set_fn set, void *arg,
+                           sb_err_t *err);
 
 #endif

@@ -211,8 +211,8 @@ int http_security_check_users(const http_security_config_t *c, http_auth_t *auth
     return 0;
 }
 
-static int tls_watch_start(const http_security_config_t *c, admin_http_t *http, http_tls_watch_t **out,
-                           sb_err_t *err);
+static int tls_watch_start(const http_security_config_t *c, admin_http_t *http,
+                           http_tls_watch_t **out, sb_err_t *err);
 
 int http_security_start(const http_security_config_t *c, const char *server_name, const char *host,
                         int port, const admin_http_hooks_t *hooks, const char *auth_prefix,
@@ -330,10 +330,10 @@ struct http_tls_watch {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool stop;                 /* under lock */
+    bool stop;                    /* under lock */
     volatile sig_atomic_t forced; /* set by a signal handler */
-    file_sig_t loaded[2];      /* what the server runs with */
-    file_sig_t seen[2];        /* the last check's, for "held still" */
+    file_sig_t loaded[2];         /* what the server runs with */
+    file_sig_t seen[2];           /* the last check's, for "held still" */
 };
 
 static file_sig_t sig_of(const char *path)
@@ -341,7 +341,11 @@ static file_sig_t sig_of(const char *path)
     file_sig_t f = {0};
     struct stat st;
     if (stat(path, &st) == 0) {
-        f = (file_sig_t){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .mtime = st.st_mtim, .ok = true};
+        f = (file_sig_t){.dev = st.st_dev,
+                         .ino = st.st_ino,
+                         .size = st.st_size,
+                         .mtime = st.st_mtim,
+                         .ok = true};
     }
     return f;
 }
@@ -370,9 +374,12 @@ static void tls_reload_now(http_tls_watch_t *w, const file_sig_t now[2])
     w->loaded[0] = now[0];
     w->loaded[1] = now[1];
     if (rc == 0)
-        sb_info("http", "HTTPS certificate and key reloaded from %s and %s", w->cert_file, w->key_file);
+        sb_info("http", "HTTPS certificate and key reloaded from %s and %s", w->cert_file,
+                w->key_file);
     else
-        sb_error("http", "HTTPS certificate reload failed, the previous certificate stays in use: %s", err.msg);
+        sb_error("http",
+                 "HTTPS certificate reload failed, the previous certificate stays in use: %s",
+                 err.msg);
 }
 
 static void *tls_watch_main(void *arg)
@@ -404,8 +411,8 @@ static void *tls_watch_main(void *arg)
     return NULL;
 }
 
-static int tls_watch_start(const http_security_config_t *c, admin_http_t *http, http_tls_watch_t **out,
-                           sb_err_t *err)
+static int tls_watch_start(const http_security_config_t *c, admin_http_t *http,
+                           http_tls_watch_t **out, sb_err_t *err)
 {
     http_tls_watch_t *w = calloc(1, sizeof(*w));
     if (!w) return sb_err_set(err, SB_ENOMEM, "out of memory");

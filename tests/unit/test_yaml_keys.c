@@ -21,7 +21,8 @@ typedef struct seen {
 static int record(void *arg, const char *key, const char *value, sb_err_t *err)
 {
     seen_t *s = arg;
-    if (strcmp(key, "a.bad") == 0) return sb_err_set(err, SB_EINVAL, "a.bad: \"%s\" is not allowed", value);
+    if (strcmp(key, "a.bad") == 0)
+        return sb_err_set(err, SB_EINVAL, "a.bad: \"%s\" is not allowed", value);
     size_t used = strlen(s->text);
     snprintf(s->text + used, sizeof(s->text) - used, "%s=%s;", key, value);
     s->n++;
