@@ -1,12 +1,14 @@
 """The security protocols against the client libraries that test_sasl.py and test_tls.py do not
-drive over them: kafka-python and kafkajs over SASL_SSL with SCRAM-SHA-256 and -512, and over
-mutual TLS; and what each reports when it is refused — a wrong password, a missing client
-certificate, or plaintext Kafka sent to a TLS port. (kcat/librdkafka and confluent-kafka over
-SASL_SSL and mTLS are in test_sasl.py::test_sasl_ssl and test_tls.py.)
+drive over them: kafka-python, kafkajs and confluent-kafka over SASL_SSL with SCRAM-SHA-256 and
+-512, kafka-python and kafkajs over mutual TLS; and what each reports when it is refused — a wrong
+password, an unknown user, a missing client certificate, or plaintext Kafka sent to a TLS port.
+(kcat/librdkafka over SASL_SSL is in test_sasl.py::test_sasl_ssl, kcat and confluent-kafka over
+mTLS in test_tls.py.)
 
 What each reports when refused (kafka-python 2.0.2, kafkajs 2):
   wrong password / unknown user over SASL_SSL: NoBrokersAvailable or ValueError (kafka-python,
-    see below) / KafkaJSSASLAuthenticationError with Kafka's message (kafkajs)
+    see below) / KafkaJSSASLAuthenticationError with Kafka's message (kafkajs) /
+    KafkaError._AUTHENTICATION with Kafka's message (confluent-kafka, through error_cb)
   no client certificate on an mTLS port: ssl.SSLEOFError / "... alert certificate required"
   a certificate from another CA: "... alert unknown ca" (kafkajs)
   plaintext Kafka on a TLS port: NoBrokersAvailable or ValueError / "Connection error: read
@@ -17,6 +19,7 @@ test_sasl.py (PLAINTEXT + SASL_PLAINTEXT + SASL_SSL) and test_tls.py (PLAINTEXT 
 
 import ssl as ssl_module
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -101,6 +104,55 @@ def test_kafkajs_over_sasl_ssl(sasl_ssl_broker, mech):
     # plaintext Kafka to the SASL_SSL port
     res = run_js("auth-check", {"broker": b.addr, "sasl": sasl})
     assert res.get("error", {}).get("message") == "Connection error: read ECONNRESET", res
+    assert b.alive()
+
+
+def ck_first_error(ck, conf, seconds=30):
+    """The first error a confluent-kafka producer with conf reports through error_cb."""
+    errors = []
+    p = ck.Producer(dict(conf, error_cb=lambda e: errors.append(e)))
+    deadline = time.monotonic() + seconds
+    while not errors and time.monotonic() < deadline:
+        p.poll(0.2)
+    return errors[0] if errors else None
+
+
+@pytest.mark.parametrize("mech", MECHS)
+def test_confluent_kafka_over_sasl_ssl(sasl_ssl_broker, mech):
+    ck = pytest.importorskip("confluent_kafka")
+    b = sasl_ssl_broker
+    user = "alice" if mech == "SCRAM-SHA-256" else "bob"
+    conf = {"bootstrap.servers": b.addr, "security.protocol": "SASL_SSL", "ssl.ca.location": str(b.certs / "ca.pem"),
+            "sasl.mechanisms": mech, "sasl.username": user, "sasl.password": PASSWORD}
+    topic = "ck-ssl-" + uuid.uuid4().hex[:8]
+    p = ck.Producer(dict(conf, acks="all"))
+    delivered = []
+    for i in range(10):
+        p.produce(topic, value=b"s%d" % i, on_delivery=lambda err, msg: delivered.append(err))
+    assert p.flush(30) == 0
+    assert delivered == [None] * 10
+    c = ck.Consumer(dict(conf, **{"group.id": "g-" + topic, "auto.offset.reset": "earliest"}))
+    c.subscribe([topic])
+    got = []
+    deadline = time.monotonic() + 60
+    while len(got) < 10 and time.monotonic() < deadline:
+        m = c.poll(1.0)
+        if m is not None and not m.error():
+            got.append(m.value())
+    c.close()
+    assert got == [b"s%d" % i for i in range(10)]
+    assert "authenticated as User:%s via %s" % (user, mech) in b.log_text()
+
+    for u, pw in ((user, "wrong-password"), ("mallory", PASSWORD)):
+        e = ck_first_error(ck, dict(conf, **{"sasl.username": u, "sasl.password": pw}))
+        assert e is not None, "no error reported for %s" % u
+        assert e.code() == ck.KafkaError._AUTHENTICATION, e
+        assert refusal(mech) in e.str(), e
+    # plaintext Kafka to the SASL_SSL port: librdkafka sees the connection end in its first
+    # request and reports a transport failure (all brokers down), never a session
+    e = ck_first_error(ck, {"bootstrap.servers": b.addr})
+    assert e is not None and e.code() in (ck.KafkaError._TRANSPORT, ck.KafkaError._ALL_BROKERS_DOWN), e
+    wait_until(lambda: "wrong version number" in b.log_text(), 10, "the refused handshake in the broker log")
     assert b.alive()
 
 
