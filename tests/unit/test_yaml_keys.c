@@ -1,4 +1,5 @@
-/* common/yaml_keys: nested mappings as dotted keys, the depth limit, errors with file and line. */
+/* common/yaml_keys: nested mappings as dotted keys, the depth limit, errors with file and line,
+ * duplicate keys and second documents refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,6 +70,30 @@ static void test_errors_carry_source_and_line(void **state)
     assert_non_null(strstr(err.msg, "t.yaml:"));
 }
 
+/* The checks the broker's config always had, now shared by every file the walker reads: a key
+ * written twice (the second would silently win), a second document (silently ignored) and a
+ * syntax error located by line and column. None of them sets anything. */
+static void test_duplicates_second_documents_and_syntax_errors(void **state)
+{
+    (void)state;
+    seen_t s;
+    sb_err_t err = {0};
+    assert_int_equal(load("a:\n  b: 1\n  b: 2\n", 0, &s, &err), SB_EINVAL);
+    assert_string_equal(err.msg, "t.yaml:3: duplicate key \"a.b\" (first at line 2)");
+    assert_int_equal(s.n, 0);
+    assert_int_equal(load("a: 1\nc: 2\na: 3\n", 0, &s, &err), SB_EINVAL);
+    assert_string_equal(err.msg, "t.yaml:3: duplicate key \"a\" (first at line 1)");
+    assert_int_equal(load("a: 1\n---\nb: 2\n", 0, &s, &err), SB_EINVAL);
+    assert_string_equal(err.msg, "t.yaml:3: only one YAML document is allowed");
+    assert_int_equal(s.n, 0);
+    assert_int_equal(load("a:\n  b: \"open\n", 0, &s, &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "YAML syntax error"));
+    assert_int_equal(strncmp(err.msg, "t.yaml:", 7), 0);
+    /* a null document (~) sets nothing, as an empty one */
+    assert_int_equal(load("~\n", 0, &s, &err), 0);
+    assert_int_equal(s.n, 0);
+}
+
 static void test_empty_documents_set_nothing(void **state)
 {
     (void)state;
@@ -103,6 +128,7 @@ int main(void)
         cmocka_unit_test(test_nested_keys_in_order),
         cmocka_unit_test(test_depth_limit_names_the_key_and_line),
         cmocka_unit_test(test_errors_carry_source_and_line),
+        cmocka_unit_test(test_duplicates_second_documents_and_syntax_errors),
         cmocka_unit_test(test_empty_documents_set_nothing),
         cmocka_unit_test(test_file_errors),
     };
