@@ -586,6 +586,11 @@ static void print_banner(const up_stack_opts_t *o, const char *self, const char 
            "  PostgreSQL        psql \"%s\"\n",
            o->broker_port, o->broker_port, o->broker_admin_port, o->rest_port, self, o->rest_port,
            conninfo);
+    printf(
+        "\n  Security          OPEN: no TLS, no authentication, no ACLs on any listener; every "
+        "port\n"
+        "                    is bound to 127.0.0.1 only (development). To turn everything on, see\n"
+        "                    docs/security.md \"Turning everything on\" and config/secure/.\n");
     if (pipeline)
         printf(
             "\n  Demo pipeline     demo.orders -> topic app.demo.orders -> target.orders (a change "
