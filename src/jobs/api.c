@@ -130,15 +130,10 @@ static void submit_batch(jobs_api_t *a, const json_t *body, admin_http_response_
         return;
     }
     json_decref(errors);
+    /* One transaction: a dependsOn naming no job (found only by the store) stores none either. */
     json_t *out = json_array();
-    int rc = 0;
     sb_err_t err = {0};
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        json_t *job = NULL;
-        bool existed;
-        rc = jobs_store_submit(a->store, &specs[i], &job, &existed, &err);
-        if (rc == 0) json_array_append_new(out, job);
-    }
+    int rc = jobs_store_submit_batch(a->store, specs, n, out, &err);
     for (size_t i = 0; i < n; i++) job_spec_deinit(&specs[i]);
     free(specs);
     if (rc < 0) {

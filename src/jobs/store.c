@@ -234,7 +234,7 @@ static int json_query(jobs_conn_t *s, const char *sql, int n, const char *const 
     return rc;
 }
 
-int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, bool *existed, sb_err_t *err)
+static int submit_locked(jobs_conn_t *c, const job_spec_t *spec, json_t **job, bool *existed, sb_err_t *err)
 {
     char prio[16], retries[16], timeout[16], runat[32], deps[JOB_MAX_DEPS * 22 + 4];
     snprintf(prio, sizeof(prio), "%d", spec->priority);
@@ -249,7 +249,6 @@ int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, boo
     if (!payload) return SB_ENOMEM;
     const char *p[] = {spec->name, spec->type, spec->queue, payload, prio, retries, timeout, runat,
                        spec->idempotency_key, deps, spec->cron, spec->time_zone};
-    jobs_conn_t *c = conn_acquire(s);
     int rc = 0;
     *existed = false;
     if (spec->ndeps > 0) {
@@ -274,8 +273,32 @@ int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, boo
             rc = json_query(c, "SELECT jobs_json(j) FROM jobs j WHERE idempotency_key = $1", 1, &p[8], job, err);
         }
     }
-    conn_release(s, c);
     free(payload);
+    return rc;
+}
+
+int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, bool *existed, sb_err_t *err)
+{
+    jobs_conn_t *c = conn_acquire(s);
+    int rc = submit_locked(c, spec, job, existed, err);
+    conn_release(s, c);
+    return rc;
+}
+
+int jobs_store_submit_batch(jobs_store_t *s, const job_spec_t *specs, size_t n, json_t *jobs, sb_err_t *err)
+{
+    jobs_conn_t *c = conn_acquire(s);
+    int rc = exec(c, "BEGIN", err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *job = NULL;
+        bool existed;
+        rc = submit_locked(c, &specs[i], &job, &existed, err);
+        if (rc == 0) json_array_append_new(jobs, job);
+    }
+    if (rc == 0) rc = exec(c, "COMMIT", err);
+    else rollback(c);
+    conn_release(s, c);
+    if (rc < 0) json_array_clear(jobs);
     return rc;
 }
 

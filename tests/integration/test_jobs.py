@@ -300,6 +300,51 @@ def test_roles_validation_idempotency_and_an_http_job_completes(jobs_factory, pe
     assert status == 201 and len(body["jobs"]) == 5
     for j in body["jobs"]:
         jobs.wait_status(j["id"], {"COMPLETED"})
+    # the batch is one transaction: a dependency only the store finds missing stores none of it
+    before = sql(postgres, "SELECT count(*) FROM jobs")
+    status, body = jobs.request("POST", "/jobs/batch", {"jobs": [dict(good, name="kept?"),
+                                                                 dict(good, name="orphan", dependsOn=[999999])]},
+                                user="otto")
+    assert status == 400 and "does not exist" in body["message"], body
+    assert sql(postgres, "SELECT count(*) FROM jobs") == before
+    # ... and a job may depend on one earlier in the same batch
+    status, body = jobs.request("POST", "/jobs/batch", {"jobs": [dict(good, name="first")]}, user="otto")
+    first = body["jobs"][0]["id"]
+    status, body = jobs.request("POST", "/jobs/batch", {"jobs": [
+        dict(good, name="b-parent", payload={"url": peer.url + "/ok?bp"}),
+        dict(good, name="b-child", dependsOn=[first + 1], payload={"url": peer.url + "/ok?bc"})]}, user="otto")
+    assert status == 201 and body["jobs"][0]["id"] == first + 1, body
+    jobs.wait_status(body["jobs"][1]["id"], {"COMPLETED"})
+    assert [c[1] for c in peer.calls if c[1] in ("/ok?bp", "/ok?bc")] == ["/ok?bp", "/ok?bc"]
+
+
+def test_sql_jobs_on_a_kept_connection_never_see_the_previous_jobs_session(jobs_factory, postgres):
+    """The worker keeps its SQL connection between jobs; each job still starts on a clean session."""
+    jobs = jobs_factory()
+    jobs.start_worker("w1")  # one worker: every job below runs on its one kept connection
+    make = {"name": "temp", "type": "SQL", "maxRetries": 0,
+            "payload": {"statement": "CREATE TEMPORARY TABLE scratch AS SELECT pg_backend_pid() AS pid"}}
+    for _ in range(3):
+        # without the reset the second CREATE fails: the first job's temporary table would still be there
+        done = jobs.wait_status(jobs.submit(make)["id"], {"COMPLETED", "DEAD_LETTER"})
+        assert done["status"] == "COMPLETED", done
+    guc = {"name": "guc", "type": "SQL", "maxRetries": 0,
+           "payload": {"statement": "SELECT set_config('application_name', 'leaked', false)"}}
+    assert jobs.wait_status(jobs.submit(guc)["id"], {"COMPLETED", "DEAD_LETTER"})["status"] == "COMPLETED"
+    # one backend served them all (the connection was kept), and the setting did not outlive its job
+    check = {"name": "check", "type": "SQL", "maxRetries": 0, "payload": {
+        "statement": "INSERT INTO public.seen SELECT current_setting('application_name'), pg_backend_pid()"}}
+    sql(postgres, "CREATE TABLE public.seen (app text, pid int)")
+    assert jobs.wait_status(jobs.submit(check)["id"], {"COMPLETED", "DEAD_LETTER"})["status"] == "COMPLETED"
+    assert sql(postgres, "SELECT app FROM public.seen") != "leaked"
+    pid = sql(postgres, "SELECT pid FROM public.seen")
+    assert sql(postgres, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s" % pid) == "1"
+    # a failed job closes the connection: the next one runs on a new backend
+    bad = {"name": "bad", "type": "SQL", "maxRetries": 0, "payload": {"statement": "SELECT 1/0"}}
+    assert jobs.wait_status(jobs.submit(bad)["id"], {"COMPLETED", "DEAD_LETTER"})["status"] == "DEAD_LETTER"
+    assert jobs.wait_status(jobs.submit(check)["id"], {"COMPLETED", "DEAD_LETTER"})["status"] == "COMPLETED"
+    pids = sql(postgres, "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM public.seen").split(",")
+    assert len(set(pids)) == 2, pids
 
 
 def test_failing_job_retries_with_backoff_then_dead_letter_and_can_be_retried(jobs_factory, peer):
