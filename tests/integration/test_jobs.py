@@ -827,7 +827,8 @@ def test_job_logs_reach_clickhouse_through_the_sink_and_are_searchable(jobs_fact
     assert started.returncode == 0, started.stderr
     ch_url = started.stdout.strip()
     try:
-        jobs = jobs_factory(extra="logs:\n  clickhouse_url: \"%s\"\n" % ch_url)
+        # a TTL of 1 day, checked every second (logs.ttl_days; ClickHouse 18.16 has no TTL clause)
+        jobs = jobs_factory(extra="logs:\n  clickhouse_url: \"%s\"\n  ttl_days: 1\n  ttl_check_s: 1\n" % ch_url)
         jobs.start_worker("w1")
         # before the sink created the table the log is empty, not an error
         first = jobs.submit({"name": "ok", "type": "HTTP", "payload": {"url": peer.url + "/ok"}})
@@ -858,6 +859,19 @@ def test_job_logs_reach_clickhouse_through_the_sink_and_are_searchable(jobs_fact
         status, body = jobs.request("POST", "/logs/search", {"jobId": "1", "colour": 2, "limit": 0}, user="vera")
         assert status == 400 and {f["field"] for f in body["fields"]} == {"jobId", "colour", "limit"}, body
         assert jobs.request("POST", "/logs/search", {}, token="nope")[0] == 401
+
+        # TTL: a row that ended 2 days ago is deleted, one from 23 hours ago and today's stay
+        def ch(q):
+            with urllib.request.urlopen(urllib.request.Request(ch_url + "/", data=q.encode()), timeout=10) as r:
+                return r.read().decode().strip()
+        now_ms = int(time.time() * 1000)
+        ch("INSERT INTO job_logs (id, job_id, attempt, status, worker_id, type, queue, started_ms, ended_ms,"
+           " duration_ms, __version, __deleted) VALUES ('900001-1', 900001, 1, 'COMPLETED', 'old', 'HTTP', 'default',"
+           " %d, %d, 0, 1, 0), ('900002-1', 900002, 1, 'COMPLETED', 'recent', 'HTTP', 'default', %d, %d, 0, 1, 0)"
+           % ((now_ms - 2 * 86400000,) * 2 + (now_ms - 23 * 3600000,) * 2))
+        assert len(logs(900001)) == 1 and len(logs(900002)) == 1
+        wait_until(lambda: logs(900001) == [], 30, "the 2-day-old job log row to expire")
+        assert len(logs(900002)) == 1 and len(logs(bad["id"])) == 2 and len(logs(first["id"])) == 1
     finally:
         subprocess.run([str(fixtures / "clickhouse_stop.sh"), str(chdir)], capture_output=True, timeout=60)
 
