@@ -654,7 +654,9 @@ def test_ctl_job_commands_over_the_rest_api(jobs_factory, peer, tmp_path):
     rc, out, err = ctl("job", "list", "--status", "COMPLETED", user="vera")
     assert rc == 0 and "from-ctl" in out and "COMPLETED" in out.splitlines()[1], out
     rc, out, err = ctl("job", "logs", str(jid), user="vera")
+    # no log store configured: the transitions, and a note saying so
     assert rc == 0 and out.splitlines()[-1].endswith("RUNNING -> COMPLETED worker w1"), out
+    assert "no job log store (logs.clickhouse_url)" in err, err
     # a batch; bad input names each field and exits 1; a viewer may not cancel (403)
     rc, out, err = ctl("job", "submit", "--json", json.dumps({"jobs": [{"name": "b", "type": "HTTP",
                                                                          "payload": {"url": peer.url + "/ok?b"}}]}))
@@ -859,6 +861,14 @@ def test_job_logs_reach_clickhouse_through_the_sink_and_are_searchable(jobs_fact
         status, body = jobs.request("POST", "/logs/search", {"jobId": "1", "colour": 2, "limit": 0}, user="vera")
         assert status == 400 and {f["field"] for f in body["fields"]} == {"jobId", "colour", "limit"}, body
         assert jobs.request("POST", "/logs/search", {}, token="nope")[0] == 401
+        # `ctl job logs` prints the same records, read through the API
+        ctl = subprocess.run([jobs.binary, "ctl", "job", "logs", str(bad["id"]), "--token", jobs.token("vera")],
+                             capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, STREAMBUS_JOBS_URL=jobs.url.replace("/api/v1", "")))
+        lines = ctl.stdout.splitlines()
+        assert ctl.returncode == 0 and len(lines) == 2, (ctl.stdout, ctl.stderr)
+        assert all(" FAILED worker w1 " in l and l.endswith(": HTTP status 500, expected 2xx") for l in lines), lines
+        assert {l.split(" attempt ")[1].split()[0] for l in lines} == {"1", "2"}
 
         # TTL: a row that ended 2 days ago is deleted, one from 23 hours ago and today's stay
         def ch(q):
