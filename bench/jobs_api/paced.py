@@ -7,11 +7,19 @@ an open-loop generator: request i is due at start + i/RATE whatever happened bef
 latency runs from that due time (a stall shows in every request that should have gone out
 meanwhile). The first WARMUP seconds are sent but not counted.
 
-  get     GET /api/v1/jobs/{id}   one job with its transitions
-  submit  POST /api/v1/jobs       an HTTP job to a closed port, maxRetries 0 (the worker fails it
-                                  at once, so the tables grow as in real use)
+  get       GET /api/v1/jobs/{id}  one job with its transitions
+  submit    POST /api/v1/jobs      an HTTP job to a closed port, maxRetries 0 (the worker fails it
+                                   at once, so the tables grow and the worker works as in real use)
+  delayed   POST /api/v1/jobs      the same job with runAt a year ahead: the API and PostgreSQL
+                                   only, no dispatch or execution meanwhile
+  pg-floor  no API: pgbench runs the API's own INSERT ... RETURNING jobs_json(jobs) (prepared)
+            at the same rate from 4 clients, open loop (-R, latency including schedule lag), on
+            the same server: what one durable insert costs PostgreSQL here, the floor under submit
 
-usage: bench/jobs_api/paced.py [--rate 1000] [--seconds 20] [--warmup 2] [--routes get,submit]
+PostgreSQL runs with fsync and synchronous_commit on: a submit is on disk when it is answered.
+
+usage: bench/jobs_api/paced.py [--rate 1000] [--seconds 20] [--warmup 2]
+                               [--routes get,submit,delayed,pg-floor]
 Writes bench/results/jobs_api_paced_latest.txt.
 """
 
@@ -36,6 +44,40 @@ PACED = REPO / "build" / "release" / "bench" / "http_paced"
 SUBMIT = '{"name":"bench","type":"HTTP","maxRetries":0,"payload":{"url":"http://127.0.0.1:1/"}}'
 
 
+DELAYED = SUBMIT.replace('"maxRetries":0,', '"maxRetries":0,"runAt":"%s",' %
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 365 * 86400)))
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+# The statement jobs_store_submit prepares (src/jobs/store.c), with the bench job's values.
+FLOOR_SQL = ("INSERT INTO jobs (name, type, queue, payload, priority, max_retries, attempt_limit, timeout_s, run_at,"
+             " idempotency_key, depends_on, cron, time_zone) VALUES ('bench', 'HTTP', 'default',"
+             " '{\"url\":\"http//127.0.0.1/\"}'::jsonb, 0, 0, 1, 60, now() + interval '1 year', NULL, '{}'::bigint[],"
+             " NULL, NULL) ON CONFLICT (idempotency_key) DO NOTHING RETURNING jobs_json(jobs);\n")
+
+
+def pg_floor(conninfo, tmp, rate, seconds, warmup):
+    script = tmp / "floor.sql"
+    script.write_text(FLOOR_SQL)
+    prefix = tmp / "floorlog"
+    subprocess.run([PGBENCH, conninfo, "-n", "-M", "prepared", "-f", str(script), "-c", "4", "-j", "2",
+                    "-R", str(rate), "-T", str(int(seconds)), "--log", "--log-prefix", str(prefix)],
+                   capture_output=True, text=True, timeout=seconds + 60, check=True)
+    rows = []
+    for f in tmp.glob("floorlog.*"):
+        for line in f.read_text().split("\n"):
+            p = line.split()
+            # client tx latency_us script epoch_s epoch_us lag_us
+            if len(p) >= 7:
+                rows.append((int(p[4]) + int(p[5]) / 1e6, (int(p[2]) + int(p[6])) / 1000.0))
+        f.unlink()
+    rows.sort()
+    start = rows[0][0]
+    lat = sorted(l for t, l in rows if t - start >= warmup)
+    q = lambda x: lat[min(len(lat) - 1, int(x * (len(lat) - 1) + 0.5))]
+    return {"label": "pg-floor", "target_rate": rate, "achieved_rate": len(rows) / (rows[-1][0] - start),
+            "p50_ms": q(0.5), "p90_ms": q(0.9), "p99_ms": q(0.99), "p999_ms": q(0.999), "max_ms": lat[-1],
+            "non2xx": 0, "failed": 0, "connections": 4}
+
+
 def load():
     with open("/proc/loadavg") as f:
         return f.read().split()[0]
@@ -58,7 +100,7 @@ def main():
     ap.add_argument("--rate", type=float, default=1000)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--warmup", type=float, default=2)
-    ap.add_argument("--routes", default="get,submit")
+    ap.add_argument("--routes", default="get,submit,delayed,pg-floor")
     args = ap.parse_args()
     binary = conftest.streambus_bin()
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -90,9 +132,14 @@ def main():
             for route in args.routes.split(","):
                 if route == "get":
                     r = paced("get", "%s/jobs/%d" % (jobs.url, some_id), token, args.rate, args.seconds, args.warmup)
-                else:
+                elif route == "submit":
                     r = paced("submit", jobs.url + "/jobs", token, args.rate, args.seconds, args.warmup, "POST",
                               SUBMIT)
+                elif route == "delayed":
+                    r = paced("delayed", jobs.url + "/jobs", token, args.rate, args.seconds, args.warmup, "POST",
+                              DELAYED)
+                else:
+                    r = pg_floor(pg.conninfo, tmp, args.rate, args.seconds, args.warmup)
                 print(json.dumps(r), flush=True)
                 rows.append(r)
             fsync = subprocess.run([psql, pg.conninfo, "-At", "-c",
