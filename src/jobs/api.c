@@ -22,7 +22,20 @@ struct jobs_api {
     pthread_mutex_t ttl_mu;
     pthread_cond_t ttl_cond;
     bool ttl_stop;
+    void (*on_submit)(void *arg);
+    void *on_submit_arg;
 };
+
+void jobs_api_on_submit(jobs_api_t *api, void (*hook)(void *arg), void *arg)
+{
+    api->on_submit = hook;
+    api->on_submit_arg = arg;
+}
+
+static void submitted(jobs_api_t *a)
+{
+    if (a->on_submit) a->on_submit(a->on_submit_arg);
+}
 
 static void *ttl_main(void *arg);
 
@@ -130,6 +143,7 @@ static void submit_one(jobs_api_t *a, const json_t *obj, admin_http_response_t *
         respond_store_error(resp, rc, &err);
         return;
     }
+    if (!existed) submitted(a);
     snprintf(resp->location, sizeof(resp->location), "/api/v1/jobs/%lld",
              (long long)json_integer_value(json_object_get(job, "id")));
     respond_json(resp, existed ? 200 : 201, job);
@@ -171,6 +185,7 @@ static void submit_batch(jobs_api_t *a, const json_t *body, admin_http_response_
         else respond_store_error(resp, rc, &err);
         return;
     }
+    submitted(a);
     respond_json(resp, 201, json_pack("{s:o}", "jobs", out));
 }
 

@@ -73,6 +73,10 @@ struct jobs_scheduler {
     int64_t refilled_us;
     char broker_problem[256]; /* under mu; "" when the last metadata request was answered */
     int64_t broker_checked_ms;
+    /* kicked (under wake_mu, signalled on wake): a job was stored that may be due now. */
+    pthread_mutex_t wake_mu;
+    pthread_cond_t wake;
+    bool kicked;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -94,7 +98,8 @@ static void set_problem(jobs_scheduler_t *s, const char *p)
     pthread_mutex_unlock(&s->mu);
 }
 
-static int scheduler_round(jobs_scheduler_t *s, jobs_dispatch_t *batch)
+/* One round; dispatch_only (a kicked round) skips lease expiry, orphans and cron. */
+static int scheduler_round(jobs_scheduler_t *s, jobs_dispatch_t *batch, bool dispatch_only)
 {
     const jobs_config_t *cfg = s->cfg;
     sb_err_t err = {0};
@@ -103,11 +108,13 @@ static int scheduler_round(jobs_scheduler_t *s, jobs_dispatch_t *batch)
         s->store = jobs_store_open(cfg->postgres, &err);
         if (!s->store) goto fail;
     }
-    if (jobs_store_expire_leases(s->store, cfg->backoff_base_ms, cfg->backoff_max_ms, &n, &err) < 0) goto fail;
-    if (n) sb_info("jobs.scheduler", "%d lease(s) expired", n);
-    if (jobs_store_fail_orphans(s->store, &n, &err) < 0) goto fail;
-    if (jobs_store_fire_cron(s->store, sb_now_ms(), &n, &err) < 0) goto fail;
-    if (n) sb_info("jobs.scheduler", "%d cron tick(s) spawned a job", n);
+    if (!dispatch_only) {
+        if (jobs_store_expire_leases(s->store, cfg->backoff_base_ms, cfg->backoff_max_ms, &n, &err) < 0) goto fail;
+        if (n) sb_info("jobs.scheduler", "%d lease(s) expired", n);
+        if (jobs_store_fail_orphans(s->store, &n, &err) < 0) goto fail;
+        if (jobs_store_fire_cron(s->store, sb_now_ms(), &n, &err) < 0) goto fail;
+        if (n) sb_info("jobs.scheduler", "%d cron tick(s) spawned a job", n);
+    }
     /* Refill the buckets: rate tokens per second, holding at most max(1, rate) (the burst). */
     int64_t now_us = sb_mono_us();
     jobs_queue_allow_t allow[JOBS_MAX_QUEUES];
@@ -160,21 +167,50 @@ static void check_broker(jobs_scheduler_t *s)
     if (md) rd_kafka_metadata_destroy(md);
 }
 
+/* Waits until the monotonic clock reaches until_ms, a kick or stop; returns true on a kick. */
+static bool wait_for_kick(jobs_scheduler_t *s, int64_t until_ms)
+{
+    struct timespec until = {.tv_sec = until_ms / 1000, .tv_nsec = (long)(until_ms % 1000) * 1000000L};
+    pthread_mutex_lock(&s->wake_mu);
+    while (!s->kicked && !atomic_load(&s->stop) && pthread_cond_timedwait(&s->wake, &s->wake_mu, &until) == 0) {
+    }
+    bool kicked = s->kicked;
+    s->kicked = false;
+    pthread_mutex_unlock(&s->wake_mu);
+    return kicked;
+}
+
 static void *scheduler_main(void *arg)
 {
     jobs_scheduler_t *s = arg;
     jobs_dispatch_t *batch = calloc(DISPATCH_BATCH, sizeof(*batch));
     create_task_topic(s->producer, s->cfg);
+    int64_t full_at = 0; /* sb_mono_ms() of the next full round */
+    bool kicked = false;
     while (!atomic_load(&s->stop)) {
         check_broker(s);
-        int n = scheduler_round(s, batch);
+        int64_t started = sb_mono_ms();
+        bool full = started >= full_at;
+        if (full) full_at = started + s->cfg->scheduler_interval_ms;
+        int n = scheduler_round(s, batch, kicked && !full);
         /* A full batch means more are due: go again at once. */
         if (n == DISPATCH_BATCH) continue;
-        for (int64_t slept = 0; slept < s->cfg->scheduler_interval_ms && !atomic_load(&s->stop); slept += 50)
-            usleep(50000);
+        kicked = wait_for_kick(s, full_at);
+        /* Kicks closer than 5 ms are one round: the jobs stored meanwhile go in one batch. */
+        int64_t gap = started + 5 - sb_mono_ms();
+        if (kicked && gap > 0) usleep((useconds_t)gap * 1000);
     }
     free(batch);
     return NULL;
+}
+
+void jobs_scheduler_kick(jobs_scheduler_t *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->wake_mu);
+    s->kicked = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->wake_mu);
 }
 
 jobs_scheduler_t *jobs_scheduler_start(const jobs_config_t *cfg, sb_err_t *err)
@@ -185,6 +221,12 @@ jobs_scheduler_t *jobs_scheduler_start(const jobs_config_t *cfg, sb_err_t *err)
     /* Start with a full bucket: the first burst may go at once. */
     for (int q = 0; q < cfg->nqueues; q++) s->tokens[q] = cfg->queues[q].rate_per_s > 1 ? cfg->queues[q].rate_per_s : 1;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->wake_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &ca);
+    pthread_condattr_destroy(&ca);
     snprintf(s->problem, sizeof(s->problem), "starting");
     rd_kafka_conf_t *conf = kafka_conf(cfg, "streambus-jobs-scheduler");
     char e[256];
@@ -197,6 +239,8 @@ jobs_scheduler_t *jobs_scheduler_start(const jobs_config_t *cfg, sb_err_t *err)
     if (!s->producer) {
         sb_err_set(err, SB_EINVAL, "producer: %s", e);
         pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->wake);
+        pthread_mutex_destroy(&s->wake_mu);
         free(s);
         return NULL;
     }
@@ -204,6 +248,8 @@ jobs_scheduler_t *jobs_scheduler_start(const jobs_config_t *cfg, sb_err_t *err)
         sb_err_set(err, SB_EIO, "cannot start the scheduler thread");
         rd_kafka_destroy(s->producer);
         pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->wake);
+        pthread_mutex_destroy(&s->wake_mu);
         free(s);
         return NULL;
     }
@@ -231,12 +277,17 @@ bool jobs_scheduler_broker_ready(jobs_scheduler_t *s, char *detail, size_t cap)
 void jobs_scheduler_stop(jobs_scheduler_t *s)
 {
     if (!s) return;
+    pthread_mutex_lock(&s->wake_mu);
     atomic_store(&s->stop, 1);
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->wake_mu);
     pthread_join(s->thread, NULL);
     rd_kafka_flush(s->producer, 5000);
     rd_kafka_destroy(s->producer);
     jobs_store_free(s->store);
     pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->wake_mu);
     free(s);
 }
 

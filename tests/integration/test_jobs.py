@@ -318,6 +318,28 @@ def test_roles_validation_idempotency_and_an_http_job_completes(jobs_factory, pe
     assert [c[1] for c in peer.calls if c[1] in ("/ok?bp", "/ok?bc")] == ["/ok?bp", "/ok?bc"]
 
 
+def test_a_submit_is_dispatched_at_once_not_at_the_next_scheduler_interval(jobs_factory, peer):
+    """The API kicks the scheduler after storing a job; only what is due then is dispatched."""
+    jobs = jobs_factory(extra="jobs:\n  scheduler_interval_ms: 600000\n")  # one full round per 10 min
+    jobs.start_worker("w1")
+    time.sleep(1)  # the start-up round is over: from here only kicks dispatch
+    one = jobs.submit({"name": "now", "type": "HTTP", "payload": {"url": peer.url + "/ok?now"}})
+    assert jobs.wait_status(one["id"], {"COMPLETED"}, timeout=30)["status"] == "COMPLETED"
+    status, body = jobs.request("POST", "/jobs/batch", {"jobs": [
+        {"name": "b%d" % i, "type": "HTTP", "payload": {"url": peer.url + "/ok?b"}} for i in range(3)]}, user="otto")
+    assert status == 201
+    for j in body["jobs"]:
+        jobs.wait_status(j["id"], {"COMPLETED"}, timeout=30)
+    # a job due a second after its submit is not dispatched by that kick; it waits for a round
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+    later = jobs.submit({"name": "soon", "type": "HTTP", "runAt": soon, "payload": {"url": peer.url + "/ok?soon"}})
+    time.sleep(4)
+    assert jobs.job(later["id"])["status"] == "PENDING" and peer.count("/ok?soon") == 0
+    # ... which the next kick is
+    jobs.submit({"name": "nudge", "type": "HTTP", "payload": {"url": peer.url + "/ok?nudge"}})
+    jobs.wait_status(later["id"], {"COMPLETED"}, timeout=30)
+
+
 def test_sql_jobs_on_a_kept_connection_never_see_the_previous_jobs_session(jobs_factory, postgres):
     """The worker keeps its SQL connection between jobs; each job still starts on a clean session."""
     jobs = jobs_factory()
