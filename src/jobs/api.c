@@ -32,9 +32,16 @@ void jobs_api_on_submit(jobs_api_t *api, void (*hook)(void *arg), void *arg)
     api->on_submit_arg = arg;
 }
 
-static void submitted(jobs_api_t *a)
+/* After storing jobs: kicks the scheduler when one of them can run now (due, no dependency,
+ * not a cron schedule); a job for later waits for the scheduler's own rounds. */
+static void submitted(jobs_api_t *a, const job_spec_t *specs, size_t n)
 {
-    if (a->on_submit) a->on_submit(a->on_submit_arg);
+    int64_t now = sb_now_ms();
+    for (size_t i = 0; a->on_submit && i < n; i++)
+        if (specs[i].run_at_ms <= now && specs[i].ndeps == 0 && !specs[i].cron[0]) {
+            a->on_submit(a->on_submit_arg);
+            return;
+        }
 }
 
 static void *ttl_main(void *arg);
@@ -134,6 +141,7 @@ static void submit_one(jobs_api_t *a, const json_t *obj, admin_http_response_t *
     bool existed = false;
     sb_err_t err = {0};
     int rc = jobs_store_submit(a->store, &spec, &job, &existed, &err);
+    if (rc == 0 && !existed) submitted(a, &spec, 1);
     job_spec_deinit(&spec);
     if (rc == SB_ENOENT) {
         admin_http_respond_error(resp, 400, err.msg);
@@ -143,7 +151,6 @@ static void submit_one(jobs_api_t *a, const json_t *obj, admin_http_response_t *
         respond_store_error(resp, rc, &err);
         return;
     }
-    if (!existed) submitted(a);
     snprintf(resp->location, sizeof(resp->location), "/api/v1/jobs/%lld",
              (long long)json_integer_value(json_object_get(job, "id")));
     respond_json(resp, existed ? 200 : 201, job);
@@ -177,6 +184,7 @@ static void submit_batch(jobs_api_t *a, const json_t *body, admin_http_response_
     json_t *out = json_array();
     sb_err_t err = {0};
     int rc = jobs_store_submit_batch(a->store, specs, n, out, &err);
+    if (rc == 0) submitted(a, specs, n);
     for (size_t i = 0; i < n; i++) job_spec_deinit(&specs[i]);
     free(specs);
     if (rc < 0) {
@@ -185,7 +193,6 @@ static void submit_batch(jobs_api_t *a, const json_t *body, admin_http_response_
         else respond_store_error(resp, rc, &err);
         return;
     }
-    submitted(a);
     respond_json(resp, 201, json_pack("{s:o}", "jobs", out));
 }
 

@@ -189,15 +189,18 @@ static void *scheduler_main(void *arg)
     bool kicked = false;
     while (!atomic_load(&s->stop)) {
         check_broker(s);
-        int64_t started = sb_mono_ms();
-        bool full = started >= full_at;
-        if (full) full_at = started + s->cfg->scheduler_interval_ms;
+        bool full = sb_mono_ms() >= full_at;
         int n = scheduler_round(s, batch, kicked && !full);
+        int64_t ended = sb_mono_ms();
+        /* The interval runs from the end of a full round, so slow rounds (a loaded PostgreSQL)
+         * never follow each other without a rest. */
+        if (full) full_at = ended + s->cfg->scheduler_interval_ms;
         /* A full batch means more are due: go again at once. */
         if (n == DISPATCH_BATCH) continue;
         kicked = wait_for_kick(s, full_at);
-        /* Kicks closer than 5 ms are one round: the jobs stored meanwhile go in one batch. */
-        int64_t gap = started + 5 - sb_mono_ms();
+        /* At least 20 ms between the end of a round and a kicked one: the jobs stored meanwhile
+         * go in one batch, and the scheduler never runs rounds back to back on kicks alone. */
+        int64_t gap = ended + 20 - sb_mono_ms();
         if (kicked && gap > 0) usleep((useconds_t)gap * 1000);
     }
     free(batch);

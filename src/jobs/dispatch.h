@@ -28,7 +28,7 @@ bool jobs_scheduler_broker_ready(jobs_scheduler_t *s, char *detail, size_t cap);
 void jobs_scheduler_stop(jobs_scheduler_t *s);
 /* A job may be due now (the API calls it after a submit): the next round starts at once instead
  * of after jobs.scheduler_interval_ms — only the dispatch of due jobs, at most one such round per
- * 5 ms, so a stream of submits is dispatched in small batches, not one round per job. Lease
+ * 20 ms, so a stream of submits is dispatched in small batches, not one round per job. Lease
  * expiry, dependency failures and cron still run every interval. */
 void jobs_scheduler_kick(jobs_scheduler_t *s);
 
