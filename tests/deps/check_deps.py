@@ -189,9 +189,6 @@ def python_files(root):
             yield f
 
 
-HARNESS_MODULES = {p.stem for p in (REPO / "tests" / "integration").glob("*.py")}
-
-
 def python_modules(files, profile):
     """Top-level modules imported by `files` that are neither stdlib nor the project's own."""
     wanted = {}
@@ -200,9 +197,7 @@ def python_modules(files, profile):
             tree = ast.parse(f.read_text(), str(f))
         except SyntaxError as e:
             sys.exit("check_deps: cannot parse %s: %s" % (f, e))
-        # Modules next to the file, and the integration harness (tests/integration), which the
-        # bench drivers load through sys.path to start the stack the tests prove.
-        local = {p.stem for p in f.parent.glob("*.py")} | HARNESS_MODULES
+        local = {p.stem for p in f.parent.glob("*.py")}
         for node in ast.walk(tree):
             names = []
             if isinstance(node, ast.Import):
