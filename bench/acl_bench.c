@@ -21,7 +21,7 @@
 #include "broker/server.h"
 #include "common/log.h"
 #include "kafka/protocol.h"
-#include "kafka/records.h"
+#include "kafka/record_batch.h"
 #include "net/conn.h"
 #include "security/acl.h"
 #include "security/authorizer.h"

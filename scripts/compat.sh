@@ -10,6 +10,7 @@
 #   STREAMBUS_BIN          broker binary (default build/release/streambus)
 #   COMPAT_TESTS="0001 0030"  run only these tests (default: tests/compat/fast.txt, or all with
 #   COMPAT_FULL=1          the whole suite)
+#   COMPAT_SECURITY=1      over SASL_SSL: tests/compat/security.txt through tests/compat/run_security.py
 #   COMPAT_KAFKA_VERSION   TEST_KAFKA_VERSION given to the suite (default in run.py)
 #   COMPAT_CACHE           where source and build live (default build/compat)
 #   COMPAT_OUT             logs and results of this run (default $COMPAT_CACHE/last-run)
@@ -110,4 +111,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${configure_flags[*]}" ] || [ ! 
 fi
 flock -u 9
 
-exec /usr/bin/python3 "$root/tests/compat/run.py" --source "$tree" --out "${COMPAT_OUT:-$cache/last-run}"
+# COMPAT_SECURITY=1: the same harness over SASL_SSL (tests/compat/run_security.py, security.txt).
+runner_py=run.py
+[ "${COMPAT_SECURITY:-}" = 1 ] && runner_py=run_security.py
+exec /usr/bin/python3 "$root/tests/compat/$runner_py" --source "$tree" --out "${COMPAT_OUT:-$cache/last-run}"

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "common/yaml_keys.h"
 #include "security/sasl.h"
 #include "net/listener.h"
 #include "net/tls.h"
@@ -58,7 +59,6 @@ static int check_advertised(const char *value, sb_err_t *err);
 static int check_nonempty(const char *value, sb_err_t *err);
 static int check_sasl_mechanisms(const char *value, sb_err_t *err);
 static int check_super_users(const char *value, sb_err_t *err);
-static bool is_null_scalar(const yaml_node_t *n);
 static int listeners_from_text(sb_listeners_t *out, const char *text, size_t len, sb_err_t *err);
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
@@ -201,31 +201,6 @@ static const cfg_key_t cfg_keys[] = {
 
 /* Copies s into out for use inside an error message: quoted, control bytes escaped, long
  * values cut, so that a binary file or a huge line still yields a readable one-line error. */
-static const char *quote_for_message(char *out, size_t cap, const char *s, size_t len)
-{
-    size_t n = 0;
-    out[n++] = '"';
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (n + 8 >= cap) {
-            memcpy(out + n, "...", 3);
-            n += 3;
-            break;
-        }
-        if (ch == '"' || ch == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)ch;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", ch);
-        } else {
-            out[n++] = (char)ch;
-        }
-    }
-    out[n++] = '"';
-    out[n] = 0;
-    return out;
-}
-
 static const cfg_key_t *find_key(const char *name, size_t len)
 {
     for (size_t i = 0; i < CFG_NKEYS; i++)
@@ -283,7 +258,7 @@ static const char *suggest(const char *name, size_t len)
 static int unknown_key_error(sb_err_t *err, const char *name, size_t len)
 {
     char q[160];
-    quote_for_message(q, sizeof(q), name, len);
+    sb_yaml_quote(q, sizeof(q), name, len);
     const char *hint = suggest(name, len);
     if (hint) return sb_err_set(err, SB_EINVAL, "unknown key %s (did you mean \"%s\"?)", q, hint);
     return sb_err_set(err, SB_EINVAL, "unknown key %s", q);
@@ -373,7 +348,7 @@ static int set_value(sb_config_t *c, const cfg_key_t *k, const char *value, size
             sb_err_t why;
             if (k->check(value, &why) < 0)
                 return sb_err_set(err, SB_EINVAL, "%s: %s: %s", k->name,
-                                  quote_for_message(q, sizeof(q), value, len), why.msg);
+                                  sb_yaml_quote(q, sizeof(q), value, len), why.msg);
         }
         char *copy = strdup(value);
         if (!copy) return sb_err_set(err, SB_ENOMEM, "%s: out of memory", k->name);
@@ -386,7 +361,7 @@ static int set_value(sb_config_t *c, const cfg_key_t *k, const char *value, size
         bool b;
         if (parse_bool(value, &b) < 0)
             return sb_err_set(err, SB_EINVAL, "%s: %s is not a boolean (true or false)", k->name,
-                              quote_for_message(q, sizeof(q), value, len));
+                              sb_yaml_quote(q, sizeof(q), value, len));
         *(bool *)field_of(c, k) = b;
         return 0;
     }
@@ -397,7 +372,7 @@ static int set_value(sb_config_t *c, const cfg_key_t *k, const char *value, size
         int64_t v;
         int rc = parse_integer(value, len, units, &v);
         if (rc == -1) {
-            quote_for_message(q, sizeof(q), value, len);
+            sb_yaml_quote(q, sizeof(q), value, len);
             if (k->type == CFG_BYTES)
                 return sb_err_set(err, SB_EINVAL,
                                   "%s: %s is not a size (an integer, optionally followed by B, KiB, "
@@ -411,7 +386,7 @@ static int set_value(sb_config_t *c, const cfg_key_t *k, const char *value, size
             return sb_err_set(err, SB_EINVAL, "%s: %s is not an integer", k->name, q);
         }
         if (rc == -2 || v < k->min || v > k->max) {
-            quote_for_message(q, sizeof(q), value, len);
+            sb_yaml_quote(q, sizeof(q), value, len);
             if (k->max == I64MAX)
                 return sb_err_set(err, SB_ERANGE, "%s: must be >= %lld (got %s)", k->name,
                                   (long long)k->min, q);
@@ -437,7 +412,7 @@ static int set_value(sb_config_t *c, const cfg_key_t *k, const char *value, size
                          k->enum_names[i]);
             }
             return sb_err_set(err, SB_EINVAL, "%s: %s is not one of %s", k->name,
-                              quote_for_message(q, sizeof(q), value, len), allowed);
+                              sb_yaml_quote(q, sizeof(q), value, len), allowed);
         }
     }
     return sb_err_set(err, SB_EINVAL, "%s: unsupported key type", k->name);
@@ -590,7 +565,7 @@ static int lp_error(listener_parse_t *lp, const yaml_node_t *n, sb_err_t *err, i
 /* Copies a scalar node's text; SB_EINVAL for non-scalars, nulls and embedded NULs. */
 static int lp_string(listener_parse_t *lp, const yaml_node_t *n, const char *what, char **out, sb_err_t *err)
 {
-    if (n->type != YAML_SCALAR_NODE || is_null_scalar(n))
+    if (n->type != YAML_SCALAR_NODE || sb_yaml_is_null(n))
         return lp_error(lp, n, err, SB_EINVAL, "%s: expected a single value", what);
     const char *v = (const char *)n->data.scalar.value;
     if (strlen(v) != n->data.scalar.length) return lp_error(lp, n, err, SB_EINVAL, "%s: value contains a NUL byte", what);
@@ -634,7 +609,7 @@ static int parse_tls(listener_parse_t *lp, const yaml_node_t *map, const char *w
             if (rc == 0 && net_tls_client_auth_parse(text, &ca) < 0) {
                 char q[160];
                 rc = lp_error(lp, value, err, SB_EINVAL, "%s: %s is not one of none, requested, required", what,
-                              quote_for_message(q, sizeof(q), text, strlen(text)));
+                              sb_yaml_quote(q, sizeof(q), text, strlen(text)));
             } else if (rc == 0) {
                 l->client_auth = (int)ca;
             }
@@ -643,7 +618,7 @@ static int parse_tls(listener_parse_t *lp, const yaml_node_t *map, const char *w
             char q[160];
             const char *k = key->type == YAML_SCALAR_NODE ? (const char *)key->data.scalar.value : "?";
             rc = lp_error(lp, key, err, SB_EINVAL, "%s.tls: unknown key %s (known: cert, key, ca, client_auth)", where,
-                          quote_for_message(q, sizeof(q), k, strlen(k)));
+                          sb_yaml_quote(q, sizeof(q), k, strlen(k)));
         }
         if (rc < 0) return rc;
     }
@@ -677,21 +652,21 @@ static int parse_listener(listener_parse_t *lp, const yaml_node_t *map, size_t i
             rc = lp_string(lp, value, what, &l->name, err);
             if (rc == 0 && !listener_name_valid(l->name))
                 rc = lp_error(lp, value, err, SB_EINVAL, "%s: %s: use 1 to 63 letters, digits, '_' or '-'", what,
-                              quote_for_message(q, sizeof(q), l->name, strlen(l->name)));
+                              sb_yaml_quote(q, sizeof(q), l->name, strlen(l->name)));
         } else if (scalar_is(key, "address")) {
             snprintf(what, sizeof(what), "%s.address", where);
             rc = lp_string(lp, value, what, &l->address, err);
             sb_err_t why;
             if (rc == 0 && check_listen(l->address, &why) < 0)
                 rc = lp_error(lp, value, err, SB_EINVAL, "%s: %s: %s", what,
-                              quote_for_message(q, sizeof(q), l->address, strlen(l->address)), why.msg);
+                              sb_yaml_quote(q, sizeof(q), l->address, strlen(l->address)), why.msg);
         } else if (scalar_is(key, "advertised")) {
             snprintf(what, sizeof(what), "%s.advertised", where);
             rc = lp_string(lp, value, what, &l->advertised, err);
             sb_err_t why;
             if (rc == 0 && check_advertised(l->advertised, &why) < 0)
                 rc = lp_error(lp, value, err, SB_EINVAL, "%s: %s: %s", what,
-                              quote_for_message(q, sizeof(q), l->advertised, strlen(l->advertised)), why.msg);
+                              sb_yaml_quote(q, sizeof(q), l->advertised, strlen(l->advertised)), why.msg);
             if (rc == 0 && !l->advertised[0]) {
                 free(l->advertised);
                 l->advertised = NULL;
@@ -714,7 +689,7 @@ static int parse_listener(listener_parse_t *lp, const yaml_node_t *map, size_t i
             const char *k = key->type == YAML_SCALAR_NODE ? (const char *)key->data.scalar.value : "?";
             rc = lp_error(lp, key, err, SB_EINVAL,
                           "%s: unknown key %s (known: name, address, advertised, protocol, tls, sasl_mechanisms)",
-                          where, quote_for_message(q, sizeof(q), k, strlen(k)));
+                          where, sb_yaml_quote(q, sizeof(q), k, strlen(k)));
         }
     }
     if (rc < 0) goto out;
@@ -723,7 +698,7 @@ static int parse_listener(listener_parse_t *lp, const yaml_node_t *map, size_t i
         if (net_security_protocol_parse(protocol, &proto) < 0) {
             rc = lp_error(lp, protocol_node, err, SB_EINVAL,
                           "%s.protocol: %s is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL", where,
-                          quote_for_message(q, sizeof(q), protocol, strlen(protocol)));
+                          sb_yaml_quote(q, sizeof(q), protocol, strlen(protocol)));
             goto out;
         }
     } else if (!l->name || net_security_protocol_parse(l->name, &proto) < 0) {
@@ -774,7 +749,7 @@ out:
 /* Parses a YAML list of listener mappings into out (replacing what it held on success). */
 static int parse_listeners(listener_parse_t *lp, const yaml_node_t *list, sb_listeners_t *out, sb_err_t *err)
 {
-    if (is_null_scalar(list) || list->type != YAML_SEQUENCE_NODE)
+    if (sb_yaml_is_null(list) || list->type != YAML_SEQUENCE_NODE)
         return lp_error(lp, list, err, SB_EINVAL, "broker.listeners: expected a list of listener mappings");
     size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
     if (n > MAX_LISTENERS)
@@ -803,23 +778,14 @@ static int parse_listeners(listener_parse_t *lp, const yaml_node_t *list, sb_lis
 /* The --set path: the value is YAML text ("[{name: SSL, address: ...}]"). */
 static int listeners_from_text(sb_listeners_t *out, const char *text, size_t len, sb_err_t *err)
 {
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) return sb_err_set(err, SB_ENOMEM, "broker.listeners: out of memory");
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     yaml_document_t doc;
-    int rc;
-    if (!yaml_parser_load(&parser, &doc)) {
-        rc = sb_err_set(err, SB_EINVAL, "broker.listeners: YAML syntax error: %s",
-                        parser.problem ? parser.problem : "malformed value");
-        yaml_parser_delete(&parser);
-        return rc;
-    }
+    int rc = sb_yaml_document_load("broker.listeners", text, len, &doc, err);
+    if (rc < 0) return rc;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     listener_parse_t lp = {.doc = &doc};
     if (!root) rc = sb_err_set(err, SB_EINVAL, "broker.listeners: expected a list of listener mappings");
     else rc = parse_listeners(&lp, root, out, err);
     yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
     return rc;
 }
 
@@ -921,46 +887,9 @@ static size_t line_of(const yaml_node_t *n)
     return n->start_mark.line + 1;
 }
 
-/* libyaml does not resolve implicit tags, so a plain `~`, `null` or nothing means null. */
-static bool is_null_scalar(const yaml_node_t *n)
-{
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
-    const char *v = (const char *)n->data.scalar.value;
-    return n->data.scalar.length == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-           strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
-}
-
 static int located(yaml_ctx_t *y, const yaml_node_t *n, sb_err_t *err, int code, const char *msg)
 {
     return sb_err_set(err, code, "%s:%zu: %s", y->source, line_of(n), msg);
-}
-
-/* Checks the keys of one mapping: each must be a scalar and appear once. `prefix` is the
- * dotted path of the mapping ("" for the document root). */
-static int check_mapping_keys(yaml_ctx_t *y, const yaml_node_t *map, const char *prefix, sb_err_t *err)
-{
-    char msg[400], q[160];
-    yaml_node_pair_t *start = map->data.mapping.pairs.start, *top = map->data.mapping.pairs.top;
-    for (yaml_node_pair_t *p = start; p < top; p++) {
-        yaml_node_t *key = yaml_document_get_node(y->doc, p->key);
-        if (!key || key->type != YAML_SCALAR_NODE)
-            return located(y, key ? key : map, err, SB_EINVAL, "keys must be plain names");
-        for (yaml_node_pair_t *e = start; e < p; e++) {
-            yaml_node_t *earlier = yaml_document_get_node(y->doc, e->key);
-            if (earlier->data.scalar.length == key->data.scalar.length &&
-                memcmp(earlier->data.scalar.value, key->data.scalar.value, key->data.scalar.length) == 0) {
-                char dotted[256];
-                int n = snprintf(dotted, sizeof(dotted), "%s%.*s", prefix,
-                                 (int)(key->data.scalar.length < 200 ? key->data.scalar.length : 200),
-                                 (const char *)key->data.scalar.value);
-                snprintf(msg, sizeof(msg), "duplicate key %s (first at line %zu)",
-                         quote_for_message(q, sizeof(q), dotted, n < 0 ? 0 : strlen(dotted)),
-                         line_of(earlier));
-                return located(y, key, err, SB_EINVAL, msg);
-            }
-        }
-    }
-    return 0;
 }
 
 static int apply_leaf(yaml_ctx_t *y, const cfg_key_t *k, const yaml_node_t *value, sb_err_t *err)
@@ -978,7 +907,7 @@ static int apply_leaf(yaml_ctx_t *y, const cfg_key_t *k, const yaml_node_t *valu
                  value->type == YAML_MAPPING_NODE ? "mapping" : "list");
         return located(y, value, err, SB_EINVAL, msg);
     }
-    if (is_null_scalar(value)) {
+    if (sb_yaml_is_null(value)) {
         snprintf(msg, sizeof(msg), "%s: has no value%s", k->name,
                  k->type == CFG_STRING ? " (write \"\" for an empty string)" : "");
         return located(y, value, err, SB_EINVAL, msg);
@@ -993,7 +922,7 @@ static int apply_section(yaml_ctx_t *y, const char *section, const yaml_node_t *
 {
     char prefix[64];
     snprintf(prefix, sizeof(prefix), "%s.", section);
-    int rc = check_mapping_keys(y, map, prefix, err);
+    int rc = sb_yaml_check_mapping_keys(y->source, y->doc, map, prefix, err);
     if (rc < 0) return rc;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *key = yaml_document_get_node(y->doc, p->key);
@@ -1017,12 +946,12 @@ static int apply_section(yaml_ctx_t *y, const char *section, const yaml_node_t *
 static int apply_document(yaml_ctx_t *y, sb_err_t *err)
 {
     yaml_node_t *root = yaml_document_get_root_node(y->doc);
-    if (!root || is_null_scalar(root)) return 0; /* an empty file means all defaults */
+    if (!root || sb_yaml_is_null(root)) return 0; /* an empty file means all defaults */
     if (root->type != YAML_MAPPING_NODE)
         return located(y, root, err, SB_EINVAL,
                        "the document must be a mapping of sections (broker:, log:, groups:, "
                        "admin:, logging:)");
-    int rc = check_mapping_keys(y, root, "", err);
+    int rc = sb_yaml_check_mapping_keys(y->source, y->doc, root, "", err);
     if (rc < 0) return rc;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
         yaml_node_t *key = yaml_document_get_node(y->doc, p->key);
@@ -1038,7 +967,7 @@ static int apply_document(yaml_ctx_t *y, sb_err_t *err)
                 unknown_key_error(&why, name, len);
             return located(y, key, err, SB_EINVAL, why.msg);
         }
-        if (is_null_scalar(value)) continue; /* a section whose keys are all commented out */
+        if (sb_yaml_is_null(value)) continue; /* a section whose keys are all commented out */
         if (value->type != YAML_MAPPING_NODE) {
             char msg[300];
             snprintf(msg, sizeof(msg), "%s: expected a mapping of keys", name);
@@ -1050,47 +979,15 @@ static int apply_document(yaml_ctx_t *y, sb_err_t *err)
     return 0;
 }
 
-static int yaml_syntax_error(const yaml_parser_t *parser, const char *source, sb_err_t *err)
-{
-    if (parser->error == YAML_MEMORY_ERROR) return sb_err_set(err, SB_ENOMEM, "%s: out of memory", source);
-    return sb_err_set(err, SB_EINVAL, "%s:%zu:%zu: YAML syntax error: %s%s%s", source,
-                      parser->problem_mark.line + 1, parser->problem_mark.column + 1,
-                      parser->problem ? parser->problem : "malformed document",
-                      parser->context ? " " : "", parser->context ? parser->context : "");
-}
-
 int sb_config_load_string(sb_config_t *c, const char *source_name, const void *data, size_t len,
                           sb_err_t *err)
 {
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) return sb_err_set(err, SB_ENOMEM, "%s: out of memory", source_name);
-    yaml_parser_set_input_string(&parser, data, len);
-
     yaml_document_t doc;
-    int rc;
-    if (!yaml_parser_load(&parser, &doc)) {
-        rc = yaml_syntax_error(&parser, source_name, err);
-        yaml_parser_delete(&parser);
-        return rc;
-    }
+    int rc = sb_yaml_document_load(source_name, data, len, &doc, err);
+    if (rc < 0) return rc;
     yaml_ctx_t y = {.c = c, .source = source_name, .doc = &doc};
     rc = apply_document(&y, err);
     yaml_document_delete(&doc);
-
-    /* A second document would silently be ignored; say so instead. */
-    if (rc == 0) {
-        yaml_document_t next;
-        if (!yaml_parser_load(&parser, &next)) {
-            rc = yaml_syntax_error(&parser, source_name, err);
-        } else {
-            yaml_node_t *root = yaml_document_get_root_node(&next);
-            if (root)
-                rc = sb_err_set(err, SB_EINVAL, "%s:%zu: only one YAML document is allowed", source_name,
-                                root->start_mark.line + 1);
-            yaml_document_delete(&next);
-        }
-    }
-    yaml_parser_delete(&parser);
     return rc;
 }
 

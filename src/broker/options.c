@@ -30,3 +30,26 @@ void broker_options_defaults(broker_options_t *o)
     o->sasl_failure_window_ms = 60000;
     o->sasl_failure_delay_ms = 100;
 }
+
+int broker_options_check_production(const broker_options_t *o, sb_err_t *err)
+{
+    if (o->nlisteners == 0) {
+        if (net_host_is_loopback(o->listen_host)) return 0;
+        return sb_err_set(err, SB_EINVAL,
+                          "production mode: broker.listen (%s:%d) is a PLAINTEXT Kafka listener "
+                          "beyond loopback; bind it to 127.0.0.1, or declare broker.listeners "
+                          "with protocol SSL or SASL_SSL",
+                          o->listen_host[0] ? o->listen_host : "*", (int)o->listen_port);
+    }
+    for (int i = 0; i < o->nlisteners; i++) {
+        const broker_listener_options_t *l = &o->listeners[i];
+        if (net_security_protocol_tls(l->protocol) || net_host_is_loopback(l->host)) continue;
+        return sb_err_set(err, SB_EINVAL,
+                          "production mode: broker.listeners[%d] (%s, protocol %s, address %s:%d) "
+                          "is a listener without TLS beyond loopback; use protocol SSL or "
+                          "SASL_SSL, or bind it to 127.0.0.1",
+                          i, l->name, net_security_protocol_name(l->protocol),
+                          l->host[0] ? l->host : "*", (int)l->port);
+    }
+    return 0;
+}

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/err.h"
 #include "net/listener.h"
 #include "net/tls.h"
 
@@ -71,5 +72,11 @@ typedef struct broker_options {
 } broker_options_t;
 
 void broker_options_defaults(broker_options_t *o);
+
+/* Production mode's rule for Kafka listeners: a PLAINTEXT or SASL_PLAINTEXT listener (no TLS:
+ * records, and for SASL PLAIN the password, cross the network readable) must be bound to
+ * loopback. Returns 0, or SB_EINVAL naming the setting (`broker.listen` when nlisteners is 0,
+ * else `broker.listeners[i]`), the listener and its address. */
+int broker_options_check_production(const broker_options_t *o, sb_err_t *err);
 
 #endif

@@ -237,6 +237,16 @@ int broker_run(broker_t *b)
                 host[0] ? host : "*", net_listener_port(l), net_listener_name(l),
                 net_security_protocol_name(net_listener_protocol(l)), b->listeners[i].advertised_host,
                 b->listeners[i].advertised_port);
+        /* Say it plainly when a listener serves whoever reaches it: no TLS and no SASL means
+         * every client is User:ANONYMOUS on a readable wire. */
+        if (net_listener_protocol(l) == NET_PROTO_PLAINTEXT)
+            sb_warn("broker",
+                    "Kafka listener %s on %s:%d is OPEN: no TLS, no authentication (clients are "
+                    "User:ANONYMOUS%s)%s",
+                    net_listener_name(l), host[0] ? host : "*", net_listener_port(l),
+                    b->opt.authorizer_enabled ? ", limited by ACLs" : ", authorizer off",
+                    net_host_is_loopback(host) ? "; loopback only, development mode"
+                                               : " and NOT on loopback");
     }
     int64_t last_tick = sb_mono_ms();
     int64_t last_snapshot = 0;

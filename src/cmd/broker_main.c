@@ -1,6 +1,6 @@
 /* streambus broker: loads the YAML config, starts the admin HTTP server and runs the broker's
  * network loop on the main thread until SIGINT/SIGTERM. SIGHUP reloads the TLS certificates and
- * keys of every SSL/SASL_SSL listener. */
+ * keys of every SSL/SASL_SSL listener and of the HTTPS admin server. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,11 +18,16 @@
 
 /* The one broker of this process, for the signal handler (globals are allowed in src/cmd/). */
 static broker_t *g_broker;
+/* Its admin HTTP server, for SIGHUP (certificate reload). */
+static http_security_server_t *g_admin_srv;
 
 static void on_signal(int sig)
 {
     if (!g_broker) return;
-    if (sig == SIGHUP) broker_request_tls_reload(g_broker);
+    if (sig == SIGHUP) {
+        broker_request_tls_reload(g_broker);
+        http_security_request_tls_reload(g_admin_srv);
+    }
     else broker_stop(g_broker);
 }
 
@@ -198,6 +203,7 @@ int broker_main(int argc, char **argv)
     if (production) sec.production = true;
     broker_options_t bo;
     if (rc == 0) rc = options_from_config(&cfg, &bo, &err);
+    if (rc == 0 && sec.production) rc = broker_options_check_production(&bo, &err);
     if (rc < 0) {
         fprintf(stderr, "streambus broker: invalid configuration: %s\n", err.msg);
         sb_config_deinit(&cfg);
@@ -245,6 +251,7 @@ int broker_main(int argc, char **argv)
         sb_info("admin", "admin HTTP on %s://%s:%d (/health/live, /health/ready, /metrics)",
                 admin_http_is_tls(admin) ? "https" : "http", host, admin_http_port(admin));
     }
+    g_admin_srv = &srv;
     g_broker = b;
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -263,6 +270,7 @@ int broker_main(int argc, char **argv)
 
     rc = broker_run(b);
     g_broker = NULL;
+    g_admin_srv = NULL;
     http_security_stop(&srv);
     broker_free(b);
     metrics_registry_free(reg);

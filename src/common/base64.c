@@ -2,9 +2,12 @@
 
 #include "common/err.h"
 
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char std_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-int sb_base64_encode(const uint8_t *in, size_t n, char *out, size_t cap)
+static int encode(const uint8_t *in, size_t n, char *out, size_t cap, const char *alphabet, int pad)
 {
     size_t need = SB_BASE64_ENCODED_CAP(n);
     if (cap < need || need - 1 > (size_t)INT32_MAX) return SB_ERANGE;
@@ -15,45 +18,66 @@ int sb_base64_encode(const uint8_t *in, size_t n, char *out, size_t cap)
         if (i + 2 < n) v |= in[i + 2];
         out[o++] = alphabet[(v >> 18) & 63];
         out[o++] = alphabet[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? alphabet[v & 63] : '=';
+        if (i + 1 < n || pad) out[o++] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+        if (i + 2 < n || pad) out[o++] = i + 2 < n ? alphabet[v & 63] : '=';
     }
     out[o] = 0;
     return (int)o;
 }
 
-static int b64_val(char c)
+static int value_of(char c, const char *alphabet)
 {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
     if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
+    if (c && c == alphabet[62]) return 62;
+    if (c && c == alphabet[63]) return 63;
     return -1;
 }
 
-int sb_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+/* Decodes unpadded text: whole quanta of four characters, then a tail of two or three. */
+static int decode(const char *in, size_t n, uint8_t *out, size_t cap, const char *alphabet)
 {
-    if (n % 4 != 0 || n / 4 * 3 > (size_t)INT32_MAX) return SB_EINVAL;
+    if (n % 4 == 1 || n / 4 * 3 + 2 > (size_t)INT32_MAX) return SB_EINVAL;
     size_t o = 0;
     for (size_t i = 0; i < n; i += 4) {
-        int pad = 0;
-        if (in[i + 3] == '=') pad = in[i + 2] == '=' ? 2 : 1;
-        /* Padding only in the last quantum. */
-        if (pad && i + 4 != n) return SB_EINVAL;
-        int v[4] = {0, 0, 0, 0};
-        for (int k = 0; k < 4 - pad; k++) {
-            v[k] = b64_val(in[i + k]);
-            if (v[k] < 0) return SB_EINVAL;
+        size_t chars = n - i < 4 ? n - i : 4;
+        uint32_t w = 0;
+        for (size_t k = 0; k < 4; k++) {
+            int v = k < chars ? value_of(in[i + k], alphabet) : 0;
+            if (v < 0) return SB_EINVAL;
+            w = (w << 6) | (uint32_t)v;
         }
-        uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) | (uint32_t)v[3];
         /* Unused bits must be zero, so each value has one encoding. */
-        if ((pad == 1 && (w & 0xff) != 0) || (pad == 2 && (w & 0xffff) != 0)) return SB_EINVAL;
-        size_t emit = 3 - (size_t)pad;
+        if ((chars == 3 && (w & 0xff) != 0) || (chars == 2 && (w & 0xffff) != 0)) return SB_EINVAL;
+        size_t emit = chars - 1;
         if (o + emit > cap) return SB_ERANGE;
         out[o++] = (uint8_t)(w >> 16);
         if (emit > 1) out[o++] = (uint8_t)(w >> 8);
         if (emit > 2) out[o++] = (uint8_t)w;
     }
     return (int)o;
+}
+
+int sb_base64_encode(const uint8_t *in, size_t n, char *out, size_t cap)
+{
+    return encode(in, n, out, cap, std_alphabet, 1);
+}
+
+int sb_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+{
+    if (n % 4 != 0) return SB_EINVAL;
+    /* Padding, one or two '=', only at the very end, and only in place of a quantum's tail. */
+    size_t pad = n >= 1 && in[n - 1] == '=' ? (n >= 2 && in[n - 2] == '=' ? 2 : 1) : 0;
+    return decode(in, n - pad, out, cap, std_alphabet);
+}
+
+int sb_base64url_encode(const uint8_t *in, size_t n, char *out, size_t cap)
+{
+    return encode(in, n, out, cap, url_alphabet, 0);
+}
+
+int sb_base64url_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+{
+    return decode(in, n, out, cap, url_alphabet);
 }

@@ -2,6 +2,7 @@
 #include "connect/builtin_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,13 +162,45 @@ static int file_sink_validate(const json_t *config, connect_config_errors_t *err
     return errs->count ? -1 : 0;
 }
 
+/* Opens path for appending after cutting off a torn last line: a process killed while writing
+ * leaves bytes after the last newline that were never acknowledged (the batch's fdatasync had not
+ * returned), and appending to them would weld the next record onto a broken one. */
+static FILE *open_for_append(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return NULL;
+    off_t end = lseek(fd, 0, SEEK_END), keep = end;
+    char buf[4096];
+    while (keep > 0) {
+        off_t from = keep > (off_t)sizeof(buf) ? keep - (off_t)sizeof(buf) : 0;
+        ssize_t got = pread(fd, buf, (size_t)(keep - from), from);
+        if (got != keep - from) {
+            close(fd);
+            return NULL;
+        }
+        char *nl = memrchr(buf, '\n', (size_t)got);
+        if (nl) {
+            keep = from + (nl - buf) + 1;
+            break;
+        }
+        keep = from;
+    }
+    if (keep < end && (ftruncate(fd, keep) != 0 || fdatasync(fd) != 0)) {
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "a");
+    if (!f) close(fd);
+    return f;
+}
+
 static int file_sink_start(sink_ctx_t *ctx, const json_t *config, void **state, connect_err_t *err)
 {
     file_sink_t *s = calloc(1, sizeof(*s));
     s->path = strdup(cfg(config, "file"));
     if (cfg(config, "fail.on")) s->fail_on = strdup(cfg(config, "fail.on"));
     if (cfg(config, "fail.transient.file")) s->fail_transient_file = strdup(cfg(config, "fail.transient.file"));
-    s->f = fopen(s->path, "a");
+    s->f = open_for_append(s->path);
     if (!s->f) {
         connect_err_set(err, CONNECT_ERR_FATAL, -1, "cannot open %s for appending", s->path);
         free(s->path);

@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
+
+#include "common/yaml_keys.h"
 
 typedef struct key_def {
     const char *name; /* dotted */
@@ -61,80 +62,18 @@ int connect_config_set(connect_config_t *c, const char *key, const char *value, 
     return sb_err_set(err, SB_EINVAL, "unknown key \"%s\"", key);
 }
 
-static int walk(connect_config_t *c, const char *source, yaml_document_t *doc, yaml_node_t *node, const char *prefix,
-                sb_err_t *err)
+static int set_key(void *arg, const char *key, const char *value, sb_err_t *err)
 {
-    if (node->type != YAML_MAPPING_NODE)
-        return sb_err_set(err, SB_EINVAL, "%s:%zu: expected a mapping%s%s", source, node->start_mark.line + 1,
-                          prefix[0] ? " under " : "", prefix);
-    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(doc, p->value);
-        if (!k || !v || k->type != YAML_SCALAR_NODE)
-            return sb_err_set(err, SB_EINVAL, "%s: malformed mapping", source);
-        char name[256];
-        snprintf(name, sizeof(name), "%s%s%.*s", prefix, prefix[0] ? "." : "", (int)k->data.scalar.length,
-                 (const char *)k->data.scalar.value);
-        if (v->type == YAML_MAPPING_NODE) {
-            if (prefix[0]) return sb_err_set(err, SB_EINVAL, "%s:%zu: unknown key \"%s\"", source, k->start_mark.line + 1, name);
-            int rc = walk(c, source, doc, v, name, err);
-            if (rc < 0) return rc;
-            continue;
-        }
-        if (v->type != YAML_SCALAR_NODE)
-            return sb_err_set(err, SB_EINVAL, "%s:%zu: \"%s\" must be a scalar", source, v->start_mark.line + 1, name);
-        char value[1024];
-        snprintf(value, sizeof(value), "%.*s", (int)v->data.scalar.length, (const char *)v->data.scalar.value);
-        sb_err_t inner = {0};
-        int rc = connect_config_set(c, name, value, &inner);
-        if (rc < 0) return sb_err_set(err, rc, "%s:%zu: %s", source, k->start_mark.line + 1, inner.msg);
-    }
-    return 0;
+    return connect_config_set(arg, key, value, err);
 }
 
+/* Sections of keys, two levels deep ("connect.bootstrap_servers"). */
 int connect_config_load_string(connect_config_t *c, const char *source_name, const void *data, size_t len, sb_err_t *err)
 {
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) return sb_err_set(err, SB_ENOMEM, "out of memory");
-    yaml_parser_set_input_string(&parser, data, len);
-    yaml_document_t doc;
-    if (!yaml_parser_load(&parser, &doc)) {
-        int rc = sb_err_set(err, SB_EINVAL, "%s:%zu: %s", source_name, parser.problem_mark.line + 1,
-                            parser.problem ? parser.problem : "YAML syntax error");
-        yaml_parser_delete(&parser);
-        return rc;
-    }
-    int rc = 0;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0))
-        rc = walk(c, source_name, &doc, root, "", err);
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    return rc;
+    return sb_yaml_keys_load_string(source_name, data, len, 2, set_key, c, err);
 }
 
 int connect_config_load(connect_config_t *c, const char *path, sb_err_t *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return sb_err_set(err, SB_EIO, "%s: %s", path, strerror(errno));
-    char *data = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 4096;
-            if (cap > 1 << 20) {
-                free(data);
-                fclose(f);
-                return sb_err_set(err, SB_ELIMIT, "%s: larger than 1 MiB", path);
-            }
-            data = realloc(data, cap);
-        }
-        size_t n = fread(data + len, 1, cap - len, f);
-        if (n == 0) break;
-        len += n;
-    }
-    fclose(f);
-    int rc = connect_config_load_string(c, path, data, len, err);
-    free(data);
-    return rc;
+    return sb_yaml_keys_load_file(path, 2, set_key, c, err);
 }

@@ -2,6 +2,8 @@
 
 #include <microhttpd.h>
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -9,7 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -34,6 +41,13 @@ struct admin_http {
     admin_http_gate_fn gate;
     void *gate_arg;
     bool tls;
+    /* TLS reload (admin_http_reload_tls): the start flags, and the daemons a reload retired.
+     * A retired daemon no longer accepts but finishes its open connections, which still call
+     * on_request with this struct; it is stopped once it has none, or at admin_http_stop. */
+    unsigned flags;
+    pthread_mutex_t reload_lock;
+    struct MHD_Daemon *retired[8];
+    int nretired;
     char *cors_origins; /* "" = none; separators normalised to spaces, padded: " a b " */
 };
 
@@ -47,6 +61,14 @@ typedef struct request_state {
      * would reach the handler as "/connectors/a". Such a request is refused instead. */
     bool nul_in_url;
 } request_state_t;
+
+/* TLS 1.2 and 1.3 only; AEAD ciphers (AES-GCM, ChaCha20-Poly1305) with ECDHE or TLS 1.3 key
+ * exchange only, so every session has forward secrecy; no CBC, RC4, 3DES, SHA-1 MACs, RSA key
+ * exchange or static DH. */
+static const char tls_priorities[] =
+    "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:"
+    "-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:"
+    "%SAFE_RENEGOTIATION";
 
 static const char JSON_TYPE[] = "application/json";
 static const char METRICS_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
@@ -547,6 +569,7 @@ admin_http_t *admin_http_start(const char *host, int port, const admin_http_hook
         admin->cors_origins[0] = 0;
     }
     pthread_mutex_init(&admin->routes_lock, NULL);
+    pthread_mutex_init(&admin->reload_lock, NULL);
     if (admin_http_add_route(admin, "GET", "/health/live", handle_live, admin) < 0 ||
         admin_http_add_route(admin, "GET", "/health/ready", handle_ready, admin) < 0 ||
         admin_http_add_route(admin, "GET", "/metrics", handle_metrics, admin) < 0) {
@@ -574,16 +597,8 @@ admin_http_t *admin_http_start(const char *host, int port, const admin_http_hook
         sb_err_set(err, SB_EINVAL, "admin HTTP: this libmicrohttpd was built without TLS support");
         return NULL;
     }
-    if (admin->tls) flags |= MHD_USE_TLS;
-    /* TLS 1.2 and 1.3 only; AEAD ciphers (AES-GCM, ChaCha20-Poly1305) with ECDHE or TLS 1.3
-     * key exchange only, so every session has forward secrecy; no CBC, RC4, 3DES, SHA-1 MACs,
-     * RSA key exchange or static DH. */
-    static const char tls_priorities[] =
-        "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:"
-        "-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:"
-        "%SAFE_RENEGOTIATION";
-    /* The probes and scrapes are short; a cap on connections and an idle timeout keep a slow
-     * or stuck client from holding the admin port. */
+    if (admin->tls) flags |= MHD_USE_TLS | MHD_USE_ITC; /* ITC: MHD_quiesce_daemon at reload */
+    admin->flags = flags;
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(admin->tls ? hooks->tls_cert_pem : NULL)},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(admin->tls ? hooks->tls_key_pem : NULL)},
@@ -615,10 +630,100 @@ admin_http_t *admin_http_start(const char *host, int port, const admin_http_hook
     return admin;
 }
 
+/* The new PEM texts parse, and the key belongs to the certificate (the first in cert_pem).
+ * Checked with OpenSSL before libmicrohttpd sees them, so a failure says which is wrong. */
+static int check_cert_and_key(const char *cert_pem, const char *key_pem, sb_err_t *err)
+{
+    BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
+    X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    int rc = 0;
+    if (!cert) rc = sb_err_set(err, SB_EINVAL, "the certificate is not a PEM certificate");
+    else if (!key) rc = sb_err_set(err, SB_EINVAL, "the key is not a PEM private key");
+    else if (X509_check_private_key(cert, key) != 1)
+        rc = sb_err_set(err, SB_EINVAL, "the key does not match the certificate");
+    ERR_clear_error();
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    BIO_free(cb);
+    BIO_free(kb);
+    return rc;
+}
+
+/* Stops the retired daemons that have no connection left (all of them when all is true).
+ * Called with reload_lock held. */
+static void reap_retired(admin_http_t *admin, bool all)
+{
+    int keep = 0;
+    for (int i = 0; i < admin->nretired; i++) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(admin->retired[i], MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (all || (info && info->num_connections == 0)) MHD_stop_daemon(admin->retired[i]);
+        else admin->retired[keep++] = admin->retired[i];
+    }
+    admin->nretired = keep;
+}
+
+/* A new daemon with the new certificate accepts on a duplicate of the listening socket before
+ * the old one stops accepting, so there is no moment without a listener and a certificate that
+ * does not load leaves the old daemon untouched. The old daemon is quiesced (it accepts no
+ * more) and keeps its open connections until they end. */
+int admin_http_reload_tls(admin_http_t *admin, const char *cert_pem, const char *key_pem, sb_err_t *err)
+{
+    if (!admin->tls) return sb_err_set(err, SB_ENOENT, "admin HTTP: this server does not use TLS");
+    int rc = check_cert_and_key(cert_pem, key_pem, err);
+    if (rc < 0) return rc;
+    pthread_mutex_lock(&admin->reload_lock);
+    reap_retired(admin, false);
+    if (admin->nretired == (int)(sizeof(admin->retired) / sizeof(admin->retired[0]))) {
+        rc = sb_err_set(err, SB_EAGAIN,
+                        "admin HTTP: %d earlier reloads still have open connections; try again later",
+                        admin->nretired);
+        goto out;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(admin->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    int fd = info ? fcntl(info->listen_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (fd < 0) {
+        rc = sb_err_set(err, SB_EIO, "admin HTTP: cannot duplicate the listening socket: %s", strerror(errno));
+        goto out;
+    }
+    admin->last_error[0] = 0;
+    struct MHD_Daemon *fresh = MHD_start_daemon(
+        admin->flags, 0, NULL, NULL, on_request, admin, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, admin,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, admin,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, admin, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)128, MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_HTTPS_PRIORITIES, tls_priorities, MHD_OPTION_END);
+    if (!fresh) {
+        /* Whether libmicrohttpd closed the socket it was given on its failure path is not
+         * documented: close the duplicate only if that number is still this listening socket
+         * (only this function duplicates it), never a descriptor another thread opened since. */
+        struct stat a, b;
+        if (fstat(info->listen_fd, &a) == 0 && fstat(fd, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+            close(fd);
+        rc = sb_err_set(err, SB_EINVAL, "admin HTTP: the new certificate and key do not load: %s",
+                        admin->last_error[0] ? admin->last_error : "libmicrohttpd refused them");
+        goto out;
+    }
+    struct MHD_Daemon *old = admin->daemon;
+    admin->daemon = fresh;
+    MHD_socket old_fd = MHD_quiesce_daemon(old);
+    if (old_fd != MHD_INVALID_SOCKET) close(old_fd);
+    admin->retired[admin->nretired++] = old;
+    reap_retired(admin, false);
+out:
+    pthread_mutex_unlock(&admin->reload_lock);
+    return rc;
+}
+
 void admin_http_stop(admin_http_t *admin)
 {
     if (!admin) return;
+    pthread_mutex_lock(&admin->reload_lock);
+    reap_retired(admin, true);
+    pthread_mutex_unlock(&admin->reload_lock);
     MHD_stop_daemon(admin->daemon);
+    pthread_mutex_destroy(&admin->reload_lock);
     free_routes(admin);
     pthread_mutex_destroy(&admin->routes_lock);
     free(admin->cors_origins);

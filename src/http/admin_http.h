@@ -107,6 +107,12 @@ typedef bool (*admin_http_gate_fn)(void *arg, admin_http_request_t *req, admin_h
 void admin_http_set_gate(admin_http_t *admin, admin_http_gate_fn gate, void *arg);
 
 /* True when the server speaks TLS. */
+/* Replaces the certificate and key of a TLS server without a restart: connections accepted
+ * afterwards get the new ones; open connections keep their session until they end. On failure
+ * (PEM that does not load, a key that does not match) the server keeps the old ones and
+ * SB_EINVAL says why; SB_ENOENT for a server without TLS. PEM texts are borrowed for the call.
+ * Any thread; not concurrently with admin_http_stop. */
+int admin_http_reload_tls(admin_http_t *admin, const char *cert_pem, const char *key_pem, sb_err_t *err);
 bool admin_http_is_tls(const admin_http_t *admin);
 
 /* The value of a query-string argument of the request, or NULL. */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common/atomic_file.h"
+#include "common/base64.h"
 #include "common/log.h"
 
 #define AUTH_MAX_USERS 1024
@@ -339,7 +340,7 @@ int http_auth_new(const http_auth_config_t *cfg, http_auth_t **out, sb_err_t *er
         uint8_t rnd[16];
         char pw[32];
         randombytes_buf(rnd, sizeof(rnd));
-        http_b64url_encode(rnd, sizeof(rnd), pw);
+        sb_base64url_encode(rnd, sizeof(rnd), pw, sizeof(pw));
         if (http_auth_password_hash(pw, a->dummy_hash, sizeof(a->dummy_hash)) < 0)
             rc = sb_err_set(err, SB_ENOMEM, "cannot compute a password hash (out of memory?)");
     }
@@ -384,7 +385,7 @@ int http_auth_issue(const http_auth_t *a, const char *subject, http_role_t role,
     uint8_t rnd[16];
     char jti[32];
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) return SB_EIO;
-    http_b64url_encode(rnd, sizeof(rnd), jti);
+    sb_base64url_encode(rnd, sizeof(rnd), jti, sizeof(jti));
     json_t *claims = json_pack(
         "{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "sub", subject, "role", http_role_name(role), "use",
         use == HTTP_TOKEN_REFRESH ? "refresh" : "access", "jti", jti, "iat", (json_int_t)now_s,

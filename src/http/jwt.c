@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
+
 /* A JWKS or PEM file larger than this is not a key file. */
 #define JWT_MAX_KEY_FILE (1024 * 1024)
 #define JWT_MAX_KEYS 64
@@ -34,55 +36,6 @@ struct http_jwt_verifier {
     jwt_key_t keys[JWT_MAX_KEYS];
     size_t nkeys;
 };
-
-/* ---- base64url */
-
-size_t http_b64url_encode(const uint8_t *in, size_t n, char *out)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < n) v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < n) v |= in[i + 2];
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        if (i + 1 < n) out[o++] = tab[(v >> 6) & 63];
-        if (i + 2 < n) out[o++] = tab[v & 63];
-    }
-    out[o] = 0;
-    return o;
-}
-
-static int b64url_val(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
-long http_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap)
-{
-    if (n % 4 == 1) return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64url_val(in[i]);
-        if (v < 0) return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap) return -1;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return (long)o;
-}
 
 /* ---- verifier and keys */
 
@@ -231,7 +184,7 @@ static BIGNUM *jwk_bn(json_t *jwk, const char *name, uint8_t *buf, size_t cap, l
 {
     const char *s = json_string_value(json_object_get(jwk, name));
     if (!s) return NULL;
-    long n = http_b64url_decode(s, strlen(s), buf, cap);
+    int n = sb_base64url_decode(s, strlen(s), buf, cap);
     if (n <= 0) return NULL;
     if (len_out) *len_out = n;
     return BN_bin2bn(buf, (int)n, NULL);
@@ -275,8 +228,8 @@ static EVP_PKEY *jwk_ec(json_t *jwk)
     /* The uncompressed point 0x04 || x || y, each coordinate exactly 32 bytes. */
     uint8_t point[65];
     point[0] = 4;
-    if (http_b64url_decode(xs, strlen(xs), point + 1, 32) != 32 ||
-        http_b64url_decode(ys, strlen(ys), point + 33, 32) != 32)
+    if (sb_base64url_decode(xs, strlen(xs), point + 1, 32) != 32 ||
+        sb_base64url_decode(ys, strlen(ys), point + 33, 32) != 32)
         return NULL;
     EVP_PKEY *pkey = NULL;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
@@ -367,7 +320,7 @@ int http_jwt_verifier_add_key_file(http_jwt_verifier_t *v, const char *path, sb_
 static json_t *decode_json_part(const char *p, size_t n)
 {
     uint8_t buf[HTTP_JWT_MAX_TOKEN];
-    long len = http_b64url_decode(p, n, buf, sizeof(buf));
+    int len = sb_base64url_decode(p, n, buf, sizeof(buf));
     if (len < 0) return NULL;
     json_t *j = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
     if (j && !json_is_object(j)) {
@@ -476,7 +429,7 @@ int http_jwt_verify(const http_jwt_verifier_t *v, const char *token, size_t n, i
         return sb_err_set(err, SB_EINVAL, "token algorithm %s is not accepted", alg_name);
 
     uint8_t sig[512];
-    long siglen = http_b64url_decode(dot2 + 1, n - (size_t)(dot2 + 1 - token), sig, sizeof(sig));
+    int siglen = sb_base64url_decode(dot2 + 1, n - (size_t)(dot2 + 1 - token), sig, sizeof(sig));
     if (siglen <= 0) return sb_err_set(err, SB_EINVAL, "bad token signature");
     bool have_alg = false, verified = false;
     http_jwt_alg_t used = HTTP_JWT_NONE;
@@ -552,9 +505,9 @@ int http_jwt_sign_hs256(const http_jwt_verifier_t *v, const char *claims_json, c
     size_t cap = (hlen + plen) * 4 / 3 + 64 + 16;
     char *tok = malloc(cap);
     if (!tok) return SB_ENOMEM;
-    size_t o = http_b64url_encode((const uint8_t *)header, hlen, tok);
+    size_t o = (size_t)sb_base64url_encode((const uint8_t *)header, hlen, tok, cap);
     tok[o++] = '.';
-    o += http_b64url_encode((const uint8_t *)claims_json, plen, tok + o);
+    o += (size_t)sb_base64url_encode((const uint8_t *)claims_json, plen, tok + o, cap - o);
     uint8_t mac[32];
     unsigned int maclen = sizeof(mac);
     if (!HMAC(EVP_sha256(), k->secret, (int)k->secret_len, (const uint8_t *)tok, o, mac, &maclen)) {
@@ -562,7 +515,7 @@ int http_jwt_sign_hs256(const http_jwt_verifier_t *v, const char *claims_json, c
         return SB_EIO;
     }
     tok[o++] = '.';
-    http_b64url_encode(mac, sizeof(mac), tok + o);
+    sb_base64url_encode(mac, sizeof(mac), tok + o, cap - o);
     *out = tok;
     return 0;
 }

@@ -89,10 +89,4 @@ int http_jwt_verify(const http_jwt_verifier_t *v, const char *token, size_t len,
  * the header when it has one). *out is malloc'd. SB_ENOENT when there is no HS256 key. */
 int http_jwt_sign_hs256(const http_jwt_verifier_t *v, const char *claims_json, char **out);
 
-/* base64url without padding (RFC 7515 §2), exposed for the auth layer and tests. encode writes
- * a NUL-terminated string into out (cap >= 4*ceil(n/3)+1) and returns its length; decode
- * returns the decoded length or -1 on a bad character, impossible length, or overflow. */
-size_t http_b64url_encode(const uint8_t *in, size_t n, char *out);
-long http_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
-
 #endif

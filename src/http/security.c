@@ -3,13 +3,18 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/secrets.h"
+#include "common/yaml_keys.h"
+#include "net/listener.h"
 
 /* Passwords that ship in examples and tutorials; production mode refuses a user who has one. */
 static const char *const default_passwords[] = {"admin",  "password", "changeme", "streambus",
@@ -138,71 +143,20 @@ int http_security_set(http_security_config_t *c, const char *key, const char *va
     return sb_err_set(err, SB_EINVAL, "unknown key \"%.100s\"", key);
 }
 
-/* Walks nested mappings, applying "a.b.c" leaves. */
-static int apply_node(http_security_config_t *c, yaml_document_t *doc, yaml_node_t *n,
-                      const char *prefix, const char *path, sb_err_t *err)
+static int set_key(void *arg, const char *key, const char *value, sb_err_t *err)
 {
-    if (n->type != YAML_MAPPING_NODE)
-        return sb_err_set(err, SB_EINVAL, "%s:%zu: expected a mapping", path,
-                          (size_t)n->start_mark.line + 1);
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key),
-                    *v = yaml_document_get_node(doc, p->value);
-        if (!k || !v || k->type != YAML_SCALAR_NODE)
-            return sb_err_set(err, SB_EINVAL, "%s: malformed mapping", path);
-        char name[256];
-        snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "." : "",
-                 (const char *)k->data.scalar.value);
-        int rc;
-        if (v->type == YAML_MAPPING_NODE)
-            rc = apply_node(c, doc, v, name, path, err);
-        else if (v->type == YAML_SCALAR_NODE) {
-            sb_err_t e = {0};
-            rc = http_security_set(c, name, (const char *)v->data.scalar.value, &e);
-            if (rc < 0)
-                sb_err_set(err, rc, "%s:%zu: %s", path, (size_t)k->start_mark.line + 1, e.msg);
-        } else {
-            rc = sb_err_set(err, SB_EINVAL, "%s:%zu: %s: expected a value, not a list", path,
-                            (size_t)k->start_mark.line + 1, name);
-        }
-        if (rc < 0) return rc;
-    }
-    return 0;
+    return http_security_set(arg, key, value, err);
 }
 
 int http_security_load(http_security_config_t *c, const char *path, sb_err_t *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return sb_err_set(err, SB_EIO, "cannot open %s: %s", path, strerror(errno));
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
-    int rc = 0;
-    if (!yaml_parser_load(&parser, &doc)) {
-        rc = sb_err_set(err, SB_EINVAL, "%s:%zu: %s", path, (size_t)parser.problem_mark.line + 1,
-                        parser.problem ? parser.problem : "YAML syntax error");
-    } else {
-        yaml_node_t *root = yaml_document_get_root_node(&doc);
-        if (root) rc = apply_node(c, &doc, root, "", path, err);
-        yaml_document_delete(&doc);
-    }
-    yaml_parser_delete(&parser);
-    fclose(f);
-    return rc;
-}
-
-static bool is_loopback(const char *host)
-{
-    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0) return true;
-    struct in_addr a;
-    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+    return sb_yaml_keys_load_file(path, 0, set_key, c, err);
 }
 
 int http_security_check_listener(const http_security_config_t *c, const char *host, sb_err_t *err)
 {
     if (!c->production) return 0;
-    if (!c->tls_cert_file[0] && !is_loopback(host))
+    if (!c->tls_cert_file[0] && !net_host_is_loopback(host))
         return sb_err_set(err, SB_EINVAL,
                           "production mode: http.tls.cert_file/http.tls.key_file are not set and "
                           "the listener %s is "
@@ -256,6 +210,9 @@ int http_security_check_users(const http_security_config_t *c, http_auth_t *auth
                           setting);
     return 0;
 }
+
+static int tls_watch_start(const http_security_config_t *c, admin_http_t *http,
+                           http_tls_watch_t **out, sb_err_t *err);
 
 int http_security_start(const http_security_config_t *c, const char *server_name, const char *host,
                         int port, const admin_http_hooks_t *hooks, const char *auth_prefix,
@@ -338,11 +295,12 @@ int http_security_start(const http_security_config_t *c, const char *server_name
     sb_secret_free(cert, cert_len);
     sb_secret_free(key, key_len);
     if (rc == 0) rc = http_auth_attach(out->auth, out->http, auth_prefix, err);
+    if (rc == 0 && cert_len) rc = tls_watch_start(c, out->http, &out->tls_watch, err);
     if (rc < 0) {
         http_security_stop(out);
         return rc;
     }
-    bool loop = is_loopback(host);
+    bool loop = net_host_is_loopback(host);
     const char *scheme = cert_len ? "https" : "http";
     if (!c->auth_enabled)
         sb_warn("http",
@@ -356,8 +314,149 @@ int http_security_start(const http_security_config_t *c, const char *server_name
     return 0;
 }
 
+/* ---- certificate reload ---------------------------------------------------------------- */
+
+typedef struct file_sig {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    bool ok;
+} file_sig_t;
+
+struct http_tls_watch {
+    admin_http_t *http;
+    char cert_file[512], key_file[512];
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop;                    /* under lock */
+    volatile sig_atomic_t forced; /* set by a signal handler */
+    file_sig_t loaded[2];         /* what the server runs with */
+    file_sig_t seen[2];           /* the last check's, for "held still" */
+};
+
+static file_sig_t sig_of(const char *path)
+{
+    file_sig_t f = {0};
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        f = (file_sig_t){.dev = st.st_dev,
+                         .ino = st.st_ino,
+                         .size = st.st_size,
+                         .mtime = st.st_mtim,
+                         .ok = true};
+    }
+    return f;
+}
+
+static bool sig_eq(const file_sig_t *a, const file_sig_t *b)
+{
+    return a->ok == b->ok && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static void tls_reload_now(http_tls_watch_t *w, const file_sig_t now[2])
+{
+    char *cert = NULL, *key = NULL;
+    size_t cert_len = 0, key_len = 0;
+    sb_err_t err = {0};
+    int rc = read_pem(w->cert_file, "http.tls.cert_file", &cert, &cert_len, &err);
+    if (rc == 0) rc = read_pem(w->key_file, "http.tls.key_file", &key, &key_len, &err);
+    if (rc == 0) {
+        sb_err_t e = {0};
+        rc = admin_http_reload_tls(w->http, cert, key, &e);
+        if (rc < 0) sb_err_set(&err, rc, "%s / %s: %s", w->cert_file, w->key_file, e.msg);
+    }
+    sb_secret_free(cert, cert_len);
+    sb_secret_free(key, key_len);
+    /* Either way these files have been tried: a failure is not retried until they change. */
+    w->loaded[0] = now[0];
+    w->loaded[1] = now[1];
+    if (rc == 0)
+        sb_info("http", "HTTPS certificate and key reloaded from %s and %s", w->cert_file,
+                w->key_file);
+    else
+        sb_error("http",
+                 "HTTPS certificate reload failed, the previous certificate stays in use: %s",
+                 err.msg);
+}
+
+static void *tls_watch_main(void *arg)
+{
+    http_tls_watch_t *w = arg;
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&w->cond, &w->lock, &until);
+        if (w->stop) break;
+        pthread_mutex_unlock(&w->lock);
+        file_sig_t now[2] = {sig_of(w->cert_file), sig_of(w->key_file)};
+        bool forced = w->forced != 0;
+        bool changed = !sig_eq(&now[0], &w->loaded[0]) || !sig_eq(&now[1], &w->loaded[1]);
+        /* A renewal writes two files, often one after the other: act once both have held
+         * still for one check, not between the two writes. */
+        bool still = sig_eq(&now[0], &w->seen[0]) && sig_eq(&now[1], &w->seen[1]);
+        w->seen[0] = now[0];
+        w->seen[1] = now[1];
+        if (forced || (changed && still)) {
+            w->forced = 0;
+            tls_reload_now(w, now);
+        }
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static int tls_watch_start(const http_security_config_t *c, admin_http_t *http,
+                           http_tls_watch_t **out, sb_err_t *err)
+{
+    http_tls_watch_t *w = calloc(1, sizeof(*w));
+    if (!w) return sb_err_set(err, SB_ENOMEM, "out of memory");
+    w->http = http;
+    snprintf(w->cert_file, sizeof(w->cert_file), "%s", c->tls_cert_file);
+    snprintf(w->key_file, sizeof(w->key_file), "%s", c->tls_key_file);
+    /* The files as read at start (they may change between that read and this; the first
+     * check then sees the change and reloads). */
+    w->loaded[0] = w->seen[0] = sig_of(w->cert_file);
+    w->loaded[1] = w->seen[1] = sig_of(w->key_file);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    if (pthread_create(&w->thread, NULL, tls_watch_main, w) != 0) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        free(w);
+        return sb_err_set(err, SB_EIO, "cannot start the certificate reload thread");
+    }
+    *out = w;
+    return 0;
+}
+
+static void tls_watch_stop(http_tls_watch_t *w)
+{
+    if (!w) return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+}
+
+void http_security_request_tls_reload(http_security_server_t *s)
+{
+    if (s && s->tls_watch) s->tls_watch->forced = 1;
+}
+
 void http_security_stop(http_security_server_t *s)
 {
+    tls_watch_stop(s->tls_watch);
+    s->tls_watch = NULL;
     admin_http_stop(s->http);
     http_auth_free(s->auth);
     s->http = NULL;

@@ -49,10 +49,21 @@ int http_security_load(http_security_config_t *c, const char *path, sb_err_t *er
  * authentication off. Returns SB_EINVAL naming the setting. Called by http_security_start. */
 int http_security_check_listener(const http_security_config_t *c, const char *host, sb_err_t *err);
 
+typedef struct http_tls_watch http_tls_watch_t;
+
 typedef struct http_security_server {
     admin_http_t *http;
     http_auth_t *auth;
+    http_tls_watch_t *tls_watch; /* HTTPS: the thread that reloads changed certificate files */
 } http_security_server_t;
+
+/* With TLS, http_security_start also starts a thread that checks http.tls.cert_file and
+ * key_file once a second (inode, size, modification time) and, once a change has held still
+ * for a check, loads them into the running server (admin_http_reload_tls). A pair that does not
+ * load is logged naming the file and the reason, and the server keeps the previous one.
+ * Asks that thread to reload at its next check even if the files look unchanged (SIGHUP).
+ * Async-signal-safe; does nothing for a server without TLS. */
+void http_security_request_tls_reload(http_security_server_t *s);
 
 /* Starts `server_name`'s HTTP server on host:port with hooks (TLS fields are filled here) and
  * the auth layer with its endpoints under auth_prefix. On success the caller owns out->http and

@@ -1,6 +1,7 @@
 #include "kafka/record_batch.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -124,27 +125,243 @@ void kafka_batch_set_leader_epoch(uint8_t *batch, int32_t epoch)
     put_be32(batch + 12, (uint32_t)epoch);
 }
 
-/* Reads a zig-zag varint that must fit in 32 bits (Kafka "varint", as opposed to "varlong"). */
-static int32_t read_varint32(sb_rd_t *rd)
+/* ---- Records: encoding ---- */
+
+void kafka_records_batch_defaults(kafka_records_batch_opts_t *opts)
 {
-    int64_t v = sb_rd_varint(rd);
-    if (v < INT32_MIN || v > INT32_MAX) {
-        sb_rd_fail(rd);
-        return 0;
-    }
-    return (int32_t)v;
+    memset(opts, 0, sizeof(*opts));
+    opts->partition_leader_epoch = -1;
+    opts->producer_id = -1;
+    opts->producer_epoch = -1;
+    opts->base_sequence = -1;
 }
 
-/* Skips a varint-length-prefixed byte string; -1 (null) is allowed only when nullable. */
-static void skip_varint_bytes(sb_rd_t *rd, int nullable)
+static size_t uvarint_size(uint64_t v)
 {
-    int32_t n = read_varint32(rd);
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t varint_size(int64_t v)
+{
+    return uvarint_size(((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+/* A null key/value is written as length -1 with no bytes. */
+static size_t nullable_size(sb_slice_t s)
+{
+    return s.len < 0 ? varint_size(-1) : varint_size(s.len) + (size_t)s.len;
+}
+
+static void wr_nullable(sb_wr_t *w, sb_slice_t s)
+{
+    if (s.len < 0) {
+        sb_wr_varint(w, -1);
+        return;
+    }
+    sb_wr_varint(w, s.len);
+    sb_wr_bytes(w, s.p, (size_t)s.len);
+}
+
+/* The size of a record body (everything after its own length prefix). The length prefix has
+ * to be written first, so it is computed rather than patched. */
+static size_t record_body_size(const kafka_record_t *r, int64_t ts_delta, int32_t offset_delta)
+{
+    size_t n = 1 + varint_size(ts_delta) + varint_size(offset_delta);
+    n += nullable_size(r->key) + nullable_size(r->value);
+    n += varint_size(r->header_count);
+    for (int32_t i = 0; i < r->header_count; i++) {
+        n += nullable_size(r->headers[i].key) + nullable_size(r->headers[i].value);
+    }
+    return n;
+}
+
+int kafka_records_encode_batch(sb_wr_t *w, const kafka_records_batch_opts_t *opts,
+                               const kafka_record_t *records, int32_t count, sb_err_t *err)
+{
+    if (count < 1 || !records)
+        return sb_err_set(err, SB_EINVAL, "a record batch needs at least one record");
+    if (opts->attributes & KAFKA_BATCH_ATTR_CODEC_MASK)
+        return sb_err_set(err, SB_EINVAL, "the record encoder writes uncompressed batches only");
+    for (int32_t i = 0; i < count; i++) {
+        if (records[i].header_count < 0 || (records[i].header_count > 0 && !records[i].headers))
+            return sb_err_set(err, SB_EINVAL, "record %d: bad header list", (int)i);
+        for (int32_t h = 0; h < records[i].header_count; h++) {
+            if (records[i].headers[h].key.len < 0)
+                return sb_err_set(err, SB_EINVAL, "record %d: a header key cannot be null", (int)i);
+        }
+    }
+
+    int64_t base_ts = records[0].timestamp;
+    int64_t max_ts = base_ts;
+    for (int32_t i = 1; i < count; i++) {
+        if (records[i].timestamp > max_ts) max_ts = records[i].timestamp;
+    }
+
+    size_t start = w->len;
+    sb_wr_i64(w, opts->base_offset);
+    sb_wr_i32(w, 0); /* batchLength, patched below */
+    sb_wr_i32(w, opts->partition_leader_epoch);
+    sb_wr_i8(w, 2);
+    sb_wr_u32(w, 0); /* crc, patched below */
+    sb_wr_i16(w, opts->attributes);
+    sb_wr_i32(w, count - 1);
+    sb_wr_i64(w, base_ts);
+    sb_wr_i64(w, max_ts);
+    sb_wr_i64(w, opts->producer_id);
+    sb_wr_i16(w, opts->producer_epoch);
+    sb_wr_i32(w, opts->base_sequence);
+    sb_wr_i32(w, count);
+    for (int32_t i = 0; i < count; i++) {
+        const kafka_record_t *r = &records[i];
+        int64_t ts_delta = r->timestamp - base_ts;
+        size_t body = record_body_size(r, ts_delta, i);
+        if (body > INT32_MAX) return sb_err_set(err, SB_EINVAL, "record %d is too large", (int)i);
+        sb_wr_varint(w, (int64_t)body);
+        sb_wr_i8(w, 0); /* record attributes: unused in v2 */
+        sb_wr_varint(w, ts_delta);
+        sb_wr_varint(w, i);
+        wr_nullable(w, r->key);
+        wr_nullable(w, r->value);
+        sb_wr_varint(w, r->header_count);
+        for (int32_t h = 0; h < r->header_count; h++) {
+            wr_nullable(w, r->headers[h].key);
+            wr_nullable(w, r->headers[h].value);
+        }
+    }
+    if (w->oom) return sb_err_set(err, SB_ENOMEM, "out of memory encoding a record batch");
+    size_t total = w->len - start;
+    if (total - KAFKA_BATCH_LOG_OVERHEAD > INT32_MAX)
+        return sb_err_set(err, SB_EINVAL, "record batch too large");
+    sb_wr_patch_i32(w, start + 8, (int32_t)(total - KAFKA_BATCH_LOG_OVERHEAD));
+    uint32_t crc = crc32c(0, w->buf + start + KAFKA_BATCH_CRC_START, total - KAFKA_BATCH_CRC_START);
+    sb_wr_patch_i32(w, start + 17, (int32_t)crc);
+    return 0;
+}
+
+/* ---- Records: decoding ---- */
+
+/* Reads a varint-length-prefixed byte string into *out; -1 (null) is allowed only when
+ * nullable. A bad length fails rd. */
+static void read_varint_bytes(sb_rd_t *rd, bool nullable, sb_slice_t *out)
+{
+    int64_t n = sb_rd_varint(rd);
+    out->p = NULL;
+    out->len = -1;
     if (n == -1 && nullable) return;
-    if (n < 0) {
+    if (n < 0 || (uint64_t)n > sb_rd_remaining(rd)) {
         sb_rd_fail(rd);
         return;
     }
-    sb_rd_bytes(rd, (size_t)n);
+    out->len = (int32_t)n;
+    out->p = sb_rd_bytes(rd, (size_t)n);
+}
+
+/* The one record decoder. Reads the record at the front of rd (its length prefix included)
+ * of the batch whose header is h, and advances rd past it. Returns 0, or -1 when the record
+ * is malformed (see the rules in record_batch.h). Each record is parsed with its own reader,
+ * so a field cannot run into the next record. */
+static int record_decode(sb_rd_t *rd, const kafka_batch_header_t *h, kafka_record_view_t *rec)
+{
+    int64_t len = sb_rd_varint(rd);
+    if (!sb_rd_ok(rd) || len < 0 || (uint64_t)len > sb_rd_remaining(rd)) return -1;
+    sb_rd_t r;
+    sb_rd_init(&r, sb_rd_bytes(rd, (size_t)len), (size_t)len);
+
+    rec->attributes = sb_rd_i8(&r);
+    int64_t ts_delta = sb_rd_varint(&r);
+    int64_t offset_delta = sb_rd_varint(&r);
+    read_varint_bytes(&r, true, &rec->key);
+    read_varint_bytes(&r, true, &rec->value);
+    int64_t header_count = sb_rd_varint(&r);
+    /* Each header takes at least two bytes (two varint lengths). */
+    if (header_count < 0 || (uint64_t)header_count > sb_rd_remaining(&r) / 2) sb_rd_fail(&r);
+    if (!sb_rd_ok(&r) || offset_delta < 0 || offset_delta > INT32_MAX) return -1;
+    rec->header_count = (int32_t)header_count;
+    rec->headers = r;
+
+    /* Walk the headers once so that a record is either wholly valid or rejected here. */
+    for (int64_t i = 0; i < header_count && sb_rd_ok(&r); i++) {
+        sb_slice_t skip;
+        read_varint_bytes(&r, false, &skip);
+        read_varint_bytes(&r, true, &skip);
+    }
+    if (!sb_rd_ok(&r) || sb_rd_remaining(&r) != 0) return -1;
+
+    /* Unsigned arithmetic: a hostile delta wraps instead of being undefined behaviour. */
+    rec->offset = (int64_t)((uint64_t)h->base_offset + (uint64_t)offset_delta);
+    rec->timestamp = (h->attributes & KAFKA_BATCH_ATTR_LOG_APPEND_TIME)
+                         ? h->max_timestamp
+                         : (int64_t)((uint64_t)h->base_timestamp + (uint64_t)ts_delta);
+    return 0;
+}
+
+int kafka_records_batch_open(sb_rd_t *rd, kafka_records_iter_t *it, sb_err_t *err)
+{
+    memset(it, 0, sizeof(*it));
+    if (!sb_rd_ok(rd)) return sb_err_set(err, SB_EINVAL, "reader already failed");
+    size_t avail = sb_rd_remaining(rd);
+    if (avail < KAFKA_BATCH_LOG_OVERHEAD) return sb_err_set(err, SB_EAGAIN, "partial batch header");
+
+    /* Peek at the length first so that a partial batch leaves rd untouched. */
+    sb_rd_t peek = *rd;
+    sb_rd_i64(&peek);
+    int32_t batch_length = sb_rd_i32(&peek);
+    if (batch_length < KAFKA_BATCH_MIN_LENGTH)
+        return sb_err_set(err, SB_ECORRUPT, "batch length %d is below the v2 header size",
+                          (int)batch_length);
+    if ((size_t)batch_length > avail - KAFKA_BATCH_LOG_OVERHEAD)
+        return sb_err_set(err, SB_EAGAIN, "partial batch (%d bytes, %zu available)",
+                          (int)batch_length, avail - KAFKA_BATCH_LOG_OVERHEAD);
+
+    size_t batch_size = KAFKA_BATCH_LOG_OVERHEAD + (size_t)batch_length;
+    const uint8_t *batch = sb_rd_bytes(rd, batch_size);
+    kafka_batch_header_t *h = &it->header;
+    kafka_batch_header_parse(batch, batch_size, h);
+    if (h->magic != 2)
+        return sb_err_set(err, SB_ECORRUPT, "unsupported record batch magic %d", (int)h->magic);
+    uint32_t crc = crc32c(0, batch + KAFKA_BATCH_CRC_START, batch_size - KAFKA_BATCH_CRC_START);
+    if (crc != h->crc)
+        return sb_err_set(err, SB_ECORRUPT,
+                          "record batch CRC mismatch (stored %08x, computed %08x)", h->crc, crc);
+    if (h->records_count < 0 || h->last_offset_delta < 0)
+        return sb_err_set(err, SB_ECORRUPT, "negative record count or offset delta");
+    if (h->attributes & KAFKA_BATCH_ATTR_CODEC_MASK)
+        return sb_err_set(err, SB_EINVAL, "compressed batch (codec %d) cannot be iterated",
+                          h->attributes & KAFKA_BATCH_ATTR_CODEC_MASK);
+    sb_rd_init(&it->records, batch + KAFKA_BATCH_HEADER_SIZE, batch_size - KAFKA_BATCH_HEADER_SIZE);
+    return 0;
+}
+
+int kafka_records_next(kafka_records_iter_t *it, kafka_record_view_t *rec, sb_err_t *err)
+{
+    sb_rd_t *rd = &it->records;
+    if (it->next_index >= it->header.records_count) {
+        if (!sb_rd_ok(rd) || sb_rd_remaining(rd) != 0)
+            return sb_err_set(err, SB_ECORRUPT, "bytes left after the last record of the batch");
+        return 0;
+    }
+    memset(rec, 0, sizeof(*rec));
+    if (record_decode(rd, &it->header, rec) != 0)
+        return sb_err_set(err, SB_ECORRUPT, "record %d: malformed", (int)it->next_index);
+    it->next_index++;
+    return 1;
+}
+
+int kafka_records_next_header(kafka_record_view_t *rec, kafka_record_header_t *hdr, sb_err_t *err)
+{
+    if (rec->header_count <= 0) return 0;
+    sb_rd_t *r = &rec->headers;
+    read_varint_bytes(r, false, &hdr->key);
+    if (!sb_rd_ok(r)) return sb_err_set(err, SB_ECORRUPT, "bad header key");
+    read_varint_bytes(r, true, &hdr->value);
+    if (!sb_rd_ok(r)) return sb_err_set(err, SB_ECORRUPT, "bad header value");
+    rec->header_count--;
+    return 1;
 }
 
 int kafka_batch_records_foreach(const uint8_t *batch, size_t len,
@@ -158,39 +375,13 @@ int kafka_batch_records_foreach(const uint8_t *batch, size_t len,
     if ((h.attributes & KAFKA_BATCH_ATTR_CODEC_MASK) != KAFKA_CODEC_NONE) return SB_EINVAL;
     if (h.records_count < 0) return SB_EINVAL;
 
-    bool log_append_time = (h.attributes & KAFKA_BATCH_ATTR_LOG_APPEND_TIME) != 0;
     sb_rd_t rd;
     sb_rd_init(&rd, batch + KAFKA_BATCH_HEADER_SIZE,
                (size_t)kafka_batch_size(&h) - KAFKA_BATCH_HEADER_SIZE);
     for (int32_t i = 0; i < h.records_count; i++) {
-        int32_t record_len = read_varint32(&rd);
-        if (record_len < 0) return SB_EINVAL;
-        const uint8_t *record_bytes = sb_rd_bytes(&rd, (size_t)record_len);
-        if (!record_bytes) return SB_EINVAL;
-
-        /* Each record is parsed with its own reader so a field cannot run into the next
-         * record, and a record whose fields do not add up to its length is rejected (as the
-         * Java broker does). */
-        sb_rd_t rec;
-        sb_rd_init(&rec, record_bytes, (size_t)record_len);
-        sb_rd_i8(&rec); /* record attributes: unused in v2 */
-        int64_t timestamp_delta = sb_rd_varint(&rec);
-        int32_t offset_delta = read_varint32(&rec);
-        skip_varint_bytes(&rec, 1); /* key */
-        skip_varint_bytes(&rec, 1); /* value */
-        int32_t header_count = read_varint32(&rec);
-        if (header_count < 0) return SB_EINVAL;
-        for (int32_t j = 0; j < header_count && sb_rd_ok(&rec); j++) {
-            skip_varint_bytes(&rec, 0); /* header key: a non-null string */
-            skip_varint_bytes(&rec, 1); /* header value */
-        }
-        if (!sb_rd_ok(&rec) || sb_rd_remaining(&rec) != 0) return SB_EINVAL;
-
-        int64_t timestamp = log_append_time
-                                ? h.max_timestamp
-                                : (int64_t)((uint64_t)h.base_timestamp + (uint64_t)timestamp_delta);
-        int r = cb((int64_t)((uint64_t)h.base_offset + (uint64_t)(int64_t)offset_delta), timestamp,
-                   arg);
+        kafka_record_view_t rec;
+        if (record_decode(&rd, &h, &rec) != 0) return SB_EINVAL;
+        int r = cb(rec.offset, rec.timestamp, arg);
         if (r != 0) return r;
     }
     if (sb_rd_remaining(&rd) != 0) return SB_EINVAL;

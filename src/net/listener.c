@@ -41,6 +41,15 @@ bool net_security_protocol_tls(net_security_protocol_t p)
     return p == NET_PROTO_SSL || p == NET_PROTO_SASL_SSL;
 }
 
+bool net_host_is_loopback(const char *host)
+{
+    if (!host) return false;
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0)
+        return true;
+    struct in_addr a;
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 int32_t net_listener_port(const net_listener_t *l)
 {
     return l->port;

@@ -26,6 +26,10 @@ const char *net_security_protocol_name(net_security_protocol_t p);
 int net_security_protocol_parse(const char *name, net_security_protocol_t *out);
 /* True for SSL and SASL_SSL. */
 bool net_security_protocol_tls(net_security_protocol_t p);
+/* True when a bind address reaches only this machine: "localhost", "::1" (with or without
+ * brackets) or an address in 127.0.0.0/8. "", "0.0.0.0", "::" and any other name or address
+ * are beyond loopback. Production mode refuses plaintext listeners that are not. */
+bool net_host_is_loopback(const char *host);
 
 typedef struct net_listener_config {
     const char *name; /* listener name as Kafka spells it, e.g. "PLAINTEXT" or "EXTERNAL"; copied */

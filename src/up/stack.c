@@ -720,6 +720,11 @@ static void print_banner(const up_stack_opts_t *o, const char *self, const char 
         printf("    demo job        #%lld (SQL SELECT 1, run by worker up-worker-1)   ctl job show "
                "%lld, options as above\n",
                demo_job, demo_job);
+    printf(
+        "\n  Security          OPEN: no TLS, no authentication, no ACLs on any listener; every "
+        "port\n"
+        "                    is bound to 127.0.0.1 only (development). To turn everything on, see\n"
+        "                    docs/security.md \"Turning everything on\" and config/secure/.\n");
     if (pipeline)
         printf(
             "\n  Demo pipeline     demo.orders -> topic app.demo.orders -> target.orders (a change "

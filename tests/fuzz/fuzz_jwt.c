@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "http/jwt.h"
 
 /* The corpus's tokens are signed with this secret (tests/fuzz/gen_jwt_corpus.py). */
@@ -26,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     http_jwt_verifier_add_jwks(v, (const char *)data, size, &err);
     http_jwt_verifier_add_pem(v, (const char *)data, size, NULL, &err);
     uint8_t out[256];
-    http_b64url_decode((const char *)data, size < 300 ? size : 300, out, sizeof(out));
+    sb_base64url_decode((const char *)data, size < 300 ? size : 300, out, sizeof(out));
     http_jwt_verifier_free(v);
     return 0;
 }

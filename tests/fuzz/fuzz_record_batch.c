@@ -1,7 +1,8 @@
 /* Fuzz driver for the record batch v2 codec: produce-payload validation and the record
  * iterator, on arbitrary bytes. Beyond "no crash", it checks properties a broker relies on:
- * an accepted payload's info adds up, and the iterator never reports more records than the
- * batch declares. */
+ * an accepted payload's info adds up, the record walk never reports more records than the
+ * batch declares, and the iterator (kafka_records_next, which shares the walk's record
+ * decoder but checks the CRC) agrees with the walk on every batch whose CRC holds. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int frc = kafka_batch_records_foreach(data + pos, size - pos, count_record, &c);
         if (frc == 0 && c.n != h.records_count) abort();
         if (frc != 0 && frc != SB_EINVAL) abort();
+
+        sb_rd_t rd;
+        sb_rd_init(&rd, data + pos, size - pos);
+        kafka_records_iter_t it;
+        if (kafka_records_batch_open(&rd, &it, NULL) == 0) {
+            kafka_record_view_t rec;
+            kafka_record_header_t hdr;
+            int64_t n = 0;
+            int nrc;
+            while ((nrc = kafka_records_next(&it, &rec, NULL)) == 1) {
+                n++;
+                while (kafka_records_next_header(&rec, &hdr, NULL) == 1) {
+                }
+            }
+            if ((nrc == 0) != (frc == 0)) abort();
+            if (nrc == 0 && n != c.n) abort();
+        }
         if (h.batch_length < KAFKA_BATCH_MIN_LENGTH || (uint64_t)kafka_batch_size(&h) > size - pos)
             break;
         pos += (size_t)kafka_batch_size(&h);

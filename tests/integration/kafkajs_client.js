@@ -17,10 +17,21 @@
 //                step still runs, so one call can check refusals and their side effects.
 //   auth-check   {broker, sasl}                       -> {topics} or {error: {name, type, message}}
 // Every command takes an optional `sasl` ({mechanism, username, password}, kafkajs's shape;
-// for oauthbearer {mechanism: 'oauthbearer', token}).
+// for oauthbearer {mechanism: 'oauthbearer', token}) and an optional `ssl` ({ca, cert, key}:
+// PEM file paths; cert and key for a client certificate), which turns TLS on.
 'use strict';
 
+const fs = require('fs');
 const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
+
+// TLS options for node's tls.connect: the CA to verify the broker, and a client certificate.
+function sslOption(ssl) {
+  if (!ssl) return {};
+  const o = { rejectUnauthorized: true, ca: [fs.readFileSync(ssl.ca, 'utf8')] };
+  if (ssl.cert) o.cert = fs.readFileSync(ssl.cert, 'utf8');
+  if (ssl.key) o.key = fs.readFileSync(ssl.key, 'utf8');
+  return { ssl: o };
+}
 
 function stderrLogCreator() {
   return ({ namespace, level, label, log }) => {
@@ -47,6 +58,7 @@ function client(args) {
     requestTimeout: 15000,
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 },
     ...(args.sasl ? { sasl: saslOption(args.sasl) } : {}),
+    ...sslOption(args.ssl),
   });
 }
 
@@ -204,7 +216,8 @@ async function authCheck(args) {
     connectionTimeout: 5000,
     requestTimeout: 15000,
     retry: { retries: 0 },
-    sasl: saslOption(args.sasl),
+    ...(args.sasl ? { sasl: saslOption(args.sasl) } : {}),
+    ...sslOption(args.ssl),
   }).admin();
   try {
     await admin.connect();

@@ -126,6 +126,23 @@ def test_table_created_after_start_is_found_by_reading_the_schema_again(broker, 
         assert status(connect, "cass")["connector"]["state"] == "RUNNING"
 
 
+def test_column_added_after_start_is_found_by_reading_the_schema_again(broker, connect, tmp_path):
+    # ALTER TABLE Keyspace1.Standard1 ADD val blob while the agent runs: the segment's mutations
+    # then carry a column the schema read at start did not have; one re-read finds it.
+    with fake_cluster(with_standard1=False) as cluster:
+        cql_server.schema_define_table(cluster, "Keyspace1", "Standard1", TABLE_ID, COLUMNS[:2] + COLUMNS[3:])  # no val
+        cdc_raw = cdc_dir(tmp_path, "1576")
+        connect.create("cass", source_config(cdc_raw, cluster.port))
+        connect.wait_state("cass", "RUNNING")
+        cql_server.schema_define_table(cluster, "Keyspace1", "Standard1", TABLE_ID, COLUMNS)
+        (cdc_raw / INDEX).write_text("75011\nCOMPLETED")
+        wait_until(lambda: not (cdc_raw / SEGMENT).exists(), 60, "the segment read and deleted")
+        values = [v for v in kcat_consume(broker, TOPIC, fmt="%s\\n").splitlines() if v.strip()]
+        assert len(values) == 355
+        assert any('"val":' in v for v in values), values[:3]
+        assert status(connect, "cass")["connector"]["state"] == "RUNNING"
+
+
 def test_column_missing_from_the_schema_fails_naming_it_after_one_reread(broker, connect, tmp_path):
     with fake_cluster(with_standard1=False) as cluster:
         cql_server.schema_define_table(cluster, "Keyspace1", "Standard1", TABLE_ID, COLUMNS[:2] + COLUMNS[3:])  # no val

@@ -121,6 +121,22 @@ def test_kill9_of_connect_neither_loses_nor_duplicates(broker, connect, tmp_path
     assert ids == set(range(300))
 
 
+def test_a_torn_last_line_of_the_sink_file_is_cut_before_appending(broker, connect, tmp_path):
+    """What a kill -9 in the middle of a write leaves: a complete line, then part of one that was
+    never acknowledged. The sink cuts the torn part when it starts, so what it appends next is
+    not welded onto it, and resumes after the last complete line."""
+    src_file, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    whole = json.dumps({"topic": "app.demo.orders", "partition": 0, "offset": 0, "key": "{}", "value": None})
+    out.write_text(whole + "\n" + '{"topic":"app.demo.orders","partition":0,"offs')
+    connect.create("src", {"connector.class": "file-source", "file": str(src_file), "topic": "app.demo.orders"})
+    connect.create("sink", sink_config(out))
+    append_events(src_file, [({"id": i}, event("c", {"id": i})) for i in range(5)])
+    wait_until(lambda: len(read_jsonl(out)) >= 5, 30, "offsets 1..4 in the sink")
+    text = out.read_text()
+    assert text.endswith("\n") and '"offs\n' not in text and '"offs{' not in text, text
+    assert [r["offset"] for r in read_jsonl(out)] == [0, 1, 2, 3, 4]
+
+
 def test_poison_record_goes_to_dlq_with_headers_and_pipeline_flows(broker, connect, tmp_path):
     out = tmp_path / "out.jsonl"
     produce(broker, "app.demo.orders", [

@@ -69,6 +69,14 @@ def test_up_runs_the_demo_pipeline_and_ctrl_c_stops_everything(tmp_path):
         # the secrets file that holds the admin password and JWT secret is the owner's alone
         assert (data / "jobs-secrets").stat().st_mode & 0o077 == 0
 
+        # it says that the stack is open, only on loopback, and where the secure setup is
+        assert "OPEN: no TLS, no authentication, no ACLs on any listener" in banner
+        assert "bound to 127.0.0.1 only" in banner and "config/secure/" in banner
+        # and so does the broker, in its own log, for its PLAINTEXT listener
+        broker_log = (data / "broker.log").read_text(errors="replace")
+        assert re.search(r"Kafka listener \S+ on 127\.0\.0\.1:%d is OPEN: .*loopback only" % ports["broker"],
+                         broker_log), broker_log[-2000:]
+
         # the demo rows and the changes made every second reach the target table
         wait_until(lambda: demo_caught_up(up), 90, "target.orders to equal demo.orders (with live traffic)",
                    interval=0.5)

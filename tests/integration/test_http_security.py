@@ -294,12 +294,18 @@ def test_tls_listener_sslscan_and_headers(tmp_path, servers):
     with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
         urllib.request.urlopen(s.url("/health/live"), timeout=5).read()
 
+    assert_testssl_strong(s.http_port)
+
+
+def assert_testssl_strong(port):
+    """testssl.sh (Debian's testssl) against 127.0.0.1:port: TLS 1.2 and 1.3 offered, nothing
+    older, only AEAD ciphers and none of the weak families."""
     # testssl.sh (Debian's testssl): the protocols offered and every cipher per protocol.
     # (sslscan 2.0.7's raw TLS 1.2 probe is answered "handshake message out of context" by
     # GnuTLS and then reports TLS 1.2 disabled although openssl s_client -tls1_2 connects, so
     # it cannot judge this listener.)
     out = subprocess.run(["testssl", "--quiet", "--color", "0", "--warnings", "off", "-p", "-E",
-                          "127.0.0.1:%d" % s.http_port], capture_output=True, text=True, timeout=600).stdout
+                          "127.0.0.1:%d" % port], capture_output=True, text=True, timeout=600).stdout
     for old in ("SSLv2", "SSLv3", "TLS 1", "TLS 1.1"):
         line = re.search(r"^ %s\s+(.*)$" % re.escape(old), out, re.M)
         assert line and "not offered" in line.group(1), "%s:\n%s" % (old, out)
@@ -316,6 +322,22 @@ def test_tls_listener_sslscan_and_headers(tmp_path, servers):
         for cipher in ciphers[proto]:
             assert not re.search(r"CBC|RC4|DES|NULL|EXP|MD5|anon|ADH|AECDH|PSK", cipher), "weak cipher %s" % cipher
             assert re.search(r"GCM|CHACHA20", cipher), "non-AEAD cipher %s (%s)" % (cipher, proto)
+
+
+def test_connect_https_testssl_and_headers(tmp_path, broker, servers):
+    """The connect REST server takes the same TLS settings through the shared layer: it answers
+    over HTTPS only, with HSTS, and testssl finds the same protocol and cipher policy there."""
+    cert, key = make_cert(tmp_path)
+    sec = {"http": {"tls": {"cert_file": str(cert), "key_file": str(key)}}}
+    c = Server(tmp_path / "c", "connect", sec, bootstrap=broker.bootstrap)
+    servers.append(c.start())
+    ctx = ssl.create_default_context(cafile=str(cert))
+    wait_until(lambda: request(c.url("/connectors", "https"), context=ctx)[0] == 200, 30, "connect over HTTPS")
+    status, hdrs, _ = request(c.url("/connectors", "https"), context=ctx)
+    assert hdrs["Strict-Transport-Security"].startswith("max-age=")
+    with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+        urllib.request.urlopen(c.url("/connectors"), timeout=5).read()
+    assert_testssl_strong(c.http_port)
 
 
 def test_jwt_secret_from_file_and_from_fake_vault(tmp_path, servers):

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import wait_until
+from conftest import PortHold, wait_until
 from connect_fixtures import connect  # noqa: F401 (fixture)
 from cql_fixtures import cql_server
 from pg_fixtures import consume_all, needs_pg, pg_server, postgres, sql  # noqa: F401 (fixture)
@@ -135,6 +135,65 @@ def test_a_write_older_than_the_confidence_window_is_not_found(fake, broker, con
     time.sleep(2)
     recs = consume_all(broker, "sc3.shop.items", lambda r: True, timeout=5)
     assert 2 not in {k["id"] for k, _ in recs}
+
+
+def test_column_added_to_the_base_table_while_running_is_followed(fake, broker, connect):
+    # ALTER TABLE shop.items ADD note text while the source runs: the node evicts the prepared
+    # log read and the log table gains `note` and `cdc$deleted_note`. The source must rebuild
+    # its layout and go on (it used to fail the task), without losing the changes around it.
+    t = fake.cdc.add_table("shop", "items", [("id", "int"), ("v", "int")], ["id"])
+    connect.create("sc", source_config(fake, "shop.items", "sc16"))
+    connect.wait_state("sc", "RUNNING")
+    t.insert({"id": 1, "v": 1})
+    consume_all(broker, "sc16.shop.items", lambda r: len(r) >= 1)
+    t.insert({"id": 2, "v": 2})          # written before the ALTER, maybe not read yet
+    t.add_column("note", "text")
+    t.insert({"id": 3, "v": 3, "note": "hello"})
+    t.update({"id": 2}, set_null=["note"])
+    recs = consume_all(broker, "sc16.shop.items", lambda r: len(r) >= 4)
+    time.sleep(1.5)  # safety passes over the same window must not repeat anything
+    recs = changes(consume_all(broker, "sc16.shop.items", lambda r: len(r) >= 4, timeout=5))
+    byid = Counter(k["id"] for k, _ in recs)
+    assert byid == Counter({1: 1, 2: 2, 3: 1}), recs
+    ev3 = [v for k, v in recs if k["id"] == 3][0]
+    assert ev3["op"] == "c" and ev3["after"] == {"id": 3, "v": 3, "note": "hello"}
+    assert ev3["source"]["column_types"]["note"] == "text"
+    assert [v for k, v in recs if k["id"] == 2][1]["after"] == {"id": 2, "note": None}
+    d = details(connect)
+    assert d["schema_changes"] >= 1, d
+    st = connect.request("GET", "/connectors/sc/status")[1]
+    assert st["tasks"][0]["state"] == "RUNNING", st
+
+
+def test_node_not_up_at_start_is_retried_until_it_comes_up(broker, connect):
+    # The connector is created before the node listens (a node still starting): the task must
+    # stay unassigned saying why and that it retries, not fail, and run once the node is up.
+    hold = PortHold()
+    port = hold.port
+    connect.expect_error("cannot connect to 127.0.0.1:%d" % port)
+    cfg = {"connector.class": "scylla-source", "scylla.contact.points": "127.0.0.1:%d" % port,
+           "scylla.user": "scylla", "scylla.password": "pw", "table.include.list": "shop.items",
+           "topic.prefix": "sc17"}
+    cfg.update(FAST)
+    connect.create("sc", cfg)
+    wait_until(lambda: "cannot connect to 127.0.0.1:%d" % port in json.dumps(
+        connect.request("GET", "/connectors/sc/status")[1]), 30, "the status to name the node")
+    text = json.dumps(connect.request("GET", "/connectors/sc/status")[1])
+    assert "retrying with backoff" in text, text
+    time.sleep(1)
+    assert connect.state("sc") != "FAILED"
+    hold.release()
+    c = cql_server.FakeCluster(credentials={"scylla": "pw"}, port=port).start()
+    try:
+        cdc = cql_server.ScyllaCdc(c)
+        cdc.new_generation(int(time.time() * 1000) - 120_000, vnodes=2, streams_per_vnode=2)
+        t = cdc.add_table("shop", "items", [("id", "int"), ("v", "int")], ["id"])
+        t.insert({"id": 1, "v": 1})
+        recs = consume_all(broker, "sc17.shop.items", lambda r: len(r) >= 1, timeout=90)
+        assert recs[0][0] == {"id": 1} and recs[0][1]["after"] == {"id": 1, "v": 1}
+        assert connect.state("sc") == "RUNNING"
+    finally:
+        c.stop()
 
 
 def test_generation_switch_without_gap(fake, broker, connect):

@@ -334,19 +334,19 @@ def test_bad_certificate_path_refuses_to_start(tls_broker, tmp_path):
     assert "listener SSL: TLS: cannot load certificate %s" % (certs / "server.pem") in proc.stderr, proc.stderr
 
 
-@pytest.mark.skipif(shutil.which("sslscan") is None, reason="sslscan is not installed (install-deps.sh test)")
-def test_sslscan_finds_no_old_protocol_and_no_weak_cipher(tls_broker, certs):
-    b = tls_broker(certs, level="info")
-    proc = subprocess.run(["sslscan", "--no-colour", "--xml=-", "127.0.0.1:%d" % b.ssl_port], capture_output=True,
+def assert_sslscan_strong(port):
+    """sslscan against 127.0.0.1:port finds TLS 1.2 and 1.3 only, AEAD forward-secret ciphers of
+    128 bits or more, no renegotiation, no heartbleed. Also used by test_security_deploy.py."""
+    proc = subprocess.run(["sslscan", "--no-colour", "--xml=-", "127.0.0.1:%d" % port], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     xml = proc.stdout[proc.stdout.index("<?xml"):]
     root = ET.fromstring(xml)
     enabled = {"%s%s" % (p.get("type").upper(), p.get("version")) for p in root.iter("protocol")
                if p.get("enabled") == "1"}
-    assert enabled == {"TLS1.2", "TLS1.3"}, enabled
+    assert enabled == {"TLS1.2", "TLS1.3"}, (port, enabled)
     ciphers = [(c.get("sslversion"), c.get("cipher"), int(c.get("bits"))) for c in root.iter("cipher")]
-    assert ciphers, "sslscan found no cipher at all"
+    assert ciphers, "sslscan found no cipher at all on port %d" % port
     for version, name, bits in ciphers:
         assert version in ("TLSv1.2", "TLSv1.3"), (version, name)
         # AEAD only, forward secret only, 128 bits or more.
@@ -359,6 +359,12 @@ def test_sslscan_finds_no_old_protocol_and_no_weak_cipher(tls_broker, certs):
                 assert node.get("supported") == "0", ET.tostring(node)
             if flag == "heartbleed":
                 assert node.get("vulnerable") == "0", ET.tostring(node)
+
+
+@pytest.mark.skipif(shutil.which("sslscan") is None, reason="sslscan is not installed (install-deps.sh test)")
+def test_sslscan_finds_no_old_protocol_and_no_weak_cipher(tls_broker, certs):
+    b = tls_broker(certs, level="info")
+    assert_sslscan_strong(b.ssl_port)
 
 
 def test_ctl_certs_generate_keeps_existing_files_and_private_keys_private(tmp_path):

@@ -117,10 +117,10 @@ class Up:
 
     def child(self, role):
         """The pid of the live child running `streambus <role>` ("broker", "connect"), or of the
-        PostgreSQL postmaster ("postgres")."""
+        PostgreSQL postmaster ("postgres": up execs it by its full path, PG_BIN/postgres)."""
         for pid in children_of(self.proc.pid):
             args = cmdline(pid).split()
-            if role == "postgres" and args[:1] == ["postgres"] and "-D" in args:
+            if role == "postgres" and args and os.path.basename(args[0]) == "postgres" and "-D" in args:
                 return pid
             if len(args) > 1 and args[1] == role and os.path.realpath(args[0]) == os.path.realpath(streambus_bin()):
                 return pid

@@ -50,23 +50,23 @@ static http_auth_t *new_auth(void)
 static void forge_hmac(const char *header, const char *payload, const void *key, size_t keylen,
                        char *out)
 {
-    size_t o = http_b64url_encode((const uint8_t *)header, strlen(header), out);
+    size_t o = sb_base64url_encode((const uint8_t *)header, strlen(header), out, SB_BASE64_ENCODED_CAP(strlen(header)));
     out[o++] = '.';
-    o += http_b64url_encode((const uint8_t *)payload, strlen(payload), out + o);
+    o += sb_base64url_encode((const uint8_t *)payload, strlen(payload), out + o, SB_BASE64_ENCODED_CAP(strlen(payload)));
     uint8_t mac[32];
     unsigned int len = 32;
     HMAC(EVP_sha256(), key ? key : "", key ? (int)keylen : 0, (const uint8_t *)out, o, mac, &len);
     out[o++] = '.';
     out[o] = 0;
-    if (key) http_b64url_encode(mac, 32, out + o);
+    if (key) sb_base64url_encode(mac, 32, out + o, SB_BASE64_ENCODED_CAP(32));
 }
 
 /* Signs with an RSA (RS256) or P-256 (ES256, JWS r||s form) private key. */
 static void sign_pkey(EVP_PKEY *k, const char *header, const char *payload, char *out)
 {
-    size_t o = http_b64url_encode((const uint8_t *)header, strlen(header), out);
+    size_t o = sb_base64url_encode((const uint8_t *)header, strlen(header), out, SB_BASE64_ENCODED_CAP(strlen(header)));
     out[o++] = '.';
-    o += http_b64url_encode((const uint8_t *)payload, strlen(payload), out + o);
+    o += sb_base64url_encode((const uint8_t *)payload, strlen(payload), out + o, SB_BASE64_ENCODED_CAP(strlen(payload)));
     uint8_t sig[600];
     size_t slen = sizeof(sig);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -81,9 +81,9 @@ static void sign_pkey(EVP_PKEY *k, const char *header, const char *payload, char
         BN_bn2binpad(ECDSA_SIG_get0_r(es), rs, 32);
         BN_bn2binpad(ECDSA_SIG_get0_s(es), rs + 32, 32);
         ECDSA_SIG_free(es);
-        http_b64url_encode(rs, 64, out + o);
+        sb_base64url_encode(rs, 64, out + o, SB_BASE64_ENCODED_CAP(64));
     } else {
-        http_b64url_encode(sig, slen, out + o);
+        sb_base64url_encode(sig, slen, out + o, SB_BASE64_ENCODED_CAP(slen));
     }
 }
 
@@ -250,7 +250,7 @@ static void b64_bn(EVP_PKEY *k, const char *param, char *out)
     assert_int_equal(EVP_PKEY_get_bn_param(k, param, &bn), 1);
     uint8_t buf[600];
     int n = BN_bn2bin(bn, buf);
-    http_b64url_encode(buf, (size_t)n, out);
+    sb_base64url_encode(buf, (size_t)n, out, SB_BASE64_ENCODED_CAP((size_t)n));
     BN_free(bn);
 }
 
@@ -268,8 +268,8 @@ static void test_jwks_rsa_and_ec(void **state)
     assert_int_equal(
         EVP_PKEY_get_octet_string_param(ec, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptlen), 1);
     assert_int_equal(ptlen, 65);
-    http_b64url_encode(pt + 1, 32, x);
-    http_b64url_encode(pt + 33, 32, y);
+    sb_base64url_encode(pt + 1, 32, x, SB_BASE64_ENCODED_CAP(32));
+    sb_base64url_encode(pt + 33, 32, y, SB_BASE64_ENCODED_CAP(32));
     char jwks[2048];
     snprintf(jwks, sizeof(jwks),
              "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r1\",\"use\":\"sig\",\"alg\":\"RS256\",\"n\":"

@@ -48,7 +48,8 @@ typedef struct sc_table {
     char *topic;
     char *range_topic;
     const cql_prepared_t *ps;
-    int ncols; /* log table columns */
+    int ncols;        /* log table columns */
+    uint64_t shape;   /* hash of the log table's column names the layout was built from */
     int i_stream, i_time, i_seq, i_op, i_ttl;
     int nbase;
     int *base_idx;  /* log column of each base column */
@@ -142,7 +143,7 @@ typedef struct sc_source {
 
     /* counters for status */
     uint64_t events, duplicates_skipped, late_found, range_deletes, ttl_changes,
-        partial_collections, unknown_ops, queries;
+        partial_collections, unknown_ops, queries, schema_changes;
     int64_t last_event_ts_ms;
 } sc_source_t;
 
@@ -344,7 +345,8 @@ static int cql_fail(sc_source_t *s, const char *what, const sb_err_t *e, connect
     bool fatal = code == CQL_ERR_INVALID || code == CQL_ERR_SYNTAX ||
                  code == CQL_ERR_UNAUTHORIZED || code == CQL_ERR_BAD_CREDENTIALS;
     return connect_err_set(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, -1,
-                           "scylla source: %s: %s", what, e->msg);
+                           "scylla source: %s: %s%s", what, e->msg,
+                           fatal ? "" : " (retrying with backoff)");
 }
 
 static int64_t cell_i64(const cql_result_t *r, int row, int col, int64_t dflt)
@@ -509,13 +511,9 @@ static int render_cell(const cql_type_t *t, sb_slice_t raw, sb_wr_t *w, sb_err_t
 
 /* ---------------------------------------------------------------- setup */
 
-static void table_free(sc_table_t *t)
+/* Forgets the event layout table_setup built (not the names), so it can be built again. */
+static void table_layout_free(sc_table_t *t)
 {
-    free(t->keyspace);
-    free(t->name);
-    free(t->qualified);
-    free(t->topic);
-    free(t->range_topic);
     free(t->base_idx);
     free(t->del_idx);
     free(t->delel_idx);
@@ -526,6 +524,22 @@ static void table_free(sc_table_t *t)
     for (int i = 0; i < t->npk; i++)
         free(t->pk_names[i]);
     free(t->pk_names);
+    t->base_idx = t->del_idx = t->delel_idx = NULL;
+    t->is_key = t->is_pk = NULL;
+    t->types = NULL;
+    t->env = NULL;
+    t->pk_names = NULL;
+    t->nbase = t->npk = 0;
+}
+
+static void table_free(sc_table_t *t)
+{
+    table_layout_free(t);
+    free(t->keyspace);
+    free(t->name);
+    free(t->qualified);
+    free(t->topic);
+    free(t->range_topic);
     free(t->snap_idx);
     free(t->snap_query);
 }
@@ -544,9 +558,24 @@ static void gens_free(sc_source_t *s)
     s->ngens = 0;
 }
 
+/* FNV-1a over the column names of a result: a log table whose columns changed (ALTER TABLE of
+ * the base table adds or drops the log's columns with it) hashes differently. */
+static uint64_t log_shape(const cql_metadata_t *m)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)m->ncols;
+    for (int i = 0; i < m->ncols; i++) {
+        for (int32_t j = 0; j < m->cols[i].name.len; j++)
+            h = (h ^ m->cols[i].name.p[j]) * 1099511628211ULL;
+        h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    return h;
+}
+
 /* Reads the key columns of the base table from system_schema.columns and the log table's
- * columns from the prepared read, and builds the event layout. */
-static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
+ * columns from the prepared read, and builds the event layout. with_snapshot: also prepare the
+ * initial snapshot's base-table read (at start; not when the layout is rebuilt after a schema
+ * change while running). */
+static int table_setup(sc_source_t *s, sc_table_t *t, bool with_snapshot, connect_err_t *err)
 {
     sb_err_t e = {0};
     char q[1024];
@@ -581,6 +610,7 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
     cql_values_deinit(&v);
     if (rc) return cql_fail(s, "reading system_schema.columns", &e, err);
     t->ncols = m->ncols;
+    t->shape = log_shape(m);
     t->i_stream = t->i_time = t->i_seq = t->i_op = t->i_ttl = -1;
     t->base_idx = calloc((size_t)m->ncols, sizeof(int));
     t->del_idx = calloc((size_t)m->ncols, sizeof(int));
@@ -682,7 +712,7 @@ static int table_setup(sc_source_t *s, sc_table_t *t, connect_err_t *err)
                 err, CONNECT_ERR_FATAL, -1,
                 "scylla source: system_schema.columns lacks partition key position %d of %s", i,
                 t->qualified);
-    if (!s->snapshot_initial) return 0;
+    if (!s->snapshot_initial || !with_snapshot) return 0;
     /* The base-table read of the initial snapshot, by token range. */
     sb_wr_t w;
     sb_wr_init(&w, 256);
@@ -1123,13 +1153,13 @@ static int setup(sc_source_t *s, connect_err_t *err)
             bool fatal = strstr(e.msg, "credentials") || strstr(e.msg, "password") ||
                          strstr(e.msg, "Authentication");
             return connect_err_set(err, fatal ? CONNECT_ERR_FATAL : CONNECT_ERR_TRANSIENT, -1,
-                                   "scylla source: cannot connect to %s: %s", s->contact_points,
-                                   e.msg);
+                                   "scylla source: cannot connect to %s: %s%s", s->contact_points,
+                                   e.msg, fatal ? "" : " (retrying with backoff)");
         }
     }
     for (int i = 0; i < s->ntables; i++) {
         if (s->tables[i].env) continue;
-        if (table_setup(s, &s->tables[i], err)) return -1;
+        if (table_setup(s, &s->tables[i], true, err)) return -1;
     }
     if (refresh_generations(s, err)) return -1;
     if (s->ngens == 0) {
@@ -1446,9 +1476,11 @@ static int process_rows(sc_source_t *s, sc_reader_t *rd, const sc_table_t *t, ro
 static int read_window(sc_source_t *s, sc_reader_t *rd, int64_t from, int64_t to, bool safety,
                        connect_err_t *err)
 {
-    const sc_table_t *t = &s->tables[rd->table];
+    sc_table_t *t = &s->tables[rd->table];
     const sc_gen_t *g = reader_gen(s, rd);
     const sc_group_t *gr = &g->groups[rd->group];
+    bool relayout_done = false;
+again:;
     uint8_t lo[16], hi[16];
     scylla_timeuuid_max(from, lo);
     scylla_timeuuid_max(to, hi);
@@ -1473,13 +1505,38 @@ static int read_window(sc_source_t *s, sc_reader_t *rd, int64_t from, int64_t to
             rc = cql_fail(s, what, &e, err);
             break;
         }
-        if (r->kind != CQL_RESULT_ROWS || r->meta.ncols != t->ncols || !r->meta.cols) {
+        if (r->kind != CQL_RESULT_ROWS || !r->meta.cols) {
             cql_result_free(r);
             rc = connect_err_set(err, CONNECT_ERR_FATAL, -1,
-                                 "scylla source: %s_scylla_cdc_log changed shape while reading "
-                                 "(schema change); restart the task",
+                                 "scylla source: reading %s_scylla_cdc_log gave no rows metadata",
                                  t->qualified);
             break;
+        }
+        if (r->meta.ncols != t->ncols || log_shape(&r->meta) != t->shape) {
+            /* The base table was altered (a column added or dropped) while running: the node
+             * dropped the prepared read, the client prepared it again and the log's rows now
+             * have other columns. Rebuild the layout from the schema as it is now and read the
+             * window again from its start; nothing of it was emitted yet. */
+            cql_result_free(r);
+            if (relayout_done) {
+                rc = connect_err_set(err, CONNECT_ERR_TRANSIENT, -1,
+                                     "scylla source: %s_scylla_cdc_log changed its columns again "
+                                     "while being read after a schema change",
+                                     t->qualified);
+                break;
+            }
+            for (int p = 0; p < npages; p++)
+                cql_result_free(pages[p]);
+            free(pages);
+            free(state);
+            cql_values_deinit(&v);
+            sb_info(LOG, "%s: the CDC log's columns changed (schema change); reading its layout again",
+                    t->qualified);
+            table_layout_free(t);
+            if (table_setup(s, t, false, err)) return -1;
+            s->schema_changes++;
+            relayout_done = true;
+            goto again;
         }
         cql_result_t **np = realloc(pages, (size_t)(npages + 1) * sizeof(*np));
         if (!np) {
@@ -2274,6 +2331,7 @@ static void sc_status(void *state, json_t *out)
                         json_integer((json_int_t)s->partial_collections));
     json_object_set_new(out, "unknown_operations", json_integer((json_int_t)s->unknown_ops));
     json_object_set_new(out, "queries", json_integer((json_int_t)s->queries));
+    json_object_set_new(out, "schema_changes", json_integer((json_int_t)s->schema_changes));
     int64_t lag = -1, final_min = INT64_MAX;
     for (int i = 0; i < s->nreaders; i++)
         if (!scylla_progress_finished(&s->readers[i].p) && s->readers[i].p.final_ms < final_min)
