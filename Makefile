@@ -5,7 +5,7 @@ BUILD ?= build/release
 PRESET ?= release
 CONFIG ?= config/streambus.yaml
 
-.PHONY: all build run test test-asan compat bench bench-cdc bench-cql fuzz clean format deps
+.PHONY: all build run test test-asan compat bench bench-cdc bench-cql bench-jobs fuzz clean format deps
 
 all: build
 
@@ -50,6 +50,15 @@ bench-cdc: deps-bench
 	@cmake --preset release >/dev/null
 	@cmake --build build/release -j $(JOBS) --target streambus sink_bench
 	@bench/cdc_compare
+
+# The job orchestrator (issue 11): no-op jobs next to graphile-worker, pg-boss and BullMQ
+# (bench/jobs_compare; the peers are npm-installed into build/jobs_peers), then the API at a fixed
+# 1,000 requests/s (bench/jobs_api/paced.py with bench/http_paced).
+bench-jobs: deps-bench
+	@cmake --preset release >/dev/null
+	@cmake --build build/release -j $(JOBS) --target streambus http_paced
+	@bench/jobs_compare
+	@bench/jobs_api/paced.py
 
 # The ScyllaDB and Cassandra sources side by side (bench/cql_sources_bench).
 bench-cql: deps-bench

@@ -94,6 +94,12 @@ static bool ready_body(void *arg, sb_wr_t *out)
     return pg && sc && br;
 }
 
+/* After a submit: a job may be due now, dispatch it without waiting for the next interval. */
+static void kick_scheduler(void *sched)
+{
+    jobs_scheduler_kick(sched);
+}
+
 static void collect_metrics(void *arg, sb_wr_t *out)
 {
     jobs_app_t *app = arg;
@@ -220,6 +226,7 @@ int jobs_main(int argc, char **argv)
     }
     if (rc == 0) rc = http_security_check_users(&sec, srv.auth, "auth.users", &err);
     if (rc == 0) api = jobs_api_new(cfg, app.store, srv.auth, &err);
+    if (api) jobs_api_on_submit(api, kick_scheduler, app.sched);
     admin_http_t *http = srv.http;
     rc = 0;
     if (api && jobs_api_register(api, http, &err) == 0) {

@@ -27,19 +27,19 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: streambus up [--data-dir DIR] [--postgres CONNINFO] [--broker-port N] "
             "[--admin-port N]\n"
-            "                    [--rest-port N] [--pg-port N] [--no-demo]\n"
+            "                    [--rest-port N] [--pg-port N] [--jobs-port N] [--no-demo]\n"
             "                    [--restart-backoff MS] [--crash-limit N] [--crash-window S] "
             "[--start-timeout S]\n\n"
             "Starts a local PostgreSQL (under DIR/postgres, unless --postgres is given), the "
-            "broker, connect\n"
-            "and a demo pipeline demo.orders -> topic app.demo.orders -> target.orders. A child "
+            "broker, connect,\n"
+            "the jobs API with one worker (and a demo job), and a demo pipeline demo.orders -> topic app.demo.orders -> target.orders. A child "
             "that exits is\n"
             "reported with the end of its log and restarted after a backoff (1 s, doubling up to "
             "30 s); one that\n"
             "exits --crash-limit times within --crash-window seconds stops the stack. Ctrl-C stops "
             "all.\n"
             "Defaults: --data-dir data, ports 9092 (Kafka), 8080 (broker admin), 8083 (connect), "
-            "5433 (PostgreSQL),\n"
+            "5433 (PostgreSQL), 8090 (jobs API),\n"
             "--restart-backoff 1000, --crash-limit 5, --crash-window 60, --start-timeout 60.\n");
 }
 
@@ -64,6 +64,7 @@ int up_main(int argc, char **argv)
         {"admin-port", required_argument, NULL, 'a'},
         {"rest-port", required_argument, NULL, 'r'},
         {"pg-port", required_argument, NULL, 'g'},
+        {"jobs-port", required_argument, NULL, 'j'},
         {"no-demo", no_argument, NULL, 'n'},
         {"restart-backoff", required_argument, NULL, 'B'},
         {"crash-limit", required_argument, NULL, 'L'},
@@ -96,6 +97,9 @@ int up_main(int argc, char **argv)
             break;
         case 'g':
             bad = parse_long(optarg, 1, 65535, &v), o.pg_port = (int)v;
+            break;
+        case 'j':
+            bad = parse_long(optarg, 1, 65535, &v), o.jobs_port = (int)v;
             break;
         case 'n':
             o.demo = false;

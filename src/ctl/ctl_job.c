@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl/ctl_http.h"
 
@@ -220,9 +221,59 @@ static int job_list(const job_opts_t *o)
     return 0;
 }
 
-/* Until the API serves job output (GET /jobs/{id}/logs), the log of a job is its transitions. */
+/* The job log of GET /jobs/{id}/logs (one record per attempt end, which the API reads from
+ * ClickHouse): 0 when printed, 1 on an error (printed), -1 when the API has no log store (503),
+ * and the caller falls back to the transitions. */
+static int job_log_records(const job_opts_t *o, const char *id)
+{
+    char url[2048], errbuf[CURL_ERROR_SIZE] = "";
+    snprintf(url, sizeof(url), "%s/api/v1/jobs/%s/logs", o->url, id);
+    ctl_http_result_t res;
+    if (ctl_http_call("GET", url, o->login_token ? o->login_token : o->token, NULL, o->timeout_ms, &res, errbuf) < 0) {
+        fprintf(stderr, "streambus ctl: cannot reach the jobs API at %s: %s\n", o->url, errbuf);
+        sb_wr_deinit(&res.body);
+        return 1;
+    }
+    json_t *j = ctl_http_json(&res);
+    sb_wr_deinit(&res.body);
+    const char *message = json_string_value(json_object_get(j, "message"));
+    if (res.status == 503 && message && strstr(message, "not configured")) {
+        json_decref(j);
+        return -1;
+    }
+    if (res.status != 200 || !json_is_array(json_object_get(j, "logs"))) {
+        const char *msg = json_string_value(json_object_get(j, "message"));
+        fprintf(stderr, "streambus ctl: %s (HTTP %ld)\n", msg ? msg : "request failed", res.status);
+        json_decref(j);
+        return 1;
+    }
+    if (o->json) return print_json(j);
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(j, "logs"), i, r)
+    {
+        time_t ended = (time_t)(json_integer_value(json_object_get(r, "endedMs")) / 1000);
+        struct tm tm;
+        char when[32];
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&ended, &tm));
+        const char *worker = json_string_value(json_object_get(r, "workerId"));
+        const char *error = json_string_value(json_object_get(r, "error"));
+        printf("%s attempt %lld %s worker %s %lld ms%s%s\n", when,
+               (long long)json_integer_value(json_object_get(r, "attempt")),
+               json_string_value(json_object_get(r, "status")), worker ? worker : "-",
+               (long long)json_integer_value(json_object_get(r, "durationMs")), error ? ": " : "", error ? error : "");
+    }
+    json_decref(j);
+    return 0;
+}
+
+/* The job log from the API's log store; without one (logs.clickhouse_url unset), the job's
+ * transitions from GET /jobs/{id}. */
 static int job_logs(const job_opts_t *o, const char *id)
 {
+    int from_store = job_log_records(o, id);
+    if (from_store >= 0) return from_store;
+    fprintf(stderr, "streambus ctl: the jobs API has no job log store (logs.clickhouse_url); showing the transitions\n");
     char path[64];
     snprintf(path, sizeof(path), "/jobs/%s", id);
     int rc;

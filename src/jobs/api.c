@@ -2,6 +2,7 @@
 #include "jobs/api.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,35 @@ struct jobs_api {
     const jobs_config_t *cfg;
     jobs_store_t *store;
     http_auth_t *auth;
+    /* The job log's TTL (logs.ttl_days): a thread deletes expired rows every logs.ttl_check_s. */
+    pthread_t ttl_thread;
+    bool ttl_started;
+    pthread_mutex_t ttl_mu;
+    pthread_cond_t ttl_cond;
+    bool ttl_stop;
+    void (*on_submit)(void *arg);
+    void *on_submit_arg;
 };
+
+void jobs_api_on_submit(jobs_api_t *api, void (*hook)(void *arg), void *arg)
+{
+    api->on_submit = hook;
+    api->on_submit_arg = arg;
+}
+
+/* After storing jobs: kicks the scheduler when one of them can run now (due, no dependency,
+ * not a cron schedule); a job for later waits for the scheduler's own rounds. */
+static void submitted(jobs_api_t *a, const job_spec_t *specs, size_t n)
+{
+    int64_t now = sb_now_ms();
+    for (size_t i = 0; a->on_submit && i < n; i++)
+        if (specs[i].run_at_ms <= now && specs[i].ndeps == 0 && !specs[i].cron[0]) {
+            a->on_submit(a->on_submit_arg);
+            return;
+        }
+}
+
+static void *ttl_main(void *arg);
 
 jobs_api_t *jobs_api_new(const jobs_config_t *cfg, jobs_store_t *store, http_auth_t *auth, sb_err_t *err)
 {
@@ -24,12 +53,32 @@ jobs_api_t *jobs_api_new(const jobs_config_t *cfg, jobs_store_t *store, http_aut
         sb_err_set(err, SB_ENOMEM, "out of memory");
         return NULL;
     }
-    *a = (jobs_api_t){cfg, store, auth};
+    a->cfg = cfg;
+    a->store = store;
+    a->auth = auth;
+    pthread_mutex_init(&a->ttl_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->ttl_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (cfg->logs_clickhouse_url[0] && cfg->logs_ttl_days > 0)
+        a->ttl_started = pthread_create(&a->ttl_thread, NULL, ttl_main, a) == 0;
     return a;
 }
 
 void jobs_api_free(jobs_api_t *api)
 {
+    if (!api) return;
+    if (api->ttl_started) {
+        pthread_mutex_lock(&api->ttl_mu);
+        api->ttl_stop = true;
+        pthread_cond_signal(&api->ttl_cond);
+        pthread_mutex_unlock(&api->ttl_mu);
+        pthread_join(api->ttl_thread, NULL);
+    }
+    pthread_cond_destroy(&api->ttl_cond);
+    pthread_mutex_destroy(&api->ttl_mu);
     free(api);
 }
 
@@ -92,6 +141,7 @@ static void submit_one(jobs_api_t *a, const json_t *obj, admin_http_response_t *
     bool existed = false;
     sb_err_t err = {0};
     int rc = jobs_store_submit(a->store, &spec, &job, &existed, &err);
+    if (rc == 0 && !existed) submitted(a, &spec, 1);
     job_spec_deinit(&spec);
     if (rc == SB_ENOENT) {
         admin_http_respond_error(resp, 400, err.msg);
@@ -130,15 +180,11 @@ static void submit_batch(jobs_api_t *a, const json_t *body, admin_http_response_
         return;
     }
     json_decref(errors);
+    /* One transaction: a dependsOn naming no job (found only by the store) stores none either. */
     json_t *out = json_array();
-    int rc = 0;
     sb_err_t err = {0};
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        json_t *job = NULL;
-        bool existed;
-        rc = jobs_store_submit(a->store, &specs[i], &job, &existed, &err);
-        if (rc == 0) json_array_append_new(out, job);
-    }
+    int rc = jobs_store_submit_batch(a->store, specs, n, out, &err);
+    if (rc == 0) submitted(a, specs, n);
     for (size_t i = 0; i < n; i++) job_spec_deinit(&specs[i]);
     free(specs);
     if (rc < 0) {
@@ -271,6 +317,77 @@ static bool ch_identifier(const char *s)
     return s[0] && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s);
 }
 
+/* Posts one statement to ClickHouse's HTTP interface; *out (caller deinits) gets the answer. */
+static CURLcode ch_post(const jobs_config_t *cfg, const char *sql, sb_wr_t *out, long *status)
+{
+    char url[700];
+    snprintf(url, sizeof(url), "%s/?output_format_json_quote_64bit_integers=0", cfg->logs_clickhouse_url);
+    sb_wr_init(out, 4096);
+    CURL *c = curl_easy_init();
+    *status = 0;
+    CURLcode cr = CURLE_FAILED_INIT;
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, sql);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ch_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        cr = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+        curl_easy_cleanup(c);
+    }
+    return cr;
+}
+
+/* One TTL round: deletes the job log rows that ended more than logs.ttl_days ago. ClickHouse
+ * 18.16 (Debian's) has no TTL clause on tables (it came in 19.6), so the expiry is an
+ * `ALTER TABLE ... DELETE` mutation, which 18.16 runs in the background on MergeTree tables.
+ * Several API instances may each issue it: deleting what is already gone is harmless. */
+static void ttl_round(jobs_api_t *a)
+{
+    const jobs_config_t *cfg = a->cfg;
+    if (!ch_identifier(cfg->logs_clickhouse_database) || !ch_identifier(cfg->logs_clickhouse_table)) {
+        sb_warn("jobs.logs", "logs.clickhouse_database / logs.clickhouse_table: not plain identifiers; no TTL");
+        return;
+    }
+    char sql[512];
+    long long cutoff = (long long)(sb_now_ms() - cfg->logs_ttl_days * 86400000LL);
+    snprintf(sql, sizeof(sql), "ALTER TABLE %s.%s DELETE WHERE ended_ms < %lld", cfg->logs_clickhouse_database,
+             cfg->logs_clickhouse_table, cutoff);
+    sb_wr_t out;
+    long status = 0;
+    CURLcode cr = ch_post(cfg, sql, &out, &status);
+    if (cr == CURLE_OK && status == 200)
+        sb_debug("jobs.logs", "job log rows that ended before %lld ms are being deleted (logs.ttl_days %lld)", cutoff,
+                 (long long)cfg->logs_ttl_days);
+    else if (out.len && memmem(out.buf, out.len, "Code: 60", 8))
+        sb_debug("jobs.logs", "no job log table yet; nothing to expire");
+    else
+        sb_warn("jobs.logs", "expiring the job log: %s%.*s", cr != CURLE_OK ? curl_easy_strerror(cr) : "",
+                cr != CURLE_OK ? 0 : (int)(out.len < 300 ? out.len : 300), out.buf ? (const char *)out.buf : "");
+    sb_wr_deinit(&out);
+}
+
+static void *ttl_main(void *arg)
+{
+    jobs_api_t *a = arg;
+    pthread_mutex_lock(&a->ttl_mu);
+    while (!a->ttl_stop) {
+        pthread_mutex_unlock(&a->ttl_mu);
+        ttl_round(a);
+        pthread_mutex_lock(&a->ttl_mu);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += (time_t)a->cfg->logs_ttl_check_s;
+        while (!a->ttl_stop && pthread_cond_timedwait(&a->ttl_cond, &a->ttl_mu, &until) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&a->ttl_mu);
+    return NULL;
+}
+
 /* Runs `SELECT ... WHERE <where> ... FORMAT JSON` on the log table and answers {"logs":[...]}. */
 static void logs_query(jobs_api_t *a, const char *where, int limit, admin_http_response_t *resp)
 {
@@ -289,25 +406,9 @@ static void logs_query(jobs_api_t *a, const char *where, int limit, admin_http_r
              " started_ms AS startedMs, ended_ms AS endedMs, duration_ms AS durationMs FROM %s.%s FINAL"
              " WHERE __deleted = 0 AND (%s) ORDER BY ended_ms DESC, job_id, attempt LIMIT %d FORMAT JSON",
              cfg->logs_clickhouse_database, cfg->logs_clickhouse_table, where, limit);
-    char url[700];
-    snprintf(url, sizeof(url), "%s/?output_format_json_quote_64bit_integers=0", cfg->logs_clickhouse_url);
     sb_wr_t out;
-    sb_wr_init(&out, 4096);
-    CURL *c = curl_easy_init();
     long status = 0;
-    CURLcode cr = CURLE_FAILED_INIT;
-    if (c) {
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, sql);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ch_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-        cr = curl_easy_perform(c);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(c);
-    }
+    CURLcode cr = ch_post(cfg, sql, &out, &status);
     json_t *j = cr == CURLE_OK && status == 200 ? json_loadb((const char *)out.buf, out.len, 0, NULL) : NULL;
     if (!j) {
         char msg[400];

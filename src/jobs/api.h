@@ -18,5 +18,7 @@ typedef struct jobs_api jobs_api_t;
 jobs_api_t *jobs_api_new(const jobs_config_t *cfg, jobs_store_t *store, http_auth_t *auth, sb_err_t *err);
 int jobs_api_register(jobs_api_t *api, admin_http_t *http, sb_err_t *err);
 void jobs_api_free(jobs_api_t *api);
+/* hook(arg) runs after each submit that stored a job (the scheduler's kick). */
+void jobs_api_on_submit(jobs_api_t *api, void (*hook)(void *arg), void *arg);
 
 #endif

@@ -48,6 +48,8 @@ static const key_def_t keys[] = {
     STR("logs.clickhouse_url", logs_clickhouse_url, ""),
     STR("logs.clickhouse_database", logs_clickhouse_database, "default"),
     STR("logs.clickhouse_table", logs_clickhouse_table, "job_logs"),
+    INT("logs.ttl_days", logs_ttl_days, "0"),
+    INT("logs.ttl_check_s", logs_ttl_check_s, "3600"),
     {"logging.level", SIZE_MAX, 0, "info"},
     {"logging.format", SIZE_MAX, 0, "auto"},
 };
@@ -83,8 +85,10 @@ int jobs_config_set(jobs_config_t *c, const char *key, const char *value, sb_err
             char *end = NULL;
             errno = 0;
             long long v = strtoll(value, &end, 10);
-            if (errno || end == value || *end || v < 1)
-                return sb_err_set(err, SB_EINVAL, "%s: \"%s\" is not a positive integer", key, value);
+            bool zero_ok = strcmp(key, "logs.ttl_days") == 0; /* 0: the job log is kept forever */
+            if (errno || end == value || *end || v < (zero_ok ? 0 : 1))
+                return sb_err_set(err, SB_EINVAL, "%s: \"%s\" is not a %s integer", key, value,
+                                  zero_ok ? "non-negative" : "positive");
             *(int64_t *)((char *)c + k->offset) = v;
             return 0;
         }

@@ -60,6 +60,8 @@ typedef struct jobs_config {
     char logs_clickhouse_url[512]; /* ClickHouse HTTP interface holding job_logs; "" = none */
     char logs_clickhouse_database[64];
     char logs_clickhouse_table[64];
+    int64_t logs_ttl_days;          /* job log rows older than this are deleted; 0 = kept forever */
+    int64_t logs_ttl_check_s;       /* how often the API deletes them */
     bool shell_enabled;
     char shell_allow[JOBS_MAX_SHELL_ALLOW][256];
     int nshell_allow;

@@ -39,6 +39,10 @@ int jobs_store_ping(jobs_store_t *s, sb_err_t *err);
 /* Inserts a job, or when its idempotency key exists returns that job with *existed = true.
  * *job receives the job as JSON (caller decrefs). Dependencies that do not exist → SB_ENOENT. */
 int jobs_store_submit(jobs_store_t *s, const job_spec_t *spec, json_t **job, bool *existed, sb_err_t *err);
+/* jobs_store_submit for n jobs in one transaction (one commit, so one WAL flush, for the batch;
+ * all stored or none): appends each job (or the existing one its key names) to the array jobs.
+ * A job may depend on one earlier in the batch. On an error jobs is left empty. */
+int jobs_store_submit_batch(jobs_store_t *s, const job_spec_t *specs, size_t n, json_t *jobs, sb_err_t *err);
 /* A job with its transitions ("attempts"); SB_ENOENT when none. */
 int jobs_store_get(jobs_store_t *s, int64_t id, json_t **job, sb_err_t *err);
 /* Jobs ordered by id, after cursor (0 = from the start), at most limit; NULL filters = any.

@@ -4,6 +4,8 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
+#include <openssl/rand.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <libpq-fe.h>
@@ -23,6 +25,7 @@
 #include "common/atomic_file.h"
 #include "common/clock.h"
 #include "common/dir_lock.h"
+#include "http/auth.h"
 
 #define PG_BIN "/usr/lib/postgresql/15/bin"
 
@@ -34,6 +37,7 @@ void up_stack_opts_default(up_stack_opts_t *o)
     o->broker_admin_port = 8080;
     o->rest_port = 8083;
     o->pg_port = 5433;
+    o->jobs_port = 8090;
     o->demo = true;
     sv_policy_default(&o->policy);
 }
@@ -109,6 +113,7 @@ static int run_cmd(char *const argv[], bool as_postgres, const char *log_path)
 
 typedef struct up_role_child {
     const char *self, *role;
+    const char *worker_id; /* non-NULL: `<role> worker --id worker_id` */
     char config[PATH_MAX + 32];
     char log[PATH_MAX + 32];
     char ready_url[256];
@@ -124,7 +129,11 @@ static int start_role(void *arg, pid_t *out)
     if (pid < 0) return -errno;
     if (pid == 0) {
         child_setup(r->log, SIGTERM, parent);
-        execl(r->self, r->self, r->role, "--config", r->config, (char *)NULL);
+        if (r->worker_id)
+            execl(r->self, r->self, r->role, "worker", "--id", r->worker_id, "--config", r->config,
+                  (char *)NULL);
+        else
+            execl(r->self, r->self, r->role, "--config", r->config, (char *)NULL);
         _exit(127);
     }
     *out = pid;
@@ -188,6 +197,9 @@ static int probe_role(void *arg, pid_t pid)
     (void)pid;
     up_role_child_t *r = arg;
     if (r->port > 0 && !port_open(r->port)) return 0;
+    /* A worker serves nothing to ask; it is ready once it runs (it waits for the broker and
+     * PostgreSQL itself, and an exit is seen like any other child's). */
+    if (!r->ready_url[0]) return 1;
     return http_status(r->ready_url) == 200;
 }
 
@@ -449,10 +461,11 @@ static int exec_sql(sv_t *sv, volatile sig_atomic_t *stop, const char *conninfo,
     return rc;
 }
 
-/* PUT /connectors/{name}/config; returns the HTTP status (0 = unreachable). The supervisor
- * ticks while the request runs, so a child that dies meanwhile is noticed at once. */
-static long put_connector(sv_t *sv, volatile sig_atomic_t *stop, int rest_port, const char *name,
-                          const char *json_body, char *answer, size_t cap)
+/* One JSON request (method, url, body; bearer may be NULL); returns the HTTP status (0 =
+ * unreachable) with the answer in answer. The supervisor ticks while the request runs, so a
+ * child that dies meanwhile is noticed at once. */
+static long http_json(sv_t *sv, volatile sig_atomic_t *stop, const char *method, const char *url,
+                      const char *json_body, const char *bearer, char *answer, size_t cap)
 {
     CURL *h = curl_easy_init();
     CURLM *m = curl_multi_init();
@@ -461,12 +474,15 @@ static long put_connector(sv_t *sv, volatile sig_atomic_t *stop, int rest_port, 
         curl_multi_cleanup(m);
         return 0;
     }
-    char url[256];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/connectors/%s/config", rest_port, name);
     FILE *mem = fmemopen(answer, cap, "w");
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    char auth[1200];
+    if (bearer) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, json_body);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, mem);
@@ -494,6 +510,15 @@ static long put_connector(sv_t *sv, volatile sig_atomic_t *stop, int rest_port, 
     curl_easy_cleanup(h);
     curl_multi_cleanup(m);
     return status;
+}
+
+/* PUT /connectors/{name}/config on connect's REST API. */
+static long put_connector(sv_t *sv, volatile sig_atomic_t *stop, int rest_port, const char *name,
+                          const char *json_body, char *answer, size_t cap)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/connectors/%s/config", rest_port, name);
+    return http_json(sv, stop, "PUT", url, json_body, NULL, answer, cap);
 }
 
 static bool create_demo_pipeline(sv_t *sv, volatile sig_atomic_t *stop, const up_stack_opts_t *o,
@@ -539,6 +564,105 @@ static int write_config(const char *path, const char *text)
     return -1;
 }
 
+/* ---- jobs ------------------------------------------------------------------------------ */
+
+/* What the jobs API needs that must not be in a config file or a process listing: its JWT
+ * secret (handed to the children in their environment) and the admin's password. Both are
+ * made at the first start and kept in DIR/jobs-secrets (0600) with the password's Argon2id
+ * hash, so that tokens and the password outlive a restart and the hash (the slow part) is
+ * computed once per data directory, not at every start. */
+typedef struct up_jobs_secrets {
+    char jwt_secret[65];
+    char admin_password[33];
+    char admin_hash[200];
+} up_jobs_secrets_t;
+
+static int random_hex(char *out, size_t nbytes)
+{
+    unsigned char raw[32];
+    if (nbytes > sizeof(raw) || RAND_bytes(raw, (int)nbytes) != 1) return -1;
+    for (size_t i = 0; i < nbytes; i++) sprintf(out + 2 * i, "%02x", raw[i]);
+    return 0;
+}
+
+static int jobs_secrets_load_or_make(const char *dir, up_jobs_secrets_t *s)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/jobs-secrets", dir);
+    memset(s, 0, sizeof(*s));
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof(line), f)) {
+            line[strcspn(line, "\n")] = '\0';
+            char *sp = strchr(line, ' ');
+            if (!sp) continue;
+            *sp++ = '\0';
+            if (strcmp(line, "jwt_secret") == 0)
+                snprintf(s->jwt_secret, sizeof(s->jwt_secret), "%s", sp);
+            else if (strcmp(line, "admin_password") == 0)
+                snprintf(s->admin_password, sizeof(s->admin_password), "%s", sp);
+            else if (strcmp(line, "admin_hash") == 0)
+                snprintf(s->admin_hash, sizeof(s->admin_hash), "%s", sp);
+        }
+        fclose(f);
+        if (strlen(s->jwt_secret) == 64 && strlen(s->admin_password) == 32 &&
+            strncmp(s->admin_hash, "$argon2id$", 10) == 0)
+            return 0;
+        /* Damaged or hand-edited: made anew (the old tokens stop working, nothing else). */
+    }
+    if (random_hex(s->jwt_secret, 32) != 0 || random_hex(s->admin_password, 16) != 0 ||
+        http_auth_password_hash(s->admin_password, s->admin_hash, sizeof(s->admin_hash)) < 0) {
+        fprintf(stderr, "streambus up: cannot make the jobs API's secrets\n");
+        return -1;
+    }
+    char text[512];
+    snprintf(text, sizeof(text), "jwt_secret %s\nadmin_password %s\nadmin_hash %s\n", s->jwt_secret,
+             s->admin_password, s->admin_hash);
+    mode_t old = umask(077);
+    int rc = write_config(path, text);
+    umask(old);
+    if (rc == 0) chmod(path, 0600);
+    return rc;
+}
+
+/* The demo job: a one-shot SQL no-op submitted as admin through the API, as a user would.
+ * Its idempotency key makes a second `up` on the same data find the job it made before. The
+ * id goes to *id (0 when not submitted; why is said). */
+static bool submit_demo_job(sv_t *sv, volatile sig_atomic_t *stop, const up_stack_opts_t *o,
+                            const up_jobs_secrets_t *sec, long long *id)
+{
+    *id = 0;
+    char url[256], body[512], answer[4096] = "";
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/auth/login", o->jobs_port);
+    snprintf(body, sizeof(body), "{\"username\":\"admin\",\"password\":\"%s\"}",
+             sec->admin_password);
+    long st = http_json(sv, stop, "POST", url, body, NULL, answer, sizeof(answer) - 1);
+    json_t *j = st == 200 ? json_loads(answer, 0, NULL) : NULL;
+    const char *token = j ? json_string_value(json_object_get(j, "accessToken")) : NULL;
+    if (!token) {
+        if (!sv_failed(sv) && !*stop) say("demo job not submitted: login answered HTTP %ld", st);
+        json_decref(j);
+        return false;
+    }
+    char bearer[1024];
+    snprintf(bearer, sizeof(bearer), "%s", token);
+    json_decref(j);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/jobs", o->jobs_port);
+    memset(answer, 0, sizeof(answer));
+    st = http_json(sv, stop, "POST", url,
+                   "{\"name\":\"up-demo\",\"type\":\"SQL\",\"payload\":{\"statement\":\"SELECT 1\"},"
+                   "\"idempotencyKey\":\"streambus-up-demo\",\"maxRetries\":3}",
+                   bearer, answer, sizeof(answer) - 1);
+    j = st == 200 || st == 201 ? json_loads(answer, 0, NULL) : NULL;
+    json_t *jid = j ? json_object_get(j, "id") : NULL;
+    if (json_is_integer(jid)) *id = (long long)json_integer_value(jid);
+    json_decref(j);
+    if (!*id && !sv_failed(sv) && !*stop)
+        say("demo job not submitted (HTTP %ld): %s", st, answer);
+    return *id != 0;
+}
+
 /* Every port must be free before anything starts: a broker failing to bind while a foreign
  * one answers on its port would have connect join that other cluster. */
 static int check_ports(const up_stack_opts_t *o)
@@ -550,6 +674,7 @@ static int check_ports(const up_stack_opts_t *o)
     } ports[] = {{o->broker_port, "--broker-port", true},
                  {o->broker_admin_port, "--admin-port", true},
                  {o->rest_port, "--rest-port", true},
+                 {o->jobs_port, "--jobs-port", true},
                  {o->pg_port, "--pg-port", !o->postgres[0]}};
     int nports = (int)(sizeof(ports) / sizeof(ports[0]));
     for (int i = 0; i < nports; i++) {
@@ -575,7 +700,7 @@ static int check_ports(const up_stack_opts_t *o)
 }
 
 static void print_banner(const up_stack_opts_t *o, const char *self, const char *conninfo,
-                         bool pipeline)
+                         bool pipeline, long long demo_job)
 {
     printf("\n"
            "  StreamBus is up. Ctrl-C stops everything.\n\n"
@@ -586,6 +711,15 @@ static void print_banner(const up_stack_opts_t *o, const char *self, const char 
            "  PostgreSQL        psql \"%s\"\n",
            o->broker_port, o->broker_port, o->broker_admin_port, o->rest_port, self, o->rest_port,
            conninfo);
+    printf("  Jobs API          http://127.0.0.1:%d/api/v1      user admin, password in "
+           "%s/jobs-secrets\n"
+           "    list jobs       STREAMBUS_JOBS_PASSWORD=$(sed -n 's/^admin_password //p' "
+           "%s/jobs-secrets) %s ctl job list --url http://127.0.0.1:%d --user admin\n",
+           o->jobs_port, o->data_dir, o->data_dir, self, o->jobs_port);
+    if (demo_job)
+        printf("    demo job        #%lld (SQL SELECT 1, run by worker up-worker-1)   ctl job show "
+               "%lld, options as above\n",
+               demo_job, demo_job);
     printf(
         "\n  Security          OPEN: no TLS, no authentication, no ACLs on any listener; every "
         "port\n"
@@ -663,9 +797,13 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
     up_pg_child_t pg = {.port = o->pg_port};
     up_role_child_t broker = {.self = self, .role = "broker", .port = o->broker_port};
     up_role_child_t connect = {.self = self, .role = "connect"};
+    up_role_child_t jobs = {.self = self, .role = "jobs", .port = o->jobs_port};
+    up_role_child_t worker = {.self = self, .role = "jobs", .worker_id = "up-worker-1"};
+    up_jobs_secrets_t secrets;
+    long long demo_job = 0;
     up_traffic_t traffic = {0};
     char conninfo[1024];
-    int pg_id = -1, broker_id = -1, connect_id = -1;
+    int pg_id = -1, broker_id = -1, connect_id = -1, jobs_id = -1, worker_id = -1;
 
     /* 1. PostgreSQL: first, since nothing else needs it to be created and the broker and
      * connect are then stopped before it. initdb runs before any child is started. */
@@ -740,11 +878,67 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
                              .probe_what = connect.probe_what,
                              .arg = &connect};
     if (sv_add(sv, &cspec, &connect_id) != 0) goto out;
+
+    /* 3b. the jobs API and one worker (same config; the JWT secret in their environment),
+     * started together with connect, since none of the three needs the others: start-up
+     * waits for the slowest of them, not for their sum. */
+    if (jobs_secrets_load_or_make(o->data_dir, &secrets) != 0) goto out;
+    setenv("STREAMBUS_JOBS_JWT_SECRET", secrets.jwt_secret, 1);
+    snprintf(jobs.config, sizeof(jobs.config), "%s/jobs.yaml", o->data_dir);
+    snprintf(text, sizeof(text),
+             "jobs:\n  listen: \"127.0.0.1:%d\"\n  bootstrap_servers: \"127.0.0.1:%d\"\n"
+             "  postgres: \"%s\"\n  logs_topic: \"job.logs\"\n"
+             "auth:\n  jwt_secret_env: \"STREAMBUS_JOBS_JWT_SECRET\"\n  users:\n"
+             "    - {name: admin, role: admin, password_hash: \"%s\"}\n"
+             "logging:\n  level: info\n",
+             o->jobs_port, o->broker_port, conninfo, secrets.admin_hash);
+    if (write_config(jobs.config, text) != 0) goto out;
+    snprintf(jobs.log, sizeof(jobs.log), "%s/jobs.log", o->data_dir);
+    snprintf(jobs.ready_url, sizeof(jobs.ready_url), "http://127.0.0.1:%d/health/ready",
+             o->jobs_port);
+    snprintf(jobs.probe_what, sizeof(jobs.probe_what), "%s", jobs.ready_url);
+    sv_child_spec_t jspec = {.name = "the jobs API",
+                             .log_path = jobs.log,
+                             .start = start_role,
+                             .probe = probe_role,
+                             .probe_what = jobs.probe_what,
+                             .arg = &jobs};
+    if (sv_add(sv, &jspec, &jobs_id) != 0) goto out;
+    snprintf(worker.config, sizeof(worker.config), "%s", jobs.config);
+    snprintf(worker.log, sizeof(worker.log), "%s/jobs-worker.log", o->data_dir);
+    snprintf(worker.probe_what, sizeof(worker.probe_what), "a running process");
+    sv_child_spec_t wspec = {.name = "the jobs worker",
+                             .log_path = worker.log,
+                             .start = start_role,
+                             .probe = probe_role,
+                             .probe_what = worker.probe_what,
+                             .arg = &worker};
+    if (sv_add(sv, &wspec, &worker_id) != 0) goto out;
+
     say("starting connect, REST API on 127.0.0.1:%d (log %s)", o->rest_port, connect.log);
-    if (start_and_wait(sv, connect_id, stop) != 0) goto out;
+    say("starting the jobs API on 127.0.0.1:%d (log %s) and worker up-worker-1 (log %s)",
+        o->jobs_port, jobs.log, worker.log);
+    int now_rc = sv_start(sv, connect_id, sb_mono_ms());
+    if (now_rc == 0) now_rc = sv_start(sv, jobs_id, sb_mono_ms());
+    if (now_rc == 0) now_rc = sv_start(sv, worker_id, sb_mono_ms());
+    if (now_rc != 0) {
+        tell_failure(sv);
+        goto out;
+    }
+    if (sv_wait_ready(sv, connect_id, stop) != 0 || sv_wait_ready(sv, jobs_id, stop) != 0 ||
+        sv_wait_ready(sv, worker_id, stop) != 0) {
+        tell_failure(sv);
+        goto out;
+    }
 
     /* 4. the demo pipeline (PUT is idempotent: a second `up` on the same data finds it). */
     bool pipeline = o->demo && create_demo_pipeline(sv, stop, o, conninfo);
+    if (sv_failed(sv)) {
+        tell_failure(sv);
+        goto out;
+    }
+    if (*stop) goto out;
+    if (o->demo) submit_demo_job(sv, stop, o, &secrets, &demo_job);
     if (sv_failed(sv)) {
         tell_failure(sv);
         goto out;
@@ -755,7 +949,7 @@ int up_stack_run(up_stack_opts_t *o, const char *self, volatile sig_atomic_t *st
                  "%s connect_timeout=2 options='-c statement_timeout=5000'", conninfo);
         snprintf(traffic.log, sizeof(traffic.log), "%s/demo.log", o->data_dir);
     }
-    print_banner(o, self, conninfo, pipeline);
+    print_banner(o, self, conninfo, pipeline, demo_job);
 
     rc = 0;
     for (;;) {

@@ -16,12 +16,12 @@
 typedef struct up_stack_opts {
     char data_dir[PATH_MAX];
     char postgres[1024]; /* "" = start our own */
-    int broker_port, broker_admin_port, rest_port, pg_port;
+    int broker_port, broker_admin_port, rest_port, pg_port, jobs_port;
     bool demo;
     sv_policy_t policy;
 } up_stack_opts_t;
 
-/* Defaults: data dir "data", ports 9092, 8080, 8083, 5433, the demo on, sv_policy_default(). */
+/* Defaults: data dir "data", ports 9092, 8080, 8083, 5433, 8090 (jobs API), the demo on, sv_policy_default(). */
 void up_stack_opts_default(up_stack_opts_t *o);
 
 /* Runs the stack until *stop becomes non-zero (Ctrl-C) or a child fails for good, then stops

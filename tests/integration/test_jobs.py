@@ -300,6 +300,73 @@ def test_roles_validation_idempotency_and_an_http_job_completes(jobs_factory, pe
     assert status == 201 and len(body["jobs"]) == 5
     for j in body["jobs"]:
         jobs.wait_status(j["id"], {"COMPLETED"})
+    # the batch is one transaction: a dependency only the store finds missing stores none of it
+    before = sql(postgres, "SELECT count(*) FROM jobs")
+    status, body = jobs.request("POST", "/jobs/batch", {"jobs": [dict(good, name="kept?"),
+                                                                 dict(good, name="orphan", dependsOn=[999999])]},
+                                user="otto")
+    assert status == 400 and "does not exist" in body["message"], body
+    assert sql(postgres, "SELECT count(*) FROM jobs") == before
+    # ... and a job may depend on one earlier in the same batch
+    status, body = jobs.request("POST", "/jobs/batch", {"jobs": [dict(good, name="first")]}, user="otto")
+    first = body["jobs"][0]["id"]
+    status, body = jobs.request("POST", "/jobs/batch", {"jobs": [
+        dict(good, name="b-parent", payload={"url": peer.url + "/ok?bp"}),
+        dict(good, name="b-child", dependsOn=[first + 1], payload={"url": peer.url + "/ok?bc"})]}, user="otto")
+    assert status == 201 and body["jobs"][0]["id"] == first + 1, body
+    jobs.wait_status(body["jobs"][1]["id"], {"COMPLETED"})
+    assert [c[1] for c in peer.calls if c[1] in ("/ok?bp", "/ok?bc")] == ["/ok?bp", "/ok?bc"]
+
+
+def test_a_submit_is_dispatched_at_once_not_at_the_next_scheduler_interval(jobs_factory, peer):
+    """The API kicks the scheduler after storing a job; only what is due then is dispatched."""
+    jobs = jobs_factory(extra="jobs:\n  scheduler_interval_ms: 600000\n")  # one full round per 10 min
+    jobs.start_worker("w1")
+    time.sleep(1)  # the start-up round is over: from here only kicks dispatch
+    one = jobs.submit({"name": "now", "type": "HTTP", "payload": {"url": peer.url + "/ok?now"}})
+    assert jobs.wait_status(one["id"], {"COMPLETED"}, timeout=30)["status"] == "COMPLETED"
+    status, body = jobs.request("POST", "/jobs/batch", {"jobs": [
+        {"name": "b%d" % i, "type": "HTTP", "payload": {"url": peer.url + "/ok?b"}} for i in range(3)]}, user="otto")
+    assert status == 201
+    for j in body["jobs"]:
+        jobs.wait_status(j["id"], {"COMPLETED"}, timeout=30)
+    # a job due a second after its submit is not dispatched by that kick; it waits for a round
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+    later = jobs.submit({"name": "soon", "type": "HTTP", "runAt": soon, "payload": {"url": peer.url + "/ok?soon"}})
+    time.sleep(4)
+    assert jobs.job(later["id"])["status"] == "PENDING" and peer.count("/ok?soon") == 0
+    # ... which the next kick is
+    jobs.submit({"name": "nudge", "type": "HTTP", "payload": {"url": peer.url + "/ok?nudge"}})
+    jobs.wait_status(later["id"], {"COMPLETED"}, timeout=30)
+
+
+def test_sql_jobs_on_a_kept_connection_never_see_the_previous_jobs_session(jobs_factory, postgres):
+    """The worker keeps its SQL connection between jobs; each job still starts on a clean session."""
+    jobs = jobs_factory()
+    jobs.start_worker("w1")  # one worker: every job below runs on its one kept connection
+    make = {"name": "temp", "type": "SQL", "maxRetries": 0,
+            "payload": {"statement": "CREATE TEMPORARY TABLE scratch AS SELECT pg_backend_pid() AS pid"}}
+    for _ in range(3):
+        # without the reset the second CREATE fails: the first job's temporary table would still be there
+        done = jobs.wait_status(jobs.submit(make)["id"], {"COMPLETED", "DEAD_LETTER"})
+        assert done["status"] == "COMPLETED", done
+    guc = {"name": "guc", "type": "SQL", "maxRetries": 0,
+           "payload": {"statement": "SELECT set_config('application_name', 'leaked', false)"}}
+    assert jobs.wait_status(jobs.submit(guc)["id"], {"COMPLETED", "DEAD_LETTER"})["status"] == "COMPLETED"
+    # one backend served them all (the connection was kept), and the setting did not outlive its job
+    check = {"name": "check", "type": "SQL", "maxRetries": 0, "payload": {
+        "statement": "INSERT INTO public.seen SELECT current_setting('application_name'), pg_backend_pid()"}}
+    sql(postgres, "CREATE TABLE public.seen (app text, pid int)")
+    assert jobs.wait_status(jobs.submit(check)["id"], {"COMPLETED", "DEAD_LETTER"})["status"] == "COMPLETED"
+    assert sql(postgres, "SELECT app FROM public.seen") != "leaked"
+    pid = sql(postgres, "SELECT pid FROM public.seen")
+    assert sql(postgres, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s" % pid) == "1"
+    # a failed job closes the connection: the next one runs on a new backend
+    bad = {"name": "bad", "type": "SQL", "maxRetries": 0, "payload": {"statement": "SELECT 1/0"}}
+    assert jobs.wait_status(jobs.submit(bad)["id"], {"COMPLETED", "DEAD_LETTER"})["status"] == "DEAD_LETTER"
+    assert jobs.wait_status(jobs.submit(check)["id"], {"COMPLETED", "DEAD_LETTER"})["status"] == "COMPLETED"
+    pids = sql(postgres, "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM public.seen").split(",")
+    assert len(set(pids)) == 2, pids
 
 
 def test_failing_job_retries_with_backoff_then_dead_letter_and_can_be_retried(jobs_factory, peer):
@@ -610,7 +677,9 @@ def test_ctl_job_commands_over_the_rest_api(jobs_factory, peer, tmp_path):
     rc, out, err = ctl("job", "list", "--status", "COMPLETED", user="vera")
     assert rc == 0 and "from-ctl" in out and "COMPLETED" in out.splitlines()[1], out
     rc, out, err = ctl("job", "logs", str(jid), user="vera")
+    # no log store configured: the transitions, and a note saying so
     assert rc == 0 and out.splitlines()[-1].endswith("RUNNING -> COMPLETED worker w1"), out
+    assert "no job log store (logs.clickhouse_url)" in err, err
     # a batch; bad input names each field and exits 1; a viewer may not cancel (403)
     rc, out, err = ctl("job", "submit", "--json", json.dumps({"jobs": [{"name": "b", "type": "HTTP",
                                                                          "payload": {"url": peer.url + "/ok?b"}}]}))
@@ -783,7 +852,8 @@ def test_job_logs_reach_clickhouse_through_the_sink_and_are_searchable(jobs_fact
     assert started.returncode == 0, started.stderr
     ch_url = started.stdout.strip()
     try:
-        jobs = jobs_factory(extra="logs:\n  clickhouse_url: \"%s\"\n" % ch_url)
+        # a TTL of 1 day, checked every second (logs.ttl_days; ClickHouse 18.16 has no TTL clause)
+        jobs = jobs_factory(extra="logs:\n  clickhouse_url: \"%s\"\n  ttl_days: 1\n  ttl_check_s: 1\n" % ch_url)
         jobs.start_worker("w1")
         # before the sink created the table the log is empty, not an error
         first = jobs.submit({"name": "ok", "type": "HTTP", "payload": {"url": peer.url + "/ok"}})
@@ -814,6 +884,27 @@ def test_job_logs_reach_clickhouse_through_the_sink_and_are_searchable(jobs_fact
         status, body = jobs.request("POST", "/logs/search", {"jobId": "1", "colour": 2, "limit": 0}, user="vera")
         assert status == 400 and {f["field"] for f in body["fields"]} == {"jobId", "colour", "limit"}, body
         assert jobs.request("POST", "/logs/search", {}, token="nope")[0] == 401
+        # `ctl job logs` prints the same records, read through the API
+        ctl = subprocess.run([jobs.binary, "ctl", "job", "logs", str(bad["id"]), "--token", jobs.token("vera")],
+                             capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, STREAMBUS_JOBS_URL=jobs.url.replace("/api/v1", "")))
+        lines = ctl.stdout.splitlines()
+        assert ctl.returncode == 0 and len(lines) == 2, (ctl.stdout, ctl.stderr)
+        assert all(" FAILED worker w1 " in l and l.endswith(": HTTP status 500, expected 2xx") for l in lines), lines
+        assert {l.split(" attempt ")[1].split()[0] for l in lines} == {"1", "2"}
+
+        # TTL: a row that ended 2 days ago is deleted, one from 23 hours ago and today's stay
+        def ch(q):
+            with urllib.request.urlopen(urllib.request.Request(ch_url + "/", data=q.encode()), timeout=10) as r:
+                return r.read().decode().strip()
+        now_ms = int(time.time() * 1000)
+        ch("INSERT INTO job_logs (id, job_id, attempt, status, worker_id, type, queue, started_ms, ended_ms,"
+           " duration_ms, __version, __deleted) VALUES ('900001-1', 900001, 1, 'COMPLETED', 'old', 'HTTP', 'default',"
+           " %d, %d, 0, 1, 0), ('900002-1', 900002, 1, 'COMPLETED', 'recent', 'HTTP', 'default', %d, %d, 0, 1, 0)"
+           % ((now_ms - 2 * 86400000,) * 2 + (now_ms - 23 * 3600000,) * 2))
+        assert len(logs(900001)) == 1 and len(logs(900002)) == 1
+        wait_until(lambda: logs(900001) == [], 30, "the 2-day-old job log row to expire")
+        assert len(logs(900002)) == 1 and len(logs(bad["id"])) == 2 and len(logs(first["id"])) == 1
     finally:
         subprocess.run([str(fixtures / "clickhouse_stop.sh"), str(chdir)], capture_output=True, timeout=60)
 

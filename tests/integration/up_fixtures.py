@@ -13,13 +13,14 @@ from pg_fixtures import PSQL, needs_pg  # noqa: F401 (re-exported for the `up` t
 
 
 def up_ports():
-    return {name: free_port() for name in ("broker", "admin", "rest", "pg")}
+    return {name: free_port() for name in ("broker", "admin", "rest", "pg", "jobs")}
 
 
 def up_args(data, ports, extra=()):
     return [streambus_bin(), "up", "--data-dir", str(data),
             "--broker-port", str(ports["broker"]), "--admin-port", str(ports["admin"]),
-            "--rest-port", str(ports["rest"]), "--pg-port", str(ports["pg"])] + list(extra)
+            "--rest-port", str(ports["rest"]), "--pg-port", str(ports["pg"]),
+            "--jobs-port", str(ports["jobs"])] + list(extra)
 
 
 def run_up(tmp_path, ports, extra=()):

@@ -62,6 +62,23 @@ static void test_errors_name_key_and_line(void **state)
     assert_int_equal(jobs_config_set(&c, "auth.jwt_secret", "x", &err), SB_EINVAL); /* no secret in config */
 }
 
+static void test_job_log_ttl(void **state)
+{
+    jobs_config_t c;
+    sb_err_t err = {0};
+    jobs_config_defaults(&c);
+    assert_int_equal(c.logs_ttl_days, 0); /* kept forever unless configured */
+    assert_int_equal(c.logs_ttl_check_s, 3600);
+    assert_int_equal(load(&c, "logs:\n  ttl_days: 30\n  ttl_check_s: 60\n", &err), 0);
+    assert_int_equal(c.logs_ttl_days, 30);
+    assert_int_equal(c.logs_ttl_check_s, 60);
+    assert_int_equal(load(&c, "logs:\n  ttl_days: 0\n", &err), 0);
+    assert_int_equal(load(&c, "logs:\n  ttl_days: -1\n", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "logs.ttl_days: \"-1\" is not a non-negative integer"));
+    assert_int_equal(load(&c, "logs:\n  ttl_check_s: 0\n", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "is not a positive integer"));
+}
+
 static void test_queue_limits_and_smtp(void **state)
 {
     jobs_config_t c;
@@ -97,6 +114,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_users_and_allow_list),
         cmocka_unit_test(test_errors_name_key_and_line),
+        cmocka_unit_test(test_job_log_ttl),
         cmocka_unit_test(test_queue_limits_and_smtp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
