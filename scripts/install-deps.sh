@@ -20,9 +20,10 @@ build_pkgs=(build-essential cmake pkg-config
 run_pkgs=(kcat curl postgresql-15 postgresql-client-15 libsodium23)
 # curl: tests/fixtures/clickhouse_start.sh probes ClickHouse's HTTP interface with it.
 # sslscan: tests/integration/test_tls.py checks every TLS listener's protocols and ciphers.
+# python3-yaml: test_security_deploy.py reads the documented secure config (config/secure/).
 test_pkgs=(kcat curl python3 python3-pytest python3-confluent-kafka python3-kafka python3-cassandra
   prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15 clickhouse-server
-  python3-aiosmtpd testssl.sh sslscan)
+  python3-aiosmtpd python3-yaml testssl.sh sslscan)
 bench_pkgs=(redis-server nats-server libnats-dev wrk)
 # `make compat` (scripts/compat.sh): dpkg-dev unpacks librdkafka's source (apt-get source); its
 # test-runner build needs the build profile's compilers and libraries, python3 (lds-gen.py) and
