@@ -150,12 +150,18 @@ class Broker:
         # default, like Kafka's there; in particular groups.initial_rebalance_delay_ms stays at
         # Kafka's 3 s: 0118 subscribes two consumers and then polls only one of them at a time,
         # which works only if both joined the group's first generation.
+        # The ACL APIs answer SECURITY_DISABLED without an authorizer, as Kafka's do; the suite's
+        # cluster runs Kafka's ACL authorizer with allow.everyone.if.no.acl.found=true (0081 creates,
+        # describes and deletes ACLs and expects success), so ours runs the same way.
         self.config_path.write_text(
             "broker:\n"
             '  listen: "127.0.0.1:%d"\n'
             '  data_dir: "%s"\n'
             "  auto_create_topics: true\n"
             "  default_partitions: 4\n"
+            "authorizer:\n"
+            "  enabled: true\n"
+            "  allow_everyone_if_no_acl_found: true\n"
             "admin:\n"
             '  listen: "127.0.0.1:%d"\n'
             "logging:\n"
