@@ -73,7 +73,8 @@ API_NAMES = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "Offs
              23: "OffsetForLeaderEpoch", 26: "EndTxn", 28: "TxnOffsetCommit", 29: "DescribeAcls",
              30: "CreateAcls", 31: "DeleteAcls", 32: "DescribeConfigs", 33: "AlterConfigs",
              35: "DescribeLogDirs", 36: "SaslAuthenticate", 37: "CreatePartitions", 42: "DeleteGroups",
-             43: "ElectLeaders", 44: "IncrementalAlterConfigs", 47: "OffsetDelete", 60: "DescribeCluster"}
+             43: "ElectLeaders", 44: "IncrementalAlterConfigs", 47: "OffsetDelete",
+             50: "DescribeUserScramCredentials", 51: "AlterUserScramCredentials", 60: "DescribeCluster"}
 # An API that TEST_KAFKA_VERSION 2.4.0 makes the suite call and older versions do not (0081:
 # DeleteConsumerGroupOffsets). Named in the run's header so that a failure caused by a missing
 # API is recognisable at once.
