@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "broker/broker_int.h"
+#include "broker/group/coordinator.h"
 #include "common/atomic_file.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -360,6 +361,8 @@ int16_t topic_get_or_create(broker_t *b, sb_slice_t name, bool create, topic_t *
 int topic_delete(broker_t *b, topic_t *t, sb_err_t *err)
 {
     registry_remove(b, t);
+    /* Its committed offsets go with it, as in Kafka; a re-created topic starts afresh. */
+    if (b->groups && !t->internal) group_coordinator_topic_deleted(b->groups, t->name);
     char path[1400];
     snprintf(path, sizeof(path), "%s/.topics/%s", b->opt.data_dir, t->name);
     /* The metadata file goes first: a crash halfway leaves orphan directories, never a topic

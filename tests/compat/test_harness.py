@@ -135,3 +135,27 @@ def test_broker_tests_leave_out_local_manual_and_known_issue_tests(tmp_path):
         "0045_subscribe_update_topic_remove": ["noautocreate"],
         "0103_transactions": ["default", "ak23"],
     }
+
+
+def test_a_test_with_several_subtest_names_runs_once_per_name():
+    subtests = {"0061": ("without", "transactions"), "0113": ("a_assign,k_add", "client bug")}
+    groups = run.plan_groups(["0001", "0061", "0076", "0081", "0113"], {"0076": "sockem"}, subtests,
+                             {"0081": ("2.7.0", "AlterConfigs")})
+    assert groups == [
+        ("parallel", ["0001"], ["-p2"], {}),
+        ("serial", ["0076"], ["-p1"], {}),
+        ("partial-0061", ["0061"], ["-p1"], {"SUBTESTS": "without"}),
+        ("partial-0113-1", ["0113"], ["-p1"], {"SUBTESTS": "a_assign"}),
+        ("partial-0113-2", ["0113"], ["-p1"], {"SUBTESTS": "k_add"}),
+        ("version-0081", ["0081"], ["-p1"], {"TEST_KAFKA_VERSION": "2.7.0"}),
+    ]
+
+
+def test_a_test_run_in_parts_fails_when_any_part_failed():
+    results = {}
+    run.merge(results, {"0113_cooperative_rebalance": ("PASSED", 12.0, "")})
+    run.merge(results, {"0113_cooperative_rebalance": ("PASSED", 3.5, "")})
+    assert results["0113_cooperative_rebalance"] == ("PASSED", 15.5, "")
+    run.merge(results, {"0113_cooperative_rebalance": ("FAILED", 40.0, "x.cpp:1: timed out")})
+    run.merge(results, {"0113_cooperative_rebalance": ("PASSED", 3.0, "")})
+    assert results["0113_cooperative_rebalance"][0] == "FAILED"

@@ -1,11 +1,12 @@
 """confluent_kafka (librdkafka) and committed/fetched offsets against the real broker: many async
-commits made durable by one fsync keep the newest, and a consumer whose position was deleted by
-retention gets auto.offset.reset applied instead of being stuck."""
+commits made durable by one fsync keep the newest, a consumer whose position was deleted by
+retention gets auto.offset.reset applied instead of being stuck, and a deleted topic takes its
+committed offsets along."""
 
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import wait_until
@@ -131,3 +132,72 @@ def test_position_deleted_by_retention_gets_auto_offset_reset(broker, reset, exp
                 consumer.poll(0.2)), 30, "the record produced after the reset")
     finally:
         consumer.close()
+
+
+def delete_topic(broker, name):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.delete_topics([name], operation_timeout=10)[name].result(timeout=30)
+
+
+def test_deleted_topic_takes_its_committed_offsets_along(broker):
+    """Kafka drops every group's committed offsets of a deleted topic. The broker kept them: a
+    topic re-created under the same name started the group at the old position, and a consumer
+    with auto.offset.reset=earliest silently skipped the new topic's first records."""
+    topic = "dt-topic"
+    create_topic(broker, topic, 2)
+    for group, offset in (("dt-group", 7), ("dt-other", 3)):
+        committer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+        try:
+            committer.commit(offsets=[TopicPartition(topic, 0, offset), TopicPartition(topic, 1, offset)],
+                             asynchronous=False)
+            assert committer.committed([TopicPartition(topic, 0)], timeout=10)[0].offset == offset
+        finally:
+            committer.close()
+    # A committed offset of another topic stays.
+    create_topic(broker, "dt-kept", 1)
+    keeper = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "dt-group"})
+    try:
+        keeper.commit(offsets=[TopicPartition("dt-kept", 0, 4)], asynchronous=False)
+    finally:
+        keeper.close()
+
+    delete_topic(broker, topic)
+    create_topic(broker, topic, 2)
+    values = [b"new-%d" % i for i in range(10)]
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    for v in values:
+        producer.produce(topic, value=v, partition=0)
+    assert producer.flush(30) == 0
+
+    def committed(group, tps):
+        probe = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+        try:
+            return [tp.offset for tp in probe.committed(tps, timeout=30)]
+        finally:
+            probe.close()
+
+    gone = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+    for group in ("dt-group", "dt-other"):
+        assert committed(group, gone) == [OFFSET_INVALID, OFFSET_INVALID], group
+    assert committed("dt-group", [TopicPartition("dt-kept", 0)]) == [4]
+
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "dt-group",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    got = []
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        deadline = time.time() + 30
+        while time.time() < deadline and len(got) < len(values):
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            assert not msg.error(), "consumer error: %s" % msg.error()
+            got.append(msg.value())
+    finally:
+        consumer.close()
+    assert got == values, "the re-created topic must be read from its start"
+
+    # The tombstones are in the offsets log: a restart does not bring the old offsets back.
+    broker.restart()
+    assert committed("dt-group", gone) == [OFFSET_INVALID, OFFSET_INVALID]
+    assert committed("dt-group", [TopicPartition("dt-kept", 0)]) == [4]

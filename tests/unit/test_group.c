@@ -1239,6 +1239,45 @@ static int32_t subscription(char *buf, const char *topic)
     return n;
 }
 
+/* Kafka drops every group's committed offsets of a deleted topic; the broker kept them, and a
+ * topic re-created under the same name started its groups at the old positions. */
+static void test_topic_deleted_takes_offsets_along(void **state)
+{
+    fixture_t *f = *state;
+    int rc;
+    kslot_t *s = commit(f, 7, "g1", -1, "",
+                        (commit_part_t[]){{"orders", 0, 9, NULL}, {"orders", 1, 10, NULL}, {"payments", 0, 3, NULL}},
+                        3, &rc);
+    fake_run_durable(&f->b);
+    fake_slot_free(s);
+    /* Accepted before the deletion, durable only after it: in the log before the tombstones. */
+    kslot_t *pending = commit(f, 7, "g2", -1, "", (commit_part_t[]){{"orders", 2, 5, NULL}}, 1, &rc);
+    assert_int_equal(rc, KAFKA_HANDLER_DEFERRED);
+
+    group_coordinator_topic_deleted(f->b.gc, "orders");
+    fetched_t got[8];
+    /* Visible until the tombstones are durable, like an OffsetDelete. */
+    assert_int_equal(find_fetched(got, fetch(f, 5, "g1", true, got, 8), "orders", 0)->offset, 9);
+    fake_run_durable(&f->b);
+    int16_t codes[1];
+    parse_commit(pending, codes, 1);
+    assert_int_equal(codes[0], 0);
+    fake_slot_free(pending);
+
+    for (int round = 0; round < 2; round++) {
+        int n = fetch(f, 5, "g1", true, got, 8);
+        assert_int_equal(n, 1);
+        assert_int_equal(find_fetched(got, n, "payments", 0)->offset, 3);
+        assert_int_equal(fetch(f, 5, "g2", true, got, 8), 0);
+        /* The tombstones replay: a restart does not bring the offsets back. */
+        restart(f);
+    }
+
+    /* A topic without committed offsets writes nothing. */
+    group_coordinator_topic_deleted(f->b.gc, "never-committed");
+    assert_int_equal(f->b.durable_count, 0);
+}
+
 static void test_offset_delete(void **state)
 {
     fixture_t *f = *state;
@@ -1365,6 +1404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_find_coordinator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_fetch_flexible_and_many_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_topic_deleted_takes_offsets_along, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_member_restart_keeps_assignment_without_rebalance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_member_survives_rebalance_until_session_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ended_session_counts_at_once_for_delete, setup, teardown),

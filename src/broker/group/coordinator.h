@@ -43,6 +43,13 @@ void group_coordinator_free(group_coordinator_t *gc);
  * no offsets. now_ms is on the sb_mono_ms() clock. Called by the loop every ~100 ms. */
 void group_coordinator_tick(group_coordinator_t *gc, int64_t now_ms);
 
+/* Topic `topic` was deleted: every group's committed offsets of it go, as Kafka's do (its
+ * GroupCoordinator.handleDeletedPartitions), so that a topic re-created under the same name
+ * does not start its consumers at offsets committed against the old log. Writes their
+ * tombstones to the offsets log and removes them from memory once those are durable (in log
+ * order, after any commit of the topic that was still waiting for its fsync). */
+void group_coordinator_topic_deleted(group_coordinator_t *gc, const char *topic);
+
 /* Calls cb for every committed offset (durable ones only), for metrics and lag. */
 void group_coordinator_foreach_offset(group_coordinator_t *gc,
                                       void (*cb)(void *arg, const char *group, const char *topic, int32_t partition,

@@ -41,7 +41,9 @@ enum {
     REPLAY_READ_BYTES = 1 << 20,
 };
 
-typedef enum { WRITE_COMMIT, WRITE_DELETE, WRITE_OFFSET_DELETE } offset_write_kind_t;
+/* WRITE_TOPIC_DELETED is no request: the tombstones written when a topic is deleted
+ * (group_coordinator_topic_deleted); it has no slot and answers nobody. */
+typedef enum { WRITE_COMMIT, WRITE_DELETE, WRITE_OFFSET_DELETE, WRITE_TOPIC_DELETED } offset_write_kind_t;
 
 /* One OffsetCommit, OffsetDelete or DeleteGroups waiting for its batch to be durable. It owns a copy of the
  * request body, re-decoded so that the slices it answers with stay valid. */
@@ -58,6 +60,7 @@ struct offset_write {
     int16_t group_error; /* OffsetDelete's top-level error */
     int16_t *error_codes;
     int64_t commit_timestamp;
+    char *deleted_topic; /* WRITE_TOPIC_DELETED: the topic whose offsets go */
 };
 
 /* ----- the in-memory table ----- */
@@ -355,6 +358,7 @@ static void write_free(offset_write_t *wr)
     delete_groups_request_deinit(&wr->del);
     offset_delete_request_deinit(&wr->odel);
     free(wr->error_codes);
+    free(wr->deleted_topic);
     free(wr->body);
     free(wr);
 }
@@ -421,10 +425,28 @@ static void apply_offset_delete(group_coordinator_t *gc, offset_write_t *wr)
     }
 }
 
+static void apply_topic_deleted(group_coordinator_t *gc, const char *topic)
+{
+    for (int32_t i = 0; i < gc->group_count; i++) {
+        group_t *g = gc->groups[i];
+        for (int32_t k = 0; k < g->offset_count;) {
+            group_offset_t *o = &g->offsets[k];
+            if (strcmp(o->topic, topic) != 0) {
+                k++;
+                continue;
+            }
+            free(o->topic);
+            free(o->metadata);
+            *o = g->offsets[--g->offset_count];
+        }
+    }
+}
+
 /* How many per-partition error codes a write answers with. */
 static size_t write_code_count(const offset_write_t *wr)
 {
     size_t n = 0;
+    if (wr->kind == WRITE_TOPIC_DELETED) return 0;
     if (wr->kind == WRITE_DELETE) return (size_t)wr->del.group_count;
     if (wr->kind == WRITE_COMMIT) {
         for (int32_t t = 0; t < wr->commit.topic_count; t++) n += (size_t)wr->commit.topics[t].partition_count;
@@ -457,6 +479,16 @@ static void write_durable(broker_t *b, void *arg, int err)
     offset_write_t *wr = arg;
     group_coordinator_t *gc = wr->gc;
     if (gc) write_unlink(gc, wr);
+    if (wr->kind == WRITE_TOPIC_DELETED) {
+        /* The topic is gone whether or not its tombstones reached the disk; only a restart after
+         * a failed write could bring its offsets back, which the warning says. */
+        if (err)
+            sb_warn("group", "removal of the committed offsets of deleted topic %s not durable: %s",
+                    wr->deleted_topic, sb_err_name(err));
+        if (gc) apply_topic_deleted(gc, wr->deleted_topic);
+        write_free(wr);
+        return;
+    }
     size_t n = write_code_count(wr);
     if (!gc || err) {
         if (err) sb_warn("group", "offsets log write not durable: %s", sb_err_name(err));
@@ -846,6 +878,83 @@ static int offset_delete(broker_t *b, group_coordinator_t *gc, kreq_t *req, sb_w
         return KAFKA_HANDLER_DONE;
     }
     return write_wait_durable(b, gc, wr);
+}
+
+/* Adds a tombstone record for (group, topic, partition) to kv and lens. */
+static int tombstone_add(sb_wr_t *kv, int32_t **lens, int32_t *count, int32_t *cap, const void *group,
+                         int32_t group_len, const char *topic, int32_t partition)
+{
+    if (*count == *cap) {
+        int32_t ncap = *cap ? *cap * 2 : 16;
+        int32_t *n = realloc(*lens, 2 * (size_t)ncap * sizeof(int32_t));
+        if (!n) return SB_ENOMEM;
+        *lens = n;
+        *cap = ncap;
+    }
+    size_t start = kv->len;
+    wr_key_commit(kv, group, group_len, topic, (int32_t)strlen(topic), partition);
+    (*lens)[2 * *count] = (int32_t)(kv->len - start);
+    (*lens)[2 * *count + 1] = -1;
+    (*count)++;
+    return kv->oom ? SB_ENOMEM : 0;
+}
+
+void group_coordinator_topic_deleted(group_coordinator_t *gc, const char *topic)
+{
+    if (!gc || !gc->offsets_log || !topic) return;
+    sb_wr_t kv;
+    sb_wr_init(&kv, 128);
+    int32_t *lens = NULL, count = 0, cap = 0;
+    int rc = 0;
+    for (int32_t i = 0; i < gc->group_count && rc == 0; i++) {
+        group_t *g = gc->groups[i];
+        for (int32_t k = 0; k < g->offset_count && rc == 0; k++) {
+            if (strcmp(g->offsets[k].topic, topic) == 0)
+                rc = tombstone_add(&kv, &lens, &count, &cap, g->group_id, (int32_t)strlen(g->group_id), topic,
+                                   g->offsets[k].partition);
+        }
+    }
+    /* Commits accepted before the deletion but not yet durable are in the log before these
+     * tombstones and reach memory before their callback: they need tombstones too. */
+    for (offset_write_t *wr = gc->writes; wr && rc == 0; wr = wr->next) {
+        if (wr->kind != WRITE_COMMIT) continue;
+        const offset_commit_request_t *rq = &wr->commit;
+        size_t e = 0;
+        for (int32_t t = 0; t < rq->topic_count && rc == 0; t++) {
+            const offset_commit_topic_t *ct = &rq->topics[t];
+            bool same = ct->name.len == (int32_t)strlen(topic) && memcmp(ct->name.p, topic, (size_t)ct->name.len) == 0;
+            for (int32_t p = 0; p < ct->partition_count && rc == 0; p++, e++) {
+                if (same && wr->error_codes[e] == KAFKA_ERR_NONE)
+                    rc = tombstone_add(&kv, &lens, &count, &cap, rq->group_id.p, rq->group_id.len, topic,
+                                       ct->partitions[p].partition_index);
+            }
+        }
+    }
+    offset_write_t *wr = NULL;
+    if (rc == 0 && count > 0) {
+        wr = calloc(1, sizeof(*wr));
+        if (wr) wr->deleted_topic = strdup(topic);
+        if (!wr || !wr->deleted_topic) rc = SB_ENOMEM;
+    }
+    sb_err_t err = {0};
+    if (rc == 0 && count > 0) rc = append_batch(gc, &kv, lens, count, &err);
+    sb_wr_deinit(&kv);
+    free(lens);
+    if (count == 0) return;
+    if (rc != 0) {
+        /* Memory still forgets them: the topic is gone, and only a restart replays them. */
+        sb_warn("group", "committed offsets of deleted topic %s not removed from the offsets log: %s", topic,
+                rc == SB_ENOMEM ? "out of memory" : err.msg);
+        if (wr) write_free(wr);
+        apply_topic_deleted(gc, topic);
+        return;
+    }
+    sb_info("group", "removing %d committed offset(s) of deleted topic %s", count, topic);
+    wr->gc = gc;
+    wr->kind = WRITE_TOPIC_DELETED;
+    wr->next = gc->writes;
+    gc->writes = wr;
+    broker_after_durable(gc->broker, gc->offsets_log, plog_end_offset(gc->offsets_log), write_durable, wr);
 }
 
 int handle_OffsetDelete(broker_t *b, kreq_t *req, sb_wr_t *resp)
