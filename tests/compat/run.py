@@ -33,6 +33,8 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "integration"))
+from ports import free_port  # noqa: E402  (ports below the ephemeral range)
 
 # The newest Kafka release whose APIs (as librdkafka 2.0.2 uses them) the broker advertises;
 # docs/compatibility.md explains the choice. The suite switches tests and expectations on it.
@@ -43,12 +45,6 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\(B")
 FAILED_AT = re.compile(r'^### Test "(\d{4}_\w+)[^"]*" failed at (\S+?)(?: at .*)? ###$')
 # '[0016_client_swname   /  0.000s] WARN: SKIPPING TEST: Env var KAFKA_PATH missing'
 SKIPPING = re.compile(r"^\[(\d{4}_\w+)\s*/.*SKIPPING TEST: (.*)$")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def read_list(path):

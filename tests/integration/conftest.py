@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from ports import PortHold, free_port  # noqa: F401  (the tests import them from here)
+
 HERE = Path(__file__).resolve().parent
 
 READY_TIMEOUT_S = 20.0
@@ -38,47 +40,6 @@ SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "Thr
 # --------------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------------
-
-def free_port():
-    """A loopback TCP port that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PortHold:
-    """A loopback port kept bound, without listening, for as long as the server it is meant
-    for is not listening on it: before its first start (PostgreSQL's initdb can take seconds
-    under load) and while a test keeps it down on purpose. Clients get "connection refused"
-    as from nothing, and no other process can be handed the number by free_port() meanwhile.
-    free_port() alone only names a port: on a machine where other suites start servers on
-    random ports, two tests were once handed the same one, and the other test's PostgreSQL
-    answered on a stopped server's port 0.6 s after the stop. The servers (PostgreSQL, the
-    broker) bind with SO_REUSEADDR, which a bound but not listening socket does not refuse, so
-    they may start while it is held; release it once they listen.
-
-    PortHold() picks a free port (.port); PortHold(port) holds that one (also while it is in
-    TIME_WAIT after its server stopped)."""
-
-    def __init__(self, port=0):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            if port:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                self.sock.bind(("127.0.0.1", port))
-            else:
-                # A fresh port, bound as free_port() binds (so not one in TIME_WAIT); then the
-                # server may share it.
-                self.sock.bind(("127.0.0.1", 0))
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        except OSError:
-            self.sock.close()
-            raise
-        self.port = self.sock.getsockname()[1]
-
-    def release(self):
-        self.sock.close()
-
 
 def wait_until(predicate, timeout, what, interval=0.05):
     """Polls predicate() until it returns a truthy value; fails the test naming `what` after

@@ -19,6 +19,8 @@ import uuid
 
 import pytest
 
+from conftest import free_port
+
 BIN = os.environ.get("STREAMBUS_BIN")
 EXTERNAL_BOOTSTRAP = os.environ.get("STREAMBUS_CTL_TEST_BOOTSTRAP")
 
@@ -26,12 +28,6 @@ pytestmark = pytest.mark.skipif(not BIN, reason="STREAMBUS_BIN is not set")
 
 # Generous: the broker may be busy starting; ctl itself answers in milliseconds when healthy.
 CTL_TIMEOUT_MS = 15000
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port, proc, log_path, deadline_s=30.0):
