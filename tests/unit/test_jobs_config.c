@@ -113,40 +113,36 @@ static void test_queue_limits_and_smtp(void **state)
  * reported as a "malformed" item or an unknown key. */
 static void test_list_errors_name_the_key_path(void **state)
 {
+    static const struct {
+        const char *yaml, *msg;
+    } cases[] = {
+        {"auth:\n  users:\n    - {name: a, role: admin, password_hash: h}\n    - {name: b, role: viewer, passwd: h}\n",
+         "jobs.yaml:4: auth.users[1]: unknown key \"passwd\" (known: name, role, password_hash)"},
+        {"queues:\n  - name: q\n    concurrency: [1]\n", "jobs.yaml:3: queues[0].concurrency: expected a value, not a list"},
+        {"queues:\n  - name: q\n    concurrency: {max: 1}\n",
+         "jobs.yaml:3: queues[0].concurrency: expected a value, not a mapping"},
+        {"queues:\n  - {name: q}\n  - {name: r, concurrency: lots}\n",
+         "jobs.yaml:3: queues[1].concurrency: \"lots\" is not an integer 0-1000000"},
+        {"queues:\n  - {name: q}\n  - {name: q}\n", "jobs.yaml:3: queues[1]: \"q\" is listed twice (also queues[0])"},
+        {"queues: 3\n", "jobs.yaml:1: queues: expected a list, not a value (write [] for none)"},
+        {"auth:\n  users:\n", "jobs.yaml:2: auth.users: expected a list, not a null (write [] for none)"},
+        {"auth:\n  users: [a]\n", "jobs.yaml:2: auth.users[0]: expected a mapping, not a value"},
+        {"auth:\n  users:\n    - {name: a, name: b}\n", "jobs.yaml:3: duplicate key \"auth.users[0].name\" (first at line 3)"},
+        {"executors:\n  shell_allow: [/bin/echo, sh]\n",
+         "jobs.yaml:2: executors.shell_allow[1]: \"sh\" is not an absolute command path (at most 255 bytes)"},
+        {"executors:\n  shell_allow:\n    - [/bin/sh]\n",
+         "jobs.yaml:3: executors.shell_allow[0]: expected a value, not a list"},
+        /* a user's fields are no longer cut silently to fit */
+        {"auth:\n  users:\n    - {name: " "0123456789012345678901234567890123456789012345678901234567890123"
+         ", role: admin, password_hash: h}\n",
+         "jobs.yaml:3: auth.users[0].name: longer than 63 bytes"},
+    };
     jobs_config_t c;
     sb_err_t err = {0};
-    assert_int_equal(load(&c,
-                          "auth:\n  users:\n    - {name: a, role: admin, password_hash: h}\n"
-                          "    - {name: b, role: viewer, passwd: h}\n",
-                          &err),
-                     SB_EINVAL);
-    assert_string_equal(err.msg, "jobs.yaml:4: auth.users[1]: unknown key \"passwd\" (known: name, role, password_hash)");
-    assert_int_equal(load(&c, "queues:\n  - name: q\n    concurrency: [1]\n", &err), SB_EINVAL);
-    assert_string_equal(err.msg, "jobs.yaml:3: queues[0].concurrency: expected a value, not a list");
-    assert_int_equal(load(&c, "queues:\n  - name: q\n    concurrency: {max: 1}\n", &err), SB_EINVAL);
-    assert_string_equal(err.msg, "jobs.yaml:3: queues[0].concurrency: expected a value, not a mapping");
-    assert_int_equal(load(&c, "queues:\n  - {name: q}\n  - {name: r, concurrency: lots}\n", &err), SB_EINVAL);
-    assert_string_equal(err.msg, "jobs.yaml:3: queues[1].concurrency: \"lots\" is not an integer 0-1000000");
-    assert_int_equal(load(&c, "queues:\n  - {name: q}\n  - {name: q}\n", &err), SB_EINVAL);
-    assert_string_equal(err.msg, "jobs.yaml:3: queues[1]: \"q\" is listed twice (also queues[0])");
-    assert_int_equal(load(&c, "queues: 3\n", &err), SB_EINVAL);
-    assert_string_equal(err.msg, "jobs.yaml:1: queues: expected a list, not a value (write [] for none)");
-    assert_int_equal(load(&c, "auth:\n  users:\n", &err), SB_EINVAL);
-    assert_string_equal(err.msg, "jobs.yaml:2: auth.users: expected a list, not a null (write [] for none)");
-    assert_int_equal(load(&c, "auth:\n  users: [a]\n", &err), SB_EINVAL);
-    assert_string_equal(err.msg, "jobs.yaml:2: auth.users[0]: expected a mapping, not a value");
-    assert_int_equal(load(&c, "auth:\n  users:\n    - {name: a, name: b}\n", &err), SB_EINVAL);
-    assert_string_equal(err.msg, "jobs.yaml:3: duplicate key \"auth.users[0].name\" (first at line 3)");
-    assert_int_equal(load(&c, "executors:\n  shell_allow: [/bin/echo, sh]\n", &err), SB_EINVAL);
-    assert_string_equal(err.msg,
-                        "jobs.yaml:2: executors.shell_allow[1]: \"sh\" is not an absolute command path (at most 255 bytes)");
-    assert_int_equal(load(&c, "executors:\n  shell_allow:\n    - [/bin/sh]\n", &err), SB_EINVAL);
-    assert_string_equal(err.msg, "jobs.yaml:3: executors.shell_allow[0]: expected a value, not a list");
-    /* a user's fields are no longer cut silently to fit */
-    char yaml[512];
-    snprintf(yaml, sizeof(yaml), "auth:\n  users:\n    - {name: %070d, role: admin, password_hash: h}\n", 7);
-    assert_int_equal(load(&c, yaml, &err), SB_EINVAL);
-    assert_string_equal(err.msg, "jobs.yaml:3: auth.users[0].name: longer than 63 bytes");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(load(&c, cases[i].yaml, &err), SB_EINVAL);
+        assert_string_equal(err.msg, cases[i].msg);
+    }
     /* at most JOBS_MAX_USERS */
     char many[4096] = "auth:\n  users:\n";
     for (int i = 0; i <= JOBS_MAX_USERS; i++)

@@ -141,7 +141,8 @@ static const sb_yaml_list_t test_lists[] = {
 
 static int load_lists(const char *yaml, seen_t *s, sb_err_t *err)
 {
-    sb_yaml_keys_spec_t spec = {.max_depth = 2, .set = record, .lists = test_lists, .item_done = record_item};
+    sb_yaml_keys_spec_t spec = {
+        .max_depth = 2, .set = record, .lists = test_lists, .item_done = record_item};
     memset(s, 0, sizeof(*s));
     return sb_yaml_keys_load_string_spec("t.yaml", yaml, strlen(yaml), &spec, s, err);
 }
@@ -153,30 +154,31 @@ static void test_lists_of_values_and_mappings(void **state)
     (void)state;
     seen_t s;
     sb_err_t err = {0};
-    assert_int_equal(load_lists("a:\n  vals: [x, y]\nmaps:\n  - {id: 1, n: 2}\n  - id: 3\n", &s, &err), 0);
+    assert_int_equal(
+        load_lists("a:\n  vals: [x, y]\nmaps:\n  - {id: 1, n: 2}\n  - id: 3\n", &s, &err), 0);
     assert_string_equal(s.text, "a.vals[0]=x;done a.vals[0];a.vals[1]=y;done a.vals[1];"
                                 "maps[0].id=1;maps[0].n=2;done maps[0];maps[1].id=3;done maps[1];");
     assert_int_equal(load_lists("a:\n  vals: []\nmaps: []\n", &s, &err), 0);
     assert_int_equal(s.n, 0);
-    assert_int_equal(load_lists("maps:\n  - {n: 2}\n", &s, &err), SB_EINVAL);
-    assert_string_equal(err.msg, "t.yaml:2: maps[0]: needs an id");
-    assert_int_equal(load_lists("maps:\n  - id: 1\n    n: {x: 1}\n", &s, &err), SB_EINVAL);
-    assert_string_equal(err.msg, "t.yaml:3: maps[0].n: expected a value, not a mapping");
-    assert_int_equal(load_lists("maps:\n  - id: [1]\n", &s, &err), SB_EINVAL);
-    assert_string_equal(err.msg, "t.yaml:2: maps[0].id: expected a value, not a list");
-    assert_int_equal(load_lists("maps:\n  - {id: 1}\n  - x\n", &s, &err), SB_EINVAL);
-    assert_string_equal(err.msg, "t.yaml:3: maps[1]: expected a mapping, not a value");
-    assert_int_equal(load_lists("maps:\n  - {id: 1, id: 2}\n", &s, &err), SB_EINVAL);
-    assert_string_equal(err.msg, "t.yaml:2: duplicate key \"maps[0].id\" (first at line 2)");
-    assert_int_equal(load_lists("a:\n  vals:\n    - {k: v}\n", &s, &err), SB_EINVAL);
-    assert_string_equal(err.msg, "t.yaml:3: a.vals[0]: expected a value, not a mapping");
-    assert_int_equal(load_lists("a:\n  vals: x\n", &s, &err), SB_EINVAL);
-    assert_string_equal(err.msg, "t.yaml:2: a.vals: expected a list, not a value (write [] for none)");
-    assert_int_equal(load_lists("maps:\n", &s, &err), SB_EINVAL);
-    assert_string_equal(err.msg, "t.yaml:1: maps: expected a list, not a null (write [] for none)");
-    /* a list not declared is still refused */
-    assert_int_equal(load_lists("a:\n  other: [1]\n", &s, &err), SB_EINVAL);
-    assert_string_equal(err.msg, "t.yaml:2: a.other: expected a value, not a list");
+    static const struct {
+        const char *yaml, *msg;
+    } cases[] = {
+        {"maps:\n  - {n: 2}\n", "t.yaml:2: maps[0]: needs an id"},
+        {"maps:\n  - id: 1\n    n: {x: 1}\n",
+         "t.yaml:3: maps[0].n: expected a value, not a mapping"},
+        {"maps:\n  - id: [1]\n", "t.yaml:2: maps[0].id: expected a value, not a list"},
+        {"maps:\n  - {id: 1}\n  - x\n", "t.yaml:3: maps[1]: expected a mapping, not a value"},
+        {"maps:\n  - {id: 1, id: 2}\n", "t.yaml:2: duplicate key \"maps[0].id\" (first at line 2)"},
+        {"a:\n  vals:\n    - {k: v}\n", "t.yaml:3: a.vals[0]: expected a value, not a mapping"},
+        {"a:\n  vals: x\n", "t.yaml:2: a.vals: expected a list, not a value (write [] for none)"},
+        {"maps:\n", "t.yaml:1: maps: expected a list, not a null (write [] for none)"},
+        /* a list not declared is still refused */
+        {"a:\n  other: [1]\n", "t.yaml:2: a.other: expected a value, not a list"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(load_lists(cases[i].yaml, &s, &err), SB_EINVAL);
+        assert_string_equal(err.msg, cases[i].msg);
+    }
 }
 
 static void test_list_item_keys(void **state)
