@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
+
+#include "common/yaml_keys.h"
 
 typedef struct key_def {
     const char *name;
@@ -99,155 +100,127 @@ int jobs_config_set(jobs_config_t *c, const char *key, const char *value, sb_err
     return sb_err_set(err, SB_EINVAL, "unknown key \"%s\"", key);
 }
 
-static void scalar(yaml_node_t *n, char *out, size_t cap)
+static int parse_int(const char *value, long long min, long long max, long long *out)
 {
-    snprintf(out, cap, "%.*s", (int)n->data.scalar.length, (const char *)n->data.scalar.value);
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno || end == value || *end || v < min || v > max) return -1;
+    *out = v;
+    return 0;
 }
 
-static int load_users(jobs_config_t *c, const char *src, yaml_document_t *doc, yaml_node_t *seq, sb_err_t *err)
+/* One field of queues[i] (the item is checked whole in item_done). */
+static int set_queue(jobs_config_t *c, const char *item, size_t i, const char *field, const char *value,
+                     sb_err_t *err)
 {
-    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
-        yaml_node_t *u = yaml_document_get_node(doc, *it);
-        size_t line = u ? u->start_mark.line + 1 : 0;
-        if (!u || u->type != YAML_MAPPING_NODE)
-            return sb_err_set(err, SB_EINVAL, "%s:%zu: auth.users: each user is a mapping", src, line);
-        if (c->nusers == JOBS_MAX_USERS) return sb_err_set(err, SB_ELIMIT, "%s:%zu: more than %d users", src, line, JOBS_MAX_USERS);
-        jobs_user_t *user = &c->users[c->nusers++];
-        for (yaml_node_pair_t *p = u->data.mapping.pairs.start; p < u->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
-            if (!k || !v || k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
-                return sb_err_set(err, SB_EINVAL, "%s:%zu: auth.users: malformed user", src, line);
-            char name[64];
-            scalar(k, name, sizeof(name));
-            if (strcmp(name, "name") == 0) scalar(v, user->name, sizeof(user->name));
-            else if (strcmp(name, "role") == 0) scalar(v, user->role, sizeof(user->role));
-            else if (strcmp(name, "password_hash") == 0) scalar(v, user->password_hash, sizeof(user->password_hash));
-            else return sb_err_set(err, SB_EINVAL, "%s:%zu: auth.users: unknown key \"%s\"", src, k->start_mark.line + 1, name);
-        }
+    if (i >= JOBS_MAX_QUEUES) return sb_err_set(err, SB_ELIMIT, "%s: more than %d queues", item, JOBS_MAX_QUEUES);
+    jobs_queue_limit_t *ql = &c->queues[i];
+    if (strcmp(field, "name") == 0) {
+        if (!value[0] || strlen(value) >= sizeof(ql->name))
+            return sb_err_set(err, SB_EINVAL, "%s.name: must be 1 to 63 bytes", item);
+        snprintf(ql->name, sizeof(ql->name), "%s", value);
+    } else if (strcmp(field, "concurrency") == 0) {
+        long long n;
+        if (parse_int(value, 0, 1000000, &n) < 0)
+            return sb_err_set(err, SB_EINVAL, "%s.concurrency: \"%s\" is not an integer 0-1000000", item, value);
+        ql->concurrency = n;
+    } else if (strcmp(field, "rate_per_s") == 0) {
+        char *end = NULL;
+        errno = 0;
+        double r = strtod(value, &end);
+        if (errno || end == value || *end || !(r >= 0) || r > 1e6)
+            return sb_err_set(err, SB_EINVAL, "%s.rate_per_s: \"%s\" is not a number 0-1000000", item, value);
+        ql->rate_per_s = r;
+    } else {
+        return sb_err_set(err, SB_EINVAL, "%s: unknown key \"%s\" (known: name, concurrency, rate_per_s)", item, field);
+    }
+    return 0;
+}
+
+static int set_user(jobs_config_t *c, const char *item, size_t i, const char *field, const char *value, sb_err_t *err)
+{
+    if (i >= JOBS_MAX_USERS) return sb_err_set(err, SB_ELIMIT, "%s: more than %d users", item, JOBS_MAX_USERS);
+    jobs_user_t *user = &c->users[i];
+    char *out;
+    size_t cap;
+    if (strcmp(field, "name") == 0) out = user->name, cap = sizeof(user->name);
+    else if (strcmp(field, "role") == 0) out = user->role, cap = sizeof(user->role);
+    else if (strcmp(field, "password_hash") == 0) out = user->password_hash, cap = sizeof(user->password_hash);
+    else return sb_err_set(err, SB_EINVAL, "%s: unknown key \"%s\" (known: name, role, password_hash)", item, field);
+    if (strlen(value) >= cap) return sb_err_set(err, SB_EINVAL, "%s.%s: longer than %zu bytes", item, field, cap - 1);
+    snprintf(out, cap, "%s", value);
+    return 0;
+}
+
+static int set_shell_allow(jobs_config_t *c, const char *item, size_t i, const char *value, sb_err_t *err)
+{
+    if (i >= JOBS_MAX_SHELL_ALLOW)
+        return sb_err_set(err, SB_ELIMIT, "%s: more than %d command paths", item, JOBS_MAX_SHELL_ALLOW);
+    if (value[0] != '/' || strlen(value) >= sizeof(c->shell_allow[i]))
+        return sb_err_set(err, SB_EINVAL, "%s: \"%s\" is not an absolute command path (at most %zu bytes)", item,
+                          value, sizeof(c->shell_allow[i]) - 1);
+    snprintf(c->shell_allow[i], sizeof(c->shell_allow[i]), "%s", value);
+    c->nshell_allow = (int)i + 1;
+    return 0;
+}
+
+static const sb_yaml_list_t lists[] = {
+    {"queues", SB_YAML_LIST_OF_MAPPINGS},
+    {"auth.users", SB_YAML_LIST_OF_MAPPINGS},
+    {"executors.shell_allow", SB_YAML_LIST_OF_VALUES},
+    {NULL, 0},
+};
+
+/* A YAML leaf: a list item's field ("queues[0].name") or a scalar key. */
+static int set_leaf(void *arg, const char *key, const char *value, sb_err_t *err)
+{
+    jobs_config_t *c = arg;
+    char item[64];
+    size_t i;
+    const char *field;
+    const char *close = strchr(key, ']');
+    snprintf(item, sizeof(item), "%.*s", close ? (int)(close - key + 1) : 0, key); /* "queues[0]" */
+    if (sb_yaml_list_item(key, "queues", &i, &field)) return set_queue(c, item, i, field, value, err);
+    if (sb_yaml_list_item(key, "auth.users", &i, &field)) return set_user(c, item, i, field, value, err);
+    if (sb_yaml_list_item(key, "executors.shell_allow", &i, &field)) return set_shell_allow(c, item, i, value, err);
+    return jobs_config_set(c, key, value, err);
+}
+
+/* After each item of a list of mappings: the item is whole. */
+static int item_done(void *arg, const char *item, sb_err_t *err)
+{
+    jobs_config_t *c = arg;
+    size_t i;
+    const char *field;
+    if (sb_yaml_list_item(item, "auth.users", &i, &field)) {
+        if (i >= JOBS_MAX_USERS) return sb_err_set(err, SB_ELIMIT, "%s: more than %d users", item, JOBS_MAX_USERS);
+        const jobs_user_t *user = &c->users[i];
+        c->nusers = (int)i + 1;
         if (!user->name[0] || !user->password_hash[0] ||
             (strcmp(user->role, "viewer") && strcmp(user->role, "operator") && strcmp(user->role, "admin")))
-            return sb_err_set(err, SB_EINVAL, "%s:%zu: auth.users: a user needs name, password_hash and role viewer, operator or admin",
-                              src, line);
+            return sb_err_set(err, SB_EINVAL, "%s: a user needs name, password_hash and role viewer, operator or admin",
+                              item);
+    } else if (sb_yaml_list_item(item, "queues", &i, &field)) {
+        if (i >= JOBS_MAX_QUEUES) return sb_err_set(err, SB_ELIMIT, "%s: more than %d queues", item, JOBS_MAX_QUEUES);
+        const jobs_queue_limit_t *ql = &c->queues[i];
+        c->nqueues = (int)i + 1;
+        if (!ql->name[0]) return sb_err_set(err, SB_EINVAL, "%s: a queue needs a name", item);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c->queues[j].name, ql->name) == 0)
+                return sb_err_set(err, SB_EINVAL, "%s: \"%s\" is listed twice (also queues[%zu])", item, ql->name, j);
     }
     return 0;
 }
 
-static int load_queues(jobs_config_t *c, const char *src, yaml_document_t *doc, yaml_node_t *seq, sb_err_t *err)
-{
-    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
-        yaml_node_t *q = yaml_document_get_node(doc, *it);
-        size_t line = q ? q->start_mark.line + 1 : 0;
-        if (!q || q->type != YAML_MAPPING_NODE)
-            return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: each queue is a mapping", src, line);
-        if (c->nqueues == JOBS_MAX_QUEUES)
-            return sb_err_set(err, SB_ELIMIT, "%s:%zu: more than %d queues", src, line, JOBS_MAX_QUEUES);
-        jobs_queue_limit_t *ql = &c->queues[c->nqueues++];
-        for (yaml_node_pair_t *p = q->data.mapping.pairs.start; p < q->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
-            if (!k || !v || k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
-                return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: malformed queue", src, line);
-            char name[64], value[64], *end = NULL;
-            scalar(k, name, sizeof(name));
-            scalar(v, value, sizeof(value));
-            size_t kline = k->start_mark.line + 1;
-            errno = 0;
-            if (strcmp(name, "name") == 0) {
-                if (!value[0] || v->data.scalar.length >= sizeof(ql->name))
-                    return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: name must be 1 to 63 bytes", src, kline);
-                scalar(v, ql->name, sizeof(ql->name));
-            } else if (strcmp(name, "concurrency") == 0) {
-                long long n = strtoll(value, &end, 10);
-                if (errno || end == value || *end || n < 0 || n > 1000000)
-                    return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: concurrency \"%s\" is not an integer 0-1000000",
-                                      src, kline, value);
-                ql->concurrency = n;
-            } else if (strcmp(name, "rate_per_s") == 0) {
-                double r = strtod(value, &end);
-                if (errno || end == value || *end || !(r >= 0) || r > 1e6)
-                    return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: rate_per_s \"%s\" is not a number 0-1000000",
-                                      src, kline, value);
-                ql->rate_per_s = r;
-            } else {
-                return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: unknown key \"%s\"", src, kline, name);
-            }
-        }
-        if (!ql->name[0]) return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: a queue needs a name", src, line);
-        for (int i = 0; i < c->nqueues - 1; i++)
-            if (strcmp(c->queues[i].name, ql->name) == 0)
-                return sb_err_set(err, SB_EINVAL, "%s:%zu: queues: \"%s\" is listed twice", src, line, ql->name);
-    }
-    return 0;
-}
-
-static int walk(jobs_config_t *c, const char *src, yaml_document_t *doc, yaml_node_t *node, const char *prefix,
-                sb_err_t *err)
-{
-    if (node->type != YAML_MAPPING_NODE)
-        return sb_err_set(err, SB_EINVAL, "%s:%zu: expected a mapping", src, node->start_mark.line + 1);
-    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
-        if (!k || !v || k->type != YAML_SCALAR_NODE) return sb_err_set(err, SB_EINVAL, "%s: malformed mapping", src);
-        char name[256];
-        snprintf(name, sizeof(name), "%s%s%.*s", prefix, prefix[0] ? "." : "", (int)k->data.scalar.length,
-                 (const char *)k->data.scalar.value);
-        size_t line = k->start_mark.line + 1;
-        int rc = 0;
-        if (v->type == YAML_MAPPING_NODE && !prefix[0]) {
-            rc = walk(c, src, doc, v, name, err);
-        } else if (v->type == YAML_SEQUENCE_NODE && strcmp(name, "queues") == 0) {
-            rc = load_queues(c, src, doc, v, err);
-        } else if (v->type == YAML_SEQUENCE_NODE && strcmp(name, "auth.users") == 0) {
-            rc = load_users(c, src, doc, v, err);
-        } else if (v->type == YAML_SEQUENCE_NODE && strcmp(name, "executors.shell_allow") == 0) {
-            for (yaml_node_item_t *it = v->data.sequence.items.start; rc == 0 && it < v->data.sequence.items.top; it++) {
-                yaml_node_t *s = yaml_document_get_node(doc, *it);
-                if (!s || s->type != YAML_SCALAR_NODE || s->data.scalar.length == 0 || s->data.scalar.value[0] != '/' ||
-                    s->data.scalar.length >= 256 || c->nshell_allow == JOBS_MAX_SHELL_ALLOW)
-                    rc = sb_err_set(err, SB_EINVAL, "%s:%zu: executors.shell_allow: absolute command paths (at most %d)",
-                                    src, line, JOBS_MAX_SHELL_ALLOW);
-                else scalar(s, c->shell_allow[c->nshell_allow++], 256);
-            }
-        } else if (v->type == YAML_SCALAR_NODE) {
-            char value[1024];
-            scalar(v, value, sizeof(value));
-            sb_err_t inner = {0};
-            if (jobs_config_set(c, name, value, &inner) < 0) rc = sb_err_set(err, SB_EINVAL, "%s:%zu: %s", src, line, inner.msg);
-        } else {
-            rc = sb_err_set(err, SB_EINVAL, "%s:%zu: unknown key \"%s\"", src, line, name);
-        }
-        if (rc < 0) return rc;
-    }
-    return 0;
-}
+static const sb_yaml_keys_spec_t spec = {.max_depth = 2, .set = set_leaf, .lists = lists, .item_done = item_done};
 
 int jobs_config_load_string(jobs_config_t *c, const char *source, const void *data, size_t len, sb_err_t *err)
 {
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) return sb_err_set(err, SB_ENOMEM, "out of memory");
-    yaml_parser_set_input_string(&parser, data, len);
-    yaml_document_t doc;
-    if (!yaml_parser_load(&parser, &doc)) {
-        int rc = sb_err_set(err, SB_EINVAL, "%s:%zu: %s", source, parser.problem_mark.line + 1,
-                            parser.problem ? parser.problem : "YAML syntax error");
-        yaml_parser_delete(&parser);
-        return rc;
-    }
-    int rc = 0;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) rc = walk(c, source, &doc, root, "", err);
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    return rc;
+    return sb_yaml_keys_load_string_spec(source, data, len, &spec, c, err);
 }
 
 int jobs_config_load(jobs_config_t *c, const char *path, sb_err_t *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return sb_err_set(err, SB_EIO, "%s: %s", path, strerror(errno));
-    char data[1 << 16];
-    size_t len = fread(data, 1, sizeof(data), f);
-    bool more = fgetc(f) != EOF;
-    fclose(f);
-    if (more) return sb_err_set(err, SB_ELIMIT, "%s: larger than 64 KiB", path);
-    return jobs_config_load_string(c, path, data, len, err);
+    return sb_yaml_keys_load_file_spec(path, &spec, c, err);
 }

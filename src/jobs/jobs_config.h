@@ -2,7 +2,9 @@
 #define STREAMBUS_JOBS_JOBS_CONFIG_H
 
 /* Configuration of `streambus jobs` and its workers (config/jobs.yaml; every key with its
- * default is listed there and in docs/jobs.md). Unknown keys are an error with file and line. */
+ * default is listed there and in docs/jobs.md). Read by the shared YAML engine (common/yaml_keys.h):
+ * unknown keys, wrong types and bad values are errors with file, line and key path
+ * ("queues[0].concurrency"). */
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -26,6 +26,25 @@ SECRET = "integration-test-secret-0123456789abcdef"
 USERS = {"ada": ("admin", "ada-pw"), "otto": ("operator", "otto-pw"), "vera": ("viewer", "vera-pw")}
 
 
+def merge_sections(base, extra):
+    """base's config with extra's sections and keys put in (a key of extra replaces base's): the
+    jobs config, like every StreamBus YAML file, refuses a section or key written twice."""
+    sections = {}
+    for text in (base, extra):
+        section = key = None
+        for line in text.splitlines():
+            if line and not line[0].isspace():
+                section = sections.setdefault(line.split(":")[0], {"head": line, "keys": {}})
+                key = None
+            elif line.startswith("  ") and not line[2].isspace() and not line[2] == "-":
+                key = line.split(":")[0].strip()
+                section["keys"][key] = [line]
+            else:
+                section["keys"].setdefault(key, []).append(line)
+    return "".join("%s\n" % line for s in sections.values()
+                   for line in [s["head"]] + [ln for lines in s["keys"].values() for ln in lines])
+
+
 def hash_password(binary, password):
     out = subprocess.run([binary, "jobs", "hash-password", "--iterations", "1000"], input=password + "\n",
                          capture_output=True, text=True, timeout=30, check=True)
@@ -44,15 +63,15 @@ class Jobs:
         users = "".join('    - {name: %s, role: %s, password_hash: "%s"}\n'
                         % (n, r, hash_password(self.binary, p)) for n, (r, p) in USERS.items())
         allow = "".join("    - %s\n" % c for c in shell_allow)
-        self.config.write_text(
+        self.config.write_text(merge_sections(
             "jobs:\n  listen: \"127.0.0.1:%d\"\n  bootstrap_servers: \"%s\"\n  postgres: \"%s\"\n"
             "  scheduler_interval_ms: 100\n  lease_ms: 2000\n  heartbeat_ms: 400\n  backoff_base_ms: 400\n"
             "  backoff_max_ms: 2000\n  requeue_after_ms: 5000\n  worker_session_timeout_ms: 6000\n"
             "auth:\n  users:\n%s"
             "executors:\n  shell_enabled: %s\n  shell_allow:%s\n"
-            "logging:\n  level: info\n  format: json\n%s"
+            "logging:\n  level: info\n  format: json\n"
             % (self.port, bootstrap, conninfo, users, "true" if shell_allow else "false",
-               "\n" + allow if allow else " []", extra))
+               "\n" + allow if allow else " []"), extra))
         self.env = dict(os.environ, STREAMBUS_JOBS_JWT_SECRET=SECRET)
         self.api = None
         self.workers = {}

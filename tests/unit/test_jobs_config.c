@@ -99,13 +99,56 @@ static void test_queue_limits_and_smtp(void **state)
     assert_true(c.smtp_require_tls);
     assert_int_equal(c.api_connections, 4);
     assert_int_equal(load(&c, "queues:\n  - {name: q, concurrency: -1}\n", &err), SB_EINVAL);
-    assert_non_null(strstr(err.msg, "jobs.yaml:2: queues: concurrency \"-1\""));
+    assert_string_equal(err.msg, "jobs.yaml:2: queues[0].concurrency: \"-1\" is not an integer 0-1000000");
     assert_int_equal(load(&c, "queues:\n  - {name: q}\n  - {name: q, rate_per_s: 1}\n", &err), SB_EINVAL);
     assert_non_null(strstr(err.msg, "listed twice"));
     assert_int_equal(load(&c, "queues:\n  - {name: q, burst: 3}\n", &err), SB_EINVAL);
     assert_non_null(strstr(err.msg, "unknown key \"burst\""));
     assert_int_equal(load(&c, "queues:\n  - {concurrency: 3}\n", &err), SB_EINVAL);
     assert_non_null(strstr(err.msg, "needs a name"));
+}
+
+/* Errors in the lists name the item and field ("auth.users[1]", "queues[0].concurrency") with
+ * the file and line, as scalar keys do; a value of the wrong type is refused by name, not
+ * reported as a "malformed" item or an unknown key. */
+static void test_list_errors_name_the_key_path(void **state)
+{
+    static const struct {
+        const char *yaml, *msg;
+    } cases[] = {
+        {"auth:\n  users:\n    - {name: a, role: admin, password_hash: h}\n    - {name: b, role: viewer, passwd: h}\n",
+         "jobs.yaml:4: auth.users[1]: unknown key \"passwd\" (known: name, role, password_hash)"},
+        {"queues:\n  - name: q\n    concurrency: [1]\n", "jobs.yaml:3: queues[0].concurrency: expected a value, not a list"},
+        {"queues:\n  - name: q\n    concurrency: {max: 1}\n",
+         "jobs.yaml:3: queues[0].concurrency: expected a value, not a mapping"},
+        {"queues:\n  - {name: q}\n  - {name: r, concurrency: lots}\n",
+         "jobs.yaml:3: queues[1].concurrency: \"lots\" is not an integer 0-1000000"},
+        {"queues:\n  - {name: q}\n  - {name: q}\n", "jobs.yaml:3: queues[1]: \"q\" is listed twice (also queues[0])"},
+        {"queues: 3\n", "jobs.yaml:1: queues: expected a list, not a value (write [] for none)"},
+        {"auth:\n  users:\n", "jobs.yaml:2: auth.users: expected a list, not a null (write [] for none)"},
+        {"auth:\n  users: [a]\n", "jobs.yaml:2: auth.users[0]: expected a mapping, not a value"},
+        {"auth:\n  users:\n    - {name: a, name: b}\n", "jobs.yaml:3: duplicate key \"auth.users[0].name\" (first at line 3)"},
+        {"executors:\n  shell_allow: [/bin/echo, sh]\n",
+         "jobs.yaml:2: executors.shell_allow[1]: \"sh\" is not an absolute command path (at most 255 bytes)"},
+        {"executors:\n  shell_allow:\n    - [/bin/sh]\n",
+         "jobs.yaml:3: executors.shell_allow[0]: expected a value, not a list"},
+        /* a user's fields are no longer cut silently to fit */
+        {"auth:\n  users:\n    - {name: " "0123456789012345678901234567890123456789012345678901234567890123"
+         ", role: admin, password_hash: h}\n",
+         "jobs.yaml:3: auth.users[0].name: longer than 63 bytes"},
+    };
+    jobs_config_t c;
+    sb_err_t err = {0};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(load(&c, cases[i].yaml, &err), SB_EINVAL);
+        assert_string_equal(err.msg, cases[i].msg);
+    }
+    /* at most JOBS_MAX_USERS */
+    char many[4096] = "auth:\n  users:\n";
+    for (int i = 0; i <= JOBS_MAX_USERS; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "    - {name: u%d, role: viewer, password_hash: h}\n", i);
+    assert_int_equal(load(&c, many, &err), SB_ELIMIT);
+    assert_string_equal(err.msg, "jobs.yaml:35: auth.users[32]: more than 32 users");
 }
 
 int main(void)
@@ -116,6 +159,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_key_and_line),
         cmocka_unit_test(test_job_log_ttl),
         cmocka_unit_test(test_queue_limits_and_smtp),
+        cmocka_unit_test(test_list_errors_name_the_key_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
