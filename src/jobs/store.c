@@ -746,11 +746,19 @@ int jobs_store_finish(jobs_store_t *s, int64_t id, int attempt, const char *work
     char *res = result && outcome == JOB_OUTCOME_OK ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     if (outcome == JOB_OUTCOME_OK) error = NULL;
     jobs_conn_t *c = conn_acquire(s);
-    int rc = exec(c, "BEGIN", err);
-    if (rc == 0)
+    int rc;
+    if (outcome != JOB_OUTCOME_FAILED) {
+        /* One UPDATE (its trigger writes the transition in the same statement), atomic without
+         * BEGIN/COMMIT: two round trips fewer for each completed job. */
         rc = finish_locked(c, ids, att, worker, outcome, error, res, backoff_base_ms, backoff_max_ms, err);
-    if (rc == 0) rc = exec(c, "COMMIT", err);
-    else rollback(c);
+    } else {
+        /* A failure is two UPDATEs (FAILED, then RETRYING/DEAD_LETTER/CANCELLED): one transaction. */
+        rc = exec(c, "BEGIN", err);
+        if (rc == 0)
+            rc = finish_locked(c, ids, att, worker, outcome, error, res, backoff_base_ms, backoff_max_ms, err);
+        if (rc == 0) rc = exec(c, "COMMIT", err);
+        else rollback(c);
+    }
     conn_release(s, c);
     free(res);
     return rc;
