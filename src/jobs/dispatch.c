@@ -480,11 +480,89 @@ static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t 
                 outcome == JOB_OUTCOME_OK ? "" : ": ", outcome == JOB_OUTCOME_OK ? "" : error);
 }
 
+/* A worker runs up to jobs.worker_concurrency jobs at once, so jobs that mostly wait (an HTTP
+ * call, a long SQL statement, a PIPELINE waiting for connect) do not need a process each. The
+ * consumer thread polls the task topic only while a slot is free and hands each task to the slot
+ * threads through a small ring; each slot has its own SQL executor connection and takes one of
+ * the store's pool (one connection per slot). For no-op jobs on 2 cores it changes throughput
+ * little — PostgreSQL's CPU is the limit there (docs/performance.md) — but it shortens the wait
+ * before a start under a backlog. */
+typedef struct worker_task {
+    int64_t id;
+    int attempt;
+} task_t;
+
+typedef struct worker_pool {
+    const jobs_config_t *cfg;
+    const char *worker;
+    volatile sig_atomic_t *stop;
+    jobs_store_t *store, *hb_store;
+    rd_kafka_t *logs;
+    pthread_mutex_t mu;
+    pthread_cond_t changed; /* a task was queued, a slot went idle, or the pool is closing */
+    task_t *ring;
+    int cap, head, queued, running;
+    bool closing;
+} worker_pool_t;
+
+static void *slot_main(void *arg)
+{
+    worker_pool_t *p = arg;
+    struct pg_conn *sql_conn = NULL; /* the SQL executor's, kept between jobs */
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->queued && !p->closing) pthread_cond_wait(&p->changed, &p->mu);
+        if (!p->queued) break; /* closing and nothing left */
+        task_t t = p->ring[p->head];
+        p->head = (p->head + 1) % p->cap;
+        p->queued--;
+        p->running++;
+        pthread_mutex_unlock(&p->mu);
+        run_one(p->cfg, p->store, p->hb_store, p->logs, &sql_conn, p->worker, p->stop, t.id, t.attempt);
+        pthread_mutex_lock(&p->mu);
+        p->running--;
+        pthread_cond_broadcast(&p->changed);
+    }
+    pthread_mutex_unlock(&p->mu);
+    job_exec_close(sql_conn);
+    return NULL;
+}
+
+/* Waits (in 200 ms steps, for the stop flag) until a slot can take one more task. */
+static bool wait_for_free_slot(worker_pool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->queued + p->running >= p->cap && !*p->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 200 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->changed, &p->mu, &until);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return !*p->stop;
+}
+
+static void enqueue_task(worker_pool_t *p, int64_t id, int attempt)
+{
+    pthread_mutex_lock(&p->mu);
+    p->ring[(p->head + p->queued) % p->cap] = (task_t){.id = id, .attempt = attempt};
+    p->queued++;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->mu);
+}
+
 int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile sig_atomic_t *stop, sb_err_t *err)
 {
-    jobs_store_t *store = jobs_store_open(cfg->postgres, err);
+    int nslots = (int)cfg->worker_concurrency;
+    /* Claims and results: one connection per slot. Heartbeats are rare (every heartbeat_ms per
+     * running job), so a few connections carry them for all slots. */
+    jobs_store_t *store = jobs_store_open_pool(cfg->postgres, nslots, err);
     if (!store) return SB_EIO;
-    jobs_store_t *hb_store = jobs_store_open(cfg->postgres, err);
+    jobs_store_t *hb_store = jobs_store_open_pool(cfg->postgres, 1 + nslots / 8, err);
     if (!hb_store) {
         jobs_store_free(store);
         return SB_EIO;
@@ -499,6 +577,11 @@ int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile si
     /* Committing before the work is safe: a task lost with a dead worker is recovered from
      * PostgreSQL by lease expiry, never from the topic. */
     rd_kafka_conf_set(conf, "enable.auto.commit", "true", e, sizeof(e));
+    /* The poll loop waits while every slot is busy, for as long as the jobs run (timeoutSeconds
+     * up to 86400). At Kafka's default of 5 min the client would then leave the group and force
+     * a rebalance; liveness is the lease's job here, and session.timeout.ms still catches a dead
+     * process. 86400000 is librdkafka's maximum. */
+    rd_kafka_conf_set(conf, "max.poll.interval.ms", "86400000", e, sizeof(e));
     rd_kafka_conf_set(conf, "allow.auto.create.topics", "true", e, sizeof(e));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
     if (!rk) {
@@ -519,8 +602,17 @@ int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile si
     rd_kafka_subscribe(rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     sb_info("jobs.worker", "worker %s consuming %s in group %s", worker_id, cfg->topic, cfg->consumer_group);
-    struct pg_conn *sql_conn = NULL; /* the SQL executor's, kept between jobs */
-    while (!*stop) {
+    worker_pool_t pool = {.cfg = cfg, .worker = worker_id, .stop = stop, .store = store, .hb_store = hb_store,
+                          .logs = logs, .cap = nslots};
+    pool.ring = calloc((size_t)nslots, sizeof(*pool.ring));
+    pthread_t *slots = calloc((size_t)nslots, sizeof(*slots));
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_cond_init(&pool.changed, NULL);
+    int started = 0;
+    while (pool.ring && slots && started < nslots && pthread_create(&slots[started], NULL, slot_main, &pool) == 0)
+        started++;
+    if (started < nslots) sb_warn("jobs.worker", "started %d of %d job slots", started, nslots);
+    while (started > 0 && wait_for_free_slot(&pool)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m) continue;
         if (m->err) {
@@ -532,13 +624,24 @@ int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile si
         json_t *task = json_loadb(m->payload, m->len, 0, NULL);
         json_t *id = json_object_get(task, "id"), *attempt = json_object_get(task, "attempt");
         if (json_is_integer(id) && json_is_integer(attempt))
-            run_one(cfg, store, hb_store, logs, &sql_conn, worker_id, stop, json_integer_value(id),
-                    (int)json_integer_value(attempt));
+            enqueue_task(&pool, json_integer_value(id), (int)json_integer_value(attempt));
         else sb_warn("jobs.worker", "ignoring a malformed task message at offset %lld", (long long)m->offset);
         json_decref(task);
         rd_kafka_message_destroy(m);
     }
-    job_exec_close(sql_conn);
+    /* Stopping: tasks handed over but not started are left to PostgreSQL (still QUEUED, they are
+     * produced again after jobs.requeue_after_ms); running jobs are stopped by their heartbeat
+     * threads, which see the stop flag, and record their attempt FAILED. */
+    pthread_mutex_lock(&pool.mu);
+    pool.queued = 0;
+    pool.closing = true;
+    pthread_cond_broadcast(&pool.changed);
+    pthread_mutex_unlock(&pool.mu);
+    for (int i = 0; i < started; i++) pthread_join(slots[i], NULL);
+    pthread_cond_destroy(&pool.changed);
+    pthread_mutex_destroy(&pool.mu);
+    free(slots);
+    free(pool.ring);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     if (logs) {
@@ -547,5 +650,6 @@ int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile si
     }
     jobs_store_free(store);
     jobs_store_free(hb_store);
+    if (started == 0) return sb_err_set(err, SB_ENOMEM, "could not start the worker's job threads");
     return 0;
 }

@@ -33,6 +33,7 @@ static const key_def_t keys[] = {
     INT("jobs.backoff_max_ms", backoff_max_ms, "300000"),
     INT("jobs.requeue_after_ms", requeue_after_ms, "60000"),
     INT("jobs.worker_session_timeout_ms", worker_session_timeout_ms, "10000"),
+    INT("jobs.worker_concurrency", worker_concurrency, "1"),
     INT("jobs.api_connections", api_connections, "4"),
     STR("auth.jwt_secret_env", jwt_secret_env, "STREAMBUS_JOBS_JWT_SECRET"),
     INT("auth.access_ttl_s", access_ttl_s, "900"),
@@ -90,6 +91,9 @@ int jobs_config_set(jobs_config_t *c, const char *key, const char *value, sb_err
             if (errno || end == value || *end || v < (zero_ok ? 0 : 1))
                 return sb_err_set(err, SB_EINVAL, "%s: \"%s\" is not a %s integer", key, value,
                                   zero_ok ? "non-negative" : "positive");
+            /* each slot holds a PostgreSQL connection of the job store and one of the SQL executor */
+            if (strcmp(key, "jobs.worker_concurrency") == 0 && v > 256)
+                return sb_err_set(err, SB_EINVAL, "%s: %lld is more than 256", key, v);
             *(int64_t *)((char *)c + k->offset) = v;
             return 0;
         }

@@ -45,6 +45,7 @@ typedef struct jobs_config {
     int64_t backoff_max_ms;
     int64_t requeue_after_ms;
     int64_t worker_session_timeout_ms;
+    int64_t worker_concurrency; /* jobs one worker process runs at once */
     int64_t api_connections; /* PostgreSQL connections the API handlers share */
     char jwt_secret_env[64];
     int64_t access_ttl_s;

@@ -434,6 +434,43 @@ def test_kill9_of_a_worker_mid_job_completes_once_after_the_lease(jobs_factory, 
     assert sum(1 for t in tr if t[1] == "COMPLETED") == 1
 
 
+def test_one_worker_runs_up_to_worker_concurrency_jobs_at_once(jobs_factory, tmp_path):
+    jobs = jobs_factory(shell_allow=[PY], extra="jobs:\n  worker_concurrency: 3\n")
+    jobs.start_worker("w1")
+    # Each job writes its start and end (this machine's clock) to its own file; with 5 jobs of
+    # 1.5 s and 3 slots, exactly 3 run at once at the busiest moment, never 4.
+    script = ("import sys, time; f = open(sys.argv[1], 'w'); f.write('%f ' % time.time()); f.flush();"
+              " time.sleep(1.5); f.write('%f' % time.time())")
+    ids = [jobs.submit({"name": "slot%d" % i, "type": "SHELL", "maxRetries": 0, "payload": {
+        "command": PY, "args": ["-c", script, str(tmp_path / ("span%d" % i))]}})["id"] for i in range(5)]
+    for i in ids:
+        jobs.wait_status(i, {"COMPLETED"}, timeout=60)
+    spans = [tuple(map(float, (tmp_path / ("span%d" % i)).read_text().split())) for i in range(5)]
+    busiest = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert busiest == 3, spans
+
+
+def test_kill9_of_a_worker_running_several_jobs_completes_each_once(jobs_factory, tmp_path):
+    jobs = jobs_factory(shell_allow=[PY], extra="jobs:\n  worker_concurrency: 4\n")
+    jobs.start_worker("w1")
+    outs = [tmp_path / ("ran%d.txt" % i) for i in range(3)]
+    ids = [jobs.submit({"name": "long%d" % i, "type": "SHELL", "maxRetries": 3, "payload": {
+        "command": PY, "args": ["-c", "import time; time.sleep(3); open(%r, 'a').write('done\\n')" % str(o)]}})["id"]
+        for i, o in enumerate(outs)]
+    for i in ids:
+        jobs.wait_status(i, {"RUNNING"}, timeout=60)
+    time.sleep(0.5)
+    jobs.workers["w1"].kill()
+    jobs.workers["w1"].wait()
+    jobs.start_worker("w2")
+    for i in ids:
+        done = jobs.wait_status(i, {"COMPLETED"}, timeout=60)
+        tr = [(a["attempt"], a["to"], a["workerId"], a["error"]) for a in done["attempts"]]
+        assert (1, "FAILED", "w1", "lease expired") in tr and tr[-1][:3] == (2, "COMPLETED", "w2"), tr
+    time.sleep(4)  # an orphan of a first attempt would finish meanwhile and add a second line
+    assert [o.read_text() for o in outs] == ["done\n"] * 3
+
+
 def test_cancel_queued_and_running_jobs(jobs_factory, tmp_path):
     jobs = jobs_factory(shell_allow=[PY])
     jobs.start_worker("w1")

@@ -79,6 +79,20 @@ static void test_job_log_ttl(void **state)
     assert_non_null(strstr(err.msg, "is not a positive integer"));
 }
 
+static void test_worker_concurrency_bounds(void **state)
+{
+    jobs_config_t c;
+    sb_err_t err = {0};
+    jobs_config_defaults(&c);
+    assert_int_equal(c.worker_concurrency, 1);
+    assert_int_equal(load(&c, "jobs:\n  worker_concurrency: 256\n", &err), 0);
+    assert_int_equal(c.worker_concurrency, 256);
+    assert_int_equal(load(&c, "jobs:\n  worker_concurrency: 257\n", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "jobs.worker_concurrency: 257 is more than 256"));
+    assert_int_equal(load(&c, "jobs:\n  worker_concurrency: 0\n", &err), SB_EINVAL);
+    assert_non_null(strstr(err.msg, "jobs.worker_concurrency: \"0\" is not a positive integer"));
+}
+
 static void test_queue_limits_and_smtp(void **state)
 {
     jobs_config_t c;
@@ -158,6 +172,7 @@ int main(void)
         cmocka_unit_test(test_users_and_allow_list),
         cmocka_unit_test(test_errors_name_key_and_line),
         cmocka_unit_test(test_job_log_ttl),
+        cmocka_unit_test(test_worker_concurrency_bounds),
         cmocka_unit_test(test_queue_limits_and_smtp),
         cmocka_unit_test(test_list_errors_name_the_key_path),
     };
