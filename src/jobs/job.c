@@ -250,8 +250,8 @@ int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json
     str_field(body, "name", true, out->name, sizeof(out->name), "", prefix, errors);
     str_field(body, "type", true, out->type, sizeof(out->type), "", prefix, errors);
     if (out->type[0] && strcmp(out->type, "HTTP") && strcmp(out->type, "SQL") && strcmp(out->type, "SHELL") &&
-        strcmp(out->type, "EMAIL") && strcmp(out->type, "PIPELINE"))
-        bad(errors, prefix, "type", "must be HTTP, SQL, SHELL, EMAIL or PIPELINE");
+        strcmp(out->type, "EMAIL") && strcmp(out->type, "PIPELINE") && strcmp(out->type, "NOOP"))
+        bad(errors, prefix, "type", "must be HTTP, SQL, SHELL, EMAIL, PIPELINE or NOOP");
     str_field(body, "queue", false, out->queue, sizeof(out->queue), "default", prefix, errors);
     str_field(body, "idempotencyKey", false, out->idempotency_key, sizeof(out->idempotency_key), "", prefix, errors);
     int_field(body, "priority", 0, 10, 5, &out->priority, prefix, errors);
@@ -287,13 +287,15 @@ int job_spec_parse(const json_t *body, const char *prefix, job_spec_t *out, json
         bad(errors, prefix, "timeZone", "is only meaningful with cron");
     }
     json_t *p = json_object_get(body, "payload");
-    if (!p) bad(errors, prefix, "payload", "is required");
-    else if (out->type[0]) check_payload(out->type, p, prefix, errors);
+    /* A NOOP job does no work (a join point after dependsOn, a marker, a queue test): it needs no payload. */
+    bool noop = strcmp(out->type, "NOOP") == 0;
+    if (!p && !noop) bad(errors, prefix, "payload", "is required");
+    else if (p && out->type[0]) check_payload(out->type, p, prefix, errors);
     if (json_array_size(errors) > before) {
         out->ndeps = 0;
         return SB_EINVAL;
     }
-    out->payload = json_incref(p);
+    out->payload = p ? json_incref(p) : json_object();
     return 0;
 }
 

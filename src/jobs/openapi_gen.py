@@ -24,10 +24,10 @@ doc = {
              "field": {"type": "string"}, "message": {"type": "string"}}}}}},
    "Tokens": {"type": "object", "properties": {"accessToken": {"type": "string"}, "refreshToken": {"type": "string"},
               "tokenType": {"type": "string"}, "expiresIn": {"type": "integer"}, "role": {"type": "string"}}},
-   "JobSubmit": {"type": "object", "required": ["name", "type", "payload"], "additionalProperties": False, "properties": {
+   "JobSubmit": {"type": "object", "required": ["name", "type"], "additionalProperties": False, "properties": {
      "name": {"type": "string", "maxLength": 127},
-     "type": {"type": "string", "enum": ["HTTP", "SQL", "SHELL", "EMAIL", "PIPELINE"]},
-     "payload": {"type": "object", "description": "per type: see docs/jobs.md#executors"},
+     "type": {"type": "string", "enum": ["HTTP", "SQL", "SHELL", "EMAIL", "PIPELINE", "NOOP"]},
+     "payload": {"type": "object", "description": "per type: see docs/jobs.md#executors; required except for NOOP"},
      "priority": {"type": "integer", "minimum": 0, "maximum": 10, "default": 5},
      "maxRetries": {"type": "integer", "minimum": 0, "maximum": 10, "default": 3},
      "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 86400, "default": 300},

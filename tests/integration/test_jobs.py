@@ -289,9 +289,13 @@ def test_roles_validation_idempotency_and_an_http_job_completes(jobs_factory, pe
     parent = jobs.submit({"name": "parent", "type": "HTTP", "runAt": run_at, "payload": {"url": peer.url + "/ok?p"}})
     child = jobs.submit({"name": "child", "type": "HTTP", "dependsOn": [parent["id"]],
                          "payload": {"url": peer.url + "/ok?c"}})
+    # a NOOP job, no payload, as the join point of both
+    join = jobs.submit({"name": "join", "type": "NOOP", "dependsOn": [parent["id"], child["id"]]})
     time.sleep(1)
     assert jobs.job(child["id"])["status"] == "PENDING"
+    assert jobs.job(join["id"])["status"] == "PENDING"
     jobs.wait_status(child["id"], {"COMPLETED"})
+    jobs.wait_status(join["id"], {"COMPLETED"})
     pcall = [c for c in peer.calls if c[1] == "/ok?p"][0]
     ccall = [c for c in peer.calls if c[1] == "/ok?c"][0]
     assert ccall[4] > pcall[4]
@@ -309,7 +313,7 @@ def test_roles_validation_idempotency_and_an_http_job_completes(jobs_factory, pe
     assert ids == sorted(set(ids)) and all(j["status"] == "COMPLETED" for j in page["jobs"] + page2["jobs"])
     assert jobs.request("GET", "/jobs?status=DONE", user="vera")[0] == 400
     status, stats = jobs.request("GET", "/jobs/stats", user="vera")
-    assert stats["byStatus"]["COMPLETED"] == 5 and stats["byStatus"]["DEAD_LETTER"] == 2, stats
+    assert stats["byStatus"]["COMPLETED"] == 6 and stats["byStatus"]["DEAD_LETTER"] == 2, stats
 
     # batch: one bad job stores none; a good batch stores all
     status, body = jobs.request("POST", "/jobs/batch", {"jobs": [good, {"name": "x"}]}, user="otto")
@@ -872,9 +876,9 @@ def test_openapi_document_matches_the_api(jobs_factory):
     status, body = jobs.request("POST", "/jobs", dict({k: 12345 for k in props}, colour=1), user="otto")
     unknown = {f["field"] for f in body["fields"] if f["message"] == "is not a job field"}
     assert status == 400 and unknown == {"colour"}, body
-    assert set(props["type"]["enum"]) == {"HTTP", "SQL", "SHELL", "EMAIL", "PIPELINE"}
+    assert set(props["type"]["enum"]) == {"HTTP", "SQL", "SHELL", "EMAIL", "PIPELINE", "NOOP"}
     status, body = jobs.request("POST", "/jobs", {"name": "x", "type": "NOPE", "payload": {}}, user="otto")
-    assert "must be " + ", ".join(props["type"]["enum"][:-1]) + " or PIPELINE" in body["fields"][0]["message"]
+    assert "must be " + ", ".join(props["type"]["enum"][:-1]) + " or NOOP" in body["fields"][0]["message"]
 
 
 def test_each_attempt_end_is_a_record_on_job_logs(jobs_factory, peer, broker):

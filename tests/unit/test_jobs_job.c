@@ -116,6 +116,15 @@ static void test_valid_job_with_defaults(void **state)
     assert_int_equal(s.priority, 10);
     assert_string_equal(s.idempotency_key, "k");
     job_spec_deinit(&s);
+    /* NOOP needs no payload (stored as {}); any other type does */
+    assert_int_equal(parse("{\"name\":\"join\",\"type\":\"NOOP\",\"dependsOn\":[1,2]}", &s, f, sizeof(f)), 0);
+    assert_true(json_is_object(s.payload));
+    assert_int_equal(json_object_size(s.payload), 0);
+    job_spec_deinit(&s);
+    assert_int_equal(parse("{\"name\":\"n\",\"type\":\"SQL\"}", &s, f, sizeof(f)), SB_EINVAL);
+    assert_string_equal(f, "payload");
+    assert_int_equal(parse("{\"name\":\"n\",\"type\":\"NOOP\",\"payload\":[1]}", &s, f, sizeof(f)), SB_EINVAL);
+    assert_string_equal(f, "payload");
 }
 
 static void test_each_wrong_field_is_named(void **state)
