@@ -3,7 +3,8 @@
 #
 # 1. Fetches the source of the installed librdkafka with `apt-get source`, after adding a deb-src
 #    twin of the configured Debian sources (tests/compat/debsrc.py) when there is none.
-# 2. Builds the library and its test-runner once; both are cached under build/compat/.
+# 2. Applies tests/compat/patches/ (fixes to the suite's own test programs, each with its origin),
+#    then builds the library and its test-runner once; both are cached under build/compat/.
 # 3. Runs tests/compat/run.py: our broker on free ports, the suite minus tests/compat/skip.txt.
 #
 # Environment:
@@ -72,12 +73,25 @@ tree=$cache/$src_pkg-$src_ver
 stamp=$tree/.streambus-built
 runner=$tree/tests/test-runner
 mkdir -p "$cache"
+patches=("$root"/tests/compat/patches/*.patch)
+# The stamp names what the cached build was made with: a changed flag or patch rebuilds it.
+build_id="${configure_flags[*]} $(cat "${patches[@]}" | sha256sum | cut -c1-16)"
+
+# Applies each patch unless the tree already has it (a cached tree patched by an earlier run).
+apply_patches() {
+  local p
+  for p in "${patches[@]}"; do
+    if patch -d "$tree" -p1 -R -f -s --dry-run <"$p" >/dev/null 2>&1; then continue; fi
+    say "patching the test programs: $(basename "$p")"
+    patch -d "$tree" -p1 -f -s <"$p" >&2 || die "$p does not apply to $tree"
+  done
+}
 
 # make compat and CTest may share the cache: one builder at a time.
 exec 9>"$cache/.lock"
 flock 9
 
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${configure_flags[*]}" ] || [ ! -x "$runner" ]; then
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$build_id" ] || [ ! -x "$runner" ]; then
   if [ ! -f "$tree/tests/test.c" ]; then
     dl=$cache/download
     rm -rf "$dl" "$tree"
@@ -98,6 +112,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${configure_flags[*]}" ] || [ ! 
       fetch_failed "fetching the source (apt-get source $src_pkg=$src_ver)"
     dpkg-source -x "$dl"/*.dsc "$tree" >/dev/null || die "dpkg-source -x failed in $dl"
   fi
+  apply_patches
   say "building $src_pkg $src_ver and its test-runner (once; cached in $tree)"
   start=$(date +%s)
   (
@@ -106,7 +121,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${configure_flags[*]}" ] || [ ! 
     make -j"$jobs" libs >>"$cache/build.log" 2>&1
     make -C tests -j"$jobs" build >>"$cache/build.log" 2>&1
   ) || die "build failed; the log is $cache/build.log (tail follows)$(echo; tail -20 "$cache/build.log")"
-  echo "${configure_flags[*]}" >"$stamp"
+  echo "$build_id" >"$stamp"
   say "built in $(($(date +%s) - start)) s"
 fi
 flock -u 9

@@ -25,10 +25,10 @@ test_pkgs=(kcat curl python3 python3-pytest python3-confluent-kafka python3-kafk
   prometheus clang libclang-rt-14-dev postgresql-15 postgresql-client-15 clickhouse-server
   python3-aiosmtpd python3-yaml testssl.sh sslscan)
 bench_pkgs=(redis-server nats-server libnats-dev wrk)
-# `make compat` (scripts/compat.sh): dpkg-dev unpacks librdkafka's source (apt-get source); its
-# test-runner build needs the build profile's compilers and libraries, python3 (lds-gen.py) and
+# `make compat` (scripts/compat.sh): dpkg-dev unpacks librdkafka's source (apt-get source), patch
+# applies tests/compat/patches/ to it; its test-runner build needs the build profile's compilers and libraries, python3 (lds-gen.py) and
 # rapidjson-dev (tests 0053 and 0110 check JSON statistics with it).
-compat_pkgs=(dpkg-dev python3 rapidjson-dev)
+compat_pkgs=(dpkg-dev patch python3 rapidjson-dev)
 # Node.js runs the kafkajs tests. It may come from Debian or be preinstalled elsewhere, so these
 # are installed only when there is no `node` / `npm` command.
 node_pkgs=(nodejs npm)
