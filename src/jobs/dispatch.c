@@ -408,26 +408,152 @@ static void produce_log(rd_kafka_t *rk, const jobs_config_t *cfg, const char *wo
     json_decref(key);
 }
 
-static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t *hb_store, rd_kafka_t *logs,
-                    struct pg_conn **sql_conn, const char *worker, volatile sig_atomic_t *shutdown, int64_t id,
-                    int attempt)
+/* A worker runs up to jobs.worker_concurrency jobs at once, so jobs that mostly wait (an HTTP
+ * call, a long SQL statement, a PIPELINE waiting for connect) do not need a process each. The
+ * consumer thread polls the task topic only while a slot is free and hands each task to the slot
+ * threads through a small ring; each slot has its own SQL executor connection and takes one of
+ * the store's pool (one connection per slot). For no-op jobs on 2 cores it changes throughput
+ * little — PostgreSQL's CPU is the limit there (docs/performance.md) — but it shortens the wait
+ * before a start under a backlog. */
+typedef struct worker_task {
+    int64_t id;
+    int attempt;
+} task_t;
+
+/* A claim or an end that a slot wants written. The slots' writes are combined: the first slot
+ * to find no batch in flight writes every waiting one in one statement (one commit), the others
+ * wait for it — as PostgreSQL's group commit does for WAL flushes. Under load the batches grow
+ * by themselves; a lone job is written at once, without waiting for company. */
+typedef struct store_op {
+    struct store_op *next;
+    int64_t id;
+    int attempt;
+    jobs_claim_t claim; /* a claim's answer */
+    jobs_end_t end;     /* an end's outcome */
+    int rc;
+    bool done;
+} store_op_t;
+
+typedef struct op_batcher {
+    store_op_t *head, **tail;
+    bool busy;          /* a batch is being written */
+    pthread_cond_t written;
+} op_batcher_t;
+
+typedef struct worker_pool {
+    const jobs_config_t *cfg;
+    const char *worker;
+    volatile sig_atomic_t *stop;
+    jobs_store_t *store, *hb_store;
+    rd_kafka_t *logs;
+    pthread_mutex_t mu;
+    pthread_cond_t changed; /* a task was queued, a slot went idle, or the pool is closing */
+    task_t *ring;
+    int cap, head, queued, running;
+    bool closing;
+    pthread_mutex_t ops_mu; /* guards both batchers */
+    op_batcher_t claims, ends;
+} worker_pool_t;
+
+/* Writes the batch starting at list (flush), then marks its ops done. */
+static void op_write(worker_pool_t *p, op_batcher_t *b, store_op_t *op, void (*flush)(worker_pool_t *, store_op_t *))
 {
-    jobs_claim_t claim = {0};
+    pthread_mutex_lock(&p->ops_mu);
+    op->next = NULL;
+    *b->tail = op;
+    b->tail = &op->next;
+    while (!op->done) {
+        if (b->busy) {
+            pthread_cond_wait(&b->written, &p->ops_mu);
+            continue;
+        }
+        store_op_t *list = b->head;
+        b->head = NULL;
+        b->tail = &b->head;
+        b->busy = true;
+        pthread_mutex_unlock(&p->ops_mu);
+        flush(p, list);
+        pthread_mutex_lock(&p->ops_mu);
+        for (store_op_t *o = list, *next; o; o = next) {
+            next = o->next; /* o belongs to a waiting slot: read before it may return */
+            o->done = true;
+        }
+        b->busy = false;
+        pthread_cond_broadcast(&b->written);
+    }
+    pthread_mutex_unlock(&p->ops_mu);
+}
+
+static int op_count(const store_op_t *list)
+{
+    int n = 0;
+    for (; list; list = list->next) n++;
+    return n;
+}
+
+static void flush_claims(worker_pool_t *p, store_op_t *list)
+{
+    int n = op_count(list);
+    int64_t *ids = calloc((size_t)n, sizeof(*ids));
+    int *attempts = calloc((size_t)n, sizeof(*attempts)), *rcs = calloc((size_t)n, sizeof(*rcs));
+    jobs_claim_t *claims = calloc((size_t)n, sizeof(*claims));
     sb_err_t err = {0};
-    int rc = jobs_store_claim(store, id, attempt, worker, cfg->lease_ms, &claim, &err);
+    int i = 0;
+    for (store_op_t *o = list; o; o = o->next, i++)
+        if (ids) ids[i] = o->id, attempts[i] = o->attempt;
+    int rc = ids && attempts && rcs && claims
+                 ? jobs_store_claim_many(p->store, p->worker, p->cfg->lease_ms, n, ids, attempts, claims, rcs, &err)
+                 : sb_err_set(&err, SB_ENOMEM, "out of memory");
+    if (rc < 0) sb_warn("jobs.worker", "claiming %d task(s): %s", n, err.msg);
+    i = 0;
+    for (store_op_t *o = list; o; o = o->next, i++) {
+        o->rc = rc < 0 ? rc : rcs[i];
+        if (rc == 0) o->claim = claims[i];
+        if (o->rc == SB_ECORRUPT) sb_warn("jobs.worker", "job %lld: stored payload is not JSON", (long long)o->id);
+    }
+    free(ids);
+    free(attempts);
+    free(rcs);
+    free(claims);
+}
+
+static void flush_ends(worker_pool_t *p, store_op_t *list)
+{
+    int n = op_count(list);
+    jobs_end_t *ends = calloc((size_t)n, sizeof(*ends));
+    int *rcs = calloc((size_t)n, sizeof(*rcs));
+    sb_err_t err = {0};
+    int i = 0;
+    for (store_op_t *o = list; o && ends; o = o->next, i++) ends[i] = o->end;
+    int rc = ends && rcs ? jobs_store_end_many(p->store, p->worker, n, ends, rcs, &err)
+                         : sb_err_set(&err, SB_ENOMEM, "out of memory");
+    if (rc < 0) sb_warn("jobs.worker", "recording %d result(s): %s", n, err.msg);
+    i = 0;
+    for (store_op_t *o = list; o; o = o->next, i++) o->rc = rc < 0 ? rc : rcs[i];
+    free(ends);
+    free(rcs);
+}
+
+static void run_one(worker_pool_t *p, struct pg_conn **sql_conn, int64_t id, int attempt)
+{
+    const jobs_config_t *cfg = p->cfg;
+    const char *worker = p->worker;
+    rd_kafka_t *logs = p->logs;
+    store_op_t claim_op = {.id = id, .attempt = attempt};
+    op_write(p, &p->claims, &claim_op, flush_claims);
+    jobs_claim_t claim = claim_op.claim;
+    sb_err_t err = {0};
+    int rc = claim_op.rc;
     if (rc == SB_ENOENT) {
         sb_debug("jobs.worker", "job %lld attempt %d: not claimable (duplicate, stale or cancelled)", (long long)id,
                  attempt);
         return;
     }
-    if (rc < 0) {
-        sb_warn("jobs.worker", "job %lld: claim: %s", (long long)id, err.msg);
-        return;
-    }
+    if (rc < 0) return; /* flush_claims said why; the job stays QUEUED and is sent again */
     sb_info("jobs.worker", "job %lld attempt %d: running %s", (long long)id, attempt, claim.type);
     int64_t started_ms = sb_now_ms();
     heartbeat_t hb = {
-        .cfg = cfg, .store = hb_store, .worker = worker, .id = id, .attempt = attempt, .shutdown = shutdown};
+        .cfg = cfg, .store = p->hb_store, .worker = worker, .id = id, .attempt = attempt, .shutdown = p->stop};
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -461,8 +587,16 @@ static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t 
                                                             : JOB_OUTCOME_FAILED;
     if (rc == SB_ELIMIT) snprintf(error, sizeof(error), "timed out after %d s", claim.timeout_s);
     int exec_rc = rc;
-    rc = jobs_store_finish(store, id, attempt, worker, outcome, rc == 0 ? NULL : error, result, cfg->backoff_base_ms,
-                           cfg->backoff_max_ms, &err);
+    if (outcome == JOB_OUTCOME_FAILED) {
+        rc = jobs_store_finish(p->store, id, attempt, worker, outcome, error, NULL, cfg->backoff_base_ms,
+                               cfg->backoff_max_ms, &err);
+    } else {
+        store_op_t end_op = {.end = {.id = id, .attempt = attempt, .outcome = outcome,
+                                     .error = outcome == JOB_OUTCOME_OK ? NULL : error, .result = result}};
+        op_write(p, &p->ends, &end_op, flush_ends);
+        rc = end_op.rc;
+        if (rc < 0) sb_err_set(&err, rc, "see the warning above");
+    }
     produce_log(logs, cfg, worker, id, attempt, &claim,
                 rc == SB_ENOENT ? "REFUSED"
                 : outcome == JOB_OUTCOME_OK ? "COMPLETED"
@@ -480,31 +614,6 @@ static void run_one(const jobs_config_t *cfg, jobs_store_t *store, jobs_store_t 
                 outcome == JOB_OUTCOME_OK ? "" : ": ", outcome == JOB_OUTCOME_OK ? "" : error);
 }
 
-/* A worker runs up to jobs.worker_concurrency jobs at once, so jobs that mostly wait (an HTTP
- * call, a long SQL statement, a PIPELINE waiting for connect) do not need a process each. The
- * consumer thread polls the task topic only while a slot is free and hands each task to the slot
- * threads through a small ring; each slot has its own SQL executor connection and takes one of
- * the store's pool (one connection per slot). For no-op jobs on 2 cores it changes throughput
- * little — PostgreSQL's CPU is the limit there (docs/performance.md) — but it shortens the wait
- * before a start under a backlog. */
-typedef struct worker_task {
-    int64_t id;
-    int attempt;
-} task_t;
-
-typedef struct worker_pool {
-    const jobs_config_t *cfg;
-    const char *worker;
-    volatile sig_atomic_t *stop;
-    jobs_store_t *store, *hb_store;
-    rd_kafka_t *logs;
-    pthread_mutex_t mu;
-    pthread_cond_t changed; /* a task was queued, a slot went idle, or the pool is closing */
-    task_t *ring;
-    int cap, head, queued, running;
-    bool closing;
-} worker_pool_t;
-
 static void *slot_main(void *arg)
 {
     worker_pool_t *p = arg;
@@ -518,7 +627,7 @@ static void *slot_main(void *arg)
         p->queued--;
         p->running++;
         pthread_mutex_unlock(&p->mu);
-        run_one(p->cfg, p->store, p->hb_store, p->logs, &sql_conn, p->worker, p->stop, t.id, t.attempt);
+        run_one(p, &sql_conn, t.id, t.attempt);
         pthread_mutex_lock(&p->mu);
         p->running--;
         pthread_cond_broadcast(&p->changed);
@@ -608,6 +717,11 @@ int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile si
     pthread_t *slots = calloc((size_t)nslots, sizeof(*slots));
     pthread_mutex_init(&pool.mu, NULL);
     pthread_cond_init(&pool.changed, NULL);
+    pthread_mutex_init(&pool.ops_mu, NULL);
+    pthread_cond_init(&pool.claims.written, NULL);
+    pthread_cond_init(&pool.ends.written, NULL);
+    pool.claims.tail = &pool.claims.head;
+    pool.ends.tail = &pool.ends.head;
     int started = 0;
     while (pool.ring && slots && started < nslots && pthread_create(&slots[started], NULL, slot_main, &pool) == 0)
         started++;
@@ -640,6 +754,9 @@ int jobs_worker_run(const jobs_config_t *cfg, const char *worker_id, volatile si
     for (int i = 0; i < started; i++) pthread_join(slots[i], NULL);
     pthread_cond_destroy(&pool.changed);
     pthread_mutex_destroy(&pool.mu);
+    pthread_cond_destroy(&pool.claims.written);
+    pthread_cond_destroy(&pool.ends.written);
+    pthread_mutex_destroy(&pool.ops_mu);
     free(slots);
     free(pool.ring);
     rd_kafka_consumer_close(rk);

@@ -105,10 +105,12 @@ typedef struct jobs_claim {
     int timeout_s;
 } jobs_claim_t;
 
-/* QUEUED(attempt) → RUNNING by worker with a lease. SB_ENOENT when the job is not QUEUED under
- * that attempt (a duplicate or stale task message). */
-int jobs_store_claim(jobs_store_t *s, int64_t id, int attempt, const char *worker, int64_t lease_ms,
-                     jobs_claim_t *claim, sb_err_t *err);
+/* QUEUED(attempt) → RUNNING by worker with a lease, for n tasks in one statement (one commit):
+ * rcs[i] is 0 (claims[i] filled), SB_ENOENT when the job is not QUEUED under that attempt (a
+ * duplicate or stale task message), or SB_ECORRUPT. A task named twice is claimed once. Returns SB_EIO (every rcs[i] too) when
+ * the statement failed. Rows are locked in id order, so concurrent batches cannot deadlock. */
+int jobs_store_claim_many(jobs_store_t *s, const char *worker, int64_t lease_ms, int n, const int64_t *ids,
+                          const int *attempts, jobs_claim_t *claims, int *rcs, sb_err_t *err);
 /* Extends the lease. SB_ENOENT when the lease is lost (expired and taken over, or the job left
  * RUNNING); *cancel says a cancel was requested. */
 int jobs_store_heartbeat(jobs_store_t *s, int64_t id, int attempt, const char *worker, int64_t lease_ms,
@@ -121,5 +123,18 @@ typedef enum { JOB_OUTCOME_OK, JOB_OUTCOME_FAILED, JOB_OUTCOME_CANCELLED } jobs_
 int jobs_store_finish(jobs_store_t *s, int64_t id, int attempt, const char *worker, jobs_outcome_t outcome,
                       const char *error, const json_t *result, int64_t backoff_base_ms, int64_t backoff_max_ms,
                       sb_err_t *err);
+
+/* An attempt's end that needs no retry decision: COMPLETED (result) or CANCELLED (error). */
+typedef struct jobs_end {
+    int64_t id;
+    int attempt;
+    jobs_outcome_t outcome; /* JOB_OUTCOME_OK or JOB_OUTCOME_CANCELLED */
+    const char *error;      /* CANCELLED: the reason (NULL: "cancelled by request") */
+    const json_t *result;   /* OK: the executor's result, or NULL */
+} jobs_end_t;
+
+/* Records n such ends in one statement (one commit), fenced like jobs_store_finish: rcs[i] is 0
+ * or SB_ENOENT (refused). Returns SB_EIO (every rcs[i] too) when the statement failed. */
+int jobs_store_end_many(jobs_store_t *s, const char *worker, int n, const jobs_end_t *ends, int *rcs, sb_err_t *err);
 
 #endif
