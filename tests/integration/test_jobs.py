@@ -475,6 +475,27 @@ def test_kill9_of_a_worker_running_several_jobs_completes_each_once(jobs_factory
     assert [o.read_text() for o in outs] == ["done\n"] * 3
 
 
+def test_duplicate_task_messages_run_a_job_once(jobs_factory, broker, tmp_path):
+    """A task message sent three times (the scheduler's, plus two more, as a re-send after
+    requeue_after_ms or a producer retry would) reaches a worker with 4 slots: the slots claim
+    them together or one after another, and the job runs once."""
+    from confluent_kafka import Producer
+    jobs = jobs_factory(shell_allow=[PY], extra="jobs:\n  worker_concurrency: 4\n")
+    out = tmp_path / "ran.txt"
+    job = jobs.submit({"name": "dup", "type": "SHELL", "maxRetries": 0, "payload": {
+        "command": PY, "args": ["-c", "import time; open(%r, 'a').write('ran\\n'); time.sleep(1)" % str(out)]}})
+    jobs.wait_status(job["id"], {"QUEUED"})
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    for _ in range(2):
+        producer.produce("job.tasks", key=str(job["id"]), value=json.dumps({"id": job["id"], "attempt": 1}))
+    assert producer.flush(10) == 0
+    jobs.start_worker("w1")
+    done = jobs.wait_status(job["id"], {"COMPLETED"}, timeout=60)
+    time.sleep(1.5)  # a second run would have written its line by now
+    assert out.read_text() == "ran\n"
+    assert [t for t in transitions(done) if t[2] == "RUNNING"] == [(1, "QUEUED", "RUNNING")], transitions(done)
+
+
 def test_cancel_queued_and_running_jobs(jobs_factory, tmp_path):
     jobs = jobs_factory(shell_allow=[PY])
     jobs.start_worker("w1")
