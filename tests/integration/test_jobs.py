@@ -5,6 +5,7 @@ test). Lease, heartbeat and backoff are shortened through --set so the test stay
 import json
 import os
 import signal
+import ssl
 import subprocess
 import threading
 import time
@@ -54,11 +55,18 @@ def hash_password(binary, password):
 class Jobs:
     """`streambus jobs` plus any number of workers sharing one config file."""
 
-    def __init__(self, workdir, bootstrap, conninfo, shell_allow=(), extra=""):
+    def __init__(self, workdir, bootstrap, conninfo, shell_allow=(), extra="", tls=None):
+        """tls=(cert, key): the API serves HTTPS (an --http-security file with http.tls)."""
         self.binary = streambus_bin()
         self.workdir = workdir
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d/api/v1" % self.port
+        self.url = "%s://127.0.0.1:%d/api/v1" % ("https" if tls else "http", self.port)
+        self.api_args, self.ssl_context = [], None
+        if tls:
+            sec = workdir / "http-security.yaml"
+            sec.write_text("http:\n  tls:\n    cert_file: \"%s\"\n    key_file: \"%s\"\n" % tuple(map(str, tls)))
+            self.api_args = ["--http-security", str(sec)]
+            self.ssl_context = ssl.create_default_context(cafile=str(tls[0]))
         self.config = workdir / "jobs.yaml"
         users = "".join('    - {name: %s, role: %s, password_hash: "%s"}\n'
                         % (n, r, hash_password(self.binary, p)) for n, (r, p) in USERS.items())
@@ -84,7 +92,7 @@ class Jobs:
                                 start_new_session=True)
 
     def start(self):
-        self.api = self._spawn("api", [])
+        self.api = self._spawn("api", self.api_args)
         wait_until(lambda: self.api.poll() is not None or self.ready(), 30, "the jobs API to be ready")
         assert self.api.poll() is None, self.log("api")
         return self
@@ -97,7 +105,8 @@ class Jobs:
 
     def ready(self):
         try:
-            with urllib.request.urlopen(self.url.replace("/api/v1", "") + "/health/ready", timeout=2) as r:
+            with urllib.request.urlopen(self.url.replace("/api/v1", "") + "/health/ready", timeout=2,
+                                        context=self.ssl_context) as r:
                 return r.status == 200
         except (urllib.error.URLError, OSError):
             return False
@@ -136,7 +145,7 @@ class Jobs:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with urllib.request.urlopen(req, timeout=30, context=self.ssl_context) as resp:
                 status, text = resp.status, resp.read().decode()
         except urllib.error.HTTPError as e:
             status, text = e.code, e.read().decode()
@@ -900,6 +909,33 @@ def test_openapi_document_matches_the_api(jobs_factory):
     assert set(props["type"]["enum"]) == {"HTTP", "SQL", "SHELL", "EMAIL", "PIPELINE", "NOOP"}
     status, body = jobs.request("POST", "/jobs", {"name": "x", "type": "NOPE", "payload": {}}, user="otto")
     assert "must be " + ", ".join(props["type"]["enum"][:-1]) + " or NOOP" in body["fields"][0]["message"]
+
+
+def test_the_api_over_https_with_the_shared_tls_policy(jobs_factory, peer, tmp_path):
+    """--http-security with http.tls makes the jobs API HTTPS only, with the policy of the other
+    HTTP servers (test_http_security.py runs testssl against that same server code): TLS 1.2 and
+    1.3 negotiate, TLS 1.1 does not, HSTS on every answer, no HTTP answer in plaintext; logging
+    in and running a job work over it."""
+    from test_http_security import make_cert
+    cert, key = make_cert(tmp_path)
+    jobs = jobs_factory(tls=(cert, key))
+    jobs.start_worker("w1")
+    job = jobs.submit({"name": "over tls", "type": "HTTP", "payload": {"url": peer.url + "/ok"}})
+    assert jobs.wait_status(job["id"], {"COMPLETED"})["attempt"] == 1
+    with urllib.request.urlopen(jobs.url.replace("/api/v1", "/health/live"), context=jobs.ssl_context,
+                                timeout=10) as r:
+        assert r.headers["Strict-Transport-Security"].startswith("max-age=")
+    with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+        urllib.request.urlopen("http://127.0.0.1:%d/health/live" % jobs.port, timeout=5).read()
+
+    def handshake(flag):
+        # SECLEVEL=0: the client itself would refuse TLS 1.1 at Debian's default level, and the
+        # check is of the server (against `openssl s_server -tls1_1` this client does connect)
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % jobs.port, flag, "-brief",
+                            "-cipher", "DEFAULT@SECLEVEL=0"], input="", capture_output=True, text=True, timeout=30)
+        return r.returncode == 0 and "Protocol version" in r.stderr + r.stdout
+    assert handshake("-tls1_3") and handshake("-tls1_2")
+    assert not handshake("-tls1_1")
 
 
 def test_each_attempt_end_is_a_record_on_job_logs(jobs_factory, peer, broker):
