@@ -1,5 +1,6 @@
 #include "broker/producer_state.h"
 #include "broker/log/plog.h"
+#include "common/log.h"
 #include "kafka/record_batch.h"
 
 #include <errno.h>
@@ -166,9 +167,12 @@ static int rebuild_cb(const kafka_batch_header_t *h, void *arg)
 
 void producer_state_rebuild(producer_state_t *s, struct plog *log)
 {
-    /* Scanning from the last offset starts at the active segment: start-up stays fast, and a
-     * producer retrying across a crash retries batches that are at most seconds old. */
-    int64_t end = plog_end_offset(log);
+    /* A producer retrying across a crash retries batches it sent in the last moments before
+     * it, so those are in the log's tail; but that tail interleaves every producer's batches,
+     * so it must be read whole, not just its last batch (which knows one producer). The window
+     * bounds start-up work per partition. */
     sb_err_t err = {0};
-    if (end > plog_start_offset(log)) plog_scan_headers(log, end - 1, rebuild_cb, s, &err);
+    if (plog_end_offset(log) > plog_start_offset(log) &&
+        plog_scan_headers(log, plog_tail_offset(log, PRODUCER_STATE_REBUILD_BYTES), rebuild_cb, s, &err) != 0)
+        sb_warn("produce", "rebuilding idempotent-producer state: %s", err.msg);
 }

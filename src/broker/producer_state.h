@@ -5,8 +5,11 @@
  * and the last 5 appended batches' sequence ranges with their offsets. A retried batch that
  * matches one of them is a duplicate and is acknowledged with its original offset; a sequence
  * that skips ahead is OUT_OF_ORDER_SEQUENCE_NUMBER; an older epoch is INVALID_PRODUCER_EPOCH.
- * The state is rebuilt from the active segment's batch headers on start-up, so a producer
- * retrying across a broker crash is still recognised. */
+ * The state is rebuilt on start-up from the batch headers of the log's last
+ * PRODUCER_STATE_REBUILD_BYTES, so a producer retrying across a broker crash is still recognised:
+ * what it retries was appended moments before the crash. A producer whose batches are all older
+ * is unknown after a restart and starts afresh at whatever sequence it sends (as Kafka treats a
+ * producer whose state expired). */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,6 +17,7 @@
 #include "common/err.h"
 
 #define PRODUCER_STATE_BATCHES 5
+#define PRODUCER_STATE_REBUILD_BYTES (64u << 20)
 
 typedef struct producer_batch {
     int32_t first_seq;
@@ -53,7 +57,7 @@ int producer_state_record(producer_state_t *s, int64_t pid, int16_t epoch, int32
                           int64_t base_offset, int64_t now_ms);
 
 struct plog;
-/* Rebuilds the state from the batch headers of the log's active segment (start-up). */
+/* Rebuilds the state from the batch headers of the log's tail (start-up). */
 void producer_state_rebuild(producer_state_t *s, struct plog *log);
 
 /* Producer id allocation: ids come from blocks reserved durably in a file under data_dir, so an

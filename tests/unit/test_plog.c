@@ -1,5 +1,5 @@
 /* Tests for the partition log (src/broker/log/): append/read, rolls, recovery after torn
- * writes and crashes, index rebuilds, retention, timestamp lookup, header scans, flush. */
+ * writes and crashes, index rebuilds, retention, timestamp lookup, header scans and the producer state rebuilt from them, flush. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "broker/log/plog.h"
+#include "broker/producer_state.h"
 #include "common/buf.h"
 #include "common/crc32c.h"
 #include "common/log.h"
@@ -872,6 +873,93 @@ static void test_scan_headers(void **state)
     plog_close(log);
 }
 
+static void test_tail_offset(void **state)
+{
+    fixture_t *f = *state;
+    plog_config_t cfg = small_config(1024, 128);
+    plog_t *log = open_log(f->dir, &cfg);
+    enum { N = 40 };
+    int64_t bases[N];
+    size_t sizes[N];
+    for (int i = 0; i < N; i++)
+        sizes[i] = append_batch(log, 2, 100 + i, 40 + (size_t)i, &bases[i]);
+    assert_true(count_files(f->dir, ".log") > 3);
+
+    /* Whatever the window, the answer is a batch's base offset from which the bytes to the end
+     * cover the window, or the log start when the log is smaller. */
+    for (uint64_t tail = 0; tail < 8000; tail += 97) {
+        int64_t at = plog_tail_offset(log, tail);
+        int k = -1;
+        for (int i = 0; i < N; i++)
+            if (bases[i] == at) k = i;
+        if (k < 0) fail_msg("tail %" PRIu64 ": %" PRId64 " is no batch's base offset", tail, at);
+        uint64_t covered = 0;
+        for (int i = k; i < N; i++) covered += sizes[i];
+        if (k > 0 && covered < tail)
+            fail_msg("tail %" PRIu64 ": from offset %" PRId64 " only %" PRIu64 " bytes", tail, at, covered);
+        /* ...and no further back than the index's granularity needs (the scan stays bounded). */
+        if (covered > tail + 128 + sizes[N - 1])
+            fail_msg("tail %" PRIu64 ": from offset %" PRId64 " reads %" PRIu64 " bytes", tail, at, covered);
+    }
+    assert_int_equal(plog_tail_offset(log, UINT64_MAX / 2), plog_start_offset(log));
+    plog_close(log);
+}
+
+/* One idempotent producer's batch: build_batch's, with producer id, epoch and first sequence
+ * patched in and the CRC redone. */
+static void append_producer_batch(plog_t *log, int64_t pid, int32_t first_seq, int n, int64_t *base)
+{
+    sb_wr_t w;
+    sb_wr_init(&w, 256);
+    build_batch(&w, n, 1000, 30, 0);
+    for (int i = 0; i < 8; i++) w.buf[43 + i] = (uint8_t)((uint64_t)pid >> (56 - 8 * i));
+    w.buf[51] = 0;
+    w.buf[52] = 0; /* epoch 0 */
+    sb_wr_patch_i32(&w, 53, first_seq);
+    sb_wr_patch_i32(&w, 17, (int32_t)crc32c(0, w.buf + 21, w.len - 21));
+    sb_err_t err = {0};
+    assert_int_equal(kafka_batches_validate(w.buf, w.len, NULL, &err), 0);
+    if (plog_append(log, w.buf, w.len, base, &err)) fail_msg("append: %s", err.msg);
+    sb_wr_deinit(&w);
+}
+
+/* The crash a user of idempotence relies on surviving: several producers write interleaved
+ * batches, the broker restarts, and each producer retries its last batch. Every one of them
+ * must be recognised as a duplicate, not only the producer that happened to write last. */
+static void test_producer_state_rebuild_knows_every_producer(void **state)
+{
+    fixture_t *f = *state;
+    plog_config_t cfg = small_config(2048, 128);
+    plog_t *log = open_log(f->dir, &cfg);
+    enum { PRODUCERS = 4, ROUNDS = 6, PER_BATCH = 3 };
+    int64_t last_base[PRODUCERS];
+    for (int r = 0; r < ROUNDS; r++)
+        for (int p = 0; p < PRODUCERS; p++)
+            append_producer_batch(log, 5000 + p, r * PER_BATCH, PER_BATCH, &last_base[p]);
+    assert_true(count_files(f->dir, ".log") > 1); /* the tail spans a roll */
+    plog_close(log);
+
+    log = open_log(f->dir, &cfg);
+    producer_state_t ps;
+    producer_state_init(&ps);
+    producer_state_rebuild(&ps, log);
+    int32_t last_first = (ROUNDS - 1) * PER_BATCH;
+    for (int p = 0; p < PRODUCERS; p++) {
+        int64_t dup = -1;
+        assert_int_equal(producer_state_check(&ps, 5000 + p, 0, last_first, last_first + PER_BATCH - 1, &dup),
+                         PRODUCER_CHECK_DUPLICATE);
+        assert_int_equal(dup, last_base[p]);
+        assert_int_equal(producer_state_check(&ps, 5000 + p, 0, last_first + PER_BATCH,
+                                              last_first + 2 * PER_BATCH - 1, &dup),
+                         PRODUCER_CHECK_APPEND);
+        assert_int_equal(producer_state_check(&ps, 5000 + p, 0, last_first + 2 * PER_BATCH,
+                                              last_first + 3 * PER_BATCH - 1, &dup),
+                         PRODUCER_CHECK_OUT_OF_ORDER);
+    }
+    producer_state_deinit(&ps);
+    plog_close(log);
+}
+
 static void test_flush_advances_durable_offset(void **state)
 {
     fixture_t *f = *state;
@@ -1008,6 +1096,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_timestamp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_config_changes_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tail_offset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_producer_state_rebuild_knows_every_producer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_advances_durable_offset, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_flush_runs_concurrently_with_appends_rolls_and_retention, setup, teardown),

@@ -1071,6 +1071,34 @@ int plog_enforce_retention(plog_t *log, int64_t now_ms, int *segments_deleted, s
 
 /* ----- header scan ----- */
 
+int64_t plog_tail_offset(const plog_t *log, uint64_t tail_bytes)
+{
+    int64_t start = plog_start_offset(log);
+    uint64_t want = tail_bytes;
+    for (size_t i = log->nsegs; i-- > 0;) {
+        const segment_t *seg = log->segs[i];
+        if (seg->size <= want) {
+            if (i == 0) break;
+            want -= seg->size;
+            continue;
+        }
+        /* The window starts inside this segment: the last index entry at or before its first
+         * byte is a batch boundary at least tail_bytes from the end. */
+        uint64_t target = seg->size - want;
+        size_t lo = 0, hi = seg->index_count;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (seg->index[mid].position <= target)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        int64_t at = lo ? seg->base_offset + seg->index[lo - 1].relative_offset : seg->base_offset;
+        return at > start ? at : start;
+    }
+    return start;
+}
+
 int plog_scan_headers(plog_t *log, int64_t from_offset,
                       int (*cb)(const kafka_batch_header_t *h, void *arg), void *arg, sb_err_t *err)
 {

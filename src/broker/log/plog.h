@@ -118,6 +118,10 @@ int plog_delete_records(plog_t *log, int64_t offset, int64_t *low_watermark, int
  * Advances the start offset. *segments_deleted (may be NULL) gets the count. */
 int plog_enforce_retention(plog_t *log, int64_t now_ms, int *segments_deleted, sb_err_t *err);
 
+/* An offset from which reading to the end covers at least the last tail_bytes of the log (an
+ * indexed batch boundary; the log start if the log is smaller). Bounds start-up scans. */
+int64_t plog_tail_offset(const plog_t *log, uint64_t tail_bytes);
+
 /* Calls cb with the header (true base offset) of every batch from the one containing
  * from_offset (or the log start, if from_offset is older) to the end, in order. Stops early
  * when cb returns non-zero. Used to rebuild idempotent-producer state after a restart. */
