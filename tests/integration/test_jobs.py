@@ -362,11 +362,17 @@ def test_a_submit_is_dispatched_at_once_not_at_the_next_scheduler_interval(jobs_
     assert status == 201
     for j in body["jobs"]:
         jobs.wait_status(j["id"], {"COMPLETED"}, timeout=30)
-    # a job due a second after its submit is not dispatched by that kick; it waits for a round
-    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+    # A job due a few seconds after its submit is not dispatched by that submit's kick (a kicked
+    # round takes only what is due then), and when its time has come nothing dispatches it: no
+    # round for 10 minutes, no kick. runAt has whole seconds, so it is counted from a whole
+    # second: time.time() + 1 truncated could be due a millisecond after the submit, and a submit
+    # that took longer (a loaded machine) was due at once, kicked and dispatched.
+    due = int(time.time()) + 5
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(due))
     later = jobs.submit({"name": "soon", "type": "HTTP", "runAt": soon, "payload": {"url": peer.url + "/ok?soon"}})
-    time.sleep(4)
-    assert jobs.job(later["id"])["status"] == "PENDING" and peer.count("/ok?soon") == 0
+    time.sleep(max(0.0, due + 2 - time.time()))  # its runAt has passed
+    pending = jobs.job(later["id"])
+    assert pending["status"] == "PENDING" and peer.count("/ok?soon") == 0, pending
     # ... which the next kick is
     jobs.submit({"name": "nudge", "type": "HTTP", "payload": {"url": peer.url + "/ok?nudge"}})
     jobs.wait_status(later["id"], {"COMPLETED"}, timeout=30)
@@ -489,7 +495,11 @@ def test_duplicate_task_messages_run_a_job_once(jobs_factory, broker, tmp_path):
     requeue_after_ms or a producer retry would) reaches a worker with 4 slots: the slots claim
     them together or one after another, and the job runs once."""
     from confluent_kafka import Producer
-    jobs = jobs_factory(shell_allow=[PY], extra="jobs:\n  worker_concurrency: 4\n")
+    # A lease far longer than the job: with the suite's 2 s lease a loaded machine can stall the
+    # worker's heartbeats past it, and the attempt (maxRetries 0) ends DEAD_LETTER, which is not
+    # what this test is about. Debug logging shows each refused claim.
+    jobs = jobs_factory(shell_allow=[PY], extra="jobs:\n  worker_concurrency: 4\n  lease_ms: 60000\n"
+                                                "  heartbeat_ms: 1000\nlogging:\n  level: debug\n")
     out = tmp_path / "ran.txt"
     job = jobs.submit({"name": "dup", "type": "SHELL", "maxRetries": 0, "payload": {
         "command": PY, "args": ["-c", "import time; open(%r, 'a').write('ran\\n'); time.sleep(1)" % str(out)]}})
@@ -500,7 +510,11 @@ def test_duplicate_task_messages_run_a_job_once(jobs_factory, broker, tmp_path):
     assert producer.flush(10) == 0
     jobs.start_worker("w1")
     done = jobs.wait_status(job["id"], {"COMPLETED"}, timeout=60)
-    time.sleep(1.5)  # a second run would have written its line by now
+    # Wait until the worker has handled all three copies (each is run or refused as not
+    # claimable; a re-send by the scheduler meanwhile would be a fourth), rather than sleeping:
+    # a second run has had its chance however slow the machine.
+    wait_until(lambda: sum(jobs.log("worker-w1").count(m) for m in ("attempt 1: running", "attempt 1: not claimable"))
+               >= 3, 60, "the worker to handle the three task messages")
     assert out.read_text() == "ran\n"
     assert [t for t in transitions(done) if t[2] == "RUNNING"] == [(1, "QUEUED", "RUNNING")], transitions(done)
 
