@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 /* The test reaches the sink's state (a commit hook) by including its source. */
@@ -1021,6 +1022,54 @@ static void test_pipelined_batches(void **state)
 
 /* target.schema is created when missing (mixed case and a space survive quoting), and an
  * existing one is used as it is. */
+/* Sinks that start together on a database without the offsets table all create it with
+ * CREATE TABLE IF NOT EXISTS; the losers of that race get a catalog error (23505, or 42710 on
+ * the table's row type, as CI saw) and must start all the same. */
+struct racing_start {
+    pthread_barrier_t *go;
+    int rc;
+    connect_err_t err;
+};
+
+static void *start_racing(void *arg)
+{
+    struct racing_start *r = arg;
+    json_t *cfg = config(NULL, NULL);
+    char name[32];
+    snprintf(name, sizeof(name), "race%p", arg);
+    json_object_set_new(cfg, "name", json_string(name));
+    void *state = NULL;
+    pthread_barrier_wait(r->go);
+    r->rc = postgres_sink_ops.start(NULL, cfg, &state, &r->err);
+    if (r->rc == 0) postgres_sink_ops.stop(state);
+    json_decref(cfg);
+    return NULL;
+}
+
+static void test_sinks_starting_together_all_start(void **state)
+{
+    (void)state;
+    NEED_PG();
+    PGconn *a = admin();
+    enum { ROUNDS = 20, SINKS = 6 };
+    for (int round = 0; round < ROUNDS; round++) {
+        q1(a, "DROP TABLE IF EXISTS " OFFSETS_TABLE);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, SINKS);
+        struct racing_start rs[SINKS];
+        pthread_t th[SINKS];
+        for (int i = 0; i < SINKS; i++) {
+            rs[i] = (struct racing_start){.go = &go};
+            pthread_create(&th[i], NULL, start_racing, &rs[i]);
+        }
+        for (int i = 0; i < SINKS; i++) pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&go);
+        for (int i = 0; i < SINKS; i++)
+            if (rs[i].rc != 0) fail_msg("round %d: sink %d did not start: %s", round, i, rs[i].err.msg);
+    }
+    PQfinish(a);
+}
+
 static void test_missing_target_schema_is_created(void **state)
 {
     NEED_PG();
@@ -1126,6 +1175,7 @@ int main(void)
         cmocka_unit_test(test_skip_and_positions_per_partition),
         cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_wrong_database_is_fatal),
+        cmocka_unit_test(test_sinks_starting_together_all_start),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

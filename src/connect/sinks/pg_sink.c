@@ -289,9 +289,12 @@ static int ensure_connected(pg_sink_t *s, connect_err_t *err)
                         " (connector text NOT NULL, topic text NOT NULL, partition int NOT NULL,"
                         " next_offset bigint NOT NULL, PRIMARY KEY (connector, topic, partition))");
     if (r) {
-        /* Two sinks starting at once may race on CREATE TABLE IF NOT EXISTS (23505). */
+        /* Two sinks starting at once race on CREATE TABLE IF NOT EXISTS: "IF NOT EXISTS" is
+         * checked before the catalog insert, so the loser fails on the catalog's unique index
+         * (23505), on the table's row type (42710 duplicate_object, seen in CI) or on the table
+         * name (42P07). It failed only after the winner committed, so the table is there. */
         const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        if (st && strcmp(st, "23505") == 0) {
+        if (st && (strcmp(st, "23505") == 0 || strcmp(st, "42710") == 0 || strcmp(st, "42P07") == 0)) {
             PQclear(r);
             return 0;
         }
