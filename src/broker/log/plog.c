@@ -744,14 +744,7 @@ int plog_read(plog_t *log, int64_t offset, size_t max_bytes, plog_slice_t *out, 
     } else if (limit > end) {
         /* Jump to the last indexed batch start that still fits, then walk the few headers
          * between it and the limit. */
-        size_t lo = 0, hi = seg->index_count;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (seg->index[mid].position <= limit)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
+        size_t lo = segment_index_count_at_or_before(seg, limit);
         if (lo > 0 && seg->index[lo - 1].position > end) end = seg->index[lo - 1].position;
         segment_reader_t r;
         segment_reader_init(&r, seg);
@@ -1084,15 +1077,7 @@ int64_t plog_tail_offset(const plog_t *log, uint64_t tail_bytes)
         }
         /* The window starts inside this segment: the last index entry at or before its first
          * byte is a batch boundary at least tail_bytes from the end. */
-        uint64_t target = seg->size - want;
-        size_t lo = 0, hi = seg->index_count;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (seg->index[mid].position <= target)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
+        size_t lo = segment_index_count_at_or_before(seg, seg->size - want);
         int64_t at = lo ? seg->base_offset + seg->index[lo - 1].relative_offset : seg->base_offset;
         return at > start ? at : start;
     }

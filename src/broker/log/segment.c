@@ -212,6 +212,19 @@ int segment_load_indexes(segment_t *seg, bool *intact, sb_err_t *err)
     return 0;
 }
 
+size_t segment_index_count_at_or_before(const segment_t *seg, uint64_t pos)
+{
+    size_t lo = 0, hi = seg->index_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (seg->index[mid].position <= pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 void segment_index_lookup(const segment_t *seg, int64_t offset, uint64_t *pos, int64_t *at_offset)
 {
     *pos = 0;

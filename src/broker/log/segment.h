@@ -79,6 +79,9 @@ int segment_load_indexes(segment_t *seg, bool *intact, sb_err_t *err);
 /* Index position for `offset`: the entry with the largest relative offset <= offset - base,
  * as (position, offset at that position); (0, base) when there is none. */
 void segment_index_lookup(const segment_t *seg, int64_t offset, uint64_t *pos, int64_t *at_offset);
+/* How many index entries have a position <= pos (so entry n-1, if n > 0, is the last indexed
+ * batch starting at or before pos). */
+size_t segment_index_count_at_or_before(const segment_t *seg, uint64_t pos);
 /* Offset to start a timestamp search from: the entry of the last time-index entry whose
  * timestamp is < ts (every record before it is older than ts), or base when there is none. */
 int64_t segment_time_lookup(const segment_t *seg, int64_t ts);
