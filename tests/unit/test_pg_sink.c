@@ -1070,6 +1070,106 @@ static void test_sinks_starting_together_all_start(void **state)
     PQfinish(a);
 }
 
+/* Sinks writing the first rows of the same new target table at once all create it (CREATE
+ * TABLE IF NOT EXISTS), then all add the same new column (ADD COLUMN IF NOT EXISTS). The
+ * losers of those races get a catalog error (23505 on a pg_catalog index, 42710, 42P07 or
+ * 42701): a batch that failed that way is transient — retried, it finds the table — never a
+ * record to dead-letter nor a failed connector. */
+struct racing_put {
+    pthread_barrier_t *go;
+    pg_sink_t *sink;
+    batch_t *batch;
+    int retries;
+    connect_err_t err; /* the first error that was not transient */
+    bool failed;
+};
+
+static void *put_racing(void *arg)
+{
+    struct racing_put *r = arg;
+    pthread_barrier_wait(r->go);
+    for (int attempt = 0; attempt < 10; attempt++) {
+        connect_err_t err;
+        if (put(r->sink, r->batch, &err) == 0) return NULL;
+        if (err.cls != CONNECT_ERR_TRANSIENT) {
+            r->err = err;
+            r->failed = true;
+            return NULL;
+        }
+        r->retries++;
+    }
+    snprintf(r->err.msg, sizeof(r->err.msg), "still transient after 10 attempts");
+    r->failed = true;
+    return NULL;
+}
+
+static void race_puts(pg_sink_t **sinks, batch_t *batches, int n, const char *what, int round)
+{
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, (unsigned)n);
+    struct racing_put rp[8];
+    pthread_t th[8];
+    for (int i = 0; i < n; i++) {
+        rp[i] = (struct racing_put){.go = &go, .sink = sinks[i], .batch = &batches[i]};
+        pthread_create(&th[i], NULL, put_racing, &rp[i]);
+    }
+    for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    for (int i = 0; i < n; i++)
+        if (rp[i].failed)
+            fail_msg("round %d, %s: sink %d failed (class %d, index %d): %s", round, what, i,
+                     rp[i].err.cls, rp[i].err.index, rp[i].err.msg);
+}
+
+static void test_sinks_creating_one_target_table_together_all_write(void **state)
+{
+    (void)state;
+    NEED_PG();
+    PGconn *a = admin();
+    enum { ROUNDS = 15, SINKS = 6 };
+    pg_sink_t *sinks[SINKS];
+    for (int i = 0; i < SINKS; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "racetarget%d", i);
+        sinks[i] = start(name, config(NULL, NULL));
+    }
+    static batch_t batches[SINKS];
+    for (int round = 0; round < ROUNDS; round++) {
+        /* A new table each round: the sinks keep what they learnt of the last one. */
+        char table[32], topic[48], sql[96];
+        snprintf(table, sizeof(table), "racetarget%d", round);
+        snprintf(topic, sizeof(topic), "app.public.%s", table);
+        snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", table);
+        q1(a, sql);
+        for (int i = 0; i < SINKS; i++) {
+            batches[i].n = 0;
+            item(&batches[i], topic, 'c', round * 100 + i, "\"x\"", "1", 1);
+        }
+        race_puts(sinks, batches, SINKS, "create table", round);
+        for (int i = 0; i < SINKS; i++) {
+            batches[i].n = 0;
+            char key[64], value[512];
+            snprintf(key, sizeof(key), "{\"id\":%d}", round * 100 + 50 + i);
+            snprintf(value, sizeof(value),
+                     "{\"before\":null,\"after\":{\"id\":%d,\"name\":\"y\",\"qty\":2,"
+                     "\"added\":%d},\"source\":{\"ts_ms\":2,\"column_types\":{\"id\":\"integer\","
+                     "\"name\":\"text\",\"qty\":\"integer\",\"added\":\"integer\"}},\"op\":\"c\"}",
+                     round * 100 + 50 + i, i);
+            add(&batches[i], topic, key, value);
+        }
+        race_puts(sinks, batches, SINKS, "add column", round);
+        char want[16];
+        snprintf(want, sizeof(want), "%d", 2 * SINKS);
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+        assert_string_equal(q1(a, sql), want);
+        snprintf(want, sizeof(want), "%d", SINKS);
+        snprintf(sql, sizeof(sql), "SELECT count(added) FROM %s", table);
+        assert_string_equal(q1(a, sql), want);
+    }
+    for (int i = 0; i < SINKS; i++) postgres_sink_ops.stop(sinks[i]);
+    PQfinish(a);
+}
+
 static void test_missing_target_schema_is_created(void **state)
 {
     NEED_PG();
@@ -1176,6 +1276,7 @@ int main(void)
         cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_wrong_database_is_fatal),
         cmocka_unit_test(test_sinks_starting_together_all_start),
+        cmocka_unit_test(test_sinks_creating_one_target_table_together_all_write),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -131,6 +131,8 @@ typedef struct pg_sink {
      * counted. */
     uint64_t pending_upserted, pending_deleted, pending_truncates;
     bool positions_queued; /* the batch's last INSERT is the positions upsert, not rows */
+    bool sql_has_ddl;      /* s->sql holds a CREATE TABLE / ADD COLUMN of a target table */
+    bool sent_ddl;         /* the statements in flight held one (is_ddl_race) */
     char last_error[sizeof(((connect_err_t *)0)->msg)];
 } pg_sink_t;
 
@@ -215,6 +217,25 @@ static void abort_batch(pg_sink_t *s)
     tables_clear(s);
 }
 
+/* Two writers creating the same target table or column at once: CREATE TABLE / ADD COLUMN
+ * IF NOT EXISTS checks the catalog before it inserts, so the loser fails on a unique index of
+ * the catalog (23505, reported with schema pg_catalog, so never a row's violation), on the
+ * table's row type (42710), on the name (42P07) or on the column (42701) — these three only
+ * from a statement string that carried such DDL. It failed only because the winner committed:
+ * retried, the batch finds the table as the winner left it (the rollback forgot the cached
+ * metadata) and needs no DDL. */
+static bool is_ddl_race(const PGresult *res, bool sent_ddl)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (!st) return false;
+    if (strcmp(st, "23505") == 0) {
+        const char *schema = PQresultErrorField(res, PG_DIAG_SCHEMA_NAME);
+        return schema && strcmp(schema, "pg_catalog") == 0;
+    }
+    return sent_ddl &&
+           (strcmp(st, "42710") == 0 || strcmp(st, "42P07") == 0 || strcmp(st, "42701") == 0);
+}
+
 /* Maps a failed result to an error class; `index` is the record to blame when known. */
 static int pg_fail(pg_sink_t *s, PGresult *res, const char *what, int index, int n,
                    connect_err_t *err)
@@ -224,6 +245,8 @@ static int pg_fail(pg_sink_t *s, PGresult *res, const char *what, int index, int
     const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
     connect_err_class_t cls;
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
+        cls = CONNECT_ERR_TRANSIENT;
+    else if (is_ddl_race(res, s->sent_ddl))
         cls = CONNECT_ERR_TRANSIENT;
     else
         cls = pg_sink_classify_sqlstate(state);
@@ -289,12 +312,9 @@ static int ensure_connected(pg_sink_t *s, connect_err_t *err)
                         " (connector text NOT NULL, topic text NOT NULL, partition int NOT NULL,"
                         " next_offset bigint NOT NULL, PRIMARY KEY (connector, topic, partition))");
     if (r) {
-        /* Two sinks starting at once race on CREATE TABLE IF NOT EXISTS: "IF NOT EXISTS" is
-         * checked before the catalog insert, so the loser fails on the catalog's unique index
-         * (23505), on the table's row type (42710 duplicate_object, seen in CI) or on the table
-         * name (42P07). It failed only after the winner committed, so the table is there. */
-        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        if (st && (strcmp(st, "23505") == 0 || strcmp(st, "42710") == 0 || strcmp(st, "42P07") == 0)) {
+        /* Two sinks starting at once race on this CREATE (42710 was seen in CI); the loser
+         * failed only after the winner committed, so the table is there. */
+        if (is_ddl_race(r, true)) {
             PQclear(r);
             return 0;
         }
@@ -756,11 +776,19 @@ static void copy_add_value(strbuf_t *b, const event_column_t *c)
     }
 }
 
+/* Called as s->sql goes to the server. */
+static void note_sql_sent(pg_sink_t *s)
+{
+    s->sent_ddl = s->sql_has_ddl;
+    s->sql_has_ddl = false;
+}
+
 /* Sends the queued statements; returns NULL or the failed result. */
 static PGresult *flush_sql(pg_sink_t *s)
 {
     if (s->sql.len == 0) return NULL;
     if (s->sql.oom) return PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR);
+    note_sql_sent(s);
     PGresult *r = exec_command(s, s->sql.p);
     strbuf_reset(&s->sql);
     return r;
@@ -777,6 +805,7 @@ static PGresult *copy_begin(pg_sink_t *s, const char *table, const char *const *
         strbuf_add_ident(&s->sql, cols[i]);
     }
     strbuf_adds(&s->sql, ") FROM STDIN");
+    note_sql_sent(s);
     if (s->sql.oom || !PQsendQuery(s->conn, s->sql.p)) {
         strbuf_reset(&s->sql);
         return PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR);
@@ -787,6 +816,7 @@ static PGresult *copy_begin(pg_sink_t *s, const char *table, const char *const *
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_COPY_IN) {
             PQclear(r);
+            s->sent_ddl = false; /* the DDL is done: later failures are the data's */
             return NULL;
         }
         if (st != PGRES_COMMAND_OK && !bad) {
@@ -1404,6 +1434,7 @@ static int apply_group(pg_sink_t *s, const connect_record_t *recs, int n, pg_gro
             strbuf_add_ident(ddl, cols[j]);
             strbuf_addf(ddl, " %s", type);
             if (table_add_column(t, cols[j], type) < 0) ddl->oom = true;
+            s->sql_has_ddl = true;
             missing++;
         }
         if (created) {
@@ -1592,6 +1623,7 @@ static int commit_send(pg_sink_t *s, int n, connect_err_t *err)
     s->positions_queued = s->positions.n > 0;
     strbuf_adds(&s->sql, "COMMIT");
     if (s->before_commit) s->before_commit(s->before_commit_arg, s->conn);
+    note_sql_sent(s);
     bool sent = !s->sql.oom && PQsendQuery(s->conn, s->sql.p);
     strbuf_reset(&s->sql);
     if (!sent) return pg_fail(s, PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR), "apply batch", -1, n, err);
@@ -1658,6 +1690,7 @@ static int put_once(pg_sink_t *s, const connect_record_t *recs, int n, connect_e
     pending_reset(s);
     sink_positions_reset(&s->positions);
     strbuf_reset(&s->sql);
+    s->sql_has_ddl = false;
     strbuf_reset(&s->copy);
     s->ngroups = 0;
 
