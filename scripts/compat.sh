@@ -16,6 +16,7 @@
 #   COMPAT_CACHE           where source and build live (default build/compat)
 #   COMPAT_OUT             logs and results of this run (default $COMPAT_CACHE/last-run)
 #   JOBS                   parallel make jobs for the one-time build (default nproc)
+#   COMPAT_BUILD_ONLY=1    fetch and build (when not cached), run nothing: CTest's compat/build
 #
 # Exit status: 0 all run tests passed; 1 a test failed or something could not be done;
 # 77 (CTest's SKIP_RETURN_CODE) only when the source cannot be fetched because there is no
@@ -125,6 +126,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$build_id" ] || [ ! -x "$runner"
   say "built in $(($(date +%s) - start)) s"
 fi
 flock -u 9
+if [ "${COMPAT_BUILD_ONLY:-}" = 1 ]; then
+  say "test-runner ready: $runner"
+  exit 0
+fi
 
 # COMPAT_SECURITY=1: the same harness over SASL_SSL (tests/compat/run_security.py, security.txt).
 runner_py=run.py

@@ -27,8 +27,9 @@ test_pkgs=(kcat curl python3 python3-pytest python3-confluent-kafka python3-kafk
 bench_pkgs=(redis-server nats-server libnats-dev wrk)
 # `make compat` (scripts/compat.sh): dpkg-dev unpacks librdkafka's source (apt-get source), patch
 # applies tests/compat/patches/ to it; its test-runner build needs the build profile's compilers and libraries, python3 (lds-gen.py) and
-# rapidjson-dev (tests 0053 and 0110 check JSON statistics with it).
-compat_pkgs=(dpkg-dev patch python3 rapidjson-dev)
+# rapidjson-dev (tests 0053 and 0110 check JSON statistics with it); the openssl program converts
+# the client certificate to the encodings 0097 loads (COMPAT_SECURITY=1, run_security.py).
+compat_pkgs=(dpkg-dev patch python3 rapidjson-dev openssl)
 # Node.js runs the kafkajs tests. It may come from Debian or be preinstalled elsewhere, so these
 # are installed only when there is no `node` / `npm` command.
 node_pkgs=(nodejs npm)

@@ -14,6 +14,10 @@ Groups, because some tests cannot share a run:
              S (test-runner's SUBTESTS takes one substring, so one run per listed S; the test
              passes when every run passed)
   version    tests/compat/versions.txt: alone, at the TEST_KAFKA_VERSION given there
+  kafka-delay  tests/compat/rebalance_delay.txt: on a broker with Kafka's default 3 s initial
+             rebalance delay; every other group runs with 0, as Kafka's own development config
+             (config/server.properties) sets it, so a new group's first rebalance does not wait
+             3 s for members that are not coming (most of the suite's group tests start one)
 Only the suite's default scenario runs: the tests of its "noautocreate" scenario (0045's
 variants, 0107, 0111) call kafka-topics.sh or need replication factor 3.
 """
@@ -144,20 +148,25 @@ class Broker:
         self.admin_port = free_port()
         self.log_path = self.workdir / "broker.log"
         self.config_path = self.workdir / "streambus.yaml"
+        self.proc = None
+        self.rebalance_delay_ms = None
+        self.log_start = 0  # where the running broker's part of broker.log begins
+
+    def write_config(self, rebalance_delay_ms):
         # The suite's default scenario assumes Kafka's test cluster: auto-created topics with
-        # 4 partitions (librdkafka tests/scenarios/default.json). Everything else keeps its
-        # default, like Kafka's there; in particular groups.initial_rebalance_delay_ms stays at
-        # Kafka's 3 s: 0118 subscribes two consumers and then polls only one of them at a time,
-        # which works only if both joined the group's first generation.
-        # The ACL APIs answer SECURITY_DISABLED without an authorizer, as Kafka's do; the suite's
-        # cluster runs Kafka's ACL authorizer with allow.everyone.if.no.acl.found=true (0081 creates,
-        # describes and deletes ACLs and expects success), so ours runs the same way.
+        # 4 partitions (librdkafka tests/scenarios/default.json). The initial rebalance delay
+        # is the test group's (plan_groups). The ACL APIs answer SECURITY_DISABLED without an
+        # authorizer, as Kafka's do; the suite's cluster runs Kafka's ACL authorizer with
+        # allow.everyone.if.no.acl.found=true (0081 creates, describes and deletes ACLs and
+        # expects success), so ours runs the same way.
         self.config_path.write_text(
             "broker:\n"
             '  listen: "127.0.0.1:%d"\n'
             '  data_dir: "%s"\n'
             "  auto_create_topics: true\n"
             "  default_partitions: 4\n"
+            "groups:\n"
+            "  initial_rebalance_delay_ms: %d\n"
             "authorizer:\n"
             "  enabled: true\n"
             "  allow_everyone_if_no_acl_found: true\n"
@@ -166,15 +175,26 @@ class Broker:
             "logging:\n"
             "  level: info\n"
             "  format: json\n"
-            % (self.port, self.workdir / "data", self.admin_port))
-        self.proc = None
+            % (self.port, self.workdir / "data", rebalance_delay_ms, self.admin_port))
 
     @property
     def bootstrap(self):
         return "127.0.0.1:%d" % self.port
 
-    def start(self):
+    def ensure(self, rebalance_delay_ms):
+        """Running with this initial rebalance delay: started, or restarted (same data
+        directory) when it runs with another one. Returns the problems of a stop (stop())."""
+        if self.proc is not None and self.rebalance_delay_ms == rebalance_delay_ms:
+            return []
+        problems = self.stop()
+        self.start(rebalance_delay_ms)
+        return problems
+
+    def start(self, rebalance_delay_ms):
+        self.write_config(rebalance_delay_ms)
+        self.rebalance_delay_ms = rebalance_delay_ms
         log = open(self.log_path, "ab")
+        self.log_start = log.tell()
         self.proc = subprocess.Popen([self.binary, "broker", "--config", str(self.config_path)],
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
@@ -193,7 +213,8 @@ class Broker:
         raise RuntimeError("broker not ready after 20 s:\n" + self.tail())
 
     def stop(self):
-        """SIGTERM, SIGKILL after 10 s. Returns a list of problems (empty when clean)."""
+        """SIGTERM, SIGKILL after 10 s. Returns a list of problems (empty when clean); the log's
+        sanitizer reports are read from where this run of the broker started writing."""
         problems = []
         if self.proc is None:
             return problems
@@ -207,7 +228,10 @@ class Broker:
                 self.proc.kill()
                 self.proc.wait()
                 problems.append("broker did not exit within 10 s of SIGTERM")
-        text = self.log_path.read_text(errors="replace")
+        self.proc = None
+        with open(self.log_path, "rb") as f:
+            f.seek(self.log_start)
+            text = f.read().decode(errors="replace")
         for marker in SANITIZER_MARKERS:
             if marker in text:
                 problems.append("broker log has a sanitizer report (%s)" % marker)
@@ -332,22 +356,34 @@ def merge(into, new):
             into[tname] = ("PASSED", into[tname][1] + res[1], into[tname][2])
 
 
-def plan_groups(to_run, serial, subtests, versions):
-    """[(group name, tests, test-runner args, extra environment)] in the order they run (the
-    groups of the module docstring). A subtests=S1,S2 line of skip.txt makes one run per S:
-    test-runner's SUBTESTS is a single substring."""
+# The initial rebalance delay of every group but kafka-delay (module docstring).
+QUICK_REBALANCE_DELAY_MS = 0
+KAFKA_REBALANCE_DELAY_MS = 3000
+
+
+def plan_groups(to_run, serial, subtests, versions, kafka_delay=()):
+    """[(group name, tests, test-runner args, extra environment, initial rebalance delay ms)]
+    in the order they run (the groups of the module docstring). A subtests=S1,S2 line of
+    skip.txt makes one run per S: test-runner's SUBTESTS is a single substring. A test of
+    `kafka_delay` runs on a broker with Kafka's default delay, in whichever group it is."""
+    def delay(num):
+        return KAFKA_REBALANCE_DELAY_MS if num in kafka_delay else QUICK_REBALANCE_DELAY_MS
+
+    plain = [t for t in to_run if t not in subtests and t not in versions]
     groups = [
-        ("parallel", [t for t in to_run if t not in serial and t not in subtests and t not in versions],
-         ["-p2"], {}),
-        ("serial", [t for t in to_run if t in serial and t not in versions], ["-p1"], {}),
+        ("parallel", [t for t in plain if t not in serial and t not in kafka_delay], ["-p2"], {},
+         QUICK_REBALANCE_DELAY_MS),
+        ("serial", [t for t in plain if t in serial and t not in kafka_delay], ["-p1"], {},
+         QUICK_REBALANCE_DELAY_MS),
+        ("kafka-delay", [t for t in plain if t in kafka_delay], ["-p1"], {}, KAFKA_REBALANCE_DELAY_MS),
     ]
     for num in (t for t in to_run if t in subtests):
         parts = subtests[num][0].split(",")
         for i, sub in enumerate(parts):
             name = "partial-" + num + ("-%d" % (i + 1) if len(parts) > 1 else "")
-            groups.append((name, [num], ["-p1"], {"SUBTESTS": sub}))
+            groups.append((name, [num], ["-p1"], {"SUBTESTS": sub}, delay(num)))
     for num in (t for t in to_run if t in versions and t not in subtests):
-        groups.append(("version-" + num, [num], ["-p1"], {"TEST_KAFKA_VERSION": versions[num][0]}))
+        groups.append(("version-" + num, [num], ["-p1"], {"TEST_KAFKA_VERSION": versions[num][0]}, delay(num)))
     return groups
 
 
@@ -381,6 +417,7 @@ def main():
         if not re.fullmatch(r"\d+\.\d+\.\d+", ver):
             sys.exit("compat: tests/compat/versions.txt: %s: expected a version like 2.7.0, got %r" % (num, ver))
         versions[num] = (ver, reason)
+    kafka_delay = dict(read_list(HERE / "rebalance_delay.txt"))
 
     if os.environ.get("COMPAT_TESTS"):
         selected = os.environ["COMPAT_TESTS"].replace(",", " ").split()
@@ -410,18 +447,19 @@ def main():
 
     to_run = [t for t in selected if t not in skips]
     expected = [t for t, sc in broker_tests(source).items() if "default" in sc]
-    groups = plan_groups(to_run, serial, subtests, versions)
+    groups = plan_groups(to_run, serial, subtests, versions, kafka_delay)
 
     results = {}
     problems = []
     env_version = {"TEST_KAFKA_VERSION": kafka_version}
     broker = Broker(binary, out / "broker")
     try:
-        broker.start()
+        broker.start(QUICK_REBALANCE_DELAY_MS)
         for line in describe_api_versions(broker.bootstrap, kafka_version):
             print("compat: " + line, flush=True)
-        for name, tests, args, env in groups:
+        for name, tests, args, env, rebalance_delay_ms in groups:
             if tests:
+                problems += broker.ensure(rebalance_delay_ms)
                 merge(results, run_group(name, runner, tests, args, broker, out, dict(env_version, **env), timeout,
                                          expected))
             if broker.proc.poll() is not None:

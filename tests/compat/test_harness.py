@@ -142,13 +142,30 @@ def test_a_test_with_several_subtest_names_runs_once_per_name():
     groups = run.plan_groups(["0001", "0061", "0076", "0081", "0113"], {"0076": "sockem"}, subtests,
                              {"0081": ("2.7.0", "AlterConfigs")})
     assert groups == [
-        ("parallel", ["0001"], ["-p2"], {}),
-        ("serial", ["0076"], ["-p1"], {}),
-        ("partial-0061", ["0061"], ["-p1"], {"SUBTESTS": "without"}),
-        ("partial-0113-1", ["0113"], ["-p1"], {"SUBTESTS": "a_assign"}),
-        ("partial-0113-2", ["0113"], ["-p1"], {"SUBTESTS": "k_add"}),
-        ("version-0081", ["0081"], ["-p1"], {"TEST_KAFKA_VERSION": "2.7.0"}),
+        ("parallel", ["0001"], ["-p2"], {}, 0),
+        ("serial", ["0076"], ["-p1"], {}, 0),
+        ("kafka-delay", [], ["-p1"], {}, 3000),
+        ("partial-0061", ["0061"], ["-p1"], {"SUBTESTS": "without"}, 0),
+        ("partial-0113-1", ["0113"], ["-p1"], {"SUBTESTS": "a_assign"}, 0),
+        ("partial-0113-2", ["0113"], ["-p1"], {"SUBTESTS": "k_add"}, 0),
+        ("version-0081", ["0081"], ["-p1"], {"TEST_KAFKA_VERSION": "2.7.0"}, 0),
     ]
+
+
+def test_a_test_that_needs_kafkas_rebalance_delay_gets_it_in_every_group():
+    groups = run.plan_groups(["0001", "0118", "0076", "0113"], {"0076": "sockem", "0118": "x"},
+                             {"0113": ("a_assign", "client bug")}, {}, kafka_delay={"0118": "why", "0113": "why"})
+    assert groups == [
+        ("parallel", ["0001"], ["-p2"], {}, 0),
+        ("serial", ["0076"], ["-p1"], {}, 0),
+        ("kafka-delay", ["0118"], ["-p1"], {}, 3000),
+        ("partial-0113", ["0113"], ["-p1"], {"SUBTESTS": "a_assign"}, 3000),
+    ]
+
+
+def test_the_rebalance_delay_list_names_only_tests_with_reasons():
+    entries = run.read_list(run.HERE / "rebalance_delay.txt")
+    assert entries and all(reason for _, reason in entries)
 
 
 def test_a_test_run_in_parts_fails_when_any_part_failed():
