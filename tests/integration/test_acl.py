@@ -183,6 +183,45 @@ def test_acl_apis_need_alter_or_describe_on_cluster(start_broker):
     assert (broker.data_dir / ".acls").read_text().count("\n") == 1  # unchanged
 
 
+def ctl_user(broker, *args, password=None):
+    return subprocess.run([streambus_bin(), "ctl", "--bootstrap-server", broker.bootstrap, "user"] + list(args),
+                          input=(password + "\n") if password else None, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_scram_user_apis_need_alter_or_describe_on_cluster(start_broker, tmp_path):
+    """Found by the acceptance review of 2026-12-06: with the authorizer on, User:ANONYMOUS
+    could add users and change the super user's password. Kafka asks for DESCRIBE on the
+    cluster (DescribeUserScramCredentials) and ALTER on it (AlterUserScramCredentials)."""
+    audit = tmp_path / "audit.log"
+    broker = start(start_broker, acls="", audit_log=str(audit))  # nobody may see or change users
+    proc = ctl_user(broker, "list")
+    assert proc.returncode == 1 and "CLUSTER_AUTHORIZATION_FAILED" in proc.stderr, proc.stderr
+    assert metric(broker, "streambus_authorization_denied_total", "DescribeUserScramCredentials") == 1
+
+    # DESCRIBE only: users can be listed, not changed (ctl user add describes first, then alters).
+    broker.stop()
+    (broker.data_dir / ".acls").write_text("CLUSTER LITERAL kafka-cluster User:ANONYMOUS * DESCRIBE ALLOW\n")
+    broker.start()
+    assert ctl_user(broker, "list").returncode == 0
+    proc = ctl_user(broker, "add", "eve", password="eve-password-1")
+    assert proc.returncode == 1 and "CLUSTER_AUTHORIZATION_FAILED" in proc.stderr, proc.stderr
+    assert metric(broker, "streambus_authorization_denied_total", "AlterUserScramCredentials") == 1
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    denied = {(x["api"], x["operation"]) for x in lines if x.get("result") == "DENIED" and x["principal"] == ANON}
+    assert {("AlterUserScramCredentials", "ALTER"), ("DescribeUserScramCredentials", "DESCRIBE")} <= denied
+
+    # Granted ALTER too, the same principal manages users; the refused eve was never stored.
+    broker.stop()
+    (broker.data_dir / ".acls").write_text(ADMIN_ACLS)
+    broker.start()
+    proc = ctl_user(broker, "list")
+    assert proc.returncode == 0 and "eve" not in proc.stdout, proc.stdout + proc.stderr
+    proc = ctl_user(broker, "add", "eve", password="eve-password-1")
+    assert proc.returncode == 0, proc.stderr
+    assert "eve" in ctl_user(broker, "list").stdout
+
+
 def test_acl_apis_without_authorizer_say_security_disabled(broker):
     a = kp_admin(broker)
     with pytest.raises(SecurityDisabledError):

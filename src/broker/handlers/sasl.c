@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/authz.h"
 #include "broker/broker_int.h"
 #include "broker/handlers/handlers.h"
 #include "broker/handlers/sasl_int.h"
@@ -687,6 +688,24 @@ int handle_DescribeUserScramCredentials(broker_t *b, kreq_t *req, sb_wr_t *resp)
         free(names);
         return -1;
     }
+    /* Kafka's rule: DESCRIBE on the cluster (checked, counted and audited as any other). */
+    if (!broker_authorize_cluster(b, req, ACL_OP_DESCRIBE)) {
+        const char *why = "DESCRIBE on the cluster is needed to describe SCRAM credentials";
+        sb_wr_i32(resp, 0); /* throttle_time_ms */
+        sb_wr_i16(resp, KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED);
+        sb_wr_str(resp, true, why);
+        sb_wr_array(resp, true, n > 0 ? n : 0);
+        for (int32_t i = 0; i < n; i++) {
+            sb_wr_strn(resp, true, names[i].p, names[i].len < 0 ? 0 : names[i].len);
+            sb_wr_i16(resp, KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED);
+            sb_wr_str(resp, true, why);
+            sb_wr_array(resp, true, 0);
+            sb_wr_tags(resp, true);
+        }
+        sb_wr_tags(resp, true);
+        free(names);
+        return KAFKA_HANDLER_DONE;
+    }
     sb_wr_i32(resp, 0); /* throttle_time_ms */
     sb_wr_i16(resp, KAFKA_ERR_NONE);
     sb_wr_str(resp, true, NULL);
@@ -843,6 +862,8 @@ int handle_AlterUserScramCredentials(broker_t *b, kreq_t *req, sb_wr_t *resp)
         for (int32_t j = 0; j < i && !seen; j++) seen = slice_eq(ops[j].name, ops[i].name);
         if (!seen) nusers++;
     }
+    /* Kafka's rule: ALTER on the cluster; without it every user's result is the refusal. */
+    bool allowed = broker_authorize_cluster(b, req, ACL_OP_ALTER);
     sb_wr_i32(resp, 0); /* throttle_time_ms */
     sb_wr_array(resp, true, nusers);
     for (int32_t i = 0; i < nops; i++) {
@@ -851,6 +872,10 @@ int handle_AlterUserScramCredentials(broker_t *b, kreq_t *req, sb_wr_t *resp)
         if (seen) continue;
         char user[SCRAM_MAX_USER + 1] = "", msg[200] = "";
         int16_t e = KAFKA_ERR_NONE;
+        if (!allowed) {
+            e = KAFKA_ERR_CLUSTER_AUTHORIZATION_FAILED;
+            snprintf(msg, sizeof(msg), "ALTER on the cluster is needed to change SCRAM credentials");
+        }
         for (int32_t j = i; j < nops && !e; j++) {
             if (!slice_eq(ops[j].name, ops[i].name)) continue;
             for (int32_t k = i; k < j && !e; k++)
