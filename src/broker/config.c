@@ -180,6 +180,12 @@ static const cfg_key_t cfg_keys[] = {
      "file with the HS256 secret (at least 32 bytes) that signs OAUTHBEARER tokens; \"\" refuses them",
      "The same JWT verifier as the HTTP APIs (src/http/auth.c): the algorithm is pinned, \"alg\": \"none\" "
      "and expired tokens are refused, the principal is the token's sub."},
+    {"sasl.oauthbearer_expected_audience", CFG_STRING, OFF(sasl.oauthbearer_expected_audience), "", 0, 0, NULL,
+     NULL, "an OAUTHBEARER token's \"aud\" must name this; \"\" = not checked",
+     "Kafka's sasl.oauthbearer.expected.audience (one value here)."},
+    {"sasl.oauthbearer_expected_issuer", CFG_STRING, OFF(sasl.oauthbearer_expected_issuer), "", 0, 0, NULL, NULL,
+     "an OAUTHBEARER token's \"iss\" must equal this; \"\" = not checked",
+     "Kafka's sasl.oauthbearer.expected.issuer."},
     {"sasl.max_failed_authentications", CFG_INT, OFF(sasl.max_failed_authentications), "10", 1, 1000000, NULL,
      NULL, "failed authentications one client address may make per window before it is refused", NULL},
     {"sasl.failed_authentication_window_ms", CFG_MS, OFF(sasl.failed_authentication_window_ms), "60000", 1,

@@ -81,6 +81,8 @@ typedef struct sb_config {
         bool plain_without_tls;
         int64_t connections_max_reauth_ms; /* 0 = sessions never expire */
         char *oauthbearer_secret_file;     /* "" = OAUTHBEARER refuses every token */
+        char *oauthbearer_expected_audience; /* "" = "aud" not checked */
+        char *oauthbearer_expected_issuer;   /* "" = "iss" not checked */
         int64_t max_failed_authentications;
         int64_t failed_authentication_window_ms;
         int64_t failed_authentication_delay_ms;

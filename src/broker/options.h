@@ -66,6 +66,8 @@ typedef struct broker_options {
     bool sasl_plain_without_tls;           /* development only: PLAIN on SASL_PLAINTEXT */
     int64_t sasl_reauth_ms;                /* connections.max.reauth.ms; 0 = sessions never expire */
     char sasl_oauthbearer_secret_file[1024]; /* HS256 secret for OAUTHBEARER tokens; "" = refuse them */
+    char sasl_oauthbearer_audience[256];   /* a token's "aud" must name it; "" = not checked */
+    char sasl_oauthbearer_issuer[256];     /* a token's "iss" must equal it; "" = not checked */
     int32_t sasl_max_failures;             /* failed authentications per address per window */
     int64_t sasl_failure_window_ms;
     int64_t sasl_failure_delay_ms;         /* a failure is answered this late */

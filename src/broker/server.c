@@ -245,7 +245,7 @@ int broker_run(broker_t *b)
                     "User:ANONYMOUS%s)%s",
                     net_listener_name(l), host[0] ? host : "*", net_listener_port(l),
                     b->opt.authorizer_enabled ? ", limited by ACLs" : ", authorizer off",
-                    net_host_is_loopback(host) ? "; loopback only, development mode"
+                    net_host_is_loopback(host) ? "; loopback only: for local tools and development"
                                                : " and NOT on loopback");
     }
     int64_t last_tick = sb_mono_ms();

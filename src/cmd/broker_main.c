@@ -126,6 +126,14 @@ static int options_from_config(const sb_config_t *c, broker_options_t *o, sb_err
     o->sasl_reauth_ms = c->sasl.connections_max_reauth_ms;
     snprintf(o->sasl_oauthbearer_secret_file, sizeof(o->sasl_oauthbearer_secret_file), "%s",
              c->sasl.oauthbearer_secret_file);
+    if (snprintf(o->sasl_oauthbearer_audience, sizeof(o->sasl_oauthbearer_audience), "%s",
+                 c->sasl.oauthbearer_expected_audience) >= (int)sizeof(o->sasl_oauthbearer_audience))
+        return sb_err_set(err, SB_EINVAL, "sasl.oauthbearer_expected_audience is longer than %zu bytes",
+                          sizeof(o->sasl_oauthbearer_audience) - 1);
+    if (snprintf(o->sasl_oauthbearer_issuer, sizeof(o->sasl_oauthbearer_issuer), "%s",
+                 c->sasl.oauthbearer_expected_issuer) >= (int)sizeof(o->sasl_oauthbearer_issuer))
+        return sb_err_set(err, SB_EINVAL, "sasl.oauthbearer_expected_issuer is longer than %zu bytes",
+                          sizeof(o->sasl_oauthbearer_issuer) - 1);
     o->sasl_max_failures = (int32_t)c->sasl.max_failed_authentications;
     o->sasl_failure_window_ms = c->sasl.failed_authentication_window_ms;
     o->sasl_failure_delay_ms = c->sasl.failed_authentication_delay_ms;

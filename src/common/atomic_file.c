@@ -28,13 +28,20 @@ static int fsync_dir_of(const char *path, sb_err_t *err)
     return rc;
 }
 
-int sb_write_file_atomic(const char *path, const void *data, size_t len, sb_err_t *err)
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, sb_err_t *err)
 {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
         return sb_err_set(err, SB_EINVAL, "path too long: %s", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) return sb_err_set(err, SB_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    /* A .tmp left by a crash keeps its old mode through O_TRUNC: set it before any byte. */
+    if (fchmod(fd, mode) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return sb_err_set(err, SB_EIO, "cannot chmod %s: %s", tmp, strerror(e));
+    }
     const char *p = data;
     size_t done = 0;
     int rc = 0;
@@ -59,6 +66,16 @@ int sb_write_file_atomic(const char *path, const void *data, size_t len, sb_err_
         return rc;
     }
     return fsync_dir_of(path, err);
+}
+
+int sb_write_file_atomic(const char *path, const void *data, size_t len, sb_err_t *err)
+{
+    return write_atomic(path, data, len, 0644, err);
+}
+
+int sb_write_file_atomic_private(const char *path, const void *data, size_t len, sb_err_t *err)
+{
+    return write_atomic(path, data, len, 0600, err);
 }
 
 int sb_mkdir_durable(const char *path, sb_err_t *err)

@@ -11,6 +11,8 @@
 #include "common/err.h"
 
 int sb_write_file_atomic(const char *path, const void *data, size_t len, sb_err_t *err);
+/* The same for a file of secrets or password hashes: readable by its owner only (0600). */
+int sb_write_file_atomic_private(const char *path, const void *data, size_t len, sb_err_t *err);
 
 /* mkdir that survives power loss: when the directory is new, its parent is fsync'ed so that
  * the entry itself is on disk. An existing directory is fine. */

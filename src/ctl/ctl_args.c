@@ -811,10 +811,13 @@ void ctl_usage(FILE *out, const char *noun)
     } else if (noun && strcmp(noun, "user") == 0) {
         fprintf(out, "%s\n%s", USAGE_USER, USAGE_GLOBAL);
     } else {
-        fprintf(out, "usage: streambus ctl [global options] <topic|group|records|acl|user|connector|dlq|offsets|reconcile> ...\n\n"
-                     "Operator CLI. topic, group and records use the Kafka admin protocol (StreamBus or any\n"
-                     "Kafka cluster); connector, dlq, offsets and reconcile use the connect REST API\n"
-                     "(--url URL, default $STREAMBUS_CONNECT_URL or http://127.0.0.1:8083).\n\n"
+        fprintf(out, "usage: streambus ctl [global options] "
+                     "<topic|group|records|acl|user|connector|dlq|offsets|reconcile|job|certs> ...\n\n"
+                     "Operator CLI. topic, group, records, acl and user use the Kafka admin protocol\n"
+                     "(StreamBus or any Kafka cluster); connector, dlq, offsets and reconcile use the\n"
+                     "connect REST API (--url URL, default $STREAMBUS_CONNECT_URL or http://127.0.0.1:8083);\n"
+                     "job uses the jobs REST API (default $STREAMBUS_JOBS_URL or http://127.0.0.1:8090);\n"
+                     "certs makes development TLS certificates.\n\n"
                      "  topic create|list|describe|delete|add-partitions|alter-config\n"
                      "  group list|describe|delete|reset-offsets|delete-offsets\n"
                      "  records delete\n"
@@ -823,8 +826,13 @@ void ctl_usage(FILE *out, const char *noun)
                      "  connector create|list|status|config|pause|resume|restart|delete\n"
                      "  dlq list|replay\n"
                      "  offsets export|import\n"
-                     "  reconcile --connector C (--tables T,.. | --all-tables) [--sink S] [--mode M] [--repair]\n\n"
+                     "  reconcile --connector C (--tables T,.. | --all-tables) [--sink S] [--mode M] [--repair]\n"
+                     "  job submit|list|show|cancel|retry|logs\n"
+                     "  certs generate --out DIR [--host NAME]... [--client NAME]...\n\n"
                      "%s\n"
+                     "REST APIs secured with HTTPS and tokens (docs/security.md): STREAMBUS_CA_FILE names the CA\n"
+                     "that signed the server's certificate; STREAMBUS_TOKEN (or STREAMBUS_TOKEN_FILE) holds the\n"
+                     "bearer token sent with every request (from POST /auth/login). Neither is printed.\n\n"
                      "Run 'streambus ctl <noun> --help' for details.\n"
                      "Exit status: 0 success, 1 the cluster reported an error or could not be reached,\n"
                      "2 usage error (reconcile: 3 drift found).\n",

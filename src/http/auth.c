@@ -157,7 +157,7 @@ static int save_users(http_auth_t *a, sb_err_t *err)
     char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     json_decref(doc);
     if (!text) return sb_err_set(err, SB_ENOMEM, "out of memory");
-    int rc = sb_write_file_atomic(a->users_file, text, strlen(text), err);
+    int rc = sb_write_file_atomic_private(a->users_file, text, strlen(text), err);
     free(text);
     return rc;
 }
@@ -278,7 +278,7 @@ static int save_revocations_locked(http_auth_t *a, sb_err_t *err)
     for (size_t i = 0; i < a->nrevoked; i++)
         len += (size_t)snprintf(text + len, cap - len, "%s %lld\n", a->revoked[i].jti,
                                 (long long)a->revoked[i].exp);
-    int rc = sb_write_file_atomic(a->revocations_file, text, len, err);
+    int rc = sb_write_file_atomic_private(a->revocations_file, text, len, err);
     free(text);
     return rc;
 }

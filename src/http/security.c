@@ -306,7 +306,7 @@ int http_security_start(const http_security_config_t *c, const char *server_name
         sb_warn("http",
                 "%s HTTP API on %s://%s:%d is OPEN: no authentication (http.auth.enabled false)%s",
                 server_name, scheme, host, admin_http_port(out->http),
-                loop ? "; loopback only, development mode" : " and NOT on loopback");
+                loop ? "; loopback only: for local tools and development" : " and NOT on loopback");
     else
         sb_info("http", "%s HTTP API on %s://%s:%d: bearer tokens required (login at %s/login)%s",
                 server_name, scheme, host, admin_http_port(out->http), auth_prefix,

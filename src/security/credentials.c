@@ -155,7 +155,7 @@ static int cf_save(cred_file_t *f, sb_err_t *err)
     char *text = rc == 0 ? json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
     json_decref(root);
     if (!text) return sb_err_set(err, SB_ENOMEM, "out of memory");
-    rc = sb_write_file_atomic(f->path, text, strlen(text), err);
+    rc = sb_write_file_atomic_private(f->path, text, strlen(text), err);
     free(text);
     return rc;
 }

@@ -220,6 +220,9 @@ def test_scram_user_apis_need_alter_or_describe_on_cluster(start_broker, tmp_pat
     proc = ctl_user(broker, "add", "eve", password="eve-password-1")
     assert proc.returncode == 0, proc.stderr
     assert "eve" in ctl_user(broker, "list").stdout
+    # The salted keys are readable by the broker's user only.
+    stored = [p for p in (broker.data_dir / ".security").iterdir() if not p.name.endswith(".tmp")]
+    assert stored and all(p.stat().st_mode & 0o777 == 0o600 for p in stored), stored
 
 
 def test_acl_apis_without_authorizer_say_security_disabled(broker):

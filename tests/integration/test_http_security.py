@@ -236,6 +236,8 @@ def test_jwt_refusals_and_roles(tmp_path, servers, rsa_key):
     assert request(s.url("/auth/logout"), "POST", token=pair2["accessToken"],
                    body={"refreshToken": pair2["refreshToken"]})[0] == 204
     assert request(metrics, token=pair2["accessToken"])[0] == 401
+    # token ids are not secrets, but the file is the server's own: owner only, like the others
+    assert (tmp_path / "revoked.txt").stat().st_mode & 0o777 == 0o600
     s.stop()
     s.start()
     status, _, body = request(metrics, token=pair2["accessToken"])

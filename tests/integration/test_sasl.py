@@ -388,6 +388,17 @@ def test_mechanisms_per_listener(sasl_broker):
     assert bad.returncode != 0
     ok = kcat_sasl(b, "SCRAM-SHA-512", "alice", PASSWORD, ["-L"])
     assert ok.returncode == 0, ok.stderr
+    assert "offers no usable SASL mechanism" not in b.log_text()
+
+
+def test_a_listener_with_no_usable_mechanism_is_named_at_start_up(sasl_broker):
+    # PLAIN alone on SASL_PLAINTEXT: every client will be refused, and the log says so at once.
+    b = sasl_broker(listener_mechanisms="PLAIN")
+    assert ("listener SASL_PLAINTEXT offers no usable SASL mechanism, so it will refuse every client"
+            in b.log_text())
+    r = Raw(b.sasl_port)
+    assert r.handshake("PLAIN")[0] == 33
+    r.close()
 
 
 def test_reauthentication(sasl_broker):
@@ -575,6 +586,34 @@ def test_oauthbearer(sasl_broker, tmp_path):
     for reason in ("token expired", "bad token signature", "token algorithm none is not accepted", "token is a refresh token"):
         assert reason in log
     assert good not in log and refused["forged"] not in log
+
+
+def test_oauthbearer_expected_audience_and_issuer(sasl_broker, tmp_path):
+    """sasl.oauthbearer_expected_audience / _issuer (Kafka's sasl.oauthbearer.expected.*): a
+    token must name the audience and come from the issuer; without the settings neither is
+    checked (test_oauthbearer)."""
+    secret = tmp_path / "jwt.secret"
+    secret.write_text(JWT_SECRET + "\n")
+    b = sasl_broker({"enabled_mechanisms": "OAUTHBEARER", "oauthbearer_secret_file": str(secret),
+                     "oauthbearer_expected_audience": "streambus", "oauthbearer_expected_issuer": "https://idp.test"})
+    now = int(time.time())
+    base = {"sub": "svc-orders", "use": "access", "iat": now, "exp": now + 300}
+    cases = {
+        "right audience and issuer": (dict(base, aud="streambus", iss="https://idp.test"), True),
+        "audience among several": (dict(base, aud=["other", "streambus"], iss="https://idp.test"), True),
+        "wrong audience": (dict(base, aud="other", iss="https://idp.test"), False),
+        "no audience": (dict(base, iss="https://idp.test"), False),
+        "wrong issuer": (dict(base, aud="streambus", iss="https://evil.test"), False),
+        "no issuer": (dict(base, aud="streambus"), False),
+    }
+    for why, (claims, accepted) in cases.items():
+        r = Raw(b.sasl_port)
+        assert r.handshake("OAUTHBEARER")[0] == 0
+        code = r.authenticate(("n,,\x01auth=Bearer %s\x01\x01" % jwt(claims)).encode())[0]
+        r.close()
+        assert (code == 0) == accepted, why
+    log = b.log_text()
+    assert log.count("wrong token audience") == 2 and log.count("wrong token issuer") == 2
 
 
 def test_ctl_user_over_sasl(sasl_broker):

@@ -81,15 +81,18 @@ static int64_t wall_s(void)
 
 /* Loads the OAUTHBEARER key file into the shared JWT verifier (src/http/jwt.h): a PEM public
  * key or a JWKS file (RS256/ES256), or else an HS256 secret (trailing newline ignored). */
-static int load_jwt_secret(const char *path, broker_sasl_t *s, sb_err_t *err)
+static int load_jwt_secret(const broker_options_t *o, broker_sasl_t *s, sb_err_t *err)
 {
+    const char *path = o->sasl_oauthbearer_secret_file;
     FILE *fp = fopen(path, "rb");
     if (!fp) return sb_err_set(err, SB_EIO, "sasl.oauthbearer_secret_file %s: %s", path, strerror(errno));
     char buf[1025];
     size_t n = fread(buf, 1, sizeof(buf), fp);
     fclose(fp);
     sb_err_t e = {0};
-    http_jwt_options_t opt = {.leeway_s = 60};
+    http_jwt_options_t opt = {.leeway_s = 60,
+                              .audience = o->sasl_oauthbearer_audience,
+                              .issuer = o->sasl_oauthbearer_issuer};
     int rc = http_jwt_verifier_new(&opt, &s->jwt, &e);
     bool public_key = n > 0 && (buf[0] == '{' || (n >= 10 && memcmp(buf, "-----BEGIN", 10) == 0));
     if (rc == 0 && public_key) {
@@ -107,6 +110,27 @@ static int load_jwt_secret(const char *path, broker_sasl_t *s, sb_err_t *err)
     return 0;
 }
 
+static unsigned usable_mechanisms(const broker_sasl_t *s, const broker_conn_info_t *ci);
+
+/* A SASL listener whose every mechanism is ruled out (PLAIN without TLS, OAUTHBEARER without
+ * a key) refuses every client: say so at start-up rather than at each client's handshake. */
+static void warn_unusable_listeners(const broker_t *b, const broker_sasl_t *s)
+{
+    for (int i = 0; i < b->opt.nlisteners && i < BROKER_MAX_LISTENERS; i++) {
+        const broker_listener_options_t *l = &b->opt.listeners[i];
+        if (l->protocol != NET_PROTO_SASL_PLAINTEXT && l->protocol != NET_PROTO_SASL_SSL) continue;
+        broker_conn_info_t ci = {.sasl_listener = true,
+                                 .encrypted = l->protocol == NET_PROTO_SASL_SSL,
+                                 .listener_index = i};
+        if (usable_mechanisms(s, &ci) == 0)
+            sb_warn("sasl",
+                    "listener %s offers no usable SASL mechanism, so it will refuse every client: "
+                    "PLAIN needs SASL_SSL (or sasl.plain_without_tls), OAUTHBEARER needs "
+                    "sasl.oauthbearer_secret_file",
+                    l->name);
+    }
+}
+
 int broker_sasl_init(broker_t *b, sb_err_t *err)
 {
     broker_sasl_t *s = calloc(1, sizeof(*s));
@@ -118,7 +142,7 @@ int broker_sasl_init(broker_t *b, sb_err_t *err)
     char dir[1100];
     snprintf(dir, sizeof(dir), "%s/.security", b->opt.data_dir);
     if ((rc = cred_store_open_file(dir, &s->creds, err)) < 0) return rc;
-    if (b->opt.sasl_oauthbearer_secret_file[0] && (rc = load_jwt_secret(b->opt.sasl_oauthbearer_secret_file, s, err)) < 0)
+    if (b->opt.sasl_oauthbearer_secret_file[0] && (rc = load_jwt_secret(&b->opt, s, err)) < 0)
         return rc;
     if (RAND_bytes(s->cfg.mock_secret, sizeof(s->cfg.mock_secret)) != 1)
         return sb_err_set(err, SB_EIO, "cannot draw random bytes");
@@ -142,6 +166,7 @@ int broker_sasl_init(broker_t *b, sb_err_t *err)
     s->max_failures = b->opt.sasl_max_failures > 0 ? b->opt.sasl_max_failures : 10;
     s->window_ms = b->opt.sasl_failure_window_ms > 0 ? b->opt.sasl_failure_window_ms : 60000;
     s->delay_ms = b->opt.sasl_failure_delay_ms;
+    warn_unusable_listeners(b, s);
     if (b->metrics) {
         static const char *const names[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"};
         for (int i = 0; i < 4; i++) {
