@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "net/tls.h"
+
 void broker_options_defaults(broker_options_t *o)
 {
     memset(o, 0, sizeof(*o));
@@ -50,6 +52,22 @@ int broker_options_check_production(const broker_options_t *o, sb_err_t *err)
                           "SASL_SSL, or bind it to 127.0.0.1",
                           i, l->name, net_security_protocol_name(l->protocol),
                           l->host[0] ? l->host : "*", (int)l->port);
+    }
+    return 0;
+}
+
+int broker_options_check_tls_files(const broker_options_t *o, sb_err_t *err)
+{
+    for (int i = 0; i < o->nlisteners; i++) {
+        const broker_listener_options_t *lo = &o->listeners[i];
+        if (!net_security_protocol_tls(lo->protocol)) continue;
+        net_tls_config_t tc = {
+            .cert_file = lo->tls_cert, .key_file = lo->tls_key, .ca_file = lo->tls_ca, .client_auth = lo->client_auth};
+        net_tls_t *tls = NULL;
+        sb_err_t inner = {0};
+        int rc = net_tls_new(&tc, &tls, &inner);
+        if (rc < 0) return sb_err_set(err, rc, "listener %s: %s", lo->name, inner.msg);
+        net_tls_free(tls);
     }
     return 0;
 }

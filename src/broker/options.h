@@ -80,5 +80,9 @@ void broker_options_defaults(broker_options_t *o);
  * loopback. Returns 0, or SB_EINVAL naming the setting (`broker.listen` when nlisteners is 0,
  * else `broker.listeners[i]`), the listener and its address. */
 int broker_options_check_production(const broker_options_t *o, sb_err_t *err);
+/* Loads every TLS listener's certificate, key and CA as start-up would (and frees them), so
+ * --validate-config catches a missing file or a key that does not match its certificate.
+ * The error names the listener and the file. */
+int broker_options_check_tls_files(const broker_options_t *o, sb_err_t *err);
 
 #endif

@@ -217,6 +217,14 @@ int broker_main(int argc, char **argv)
         sb_config_deinit(&cfg);
         return 1;
     }
+    /* What start-up reads besides the config: certificates and keys. */
+    if (validate_only && (rc = broker_options_check_tls_files(&bo, &err)) == 0)
+        rc = http_security_check_tls_files(&sec, &err);
+    if (rc < 0) {
+        fprintf(stderr, "streambus broker: invalid configuration: %s\n", err.msg);
+        sb_config_deinit(&cfg);
+        return 1;
+    }
     if (validate_only) {
         printf("configuration OK%s%s\n", config_path ? ": " : " (defaults)", config_path ? config_path : "");
         sb_config_deinit(&cfg);

@@ -632,7 +632,7 @@ admin_http_t *admin_http_start(const char *host, int port, const admin_http_hook
 
 /* The new PEM texts parse, and the key belongs to the certificate (the first in cert_pem).
  * Checked with OpenSSL before libmicrohttpd sees them, so a failure says which is wrong. */
-static int check_cert_and_key(const char *cert_pem, const char *key_pem, sb_err_t *err)
+int admin_http_check_tls_pair(const char *cert_pem, const char *key_pem, sb_err_t *err)
 {
     BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
     X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
@@ -671,7 +671,7 @@ static void reap_retired(admin_http_t *admin, bool all)
 int admin_http_reload_tls(admin_http_t *admin, const char *cert_pem, const char *key_pem, sb_err_t *err)
 {
     if (!admin->tls) return sb_err_set(err, SB_ENOENT, "admin HTTP: this server does not use TLS");
-    int rc = check_cert_and_key(cert_pem, key_pem, err);
+    int rc = admin_http_check_tls_pair(cert_pem, key_pem, err);
     if (rc < 0) return rc;
     pthread_mutex_lock(&admin->reload_lock);
     reap_retired(admin, false);

@@ -113,6 +113,9 @@ void admin_http_set_gate(admin_http_t *admin, admin_http_gate_fn gate, void *arg
  * SB_EINVAL says why; SB_ENOENT for a server without TLS. PEM texts are borrowed for the call.
  * Any thread; not concurrently with admin_http_stop. */
 int admin_http_reload_tls(admin_http_t *admin, const char *cert_pem, const char *key_pem, sb_err_t *err);
+/* 0 when cert_pem holds a PEM certificate and key_pem a PEM private key that belongs to it;
+ * else an error saying which is wrong (libmicrohttpd's own start-up failure says neither). */
+int admin_http_check_tls_pair(const char *cert_pem, const char *key_pem, sb_err_t *err);
 bool admin_http_is_tls(const admin_http_t *admin);
 
 /* The value of a query-string argument of the request, or NULL. */

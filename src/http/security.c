@@ -175,6 +175,29 @@ static int read_pem(const char *path, const char *key, char **out, size_t *len, 
     return rc;
 }
 
+static int check_pair(const http_security_config_t *c, const char *cert, const char *key, sb_err_t *err)
+{
+    sb_err_t e = {0};
+    int rc = admin_http_check_tls_pair(cert, key, &e);
+    if (rc < 0)
+        sb_err_set(err, rc, "http.tls.cert_file %s / http.tls.key_file %s: %s", c->tls_cert_file,
+                   c->tls_key_file, e.msg);
+    return rc;
+}
+
+int http_security_check_tls_files(const http_security_config_t *c, sb_err_t *err)
+{
+    if (!c->tls_cert_file[0] || !c->tls_key_file[0]) return 0;
+    char *cert = NULL, *key = NULL;
+    size_t cert_len = 0, key_len = 0;
+    int rc = read_pem(c->tls_cert_file, "http.tls.cert_file", &cert, &cert_len, err);
+    if (rc == 0) rc = read_pem(c->tls_key_file, "http.tls.key_file", &key, &key_len, err);
+    if (rc == 0) rc = check_pair(c, cert, key, err);
+    sb_secret_free(cert, cert_len);
+    sb_secret_free(key, key_len);
+    return rc;
+}
+
 /* The JWT secret: Vault when a reference is set, otherwise the environment variable or its
  * _FILE twin. SB_ENOENT when none is set. */
 static int resolve_jwt_secret(const http_security_config_t *c, char **out, size_t *len,
@@ -256,6 +279,7 @@ int http_security_start(const http_security_config_t *c, const char *server_name
         rc = read_pem(c->tls_cert_file, "http.tls.cert_file", &cert, &cert_len, err);
     if (rc == 0 && c->tls_key_file[0])
         rc = read_pem(c->tls_key_file, "http.tls.key_file", &key, &key_len, err);
+    if (rc == 0 && cert && key) rc = check_pair(c, cert, key, err);
     http_auth_config_t ac = {
         .enabled = c->auth_enabled,
         .secret = secret,

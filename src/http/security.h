@@ -45,6 +45,10 @@ int http_security_set(http_security_config_t *c, const char *key, const char *va
 /* A YAML file of nested mappings whose leaves are the keys above; errors name file and line. */
 int http_security_load(http_security_config_t *c, const char *path, sb_err_t *err);
 
+/* Reads http.tls.cert_file and key_file, if set, and checks that the key belongs to the
+ * certificate: what start-up would refuse, for --validate-config. */
+int http_security_check_tls_files(const http_security_config_t *c, sb_err_t *err);
+
 /* Checks the production rules (no secrets needed): a plaintext listener beyond loopback,
  * authentication off. Returns SB_EINVAL naming the setting. Called by http_security_start. */
 int http_security_check_listener(const http_security_config_t *c, const char *host, sb_err_t *err);

@@ -272,6 +272,20 @@ def make_cert(d):
     return cert, key
 
 
+def test_a_key_that_does_not_match_its_certificate_is_named_at_start_up(tmp_path):
+    cert, _ = make_cert(tmp_path)
+    (tmp_path / "other").mkdir()
+    _, other_key = make_cert(tmp_path / "other")
+    sec = {"http": {"tls": {"cert_file": str(cert), "key_file": str(other_key)}}}
+    want = ("http.tls.cert_file %s / http.tls.key_file %s: the key does not match the certificate"
+            % (cert, other_key))
+    code, out = Server(tmp_path / "b", "broker", sec).run_to_exit()
+    assert code != 0 and want in out, out
+    # --validate-config reads the files too, so the mistake shows before a deploy.
+    code, out = Server(tmp_path / "v", "broker", sec, extra_args=["--validate-config"]).run_to_exit()
+    assert code == 1 and want in out and "configuration OK" not in out, out
+
+
 def test_tls_listener_sslscan_and_headers(tmp_path, servers):
     cert, key = make_cert(tmp_path)
     sec = {"http": {"tls": {"cert_file": str(cert), "key_file": str(key)},

@@ -332,6 +332,11 @@ def test_bad_certificate_path_refuses_to_start(tls_broker, tmp_path):
                           text=True, timeout=30)
     assert proc.returncode == 1
     assert "listener SSL: TLS: cannot load certificate %s" % (certs / "server.pem") in proc.stderr, proc.stderr
+    # --validate-config loads the files as start-up does (it used to say "configuration OK").
+    proc = subprocess.run([streambus_bin(), "broker", "--config", str(b.config_path), "--validate-config"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1 and "configuration OK" not in proc.stdout, proc.stdout
+    assert "listener SSL: TLS: cannot load certificate %s" % (certs / "server.pem") in proc.stderr, proc.stderr
 
 
 def assert_sslscan_strong(port):
